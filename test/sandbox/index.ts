@@ -1,0 +1,489 @@
+// OVS sandbox for integration tests, benchmarks and the demo: a private ovsdb-server + ovs-vswitchd (userspace
+// `netdev` datapath, the only one this kernel has) running inside its own network namespace, plus "VMs" that are
+// network namespaces wired to br-int with veth pairs. Nothing is created in the root network namespace, so
+// sandboxes with different names never collide and never touch the host's network.
+//
+//   const sb = await OvsSandbox.start({ name: 'cf1' });
+//   const vm = await sb.addVm({ name: 'vm1', mac: '02:00:00:00:00:01', ip: '10.200.0.1/24', ofport: 1 });
+//   await vm.exec(['ping', '-c1', '-W1', '10.200.0.2']);
+//   await sb.stop();
+//
+// Names: OVS runs in netns `alc-<name>-ovs` with OVS_RUNDIR/OVS_DBDIR/OVS_LOGDIR = /tmp/alcor-sandbox/<name>;
+// VM `vm1` is netns `alc-<name>-vm1`.
+//
+// Multi-host: each sandbox plays one hypervisor. With `underlay: { ip: '192.0.2.1/24' }` it also gets a `br-phy`
+// netdev bridge whose LOCAL port holds the underlay IP; `peer` joins it with a veth to another running sandbox's
+// br-phy. OVS userspace tunnelling (docs.openvswitch.org, howto/userspace-tunneling) routes tunnel packets by the
+// routes of the namespace ovs-vswitchd runs in (`ovs-appctl ovs/route/show`) and resolves the next hop through its
+// own neighbour cache (`tnl/neigh/show`), which we pre-seed so the first tunnelled packet is not lost to ARP.
+// 192.0.2.0/24 is TEST-NET-1 and only ever exists inside our namespaces.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { check, run, SandboxError, type ExecOptions, type ExecResult } from './exec';
+
+export { SandboxError, type ExecResult } from './exec';
+
+export const SANDBOX_ROOT = '/tmp/alcor-sandbox';
+export const NETNS_PREFIX = 'alc-';
+const OVS_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
+const ALL_OF_VERSIONS = 'OpenFlow10,OpenFlow11,OpenFlow12,OpenFlow13,OpenFlow14,OpenFlow15';
+const DAEMONS = ['ovs-vswitchd', 'ovsdb-server'] as const;
+// Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
+const IFNAME_MAX = 15;
+// Sandbox names end up in `ul-<name>` underlay veth names, VM names in `v-<vm>` and netns names.
+const NAME_RE = /^[a-z0-9][a-z0-9_]{0,11}$/;
+
+export interface UnderlayOptions {
+  /** This host's underlay address with prefix, e.g. '192.0.2.1/24' (TEST-NET-1). */
+  readonly ip: string;
+  /** Already-running sandbox(es) with an underlay to connect to with a veth. */
+  readonly peer?: string | readonly string[];
+}
+
+export interface SandboxOptions {
+  /** [a-z0-9_], at most 12 chars; unique per test file so parallel runs don't collide. */
+  readonly name: string;
+  readonly underlay?: UnderlayOptions;
+  /** Explicit datapath id for br-int (16 hex digits); OVS derives one from a MAC otherwise. */
+  readonly datapathId?: string;
+}
+
+export interface VmOptions {
+  readonly name: string;
+  readonly mac: string;
+  /** Address with prefix length, e.g. '10.200.0.1/24'. */
+  readonly ip: string;
+  /** ofport_request for the OVS side; OVS picks one when omitted. */
+  readonly ofport?: number;
+  readonly gateway?: string;
+  /** OVS-side interface name (e.g. 'tap' + 11 chars of a port id); default `v-<name>` cut to 15 chars. */
+  readonly iface?: string;
+  /** Written to external_ids:iface-id, as Nova/Alcor do for a port. */
+  readonly portId?: string;
+  readonly mtu?: number;
+  readonly bridge?: string;
+}
+
+export interface TunnelPortOptions {
+  readonly name?: string;
+  readonly ofport?: number;
+  readonly bridge?: string;
+  readonly type?: 'vxlan' | 'geneve' | 'gre';
+}
+
+/** A VM: a network namespace whose eth0 is a veth into br-int. */
+export class Vm {
+  constructor(
+    readonly name: string,
+    readonly netns: string,
+    /** OVS-side interface (and port) name. */
+    readonly iface: string,
+    readonly mac: string,
+    /** Address with prefix, as given. */
+    readonly cidr: string,
+    /** The ofport OVS assigned. */
+    readonly ofport: number,
+  ) {}
+
+  /** Address without the prefix length. */
+  get ip(): string {
+    return this.cidr.split('/')[0] ?? this.cidr;
+  }
+
+  /** Runs a command inside the VM's namespace; never throws for a non-zero exit. */
+  exec(args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    return run('ip', ['netns', 'exec', this.netns, ...args], opts);
+  }
+}
+
+export class OvsSandbox {
+  private readonly vms = new Map<string, Vm>();
+  private stopped = false;
+  private underlayIp: string | null = null;
+
+  private constructor(readonly name: string) {}
+
+  /** Directory holding db.sock, <bridge>.mgmt, pidfiles, conf.db and logs. */
+  get rundir(): string {
+    return sandboxDir(this.name);
+  }
+
+  /** Network namespace the OVS daemons (and br-phy, underlay and VM-facing veth ends) live in. */
+  get netns(): string {
+    return ovsNetns(this.name);
+  }
+
+  /** Underlay address without prefix (tunnel endpoint), or null when started without an underlay. */
+  get tunnelIp(): string | null {
+    return this.underlayIp === null ? null : (this.underlayIp.split('/')[0] ?? null);
+  }
+
+  /** Environment that points the OVS tools at this instance. */
+  get env(): Readonly<Record<string, string>> {
+    return ovsEnv(this.name);
+  }
+
+  mgmtSocket(bridge = 'br-int'): string {
+    return path.join(this.rundir, `${bridge}.mgmt`);
+  }
+
+  static async start(opts: SandboxOptions): Promise<OvsSandbox> {
+    assertName(opts.name, 'sandbox');
+    if (opts.datapathId !== undefined && !/^[0-9a-f]{16}$/i.test(opts.datapathId)) {
+      throw new SandboxError('SANDBOX_BAD_OPTION', `datapathId must be 16 hex digits, got '${opts.datapathId}'`);
+    }
+    // Leftovers of this very name (a crashed earlier run) would make every step below fail.
+    await teardown(opts.name);
+    const sb = new OvsSandbox(opts.name);
+    try {
+      await sb.boot(opts);
+    } catch (err: unknown) {
+      await sb.stop();
+      throw err;
+    }
+    return sb;
+  }
+
+  private async boot(opts: SandboxOptions): Promise<void> {
+    const dir = this.rundir;
+    fs.mkdirSync(dir, { recursive: true });
+    await check('ip', ['netns', 'add', this.netns]);
+    await check('ip', ['-n', this.netns, 'link', 'set', 'lo', 'up']);
+    const env = this.env;
+    const db = path.join(dir, 'conf.db');
+    await check('ovsdb-tool', ['create', db, OVS_SCHEMA], { env });
+    // The daemons are started exactly as platform.md measured: --pidfile --detach --log-file, inside the netns.
+    await check(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.netns,
+        'ovsdb-server',
+        db,
+        `--remote=punix:${path.join(dir, 'db.sock')}`,
+        '--remote=db:Open_vSwitch,Open_vSwitch,manager_options',
+        `--pidfile=${path.join(dir, 'ovsdb-server.pid')}`,
+        '--detach',
+        `--log-file=${path.join(dir, 'ovsdb-server.log')}`,
+        '-vconsole:off',
+      ],
+      { env },
+    );
+    await check('ovs-vsctl', ['--no-wait', 'init'], { env });
+    await check(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.netns,
+        'ovs-vswitchd',
+        `unix:${path.join(dir, 'db.sock')}`,
+        `--pidfile=${path.join(dir, 'ovs-vswitchd.pid')}`,
+        '--detach',
+        `--log-file=${path.join(dir, 'ovs-vswitchd.log')}`,
+        '-vconsole:off',
+      ],
+      { env },
+    );
+    const brInt = [
+      'add-br',
+      'br-int',
+      '--',
+      'set',
+      'bridge',
+      'br-int',
+      'datapath_type=netdev',
+      'fail-mode=secure',
+      `protocols=${ALL_OF_VERSIONS}`,
+    ];
+    if (opts.datapathId !== undefined) brInt.push(`other-config:datapath-id=${opts.datapathId.toLowerCase()}`);
+    await this.vsctl(brInt);
+    if (opts.underlay !== undefined) {
+      await this.addUnderlay(opts.underlay.ip);
+      const peers = opts.underlay.peer === undefined ? [] : [opts.underlay.peer].flat();
+      for (const peer of peers) await this.connectUnderlay(peer);
+    }
+  }
+
+  /** Creates br-phy (netdev, standalone so it switches with NORMAL) and puts the underlay IP on its LOCAL port. */
+  private async addUnderlay(cidr: string): Promise<void> {
+    if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr)) {
+      throw new SandboxError('SANDBOX_BAD_OPTION', `underlay ip must look like 192.0.2.1/24, got '${cidr}'`);
+    }
+    await this.vsctl(['add-br', 'br-phy', '--', 'set', 'bridge', 'br-phy', 'datapath_type=netdev']);
+    await check('ip', ['-n', this.netns, 'addr', 'add', cidr, 'dev', 'br-phy']);
+    await check('ip', ['-n', this.netns, 'link', 'set', 'br-phy', 'up']);
+    this.underlayIp = cidr;
+  }
+
+  /**
+   * Joins this sandbox's br-phy to a running peer sandbox's br-phy with a veth `ul-<peer>` <-> `ul-<this>`
+   * (created directly inside the two OVS namespaces) and pre-seeds both tunnel neighbour caches.
+   */
+  async connectUnderlay(peer: string): Promise<void> {
+    assertName(peer, 'peer sandbox');
+    if (this.underlayIp === null) {
+      throw new SandboxError('SANDBOX_NO_UNDERLAY', `sandbox ${this.name} was started without an underlay`);
+    }
+    const peerNs = ovsNetns(peer);
+    const peerIp = await underlayAddress(peerNs);
+    if (peerIp === null) {
+      throw new SandboxError('SANDBOX_PEER_NO_UNDERLAY', `peer sandbox ${peer} is not running with an underlay`);
+    }
+    const mine = `ul-${peer}`;
+    const theirs = `ul-${this.name}`;
+    await check('ip', ['-n', this.netns, 'link', 'add', mine, 'type', 'veth', 'peer', 'name', theirs, 'netns', peerNs]);
+    for (const [ns, dev, env] of [
+      [this.netns, mine, this.env],
+      [peerNs, theirs, ovsEnv(peer)],
+    ] as const) {
+      await check('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+      await check('ip', ['netns', 'exec', ns, 'ethtool', '-K', dev, 'tx', 'off']);
+      await check('ovs-vsctl', ['add-port', 'br-phy', dev], { env });
+    }
+    const myMac = await linkMac(this.netns, 'br-phy');
+    const peerMac = await linkMac(peerNs, 'br-phy');
+    const myIp = this.tunnelIp ?? '';
+    await check('ovs-appctl', ['tnl/neigh/set', 'br-phy', peerIp, peerMac], { env: this.env });
+    await check('ovs-appctl', ['tnl/neigh/set', 'br-phy', myIp, myMac], { env: ovsEnv(peer) });
+  }
+
+  /** Runs ovs-vsctl against this instance (throws SandboxError on failure). */
+  vsctl(args: readonly string[]): Promise<ExecResult> {
+    return check('ovs-vsctl', ['--timeout=20', ...args], { env: this.env });
+  }
+
+  /** Runs ovs-ofctl against this instance, with `-O OpenFlow14` unless args choose a version. */
+  ofctl(args: readonly string[], opts: { readonly input?: string } = {}): Promise<ExecResult> {
+    const versioned = args.some((a) => a === '-O' || a.startsWith('--protocols') || a.startsWith('-O'));
+    return check('ovs-ofctl', versioned ? args : ['-O', 'OpenFlow14', ...args], { env: this.env, input: opts.input });
+  }
+
+  /** Runs ovs-appctl against this instance's ovs-vswitchd (e.g. ['ofproto/trace', ...]). */
+  appctl(args: readonly string[]): Promise<ExecResult> {
+    return check('ovs-appctl', args, { env: this.env });
+  }
+
+  /** Runs a command inside the OVS namespace; never throws for a non-zero exit. */
+  exec(args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    return run('ip', ['netns', 'exec', this.netns, ...args], opts);
+  }
+
+  async addVm(opts: VmOptions): Promise<Vm> {
+    assertName(opts.name, 'VM');
+    if (opts.name === 'ovs') throw new SandboxError('SANDBOX_BAD_OPTION', "a VM may not be named 'ovs'");
+    if (this.vms.has(opts.name)) throw new SandboxError('SANDBOX_DUPLICATE', `VM ${opts.name} already exists`);
+    if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(opts.mac)) {
+      throw new SandboxError('SANDBOX_BAD_OPTION', `bad MAC '${opts.mac}'`);
+    }
+    const iface = opts.iface ?? `v-${opts.name}`.slice(0, IFNAME_MAX);
+    if (iface.length > IFNAME_MAX || !/^[A-Za-z0-9_.-]+$/.test(iface)) {
+      throw new SandboxError('SANDBOX_BAD_OPTION', `bad interface name '${iface}' (at most ${IFNAME_MAX} chars)`);
+    }
+    const vmNs = `${NETNS_PREFIX}${this.name}-${opts.name}`;
+    const bridge = opts.bridge ?? 'br-int';
+    await check('ip', ['netns', 'add', vmNs]);
+    // Both ends are created directly in their namespaces: no name can clash with the root namespace or other sandboxes.
+    await check('ip', ['-n', this.netns, 'link', 'add', iface, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', vmNs]);
+    const inVm = (args: readonly string[]): Promise<ExecResult> => check('ip', ['-n', vmNs, ...args]);
+    await inVm(['link', 'set', 'lo', 'up']);
+    await inVm(['link', 'set', 'eth0', 'address', opts.mac]);
+    if (opts.mtu !== undefined) {
+      await inVm(['link', 'set', 'eth0', 'mtu', String(opts.mtu)]);
+    }
+    await inVm(['addr', 'add', opts.ip, 'dev', 'eth0']);
+    await inVm(['link', 'set', 'eth0', 'up']);
+    if (opts.gateway !== undefined) await inVm(['route', 'add', 'default', 'via', opts.gateway]);
+    // REQUIRED: OVS netdev forwards frames with partial checksums, so TCP/UDP breaks with tx offload on.
+    await check('ip', ['netns', 'exec', vmNs, 'ethtool', '-K', 'eth0', 'tx', 'off']);
+    await check('ip', ['-n', this.netns, 'link', 'set', iface, 'up']);
+    const settings = [];
+    if (opts.ofport !== undefined) settings.push(`ofport_request=${opts.ofport}`);
+    if (opts.portId !== undefined) settings.push(`external_ids:iface-id=${opts.portId}`);
+    const extra = settings.length ? ['--', 'set', 'interface', iface, ...settings] : [];
+    await this.vsctl(['add-port', bridge, iface, ...extra]);
+    const ofport = Number((await this.vsctl(['get', 'interface', iface, 'ofport'])).stdout.trim());
+    if (!Number.isInteger(ofport) || ofport <= 0) {
+      throw new SandboxError('SANDBOX_NO_OFPORT', `OVS gave ${iface} no ofport (got ${ofport})`);
+    }
+    const vm = new Vm(opts.name, vmNs, iface, opts.mac.toLowerCase(), opts.ip, ofport);
+    this.vms.set(opts.name, vm);
+    return vm;
+  }
+
+  vm(name: string): Vm {
+    const vm = this.vms.get(name);
+    if (vm === undefined) throw new SandboxError('SANDBOX_NO_VM', `no VM ${name} in sandbox ${this.name}`);
+    return vm;
+  }
+
+  /**
+   * Adds ONE flow-based tunnel port (`options:remote_ip=flow options:key=flow`): flows choose the remote endpoint
+   * and VNI with set_field:...->tun_dst / tun_id, and match them on receive. Returns the ofport.
+   */
+  async addTunnelPort(opts: TunnelPortOptions = {}): Promise<number> {
+    const name = opts.name ?? 'vxlan0';
+    const ofport = opts.ofport ?? 100;
+    await this.vsctl([
+      'add-port',
+      opts.bridge ?? 'br-int',
+      name,
+      '--',
+      'set',
+      'interface',
+      name,
+      `type=${opts.type ?? 'vxlan'}`,
+      'options:remote_ip=flow',
+      'options:key=flow',
+      `ofport_request=${ofport}`,
+    ]);
+    const got = Number((await this.vsctl(['get', 'interface', name, 'ofport'])).stdout.trim());
+    if (got !== ofport) throw new SandboxError('SANDBOX_NO_OFPORT', `tunnel port ${name} got ofport ${got}, not ${ofport}`);
+    return got;
+  }
+
+  /** Tears down everything this sandbox name owns; safe to call twice and after a failed start. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.vms.clear();
+    await teardown(this.name);
+  }
+}
+
+function assertName(name: string, what: string): void {
+  if (!NAME_RE.test(name)) {
+    throw new SandboxError('SANDBOX_BAD_NAME', `${what} name '${name}' must match ${NAME_RE} (it becomes part of netns and interface names)`);
+  }
+}
+
+function sandboxDir(name: string): string {
+  return path.join(SANDBOX_ROOT, name);
+}
+
+function ovsNetns(name: string): string {
+  return `${NETNS_PREFIX}${name}-ovs`;
+}
+
+function ovsEnv(name: string): Record<string, string> {
+  const dir = sandboxDir(name);
+  return { OVS_RUNDIR: dir, OVS_DBDIR: dir, OVS_LOGDIR: dir };
+}
+
+async function underlayAddress(netns: string): Promise<string | null> {
+  const res = await run('ip', ['-n', netns, '-4', '-o', 'addr', 'show', 'dev', 'br-phy']);
+  if (res.code !== 0) return null;
+  const m = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(res.stdout);
+  return m?.[1] ?? null;
+}
+
+async function linkMac(netns: string, dev: string): Promise<string> {
+  const res = await check('ip', ['-n', netns, '-o', 'link', 'show', 'dev', dev]);
+  const m = /link\/ether ([0-9a-f:]{17})/.exec(res.stdout);
+  if (m?.[1] === undefined) throw new SandboxError('SANDBOX_NO_MAC', `no MAC on ${dev} in ${netns}`);
+  return m[1];
+}
+
+/** All network namespaces whose name starts with prefix. */
+async function listNetns(prefix: string): Promise<string[]> {
+  const res = await run('ip', ['netns', 'list']);
+  if (res.code !== 0) return [];
+  return res.stdout
+    .split('\n')
+    .map((line) => line.split(' ')[0] ?? '')
+    .filter((ns) => ns.startsWith(prefix));
+}
+
+/** True while pid is a live (non-zombie) process whose command is the expected OVS daemon. */
+function isDaemonAlive(pid: number, daemon: string): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // stat is "pid (comm) state ..."; comm is cut to 15 chars.
+    const m = /^\d+ \((.*)\) (\S)/.exec(stat);
+    return m !== null && m[2] !== 'Z' && daemon.startsWith(m[1] ?? '\0');
+  } catch {
+    return false;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Stops the daemons named by the pidfiles in dir: SIGTERM, then SIGKILL after 2 s. Stale pidfiles are ignored. */
+async function killDaemons(dir: string): Promise<void> {
+  const pids: Array<{ pid: number; daemon: string }> = [];
+  for (const daemon of DAEMONS) {
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(dir, `${daemon}.pid`), 'utf8');
+    } catch {
+      continue;
+    }
+    const pid = Number(text.trim());
+    // Only a pid that still runs the right program: a recycled pid must never be killed.
+    if (Number.isInteger(pid) && pid > 1 && isDaemonAlive(pid, daemon)) pids.push({ pid, daemon });
+  }
+  const signal = (sig: NodeJS.Signals): void => {
+    for (const { pid } of pids) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  signal('SIGTERM');
+  for (let waitedMs = 0; waitedMs < 2000; waitedMs += 20) {
+    if (pids.every(({ pid, daemon }) => !isDaemonAlive(pid, daemon))) return;
+    await sleep(20);
+  }
+  signal('SIGKILL');
+}
+
+/** Removes every trace of sandbox `name`: daemons, its OVS and VM namespaces (with their veths), its directory. */
+async function teardown(name: string): Promise<void> {
+  const dir = sandboxDir(name);
+  await killDaemons(dir);
+  // VM namespaces are `alc-<name>-<vm>`; another sandbox's are `alc-<other>-...`, and names cannot contain '-'.
+  for (const ns of await listNetns(`${NETNS_PREFIX}${name}-`)) {
+    await run('ip', ['netns', 'del', ns]);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Removes leftovers of crashed earlier runs: every sandbox directory under /tmp/alcor-sandbox and every netns
+ * whose name starts with `prefix` (default `alc-`), killing daemons found through their pidfiles. Do not call it
+ * while other sandboxes are in use (e.g. from a test file that runs in parallel with others); .ci/run and the CLI
+ * use it before tests start. Returns the sandbox names and namespaces it removed.
+ */
+export async function cleanupStale(prefix: string = NETNS_PREFIX): Promise<string[]> {
+  if (!prefix.startsWith(NETNS_PREFIX)) {
+    throw new SandboxError('SANDBOX_BAD_OPTION', `cleanup prefix must start with '${NETNS_PREFIX}'`);
+  }
+  const removed: string[] = [];
+  let dirs: string[] = [];
+  try {
+    dirs = fs.readdirSync(SANDBOX_ROOT);
+  } catch {
+    // nothing there
+  }
+  for (const name of dirs) {
+    if (!`${NETNS_PREFIX}${name}-`.startsWith(prefix)) continue;
+    await teardown(name);
+    removed.push(name);
+  }
+  for (const ns of await listNetns(prefix)) {
+    await run('ip', ['netns', 'del', ns]);
+    removed.push(ns);
+  }
+  return removed;
+}
+
+/** Stops sandbox `name` (started by this or another process) by its well-known names. */
+export async function stopSandbox(name: string): Promise<void> {
+  assertName(name, 'sandbox');
+  await teardown(name);
+}
