@@ -119,7 +119,8 @@ function judge(run) {
   if (summary) {
     passed = summary.passed;
     skipped = summary.skipped;
-    failed = Math.max(0, summary.total - summary.passed - summary.skipped);
+    // uvu's Total counts the tests that were meant to run; skipped ones (test.skip) are not in it.
+    failed = Math.max(0, summary.total - summary.passed);
   } else if (run.code === 0 && /^SKIP /m.test(clean)) {
     skipped = 1;
   }
@@ -127,9 +128,9 @@ function judge(run) {
   if (run.spawnError) reason = `could not start: ${run.spawnError.message}`;
   else if (run.timedOut) reason = 'timed out';
   else if (run.signal) reason = `killed by ${run.signal}`;
+  else if (failed > 0) reason = `${failed} failed`;
   else if (run.code !== 0) reason = `exit code ${run.code}`;
   else if (!summary && skipped === 0) reason = 'no uvu summary (did the file call test.run()?)';
-  else if (failed > 0) reason = `${failed} failed`;
   if (reason !== null && failed === 0) failed = 1;
   return { passed, failed, skipped, reason };
 }
@@ -178,7 +179,7 @@ async function main() {
   await Promise.all(Array.from({ length: Math.min(jobs, Math.max(files.length, 1)) }, worker));
 
   if (totals.passed + totals.failed === 0) {
-    console.error(
+    console.log(
       files.length === 0
         ? `run-tests: no test files matched${filters.length ? ` (filters: ${filters.join(' ')})` : ''}`
         : 'run-tests: no test ran at all',

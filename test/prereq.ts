@@ -41,7 +41,7 @@ export function findExecutable(name: string): string | null {
 
 function missingTools(names: readonly string[], pkg: string): string | null {
   const missing = names.filter((n) => findExecutable(n) === null);
-  return missing.length === 0 ? null : `${missing.join(', ')} not on PATH (apt-get install ${pkg})`;
+  return missing.length === 0 ? null : `${missing.join(', ')} not found; apt-get install ${pkg}`;
 }
 
 function isRoot(): boolean {
@@ -68,7 +68,7 @@ const CHECKS: Readonly<Record<Prereq, Check>> = {
     missingTools(['ovsdb-tool', 'ovsdb-server', 'ovs-vswitchd', 'ovs-vsctl', 'ovs-ofctl', 'ovs-appctl'], 'openvswitch-switch') ??
     (fs.existsSync('/usr/share/openvswitch/vswitch.ovsschema')
       ? null
-      : '/usr/share/openvswitch/vswitch.ovsschema not found (apt-get install openvswitch-switch)'),
+      : '/usr/share/openvswitch/vswitch.ovsschema not found; apt-get install openvswitch-switch'),
   // The sandbox also needs ethtool: TCP/UDP through the OVS netdev datapath only works with tx offload off.
   netns: () => {
     const tools = missingTools(['ip'], 'iproute2') ?? missingTools(['ethtool'], 'ethtool');
@@ -88,11 +88,15 @@ const CHECKS: Readonly<Record<Prereq, Check>> = {
     const tools = missingTools(['bpftool'], 'bpftool');
     if (tools !== null) return tools;
     if (!isRoot()) return 'loading bpf programs needs root (unprivileged bpf is off)';
-    return bpffsMounted() ? null : 'bpffs is not mounted at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf)';
+    if (bpffsMounted()) return null;
+    // Pinned maps need bpffs; a fresh boot lacks it. Mounting it is harmless and is what .ci/run does too.
+    const mount = spawnSync('mount', ['-t', 'bpf', 'bpf', '/sys/fs/bpf'], { encoding: 'utf8' });
+    if (mount.status === 0 && bpffsMounted()) return null;
+    return `bpffs is not mounted at /sys/fs/bpf and mounting it failed: ${(mount.stderr || '').trim()}`;
   },
   clang: () =>
     missingTools(['clang'], 'clang') ??
-    (fs.existsSync('/usr/include/bpf/bpf_helpers.h') ? null : 'libbpf headers missing (apt-get install libbpf-dev)'),
+    (fs.existsSync('/usr/include/bpf/bpf_helpers.h') ? null : 'libbpf headers not found; apt-get install libbpf-dev'),
 };
 
 /** The test file being run, relative to the cwd (for messages). */

@@ -22,6 +22,7 @@ import * as path from 'node:path';
 import { check, run, SandboxError, type ExecOptions, type ExecResult } from './exec';
 
 export { SandboxError, type ExecResult } from './exec';
+export { tcpSend } from './traffic';
 
 export const SANDBOX_ROOT = '/tmp/alcor-sandbox';
 export const NETNS_PREFIX = 'alc-';
