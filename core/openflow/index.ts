@@ -1,0 +1,11 @@
+// Public API of the OpenFlow codec (pure: no sockets, no fs). See docs/openflow-codec.md.
+
+export * from './constants';
+export { OpenFlowError, type OpenFlowErrorCode } from './errors';
+export { ByteWriter } from './writer';
+export { OpenFlowFramer } from './framing';
+export { encodeMatch, decodeMatch, decodeOxmFields, fieldSpec, fieldByHeader, type FieldSpec } from './oxm';
+export { encodeAction, encodeActions, decodeActions } from './actions';
+export { writeFlowMod, encodeFlowMod, decodeFlowStats, type FlowModOptions } from './flowmod';
+export * from './messages';
+export { formatFlow, formatMatch, formatAction, formatActions, normalizeDumpLine, type FormatOptions } from './format';
