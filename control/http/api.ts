@@ -1,0 +1,185 @@
+// Operator HTTP/JSON API (on --http):
+//   GET    /healthz                      liveness + whether this replica may push and the store is healthy
+//   GET    /metrics                      Prometheus text
+//   GET    /v1/hosts                     every known host: agent, owner, stream state, version, last result
+//   GET    /v1/hosts/<ip>                one host
+//   GET    /v1/hosts/<ip>/result         that host's last apply result
+//   PUT    /v1/hosts/<ip>                register an agent: {"agent":"HOST:PORT"}
+//   POST   /v1/hosts                     register many: [{"hostIp":..,"agent":..}] or {"<ip>":"<addr>"}
+//   DELETE /v1/hosts/<ip>                unregister
+//   POST   /v1/hosts/<ip>/repush         full re-push of that host
+//   GET    /v1/shards                    replicas and how many hosts each owns
+//   POST   /v1/goalstates                a GoalStateV2 as JSON (proto3 JSON names); replies GoalStateOperationReply JSON
+import * as http from 'node:http';
+import { GoalStateOperationReply, GoalStateV2 } from '../../proto';
+import { Controller } from '../controller';
+import { Logger } from '../log';
+import { ControlMetrics } from '../metrics';
+import { ControlError } from '../resources';
+import { ControlStore } from '../store/store';
+
+const MAX_BODY_BYTES = 256 * 1024 * 1024;
+
+interface Deps {
+  readonly controller: Controller;
+  readonly store: ControlStore;
+  readonly metrics: ControlMetrics;
+  readonly log: Logger;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new HttpError(413, 'BODY_TOO_LARGE', `body larger than ${MAX_BODY_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const body = await readBody(req);
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (err: unknown) {
+    throw new HttpError(400, 'BAD_JSON', `body is not JSON: ${(err as Error).message}`);
+  }
+}
+
+const ADDRESS = /^[^\s/]+:\d{1,5}$/;
+
+function agentList(body: unknown): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const add = (host: unknown, agent: unknown): void => {
+    if (typeof host !== 'string' || host === '' || typeof agent !== 'string' || !ADDRESS.test(agent)) {
+      throw new HttpError(400, 'BAD_AGENT', `need a host IP and an agent HOST:PORT, got ${JSON.stringify({ host, agent })}`);
+    }
+    out.push([host, agent]);
+  };
+  if (Array.isArray(body)) {
+    for (const item of body) {
+      const o = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
+      add(o.hostIp ?? o.host_ip, o.agent);
+    }
+  } else if (typeof body === 'object' && body !== null) {
+    for (const [host, agent] of Object.entries(body)) add(host, agent);
+  } else {
+    throw new HttpError(400, 'BAD_AGENT', 'expected [{"hostIp","agent"}] or {"<ip>":"<addr>"}');
+  }
+  return out;
+}
+
+export function createApi(deps: Deps): http.Server {
+  const { controller, store, metrics, log } = deps;
+
+  const route = async (req: http.IncomingMessage, url: URL): Promise<{ status: number; body: unknown; text?: string }> => {
+    const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
+    const method = req.method ?? 'GET';
+    if (url.pathname === '/healthz' && method === 'GET') {
+      return { status: 200, body: { ok: true, replica: controller.self, shard: controller.shardMap().active, storeHealthy: store.healthy() } };
+    }
+    if (url.pathname === '/metrics' && method === 'GET') return { status: 200, body: null, text: metrics.registry.render() };
+    if (parts[0] !== 'v1') throw new HttpError(404, 'NOT_FOUND', `no route ${url.pathname}`);
+    const [, coll, id, sub] = parts;
+    if (coll === 'shards' && id === undefined && method === 'GET') return { status: 200, body: controller.shardMap() };
+    if (coll === 'goalstates' && id === undefined && method === 'POST') {
+      const json = await readJson(req);
+      if (typeof json !== 'object' || json === null) throw new HttpError(400, 'BAD_GOAL_STATE', 'expected a GoalStateV2 JSON object');
+      let bytes: Uint8Array;
+      try {
+        bytes = GoalStateV2.encode(GoalStateV2.fromJSON(json)).finish();
+      } catch (err: unknown) {
+        throw new HttpError(400, 'BAD_GOAL_STATE', (err as Error).message);
+      }
+      const reply = await controller.submit(bytes);
+      return { status: 200, body: GoalStateOperationReply.toJSON(reply) };
+    }
+    if (coll !== 'hosts') throw new HttpError(404, 'NOT_FOUND', `no route ${url.pathname}`);
+    if (id === undefined) {
+      if (method === 'GET') {
+        const hosts = controller.hosts();
+        return { status: 200, body: { count: hosts.length, hosts } };
+      }
+      if (method === 'POST') {
+        const list = agentList(await readJson(req));
+        await store.putAgents(list);
+        return { status: 200, body: { registered: list.length } };
+      }
+      throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} ${url.pathname}`);
+    }
+    if (sub === undefined) {
+      if (method === 'GET') {
+        const h = controller.hosts().find((x) => x.hostIp === id);
+        if (h === undefined) throw new HttpError(404, 'UNKNOWN_HOST', `unknown host ${id}`);
+        return { status: 200, body: h };
+      }
+      if (method === 'PUT') {
+        const body = (await readJson(req)) as Record<string, unknown> | null;
+        const list = agentList([{ hostIp: id, agent: body?.agent }]);
+        await store.putAgents(list);
+        return { status: 200, body: { hostIp: id, agent: body?.agent } };
+      }
+      if (method === 'DELETE') {
+        await store.deleteAgent(id);
+        return { status: 200, body: { hostIp: id, deleted: true } };
+      }
+    }
+    if (sub === 'result' && method === 'GET') {
+      const r = controller.lastResult(id);
+      if (r === null) throw new HttpError(404, 'NO_RESULT', `no apply result for ${id} seen by this replica`);
+      return { status: 200, body: r };
+    }
+    if (sub === 'repush' && method === 'POST') {
+      await controller.repush(id);
+      return { status: 202, body: { hostIp: id, repush: true } };
+    }
+    throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${url.pathname}`);
+  };
+
+  return http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    route(req, url).then(
+      ({ status, body, text }) => {
+        if (text !== undefined) {
+          res.writeHead(status, { 'content-type': 'text/plain; version=0.0.4' });
+          res.end(text);
+          return;
+        }
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      },
+      (err: unknown) => {
+        let status = 500;
+        let code = 'INTERNAL';
+        if (err instanceof HttpError) {
+          status = err.status;
+          code = err.code;
+        } else if (err instanceof ControlError) {
+          code = err.code;
+          status = err.code.startsWith('BAD_') ? 400 : err.code === 'STORE_UNAVAILABLE' ? 503 : 500;
+        }
+        if (status >= 500) log.warn('http request failed', { path: url.pathname, error: (err as Error).message });
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code, message: (err as Error).message } }));
+      },
+    );
+  });
+}

@@ -1,0 +1,252 @@
+// Resource identity and the raw GoalStateV2 wire format, as the control plane needs it.
+//
+// The control plane never needs the decoded content of most resources: it splits a GoalStateV2 by
+// `host_resources`, stores each resource's encoded state once, and re-assembles per-host GoalStateV2
+// messages. Working on the wire bytes (instead of decode + re-encode with ts-proto) keeps a neighbor that
+// 1,000 hosts share encoded exactly once, and makes per-host message assembly a concatenation.
+// Wire format: https://protobuf.dev/programming-guides/encoding/ (maps are repeated {key=1, value=2} entries).
+import { OperationType, ResourceType } from '../proto';
+
+export interface ResourceKind {
+  readonly name: string;
+  readonly type: ResourceType;
+  /** Field number of this kind's `map<string, XState>` in GoalStateV2 (goalstate.proto). */
+  readonly field: number;
+}
+
+export const RESOURCE_KINDS: readonly ResourceKind[] = [
+  { name: 'vpc', type: ResourceType.VPC, field: 3 },
+  { name: 'subnet', type: ResourceType.SUBNET, field: 4 },
+  { name: 'port', type: ResourceType.PORT, field: 5 },
+  { name: 'dhcp', type: ResourceType.DHCP, field: 6 },
+  { name: 'neighbor', type: ResourceType.NEIGHBOR, field: 7 },
+  { name: 'securitygroup', type: ResourceType.SECURITYGROUP, field: 8 },
+  { name: 'router', type: ResourceType.ROUTER, field: 9 },
+  { name: 'gateway', type: ResourceType.GATEWAY, field: 10 },
+];
+
+const KIND_BY_FIELD = new Map(RESOURCE_KINDS.map((k) => [k.field, k]));
+const KIND_BY_TYPE = new Map(RESOURCE_KINDS.map((k) => [k.type, k]));
+const KIND_BY_NAME = new Map(RESOURCE_KINDS.map((k) => [k.name, k]));
+const HOST_RESOURCES_FIELD = 2;
+
+export class ControlError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ControlError';
+  }
+}
+
+/** Store key of a resource: `<kind name>/<id>` (e.g. `port/5f1a...`). */
+export function resourceKey(type: ResourceType, id: string): string {
+  const kind = KIND_BY_TYPE.get(type);
+  if (kind === undefined) throw new ControlError('BAD_RESOURCE_TYPE', `unknown resource type ${String(type)}`);
+  return `${kind.name}/${id}`;
+}
+
+export function parseResourceKey(key: string): { readonly kind: ResourceKind; readonly id: string } {
+  const slash = key.indexOf('/');
+  const kind = slash < 0 ? undefined : KIND_BY_NAME.get(key.slice(0, slash));
+  if (kind === undefined) throw new ControlError('BAD_RESOURCE_KEY', `bad resource key ${JSON.stringify(key)}`);
+  return { kind, id: key.slice(slash + 1) };
+}
+
+export interface ParsedResource {
+  readonly key: string;
+  readonly type: ResourceType;
+  readonly id: string;
+  /** The encoded XState message (e.g. PortState), exactly as received. */
+  readonly state: Uint8Array;
+  readonly operation: OperationType;
+}
+
+export interface ParsedGoalState {
+  readonly resources: ReadonlyMap<string, ParsedResource>;
+  /** host IP -> resource keys that host needs, in message order. */
+  readonly hosts: ReadonlyMap<string, readonly string[]>;
+}
+
+// ---- minimal protobuf wire reader -------------------------------------------------------------------
+
+class WireReader {
+  pos = 0;
+  constructor(
+    private readonly buf: Uint8Array,
+    private readonly end = buf.length,
+  ) {}
+
+  done(): boolean {
+    return this.pos >= this.end;
+  }
+
+  varint(): number {
+    let result = 0;
+    let scale = 1;
+    for (;;) {
+      if (this.pos >= this.end) throw new ControlError('BAD_GOAL_STATE', 'truncated varint');
+      const b = this.buf[this.pos++] as number;
+      result += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) return result;
+      scale *= 128;
+      if (scale > 2 ** 63) throw new ControlError('BAD_GOAL_STATE', 'varint too long');
+    }
+  }
+
+  bytes(): Uint8Array {
+    const len = this.varint();
+    const start = this.pos;
+    if (start + len > this.end) throw new ControlError('BAD_GOAL_STATE', 'truncated length-delimited field');
+    this.pos += len;
+    return this.buf.subarray(start, start + len);
+  }
+
+  skip(wireType: number): void {
+    switch (wireType) {
+      case 0:
+        this.varint();
+        return;
+      case 1:
+        this.pos += 8;
+        break;
+      case 2:
+        this.bytes();
+        return;
+      case 5:
+        this.pos += 4;
+        break;
+      default:
+        throw new ControlError('BAD_GOAL_STATE', `unsupported wire type ${wireType}`);
+    }
+    if (this.pos > this.end) throw new ControlError('BAD_GOAL_STATE', 'truncated fixed field');
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+
+function parseMapEntry(value: Uint8Array): { key: string; value: Uint8Array } {
+  const r = new WireReader(value);
+  let key = '';
+  let val: Uint8Array = new Uint8Array(0);
+  while (!r.done()) {
+    const tag = r.varint();
+    const field = tag >>> 3;
+    if (field === 1 && (tag & 7) === 2) key = utf8.decode(r.bytes());
+    else if (field === 2 && (tag & 7) === 2) val = r.bytes();
+    else r.skip(tag & 7);
+  }
+  return { key, value: val };
+}
+
+/** operation_type (field 1) of an XState message; absent means INFO (0). */
+function stateOperation(state: Uint8Array): OperationType {
+  const r = new WireReader(state);
+  while (!r.done()) {
+    const tag = r.varint();
+    if (tag === (1 << 3)) return r.varint() as OperationType;
+    r.skip(tag & 7);
+  }
+  return OperationType.INFO;
+}
+
+function parseHostResources(value: Uint8Array): string[] {
+  const keys: string[] = [];
+  const r = new WireReader(value);
+  while (!r.done()) {
+    const tag = r.varint();
+    if (tag !== ((1 << 3) | 2)) {
+      r.skip(tag & 7);
+      continue;
+    }
+    const ri = new WireReader(r.bytes());
+    let type = 0;
+    let id = '';
+    while (!ri.done()) {
+      const t = ri.varint();
+      if (t === (1 << 3)) type = ri.varint();
+      else if (t === ((2 << 3) | 2)) id = utf8.decode(ri.bytes());
+      else ri.skip(t & 7);
+    }
+    keys.push(resourceKey(type as ResourceType, id));
+  }
+  return keys;
+}
+
+/** Splits an encoded GoalStateV2 into resources keyed by type+id and the per-host key lists. */
+export function parseGoalStateV2(buf: Uint8Array): ParsedGoalState {
+  const resources = new Map<string, ParsedResource>();
+  const hosts = new Map<string, string[]>();
+  const r = new WireReader(buf);
+  while (!r.done()) {
+    const tag = r.varint();
+    const field = tag >>> 3;
+    const wire = tag & 7;
+    if (wire !== 2 || (field !== HOST_RESOURCES_FIELD && !KIND_BY_FIELD.has(field))) {
+      r.skip(wire);
+      continue;
+    }
+    const entry = parseMapEntry(r.bytes());
+    if (field === HOST_RESOURCES_FIELD) {
+      if (entry.key === '') throw new ControlError('BAD_GOAL_STATE', 'host_resources entry with an empty host IP');
+      const existing = hosts.get(entry.key);
+      const keys = parseHostResources(entry.value);
+      if (existing === undefined) hosts.set(entry.key, keys);
+      else existing.push(...keys);
+      continue;
+    }
+    const kind = KIND_BY_FIELD.get(field) as ResourceKind;
+    if (entry.key === '') throw new ControlError('BAD_GOAL_STATE', `${kind.name}_states entry with an empty id`);
+    const key = `${kind.name}/${entry.key}`;
+    resources.set(key, { key, type: kind.type, id: entry.key, state: entry.value, operation: stateOperation(entry.value) });
+  }
+  for (const [host, keys] of hosts) hosts.set(host, [...new Set(keys)]);
+  return { resources, hosts };
+}
+
+// ---- minimal protobuf wire writer -------------------------------------------------------------------
+
+function varintBytes(n: number): number[] {
+  const out: number[] = [];
+  let v = n;
+  while (v > 0x7f) {
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+  return out;
+}
+
+function lengthDelimited(field: number, payload: Uint8Array): Buffer {
+  const head = Buffer.from([...varintBytes((field << 3) | 2), ...varintBytes(payload.length)]);
+  return Buffer.concat([head, payload]);
+}
+
+/** One GoalStateV2 map entry (`<kind>_states[id] = state`), encoded once and reused in every host's message. */
+export function encodeResourceEntry(key: string, state: Uint8Array): Buffer {
+  const { kind, id } = parseResourceKey(key);
+  const entry = Buffer.concat([lengthDelimited(1, Buffer.from(id, 'utf8')), lengthDelimited(2, state)]);
+  return lengthDelimited(kind.field, entry);
+}
+
+function encodeHostResources(hostIp: string, keys: readonly string[]): Buffer {
+  const items = keys.map((key) => {
+    const { kind, id } = parseResourceKey(key);
+    const typeField = kind.type === 0 ? Buffer.alloc(0) : Buffer.from([1 << 3, ...varintBytes(kind.type)]);
+    return lengthDelimited(1, Buffer.concat([typeField, lengthDelimited(2, Buffer.from(id, 'utf8'))]));
+  });
+  const entry = Buffer.concat([lengthDelimited(1, Buffer.from(hostIp, 'utf8')), lengthDelimited(2, Buffer.concat(items))]);
+  return lengthDelimited(HOST_RESOURCES_FIELD, entry);
+}
+
+/**
+ * The GoalStateV2 one agent receives: host_resources for that host only, and the listed resources.
+ * `entries` are pre-encoded map entries from encodeResourceEntry.
+ */
+export function encodeHostGoalState(hostIp: string, keys: readonly string[], entries: readonly Uint8Array[]): Buffer {
+  const parts: Uint8Array[] = [Buffer.from([1 << 3, 102])]; // format_version 102 (Alcor's V2 message version)
+  if (keys.length > 0) parts.push(encodeHostResources(hostIp, keys));
+  for (const e of entries) parts.push(e);
+  return Buffer.concat(parts);
+}

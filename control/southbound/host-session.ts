@@ -1,0 +1,155 @@
+// Everything one owned host gets pushed, in order, over its AgentStream.
+//
+// Deltas (one per committed goal state touching the host) are sent as they arrive while the stream is up.
+// Every (re)connection, ownership change or agent restart instead sends the host's FULL state, which also
+// carries the DELETE states of every delta not yet acknowledged: one full message absorbs everything pending.
+// A result "host applied everything up to version V" is reported after each acknowledged message.
+import { GoalStateOperationReply } from '../../proto';
+import { encodeHostGoalState, encodeResourceEntry, resourceKey } from '../resources';
+import { HostChange, HostResult, StateCache } from '../store/store';
+import { AgentStream, AgentStreamOptions } from './agent-stream';
+
+interface Delta {
+  readonly version: number;
+  readonly keys: readonly string[];
+  readonly deletes: ReadonlyMap<string, Uint8Array>;
+}
+
+export interface SessionContext {
+  readonly cache: StateCache;
+  readonly streamOptions: AgentStreamOptions;
+  /** May this replica push to the host right now (ownership and lease checked at send time)? */
+  readonly mayPush: (host: string) => boolean;
+  readonly onResult: (result: HostResult, origin: string | null) => void;
+  readonly onPushed: (latencyMs: number, full: boolean) => void;
+  readonly onFailure: (host: string, reason: string) => void;
+}
+
+export class HostSession {
+  private readonly stream: AgentStream;
+  private pending: Array<Delta & { readonly origin: string }> = [];
+  lastResult: HostResult | null = null;
+
+  constructor(
+    readonly host: string,
+    readonly address: string,
+    private readonly ctx: SessionContext,
+  ) {
+    this.stream = new AgentStream(address, ctx.streamOptions);
+    this.stream.onConnected = () => this.pushFull();
+    this.stream.onFailure = (reason) => ctx.onFailure(host, reason);
+  }
+
+  start(): void {
+    this.stream.start();
+  }
+
+  stop(): void {
+    this.stream.stop();
+    this.pending = [];
+  }
+
+  state(): string {
+    return this.stream.state;
+  }
+
+  lastError(): string {
+    return this.stream.lastError;
+  }
+
+  pendingCount(): number {
+    return this.pending.length;
+  }
+
+  enqueue(change: HostChange): void {
+    const delta = { version: change.version, keys: change.keys, deletes: change.deletes, origin: change.origin };
+    this.pending.push(delta);
+    if (this.stream.connected()) this.sendDelta(delta);
+  }
+
+  /** Re-pushes the full state (agent restarted, or this replica just became the owner). */
+  repush(): void {
+    if (this.stream.connected()) this.pushFull();
+    else this.stream.start();
+  }
+
+  private entriesFor(keys: Iterable<string>, deletes: ReadonlyMap<string, Uint8Array>): { keys: string[]; entries: Buffer[] } {
+    const outKeys: string[] = [];
+    const entries: Buffer[] = [];
+    for (const key of keys) {
+      const entry = this.ctx.cache.entry(key);
+      if (entry === undefined) continue; // removed by a later commit; that commit's delta says so
+      outKeys.push(key);
+      entries.push(entry);
+    }
+    for (const [key, state] of deletes) {
+      outKeys.push(key);
+      entries.push(encodeResourceEntry(key, state));
+    }
+    return { keys: outKeys, entries };
+  }
+
+  private sendDelta(delta: Delta & { readonly origin: string }): void {
+    if (!this.ctx.mayPush(this.host)) return;
+    const { keys, entries } = this.entriesFor(delta.keys, delta.deletes);
+    const started = Date.now();
+    this.stream.send(encodeHostGoalState(this.host, keys, entries)).then(
+      (reply) => {
+        if (!this.pending.includes(delta)) return; // already absorbed by a full push
+        this.pending = this.pending.filter((d) => d.version > delta.version);
+        this.ctx.onPushed(Date.now() - started, false);
+        this.report(delta.version, reply, delta.origin);
+      },
+      () => undefined, // stays pending: the next connection's full push absorbs it
+    );
+  }
+
+  private pushFull(): void {
+    if (!this.ctx.mayPush(this.host)) return;
+    const absorbed = this.pending.slice();
+    const index = this.ctx.cache.hosts.get(this.host);
+    const current = index?.keys ?? new Set<string>();
+    const deletes = new Map<string, Uint8Array>();
+    let version = index?.version ?? 0;
+    for (const d of absorbed) {
+      version = Math.max(version, d.version);
+      for (const [k, s] of d.deletes) if (!current.has(k)) deletes.set(k, s);
+    }
+    const { keys, entries } = this.entriesFor(current, deletes);
+    const started = Date.now();
+    this.stream.send(encodeHostGoalState(this.host, keys, entries)).then(
+      (reply) => {
+        this.pending = this.pending.filter((d) => d.version > version);
+        this.ctx.onPushed(Date.now() - started, true);
+        this.report(version, reply, null);
+      },
+      () => undefined,
+    );
+  }
+
+  private report(version: number, reply: GoalStateOperationReply, origin: string | null): void {
+    const result: HostResult = {
+      host: this.host,
+      version,
+      ok: true,
+      statuses: reply.operationStatuses.map((s) => ({
+        resourceId: s.resourceId,
+        resourceType: s.resourceType,
+        operationType: s.operationType,
+        operationStatus: s.operationStatus,
+      })),
+      atMs: Date.now(),
+    };
+    this.lastResult = result;
+    this.ctx.onResult(result, origin);
+  }
+}
+
+/** Store key of a reply status (to match statuses to the keys a caller waits for). */
+export function statusKey(s: { resourceType: number; resourceId: string }): string | null {
+  try {
+    return resourceKey(s.resourceType, s.resourceId);
+  } catch {
+    return null;
+  }
+}

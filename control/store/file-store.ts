@@ -1,0 +1,177 @@
+// Embedded-mode desired-state store: an append-only log of JSON lines in `<dataDir>/desired.log`, fsynced
+// before a commit resolves (so an acknowledged goal state survives a crash), compacted into a snapshot on start.
+// A torn last line (crash mid-write, never acknowledged) is ignored on replay.
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ParsedGoalState, ControlError } from '../resources';
+import { CommitPlan, ControlStore, HostResult, planCommit, StateCache, StoreEvents } from './store';
+
+type LogRecord =
+  | { readonly t: 'r'; readonly k: string; readonly b: string }
+  | { readonly t: 'x'; readonly k: string }
+  | { readonly t: 'h'; readonly h: string; readonly v: number; readonly k: readonly string[] }
+  | { readonly t: 'a'; readonly h: string; readonly a: string | null };
+
+export class FileStore implements ControlStore {
+  readonly kind = 'file' as const;
+  readonly cache = new StateCache();
+  readonly events = new EventEmitter<StoreEvents>();
+  private readonly file: string;
+  private fd: fs.promises.FileHandle | null = null;
+  private seq = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+  private ok = true;
+
+  constructor(private readonly dataDir: string) {
+    this.file = path.join(dataDir, 'desired.log');
+  }
+
+  async start(): Promise<void> {
+    await fs.promises.mkdir(this.dataDir, { recursive: true });
+    let text = '';
+    try {
+      text = await fs.promises.readFile(this.file, 'utf8');
+    } catch (err: unknown) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i] as string;
+      if (line === '') continue;
+      let rec: LogRecord;
+      try {
+        rec = JSON.parse(line) as LogRecord;
+      } catch {
+        if (i === lines.length - 1) break; // torn tail
+        throw new ControlError('STORE_CORRUPT', `${this.file}:${i + 1}: unparsable record`);
+      }
+      this.replay(rec);
+    }
+    await this.compact();
+    this.fd = await fs.promises.open(this.file, 'a');
+  }
+
+  private replay(rec: LogRecord): void {
+    switch (rec.t) {
+      case 'r':
+        this.cache.resources.set(rec.k, { state: Buffer.from(rec.b, 'base64') });
+        return;
+      case 'x':
+        this.cache.resources.delete(rec.k);
+        return;
+      case 'h':
+        this.seq = Math.max(this.seq, rec.v);
+        this.cache.setHost(rec.h, { version: rec.v, keys: new Set(rec.k) });
+        return;
+      case 'a':
+        if (rec.a === null) this.cache.agents.delete(rec.h);
+        else this.cache.agents.set(rec.h, rec.a);
+        return;
+      default: {
+        const never: never = rec;
+        throw new ControlError('STORE_CORRUPT', `unknown record ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** Rewrites the log as a snapshot of the cache (tmp file, fsync, rename). */
+  private async compact(): Promise<void> {
+    const tmp = `${this.file}.tmp`;
+    const out: string[] = [];
+    for (const [k, r] of this.cache.resources) out.push(JSON.stringify({ t: 'r', k, b: Buffer.from(r.state).toString('base64') }));
+    for (const [h, idx] of this.cache.hosts) out.push(JSON.stringify({ t: 'h', h, v: idx.version, k: [...idx.keys] }));
+    for (const [h, a] of this.cache.agents) out.push(JSON.stringify({ t: 'a', h, a }));
+    const fh = await fs.promises.open(tmp, 'w');
+    try {
+      await fh.writeFile(out.length === 0 ? '' : out.join('\n') + '\n');
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await fs.promises.rename(tmp, this.file);
+  }
+
+  private async append(records: readonly LogRecord[]): Promise<void> {
+    if (this.fd === null) throw new ControlError('STORE_CLOSED', 'file store is not open');
+    try {
+      await this.fd.write(records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      await this.fd.datasync();
+      this.ok = true;
+    } catch (err: unknown) {
+      this.ok = false;
+      throw new ControlError('STORE_UNAVAILABLE', `cannot write ${this.file}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Runs fn after every earlier serialized operation, so log order = commit order = version order. */
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  commit(gs: ParsedGoalState, origin: string): Promise<{ versions: ReadonlyMap<string, number>; plan: CommitPlan }> {
+    return this.serialize(async () => {
+      const plan = planCommit(this.cache, gs);
+      const version = this.seq + 1;
+      const records: LogRecord[] = [];
+      for (const [k, state] of plan.puts) records.push({ t: 'r', k, b: Buffer.from(state).toString('base64') });
+      for (const h of plan.hosts) records.push({ t: 'h', h: h.host, v: version, k: [...h.keys] });
+      for (const k of plan.removes) records.push({ t: 'x', k });
+      if (records.length > 0) await this.append(records);
+      this.seq = version;
+      for (const [k, state] of plan.puts) this.cache.resources.set(k, { state });
+      const versions = new Map<string, number>();
+      for (const h of plan.hosts) {
+        this.cache.setHost(h.host, { version, keys: h.keys });
+        versions.set(h.host, version);
+      }
+      for (const k of plan.removes) if (!this.cache.refs.has(k)) this.cache.resources.delete(k);
+      for (const h of plan.hosts) {
+        this.events.emit('hostChange', { host: h.host, version, keys: h.changed, deletes: h.deletes, origin });
+      }
+      return { versions, plan };
+    });
+  }
+
+  putAgents(agents: ReadonlyArray<readonly [string, string]>): Promise<void> {
+    return this.serialize(async () => {
+      const fresh = agents.filter(([host, address]) => this.cache.agents.get(host) !== address);
+      if (fresh.length === 0) return;
+      await this.append(fresh.map(([h, a]) => ({ t: 'a', h, a })));
+      for (const [host, address] of fresh) {
+        this.cache.agents.set(host, address);
+        this.events.emit('agentChange', host, address);
+      }
+    });
+  }
+
+  deleteAgent(host: string): Promise<void> {
+    return this.serialize(async () => {
+      if (!this.cache.agents.has(host)) return;
+      await this.append([{ t: 'a', h: host, a: null }]);
+      this.cache.agents.delete(host);
+      this.events.emit('agentChange', host, null);
+    });
+  }
+
+  async publishResult(_result: HostResult, _origin: string): Promise<void> {
+    // One process: the controller resolves its own waiters directly.
+  }
+
+  async requestRepush(host: string): Promise<void> {
+    this.events.emit('repush', host);
+  }
+
+  healthy(): boolean {
+    return this.ok;
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    const fd = this.fd;
+    this.fd = null;
+    if (fd !== null) await fd.close();
+  }
+}

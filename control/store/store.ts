@@ -1,0 +1,166 @@
+// Desired-state store contract shared by the embedded file store and the etcd store.
+//
+// Every replica keeps the whole desired state in memory (StateCache): resources stored once by key, and a
+// per-host index of the keys that host needs. The store makes writes durable and feeds back, in commit order,
+// one HostChange per host a commit touched; owners of those hosts turn each change into a push.
+import { EventEmitter } from 'node:events';
+import { OperationType } from '../../proto';
+import { encodeResourceEntry, ParsedGoalState } from '../resources';
+
+export interface StoredResource {
+  readonly state: Uint8Array;
+  /** Lazily built GoalStateV2 map entry (see encodeResourceEntry). */
+  entry?: Buffer;
+}
+
+export interface HostIndex {
+  /** Increases with every commit that touches the host (file store: a counter; etcd: the key's mod revision). */
+  readonly version: number;
+  readonly keys: ReadonlySet<string>;
+}
+
+/** What one commit asks of one host: push these keys (current states) and these deletions. */
+export interface HostChange {
+  readonly host: string;
+  readonly version: number;
+  readonly keys: readonly string[];
+  /** Resources deleted on this host by the commit: key -> the DELETE state to push. */
+  readonly deletes: ReadonlyMap<string, Uint8Array>;
+  /** Replica id that accepted the goal state (its caller waits for the result). */
+  readonly origin: string;
+}
+
+export interface HostResult {
+  readonly host: string;
+  readonly version: number;
+  readonly ok: boolean;
+  readonly error?: string;
+  /** Encoded GoalStateOperationReply statuses, as JSON-friendly objects. */
+  readonly statuses: ReadonlyArray<{ resourceId: string; resourceType: number; operationType: number; operationStatus: number }>;
+  readonly atMs: number;
+}
+
+export class StateCache {
+  readonly resources = new Map<string, StoredResource>();
+  readonly hosts = new Map<string, HostIndex>();
+  /** host IP -> agent gRPC address */
+  readonly agents = new Map<string, string>();
+  /** key -> hosts that reference it (refcount for garbage collection). */
+  readonly refs = new Map<string, Set<string>>();
+
+  setHost(host: string, index: HostIndex): void {
+    const old = this.hosts.get(host);
+    if (old !== undefined) for (const k of old.keys) if (!index.keys.has(k)) this.unref(k, host);
+    for (const k of index.keys) {
+      let set = this.refs.get(k);
+      if (set === undefined) this.refs.set(k, (set = new Set()));
+      set.add(host);
+    }
+    this.hosts.set(host, index);
+  }
+
+  private unref(key: string, host: string): void {
+    const set = this.refs.get(key);
+    if (set === undefined) return;
+    set.delete(host);
+    if (set.size === 0) this.refs.delete(key);
+  }
+
+  entry(key: string): Buffer | undefined {
+    const r = this.resources.get(key);
+    if (r === undefined) return undefined;
+    if (r.entry === undefined) r.entry = encodeResourceEntry(key, r.state);
+    return r.entry;
+  }
+
+  resourceCount(): number {
+    return this.resources.size;
+  }
+}
+
+/** The writes one accepted goal state turns into (computed against the cache, applied by a store). */
+export interface CommitPlan {
+  readonly puts: ReadonlyMap<string, Uint8Array>;
+  /** Resources no host references any more. */
+  readonly removes: readonly string[];
+  readonly hosts: ReadonlyArray<{
+    readonly host: string;
+    readonly keys: ReadonlySet<string>;
+    readonly changed: readonly string[];
+    readonly deletes: ReadonlyMap<string, Uint8Array>;
+  }>;
+  /** Keys a host asked for that neither the message nor the store has: host -> keys. */
+  readonly missing: ReadonlyMap<string, readonly string[]>;
+}
+
+export function planCommit(cache: StateCache, gs: ParsedGoalState): CommitPlan {
+  const puts = new Map<string, Uint8Array>();
+  for (const r of gs.resources.values()) if (r.operation !== OperationType.DELETE) puts.set(r.key, r.state);
+  const hosts: Array<CommitPlan['hosts'][number]> = [];
+  const missing = new Map<string, string[]>();
+  const dropped = new Map<string, Set<string>>(); // key -> hosts dropping it
+  for (const [host, wanted] of gs.hosts) {
+    const keys = new Set(cache.hosts.get(host)?.keys ?? []);
+    const changed: string[] = [];
+    const deletes = new Map<string, Uint8Array>();
+    for (const key of wanted) {
+      const incoming = gs.resources.get(key);
+      if (incoming !== undefined && incoming.operation === OperationType.DELETE) {
+        keys.delete(key);
+        deletes.set(key, incoming.state);
+        let set = dropped.get(key);
+        if (set === undefined) dropped.set(key, (set = new Set()));
+        set.add(host);
+        continue;
+      }
+      if (incoming === undefined && !cache.resources.has(key)) {
+        const m = missing.get(host);
+        if (m === undefined) missing.set(host, [key]);
+        else m.push(key);
+        continue;
+      }
+      keys.add(key);
+      changed.push(key);
+    }
+    hosts.push({ host, keys, changed, deletes });
+  }
+  const removes: string[] = [];
+  for (const [key, droppers] of dropped) {
+    const refs = cache.refs.get(key);
+    const still = refs === undefined ? 0 : [...refs].filter((h) => !droppers.has(h)).length;
+    const readded = hosts.some((h) => h.keys.has(key));
+    if (still === 0 && !readded) removes.push(key);
+  }
+  return { puts, removes, hosts, missing };
+}
+
+export type StoreEvents = {
+  hostChange: [HostChange];
+  agentChange: [host: string, address: string | null];
+  result: [HostResult];
+  /** Some replica asked the owner of `host` for a full re-push (agent restarted). */
+  repush: [host: string];
+};
+
+export interface ControlStore {
+  readonly kind: 'file' | 'etcd';
+  readonly cache: StateCache;
+  readonly events: EventEmitter<StoreEvents>;
+  /** Loads the durable state into the cache and starts the change feed. */
+  start(): Promise<void>;
+  /**
+   * Makes the goal state durable; resolves with each touched host's new version only once it is.
+   * Rejects (code STORE_UNAVAILABLE) when the write may not be durable: nothing is acknowledged then.
+   */
+  commit(gs: ParsedGoalState, origin: string): Promise<{ versions: ReadonlyMap<string, number>; plan: CommitPlan }>;
+  /** Registers agents (host IP -> agent gRPC address), durably. */
+  putAgents(agents: ReadonlyArray<readonly [string, string]>): Promise<void>;
+  deleteAgent(host: string): Promise<void>;
+  /** Shares a host's apply result with the replica that accepted the goal state (no-op when local). */
+  publishResult(result: HostResult, origin: string): Promise<void>;
+  /** Asks the host's owner, wherever it runs, for a full re-push. */
+  requestRepush(host: string): Promise<void>;
+  /** Whether the last interaction with durable storage worked. */
+  healthy(): boolean;
+  close(): Promise<void>;
+}

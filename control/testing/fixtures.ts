@@ -1,0 +1,164 @@
+// Goal-state fixtures and a northbound client for tests and benchmarks.
+import * as grpc from '@grpc/grpc-js';
+import {
+  GoalStateOperationReply,
+  GoalStateProvisionerService,
+  GoalStateV2,
+  NeighborState,
+  NeighborType,
+  OperationType,
+  PortState,
+  ResourceType,
+  SubnetState,
+  UpdateType,
+  NetworkType,
+  HostRequest,
+  HostRequestReply,
+} from '../../proto';
+
+export function hostIp(i: number): string {
+  return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+}
+
+function mac(n: number): string {
+  const hex = n.toString(16).padStart(10, '0');
+  return `02:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}:${hex.slice(8, 10)}`;
+}
+
+export interface FixtureOptions {
+  readonly hosts: readonly string[];
+  readonly portsPerHost: number;
+  /** Neighbors every host gets (shared: stored once). */
+  readonly sharedNeighbors?: number;
+  readonly operation?: OperationType;
+  /** Distinguishes resource ids between rounds. */
+  readonly tag?: string;
+}
+
+/** One GoalStateV2 with a subnet, `portsPerHost` ports per host and shared neighbors, like Alcor's DPM sends. */
+export function makeGoalState(o: FixtureOptions): GoalStateV2 {
+  const tag = o.tag ?? 'a';
+  const op = o.operation ?? OperationType.CREATE;
+  const subnetId = `subnet-${tag}`;
+  const gs: GoalStateV2 = {
+    formatVersion: 102,
+    hostResources: {},
+    vpcStates: {},
+    subnetStates: {},
+    portStates: {},
+    dhcpStates: {},
+    neighborStates: {},
+    securityGroupStates: {},
+    routerStates: {},
+    gatewayStates: {},
+  };
+  gs.subnetStates[subnetId] = SubnetState.fromPartial({
+    operationType: OperationType.INFO,
+    configuration: { revisionNumber: 1, id: subnetId, vpcId: 'vpc-1', cidr: '10.200.0.0/16', tunnelId: 21, networkType: NetworkType.VXLAN },
+  });
+  const shared: string[] = [];
+  for (let n = 0; n < (o.sharedNeighbors ?? 0); n++) {
+    const id = `nbr-${tag}-${n}`;
+    shared.push(id);
+    gs.neighborStates[id] = NeighborState.fromPartial({
+      operationType: op,
+      configuration: {
+        revisionNumber: 1,
+        id,
+        vpcId: 'vpc-1',
+        macAddress: mac(0xff00000000 + n),
+        hostIpAddress: '192.0.2.250',
+        fixedIps: [{ neighborType: NeighborType.L2, subnetId, ipAddress: `10.201.${(n >> 8) & 255}.${n & 255}`, tunnelId: 21 }],
+      },
+    });
+  }
+  let portNo = 0;
+  o.hosts.forEach((host) => {
+    const resources = [{ type: ResourceType.SUBNET, id: subnetId }, ...shared.map((id) => ({ type: ResourceType.NEIGHBOR, id }))];
+    for (let p = 0; p < o.portsPerHost; p++) {
+      const id = `port-${tag}-${host}-${p}`;
+      const n = portNo++;
+      gs.portStates[id] = PortState.fromPartial({
+        operationType: op,
+        configuration: {
+          revisionNumber: 1,
+          id,
+          updateType: UpdateType.FULL,
+          vpcId: 'vpc-1',
+          name: `p${n}`,
+          macAddress: mac(n + 1),
+          adminStateUp: true,
+          hostInfo: { ipAddress: host },
+          fixedIps: [{ subnetId, ipAddress: `10.200.${(n >> 8) & 255}.${n & 255}` }],
+        },
+      });
+      resources.push({ type: ResourceType.PORT, id });
+    }
+    gs.hostResources[host] = { resources };
+  });
+  return gs;
+}
+
+/** A northbound caller (what Alcor's DPM does): one stream, N messages, N replies. */
+export async function pushGoalStates(address: string, messages: readonly Uint8Array[], deadlineMs = 60000): Promise<GoalStateOperationReply[]> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': -1,
+    'grpc.max_send_message_length': -1,
+  });
+  try {
+    return await new Promise<GoalStateOperationReply[]>((resolve, reject) => {
+      const call = client.makeBidiStreamRequest(
+        GoalStateProvisionerService.pushGoalStatesStream.path,
+        (b: Buffer) => b,
+        (b: Buffer) => GoalStateOperationReply.decode(b),
+        new grpc.Metadata(),
+        { deadline: Date.now() + deadlineMs },
+      );
+      const replies: GoalStateOperationReply[] = [];
+      call.on('data', (r: GoalStateOperationReply) => replies.push(r));
+      call.on('error', reject);
+      call.on('end', () => resolve(replies));
+      for (const m of messages) call.write(Buffer.from(m.buffer, m.byteOffset, m.byteLength));
+      call.end();
+    });
+  } finally {
+    client.close();
+  }
+}
+
+/** What an agent does on-demand / after a restart. */
+export async function requestGoalStates(address: string, req: HostRequest, hostIpHeader?: string): Promise<HostRequestReply> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  const md = new grpc.Metadata();
+  if (hostIpHeader !== undefined) md.set('x-alcor-host-ip', hostIpHeader);
+  try {
+    return await new Promise<HostRequestReply>((resolve, reject) =>
+      client.makeUnaryRequest(
+        GoalStateProvisionerService.requestGoalStates.path,
+        (r: HostRequest) => Buffer.from(HostRequest.encode(r).finish()),
+        (b: Buffer) => HostRequestReply.decode(b),
+        req,
+        md,
+        (err, res) => (err || res === undefined ? reject(err ?? new Error('no reply')) : resolve(res)),
+      ),
+    );
+  } finally {
+    client.close();
+  }
+}
+
+export async function httpJson(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: unknown = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // metrics are text
+  }
+  return { status: res.status, json };
+}
