@@ -94,7 +94,8 @@ export function looksLikeIpv6(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === CH_COLON) colons++;
-    else if (!(isHex(c) || c === CH_DOT || c === CH_SLASH || c === 37 /* % zone */)) return false;
+    else if (c === 37) break; // '%': a zone index (fe80::1%eth0) follows
+    else if (!(isHex(c) || c === CH_DOT || c === CH_SLASH)) return false;
   }
   return colons >= 2;
 }
