@@ -198,7 +198,9 @@ class OfConnection {
         const [msg] = this.inbox.splice(i, 1);
         if (msg === undefined) continue;
         if (msg.type === OFPT.ERROR) {
-          throw new Error(`OFPT_ERROR type=${msg.body.readUInt16BE(0)} code=${msg.body.readUInt16BE(2)} xid=${msg.xid}`);
+          throw new Error(
+            `OFPT_ERROR type=${msg.body.readUInt16BE(0)} code=${msg.body.readUInt16BE(2)} xid=${msg.xid}`,
+          );
         }
         return msg;
       }

@@ -65,7 +65,10 @@ function bpffsMounted(): boolean {
 const CHECKS: Readonly<Record<Prereq, Check>> = {
   root: () => (isRoot() ? null : 'not running as root (uid 0 is needed for namespaces, OVS and bpf)'),
   ovs: () =>
-    missingTools(['ovsdb-tool', 'ovsdb-server', 'ovs-vswitchd', 'ovs-vsctl', 'ovs-ofctl', 'ovs-appctl'], 'openvswitch-switch') ??
+    missingTools(
+      ['ovsdb-tool', 'ovsdb-server', 'ovs-vswitchd', 'ovs-vsctl', 'ovs-ofctl', 'ovs-appctl'],
+      'openvswitch-switch',
+    ) ??
     (fs.existsSync('/usr/share/openvswitch/vswitch.ovsschema')
       ? null
       : '/usr/share/openvswitch/vswitch.ovsschema not found; apt-get install openvswitch-switch'),

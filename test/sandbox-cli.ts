@@ -2,10 +2,11 @@
 //   node dist/test/sandbox-cli.js up NAME [--underlay 192.0.2.1/24] [--peer OTHER]   start a sandbox (keeps running)
 //   node dist/test/sandbox-cli.js down NAME                                        stop one
 //   node dist/test/sandbox-cli.js down-all                                         remove every sandbox and alc-* netns
+//   node dist/test/sandbox-cli.js cleanup-stale                                    remove only those whose owner died
 // After `up`, point the OVS tools at it with the printed `export OVS_RUNDIR=...` line.
 import { cleanupStale, OvsSandbox, SandboxError, stopSandbox, type UnderlayOptions } from './sandbox';
 
-const USAGE = `usage: sandbox-cli up NAME [--underlay CIDR] [--peer NAME] | down NAME | down-all`;
+const USAGE = `usage: sandbox-cli up NAME [--underlay CIDR] [--peer NAME] | down NAME | down-all | cleanup-stale`;
 
 function option(args: readonly string[], flag: string): string | undefined {
   const i = args.indexOf(flag);
@@ -19,8 +20,11 @@ async function main(argv: readonly string[]): Promise<number> {
       if (name === undefined) break;
       const ip = option(rest, '--underlay');
       const peer = option(rest, '--peer');
-      const underlay: UnderlayOptions | undefined = ip === undefined ? undefined : peer === undefined ? { ip } : { ip, peer };
-      const sb = await OvsSandbox.start(underlay === undefined ? { name } : { name, underlay });
+      const underlay: UnderlayOptions | undefined =
+        ip === undefined ? undefined : peer === undefined ? { ip } : { ip, peer };
+      const sb = await OvsSandbox.start(
+        underlay === undefined ? { name, persistent: true } : { name, underlay, persistent: true },
+      );
       console.log(`sandbox ${sb.name} up: OVS in netns ${sb.netns}`);
       console.log(`export OVS_RUNDIR=${sb.rundir} OVS_DBDIR=${sb.rundir} OVS_LOGDIR=${sb.rundir}`);
       return 0;
@@ -30,8 +34,9 @@ async function main(argv: readonly string[]): Promise<number> {
       await stopSandbox(name);
       console.log(`sandbox ${name} down`);
       return 0;
-    case 'down-all': {
-      const removed = await cleanupStale();
+    case 'down-all':
+    case 'cleanup-stale': {
+      const removed = await cleanupStale(undefined, { all: cmd === 'down-all' });
       console.log(removed.length ? `removed: ${removed.join(' ')}` : 'nothing to remove');
       return 0;
     }
@@ -45,7 +50,8 @@ async function main(argv: readonly string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const msg = err instanceof SandboxError ? `${err.code}: ${err.message}` : err instanceof Error ? err.stack : String(err);
+    const msg =
+      err instanceof SandboxError ? `${err.code}: ${err.message}` : err instanceof Error ? err.stack : String(err);
     console.error(`sandbox-cli: ${msg}`);
     process.exit(1);
   },

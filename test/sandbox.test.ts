@@ -10,8 +10,20 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'busybox'])) {
   test('two VMs on br-int with actions=normal: ping and TCP', async () => {
     const sb = await OvsSandbox.start({ name: 'sbtest' });
     try {
-      const vm1 = await sb.addVm({ name: 'vm1', mac: '02:00:00:00:00:01', ip: '10.200.0.1/24', ofport: 1, portId: 'port-1' });
-      const vm2 = await sb.addVm({ name: 'vm2', mac: '02:00:00:00:00:02', ip: '10.200.0.2/24', ofport: 2, iface: 'tapabcdef01234' });
+      const vm1 = await sb.addVm({
+        name: 'vm1',
+        mac: '02:00:00:00:00:01',
+        ip: '10.200.0.1/24',
+        ofport: 1,
+        portId: 'port-1',
+      });
+      const vm2 = await sb.addVm({
+        name: 'vm2',
+        mac: '02:00:00:00:00:02',
+        ip: '10.200.0.2/24',
+        ofport: 2,
+        iface: 'tapabcdef01234',
+      });
       assert.is(vm1.ofport, 1);
       assert.is(vm2.ofport, 2);
       assert.is(vm1.iface, 'v-vm1');

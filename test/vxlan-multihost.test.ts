@@ -33,8 +33,20 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'busybox'])) {
       assert.is(hostB.tunnelIp, '192.0.2.2');
 
       // 1450 leaves room for the 50-byte VXLAN overhead on the 1500-byte underlay.
-      const vmA = await hostA.addVm({ name: 'vm1', mac: '02:00:00:00:0a:01', ip: '10.201.0.1/24', ofport: VM_OFPORT, mtu: 1450 });
-      const vmB = await hostB.addVm({ name: 'vm2', mac: '02:00:00:00:0b:02', ip: '10.201.0.2/24', ofport: VM_OFPORT, mtu: 1450 });
+      const vmA = await hostA.addVm({
+        name: 'vm1',
+        mac: '02:00:00:00:0a:01',
+        ip: '10.201.0.1/24',
+        ofport: VM_OFPORT,
+        mtu: 1450,
+      });
+      const vmB = await hostB.addVm({
+        name: 'vm2',
+        mac: '02:00:00:00:0b:02',
+        ip: '10.201.0.2/24',
+        ofport: VM_OFPORT,
+        mtu: 1450,
+      });
       assert.is(await hostA.addTunnelPort(), TUNNEL_OFPORT);
       assert.is(await hostB.addTunnelPort({ ofport: TUNNEL_OFPORT }), TUNNEL_OFPORT);
 

@@ -9,7 +9,12 @@
 //   await sb.stop();
 //
 // Names: OVS runs in netns `alc-<name>-ovs` with OVS_RUNDIR/OVS_DBDIR/OVS_LOGDIR = /tmp/alcor-sandbox/<name>;
-// VM `vm1` is netns `alc-<name>-vm1`.
+// VM `vm1` is netns `alc-<name>-vm1`. With ALCOR_SANDBOX_TAG=t set (e.g. by a CI run on a shared machine), <name>
+// becomes `t.<name>` in all of these, so two test runs of the same files cannot collide.
+//
+// Ownership: the sandbox dir holds `owner` (pid of the process that started it, or `persistent` for the CLI).
+// start() refuses a name whose owner is still alive (SANDBOX_IN_USE) instead of killing someone else's sandbox;
+// cleanupStale() only removes sandboxes whose owner is gone.
 //
 // Multi-host: each sandbox plays one hypervisor. With `underlay: { ip: '192.0.2.1/24' }` it also gets a `br-phy`
 // netdev bridge whose LOCAL port holds the underlay IP; `peer` joins it with a veth to another running sandbox's
@@ -33,6 +38,9 @@ const DAEMONS = ['ovs-vswitchd', 'ovsdb-server'] as const;
 const IFNAME_MAX = 15;
 // Sandbox names end up in `ul-<name>` underlay veth names, VM names in `v-<vm>` and netns names.
 const NAME_RE = /^[a-z0-9][a-z0-9_]{0,11}$/;
+const TAG_RE = /^[a-z0-9]{1,8}$/;
+const OWNER_FILE = 'owner';
+const PERSISTENT_OWNER = 'persistent';
 
 export interface UnderlayOptions {
   /** This host's underlay address with prefix, e.g. '192.0.2.1/24' (TEST-NET-1). */
@@ -47,6 +55,8 @@ export interface SandboxOptions {
   readonly underlay?: UnderlayOptions;
   /** Explicit datapath id for br-int (16 hex digits); OVS derives one from a MAC otherwise. */
   readonly datapathId?: string;
+  /** Keep it when the starting process exits (the CLI's `up`): cleanupStale() then leaves it alone. */
+  readonly persistent?: boolean;
 }
 
 export interface VmOptions {
@@ -102,16 +112,21 @@ export class OvsSandbox {
   private stopped = false;
   private underlayIp: string | null = null;
 
-  private constructor(readonly name: string) {}
+  /** The name plus the ALCOR_SANDBOX_TAG prefix, as used in netns and directory names. */
+  readonly key: string;
+
+  private constructor(readonly name: string) {
+    this.key = sandboxKey(name);
+  }
 
   /** Directory holding db.sock, <bridge>.mgmt, pidfiles, conf.db and logs. */
   get rundir(): string {
-    return sandboxDir(this.name);
+    return sandboxDir(this.key);
   }
 
   /** Network namespace the OVS daemons (and br-phy, underlay and VM-facing veth ends) live in. */
   get netns(): string {
-    return ovsNetns(this.name);
+    return ovsNetns(this.key);
   }
 
   /** Underlay address without prefix (tunnel endpoint), or null when started without an underlay. */
@@ -121,7 +136,7 @@ export class OvsSandbox {
 
   /** Environment that points the OVS tools at this instance. */
   get env(): Readonly<Record<string, string>> {
-    return ovsEnv(this.name);
+    return ovsEnv(this.key);
   }
 
   mgmtSocket(bridge = 'br-int'): string {
@@ -133,9 +148,21 @@ export class OvsSandbox {
     if (opts.datapathId !== undefined && !/^[0-9a-f]{16}$/i.test(opts.datapathId)) {
       throw new SandboxError('SANDBOX_BAD_OPTION', `datapathId must be 16 hex digits, got '${opts.datapathId}'`);
     }
-    // Leftovers of this very name (a crashed earlier run) would make every step below fail.
-    await teardown(opts.name);
     const sb = new OvsSandbox(opts.name);
+    const owner = ownerOf(sb.key);
+    if (owner !== null && owner !== String(process.pid) && ownerAlive(owner)) {
+      throw new SandboxError(
+        'SANDBOX_IN_USE',
+        `sandbox ${sb.key} belongs to live owner ${owner}; stop it (sandbox-cli down ${opts.name}) or use another name or ALCOR_SANDBOX_TAG`,
+      );
+    }
+    // Leftovers of this very name (a crashed earlier run) would make every step below fail.
+    await teardown(sb.key);
+    fs.mkdirSync(sb.rundir, { recursive: true });
+    fs.writeFileSync(
+      path.join(sb.rundir, OWNER_FILE),
+      opts.persistent === true ? PERSISTENT_OWNER : String(process.pid),
+    );
     try {
       await sb.boot(opts);
     } catch (err: unknown) {
@@ -147,7 +174,6 @@ export class OvsSandbox {
 
   private async boot(opts: SandboxOptions): Promise<void> {
     const dir = this.rundir;
-    fs.mkdirSync(dir, { recursive: true });
     await check('ip', ['netns', 'add', this.netns]);
     await check('ip', ['-n', this.netns, 'link', 'set', 'lo', 'up']);
     const env = this.env;
@@ -227,7 +253,8 @@ export class OvsSandbox {
     if (this.underlayIp === null) {
       throw new SandboxError('SANDBOX_NO_UNDERLAY', `sandbox ${this.name} was started without an underlay`);
     }
-    const peerNs = ovsNetns(peer);
+    const peerKey = sandboxKey(peer);
+    const peerNs = ovsNetns(peerKey);
     const peerIp = await underlayAddress(peerNs);
     if (peerIp === null) {
       throw new SandboxError('SANDBOX_PEER_NO_UNDERLAY', `peer sandbox ${peer} is not running with an underlay`);
@@ -237,7 +264,7 @@ export class OvsSandbox {
     await check('ip', ['-n', this.netns, 'link', 'add', mine, 'type', 'veth', 'peer', 'name', theirs, 'netns', peerNs]);
     for (const [ns, dev, env] of [
       [this.netns, mine, this.env],
-      [peerNs, theirs, ovsEnv(peer)],
+      [peerNs, theirs, ovsEnv(peerKey)],
     ] as const) {
       await check('ip', ['-n', ns, 'link', 'set', dev, 'up']);
       await check('ip', ['netns', 'exec', ns, 'ethtool', '-K', dev, 'tx', 'off']);
@@ -247,7 +274,7 @@ export class OvsSandbox {
     const peerMac = await linkMac(peerNs, 'br-phy');
     const myIp = this.tunnelIp ?? '';
     await check('ovs-appctl', ['tnl/neigh/set', 'br-phy', peerIp, peerMac], { env: this.env });
-    await check('ovs-appctl', ['tnl/neigh/set', 'br-phy', myIp, myMac], { env: ovsEnv(peer) });
+    await check('ovs-appctl', ['tnl/neigh/set', 'br-phy', myIp, myMac], { env: ovsEnv(peerKey) });
   }
 
   /** Runs ovs-vsctl against this instance (throws SandboxError on failure). */
@@ -282,7 +309,7 @@ export class OvsSandbox {
     if (iface.length > IFNAME_MAX || !/^[A-Za-z0-9_.-]+$/.test(iface)) {
       throw new SandboxError('SANDBOX_BAD_OPTION', `bad interface name '${iface}' (at most ${IFNAME_MAX} chars)`);
     }
-    const vmNs = `${NETNS_PREFIX}${this.name}-${opts.name}`;
+    const vmNs = `${NETNS_PREFIX}${this.key}-${opts.name}`;
     const bridge = opts.bridge ?? 'br-int';
     await check('ip', ['netns', 'add', vmNs]);
     // Both ends are created directly in their namespaces: no name can clash with the root namespace or other sandboxes.
@@ -340,7 +367,8 @@ export class OvsSandbox {
       `ofport_request=${ofport}`,
     ]);
     const got = Number((await this.vsctl(['get', 'interface', name, 'ofport'])).stdout.trim());
-    if (got !== ofport) throw new SandboxError('SANDBOX_NO_OFPORT', `tunnel port ${name} got ofport ${got}, not ${ofport}`);
+    if (got !== ofport)
+      throw new SandboxError('SANDBOX_NO_OFPORT', `tunnel port ${name} got ofport ${got}, not ${ofport}`);
     return got;
   }
 
@@ -349,26 +377,59 @@ export class OvsSandbox {
     if (this.stopped) return;
     this.stopped = true;
     this.vms.clear();
-    await teardown(this.name);
+    await teardown(this.key);
   }
 }
 
 function assertName(name: string, what: string): void {
   if (!NAME_RE.test(name)) {
-    throw new SandboxError('SANDBOX_BAD_NAME', `${what} name '${name}' must match ${NAME_RE} (it becomes part of netns and interface names)`);
+    throw new SandboxError(
+      'SANDBOX_BAD_NAME',
+      `${what} name '${name}' must match ${NAME_RE} (it becomes part of netns and interface names)`,
+    );
   }
 }
 
-function sandboxDir(name: string): string {
-  return path.join(SANDBOX_ROOT, name);
+/** `name`, or `<tag>.<name>` under ALCOR_SANDBOX_TAG. Keys never contain '-', so `alc-<key>-` prefixes are unique. */
+export function sandboxKey(name: string): string {
+  const tag = process.env.ALCOR_SANDBOX_TAG ?? '';
+  if (tag === '') return name;
+  if (!TAG_RE.test(tag)) throw new SandboxError('SANDBOX_BAD_NAME', `ALCOR_SANDBOX_TAG must match ${TAG_RE}`);
+  return `${tag}.${name}`;
 }
 
-function ovsNetns(name: string): string {
-  return `${NETNS_PREFIX}${name}-ovs`;
+function sandboxDir(key: string): string {
+  return path.join(SANDBOX_ROOT, key);
 }
 
-function ovsEnv(name: string): Record<string, string> {
-  const dir = sandboxDir(name);
+function ovsNetns(key: string): string {
+  return `${NETNS_PREFIX}${key}-ovs`;
+}
+
+function ownerOf(key: string): string | null {
+  try {
+    return fs.readFileSync(path.join(sandboxDir(key), OWNER_FILE), 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+/** True for the CLI's persistent sandboxes and for a pid that still runs. */
+function ownerAlive(owner: string): boolean {
+  if (owner === PERSISTENT_OWNER) return true;
+  const pid = Number(owner);
+  if (!Number.isInteger(pid) || pid <= 1) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err: unknown) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as { code?: unknown }).code === 'EPERM';
+  }
+}
+
+function ovsEnv(key: string): Record<string, string> {
+  const dir = sandboxDir(key);
   return { OVS_RUNDIR: dir, OVS_DBDIR: dir, OVS_LOGDIR: dir };
 }
 
@@ -443,42 +504,54 @@ async function killDaemons(dir: string): Promise<void> {
   signal('SIGKILL');
 }
 
-/** Removes every trace of sandbox `name`: daemons, its OVS and VM namespaces (with their veths), its directory. */
-async function teardown(name: string): Promise<void> {
-  const dir = sandboxDir(name);
+/** Removes every trace of sandbox `key`: daemons, its OVS and VM namespaces (with their veths), its directory. */
+async function teardown(key: string): Promise<void> {
+  const dir = sandboxDir(key);
   await killDaemons(dir);
-  // VM namespaces are `alc-<name>-<vm>`; another sandbox's are `alc-<other>-...`, and names cannot contain '-'.
-  for (const ns of await listNetns(`${NETNS_PREFIX}${name}-`)) {
+  // VM namespaces are `alc-<key>-<vm>`; another sandbox's are `alc-<other>-...`, and keys cannot contain '-'.
+  for (const ns of await listNetns(`${NETNS_PREFIX}${key}-`)) {
     await run('ip', ['netns', 'del', ns]);
   }
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /**
- * Removes leftovers of crashed earlier runs: every sandbox directory under /tmp/alcor-sandbox and every netns
- * whose name starts with `prefix` (default `alc-`), killing daemons found through their pidfiles. Do not call it
- * while other sandboxes are in use (e.g. from a test file that runs in parallel with others); .ci/run and the CLI
- * use it before tests start. Returns the sandbox names and namespaces it removed.
+ * Removes leftovers of crashed earlier runs: sandboxes under /tmp/alcor-sandbox whose owner process is gone
+ * (daemons killed through their stale pidfiles, their `alc-<key>-*` namespaces deleted, dir removed). Sandboxes of
+ * running processes and the CLI's persistent ones are kept. With `all` (the CLI's `down-all`) every sandbox and
+ * every `alc-*` namespace goes. Only names starting with `prefix` (default `alc-`, i.e. all of ours) are considered.
+ * Returns the sandbox keys and namespaces it removed.
  */
-export async function cleanupStale(prefix: string = NETNS_PREFIX): Promise<string[]> {
+export async function cleanupStale(
+  prefix: string = NETNS_PREFIX,
+  opts: { readonly all?: boolean } = {},
+): Promise<string[]> {
   if (!prefix.startsWith(NETNS_PREFIX)) {
     throw new SandboxError('SANDBOX_BAD_OPTION', `cleanup prefix must start with '${NETNS_PREFIX}'`);
   }
   const removed: string[] = [];
-  let dirs: string[] = [];
+  let keys: string[] = [];
   try {
-    dirs = fs.readdirSync(SANDBOX_ROOT);
+    keys = fs.readdirSync(SANDBOX_ROOT);
   } catch {
     // nothing there
   }
-  for (const name of dirs) {
-    if (!`${NETNS_PREFIX}${name}-`.startsWith(prefix)) continue;
-    await teardown(name);
-    removed.push(name);
+  for (const key of keys) {
+    if (!`${NETNS_PREFIX}${key}-`.startsWith(prefix)) continue;
+    const owner = ownerOf(key);
+    if (opts.all !== true && owner !== null && ownerAlive(owner)) {
+      continue;
+    }
+    await teardown(key);
+    removed.push(key);
   }
-  for (const ns of await listNetns(prefix)) {
-    await run('ip', ['netns', 'del', ns]);
-    removed.push(ns);
+  // A namespace without a sandbox dir was not made by a sandbox (the dir is created first and removed last), so
+  // only an explicit `all` (the CLI's down-all) deletes such strays: they may be someone's hand-made experiment.
+  if (opts.all === true) {
+    for (const ns of await listNetns(prefix)) {
+      await run('ip', ['netns', 'del', ns]);
+      removed.push(ns);
+    }
   }
   return removed;
 }
@@ -486,5 +559,5 @@ export async function cleanupStale(prefix: string = NETNS_PREFIX): Promise<strin
 /** Stops sandbox `name` (started by this or another process) by its well-known names. */
 export async function stopSandbox(name: string): Promise<void> {
   assertName(name, 'sandbox');
-  await teardown(name);
+  await teardown(sandboxKey(name));
 }
