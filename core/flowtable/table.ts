@@ -1,0 +1,201 @@
+// The desired flow table: every flow the agent wants installed, keyed by flow identity
+// (table, priority, canonical match), each with the set of owners that need it.
+//
+// Semantics:
+//  - apply(changes): each change says "owner X now has exactly these flows" (replace). The result is
+//    the minimal flow-mod delta from the table before the call to the table after it:
+//      ADD            for a key that is new, or whose cookie changed (a modify cannot change the cookie
+//                     of a flow; OVN's ofctrl does the same),
+//      MODIFY_STRICT  for a key whose actions/goto changed,
+//      DELETE_STRICT  for a key that no owner wants any more.
+//    A key removed and re-added with the same body within one call produces nothing. The cost is
+//    proportional to the flows of the changed owners, not to the table size.
+//  - Several owners may want the same key (ref-counted: the flow stays until its last owner drops it).
+//    If they disagree on the body, the preferred owner wins (by `preferOwner`, default: smallest owner
+//    key), so the result never depends on the order in which owners were applied.
+//  - reconcile(installed): the delta from a dump of installed flows to this table, for restarts and
+//    resyncs. Only flows for which `isOurs(cookie)` holds are looked at; nothing is flushed.
+// Not thread-safe; one table per OpenFlow bridge connection.
+
+import type { Flow } from '../flow';
+import { fastFlowKey, sameActions, sameBody } from './key';
+
+export interface OwnerChange {
+  /** The owner's key (core/pipeline/view.ts ownerKey, e.g. "port:<id>"). */
+  readonly owner: string;
+  /** Everything the owner wants now; empty = the owner is gone. */
+  readonly flows: readonly Flow[];
+}
+
+export interface FlowDelta {
+  readonly add: Flow[];
+  readonly modify: Flow[];
+  readonly delete: Flow[];
+}
+
+export interface FlowTableOptions {
+  /** Negative when owner `a` should win over `b` for a contested key. */
+  readonly preferOwner?: (a: string, b: string) => number;
+  /** Which installed flows are ours (reconcile ignores the rest). */
+  readonly isOurs?: (cookie: bigint) => boolean;
+}
+
+interface Entry {
+  /** The flow in effect (the preferred owner's). */
+  flow: Flow;
+  /** Sole owner, or the preferred one when `others` is set. */
+  owner: string;
+  /** Every owner's own version when more than one owner wants the key. */
+  others: Map<string, Flow> | undefined;
+}
+
+const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+export class FlowTable {
+  readonly #entries = new Map<string, Entry>();
+  readonly #keysByOwner = new Map<string, string[]>();
+  readonly #prefer: (a: string, b: string) => number;
+  readonly #isOurs: (cookie: bigint) => boolean;
+
+  constructor(options: FlowTableOptions = {}) {
+    this.#prefer = options.preferOwner ?? byString;
+    this.#isOurs = options.isOurs ?? (() => true);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The flow in effect for `key`, if any. */
+  get(key: string): Flow | undefined {
+    return this.#entries.get(key)?.flow;
+  }
+
+  /** Owners wanting `key`, sorted. */
+  ownersOf(key: string): string[] {
+    const e = this.#entries.get(key);
+    if (e === undefined) return [];
+    return e.others === undefined ? [e.owner] : [...e.others.keys()].sort(byString);
+  }
+
+  /** Keys the owner currently has. */
+  keysOf(owner: string): readonly string[] {
+    return this.#keysByOwner.get(owner) ?? [];
+  }
+
+  /** Every flow in effect, in insertion order. */
+  *flows(): IterableIterator<Flow> {
+    for (const e of this.#entries.values()) yield e.flow;
+  }
+
+  apply(changes: Iterable<OwnerChange>): FlowDelta {
+    // The effective flow of every touched key as it was before this call (null = absent).
+    const before = new Map<string, Flow | null>();
+    const touch = (key: string): void => {
+      if (!before.has(key)) before.set(key, this.#entries.get(key)?.flow ?? null);
+    };
+    for (const change of changes) {
+      const owner = change.owner;
+      const oldKeys = this.#keysByOwner.get(owner);
+      const wanted = new Map<string, Flow>();
+      for (const f of change.flows) wanted.set(fastFlowKey(f), f);
+      if (oldKeys !== undefined) {
+        for (const key of oldKeys) {
+          if (wanted.has(key)) continue;
+          touch(key);
+          this.#removeOwner(key, owner);
+        }
+      }
+      for (const [key, f] of wanted) {
+        const e = this.#entries.get(key);
+        if (e !== undefined) {
+          const mine = e.others === undefined ? (e.owner === owner ? e.flow : undefined) : e.others.get(owner);
+          if (mine !== undefined && (mine === f || sameBody(mine, f))) continue;
+        }
+        touch(key);
+        this.#setOwner(key, owner, f, e);
+      }
+      if (wanted.size === 0) this.#keysByOwner.delete(owner);
+      else this.#keysByOwner.set(owner, [...wanted.keys()]);
+    }
+    const delta: FlowDelta = { add: [], modify: [], delete: [] };
+    for (const [key, old] of before) {
+      const now = this.#entries.get(key)?.flow;
+      if (old === null) {
+        if (now !== undefined) delta.add.push(now);
+      } else if (now === undefined) {
+        delta.delete.push(old);
+      } else if (old.cookie !== now.cookie) {
+        delta.add.push(now);
+      } else if (!sameActions(old, now)) {
+        delta.modify.push(now);
+      }
+    }
+    return delta;
+  }
+
+  /**
+   * The delta that turns `installed` (a dump of the bridge) into this table. Installed flows that are
+   * not ours are left alone; if one of them has a key we want, our ADD replaces it.
+   */
+  reconcile(installed: Iterable<Flow>): FlowDelta {
+    const delta: FlowDelta = { add: [], modify: [], delete: [] };
+    const seen = new Set<string>();
+    for (const f of installed) {
+      if (!this.#isOurs(f.cookie)) continue;
+      const key = fastFlowKey(f);
+      seen.add(key);
+      const e = this.#entries.get(key);
+      if (e === undefined) delta.delete.push(f);
+      else if (e.flow.cookie !== f.cookie) delta.add.push(e.flow);
+      else if (!sameActions(e.flow, f)) delta.modify.push(e.flow);
+    }
+    for (const [key, e] of this.#entries) if (!seen.has(key)) delta.add.push(e.flow);
+    return delta;
+  }
+
+  #setOwner(key: string, owner: string, f: Flow, e: Entry | undefined): void {
+    if (e === undefined) {
+      this.#entries.set(key, { flow: f, owner, others: undefined });
+      return;
+    }
+    if (e.others === undefined) {
+      if (e.owner === owner) {
+        e.flow = f;
+        return;
+      }
+      e.others = new Map([[e.owner, e.flow]]);
+    }
+    e.others.set(owner, f);
+    this.#elect(e);
+  }
+
+  #removeOwner(key: string, owner: string): void {
+    const e = this.#entries.get(key);
+    if (e === undefined) return;
+    if (e.others === undefined) {
+      if (e.owner === owner) this.#entries.delete(key);
+      return;
+    }
+    e.others.delete(owner);
+    if (e.others.size === 0) {
+      this.#entries.delete(key);
+      return;
+    }
+    this.#elect(e);
+    if (e.others.size === 1) e.others = undefined;
+  }
+
+  /** Makes the preferred owner's version the effective flow. */
+  #elect(e: Entry): void {
+    const others = e.others;
+    if (others === undefined) return;
+    let best: string | undefined;
+    for (const o of others.keys()) if (best === undefined || this.#prefer(o, best) < 0) best = o;
+    if (best === undefined) return;
+    const f = others.get(best);
+    if (f === undefined) return;
+    e.owner = best;
+    e.flow = f;
+  }
+}

@@ -1,0 +1,10 @@
+export * from './tables';
+export * from './fields';
+export * from './priorities';
+export * from './cookie';
+export * from './ranges';
+export * from './view';
+export * from './compile';
+export * from './dependents';
+export { formatFlow, formatFlows, macText, ipText } from './text';
+export { MemoryView } from './memview';
