@@ -1,0 +1,22 @@
+// alcor-bench: benchmark runner. bin/alcor-bench.js calls main(process.argv.slice(2)). Each benchmark prints JSON.
+// Adding a benchmark: one entry below plus its own module exporting `command: SubcommandModule`.
+import { dispatch, ioFromProcess, type BinarySpec, type CliIo, type SubcommandEntry } from '../../core/cli/commands';
+import { VERSION } from '../../core/index';
+
+export const BENCH_SUBCOMMANDS: readonly SubcommandEntry[] = [
+  { name: 'core', summary: 'goal-state decode and flow compilation speed (no OVS)', load: () => import('./core') },
+  { name: 'ovs', summary: 'flow programming speed against a sandboxed Open vSwitch', load: () => import('./ovs') },
+  { name: 'control', summary: 'control-service throughput and latency over gRPC', load: () => import('./control') },
+  { name: 'ebpf', summary: 'eBPF map update and datapath speed', load: () => import('./ebpf') },
+];
+
+export const BENCH_BINARY: BinarySpec = {
+  bin: 'alcor-bench',
+  description: 'Alcor benchmarks: each prints one JSON document with its measurements.',
+  subcommands: BENCH_SUBCOMMANDS,
+  version: VERSION,
+};
+
+export function main(argv: readonly string[], io: CliIo = ioFromProcess(process)): Promise<number> {
+  return dispatch(BENCH_BINARY, argv, io);
+}
