@@ -1,4 +1,72 @@
-// alcor-control run: placeholder until the subcommand is written; replace `command` with the real module.
-import { notImplemented } from '../../core/cli/commands';
+// `alcor-control run`: starts one replica and serves until SIGINT/SIGTERM (graceful handover on either).
+// Exports `command` (the dispatcher's SubcommandModule, see control/cli/main.ts) and `runCommand(argv)`.
+import { isCliError } from '../../core/cli/args';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ioFromProcess, type CliIo, type SubcommandModule } from '../../core/cli/commands';
+import { loadRunConfig, RUN_OPTIONS } from '../config';
+import { createLogger } from '../log';
+import { startControl } from '../server';
 
-export const command = notImplemented('alcor-control', 'run', 'run the control service: push goal states to agents over gRPC');
+const HELP = {
+  usage: 'alcor-control run [options]',
+  description: [
+    "Thin control plane for Alcor agents. Serves GoalStateProvisioner.PushGoalStatesStream like Alcor's NCM,",
+    'splits goal states per host, stores each resource once, pushes to every agent over one long-lived stream',
+    "and replies with the agents' statuses. With --etcd, several replicas share the hosts (rendezvous hashing",
+    'over etcd leases); without it one process keeps the desired state under --data-dir.',
+  ].join('\n'),
+  options: RUN_OPTIONS,
+  footer: [
+    'Logs one line containing "ready" once both servers listen. SIGINT/SIGTERM release the lease (hosts move at once).',
+    'Register agents with PUT /v1/hosts/<ip> {"agent":"HOST:PORT"} on --http, or "agents" in the config file.',
+    'Example: alcor-control run --listen 127.0.0.1:9016 --http 127.0.0.1:9017 --etcd http://127.0.0.1:2379',
+  ].join('\n'),
+};
+
+async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  let cfg;
+  try {
+    cfg = loadRunConfig(argv, io.env);
+  } catch (err: unknown) {
+    if (isCliError(err)) {
+      io.stderr(`alcor-control run: ${err.message}; see alcor-control run --help\n`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+  if (cfg === null) {
+    const { formatHelp } = await import('../../core/cli/args');
+    io.stdout(formatHelp(HELP));
+    return EXIT_OK;
+  }
+  const log = createLogger(cfg.logLevel, 'control', io.stderr);
+  let handle;
+  try {
+    handle = await startControl(cfg, log);
+  } catch (err: unknown) {
+    log.error('cannot start', { error: (err as Error).message, code: (err as { code?: unknown }).code });
+    return EXIT_FAILURE;
+  }
+  const h = handle;
+  return new Promise<number>((resolve) => {
+    const onSignal = (sig: string): void => {
+      log.info('shutting down', { signal: sig });
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      h.stop().then(
+        () => resolve(EXIT_OK),
+        (err: unknown) => {
+          log.error('shutdown failed', { error: (err as Error).message });
+          resolve(EXIT_FAILURE);
+        },
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+export const command: SubcommandModule = { help: HELP, run };
+
+export function runCommand(argv: string[]): Promise<number> {
+  return run(argv, ioFromProcess(process));
+}
