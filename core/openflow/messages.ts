@@ -30,7 +30,7 @@ import {
   type OfVersion,
 } from './constants';
 import { OpenFlowError } from './errors';
-import { writeFlowMod } from './flowmod';
+import { type FlowModOptions, writeFlowMod } from './flowmod';
 import { decodeMatch } from './oxm';
 import { ByteWriter, readU16, readU32, readU48, readU64 } from './writer';
 
@@ -250,13 +250,14 @@ export function writeBundledFlowMod(
   flow: Flow,
   command: FlowModCommand,
   flags = BUNDLE_ATOMIC_ORDERED,
+  flowModOptions?: FlowModOptions,
 ): void {
   const start = header(w, version, OFPT.BUNDLE_ADD_MESSAGE, xid);
   w.u32(bundleId);
   w.u16(0);
   w.u16(flags);
   try {
-    writeFlowMod(w, flow, command, xid, version);
+    writeFlowMod(w, flow, command, xid, version, flowModOptions);
   } catch (e: unknown) {
     w.pos = start;
     throw e;
@@ -310,7 +311,14 @@ export interface PortDesc {
 }
 
 export type OfMessage =
-  | { readonly kind: 'hello'; readonly version: number; readonly xid: number; readonly versions: readonly number[] }
+  | {
+      readonly kind: 'hello';
+      readonly version: number;
+      readonly xid: number;
+      /** Versions the peer supports (from its bitmap, or 1..version without one). */
+      readonly versions: readonly number[];
+      readonly hasBitmap: boolean;
+    }
   | {
       readonly kind: 'error';
       readonly version: number;
@@ -443,8 +451,11 @@ export function decodeMessage(msg: Uint8Array): OfMessage {
         }
         at += (len + 7) & ~7;
       }
-      if (versions.length === 0) versions.push(version);
-      return { kind: 'hello', version, xid, versions };
+      // Without a bitmap the peer supports its header version and, by convention, older ones
+      // (OpenFlow 1.3 §6.3.1); OVS answers this way.
+      const hasBitmap = versions.length > 0;
+      if (!hasBitmap) for (let v = 1; v <= version; v++) versions.push(v);
+      return { kind: 'hello', version, xid, versions, hasBitmap };
     }
     case OFPT.ERROR: {
       need(msg, 12, 'ERROR');
@@ -530,6 +541,16 @@ export function decodeMessage(msg: Uint8Array): OfMessage {
     default:
       return { kind: 'other', version, xid, type: h.type, body: view(msg, 8) };
   }
+}
+
+/**
+ * The version to speak after exchanging HELLOs (OpenFlow 1.3 §6.3.1, 1.4 §7.5.1): the highest
+ * version both sides support, or undefined when there is none (send OFPET_HELLO_FAILED).
+ */
+export function negotiateVersion(ours: readonly OfVersion[], theirs: Extract<OfMessage, { kind: 'hello' }>): OfVersion | undefined {
+  let best: OfVersion | undefined;
+  for (const v of ours) if (theirs.versions.includes(v) && (best === undefined || v > best)) best = v;
+  return best;
 }
 
 /** Human-readable one-liner for an ERROR, e.g. "OFPET_BAD_ACTION / OFPBAC_BAD_OUT_PORT (xid 7)". */
