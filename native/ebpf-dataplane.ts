@@ -103,14 +103,22 @@ export function desiredArpEntries(entries: Iterable<ArpEntry>): { readonly entri
   const out = new Map<string, Uint8Array>();
   const conflicts = new Map<string, { scope: number; ip: string; macs: string[] }>();
   const key = Buffer.alloc(8);
+  // Values are carved out of shared slabs: one allocation per 4096 entries instead of one each.
+  let slab = Buffer.alloc(0);
+  let slabOffset = 0;
   for (const e of entries) {
     writeArpKey(key, 0, e.scope, e.ip);
-    const value = Buffer.alloc(8);
+    if (slabOffset === slab.length) {
+      slab = Buffer.alloc(8 * 4096);
+      slabOffset = 0;
+    }
+    const value = slab.subarray(slabOffset, slabOffset + 8);
     writeArpValue(value, 0, e.mac);
     const id = key.toString('latin1');
     const have = out.get(id);
     if (have === undefined) {
       out.set(id, value);
+      slabOffset += 8;
     } else if (!sameBytes(have, value)) {
       const c = conflicts.get(id) ?? { scope: e.scope, ip: e.ip, macs: [macText(have)] };
       c.macs.push(macText(value));
