@@ -78,6 +78,24 @@ function parseSummary(output) {
   return { total, passed, skipped };
 }
 
+// Children run in their own process groups (so a timeout can kill what they spawned); on Ctrl-C / SIGTERM the
+// runner must take them down itself.
+const running = new Set();
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    for (const pid of running) {
+      try {
+        process.kill(-pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+    console.log(`run-tests: interrupted by ${sig}`);
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  });
+}
+
 function runFile(file, timeoutMs) {
   return new Promise((resolve) => {
     const started = process.hrtime.bigint();
@@ -87,6 +105,7 @@ function runFile(file, timeoutMs) {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true, // own process group, so a timeout can kill whatever the test spawned too
     });
+    if (child.pid !== undefined) running.add(child.pid);
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
@@ -103,6 +122,7 @@ function runFile(file, timeoutMs) {
     child.on('error', (err) => (spawnError = err));
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      running.delete(child.pid);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       resolve({ file, code, signal, timedOut, spawnError, output, seconds });
     });

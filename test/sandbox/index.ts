@@ -156,6 +156,8 @@ export class OvsSandbox {
         `sandbox ${sb.key} belongs to live owner ${owner}; stop it (sandbox-cli down ${opts.name}) or use another name or ALCOR_SANDBOX_TAG`,
       );
     }
+    live.add(sb);
+    installSignalTeardown();
     // Leftovers of this very name (a crashed earlier run) would make every step below fail.
     await teardown(sb.key);
     fs.mkdirSync(sb.rundir, { recursive: true });
@@ -376,8 +378,27 @@ export class OvsSandbox {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    live.delete(this);
     this.vms.clear();
     await teardown(this.key);
+  }
+}
+
+// Sandboxes of this process that are not stopped yet: a test run interrupted by SIGINT/SIGTERM (Ctrl-C, the
+// runner's own interrupt) still tears them down instead of leaving namespaces and daemons behind.
+const live = new Set<OvsSandbox>();
+let signalTeardownInstalled = false;
+
+function installSignalTeardown(): void {
+  if (signalTeardownInstalled) return;
+  signalTeardownInstalled = true;
+  for (const [sig, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    process.once(sig, () => {
+      void Promise.allSettled([...live].map((sb) => sb.stop())).then(() => process.exit(code));
+    });
   }
 }
 
