@@ -266,7 +266,6 @@ function prereqMissing(p: Prereq, ethType: number, ipProto: number): string | un
 
 // Scratch space reused by every encode (JS is single-threaded, encodeMatch is not re-entrant).
 const scratchSpecs: FieldSpec[] = [];
-const scratchEntries: MatchField[] = [];
 
 /**
  * Validates a match and writes it as an ofp_match of type OFPMT_OXM, padded to 8 (§7.2.2).
@@ -281,7 +280,6 @@ export function encodeMatch(w: ByteWriter, match: readonly MatchField[]): void {
   let ethType = -1;
   let ipProto = -1;
   let needsPrereq = false;
-  scratchSpecs.length = n;
   for (let i = 0; i < n; i++) {
     const m = match[i];
     const s = BY_NAME.get(m.field);
@@ -310,10 +308,11 @@ export function encodeMatch(w: ByteWriter, match: readonly MatchField[]): void {
   let specs: readonly FieldSpec[] = scratchSpecs;
   if (!sorted) {
     const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => scratchSpecs[a].order - scratchSpecs[b].order);
-    scratchEntries.length = n;
+    // Slow path (the compiler normally emits canonical order): fresh arrays are fine here.
+    const sortedEntries = new Array<MatchField>(n);
     const sortedSpecs = new Array<FieldSpec>(n);
     for (let i = 0; i < n; i++) {
-      scratchEntries[i] = match[idx[i]];
+      sortedEntries[i] = match[idx[i]];
       sortedSpecs[i] = scratchSpecs[idx[i]];
     }
     for (let i = 1; i < n; i++) {
@@ -321,7 +320,7 @@ export function encodeMatch(w: ByteWriter, match: readonly MatchField[]): void {
         throw new OpenFlowError('OF_MATCH_DUPLICATE_FIELD', `match field ${sortedSpecs[i].name} appears twice`);
       }
     }
-    entries = scratchEntries;
+    entries = sortedEntries;
     specs = sortedSpecs;
   }
   if (needsPrereq) {
