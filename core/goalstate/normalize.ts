@@ -222,9 +222,8 @@ function makeOp<C extends CommonConfig>(
   const resourceType = RESOURCE_TYPE_OF_KIND[kind];
   const operation = state === undefined ? OperationType.INFO : state.operationType;
   const config = state?.configuration;
-  const what = idFromKey || id !== '' ? `${KIND_LABEL[kind]} '${id}'` : `a ${KIND_LABEL[kind]} state`;
   if (config === undefined) {
-    return { kind, id, operation, resourceType, resource: undefined, error: `${what} has no configuration`, updateType: 'delta' };
+    return { kind, id, operation, resourceType, resource: undefined, error: `${describe(kind, id, idFromKey)} has no configuration`, updateType: 'delta' };
   }
   const rawUpdate = config.updateType;
   const updateType = rawUpdate === UpdateType.DELTA ? 'delta' : 'full';
@@ -241,7 +240,7 @@ function makeOp<C extends CommonConfig>(
     error = 'a port CREATE needs update_type FULL (got DELTA)';
   }
   if (error !== undefined) {
-    return { kind, id, operation, resourceType, resource: undefined, error: `${what}: ${error}`, updateType };
+    return { kind, id, operation, resourceType, resource: undefined, error: `${describe(kind, id, idFromKey)}: ${error}`, updateType };
   }
   try {
     const resource = normalize(config, id);
@@ -250,8 +249,13 @@ function makeOp<C extends CommonConfig>(
     // Non-InvalidArg errors mean a structurally broken message object (e.g. built by hand with a
     // missing list): still the sender's fault, still not a reason to crash.
     const reason = e instanceof InvalidArg ? e.message : `malformed configuration (${e instanceof Error ? e.message : String(e)})`;
-    return { kind, id, operation, resourceType, resource: undefined, error: `${what}: ${reason}`, updateType };
+    return { kind, id, operation, resourceType, resource: undefined, error: `${describe(kind, id, idFromKey)}: ${reason}`, updateType };
   }
+}
+
+/** How an error names the resource ("port 'p1'"), built only when there is an error. */
+function describe(kind: ResourceKind, id: string, idFromKey: boolean): string {
+  return idFromKey || id !== '' ? `${KIND_LABEL[kind]} '${id}'` : `a ${KIND_LABEL[kind]} state`;
 }
 
 function isOperationType(op: number): boolean {

@@ -314,6 +314,16 @@ test('v1 duplicates of one id in a message apply in order', () => {
   store.commit(plan);
   assert.is((store.port('p1') as Port).name, 'b');
   assert.equal([...store.portsInSubnet('sn1')], ['p1']);
+  // Kinds nobody references (neighbors) too, whether or not the ids come sorted.
+  for (const ids of [['n1', 'n1'], ['n2', 'n1', 'n1']]) {
+    const s = storeWithSubnet();
+    const entries = ids.map((id, i) => neighbor(id, { name: `v${i}` }, i === 0 ? CREATE : UPDATE));
+    const p = s.plan(fromGoalState(v1(entries)));
+    assert.ok(p.statuses.every((st) => st.status === SUCCESS));
+    assert.equal(changed(p).slice(-2), ['+neighbor:n1', '~neighbor:n1'], ids.join());
+    s.commit(p);
+    assert.is(s.neighbor('n1')?.name, `v${ids.length - 1}`);
+  }
 });
 
 test.run();

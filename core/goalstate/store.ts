@@ -198,9 +198,9 @@ export class ResourceStore {
 
   /** What applying the model would do. Does not change the store. */
   plan(model: GoalStateModel): ApplyPlan {
-    const planner = new Planner(this.maps, this.portsBySubnet, this.dvrMacCounts);
     const ops = model.ops;
     const n = ops.length;
+    const planner = new Planner(this.maps, this.portsBySubnet, this.dvrMacCounts, kindsNeedingOverlay(ops));
     const statuses: PlannedStatus[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const op = ops[i] as ResourceOp;
@@ -325,6 +325,25 @@ export class ResourceStore {
   }
 }
 
+/**
+ * Which kinds the planner must track in its overlay (by KIND_INDEX). Subnets, ports and routers
+ * always: other ops look them up. Any other kind only when an id may occur twice in the message:
+ * ids strictly ascending within the kind (every v2 message, as normalize sorts map keys) cannot
+ * repeat, so a million neighbors skip a million overlay writes.
+ */
+function kindsNeedingOverlay(ops: readonly ResourceOp[]): boolean[] {
+  const needs = [false, true, false, false, true, true, false, false];
+  const last: (string | undefined)[] = new Array(8).fill(undefined);
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i] as ResourceOp;
+    const k = KIND_INDEX[op.kind];
+    const prev = last[k];
+    if (prev !== undefined && !(prev < op.id)) needs[k] = true;
+    last[k] = op.id;
+  }
+  return needs;
+}
+
 function addToIndex(index: Map<string, Set<string>>, key: string, id: string): void {
   const set = index.get(key);
   if (set === undefined) index.set(key, new Set([id]));
@@ -379,6 +398,8 @@ class Planner {
     private readonly held: Maps,
     private readonly heldPortsBySubnet: ReadonlyMap<string, ReadonlySet<string>>,
     private readonly heldDvrCounts: ReadonlyMap<Mac, number>,
+    /** Per KIND_INDEX: whether planned changes of that kind go into the overlay (see kindsNeedingOverlay). */
+    private readonly useOverlay: readonly boolean[],
   ) {}
 
   step(op: ResourceOp): PlannedStatus {
@@ -386,8 +407,9 @@ class Planner {
     if (op.error !== undefined || r === undefined) {
       return status(op, OperationStatus.INVALID_ARG, op.error ?? `${KIND_NAME[op.kind]} '${op.id}' could not be read`);
     }
-    const overlay = this.overlay[KIND_INDEX[op.kind]] as Map<string, Resource | null>;
-    const planned = overlay.get(op.id);
+    const kindIndex = KIND_INDEX[op.kind];
+    const overlay = this.useOverlay[kindIndex] === true ? (this.overlay[kindIndex] as Map<string, Resource | null>) : undefined;
+    const planned = overlay === undefined ? undefined : overlay.get(op.id);
     const current = planned === undefined ? this.anyHeld(op.kind).get(op.id) : planned === null ? undefined : planned;
 
     if (op.operation === OperationType.GET) {
@@ -495,9 +517,9 @@ class Planner {
     return undefined;
   }
 
-  private record(kind: ResourceKind, id: string, before: Resource | undefined, after: Resource | undefined, overlay: Map<string, Resource | null>): void {
+  private record(kind: ResourceKind, id: string, before: Resource | undefined, after: Resource | undefined, overlay: Map<string, Resource | null> | undefined): void {
     this.changes.push({ kind, id, before, after });
-    overlay.set(id, after === undefined ? null : after);
+    if (overlay !== undefined) overlay.set(id, after === undefined ? null : after);
     if (kind === 'subnet') this.knownSubnet = undefined;
     else if (kind === 'port') {
       if (before !== undefined) this.countPortSubnets(before as Port, -1);
