@@ -59,7 +59,6 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'busybox'])) {
 
       const ping = await vmA.exec(['ping', '-c3', '-i0.2', '-W2', vmB.ip]);
       assert.is(ping.code, 0, ping.stdout + ping.stderr);
-      assert.match(ping.stdout, /3 received/);
       assert.is(await tcpSend(vmB, vmA, 5002, 'hello-over-vxlan'), 'hello-over-vxlan\n');
 
       // The packets really went through the tunnel port.
