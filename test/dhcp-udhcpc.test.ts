@@ -17,7 +17,16 @@ import { OvsSandbox } from './sandbox';
 import { handleDhcp, type DhcpLease, type DhcpOutcome } from '../core/dhcp/server';
 
 const OFP13 = 0x04;
-const T = { HELLO: 0, ERROR: 1, ECHO_REQUEST: 2, ECHO_REPLY: 3, SET_CONFIG: 9, PACKET_IN: 10, PACKET_OUT: 13, FLOW_MOD: 14 } as const;
+const T = {
+  HELLO: 0,
+  ERROR: 1,
+  ECHO_REQUEST: 2,
+  ECHO_REPLY: 3,
+  SET_CONFIG: 9,
+  PACKET_IN: 10,
+  PACKET_OUT: 13,
+  FLOW_MOD: 14,
+} as const;
 const OFPP_CONTROLLER = 0xfffffffd;
 const OFPCML_NO_BUFFER = 0xffff;
 const NO_BUFFER = 0xffffffff;
@@ -95,7 +104,7 @@ function parsePacketIn(body: Buffer): { inPort: number; frame: Buffer } | null {
   const matchLen = body.readUInt16BE(18);
   const padded = matchLen + ((8 - (matchLen % 8)) % 8);
   let inPort = -1;
-  for (let i = 20; i + 4 <= 16 + matchLen; ) {
+  for (let i = 20; i + 4 <= 16 + matchLen;) {
     const field = body.readUInt8(i + 2) >> 1;
     const len = body.readUInt8(i + 3);
     if (body.readUInt16BE(i) === 0x8000 && field === 0 && len === 4) inPort = body.readUInt32BE(i + 4);
@@ -106,7 +115,11 @@ function parsePacketIn(body: Buffer): { inPort: number; frame: Buffer } | null {
 }
 
 /** Minimal OpenFlow controller on the mgmt socket answering DHCP with handleDhcp. */
-async function startDhcpResponder(mgmtSocket: string, lookup: (mac: string) => DhcpLease | undefined, outcomes: DhcpOutcome[]): Promise<net.Socket> {
+async function startDhcpResponder(
+  mgmtSocket: string,
+  lookup: (mac: string) => DhcpLease | undefined,
+  outcomes: DhcpOutcome[],
+): Promise<net.Socket> {
   const sock = net.createConnection({ path: mgmtSocket });
   await new Promise<void>((resolve, reject) => {
     sock.once('connect', () => resolve());
@@ -172,10 +185,39 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'busybox'])) {
       const out = path.join(dir, 'bound.env');
       const script = path.join(dir, 'script.sh');
       fs.writeFileSync(script, `#!/bin/sh\nif [ "$1" = bound ]; then env > ${out}; fi\nexit 0\n`, { mode: 0o755 });
-      const r = await vm.exec(['busybox', 'udhcpc', '-f', '-q', '-n', '-t', '3', '-T', '1', '-i', 'eth0', '-s', script, '-O', 'mtu', '-O', 'ntpsrv'], { timeoutMs: 15000 });
-      assert.is(r.code, 0, `udhcpc failed: ${r.stdout}\n${r.stderr}\noutcomes: ${JSON.stringify(outcomes.map((o) => (o.kind === 'reply' ? o.replyType : o)))}`);
+      const r = await vm.exec(
+        [
+          'busybox',
+          'udhcpc',
+          '-f',
+          '-q',
+          '-n',
+          '-t',
+          '3',
+          '-T',
+          '1',
+          '-i',
+          'eth0',
+          '-s',
+          script,
+          '-O',
+          'mtu',
+          '-O',
+          'ntpsrv',
+        ],
+        { timeoutMs: 15000 },
+      );
+      assert.is(
+        r.code,
+        0,
+        `udhcpc failed: ${r.stdout}\n${r.stderr}\noutcomes: ${JSON.stringify(outcomes.map((o) => (o.kind === 'reply' ? o.replyType : o)))}`,
+      );
       const env = Object.fromEntries(
-        fs.readFileSync(out, 'utf8').split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+        fs
+          .readFileSync(out, 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('='))
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
       );
       assert.is(env.ip, '10.77.0.5');
       assert.is(env.subnet, '255.255.255.0');
@@ -188,7 +230,9 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'busybox'])) {
       assert.is(env.domain, 'tenant.example');
       assert.is(env.broadcast, '10.77.0.255');
       assert.is(env.ntpsrv?.trim(), '10.77.0.123');
-      const replies = outcomes.filter((o) => o.kind === 'reply').map((o) => (o.kind === 'reply' ? `${o.requestType}->${o.replyType}` : ''));
+      const replies = outcomes
+        .filter((o) => o.kind === 'reply')
+        .map((o) => (o.kind === 'reply' ? `${o.requestType}->${o.replyType}` : ''));
       assert.equal(replies, ['DISCOVER->OFFER', 'REQUEST->ACK']);
     } finally {
       ctl?.destroy();

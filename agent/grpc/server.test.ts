@@ -68,7 +68,10 @@ class EchoApplier implements GoalStateApplier {
     const gs = req.kind === 'decoded' ? req.message : GoalState.decode(req.bytes);
     this.lastKind = req.kind;
     this.calls.push({ seq: ctx.seq, tag: gs.formatVersion, version: 'v1' });
-    return this.#answer(gs.formatVersion, gs.portStates.map((p) => p.configuration?.id ?? ''));
+    return this.#answer(
+      gs.formatVersion,
+      gs.portStates.map((p) => p.configuration?.id ?? ''),
+    );
   }
 
   async applyV2(req: GoalStateRequest<GoalStateV2>, ctx: RequestContext): Promise<GoalStateOperationReply> {
@@ -91,7 +94,10 @@ class EchoApplier implements GoalStateApplier {
 function v2WithPorts(tag: number, ids: readonly string[]): GoalStateV2 {
   const portStates: Record<string, PortState> = {};
   for (const id of ids) {
-    portStates[id] = PortState.fromPartial({ operationType: OperationType.CREATE, configuration: { id, macAddress: '02:00:00:00:00:01' } });
+    portStates[id] = PortState.fromPartial({
+      operationType: OperationType.CREATE,
+      configuration: { id, macAddress: '02:00:00:00:00:01' },
+    });
   }
   return GoalStateV2.fromPartial({ formatVersion: tag, portStates });
 }
@@ -129,7 +135,11 @@ interface StreamResult {
   readonly error: grpc.ServiceError | null;
 }
 
-function streamAll(client: GoalStateProvisionerClient, messages: readonly GoalStateV2[], endAfterWrite = true): Promise<StreamResult> {
+function streamAll(
+  client: GoalStateProvisionerClient,
+  messages: readonly GoalStateV2[],
+  endAfterWrite = true,
+): Promise<StreamResult> {
   return new Promise((resolve) => {
     const call = client.pushGoalStatesStream();
     const replies: GoalStateOperationReply[] = [];
@@ -147,10 +157,16 @@ function streamAll(client: GoalStateProvisionerClient, messages: readonly GoalSt
 test('unary v1: one reply, applier gets the decoded message', async () => {
   const applier = new EchoApplier();
   await withServer(applier, {}, async (client) => {
-    const gs = GoalState.fromPartial({ formatVersion: 101, portStates: [{ operationType: OperationType.CREATE, configuration: { id: 'p1' } }] });
+    const gs = GoalState.fromPartial({
+      formatVersion: 101,
+      portStates: [{ operationType: OperationType.CREATE, configuration: { id: 'p1' } }],
+    });
     const reply = await unary(client, gs);
     assert.equal(reply.formatVersion, 101);
-    assert.equal(reply.operationStatuses.map((s) => s.resourceId), ['p1']);
+    assert.equal(
+      reply.operationStatuses.map((s) => s.resourceId),
+      ['p1'],
+    );
     assert.equal(applier.lastKind, 'decoded');
   });
 });
@@ -162,9 +178,18 @@ test('stream of 10 messages -> 10 replies in order although the applier resolves
     const msgs = Array.from({ length: 10 }, (_, i) => v2WithPorts(i, [`port-${i}`]));
     const { replies, error } = await streamAll(client, msgs);
     assert.is(error, null);
-    assert.equal(replies.map((r) => r.formatVersion), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    assert.equal(replies.map((r) => r.operationStatuses[0]?.resourceId), msgs.map((_, i) => `port-${i}`));
-    assert.equal(applier.calls.map((c) => c.tag), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.equal(
+      replies.map((r) => r.formatVersion),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
+    assert.equal(
+      replies.map((r) => r.operationStatuses[0]?.resourceId),
+      msgs.map((_, i) => `port-${i}`),
+    );
+    assert.equal(
+      applier.calls.map((c) => c.tag),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
   });
 });
 
@@ -187,11 +212,21 @@ test('default maxInFlight=1: one goal state at a time; two streams are served in
     const a = streamAll(client, [v2WithPorts(1, ['a']), v2WithPorts(2, ['a'])]);
     const b = streamAll(client, [v2WithPorts(11, ['b']), v2WithPorts(12, ['b'])]);
     const [ra, rb] = await Promise.all([a, b]);
-    assert.equal(ra.replies.map((r) => r.formatVersion), [1, 2]);
-    assert.equal(rb.replies.map((r) => r.formatVersion), [11, 12]);
+    assert.equal(
+      ra.replies.map((r) => r.formatVersion),
+      [1, 2],
+    );
+    assert.equal(
+      rb.replies.map((r) => r.formatVersion),
+      [11, 12],
+    );
     assert.is(maxRunning, 1);
     const seqs = applier.calls.map((c) => c.seq);
-    assert.equal(seqs, [...seqs].sort((x, y) => x - y), 'applier called in server arrival order');
+    assert.equal(
+      seqs,
+      [...seqs].sort((x, y) => x - y),
+      'applier called in server arrival order',
+    );
     // per stream the order is kept
     assert.ok(applier.calls.findIndex((c) => c.tag === 1) < applier.calls.findIndex((c) => c.tag === 2));
     assert.ok(applier.calls.findIndex((c) => c.tag === 11) < applier.calls.findIndex((c) => c.tag === 12));
@@ -234,16 +269,32 @@ test('validation error -> INVALID_ARG statuses, gRPC OK, stream continues', asyn
   const applier = new EchoApplier();
   applier.failOn = (tag) => (tag === 1 ? 'validation' : null);
   await withServer(applier, {}, async (client) => {
-    const { replies, error } = await streamAll(client, [v2WithPorts(0, ['a']), v2WithPorts(1, ['b', 'c']), v2WithPorts(2, ['d'])]);
+    const { replies, error } = await streamAll(client, [
+      v2WithPorts(0, ['a']),
+      v2WithPorts(1, ['b', 'c']),
+      v2WithPorts(2, ['d']),
+    ]);
     assert.is(error, null);
     assert.is(replies.length, 3);
-    assert.equal(replies[1]?.operationStatuses.map((s) => [s.resourceId, s.operationStatus]), [
-      ['b', OperationStatus.INVALID_ARG],
-      ['c', OperationStatus.INVALID_ARG],
-    ]);
+    assert.equal(
+      replies[1]?.operationStatuses.map((s) => [s.resourceId, s.operationStatus]),
+      [
+        ['b', OperationStatus.INVALID_ARG],
+        ['c', OperationStatus.INVALID_ARG],
+      ],
+    );
     assert.is(replies[2]?.operationStatuses[0]?.resourceId, 'd');
-    const v1 = await unary(client, GoalState.fromPartial({ formatVersion: 1, portStates: [{ operationType: OperationType.CREATE, configuration: { id: 'q' } }] }));
-    assert.equal(v1.operationStatuses.map((s) => [s.resourceId, s.operationStatus]), [['q', OperationStatus.INVALID_ARG]]);
+    const v1 = await unary(
+      client,
+      GoalState.fromPartial({
+        formatVersion: 1,
+        portStates: [{ operationType: OperationType.CREATE, configuration: { id: 'q' } }],
+      }),
+    );
+    assert.equal(
+      v1.operationStatuses.map((s) => [s.resourceId, s.operationStatus]),
+      [['q', OperationStatus.INVALID_ARG]],
+    );
   });
 });
 
@@ -252,11 +303,21 @@ test('unexpected exception -> earlier replies delivered, then INTERNAL ends the 
   applier.failOn = (tag) => (tag === 1 ? 'crash' : null);
   applier.delayMs = (tag) => (tag === 1 ? 20 : 0);
   await withServer(applier, {}, async (client) => {
-    const { replies, error } = await streamAll(client, [v2WithPorts(0, ['a']), v2WithPorts(1, ['b']), v2WithPorts(2, ['c'])]);
-    assert.equal(replies.map((r) => r.formatVersion), [0]);
+    const { replies, error } = await streamAll(client, [
+      v2WithPorts(0, ['a']),
+      v2WithPorts(1, ['b']),
+      v2WithPorts(2, ['c']),
+    ]);
+    assert.equal(
+      replies.map((r) => r.formatVersion),
+      [0],
+    );
     assert.is(error?.code, grpc.status.INTERNAL);
     assert.match(error?.details ?? '', /boom on 1/);
-    assert.not.ok(applier.calls.some((c) => c.tag === 2), 'message after the failure must not be applied');
+    assert.not.ok(
+      applier.calls.some((c) => c.tag === 2),
+      'message after the failure must not be applied',
+    );
     await rejects(
       unary(client, GoalState.fromPartial({ formatVersion: 1 })),
       (e: unknown) => (e as grpc.ServiceError).code === grpc.status.INTERNAL,
@@ -269,10 +330,14 @@ test('unexpected exception -> earlier replies delivered, then INTERNAL ends the 
 
 test('RequestGoalStates and PushGoalstates -> UNIMPLEMENTED with a message', async () => {
   await withServer(new EchoApplier(), {}, async (client) => {
-    const e1 = await new Promise<grpc.ServiceError | null>((r) => client.requestGoalStates(HostRequest.fromPartial({}), (e) => r(e)));
+    const e1 = await new Promise<grpc.ServiceError | null>((r) =>
+      client.requestGoalStates(HostRequest.fromPartial({}), (e) => r(e)),
+    );
     assert.is(e1?.code, grpc.status.UNIMPLEMENTED);
     assert.match(e1?.details ?? '', /NCM/);
-    const e2 = await new Promise<grpc.ServiceError | null>((r) => client.pushGoalstates(NeighborRulesRequest.fromPartial({}), (e) => r(e)));
+    const e2 = await new Promise<grpc.ServiceError | null>((r) =>
+      client.pushGoalstates(NeighborRulesRequest.fromPartial({}), (e) => r(e)),
+    );
     assert.is(e2?.code, grpc.status.UNIMPLEMENTED);
   });
 });
@@ -283,9 +348,23 @@ function makeCert(dir: string, name: string): { cert: string; key: string } {
   const cert = path.join(dir, `${name}.crt`);
   const key = path.join(dir, `${name}.key`);
   const r = spawnSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', `/CN=${name}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    '-keyout', key, '-out', cert,
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    `/CN=${name}`,
+    '-addext',
+    'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
   ]);
   if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr.toString()}`);
   return { cert, key };
@@ -300,20 +379,37 @@ if (opensslAvailable) {
       const serverCa = fs.readFileSync(srv.cert);
       const gs = GoalState.fromPartial({ formatVersion: 3, portStates: [{ configuration: { id: 'tls-port' } }] });
 
-      await withServer(new EchoApplier(), { tls: { certFile: srv.cert, keyFile: srv.key } }, async (client) => {
-        const reply = await unary(client, gs);
-        assert.is(reply.operationStatuses[0]?.resourceId, 'tls-port');
-      }, grpc.credentials.createSsl(serverCa));
+      await withServer(
+        new EchoApplier(),
+        { tls: { certFile: srv.cert, keyFile: srv.key } },
+        async (client) => {
+          const reply = await unary(client, gs);
+          assert.is(reply.operationStatuses[0]?.resourceId, 'tls-port');
+        },
+        grpc.credentials.createSsl(serverCa),
+      );
 
-      const mtls: GoalStateServerOptions = { tls: { certFile: srv.cert, keyFile: srv.key, caFile: cli.cert, requireClientCert: true } };
-      await withServer(new EchoApplier(), mtls, async (client) => {
-        const reply = await unary(client, gs);
-        assert.is(reply.formatVersion, 3);
-      }, grpc.credentials.createSsl(serverCa, fs.readFileSync(cli.key), fs.readFileSync(cli.cert)));
+      const mtls: GoalStateServerOptions = {
+        tls: { certFile: srv.cert, keyFile: srv.key, caFile: cli.cert, requireClientCert: true },
+      };
+      await withServer(
+        new EchoApplier(),
+        mtls,
+        async (client) => {
+          const reply = await unary(client, gs);
+          assert.is(reply.formatVersion, 3);
+        },
+        grpc.credentials.createSsl(serverCa, fs.readFileSync(cli.key), fs.readFileSync(cli.cert)),
+      );
 
-      await withServer(new EchoApplier(), mtls, async (client) => {
-        await rejects(unary(client, gs), (e: unknown) => (e as grpc.ServiceError).code === grpc.status.UNAVAILABLE);
-      }, grpc.credentials.createSsl(serverCa));
+      await withServer(
+        new EchoApplier(),
+        mtls,
+        async (client) => {
+          await rejects(unary(client, gs), (e: unknown) => (e as grpc.ServiceError).code === grpc.status.UNAVAILABLE);
+        },
+        grpc.credentials.createSsl(serverCa),
+      );
 
       await withServer(new EchoApplier(), { tls: { certFile: srv.cert, keyFile: srv.key } }, async (client) => {
         await rejects(unary(client, gs), (e: unknown) => (e as grpc.ServiceError).code === grpc.status.UNAVAILABLE);
@@ -327,7 +423,10 @@ if (opensslAvailable) {
 }
 
 test('bad TLS file -> clear error with code', async () => {
-  const server = new GoalStateServer(new EchoApplier(), { address: '127.0.0.1:0', tls: { certFile: '/nonexistent.crt', keyFile: '/nonexistent.key' } });
+  const server = new GoalStateServer(new EchoApplier(), {
+    address: '127.0.0.1:0',
+    tls: { certFile: '/nonexistent.crt', keyFile: '/nonexistent.key' },
+  });
   await rejects(server.start(), (e: unknown) => (e as { code?: string }).code === 'GRPC_TLS_FILE');
 });
 

@@ -45,8 +45,7 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_MAX_PENDING_PER_STREAM = 8;
 
 export type GoalStateRequest<T> =
-  | { readonly kind: 'decoded'; readonly message: T }
-  | { readonly kind: 'raw'; readonly bytes: Buffer };
+  { readonly kind: 'decoded'; readonly message: T } | { readonly kind: 'raw'; readonly bytes: Buffer };
 
 /** Where a goal state came from; lets the applier log and measure per connection. */
 export interface RequestContext {
@@ -184,16 +183,22 @@ export class GoalStateServer {
     this.#server = new grpc.Server(channelOptions);
     const service = options.requestMode === 'raw' ? rawGoalStateProvisionerService : GoalStateProvisionerService;
     this.#server.addService(service as unknown as grpc.ServiceDefinition, {
-      pushNetworkResourceStates: (call: grpc.ServerUnaryCall<unknown, GoalStateOperationReply>, cb: grpc.sendUnaryData<GoalStateOperationReply>) =>
-        this.#unary(call, cb),
+      pushNetworkResourceStates: (
+        call: grpc.ServerUnaryCall<unknown, GoalStateOperationReply>,
+        cb: grpc.sendUnaryData<GoalStateOperationReply>,
+      ) => this.#unary(call, cb),
       pushGoalStatesStream: (call: grpc.ServerDuplexStream<unknown, GoalStateOperationReply>) => this.#stream(call),
       requestGoalStates: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) =>
         cb({
           code: grpc.status.UNIMPLEMENTED,
-          details: 'RequestGoalStates is served by the NCM (agent -> NCM on-demand requests); this host agent does not serve it',
+          details:
+            'RequestGoalStates is served by the NCM (agent -> NCM on-demand requests); this host agent does not serve it',
         }),
       pushGoalstates: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) =>
-        cb({ code: grpc.status.UNIMPLEMENTED, details: 'PushGoalstates (Arion neighbor rules) is not implemented by this agent yet' }),
+        cb({
+          code: grpc.status.UNIMPLEMENTED,
+          details: 'PushGoalstates (Arion neighbor rules) is not implemented by this agent yet',
+        }),
     });
   }
 
@@ -227,7 +232,14 @@ export class GoalStateServer {
     this.#port = null;
   }
 
-  #enqueue(version: Version, payload: unknown, rpc: RequestContext['rpc'], peer: string, indexOnStream: number, done: (o: Outcome) => void): Job {
+  #enqueue(
+    version: Version,
+    payload: unknown,
+    rpc: RequestContext['rpc'],
+    peer: string,
+    indexOnStream: number,
+    done: (o: Outcome) => void,
+  ): Job {
     this.#seq += 1;
     const job: Job = { version, payload, ctx: { rpc, peer, seq: this.#seq, indexOnStream }, cancelled: false, done };
     this.#queue.push(job);
@@ -283,12 +295,16 @@ export class GoalStateServer {
     if (!isGoalStateValidationError(error)) return { kind: 'error', error };
     let resources = error.resources;
     if (resources.length === 0 && this.#options.requestMode !== 'raw') {
-      resources = job.version === 'v1' ? resourcesOfV1(job.payload as GoalState) : resourcesOfV2(job.payload as GoalStateV2);
+      resources =
+        job.version === 'v1' ? resourcesOfV1(job.payload as GoalState) : resourcesOfV2(job.payload as GoalStateV2);
     }
     return { kind: 'reply', reply: invalidArgReply(resources) };
   }
 
-  #unary(call: grpc.ServerUnaryCall<unknown, GoalStateOperationReply>, cb: grpc.sendUnaryData<GoalStateOperationReply>): void {
+  #unary(
+    call: grpc.ServerUnaryCall<unknown, GoalStateOperationReply>,
+    cb: grpc.sendUnaryData<GoalStateOperationReply>,
+  ): void {
     const job = this.#enqueue('v1', call.request, 'PushNetworkResourceStates', call.getPeer(), 0, (outcome) => {
       if (outcome.kind === 'reply') cb(null, outcome.reply);
       else cb({ code: grpc.status.INTERNAL, details: `applying goal state failed: ${errorMessage(outcome.error)}` });
@@ -404,18 +420,41 @@ function invalidArgReply(resources: readonly ResourceRef[]): GoalStateOperationR
 /** Resources that get a status in a v1 reply (alcor-aca.md §1.4: ports, neighbors, routers, DHCP). */
 export function resourcesOfV1(gs: GoalState): ResourceRef[] {
   const out: ResourceRef[] = [];
-  for (const s of gs.portStates) out.push({ resourceId: s.configuration?.id ?? '', resourceType: ResourceType.PORT, operationType: s.operationType });
-  for (const s of gs.neighborStates) out.push({ resourceId: s.configuration?.id ?? '', resourceType: ResourceType.NEIGHBOR, operationType: s.operationType });
-  for (const s of gs.routerStates) out.push({ resourceId: s.configuration?.id ?? '', resourceType: ResourceType.ROUTER, operationType: s.operationType });
-  for (const s of gs.dhcpStates) out.push({ resourceId: s.configuration?.id || s.configuration?.macAddress || '', resourceType: ResourceType.DHCP, operationType: s.operationType });
+  for (const s of gs.portStates)
+    out.push({
+      resourceId: s.configuration?.id ?? '',
+      resourceType: ResourceType.PORT,
+      operationType: s.operationType,
+    });
+  for (const s of gs.neighborStates)
+    out.push({
+      resourceId: s.configuration?.id ?? '',
+      resourceType: ResourceType.NEIGHBOR,
+      operationType: s.operationType,
+    });
+  for (const s of gs.routerStates)
+    out.push({
+      resourceId: s.configuration?.id ?? '',
+      resourceType: ResourceType.ROUTER,
+      operationType: s.operationType,
+    });
+  for (const s of gs.dhcpStates)
+    out.push({
+      resourceId: s.configuration?.id || s.configuration?.macAddress || '',
+      resourceType: ResourceType.DHCP,
+      operationType: s.operationType,
+    });
   return out;
 }
 
 /** Resources that get a status in a v2 reply (ports, routers, DHCP; ACA's v2 emits none for neighbors). */
 export function resourcesOfV2(gs: GoalStateV2): ResourceRef[] {
   const out: ResourceRef[] = [];
-  for (const [id, s] of Object.entries(gs.portStates)) out.push({ resourceId: id, resourceType: ResourceType.PORT, operationType: s.operationType });
-  for (const [id, s] of Object.entries(gs.routerStates)) out.push({ resourceId: id, resourceType: ResourceType.ROUTER, operationType: s.operationType });
-  for (const [id, s] of Object.entries(gs.dhcpStates)) out.push({ resourceId: id, resourceType: ResourceType.DHCP, operationType: s.operationType });
+  for (const [id, s] of Object.entries(gs.portStates))
+    out.push({ resourceId: id, resourceType: ResourceType.PORT, operationType: s.operationType });
+  for (const [id, s] of Object.entries(gs.routerStates))
+    out.push({ resourceId: id, resourceType: ResourceType.ROUTER, operationType: s.operationType });
+  for (const [id, s] of Object.entries(gs.dhcpStates))
+    out.push({ resourceId: id, resourceType: ResourceType.DHCP, operationType: s.operationType });
   return out;
 }

@@ -57,13 +57,27 @@ export interface EnsureResult {
   readonly actions: readonly string[];
 }
 
-const BRIDGE_COLUMNS = ['_uuid', 'name', 'datapath_type', 'fail_mode', 'protocols', 'other_config', 'external_ids', 'ports'];
+const BRIDGE_COLUMNS = [
+  '_uuid',
+  'name',
+  'datapath_type',
+  'fail_mode',
+  'protocols',
+  'other_config',
+  'external_ids',
+  'ports',
+];
 const PORT_COLUMNS = ['_uuid', 'name', 'interfaces'];
 const IFACE_COLUMNS = ['_uuid', 'name', 'type', 'options', 'ofport_request'];
 
 const eq = (column: string, value: OvsdbValue): Condition => [column, '==', value];
 
-async function selectRows(client: OvsdbClient, table: string, where: readonly Condition[], columns: readonly string[]): Promise<readonly OvsdbRow[]> {
+async function selectRows(
+  client: OvsdbClient,
+  table: string,
+  where: readonly Condition[],
+  columns: readonly string[],
+): Promise<readonly OvsdbRow[]> {
   const [r] = await client.transact(OVS_DB, [{ op: 'select', table, where, columns }]);
   return r?.rows ?? [];
 }
@@ -91,7 +105,8 @@ async function withRetries<T>(body: () => Promise<T | 'retry'>): Promise<T> {
       if (!isRetryable(e) || attempt >= MAX_ATTEMPTS) throw e;
       continue;
     }
-    if (attempt >= MAX_ATTEMPTS) throw new OvsdbError('OVSDB_CONTENDED', `rows kept changing under us for ${MAX_ATTEMPTS} attempts`);
+    if (attempt >= MAX_ATTEMPTS)
+      throw new OvsdbError('OVSDB_CONTENDED', `rows kept changing under us for ${MAX_ATTEMPTS} attempts`);
   }
 }
 
@@ -115,11 +130,29 @@ export function ensureBridge(client: OvsdbClient, spec: BridgeSpec): Promise<Ens
       const ops: Operation[] = [
         { op: 'comment', comment: `alcor-agent: create bridge ${spec.name}` },
         // Fails the transaction if someone created it since our select.
-        { op: 'wait', table: 'Bridge', where: [eq('name', spec.name)], columns: ['name'], until: '==', rows: [], timeout: 0 },
+        {
+          op: 'wait',
+          table: 'Bridge',
+          where: [eq('name', spec.name)],
+          columns: ['name'],
+          until: '==',
+          rows: [],
+          timeout: 0,
+        },
         { op: 'insert', table: 'Interface', row: { name: spec.name, type: 'internal' }, 'uuid-name': 'iface' },
-        { op: 'insert', table: 'Port', row: { name: spec.name, interfaces: set([namedUuid('iface')]) }, 'uuid-name': 'port' },
+        {
+          op: 'insert',
+          table: 'Port',
+          row: { name: spec.name, interfaces: set([namedUuid('iface')]) },
+          'uuid-name': 'port',
+        },
         { op: 'insert', table: 'Bridge', row, 'uuid-name': 'bridge' },
-        { op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['bridges', 'insert', set([namedUuid('bridge')])]] },
+        {
+          op: 'mutate',
+          table: 'Open_vSwitch',
+          where: [],
+          mutations: [['bridges', 'insert', set([namedUuid('bridge')])]],
+        },
       ];
       await client.transact(OVS_DB, ops);
       return { changed: true, actions: [`created bridge ${spec.name}`] };
@@ -158,7 +191,15 @@ export function ensureBridge(client: OvsdbClient, spec: BridgeSpec): Promise<Ens
     const readColumns = ['datapath_type', 'fail_mode', 'protocols', 'other_config', 'external_ids'];
     await client.transact(OVS_DB, [
       { op: 'comment', comment: `alcor-agent: repair bridge ${spec.name}: ${actions.join('; ')}` },
-      { op: 'wait', table: 'Bridge', where: [eq('_uuid', uuid(bridgeUuid))], columns: readColumns, until: '==', rows: [pick(current, readColumns)], timeout: 0 },
+      {
+        op: 'wait',
+        table: 'Bridge',
+        where: [eq('_uuid', uuid(bridgeUuid))],
+        columns: readColumns,
+        until: '==',
+        rows: [pick(current, readColumns)],
+        timeout: 0,
+      },
       { op: 'update', table: 'Bridge', where: [eq('_uuid', uuid(bridgeUuid))], row: update },
     ]);
     return { changed: true, actions };
@@ -187,7 +228,8 @@ export function ensureVxlanPort(client: OvsdbClient, spec: VxlanPortSpec): Promi
     ]);
     const bridge = bridgeRows[0];
     const bridgeUuid = bridge === undefined ? null : uuidOf(bridge._uuid);
-    if (bridge === undefined || bridgeUuid === null) throw new OvsdbError('OVSDB_NO_BRIDGE', `bridge ${spec.bridge} does not exist`);
+    if (bridge === undefined || bridgeUuid === null)
+      throw new OvsdbError('OVSDB_NO_BRIDGE', `bridge ${spec.bridge} does not exist`);
     const port = portRows[0];
     const iface = ifaceRows[0];
     const ifaceRow: Record<string, OvsdbValue> = { name: spec.name, type, options: map(options) };
@@ -196,19 +238,48 @@ export function ensureVxlanPort(client: OvsdbClient, spec: VxlanPortSpec): Promi
     if (port === undefined) {
       await client.transact(OVS_DB, [
         { op: 'comment', comment: `alcor-agent: add ${type} port ${spec.name} to ${spec.bridge}` },
-        { op: 'wait', table: 'Port', where: [eq('name', spec.name)], columns: ['name'], until: '==', rows: [], timeout: 0 },
-        { op: 'wait', table: 'Bridge', where: [eq('_uuid', uuid(bridgeUuid))], columns: ['ports'], until: '==', rows: [pick(bridge, ['ports'])], timeout: 0 },
+        {
+          op: 'wait',
+          table: 'Port',
+          where: [eq('name', spec.name)],
+          columns: ['name'],
+          until: '==',
+          rows: [],
+          timeout: 0,
+        },
+        {
+          op: 'wait',
+          table: 'Bridge',
+          where: [eq('_uuid', uuid(bridgeUuid))],
+          columns: ['ports'],
+          until: '==',
+          rows: [pick(bridge, ['ports'])],
+          timeout: 0,
+        },
         // A leftover Interface row of that name without a Port cannot exist (OVSDB garbage-collects non-root rows).
         { op: 'insert', table: 'Interface', row: ifaceRow, 'uuid-name': 'iface' },
-        { op: 'insert', table: 'Port', row: { name: spec.name, interfaces: set([namedUuid('iface')]) }, 'uuid-name': 'port' },
-        { op: 'mutate', table: 'Bridge', where: [eq('_uuid', uuid(bridgeUuid))], mutations: [['ports', 'insert', set([namedUuid('port')])]] },
+        {
+          op: 'insert',
+          table: 'Port',
+          row: { name: spec.name, interfaces: set([namedUuid('iface')]) },
+          'uuid-name': 'port',
+        },
+        {
+          op: 'mutate',
+          table: 'Bridge',
+          where: [eq('_uuid', uuid(bridgeUuid))],
+          mutations: [['ports', 'insert', set([namedUuid('port')])]],
+        },
       ]);
       return { changed: true, actions: [`created ${type} port ${spec.name}`] };
     }
     const portUuid = uuidOf(port._uuid);
     const onBridge = setValues(bridge.ports).some((p) => Array.isArray(p) && p[1] === portUuid);
     if (!onBridge) {
-      throw new OvsdbError('OVSDB_PORT_ON_OTHER_BRIDGE', `port ${spec.name} exists but is not on bridge ${spec.bridge}`);
+      throw new OvsdbError(
+        'OVSDB_PORT_ON_OTHER_BRIDGE',
+        `port ${spec.name} exists but is not on bridge ${spec.bridge}`,
+      );
     }
     const ifaceUuid = iface === undefined ? null : uuidOf(iface._uuid);
     if (iface === undefined || ifaceUuid === null) {
@@ -232,7 +303,15 @@ export function ensureVxlanPort(client: OvsdbClient, spec: VxlanPortSpec): Promi
     const readColumns = ['type', 'options', 'ofport_request'];
     await client.transact(OVS_DB, [
       { op: 'comment', comment: `alcor-agent: repair tunnel port ${spec.name}: ${actions.join('; ')}` },
-      { op: 'wait', table: 'Interface', where: [eq('_uuid', uuid(ifaceUuid))], columns: readColumns, until: '==', rows: [pick(iface, readColumns)], timeout: 0 },
+      {
+        op: 'wait',
+        table: 'Interface',
+        where: [eq('_uuid', uuid(ifaceUuid))],
+        columns: readColumns,
+        until: '==',
+        rows: [pick(iface, readColumns)],
+        timeout: 0,
+      },
       { op: 'update', table: 'Interface', where: [eq('_uuid', uuid(ifaceUuid))], row: update },
     ]);
     return { changed: true, actions };

@@ -30,10 +30,11 @@ async function startFake(dir: string): Promise<FakeServer> {
     received,
     conns,
     reply: () => ({ result: {}, error: null }),
-    close: () => new Promise<void>((r) => {
-      for (const c of conns) c.destroy();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const c of conns) c.destroy();
+        server.close(() => r());
+      }),
     sendSplit: (sock, text) => {
       // Chained, so two concurrent replies never interleave their pieces.
       writeChain = writeChain.then(() => writePieces(sock, text));
@@ -42,13 +43,13 @@ async function startFake(dir: string): Promise<FakeServer> {
   };
   let writeChain: Promise<void> = Promise.resolve();
   const writePieces = async (sock: net.Socket, text: string): Promise<void> => {
-      const buf = Buffer.from(text);
-      for (let i = 0; i < buf.length; ) {
-        const n = 1 + Math.floor(Math.random() * 7);
-        sock.write(buf.subarray(i, i + n));
-        i += n;
-        await sleep(0);
-      }
+    const buf = Buffer.from(text);
+    for (let i = 0; i < buf.length;) {
+      const n = 1 + Math.floor(Math.random() * 7);
+      sock.write(buf.subarray(i, i + n));
+      i += n;
+      await sleep(0);
+    }
   };
   const server = net.createServer((sock) => {
     conns.push(sock);
@@ -85,7 +86,10 @@ test('list_dbs and transact round-trip; replies split at random points', async (
   try {
     await c.connect();
     assert.equal(await c.listDbs(), ['Open_vSwitch', '_Server']);
-    const [a, b] = await Promise.all([c.transact('Open_vSwitch', [{ op: 'select', table: 'Bridge', where: [] }]), c.listDbs()]);
+    const [a, b] = await Promise.all([
+      c.transact('Open_vSwitch', [{ op: 'select', table: 'Bridge', where: [] }]),
+      c.listDbs(),
+    ]);
     assert.equal(a[0]?.rows, [{ name: 'br{"}x' }]);
     assert.equal(b, ['Open_vSwitch', '_Server']);
     const tx = fake.received.find((m) => m.method === 'transact');
@@ -103,9 +107,14 @@ test('transact with a failed operation -> OVSDB_TRANSACTION naming the operation
   try {
     await c.connect();
     let err: unknown = null;
-    await c.transact('Open_vSwitch', [{ op: 'comment', comment: 'x' }, { op: 'insert', table: 'Bridge', row: {} }]).catch((e: unknown) => {
-      err = e;
-    });
+    await c
+      .transact('Open_vSwitch', [
+        { op: 'comment', comment: 'x' },
+        { op: 'insert', table: 'Bridge', row: {} },
+      ])
+      .catch((e: unknown) => {
+        err = e;
+      });
     assert.is((err as { code?: string } | null)?.code, 'OVSDB_TRANSACTION');
     assert.match(String((err as Error).message), /operation 1 \(insert\): constraint violation: duplicate name/);
   } finally {
@@ -121,7 +130,10 @@ test('server echo requests are answered with the same params and id', async () =
     await c.connect();
     fake.conns[0]?.write(JSON.stringify({ id: 'echo', method: 'echo', params: [1, 'x'] }));
     for (let i = 0; i < 50 && !fake.received.some((m) => m.id === 'echo'); i++) await sleep(5);
-    assert.equal(fake.received.find((m) => m.id === 'echo'), { id: 'echo', result: [1, 'x'], error: null });
+    assert.equal(
+      fake.received.find((m) => m.id === 'echo'),
+      { id: 'echo', result: [1, 'x'], error: null },
+    );
   } finally {
     c.close();
     await fake.close();
@@ -141,15 +153,28 @@ test('idle probe: a silent server is dropped and the client reconnects, re-regis
     }
     return { result: [], error: null };
   };
-  const c = new OvsdbClient({ socketPath: fake.socketPath, probeIntervalMs: 50, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+  const c = new OvsdbClient({
+    socketPath: fake.socketPath,
+    probeIntervalMs: 50,
+    reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
+  });
   const updates: MonitorUpdate[] = [];
   try {
     await c.connect();
     const h = await c.monitor('Open_vSwitch', { Interface: { columns: ['name'] } }, (u) => updates.push(u));
     assert.is(updates[0]?.reset, true);
-    assert.equal(updates[0]?.changes.map((x) => x.uuid), ['u1']);
+    assert.equal(
+      updates[0]?.changes.map((x) => x.uuid),
+      ['u1'],
+    );
     // live update notification
-    fake.conns[0]?.write(JSON.stringify({ id: null, method: 'update', params: [h.id, { Interface: { u1: { old: { name: 'a' }, new: { name: 'a2' } } } }] }));
+    fake.conns[0]?.write(
+      JSON.stringify({
+        id: null,
+        method: 'update',
+        params: [h.id, { Interface: { u1: { old: { name: 'a' }, new: { name: 'a2' } } } }],
+      }),
+    );
     for (let i = 0; i < 50 && updates.length < 2; i++) await sleep(5);
     assert.equal(updates[1]?.changes[0]?.kind, 'modify');
     assert.equal(updates[1]?.changes[0]?.new, { name: 'a2' });
@@ -162,9 +187,15 @@ test('idle probe: a silent server is dropped and the client reconnects, re-regis
     await reconnected;
     const last = updates[updates.length - 1];
     assert.is(last?.reset, true);
-    assert.equal(last?.changes.map((x) => x.uuid), ['u2']);
+    assert.equal(
+      last?.changes.map((x) => x.uuid),
+      ['u2'],
+    );
     assert.equal([...(h.rows.get('Interface')?.keys() ?? [])], ['u2']);
-    assert.ok(fake.received.some((m) => m.method === 'echo'), 'probe echo was sent');
+    assert.ok(
+      fake.received.some((m) => m.method === 'echo'),
+      'probe echo was sent',
+    );
   } finally {
     c.close();
     await fake.close();
@@ -205,13 +236,44 @@ test('update2 diffs: set symmetric difference, map add/remove/change, scalar rep
   assert.equal(applyColumnDiff('set', 5, 5), ['set', []]); // optional column cleared
   assert.equal(applyColumnDiff('set', ['set', []], 7), ['set', [7]]);
   assert.equal(
-    applyColumnDiff('map', ['map', [['a', '1'], ['b', '2']]], ['map', [['a', '1'], ['b', '3'], ['c', '4']]]),
-    ['map', [['b', '3'], ['c', '4']]],
+    applyColumnDiff(
+      'map',
+      [
+        'map',
+        [
+          ['a', '1'],
+          ['b', '2'],
+        ],
+      ],
+      [
+        'map',
+        [
+          ['a', '1'],
+          ['b', '3'],
+          ['c', '4'],
+        ],
+      ],
+    ),
+    [
+      'map',
+      [
+        ['b', '3'],
+        ['c', '4'],
+      ],
+    ],
   );
   const schema = parseSchema({
     name: 'X',
     version: '1',
-    tables: { T: { columns: { s: { type: 'string' }, o: { type: { key: 'integer', min: 0, max: 1 } }, m: { type: { key: 'string', value: 'string', min: 0, max: 'unlimited' } } } } },
+    tables: {
+      T: {
+        columns: {
+          s: { type: 'string' },
+          o: { type: { key: 'integer', min: 0, max: 1 } },
+          m: { type: { key: 'string', value: 'string', min: 0, max: 'unlimited' } },
+        },
+      },
+    },
   });
   assert.equal(schema.tables.T?.columns, { s: 'scalar', o: 'set', m: 'map' });
 });

@@ -174,7 +174,8 @@ export class OvsdbClient extends EventEmitter {
 
   async listDbs(): Promise<string[]> {
     const r = await this.request('list_dbs', []);
-    if (!Array.isArray(r) || !r.every((x) => typeof x === 'string')) throw new OvsdbError('OVSDB_BAD_REPLY', 'list_dbs: expected an array of names');
+    if (!Array.isArray(r) || !r.every((x) => typeof x === 'string'))
+      throw new OvsdbError('OVSDB_BAD_REPLY', 'list_dbs: expected an array of names');
     return r as string[];
   }
 
@@ -195,7 +196,11 @@ export class OvsdbClient extends EventEmitter {
     if (failed >= 0) {
       const f = results[failed];
       const opName = failed < ops.length ? ops[failed]?.op : 'commit';
-      throw new OvsdbError('OVSDB_TRANSACTION', `transaction failed at operation ${failed} (${opName}): ${f?.error}${f?.details ? `: ${f.details}` : ''}`, results);
+      throw new OvsdbError(
+        'OVSDB_TRANSACTION',
+        `transaction failed at operation ${failed} (${opName}): ${f?.error}${f?.details ? `: ${f.details}` : ''}`,
+        results,
+      );
     }
     return results;
   }
@@ -206,12 +211,20 @@ export class OvsdbClient extends EventEmitter {
   }
 
   /** RFC 7047 `monitor`: the handler gets full rows for every change. */
-  monitor(db: string, tables: Readonly<Record<string, MonitorTableRequest>>, handler: (u: MonitorUpdate) => void): Promise<MonitorHandle> {
+  monitor(
+    db: string,
+    tables: Readonly<Record<string, MonitorTableRequest>>,
+    handler: (u: MonitorUpdate) => void,
+  ): Promise<MonitorHandle> {
     return this.#addMonitor('monitor', db, tables, handler);
   }
 
   /** `monitor_cond` (ovsdb-server(7)): server-side row conditions, `update2` diffs applied here into full rows. */
-  monitorCond(db: string, tables: Readonly<Record<string, MonitorTableRequest>>, handler: (u: MonitorUpdate) => void): Promise<MonitorHandle> {
+  monitorCond(
+    db: string,
+    tables: Readonly<Record<string, MonitorTableRequest>>,
+    handler: (u: MonitorUpdate) => void,
+  ): Promise<MonitorHandle> {
     return this.#addMonitor('monitor_cond', db, tables, handler);
   }
 
@@ -219,7 +232,9 @@ export class OvsdbClient extends EventEmitter {
   request(method: string, params: readonly unknown[]): Promise<unknown> {
     const socket = this.#socket;
     if (socket === null || !this.#connected) {
-      return Promise.reject(new OvsdbError('OVSDB_DISCONNECTED', `${method}: not connected to ${this.#opts.socketPath}`));
+      return Promise.reject(
+        new OvsdbError('OVSDB_DISCONNECTED', `${method}: not connected to ${this.#opts.socketPath}`),
+      );
     }
     return this.#send(socket, method, params);
   }
@@ -298,7 +313,13 @@ export class OvsdbClient extends EventEmitter {
         const change =
           state.kind === 'monitor'
             ? applyRowUpdate(table, rowUuid, u as { old?: OvsdbRow; new?: OvsdbRow }, cache)
-            : applyRowUpdate2(table, rowUuid, u as Record<string, OvsdbRow | undefined>, cache, state.schema?.tables[table]);
+            : applyRowUpdate2(
+                table,
+                rowUuid,
+                u as Record<string, OvsdbRow | undefined>,
+                cache,
+                state.schema?.tables[table],
+              );
         if (change !== null) changes.push(change);
       }
     }
@@ -442,14 +463,24 @@ export class OvsdbClient extends EventEmitter {
     this.#pending.delete(msg.id);
     if (p.timer !== null) clearTimeout(p.timer);
     if (msg.error !== null && msg.error !== undefined) {
-      p.reject(new OvsdbError('OVSDB_RPC_ERROR', `${p.method}: ${typeof msg.error === 'string' ? msg.error : JSON.stringify(msg.error)}`));
+      p.reject(
+        new OvsdbError(
+          'OVSDB_RPC_ERROR',
+          `${p.method}: ${typeof msg.error === 'string' ? msg.error : JSON.stringify(msg.error)}`,
+        ),
+      );
     } else {
       p.resolve(msg.result);
     }
   }
 }
 
-function applyRowUpdate(table: string, rowUuid: string, u: { old?: OvsdbRow; new?: OvsdbRow }, cache: Map<string, OvsdbRow>): RowChange | null {
+function applyRowUpdate(
+  table: string,
+  rowUuid: string,
+  u: { old?: OvsdbRow; new?: OvsdbRow },
+  cache: Map<string, OvsdbRow>,
+): RowChange | null {
   const before = cache.get(rowUuid);
   if (u.new === undefined) {
     cache.delete(rowUuid);
@@ -457,7 +488,9 @@ function applyRowUpdate(table: string, rowUuid: string, u: { old?: OvsdbRow; new
   }
   // `new` holds every monitored column (RFC 7047 §4.1.6).
   cache.set(rowUuid, u.new);
-  return before === undefined ? { table, uuid: rowUuid, kind: 'insert', new: u.new } : { table, uuid: rowUuid, kind: 'modify', old: before, new: u.new };
+  return before === undefined
+    ? { table, uuid: rowUuid, kind: 'insert', new: u.new }
+    : { table, uuid: rowUuid, kind: 'modify', old: before, new: u.new };
 }
 
 function applyRowUpdate2(
@@ -471,7 +504,9 @@ function applyRowUpdate2(
   const inserted = u.initial ?? u.insert;
   if (inserted !== undefined) {
     cache.set(rowUuid, inserted);
-    return before === undefined ? { table, uuid: rowUuid, kind: 'insert', new: inserted } : { table, uuid: rowUuid, kind: 'modify', old: before, new: inserted };
+    return before === undefined
+      ? { table, uuid: rowUuid, kind: 'insert', new: inserted }
+      : { table, uuid: rowUuid, kind: 'modify', old: before, new: inserted };
   }
   if ('delete' in u) {
     cache.delete(rowUuid);
@@ -538,7 +573,8 @@ function asMapPairs(v: OvsdbValue | undefined): (readonly [unknown, unknown])[] 
 
 /** Reduces a get_schema reply to the column shapes (RFC 7047 §3.2: a type with `value` is a map; max ≠ 1 or min 0 a set). */
 export function parseSchema(raw: unknown): DbSchema {
-  if (raw === null || typeof raw !== 'object') throw new OvsdbError('OVSDB_BAD_SCHEMA', 'get_schema: reply is not an object');
+  if (raw === null || typeof raw !== 'object')
+    throw new OvsdbError('OVSDB_BAD_SCHEMA', 'get_schema: reply is not an object');
   const r = raw as { name?: unknown; version?: unknown; tables?: unknown };
   if (typeof r.name !== 'string' || r.tables === null || typeof r.tables !== 'object') {
     throw new OvsdbError('OVSDB_BAD_SCHEMA', 'get_schema: missing name or tables');

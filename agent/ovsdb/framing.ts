@@ -56,7 +56,10 @@ export class JsonMessageSplitter {
       if (this.#depth === 0) {
         if (isJsonWhitespace(b)) continue;
         if (b !== OPEN_BRACE) {
-          throw new OvsdbFramingError('OVSDB_FRAMING', `expected '{' to start a JSON-RPC message, got byte 0x${b.toString(16)}`);
+          throw new OvsdbFramingError(
+            'OVSDB_FRAMING',
+            `expected '{' to start a JSON-RPC message, got byte 0x${b.toString(16)}`,
+          );
         }
         this.#depth = 1;
         start = i;
@@ -84,7 +87,10 @@ export class JsonMessageSplitter {
       const rest = chunk.subarray(start);
       this.#partsBytes += rest.length;
       if (this.#partsBytes > this.#maxMessageBytes) {
-        throw new OvsdbFramingError('OVSDB_MESSAGE_TOO_LARGE', `JSON-RPC message exceeds ${this.#maxMessageBytes} bytes`);
+        throw new OvsdbFramingError(
+          'OVSDB_MESSAGE_TOO_LARGE',
+          `JSON-RPC message exceeds ${this.#maxMessageBytes} bytes`,
+        );
       }
       // Copy: the caller may reuse the chunk's memory.
       this.#parts.push(Buffer.from(rest));

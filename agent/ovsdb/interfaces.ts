@@ -148,7 +148,8 @@ export class InterfaceMonitor extends EventEmitter {
   #remove(iface: OvsInterface): void {
     this.#byUuid.delete(iface.uuid);
     if (this.#byName.get(iface.name)?.uuid === iface.uuid) this.#byName.delete(iface.name);
-    if (iface.ifaceId !== null && this.#byIfaceId.get(iface.ifaceId)?.uuid === iface.uuid) this.#byIfaceId.delete(iface.ifaceId);
+    if (iface.ifaceId !== null && this.#byIfaceId.get(iface.ifaceId)?.uuid === iface.uuid)
+      this.#byIfaceId.delete(iface.ifaceId);
   }
 
   #reconcileTracked(): void {
@@ -158,7 +159,8 @@ export class InterfaceMonitor extends EventEmitter {
       if (now === had) continue;
       this.#tracked.set(portId, now);
       if (had !== null) this.emit('port', { kind: 'unbound', portId, previousOfport: had } satisfies PortEvent);
-      if (now !== null && iface !== undefined) this.emit('port', { kind: 'bound', portId, ofport: now, iface } satisfies PortEvent);
+      if (now !== null && iface !== undefined)
+        this.emit('port', { kind: 'bound', portId, ofport: now, iface } satisfies PortEvent);
     }
   }
 }
@@ -177,5 +179,7 @@ function toInterface(rowUuid: string, row: OvsdbRow): OvsInterface {
 }
 
 function sameInterface(a: OvsInterface, b: OvsInterface): boolean {
-  return a.name === b.name && a.type === b.type && a.ifaceId === b.ifaceId && a.ofport === b.ofport && a.error === b.error;
+  return (
+    a.name === b.name && a.type === b.type && a.ifaceId === b.ifaceId && a.ofport === b.ofport && a.error === b.error
+  );
 }

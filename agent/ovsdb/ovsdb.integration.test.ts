@@ -125,23 +125,43 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
 
       // Port found by external_ids:iface-id (name unrelated), like Nova/Neutron plug it.
       await box().vsctl([
-        'add-port', 'br-int', 'vm-port-x', '--', 'set', 'interface', 'vm-port-x', 'type=internal',
-        `external_ids:iface-id=${byIdPort}`, 'ofport_request=7',
+        'add-port',
+        'br-int',
+        'vm-port-x',
+        '--',
+        'set',
+        'interface',
+        'vm-port-x',
+        'type=internal',
+        `external_ids:iface-id=${byIdPort}`,
+        'ofport_request=7',
       ]);
-      const bound = await waitFor('bound event', () => portEvents.find((e) => e.kind === 'bound' && e.portId === byIdPort));
+      const bound = await waitFor('bound event', () =>
+        portEvents.find((e) => e.kind === 'bound' && e.portId === byIdPort),
+      );
       assert.is(bound.kind === 'bound' ? bound.ofport : -1, 7);
       assert.is(mon.ofportOf(byIdPort), 7);
       assert.is(mon.ports.get(byIdPort), 7);
       assert.ok(ifaceEvents.some((e) => e.kind === 'appeared' && e.iface.name === 'vm-port-x'));
 
       // Port found by name tap + 11 chars of its id (a real veth from a VM namespace).
-      const vm = await box().addVm({ name: 'vm1', mac: '02:00:00:00:00:31', ip: '10.200.0.31/24', ofport: 9, iface: tapNameFor(byNamePort) });
-      const bound2 = await waitFor('bound by name', () => portEvents.find((e) => e.kind === 'bound' && e.portId === byNamePort));
+      const vm = await box().addVm({
+        name: 'vm1',
+        mac: '02:00:00:00:00:31',
+        ip: '10.200.0.31/24',
+        ofport: 9,
+        iface: tapNameFor(byNamePort),
+      });
+      const bound2 = await waitFor('bound by name', () =>
+        portEvents.find((e) => e.kind === 'bound' && e.portId === byNamePort),
+      );
       assert.is(bound2.kind === 'bound' ? bound2.ofport : -1, vm.ofport);
       assert.is(mon.lookup(byNamePort)?.name, 'tapc0ffee11-22');
 
       await box().vsctl(['del-port', 'br-int', 'vm-port-x']);
-      const unbound = await waitFor('unbound', () => portEvents.find((e) => e.kind === 'unbound' && e.portId === byIdPort));
+      const unbound = await waitFor('unbound', () =>
+        portEvents.find((e) => e.kind === 'unbound' && e.portId === byIdPort),
+      );
       assert.is(unbound.kind === 'unbound' ? unbound.previousOfport : -1, 7);
       assert.is(mon.ofportOf(byIdPort), null);
       assert.ok(ifaceEvents.some((e) => e.kind === 'disappeared' && e.iface.name === 'vm-port-x'));
@@ -159,7 +179,18 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
     );
     try {
       assert.is(updates[0]?.changes.length, 0);
-      await box().vsctl(['add-port', 'br-int', 'cond-if', '--', 'set', 'interface', 'cond-if', 'type=internal', 'external_ids:a=1', 'external_ids:b=2']);
+      await box().vsctl([
+        'add-port',
+        'br-int',
+        'cond-if',
+        '--',
+        'set',
+        'interface',
+        'cond-if',
+        'type=internal',
+        'external_ids:a=1',
+        'external_ids:b=2',
+      ]);
       await waitFor('insert', () => updates.find((u) => u.changes.some((x) => x.kind === 'insert')));
       await box().vsctl(['set', 'interface', 'cond-if', 'external_ids:b=3', 'external_ids:c=4']);
       await box().vsctl(['remove', 'interface', 'cond-if', 'external_ids', 'a']);

@@ -7,14 +7,32 @@ export type OvsdbMap = readonly ['map', readonly (readonly [OvsdbAtom, OvsdbAtom
 export type OvsdbValue = OvsdbAtom | OvsdbSet | OvsdbMap;
 export type OvsdbRow = Readonly<Record<string, OvsdbValue>>;
 
-export type Condition = readonly [column: string, fn: '==' | '!=' | 'includes' | 'excludes' | '<' | '<=' | '>' | '>=', value: OvsdbValue];
-export type Mutation = readonly [column: string, mutator: 'insert' | 'delete' | '+=' | '-=' | '*=' | '/=' | '%=', value: OvsdbValue];
+export type Condition = readonly [
+  column: string,
+  fn: '==' | '!=' | 'includes' | 'excludes' | '<' | '<=' | '>' | '>=',
+  value: OvsdbValue,
+];
+export type Mutation = readonly [
+  column: string,
+  mutator: 'insert' | 'delete' | '+=' | '-=' | '*=' | '/=' | '%=',
+  value: OvsdbValue,
+];
 
 export type Operation =
-  | { readonly op: 'select'; readonly table: string; readonly where: readonly Condition[]; readonly columns?: readonly string[] }
+  | {
+      readonly op: 'select';
+      readonly table: string;
+      readonly where: readonly Condition[];
+      readonly columns?: readonly string[];
+    }
   | { readonly op: 'insert'; readonly table: string; readonly row: OvsdbRow; readonly 'uuid-name'?: string }
   | { readonly op: 'update'; readonly table: string; readonly where: readonly Condition[]; readonly row: OvsdbRow }
-  | { readonly op: 'mutate'; readonly table: string; readonly where: readonly Condition[]; readonly mutations: readonly Mutation[] }
+  | {
+      readonly op: 'mutate';
+      readonly table: string;
+      readonly where: readonly Condition[];
+      readonly mutations: readonly Mutation[];
+    }
   | { readonly op: 'delete'; readonly table: string; readonly where: readonly Condition[] }
   | {
       readonly op: 'wait';
@@ -40,7 +58,12 @@ export const uuid = (id: string): readonly ['uuid', string] => ['uuid', id];
 export const namedUuid = (name: string): readonly ['named-uuid', string] => ['named-uuid', name];
 export const set = (atoms: readonly OvsdbAtom[]): OvsdbSet => ['set', atoms];
 export function map(entries: Readonly<Record<string, string>>): OvsdbMap {
-  return ['map', Object.keys(entries).sort().map((k) => [k, entries[k] ?? ''] as const)];
+  return [
+    'map',
+    Object.keys(entries)
+      .sort()
+      .map((k) => [k, entries[k] ?? ''] as const),
+  ];
 }
 
 function isTagged(v: unknown, tag: string): v is readonly [string, unknown] {

@@ -84,7 +84,15 @@ function clientFrame(c: ClientSpec): Uint8Array {
   const dst = ip(c.dstIp ?? '255.255.255.255');
   const udp = buildUdp(68, 67, dhcp, { src, dst });
   const pkt = buildIpv4({ src, dst, protocol: IPPROTO_UDP, ttl: 64 }, udp);
-  return buildEthernet({ dst: 'ff:ff:ff:ff:ff:ff', src: mac, etherType: ETHERTYPE_IPV4, vlan: c.vlan === undefined ? null : { vid: c.vlan } }, pkt);
+  return buildEthernet(
+    {
+      dst: 'ff:ff:ff:ff:ff:ff',
+      src: mac,
+      etherType: ETHERTYPE_IPV4,
+      vlan: c.vlan === undefined ? null : { vid: c.vlan },
+    },
+    pkt,
+  );
 }
 
 interface DecodedReply {
@@ -176,7 +184,10 @@ test('DISCOVER -> OFFER with address, all options, server id = gateway, Ethernet
   assert.is(optText(m, OPT.DOMAIN_NAME), 'example.internal');
   assert.equal([...(findOption(m, OPT.INTERFACE_MTU) ?? [])], [0x05, 0xaa]); // 1450
   assert.is(optIp(m, 42), '10.0.0.3,10.0.0.4');
-  assert.equal([...(findOption(m, 119) ?? [])], [1, 97, 7, ...Buffer.from('example'), 0, 1, 98, 7, ...Buffer.from('example'), 0]);
+  assert.equal(
+    [...(findOption(m, 119) ?? [])],
+    [1, 97, 7, ...Buffer.from('example'), 0, 1, 98, 7, ...Buffer.from('example'), 0],
+  );
 });
 
 test('BROADCAST flag -> reply to 255.255.255.255 / ff:ff:ff:ff:ff:ff', () => {
@@ -186,7 +197,10 @@ test('BROADCAST flag -> reply to 255.255.255.255 / ff:ff:ff:ff:ff:ff', () => {
 });
 
 test('REQUEST (SELECTING, our server id, right IP) -> ACK', () => {
-  const out = handleDhcp(clientFrame({ type: DhcpMessageType.REQUEST, requested: '10.0.0.5', serverId: '10.0.0.1' }), lookup);
+  const out = handleDhcp(
+    clientFrame({ type: DhcpMessageType.REQUEST, requested: '10.0.0.5', serverId: '10.0.0.1' }),
+    lookup,
+  );
   const r = decodeReply(out);
   assert.is(messageTypeOf(r.msg), DhcpMessageType.ACK);
   assert.is(formatIpv4(r.msg.yiaddr), '10.0.0.5');
@@ -194,14 +208,24 @@ test('REQUEST (SELECTING, our server id, right IP) -> ACK', () => {
 });
 
 test('REQUEST selecting ANOTHER server -> silence; ACA-style 127.0.0.1 server id is not ours either', () => {
-  const other = handleDhcp(clientFrame({ type: DhcpMessageType.REQUEST, requested: '10.0.0.5', serverId: '10.0.0.99' }), lookup);
+  const other = handleDhcp(
+    clientFrame({ type: DhcpMessageType.REQUEST, requested: '10.0.0.5', serverId: '10.0.0.99' }),
+    lookup,
+  );
   assert.is(other.kind, 'ignored');
   if (other.kind === 'ignored') assert.match(other.reason, /not us/);
-  assert.is(handleDhcp(clientFrame({ type: DhcpMessageType.REQUEST, requested: '10.0.0.5', serverId: '127.0.0.1' }), lookup).kind, 'ignored');
+  assert.is(
+    handleDhcp(clientFrame({ type: DhcpMessageType.REQUEST, requested: '10.0.0.5', serverId: '127.0.0.1' }), lookup)
+      .kind,
+    'ignored',
+  );
 });
 
 test('REQUEST with a wrong IP -> NAK, broadcast, no address or lease options', () => {
-  const out = handleDhcp(clientFrame({ type: DhcpMessageType.REQUEST, requested: '10.0.0.6', serverId: '10.0.0.1' }), lookup);
+  const out = handleDhcp(
+    clientFrame({ type: DhcpMessageType.REQUEST, requested: '10.0.0.6', serverId: '10.0.0.1' }),
+    lookup,
+  );
   const r = decodeReply(out);
   assert.is(messageTypeOf(r.msg), DhcpMessageType.NAK);
   assert.is(r.msg.yiaddr, 0);
@@ -212,8 +236,18 @@ test('REQUEST with a wrong IP -> NAK, broadcast, no address or lease options', (
 });
 
 test('INIT-REBOOT (option 50, no server id): right IP -> ACK, wrong -> NAK', () => {
-  assert.is(messageTypeOf(decodeReply(handleDhcp(clientFrame({ type: DhcpMessageType.REQUEST, requested: '10.0.0.5' }), lookup)).msg), DhcpMessageType.ACK);
-  assert.is(messageTypeOf(decodeReply(handleDhcp(clientFrame({ type: DhcpMessageType.REQUEST, requested: '192.168.9.9' }), lookup)).msg), DhcpMessageType.NAK);
+  assert.is(
+    messageTypeOf(
+      decodeReply(handleDhcp(clientFrame({ type: DhcpMessageType.REQUEST, requested: '10.0.0.5' }), lookup)).msg,
+    ),
+    DhcpMessageType.ACK,
+  );
+  assert.is(
+    messageTypeOf(
+      decodeReply(handleDhcp(clientFrame({ type: DhcpMessageType.REQUEST, requested: '192.168.9.9' }), lookup)).msg,
+    ),
+    DhcpMessageType.NAK,
+  );
 });
 
 test('RENEWING (ciaddr, unicast): ACK unicast to ciaddr with ciaddr echoed; wrong ciaddr -> NAK', () => {
@@ -234,16 +268,22 @@ test('REQUEST without option 50 and without ciaddr -> ignored with a reason', ()
 });
 
 test('RELEASE and DECLINE -> no reply, recorded', () => {
-  assert.equal(handleDhcp(clientFrame({ type: DhcpMessageType.RELEASE, ciaddr: '10.0.0.5', serverId: '10.0.0.1' }), lookup), {
-    kind: 'released',
-    mac: CLIENT_MAC,
-    ip: '10.0.0.5',
-  });
-  assert.equal(handleDhcp(clientFrame({ type: DhcpMessageType.DECLINE, requested: '10.0.0.5', serverId: '10.0.0.1' }), lookup), {
-    kind: 'declined',
-    mac: CLIENT_MAC,
-    ip: '10.0.0.5',
-  });
+  assert.equal(
+    handleDhcp(clientFrame({ type: DhcpMessageType.RELEASE, ciaddr: '10.0.0.5', serverId: '10.0.0.1' }), lookup),
+    {
+      kind: 'released',
+      mac: CLIENT_MAC,
+      ip: '10.0.0.5',
+    },
+  );
+  assert.equal(
+    handleDhcp(clientFrame({ type: DhcpMessageType.DECLINE, requested: '10.0.0.5', serverId: '10.0.0.1' }), lookup),
+    {
+      kind: 'declined',
+      mac: CLIENT_MAC,
+      ip: '10.0.0.5',
+    },
+  );
 });
 
 test('INFORM -> ACK with configuration, no yiaddr, no lease times, unicast to ciaddr', () => {
@@ -265,7 +305,12 @@ test('relay (giaddr): reply to the relay on port 67 via the frame source MAC', (
 
 test('802.1Q tagged request -> reply with the same tag; client id echoed (RFC 6842)', () => {
   const clientId = Uint8Array.of(1, 2, 0, 0, 0, 0, 1);
-  const r = decodeReply(handleDhcp(clientFrame({ type: DhcpMessageType.DISCOVER, vlan: 7, extra: [{ code: OPT.CLIENT_ID, data: clientId }] }), lookup));
+  const r = decodeReply(
+    handleDhcp(
+      clientFrame({ type: DhcpMessageType.DISCOVER, vlan: 7, extra: [{ code: OPT.CLIENT_ID, data: clientId }] }),
+      lookup,
+    ),
+  );
   assert.is(r.vlan, 7);
   assert.equal([...(findOption(r.msg, OPT.CLIENT_ID) ?? [])], [...clientId]);
 });
@@ -275,7 +320,10 @@ test('unknown MAC -> no reply with a reason; bad lease config -> no reply with a
   assert.ok(out.kind === 'ignored' && /no DHCP entry/.test(out.reason));
   const badLease = handleDhcp(clientFrame({ type: DhcpMessageType.DISCOVER }), () => ({ ...LEASE, ip: '10.0.0.300' }));
   assert.ok(badLease.kind === 'ignored' && /not IPv4/.test(badLease.reason));
-  const noMask = handleDhcp(clientFrame({ type: DhcpMessageType.DISCOVER }), () => ({ ...LEASE, prefixLength: undefined }));
+  const noMask = handleDhcp(clientFrame({ type: DhcpMessageType.DISCOVER }), () => ({
+    ...LEASE,
+    prefixLength: undefined,
+  }));
   assert.ok(noMask.kind === 'ignored' && /mask/.test(noMask.reason));
   const throwing = handleDhcp(clientFrame({ type: DhcpMessageType.DISCOVER }), () => {
     throw new Error('db down');
@@ -284,7 +332,15 @@ test('unknown MAC -> no reply with a reason; bad lease config -> no reply with a
 });
 
 test('explicit mask, no router/dns/mtu: only what is configured is sent', () => {
-  const minimal: DhcpLease = { ip: '172.16.5.9', mask: '255.255.240.0', dns: [], leaseSeconds: 600, extraOptions: [{ name: 'mtu', value: '9000' }], serverIp: '172.16.0.1', serverMac: SERVER_MAC };
+  const minimal: DhcpLease = {
+    ip: '172.16.5.9',
+    mask: '255.255.240.0',
+    dns: [],
+    leaseSeconds: 600,
+    extraOptions: [{ name: 'mtu', value: '9000' }],
+    serverIp: '172.16.0.1',
+    serverMac: SERVER_MAC,
+  };
   const r = decodeReply(handleDhcp(clientFrame({ type: DhcpMessageType.DISCOVER }), () => minimal));
   assert.is(optIp(r.msg, OPT.SUBNET_MASK), '255.255.240.0');
   assert.is(optIp(r.msg, OPT.BROADCAST), '172.16.15.255');
@@ -396,7 +452,12 @@ test('random bytes and random corruption never throw', () => {
 });
 
 test('option overload (52): options carried in the file field are read', () => {
-  const dhcp = encodeDhcp({ op: BOOTREQUEST, xid: 1, chaddr: macToBytes(CLIENT_MAC) ?? new Uint8Array(6), options: [{ code: OPT.OVERLOAD, data: u8(1) }] });
+  const dhcp = encodeDhcp({
+    op: BOOTREQUEST,
+    xid: 1,
+    chaddr: macToBytes(CLIENT_MAC) ?? new Uint8Array(6),
+    options: [{ code: OPT.OVERLOAD, data: u8(1) }],
+  });
   // put "53=DISCOVER, END" into the file field (offset 108)
   dhcp.set([OPT.MESSAGE_TYPE, 1, DhcpMessageType.DISCOVER, OPT.END], 108);
   const parsed = parseDhcp(dhcp);

@@ -113,7 +113,14 @@ export function replyFrameOf(outcome: DhcpOutcome): Uint8Array | null {
 const ignored = (reason: string): DhcpOutcome => ({ kind: 'ignored', reason });
 
 /** Options a lease's extras may not replace: they steer the protocol itself. */
-const PROTECTED_CODES: ReadonlySet<number> = new Set([OPT.MESSAGE_TYPE, OPT.SERVER_ID, OPT.OVERLOAD, OPT.PARAMETER_LIST, OPT.CLIENT_ID, OPT.REQUESTED_IP]);
+const PROTECTED_CODES: ReadonlySet<number> = new Set([
+  OPT.MESSAGE_TYPE,
+  OPT.SERVER_ID,
+  OPT.OVERLOAD,
+  OPT.PARAMETER_LIST,
+  OPT.CLIENT_ID,
+  OPT.REQUESTED_IP,
+]);
 
 interface ResolvedLease {
   readonly ip: number;
@@ -131,8 +138,14 @@ function resolveLease(lease: DhcpLease): ResolvedLease | string {
   let mask: number | null = null;
   if (lease.mask !== undefined) {
     mask = parseIpv4(lease.mask);
-    if (mask === null || maskToPrefix(mask) === null) return `configured mask '${lease.mask}' is not a contiguous netmask`;
-  } else if (lease.prefixLength !== undefined && Number.isInteger(lease.prefixLength) && lease.prefixLength >= 0 && lease.prefixLength <= 32) {
+    if (mask === null || maskToPrefix(mask) === null)
+      return `configured mask '${lease.mask}' is not a contiguous netmask`;
+  } else if (
+    lease.prefixLength !== undefined &&
+    Number.isInteger(lease.prefixLength) &&
+    lease.prefixLength >= 0 &&
+    lease.prefixLength <= 32
+  ) {
     mask = prefixToMask(lease.prefixLength);
   } else {
     return 'configured lease has neither mask nor a valid prefixLength';
@@ -184,7 +197,11 @@ function configOptions(r: ResolvedLease, withLeaseTimes: boolean, warnings: stri
       warnings.push(`extra option '${extra.name}' (code ${enc.value.code}) may not be overridden; skipped`);
       continue;
     }
-    if (!withLeaseTimes && (enc.value.code === OPT.LEASE_TIME || enc.value.code === OPT.RENEWAL_T1 || enc.value.code === OPT.REBINDING_T2)) continue;
+    if (
+      !withLeaseTimes &&
+      (enc.value.code === OPT.LEASE_TIME || enc.value.code === OPT.RENEWAL_T1 || enc.value.code === OPT.REBINDING_T2)
+    )
+      continue;
     byCode.set(enc.value.code, enc.value.data);
   }
   return [...byCode].map(([code, data]) => ({ code, data }));
@@ -208,7 +225,8 @@ function buildReply(
 ): DhcpOutcome {
   const chaddr = macToBytes(req.chaddr);
   if (chaddr === null) return ignored('unusable chaddr');
-  const typeCode = plan.type === 'OFFER' ? DhcpMessageType.OFFER : plan.type === 'ACK' ? DhcpMessageType.ACK : DhcpMessageType.NAK;
+  const typeCode =
+    plan.type === 'OFFER' ? DhcpMessageType.OFFER : plan.type === 'ACK' ? DhcpMessageType.ACK : DhcpMessageType.NAK;
   const options: DhcpOption[] = [
     { code: OPT.MESSAGE_TYPE, data: u8(typeCode) },
     { code: OPT.SERVER_ID, data: u32(r.serverIp) },
@@ -281,12 +299,14 @@ export function handleDhcp(frame: Uint8Array, lookup: DhcpLookup): DhcpOutcome {
 function handle(frame: Uint8Array, lookup: DhcpLookup): DhcpOutcome {
   const eth = parseEthernet(frame);
   if (eth.kind === 'invalid') return ignored(eth.reason);
-  if (eth.value.etherType !== ETHERTYPE_IPV4) return ignored(`ethertype 0x${eth.value.etherType.toString(16)} is not IPv4`);
+  if (eth.value.etherType !== ETHERTYPE_IPV4)
+    return ignored(`ethertype 0x${eth.value.etherType.toString(16)} is not IPv4`);
   const ip = parseIpv4Header(frame, eth.value.payloadOffset);
   if (ip.kind === 'invalid') return ignored(ip.reason);
   if (!ip.value.checksumOk) return ignored('IPv4 header checksum is wrong');
   if (ip.value.protocol !== IPPROTO_UDP) return ignored(`IP protocol ${ip.value.protocol} is not UDP`);
-  if (ip.value.moreFragments || ip.value.fragmentOffset !== 0) return ignored('fragmented DHCP packets are not reassembled');
+  if (ip.value.moreFragments || ip.value.fragmentOffset !== 0)
+    return ignored('fragmented DHCP packets are not reassembled');
   const udp = parseUdp(frame, ip.value.payloadOffset, ip.value.payloadLength);
   if (udp.kind === 'invalid') return ignored(udp.reason);
   if (udp.value.dstPort !== DHCP_SERVER_PORT) return ignored(`UDP destination port ${udp.value.dstPort} is not 67`);
@@ -303,9 +323,20 @@ function handle(frame: Uint8Array, lookup: DhcpLookup): DhcpOutcome {
   const resolved = resolveLease(lease);
   if (typeof resolved === 'string') return ignored(`${typeName} from ${mac}: ${resolved}`);
   const warnings: string[] = [];
-  const reply = (plan: ReplyPlan): DhcpOutcome => buildReply(eth.value.src, eth.value.vlan, req, resolved, plan, typeName, warnings);
-  const ack = (): ReplyPlan => ({ type: 'ACK', yiaddr: resolved.ip, ciaddr: req.ciaddr, options: configOptions(resolved, true, warnings) });
-  const nak = (why: string): ReplyPlan => ({ type: 'NAK', yiaddr: 0, ciaddr: 0, options: [{ code: OPT.MESSAGE, data: text(why) }] });
+  const reply = (plan: ReplyPlan): DhcpOutcome =>
+    buildReply(eth.value.src, eth.value.vlan, req, resolved, plan, typeName, warnings);
+  const ack = (): ReplyPlan => ({
+    type: 'ACK',
+    yiaddr: resolved.ip,
+    ciaddr: req.ciaddr,
+    options: configOptions(resolved, true, warnings),
+  });
+  const nak = (why: string): ReplyPlan => ({
+    type: 'NAK',
+    yiaddr: 0,
+    ciaddr: 0,
+    options: [{ code: OPT.MESSAGE, data: text(why) }],
+  });
 
   switch (type) {
     case DhcpMessageType.DISCOVER:

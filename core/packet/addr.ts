@@ -1,6 +1,7 @@
 // MAC and IPv4 address text <-> numbers. IPv4 addresses are unsigned 32-bit numbers (network order value).
 
-export type Parsed<T> = { readonly kind: 'ok'; readonly value: T } | { readonly kind: 'invalid'; readonly reason: string };
+export type Parsed<T> =
+  { readonly kind: 'ok'; readonly value: T } | { readonly kind: 'invalid'; readonly reason: string };
 
 export const ok = <T>(value: T): Parsed<T> => ({ kind: 'ok', value });
 export const invalid = <T>(reason: string): Parsed<T> => ({ kind: 'invalid', reason });

@@ -16,7 +16,12 @@ export interface ArpPacket {
 
 export function parseArp(buf: Uint8Array, offset: number): Parsed<ArpPacket> {
   if (buf.length - offset < ARP_BYTES) return invalid('ARP packet truncated');
-  if (readU16(buf, offset) !== 1 || readU16(buf, offset + 2) !== 0x0800 || buf[offset + 4] !== 6 || buf[offset + 5] !== 4) {
+  if (
+    readU16(buf, offset) !== 1 ||
+    readU16(buf, offset + 2) !== 0x0800 ||
+    buf[offset + 4] !== 6 ||
+    buf[offset + 5] !== 4
+  ) {
     return invalid('ARP is not IPv4-over-Ethernet (htype 1, ptype 0x0800, hlen 6, plen 4)');
   }
   return ok({
@@ -47,5 +52,11 @@ export function buildArp(p: ArpPacket): Uint8Array {
 
 /** The reply to an ARP request for `targetIp` owned by `mac`: sender/target swapped, op = 2. */
 export function arpReplyFor(request: ArpPacket, mac: string): ArpPacket {
-  return { op: ARP_OP_REPLY, senderMac: mac, senderIp: request.targetIp, targetMac: request.senderMac, targetIp: request.senderIp };
+  return {
+    op: ARP_OP_REPLY,
+    senderMac: mac,
+    senderIp: request.targetIp,
+    targetMac: request.senderMac,
+    targetIp: request.senderIp,
+  };
 }

@@ -95,7 +95,13 @@ function cString(buf: Uint8Array, start: number, len: number): string {
 }
 
 /** Reads options from [start, end) into `into` (code -> chunks). Returns an error reason or null. */
-function readOptions(buf: Uint8Array, start: number, end: number, into: Map<number, Uint8Array[]>, order: number[]): string | null {
+function readOptions(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  into: Map<number, Uint8Array[]>,
+  order: number[],
+): string | null {
   let i = start;
   while (i < end) {
     const code = buf[i] ?? 0;
@@ -123,10 +129,13 @@ function readOptions(buf: Uint8Array, start: number, end: number, into: Map<numb
 
 /** Parses a DHCP/BOOTP message from `buf[offset, offset+length)`. */
 export function parseDhcp(buf: Uint8Array, offset = 0, length = buf.length - offset): Parsed<DhcpMessage> {
-  if (offset < 0 || length < 0 || offset + length > buf.length) return invalid('DHCP message bounds outside the buffer');
-  if (length < BOOTP_FIXED_BYTES + 4) return invalid(`DHCP message of ${length} bytes is shorter than BOOTP + magic cookie (240)`);
+  if (offset < 0 || length < 0 || offset + length > buf.length)
+    return invalid('DHCP message bounds outside the buffer');
+  if (length < BOOTP_FIXED_BYTES + 4)
+    return invalid(`DHCP message of ${length} bytes is shorter than BOOTP + magic cookie (240)`);
   const b = buf.subarray(offset, offset + length);
-  if (readU32(b, BOOTP_FIXED_BYTES) !== MAGIC_COOKIE) return invalid('no DHCP magic cookie (plain BOOTP is not served)');
+  if (readU32(b, BOOTP_FIXED_BYTES) !== MAGIC_COOKIE)
+    return invalid('no DHCP magic cookie (plain BOOTP is not served)');
   const hlen = b[2] ?? 0;
   const htype = b[1] ?? 0;
   if (htype !== 1 || hlen !== 6) return invalid(`hardware type ${htype}/length ${hlen} is not Ethernet (1/6)`);
@@ -318,8 +327,8 @@ export const NAMED_OPTIONS: Readonly<Record<string, NamedOption>> = {
   'x-windows-dm': { code: 49, kind: 'ips' },
   'lease-time': { code: 51, kind: 'u32' },
   'server-identifier': { code: 54, kind: 'ips' },
-  'T1': { code: 58, kind: 'u32' },
-  'T2': { code: 59, kind: 'u32' },
+  T1: { code: 58, kind: 'u32' },
+  T2: { code: 59, kind: 'u32' },
   'nis+-domain': { code: 64, kind: 'text' },
   'nis+-server': { code: 65, kind: 'ips' },
   'tftp-server': { code: 66, kind: 'text' },
@@ -342,7 +351,10 @@ const KIND_BY_CODE = new Map<number, ValueKind>();
 for (const o of Object.values(NAMED_OPTIONS)) if (!KIND_BY_CODE.has(o.code)) KIND_BY_CODE.set(o.code, o.kind);
 
 function encodeIps(value: string): Uint8Array | string {
-  const parts = value.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const parts = value
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   if (parts.length === 0) return 'empty address list';
   const ips: number[] = [];
   for (const p of parts) {
@@ -379,7 +391,10 @@ function encodeDomainList(value: string): Uint8Array | string {
 
 /** RFC 3442: "dest/prefix,router[,dest/prefix,router...]" -> compact descriptors. */
 function encodeStaticRoutes(value: string): Uint8Array | string {
-  const parts = value.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const parts = value
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   if (parts.length === 0 || parts.length % 2 !== 0) return 'classless static routes need dest/prefix,router pairs';
   const out: number[] = [];
   for (let k = 0; k < parts.length; k += 2) {
@@ -447,7 +462,15 @@ export function encodeNamedOption(name: string, value: string): Parsed<DhcpOptio
     const asIps = encodeIps(value);
     if (typeof asIps !== 'string') return ok({ code, data: asIps });
     if (/^[0-9a-f]{2}(:[0-9a-f]{2})*$/i.test(value.trim())) {
-      return ok({ code, data: Uint8Array.from(value.trim().split(':').map((h) => parseInt(h, 16))) });
+      return ok({
+        code,
+        data: Uint8Array.from(
+          value
+            .trim()
+            .split(':')
+            .map((h) => parseInt(h, 16)),
+        ),
+      });
     }
     return value.length === 0 ? invalid(`option ${code}: empty value`) : ok({ code, data: text(value) });
   }

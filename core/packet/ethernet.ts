@@ -17,7 +17,8 @@ export interface EthernetHeader {
 }
 
 export function parseEthernet(frame: Uint8Array): Parsed<EthernetHeader> {
-  if (frame.length < ETHERNET_HEADER_BYTES) return invalid(`frame of ${frame.length} bytes is shorter than an Ethernet header`);
+  if (frame.length < ETHERNET_HEADER_BYTES)
+    return invalid(`frame of ${frame.length} bytes is shorter than an Ethernet header`);
   const dst = macFromBytes(frame, 0);
   const src = macFromBytes(frame, 6);
   let etherType = readU16(frame, 12);

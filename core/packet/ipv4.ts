@@ -123,7 +123,12 @@ function pseudoHeaderSum(src: number, dst: number, protocol: number, length: num
  * A UDP datagram. With `checksum: true` the RFC 768 checksum over the IPv4 pseudo-header is filled in (a computed 0
  * is sent as 0xffff); otherwise it is 0, which IPv4 allows ("no checksum").
  */
-export function buildUdp(srcPort: number, dstPort: number, payload: Uint8Array, ip?: { readonly src: number; readonly dst: number }): Uint8Array {
+export function buildUdp(
+  srcPort: number,
+  dstPort: number,
+  payload: Uint8Array,
+  ip?: { readonly src: number; readonly dst: number },
+): Uint8Array {
   const length = UDP_HEADER_BYTES + payload.length;
   if (length > 0xffff) throw new PacketBuildError(`UDP datagram of ${length} bytes exceeds 65535`);
   const out = new Uint8Array(length);
@@ -141,5 +146,7 @@ export function buildUdp(srcPort: number, dstPort: number, payload: Uint8Array, 
 /** True when a received datagram's checksum is valid or absent (0). */
 export function udpChecksumOk(buf: Uint8Array, udp: UdpHeader, udpOffset: number, src: number, dst: number): boolean {
   if (udp.checksum === 0) return true;
-  return internetChecksum(buf, udpOffset, udpOffset + udp.length, pseudoHeaderSum(src, dst, IPPROTO_UDP, udp.length)) === 0;
+  return (
+    internetChecksum(buf, udpOffset, udpOffset + udp.length, pseudoHeaderSum(src, dst, IPPROTO_UDP, udp.length)) === 0
+  );
 }

@@ -6,7 +6,8 @@ import { internetChecksum } from './checksum';
 import { buildEthernet, ETHERTYPE_ARP, ETHERTYPE_IPV4, parseEthernet } from './ethernet';
 import { buildIpv4, buildUdp, IPPROTO_UDP, parseIpv4Header, parseUdp, udpChecksumOk } from './ipv4';
 
-const hex = (s: string): Uint8Array => Uint8Array.from((s.replace(/\s+/g, '').match(/../g) ?? []).map((h) => parseInt(h, 16)));
+const hex = (s: string): Uint8Array =>
+  Uint8Array.from((s.replace(/\s+/g, '').match(/../g) ?? []).map((h) => parseInt(h, 16)));
 
 test('addresses: MAC forms, IPv4 text, masks', () => {
   assert.is(normalizeMac('AA-BB-CC-00-11-22'), 'aa:bb:cc:00:11:22');
@@ -24,8 +25,17 @@ test('addresses: MAC forms, IPv4 text, masks', () => {
 test('IPv4 header checksum matches a known header (RFC 1071 style example)', () => {
   const header = hex('4500 0073 0000 4000 4011 0000 c0a8 0001 c0a8 00c7');
   assert.is(internetChecksum(header, 0, 20).toString(16), 'b861');
-  const built = buildIpv4({ src: parseIpv4('192.168.0.1') ?? 0, dst: parseIpv4('192.168.0.199') ?? 0, protocol: IPPROTO_UDP, dontFragment: true, ttl: 64 }, new Uint8Array(95));
-  assert.is(((built[10] ?? 0) << 8 | (built[11] ?? 0)).toString(16), 'b861');
+  const built = buildIpv4(
+    {
+      src: parseIpv4('192.168.0.1') ?? 0,
+      dst: parseIpv4('192.168.0.199') ?? 0,
+      protocol: IPPROTO_UDP,
+      dontFragment: true,
+      ttl: 64,
+    },
+    new Uint8Array(95),
+  );
+  assert.is((((built[10] ?? 0) << 8) | (built[11] ?? 0)).toString(16), 'b861');
   const p = parseIpv4Header(built, 0);
   assert.is(p.kind, 'ok');
   if (p.kind === 'ok') {
@@ -37,15 +47,32 @@ test('IPv4 header checksum matches a known header (RFC 1071 style example)', () 
 
 test('Ethernet with and without 802.1Q round-trips', () => {
   const payload = Uint8Array.of(1, 2, 3);
-  const plain = buildEthernet({ dst: 'ff:ff:ff:ff:ff:ff', src: '02:00:00:00:00:01', etherType: ETHERTYPE_IPV4 }, payload);
-  const tagged = buildEthernet({ dst: 'ff:ff:ff:ff:ff:ff', src: '02:00:00:00:00:01', etherType: ETHERTYPE_ARP, vlan: { vid: 100, pcp: 5 } }, payload);
+  const plain = buildEthernet(
+    { dst: 'ff:ff:ff:ff:ff:ff', src: '02:00:00:00:00:01', etherType: ETHERTYPE_IPV4 },
+    payload,
+  );
+  const tagged = buildEthernet(
+    { dst: 'ff:ff:ff:ff:ff:ff', src: '02:00:00:00:00:01', etherType: ETHERTYPE_ARP, vlan: { vid: 100, pcp: 5 } },
+    payload,
+  );
   const a = parseEthernet(plain);
   const b = parseEthernet(tagged);
-  assert.equal(a.kind === 'ok' ? [a.value.vlan, a.value.etherType, a.value.payloadOffset] : null, [null, ETHERTYPE_IPV4, 14]);
-  assert.equal(b.kind === 'ok' ? [b.value.vlan, b.value.etherType, b.value.payloadOffset] : null, [{ vid: 100, pcp: 5 }, ETHERTYPE_ARP, 18]);
+  assert.equal(a.kind === 'ok' ? [a.value.vlan, a.value.etherType, a.value.payloadOffset] : null, [
+    null,
+    ETHERTYPE_IPV4,
+    14,
+  ]);
+  assert.equal(b.kind === 'ok' ? [b.value.vlan, b.value.etherType, b.value.payloadOffset] : null, [
+    { vid: 100, pcp: 5 },
+    ETHERTYPE_ARP,
+    18,
+  ]);
   assert.is(parseEthernet(new Uint8Array(13)).kind, 'invalid');
   assert.is(parseEthernet(tagged.subarray(0, 16)).kind, 'invalid');
-  assert.throws(() => buildEthernet({ dst: 'nope', src: '02:00:00:00:00:01', etherType: 1 }, payload), (e: unknown) => (e as { code?: string }).code === 'PACKET_BUILD');
+  assert.throws(
+    () => buildEthernet({ dst: 'nope', src: '02:00:00:00:00:01', etherType: 1 }, payload),
+    (e: unknown) => (e as { code?: string }).code === 'PACKET_BUILD',
+  );
 });
 
 test('UDP checksum: computed over the pseudo-header, verified, 0 accepted', () => {
@@ -84,11 +111,23 @@ test('IPv4 parse rejects truncation and inconsistent lengths', () => {
 });
 
 test('ARP request -> reply round-trip', () => {
-  const req = { op: ARP_OP_REQUEST, senderMac: '02:00:00:00:00:01', senderIp: parseIpv4('10.0.0.1') ?? 0, targetMac: '00:00:00:00:00:00', targetIp: parseIpv4('10.0.0.254') ?? 0 };
+  const req = {
+    op: ARP_OP_REQUEST,
+    senderMac: '02:00:00:00:00:01',
+    senderIp: parseIpv4('10.0.0.1') ?? 0,
+    targetMac: '00:00:00:00:00:00',
+    targetIp: parseIpv4('10.0.0.254') ?? 0,
+  };
   const parsed = parseArp(buildArp(req), 0);
   assert.equal(parsed, { kind: 'ok', value: req });
   const rep = arpReplyFor(req, 'fe:16:11:00:00:01');
-  assert.equal(rep, { op: ARP_OP_REPLY, senderMac: 'fe:16:11:00:00:01', senderIp: req.targetIp, targetMac: req.senderMac, targetIp: req.senderIp });
+  assert.equal(rep, {
+    op: ARP_OP_REPLY,
+    senderMac: 'fe:16:11:00:00:01',
+    senderIp: req.targetIp,
+    targetMac: req.senderMac,
+    targetIp: req.senderIp,
+  });
   assert.is(parseArp(new Uint8Array(27), 0).kind, 'invalid');
   const bad = buildArp(req);
   bad[5] = 16;
