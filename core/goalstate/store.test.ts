@@ -306,6 +306,32 @@ test('INFO upserts like CREATE; UPDATE of changed content records before and aft
   assert.is(store.subnet('sn1')?.name, 'renamed');
 });
 
+test('DHCP: duplicate add and update of a missing entry fail, identical CREATE is idempotent, one entry per MAC', () => {
+  const store = storeWithSubnet();
+  apply(store, [dhcp('d1')]);
+  assert.is(store.dhcpForMac(0xfa163e000001)?.id, 'd1');
+  assert.equal(codes(planV2(store, [dhcp('d1')])), ['d1:SUCCESS']);
+  const dup = planV2(store, [dhcp('d1', { ipv4Address: '10.0.1.9' })]);
+  assert.equal(codes(dup), ['d1:FAILURE']);
+  assert.match(dup.statuses[0]?.reason ?? '', 'already exists with different content (duplicate add); send UPDATE');
+  assert.equal(codes(apply(store, [dhcp('d1', { ipv4Address: '10.0.1.9' }, UPDATE)])), ['d1:SUCCESS']);
+  assert.is(store.dhcp('d1')?.ip, 0x0a000109);
+  const missing = planV2(store, [dhcp('d2', { macAddress: 'fa:16:3e:00:00:02' }, UPDATE)]);
+  assert.equal(codes(missing), ['d2:FAILURE']);
+  assert.match(missing.statuses[0]?.reason ?? '', 'update of a missing entry');
+  const sameMac = planV2(store, [dhcp('d3')]);
+  assert.equal(codes(sameMac), ['d3:FAILURE']);
+  assert.match(sameMac.statuses[0]?.reason ?? '', "MAC fa:16:3e:00:00:01 is already served by dhcp 'd1'");
+  // Moving d1 to another MAC frees the old one within the same message.
+  const moved = apply(store, [dhcp('d1', { macAddress: 'fa:16:3e:00:00:05' }, UPDATE), dhcp('d3')]);
+  assert.equal(codes(moved), ['d1:SUCCESS', 'd3:SUCCESS']);
+  assert.is(store.dhcpForMac(0xfa163e000001)?.id, 'd3');
+  assert.is(store.dhcpForMac(0xfa163e000005)?.id, 'd1');
+  apply(store, [dhcp('d1', {}, DELETE)]);
+  assert.is(store.dhcpForMac(0xfa163e000005), undefined);
+  assert.equal(codes(planV2(store, [dhcp('d1', { macAddress: 'fa:16:3e:00:00:05' }, INFO)])), ['d1:SUCCESS'], 'INFO upserts without the table rules');
+});
+
 test('v1 duplicates of one id in a message apply in order', () => {
   const store = storeWithSubnet();
   const plan = store.plan(fromGoalState(v1([port('p1', { name: 'a' }), port('p1', { name: 'b' }, UPDATE)])));

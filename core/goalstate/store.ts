@@ -12,6 +12,9 @@
 //   comparisons use the newest revision.
 // - DELETE of a resource that is not held is SUCCESS (idempotent), except ROUTER, which is
 //   FAILURE as Alcor expects (acceptance scenario 10).
+// - DHCP entries follow the DHCP table semantics Alcor tests (acceptance scenario 14): CREATE of
+//   an id held with different content and UPDATE of an id not held are FAILURE; two entries may
+//   not serve one MAC (the DHCP responder looks entries up by MAC).
 // - GET never changes anything: SUCCESS when held, FAILURE when not.
 // - revision_number: when the held resource has a higher revision than the op, the op is
 //   OUT_OF_ORDER and changes nothing. A revision of 0 on either side means "unordered": no check.
@@ -121,6 +124,8 @@ export class ResourceStore {
   private readonly routersBySubnet = new Map<string, Set<string>>();
   /** DVR MAC -> how many held routers use it (normally one MAC, held by every router). */
   private readonly dvrMacCounts = new Map<Mac, number>();
+  /** MAC -> id of the held DHCP entry serving it: the DHCP responder looks entries up by MAC. */
+  private readonly dhcpByMac = new Map<Mac, string>();
   private readonly id = nextStoreId++;
   private gen = 0;
 
@@ -188,6 +193,12 @@ export class ResourceStore {
     return this.routersBySubnet.get(subnetId) ?? EMPTY_SET;
   }
 
+  /** Id of the held DHCP entry for a MAC (what the DHCP responder answers with). */
+  dhcpForMac(mac: Mac): Dhcp | undefined {
+    const id = this.dhcpByMac.get(mac);
+    return id === undefined ? undefined : this.maps.dhcp.get(id);
+  }
+
   /** The host's DVR MAC: the one every held router uses; undefined when no router is held. */
   dvrMac(): Mac | undefined {
     for (const mac of this.dvrMacCounts.keys()) return mac;
@@ -200,7 +211,7 @@ export class ResourceStore {
   plan(model: GoalStateModel): ApplyPlan {
     const ops = model.ops;
     const n = ops.length;
-    const planner = new Planner(this.maps, this.portsBySubnet, this.dvrMacCounts, kindsNeedingOverlay(ops));
+    const planner = new Planner(this.maps, this.portsBySubnet, this.dvrMacCounts, this.dhcpByMac, kindsNeedingOverlay(ops));
     const statuses: PlannedStatus[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const op = ops[i] as ResourceOp;
@@ -238,6 +249,9 @@ export class ResourceStore {
       } else if (c.kind === 'router') {
         if (c.before !== undefined) this.unindexRouter(c.before as Router);
         if (c.after !== undefined) this.indexRouter(c.after as Router);
+      } else if (c.kind === 'dhcp') {
+        if (c.before !== undefined) this.dhcpByMac.delete((c.before as Dhcp).mac);
+        if (c.after !== undefined) this.dhcpByMac.set((c.after as Dhcp).mac, c.id);
       }
     }
     this.gen++;
@@ -287,6 +301,11 @@ export class ResourceStore {
         map.set(resource.id, resource);
         if (resource.kind === 'port') store.indexPort(resource);
         else if (resource.kind === 'router') store.indexRouter(resource);
+        else if (resource.kind === 'dhcp') {
+          const owner = store.dhcpByMac.get(resource.mac);
+          if (owner !== undefined) throw new StoreError('BAD_SNAPSHOT', `snapshot resources.dhcp[${i}]: MAC already served by dhcp '${owner}'`);
+          store.dhcpByMac.set(resource.mac, resource.id);
+        }
       }
     }
     return store;
@@ -391,6 +410,8 @@ class Planner {
   private readonly portCountDelta = new Map<string, number>();
   /** Per DVR MAC: planned change in the number of routers using it (vs the held counts). */
   private readonly dvrDelta = new Map<Mac, number>();
+  /** Per MAC: the DHCP entry the plan makes serve it (null = freed by the plan), vs the held index. */
+  private readonly dhcpMacPlanned = new Map<Mac, string | null>();
   /** The last subnet id found to exist; cleared whenever a subnet changes. Neighbors come in runs per subnet. */
   private knownSubnet: string | undefined;
 
@@ -398,6 +419,7 @@ class Planner {
     private readonly held: Maps,
     private readonly heldPortsBySubnet: ReadonlyMap<string, ReadonlySet<string>>,
     private readonly heldDvrCounts: ReadonlyMap<Mac, number>,
+    private readonly heldDhcpByMac: ReadonlyMap<Mac, string>,
     /** Per KIND_INDEX: whether planned changes of that kind go into the overlay (see kindsNeedingOverlay). */
     private readonly useOverlay: readonly boolean[],
   ) {}
@@ -451,6 +473,18 @@ class Planner {
       case 'dhcp': {
         if (!this.subnetExists(r.subnetId)) {
           return status(op, OperationStatus.FAILURE, `dhcp '${op.id}': subnet '${r.subnetId}' is neither in this goal state nor held; send the subnet with it`);
+        }
+        // The DHCP table semantics Alcor tests for (acceptance scenario 14): a duplicate add and an
+        // update of a missing entry fail. A repeated identical CREATE stays idempotent.
+        if (op.operation === OperationType.CREATE && current !== undefined && !sameContent(current, r)) {
+          return status(op, OperationStatus.FAILURE, `dhcp '${op.id}' already exists with different content (duplicate add); send UPDATE to change it`);
+        }
+        if (op.operation === OperationType.UPDATE && current === undefined) {
+          return status(op, OperationStatus.FAILURE, `dhcp '${op.id}' does not exist (update of a missing entry); send CREATE first`);
+        }
+        const owner = this.dhcpOwner(r.mac);
+        if (owner !== undefined && owner !== op.id) {
+          return status(op, OperationStatus.FAILURE, `dhcp '${op.id}': MAC ${formatMac(r.mac)} is already served by dhcp '${owner}'; delete that entry first`);
         }
         break;
       }
@@ -527,7 +561,16 @@ class Planner {
     } else if (kind === 'router') {
       if (before !== undefined) addCount(this.dvrDelta, (before as Router).dvrMac, -1);
       if (after !== undefined) addCount(this.dvrDelta, (after as Router).dvrMac, 1);
+    } else if (kind === 'dhcp') {
+      if (before !== undefined) this.dhcpMacPlanned.set((before as Dhcp).mac, null);
+      if (after !== undefined) this.dhcpMacPlanned.set((after as Dhcp).mac, id);
     }
+  }
+
+  private dhcpOwner(mac: Mac): string | undefined {
+    const planned = this.dhcpMacPlanned.get(mac);
+    if (planned === undefined) return this.heldDhcpByMac.get(mac);
+    return planned === null ? undefined : planned;
   }
 
   private countPortSubnets(p: Port, delta: number): void {
