@@ -56,7 +56,10 @@ test('IPv4 parser is strict', () => {
 });
 
 test('IPv4 problems say what is wrong', () => {
-  assert.match(ipv4Problem('ip_address', '10.0.0.256'), "ip_address '10.0.0.256' is not an IPv4 address (part 4 (256) is over 255");
+  assert.match(
+    ipv4Problem('ip_address', '10.0.0.256'),
+    "ip_address '10.0.0.256' is not an IPv4 address (part 4 (256) is over 255",
+  );
   assert.match(ipv4Problem('ip_address', '10.0.0'), 'it has 3 dot-separated parts, not 4');
   assert.match(ipv4Problem('ip_address', '10.0.01.1'), "part 3 '01' has a leading zero");
   assert.match(ipv4Problem('ip_address', '10.0..1'), 'part 3 is empty');
@@ -81,7 +84,18 @@ test('CIDR parsing keeps the prefix and clears host bits', () => {
   assert.equal(parseCidr('0.0.0.0/0'), { addr: 0, prefix: 0 });
   assert.equal(parseCidr('1.2.3.4/32'), { addr: 0x01020304, prefix: 32 });
   assert.equal(parseCidr('255.255.255.255/1'), { addr: 0x80000000, prefix: 1 });
-  for (const bad of ['10.0.0.0', '10.0.0.0/', '10.0.0.0/33', '10.0.0.0/024', '10.0.0.0/2a', '10.0.0.0/-1', '/24', '10.0.0/24', 'fd00::/64', '10.0.0.0/24/1']) {
+  for (const bad of [
+    '10.0.0.0',
+    '10.0.0.0/',
+    '10.0.0.0/33',
+    '10.0.0.0/024',
+    '10.0.0.0/2a',
+    '10.0.0.0/-1',
+    '/24',
+    '10.0.0/24',
+    'fd00::/64',
+    '10.0.0.0/24/1',
+  ]) {
     assert.is(parseCidr(bad), undefined, bad);
   }
   assert.equal(parseCidr('10.0.0.7', true), { addr: 0x0a000007, prefix: 32 }, 'bare address reads as /32 when allowed');
@@ -122,10 +136,24 @@ test('MAC text <-> 48-bit number, both separators, any case', () => {
 });
 
 test('MAC parser is strict', () => {
-  for (const bad of ['', 'zz:16:3e:00:00:01', 'fa:16:3e:00:00', 'fa:16:3e:00:00:01:02', 'fa:16-3e:00:00:01', 'fa163e000001', 'fa.16.3e.00.00.01', ' fa:16:3e:00:00:01', 'fa:16:3e:00:00:0g', 'fa:16:3e:0:00:001']) {
+  for (const bad of [
+    '',
+    'zz:16:3e:00:00:01',
+    'fa:16:3e:00:00',
+    'fa:16:3e:00:00:01:02',
+    'fa:16-3e:00:00:01',
+    'fa163e000001',
+    'fa.16.3e.00.00.01',
+    ' fa:16:3e:00:00:01',
+    'fa:16:3e:00:00:0g',
+    'fa:16:3e:0:00:001',
+  ]) {
     assert.is(parseMac(bad), INVALID, bad);
   }
-  assert.is(macProblem('mac_address', 'zz:16:3e:00:00:01'), "mac_address 'zz:16:3e:00:00:01' is not a MAC (want six hex pairs like fa:16:3e:00:00:01)");
+  assert.is(
+    macProblem('mac_address', 'zz:16:3e:00:00:01'),
+    "mac_address 'zz:16:3e:00:00:01' is not a MAC (want six hex pairs like fa:16:3e:00:00:01)",
+  );
   assert.match(macProblem('mac_address', ''), 'mac_address is empty');
 });
 
@@ -142,11 +170,26 @@ test('require* variants throw AddrError with a code', () => {
     }
     return 'none';
   };
-  assert.is(codeOf(() => requireIpv4('ip', '1.2.3')), 'BAD_IPV4');
-  assert.is(codeOf(() => requireIpv4('ip', '::1')), 'IPV6_UNSUPPORTED');
-  assert.is(codeOf(() => requireCidr('cidr', 'fd00::/8')), 'IPV6_UNSUPPORTED');
-  assert.is(codeOf(() => requireCidr('cidr', '10.0.0.0/40')), 'BAD_CIDR');
-  assert.is(codeOf(() => requireMac('mac', 'nope')), 'BAD_MAC');
+  assert.is(
+    codeOf(() => requireIpv4('ip', '1.2.3')),
+    'BAD_IPV4',
+  );
+  assert.is(
+    codeOf(() => requireIpv4('ip', '::1')),
+    'IPV6_UNSUPPORTED',
+  );
+  assert.is(
+    codeOf(() => requireCidr('cidr', 'fd00::/8')),
+    'IPV6_UNSUPPORTED',
+  );
+  assert.is(
+    codeOf(() => requireCidr('cidr', '10.0.0.0/40')),
+    'BAD_CIDR',
+  );
+  assert.is(
+    codeOf(() => requireMac('mac', 'nope')),
+    'BAD_MAC',
+  );
 });
 
 test.run();

@@ -82,9 +82,7 @@ function parseIpv4Range(text: string, start: number, end: number): number {
 
 /** Formats a uint32 as dotted-quad text. */
 export function formatIpv4(ip: Ipv4): string {
-  return (
-    ((ip >>> 24) & 255) + '.' + ((ip >>> 16) & 255) + '.' + ((ip >>> 8) & 255) + '.' + (ip & 255)
-  );
+  return ((ip >>> 24) & 255) + '.' + ((ip >>> 16) & 255) + '.' + ((ip >>> 8) & 255) + '.' + (ip & 255);
 }
 
 /** True when the text looks like an IPv6 address (so the error can say "IPv6", not "garbage"). */
@@ -94,7 +92,8 @@ export function looksLikeIpv6(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === CH_COLON) colons++;
-    else if (c === 37) break; // '%': a zone index (fe80::1%eth0) follows
+    else if (c === 37)
+      break; // '%': a zone index (fe80::1%eth0) follows
     else if (!(isHex(c) || c === CH_DOT || c === CH_SLASH)) return false;
   }
   return colons >= 2;
@@ -160,7 +159,7 @@ export function prefixMask(prefix: number): number {
 /** True when `ip` lies inside `cidr`. */
 export function cidrContains(cidr: Cidr, ip: Ipv4): boolean {
   const mask = prefixMask(cidr.prefix);
-  return ((ip & mask) >>> 0) === cidr.addr;
+  return (ip & mask) >>> 0 === cidr.addr;
 }
 
 /**
@@ -200,7 +199,9 @@ export function formatCidr(cidr: Cidr): string {
 
 /** Why `text` is not an IPv4 CIDR, naming the field. Call only after a failure. */
 export function cidrProblem(field: string, text: string, bareAddressIsHost = false): string {
-  const want = bareAddressIsHost ? 'want address/prefix like 10.0.0.0/24, or an address' : 'want address/prefix like 10.0.0.0/24';
+  const want = bareAddressIsHost
+    ? 'want address/prefix like 10.0.0.0/24, or an address'
+    : 'want address/prefix like 10.0.0.0/24';
   if (text.length === 0) return `${field} is empty (${want})`;
   if (looksLikeIpv6(text)) return ipv6Message(field, text);
   const slash = text.indexOf('/');
@@ -221,7 +222,10 @@ export function cidrProblem(field: string, text: string, bareAddressIsHost = fal
 export function requireCidr(field: string, text: string, bareAddressIsHost = false): Cidr {
   const cidr = parseCidr(text, bareAddressIsHost);
   if (cidr === undefined) {
-    throw new AddrError(looksLikeIpv6(text) ? 'IPV6_UNSUPPORTED' : 'BAD_CIDR', cidrProblem(field, text, bareAddressIsHost));
+    throw new AddrError(
+      looksLikeIpv6(text) ? 'IPV6_UNSUPPORTED' : 'BAD_CIDR',
+      cidrProblem(field, text, bareAddressIsHost),
+    );
   }
   return cidr;
 }
@@ -253,7 +257,17 @@ export function formatMac(mac: Mac, separator = ':'): string {
   const hi = Math.floor(mac / 0x100000000); // top 16 bits
   const lo = mac >>> 0; // bottom 32 bits (ToUint32 takes the value modulo 2^32)
   return (
-    pair(hi >>> 8) + separator + pair(hi) + separator + pair(lo >>> 24) + separator + pair(lo >>> 16) + separator + pair(lo >>> 8) + separator + pair(lo)
+    pair(hi >>> 8) +
+    separator +
+    pair(hi) +
+    separator +
+    pair(lo >>> 24) +
+    separator +
+    pair(lo >>> 16) +
+    separator +
+    pair(lo >>> 8) +
+    separator +
+    pair(lo)
   );
 }
 

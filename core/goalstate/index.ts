@@ -19,6 +19,14 @@ export {
   macProblem,
 } from './addr';
 export type { AddrErrorCode } from './addr';
-export { fromGoalState, fromGoalStateV2, KIND_ORDER, RESOURCE_TYPE_OF_KIND, kindOfResourceType, MAX_TUNNEL_ID, MAX_VLAN_ID } from './normalize';
+export {
+  fromGoalState,
+  fromGoalStateV2,
+  KIND_ORDER,
+  RESOURCE_TYPE_OF_KIND,
+  kindOfResourceType,
+  MAX_TUNNEL_ID,
+  MAX_VLAN_ID,
+} from './normalize';
 export { ResourceStore, StoreError, SNAPSHOT_FORMAT, sameContent } from './store';
 export type { ApplyPlan, Change, PlannedStatus, ResourceOf, StoreErrorCode, StoreSnapshot } from './store';

@@ -1,9 +1,34 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GatewayType, GoalState, GoalStateV2, NeighborType, NetworkType, OperationType, Protocol, ResourceType, SecurityGroupConfiguration_Direction, UpdateType } from '../../proto';
+import {
+  GatewayType,
+  GoalState,
+  GoalStateV2,
+  NeighborType,
+  NetworkType,
+  OperationType,
+  Protocol,
+  ResourceType,
+  SecurityGroupConfiguration_Direction,
+  UpdateType,
+} from '../../proto';
 import type { GoalStateModel, ResourceOp } from '../model';
 import { fromGoalState, fromGoalStateV2 } from './normalize';
-import { dhcp, gateway, keyed, neighbor, port, router, securityGroup, subnet, v1, v2, vpc, wireV1, wireV2 } from './testkit';
+import {
+  dhcp,
+  gateway,
+  keyed,
+  neighbor,
+  port,
+  router,
+  securityGroup,
+  subnet,
+  v1,
+  v2,
+  vpc,
+  wireV1,
+  wireV2,
+} from './testkit';
 import type { Entry } from './testkit';
 
 const everyKind: Entry[] = [
@@ -80,28 +105,38 @@ test('vpc fields', () => {
 });
 
 test('subnet fields', () => {
-  assert.equal(okResource(subnet('sn1', { dnsEntryList: [{ entry: '8.8.8.8' }, { entry: '' }, { entry: '1.1.1.1' }] })), {
-    kind: 'subnet',
-    id: 'sn1',
-    revision: 1,
-    requestId: 'r-sn1',
-    vpcId: 'vpc1',
-    name: 'subnet-sn1',
-    networkType: 'vxlan',
-    cidr: { addr: 0x0a000100, prefix: 24 },
-    tunnelId: 20,
-    gateway: { ip: 0x0a000101, mac: 0xfa163e000101 },
-    dhcpEnable: true,
-    dnsServers: [0x08080808, 0x01010101],
-    extraDhcpOptions: [{ name: 'mtu', value: '1450' }],
-    availabilityZone: 'az1',
-  });
+  assert.equal(
+    okResource(subnet('sn1', { dnsEntryList: [{ entry: '8.8.8.8' }, { entry: '' }, { entry: '1.1.1.1' }] })),
+    {
+      kind: 'subnet',
+      id: 'sn1',
+      revision: 1,
+      requestId: 'r-sn1',
+      vpcId: 'vpc1',
+      name: 'subnet-sn1',
+      networkType: 'vxlan',
+      cidr: { addr: 0x0a000100, prefix: 24 },
+      tunnelId: 20,
+      gateway: { ip: 0x0a000101, mac: 0xfa163e000101 },
+      dhcpEnable: true,
+      dnsServers: [0x08080808, 0x01010101],
+      extraDhcpOptions: [{ name: 'mtu', value: '1450' }],
+      availabilityZone: 'az1',
+    },
+  );
   const noGateway = okResource(subnet('sn1', { gateway: { ipAddress: '', macAddress: '' } }));
   assert.is(noGateway.kind === 'subnet' ? noGateway.gateway : 'x', undefined);
 });
 
 test('port fields', () => {
-  const op = only(port('p1', { allowAddressPairs: [{ ipAddress: '10.0.1.100', macAddress: '' }, { ipAddress: '10.9.0.0/16', macAddress: 'fa:16:3e:00:00:09' }] }));
+  const op = only(
+    port('p1', {
+      allowAddressPairs: [
+        { ipAddress: '10.0.1.100', macAddress: '' },
+        { ipAddress: '10.9.0.0/16', macAddress: 'fa:16:3e:00:00:09' },
+      ],
+    }),
+  );
   assert.is(op.updateType, 'full');
   assert.is(op.operation, OperationType.CREATE);
   assert.equal(op.resource, {
@@ -128,12 +163,29 @@ test('port fields', () => {
 });
 
 test('every fixed IP is read, not only the first', () => {
-  const r = okResource(port('p1', { fixedIps: [{ subnetId: 'sn1', ipAddress: '10.0.1.5' }, { subnetId: 'sn2', ipAddress: '10.0.2.5' }] }));
+  const r = okResource(
+    port('p1', {
+      fixedIps: [
+        { subnetId: 'sn1', ipAddress: '10.0.1.5' },
+        { subnetId: 'sn2', ipAddress: '10.0.2.5' },
+      ],
+    }),
+  );
   assert.equal(r.kind === 'port' ? r.fixedIps : [], [
     { subnetId: 'sn1', ip: 0x0a000105 },
     { subnetId: 'sn2', ip: 0x0a000205 },
   ]);
-  assert.match(errorOf(port('p1', { fixedIps: [{ subnetId: 'sn1', ipAddress: '10.0.1.5' }, { subnetId: 'sn2', ipAddress: '10.0.2' }] })), 'fixed_ips[1].ip_address');
+  assert.match(
+    errorOf(
+      port('p1', {
+        fixedIps: [
+          { subnetId: 'sn1', ipAddress: '10.0.1.5' },
+          { subnetId: 'sn2', ipAddress: '10.0.2' },
+        ],
+      }),
+    ),
+    'fixed_ips[1].ip_address',
+  );
 });
 
 test('neighbor fields', () => {
@@ -181,7 +233,16 @@ test('security group fields; DELETE rules are dropped', () => {
   const sg = okResource(
     securityGroup('sg1', {
       securityGroupRules: [
-        { ...rule, id: 'rule1', direction: SecurityGroupConfiguration_Direction.INGRESS, protocol: Protocol.UDP, portRangeMin: 53, portRangeMax: 53, remoteIpPrefix: '10.0.0.0/8', remoteGroupId: '' },
+        {
+          ...rule,
+          id: 'rule1',
+          direction: SecurityGroupConfiguration_Direction.INGRESS,
+          protocol: Protocol.UDP,
+          portRangeMin: 53,
+          portRangeMax: 53,
+          remoteIpPrefix: '10.0.0.0/8',
+          remoteGroupId: '',
+        },
         rule,
         { ...rule, id: 'gone', operationType: OperationType.DELETE },
       ],
@@ -195,8 +256,24 @@ test('security group fields; DELETE rules are dropped', () => {
     vpcId: 'vpc1',
     name: 'sg-sg1',
     rules: [
-      { id: 'rule1', direction: 'ingress', protocol: 'udp', portMin: 53, portMax: 53, remoteIpPrefix: { addr: 0x0a000000, prefix: 8 }, remoteGroupId: undefined },
-      { id: 'rule2', direction: 'egress', protocol: 'icmp', portMin: 8, portMax: 0, remoteIpPrefix: undefined, remoteGroupId: 'sg2' },
+      {
+        id: 'rule1',
+        direction: 'ingress',
+        protocol: 'udp',
+        portMin: 53,
+        portMax: 53,
+        remoteIpPrefix: { addr: 0x0a000000, prefix: 8 },
+        remoteGroupId: undefined,
+      },
+      {
+        id: 'rule2',
+        direction: 'egress',
+        protocol: 'icmp',
+        portMin: 8,
+        portMax: 0,
+        remoteIpPrefix: undefined,
+        remoteGroupId: 'sg2',
+      },
     ],
   });
 });
@@ -224,7 +301,17 @@ test('router fields', () => {
     subnets: [
       {
         subnetId: 'sn1',
-        rules: [{ id: 'rr1', name: 'default', destination: { addr: 0, prefix: 0 }, nextHopIp: 0x0a0001fe, priority: 5, destinationType: 'internet', nextHopMac: 0xfa163e0000fe }],
+        rules: [
+          {
+            id: 'rr1',
+            name: 'default',
+            destination: { addr: 0, prefix: 0 },
+            nextHopIp: 0x0a0001fe,
+            priority: 5,
+            destinationType: 'internet',
+            nextHopMac: 0xfa163e0000fe,
+          },
+        ],
       },
     ],
   });
@@ -310,16 +397,25 @@ test('host_resources -> hostResources (v2), empty for v1', () => {
 // ----------------------------------------------------------------------------- validation rules
 
 test('rule: MAC syntax', () => {
-  assert.match(errorOf(port('p1', { macAddress: 'zz:16:3e:00:00:01' })), "port 'p1': mac_address 'zz:16:3e:00:00:01' is not a MAC (want six hex pairs like fa:16:3e:00:00:01)");
+  assert.match(
+    errorOf(port('p1', { macAddress: 'zz:16:3e:00:00:01' })),
+    "port 'p1': mac_address 'zz:16:3e:00:00:01' is not a MAC (want six hex pairs like fa:16:3e:00:00:01)",
+  );
   assert.match(errorOf(port('p1', { macAddress: '' })), 'mac_address is empty');
   assert.match(errorOf(neighbor('n1', { hostMacAddress: 'fa:16:3e' })), 'host_mac_address');
   assert.match(errorOf(subnet('sn1', { gateway: { ipAddress: '10.0.1.1', macAddress: 'x' } })), 'gateway.mac_address');
-  assert.match(errorOf(port('p1', { allowAddressPairs: [{ ipAddress: '10.0.1.9', macAddress: 'fa:16' }] })), 'allow_address_pairs[0].mac_address');
+  assert.match(
+    errorOf(port('p1', { allowAddressPairs: [{ ipAddress: '10.0.1.9', macAddress: 'fa:16' }] })),
+    'allow_address_pairs[0].mac_address',
+  );
   okResource(port('p1', { macAddress: 'FA-16-3E-00-00-01' }));
 });
 
 test('rule: IPv4 syntax', () => {
-  assert.match(errorOf(port('p1', { fixedIps: [{ subnetId: 'sn1', ipAddress: '10.0.1.256' }] })), "fixed_ips[0].ip_address '10.0.1.256' is not an IPv4 address");
+  assert.match(
+    errorOf(port('p1', { fixedIps: [{ subnetId: 'sn1', ipAddress: '10.0.1.256' }] })),
+    "fixed_ips[0].ip_address '10.0.1.256' is not an IPv4 address",
+  );
   assert.match(errorOf(neighbor('n1', { hostIpAddress: '172.17.111' })), 'host_ip_address');
   assert.match(errorOf(dhcp('d1', { ipv4Address: '10.0.1.05' })), 'leading zero');
   assert.match(errorOf(subnet('sn1', { dnsEntryList: [{ entry: '8.8.8' }] })), 'dns_entry_list[0].entry');
@@ -331,9 +427,16 @@ test('rule: CIDR syntax', () => {
   assert.match(errorOf(subnet('sn1', { cidr: '10.0.1.0/33' })), 'not a whole number 0-32');
   assert.match(errorOf(subnet('sn1', { cidr: '' })), 'cidr is empty');
   assert.match(errorOf(vpc('vpc1', { cidr: '10.0.0.0/x' })), "vpc 'vpc1': cidr");
-  assert.match(errorOf(port('p1', { allowAddressPairs: [{ ipAddress: '10.0.1.0/40', macAddress: '' }] })), 'allow_address_pairs[0].ip_address');
+  assert.match(
+    errorOf(port('p1', { allowAddressPairs: [{ ipAddress: '10.0.1.0/40', macAddress: '' }] })),
+    'allow_address_pairs[0].ip_address',
+  );
   const hostBits = okResource(subnet('sn1', { cidr: '10.0.1.77/24' }));
-  assert.equal(hostBits.kind === 'subnet' ? hostBits.cidr : undefined, { addr: 0x0a000100, prefix: 24 }, 'host bits cleared, prefix kept');
+  assert.equal(
+    hostBits.kind === 'subnet' ? hostBits.cidr : undefined,
+    { addr: 0x0a000100, prefix: 24 },
+    'host bits cleared, prefix kept',
+  );
 });
 
 test('rule: subnet tunnel ids by network type, never 0', () => {
@@ -342,11 +445,17 @@ test('rule: subnet tunnel ids by network type, never 0', () => {
   okResource(subnet('sn1', { networkType: NetworkType.GENEVE, tunnelId: 1 }));
   okResource(subnet('sn1', { networkType: NetworkType.VXLAN_GPE, tunnelId: 16777215 }));
   okResource(subnet('sn1', { networkType: NetworkType.VLAN, tunnelId: 4094 }));
-  assert.match(errorOf(subnet('sn1', { tunnelId: 16777216 })), 'tunnel_id 16777216 is out of range for VXLAN (1-16777215)');
+  assert.match(
+    errorOf(subnet('sn1', { tunnelId: 16777216 })),
+    'tunnel_id 16777216 is out of range for VXLAN (1-16777215)',
+  );
   assert.match(errorOf(subnet('sn1', { networkType: NetworkType.GENEVE, tunnelId: 16777216 })), 'GENEVE');
   assert.match(errorOf(subnet('sn1', { networkType: NetworkType.VXLAN_GPE, tunnelId: 2 ** 30 })), 'VXLAN_GPE');
   assert.match(errorOf(subnet('sn1', { networkType: NetworkType.GRE, tunnelId: 16777216 })), 'GRE');
-  assert.match(errorOf(subnet('sn1', { networkType: NetworkType.VLAN, tunnelId: 4095 })), 'out of range for VLAN (1-4094)');
+  assert.match(
+    errorOf(subnet('sn1', { networkType: NetworkType.VLAN, tunnelId: 4095 })),
+    'out of range for VLAN (1-4094)',
+  );
   assert.match(errorOf(subnet('sn1', { tunnelId: 0 })), 'tunnel_id is 0: a subnet needs its segment id');
   assert.match(errorOf(subnet('sn1', { networkType: 9 as NetworkType })), 'network_type 9');
 });
@@ -355,11 +464,21 @@ test('rule: a VPC tunnel_id of 0 is allowed (the subnet carries it); above 2^24-
   okResource(vpc('vpc1', { tunnelId: 0 }));
   okResource(vpc('vpc1', { tunnelId: 16777215 }));
   assert.match(errorOf(vpc('vpc1', { tunnelId: 16777216 })), 'tunnel_id 16777216 is over 16777215');
-  assert.match(errorOf(neighbor('n1', { fixedIps: [{ neighborType: NeighborType.L2, subnetId: 'sn1', ipAddress: '10.0.1.6', tunnelId: 16777216 }] })), 'fixed_ips[0].tunnel_id');
+  assert.match(
+    errorOf(
+      neighbor('n1', {
+        fixedIps: [{ neighborType: NeighborType.L2, subnetId: 'sn1', ipAddress: '10.0.1.6', tunnelId: 16777216 }],
+      }),
+    ),
+    'fixed_ips[0].tunnel_id',
+  );
 });
 
 test('rule: port CREATE needs update_type FULL (UPDATE with DELTA is fine)', () => {
-  assert.match(errorOf(port('p1', { updateType: UpdateType.DELTA }, OperationType.CREATE)), 'a port CREATE needs update_type FULL (got DELTA)');
+  assert.match(
+    errorOf(port('p1', { updateType: UpdateType.DELTA }, OperationType.CREATE)),
+    'a port CREATE needs update_type FULL (got DELTA)',
+  );
   const update = only(port('p1', { updateType: UpdateType.DELTA }, OperationType.UPDATE));
   assert.is(update.error, undefined);
   assert.is(update.updateType, 'delta');
@@ -368,13 +487,21 @@ test('rule: port CREATE needs update_type FULL (UPDATE with DELTA is fine)', () 
 
 test('rule: port with no fixed_ips', () => {
   assert.match(errorOf(port('p1', { fixedIps: [] })), 'fixed_ips is empty: a port needs at least one fixed IP');
-  assert.match(errorOf(port('p1', { fixedIps: [{ subnetId: '', ipAddress: '10.0.1.5' }] })), 'fixed_ips[0].subnet_id is empty');
+  assert.match(
+    errorOf(port('p1', { fixedIps: [{ subnetId: '', ipAddress: '10.0.1.5' }] })),
+    'fixed_ips[0].subnet_id is empty',
+  );
 });
 
 test('rule: neighbor with no fixed_ips or no host_ip_address', () => {
   assert.match(errorOf(neighbor('n1', { fixedIps: [] })), 'fixed_ips is empty: a neighbor needs at least one fixed IP');
   assert.match(errorOf(neighbor('n1', { hostIpAddress: '' })), 'host_ip_address is empty');
-  assert.match(errorOf(neighbor('n1', { fixedIps: [{ neighborType: 5 as NeighborType, subnetId: 'sn1', ipAddress: '10.0.1.6' }] })), 'neighbor_type 5');
+  assert.match(
+    errorOf(
+      neighbor('n1', { fixedIps: [{ neighborType: 5 as NeighborType, subnetId: 'sn1', ipAddress: '10.0.1.6' }] }),
+    ),
+    'neighbor_type 5',
+  );
 });
 
 test('rule: IPv6 anywhere is rejected clearly', () => {
@@ -388,14 +515,38 @@ test('rule: IPv6 anywhere is rejected clearly', () => {
   assert.match(errorOf(neighbor('n1', { hostIpAddress: '2001:db8::2' })), ipv6);
   assert.match(errorOf(dhcp('d1', { ipv6Address: 'fd00::5' })), ipv6);
   assert.match(errorOf(dhcp('d1', { ipv4Address: '' })), 'ipv4_address is empty');
-  assert.match(errorOf(router('r1', { subnetRoutingTables: [{ subnetId: 'sn1', routingRules: [{ destination: '::/0', nextHopIp: '10.0.1.254' }] }] })), ipv6);
-  assert.match(errorOf(gateway('g1', { destinations: [{ ipAddress: 'fd00::10', macAddress: '02:00:00:00:10:01' }] })), ipv6);
+  assert.match(
+    errorOf(
+      router('r1', {
+        subnetRoutingTables: [{ subnetId: 'sn1', routingRules: [{ destination: '::/0', nextHopIp: '10.0.1.254' }] }],
+      }),
+    ),
+    ipv6,
+  );
+  assert.match(
+    errorOf(gateway('g1', { destinations: [{ ipAddress: 'fd00::10', macAddress: '02:00:00:00:10:01' }] })),
+    ipv6,
+  );
 });
 
 test('rule: security-group rule ranges, protocol and ethertype', () => {
-  const base = { operationType: OperationType.CREATE, securityGroupId: 'sg1', id: 'x', direction: 1, protocol: Protocol.TCP, portRangeMin: 80, portRangeMax: 80, remoteIpPrefix: '', remoteGroupId: '' };
-  const withRule = (over: Partial<typeof base> & { ethertype?: number }): Entry => securityGroup('sg1', { securityGroupRules: [{ ...base, ...over }] });
-  assert.match(errorOf(withRule({ portRangeMin: 100, portRangeMax: 90 })), 'port_range_min 100 is above port_range_max 90');
+  const base = {
+    operationType: OperationType.CREATE,
+    securityGroupId: 'sg1',
+    id: 'x',
+    direction: 1,
+    protocol: Protocol.TCP,
+    portRangeMin: 80,
+    portRangeMax: 80,
+    remoteIpPrefix: '',
+    remoteGroupId: '',
+  };
+  const withRule = (over: Partial<typeof base> & { ethertype?: number }): Entry =>
+    securityGroup('sg1', { securityGroupRules: [{ ...base, ...over }] });
+  assert.match(
+    errorOf(withRule({ portRangeMin: 100, portRangeMax: 90 })),
+    'port_range_min 100 is above port_range_max 90',
+  );
   assert.match(errorOf(withRule({ portRangeMax: 65536 })), 'port_range_max 65536 is over 65535');
   assert.match(errorOf(withRule({ portRangeMin: 70000, portRangeMax: 70000 })), 'port_range_min 70000 is over 65535');
   assert.match(errorOf(withRule({ ethertype: 1 })), 'ethertype is IPV6: IPv6 is not supported yet');
@@ -410,18 +561,36 @@ test('rule: security-group rule ranges, protocol and ethertype', () => {
 });
 
 test('rule: router with a bad or missing DVR MAC', () => {
-  assert.match(errorOf(router('r1', { hostDvrMacAddress: 'fe:16:11:00:00' })), "router 'r1': host_dvr_mac_address 'fe:16:11:00:00' is not a MAC");
-  assert.match(errorOf(router('r1', { hostDvrMacAddress: '' })), 'host_dvr_mac_address is empty');
-  assert.match(errorOf(router('r1', { subnetRoutingTables: [{ subnetId: '' }] })), 'subnet_routing_tables[0].subnet_id is empty');
   assert.match(
-    errorOf(router('r1', { subnetRoutingTables: [{ subnetId: 'sn1', routingRules: [{ destination: '10.0.0.0/8', nextHopIp: '10.0.1.x' }] }] })),
+    errorOf(router('r1', { hostDvrMacAddress: 'fe:16:11:00:00' })),
+    "router 'r1': host_dvr_mac_address 'fe:16:11:00:00' is not a MAC",
+  );
+  assert.match(errorOf(router('r1', { hostDvrMacAddress: '' })), 'host_dvr_mac_address is empty');
+  assert.match(
+    errorOf(router('r1', { subnetRoutingTables: [{ subnetId: '' }] })),
+    'subnet_routing_tables[0].subnet_id is empty',
+  );
+  assert.match(
+    errorOf(
+      router('r1', {
+        subnetRoutingTables: [
+          { subnetId: 'sn1', routingRules: [{ destination: '10.0.0.0/8', nextHopIp: '10.0.1.x' }] },
+        ],
+      }),
+    ),
     'subnet_routing_tables[0].routing_rules[0].next_hop_ip',
   );
 });
 
 test('rule: gateway destinations need a valid IP and MAC', () => {
-  assert.match(errorOf(gateway('g1', { destinations: [{ ipAddress: '192.0.2.300', macAddress: '02:00:00:00:10:01' }] })), 'destinations[0].ip_address');
-  assert.match(errorOf(gateway('g1', { destinations: [{ ipAddress: '192.0.2.10', macAddress: '' }] })), 'destinations[0].mac_address is empty');
+  assert.match(
+    errorOf(gateway('g1', { destinations: [{ ipAddress: '192.0.2.300', macAddress: '02:00:00:00:10:01' }] })),
+    'destinations[0].ip_address',
+  );
+  assert.match(
+    errorOf(gateway('g1', { destinations: [{ ipAddress: '192.0.2.10', macAddress: '' }] })),
+    'destinations[0].mac_address is empty',
+  );
   assert.match(errorOf(gateway('g1', { gatewayType: 17 as GatewayType })), 'gateway_type 17');
 });
 

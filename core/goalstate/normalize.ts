@@ -74,7 +74,16 @@ import type {
 import { INVALID, cidrProblem, ipv4Problem, macProblem, parseCidr, parseIpv4, parseMac } from './addr';
 
 /** Kinds in dependency order: a kind only refers to kinds before it. */
-export const KIND_ORDER: readonly ResourceKind[] = ['vpc', 'subnet', 'securityGroup', 'gateway', 'router', 'port', 'neighbor', 'dhcp'];
+export const KIND_ORDER: readonly ResourceKind[] = [
+  'vpc',
+  'subnet',
+  'securityGroup',
+  'gateway',
+  'router',
+  'port',
+  'neighbor',
+  'dhcp',
+];
 
 export const RESOURCE_TYPE_OF_KIND: { readonly [K in ResourceKind]: ResourceType } = {
   vpc: ResourceType.VPC,
@@ -223,7 +232,15 @@ function makeOp<C extends CommonConfig>(
   const operation = state === undefined ? OperationType.INFO : state.operationType;
   const config = state?.configuration;
   if (config === undefined) {
-    return { kind, id, operation, resourceType, resource: undefined, error: `${describe(kind, id, idFromKey)} has no configuration`, updateType: 'delta' };
+    return {
+      kind,
+      id,
+      operation,
+      resourceType,
+      resource: undefined,
+      error: `${describe(kind, id, idFromKey)} has no configuration`,
+      updateType: 'delta',
+    };
   }
   const rawUpdate = config.updateType;
   const updateType = rawUpdate === UpdateType.DELTA ? 'delta' : 'full';
@@ -240,7 +257,15 @@ function makeOp<C extends CommonConfig>(
     error = 'a port CREATE needs update_type FULL (got DELTA)';
   }
   if (error !== undefined) {
-    return { kind, id, operation, resourceType, resource: undefined, error: `${describe(kind, id, idFromKey)}: ${error}`, updateType };
+    return {
+      kind,
+      id,
+      operation,
+      resourceType,
+      resource: undefined,
+      error: `${describe(kind, id, idFromKey)}: ${error}`,
+      updateType,
+    };
   }
   try {
     const resource = normalize(config, id);
@@ -248,8 +273,17 @@ function makeOp<C extends CommonConfig>(
   } catch (e: unknown) {
     // Non-InvalidArg errors mean a structurally broken message object (e.g. built by hand with a
     // missing list): still the sender's fault, still not a reason to crash.
-    const reason = e instanceof InvalidArg ? e.message : `malformed configuration (${e instanceof Error ? e.message : String(e)})`;
-    return { kind, id, operation, resourceType, resource: undefined, error: `${describe(kind, id, idFromKey)}: ${reason}`, updateType };
+    const reason =
+      e instanceof InvalidArg ? e.message : `malformed configuration (${e instanceof Error ? e.message : String(e)})`;
+    return {
+      kind,
+      id,
+      operation,
+      resourceType,
+      resource: undefined,
+      error: `${describe(kind, id, idFromKey)}: ${reason}`,
+      updateType,
+    };
   }
 }
 
@@ -259,7 +293,13 @@ function describe(kind: ResourceKind, id: string, idFromKey: boolean): string {
 }
 
 function isOperationType(op: number): boolean {
-  return op === OperationType.INFO || op === OperationType.CREATE || op === OperationType.UPDATE || op === OperationType.GET || op === OperationType.DELETE;
+  return (
+    op === OperationType.INFO ||
+    op === OperationType.CREATE ||
+    op === OperationType.UPDATE ||
+    op === OperationType.GET ||
+    op === OperationType.DELETE
+  );
 }
 
 function normalizeHostResources(
@@ -326,7 +366,10 @@ function nonEmptyAt(list: string, index: number, field: string, text: string): s
   return text;
 }
 
-function addressPairs(list: string, pairs: readonly { readonly ipAddress: string; readonly macAddress: string }[]): AddressPair[] {
+function addressPairs(
+  list: string,
+  pairs: readonly { readonly ipAddress: string; readonly macAddress: string }[],
+): AddressPair[] {
   const out: AddressPair[] = new Array(pairs.length);
   for (let i = 0; i < pairs.length; i++) {
     const p = pairs[i] as { readonly ipAddress: string; readonly macAddress: string };
@@ -430,7 +473,10 @@ function normalizePort(c: PortConfiguration, id: string): Port {
   const fixedIps: { subnetId: string; ip: Ipv4 }[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const f = c.fixedIps[i] as { subnetId: string; ipAddress: string };
-    fixedIps[i] = { subnetId: nonEmptyAt('fixed_ips', i, 'subnet_id', f.subnetId), ip: ipv4At('fixed_ips', i, 'ip_address', f.ipAddress) };
+    fixedIps[i] = {
+      subnetId: nonEmptyAt('fixed_ips', i, 'subnet_id', f.subnetId),
+      ip: ipv4At('fixed_ips', i, 'ip_address', f.ipAddress),
+    };
   }
   const hostText = c.hostInfo?.ipAddress ?? '';
   const securityGroupIds: string[] = [];
@@ -448,7 +494,8 @@ function normalizePort(c: PortConfiguration, id: string): Port {
     adminStateUp: c.adminStateUp,
     hostIp: hostText === '' ? undefined : ipv4('host_info.ip_address', hostText),
     fixedIps,
-    allowedAddressPairs: c.allowAddressPairs.length === 0 ? EMPTY_PAIRS : addressPairs('allow_address_pairs', c.allowAddressPairs),
+    allowedAddressPairs:
+      c.allowAddressPairs.length === 0 ? EMPTY_PAIRS : addressPairs('allow_address_pairs', c.allowAddressPairs),
     securityGroupIds,
   };
 }
@@ -458,7 +505,8 @@ const EMPTY_PAIRS: readonly AddressPair[] = Object.freeze([]);
 function normalizeNeighbor(c: NeighborConfiguration, id: string): Neighbor {
   const n = c.fixedIps.length;
   if (n === 0) invalid('fixed_ips is empty: a neighbor needs at least one fixed IP (subnet_id and ip_address)');
-  if (c.hostIpAddress === '') invalid('host_ip_address is empty: a neighbor needs the underlay IP of the host it lives on');
+  if (c.hostIpAddress === '')
+    invalid('host_ip_address is empty: a neighbor needs the underlay IP of the host it lives on');
   const fixedIps: Neighbor['fixedIps'][number][] = new Array(n);
   for (let i = 0; i < n; i++) {
     const f = c.fixedIps[i] as NeighborConfiguration['fixedIps'][number];
@@ -466,7 +514,8 @@ function normalizeNeighbor(c: NeighborConfiguration, id: string): Neighbor {
     if (f.neighborType === NeighborType.L2) type = 'l2';
     else if (f.neighborType === NeighborType.L3) type = 'l3';
     else invalid(`${path('fixed_ips', i, 'neighbor_type')} ${String(f.neighborType)} is not L2(0) or L3(1)`);
-    if (f.tunnelId > MAX_TUNNEL_ID) invalid(`${path('fixed_ips', i, 'tunnel_id')} ${f.tunnelId} is over ${MAX_TUNNEL_ID}`);
+    if (f.tunnelId > MAX_TUNNEL_ID)
+      invalid(`${path('fixed_ips', i, 'tunnel_id')} ${f.tunnelId} is over ${MAX_TUNNEL_ID}`);
     fixedIps[i] = {
       type,
       subnetId: nonEmptyAt('fixed_ips', i, 'subnet_id', f.subnetId),
@@ -485,7 +534,8 @@ function normalizeNeighbor(c: NeighborConfiguration, id: string): Neighbor {
     hostMac: c.hostMacAddress === '' ? undefined : mac('host_mac_address', c.hostMacAddress),
     hostIp: ipv4('host_ip_address', c.hostIpAddress),
     fixedIps,
-    allowedAddressPairs: c.allowAddressPairs.length === 0 ? EMPTY_PAIRS : addressPairs('allow_address_pairs', c.allowAddressPairs),
+    allowedAddressPairs:
+      c.allowAddressPairs.length === 0 ? EMPTY_PAIRS : addressPairs('allow_address_pairs', c.allowAddressPairs),
   };
 }
 
@@ -502,7 +552,8 @@ function normalizeSecurityGroup(c: SecurityGroupConfiguration, id: string): Secu
     if (r.direction === SecurityGroupConfiguration_Direction.INGRESS) direction = 'ingress';
     else if (r.direction === SecurityGroupConfiguration_Direction.EGRESS) direction = 'egress';
     else invalid(`${path(list, i, 'direction')} ${String(r.direction)} is not EGRESS(0) or INGRESS(1)`);
-    if (r.ethertype === EtherType.IPV6) invalid(`${path(list, i, 'ethertype')} is IPV6: IPv6 is not supported yet (IPv4 only)`);
+    if (r.ethertype === EtherType.IPV6)
+      invalid(`${path(list, i, 'ethertype')} is IPV6: IPv6 is not supported yet (IPv4 only)`);
     if (r.ethertype !== EtherType.IPV4) invalid(`${path(list, i, 'ethertype')} ${String(r.ethertype)} is not IPV4(0)`);
     let protocol: 'tcp' | 'udp' | 'icmp';
     switch (r.protocol) {
@@ -548,12 +599,21 @@ function normalizeSecurityGroup(c: SecurityGroupConfiguration, id: string): Secu
       remoteGroupId: r.remoteGroupId === '' ? undefined : r.remoteGroupId,
     });
   }
-  return { kind: 'securityGroup', id, revision: c.revisionNumber, requestId: c.requestId, vpcId: c.vpcId, name: c.name, rules };
+  return {
+    kind: 'securityGroup',
+    id,
+    revision: c.revisionNumber,
+    requestId: c.requestId,
+    vpcId: c.vpcId,
+    name: c.name,
+    rules,
+  };
 }
 
 function normalizeDhcp(c: DHCPConfiguration, id: string): Dhcp {
   if (c.subnetId === '') invalid('subnet_id is empty');
-  if (c.ipv6Address !== '') invalid(`ipv6_address '${c.ipv6Address.slice(0, 48)}' is set: IPv6 is not supported yet (IPv4 only)`);
+  if (c.ipv6Address !== '')
+    invalid(`ipv6_address '${c.ipv6Address.slice(0, 48)}' is set: IPv6 is not supported yet (IPv4 only)`);
   if (c.ipv4Address === '') invalid('ipv4_address is empty');
   return {
     kind: 'dhcp',
@@ -587,7 +647,9 @@ function normalizeRouter(c: RouterConfiguration, id: string): Router {
       if (extra !== undefined) {
         if (extra.destinationType === DestinationType.VPC_GW) destinationType = 'vpc_gw';
         else if (extra.destinationType !== DestinationType.INTERNET) {
-          invalid(`${path(list, i, 'routing_rule_extra_info.destination_type')} ${String(extra.destinationType)} is not INTERNET(0) or VPC_GW(1)`);
+          invalid(
+            `${path(list, i, 'routing_rule_extra_info.destination_type')} ${String(extra.destinationType)} is not INTERNET(0) or VPC_GW(1)`,
+          );
         }
       }
       rules.push({
@@ -597,7 +659,10 @@ function normalizeRouter(c: RouterConfiguration, id: string): Router {
         nextHopIp: ipv4At(list, i, 'next_hop_ip', r.nextHopIp),
         priority: r.priority,
         destinationType,
-        nextHopMac: extra === undefined ? undefined : optionalMacAt(list, i, 'routing_rule_extra_info.next_hop_mac', extra.nextHopMac),
+        nextHopMac:
+          extra === undefined
+            ? undefined
+            : optionalMacAt(list, i, 'routing_rule_extra_info.next_hop_mac', extra.nextHopMac),
       });
     }
     subnets.push({ subnetId: table.subnetId, rules });
@@ -620,7 +685,9 @@ function gatewayKind(type: GatewayType): GatewayKind {
     case GatewayType.ARION:
       return 'arion';
     default:
-      return invalid(`gateway_type ${String(type)} is not one of DEFAULT(0), ZETA(1), TGW(2), IGW(3), NGW(4), ARION(5)`);
+      return invalid(
+        `gateway_type ${String(type)} is not one of DEFAULT(0), ZETA(1), TGW(2), IGW(3), NGW(4), ARION(5)`,
+      );
   }
 }
 
@@ -630,8 +697,10 @@ function normalizeGateway(c: GatewayConfiguration, id: string): Gateway {
   for (let i = 0; i < c.destinations.length; i++) {
     const d = c.destinations[i] as GatewayConfiguration['destinations'][number];
     // A destination is a tunnel endpoint: both its underlay IP and its MAC are needed to send to it.
-    destinations[i] = { ip: ipv4At('destinations', i, 'ip_address', d.ipAddress), mac: macAt('destinations', i, 'mac_address', d.macAddress) };
+    destinations[i] = {
+      ip: ipv4At('destinations', i, 'ip_address', d.ipAddress),
+      mac: macAt('destinations', i, 'mac_address', d.macAddress),
+    };
   }
   return { kind: 'gateway', id, revision: c.revisionNumber, requestId: c.requestId, gatewayType, destinations };
 }
-

@@ -26,7 +26,9 @@ function codes(plan: ApplyPlan): string[] {
 }
 
 function changed(plan: ApplyPlan): string[] {
-  return plan.changes.map((c) => `${c.after === undefined ? '-' : c.before === undefined ? '+' : '~'}${c.kind}:${c.id}`);
+  return plan.changes.map(
+    (c) => `${c.after === undefined ? '-' : c.before === undefined ? '+' : '~'}${c.kind}:${c.id}`,
+  );
 }
 
 function storeWithSubnet(): ResourceStore {
@@ -47,15 +49,49 @@ function codeOf(f: () => unknown): string {
 
 test('a goal state of every kind plans one status per op, in op order, and commits', () => {
   const store = new ResourceStore();
-  const plan = planV2(store, [vpc('vpc1'), subnet('sn1'), port('p1'), neighbor('n1'), securityGroup('sg1'), dhcp('d1'), router('r1'), gateway('g1')]);
-  assert.equal(codes(plan), ['vpc1:SUCCESS', 'sn1:SUCCESS', 'sg1:SUCCESS', 'g1:SUCCESS', 'r1:SUCCESS', 'p1:SUCCESS', 'n1:SUCCESS', 'd1:SUCCESS']);
-  assert.equal(plan.statuses[5], { resourceId: 'p1', resourceType: ResourceType.PORT, operationType: CREATE, status: SUCCESS, reason: '' });
-  assert.equal(changed(plan), ['+vpc:vpc1', '+subnet:sn1', '+securityGroup:sg1', '+gateway:g1', '+router:r1', '+port:p1', '+neighbor:n1', '+dhcp:d1']);
+  const plan = planV2(store, [
+    vpc('vpc1'),
+    subnet('sn1'),
+    port('p1'),
+    neighbor('n1'),
+    securityGroup('sg1'),
+    dhcp('d1'),
+    router('r1'),
+    gateway('g1'),
+  ]);
+  assert.equal(codes(plan), [
+    'vpc1:SUCCESS',
+    'sn1:SUCCESS',
+    'sg1:SUCCESS',
+    'g1:SUCCESS',
+    'r1:SUCCESS',
+    'p1:SUCCESS',
+    'n1:SUCCESS',
+    'd1:SUCCESS',
+  ]);
+  assert.equal(plan.statuses[5], {
+    resourceId: 'p1',
+    resourceType: ResourceType.PORT,
+    operationType: CREATE,
+    status: SUCCESS,
+    reason: '',
+  });
+  assert.equal(changed(plan), [
+    '+vpc:vpc1',
+    '+subnet:sn1',
+    '+securityGroup:sg1',
+    '+gateway:g1',
+    '+router:r1',
+    '+port:p1',
+    '+neighbor:n1',
+    '+dhcp:d1',
+  ]);
   assert.is(store.size('port'), 0, 'plan does not change the store');
   assert.is(store.generation, 0);
   store.commit(plan);
   assert.is(store.generation, 1);
-  for (const k of ['vpc', 'subnet', 'port', 'neighbor', 'securityGroup', 'dhcp', 'router', 'gateway'] as const) assert.is(store.size(k), 1, k);
+  for (const k of ['vpc', 'subnet', 'port', 'neighbor', 'securityGroup', 'dhcp', 'router', 'gateway'] as const)
+    assert.is(store.size(k), 1, k);
   assert.is(store.port('p1')?.mac, 0xfa163e000001);
   assert.is(store.get('subnet', 'sn1')?.tunnelId, 20);
   assert.is(store.router('r1')?.dvrMac, 0xfe1611000000);
@@ -63,7 +99,10 @@ test('a goal state of every kind plans one status per op, in op order, and commi
   assert.equal([...store.portsInSubnet('sn1')], ['p1']);
   assert.equal([...store.portsInSecurityGroup('sg1')], ['p1']);
   assert.equal([...store.routersForSubnet('sn1')], ['r1']);
-  assert.equal([...store.values('neighbor')].map((n) => n.id), ['n1']);
+  assert.equal(
+    [...store.values('neighbor')].map((n) => n.id),
+    ['n1'],
+  );
 });
 
 test('invalid ops become INVALID_ARG statuses with the normalizer reason and change nothing', () => {
@@ -99,11 +138,23 @@ test('revision ordering: an older revision is OUT_OF_ORDER and changes nothing; 
   const oldDelete = planV2(store, [port('p1', { revisionNumber: 3 }, DELETE)]);
   assert.equal(codes(oldDelete), ['p1:OUT_OF_ORDER']);
   assert.equal(oldDelete.changes, []);
-  assert.equal(codes(apply(store, [port('p1', { revisionNumber: 5, name: 'v5b' })])), ['p1:SUCCESS'], 'equal revision applies');
+  assert.equal(
+    codes(apply(store, [port('p1', { revisionNumber: 5, name: 'v5b' })])),
+    ['p1:SUCCESS'],
+    'equal revision applies',
+  );
   assert.is(store.port('p1')?.name, 'v5b');
-  assert.equal(codes(apply(store, [port('p1', { revisionNumber: 0, name: 'unordered' })])), ['p1:SUCCESS'], 'revision 0 in the op: no ordering');
+  assert.equal(
+    codes(apply(store, [port('p1', { revisionNumber: 0, name: 'unordered' })])),
+    ['p1:SUCCESS'],
+    'revision 0 in the op: no ordering',
+  );
   assert.is(store.port('p1')?.name, 'unordered');
-  assert.equal(codes(apply(store, [port('p1', { revisionNumber: 1, name: 'after-0' })])), ['p1:SUCCESS'], 'revision 0 held: no ordering');
+  assert.equal(
+    codes(apply(store, [port('p1', { revisionNumber: 1, name: 'after-0' })])),
+    ['p1:SUCCESS'],
+    'revision 0 held: no ordering',
+  );
   assert.is(store.port('p1')?.name, 'after-0');
 });
 
@@ -121,7 +172,13 @@ test('GET reads and never changes anything', () => {
 test('DELETE removes; unknown resources are SUCCESS except routers (FAILURE)', () => {
   const store = storeWithSubnet();
   apply(store, [port('p1'), router('r1')]);
-  const plan = apply(store, [port('p1', {}, DELETE), port('ghost', {}, DELETE), neighbor('ghost', {}, DELETE), router('r1', {}, DELETE), router('ghost-r', {}, DELETE)]);
+  const plan = apply(store, [
+    port('p1', {}, DELETE),
+    port('ghost', {}, DELETE),
+    neighbor('ghost', {}, DELETE),
+    router('r1', {}, DELETE),
+    router('ghost-r', {}, DELETE),
+  ]);
   assert.equal(codes(plan), ['ghost-r:FAILURE', 'r1:SUCCESS', 'ghost:SUCCESS', 'p1:SUCCESS', 'ghost:SUCCESS']);
   assert.match(plan.statuses[0]?.reason ?? '', "router 'ghost-r' is not held");
   assert.is(store.port('p1'), undefined);
@@ -133,16 +190,27 @@ test('DELETE removes; unknown resources are SUCCESS except routers (FAILURE)', (
 
 test('a port whose subnet is unknown fails and nothing of it is planned', () => {
   const store = new ResourceStore();
-  const plan = planV2(store, [port('p1', { fixedIps: [{ subnetId: 'nope', ipAddress: '10.0.1.5' }] }), port('p2', { fixedIps: [] })]);
+  const plan = planV2(store, [
+    port('p1', { fixedIps: [{ subnetId: 'nope', ipAddress: '10.0.1.5' }] }),
+    port('p2', { fixedIps: [] }),
+  ]);
   assert.equal(codes(plan), ['p1:FAILURE', 'p2:INVALID_ARG']);
-  assert.match(plan.statuses[0]?.reason ?? '', "fixed_ips[0] names subnet 'nope', which is neither in this goal state nor held");
+  assert.match(
+    plan.statuses[0]?.reason ?? '',
+    "fixed_ips[0] names subnet 'nope', which is neither in this goal state nor held",
+  );
   assert.equal(plan.changes, []);
 });
 
 test('neighbor, DHCP and router references to unknown subnets fail', () => {
   const store = storeWithSubnet();
   const plan = planV2(store, [
-    neighbor('n1', { fixedIps: [{ subnetId: 'sn1', ipAddress: '10.0.1.6' }, { subnetId: 'gone', ipAddress: '10.0.9.6' }] }),
+    neighbor('n1', {
+      fixedIps: [
+        { subnetId: 'sn1', ipAddress: '10.0.1.6' },
+        { subnetId: 'gone', ipAddress: '10.0.9.6' },
+      ],
+    }),
     neighbor('n2'),
     dhcp('d1', { subnetId: 'gone' }),
     router('r1', { subnetRoutingTables: [{ subnetId: 'sn1' }, { subnetId: 'gone' }] }),
@@ -160,7 +228,10 @@ test('subnets satisfy later ports from the same message or from held state; an i
   assert.equal(codes(sameMessage), ['sn1:SUCCESS', 'p1:SUCCESS']);
   const fromHeld = apply(store, [port('p2', { fixedIps: [{ subnetId: 'sn1', ipAddress: '10.0.1.7' }] })]);
   assert.equal(codes(fromHeld), ['p2:SUCCESS']);
-  const invalidSubnet = planV2(store, [subnet('sn9', { tunnelId: 0 }), port('p9', { fixedIps: [{ subnetId: 'sn9', ipAddress: '10.0.9.5' }] })]);
+  const invalidSubnet = planV2(store, [
+    subnet('sn9', { tunnelId: 0 }),
+    port('p9', { fixedIps: [{ subnetId: 'sn9', ipAddress: '10.0.9.5' }] }),
+  ]);
   assert.equal(codes(invalidSubnet), ['sn9:INVALID_ARG', 'p9:FAILURE']);
   // v1 works the same way (message order).
   const s1 = new ResourceStore();
@@ -173,7 +244,10 @@ test('DVR MAC conflicts are INVALID_ARG, against held routers and within one mes
   apply(store, [router('r1')]);
   const conflict = planV2(store, [router('r2', { hostDvrMacAddress: 'fe:16:11:00:00:01' })]);
   assert.equal(codes(conflict), ['r2:INVALID_ARG']);
-  assert.match(conflict.statuses[0]?.reason ?? '', "host_dvr_mac_address fe:16:11:00:00:01 differs from fe:16:11:00:00:00 used by 1 other router(s) (e.g. 'r1')");
+  assert.match(
+    conflict.statuses[0]?.reason ?? '',
+    "host_dvr_mac_address fe:16:11:00:00:01 differs from fe:16:11:00:00:00 used by 1 other router(s) (e.g. 'r1')",
+  );
   assert.equal(conflict.changes, []);
   assert.equal(codes(planV2(store, [router('r2')])), ['r2:SUCCESS'], 'the same DVR MAC is fine');
   // Within one message: the second router disagrees with the first.
@@ -193,7 +267,10 @@ test('a subnet cannot be deleted while held ports use it; deleting the ports in 
   apply(store, [port('p1'), port('p2')]);
   const blocked = planV2(store, [subnet('sn1', {}, DELETE)]);
   assert.equal(codes(blocked), ['sn1:FAILURE']);
-  assert.match(blocked.statuses[0]?.reason ?? '', "subnet 'sn1' is still used by 2 port(s) (e.g. 'p1'); delete the ports first");
+  assert.match(
+    blocked.statuses[0]?.reason ?? '',
+    "subnet 'sn1' is still used by 2 port(s) (e.g. 'p1'); delete the ports first",
+  );
   const partly = planV2(store, [subnet('sn1', {}, DELETE), port('p1', {}, DELETE)]);
   assert.equal(codes(partly), ['sn1:FAILURE', 'p1:SUCCESS']);
   const together = apply(store, [subnet('sn1', {}, DELETE), port('p1', {}, DELETE), port('p2', {}, DELETE)]);
@@ -205,7 +282,10 @@ test('a subnet cannot be deleted while held ports use it; deleting the ports in 
   assert.equal(codes(planV2(s2, [subnet('sn1', {}, DELETE), port('p5')])), ['sn1:FAILURE', 'p5:SUCCESS']);
   // A port moved away from the subnet in the same message frees it.
   apply(s2, [port('p6')]);
-  const moved = planV2(s2, [subnet('sn1', {}, DELETE), port('p6', { fixedIps: [{ subnetId: 'sn2', ipAddress: '10.0.2.6' }] }, UPDATE)]);
+  const moved = planV2(s2, [
+    subnet('sn1', {}, DELETE),
+    port('p6', { fixedIps: [{ subnetId: 'sn2', ipAddress: '10.0.2.6' }] }, UPDATE),
+  ]);
   assert.equal(codes(moved), ['sn1:SUCCESS', 'p6:SUCCESS']);
 });
 
@@ -214,9 +294,15 @@ test('commit rejects a plan made before the store changed, or by another store',
   const first = planV2(store, [port('p1')]);
   const second = planV2(store, [port('p2')]);
   store.commit(first);
-  assert.is(codeOf(() => store.commit(second)), 'STALE_PLAN');
+  assert.is(
+    codeOf(() => store.commit(second)),
+    'STALE_PLAN',
+  );
   assert.is(store.port('p2'), undefined);
-  assert.is(codeOf(() => new ResourceStore().commit(planV2(store, [port('p3')]))), 'STALE_PLAN');
+  assert.is(
+    codeOf(() => new ResourceStore().commit(planV2(store, [port('p3')]))),
+    'STALE_PLAN',
+  );
   // Discarding is just dropping the plan: the store is as before.
   planV2(store, [port('p1', {}, DELETE)]);
   assert.ok(store.port('p1'));
@@ -224,7 +310,13 @@ test('commit rejects a plan made before the store changed, or by another store',
 
 test('indexes follow updates and deletes', () => {
   const store = storeWithSubnet();
-  apply(store, [subnet('sn3', { cidr: '10.0.3.0/24', tunnelId: 40 }), securityGroup('sgA'), securityGroup('sgB'), port('p1', { securityGroupIds: [{ id: 'sgA' }] }), port('p2', { securityGroupIds: [{ id: 'sgA' }, { id: 'sgB' }] })]);
+  apply(store, [
+    subnet('sn3', { cidr: '10.0.3.0/24', tunnelId: 40 }),
+    securityGroup('sgA'),
+    securityGroup('sgB'),
+    port('p1', { securityGroupIds: [{ id: 'sgA' }] }),
+    port('p2', { securityGroupIds: [{ id: 'sgA' }, { id: 'sgB' }] }),
+  ]);
   assert.equal([...store.portsInSubnet('sn1')].sort(), ['p1', 'p2']);
   assert.equal([...store.portsInSecurityGroup('sgA')].sort(), ['p1', 'p2']);
   assert.equal([...store.portsInSecurityGroup('sgB')], ['p2']);
@@ -265,33 +357,72 @@ test('indexes follow updates and deletes', () => {
 
 test('snapshot round trip through JSON keeps resources, indexes, and idempotency', () => {
   const store = storeWithSubnet();
-  const entries = [vpc('vpc1'), port('p1'), neighbor('n1'), securityGroup('sg1'), dhcp('d1'), router('r1'), gateway('g1')];
+  const entries = [
+    vpc('vpc1'),
+    port('p1'),
+    neighbor('n1'),
+    securityGroup('sg1'),
+    dhcp('d1'),
+    router('r1'),
+    gateway('g1'),
+  ];
   apply(store, entries);
   const json = JSON.stringify(store.snapshot());
   const restored = ResourceStore.fromSnapshot(JSON.parse(json));
   for (const k of ['vpc', 'subnet', 'port', 'neighbor', 'securityGroup', 'dhcp', 'router', 'gateway'] as const) {
     assert.is(restored.size(k), store.size(k), k);
-    for (const r of store.values(k)) assert.equal(JSON.parse(JSON.stringify(restored.get(k, r.id))), JSON.parse(JSON.stringify(r)), `${k} ${r.id}`);
+    for (const r of store.values(k))
+      assert.equal(JSON.parse(JSON.stringify(restored.get(k, r.id))), JSON.parse(JSON.stringify(r)), `${k} ${r.id}`);
   }
   assert.equal([...restored.portsInSubnet('sn1')], ['p1']);
   assert.equal([...restored.portsInSecurityGroup('sg1')], ['p1']);
   assert.equal([...restored.routersForSubnet('sn1')], ['r1']);
   assert.is(restored.dvrMac(), 0xfe1611000000);
   // Undefined fields vanish in JSON; a re-push of the same content must still be a no-op.
-  const again = restored.plan(fromGoalStateV2(v2([subnet('sn1'), subnet('sn2', { cidr: '10.0.2.0/24', tunnelId: 30 }), ...entries])));
+  const again = restored.plan(
+    fromGoalStateV2(v2([subnet('sn1'), subnet('sn2', { cidr: '10.0.2.0/24', tunnelId: 30 }), ...entries])),
+  );
   assert.ok(again.statuses.every((s) => s.status === SUCCESS));
   assert.equal(again.changes, []);
   assert.equal(JSON.stringify(restored.snapshot()), json);
 });
 
 test('fromSnapshot rejects malformed input with BAD_SNAPSHOT', () => {
-  assert.is(codeOf(() => ResourceStore.fromSnapshot(null)), 'BAD_SNAPSHOT');
-  assert.is(codeOf(() => ResourceStore.fromSnapshot({ format: 'x' })), 'BAD_SNAPSHOT');
-  assert.is(codeOf(() => ResourceStore.fromSnapshot({ format: 'alcor-agent-store/1', resources: { port: {} } })), 'BAD_SNAPSHOT');
-  assert.is(codeOf(() => ResourceStore.fromSnapshot({ format: 'alcor-agent-store/1', resources: { port: [{ kind: 'subnet', id: 'x', revision: 1 }] } })), 'BAD_SNAPSHOT');
-  assert.is(codeOf(() => ResourceStore.fromSnapshot({ format: 'alcor-agent-store/1', resources: { port: [{ kind: 'port', id: 'x', revision: 1, fixedIps: 3 }] } })), 'BAD_SNAPSHOT');
+  assert.is(
+    codeOf(() => ResourceStore.fromSnapshot(null)),
+    'BAD_SNAPSHOT',
+  );
+  assert.is(
+    codeOf(() => ResourceStore.fromSnapshot({ format: 'x' })),
+    'BAD_SNAPSHOT',
+  );
+  assert.is(
+    codeOf(() => ResourceStore.fromSnapshot({ format: 'alcor-agent-store/1', resources: { port: {} } })),
+    'BAD_SNAPSHOT',
+  );
+  assert.is(
+    codeOf(() =>
+      ResourceStore.fromSnapshot({
+        format: 'alcor-agent-store/1',
+        resources: { port: [{ kind: 'subnet', id: 'x', revision: 1 }] },
+      }),
+    ),
+    'BAD_SNAPSHOT',
+  );
+  assert.is(
+    codeOf(() =>
+      ResourceStore.fromSnapshot({
+        format: 'alcor-agent-store/1',
+        resources: { port: [{ kind: 'port', id: 'x', revision: 1, fixedIps: 3 }] },
+      }),
+    ),
+    'BAD_SNAPSHOT',
+  );
   const dup = { kind: 'vpc', id: 'v', revision: 1 };
-  assert.is(codeOf(() => ResourceStore.fromSnapshot({ format: 'alcor-agent-store/1', resources: { vpc: [dup, dup] } })), 'BAD_SNAPSHOT');
+  assert.is(
+    codeOf(() => ResourceStore.fromSnapshot({ format: 'alcor-agent-store/1', resources: { vpc: [dup, dup] } })),
+    'BAD_SNAPSHOT',
+  );
   assert.is(ResourceStore.fromSnapshot({ format: 'alcor-agent-store/1', resources: {} }).size('port'), 0);
 });
 
@@ -329,7 +460,11 @@ test('DHCP: duplicate add and update of a missing entry fail, identical CREATE i
   assert.is(store.dhcpForMac(0xfa163e000005)?.id, 'd1');
   apply(store, [dhcp('d1', {}, DELETE)]);
   assert.is(store.dhcpForMac(0xfa163e000005), undefined);
-  assert.equal(codes(planV2(store, [dhcp('d1', { macAddress: 'fa:16:3e:00:00:05' }, INFO)])), ['d1:SUCCESS'], 'INFO upserts without the table rules');
+  assert.equal(
+    codes(planV2(store, [dhcp('d1', { macAddress: 'fa:16:3e:00:00:05' }, INFO)])),
+    ['d1:SUCCESS'],
+    'INFO upserts without the table rules',
+  );
 });
 
 test('v1 duplicates of one id in a message apply in order', () => {
@@ -341,7 +476,10 @@ test('v1 duplicates of one id in a message apply in order', () => {
   assert.is((store.port('p1') as Port).name, 'b');
   assert.equal([...store.portsInSubnet('sn1')], ['p1']);
   // Kinds nobody references (neighbors) too, whether or not the ids come sorted.
-  for (const ids of [['n1', 'n1'], ['n2', 'n1', 'n1']]) {
+  for (const ids of [
+    ['n1', 'n1'],
+    ['n2', 'n1', 'n1'],
+  ]) {
     const s = storeWithSubnet();
     const entries = ids.map((id, i) => neighbor(id, { name: `v${i}` }, i === 0 ? CREATE : UPDATE));
     const p = s.plan(fromGoalState(v1(entries)));

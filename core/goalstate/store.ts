@@ -211,7 +211,13 @@ export class ResourceStore {
   plan(model: GoalStateModel): ApplyPlan {
     const ops = model.ops;
     const n = ops.length;
-    const planner = new Planner(this.maps, this.portsBySubnet, this.dvrMacCounts, this.dhcpByMac, kindsNeedingOverlay(ops));
+    const planner = new Planner(
+      this.maps,
+      this.portsBySubnet,
+      this.dvrMacCounts,
+      this.dhcpByMac,
+      kindsNeedingOverlay(ops),
+    );
     const statuses: PlannedStatus[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const op = ops[i] as ResourceOp;
@@ -228,7 +234,10 @@ export class ResourceStore {
   commit(plan: ApplyPlan): void {
     if (plan.storeId !== this.id) throw new StoreError('STALE_PLAN', 'the plan was made by another store');
     if (plan.generation !== this.gen) {
-      throw new StoreError('STALE_PLAN', `the store changed since the plan was made (generation ${plan.generation}, now ${this.gen}); plan again`);
+      throw new StoreError(
+        'STALE_PLAN',
+        `the store changed since the plan was made (generation ${plan.generation}, now ${this.gen}); plan again`,
+      );
     }
     // Touches first: a touch is only planned for a resource not otherwise changed earlier in the
     // same plan, so a later change of the same id must win.
@@ -297,13 +306,18 @@ export class ResourceStore {
         const problem = snapshotEntryProblem(kind, r);
         if (problem !== undefined) throw new StoreError('BAD_SNAPSHOT', `snapshot resources.${kind}[${i}]: ${problem}`);
         const resource = r as Resource;
-        if (map.has(resource.id)) throw new StoreError('BAD_SNAPSHOT', `snapshot resources.${kind}[${i}]: duplicate id '${resource.id}'`);
+        if (map.has(resource.id))
+          throw new StoreError('BAD_SNAPSHOT', `snapshot resources.${kind}[${i}]: duplicate id '${resource.id}'`);
         map.set(resource.id, resource);
         if (resource.kind === 'port') store.indexPort(resource);
         else if (resource.kind === 'router') store.indexRouter(resource);
         else if (resource.kind === 'dhcp') {
           const owner = store.dhcpByMac.get(resource.mac);
-          if (owner !== undefined) throw new StoreError('BAD_SNAPSHOT', `snapshot resources.dhcp[${i}]: MAC already served by dhcp '${owner}'`);
+          if (owner !== undefined)
+            throw new StoreError(
+              'BAD_SNAPSHOT',
+              `snapshot resources.dhcp[${i}]: MAC already served by dhcp '${owner}'`,
+            );
           store.dhcpByMac.set(resource.mac, resource.id);
         }
       }
@@ -319,14 +333,16 @@ export class ResourceStore {
 
   private indexPort(p: Port): void {
     const fixedIps = p.fixedIps;
-    for (let i = 0; i < fixedIps.length; i++) addToIndex(this.portsBySubnet, (fixedIps[i] as Port['fixedIps'][number]).subnetId, p.id);
+    for (let i = 0; i < fixedIps.length; i++)
+      addToIndex(this.portsBySubnet, (fixedIps[i] as Port['fixedIps'][number]).subnetId, p.id);
     const sgs = p.securityGroupIds;
     for (let i = 0; i < sgs.length; i++) addToIndex(this.portsBySecurityGroup, sgs[i] as string, p.id);
   }
 
   private unindexPort(p: Port): void {
     const fixedIps = p.fixedIps;
-    for (let i = 0; i < fixedIps.length; i++) removeFromIndex(this.portsBySubnet, (fixedIps[i] as Port['fixedIps'][number]).subnetId, p.id);
+    for (let i = 0; i < fixedIps.length; i++)
+      removeFromIndex(this.portsBySubnet, (fixedIps[i] as Port['fixedIps'][number]).subnetId, p.id);
     const sgs = p.securityGroupIds;
     for (let i = 0; i < sgs.length; i++) removeFromIndex(this.portsBySecurityGroup, sgs[i] as string, p.id);
   }
@@ -405,7 +421,16 @@ const KIND_NAME: { readonly [K in ResourceKind]: string } = {
 class Planner {
   readonly changes: Change[] = [];
   readonly touches: Resource[] = [];
-  private readonly overlay: Map<string, Resource | null>[] = [new Map(), new Map(), new Map(), new Map(), new Map(), new Map(), new Map(), new Map()];
+  private readonly overlay: Map<string, Resource | null>[] = [
+    new Map(),
+    new Map(),
+    new Map(),
+    new Map(),
+    new Map(),
+    new Map(),
+    new Map(),
+    new Map(),
+  ];
   /** Per subnet: planned change in the number of ports using it (vs the held index). */
   private readonly portCountDelta = new Map<string, number>();
   /** Per DVR MAC: planned change in the number of routers using it (vs the held counts). */
@@ -430,12 +455,15 @@ class Planner {
       return status(op, OperationStatus.INVALID_ARG, op.error ?? `${KIND_NAME[op.kind]} '${op.id}' could not be read`);
     }
     const kindIndex = KIND_INDEX[op.kind];
-    const overlay = this.useOverlay[kindIndex] === true ? (this.overlay[kindIndex] as Map<string, Resource | null>) : undefined;
+    const overlay =
+      this.useOverlay[kindIndex] === true ? (this.overlay[kindIndex] as Map<string, Resource | null>) : undefined;
     const planned = overlay === undefined ? undefined : overlay.get(op.id);
     const current = planned === undefined ? this.anyHeld(op.kind).get(op.id) : planned === null ? undefined : planned;
 
     if (op.operation === OperationType.GET) {
-      return current === undefined ? status(op, OperationStatus.FAILURE, `${KIND_NAME[op.kind]} '${op.id}' is not held`) : status(op, OperationStatus.SUCCESS, '');
+      return current === undefined
+        ? status(op, OperationStatus.FAILURE, `${KIND_NAME[op.kind]} '${op.id}' is not held`)
+        : status(op, OperationStatus.SUCCESS, '');
     }
     if (current !== undefined && current.revision !== 0 && r.revision !== 0 && current.revision > r.revision) {
       return status(
@@ -447,7 +475,8 @@ class Planner {
 
     if (op.operation === OperationType.DELETE) {
       if (current === undefined) {
-        if (op.kind === 'router') return status(op, OperationStatus.FAILURE, `router '${op.id}' is not held, nothing to delete`);
+        if (op.kind === 'router')
+          return status(op, OperationStatus.FAILURE, `router '${op.id}' is not held, nothing to delete`);
         return status(op, OperationStatus.SUCCESS, '');
       }
       if (op.kind === 'subnet') {
@@ -472,19 +501,35 @@ class Planner {
       }
       case 'dhcp': {
         if (!this.subnetExists(r.subnetId)) {
-          return status(op, OperationStatus.FAILURE, `dhcp '${op.id}': subnet '${r.subnetId}' is neither in this goal state nor held; send the subnet with it`);
+          return status(
+            op,
+            OperationStatus.FAILURE,
+            `dhcp '${op.id}': subnet '${r.subnetId}' is neither in this goal state nor held; send the subnet with it`,
+          );
         }
         // The DHCP table semantics Alcor tests for (acceptance scenario 14): a duplicate add and an
         // update of a missing entry fail. A repeated identical CREATE stays idempotent.
         if (op.operation === OperationType.CREATE && current !== undefined && !sameContent(current, r)) {
-          return status(op, OperationStatus.FAILURE, `dhcp '${op.id}' already exists with different content (duplicate add); send UPDATE to change it`);
+          return status(
+            op,
+            OperationStatus.FAILURE,
+            `dhcp '${op.id}' already exists with different content (duplicate add); send UPDATE to change it`,
+          );
         }
         if (op.operation === OperationType.UPDATE && current === undefined) {
-          return status(op, OperationStatus.FAILURE, `dhcp '${op.id}' does not exist (update of a missing entry); send CREATE first`);
+          return status(
+            op,
+            OperationStatus.FAILURE,
+            `dhcp '${op.id}' does not exist (update of a missing entry); send CREATE first`,
+          );
         }
         const owner = this.dhcpOwner(r.mac);
         if (owner !== undefined && owner !== op.id) {
-          return status(op, OperationStatus.FAILURE, `dhcp '${op.id}': MAC ${formatMac(r.mac)} is already served by dhcp '${owner}'; delete that entry first`);
+          return status(
+            op,
+            OperationStatus.FAILURE,
+            `dhcp '${op.id}': MAC ${formatMac(r.mac)} is already served by dhcp '${owner}'; delete that entry first`,
+          );
         }
         break;
       }
@@ -516,8 +561,10 @@ class Planner {
 
     if (current !== undefined && current.kind === r.kind && sameContent(current, r)) {
       // Idempotent: nothing to program. Keep the newest revision so later ordering checks use it.
-      if ((current.revision !== r.revision || current.requestId !== r.requestId) && planned === undefined) this.touches.push(r);
-      else if (current.revision !== r.revision || current.requestId !== r.requestId) this.record(op.kind, op.id, current, r, overlay);
+      if ((current.revision !== r.revision || current.requestId !== r.requestId) && planned === undefined)
+        this.touches.push(r);
+      else if (current.revision !== r.revision || current.requestId !== r.requestId)
+        this.record(op.kind, op.id, current, r, overlay);
       return status(op, OperationStatus.SUCCESS, '');
     }
     this.record(op.kind, op.id, current, r, overlay);
@@ -551,7 +598,13 @@ class Planner {
     return undefined;
   }
 
-  private record(kind: ResourceKind, id: string, before: Resource | undefined, after: Resource | undefined, overlay: Map<string, Resource | null> | undefined): void {
+  private record(
+    kind: ResourceKind,
+    id: string,
+    before: Resource | undefined,
+    after: Resource | undefined,
+    overlay: Map<string, Resource | null> | undefined,
+  ): void {
     this.changes.push({ kind, id, before, after });
     if (overlay !== undefined) overlay.set(id, after === undefined ? null : after);
     if (kind === 'subnet') this.knownSubnet = undefined;
@@ -699,13 +752,22 @@ function snapshotEntryProblem(kind: ResourceKind, r: unknown): string | undefine
   if (typeof r['revision'] !== 'number') return 'revision is not a number';
   // The fields the indexes and the planner read must have the right shape.
   if (kind === 'port') {
-    if (!Array.isArray(r['fixedIps']) || !r['fixedIps'].every((f: unknown) => isRecord(f) && typeof f['subnetId'] === 'string')) return 'fixedIps is malformed';
-    if (!Array.isArray(r['securityGroupIds']) || !r['securityGroupIds'].every((s: unknown) => typeof s === 'string')) return 'securityGroupIds is malformed';
+    if (
+      !Array.isArray(r['fixedIps']) ||
+      !r['fixedIps'].every((f: unknown) => isRecord(f) && typeof f['subnetId'] === 'string')
+    )
+      return 'fixedIps is malformed';
+    if (!Array.isArray(r['securityGroupIds']) || !r['securityGroupIds'].every((s: unknown) => typeof s === 'string'))
+      return 'securityGroupIds is malformed';
   } else if (kind === 'neighbor') {
     if (!Array.isArray(r['fixedIps'])) return 'fixedIps is malformed';
   } else if (kind === 'router') {
     if (typeof r['dvrMac'] !== 'number') return 'dvrMac is not a number';
-    if (!Array.isArray(r['subnets']) || !r['subnets'].every((s: unknown) => isRecord(s) && typeof s['subnetId'] === 'string')) return 'subnets is malformed';
+    if (
+      !Array.isArray(r['subnets']) ||
+      !r['subnets'].every((s: unknown) => isRecord(s) && typeof s['subnetId'] === 'string')
+    )
+      return 'subnets is malformed';
   }
   return undefined;
 }

@@ -52,7 +52,17 @@ export function vpc(id: string, over: DeepPartial<VpcConfiguration> = {}, op = O
     kind: 'vpc',
     state: VpcState.fromPartial({
       operationType: op,
-      configuration: { revisionNumber: 1, requestId: 'r-' + id, id, projectId: 'proj', name: 'vpc-' + id, cidr: '10.0.0.0/16', tunnelId: 0, gatewayIds: [], ...over },
+      configuration: {
+        revisionNumber: 1,
+        requestId: 'r-' + id,
+        id,
+        projectId: 'proj',
+        name: 'vpc-' + id,
+        cidr: '10.0.0.0/16',
+        tunnelId: 0,
+        gatewayIds: [],
+        ...over,
+      },
     }),
   };
 }
@@ -132,7 +142,11 @@ export function neighbor(id: string, over: DeepPartial<NeighborConfiguration> = 
   };
 }
 
-export function securityGroup(id: string, over: DeepPartial<SecurityGroupConfiguration> = {}, op = OperationType.CREATE): Entry {
+export function securityGroup(
+  id: string,
+  over: DeepPartial<SecurityGroupConfiguration> = {},
+  op = OperationType.CREATE,
+): Entry {
   return {
     kind: 'securityGroup',
     state: SecurityGroupState.fromPartial({
@@ -277,7 +291,10 @@ export function v1(entries: readonly Entry[]): GoalState {
 }
 
 /** A GoalStateV2 holding the entries, keyed by configuration id (or by `key` when given). */
-export function v2(entries: readonly (Entry & { readonly key?: string })[], hostResources: { [host: string]: { type: ResourceType; id: string }[] } = {}): GoalStateV2 {
+export function v2(
+  entries: readonly (Entry & { readonly key?: string })[],
+  hostResources: { [host: string]: { type: ResourceType; id: string }[] } = {},
+): GoalStateV2 {
   const gs = GoalStateV2.fromPartial({ formatVersion: 1 });
   for (const [host, resources] of Object.entries(hostResources)) gs.hostResources[host] = { resources };
   for (const e of entries) {
