@@ -23,7 +23,10 @@ export function keyBytes(id: string): Buffer {
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+  // Values are a few bytes: a plain loop beats creating Buffer views to call equals().
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export interface MapSyncPlan {
