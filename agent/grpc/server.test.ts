@@ -328,6 +328,52 @@ test('unexpected exception -> earlier replies delivered, then INTERNAL ends the 
   });
 });
 
+test('undecodable request -> INTERNAL from grpc-js, server keeps serving; applier throwing synchronously -> INTERNAL', async () => {
+  const applier = new EchoApplier();
+  await withServer(applier, {}, async (_client, port) => {
+    const rawDef = {
+      push: {
+        path: '/alcor.schema.GoalStateProvisioner/PushNetworkResourceStates',
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: (b: Buffer): Buffer => b,
+        requestDeserialize: (b: Buffer): Buffer => b,
+        responseSerialize: (b: Buffer): Buffer => b,
+        responseDeserialize: (b: Buffer): Buffer => b,
+      },
+    };
+    const RawClient = grpc.makeGenericClientConstructor(rawDef, 'raw');
+    const raw = new RawClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const call = (bytes: Buffer): Promise<grpc.ServiceError | null> =>
+      new Promise((resolve) => {
+        (raw as unknown as { push: (b: Buffer, cb: (e: grpc.ServiceError | null) => void) => void }).push(bytes, (e) =>
+          resolve(e),
+        );
+      });
+    try {
+      const bad = await call(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]));
+      assert.is(bad?.code, grpc.status.INTERNAL);
+      assert.is(applier.calls.length, 0);
+      assert.is(await call(Buffer.alloc(0)), null); // an empty GoalState is valid
+    } finally {
+      raw.close();
+    }
+  });
+  const syncThrow: GoalStateApplier = {
+    applyV1: () => {
+      throw new Error('sync boom');
+    },
+    applyV2: () => {
+      throw new Error('sync boom');
+    },
+  };
+  await withServer(syncThrow, {}, async (client) => {
+    await rejects(unary(client, GoalState.fromPartial({})), (e: unknown) =>
+      /sync boom/.test((e as grpc.ServiceError).details),
+    );
+  });
+});
+
 test('RequestGoalStates and PushGoalstates -> UNIMPLEMENTED with a message', async () => {
   await withServer(new EchoApplier(), {}, async (client) => {
     const e1 = await new Promise<grpc.ServiceError | null>((r) =>
