@@ -339,6 +339,11 @@ export function closest(input: string, known: readonly string[]): string | undef
     }
   }
   if (best === undefined) return undefined;
+  // `--compact` for `--json-compact`: a distinctive part of a longer name is a better hint than edit distance.
+  if (bare.length >= 4 && bestDistance > 1) {
+    const containing = known.filter((name) => name.includes(bare));
+    if (containing.length === 1) return containing[0];
+  }
   const limit = Math.max(2, Math.floor(best.length / 3));
   const isPrefix = best.startsWith(bare) && bare.length >= 3;
   return bestDistance <= limit || isPrefix ? best : undefined;
