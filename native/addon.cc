@@ -531,7 +531,8 @@ struct PollWatch {
   Napi::FunctionReference callback;
 };
 
-std::unordered_map<int, PollWatch*> g_polls;  // JS thread only
+// One table per JS thread (main or worker_threads): a poll belongs to the env that started it.
+thread_local std::unordered_map<int, PollWatch*> g_polls;
 
 void OnPacketReadable(uv_poll_t* handle, int status, int /*events*/) {
   auto* poll = static_cast<PollWatch*>(handle->data);

@@ -6,7 +6,17 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { requirePrereqs } from '../test/prereq';
-import { BpfMap, isNativeError, loadXdpProgram, native, PacketSocket, perCpuSlots, possibleCpus, xdpAttach, xdpQuery } from './index';
+import {
+  BpfMap,
+  isNativeError,
+  loadXdpProgram,
+  native,
+  PacketSocket,
+  perCpuSlots,
+  possibleCpus,
+  xdpAttach,
+  xdpQuery,
+} from './index';
 import { ensureBpfObject } from './bpf-build';
 
 function u32(n: number): Buffer {
@@ -31,7 +41,7 @@ function throwsCode(fn: () => unknown, code: string): Error & { code: string } {
     return e;
   }
   assert.unreachable(`expected an exception with code ${code}`);
-  throw new Error("unreachable");
+  throw new Error('unreachable');
 }
 
 async function rejectsCode(p: Promise<unknown>, code: string): Promise<Error & { code: string }> {
@@ -43,7 +53,7 @@ async function rejectsCode(p: Promise<unknown>, code: string): Promise<Error & {
     return e;
   }
   assert.unreachable(`expected a rejection with code ${code}`);
-  throw new Error("unreachable");
+  throw new Error('unreachable');
 }
 
 const PIN_DIR = `/sys/fs/bpf/alcor-addon-test-${process.pid}`;
@@ -79,7 +89,10 @@ if (requirePrereqs(['root', 'bpf'])) {
       m.update(u32(2), u32(2));
       const e = throwsCode(() => m.update(u32(3), u32(3)), 'E2BIG');
       assert.is(e.message, 'bpf(BPF_MAP_UPDATE_ELEM) failed: E2BIG (Argument list too long)');
-      const batch = throwsCode(() => m.updateBatchSync(Buffer.concat([u32(4), u32(5)]), Buffer.concat([u32(4), u32(5)])), 'E2BIG');
+      const batch = throwsCode(
+        () => m.updateBatchSync(Buffer.concat([u32(4), u32(5)]), Buffer.concat([u32(4), u32(5)])),
+        'E2BIG',
+      );
       assert.match(batch.message, /BPF_MAP_UPDATE_BATCH\) failed: E2BIG .*at entry 0 of 2/);
     } finally {
       m.close();
@@ -97,7 +110,10 @@ if (requirePrereqs(['root', 'bpf'])) {
       throwsCode(() => m.updateBatchSync(Buffer.alloc(16), Buffer.alloc(8)), 'EBADVALUESIZE');
       throwsCode(() => native().mapLookup(m.fd, 'not a buffer' as unknown as Uint8Array), 'ERR_INVALID_ARG');
       throwsCode(() => native().mapLookup(-1, u64(1)), 'ERR_INVALID_ARG');
-      throwsCode(() => native().mapCreate({ type: 1, keySize: 4, valueSize: 4, maxEntries: 4, name: 'bad name!' }), 'EBADNAME');
+      throwsCode(
+        () => native().mapCreate({ type: 1, keySize: 4, valueSize: 4, maxEntries: 4, name: 'bad name!' }),
+        'EBADNAME',
+      );
       throwsCode(() => native().mapCreate({ type: 1, keySize: 0, valueSize: 4, maxEntries: 4 }), 'EINVAL');
       // fd 0 is stdin, not a map: refused before any bpf() call could misread memory.
       throwsCode(() => native().mapUpdate(0, u64(1), u64(1)), 'EBADMAPFD');
@@ -222,7 +238,10 @@ if (requirePrereqs(['root', 'bpf'])) {
     const table = BpfMap.create({ type: 'hash', keySize: 8, valueSize: 8, maxEntries: 4, name: 'alc_t_v1' });
     const scope = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 4, maxEntries: 4, name: 'alc_t_v2' });
     try {
-      const e = await rejectsCode(loadXdpProgram({ path: obj, maps: { arp_table: table, arp_scope: scope, arp_stats: scope } }), 'EACCES');
+      const e = await rejectsCode(
+        loadXdpProgram({ path: obj, maps: { arp_table: table, arp_scope: scope, arp_stats: scope } }),
+        'EACCES',
+      );
       assert.match(e.message, /bpf\(BPF_PROG_LOAD\) failed: EACCES .*verifier log:/s);
     } finally {
       table.close();
@@ -233,7 +252,10 @@ if (requirePrereqs(['root', 'bpf'])) {
   test('missing addon gives NativeNotBuiltError with build instructions', () => {
     const r = spawnSync(
       process.execPath,
-      ['-e', `try { require(${JSON.stringify(path.join(__dirname, 'index.js'))}).native() } catch (e) { console.log(e.code + ' ' + e.message) }`],
+      [
+        '-e',
+        `try { require(${JSON.stringify(path.join(__dirname, 'index.js'))}).native() } catch (e) { console.log(e.code + ' ' + e.message) }`,
+      ],
       { env: { ...process.env, ALCOR_NATIVE_PATH: '/nonexistent/alcor_native.node' }, encoding: 'utf8' },
     );
     assert.match(r.stdout, /^ENATIVE_NOT_BUILT native addon not built: .*npm install/);

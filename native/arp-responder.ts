@@ -6,13 +6,37 @@
 //   arp_scope  hash         ifindex u32 -> scope u32 (an interface without an entry uses its ifindex as scope)
 //   arp_stats  percpu_array ifindex (slot 0 = ifindex >= 4096) -> {rx, arp_replied, arp_missed, passed} u64 each
 import * as path from 'node:path';
-import { BpfMap, type MapSpec, type NetnsOption, type XdpAttachResult, type XdpMode, type XdpProgram, closeFd, loadXdpProgram, perCpuSlots, xdpAttach, xdpDetach } from './index';
+import {
+  BpfMap,
+  type MapSpec,
+  type NetnsOption,
+  type XdpAttachResult,
+  type XdpMode,
+  type XdpProgram,
+  closeFd,
+  loadXdpProgram,
+  perCpuSlots,
+  xdpAttach,
+  xdpDetach,
+} from './index';
 import { ensureBpfObject } from './bpf-build';
 
-export const ARP_TABLE_SPEC: MapSpec = { type: 'hash', keySize: 8, valueSize: 8, maxEntries: 262144, name: 'arp_table' };
+export const ARP_TABLE_SPEC: MapSpec = {
+  type: 'hash',
+  keySize: 8,
+  valueSize: 8,
+  maxEntries: 262144,
+  name: 'arp_table',
+};
 export const ARP_SCOPE_SPEC: MapSpec = { type: 'hash', keySize: 4, valueSize: 4, maxEntries: 65536, name: 'arp_scope' };
 export const ARP_STATS_SLOTS = 4096;
-export const ARP_STATS_SPEC: MapSpec = { type: 'percpu_array', keySize: 4, valueSize: 32, maxEntries: ARP_STATS_SLOTS, name: 'arp_stats' };
+export const ARP_STATS_SPEC: MapSpec = {
+  type: 'percpu_array',
+  keySize: 4,
+  valueSize: 32,
+  maxEntries: ARP_STATS_SLOTS,
+  name: 'arp_stats',
+};
 
 export const DEFAULT_PIN_DIR = '/sys/fs/bpf/alcor';
 
@@ -78,7 +102,8 @@ function writeMac(out: Buffer, offset: number, mac: string): void {
 }
 
 function checkScope(scope: number): void {
-  if (!Number.isInteger(scope) || scope < 0 || scope > 0xffffffff) throw badInput('EBADSCOPE', `scope ${scope} is not a u32`);
+  if (!Number.isInteger(scope) || scope < 0 || scope > 0xffffffff)
+    throw badInput('EBADSCOPE', `scope ${scope} is not a u32`);
 }
 
 /** Writes the 8-byte arp_table key into out at offset. */

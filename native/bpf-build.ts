@@ -16,7 +16,18 @@ export function bpfObjectPath(name: BpfProgramName): string {
 
 /** The clang invocation `npm run build:bpf` uses, for one program. */
 export function bpfCompileArgs(sourceFile: string, objectFile: string): string[] {
-  return ['-O2', '-g', '-Wall', '-target', 'bpf', '-I/usr/include/x86_64-linux-gnu', '-c', sourceFile, '-o', objectFile];
+  return [
+    '-O2',
+    '-g',
+    '-Wall',
+    '-target',
+    'bpf',
+    '-I/usr/include/x86_64-linux-gnu',
+    '-c',
+    sourceFile,
+    '-o',
+    objectFile,
+  ];
 }
 
 function newestSourceMtimeMs(root: string, name: BpfProgramName): number {

@@ -62,10 +62,22 @@ test('arp key/value codecs: scope host order, IPv4 network order, MAC + pad', ()
   const val = encodeArpValue('02:AA:bb:cc:dd:0e');
   assert.is(val.toString('hex'), '02aabbccdd0e0000');
   assert.is(decodeArpValue(val), '02:aa:bb:cc:dd:0e');
-  assert.throws(() => encodeArpKey(1, '10.1.2'), (e: unknown) => (e as { code?: string }).code === 'EBADIP');
-  assert.throws(() => encodeArpKey(1, '10.1.2.256'), (e: unknown) => (e as { code?: string }).code === 'EBADIP');
-  assert.throws(() => encodeArpKey(-1, '10.1.2.3'), (e: unknown) => (e as { code?: string }).code === 'EBADSCOPE');
-  assert.throws(() => encodeArpValue('02:aa:bb'), (e: unknown) => (e as { code?: string }).code === 'EBADMAC');
+  assert.throws(
+    () => encodeArpKey(1, '10.1.2'),
+    (e: unknown) => (e as { code?: string }).code === 'EBADIP',
+  );
+  assert.throws(
+    () => encodeArpKey(1, '10.1.2.256'),
+    (e: unknown) => (e as { code?: string }).code === 'EBADIP',
+  );
+  assert.throws(
+    () => encodeArpKey(-1, '10.1.2.3'),
+    (e: unknown) => (e as { code?: string }).code === 'EBADSCOPE',
+  );
+  assert.throws(
+    () => encodeArpValue('02:aa:bb'),
+    (e: unknown) => (e as { code?: string }).code === 'EBADMAC',
+  );
 });
 
 test('desiredArpEntries: duplicates collapse, conflicting MACs are reported and the first kept', () => {

@@ -64,17 +64,23 @@ export function packMapSyncPlan(plan: MapSyncPlan, keySize: number, valueSize: n
   const deleteKeys = Buffer.alloc(plan.deletes.length * keySize);
   plan.deletes.forEach((id, i) => {
     if (deleteKeys.write(id, i * keySize, 'latin1') !== keySize || id.length !== keySize) {
-      throw Object.assign(new Error(`key of ${id.length} bytes in a map with key_size ${keySize}`), { code: 'EBADKEYSIZE' });
+      throw Object.assign(new Error(`key of ${id.length} bytes in a map with key_size ${keySize}`), {
+        code: 'EBADKEYSIZE',
+      });
     }
   });
   const upsertKeys = Buffer.alloc(plan.upserts.length * keySize);
   const upsertValues = Buffer.alloc(plan.upserts.length * valueSize);
   plan.upserts.forEach(([id, value], i) => {
     if (id.length !== keySize) {
-      throw Object.assign(new Error(`key of ${id.length} bytes in a map with key_size ${keySize}`), { code: 'EBADKEYSIZE' });
+      throw Object.assign(new Error(`key of ${id.length} bytes in a map with key_size ${keySize}`), {
+        code: 'EBADKEYSIZE',
+      });
     }
     if (value.length !== valueSize) {
-      throw Object.assign(new Error(`value of ${value.length} bytes in a map with value size ${valueSize}`), { code: 'EBADVALUESIZE' });
+      throw Object.assign(new Error(`value of ${value.length} bytes in a map with value size ${valueSize}`), {
+        code: 'EBADVALUESIZE',
+      });
     }
     upsertKeys.write(id, i * keySize, 'latin1');
     upsertValues.set(value, i * valueSize);
@@ -83,10 +89,19 @@ export function packMapSyncPlan(plan: MapSyncPlan, keySize: number, valueSize: n
 }
 
 /** Splits a packed dump into an EntryMap. */
-export function entriesFromPacked(keys: Buffer, values: Buffer, count: number, keySize: number, valueSize: number): Map<string, Uint8Array> {
+export function entriesFromPacked(
+  keys: Buffer,
+  values: Buffer,
+  count: number,
+  keySize: number,
+  valueSize: number,
+): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
   for (let i = 0; i < count; i++) {
-    out.set(keys.toString('latin1', i * keySize, (i + 1) * keySize), values.subarray(i * valueSize, (i + 1) * valueSize));
+    out.set(
+      keys.toString('latin1', i * keySize, (i + 1) * keySize),
+      values.subarray(i * valueSize, (i + 1) * valueSize),
+    );
   }
   return out;
 }
@@ -102,7 +117,10 @@ export interface ArpConflict {
  * the first MAC is kept and the conflict is reported, so one bad port cannot stop the rest from being served.
  * Throws (EBADIP/EBADMAC/EBADSCOPE) on malformed input.
  */
-export function desiredArpEntries(entries: Iterable<ArpEntry>): { readonly entries: Map<string, Uint8Array>; readonly conflicts: ArpConflict[] } {
+export function desiredArpEntries(entries: Iterable<ArpEntry>): {
+  readonly entries: Map<string, Uint8Array>;
+  readonly conflicts: ArpConflict[];
+} {
   const out = new Map<string, Uint8Array>();
   const conflicts = new Map<string, { scope: number; ip: string; macs: string[] }>();
   const key = Buffer.alloc(8);

@@ -99,7 +99,14 @@ export interface NativeBinding {
   inetChecksum(buf: Uint8Array): number;
   noop(): void;
   possibleCpus(): number;
-  mapCreate(opts: { type: number; keySize: number; valueSize: number; maxEntries: number; flags?: number; name?: string }): number;
+  mapCreate(opts: {
+    type: number;
+    keySize: number;
+    valueSize: number;
+    maxEntries: number;
+    flags?: number;
+    name?: string;
+  }): number;
   mapInfo(fd: number): RawMapInfo;
   objPin(fd: number, path: string): void;
   objGet(path: string): number;
@@ -115,11 +122,19 @@ export interface NativeBinding {
   mapDump(fd: number): Promise<MapDump>;
   mapDumpSync(fd: number): MapDump;
   closeFd(fd: number): void;
-  loadXdpProgram(opts: { path: string; section?: string; name?: string; maps?: Record<string, number> }): Promise<XdpProgram>;
+  loadXdpProgram(opts: {
+    path: string;
+    section?: string;
+    name?: string;
+    maps?: Record<string, number>;
+  }): Promise<XdpProgram>;
   elfMapNames(path: string, section?: string): string[];
   xdpAttach(opts: { ifname: string; progFd: number; mode?: XdpMode; netns?: string }): Promise<XdpAttachResult>;
   xdpDetach(opts: { ifname: string; netns?: string }): Promise<{ detached: XdpAttachedMode; ifindex: number }>;
-  xdpQuery(opts: { ifname: string; netns?: string }): Promise<{ mode: XdpAttachedMode; progId: number; ifindex: number }>;
+  xdpQuery(opts: {
+    ifname: string;
+    netns?: string;
+  }): Promise<{ mode: XdpAttachedMode; progId: number; ifindex: number }>;
   packetOpen(opts: { ifname: string; netns?: string; protocol?: number }): { fd: number; ifindex: number };
   packetSend(fd: number, frame: Uint8Array): void;
   packetRecv(fd: number, includeOutgoing?: boolean): Buffer | null;
@@ -155,6 +170,8 @@ export function native(): NativeBinding {
   }
   let loaded: NativeBinding;
   try {
+    // A .node addon can only be loaded through require (its path is only known at run time).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     loaded = require(file) as NativeBinding;
   } catch (e: unknown) {
     const why = e instanceof Error ? e.message : String(e);
@@ -257,7 +274,10 @@ export class BpfMap {
       const mismatch = specMismatch(spec, map.info);
       if (mismatch !== null) {
         map.close();
-        throw codedError('EMAPSHAPE', `pinned map ${pinPath} does not match the expected shape: ${mismatch} (unpin it to recreate)`);
+        throw codedError(
+          'EMAPSHAPE',
+          `pinned map ${pinPath} does not match the expected shape: ${mismatch} (unpin it to recreate)`,
+        );
       }
       return { map, created: false };
     }
@@ -392,11 +412,15 @@ export function xdpAttach(opts: XdpAttachOptions): Promise<XdpAttachResult> {
 }
 
 /** Detaches whatever XDP program the interface has, in the mode it was attached; resolves which mode that was. */
-export function xdpDetach(opts: { readonly ifname: string } & NetnsOption): Promise<{ detached: XdpAttachedMode; ifindex: number }> {
+export function xdpDetach(
+  opts: { readonly ifname: string } & NetnsOption,
+): Promise<{ detached: XdpAttachedMode; ifindex: number }> {
   return native().xdpDetach({ ifname: opts.ifname, netns: opts.netns });
 }
 
-export function xdpQuery(opts: { readonly ifname: string } & NetnsOption): Promise<{ mode: XdpAttachedMode; progId: number; ifindex: number }> {
+export function xdpQuery(
+  opts: { readonly ifname: string } & NetnsOption,
+): Promise<{ mode: XdpAttachedMode; progId: number; ifindex: number }> {
   return native().xdpQuery({ ifname: opts.ifname, netns: opts.netns });
 }
 

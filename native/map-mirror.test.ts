@@ -53,7 +53,11 @@ if (requirePrereqs(['root', 'bpf'])) {
       assert.is(m2.size, 4501, 'read what the pinned map holds');
       const want = [...entries(1000, 2), ...entries(5000, 1).slice(1000, 4000), ...entries(500, 7, 4)];
       const r = await m2.sync(desiredArpEntries(want).entries);
-      assert.equal([r.upserted, r.deleted, r.unchanged], [0, 1, 4500], 'restart with the same goal state changes nothing but the stray');
+      assert.equal(
+        [r.upserted, r.deleted, r.unchanged],
+        [0, 1, 4500],
+        'restart with the same goal state changes nothing but the stray',
+      );
       const empty = await m2.sync(new Map());
       assert.is(empty.deleted, 4500);
       assert.is(m2.map.dumpSync().count, 0);
@@ -64,7 +68,13 @@ if (requirePrereqs(['root', 'bpf'])) {
 
   test('a failed sync marks the view stale and the next sync re-reads the map', async () => {
     const small = path.join(PIN_DIR, 'small');
-    const m = await MapMirror.open(small, { type: 'hash', keySize: 8, valueSize: 8, maxEntries: 10, name: 'alc_t_small' });
+    const m = await MapMirror.open(small, {
+      type: 'hash',
+      keySize: 8,
+      valueSize: 8,
+      maxEntries: 10,
+      name: 'alc_t_small',
+    });
     try {
       let failed = false;
       try {

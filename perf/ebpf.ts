@@ -129,7 +129,18 @@ function bpftoolBatch(mapId: number, keys: Buffer, values: Buffer, count: number
 function bpftoolSpawn(mapId: number, keys: Buffer, values: Buffer, samples: number): number | null {
   const t0 = nowNs();
   for (let i = 0; i < samples; i++) {
-    const r = spawnSync('bpftool', ['map', 'update', 'id', String(mapId), 'key', 'hex', ...hexBytes(keys, 8 * i, 8).split(' '), 'value', 'hex', ...hexBytes(values, 8 * i, 8).split(' ')]);
+    const r = spawnSync('bpftool', [
+      'map',
+      'update',
+      'id',
+      String(mapId),
+      'key',
+      'hex',
+      ...hexBytes(keys, 8 * i, 8).split(' '),
+      'value',
+      'hex',
+      ...hexBytes(values, 8 * i, 8).split(' '),
+    ]);
     if (r.status !== 0) return null;
   }
   return perSec(samples, nowNs() - t0);
@@ -137,7 +148,10 @@ function bpftoolSpawn(mapId: number, keys: Buffer, values: Buffer, samples: numb
 
 function bpffsMounted(): boolean {
   try {
-    return fs.readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === '/sys/fs/bpf' && l.split(' ')[2] === 'bpf');
+    return fs
+      .readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .some((l) => l.split(' ')[1] === '/sys/fs/bpf' && l.split(' ')[2] === 'bpf');
   } catch {
     return false;
   }
@@ -147,7 +161,13 @@ async function mirrorSync(n: number): Promise<{ first: number; noop: number } | 
   if (!bpffsMounted()) return null;
   const pinDir = `/sys/fs/bpf/alcor-bench-${process.pid}`;
   try {
-    const mirror = await MapMirror.open(path.join(pinDir, 'arp_table'), { type: 'hash', keySize: 8, valueSize: 8, maxEntries: n, name: 'alc_bench_mir' });
+    const mirror = await MapMirror.open(path.join(pinDir, 'arp_table'), {
+      type: 'hash',
+      keySize: 8,
+      valueSize: 8,
+      maxEntries: n,
+      name: 'alc_bench_mir',
+    });
     try {
       const wanted = Array.from({ length: n }, (_, i) => ({
         scope: 1 + (i >>> 20),
@@ -195,7 +215,9 @@ export async function runEbpfBench(opts: EbpfBenchOptions): Promise<EbpfBenchRes
     const batchUpdatesPerSec = perSec(n, nowNs() - t0);
     const cpu = process.cpuUsage(cpu0);
     const batchUpdateCpuNsPerEntry = Math.round(((cpu.user + cpu.system) * 1000) / n);
-    log(`batch update (async): ${n} entries, ${batchUpdatesPerSec}/s, ${batchUpdateCpuNsPerEntry} CPU ns/entry, usedBatch=${r.usedBatch}`);
+    log(
+      `batch update (async): ${n} entries, ${batchUpdatesPerSec}/s, ${batchUpdateCpuNsPerEntry} CPU ns/entry, usedBatch=${r.usedBatch}`,
+    );
 
     t0 = nowNs();
     map.updateBatchSync(other.keys, other.values);
@@ -228,7 +250,9 @@ export async function runEbpfBench(opts: EbpfBenchOptions): Promise<EbpfBenchRes
     const singleUpdatesPerSec = perSec(singleEntries, nowNs() - t0);
     const cpuSingle = process.cpuUsage(cpu1);
     const singleUpdateCpuNsPerEntry = Math.round(((cpuSingle.user + cpuSingle.system) * 1000) / singleEntries);
-    log(`single updates: ${singleEntries} entries, ${singleUpdatesPerSec}/s, ${singleUpdateCpuNsPerEntry} CPU ns/entry`);
+    log(
+      `single updates: ${singleEntries} entries, ${singleUpdatesPerSec}/s, ${singleUpdateCpuNsPerEntry} CPU ns/entry`,
+    );
     const lookups = Math.min(singleEntries, 100_000);
     t0 = nowNs();
     for (let i = 0; i < lookups; i++) n8.mapLookup(fd, keys.subarray(8 * i, 8 * i + 8));
@@ -238,12 +262,17 @@ export async function runEbpfBench(opts: EbpfBenchOptions): Promise<EbpfBenchRes
     const bpftoolUpdatesPerSec = bpftoolBatch(map.info.id, keys, values, bpftoolEntries);
     log(`bpftool batch file: ${bpftoolEntries} lines, ${bpftoolUpdatesPerSec ?? 'failed'}/s`);
     const check = map.dumpSync().count;
-    if (bpftoolUpdatesPerSec !== null && check !== bpftoolEntries) log(`warning: bpftool wrote ${check} of ${bpftoolEntries} entries`);
+    if (bpftoolUpdatesPerSec !== null && check !== bpftoolEntries)
+      log(`warning: bpftool wrote ${check} of ${bpftoolEntries} entries`);
     const bpftoolSpawnUpdatesPerSec = bpftoolSpawn(map.info.id, other.keys, other.values, spawnSamples);
     log(`bpftool one process per update: ${spawnSamples} runs, ${bpftoolSpawnUpdatesPerSec ?? 'failed'}/s`);
 
     const mirror = await mirrorSync(n);
-    log(mirror === null ? 'mirror: skipped (bpffs not mounted)' : `mirror sync: ${mirror.first} ms first, ${mirror.noop} ms unchanged`);
+    log(
+      mirror === null
+        ? 'mirror: skipped (bpffs not mounted)'
+        : `mirror sync: ${mirror.first} ms first, ${mirror.noop} ms unchanged`,
+    );
 
     result = {
       entries: n,
@@ -277,8 +306,18 @@ export async function runEbpfBench(opts: EbpfBenchOptions): Promise<EbpfBenchRes
 
 const OPTIONS = [
   { name: 'entries', type: 'number', default: 1_000_000, help: 'map entries to write', metavar: 'N' },
-  { name: 'single-entries', type: 'number', help: 'entries for the per-entry syscall loop (default min(N, 200000))', metavar: 'N' },
-  { name: 'bpftool-entries', type: 'number', help: 'lines in the bpftool batch file (default min(N, 100000))', metavar: 'N' },
+  {
+    name: 'single-entries',
+    type: 'number',
+    help: 'entries for the per-entry syscall loop (default min(N, 200000))',
+    metavar: 'N',
+  },
+  {
+    name: 'bpftool-entries',
+    type: 'number',
+    help: 'lines in the bpftool batch file (default min(N, 100000))',
+    metavar: 'N',
+  },
   { name: 'json', type: 'boolean', help: 'print only the JSON result line' },
 ] as const satisfies readonly OptionSpec[];
 
@@ -286,7 +325,8 @@ const OPTIONS = [
 export const command: SubcommandModule = {
   help: {
     usage: 'alcor-bench ebpf [--entries N] [--json]',
-    description: 'BPF map update speed through the addon (batched, single) versus bpftool, and the N-API call cost. Needs root and bpftool.',
+    description:
+      'BPF map update speed through the addon (batched, single) versus bpftool, and the N-API call cost. Needs root and bpftool.',
     options: OPTIONS,
   },
   run: async (argv: readonly string[], io: CliIo): Promise<number> => {
@@ -304,7 +344,11 @@ export const command: SubcommandModule = {
 };
 
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
-  return command.run(argv, { stdout: (t) => void process.stdout.write(t), stderr: (t) => void process.stderr.write(t), env: process.env });
+  return command.run(argv, {
+    stdout: (t) => void process.stdout.write(t),
+    stderr: (t) => void process.stderr.write(t),
+    env: process.env,
+  });
 }
 
 if (require.main === module) {
@@ -314,7 +358,9 @@ if (require.main === module) {
     },
     (e: unknown) => {
       const code = (e as { code?: unknown }).code;
-      console.error(`ebpf bench failed: ${typeof code === 'string' ? `${code}: ` : ''}${e instanceof Error ? e.message : String(e)}`);
+      console.error(
+        `ebpf bench failed: ${typeof code === 'string' ? `${code}: ` : ''}${e instanceof Error ? e.message : String(e)}`,
+      );
       process.exitCode = 1;
     },
   );
