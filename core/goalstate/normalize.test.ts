@@ -439,6 +439,21 @@ test('rule: CIDR syntax', () => {
   );
 });
 
+test('rule: the subnet gateway IP lies inside the subnet', () => {
+  assert.match(
+    errorOf(subnet('sn1', { gateway: { ipAddress: '10.0.2.1', macAddress: 'fa:16:3e:00:01:01' } })),
+    "gateway.ip_address 10.0.2.1 is outside the subnet's cidr 10.0.1.0/24",
+  );
+  assert.match(
+    errorOf(subnet('sn1', { gateway: { ipAddress: '', macAddress: 'fa:16:3e:00:01:01' } })),
+    'gateway.ip_address is empty',
+  );
+  assert.match(
+    errorOf(subnet('sn1', { gateway: { ipAddress: '10.0.1.1', macAddress: '' } })),
+    'gateway.mac_address is empty',
+  );
+});
+
 test('rule: subnet tunnel ids by network type, never 0', () => {
   okResource(subnet('sn1', { networkType: NetworkType.VXLAN, tunnelId: 16777215 }));
   okResource(subnet('sn1', { networkType: NetworkType.GRE, tunnelId: 16777215 }));

@@ -71,7 +71,17 @@ import type {
   Subnet,
   Vpc,
 } from '../model';
-import { INVALID, cidrProblem, ipv4Problem, macProblem, parseCidr, parseIpv4, parseMac } from './addr';
+import {
+  INVALID,
+  cidrContains,
+  cidrProblem,
+  formatCidr,
+  ipv4Problem,
+  macProblem,
+  parseCidr,
+  parseIpv4,
+  parseMac,
+} from './addr';
 
 /** Kinds in dependency order: a kind only refers to kinds before it. */
 export const KIND_ORDER: readonly ResourceKind[] = [
@@ -443,6 +453,9 @@ function normalizeSubnet(c: SubnetConfiguration, id: string): Subnet {
     if (g.ipAddress === '') invalid('gateway.ip_address is empty but gateway.mac_address is set');
     if (g.macAddress === '') invalid('gateway.mac_address is empty (a gateway IP needs its MAC)');
     gateway = { ip: ipv4('gateway.ip_address', g.ipAddress), mac: mac('gateway.mac_address', g.macAddress) };
+    if (!cidrContains(subnetCidr, gateway.ip)) {
+      invalid(`gateway.ip_address ${g.ipAddress} is outside the subnet's cidr ${formatCidr(subnetCidr)}`);
+    }
   }
   const dnsServers: Ipv4[] = [];
   for (let i = 0; i < c.dnsEntryList.length; i++) {

@@ -202,6 +202,31 @@ test('a port whose subnet is unknown fails and nothing of it is planned', () => 
   assert.equal(plan.changes, []);
 });
 
+test('fixed IPs and DHCP addresses outside their subnet are INVALID_ARG', () => {
+  const store = storeWithSubnet();
+  const plan = planV2(store, [
+    port('p1', { fixedIps: [{ subnetId: 'sn1', ipAddress: '10.0.2.5' }] }),
+    neighbor('n1', {
+      fixedIps: [
+        { subnetId: 'sn1', ipAddress: '10.0.1.6' },
+        { subnetId: 'sn2', ipAddress: '10.0.1.7' },
+      ],
+    }),
+    dhcp('d1', { ipv4Address: '10.0.9.5' }),
+  ]);
+  assert.equal(codes(plan), ['p1:INVALID_ARG', 'n1:INVALID_ARG', 'd1:INVALID_ARG']);
+  assert.match(
+    plan.statuses[0]?.reason ?? '',
+    "port 'p1': fixed_ips[0].ip_address 10.0.2.5 is outside subnet 'sn1' (10.0.1.0/24)",
+  );
+  assert.match(
+    plan.statuses[1]?.reason ?? '',
+    "fixed_ips[1].ip_address 10.0.1.7 is outside subnet 'sn2' (10.0.2.0/24)",
+  );
+  assert.match(plan.statuses[2]?.reason ?? '', "ipv4_address 10.0.9.5 is outside subnet 'sn1'");
+  assert.equal(plan.changes, []);
+});
+
 test('neighbor, DHCP and router references to unknown subnets fail', () => {
   const store = storeWithSubnet();
   const plan = planV2(store, [

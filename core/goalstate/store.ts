@@ -19,7 +19,8 @@
 // - revision_number: when the held resource has a higher revision than the op, the op is
 //   OUT_OF_ORDER and changes nothing. A revision of 0 on either side means "unordered": no check.
 // - References are checked against the message plus the held state as the plan evolves: a port,
-//   neighbor or DHCP entry needs its subnet(s), a router needs the subnets of its routing tables;
+//   neighbor or DHCP entry needs its subnet(s) (FAILURE when missing) and its IPs must lie inside
+//   them (INVALID_ARG otherwise); a router needs the subnets of its routing tables;
 //   a subnet cannot be deleted while ports use it. A router whose DVR MAC differs from another
 //   router's (held or earlier in the message) is INVALID_ARG: the DVR MAC is one per host.
 // - Processing order: non-DELETE ops in op order (parents first, since ops come in dependency
@@ -49,7 +50,7 @@ import type {
   Subnet,
   Vpc,
 } from '../model';
-import { formatMac } from './addr';
+import { cidrContains, formatCidr, formatIpv4, formatMac } from './addr';
 import { KIND_ORDER } from './normalize';
 
 export type ResourceOf<K extends ResourceKind> = Extract<Resource, { readonly kind: K }>;
@@ -437,8 +438,8 @@ class Planner {
   private readonly dvrDelta = new Map<Mac, number>();
   /** Per MAC: the DHCP entry the plan makes serve it (null = freed by the plan), vs the held index. */
   private readonly dhcpMacPlanned = new Map<Mac, string | null>();
-  /** The last subnet id found to exist; cleared whenever a subnet changes. Neighbors come in runs per subnet. */
-  private knownSubnet: string | undefined;
+  /** The last subnet looked up; cleared whenever the plan changes a subnet. */
+  private lastSubnet: Subnet | undefined;
 
   constructor(
     private readonly held: Maps,
@@ -489,22 +490,26 @@ class Planner {
 
     // INFO / CREATE / UPDATE: upsert.
     switch (r.kind) {
-      case 'port': {
-        const problem = this.missingSubnetsOf(r.fixedIps, 'fixed_ips');
-        if (problem !== undefined) return status(op, OperationStatus.FAILURE, `port '${op.id}': ${problem}`);
-        break;
-      }
+      case 'port':
       case 'neighbor': {
-        const problem = this.missingSubnetsOf(r.fixedIps, 'fixed_ips');
-        if (problem !== undefined) return status(op, OperationStatus.FAILURE, `neighbor '${op.id}': ${problem}`);
+        const problem = this.fixedIpsProblem(r.fixedIps);
+        if (problem !== undefined) return status(op, problem.status, `${r.kind} '${op.id}': ${problem.reason}`);
         break;
       }
       case 'dhcp': {
-        if (!this.subnetExists(r.subnetId)) {
+        const s = this.subnetById(r.subnetId);
+        if (s === undefined) {
           return status(
             op,
             OperationStatus.FAILURE,
             `dhcp '${op.id}': subnet '${r.subnetId}' is neither in this goal state nor held; send the subnet with it`,
+          );
+        }
+        if (!cidrContains(s.cidr, r.ip)) {
+          return status(
+            op,
+            OperationStatus.INVALID_ARG,
+            `dhcp '${op.id}': ipv4_address ${formatIpv4(r.ip)} is outside subnet '${s.id}' (${formatCidr(s.cidr)})`,
           );
         }
         // The DHCP table semantics Alcor tests for (acceptance scenario 14): a duplicate add and an
@@ -536,7 +541,7 @@ class Planner {
       case 'router': {
         for (let i = 0; i < r.subnets.length; i++) {
           const subnetId = (r.subnets[i] as Router['subnets'][number]).subnetId;
-          if (!this.subnetExists(subnetId)) {
+          if (this.subnetById(subnetId) === undefined) {
             return status(
               op,
               OperationStatus.FAILURE,
@@ -581,18 +586,34 @@ class Planner {
     return planned === null ? undefined : planned;
   }
 
-  private subnetExists(id: string): boolean {
-    if (id === this.knownSubnet) return true;
-    if (this.view('subnet', id) === undefined) return false;
-    this.knownSubnet = id;
-    return true;
+  /** The subnet as the plan sees it (message plus held state), cached: neighbors come in runs per subnet. */
+  private subnetById(id: string): Subnet | undefined {
+    const cached = this.lastSubnet;
+    if (cached !== undefined && cached.id === id) return cached;
+    const s = this.view('subnet', id);
+    if (s === undefined || s.kind !== 'subnet') return undefined;
+    this.lastSubnet = s;
+    return s;
   }
 
-  private missingSubnetsOf(fixedIps: readonly { readonly subnetId: string }[], list: string): string | undefined {
+  /** Every fixed IP must name a known subnet (else FAILURE) and lie inside its CIDR (else INVALID_ARG). */
+  private fixedIpsProblem(
+    fixedIps: readonly { readonly subnetId: string; readonly ip: number }[],
+  ): { status: OperationStatus; reason: string } | undefined {
     for (let i = 0; i < fixedIps.length; i++) {
-      const subnetId = (fixedIps[i] as { readonly subnetId: string }).subnetId;
-      if (!this.subnetExists(subnetId)) {
-        return `${list}[${i}] names subnet '${subnetId}', which is neither in this goal state nor held; send the subnet (e.g. as INFO) with it`;
+      const f = fixedIps[i] as { readonly subnetId: string; readonly ip: number };
+      const s = this.subnetById(f.subnetId);
+      if (s === undefined) {
+        return {
+          status: OperationStatus.FAILURE,
+          reason: `fixed_ips[${i}] names subnet '${f.subnetId}', which is neither in this goal state nor held; send the subnet (e.g. as INFO) with it`,
+        };
+      }
+      if (!cidrContains(s.cidr, f.ip)) {
+        return {
+          status: OperationStatus.INVALID_ARG,
+          reason: `fixed_ips[${i}].ip_address ${formatIpv4(f.ip)} is outside subnet '${s.id}' (${formatCidr(s.cidr)})`,
+        };
       }
     }
     return undefined;
@@ -607,7 +628,7 @@ class Planner {
   ): void {
     this.changes.push({ kind, id, before, after });
     if (overlay !== undefined) overlay.set(id, after === undefined ? null : after);
-    if (kind === 'subnet') this.knownSubnet = undefined;
+    if (kind === 'subnet') this.lastSubnet = undefined;
     else if (kind === 'port') {
       if (before !== undefined) this.countPortSubnets(before as Port, -1);
       if (after !== undefined) this.countPortSubnets(after as Port, 1);

@@ -33,6 +33,7 @@ import type {
   SubnetConfiguration,
   VpcConfiguration,
 } from '../../proto';
+import { formatIpv4, parseCidr } from './addr';
 
 export type Entry =
   | { readonly kind: 'vpc'; readonly state: VpcState }
@@ -82,7 +83,7 @@ export function subnet(id: string, over: DeepPartial<SubnetConfiguration> = {}, 
         name: 'subnet-' + id,
         cidr: '10.0.1.0/24',
         tunnelId: 20,
-        gateway: { ipAddress: '10.0.1.1', macAddress: 'fa:16:3e:00:01:01' },
+        gateway: { ipAddress: firstHost(over.cidr) ?? '10.0.1.1', macAddress: 'fa:16:3e:00:01:01' },
         dhcpEnable: true,
         extraDhcpOptions: [{ name: 'mtu', value: '1450' }],
         dnsEntryList: [{ entry: '8.8.8.8' }],
@@ -91,6 +92,12 @@ export function subnet(id: string, over: DeepPartial<SubnetConfiguration> = {}, 
       },
     }),
   };
+}
+
+/** The first host address of a CIDR override, so a subnet given another CIDR keeps a valid gateway. */
+function firstHost(cidr: string | undefined): string | undefined {
+  const parsed = cidr === undefined ? undefined : parseCidr(cidr);
+  return parsed === undefined || parsed.prefix > 30 ? undefined : formatIpv4(parsed.addr + 1);
 }
 
 export function port(id: string, over: DeepPartial<PortConfiguration> = {}, op = OperationType.CREATE): Entry {
