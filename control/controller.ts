@@ -34,6 +34,7 @@ interface Waiter {
 }
 
 const RECENT_RESULTS = 16;
+const RECONCILE_CHUNK = 50;
 
 export class Controller {
   private readonly sessions = new Map<string, HostSession>();
@@ -67,11 +68,35 @@ export class Controller {
   async start(): Promise<void> {
     const ev = this.store.events;
     ev.on('hostChange', (c) => this.onHostChange(c));
-    ev.on('agentChange', (host) => this.reconcileHost(host));
+    ev.on('agentChange', (host) => this.scheduleReconcile([host]));
     ev.on('result', (r) => this.onResult(r));
     ev.on('repush', (host) => this.sessions.get(host)?.repush());
     this.membership.events.on('change', () => this.reconcile());
     this.reconcile();
+  }
+
+  private readonly toReconcile = new Set<string>();
+  private reconciling = false;
+
+  /**
+   * Reconciles hosts in small chunks, yielding to the event loop in between: starting 1,000 agent streams
+   * at once must not starve the lease keepalive (a missed keepalive would cost this replica all its hosts).
+   */
+  private scheduleReconcile(hosts: Iterable<string>): void {
+    for (const h of hosts) this.toReconcile.add(h);
+    if (this.reconciling) return;
+    this.reconciling = true;
+    const step = (): void => {
+      let n = 0;
+      for (const host of this.toReconcile) {
+        this.toReconcile.delete(host);
+        this.reconcileHost(host);
+        if (++n >= RECONCILE_CHUNK) break;
+      }
+      if (this.toReconcile.size > 0 && !this.stopped) setImmediate(step);
+      else this.reconciling = false;
+    };
+    setImmediate(step);
   }
 
   async stop(): Promise<void> {
@@ -88,8 +113,11 @@ export class Controller {
 
   /** Starts sessions for the hosts this replica owns and stops the others. */
   reconcile(): void {
-    const hosts = new Set([...this.store.cache.agents.keys(), ...this.sessions.keys()]);
-    for (const host of hosts) this.reconcileHost(host);
+    // Releasing is cheap and must be immediate (no two owners); taking hosts goes through the chunked path.
+    for (const [host, s] of this.sessions) {
+      if (this.store.cache.agents.get(host) !== s.address || !owns(this.membership, host)) this.reconcileHost(host);
+    }
+    this.scheduleReconcile(this.store.cache.agents.keys());
   }
 
   private reconcileHost(host: string): void {
@@ -100,7 +128,7 @@ export class Controller {
     if (session !== undefined && (!mine || session.address !== address)) {
       session.stop();
       this.sessions.delete(host);
-      this.opts.log.info('released host', { host });
+      this.opts.log.debug('released host', { host });
     }
     if (mine && !this.sessions.has(host)) {
       const s = new HostSession(host, address, {
@@ -119,6 +147,7 @@ export class Controller {
         },
       });
       this.sessions.set(host, s);
+      this.opts.log.debug('took host', { host, agent: address });
       s.start(); // the first connection pushes the full state
     }
   }

@@ -39,7 +39,11 @@ export async function startControl(cfg: ControlConfig, log: Logger = createLogge
     store = new FileStore(cfg.dataDir);
     membership = new StaticMembership(replicaId);
   } else {
-    throw new Error('etcd mode not built yet');
+    const { EtcdStore } = await import('./store/etcd-store');
+    const { EtcdMembership } = await import('./sharding/etcd-membership');
+    const etcdStore = new EtcdStore({ endpoints: cfg.etcd, prefix: cfg.prefix, replicaId, log });
+    store = etcdStore;
+    membership = new EtcdMembership({ client: etcdStore.client, prefix: cfg.prefix, replicaId, leaseTtlSec: cfg.leaseTtlSec, log });
   }
   await store.start();
   if (cfg.agents.size > 0) await store.putAgents([...cfg.agents]);
@@ -71,7 +75,7 @@ export async function startControl(cfg: ControlConfig, log: Logger = createLogge
     api.once('error', reject);
     api.listen(port, host, () => resolve((api.address() as { port: number }).port));
   });
-  log.info('ready', {
+  log.notice('ready', {
     replica: replicaId,
     mode: cfg.etcd === null ? 'embedded' : 'etcd',
     grpc: `${splitHostPort(cfg.listen).host}:${grpcPort}`,
@@ -95,7 +99,7 @@ export async function startControl(cfg: ControlConfig, log: Logger = createLogge
           await new Promise<void>((r) => (api as http.Server).close(() => r()));
           api.closeAllConnections();
           await store.close();
-          log.info('stopped', { replica: replicaId });
+          log.notice('stopped', { replica: replicaId });
         })();
       }
       return stopping;

@@ -21,6 +21,9 @@ export class TestAgent {
   private server: grpc.Server | null = null;
   /** Set to delay or fail replies in tests. */
   replyDelayMs = 0;
+  /** Messages received since start (kept even when recordMessages is off). */
+  received = 0;
+  lastReceivedAtMs = 0;
   recordMessages = true;
 
   private constructor(
@@ -79,6 +82,8 @@ export class TestAgent {
       });
     }
     const m: ReceivedMessage = { atMs: Date.now(), bytes: msg.length, keys };
+    this.received++;
+    this.lastReceivedAtMs = m.atMs;
     if (this.recordMessages) this.messages.push(m);
     this.events.emit('message', m);
     return { formatVersion: 0, operationStatuses: statuses, messageTotalOperationTime: 1 };
