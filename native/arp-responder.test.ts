@@ -148,5 +148,30 @@ if (requirePrereqs(['root', 'bpf', 'clang', 'netns', 'arping'])) {
     }
   });
 
+  test('auto mode falls back to generic where the driver has no native XDP (lo) and says why', async () => {
+    const pass = await loadXdpProgram({ path: ensureBpfObject('xdp_pass'), maps: {} });
+    try {
+      const r = await xdpAttach({ ifname: 'lo', netns: HOST_NS, progFd: pass.fd });
+      assert.is(r.mode, 'generic');
+      assert.match(r.nativeError ?? '', /RTM_SETLINK\(IFLA_XDP attach\) failed: EOPNOTSUPP .*native mode/);
+      try {
+        await xdpAttach({ ifname: 'lo', netns: HOST_NS, progFd: pass.fd, mode: 'native' });
+        assert.unreachable('native on top of generic must fail');
+      } catch (e: unknown) {
+        assert.is((e as { code?: string }).code, 'EEXIST');
+        assert.match((e as Error).message, /Native and generic XDP can't be active at the same time/);
+      }
+      // An ifindex given as a decimal string works too.
+      assert.equal(await xdpDetach({ ifname: String(r.ifindex), netns: HOST_NS }), {
+        detached: 'generic',
+        ifindex: r.ifindex,
+      });
+      assert.is((await xdpQuery({ ifname: 'lo', netns: HOST_NS })).mode, 'none');
+    } finally {
+      await xdpDetach({ ifname: 'lo', netns: HOST_NS }).catch(() => undefined);
+      closeFd(pass.fd);
+    }
+  });
+
   test.run();
 }
