@@ -328,6 +328,11 @@ test('commit rejects a plan made before the store changed, or by another store',
     codeOf(() => new ResourceStore().commit(planV2(store, [port('p3')]))),
     'STALE_PLAN',
   );
+  // A plan that changes nothing does not invalidate others.
+  const third = planV2(store, [port('p3')]);
+  store.commit(planV2(store, [port('p1')]));
+  store.commit(third);
+  assert.ok(store.port('p3'));
   // Discarding is just dropping the plan: the store is as before.
   planV2(store, [port('p1', {}, DELETE)]);
   assert.ok(store.port('p1'));

@@ -130,7 +130,7 @@ export class ResourceStore {
   private readonly id = nextStoreId++;
   private gen = 0;
 
-  /** Bumped by every commit; a plan is only valid for the generation it was made at. */
+  /** Bumped by every commit that changes something; a plan is only valid for the generation it was made at. */
   get generation(): number {
     return this.gen;
   }
@@ -240,6 +240,8 @@ export class ResourceStore {
         `the store changed since the plan was made (generation ${plan.generation}, now ${this.gen}); plan again`,
       );
     }
+    // Nothing to apply: keep the generation so other outstanding plans stay valid.
+    if (plan.changes.length === 0 && plan.touches.length === 0) return;
     // Touches first: a touch is only planned for a resource not otherwise changed earlier in the
     // same plan, so a later change of the same id must win.
     const touches = plan.touches;
