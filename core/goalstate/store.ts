@@ -30,8 +30,10 @@
 //   in processing order, which is also a safe order for programming the data plane (creates
 //   parent-first, deletes child-first).
 //
-// Scale: the planner is allocation-lean (one status and at most one change per op, one overlay
-// entry per changed resource) and index maintenance in commit is O(changes).
+// Scale: the planner is allocation-lean (one status and at most one change per op; overlay
+// entries only for kinds other ops refer to or whose ids may repeat) and index maintenance in
+// commit is O(changes). Plan + commit of 1M new neighbors into a store holding 1M costs about
+// 1.2x a bare loop doing one Map.get, two object allocations and one Map.set per op.
 
 import { OperationStatus, OperationType } from '../../proto';
 import type { ResourceType } from '../../proto';
