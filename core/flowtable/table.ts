@@ -47,6 +47,27 @@ interface Entry {
   owner: string;
   /** Every owner's own version when more than one owner wants the key. */
   others: Map<string, Flow> | undefined;
+  /** The apply() call that created the entry, while that call runs; 0 otherwise. */
+  born: number;
+}
+
+/** The flows with their keys; a key given twice keeps the last flow (at the first position). */
+function dedupeByKey(flows: readonly Flow[]): { keys: string[]; flows: Flow[] } {
+  const keys: string[] = [];
+  const out: Flow[] = [];
+  const index = flows.length > 16 ? new Map<string, number>() : undefined;
+  for (const f of flows) {
+    const key = fastFlowKey(f);
+    const at = index !== undefined ? index.get(key) : keys.indexOf(key);
+    if (at !== undefined && at >= 0) {
+      out[at] = f;
+      continue;
+    }
+    index?.set(key, keys.length);
+    keys.push(key);
+    out.push(f);
+  }
+  return { keys, flows: out };
 }
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -56,6 +77,7 @@ export class FlowTable {
   readonly #keysByOwner = new Map<string, string[]>();
   readonly #prefer: (a: string, b: string) => number;
   readonly #isOurs: (cookie: bigint) => boolean;
+  #batch = 0;
 
   constructor(options: FlowTableOptions = {}) {
     this.#prefer = options.preferOwner ?? byString;
@@ -89,47 +111,57 @@ export class FlowTable {
   }
 
   apply(changes: Iterable<OwnerChange>): FlowDelta {
-    // The effective flow of every touched key as it was before this call (null = absent).
-    const before = new Map<string, Flow | null>();
-    const touch = (key: string): void => {
-      if (!before.has(key)) before.set(key, this.#entries.get(key)?.flow ?? null);
+    const batch = ++this.#batch;
+    // The effective flow, before this call, of every touched key that existed before this call.
+    // Keys created in this call are stamped with `born = batch` instead and listed in `created`, so
+    // bulk inserts cost one map operation per flow.
+    const before = new Map<string, Flow>();
+    const created: string[] = [];
+    const touch = (key: string, e: Entry | undefined): void => {
+      if (e !== undefined && e.born !== batch && !before.has(key)) before.set(key, e.flow);
     };
     for (const change of changes) {
       const owner = change.owner;
       const oldKeys = this.#keysByOwner.get(owner);
-      const wanted = new Map<string, Flow>();
-      for (const f of change.flows) wanted.set(fastFlowKey(f), f);
+      const { keys, flows } = dedupeByKey(change.flows);
       if (oldKeys !== undefined) {
+        const keep = keys.length > 16 ? new Set(keys) : undefined;
         for (const key of oldKeys) {
-          if (wanted.has(key)) continue;
-          touch(key);
-          this.#removeOwner(key, owner);
+          if (keep !== undefined ? keep.has(key) : keys.includes(key)) continue;
+          const e = this.#entries.get(key);
+          touch(key, e);
+          this.#removeOwner(key, owner, e);
         }
       }
-      for (const [key, f] of wanted) {
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i] as string;
+        const f = flows[i] as Flow;
         const e = this.#entries.get(key);
-        if (e !== undefined) {
-          const mine = e.others === undefined ? (e.owner === owner ? e.flow : undefined) : e.others.get(owner);
-          if (mine !== undefined && (mine === f || sameBody(mine, f))) continue;
+        if (e === undefined) {
+          this.#entries.set(key, { flow: f, owner, others: undefined, born: before.has(key) ? 0 : batch });
+          if (!before.has(key)) created.push(key);
+          continue;
         }
-        touch(key);
-        this.#setOwner(key, owner, f, e);
+        const mine = e.others === undefined ? (e.owner === owner ? e.flow : undefined) : e.others.get(owner);
+        if (mine !== undefined && (mine === f || sameBody(mine, f))) continue;
+        touch(key, e);
+        this.#setOwner(owner, f, e);
       }
-      if (wanted.size === 0) this.#keysByOwner.delete(owner);
-      else this.#keysByOwner.set(owner, [...wanted.keys()]);
+      if (keys.length === 0) this.#keysByOwner.delete(owner);
+      else this.#keysByOwner.set(owner, keys);
     }
     const delta: FlowDelta = { add: [], modify: [], delete: [] };
     for (const [key, old] of before) {
       const now = this.#entries.get(key)?.flow;
-      if (old === null) {
-        if (now !== undefined) delta.add.push(now);
-      } else if (now === undefined) {
-        delta.delete.push(old);
-      } else if (old.cookie !== now.cookie) {
-        delta.add.push(now);
-      } else if (!sameActions(old, now)) {
-        delta.modify.push(now);
-      }
+      if (now === undefined) delta.delete.push(old);
+      else if (old.cookie !== now.cookie) delta.add.push(now);
+      else if (!sameActions(old, now)) delta.modify.push(now);
+    }
+    for (const key of created) {
+      const e = this.#entries.get(key);
+      if (e === undefined || e.born !== batch) continue;
+      e.born = 0; // reported; a key created twice in one call is listed once
+      delta.add.push(e.flow);
     }
     return delta;
   }
@@ -154,11 +186,7 @@ export class FlowTable {
     return delta;
   }
 
-  #setOwner(key: string, owner: string, f: Flow, e: Entry | undefined): void {
-    if (e === undefined) {
-      this.#entries.set(key, { flow: f, owner, others: undefined });
-      return;
-    }
+  #setOwner(owner: string, f: Flow, e: Entry): void {
     if (e.others === undefined) {
       if (e.owner === owner) {
         e.flow = f;
@@ -170,8 +198,7 @@ export class FlowTable {
     this.#elect(e);
   }
 
-  #removeOwner(key: string, owner: string): void {
-    const e = this.#entries.get(key);
+  #removeOwner(key: string, owner: string, e: Entry | undefined): void {
     if (e === undefined) return;
     if (e.others === undefined) {
       if (e.owner === owner) this.#entries.delete(key);

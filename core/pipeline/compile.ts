@@ -471,6 +471,10 @@ export function compilePort(port: Port, view: PipelineView): Flow[] {
     out.push(...securityGroupFlows('ingress', port, ofport, view, cookie, conjIndex));
   }
   out.push(localL2Flow(net.vni, port.mac, ofport, cookie));
+  // Allowed address pairs may carry their own MAC (VRRP and the like): deliver to it too.
+  const pairMacs = new Set<Mac>();
+  for (const pair of port.allowedAddressPairs) if (pair.mac !== undefined && pair.mac !== port.mac) pairMacs.add(pair.mac);
+  for (const m of [...pairMacs].sort((a, b) => a - b)) out.push(localL2Flow(net.vni, m, ofport, cookie));
   out.push(outputFlow(ofport, cookie));
   return out;
 }

@@ -118,3 +118,50 @@ export function router(
     })),
   };
 }
+
+/**
+ * The golden-test world: host 192.0.2.1 with tunnel ofport 100; two subnets of router r1
+ * (VNI 5001, 5002); ports p1 (ofport 3, SG web), p2 (ofport 4, no SG, an allowed address pair),
+ * p3 (no ofport yet); neighbors n1 (remote, L2 + L3 entries), n2 (on this host), n3 (tunnel id override).
+ */
+export function scenario(): import('./memview').MemoryView {
+  // Required lazily so that importing the builders does not pull in the view.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { MemoryView } = require('./memview') as typeof import('./memview');
+  const v = new MemoryView({ localTunnelIp: ip('192.0.2.1'), tunnelOfport: 100 });
+  v.put(subnet('s1', { cidr: '10.0.1.0/24', vni: 5001, gw: ['10.0.1.1', 'fa:16:3e:00:01:01'] }));
+  v.put(subnet('s2', { cidr: '10.0.2.0/24', vni: 5002, gw: ['10.0.2.1', 'fa:16:3e:00:02:01'] }));
+  v.put(port('p1', { mac: '02:00:00:00:00:01', ips: [['s1', '10.0.1.10']], sgs: ['web'] }));
+  v.put(port('p2', { mac: '02:00:00:00:00:02', ips: [['s1', '10.0.1.11']], pairs: [{ ip: '10.0.1.128/25', mac: '02:00:00:00:00:99' }] }));
+  v.put(port('p3', { mac: '02:00:00:00:00:03', ips: [['s2', '10.0.2.12']], sgs: ['web'] }));
+  v.ofports.set('p1', 3);
+  v.ofports.set('p2', 4);
+  v.put(
+    securityGroup('web', [
+      rule('in-ssh', { direction: 'ingress', protocol: 'tcp', portMin: 22, portMax: 22, prefix: '198.51.100.0/24' }),
+      rule('in-web', { direction: 'ingress', protocol: 'tcp', portMin: 80, portMax: 81 }),
+      rule('in-peers', { direction: 'ingress', protocol: 'udp', portMin: 5000, portMax: 5001, remoteGroupId: 'web' }),
+      rule('in-peers-icmp', { direction: 'ingress', protocol: 'icmp', portMin: 8, portMax: 0, remoteGroupId: 'web' }),
+      rule('out-any', { direction: 'egress' }),
+    ]),
+  );
+  v.put(
+    neighbor('n1', {
+      mac: '02:00:00:00:01:01',
+      host: '192.0.2.2',
+      ips: [
+        { subnetId: 's1', ip: '10.0.1.20' },
+        { subnetId: 's2', ip: '10.0.2.20', type: 'l3' },
+      ],
+    }),
+  );
+  v.put(neighbor('n2', { mac: '02:00:00:00:01:02', host: '192.0.2.1', ips: [{ subnetId: 's1', ip: '10.0.1.21' }] }));
+  v.put(neighbor('n3', { mac: '02:00:00:00:01:03', host: '192.0.2.3', ips: [{ subnetId: 's1', ip: '10.0.1.22', vni: 7777 }] }));
+  v.put(
+    router('r1', 'fe:16:11:00:00:00', [
+      { subnetId: 's1' },
+      { subnetId: 's2', rules: [{ dest: '172.16.0.0/16', via: '10.0.2.20', viaMac: '02:00:00:00:01:01' }, { dest: '0.0.0.0/0', via: '10.0.2.30' }] },
+    ]),
+  );
+  return v;
+}
