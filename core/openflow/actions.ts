@@ -5,7 +5,7 @@
 import type { Action, FieldName } from '../flow';
 import { NX_CT_F_COMMIT, NX_CT_RECIRC_NONE, NX_RESUBMIT_IN_PORT, NX_VENDOR_ID, NXAST, OFPAT, OFPCML_NO_BUFFER, OFPP } from './constants';
 import { OpenFlowError } from './errors';
-import { checkFieldValue, fieldByHeader, fieldSpec, type FieldSpec, readValue, writeValue } from './oxm';
+import { checkFieldValue, contextMissing, fieldByHeader, fieldSpec, type FieldSpec, type MatchContext, NO_MATCH_CONTEXT, Prereq, readValue, writeValue } from './oxm';
 import { ByteWriter, readU16, readU32, readU64n } from './writer';
 
 const CT_MARK = fieldSpec('ct_mark');
@@ -18,10 +18,20 @@ function checkUint(v: number, max: number, what: string): void {
   if (!(v >= 0 && v <= max && Number.isInteger(v))) bad(`${what} ${v} is out of range 0..${max}`);
 }
 
-function writableSpec(name: FieldName, action: string): FieldSpec {
+function writableSpec(name: FieldName, action: string, ctx: MatchContext): FieldSpec {
   const s = fieldSpec(name);
   if (!s.writable) throw new OpenFlowError('OF_FIELD_NOT_WRITABLE', `${action}: OVS does not let actions write ${name} (ovs-fields(7))`);
+  checkPrereq(s, action, ctx);
   return s;
+}
+
+/** OVS refuses actions on fields the match does not guarantee (OFPBAC_MATCH_INCONSISTENT). */
+function checkPrereq(s: FieldSpec, action: string, ctx: MatchContext): void {
+  if (s.prereq === Prereq.None) return;
+  const missing = contextMissing(ctx, s.prereq);
+  if (missing !== undefined) {
+    throw new OpenFlowError('OF_ACTION_PREREQ', `${action} on ${s.name} needs its prerequisite in the match (ovs-fields(7)): add ${missing}`);
+  }
 }
 
 function checkSubfield(s: FieldSpec, ofs: number, nBits: number, action: string): void {
@@ -48,8 +58,11 @@ function writeSetField(w: ByteWriter, s: FieldSpec, value: number): void {
   w.pad8(start);
 }
 
-/** Writes one action. */
-export function encodeAction(w: ByteWriter, a: Action): void {
+/**
+ * Writes one action. `ctx` (from encodeMatch) lets it refuse actions OVS would refuse for the
+ * flow's match: fields whose prerequisites the match lacks, ct() on non-IP traffic.
+ */
+export function encodeAction(w: ByteWriter, a: Action, ctx: MatchContext = NO_MATCH_CONTEXT): void {
   switch (a.kind) {
     case 'output':
       checkUint(a.port, 0xffffffff, 'output port');
@@ -69,14 +82,14 @@ export function encodeAction(w: ByteWriter, a: Action): void {
       w.zeros(6);
       return;
     case 'set_field': {
-      const s = writableSpec(a.field, 'set_field');
+      const s = writableSpec(a.field, 'set_field', ctx);
       checkFieldValue(s, a.value, 'set_field');
       writeSetField(w, s, a.value);
       return;
     }
     case 'load': {
       // nx_action_reg_load: ofs_nbits = ofs << 6 | (n_bits - 1), dst header, 64-bit value.
-      const s = writableSpec(a.field, 'load');
+      const s = writableSpec(a.field, 'load', ctx);
       checkSubfield(s, a.ofs, a.nBits, 'load');
       if (!(Number.isInteger(a.value) && a.value >= 0 && a.value <= Number.MAX_SAFE_INTEGER && (a.nBits >= 53 || a.value < 2 ** a.nBits))) {
         bad(`load: value ${a.value} does not fit in ${a.nBits} bits`);
@@ -90,7 +103,8 @@ export function encodeAction(w: ByteWriter, a: Action): void {
     case 'move': {
       // nx_action_reg_move: n_bits, src_ofs, dst_ofs, src header, dst header.
       const src = fieldSpec(a.src);
-      const dst = writableSpec(a.dst, 'move');
+      checkPrereq(src, 'move', ctx);
+      const dst = writableSpec(a.dst, 'move', ctx);
       checkSubfield(src, a.srcOfs, a.nBits, 'move source');
       checkSubfield(dst, a.dstOfs, a.nBits, 'move destination');
       nxHeader(w, 24, NXAST.REG_MOVE);
@@ -113,6 +127,8 @@ export function encodeAction(w: ByteWriter, a: Action): void {
       // nx_action_conntrack: flags, zone_src (0 = immediate), zone_imm, recirc_table, pad,
       // alg, then nested actions (ovs-actions(7) "ct").
       checkUint(a.zone, 0xffff, 'ct zone');
+      const notIp = contextMissing(ctx, Prereq.Ip);
+      if (notIp !== undefined) throw new OpenFlowError('OF_ACTION_PREREQ', `ct() needs IP traffic (ovs-actions(7)): add ${notIp} to the match`);
       if (a.table !== undefined) checkUint(a.table, 254, 'ct table');
       if (a.setMark !== undefined) checkUint(a.setMark, 0xffffffff, 'ct mark');
       const len = a.setMark === undefined ? 24 : 40;
@@ -149,8 +165,8 @@ export function encodeAction(w: ByteWriter, a: Action): void {
   }
 }
 
-export function encodeActions(w: ByteWriter, actions: readonly Action[]): void {
-  for (let i = 0; i < actions.length; i++) encodeAction(w, actions[i]);
+export function encodeActions(w: ByteWriter, actions: readonly Action[], ctx: MatchContext = NO_MATCH_CONTEXT): void {
+  for (let i = 0; i < actions.length; i++) encodeAction(w, actions[i], ctx);
 }
 
 function headerField(header: number, what: string): FieldSpec {

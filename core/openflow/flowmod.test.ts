@@ -89,6 +89,22 @@ test('bad table, priority, goto and cookie are errors with codes', () => {
   throwsCode(() => encodeFlowMod({ ...ARP, cookie: 1n << 64n }, 'add', 1), 'OF_BAD_VALUE', /cookie/);
 });
 
+test('actions whose prerequisites the match lacks are refused, as OVS would (OFPBAC_MATCH_INCONSISTENT)', () => {
+  const bare: Flow = { table: 0, priority: 1, cookie: 0n, match: [{ field: 'reg0', value: 1 }], actions: [] };
+  throwsCode(() => encodeFlowMod({ ...bare, actions: [{ kind: 'ct', commit: true, zone: 1 }] }, 'add', 1), 'OF_ACTION_PREREQ', /ct\(\) needs IP.*eth_type=0x0800/);
+  throwsCode(() => encodeFlowMod({ ...bare, actions: [{ kind: 'set_field', field: 'ipv4_src', value: 1 }] }, 'add', 1), 'OF_ACTION_PREREQ', /ipv4_src/);
+  throwsCode(
+    () => encodeFlowMod({ ...bare, actions: [{ kind: 'move', src: 'arp_sha', srcOfs: 0, dst: 'eth_dst', dstOfs: 0, nBits: 48 }] }, 'add', 1),
+    'OF_ACTION_PREREQ',
+    /arp_sha.*0x0806/,
+  );
+  const ipFlow: Flow = { ...bare, match: [{ field: 'eth_type', value: 0x0800 }] };
+  throwsCode(() => encodeFlowMod({ ...ipFlow, actions: [{ kind: 'set_field', field: 'tcp_dst', value: 1 }] }, 'add', 1), 'OF_ACTION_PREREQ', /ip_proto=6/);
+  encodeFlowMod({ ...ipFlow, actions: [{ kind: 'ct', commit: true, zone: 1 }, { kind: 'set_field', field: 'ipv4_src', value: 1 }] }, 'add', 1);
+  // A delete carries no actions, so their prerequisites do not matter.
+  encodeFlowMod({ ...bare, actions: [{ kind: 'ct', commit: true, zone: 1 }] }, 'delete_strict', 1);
+});
+
 /** ofp_flow_stats (§7.3.5.2) around a FLOW_MOD's match and instructions, as OVS would reply. */
 function statsEntry(flow: Flow): Buffer {
   const fm = encodeFlowMod(flow, 'add', 1);

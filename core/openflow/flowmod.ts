@@ -17,7 +17,7 @@ import {
   type OfVersion,
 } from './constants';
 import { OpenFlowError } from './errors';
-import { decodeMatch, encodeMatch } from './oxm';
+import { decodeMatch, encodeMatch, type MatchContext } from './oxm';
 import { ByteWriter, readU16, readU64 } from './writer';
 
 export interface FlowModOptions {
@@ -64,14 +64,14 @@ function checkFlowHeader(flow: Flow): void {
   }
 }
 
-function writeInstructions(w: ByteWriter, actions: readonly Action[], goto: number | undefined): void {
+function writeInstructions(w: ByteWriter, actions: readonly Action[], goto: number | undefined, ctx: MatchContext): void {
   if (actions.length > 0) {
     // ofp_instruction_actions: type, len, pad[4], actions (§7.2.4).
     const start = w.pos;
     w.u16(OFPIT.APPLY_ACTIONS);
     w.u16(0);
     w.u32(0);
-    encodeActions(w, actions);
+    encodeActions(w, actions, ctx);
     w.patchU16(start + 2, w.pos - start);
   }
   if (goto !== undefined) {
@@ -113,8 +113,8 @@ export function writeFlowMod(
     w.u32(OFPG_ANY);
     w.u16(opts?.flags ?? 0);
     w.u16(0); // OF1.3 pad / OF1.4 importance
-    encodeMatch(w, flow.match);
-    if (command !== 'delete_strict') writeInstructions(w, flow.actions, flow.goto);
+    const ctx = encodeMatch(w, flow.match);
+    if (command !== 'delete_strict') writeInstructions(w, flow.actions, flow.goto, ctx);
     const len = w.pos - start;
     if (len > OFP_MAX_MESSAGE_LEN) {
       throw new OpenFlowError('OF_MESSAGE_TOO_LONG', `FLOW_MOD for table ${flow.table} priority ${flow.priority} is ${len} bytes, over OpenFlow's 65535-byte limit`);

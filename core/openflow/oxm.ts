@@ -264,6 +264,24 @@ function prereqMissing(p: Prereq, ethType: number, ipProto: number): string | un
   }
 }
 
+/**
+ * What a match guarantees about a packet, for checking action prerequisites: eth_type and
+ * ip_proto when matched exactly (-1 otherwise), packed into one number so that passing it
+ * allocates nothing. NO_MATCH_CONTEXT (PACKET_OUT, which has no match) skips the checks.
+ */
+export type MatchContext = number;
+export const NO_MATCH_CONTEXT: MatchContext = -1;
+
+function packContext(ethType: number, ipProto: number): MatchContext {
+  return (ethType + 1) * 512 + (ipProto + 1);
+}
+
+/** The prerequisite `p` does not hold under `ctx`: returns what to add to the match, else undefined. */
+export function contextMissing(ctx: MatchContext, p: Prereq): string | undefined {
+  if (ctx === NO_MATCH_CONTEXT || p === Prereq.None) return undefined;
+  return prereqMissing(p, Math.floor(ctx / 512) - 1, (ctx % 512) - 1);
+}
+
 // Scratch space reused by every encode (JS is single-threaded, encodeMatch is not re-entrant).
 const scratchSpecs: FieldSpec[] = [];
 
@@ -273,7 +291,7 @@ const scratchSpecs: FieldSpec[] = [];
  * missing prerequisite, a duplicate field, a value too wide, or a value bit outside its mask is
  * an OpenFlowError (OVS would reject the flow-mod anyway, later and less clearly).
  */
-export function encodeMatch(w: ByteWriter, match: readonly MatchField[]): void {
+export function encodeMatch(w: ByteWriter, match: readonly MatchField[]): MatchContext {
   const n = match.length;
   let sorted = true;
   let prevOrder = -1;
@@ -343,6 +361,7 @@ export function encodeMatch(w: ByteWriter, match: readonly MatchField[]): void {
   }
   w.patchU16(start + 2, w.pos - start);
   w.pad8(start);
+  return packContext(ethType, ipProto);
 }
 
 /** Decodes a run of OXM TLVs (no ofp_match header) into a canonical match. */
