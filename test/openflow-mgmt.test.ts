@@ -189,7 +189,7 @@ class OfConnection {
     w?.();
   }
 
-  /** Next received message of the given type (earlier ones of other types stay recorded in errors if errors). */
+  /** Next received message of the given type; an OFPT_ERROR received first is thrown instead. */
   async expect(type: number, timeoutMs = 5000): Promise<OfMessage> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

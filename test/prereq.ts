@@ -12,6 +12,9 @@
 // - Something missing with CI=true: CI machines are supposed to have everything (.ci/run installs it), so a missing
 //   prerequisite is a broken CI machine, not a reason to skip silently. Prints `FAIL <file>: missing <x> (<why>)`
 //   and exits the process with code 1, which the runner counts as a failed file.
+//
+// Checks are real probes where cheap: `netns` creates and deletes a namespace (and wants `ethtool`, which the
+// sandbox needs); `bpf` mounts bpffs at /sys/fs/bpf when it is missing, as .ci/run does.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
