@@ -330,7 +330,16 @@ export class OvsdbClient extends EventEmitter {
     return new Promise<void>((resolve, reject) => {
       const socket = net.createConnection({ path: this.#opts.socketPath });
       let established = false;
+      // Set once the monitors are re-registered and the caller was told; before that, failures go to the caller
+      // (connect() retries, or #scheduleReconnect's catch does), so 'close' must not schedule a second reconnect.
+      let opened = false;
       socket.once('connect', () => {
+        if (this.#closed) {
+          // close() was called while this connection attempt was in flight.
+          socket.destroy();
+          reject(new OvsdbError('OVSDB_CLOSED', 'client closed'));
+          return;
+        }
         established = true;
         this.#socket = socket;
         this.#connected = true;
@@ -340,12 +349,19 @@ export class OvsdbClient extends EventEmitter {
         this.#startProbe();
         this.#reRegisterMonitors().then(
           () => {
+            if (this.#socket !== socket) {
+              reject(new OvsdbError('OVSDB_DISCONNECTED', 'connection lost while registering monitors'));
+              return;
+            }
+            opened = true;
             this.#backoffMs = 0;
             this.emit('connected');
             resolve();
           },
           (e: unknown) => {
-            socket.destroy();
+            if (this.#socket === socket) {
+              this.#teardown(new OvsdbError('OVSDB_DISCONNECTED', `re-registering monitors failed: ${errorText(e)}`));
+            }
             reject(e instanceof Error ? e : new Error(String(e)));
           },
         );
@@ -358,7 +374,7 @@ export class OvsdbClient extends EventEmitter {
         if (!established) return;
         if (this.#socket !== socket) return;
         this.#teardown(new OvsdbError('OVSDB_DISCONNECTED', `connection to ${this.#opts.socketPath} closed`));
-        this.#scheduleReconnect();
+        if (opened) this.#scheduleReconnect();
       });
     });
   }
