@@ -622,6 +622,13 @@ test('a hand-built message with a missing list is INVALID_ARG, not a crash', () 
   const cfg = gs.portStates[0]?.configuration as unknown as Record<string, unknown>;
   cfg['fixedIps'] = undefined;
   assert.match(fromGoalState(gs).ops[0]?.error ?? '', 'malformed configuration');
+  const nulls = v1([port('p1'), port('p2')]);
+  (nulls.portStates as unknown[])[0] = null;
+  (nulls.portStates[1] as unknown as Record<string, unknown>)['configuration'] = null;
+  assert.equal(
+    fromGoalState(nulls).ops.map((o) => o.error),
+    ['a port state has no configuration', 'a port state has no configuration'],
+  );
 });
 
 test.run();

@@ -239,9 +239,10 @@ function makeOp<C extends CommonConfig>(
   normalize: Normalizer<C>,
 ): ResourceOp {
   const resourceType = RESOURCE_TYPE_OF_KIND[kind];
-  const operation = state === undefined ? OperationType.INFO : state.operationType;
+  // null only reaches here from hand-built (e.g. JSON-derived) messages; treat it as absent.
+  const operation = state === undefined || state === null ? OperationType.INFO : state.operationType;
   const config = state?.configuration;
-  if (config === undefined) {
+  if (config === undefined || config === null) {
     return {
       kind,
       id,
