@@ -2,12 +2,14 @@
 // back as a JS exception with a clear message and `code`, with the process still alive.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { requirePrereqs } from '../test/prereq';
 import {
   BpfMap,
+  closeFd,
   isNativeError,
   loadXdpProgram,
   native,
@@ -230,6 +232,48 @@ if (requirePrereqs(['root', 'bpf'])) {
     await rejectsCode(xdpQuery({ ifname: 'lo', netns: 'alc-no-such-ns' }), 'ENOENT');
     assert.is((await xdpQuery({ ifname: 'lo' })).mode, 'none');
     throwsCode(() => PacketSocket.open({ ifname: 'alc-nope0' }), 'ENODEV');
+  });
+
+  test('truncated or corrupted BPF objects are refused with coded errors, never a crash', async () => {
+    const original = fs.readFileSync(ensureBpfObject('arp_responder'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-elf-'));
+    const table = BpfMap.create({ type: 'hash', keySize: 8, valueSize: 8, maxEntries: 4, name: 'alc_t_f1' });
+    const scope = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 4, maxEntries: 4, name: 'alc_t_f2' });
+    const stats = BpfMap.create({
+      type: 'percpu_array',
+      keySize: 4,
+      valueSize: 32,
+      maxEntries: 4096,
+      name: 'alc_t_f3',
+    });
+    try {
+      let seed = 7;
+      const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+      const codes = new Set<string>();
+      for (let i = 0; i < 60; i++) {
+        let bytes = Buffer.from(original);
+        if (i < 30) bytes = bytes.subarray(0, Math.floor((original.length * i) / 30));
+        else for (let j = 0; j < 4; j++) bytes[rnd() % bytes.length] = rnd() & 255;
+        const file = path.join(dir, `f${i}.o`);
+        fs.writeFileSync(file, bytes);
+        try {
+          const prog = await loadXdpProgram({
+            path: file,
+            maps: { arp_table: table, arp_scope: scope, arp_stats: stats },
+          });
+          closeFd(prog.fd);
+        } catch (e: unknown) {
+          assert.ok(isNativeError(e), String(e));
+          codes.add(e.code);
+        }
+      }
+      assert.ok(codes.has('EBADELF'), [...codes].join(','));
+    } finally {
+      table.close();
+      scope.close();
+      stats.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('verifier refusal carries the verifier log', async () => {

@@ -74,6 +74,7 @@ ElfFile ReadElf(const std::string& path) {
   const Elf64_Shdr* strSh = f.sections[f.ehdr->e_shstrndx];
   f.shstrtab = reinterpret_cast<const char*>(f.Data(strSh));
   f.shstrtabSize = strSh->sh_size;
+  if (f.shstrtab == nullptr) f.Bad("section name table without data");
   return f;
 }
 
@@ -114,6 +115,7 @@ Symtab ReadSymtab(const ElfFile& f) {
     const Elf64_Shdr* strSh = f.sections[sh->sh_link];
     t.strs = reinterpret_cast<const char*>(f.Data(strSh));
     t.strsSize = strSh->sh_size;
+    if (t.syms == nullptr || t.strs == nullptr) f.Bad("symbol table without data");
     return t;
   }
   f.Bad("no symbol table (was the object stripped?)");
@@ -157,11 +159,12 @@ Program ExtractProgram(const ElfFile& f, const std::string& wanted) {
     std::string name = f.SectionName(sh);
     if (name == "license") {
       const char* lic = reinterpret_cast<const char*>(f.Data(sh));
-      p.license = std::string(lic, strnlen(lic, sh->sh_size));
+      if (lic != nullptr) p.license = std::string(lic, strnlen(lic, sh->sh_size));
     }
     if (sh->sh_type == SHT_RELA && sh->sh_info == progIdx) f.Bad("RELA relocations are not expected for BPF");
     if (sh->sh_type != SHT_REL || sh->sh_info != progIdx) continue;
     const auto* rels = reinterpret_cast<const Elf64_Rel*>(f.Data(sh));
+    if (rels == nullptr) f.Bad("relocation section without data");
     size_t n = sh->sh_size / sizeof(Elf64_Rel);
     for (size_t r = 0; r < n; r++) {
       uint32_t symIdx = ELF64_R_SYM(rels[r].r_info);
