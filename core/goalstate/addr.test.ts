@@ -192,4 +192,46 @@ test('require* variants throw AddrError with a code', () => {
   );
 });
 
+/** Deterministic PRNG (mulberry32) so failures reproduce. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test('random round trips and agreement with a reference reading', () => {
+  const next = rng(42);
+  for (let i = 0; i < 20000; i++) {
+    const ip = Math.floor(next() * 4294967296);
+    assert.is(parseIpv4(formatIpv4(ip)), ip);
+    const mac = Math.floor(next() * 2 ** 48);
+    assert.is(parseMac(formatMac(mac)), mac);
+    assert.is(parseMac(formatMac(mac, '-').toUpperCase()), mac);
+    const prefix = Math.floor(next() * 33);
+    const c = parseCidr(formatIpv4(ip) + '/' + prefix);
+    assert.is(c?.prefix, prefix);
+    assert.is(c?.addr, (ip & prefixMask(prefix)) >>> 0);
+  }
+  // Random short strings over the characters that matter: the parser must agree with a slow,
+  // obviously right reading.
+  const alphabet = '0123456789.:/-afAFgz ';
+  const reference = (t: string): number => {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(t);
+    if (m === null) return INVALID;
+    const parts = m.slice(1).map((p) => (p.length > 1 && p.startsWith('0') ? 256 : Number(p)));
+    return parts.every((p) => p <= 255) ? parts.reduce((acc, p) => acc * 256 + p, 0) : INVALID;
+  };
+  for (let i = 0; i < 50000; i++) {
+    const len = 1 + Math.floor(next() * 16);
+    let t = '';
+    for (let j = 0; j < len; j++) t += alphabet[Math.floor(next() * alphabet.length)];
+    assert.is(parseIpv4(t), reference(t), JSON.stringify(t));
+  }
+});
+
 test.run();

@@ -105,6 +105,26 @@ test('a goal state of every kind plans one status per op, in op order, and commi
   );
 });
 
+test('plan() leaves the store exactly as it was', () => {
+  const store = storeWithSubnet();
+  apply(store, [port('p1'), neighbor('n1'), router('r1'), dhcp('d1')]);
+  const before = JSON.stringify(store.snapshot());
+  const plan = planV2(store, [
+    subnet('sn1', {}, DELETE),
+    subnet('sn5', { cidr: '10.0.5.0/24', tunnelId: 50 }),
+    port('p1', { name: 'x' }, UPDATE),
+    port('p2'),
+    neighbor('n1', {}, DELETE),
+    router('r1', {}, DELETE),
+    dhcp('d1', { ipv4Address: '10.0.1.9' }, UPDATE),
+  ]);
+  assert.ok(plan.changes.length >= 5);
+  assert.is(JSON.stringify(store.snapshot()), before);
+  assert.equal([...store.portsInSubnet('sn1')], ['p1']);
+  assert.equal([...store.routersForSubnet('sn1')], ['r1']);
+  assert.is(store.generation, 2);
+});
+
 test('invalid ops become INVALID_ARG statuses with the normalizer reason and change nothing', () => {
   const store = storeWithSubnet();
   const plan = planV2(store, [port('p1', { macAddress: 'nope' }), port('p2')]);
