@@ -37,12 +37,27 @@ const GOLDEN: readonly [Action, string][] = [
   [{ kind: 'set_field', field: 'ip_dscp', value: 8 }, '0019 0010 80001001 08 00000000000000'],
   [{ kind: 'set_field', field: 'tun_id', value: 0x123456789a }, '0019 0010 80004c08 000000123456789a'],
   // NXAST_REG_LOAD: ofs_nbits = ofs << 6 | (n_bits - 1).
-  [{ kind: 'load', field: 'reg6', value: 5, ofs: 0, nBits: 16 }, 'ffff 0018 00002320 0007 000f 00010c04 0000000000000005'],
-  [{ kind: 'load', field: 'reg0', value: 1, ofs: 5, nBits: 1 }, 'ffff 0018 00002320 0007 0140 00010004 0000000000000001'],
-  [{ kind: 'load', field: 'tun_id', value: 2, ofs: 0, nBits: 64 }, 'ffff 0018 00002320 0007 003f 80004c08 0000000000000002'],
+  [
+    { kind: 'load', field: 'reg6', value: 5, ofs: 0, nBits: 16 },
+    'ffff 0018 00002320 0007 000f 00010c04 0000000000000005',
+  ],
+  [
+    { kind: 'load', field: 'reg0', value: 1, ofs: 5, nBits: 1 },
+    'ffff 0018 00002320 0007 0140 00010004 0000000000000001',
+  ],
+  [
+    { kind: 'load', field: 'tun_id', value: 2, ofs: 0, nBits: 64 },
+    'ffff 0018 00002320 0007 003f 80004c08 0000000000000002',
+  ],
   // NXAST_REG_MOVE: n_bits, src_ofs, dst_ofs, src, dst.
-  [{ kind: 'move', src: 'reg0', srcOfs: 0, dst: 'reg1', dstOfs: 8, nBits: 8 }, 'ffff 0018 00002320 0006 0008 0000 0008 00010004 00010204'],
-  [{ kind: 'move', src: 'eth_src', srcOfs: 0, dst: 'eth_dst', dstOfs: 0, nBits: 48 }, 'ffff 0018 00002320 0006 0030 0000 0000 80000806 80000606'],
+  [
+    { kind: 'move', src: 'reg0', srcOfs: 0, dst: 'reg1', dstOfs: 8, nBits: 8 },
+    'ffff 0018 00002320 0006 0008 0000 0008 00010004 00010204',
+  ],
+  [
+    { kind: 'move', src: 'eth_src', srcOfs: 0, dst: 'eth_dst', dstOfs: 0, nBits: 48 },
+    'ffff 0018 00002320 0006 0030 0000 0000 80000806 80000606',
+  ],
   // NXAST_RESUBMIT_TABLE: in_port 0xfff8 (OFPP_IN_PORT, i.e. unchanged), table, pad.
   [{ kind: 'resubmit', table: 30 }, 'ffff 0010 00002320 000e fff8 1e 000000'],
   // NXAST_CT: flags, zone_src, zone_imm, recirc_table, pad[3], alg, nested actions.
@@ -88,8 +103,16 @@ test('bad actions are errors with codes', () => {
   throwsCode(() => bytes({ kind: 'set_field', field: 'eth_type', value: 0x800 }), 'OF_FIELD_NOT_WRITABLE', /eth_type/);
   throwsCode(() => bytes({ kind: 'load', field: 'ct_state', value: 1, ofs: 0, nBits: 1 }), 'OF_FIELD_NOT_WRITABLE');
   throwsCode(() => bytes({ kind: 'set_field', field: 'reg0', value: 2 ** 32 }), 'OF_BAD_VALUE');
-  throwsCode(() => bytes({ kind: 'load', field: 'reg0', value: 1, ofs: 30, nBits: 4 }), 'OF_BAD_ACTION', /outside reg0/);
-  throwsCode(() => bytes({ kind: 'load', field: 'reg0', value: 16, ofs: 0, nBits: 4 }), 'OF_BAD_ACTION', /fit in 4 bits/);
+  throwsCode(
+    () => bytes({ kind: 'load', field: 'reg0', value: 1, ofs: 30, nBits: 4 }),
+    'OF_BAD_ACTION',
+    /outside reg0/,
+  );
+  throwsCode(
+    () => bytes({ kind: 'load', field: 'reg0', value: 16, ofs: 0, nBits: 4 }),
+    'OF_BAD_ACTION',
+    /fit in 4 bits/,
+  );
   throwsCode(() => bytes({ kind: 'move', src: 'reg0', srcOfs: 0, dst: 'reg1', dstOfs: 0, nBits: 0 }), 'OF_BAD_ACTION');
   throwsCode(() => bytes({ kind: 'resubmit', table: 255 }), 'OF_BAD_ACTION');
   throwsCode(() => bytes({ kind: 'ct', commit: true, zone: 70000 }), 'OF_BAD_ACTION');

@@ -3,9 +3,29 @@
 // Every action is a multiple of 8 bytes long.
 
 import type { Action, FieldName } from '../flow';
-import { NX_CT_F_COMMIT, NX_CT_RECIRC_NONE, NX_RESUBMIT_IN_PORT, NX_VENDOR_ID, NXAST, OFPAT, OFPCML_NO_BUFFER, OFPP } from './constants';
+import {
+  NX_CT_F_COMMIT,
+  NX_CT_RECIRC_NONE,
+  NX_RESUBMIT_IN_PORT,
+  NX_VENDOR_ID,
+  NXAST,
+  OFPAT,
+  OFPCML_NO_BUFFER,
+  OFPP,
+} from './constants';
 import { OpenFlowError } from './errors';
-import { checkFieldValue, contextMissing, fieldByHeader, fieldSpec, type FieldSpec, type MatchContext, NO_MATCH_CONTEXT, Prereq, readValue, writeValue } from './oxm';
+import {
+  checkFieldValue,
+  contextMissing,
+  fieldByHeader,
+  fieldSpec,
+  type FieldSpec,
+  type MatchContext,
+  NO_MATCH_CONTEXT,
+  Prereq,
+  readValue,
+  writeValue,
+} from './oxm';
 import { ByteWriter, readU16, readU32, readU64n } from './writer';
 
 const CT_MARK = fieldSpec('ct_mark');
@@ -20,7 +40,11 @@ function checkUint(v: number, max: number, what: string): void {
 
 function writableSpec(name: FieldName, action: string, ctx: MatchContext): FieldSpec {
   const s = fieldSpec(name);
-  if (!s.writable) throw new OpenFlowError('OF_FIELD_NOT_WRITABLE', `${action}: OVS does not let actions write ${name} (ovs-fields(7))`);
+  if (!s.writable)
+    throw new OpenFlowError(
+      'OF_FIELD_NOT_WRITABLE',
+      `${action}: OVS does not let actions write ${name} (ovs-fields(7))`,
+    );
   checkPrereq(s, action, ctx);
   return s;
 }
@@ -30,7 +54,10 @@ function checkPrereq(s: FieldSpec, action: string, ctx: MatchContext): void {
   if (s.prereq === Prereq.None) return;
   const missing = contextMissing(ctx, s.prereq);
   if (missing !== undefined) {
-    throw new OpenFlowError('OF_ACTION_PREREQ', `${action} on ${s.name} needs its prerequisite in the match (ovs-fields(7)): add ${missing}`);
+    throw new OpenFlowError(
+      'OF_ACTION_PREREQ',
+      `${action} on ${s.name} needs its prerequisite in the match (ovs-fields(7)): add ${missing}`,
+    );
   }
 }
 
@@ -91,7 +118,12 @@ export function encodeAction(w: ByteWriter, a: Action, ctx: MatchContext = NO_MA
       // nx_action_reg_load: ofs_nbits = ofs << 6 | (n_bits - 1), dst header, 64-bit value.
       const s = writableSpec(a.field, 'load', ctx);
       checkSubfield(s, a.ofs, a.nBits, 'load');
-      if (!(Number.isInteger(a.value) && a.value >= 0 && a.value <= Number.MAX_SAFE_INTEGER && (a.nBits >= 53 || a.value < 2 ** a.nBits))) {
+      if (!(
+        Number.isInteger(a.value) &&
+        a.value >= 0 &&
+        a.value <= Number.MAX_SAFE_INTEGER &&
+        (a.nBits >= 53 || a.value < 2 ** a.nBits)
+      )) {
         bad(`load: value ${a.value} does not fit in ${a.nBits} bits`);
       }
       nxHeader(w, 24, NXAST.REG_LOAD);
@@ -128,7 +160,11 @@ export function encodeAction(w: ByteWriter, a: Action, ctx: MatchContext = NO_MA
       // alg, then nested actions (ovs-actions(7) "ct").
       checkUint(a.zone, 0xffff, 'ct zone');
       const notIp = contextMissing(ctx, Prereq.Ip);
-      if (notIp !== undefined) throw new OpenFlowError('OF_ACTION_PREREQ', `ct() needs IP traffic (ovs-actions(7)): add ${notIp} to the match`);
+      if (notIp !== undefined)
+        throw new OpenFlowError(
+          'OF_ACTION_PREREQ',
+          `ct() needs IP traffic (ovs-actions(7)): add ${notIp} to the match`,
+        );
       if (a.table !== undefined) checkUint(a.table, 254, 'ct table');
       if (a.setMark !== undefined) checkUint(a.setMark, 0xffffffff, 'ct mark');
       const len = a.setMark === undefined ? 24 : 40;
@@ -146,7 +182,8 @@ export function encodeAction(w: ByteWriter, a: Action, ctx: MatchContext = NO_MA
       // nx_action_conjunction: clause is 0-based on the wire, 1-based in ovs-ofctl and in Action.
       checkUint(a.nClauses, 64, 'conjunction n_clauses');
       if (a.nClauses < 2) bad(`conjunction n_clauses ${a.nClauses} must be 2..64`);
-      if (!(Number.isInteger(a.clause) && a.clause >= 1 && a.clause <= a.nClauses)) bad(`conjunction clause ${a.clause} must be 1..${a.nClauses}`);
+      if (!(Number.isInteger(a.clause) && a.clause >= 1 && a.clause <= a.nClauses))
+        bad(`conjunction clause ${a.clause} must be 1..${a.nClauses}`);
       checkUint(a.id, 0xffffffff, 'conjunction id');
       nxHeader(w, 16, NXAST.CONJUNCTION);
       w.u8(a.clause - 1);
@@ -171,7 +208,11 @@ export function encodeActions(w: ByteWriter, actions: readonly Action[], ctx: Ma
 
 function headerField(header: number, what: string): FieldSpec {
   const s = fieldByHeader(header);
-  if (s === undefined) throw new OpenFlowError('OF_UNSUPPORTED_ACTION', `${what} names field header 0x${header.toString(16)} that Flow cannot hold`);
+  if (s === undefined)
+    throw new OpenFlowError(
+      'OF_UNSUPPORTED_ACTION',
+      `${what} names field header 0x${header.toString(16)} that Flow cannot hold`,
+    );
   return s;
 }
 
@@ -181,7 +222,13 @@ function decodeNx(buf: Uint8Array, at: number, len: number, out: Action[]): void
     case NXAST.REG_LOAD: {
       const ofsNbits = readU16(buf, at + 10);
       const s = headerField(readU32(buf, at + 12), 'load');
-      out.push({ kind: 'load', field: s.name, value: readU64n(buf, at + 16), ofs: ofsNbits >>> 6, nBits: (ofsNbits & 63) + 1 });
+      out.push({
+        kind: 'load',
+        field: s.name,
+        value: readU64n(buf, at + 16),
+        ofs: ofsNbits >>> 6,
+        nBits: (ofsNbits & 63) + 1,
+      });
       return;
     }
     case NXAST.REG_MOVE:
@@ -196,7 +243,8 @@ function decodeNx(buf: Uint8Array, at: number, len: number, out: Action[]): void
       return;
     case NXAST.RESUBMIT_TABLE: {
       const inPort = readU16(buf, at + 10);
-      if (inPort !== NX_RESUBMIT_IN_PORT) throw new OpenFlowError('OF_UNSUPPORTED_ACTION', `resubmit with in_port ${inPort} is not one Flow can hold`);
+      if (inPort !== NX_RESUBMIT_IN_PORT)
+        throw new OpenFlowError('OF_UNSUPPORTED_ACTION', `resubmit with in_port ${inPort} is not one Flow can hold`);
       out.push({ kind: 'resubmit', table: buf[at + 12] });
       return;
     }
@@ -207,13 +255,17 @@ function decodeNx(buf: Uint8Array, at: number, len: number, out: Action[]): void
       const table = buf[at + 18];
       const alg = readU16(buf, at + 22);
       if (zoneSrc !== 0 || alg !== 0 || (flags & ~NX_CT_F_COMMIT) !== 0) {
-        throw new OpenFlowError('OF_UNSUPPORTED_ACTION', 'ct with a zone field, alg or flags other than commit is not one Flow can hold');
+        throw new OpenFlowError(
+          'OF_UNSUPPORTED_ACTION',
+          'ct with a zone field, alg or flags other than commit is not one Flow can hold',
+        );
       }
       const nested = decodeActions(buf, at + 24, at + len);
       let setMark: number | undefined;
       for (const n of nested) {
         if (n.kind === 'set_field' && n.field === 'ct_mark' && setMark === undefined) setMark = n.value;
-        else if (n.kind === 'load' && n.field === 'ct_mark' && n.ofs === 0 && n.nBits === 32 && setMark === undefined) setMark = n.value;
+        else if (n.kind === 'load' && n.field === 'ct_mark' && n.ofs === 0 && n.nBits === 32 && setMark === undefined)
+          setMark = n.value;
         else throw new OpenFlowError('OF_UNSUPPORTED_ACTION', `ct nested action ${n.kind} is not one Flow can hold`);
       }
       const ct: { kind: 'ct'; commit: boolean; zone: number; table?: number; setMark?: number } = {
@@ -241,7 +293,8 @@ export function decodeActions(buf: Uint8Array, at: number, end: number): Action[
     if (end - at < 8) throw new OpenFlowError('OF_TRUNCATED', 'truncated action header');
     const type = readU16(buf, at);
     const len = readU16(buf, at + 2);
-    if (len < 8 || (len & 7) !== 0 || at + len > end) throw new OpenFlowError('OF_BAD_MESSAGE', `action type ${type} has bad length ${len}`);
+    if (len < 8 || (len & 7) !== 0 || at + len > end)
+      throw new OpenFlowError('OF_BAD_MESSAGE', `action type ${type} has bad length ${len}`);
     switch (type) {
       case OFPAT.OUTPUT: {
         const port = readU32(buf, at + 4);
@@ -252,7 +305,8 @@ export function decodeActions(buf: Uint8Array, at: number, end: number): Action[
       case OFPAT.SET_FIELD: {
         const header = readU32(buf, at + 4);
         const s = headerField(header, 'set_field');
-        if ((header & 0x100) !== 0) throw new OpenFlowError('OF_UNSUPPORTED_ACTION', `masked set_field of ${s.name} is not one Flow can hold`);
+        if ((header & 0x100) !== 0)
+          throw new OpenFlowError('OF_UNSUPPORTED_ACTION', `masked set_field of ${s.name} is not one Flow can hold`);
         out.push({ kind: 'set_field', field: s.name, value: readValue(buf, at + 8, header & 0xff) });
         break;
       }
@@ -261,7 +315,11 @@ export function decodeActions(buf: Uint8Array, at: number, end: number): Action[
         break;
       case OFPAT.EXPERIMENTER: {
         const vendor = readU32(buf, at + 4);
-        if (vendor !== NX_VENDOR_ID || len < 16) throw new OpenFlowError('OF_UNSUPPORTED_ACTION', `experimenter action 0x${vendor.toString(16)} is not supported`);
+        if (vendor !== NX_VENDOR_ID || len < 16)
+          throw new OpenFlowError(
+            'OF_UNSUPPORTED_ACTION',
+            `experimenter action 0x${vendor.toString(16)} is not supported`,
+          );
         decodeNx(buf, at, len, out);
         break;
       }

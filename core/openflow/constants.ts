@@ -346,7 +346,13 @@ export const ERROR_TYPES: ReadonlyMap<number, ErrorTypeInfo> = new Map<number, E
     7,
     {
       name: 'OFPET_PORT_MOD_FAILED',
-      codes: ['OFPPMFC_BAD_PORT', 'OFPPMFC_BAD_HW_ADDR', 'OFPPMFC_BAD_CONFIG', 'OFPPMFC_BAD_ADVERTISE', 'OFPPMFC_EPERM'],
+      codes: [
+        'OFPPMFC_BAD_PORT',
+        'OFPPMFC_BAD_HW_ADDR',
+        'OFPPMFC_BAD_CONFIG',
+        'OFPPMFC_BAD_ADVERTISE',
+        'OFPPMFC_EPERM',
+      ],
     },
   ],
   [8, { name: 'OFPET_TABLE_MOD_FAILED', codes: ['OFPTMFC_BAD_TABLE', 'OFPTMFC_BAD_CONFIG', 'OFPTMFC_EPERM'] }],
@@ -377,7 +383,14 @@ export const ERROR_TYPES: ReadonlyMap<number, ErrorTypeInfo> = new Map<number, E
     13,
     {
       name: 'OFPET_TABLE_FEATURES_FAILED',
-      codes: ['OFPTFFC_BAD_TABLE', 'OFPTFFC_BAD_METADATA', 'OFPTFFC_BAD_TYPE', 'OFPTFFC_BAD_LEN', 'OFPTFFC_BAD_ARGUMENT', 'OFPTFFC_EPERM'],
+      codes: [
+        'OFPTFFC_BAD_TABLE',
+        'OFPTFFC_BAD_METADATA',
+        'OFPTFFC_BAD_TYPE',
+        'OFPTFFC_BAD_LEN',
+        'OFPTFFC_BAD_ARGUMENT',
+        'OFPTFFC_EPERM',
+      ],
     },
   ],
   [

@@ -57,7 +57,10 @@ test('MODIFY_STRICT differs only in the command; DELETE_STRICT carries no instru
 });
 
 test('cookie mask and flags are written where the spec puts them', () => {
-  const b = encodeFlowMod(ARP, 'delete_strict', 1, OFP14_VERSION, { cookieMask: 0xffff_0000_0000_0000n, flags: OFPFF.CHECK_OVERLAP });
+  const b = encodeFlowMod(ARP, 'delete_strict', 1, OFP14_VERSION, {
+    cookieMask: 0xffff_0000_0000_0000n,
+    flags: OFPFF.CHECK_OVERLAP,
+  });
   assert.is(b.readBigUInt64BE(16), 0xffff_0000_0000_0000n);
   assert.is(b.readUInt16BE(44), OFPFF.CHECK_OVERLAP);
 });
@@ -77,7 +80,11 @@ test('over 65535 bytes is OF_MESSAGE_TOO_LONG and leaves the writer where it was
   throwsCode(() => writeFlowMod(w, huge, 'add', 2), 'OF_MESSAGE_TOO_LONG', /65535/);
   assert.is(w.pos, before);
   // 4090 outputs: 48 + 24 + 8 + 4090*16 = 65520 bytes, just under the limit.
-  const fits: Flow = { ...ARP, goto: undefined, actions: Array.from({ length: 4090 }, (): Action => ({ kind: 'output', port: 1 })) };
+  const fits: Flow = {
+    ...ARP,
+    goto: undefined,
+    actions: Array.from({ length: 4090 }, (): Action => ({ kind: 'output', port: 1 })),
+  };
   assert.is(writeFlowMod(w, fits, 'add', 3), 65520);
 });
 
@@ -91,16 +98,43 @@ test('bad table, priority, goto and cookie are errors with codes', () => {
 
 test('actions whose prerequisites the match lacks are refused, as OVS would (OFPBAC_MATCH_INCONSISTENT)', () => {
   const bare: Flow = { table: 0, priority: 1, cookie: 0n, match: [{ field: 'reg0', value: 1 }], actions: [] };
-  throwsCode(() => encodeFlowMod({ ...bare, actions: [{ kind: 'ct', commit: true, zone: 1 }] }, 'add', 1), 'OF_ACTION_PREREQ', /ct\(\) needs IP.*eth_type=0x0800/);
-  throwsCode(() => encodeFlowMod({ ...bare, actions: [{ kind: 'set_field', field: 'ipv4_src', value: 1 }] }, 'add', 1), 'OF_ACTION_PREREQ', /ipv4_src/);
   throwsCode(
-    () => encodeFlowMod({ ...bare, actions: [{ kind: 'move', src: 'arp_sha', srcOfs: 0, dst: 'eth_dst', dstOfs: 0, nBits: 48 }] }, 'add', 1),
+    () => encodeFlowMod({ ...bare, actions: [{ kind: 'ct', commit: true, zone: 1 }] }, 'add', 1),
+    'OF_ACTION_PREREQ',
+    /ct\(\) needs IP.*eth_type=0x0800/,
+  );
+  throwsCode(
+    () => encodeFlowMod({ ...bare, actions: [{ kind: 'set_field', field: 'ipv4_src', value: 1 }] }, 'add', 1),
+    'OF_ACTION_PREREQ',
+    /ipv4_src/,
+  );
+  throwsCode(
+    () =>
+      encodeFlowMod(
+        { ...bare, actions: [{ kind: 'move', src: 'arp_sha', srcOfs: 0, dst: 'eth_dst', dstOfs: 0, nBits: 48 }] },
+        'add',
+        1,
+      ),
     'OF_ACTION_PREREQ',
     /arp_sha.*0x0806/,
   );
   const ipFlow: Flow = { ...bare, match: [{ field: 'eth_type', value: 0x0800 }] };
-  throwsCode(() => encodeFlowMod({ ...ipFlow, actions: [{ kind: 'set_field', field: 'tcp_dst', value: 1 }] }, 'add', 1), 'OF_ACTION_PREREQ', /ip_proto=6/);
-  encodeFlowMod({ ...ipFlow, actions: [{ kind: 'ct', commit: true, zone: 1 }, { kind: 'set_field', field: 'ipv4_src', value: 1 }] }, 'add', 1);
+  throwsCode(
+    () => encodeFlowMod({ ...ipFlow, actions: [{ kind: 'set_field', field: 'tcp_dst', value: 1 }] }, 'add', 1),
+    'OF_ACTION_PREREQ',
+    /ip_proto=6/,
+  );
+  encodeFlowMod(
+    {
+      ...ipFlow,
+      actions: [
+        { kind: 'ct', commit: true, zone: 1 },
+        { kind: 'set_field', field: 'ipv4_src', value: 1 },
+      ],
+    },
+    'add',
+    1,
+  );
   // A delete carries no actions, so their prerequisites do not matter.
   encodeFlowMod({ ...bare, actions: [{ kind: 'ct', commit: true, zone: 1 }] }, 'delete_strict', 1);
 });

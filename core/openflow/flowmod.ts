@@ -60,11 +60,19 @@ function checkFlowHeader(flow: Flow): void {
   }
   if (flow.goto !== undefined && !(flow.goto > flow.table && flow.goto <= 254 && Number.isInteger(flow.goto))) {
     // OVS answers OFPBIC_BAD_TABLE_ID: goto_table may only go forward (OpenFlow 1.3 §5.1).
-    throw new OpenFlowError('OF_BAD_ACTION', `goto_table ${flow.goto} from table ${flow.table}: must be a later table, at most 254`);
+    throw new OpenFlowError(
+      'OF_BAD_ACTION',
+      `goto_table ${flow.goto} from table ${flow.table}: must be a later table, at most 254`,
+    );
   }
 }
 
-function writeInstructions(w: ByteWriter, actions: readonly Action[], goto: number | undefined, ctx: MatchContext): void {
+function writeInstructions(
+  w: ByteWriter,
+  actions: readonly Action[],
+  goto: number | undefined,
+  ctx: MatchContext,
+): void {
   if (actions.length > 0) {
     // ofp_instruction_actions: type, len, pad[4], actions (§7.2.4).
     const start = w.pos;
@@ -117,7 +125,10 @@ export function writeFlowMod(
     if (command !== 'delete_strict') writeInstructions(w, flow.actions, flow.goto, ctx);
     const len = w.pos - start;
     if (len > OFP_MAX_MESSAGE_LEN) {
-      throw new OpenFlowError('OF_MESSAGE_TOO_LONG', `FLOW_MOD for table ${flow.table} priority ${flow.priority} is ${len} bytes, over OpenFlow's 65535-byte limit`);
+      throw new OpenFlowError(
+        'OF_MESSAGE_TOO_LONG',
+        `FLOW_MOD for table ${flow.table} priority ${flow.priority} is ${len} bytes, over OpenFlow's 65535-byte limit`,
+      );
     }
     w.patchU16(start + 2, len);
     return len;
@@ -128,7 +139,13 @@ export function writeFlowMod(
 }
 
 /** One FLOW_MOD as a standalone Buffer (convenience; batch encoders use writeFlowMod). */
-export function encodeFlowMod(flow: Flow, command: FlowModCommand, xid: number, version: OfVersion = OFP13_VERSION, opts?: FlowModOptions): Buffer {
+export function encodeFlowMod(
+  flow: Flow,
+  command: FlowModCommand,
+  xid: number,
+  version: OfVersion = OFP13_VERSION,
+  opts?: FlowModOptions,
+): Buffer {
   const w = new ByteWriter(256);
   writeFlowMod(w, flow, command, xid, version, opts);
   return w.toBuffer();
@@ -141,7 +158,8 @@ function decodeInstructions(buf: Uint8Array, at: number, end: number): { actions
     if (end - at < 8) throw new OpenFlowError('OF_TRUNCATED', 'truncated instruction');
     const type = readU16(buf, at);
     const len = readU16(buf, at + 2);
-    if (len < 8 || at + len > end) throw new OpenFlowError('OF_BAD_MESSAGE', `instruction type ${type} has bad length ${len}`);
+    if (len < 8 || at + len > end)
+      throw new OpenFlowError('OF_BAD_MESSAGE', `instruction type ${type} has bad length ${len}`);
     if (type === OFPIT.APPLY_ACTIONS) actions = decodeActions(buf, at + 8, at + len);
     else if (type === OFPIT.GOTO_TABLE) goto = buf[at + 4];
     else throw new OpenFlowError('OF_UNSUPPORTED_INSTRUCTION', `instruction type ${type} is not one Flow can hold`);
@@ -160,13 +178,18 @@ export function decodeFlowStats(body: Uint8Array): Flow[] {
   while (at < body.length) {
     if (body.length - at < 56) throw new OpenFlowError('OF_TRUNCATED', 'truncated ofp_flow_stats');
     const len = readU16(body, at);
-    if (len < 56 || at + len > body.length) throw new OpenFlowError('OF_BAD_MESSAGE', `ofp_flow_stats length ${len} is out of range`);
+    if (len < 56 || at + len > body.length)
+      throw new OpenFlowError('OF_BAD_MESSAGE', `ofp_flow_stats length ${len} is out of range`);
     const table = body[at + 2];
     const priority = readU16(body, at + 12);
     const cookie = readU64(body, at + 24);
     const { match, next } = decodeMatch(body, at + 48);
     const { actions, goto } = decodeInstructions(body, next, at + len);
-    flows.push(goto === undefined ? { table, priority, cookie, match, actions } : { table, priority, cookie, match, actions, goto });
+    flows.push(
+      goto === undefined
+        ? { table, priority, cookie, match, actions }
+        : { table, priority, cookie, match, actions, goto },
+    );
     at += len;
   }
   return flows;

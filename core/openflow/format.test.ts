@@ -121,11 +121,26 @@ const CASES: readonly [Flow, string][] = [
     'cookie=0x0, table=1, priority=11,udp,nw_tos=40,nw_ttl=3,tp_src=5,tp_dst=6 actions=dec_ttl',
   ],
   [
-    { table: 2, priority: 0x8000, cookie: 0n, match: [{ field: 'eth_type', value: 0x0800 }], actions: [{ kind: 'ct', commit: true, zone: 7 }] },
+    {
+      table: 2,
+      priority: 0x8000,
+      cookie: 0n,
+      match: [{ field: 'eth_type', value: 0x0800 }],
+      actions: [{ kind: 'ct', commit: true, zone: 7 }],
+    },
     'cookie=0x0, table=2, ip actions=ct(commit,zone=7)',
   ],
   [{ table: 0, priority: 0x8000, cookie: 0n, match: [], actions: [] }, 'cookie=0x0, table=0, actions=drop'],
-  [{ table: 0, priority: 5, cookie: 0n, match: [{ field: 'eth_type', value: 0x0800 }], actions: [{ kind: 'ct', commit: false, zone: 0 }] }, 'cookie=0x0, table=0, priority=5,ip actions=ct()'],
+  [
+    {
+      table: 0,
+      priority: 5,
+      cookie: 0n,
+      match: [{ field: 'eth_type', value: 0x0800 }],
+      actions: [{ kind: 'ct', commit: false, zone: 0 }],
+    },
+    'cookie=0x0, table=0, priority=5,ip actions=ct()',
+  ],
   [
     {
       table: 4,
@@ -179,8 +194,14 @@ const CASES: readonly [Flow, string][] = [
     { table: 3, priority: 11, cookie: 0n, match: [{ field: 'vlan_vid', value: 0x1000, mask: 0x1000 }], actions: [] },
     'cookie=0x0, table=3, priority=11,vlan_tci=0x1000/0x1000 actions=drop',
   ],
-  [{ table: 3, priority: 13, cookie: 0n, match: [{ field: 'ct_state', value: 0x21, mask: 0xff }], actions: [] }, 'cookie=0x0, table=3, priority=13,ct_state=new|trk actions=drop'],
-  [{ table: 4, priority: 14, cookie: 0n, match: [{ field: 'ct_state', value: 0 }], actions: [] }, 'cookie=0x0, table=4, priority=14,ct_state=0 actions=drop'],
+  [
+    { table: 3, priority: 13, cookie: 0n, match: [{ field: 'ct_state', value: 0x21, mask: 0xff }], actions: [] },
+    'cookie=0x0, table=3, priority=13,ct_state=new|trk actions=drop',
+  ],
+  [
+    { table: 4, priority: 14, cookie: 0n, match: [{ field: 'ct_state', value: 0 }], actions: [] },
+    'cookie=0x0, table=4, priority=14,ct_state=0 actions=drop',
+  ],
   [
     {
       table: 4,
@@ -217,17 +238,29 @@ test('port names replace numbers in in_port and output, never reserved ports', (
     priority: 100,
     cookie: 0xabn,
     match: [{ field: 'in_port', value: 7 }],
-    actions: [{ kind: 'output', port: 7 }, { kind: 'output', port: 8 }, { kind: 'output', port: OFPP_IN_PORT }],
+    actions: [
+      { kind: 'output', port: 7 },
+      { kind: 'output', port: 8 },
+      { kind: 'output', port: OFPP_IN_PORT },
+    ],
   };
-  assert.is(formatFlow(flow, { portNames: names }), 'cookie=0xab, table=0, priority=100,in_port=tap1234 actions=output:tap1234,output:8,IN_PORT');
+  assert.is(
+    formatFlow(flow, { portNames: names }),
+    'cookie=0xab, table=0, priority=100,in_port=tap1234 actions=output:tap1234,output:8,IN_PORT',
+  );
 });
 
 test('normalizeDumpLine drops duration, counters and ages', () => {
   assert.is(
-    normalizeDumpLine(' cookie=0x5, duration=0.015s, table=20, n_packets=10, n_bytes=980, idle_age=3, hard_age=4, priority=50,arp actions=drop'),
+    normalizeDumpLine(
+      ' cookie=0x5, duration=0.015s, table=20, n_packets=10, n_bytes=980, idle_age=3, hard_age=4, priority=50,arp actions=drop',
+    ),
     'cookie=0x5, table=20, priority=50,arp actions=drop',
   );
-  assert.is(normalizeDumpLine(' cookie=0x0, duration=12.5s, table=0, n_packets=0, n_bytes=0, actions=drop'), 'cookie=0x0, table=0, actions=drop');
+  assert.is(
+    normalizeDumpLine(' cookie=0x0, duration=12.5s, table=0, n_packets=0, n_bytes=0, actions=drop'),
+    'cookie=0x0, table=0, actions=drop',
+  );
 });
 
 test.run();

@@ -175,7 +175,8 @@ function flagsText(names: readonly string[], allBits: number, v: number, mask: n
 function vlanText(v: number, mask: number | undefined): string {
   const m = mask ?? 0x1fff;
   const vidMask = m & 0x0fff;
-  if (m & 0x1000 && v & 0x1000 && (vidMask === 0 || vidMask === 0x0fff) && vidMask !== 0) return `dl_vlan=${v & 0x0fff}`;
+  if (m & 0x1000 && v & 0x1000 && (vidMask === 0 || vidMask === 0x0fff) && vidMask !== 0)
+    return `dl_vlan=${v & 0x0fff}`;
   const h4 = (x: number): string => x.toString(16).padStart(4, '0');
   return `vlan_tci=0x${h4(v)}/0x${h4(m)}`;
 }
@@ -226,7 +227,8 @@ export function formatMatch(match: readonly MatchField[], priority: number, opts
   if (ethType !== undefined) {
     skipType = true;
     if (ethType === 0x0800 || ethType === 0x86dd) {
-      const short = ipProto === undefined ? undefined : (ethType === 0x0800 ? PROTO_SHORTHAND_V4 : PROTO_SHORTHAND_V6).get(ipProto);
+      const short =
+        ipProto === undefined ? undefined : (ethType === 0x0800 ? PROTO_SHORTHAND_V4 : PROTO_SHORTHAND_V6).get(ipProto);
       if (short !== undefined) {
         parts.push(short);
         skipProto = true;
@@ -298,7 +300,8 @@ export function formatMatch(match: readonly MatchField[], priority: number, opts
     if (dst) parts.push(`tp_dst=${u16Masked(dst.value, dst.mask)}`);
   }
   const tcpFlags = get('tcp_flags');
-  if (tcpFlags && ipProto === 6) parts.push(`tcp_flags=${flagsText(TCP_FLAG_BITS, 0xfff, tcpFlags.value, tcpFlags.mask)}`);
+  if (tcpFlags && ipProto === 6)
+    parts.push(`tcp_flags=${flagsText(TCP_FLAG_BITS, 0xfff, tcpFlags.value, tcpFlags.mask)}`);
   return parts.join(',');
 }
 
@@ -312,7 +315,11 @@ function subfield(field: FieldName, ofs: number, nBits: number): string {
 export function formatAction(a: Action, opts?: FormatOptions): string {
   switch (a.kind) {
     case 'output':
-      return a.port < OFPP.MAX ? `output:${port(a.port, opts)}` : a.port === OFPP.CONTROLLER ? 'CONTROLLER:65535' : port(a.port, opts);
+      return a.port < OFPP.MAX
+        ? `output:${port(a.port, opts)}`
+        : a.port === OFPP.CONTROLLER
+          ? 'CONTROLLER:65535'
+          : port(a.port, opts);
     case 'controller':
       return `CONTROLLER:${a.maxLen}`;
     case 'set_field': {

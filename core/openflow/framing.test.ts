@@ -38,7 +38,11 @@ test('every single split point gives the same messages', () => {
 test('every pair of split points gives the same messages', () => {
   for (let a = 0; a <= STREAM.length; a += 3) {
     for (let b = a; b <= STREAM.length; b += 7) {
-      assert.equal(feed([STREAM.subarray(0, a), STREAM.subarray(a, b), STREAM.subarray(b)]), MESSAGES, `split at ${a},${b}`);
+      assert.equal(
+        feed([STREAM.subarray(0, a), STREAM.subarray(a, b), STREAM.subarray(b)]),
+        MESSAGES,
+        `split at ${a},${b}`,
+      );
     }
   }
 });
@@ -83,13 +87,19 @@ test('a length below 8 is an error with a code, and the stream stays failed', ()
     assert.is(e.code, 'OF_FRAME_BAD_LENGTH');
     assert.match(e.message, /length 7/);
   }
-  assert.throws(() => f.push(MESSAGES[0] as Buffer), (e: unknown) => e instanceof OpenFlowError && e.code === 'OF_FRAME_BAD_LENGTH');
+  assert.throws(
+    () => f.push(MESSAGES[0] as Buffer),
+    (e: unknown) => e instanceof OpenFlowError && e.code === 'OF_FRAME_BAD_LENGTH',
+  );
 });
 
 test('a bad length split across chunks is caught once the header is complete', () => {
   const f = new OpenFlowFramer();
   assert.equal(f.push(Buffer.from([4, 0, 0])), []);
-  assert.throws(() => f.push(Buffer.from([0, 0, 0, 0, 0])), (e: unknown) => e instanceof OpenFlowError && e.code === 'OF_FRAME_BAD_LENGTH');
+  assert.throws(
+    () => f.push(Buffer.from([0, 0, 0, 0, 0])),
+    (e: unknown) => e instanceof OpenFlowError && e.code === 'OF_FRAME_BAD_LENGTH',
+  );
 });
 
 test.run();

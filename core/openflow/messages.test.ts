@@ -67,24 +67,47 @@ test('fixed messages match the spec layouts', () => {
   // Flow stats, all tables: table OFPTT_ALL, out_port/out_group ANY, cookie/mask 0, empty OXM match.
   assert.is(
     encodeFlowStatsRequest(6, OFP14_VERSION).toString('hex'),
-    hex('05 12 0038 00000006 0001 0000 00000000  ff 000000 ffffffff ffffffff 00000000 0000000000000000 0000000000000000 0001 0004 00000000'),
+    hex(
+      '05 12 0038 00000006 0001 0000 00000000  ff 000000 ffffffff ffffffff 00000000 0000000000000000 0000000000000000 0001 0004 00000000',
+    ),
   );
   assert.is(
-    encodeFlowStatsRequest(6, OFP13_VERSION, { table: 20, cookie: 0xabn, cookieMask: 0xffn }).subarray(16, 48).toString('hex'),
+    encodeFlowStatsRequest(6, OFP13_VERSION, { table: 20, cookie: 0xabn, cookieMask: 0xffn })
+      .subarray(16, 48)
+      .toString('hex'),
     hex('14 000000 ffffffff ffffffff 00000000 00000000000000ab 00000000000000ff'),
   );
 });
 
 test('PACKET_OUT: buffer_id, in_port, actions_len, pad, actions, data', () => {
-  const b = encodePacketOut(4, OFP13_VERSION, { inPort: 0xfffffffd, actions: [{ kind: 'output', port: 1 }], data: buf('deadbeef') });
-  assert.is(b.toString('hex'), hex('04 0d 002c 00000004 ffffffff fffffffd 0010 000000000000  0000 0010 00000001 0000 000000000000  deadbeef'));
+  const b = encodePacketOut(4, OFP13_VERSION, {
+    inPort: 0xfffffffd,
+    actions: [{ kind: 'output', port: 1 }],
+    data: buf('deadbeef'),
+  });
+  assert.is(
+    b.toString('hex'),
+    hex('04 0d 002c 00000004 ffffffff fffffffd 0010 000000000000  0000 0010 00000001 0000 000000000000  deadbeef'),
+  );
 });
 
 test('BUNDLE_CONTROL requests carry id, type and flags', () => {
-  assert.is(encodeBundleControl(10, OFP14_VERSION, 9, 'open').toString('hex'), hex('05 21 0010 0000000a 00000009 0000 0003'));
-  assert.is(encodeBundleControl(10, OFP14_VERSION, 9, 'close', 0).toString('hex'), hex('05 21 0010 0000000a 00000009 0002 0000'));
-  assert.is(encodeBundleControl(10, OFP14_VERSION, 9, 'commit').toString('hex'), hex('05 21 0010 0000000a 00000009 0004 0003'));
-  assert.is(encodeBundleControl(10, OFP14_VERSION, 9, 'discard', 1).toString('hex'), hex('05 21 0010 0000000a 00000009 0006 0001'));
+  assert.is(
+    encodeBundleControl(10, OFP14_VERSION, 9, 'open').toString('hex'),
+    hex('05 21 0010 0000000a 00000009 0000 0003'),
+  );
+  assert.is(
+    encodeBundleControl(10, OFP14_VERSION, 9, 'close', 0).toString('hex'),
+    hex('05 21 0010 0000000a 00000009 0002 0000'),
+  );
+  assert.is(
+    encodeBundleControl(10, OFP14_VERSION, 9, 'commit').toString('hex'),
+    hex('05 21 0010 0000000a 00000009 0004 0003'),
+  );
+  assert.is(
+    encodeBundleControl(10, OFP14_VERSION, 9, 'discard', 1).toString('hex'),
+    hex('05 21 0010 0000000a 00000009 0006 0001'),
+  );
 });
 
 test('BUNDLE_ADD_MESSAGE wraps the whole inner FLOW_MOD (same version and xid)', () => {
@@ -92,7 +115,10 @@ test('BUNDLE_ADD_MESSAGE wraps the whole inner FLOW_MOD (same version and xid)',
   writeBundledFlowMod(w, 0x11, OFP14_VERSION, 9, ARP, 'add');
   const inner = encodeFlowMod(ARP, 'add', 0x11, OFP14_VERSION);
   const got = w.toBuffer();
-  assert.is(got.subarray(0, 16).toString('hex'), hex(`05 22 ${(16 + inner.length).toString(16).padStart(4, '0')} 00000011 00000009 0000 0003`));
+  assert.is(
+    got.subarray(0, 16).toString('hex'),
+    hex(`05 22 ${(16 + inner.length).toString(16).padStart(4, '0')} 00000011 00000009 0000 0003`),
+  );
   assert.equal(got.subarray(16), inner);
 });
 
@@ -133,7 +159,10 @@ test('HELLO decode: bitmap, or no bitmap meaning "up to this version"; negotiati
 });
 
 test('FEATURES_REPLY decode: datapath_id as bigint', () => {
-  const f = kind(decodeMessage(msg('04 06 0000 00000002 00000000a1c0f100 00000100 fe 00 0000 0000004f 00000000')), 'features_reply');
+  const f = kind(
+    decodeMessage(msg('04 06 0000 00000002 00000000a1c0f100 00000100 fe 00 0000 0000004f 00000000')),
+    'features_reply',
+  );
   assert.is(f.datapathId, 0xa1c0f100n);
   assert.is(f.nBuffers, 256);
   assert.is(f.nTables, 254);
@@ -164,7 +193,11 @@ test('ERROR decode names type and code and finds the failed request', () => {
 
 test('PACKET_IN decode (OF1.3): match with in_port, two pad bytes, then data', () => {
   const p = kind(
-    decodeMessage(msg('04 0a 0000 00000000 ffffffff 0004 01 05 0000000000000007  0001 000c 80000004 00000003 00000000  0000  deadbeef')),
+    decodeMessage(
+      msg(
+        '04 0a 0000 00000000 ffffffff 0004 01 05 0000000000000007  0001 000c 80000004 00000003 00000000  0000  deadbeef',
+      ),
+    ),
     'packet_in',
   );
   assert.is(p.bufferId, 0xffffffff);
@@ -186,12 +219,18 @@ test('MULTIPART_REPLY decode keeps the MORE flag; port desc bodies in both versi
   assert.is(last.more, false);
   const name = Buffer.from('tapx'.padEnd(16, '\0')).toString('hex');
   const port13 = `00000007 00000000 020000000001 0000 ${name} 00000000 00000004 ${'00'.repeat(24)}`;
-  assert.equal(decodePortDescs(buf(port13 + port13), OFP13_VERSION).map((p) => [p.portNo, p.name, p.hwAddr, p.state]), [
-    [7, 'tapx', 0x020000000001, 4],
-    [7, 'tapx', 0x020000000001, 4],
-  ]);
+  assert.equal(
+    decodePortDescs(buf(port13 + port13), OFP13_VERSION).map((p) => [p.portNo, p.name, p.hwAddr, p.state]),
+    [
+      [7, 'tapx', 0x020000000001, 4],
+      [7, 'tapx', 0x020000000001, 4],
+    ],
+  );
   const port14 = `fffffffe 0048 0000 020000000002 0000 ${name} 00000001 00000000 0000 0020 ${'00'.repeat(28)}`;
-  assert.equal(decodePortDescs(buf(port14), OFP14_VERSION).map((p) => [p.portNo, p.name, p.config]), [[0xfffffffe, 'tapx', 1]]);
+  assert.equal(
+    decodePortDescs(buf(port14), OFP14_VERSION).map((p) => [p.portNo, p.name, p.config]),
+    [[0xfffffffe, 'tapx', 1]],
+  );
   const status = kind(decodeMessage(msg(`04 0c 0000 00000000 00 00000000000000 ${port13}`)), 'port_status');
   assert.is(status.reasonName, 'add');
   assert.is(status.port.name, 'tapx');
@@ -205,9 +244,18 @@ test('BUNDLE_CONTROL reply decode', () => {
 });
 
 test('decode errors carry codes; unknown types pass through as other', () => {
-  assert.throws(() => decodeMessage(buf('04 00 0010 00000001')), (e: unknown) => e instanceof OpenFlowError && e.code === 'OF_BAD_MESSAGE');
-  assert.throws(() => decodeMessage(buf('0400')), (e: unknown) => e instanceof OpenFlowError && e.code === 'OF_TRUNCATED');
-  assert.throws(() => decodeMessage(msg('04 06 0000 00000002 0000')), (e: unknown) => e instanceof OpenFlowError && e.code === 'OF_TRUNCATED');
+  assert.throws(
+    () => decodeMessage(buf('04 00 0010 00000001')),
+    (e: unknown) => e instanceof OpenFlowError && e.code === 'OF_BAD_MESSAGE',
+  );
+  assert.throws(
+    () => decodeMessage(buf('0400')),
+    (e: unknown) => e instanceof OpenFlowError && e.code === 'OF_TRUNCATED',
+  );
+  assert.throws(
+    () => decodeMessage(msg('04 06 0000 00000002 0000')),
+    (e: unknown) => e instanceof OpenFlowError && e.code === 'OF_TRUNCATED',
+  );
   const other = kind(decodeMessage(msg('04 0b 0000 00000001 abcd')), 'other');
   assert.is(other.type, OFPT.FLOW_REMOVED);
 });

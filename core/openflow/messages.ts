@@ -205,7 +205,13 @@ const BUNDLE_TYPE_NAMES: readonly string[] = [
 export const BUNDLE_ATOMIC_ORDERED = OFPBF_ATOMIC | OFPBF_ORDERED;
 
 /** BUNDLE_CONTROL request (OpenFlow 1.4 §7.3.9.1): bundle_id, type, flags, no properties. */
-export function encodeBundleControl(xid: number, version: OfVersion, bundleId: number, type: BundleCtrlType, flags = BUNDLE_ATOMIC_ORDERED): Buffer {
+export function encodeBundleControl(
+  xid: number,
+  version: OfVersion,
+  bundleId: number,
+  type: BundleCtrlType,
+  flags = BUNDLE_ATOMIC_ORDERED,
+): Buffer {
   return single((w) => {
     const start = header(w, version, OFPT.BUNDLE_CONTROL, xid);
     w.u32(bundleId);
@@ -298,7 +304,8 @@ export interface OfHeader {
 }
 
 export function decodeHeader(msg: Uint8Array): OfHeader {
-  if (msg.length < OFP_HEADER_LEN) throw new OpenFlowError('OF_TRUNCATED', `OpenFlow message of ${msg.length} bytes is shorter than its header`);
+  if (msg.length < OFP_HEADER_LEN)
+    throw new OpenFlowError('OF_TRUNCATED', `OpenFlow message of ${msg.length} bytes is shorter than its header`);
   return { version: msg[0], type: msg[1], length: readU16(msg, 2), xid: readU32(msg, 4) };
 }
 
@@ -371,7 +378,14 @@ export type OfMessage =
       readonly more: boolean;
       readonly body: Buffer;
     }
-  | { readonly kind: 'port_status'; readonly version: number; readonly xid: number; readonly reason: number; readonly reasonName: string; readonly port: PortDesc }
+  | {
+      readonly kind: 'port_status';
+      readonly version: number;
+      readonly xid: number;
+      readonly reason: number;
+      readonly reasonName: string;
+      readonly port: PortDesc;
+    }
   | {
       readonly kind: 'bundle_control';
       readonly version: number;
@@ -381,7 +395,13 @@ export type OfMessage =
       readonly ctrlTypeName: string;
       readonly flags: number;
     }
-  | { readonly kind: 'other'; readonly version: number; readonly xid: number; readonly type: number; readonly body: Buffer };
+  | {
+      readonly kind: 'other';
+      readonly version: number;
+      readonly xid: number;
+      readonly type: number;
+      readonly body: Buffer;
+    };
 
 function need(msg: Uint8Array, n: number, what: string): void {
   if (msg.length < n) throw new OpenFlowError('OF_TRUNCATED', `${what} is ${msg.length} bytes, needs at least ${n}`);
@@ -405,15 +425,28 @@ function decodePort(buf: Uint8Array, at: number, version: number): { port: PortD
   if (version >= OFP14_VERSION) {
     need(buf, at + 40, 'ofp_port');
     const len = readU16(buf, at + 4);
-    if (len < 40 || at + len > buf.length) throw new OpenFlowError('OF_BAD_MESSAGE', `ofp_port length ${len} is out of range`);
+    if (len < 40 || at + len > buf.length)
+      throw new OpenFlowError('OF_BAD_MESSAGE', `ofp_port length ${len} is out of range`);
     return {
-      port: { portNo: readU32(buf, at), hwAddr: readU48(buf, at + 8), name: cString(buf, at + 16, 16), config: readU32(buf, at + 32), state: readU32(buf, at + 36) },
+      port: {
+        portNo: readU32(buf, at),
+        hwAddr: readU48(buf, at + 8),
+        name: cString(buf, at + 16, 16),
+        config: readU32(buf, at + 32),
+        state: readU32(buf, at + 36),
+      },
       len,
     };
   }
   need(buf, at + 64, 'ofp_port');
   return {
-    port: { portNo: readU32(buf, at), hwAddr: readU48(buf, at + 8), name: cString(buf, at + 16, 16), config: readU32(buf, at + 32), state: readU32(buf, at + 36) },
+    port: {
+      portNo: readU32(buf, at),
+      hwAddr: readU48(buf, at + 8),
+      name: cString(buf, at + 16, 16),
+      config: readU32(buf, at + 32),
+      state: readU32(buf, at + 36),
+    },
     len: 64,
   };
 }
@@ -433,7 +466,8 @@ export function decodePortDescs(body: Uint8Array, version: number): PortDesc[] {
 /** Decodes one complete message (as produced by OpenFlowFramer). Payloads are views, not copies. */
 export function decodeMessage(msg: Uint8Array): OfMessage {
   const h = decodeHeader(msg);
-  if (h.length !== msg.length) throw new OpenFlowError('OF_BAD_MESSAGE', `OpenFlow header says ${h.length} bytes, message has ${msg.length}`);
+  if (h.length !== msg.length)
+    throw new OpenFlowError('OF_BAD_MESSAGE', `OpenFlow header says ${h.length} bytes, message has ${msg.length}`);
   const { version, xid } = h;
   switch (h.type) {
     case OFPT.HELLO: {
@@ -517,7 +551,14 @@ export function decodeMessage(msg: Uint8Array): OfMessage {
     }
     case OFPT.MULTIPART_REPLY:
       need(msg, 16, 'MULTIPART_REPLY');
-      return { kind: 'multipart_reply', version, xid, mpType: readU16(msg, 8), more: (readU16(msg, 10) & OFPMPF_REPLY_MORE) !== 0, body: view(msg, 16) };
+      return {
+        kind: 'multipart_reply',
+        version,
+        xid,
+        mpType: readU16(msg, 8),
+        more: (readU16(msg, 10) & OFPMPF_REPLY_MORE) !== 0,
+        body: view(msg, 16),
+      };
     case OFPT.PORT_STATUS: {
       // ofp_port_status (§7.4.3): reason, pad[7], ofp_port.
       need(msg, 16, 'PORT_STATUS');
@@ -547,7 +588,10 @@ export function decodeMessage(msg: Uint8Array): OfMessage {
  * The version to speak after exchanging HELLOs (OpenFlow 1.3 §6.3.1, 1.4 §7.5.1): the highest
  * version both sides support, or undefined when there is none (send OFPET_HELLO_FAILED).
  */
-export function negotiateVersion(ours: readonly OfVersion[], theirs: Extract<OfMessage, { kind: 'hello' }>): OfVersion | undefined {
+export function negotiateVersion(
+  ours: readonly OfVersion[],
+  theirs: Extract<OfMessage, { kind: 'hello' }>,
+): OfVersion | undefined {
   let best: OfVersion | undefined;
   for (const v of ours) if (theirs.versions.includes(v) && (best === undefined || v > best)) best = v;
   return best;

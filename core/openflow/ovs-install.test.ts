@@ -182,7 +182,11 @@ const FLOWS: readonly Flow[] = [
       { field: 'udp_src', value: 5 },
       { field: 'udp_dst', value: 0x50, mask: 0xfff0 },
     ],
-    actions: [{ kind: 'dec_ttl' }, { kind: 'set_field', field: 'ip_dscp', value: 8 }, { kind: 'set_field', field: 'ip_ttl', value: 9 }],
+    actions: [
+      { kind: 'dec_ttl' },
+      { kind: 'set_field', field: 'ip_dscp', value: 8 },
+      { kind: 'set_field', field: 'ip_ttl', value: 9 },
+    ],
   },
   {
     table: 1,
@@ -301,7 +305,10 @@ const FLOWS: readonly Flow[] = [
 async function handshake(conn: TestConnection): Promise<void> {
   conn.send(encodeHello(1));
   const hello = await conn.next((m) => m.kind === 'hello');
-  assert.ok(hello.kind === 'hello' && negotiateVersion([OFP13_VERSION, OFP14_VERSION], hello) === OFP14_VERSION, 'OF1.4 negotiable');
+  assert.ok(
+    hello.kind === 'hello' && negotiateVersion([OFP13_VERSION, OFP14_VERSION], hello) === OFP14_VERSION,
+    'OF1.4 negotiable',
+  );
   conn.send(encodeFeaturesRequest(2, OFP14_VERSION));
   const features = await conn.next((m) => m.kind === 'features_reply' || m.kind === 'error');
   assert.is(features.kind, 'features_reply');
@@ -309,7 +316,12 @@ async function handshake(conn: TestConnection): Promise<void> {
 }
 
 /** OPEN, ADD×N, COMMIT, BARRIER; returns the commit reply (bundle_control or error) and all errors. */
-async function installBundle(conn: TestConnection, bundleId: number, flows: readonly Flow[], firstXid: number): Promise<{ commit: OfMessage; errors: OfMessage[] }> {
+async function installBundle(
+  conn: TestConnection,
+  bundleId: number,
+  flows: readonly Flow[],
+  firstXid: number,
+): Promise<{ commit: OfMessage; errors: OfMessage[] }> {
   const w = new ByteWriter();
   w.bytes(encodeBundleControl(firstXid, OFP14_VERSION, bundleId, 'open'));
   const next = encodeBundledFlowMods(w, bundleId, flows, 'add', OFP14_VERSION, firstXid + 1);
@@ -317,7 +329,10 @@ async function installBundle(conn: TestConnection, bundleId: number, flows: read
   w.bytes(encodeBarrierRequest(next + 1, OFP14_VERSION));
   conn.send(w.toBuffer());
   const open = await conn.next((m) => m.xid === firstXid);
-  assert.ok(open.kind === 'bundle_control' && open.ctrlTypeName === 'open_reply', `open reply: ${JSON.stringify(open.kind)}`);
+  assert.ok(
+    open.kind === 'bundle_control' && open.ctrlTypeName === 'open_reply',
+    `open reply: ${JSON.stringify(open.kind)}`,
+  );
   const commit = await conn.next((m) => m.xid === next && (m.kind === 'bundle_control' || m.kind === 'error'));
   await conn.next((m) => m.kind === 'barrier_reply' && m.xid === next + 1);
   return { commit, errors: conn.drain().filter((m) => m.kind === 'error') };
@@ -350,12 +365,25 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
     const sb = await OvsSandbox.start({ name: 'ofcodec' });
     let conn: TestConnection | null = null;
     try {
-      await sb.vsctl(['add-port', 'br-int', 'tapofc', '--', 'set', 'interface', 'tapofc', 'type=internal', `ofport_request=${TAP_PORT}`]);
+      await sb.vsctl([
+        'add-port',
+        'br-int',
+        'tapofc',
+        '--',
+        'set',
+        'interface',
+        'tapofc',
+        'type=internal',
+        `ofport_request=${TAP_PORT}`,
+      ]);
       conn = await TestConnection.open(sb.mgmtSocket('br-int'));
       await handshake(conn);
 
       const { commit, errors } = await installBundle(conn, 1, FLOWS, 100);
-      assert.equal(errors.map((e) => (e.kind === 'error' ? describeError(e) : e.kind)), []);
+      assert.equal(
+        errors.map((e) => (e.kind === 'error' ? describeError(e) : e.kind)),
+        [],
+      );
       assert.ok(commit.kind === 'bundle_control' && commit.ctrlTypeName === 'commit_reply', `commit: ${commit.kind}`);
 
       const want = FLOWS.map((f) => formatFlow(f)).sort();
@@ -379,7 +407,13 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
     try {
       conn = await TestConnection.open(sb.mgmtSocket('br-int'));
       await handshake(conn);
-      const a: Flow = { table: 0, priority: 5, cookie: 0x77n, match: [{ field: 'reg1', value: 1 }], actions: [{ kind: 'output', port: 1 }] };
+      const a: Flow = {
+        table: 0,
+        priority: 5,
+        cookie: 0x77n,
+        match: [{ field: 'reg1', value: 1 }],
+        actions: [{ kind: 'output', port: 1 }],
+      };
       const c: Flow = { table: 0, priority: 7, cookie: 0x79n, match: [{ field: 'reg1', value: 3 }], actions: [] };
       // Same table and priority as `a`, overlapping match, OFPFF_CHECK_OVERLAP: OVS can only see
       // the overlap when it applies the bundle, so the COMMIT itself fails (OFPFMFC_OVERLAP).
@@ -387,7 +421,9 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
       const w = new ByteWriter();
       w.bytes(encodeBundleControl(10, OFP14_VERSION, 9, 'open'));
       encodeBundledFlowMods(w, 9, [a], 'add', OFP14_VERSION, 11);
-      writeBundledFlowMod(w, 12, OFP14_VERSION, 9, overlapping, 'add', BUNDLE_ATOMIC_ORDERED, { flags: OFPFF.CHECK_OVERLAP });
+      writeBundledFlowMod(w, 12, OFP14_VERSION, 9, overlapping, 'add', BUNDLE_ATOMIC_ORDERED, {
+        flags: OFPFF.CHECK_OVERLAP,
+      });
       encodeBundledFlowMods(w, 9, [c], 'add', OFP14_VERSION, 13);
       w.bytes(encodeBundleControl(14, OFP14_VERSION, 9, 'commit'));
       w.bytes(encodeBarrierRequest(15, OFP14_VERSION));
@@ -396,12 +432,20 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
       const msgs = conn.drain();
       const errors = msgs.filter((m): m is Extract<OfMessage, { kind: 'error' }> => m.kind === 'error');
       const described = errors.map(describeError).join('; ');
-      assert.ok(!msgs.some((m) => m.kind === 'bundle_control' && m.ctrlTypeName === 'commit_reply'), `no commit reply: ${described}`);
       assert.ok(
-        errors.some((e) => e.typeName === 'OFPET_FLOW_MOD_FAILED' && e.codeName === 'OFPFMFC_OVERLAP' && e.failedXid === 12),
+        !msgs.some((m) => m.kind === 'bundle_control' && m.ctrlTypeName === 'commit_reply'),
+        `no commit reply: ${described}`,
+      );
+      assert.ok(
+        errors.some(
+          (e) => e.typeName === 'OFPET_FLOW_MOD_FAILED' && e.codeName === 'OFPFMFC_OVERLAP' && e.failedXid === 12,
+        ),
         `the overlap is named and points at the bad flow-mod: ${described}`,
       );
-      assert.ok(errors.some((e) => e.xid === 14 && e.typeName === 'OFPET_BUNDLE_FAILED'), `the COMMIT (xid 14) fails: ${described}`);
+      assert.ok(
+        errors.some((e) => e.xid === 14 && e.typeName === 'OFPET_BUNDLE_FAILED'),
+        `the COMMIT (xid 14) fails: ${described}`,
+      );
       assert.equal(await dumpLines(sb, false), [], 'no flow of the failed bundle is installed');
       assert.equal(await multipartFlows(conn, 900), []);
     } finally {
@@ -416,9 +460,21 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
     try {
       conn = await TestConnection.open(sb.mgmtSocket('br-int'));
       await handshake(conn);
-      const good: Flow = { table: 0, priority: 5, cookie: 0x77n, match: [{ field: 'reg1', value: 1 }], actions: [{ kind: 'output', port: 1 }] };
+      const good: Flow = {
+        table: 0,
+        priority: 5,
+        cookie: 0x77n,
+        match: [{ field: 'reg1', value: 1 }],
+        actions: [{ kind: 'output', port: 1 }],
+      };
       // 0xffffff00 (OFPP_MAX) is neither a real port nor a reserved one.
-      const bad: Flow = { table: 0, priority: 6, cookie: 0x78n, match: [{ field: 'reg1', value: 2 }], actions: [{ kind: 'output', port: 0xffffff00 }] };
+      const bad: Flow = {
+        table: 0,
+        priority: 6,
+        cookie: 0x78n,
+        match: [{ field: 'reg1', value: 2 }],
+        actions: [{ kind: 'output', port: 0xffffff00 }],
+      };
       const w = new ByteWriter();
       w.bytes(encodeBundleControl(10, OFP14_VERSION, 9, 'open'));
       const next = encodeBundledFlowMods(w, 9, [good, bad, good], 'add', OFP14_VERSION, 11);

@@ -91,7 +91,20 @@ test('every field round-trips through encodeMatch/decodeMatch in canonical order
     { field: 'eth_type', value: 0x0800 },
     { field: 'ip_proto', value: 6 },
     ...GOLDEN.map(([m]) => m).filter(
-      (m) => !['eth_type', 'ip_proto', 'udp_src', 'udp_dst', 'icmpv4_type', 'icmpv4_code', 'arp_op', 'arp_spa', 'arp_tpa', 'arp_sha', 'arp_tha'].includes(m.field),
+      (m) =>
+        ![
+          'eth_type',
+          'ip_proto',
+          'udp_src',
+          'udp_dst',
+          'icmpv4_type',
+          'icmpv4_code',
+          'arp_op',
+          'arp_spa',
+          'arp_tpa',
+          'arp_sha',
+          'arp_tha',
+        ].includes(m.field),
     ),
   ];
   const bytes = encode(allFields);
@@ -99,7 +112,10 @@ test('every field round-trips through encodeMatch/decodeMatch in canonical order
   const { match, next } = decodeMatch(bytes, 0);
   assert.is(next, bytes.length);
   const order = (f: FieldName): number => fieldSpec(f).order;
-  assert.equal(match, [...allFields].sort((a, b) => order(a.field) - order(b.field)));
+  assert.equal(
+    match,
+    [...allFields].sort((a, b) => order(a.field) - order(b.field)),
+  );
   const arp: MatchField[] = [
     { field: 'eth_type', value: 0x0806 },
     { field: 'arp_op', value: 2 },
@@ -136,7 +152,11 @@ test('decode rejects fields Flow cannot hold and truncated TLVs, with codes', ()
 });
 
 test('a missing prerequisite is an error that says what to add', () => {
-  throwsCode(() => encode([{ field: 'tcp_dst', value: 80 }]), 'OF_MATCH_PREREQ', /tcp_dst.*add eth_type=0x0800, ip_proto=6/);
+  throwsCode(
+    () => encode([{ field: 'tcp_dst', value: 80 }]),
+    'OF_MATCH_PREREQ',
+    /tcp_dst.*add eth_type=0x0800, ip_proto=6/,
+  );
   throwsCode(
     () =>
       encode([
@@ -156,11 +176,34 @@ test('a missing prerequisite is an error that says what to add', () => {
     'OF_MATCH_PREREQ',
   );
   throwsCode(() => encode([{ field: 'arp_tpa', value: 1 }]), 'OF_MATCH_PREREQ', /arp_tpa.*eth_type=0x0806/);
-  throwsCode(() => encode([{ field: 'eth_type', value: 0x0806 }, { field: 'ipv4_dst', value: 1 }]), 'OF_MATCH_PREREQ', /eth_type=0x0800/);
-  throwsCode(() => encode([{ field: 'eth_type', value: 0x86dd }, { field: 'ip_proto', value: 1 }, { field: 'icmpv4_type', value: 1 }]), 'OF_MATCH_PREREQ');
+  throwsCode(
+    () =>
+      encode([
+        { field: 'eth_type', value: 0x0806 },
+        { field: 'ipv4_dst', value: 1 },
+      ]),
+    'OF_MATCH_PREREQ',
+    /eth_type=0x0800/,
+  );
+  throwsCode(
+    () =>
+      encode([
+        { field: 'eth_type', value: 0x86dd },
+        { field: 'ip_proto', value: 1 },
+        { field: 'icmpv4_type', value: 1 },
+      ]),
+    'OF_MATCH_PREREQ',
+  );
   throwsCode(() => encode([{ field: 'ip_ttl', value: 1 }]), 'OF_MATCH_PREREQ');
   // A masked eth_type does not satisfy a prerequisite (and eth_type is not maskable anyway).
-  throwsCode(() => encode([{ field: 'eth_type', value: 0x0800, mask: 0xffff }, { field: 'ipv4_dst', value: 1 }]), 'OF_MATCH_MASK_NOT_ALLOWED');
+  throwsCode(
+    () =>
+      encode([
+        { field: 'eth_type', value: 0x0800, mask: 0xffff },
+        { field: 'ipv4_dst', value: 1 },
+      ]),
+    'OF_MATCH_MASK_NOT_ALLOWED',
+  );
   // IPv6 satisfies the generic IP prerequisite of tcp ports.
   encode([
     { field: 'eth_type', value: 0x86dd },
@@ -177,7 +220,15 @@ test('bad values, masks and duplicates are errors with codes', () => {
   throwsCode(() => encode([{ field: 'reg0', value: 3, mask: 1 }]), 'OF_MATCH_VALUE_OUTSIDE_MASK');
   throwsCode(() => encode([{ field: 'metadata', value: 2 ** 40, mask: 0xffffffff }]), 'OF_MATCH_VALUE_OUTSIDE_MASK');
   throwsCode(() => encode([{ field: 'ct_zone', value: 1, mask: 1 }]), 'OF_MATCH_MASK_NOT_ALLOWED');
-  throwsCode(() => encode([{ field: 'reg1', value: 1 }, { field: 'reg1', value: 2 }]), 'OF_MATCH_DUPLICATE_FIELD', /reg1/);
+  throwsCode(
+    () =>
+      encode([
+        { field: 'reg1', value: 1 },
+        { field: 'reg1', value: 2 },
+      ]),
+    'OF_MATCH_DUPLICATE_FIELD',
+    /reg1/,
+  );
   throwsCode(() => encode([{ field: 'nope' as FieldName, value: 1 }]), 'OF_UNKNOWN_FIELD');
   // A failed encode leaves the writer usable.
   const w = new ByteWriter(16);

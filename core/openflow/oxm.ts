@@ -220,7 +220,7 @@ function insideMask(value: number, mask: number): boolean {
   const TWO_32 = 0x1_0000_0000;
   const vh = Math.floor(value / TWO_32);
   const mh = Math.floor(mask / TWO_32);
-  return (value >>> 0 & ~(mask >>> 0)) >>> 0 === 0 && (vh & ~mh) >>> 0 === 0;
+  return ((value >>> 0) & ~(mask >>> 0)) >>> 0 === 0 && (vh & ~mh) >>> 0 === 0;
 }
 
 /** Writes one OXM TLV. */
@@ -256,7 +256,9 @@ function prereqMissing(p: Prereq, ethType: number, ipProto: number): string | un
     case Prereq.Udp:
       return ip && ipProto === 17 ? undefined : `${ip ? '' : 'eth_type=0x0800, '}ip_proto=17`;
     case Prereq.Icmpv4:
-      return ethType === ETH_IPV4 && ipProto === 1 ? undefined : `${ethType === ETH_IPV4 ? '' : 'eth_type=0x0800, '}ip_proto=1`;
+      return ethType === ETH_IPV4 && ipProto === 1
+        ? undefined
+        : `${ethType === ETH_IPV4 ? '' : 'eth_type=0x0800, '}ip_proto=1`;
     default: {
       const never: never = p;
       return never;
@@ -307,7 +309,11 @@ export function encodeMatch(w: ByteWriter, match: readonly MatchField[]): MatchC
     prevOrder = s.order;
     checkFieldValue(s, m.value, 'match');
     if (m.mask !== undefined) {
-      if (!s.maskable) throw new OpenFlowError('OF_MATCH_MASK_NOT_ALLOWED', `match field ${s.name} cannot be masked (ovs-fields(7)); match it exactly`);
+      if (!s.maskable)
+        throw new OpenFlowError(
+          'OF_MATCH_MASK_NOT_ALLOWED',
+          `match field ${s.name} cannot be masked (ovs-fields(7)); match it exactly`,
+        );
       checkFieldValue(s, m.mask, 'match mask of');
       if (!insideMask(m.value, m.mask)) {
         throw new OpenFlowError(
@@ -376,7 +382,8 @@ export function decodeOxmFields(buf: Uint8Array, at: number, end: number): Match
     const len = header & 0xff;
     let p = at + 4;
     let payload = len;
-    if (end - p < len) throw new OpenFlowError('OF_TRUNCATED', `truncated OXM field class 0x${cls.toString(16)} field ${field}`);
+    if (end - p < len)
+      throw new OpenFlowError('OF_TRUNCATED', `truncated OXM field class 0x${cls.toString(16)} field ${field}`);
     let s: FieldSpec | undefined;
     if (cls === OFPXMC.EXPERIMENTER) {
       const exp = readU32(buf, p);
@@ -387,7 +394,10 @@ export function decodeOxmFields(buf: Uint8Array, at: number, end: number): Match
       s = BY_CLASS_FIELD.get(cls * 128 + field);
     }
     if (s === undefined) {
-      throw new OpenFlowError('OF_UNSUPPORTED_MATCH', `match field class 0x${cls.toString(16)} field ${field} is not one Flow can hold`);
+      throw new OpenFlowError(
+        'OF_UNSUPPORTED_MATCH',
+        `match field class 0x${cls.toString(16)} field ${field} is not one Flow can hold`,
+      );
     }
     const bytes = hasMask ? payload / 2 : payload;
     const value = readValue(buf, p, bytes);
@@ -404,7 +414,8 @@ export function decodeMatch(buf: Uint8Array, at: number): { readonly match: Matc
   const type = readU16(buf, at);
   const len = readU16(buf, at + 2);
   if (type !== OFPMT_OXM) throw new OpenFlowError('OF_UNSUPPORTED_MATCH', `match type ${type} is not OFPMT_OXM`);
-  if (len < 4 || at + len > buf.length) throw new OpenFlowError('OF_TRUNCATED', `ofp_match length ${len} is out of range`);
+  if (len < 4 || at + len > buf.length)
+    throw new OpenFlowError('OF_TRUNCATED', `ofp_match length ${len} is out of range`);
   const match = decodeOxmFields(buf, at + 4, at + len);
   return { match, next: at + ((len + 7) & ~7) };
 }

@@ -117,7 +117,13 @@ export class ByteWriter {
 
 /** Reads a 48-bit big-endian value. */
 export function readU48(buf: Uint8Array, at: number): number {
-  return (buf[at] * 256 + buf[at + 1]) * TWO_32 + ((buf[at + 2] << 24) >>> 0) + (buf[at + 3] << 16) + (buf[at + 4] << 8) + buf[at + 5];
+  return (
+    (buf[at] * 256 + buf[at + 1]) * TWO_32 +
+    ((buf[at + 2] << 24) >>> 0) +
+    (buf[at + 3] << 16) +
+    (buf[at + 4] << 8) +
+    buf[at + 5]
+  );
 }
 
 export function readU16(buf: Uint8Array, at: number): number {
