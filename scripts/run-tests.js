@@ -5,6 +5,7 @@
 //     filter          run only files whose path contains one of these substrings (e.g. `npm test -- openflow`)
 //     --jobs N        files run in parallel (default 1, or TEST_JOBS)
 //     TEST_TIMEOUT_MS per-file timeout (default 180000); a timed-out file is killed and counts as failed
+// Compiled files whose source .ts no longer exists (dist/ is never cleaned) are listed as stale and not run.
 //
 // Per file it parses uvu's summary (Total/Passed/Skipped). A non-zero exit, crash, timeout or a missing summary
 // counts as at least one failure. A file that printed `SKIP <file>: ...` (test/prereq.ts) and exited 0 without a
@@ -179,7 +180,15 @@ async function main() {
     console.log('0 passed, 1 failed');
     process.exit(1);
   }
-  const all = findTestFiles(distDir);
+  // dist/ is never cleaned by tsc: a test whose source was deleted or renamed would keep running from its old
+  // compiled copy. Only files with a source next to them (x.test.ts -> dist/x.test.js) count.
+  const found = findTestFiles(distDir);
+  const hasSource = (f) => {
+    const rel = path.relative('dist', f).replace(/\.js$/, '');
+    return ['.ts', '.js'].some((ext) => fs.existsSync(path.join(root, rel + ext)));
+  };
+  const all = found.filter(hasSource);
+  for (const f of found) if (!hasSource(f)) console.log(`stale ${f}: its source is gone, not run`);
   const files = filters.length ? all.filter((f) => filters.some((s) => f.includes(s))) : all;
   console.log(`run-tests: ${files.length} file(s), jobs=${jobs}, timeout=${timeoutMs} ms`);
 

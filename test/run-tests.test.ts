@@ -25,7 +25,11 @@ function scratchRepo(files: readonly string[]): string {
   fs.mkdirSync(path.join(dir, 'dist', 'nested'), { recursive: true });
   fs.copyFileSync(path.join(repo, 'scripts', 'run-tests.js'), path.join(dir, 'scripts', 'run-tests.js'));
   fs.symlinkSync(path.join(repo, 'node_modules'), path.join(dir, 'node_modules'));
-  for (const f of files) fs.writeFileSync(path.join(dir, 'dist', 'nested', f), FIXTURES[f] ?? '');
+  fs.mkdirSync(path.join(dir, 'nested'));
+  for (const f of files) {
+    fs.writeFileSync(path.join(dir, 'dist', 'nested', f), FIXTURES[f] ?? '');
+    fs.writeFileSync(path.join(dir, 'nested', f.replace(/\.js$/, '.ts')), '// source stand-in\n');
+  }
   return dir;
 }
 
@@ -77,6 +81,18 @@ test('filters select files; a SKIP-only run has no test and exits 1', () => {
     const none = runner(dir, ['no-such-file']);
     assert.is(none.last, '0 passed, 0 failed');
     assert.is(none.code, 1);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('compiled tests without a source are stale and not run', () => {
+  const dir = scratchRepo(['pass.test.js']);
+  try {
+    fs.writeFileSync(path.join(dir, 'dist', 'nested', 'gone.test.js'), FIXTURES['crash.test.js'] ?? '');
+    const r = runner(dir);
+    assert.match(r.stdout, /^stale dist\/nested\/gone\.test\.js: its source is gone, not run$/m);
+    assert.is(r.last, '2 passed, 0 failed, 1 skipped');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
