@@ -17,7 +17,6 @@ import {
   OperationType,
   PortState,
   ResourceType,
-  VpcState,
 } from '../../proto';
 import {
   GoalStateApplier,
@@ -243,25 +242,91 @@ test('empty GoalStateV2 -> one reply with 0 statuses', async () => {
   });
 });
 
-test('a 64 MiB goal state is accepted (raw mode hands the bytes over undecoded)', async () => {
-  const applier = new EchoApplier();
-  let rawBytes = 0;
-  const inner = applier.applyV2.bind(applier);
-  applier.applyV2 = async (req, ctx) => {
-    if (req.kind === 'raw') rawBytes = req.bytes.length;
-    return inner(req, ctx);
+/**
+ * A GoalStateV2 of more than 64 MiB built without encoding 64 MiB through the codec: a small real message followed
+ * by an unknown length-delimited field 99 (decoders skip unknown fields, proto3 §"Unknown fields"), so the test
+ * measures the transport, not string encoding.
+ */
+function bigGoalStateBytes(tag: number, portId: string, padBytes: number): Buffer {
+  const head = Buffer.from(GoalStateV2.encode(v2WithPorts(tag, [portId])).finish());
+  const key = Buffer.from([(99 << 3) | 2, 99 >> 4]); // field 99, wire type 2, as a 2-byte varint
+  const len: number[] = [];
+  for (let v = padBytes; ; v = Math.floor(v / 128)) {
+    if (v < 128) {
+      len.push(v);
+      break;
+    }
+    len.push((v % 128) | 0x80);
+  }
+  return Buffer.concat([head, key, Buffer.from(len), Buffer.alloc(padBytes)]);
+}
+
+/** A bidi client that sends pre-encoded bytes. */
+function rawStream(
+  port: number,
+  messages: readonly Buffer[],
+): Promise<{ replies: GoalStateOperationReply[]; error: unknown }> {
+  const def = {
+    stream: {
+      path: '/alcor.schema.GoalStateProvisioner/PushGoalStatesStream',
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: (b: Buffer): Buffer => b,
+      requestDeserialize: (b: Buffer): Buffer => b,
+      responseSerialize: (r: GoalStateOperationReply): Buffer =>
+        Buffer.from(GoalStateOperationReply.encode(r).finish()),
+      responseDeserialize: (b: Buffer): GoalStateOperationReply => GoalStateOperationReply.decode(b),
+    },
   };
-  await withServer(applier, { requestMode: 'raw' }, async (client) => {
-    const big = GoalStateV2.fromPartial({
-      formatVersion: 7,
-      vpcStates: { v: VpcState.fromPartial({ configuration: { id: 'v', name: 'x'.repeat(64 * 1024 * 1024) } }) },
-      portStates: v2WithPorts(7, ['big-port']).portStates,
+  const RawClient = grpc.makeGenericClientConstructor(def, 'raw');
+  const client = new RawClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+    'grpc.max_send_message_length': 256 * 1024 * 1024,
+  });
+  return new Promise((resolve) => {
+    const call = (
+      client as unknown as { stream: () => grpc.ClientDuplexStream<Buffer, GoalStateOperationReply> }
+    ).stream();
+    const replies: GoalStateOperationReply[] = [];
+    let error: unknown = null;
+    call.on('data', (r: GoalStateOperationReply) => replies.push(r));
+    call.on('error', (e: unknown) => {
+      error = e;
     });
-    const { replies, error } = await streamAll(client, [big]);
-    assert.is(error, null);
-    assert.is(replies[0]?.operationStatuses[0]?.resourceId, 'big-port');
-    assert.ok(rawBytes > 64 * 1024 * 1024, `raw size ${rawBytes}`);
-    assert.is(applier.lastKind, 'raw');
+    call.on('status', () => {
+      client.close();
+      resolve({ replies, error });
+    });
+    for (const m of messages) call.write(m);
+    call.end();
+  });
+}
+
+test('a 64 MiB goal state is accepted; raw mode hands the bytes over undecoded; the size limit is enforced', async () => {
+  // 64 MiB once (decoded mode); raw mode with 8 MiB: the transfer, not the mode, is what costs time here.
+  for (const [requestMode, padBytes] of [
+    ['decoded', 64 * 1024 * 1024],
+    ['raw', 8 * 1024 * 1024],
+  ] as const) {
+    const big = bigGoalStateBytes(7, 'big-port', padBytes);
+    const applier = new EchoApplier();
+    let rawBytes = 0;
+    const inner = applier.applyV2.bind(applier);
+    applier.applyV2 = async (req, ctx) => {
+      if (req.kind === 'raw') rawBytes = req.bytes.length;
+      return inner(req, ctx);
+    };
+    await withServer(applier, { requestMode }, async (_client, port) => {
+      const { replies, error } = await rawStream(port, [big]);
+      assert.is(error, null);
+      assert.is(replies[0]?.operationStatuses[0]?.resourceId, 'big-port');
+      assert.is(applier.lastKind, requestMode);
+      if (requestMode === 'raw') assert.is(rawBytes, big.length);
+    });
+  }
+  // and the limit is enforced: over maxReceiveMessageBytes -> RESOURCE_EXHAUSTED
+  await withServer(new EchoApplier(), { maxReceiveMessageBytes: 1024 * 1024 }, async (_client, port) => {
+    const { error } = await rawStream(port, [bigGoalStateBytes(1, 'p', 2 * 1024 * 1024)]);
+    assert.is((error as grpc.ServiceError | null)?.code, grpc.status.RESOURCE_EXHAUSTED);
   });
 });
 
