@@ -9,6 +9,7 @@
 //
 // Keys and values are raw bytes carried as "byte strings": each byte one latin1 char (a bijection). Strings hash and
 // compare natively in Map and ===, and cost far less than a Uint8Array view per entry (measured ~4x at 200k entries).
+import * as os from 'node:os';
 import { BpfMap, type BatchResult, type MapSpec } from './index';
 import { writeArpKey, writeArpValue, type ArpEntry, ARP_TABLE_SPEC } from './arp-responder';
 
@@ -166,6 +167,8 @@ export class MapMirror {
   private current: Map<string, string>;
   private busy = false;
   private stale = false;
+  /** Concurrent slices for large batched updates (see BpfMap.updateBatch); one per core by default. */
+  parallel = Math.max(1, Math.min(4, os.cpus().length));
 
   private constructor(
     readonly map: BpfMap,
@@ -223,7 +226,10 @@ export class MapMirror {
       let deleted: BatchResult = { count: 0, usedBatch: false };
       try {
         if (plan.deletes.length > 0) deleted = await this.map.deleteBatch(packed.deleteKeys);
-        if (plan.upserts.length > 0) await this.map.updateBatch(packed.upsertKeys, packed.upsertValues);
+        // Plan keys are unique (they come from a Map), so the update may be split across pool threads.
+        if (plan.upserts.length > 0) {
+          await this.map.updateBatch(packed.upsertKeys, packed.upsertValues, 'any', { parallel: this.parallel });
+        }
       } catch (e: unknown) {
         // Part of the plan may have landed: trust the kernel, not our view, next time.
         this.stale = true;

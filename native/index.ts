@@ -211,6 +211,9 @@ export type UpdateMode = 'any' | 'noexist' | 'exist';
 
 const UPDATE_FLAGS: Readonly<Record<UpdateMode, number>> = { any: 0, noexist: 1, exist: 2 };
 
+/** Below this many entries per slice a parallel batch is not worth the extra pool round-trips. */
+const MIN_PARALLEL_SLICE = 16_384;
+
 export interface MapSpec {
   readonly type: MapType;
   readonly keySize: number;
@@ -331,10 +334,44 @@ export class BpfMap {
     }
   }
 
-  /** Packed keys (n * keySize) and values (n * valueBytes). 'noexist'/'exist' loop per entry (the kernel's batch
-   * update only does 'any'). */
-  updateBatch(keys: Uint8Array, values: Uint8Array, mode: UpdateMode = 'any'): Promise<BatchResult> {
-    return native().mapUpdateBatch(this.fd, keys, values, UPDATE_FLAGS[mode]);
+  /**
+   * Packed keys (n * keySize) and values (n * valueBytes). 'noexist'/'exist' loop per entry (the kernel's batch
+   * update only does 'any').
+   *
+   * `parallel` > 1 splits the batch into that many slices written concurrently from the libuv pool (hash maps lock
+   * per bucket, so this scales with cores). Only for UNIQUE keys: with a key repeated across slices, which value
+   * wins is undefined. If a slice fails, the others may still have landed; the first error rejects.
+   */
+  async updateBatch(
+    keys: Uint8Array,
+    values: Uint8Array,
+    mode: UpdateMode = 'any',
+    opts: { readonly parallel?: number } = {},
+  ): Promise<BatchResult> {
+    const n = native();
+    const count = this.info.keySize > 0 ? Math.floor(keys.length / this.info.keySize) : 0;
+    const slices = Math.min(Math.max(1, Math.floor(opts.parallel ?? 1)), Math.floor(count / MIN_PARALLEL_SLICE) || 1);
+    if (slices <= 1 || keys.length !== count * this.info.keySize || values.length !== count * this.info.valueBytes) {
+      return n.mapUpdateBatch(this.fd, keys, values, UPDATE_FLAGS[mode]);
+    }
+    const per = Math.ceil(count / slices);
+    const parts: Array<Promise<BatchResult>> = [];
+    for (let start = 0; start < count; start += per) {
+      const end = Math.min(count, start + per);
+      parts.push(
+        n.mapUpdateBatch(
+          this.fd,
+          keys.subarray(start * this.info.keySize, end * this.info.keySize),
+          values.subarray(start * this.info.valueBytes, end * this.info.valueBytes),
+          UPDATE_FLAGS[mode],
+        ),
+      );
+    }
+    const results = await Promise.all(parts);
+    return {
+      count: results.reduce((sum, r) => sum + r.count, 0),
+      usedBatch: results.every((r) => r.usedBatch),
+    };
   }
 
   updateBatchSync(keys: Uint8Array, values: Uint8Array, mode: UpdateMode = 'any'): BatchResult {

@@ -7,6 +7,7 @@
 // The LAST line printed is one JSON object (EbpfBenchResult). Rates are entries per second over the whole call,
 // including crossing into C++ and the syscalls.
 //   batchUpdatesPerSec      one BPF_MAP_UPDATE_BATCH of N fresh entries from the pool thread (async API)
+//   batchUpdatesParallelPerSec  the same N entries split into batchParallelSlices concurrent batch calls
 //   batchUpdateSyncPerSec   the same through the sync API (JS thread)
 //   batchOverwritesPerSec   the same keys again (updates of existing entries)
 //   batchDeletesPerSec      one BPF_MAP_DELETE_BATCH of all N keys
@@ -46,6 +47,8 @@ export interface EbpfBenchResult {
   readonly batchUpdatesPerSec: number;
   /** CPU time (all threads) per entry of the async batch update: comparable across runs on a loaded machine. */
   readonly batchUpdateCpuNsPerEntry: number;
+  readonly batchUpdatesParallelPerSec: number;
+  readonly batchParallelSlices: number;
   readonly batchUpdateSyncPerSec: number;
   readonly batchOverwritesPerSec: number;
   readonly batchDeletesPerSec: number;
@@ -219,6 +222,13 @@ export async function runEbpfBench(opts: EbpfBenchOptions): Promise<EbpfBenchRes
       `batch update (async): ${n} entries, ${batchUpdatesPerSec}/s, ${batchUpdateCpuNsPerEntry} CPU ns/entry, usedBatch=${r.usedBatch}`,
     );
 
+    await map.deleteBatch(keys);
+    const parallel = Math.max(2, Math.min(4, os.cpus().length));
+    t0 = nowNs();
+    await map.updateBatch(keys, values, 'any', { parallel });
+    const batchUpdatesParallelPerSec = perSec(n, nowNs() - t0);
+    log(`batch update (async, ${parallel} slices in parallel): ${batchUpdatesParallelPerSec}/s`);
+
     t0 = nowNs();
     map.updateBatchSync(other.keys, other.values);
     const batchOverwritesPerSec = perSec(n, nowNs() - t0);
@@ -278,6 +288,8 @@ export async function runEbpfBench(opts: EbpfBenchOptions): Promise<EbpfBenchRes
       entries: n,
       batchUpdatesPerSec,
       batchUpdateCpuNsPerEntry,
+      batchUpdatesParallelPerSec,
+      batchParallelSlices: parallel,
       batchUpdateSyncPerSec,
       batchOverwritesPerSec,
       batchDeletesPerSec,
