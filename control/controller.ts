@@ -339,22 +339,30 @@ export class Controller {
   hosts(): Array<Record<string, unknown>> {
     const members = this.membership.members();
     const all = new Set([...this.store.cache.agents.keys(), ...this.store.cache.hosts.keys()]);
-    return [...all].sort().map((host) => {
-      const s = this.sessions.get(host);
-      const idx = this.store.cache.hosts.get(host);
-      return {
-        hostIp: host,
-        agent: this.store.cache.agents.get(host) ?? null,
-        owner: ownerOf(host, members),
-        ownedHere: s !== undefined,
-        stream: s?.state() ?? null,
-        lastError: s === undefined || s.lastError() === '' ? null : s.lastError(),
-        pending: s?.pendingCount() ?? 0,
-        version: idx?.version ?? 0,
-        resources: idx?.keys.size ?? 0,
-        lastResult: this.lastResult(host),
-      };
-    });
+    return [...all].sort().map((host) => this.describeHost(host, members));
+  }
+
+  /** One host's view, or null when neither an agent nor any state is known for it. */
+  host(hostIp: string): Record<string, unknown> | null {
+    if (!this.store.cache.agents.has(hostIp) && !this.store.cache.hosts.has(hostIp)) return null;
+    return this.describeHost(hostIp, this.membership.members());
+  }
+
+  private describeHost(host: string, members: readonly string[]): Record<string, unknown> {
+    const s = this.sessions.get(host);
+    const idx = this.store.cache.hosts.get(host);
+    return {
+      hostIp: host,
+      agent: this.store.cache.agents.get(host) ?? null,
+      owner: ownerOf(host, members),
+      ownedHere: s !== undefined,
+      stream: s?.state() ?? null,
+      lastError: s === undefined || s.lastError() === '' ? null : s.lastError(),
+      pending: s?.pendingCount() ?? 0,
+      version: idx?.version ?? 0,
+      resources: idx?.keys.size ?? 0,
+      lastResult: this.lastResult(host),
+    };
   }
 
   shardMap(): Record<string, unknown> {

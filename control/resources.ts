@@ -124,7 +124,11 @@ class WireReader {
   }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: false });
+/** Zero-copy Buffer view (Buffer#toString on a slice is much faster than TextDecoder for short ids). */
+function asBuffer(u: Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+const utf8 = { decode: (u: Uint8Array): string => asBuffer(u).toString('utf8') };
 
 function parseMapEntry(value: Uint8Array): { key: string; value: Uint8Array } {
   const r = new WireReader(value);
@@ -175,7 +179,8 @@ function parseHostResources(value: Uint8Array): string[] {
 }
 
 /** Splits an encoded GoalStateV2 into resources keyed by type+id and the per-host key lists. */
-export function parseGoalStateV2(buf: Uint8Array): ParsedGoalState {
+export function parseGoalStateV2(input: Uint8Array): ParsedGoalState {
+  const buf = asBuffer(input);
   const resources = new Map<string, ParsedResource>();
   const hosts = new Map<string, string[]>();
   const r = new WireReader(buf);
@@ -223,11 +228,43 @@ function lengthDelimited(field: number, payload: Uint8Array): Buffer {
   return Buffer.concat([head, payload]);
 }
 
+function varintLength(n: number): number {
+  let len = 1;
+  let v = n;
+  while (v > 0x7f) {
+    v = Math.floor(v / 128);
+    len++;
+  }
+  return len;
+}
+
+function writeVarint(out: Buffer, at: number, n: number): number {
+  let pos = at;
+  let v = n;
+  while (v > 0x7f) {
+    out[pos++] = (v & 0x7f) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  out[pos++] = v;
+  return pos;
+}
+
 /** One GoalStateV2 map entry (`<kind>_states[id] = state`), encoded once and reused in every host's message. */
 export function encodeResourceEntry(key: string, state: Uint8Array): Buffer {
   const { kind, id } = parseResourceKey(key);
-  const entry = Buffer.concat([lengthDelimited(1, Buffer.from(id, 'utf8')), lengthDelimited(2, state)]);
-  return lengthDelimited(kind.field, entry);
+  const idLen = Buffer.byteLength(id, 'utf8');
+  const entryLen = 1 + varintLength(idLen) + idLen + 1 + varintLength(state.length) + state.length;
+  const tag = (kind.field << 3) | 2;
+  const out = Buffer.allocUnsafe(varintLength(tag) + varintLength(entryLen) + entryLen);
+  let pos = writeVarint(out, 0, tag);
+  pos = writeVarint(out, pos, entryLen);
+  out[pos++] = 0x0a;
+  pos = writeVarint(out, pos, idLen);
+  pos += out.write(id, pos, 'utf8');
+  out[pos++] = 0x12;
+  pos = writeVarint(out, pos, state.length);
+  out.set(state, pos);
+  return out;
 }
 
 function encodeHostResources(hostIp: string, keys: readonly string[]): Buffer {

@@ -4,7 +4,11 @@ import { dispatch, ioFromProcess, type BinarySpec, type CliIo, type SubcommandEn
 import { VERSION } from '../../core/index';
 
 export const CONTROL_SUBCOMMANDS: readonly SubcommandEntry[] = [
-  { name: 'run', summary: 'run the control service: push goal states to agents over gRPC', load: () => import('./run') },
+  {
+    name: 'run',
+    summary: 'run the control service: push goal states to agents over gRPC',
+    load: () => import('./run'),
+  },
 ];
 
 export const CONTROL_BINARY: BinarySpec = {

@@ -127,8 +127,8 @@ export function createApi(deps: Deps): http.Server {
     }
     if (sub === undefined) {
       if (method === 'GET') {
-        const h = controller.hosts().find((x) => x.hostIp === id);
-        if (h === undefined) throw new HttpError(404, 'UNKNOWN_HOST', `unknown host ${id}`);
+        const h = controller.host(id);
+        if (h === null) throw new HttpError(404, 'UNKNOWN_HOST', `unknown host ${id}`);
         return { status: 200, body: h };
       }
       if (method === 'PUT') {
