@@ -414,7 +414,8 @@ export function securityGroupFlows(direction: Direction, port: Port, ofport: num
       for (const m of l4) {
         out.push(flow(rulesTable, Priority.SgConjunction, cookie, canonicalMatch([...base, ...withPrefix(m)]), [{ kind: 'conjunction', id, clause: 2, nClauses: 2 }]));
       }
-      out.push(flow(rulesTable, Priority.SgConjunction, cookie, [{ field: 'conj_id', value: id }], commit, accepted));
+      // ct() needs an IP prerequisite in the match (OFPBAC_MATCH_INCONSISTENT otherwise).
+      out.push(flow(rulesTable, Priority.SgConjunction, cookie, [{ field: 'conj_id', value: id }, M_IPV4], commit, accepted));
     }
   }
   return mergeSameKey(out);
