@@ -163,6 +163,26 @@ if (requirePrereqs(['root', 'bpf'])) {
     }
   });
 
+  test('parallel batch update writes every entry once', async () => {
+    const n = 40_000;
+    const m = BpfMap.create({ type: 'hash', keySize: 8, valueSize: 8, maxEntries: n, name: 'alc_t_par' });
+    try {
+      const keys = Buffer.alloc(8 * n);
+      const values = Buffer.alloc(8 * n);
+      for (let i = 0; i < n; i++) {
+        keys.writeUInt32LE(i, 8 * i);
+        values.writeUInt32LE(i + 1, 8 * i);
+      }
+      assert.equal(await m.updateBatch(keys, values, 'any', { parallel: 4 }), { count: n, usedBatch: true });
+      const dump = m.dumpSync();
+      assert.is(dump.count, n);
+      for (let i = 0; i < dump.count; i++)
+        assert.is(dump.values.readUInt32LE(8 * i), dump.keys.readUInt32LE(8 * i) + 1);
+    } finally {
+      m.close();
+    }
+  });
+
   test('array, percpu_array and lpm_trie maps', () => {
     const arr = BpfMap.create({ type: 'array', keySize: 4, valueSize: 8, maxEntries: 8, name: 'alc_t_arr' });
     const pc = BpfMap.create({ type: 'percpu_array', keySize: 4, valueSize: 12, maxEntries: 4, name: 'alc_t_pc' });
