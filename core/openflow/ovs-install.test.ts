@@ -7,7 +7,7 @@
 import * as net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { canonicalMatch, flowKey, OFPP_IN_PORT, OFPP_LOCAL, type Flow } from '../flow';
+import { type Action, canonicalMatch, flowKey, OFPP_IN_PORT, OFPP_LOCAL, type Flow } from '../flow';
 import { requirePrereqs } from '../../test/prereq';
 import { OvsSandbox } from '../../test/sandbox';
 import {
@@ -34,6 +34,7 @@ import {
   normalizeDumpLine,
   type OfMessage,
 } from './index';
+import { MATCH_FIELDS } from './oxm';
 
 /** Just enough of a connection for the test: framing, a mailbox, echo replies. */
 class TestConnection {
@@ -290,6 +291,21 @@ const FLOWS: readonly Flow[] = [
   },
   {
     table: 3,
+    priority: 103,
+    cookie: 0xfn,
+    match: [
+      { field: 'reg1', value: 1 },
+      { field: 'reg2', value: 2 },
+      { field: 'reg3', value: 3, mask: 0xff },
+      { field: 'reg4', value: 4 },
+      { field: 'reg5', value: 5 },
+      { field: 'reg7', value: 7 },
+      { field: 'reg8', value: 0x80000000, mask: 0x80000000 },
+    ],
+    actions: [{ kind: 'load', field: 'reg8', value: 1, ofs: 31, nBits: 1 }],
+  },
+  {
+    table: 3,
     priority: 102,
     cookie: 0xen,
     match: [
@@ -361,6 +377,38 @@ async function multipartFlows(conn: TestConnection, xid: number): Promise<Flow[]
 const byKey = (a: Flow, b: Flow): number => (flowKey(a) < flowKey(b) ? -1 : flowKey(a) > flowKey(b) ? 1 : 0);
 
 if (requirePrereqs(['root', 'ovs', 'netns'])) {
+  test('the bundle below covers every match field and action kind', () => {
+    const fields = new Set(FLOWS.flatMap((f) => f.match.map((m) => m.field)));
+    assert.equal(
+      MATCH_FIELDS.filter((f) => !fields.has(f)),
+      [],
+    );
+    const kinds = new Set(FLOWS.flatMap((f) => f.actions.map((a) => a.kind)));
+    const all: readonly Action['kind'][] = [
+      'output',
+      'controller',
+      'set_field',
+      'load',
+      'move',
+      'resubmit',
+      'ct',
+      'conjunction',
+      'dec_ttl',
+    ];
+    assert.equal(
+      all.filter((k) => !kinds.has(k)),
+      [],
+    );
+    assert.ok(FLOWS.some((f) => f.goto !== undefined));
+    assert.ok(
+      FLOWS.some((f) =>
+        f.actions.some(
+          (a) => a.kind === 'ct' && a.commit && a.table !== undefined && a.zone !== 0 && a.setMark !== undefined,
+        ),
+      ),
+    );
+  });
+
   test('one OF1.4 bundle installs every field/action kind; dump-flows and flow stats agree with the codec', async () => {
     const sb = await OvsSandbox.start({ name: 'ofcodec' });
     let conn: TestConnection | null = null;

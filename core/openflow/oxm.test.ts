@@ -2,7 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { FieldName, MatchField } from '../flow';
 import { OpenFlowError, type OpenFlowErrorCode } from './errors';
-import { decodeMatch, decodeOxmFields, encodeMatch, fieldSpec, writeOxm } from './oxm';
+import { FIELD_TEXT } from './format';
+import { decodeMatch, decodeOxmFields, encodeMatch, fieldSpec, MATCH_FIELDS, writeOxm } from './oxm';
 import { ByteWriter } from './writer';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -240,6 +241,13 @@ test('64-bit fields keep values above 2^32 exactly', () => {
   const m: MatchField[] = [{ field: 'metadata', value: 0x12_3456_789a, mask: 0xff_ffff_ffff }];
   assert.is(encode(m).subarray(4, 24).toString('hex'), '80000510' + '000000123456789a' + '000000ffffffffff');
   assert.equal(decodeMatch(encode(m), 0).match, m);
+});
+
+test('the codec knows every FieldName (format.ts holds a compile-time complete Record of them)', () => {
+  assert.equal([...MATCH_FIELDS].sort(), Object.keys(FIELD_TEXT).sort());
+  const golden = new Set(GOLDEN.map(([m]) => m.field));
+  const noGolden = MATCH_FIELDS.filter((f) => !golden.has(f) && !/^reg[1-578]$/.test(f));
+  assert.equal(noGolden, [], 'every field but the repetitive registers has a golden TLV');
 });
 
 test.run();

@@ -128,6 +128,9 @@ const SPECS: readonly FieldSpec[] = [
 
 const BY_NAME: ReadonlyMap<string, FieldSpec> = new Map(SPECS.map((s) => [s.name, s]));
 
+/** Every field the codec knows, in table order (tests check it covers FieldName). */
+export const MATCH_FIELDS: readonly FieldName[] = SPECS.map((s) => s.name);
+
 /** Decoding accepts the headers OVS itself sends back, which are not always the ones we send. */
 const BY_CLASS_FIELD: ReadonlyMap<number, FieldSpec> = (() => {
   const m = new Map<number, FieldSpec>();
