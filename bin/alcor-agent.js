@@ -12,7 +12,9 @@ let cli;
 try {
   cli = require(path.join(__dirname, '..', 'dist', 'agent', 'cli', 'main.js'));
 } catch (e) {
-  process.stderr.write('alcor-agent: cannot load dist/agent/cli/main.js (run `npm run build` first): ' + oneLine(e) + '\n');
+  process.stderr.write(
+    'alcor-agent: cannot load dist/agent/cli/main.js (run `npm run build` first): ' + oneLine(e) + '\n',
+  );
   process.exit(1);
 }
 

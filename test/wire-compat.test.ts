@@ -50,7 +50,14 @@ interface Codec {
 const root = loadProtoRoot(true);
 const types = allMessageTypes(root);
 const LARGE_UINT64 = '1099511627899'; // 2^40 + 123: beyond uint32, still exact as a JS number (forceLong=number)
-const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: Number, defaults: false, arrays: false, objects: false, oneofs: false };
+const TO_OBJECT: protobuf.IConversionOptions = {
+  longs: String,
+  enums: Number,
+  defaults: false,
+  arrays: false,
+  objects: false,
+  oneofs: false,
+};
 
 function codecFor(name: string): Codec {
   const codec = (gen as unknown as Record<string, Codec | undefined>)[name.replace(/\./g, '_')];
@@ -77,7 +84,8 @@ function populate(type: protobuf.Type, variant: number): Obj {
     }
     if (f instanceof protobuf.MapField) {
       const value = f.resolvedType;
-      if (!(value instanceof protobuf.Type)) throw new Error(`map ${f.fullName} with scalar values is not in the contract`);
+      if (!(value instanceof protobuf.Type))
+        throw new Error(`map ${f.fullName} with scalar values is not in the contract`);
       out[f.name] = { [`${f.name}-k1`]: populate(value, variant), [`${f.name}-k2`]: populate(value, variant) };
     } else if (f.repeated) {
       out[f.name] = [scalarOrMessage(f, variant), scalarOrMessage(f, variant)];
@@ -113,9 +121,14 @@ function toTsProto(type: protobuf.Type, value: Obj): Obj {
     const v = value[f.name];
     if (v === undefined) continue;
     const conv = (x: unknown): unknown =>
-      f.resolvedType instanceof protobuf.Type ? toTsProto(f.resolvedType, x as Obj) : f.type === 'uint64' ? Number(x) : x;
+      f.resolvedType instanceof protobuf.Type
+        ? toTsProto(f.resolvedType, x as Obj)
+        : f.type === 'uint64'
+          ? Number(x)
+          : x;
     let converted: unknown;
-    if (f instanceof protobuf.MapField) converted = Object.fromEntries(Object.entries(v as Obj).map(([k, x]) => [k, conv(x)]));
+    if (f instanceof protobuf.MapField)
+      converted = Object.fromEntries(Object.entries(v as Obj).map(([k, x]) => [k, conv(x)]));
     else if (f.repeated) converted = (v as unknown[]).map(conv);
     else converted = conv(v);
     const name = camel(f.name);
@@ -167,7 +180,10 @@ function nestedOneofWidths(type: protobuf.Type, seen = new Set<string>()): numbe
   const widths: number[] = [];
   for (const f of type.fieldsArray) {
     if (f.resolvedType instanceof protobuf.Type) {
-      widths.push(...f.resolvedType.oneofsArray.map((o) => o.fieldsArray.length), ...nestedOneofWidths(f.resolvedType, seen));
+      widths.push(
+        ...f.resolvedType.oneofsArray.map((o) => o.fieldsArray.length),
+        ...nestedOneofWidths(f.resolvedType, seen),
+      );
     }
   }
   return widths;
@@ -178,7 +194,13 @@ function nestedOneofWidths(type: protobuf.Type, seen = new Set<string>()): numbe
 
 test('protobufjs sees every message type of the contract', () => {
   assert.ok(types.size >= 40, `${types.size} types`);
-  for (const name of ['GoalState', 'GoalStateV2', 'NeighborRulesRequest', 'GatewayConfiguration.arion', 'HostRequest.ResourceStateRequest']) {
+  for (const name of [
+    'GoalState',
+    'GoalStateV2',
+    'NeighborRulesRequest',
+    'GatewayConfiguration.arion',
+    'HostRequest.ResourceStateRequest',
+  ]) {
     assert.ok(types.has(name), name);
   }
 });
@@ -196,7 +218,11 @@ test('(a) every message type: ts-proto bytes decode in protobufjs to the same va
 
     const pbjsBytes = type.encode(type.fromObject(value)).finish();
     assert.equal(codec.decode(pbjsBytes), tsValue, `${name} (variant ${variant}): protobufjs -> ts-proto`);
-    assert.equal(Buffer.from(tsBytes).toString('hex'), Buffer.from(pbjsBytes).toString('hex'), `${name}: byte-identical encodings`);
+    assert.equal(
+      Buffer.from(tsBytes).toString('hex'),
+      Buffer.from(pbjsBytes).toString('hex'),
+      `${name}: byte-identical encodings`,
+    );
     checked++;
   }
   assert.ok(checked >= types.size);
@@ -215,7 +241,11 @@ test('(a) uint64 subnet tunnel_id survives both codecs beyond 32 bits', () => {
 test('(b) every message type: bytes hand-built from field numbers decode with ts-proto to the expected values', () => {
   for (const { name, type, variant } of cases()) {
     const value = populate(type, variant);
-    assert.equal(codecFor(name).decode(Uint8Array.from(handEncode(type, value))), toTsProto(type, value), `${name} (variant ${variant})`);
+    assert.equal(
+      codecFor(name).decode(Uint8Array.from(handEncode(type, value))),
+      toTsProto(type, value),
+      `${name} (variant ${variant})`,
+    );
   }
 });
 
@@ -223,7 +253,15 @@ test('(b) every message type: bytes hand-built from field numbers decode with ts
 const HEAD = (id: string): Part[] => [u(1, 7), s(2, 'req-1'), s(3, id), u(4, UpdateType.FULL)];
 
 test('(b) VpcConfiguration: tunnel_id=8 uint32, repeated gateway_ids=9', () => {
-  const buf = bytes(...HEAD('vpc-1'), s(5, 'proj'), s(6, 'vpc'), s(7, '10.0.0.0/16'), u(8, 4_000_000_000), s(9, 'gw-a'), s(9, 'gw-b'));
+  const buf = bytes(
+    ...HEAD('vpc-1'),
+    s(5, 'proj'),
+    s(6, 'vpc'),
+    s(7, '10.0.0.0/16'),
+    u(8, 4_000_000_000),
+    s(9, 'gw-a'),
+    s(9, 'gw-b'),
+  );
   assert.equal(
     VpcConfiguration.decode(buf),
     VpcConfiguration.fromPartial({
@@ -338,14 +376,28 @@ test('(b) NeighborConfiguration: host fields 8-9, fixed_ips=10 with neighbor_typ
       macAddress: '6c:dd:ee:00:00:01',
       hostMacAddress: '52:54:00:00:00:09',
       hostIpAddress: '123.0.0.1',
-      fixedIps: [{ neighborType: NeighborType.L3, subnetId: 'sn-1', ipAddress: '10.0.0.1', arionGroup: 'arion-g', tunnelId: 20 }],
+      fixedIps: [
+        { neighborType: NeighborType.L3, subnetId: 'sn-1', ipAddress: '10.0.0.1', arionGroup: 'arion-g', tunnelId: 20 },
+      ],
       allowAddressPairs: [{ ipAddress: '10.0.0.201', macAddress: '6c:dd:ee:00:00:02' }],
     }),
   );
 });
 
 test('(b) SecurityGroupConfiguration: rules=7 with direction, ethertype, protocol, port range, remotes', () => {
-  const rule = m(7, u(1, OperationType.UPDATE), s(2, 'sg-1'), s(3, 'r1'), u(4, 1), u(5, EtherType.IPV6), u(6, Protocol.UDP), u(7, 8000), u(8, 8080), s(9, '::/0'), s(10, 'sg-2'));
+  const rule = m(
+    7,
+    u(1, OperationType.UPDATE),
+    s(2, 'sg-1'),
+    s(3, 'r1'),
+    u(4, 1),
+    u(5, EtherType.IPV6),
+    u(6, Protocol.UDP),
+    u(7, 8000),
+    u(8, 8080),
+    s(9, '::/0'),
+    s(10, 'sg-2'),
+  );
   const buf = bytes(...HEAD('sg-1'), s(5, 'vpc-1'), s(6, 'web'), rule);
   assert.equal(
     SecurityGroupConfiguration.decode(buf),
@@ -375,7 +427,14 @@ test('(b) SecurityGroupConfiguration: rules=7 with direction, ethertype, protoco
 });
 
 test('(b) DHCPConfiguration: subnet_id=5 .. port_host_name=9', () => {
-  const buf = bytes(...HEAD('dhcp-1'), s(5, 'sn-1'), s(6, 'fa:16:3e:00:00:01'), s(7, '10.0.0.2'), s(8, 'fd00::2'), s(9, 'vm1'));
+  const buf = bytes(
+    ...HEAD('dhcp-1'),
+    s(5, 'sn-1'),
+    s(6, 'fa:16:3e:00:00:01'),
+    s(7, '10.0.0.2'),
+    s(8, 'fd00::2'),
+    s(9, 'vm1'),
+  );
   assert.equal(
     DHCPConfiguration.decode(buf),
     DHCPConfiguration.fromPartial({
@@ -393,7 +452,16 @@ test('(b) DHCPConfiguration: subnet_id=5 .. port_host_name=9', () => {
 });
 
 test('(b) RouterConfiguration: dvr mac=5, subnet_routing_tables=6 > routing_rules=2 > extra info=7', () => {
-  const ruleBytes = m(2, u(1, OperationType.CREATE), s(2, 'rr-1'), s(3, 'to-sn2'), s(4, '10.0.1.0/24'), s(5, '10.0.1.1'), u(6, 100), m(7, u(1, DestinationType.VPC_GW), s(2, 'fa:16:3e:d7:f2:12')));
+  const ruleBytes = m(
+    2,
+    u(1, OperationType.CREATE),
+    s(2, 'rr-1'),
+    s(3, 'to-sn2'),
+    s(4, '10.0.1.0/24'),
+    s(5, '10.0.1.1'),
+    u(6, 100),
+    m(7, u(1, DestinationType.VPC_GW), s(2, 'fa:16:3e:d7:f2:12')),
+  );
   const buf = bytes(...HEAD('router-1'), s(5, 'fa:16:3e:d7:f2:02'), m(6, s(1, 'sn-1'), ruleBytes), m(6, s(1, 'sn-2')));
   assert.equal(
     RouterConfiguration.decode(buf),
@@ -425,13 +493,22 @@ test('(b) RouterConfiguration: dvr mac=5, subnet_routing_tables=6 > routing_rule
 });
 
 test('(b) GatewayConfiguration: field 4 is gateway_type, destinations=5, oneof zeta_info=6 | arion_info=7', () => {
-  const head = [u(1, 7), s(2, 'req-1'), s(3, 'gw-1'), u(4, GatewayType.ARION), m(5, s(1, '172.16.0.9'), s(2, '52:54:00:00:00:09'))];
+  const head = [
+    u(1, 7),
+    s(2, 'req-1'),
+    s(3, 'gw-1'),
+    u(4, GatewayType.ARION),
+    m(5, s(1, '172.16.0.9'), s(2, '52:54:00:00:00:09')),
+  ];
   const zeta = GatewayConfiguration.decode(bytes(...head, m(6, u(1, 8300))));
   assert.is(zeta.gatewayType, GatewayType.ARION);
   assert.equal(zeta.destinations, [{ ipAddress: '172.16.0.9', macAddress: '52:54:00:00:00:09' }]);
   assert.equal(zeta.extraInfo, { $case: 'zetaInfo', zetaInfo: { portInbandOperation: 8300 } });
   const arion = GatewayConfiguration.decode(bytes(...head, m(7, s(1, 'vpc-1'), u(2, 20), s(3, 'sn-1'), u(4, 5))));
-  assert.equal(arion.extraInfo, { $case: 'arionInfo', arionInfo: { vpcId: 'vpc-1', vni: 20, subnetId: 'sn-1', portInbandOperation: 5 } });
+  assert.equal(arion.extraInfo, {
+    $case: 'arionInfo',
+    arionInfo: { vpcId: 'vpc-1', vni: 20, subnetId: 'sn-1', portInbandOperation: 5 },
+  });
   // A oneof keeps the last member seen on the wire.
   const both = GatewayConfiguration.decode(bytes(...head, m(7, s(1, 'vpc-1')), m(6, u(1, 1))));
   assert.equal(both.extraInfo, { $case: 'zetaInfo', zetaInfo: { portInbandOperation: 1 } });
@@ -462,7 +539,8 @@ test('(b) GoalStateV2: host_resources=2 and the eight resource maps 3..10 (entry
       ],
     },
   });
-  const ids = (mp: Record<string, { configuration?: { id: string } | undefined }>): string[] => Object.entries(mp).map(([k, v]) => `${k}=${v.configuration?.id ?? ''}`);
+  const ids = (mp: Record<string, { configuration?: { id: string } | undefined }>): string[] =>
+    Object.entries(mp).map(([k, v]) => `${k}=${v.configuration?.id ?? ''}`);
   assert.equal(ids(gs.vpcStates), ['v1=v1']);
   assert.equal(ids(gs.subnetStates), ['s1=s1']);
   assert.equal(ids(gs.portStates), ['p1=p1']);
@@ -485,12 +563,33 @@ test('(b) map entries: value before key, missing key, and a repeated key (last w
 
 test('(b) GoalState v1: repeated states 2..9 in field order, DHCP at 7', () => {
   const st = (id: string): Part[] => [u(1, OperationType.UPDATE), m(2, s(3, id))];
-  const buf = bytes(u(1, 101), m(2, ...st('v')), m(3, ...st('s')), m(4, ...st('p')), m(5, ...st('n1')), m(5, ...st('n2')), m(6, ...st('sg')), m(7, ...st('d')), m(8, ...st('r')), m(9, ...st('g')));
+  const buf = bytes(
+    u(1, 101),
+    m(2, ...st('v')),
+    m(3, ...st('s')),
+    m(4, ...st('p')),
+    m(5, ...st('n1')),
+    m(5, ...st('n2')),
+    m(6, ...st('sg')),
+    m(7, ...st('d')),
+    m(8, ...st('r')),
+    m(9, ...st('g')),
+  );
   const gs = GoalState.decode(buf);
-  const ids = (xs: readonly { configuration?: { id: string } | undefined }[]): string[] => xs.map((x) => x.configuration?.id ?? '');
+  const ids = (xs: readonly { configuration?: { id: string } | undefined }[]): string[] =>
+    xs.map((x) => x.configuration?.id ?? '');
   assert.is(gs.formatVersion, 101);
   assert.equal(
-    [gs.vpcStates, gs.subnetStates, gs.portStates, gs.neighborStates, gs.securityGroupStates, gs.dhcpStates, gs.routerStates, gs.gatewayStates].map(ids),
+    [
+      gs.vpcStates,
+      gs.subnetStates,
+      gs.portStates,
+      gs.neighborStates,
+      gs.securityGroupStates,
+      gs.dhcpStates,
+      gs.routerStates,
+      gs.gatewayStates,
+    ].map(ids),
     [['v'], ['s'], ['p'], ['n1', 'n2'], ['sg'], ['d'], ['r'], ['g']],
   );
 });
@@ -505,7 +604,18 @@ test('(b) NeighborRulesRequest: the misspelled neigborstates=3 (also its JSON na
 });
 
 test('(b) HostRequest: state_requests=2 with the nine ResourceStateRequest fields', () => {
-  const r = m(2, u(1, RequestType.AGENT_RESTARTED), s(2, 'uuid-1'), u(3, 20), s(4, '10.0.0.2'), u(5, 40000), s(6, '10.0.0.3'), u(7, 443), u(8, EtherType.IPV4), u(9, Protocol.TCP));
+  const r = m(
+    2,
+    u(1, RequestType.AGENT_RESTARTED),
+    s(2, 'uuid-1'),
+    u(3, 20),
+    s(4, '10.0.0.2'),
+    u(5, 40000),
+    s(6, '10.0.0.3'),
+    u(7, 443),
+    u(8, EtherType.IPV4),
+    u(9, Protocol.TCP),
+  );
   const req = HostRequest.decode(bytes(u(1, 101), r, r));
   assert.is(req.formatVersion, 101);
   assert.is(req.stateRequests.length, 2);
@@ -523,15 +633,30 @@ test('(b) HostRequest: state_requests=2 with the nine ResourceStateRequest field
 });
 
 test('(b) HostRequestReply: operation_statuses=2 {request_id=1, operation_status=2}, total_operation_time=3', () => {
-  const reply = HostRequestReply.decode(bytes(u(1, 101), m(2, s(1, 'uuid-1'), u(2, OperationStatus.FAILURE)), u(3, 1234)));
+  const reply = HostRequestReply.decode(
+    bytes(u(1, 101), m(2, s(1, 'uuid-1'), u(2, OperationStatus.FAILURE)), u(3, 1234)),
+  );
   assert.equal(
     reply,
-    HostRequestReply.fromPartial({ formatVersion: 101, operationStatuses: [{ requestId: 'uuid-1', operationStatus: OperationStatus.FAILURE }], totalOperationTime: 1234 }),
+    HostRequestReply.fromPartial({
+      formatVersion: 101,
+      operationStatuses: [{ requestId: 'uuid-1', operationStatus: OperationStatus.FAILURE }],
+      totalOperationTime: 1234,
+    }),
   );
 });
 
 test('(b) GoalStateOperationReply: statuses=2 with the seven fields, message_total_operation_time=3', () => {
-  const st = m(2, s(1, 'port-1'), u(2, ResourceType.PORT), u(3, OperationType.CREATE), u(4, OperationStatus.OUT_OF_ORDER), u(5, 11), u(6, 22), u(7, 33));
+  const st = m(
+    2,
+    s(1, 'port-1'),
+    u(2, ResourceType.PORT),
+    u(3, OperationType.CREATE),
+    u(4, OperationStatus.OUT_OF_ORDER),
+    u(5, 11),
+    u(6, 22),
+    u(7, 33),
+  );
   const reply = GoalStateOperationReply.decode(bytes(u(1, 102), st, u(3, 99)));
   assert.equal(
     reply,
@@ -554,8 +679,17 @@ test('(b) GoalStateOperationReply: statuses=2 with the seven fields, message_tot
 });
 
 test('(b) decoders skip unknown fields and read fields in any order', () => {
-  const buf = bytes(s(6, 'vpc'), [...tag(99, WT_LEN), ...varint(2), 1, 2], u(1, 3), [...tag(100, WT_VARINT), ...varint(5)], s(3, 'id'));
-  assert.equal(VpcConfiguration.decode(buf), VpcConfiguration.fromPartial({ revisionNumber: 3, id: 'id', name: 'vpc' }));
+  const buf = bytes(
+    s(6, 'vpc'),
+    [...tag(99, WT_LEN), ...varint(2), 1, 2],
+    u(1, 3),
+    [...tag(100, WT_VARINT), ...varint(5)],
+    s(3, 'id'),
+  );
+  assert.equal(
+    VpcConfiguration.decode(buf),
+    VpcConfiguration.fromPartial({ revisionNumber: 3, id: 'id', name: 'vpc' }),
+  );
 });
 
 test.run();

@@ -37,11 +37,16 @@ export const u = (field: number, value: number | bigint | boolean): Part => [
   ...varint(typeof value === 'boolean' ? (value ? 1 : 0) : value),
 ];
 export const s = (field: number, value: string): Part => len(field, [...utf8.encode(value)]);
-export const len = (field: number, content: readonly number[]): Part => [...tag(field, WT_LEN), ...varint(content.length), ...content];
+export const len = (field: number, content: readonly number[]): Part => [
+  ...tag(field, WT_LEN),
+  ...varint(content.length),
+  ...content,
+];
 /** A sub-message field from its already-encoded fields. */
 export const m = (field: number, ...parts: Part[]): Part => len(field, parts.flat());
 /** A map<string, Message> entry: key = field 1, value = field 2 (protobuf map encoding). */
-export const entry = (field: number, key: string, ...valueParts: Part[]): Part => m(field, s(1, key), m(2, ...valueParts));
+export const entry = (field: number, key: string, ...valueParts: Part[]): Part =>
+  m(field, s(1, key), m(2, ...valueParts));
 
 export function bytes(...parts: Part[]): Uint8Array {
   return Uint8Array.from(parts.flat());

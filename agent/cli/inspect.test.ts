@@ -37,11 +37,24 @@ test('inspect prints pretty proto3 JSON with every resource kind', async () => {
   assert.is(await inspect([fullFile], c.io), 0);
   assert.is(c.err(), '');
   const json = JSON.parse(c.out()) as Record<string, Record<string, unknown>>;
-  for (const kind of ['hostResources', 'vpcStates', 'subnetStates', 'portStates', 'dhcpStates', 'neighborStates', 'securityGroupStates', 'routerStates', 'gatewayStates']) {
+  for (const kind of [
+    'hostResources',
+    'vpcStates',
+    'subnetStates',
+    'portStates',
+    'dhcpStates',
+    'neighborStates',
+    'securityGroupStates',
+    'routerStates',
+    'gatewayStates',
+  ]) {
     assert.ok(json[kind] !== undefined && Object.keys(json[kind] ?? {}).length > 0, `${kind} is printed`);
   }
   assert.equal(json, GoalStateV2.toJSON(GoalStateV2.decode(full)), 'same as the generated toJSON');
-  assert.match(c.out(), /^\{\n  "formatVersion": 102,\n  "hostResources": \{\n    "172\.16\.62\.247": \{\n      "resources": \[/);
+  assert.match(
+    c.out(),
+    /^\{\n {2}"formatVersion": 102,\n {2}"hostResources": \{\n {4}"172\.16\.62\.247": \{\n {6}"resources": \[/,
+  );
   assert.match(c.out(), /"zetaInfo": \{\n\s+"portInbandOperation": 8300/);
   assert.match(c.out(), /"neighborType": "L3"/);
 });
@@ -73,7 +86,10 @@ test('a truncated file exits 2 with one line naming the byte offset', () => {
     assert.is(c.out(), '');
     const lines = c.err().split('\n');
     assert.is(lines.length, 2, `one line: ${c.err()}`);
-    assert.match(lines[0] ?? '', /^inspect: corrupt GoalStateV2 at byte \d+(?: in [\w.[\]]+)?: (?:.+ needs \d+ bytes, \d+ left|.+ varint is cut off after \d+ bytes?)$/);
+    assert.match(
+      lines[0] ?? '',
+      /^inspect: corrupt GoalStateV2 at byte \d+(?: in [\w.[\]]+)?: (?:.+ needs \d+ bytes, \d+ left|.+ varint is cut off after \d+ bytes?)$/,
+    );
   }
 });
 
@@ -127,7 +143,8 @@ test('the binary works end to end: help, inspect from stdin, errors and exit cod
   };
   const help = run(['--help']);
   assert.is(help.status, 0);
-  for (const sub of ['run', 'compile', 'status', 'flows', 'inspect']) assert.match(help.stdout, new RegExp(`\\n  ${sub}\\s+\\S`));
+  for (const sub of ['run', 'compile', 'status', 'flows', 'inspect'])
+    assert.match(help.stdout, new RegExp(`\\n  ${sub}\\s+\\S`));
   const subHelp = run(['inspect', '--help']);
   assert.is(subHelp.status, 0);
   assert.match(subHelp.stdout, /--json-compact/);

@@ -42,10 +42,17 @@ export function inspectBytes(bytes: Uint8Array, opts: InspectOptions, io: CliIo)
 }
 
 /** Reads FILE ('-' = stdin) and inspects it. */
-export async function inspect(argv: readonly string[], io: CliIo, stdin: () => Promise<Uint8Array> = readStdin): Promise<number> {
+export async function inspect(
+  argv: readonly string[],
+  io: CliIo,
+  stdin: () => Promise<Uint8Array> = readStdin,
+): Promise<number> {
   const args = parseArgs(OPTIONS, argv, io.env);
   if (args.positionals.length !== 1) {
-    throw new CliError('E_CLI_BAD_VALUE', args.positionals.length === 0 ? 'missing FILE' : `expected one FILE, got ${args.positionals.length}`);
+    throw new CliError(
+      'E_CLI_BAD_VALUE',
+      args.positionals.length === 0 ? 'missing FILE' : `expected one FILE, got ${args.positionals.length}`,
+    );
   }
   const file = args.positionals[0] ?? '-';
   let bytes: Uint8Array;
@@ -66,14 +73,16 @@ export const command: SubcommandModule = {
       "FILE '-' reads standard input. A truncated or corrupt file gets one line naming the byte offset\n" +
       'and the field that is wrong, and exit code 2.',
     options: OPTIONS,
-    footer: 'Example:\n  alcor-agent inspect goalstate.bin | less\n  cat goalstate.bin | alcor-agent inspect - --json-compact',
+    footer:
+      'Example:\n  alcor-agent inspect goalstate.bin | less\n  cat goalstate.bin | alcor-agent inspect - --json-compact',
   },
   run: (argv, io) => inspect(argv, io),
 };
 
 async function readStdin(): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  for await (const chunk of process.stdin)
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
   return Buffer.concat(chunks);
 }
 
@@ -116,7 +125,9 @@ export function writeJson(value: unknown, pretty: boolean, write: (text: string)
       emit(leaf(v, depth));
       return;
     }
-    const entries: [string | undefined, unknown][] = Array.isArray(v) ? v.map((x) => [undefined, x]) : Object.entries(v);
+    const entries: [string | undefined, unknown][] = Array.isArray(v)
+      ? v.map((x) => [undefined, x])
+      : Object.entries(v);
     const [open, close] = Array.isArray(v) ? ['[', ']'] : ['{', '}'];
     if (entries.length === 0) {
       emit(open + close);

@@ -5,10 +5,18 @@ import { VERSION } from '../../core/index';
 
 export const AGENT_SUBCOMMANDS: readonly SubcommandEntry[] = [
   { name: 'run', summary: 'run the agent: serve goal states over gRPC and program OVS', load: () => import('./run') },
-  { name: 'compile', summary: 'compile a goal-state file to OpenFlow flows without touching OVS', load: () => import('./compile') },
-  { name: 'status', summary: 'show a running agent\'s state and counters', load: () => import('./status') },
+  {
+    name: 'compile',
+    summary: 'compile a goal-state file to OpenFlow flows without touching OVS',
+    load: () => import('./compile'),
+  },
+  { name: 'status', summary: "show a running agent's state and counters", load: () => import('./status') },
   { name: 'flows', summary: 'show the flows a running agent has installed', load: () => import('./flows') },
-  { name: 'inspect', summary: 'decode a binary GoalStateV2 (or v1 GoalState) file and print it as JSON', load: () => import('./inspect') },
+  {
+    name: 'inspect',
+    summary: 'decode a binary GoalStateV2 (or v1 GoalState) file and print it as JSON',
+    load: () => import('./inspect'),
+  },
 ];
 
 export const AGENT_BINARY: BinarySpec = {

@@ -13,7 +13,14 @@ import {
 } from './args';
 
 const OPTIONS = [
-  { name: 'listen', type: 'string', default: '0.0.0.0:50001', env: 'ALCOR_LISTEN', help: 'gRPC listen address', metavar: 'ADDR' },
+  {
+    name: 'listen',
+    type: 'string',
+    default: '0.0.0.0:50001',
+    env: 'ALCOR_LISTEN',
+    help: 'gRPC listen address',
+    metavar: 'ADDR',
+  },
   { name: 'workers', type: 'number', default: 2, help: 'worker threads', metavar: 'N', short: 'w' },
   { name: 'bridge', type: 'string', help: 'integration bridge', metavar: 'BR' },
   { name: 'verbose', type: 'boolean', short: 'v', help: 'log more' },
@@ -121,7 +128,11 @@ test('mergeConfig: flags override the file, undefined flags do not, lists replac
 });
 
 test('resolveOptions: flag > env > config file > default', () => {
-  const file = configFromObject(OPTIONS, { listen: 'file:1', workers: '6', bridge: 'br-file', ofport: ['f=1'] }, 'agent.json');
+  const file = configFromObject(
+    OPTIONS,
+    { listen: 'file:1', workers: '6', bridge: 'br-file', ofport: ['f=1'] },
+    'agent.json',
+  );
   const parsed = parseArgs(OPTIONS, ['--bridge', 'br-flag'], { ALCOR_OFPORTS: 'e=1' });
   const { options, sources } = resolveOptions(OPTIONS, parsed, file);
   assert.equal(options, { listen: 'file:1', workers: 6, bridge: 'br-flag', verbose: false, ofport: ['e=1'] });
@@ -132,7 +143,10 @@ test('configFromObject rejects unknown keys (with a suggestion) and wrong types'
   const unknown = cliError(() => configFromObject(OPTIONS, { listn: 'x' }, 'agent.json'));
   assert.is(unknown.code, 'E_CLI_BAD_CONFIG');
   assert.is(unknown.message, 'agent.json: unknown setting "listn" (did you mean "listen"?)');
-  assert.match(cliError(() => configFromObject(OPTIONS, { workers: true }, 'c')).message, 'setting "workers" must be a number');
+  assert.match(
+    cliError(() => configFromObject(OPTIONS, { workers: true }, 'c')).message,
+    'setting "workers" must be a number',
+  );
   assert.match(cliError(() => configFromObject(OPTIONS, { ofport: [1] }, 'c')).message, 'a list of strings');
   assert.match(cliError(() => configFromObject(OPTIONS, [], 'c')).message, 'expected an object');
 });
@@ -150,7 +164,7 @@ test('help text explains each option with metavar, default, env and repeatabilit
   assert.match(text, /--ofport NAME=N\s+pin an OpenFlow port number \(repeatable; env ALCOR_OFPORTS\)/);
   assert.match(text, /-v, --verbose\s+log more\n/);
   assert.match(text, /-h, --help\s+show this help and exit/);
-  assert.match(text, /Subcommands:\n  run\s+run the agent/);
+  assert.match(text, /Subcommands:\n {2}run\s+run the agent/);
 });
 
 test('declaration mistakes fail loudly', () => {

@@ -60,11 +60,7 @@ export interface ParsedArgs<S extends readonly OptionSpec[]> {
 }
 
 export type CliErrorCode =
-  | 'E_CLI_UNKNOWN_OPTION'
-  | 'E_CLI_MISSING_VALUE'
-  | 'E_CLI_BAD_VALUE'
-  | 'E_CLI_REPEATED_OPTION'
-  | 'E_CLI_BAD_CONFIG';
+  'E_CLI_UNKNOWN_OPTION' | 'E_CLI_MISSING_VALUE' | 'E_CLI_BAD_VALUE' | 'E_CLI_REPEATED_OPTION' | 'E_CLI_BAD_CONFIG';
 
 /** A usage mistake; the message is one line meant for the user. */
 export class CliError extends Error {
@@ -223,8 +219,14 @@ export function configFromObject<const S extends readonly OptionSpec[]>(
   for (const [key, value] of Object.entries(obj)) {
     const spec = byName.get(key);
     if (spec === undefined) {
-      const near = closest(key, specs.map((s) => s.name));
-      throw new CliError('E_CLI_BAD_CONFIG', `${origin}: unknown setting "${key}"${near === undefined ? '' : ` (did you mean "${near}"?)`}`);
+      const near = closest(
+        key,
+        specs.map((s) => s.name),
+      );
+      throw new CliError(
+        'E_CLI_BAD_CONFIG',
+        `${origin}: unknown setting "${key}"${near === undefined ? '' : ` (did you mean "${near}"?)`}`,
+      );
     }
     out[key] = configValue(spec, value, `${origin}: setting "${key}"`);
   }
@@ -241,10 +243,10 @@ export function resolveOptions<const S extends readonly OptionSpec[]>(
   file: Partial<OptionValues<S>> | undefined,
 ): { readonly options: OptionValues<S>; readonly sources: Readonly<Record<string, ValueSource>> } {
   const fileValues = (file ?? {}) as Readonly<Record<string, OptionValue | undefined>>;
-  const merged = mergeConfig(fileValues, parsed.explicit as Readonly<Record<string, OptionValue | undefined>>) as Record<
-    string,
-    OptionValue | undefined
-  >;
+  const merged = mergeConfig(
+    fileValues,
+    parsed.explicit as Readonly<Record<string, OptionValue | undefined>>,
+  ) as Record<string, OptionValue | undefined>;
   const options: Record<string, OptionValue | undefined> = {};
   const sources: Record<string, ValueSource> = {};
   for (const spec of specs) {

@@ -1,17 +1,33 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CliError } from './args';
-import { binaryHelp, dispatch, notImplemented, oneLineError, type BinarySpec, type CliIo, type SubcommandModule } from './commands';
+import {
+  binaryHelp,
+  dispatch,
+  notImplemented,
+  oneLineError,
+  type BinarySpec,
+  type CliIo,
+  type SubcommandModule,
+} from './commands';
 
 function capture(): { io: CliIo; out: () => string; err: () => string } {
   let out = '';
   let err = '';
-  return { io: { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env: {} }, out: () => out, err: () => err };
+  return {
+    io: { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env: {} },
+    out: () => out,
+    err: () => err,
+  };
 }
 
 const calls: string[][] = [];
 const echo: SubcommandModule = {
-  help: { usage: 'demo echo [options] ARGS', description: 'Echoes.', options: [{ name: 'loud', type: 'boolean', help: 'shout' }] },
+  help: {
+    usage: 'demo echo [options] ARGS',
+    description: 'Echoes.',
+    options: [{ name: 'loud', type: 'boolean', help: 'shout' }],
+  },
   run: (argv, io) => {
     calls.push([...argv]);
     if (argv.includes('--bad')) throw new CliError('E_CLI_UNKNOWN_OPTION', 'unknown option --bad');
@@ -27,7 +43,11 @@ const DEMO: BinarySpec = {
   version: '9.9.9',
   subcommands: [
     { name: 'echo', summary: 'echo the arguments', load: () => Promise.resolve({ command: echo }) },
-    { name: 'later', summary: 'not written yet', load: () => Promise.resolve({ command: notImplemented('demo', 'later', 'not written yet') }) },
+    {
+      name: 'later',
+      summary: 'not written yet',
+      load: () => Promise.resolve({ command: notImplemented('demo', 'later', 'not written yet') }),
+    },
   ],
 };
 
@@ -42,7 +62,7 @@ test('--help lists subcommands with summaries; no arguments prints it to stderr 
   const c = capture();
   assert.is(await dispatch(DEMO, ['--help'], c.io), 0);
   assert.is(c.out(), binaryHelp(DEMO));
-  assert.match(c.out(), /Subcommands:\n  echo\s+echo the arguments\n  later\s+not written yet\n/);
+  assert.match(c.out(), /Subcommands:\n {2}echo\s+echo the arguments\n {2}later\s+not written yet\n/);
   const none = capture();
   assert.is(await dispatch(DEMO, [], none.io), 2);
   assert.match(none.err(), /^Usage: demo <subcommand>/);
@@ -53,7 +73,11 @@ test('--help lists subcommands with summaries; no arguments prints it to stderr 
 
 test('<sub> --help and help <sub> print the subcommand help without running it', async () => {
   const before = calls.length;
-  for (const argv of [['echo', 'x', '--help'], ['echo', '-h'], ['help', 'echo']]) {
+  for (const argv of [
+    ['echo', 'x', '--help'],
+    ['echo', '-h'],
+    ['help', 'echo'],
+  ]) {
     const c = capture();
     assert.is(await dispatch(DEMO, argv, c.io), 0);
     assert.match(c.out(), /^Usage: demo echo \[options\] ARGS\n\nEchoes\.\n\nOptions:\n\s+--loud\s+shout/);

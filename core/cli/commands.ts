@@ -70,7 +70,10 @@ export async function dispatch(spec: BinarySpec, argv: readonly string[], io: Cl
   const entry = spec.subcommands.find((s) => s.name === first);
   if (entry === undefined) {
     const what = first.startsWith('-') ? 'option' : 'subcommand';
-    const near = closest(first, spec.subcommands.map((s) => s.name));
+    const near = closest(
+      first,
+      spec.subcommands.map((s) => s.name),
+    );
     const hint = near === undefined || first.startsWith('-') ? '' : ` (did you mean ${near}?)`;
     io.stderr(`${spec.bin}: unknown ${what} ${first}${hint}; see ${spec.bin} --help\n`);
     return EXIT_USAGE;

@@ -2,7 +2,21 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GoalState, GoalStateV2 } from '../../proto';
 import { fullGoalStateBytes, fullGoalStateV2Bytes } from '../../test/fixtures/goalstates';
-import { WT_EGROUP, WT_I32, WT_I64, WT_LEN, WT_SGROUP, bytes, entry, len, m, s, tag, u, varint } from '../../test/wire-writer';
+import {
+  WT_EGROUP,
+  WT_I32,
+  WT_I64,
+  WT_LEN,
+  WT_SGROUP,
+  bytes,
+  entry,
+  len,
+  m,
+  s,
+  tag,
+  u,
+  varint,
+} from '../../test/wire-writer';
 import { describeWireProblem, findInvalidUtf8, scanMessage, type WireProblem } from './scan';
 
 function problem(buf: Uint8Array, name = 'GoalStateV2'): WireProblem {
@@ -69,12 +83,19 @@ test('truncated length names the field, its need and what is left', () => {
   assert.is(p.code, 'E_WIRE_TRUNCATED_LENGTH');
   assert.is(p.offset, 2);
   assert.is(p.path, '');
-  assert.is(describeWireProblem('GoalStateV2', p), 'corrupt GoalStateV2 at byte 2: length-delimited field 7 (neighbor_states) needs 212 bytes, 40 left');
+  assert.is(
+    describeWireProblem('GoalStateV2', p),
+    'corrupt GoalStateV2 at byte 2: length-delimited field 7 (neighbor_states) needs 212 bytes, 40 left',
+  );
 });
 
 test('problems deep inside carry the field path and the absolute offset', () => {
   const fixedIp = m(10, u(1, 0), s(2, 'subnet'), [...tag(3, WT_LEN), ...varint(50), 0x31]); // ip_address claims 50 bytes, has 1
-  const buf = bytes(u(1, 102), entry(7, 'n1', u(1, 1), m(2, s(3, 'n1'))), entry(7, 'n2', u(1, 1), m(2, s(3, 'n2'), fixedIp)));
+  const buf = bytes(
+    u(1, 102),
+    entry(7, 'n1', u(1, 1), m(2, s(3, 'n1'))),
+    entry(7, 'n2', u(1, 1), m(2, s(3, 'n2'), fixedIp)),
+  );
   const p = problem(buf);
   assert.is(p.code, 'E_WIRE_TRUNCATED_LENGTH');
   assert.is(p.path, 'neighbor_states[1].value.configuration.fixed_ips[0]');
@@ -104,14 +125,21 @@ test('truncated and overflowing varints', () => {
   assert.is(tenth.code, 'E_WIRE_VARINT_OVERFLOW');
   assert.is(tenth.detail, 'field 1 (format_version) varint overflows 64 bits');
   assert.is(problem(bytes([0x08, ...new Array<number>(11).fill(0xff)])).code, 'E_WIRE_VARINT_OVERFLOW');
-  assert.is(scanMessage(bytes([0x08, ...new Array<number>(9).fill(0xff), 0x01]), 'GoalStateV2').kind, 'ok', 'max uint64 is fine');
+  assert.is(
+    scanMessage(bytes([0x08, ...new Array<number>(9).fill(0xff), 0x01]), 'GoalStateV2').kind,
+    'ok',
+    'max uint64 is fine',
+  );
 });
 
 test('a known field with the wrong wire type is reported', () => {
   const p = problem(bytes(s(1, 'x')));
   assert.is(p.code, 'E_WIRE_WIRE_TYPE_MISMATCH');
   assert.is(p.detail, 'field 1 (format_version) has wire type 2 (length-delimited), expected 0 (varint)');
-  assert.is(problem(bytes(u(5, 3))).detail, 'field 5 (port_states) has wire type 0 (varint), expected 2 (length-delimited)');
+  assert.is(
+    problem(bytes(u(5, 3))).detail,
+    'field 5 (port_states) has wire type 0 (varint), expected 2 (length-delimited)',
+  );
 });
 
 test('unknown fields of every wire type are skipped, groups must close', () => {

@@ -33,8 +33,7 @@ export interface WireProblem {
 }
 
 export type WireScanResult =
-  | { readonly kind: 'ok'; readonly fieldCount: number }
-  | { readonly kind: 'corrupt'; readonly problem: WireProblem };
+  { readonly kind: 'ok'; readonly fieldCount: number } | { readonly kind: 'corrupt'; readonly problem: WireProblem };
 
 export interface WireScanOptions {
   readonly schema?: WireSchema;
@@ -120,10 +119,7 @@ interface PathNode {
 function formatPath(node: PathNode | undefined): string {
   const parts: string[] = [];
   for (let n = node; n !== undefined; n = n.parent) parts.push(n.segment);
-  return parts
-    .reverse()
-    .join('.')
-    .replace(/\.\[/g, '[');
+  return parts.reverse().join('.').replace(/\.\[/g, '[');
 }
 
 class ProblemSignal {
@@ -194,17 +190,35 @@ class Scanner {
    * Reads a varint at pos (not beyond end) and returns its value; the position after it is in this.next.
    * Values above 2^53 lose precision, which only matters for sizes that are out of range anyway.
    */
-  private varint(pos: number, end: number, path: PathNode | undefined, role: VarintRole, fieldNo = 0, field?: WireField): number {
+  private varint(
+    pos: number,
+    end: number,
+    path: PathNode | undefined,
+    role: VarintRole,
+    fieldNo = 0,
+    field?: WireField,
+  ): number {
     const buf = this.buf;
     let value = 0;
     let scale = 1;
     for (let i = 0; i < 10; i++) {
       const at = pos + i;
       if (at >= end) {
-        this.fail('E_WIRE_TRUNCATED_VARINT', pos, path, `${describeVarint(role, fieldNo, field)} varint is cut off after ${i} byte${i === 1 ? '' : 's'}`);
+        this.fail(
+          'E_WIRE_TRUNCATED_VARINT',
+          pos,
+          path,
+          `${describeVarint(role, fieldNo, field)} varint is cut off after ${i} byte${i === 1 ? '' : 's'}`,
+        );
       }
       const b = buf[at] ?? 0;
-      if (i === 9 && b > 1) this.fail('E_WIRE_VARINT_OVERFLOW', pos, path, `${describeVarint(role, fieldNo, field)} varint overflows 64 bits`);
+      if (i === 9 && b > 1)
+        this.fail(
+          'E_WIRE_VARINT_OVERFLOW',
+          pos,
+          path,
+          `${describeVarint(role, fieldNo, field)} varint overflows 64 bits`,
+        );
       value += (b & 0x7f) * scale;
       if (b < 0x80) {
         this.next = at + 1;
@@ -212,7 +226,12 @@ class Scanner {
       }
       scale *= 128;
     }
-    return this.fail('E_WIRE_VARINT_OVERFLOW', pos, path, `${describeVarint(role, fieldNo, field)} varint is longer than 10 bytes`);
+    return this.fail(
+      'E_WIRE_VARINT_OVERFLOW',
+      pos,
+      path,
+      `${describeVarint(role, fieldNo, field)} varint is longer than 10 bytes`,
+    );
   }
 
   private entrySchema(field: WireField): WireMessage {
@@ -253,13 +272,24 @@ class Scanner {
       pos = this.next;
       const wireType = tag % 8;
       const fieldNo = Math.floor(tag / 8);
-      if (fieldNo === 0) this.fail('E_WIRE_BAD_FIELD_NUMBER', tagAt, path, `tag has field number 0 (wire type ${wireType})`);
+      if (fieldNo === 0)
+        this.fail('E_WIRE_BAD_FIELD_NUMBER', tagAt, path, `tag has field number 0 (wire type ${wireType})`);
       if (fieldNo > MAX_FIELD_NUMBER) {
-        this.fail('E_WIRE_BAD_FIELD_NUMBER', tagAt, path, `tag has field number ${fieldNo}, above the maximum ${MAX_FIELD_NUMBER}`);
+        this.fail(
+          'E_WIRE_BAD_FIELD_NUMBER',
+          tagAt,
+          path,
+          `tag has field number ${fieldNo}, above the maximum ${MAX_FIELD_NUMBER}`,
+        );
       }
       const field = msg?.fields[fieldNo];
       if (wireType === 6 || wireType === 7) {
-        this.fail('E_WIRE_BAD_WIRE_TYPE', tagAt, path, `${fieldLabel(fieldNo, field)} has invalid wire type ${wireType}`);
+        this.fail(
+          'E_WIRE_BAD_WIRE_TYPE',
+          tagAt,
+          path,
+          `${fieldLabel(fieldNo, field)} has invalid wire type ${wireType}`,
+        );
       }
       this.fieldCount++;
       const packed = field !== undefined && field.repeated && wireType === 2 && expectedWireType(field) === 0;
@@ -281,7 +311,12 @@ class Scanner {
         case 5: {
           const size = wireType === 1 ? 8 : 4;
           if (end - pos < size) {
-            this.fail('E_WIRE_TRUNCATED_FIXED', tagAt, path, `${WIRE_TYPE_NAMES[wireType]} ${fieldLabel(fieldNo, field)} needs ${size} bytes, ${end - pos} left`);
+            this.fail(
+              'E_WIRE_TRUNCATED_FIXED',
+              tagAt,
+              path,
+              `${WIRE_TYPE_NAMES[wireType]} ${fieldLabel(fieldNo, field)} needs ${size} bytes, ${end - pos} left`,
+            );
           }
           pos += size;
           break;
@@ -290,7 +325,12 @@ class Scanner {
           const length = this.varint(pos, end, path, 'length', fieldNo, field);
           pos = this.next;
           if (length > end - pos) {
-            this.fail('E_WIRE_TRUNCATED_LENGTH', tagAt, path, `length-delimited ${fieldLabel(fieldNo, field)} needs ${length} bytes, ${end - pos} left`);
+            this.fail(
+              'E_WIRE_TRUNCATED_LENGTH',
+              tagAt,
+              path,
+              `length-delimited ${fieldLabel(fieldNo, field)} needs ${length} bytes, ${end - pos} left`,
+            );
           }
           const contentEnd = pos + length;
           if (field !== undefined) {
@@ -302,15 +342,24 @@ class Scanner {
               segment = `${field.name}[${index}]`;
             }
             if (packed) {
-              for (let p = pos; p < contentEnd; p = this.next) this.varint(p, contentEnd, path, 'packed', fieldNo, field);
+              for (let p = pos; p < contentEnd; p = this.next)
+                this.varint(p, contentEnd, path, 'packed', fieldNo, field);
             } else if (field.type === 'string' && this.checkUtf8) {
               const bad = findInvalidUtf8(buf, pos, contentEnd);
               if (bad !== -1) {
-                this.fail('E_WIRE_BAD_UTF8', bad, { parent: path, segment }, `string is not valid UTF-8 (byte 0x${(buf[bad] ?? 0).toString(16).padStart(2, '0')})`);
+                this.fail(
+                  'E_WIRE_BAD_UTF8',
+                  bad,
+                  { parent: path, segment },
+                  `string is not valid UTF-8 (byte 0x${(buf[bad] ?? 0).toString(16).padStart(2, '0')})`,
+                );
               }
             } else if (field.type === 'message') {
               const sub = this.schema[field.message ?? ''];
-              if (sub === undefined) throw new Error(`wire schema: ${msg?.name ?? '?'}.${field.name} names unknown message ${field.message ?? ''}`);
+              if (sub === undefined)
+                throw new Error(
+                  `wire schema: ${msg?.name ?? '?'}.${field.name} names unknown message ${field.message ?? ''}`,
+                );
               this.scanMessage(pos, contentEnd, sub, { parent: path, segment }, depth + 1);
             } else if (field.type === 'map') {
               this.scanMessage(pos, contentEnd, this.entrySchema(field), { parent: path, segment }, depth + 1);
@@ -320,11 +369,23 @@ class Scanner {
           break;
         }
         case 3:
-          pos = this.scanMessage(pos, end, undefined, { parent: path, segment: `group ${fieldNo}` }, depth + 1, fieldNo);
+          pos = this.scanMessage(
+            pos,
+            end,
+            undefined,
+            { parent: path, segment: `group ${fieldNo}` },
+            depth + 1,
+            fieldNo,
+          );
           break;
         case 4:
           if (groupField === fieldNo && msg === undefined) return pos;
-          this.fail('E_WIRE_BAD_GROUP', tagAt, path, `end-group tag for field ${fieldNo} without a matching start-group`);
+          this.fail(
+            'E_WIRE_BAD_GROUP',
+            tagAt,
+            path,
+            `end-group tag for field ${fieldNo} without a matching start-group`,
+          );
           break;
         default:
           this.fail('E_WIRE_BAD_WIRE_TYPE', tagAt, path, `field ${fieldNo} has invalid wire type ${wireType}`);

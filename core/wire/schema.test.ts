@@ -16,7 +16,13 @@ function relative(fullName: string): string {
 function expectedField(f: protobuf.Field): WireField {
   if (f instanceof protobuf.MapField) {
     assert.ok(f.resolvedType instanceof protobuf.Type, `map ${f.fullName} has a message value`);
-    return { name: f.name, type: 'map', message: relative(f.resolvedType.fullName), keyType: f.keyType as 'string', repeated: true };
+    return {
+      name: f.name,
+      type: 'map',
+      message: relative(f.resolvedType.fullName),
+      keyType: f.keyType as 'string',
+      repeated: true,
+    };
   }
   if (f.resolvedType instanceof protobuf.Enum) return { name: f.name, type: 'enum', repeated: f.repeated };
   if (f.resolvedType instanceof protobuf.Type) {
@@ -43,7 +49,15 @@ test('every .proto message is in the wire schema with identical fields', () => {
     for (const f of type.fieldsArray) expected[f.id] = expectedField(f);
     const actual: Record<number, WireField> = {};
     for (const [num, f] of Object.entries(table.fields)) {
-      actual[Number(num)] = f.type === 'map' ? { ...f } : { name: f.name, type: f.type, repeated: f.repeated, ...(f.message === undefined ? {} : { message: f.message }) };
+      actual[Number(num)] =
+        f.type === 'map'
+          ? { ...f }
+          : {
+              name: f.name,
+              type: f.type,
+              repeated: f.repeated,
+              ...(f.message === undefined ? {} : { message: f.message }),
+            };
     }
     assert.equal(actual, expected, `fields of ${name}`);
   }
@@ -56,7 +70,8 @@ test('the wire schema has no message the .proto files lack', () => {
 test('every sub-message reference in the table resolves', () => {
   for (const msg of Object.values(ALCOR_WIRE_SCHEMA)) {
     for (const f of Object.values(msg.fields)) {
-      if (f.message !== undefined) assert.ok(ALCOR_WIRE_SCHEMA[f.message] !== undefined, `${msg.name}.${f.name} -> ${f.message}`);
+      if (f.message !== undefined)
+        assert.ok(ALCOR_WIRE_SCHEMA[f.message] !== undefined, `${msg.name}.${f.name} -> ${f.message}`);
     }
   }
 });

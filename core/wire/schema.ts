@@ -172,7 +172,10 @@ const MESSAGES: readonly WireMessage[] = [
     5: ['host_dvr_mac_address', 'string'],
     6: ['subnet_routing_tables', 'message', 'RouterConfiguration.SubnetRoutingTable', 'repeated'],
   }),
-  message('RouterConfiguration.RoutingRuleExtraInfo', { 1: ['destination_type', 'enum'], 2: ['next_hop_mac', 'string'] }),
+  message('RouterConfiguration.RoutingRuleExtraInfo', {
+    1: ['destination_type', 'enum'],
+    2: ['next_hop_mac', 'string'],
+  }),
   message('RouterConfiguration.RoutingRule', {
     1: ['operation_type', 'enum'],
     2: ['id', 'string'],
@@ -256,7 +259,10 @@ const MESSAGES: readonly WireMessage[] = [
     2: ['operation_statuses', 'message', 'HostRequestReply.HostRequestOperationStatus', 'repeated'],
     3: ['total_operation_time', 'uint32'],
   }),
-  message('HostRequestReply.HostRequestOperationStatus', { 1: ['request_id', 'string'], 2: ['operation_status', 'enum'] }),
+  message('HostRequestReply.HostRequestOperationStatus', {
+    1: ['request_id', 'string'],
+    2: ['operation_status', 'enum'],
+  }),
   message('NeighborRulesRequest', {
     1: ['format_version', 'uint32'],
     2: ['request_id', 'string'],
