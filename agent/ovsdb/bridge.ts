@@ -96,17 +96,23 @@ function isRetryable(e: unknown): boolean {
   return e instanceof OvsdbError && e.code === 'OVSDB_TRANSACTION' && e.results.some((r) => r?.error === 'timed out');
 }
 
-async function withRetries<T>(body: () => Promise<T | 'retry'>): Promise<T> {
+/**
+ * Runs read-diff-commit until it commits: a failed `wait` (someone changed the rows we read) re-reads and retries,
+ * up to MAX_ATTEMPTS; then OVSDB_CONTENDED. Other errors pass through.
+ */
+async function withRetries<T>(body: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const r = await body();
-      if (r !== 'retry') return r;
+      return await body();
     } catch (e: unknown) {
-      if (!isRetryable(e) || attempt >= MAX_ATTEMPTS) throw e;
-      continue;
+      if (!isRetryable(e)) throw e;
+      if (attempt >= MAX_ATTEMPTS) {
+        throw new OvsdbError(
+          'OVSDB_CONTENDED',
+          `rows kept changing under us for ${MAX_ATTEMPTS} attempts: ${(e as Error).message}`,
+        );
+      }
     }
-    if (attempt >= MAX_ATTEMPTS)
-      throw new OvsdbError('OVSDB_CONTENDED', `rows kept changing under us for ${MAX_ATTEMPTS} attempts`);
   }
 }
 

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { applyColumnDiff, OvsdbClient, parseSchema, type MonitorUpdate } from './client';
 import { JsonMessageSplitter } from './framing';
+import { ensureBridge } from './bridge';
 
 interface FakeServer {
   readonly socketPath: string;
@@ -276,6 +277,43 @@ test('update2 diffs: set symmetric difference, map add/remove/change, scalar rep
     },
   });
   assert.equal(schema.tables.T?.columns, { s: 'scalar', o: 'set', m: 'map' });
+});
+
+test('ensureBridge: a failed wait (bridge created by someone else meanwhile) re-reads and settles without a write', async () => {
+  const fake = await startFake(dir);
+  const existing = {
+    _uuid: ['uuid', '11111111-1111-1111-1111-111111111111'],
+    name: 'br-x',
+    datapath_type: 'netdev',
+    fail_mode: 'secure',
+    protocols: ['set', ['OpenFlow13', 'OpenFlow14']],
+    other_config: ['map', []],
+    external_ids: ['map', []],
+    ports: ['set', []],
+  };
+  let selects = 0;
+  const writes: unknown[][] = [];
+  fake.reply = (msg) => {
+    const ops = (msg.params as unknown[]).slice(1) as { op: string }[];
+    if (ops.length === 1 && ops[0]?.op === 'select') {
+      selects += 1;
+      return { result: [{ rows: selects === 1 ? [] : [existing] }], error: null };
+    }
+    writes.push(ops);
+    // the create transaction's `wait` (op 1) finds the bridge: RFC 7047 §5.2.6 "timed out"
+    return { result: [{}, { error: 'timed out', details: '"wait" timed out' }], error: null };
+  };
+  const c = new OvsdbClient({ socketPath: fake.socketPath, reconnect: false });
+  try {
+    await c.connect();
+    const r = await ensureBridge(c, { name: 'br-x', datapathType: 'netdev' });
+    assert.equal(r, { changed: false, actions: [] });
+    assert.is(selects, 2);
+    assert.is(writes.length, 1);
+  } finally {
+    c.close();
+    await fake.close();
+  }
 });
 
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -274,7 +274,8 @@ export function ipList(ips: readonly number[]): Uint8Array {
   ips.forEach((ip, k) => writeU32(b, k * 4, ip));
   return b;
 }
-export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+const UTF8 = new TextEncoder();
+export const text = (s: string): Uint8Array => UTF8.encode(s);
 
 /** How a named option's value text is encoded. */
 type ValueKind = 'ips' | 'u8' | 'u16' | 'u32' | 'i32' | 'text' | 'domain-list' | 'static-routes' | 'bool';
@@ -380,7 +381,7 @@ function encodeDomainList(value: string): Uint8Array | string {
   const out: number[] = [];
   for (const name of value.split(/[,\s]+/).filter((n) => n !== '')) {
     for (const label of name.replace(/\.$/, '').split('.')) {
-      const bytes = new TextEncoder().encode(label);
+      const bytes = UTF8.encode(label);
       if (bytes.length === 0 || bytes.length > 63) return `bad domain label in '${name}'`;
       out.push(bytes.length, ...bytes);
     }
