@@ -1,6 +1,6 @@
 // Sharded mode with a real etcd and real agent gRPC servers: 1,000 hosts over 3 replica processes, a replica
 // killed (its hosts are served again within the lease TTL, nothing acknowledged is lost), an agent restart,
-// and a graceful handover.
+// (graceful handover: handover.test.ts).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GoalStateV2, OperationStatus } from '../proto';
@@ -92,28 +92,6 @@ if (requirePrereqs(['etcd'])) {
       const victim = movedAgents[0] as TestAgent;
       await victim.restart(20);
       await victim.waitFor(() => victim.applied.size === 6, 5000, 'state re-pushed after agent restart');
-    } finally {
-      for (const r of replicas) await r.kill('SIGKILL');
-      for (const a of agents) await a.stop();
-      await etcd.stop();
-    }
-  });
-
-  test('graceful shutdown releases the lease: hosts move at once, long before the TTL', async () => {
-    const etcd = await EtcdServer.start();
-    const agents = await startAgents(40);
-    const replicas: ReplicaProcess[] = [];
-    try {
-      for (const id of ['g0', 'g1']) replicas.push(await ReplicaProcess.start(replicaArgs(etcd, id, 30)));
-      const [g0, g1] = replicas as [ReplicaProcess, ReplicaProcess];
-      await httpJson(g0.httpBase, 'POST', '/v1/hosts', agents.map((a) => ({ hostIp: a.hostIp, agent: a.address })));
-      await pushGoalStates(g0.grpcAddress, [GoalStateV2.encode(makeGoalState({ hosts: agents.map((a) => a.hostIp), portsPerHost: 1 })).finish()]);
-      await eventually('both own some', 5000, async () => (await owned(g0)) > 0 && (await owned(g1)) > 0);
-      assert.ok(agents.every((a) => a.applied.size === 2));
-      const code = await g1.kill('SIGTERM');
-      assert.is(code, 0);
-      const ms = await eventually('g0 owns every host', 5000, async () => (await owned(g0)) === agents.length);
-      assert.ok(ms < 5000, `handover took ${ms} ms with a 30 s TTL`);
     } finally {
       for (const r of replicas) await r.kill('SIGKILL');
       for (const a of agents) await a.stop();
