@@ -110,6 +110,14 @@ if (requirePrereqs(['root', 'bpf', 'clang', 'netns', 'arping'])) {
       await responder.attach({ ifname: PORT, netns: HOST_NS, mode: 'generic' });
       assert.is(await arping('10.202.0.9'), '02:aa:bb:cc:dd:99');
       assert.ok(responder.statsFor(scope).arpReplied > before.arpReplied, 'pinned counters carry on');
+
+      // Restart without a gap: the next agent attaches its program over the running one (netlink replaces it).
+      const next = await ArpResponder.open({ pinDir: PIN_DIR });
+      responder.close();
+      responder = next;
+      await responder.attach({ ifname: PORT, netns: HOST_NS, mode: 'generic' });
+      assert.is((await xdpQuery({ ifname: PORT, netns: HOST_NS })).progId, responder.program.id);
+      assert.is(await arping('10.202.0.9'), '02:aa:bb:cc:dd:99');
     } finally {
       await xdpDetach({ ifname: PORT, netns: HOST_NS }).catch(() => undefined);
       responder.close();
