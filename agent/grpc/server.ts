@@ -202,6 +202,11 @@ export class GoalStateServer {
     });
   }
 
+  /** Goal states waiting for the applier, and applier calls running (for metrics and back-pressure decisions). */
+  get load(): { readonly queued: number; readonly running: number } {
+    return { queued: this.#queue.length, running: this.#running };
+  }
+
   /** Binds and starts serving; resolves with the bound port (useful with address `127.0.0.1:0`). */
   async start(): Promise<number> {
     if (this.#port !== null) return this.#port;
