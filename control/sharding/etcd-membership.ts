@@ -136,7 +136,7 @@ export class EtcdMembership implements Membership {
       return;
     }
     try {
-      const res = await lease.keepaliveOnce();
+      const res = await lease.keepaliveOnce({ deadline: Date.now() + this.opts.leaseTtlSec * 1000 });
       if (this.lease !== lease) return;
       if (Number(res.TTL) <= 0) {
         this.fence('keepalive: lease not found');
