@@ -72,6 +72,15 @@ test('--json-compact prints one line; --v1 reads a v1 GoalState', async () => {
   assert.is(json.neighborStates.length, 3);
 });
 
+test('a v1 file read as v2 (and the reverse) is pointed at --v1', () => {
+  const c = capture();
+  assert.is(inspectBytes(fullGoalStateBytes(), { v1: false, compact: true }, c.io), 2);
+  assert.match(c.err(), /^inspect: corrupt GoalStateV2 at byte \d+.*; the bytes parse as a GoalState: try --v1\n$/);
+  const d = capture();
+  assert.is(inspectBytes(full, { v1: true, compact: true }, d.io), 2);
+  assert.match(d.err(), /; the bytes parse as a GoalStateV2: drop --v1\n$/);
+});
+
 test("FILE '-' reads standard input", async () => {
   const c = capture();
   assert.is(await inspect(['-', '--json-compact'], c.io, () => Promise.resolve(full)), 0);

@@ -26,7 +26,13 @@ export function inspectBytes(bytes: Uint8Array, opts: InspectOptions, io: CliIo)
   const messageName = opts.v1 ? 'GoalState' : 'GoalStateV2';
   const scan = scanMessage(bytes, messageName);
   if (scan.kind === 'corrupt') {
-    io.stderr(`inspect: ${describeWireProblem(messageName, scan.problem)}\n`);
+    // A v1 file read as v2 (or the reverse) fails at the first state; say so rather than only "corrupt".
+    const other = opts.v1 ? 'GoalStateV2' : 'GoalState';
+    const hint =
+      scanMessage(bytes, other).kind === 'ok' && bytes.length > 0
+        ? `; the bytes parse as a ${other}: ${opts.v1 ? 'drop' : 'try'} --v1`
+        : '';
+    io.stderr(`inspect: ${describeWireProblem(messageName, scan.problem)}${hint}\n`);
     return EXIT_USAGE;
   }
   let json: unknown;
