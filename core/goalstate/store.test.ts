@@ -358,6 +358,44 @@ test('commit rejects a plan made before the store changed, or by another store',
   assert.ok(store.port('p1'));
 });
 
+test('revert undoes the most recent commit, indexes included, and only that one', () => {
+  const store = storeWithSubnet();
+  apply(store, [port('p1'), router('r1'), dhcp('d1'), neighbor('n1', { revisionNumber: 1 })]);
+  const before = JSON.stringify(store.snapshot());
+  const plan = apply(store, [
+    port('p1', { fixedIps: [{ subnetId: 'sn2', ipAddress: '10.0.2.5' }], securityGroupIds: [{ id: 'sgX' }] }, UPDATE),
+    port('p2'),
+    router('r1', {}, DELETE),
+    dhcp('d1', { macAddress: 'fa:16:3e:00:00:07' }, UPDATE),
+    neighbor('n1', { revisionNumber: 9 }),
+  ]);
+  assert.is(plan.touches.length, 1, 'the neighbor only changed revision');
+  assert.is(store.neighbor('n1')?.revision, 9);
+  const genAfterCommit = store.generation;
+  store.revert(plan);
+  assert.is(JSON.stringify(store.snapshot()), before);
+  assert.equal([...store.portsInSubnet('sn1')], ['p1']);
+  assert.is(store.portsInSubnet('sn2').size, 0);
+  assert.is(store.portsInSecurityGroup('sgX').size, 0);
+  assert.equal([...store.routersForSubnet('sn1')], ['r1']);
+  assert.is(store.dvrMac(), 0xfe1611000000);
+  assert.is(store.dhcpForMac(0xfa163e000001)?.id, 'd1');
+  assert.is(store.dhcpForMac(0xfa163e000007), undefined);
+  assert.is(store.generation, genAfterCommit + 1, 'the generation moves on');
+  assert.is(
+    codeOf(() => store.revert(plan)),
+    'STALE_PLAN',
+    'a plan is reverted once',
+  );
+  const a = apply(store, [port('p3')]);
+  apply(store, [port('p4')]);
+  assert.is(
+    codeOf(() => store.revert(a)),
+    'STALE_PLAN',
+    'only the latest commit',
+  );
+});
+
 test('indexes follow updates and deletes', () => {
   const store = storeWithSubnet();
   apply(store, [

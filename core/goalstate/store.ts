@@ -2,8 +2,8 @@
 //
 // `plan(model)` works out, without touching the store, what every op of a goal state would do:
 // its reply status and the resource changes it makes. `commit(plan)` applies those changes (only
-// if the store has not changed since the plan was made); dropping the plan discards it. The
-// agent can so program the data plane from `plan.changes` and commit only what it programmed.
+// if the store has not changed since the plan was made); dropping the plan discards it; and
+// `revert(plan)` undoes the most recent commit when the data plane refuses what it compiled to.
 //
 // Semantics (differences from the C++ agent are deliberate):
 // - CREATE, UPDATE and INFO upsert. An upsert whose content equals the held resource is SUCCESS
@@ -82,6 +82,8 @@ export interface ApplyPlan {
   readonly changes: readonly Change[];
   /** Held resources replaced by a content-equal copy with a newer revision/request id (no Change). */
   readonly touches: readonly Resource[];
+  /** The held resources the touches replace, same order (what revert() puts back). */
+  readonly touchedBefore: readonly Resource[];
   readonly storeId: number;
   readonly generation: number;
 }
@@ -131,6 +133,8 @@ export class ResourceStore {
   private readonly dhcpByMac = new Map<Mac, string>();
   private readonly id = nextStoreId++;
   private gen = 0;
+  /** The last plan commit() applied, the only one revert() accepts. */
+  private lastCommitted: ApplyPlan | undefined;
 
   /** Bumped by every commit that changes something; a plan is only valid for the generation it was made at. */
   get generation(): number {
@@ -230,7 +234,14 @@ export class ResourceStore {
       const op = ops[i] as ResourceOp;
       if (op.operation === OperationType.DELETE) statuses[i] = planner.step(op);
     }
-    return { statuses, changes: planner.changes, touches: planner.touches, storeId: this.id, generation: this.gen };
+    return {
+      statuses,
+      changes: planner.changes,
+      touches: planner.touches,
+      touchedBefore: planner.touchedBefore,
+      storeId: this.id,
+      generation: this.gen,
+    };
   }
 
   /** Applies a plan made by this store at its current generation; throws StoreError STALE_PLAN otherwise. */
@@ -254,21 +265,51 @@ export class ResourceStore {
     const changes = plan.changes;
     for (let i = 0; i < changes.length; i++) {
       const c = changes[i] as Change;
-      const map = this.anyMap(c.kind);
-      if (c.after === undefined) map.delete(c.id);
-      else map.set(c.id, c.after);
-      if (c.kind === 'port') {
-        if (c.before !== undefined) this.unindexPort(c.before as Port);
-        if (c.after !== undefined) this.indexPort(c.after as Port);
-      } else if (c.kind === 'router') {
-        if (c.before !== undefined) this.unindexRouter(c.before as Router);
-        if (c.after !== undefined) this.indexRouter(c.after as Router);
-      } else if (c.kind === 'dhcp') {
-        if (c.before !== undefined) this.dhcpByMac.delete((c.before as Dhcp).mac);
-        if (c.after !== undefined) this.dhcpByMac.set((c.after as Dhcp).mac, c.id);
-      }
+      this.replace(c.kind, c.id, c.before, c.after);
     }
     this.gen++;
+    this.lastCommitted = plan;
+  }
+
+  /**
+   * Undoes the most recent commit (e.g. the data plane refused the changes): every change is
+   * reversed, last first, and the indexes with it. The generation still moves forward, so plans
+   * made in between stay stale. Throws StoreError STALE_PLAN for any other plan.
+   */
+  revert(plan: ApplyPlan): void {
+    if (plan.changes.length === 0 && plan.touches.length === 0 && plan.storeId === this.id) return;
+    if (this.lastCommitted !== plan) {
+      throw new StoreError('STALE_PLAN', 'only the most recent commit of this store can be reverted');
+    }
+    const changes = plan.changes;
+    for (let i = changes.length - 1; i >= 0; i--) {
+      const c = changes[i] as Change;
+      this.replace(c.kind, c.id, c.after, c.before);
+    }
+    const before = plan.touchedBefore;
+    for (let i = before.length - 1; i >= 0; i--) {
+      const r = before[i] as Resource;
+      this.anyMap(r.kind).set(r.id, r);
+    }
+    this.gen++;
+    this.lastCommitted = undefined;
+  }
+
+  /** Replaces `from` by `to` (either may be undefined) and keeps the indexes in step. */
+  private replace(kind: ResourceKind, id: string, from: Resource | undefined, to: Resource | undefined): void {
+    const map = this.anyMap(kind);
+    if (to === undefined) map.delete(id);
+    else map.set(id, to);
+    if (kind === 'port') {
+      if (from !== undefined) this.unindexPort(from as Port);
+      if (to !== undefined) this.indexPort(to as Port);
+    } else if (kind === 'router') {
+      if (from !== undefined) this.unindexRouter(from as Router);
+      if (to !== undefined) this.indexRouter(to as Router);
+    } else if (kind === 'dhcp') {
+      if (from !== undefined) this.dhcpByMac.delete((from as Dhcp).mac);
+      if (to !== undefined) this.dhcpByMac.set((to as Dhcp).mac, id);
+    }
   }
 
   // ------------------------------------------------------------------------------- snapshot
@@ -426,6 +467,7 @@ const KIND_NAME: { readonly [K in ResourceKind]: string } = {
 class Planner {
   readonly changes: Change[] = [];
   readonly touches: Resource[] = [];
+  readonly touchedBefore: Resource[] = [];
   private readonly overlay: Map<string, Resource | null>[] = [
     new Map(),
     new Map(),
@@ -570,9 +612,10 @@ class Planner {
 
     if (current !== undefined && current.kind === r.kind && sameContent(current, r)) {
       // Idempotent: nothing to program. Keep the newest revision so later ordering checks use it.
-      if ((current.revision !== r.revision || current.requestId !== r.requestId) && planned === undefined)
+      if ((current.revision !== r.revision || current.requestId !== r.requestId) && planned === undefined) {
         this.touches.push(r);
-      else if (current.revision !== r.revision || current.requestId !== r.requestId)
+        this.touchedBefore.push(current);
+      } else if (current.revision !== r.revision || current.requestId !== r.requestId)
         this.record(op.kind, op.id, current, r, overlay);
       return status(op, OperationStatus.SUCCESS, '');
     }
