@@ -52,22 +52,38 @@ interface Entry {
 }
 
 /** The flows with their keys; a key given twice keeps the last flow (at the first position). */
-function dedupeByKey(flows: readonly Flow[]): { keys: string[]; flows: Flow[] } {
-  const keys: string[] = [];
-  const out: Flow[] = [];
-  const index = flows.length > 16 ? new Map<string, number>() : undefined;
-  for (const f of flows) {
-    const key = fastFlowKey(f);
-    const at = index !== undefined ? index.get(key) : keys.indexOf(key);
-    if (at !== undefined && at >= 0) {
-      out[at] = f;
+function dedupeByKey(flows: readonly Flow[]): { keys: string[]; flows: readonly Flow[] } {
+  const keys: string[] = new Array<string>(flows.length);
+  let index: Map<string, number> | undefined;
+  let dup = false;
+  for (let i = 0; i < flows.length; i++) {
+    const key = fastFlowKey(flows[i] as Flow);
+    keys[i] = key;
+    if (flows.length > 16) {
+      index ??= new Map();
+      if (index.has(key)) dup = true;
+      else index.set(key, i);
+    } else {
+      for (let j = 0; j < i && !dup; j++) if (keys[j] === key) dup = true;
+    }
+  }
+  if (!dup) return { keys, flows };
+  // Rare: rebuild keeping the first position and the last flow of each key.
+  const outKeys: string[] = [];
+  const outFlows: Flow[] = [];
+  const at = new Map<string, number>();
+  for (let i = 0; i < flows.length; i++) {
+    const key = keys[i] as string;
+    const j = at.get(key);
+    if (j !== undefined) {
+      outFlows[j] = flows[i] as Flow;
       continue;
     }
-    index?.set(key, keys.length);
-    keys.push(key);
-    out.push(f);
+    at.set(key, outKeys.length);
+    outKeys.push(key);
+    outFlows.push(flows[i] as Flow);
   }
-  return { keys, flows: out };
+  return { keys: outKeys, flows: outFlows };
 }
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

@@ -25,7 +25,17 @@ function makeNeighbors(n: number): Neighbor[] {
   return out;
 }
 
+/** CPU ms to allocate 1M small objects: how fast (or how loaded) this machine is right now. */
+function calibrationCpuMs(): number {
+  const u0 = process.cpuUsage();
+  const keep: { a: number; b: number[] }[] = [];
+  for (let i = 0; i < 1_000_000; i++) keep.push({ a: i, b: [i, i + 1] });
+  const u1 = process.cpuUsage(u0);
+  return Math.round((u1.user + u1.system) / 1000 + keep.length * 0);
+}
+
 function main(): void {
+  const calibration = calibrationCpuMs();
   const n = Number(process.argv[2] ?? 500_000);
   const view = new MemoryView({ localTunnelIp: 0xc0000201, tunnelOfport: 100 });
   for (let s = 0; s < 16; s++) view.put(subnet(`s${s}`, { cidr: `10.${s}.0.0/16`, vni: 1000 + s }));
@@ -74,6 +84,7 @@ function main(): void {
       totalMs: ms(t0, t2),
       msPer500k: (ms(t0, t2) * 500_000) / n,
       oneMoreNeighbor: { adds: d1.add.length, ms: ms(t3, t4) },
+      calibrationCpuMs: calibration,
       heapUsedMB: Math.round(process.memoryUsage().heapUsed / 1e6),
     }),
   );
