@@ -84,7 +84,9 @@ function spec(
 
 // ovs-fields(7): name, class, field number, bytes, bits, writable, prerequisites.
 const SPECS: readonly FieldSpec[] = [
-  spec('in_port', BASIC, 0, 4, 32, true, Prereq.None, false), // OXM_OF_IN_PORT (OF1.1+ 32-bit port)
+  // OXM_OF_IN_PORT (OF1.1+ 32-bit port). OVS 3.1 refuses set_field with this header
+  // (OFPBAC_BAD_SET_ARGUMENT, measured), so it is read-only here; `output:IN_PORT` covers hairpin.
+  spec('in_port', BASIC, 0, 4, 32, false, Prereq.None, false),
   spec('metadata', BASIC, 2, 8, 64, true, Prereq.None), // OXM_OF_METADATA
   spec('eth_dst', BASIC, 3, 6, 48, true, Prereq.None), // OXM_OF_ETH_DST
   spec('eth_src', BASIC, 4, 6, 48, true, Prereq.None), // OXM_OF_ETH_SRC
