@@ -74,6 +74,9 @@ export function sameActions(a: Pick<Flow, 'actions' | 'goto'>, b: Pick<Flow, 'ac
 }
 
 /** Same answer as flowBody(a) === flowBody(b). */
-export function sameBody(a: Pick<Flow, 'cookie' | 'actions' | 'goto'>, b: Pick<Flow, 'cookie' | 'actions' | 'goto'>): boolean {
+export function sameBody(
+  a: Pick<Flow, 'cookie' | 'actions' | 'goto'>,
+  b: Pick<Flow, 'cookie' | 'actions' | 'goto'>,
+): boolean {
   return a.cookie === b.cookie && sameActions(a, b);
 }

@@ -27,7 +27,11 @@ test('new flows are ADDs; unchanged re-apply is empty', () => {
   const t = new FlowTable();
   const d = t.apply([{ owner: 'port:a', flows: [fl(0, 1, 1, A), fl(0, 1, 2, A)] }]);
   assert.is(d.add.length, 2);
-  assert.equal(t.apply([{ owner: 'port:a', flows: [fl(0, 1, 1, A), fl(0, 1, 2, A)] }]), { add: [], modify: [], delete: [] });
+  assert.equal(t.apply([{ owner: 'port:a', flows: [fl(0, 1, 1, A), fl(0, 1, 2, A)] }]), {
+    add: [],
+    modify: [],
+    delete: [],
+  });
   assert.is(t.size, 2);
 });
 
@@ -43,7 +47,13 @@ test('changed actions -> MODIFY_STRICT, changed cookie -> ADD, vanished key -> D
 test('shared flows are ref-counted: removing one owner keeps the flow', () => {
   const t = new FlowTable();
   const shared = fl(60, 100, 7, A);
-  assert.is(t.apply([{ owner: 'port:a', flows: [shared] }, { owner: 'port:b', flows: [shared] }]).add.length, 1);
+  assert.is(
+    t.apply([
+      { owner: 'port:a', flows: [shared] },
+      { owner: 'port:b', flows: [shared] },
+    ]).add.length,
+    1,
+  );
   assert.equal(t.ownersOf(flowKey(shared)), ['port:a', 'port:b']);
   assert.equal(t.apply([{ owner: 'port:a', flows: [] }]), { add: [], modify: [], delete: [] });
   assert.equal(t.ownersOf(flowKey(shared)), ['port:b']);
@@ -64,7 +74,11 @@ test('contested key: the preferred owner wins regardless of order; losing it han
     t.apply(order === 0 ? changes : changes.reverse());
     assert.equal(t.get(flowKey(local))?.actions, [out(3)]);
     const d = t.apply([{ owner: 'port:p', flows: [] }]);
-    assert.equal(d.add.map((f) => f.cookie), [remote.cookie], 'cookie changed: ADD of the neighbor version');
+    assert.equal(
+      d.add.map((f) => f.cookie),
+      [remote.cookie],
+      'cookie changed: ADD of the neighbor version',
+    );
   }
 });
 
@@ -72,10 +86,22 @@ test('a delete followed by an identical add in one batch cancels out', () => {
   const t = new FlowTable();
   const f = fl(0, 1, 1, A);
   t.apply([{ owner: 'port:a', flows: [f] }]);
-  assert.equal(t.apply([{ owner: 'port:a', flows: [] }, { owner: 'port:b', flows: [{ ...f }] }]), { add: [], modify: [], delete: [] });
+  assert.equal(
+    t.apply([
+      { owner: 'port:a', flows: [] },
+      { owner: 'port:b', flows: [{ ...f }] },
+    ]),
+    { add: [], modify: [], delete: [] },
+  );
   assert.equal(t.ownersOf(flowKey(f)), ['port:b']);
   // And an add then delete of a new key in one batch gives nothing either.
-  assert.equal(t.apply([{ owner: 'port:c', flows: [fl(0, 1, 9, A)] }, { owner: 'port:c', flows: [] }]), { add: [], modify: [], delete: [] });
+  assert.equal(
+    t.apply([
+      { owner: 'port:c', flows: [fl(0, 1, 9, A)] },
+      { owner: 'port:c', flows: [] },
+    ]),
+    { add: [], modify: [], delete: [] },
+  );
 });
 
 test('duplicate keys within one owner: the last flow wins, one entry', () => {
@@ -89,7 +115,11 @@ test('minimality: one neighbor added to 10k gives exactly its 2 flows', () => {
   const view = new MemoryView({ localTunnelIp: 1, tunnelOfport: 100 });
   view.put(subnet('s', { cidr: '10.0.0.0/8', vni: 42 }));
   const mk = (i: number) =>
-    neighbor(`n${i}`, { mac: `02:00:00:${((i >> 16) & 255).toString(16)}:${((i >> 8) & 255).toString(16)}:${(i & 255).toString(16)}`, host: '192.0.2.9', ips: [{ subnetId: 's', ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }] });
+    neighbor(`n${i}`, {
+      mac: `02:00:00:${((i >> 16) & 255).toString(16)}:${((i >> 8) & 255).toString(16)}:${(i & 255).toString(16)}`,
+      host: '192.0.2.9',
+      ips: [{ subnetId: 's', ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }],
+    });
   const t = new FlowTable({ preferOwner });
   const all = [];
   for (let i = 0; i < 10_000; i++) {
@@ -110,7 +140,10 @@ test('reconcile: stale, missing, modified, re-cookied and foreign flows', () => 
   const changed = fl(0, 1, 2, A, [out(5)]);
   const recookied = fl(0, 1, 3, B);
   const missing = fl(0, 1, 4, A);
-  t.apply([{ owner: 'port:a', flows: [keep, changed, missing] }, { owner: 'port:b', flows: [recookied] }]);
+  t.apply([
+    { owner: 'port:a', flows: [keep, changed, missing] },
+    { owner: 'port:b', flows: [recookied] },
+  ]);
   const foreign = fl(0, 1, 99, 0x42n);
   const stale = fl(0, 1, 77, A);
   const installed = [keep, fl(0, 1, 2, A, [out(6)]), fl(0, 1, 3, A), stale, foreign];
@@ -120,7 +153,17 @@ test('reconcile: stale, missing, modified, re-cookied and foreign flows', () => 
 });
 
 test('fast key and body comparison agree with flowKey/flowBody', () => {
-  const f: Flow = { table: 3, priority: 9, cookie: A, match: [{ field: 'eth_dst', value: 5 }, { field: 'in_port', value: 2 }, { field: 'reg0', value: 1, mask: 3 }], actions: [] };
+  const f: Flow = {
+    table: 3,
+    priority: 9,
+    cookie: A,
+    match: [
+      { field: 'eth_dst', value: 5 },
+      { field: 'in_port', value: 2 },
+      { field: 'reg0', value: 1, mask: 3 },
+    ],
+    actions: [],
+  };
   assert.is(fastFlowKey(f), flowKey(f), 'unsorted match falls back to the canonical key');
   assert.ok(sameBody(f, { ...f, actions: [] }));
   assert.not.ok(sameBody(f, { ...f, goto: 4 }));
@@ -145,7 +188,11 @@ function randomFlows(rnd: () => number, owner: string): Flow[] {
   for (let i = 0; i < n; i++) {
     // A small key space so that owners collide; a small body space so that bodies repeat.
     const cookieOwner = rnd() < 0.8 ? owner : `x${Math.floor(rnd() * 3)}`;
-    flows.push(fl(Math.floor(rnd() * 2), 100, Math.floor(rnd() * 12), encodeCookie('port', cookieOwner), [out(Math.floor(rnd() * 3))]));
+    flows.push(
+      fl(Math.floor(rnd() * 2), 100, Math.floor(rnd() * 12), encodeCookie('port', cookieOwner), [
+        out(Math.floor(rnd() * 3)),
+      ]),
+    );
   }
   return flows;
 }
@@ -165,11 +212,12 @@ function install(installed: Installed, d: FlowDelta): void {
   for (const f of d.add) installed.set(flowKey(f), f);
 }
 
-const norm = (d: FlowDelta): string[] => [
-  ...d.add.map((f) => `add ${flowKey(f)} ${f.cookie} ${JSON.stringify(f.actions)}`),
-  ...d.modify.map((f) => `mod ${flowKey(f)} ${f.cookie} ${JSON.stringify(f.actions)}`),
-  ...d.delete.map((f) => `del ${flowKey(f)}`),
-].sort();
+const norm = (d: FlowDelta): string[] =>
+  [
+    ...d.add.map((f) => `add ${flowKey(f)} ${f.cookie} ${JSON.stringify(f.actions)}`),
+    ...d.modify.map((f) => `mod ${flowKey(f)} ${f.cookie} ${JSON.stringify(f.actions)}`),
+    ...d.delete.map((f) => `del ${flowKey(f)}`),
+  ].sort();
 
 test('property: incremental apply of random changes == full reconcile, and converges the switch', () => {
   for (let seed = 1; seed <= 200; seed++) {

@@ -28,7 +28,7 @@ test('golden flows for every owner (infra, ports, flood, router, neighbors)', ()
   for (const [owner, lines] of Object.entries(GOLDEN)) assert.equal(got[owner], lines, owner);
 });
 
-test('every flow carries its owner\'s cookie', () => {
+test("every flow carries its owner's cookie", () => {
   for (const o of compileAllByOwner(scenario())) {
     const c = encodeCookie(o.owner.kind, o.owner.id);
     for (const f of o.flows) assert.is(f.cookie, c, ownerKey(o.owner));
@@ -54,9 +54,14 @@ test('every goto and resubmit names a declared table; goto only goes forward', (
       assert.ok(tableById(f.goto), `goto ${f.goto}`);
       assert.ok(f.goto > f.table, `goto ${f.goto} from ${f.table}`);
     }
-    for (const a of f.actions) if (a.kind === 'resubmit' || (a.kind === 'ct' && a.table !== undefined)) assert.ok(tableById(a.table ?? -1));
+    for (const a of f.actions)
+      if (a.kind === 'resubmit' || (a.kind === 'ct' && a.table !== undefined)) assert.ok(tableById(a.table ?? -1));
   }
-  assert.is(compileAll(scenario()).filter((f) => f.priority === 0).length, TABLE_LIST.length, 'one miss flow per table');
+  assert.is(
+    compileAll(scenario()).filter((f) => f.priority === 0).length,
+    TABLE_LIST.length,
+    'one miss flow per table',
+  );
 });
 
 test('determinism: same input gives the same flows in the same order, whatever the insertion order', () => {
@@ -65,7 +70,13 @@ test('determinism: same input gives the same flows in the same order, whatever t
   assert.equal(a, b);
   const v = scenario();
   const reversed = new MemoryView({ localTunnelIp: v.localTunnelIp, tunnelOfport: v.tunnelOfport });
-  const all: Resource[] = [...v.subnets.values(), ...v.securityGroups(), ...v.ports(), ...v.neighbors(), ...v.routers()];
+  const all: Resource[] = [
+    ...v.subnets.values(),
+    ...v.securityGroups(),
+    ...v.ports(),
+    ...v.neighbors(),
+    ...v.routers(),
+  ];
   for (const r of all.reverse()) reversed.put(r);
   for (const [k, o] of v.ofports) reversed.ofports.set(k, o);
   assert.equal(formatFlows(compileAll(reversed)), formatFlows(a));
@@ -89,16 +100,24 @@ test('a port whose security groups are not held gets conntrack but no accept rul
   v.put(port('p9', { mac: '02:00:00:00:00:09', ips: [['s1', '10.0.1.99']], sgs: ['missing'] }));
   v.ofports.set('p9', 9);
   const sg = strip(formatFlows(compileOwner({ kind: 'port', id: 'p9' }, v))).filter((l) => l.includes('Sg'));
-  assert.equal(sg.filter((l) => l.startsWith('table=EgressSg') || l.startsWith('table=IngressSg')), [
-    'table=EgressSgConntrack, priority=100, in_port=9,eth_type=0x800 actions=ct(zone=9,table=EgressSgRules)',
-    'table=IngressSgConntrack, priority=100, reg7=0x9,eth_type=0x800 actions=ct(zone=9,table=IngressSgRules)',
-  ]);
+  assert.equal(
+    sg.filter((l) => l.startsWith('table=EgressSg') || l.startsWith('table=IngressSg')),
+    [
+      'table=EgressSgConntrack, priority=100, in_port=9,eth_type=0x800 actions=ct(zone=9,table=EgressSgRules)',
+      'table=IngressSgConntrack, priority=100, reg7=0x9,eth_type=0x800 actions=ct(zone=9,table=IngressSgRules)',
+    ],
+  );
 });
 
 test('remote group with no members gives no flows; bad port range gives no flows, no crash', () => {
   const v = new MemoryView({ localTunnelIp: 1, tunnelOfport: 100 });
   v.put(subnet('s', { cidr: '10.0.0.0/24', vni: 9 }));
-  v.put(securityGroup('g', [rule('a', { direction: 'egress', remoteGroupId: 'empty' }), rule('b', { direction: 'egress', protocol: 'tcp', portMin: 9, portMax: 3 })]));
+  v.put(
+    securityGroup('g', [
+      rule('a', { direction: 'egress', remoteGroupId: 'empty' }),
+      rule('b', { direction: 'egress', protocol: 'tcp', portMin: 9, portMax: 3 }),
+    ]),
+  );
   v.put(port('p', { mac: '02:00:00:00:00:01', ips: [['s', '10.0.0.2']], sgs: ['g'] }));
   v.ofports.set('p', 5);
   const rules = compilePort(must(v.port('p')), v).filter((f) => f.table === 41);
@@ -113,7 +132,11 @@ test('neighbors: nothing for one on this host or without a tunnel port; subnet m
   v.tunnelOfport = undefined;
   assert.equal(compileNeighbor(n1, v), []);
   v.tunnelOfport = 100;
-  const lost = neighbor('nx', { mac: '02:00:00:00:01:09', host: '192.0.2.9', ips: [{ subnetId: 'gone', ip: '10.9.9.9' }] });
+  const lost = neighbor('nx', {
+    mac: '02:00:00:00:01:09',
+    host: '192.0.2.9',
+    ips: [{ subnetId: 'gone', ip: '10.9.9.9' }],
+  });
   assert.equal(compileNeighbor(lost, v), []);
 });
 
@@ -139,12 +162,22 @@ test('resources without flows of their own compile to nothing; gone owners compi
 test('DVR: routing to a remote L3 neighbor leaves with the DVR MAC; the receiver restores the gateway MAC', () => {
   const lines = strip(formatFlows(compileAll(scenario())));
   const has = (s: string): void => assert.ok(lines.includes(s), s);
-  has('table=L3Routing, priority=340, reg6=0x1389,eth_dst=fa:16:3e:00:01:01,eth_type=0x800,ipv4_dst=10.0.2.0/24 actions=dec_ttl,set_field:fe:16:11:00:00:00->eth_src,load:0x138a->reg6[0..31],goto_table:L3Resolve');
-  has('table=L3Resolve, priority=100, reg6=0x138a,eth_type=0x800,ipv4_dst=10.0.2.20 actions=set_field:02:00:00:00:01:01->eth_dst,goto_table:L2Forwarding');
-  has('table=L2Forwarding, priority=100, reg0=0x1/0x3,reg6=0x138a,eth_dst=02:00:00:00:01:01 actions=set_field:0x138a->tun_id,set_field:192.0.2.2->tun_ipv4_dst,output:100');
-  has('table=Classifier, priority=200, in_port=100,tun_id=0x1389,eth_src=fe:16:11:00:00:00,eth_type=0x800,ipv4_dst=10.0.1.0/24 actions=set_field:fa:16:3e:00:01:01->eth_src,load:0x1389->reg6[0..31],load:0x2->reg0[0..1],goto_table:L2Forwarding');
+  has(
+    'table=L3Routing, priority=340, reg6=0x1389,eth_dst=fa:16:3e:00:01:01,eth_type=0x800,ipv4_dst=10.0.2.0/24 actions=dec_ttl,set_field:fe:16:11:00:00:00->eth_src,load:0x138a->reg6[0..31],goto_table:L3Resolve',
+  );
+  has(
+    'table=L3Resolve, priority=100, reg6=0x138a,eth_type=0x800,ipv4_dst=10.0.2.20 actions=set_field:02:00:00:00:01:01->eth_dst,goto_table:L2Forwarding',
+  );
+  has(
+    'table=L2Forwarding, priority=100, reg0=0x1/0x3,reg6=0x138a,eth_dst=02:00:00:00:01:01 actions=set_field:0x138a->tun_id,set_field:192.0.2.2->tun_ipv4_dst,output:100',
+  );
+  has(
+    'table=Classifier, priority=200, in_port=100,tun_id=0x1389,eth_src=fe:16:11:00:00:00,eth_type=0x800,ipv4_dst=10.0.1.0/24 actions=set_field:fa:16:3e:00:01:01->eth_src,load:0x1389->reg6[0..31],load:0x2->reg0[0..1],goto_table:L2Forwarding',
+  );
   // A local destination gets the gateway MAC of its subnet as source right away.
-  has('table=L3Resolve, priority=100, reg6=0x1389,eth_type=0x800,ipv4_dst=10.0.1.10 actions=set_field:02:00:00:00:00:01->eth_dst,set_field:fa:16:3e:00:01:01->eth_src,goto_table:L2Forwarding');
+  has(
+    'table=L3Resolve, priority=100, reg6=0x1389,eth_type=0x800,ipv4_dst=10.0.1.10 actions=set_field:02:00:00:00:00:01->eth_dst,set_field:fa:16:3e:00:01:01->eth_src,goto_table:L2Forwarding',
+  );
 });
 
 // ---- dependents: incremental recompilation reaches the same table as a full compile ------------
@@ -213,8 +246,19 @@ test('dependents: a neighbor change recompiles only that neighbor', () => {
 test('dependents: subnet change reaches ports, neighbors, routers and floods', () => {
   const v = scenario();
   const s1 = must(v.subnet('s1'));
-  const got = dependents({ before: s1, after: { ...s1, tunnelId: 9 } }, v).map(ownerKey).sort();
-  assert.equal(got, ['flood:5001', 'flood:9', 'neighbor:n1', 'neighbor:n2', 'neighbor:n3', 'port:p1', 'port:p2', 'router:r1']);
+  const got = dependents({ before: s1, after: { ...s1, tunnelId: 9 } }, v)
+    .map(ownerKey)
+    .sort();
+  assert.equal(got, [
+    'flood:5001',
+    'flood:9',
+    'neighbor:n1',
+    'neighbor:n2',
+    'neighbor:n3',
+    'port:p1',
+    'port:p2',
+    'router:r1',
+  ]);
 });
 
 test.run();

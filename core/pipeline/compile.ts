@@ -66,7 +66,14 @@ const A_LOAD_FROM_TUNNEL: Action = loadMark(FromTunnelMark);
 const A_DEC_TTL: Action = { kind: 'dec_ttl' };
 const NO_ACTIONS: readonly Action[] = [];
 
-function flow(table: Table, priority: number, cookie: bigint, match: readonly MatchField[], actions: readonly Action[], next?: Table): Flow {
+function flow(
+  table: Table,
+  priority: number,
+  cookie: bigint,
+  match: readonly MatchField[],
+  actions: readonly Action[],
+  next?: Table,
+): Flow {
   return next === undefined
     ? { table: table.id, priority, cookie, match, actions }
     : { table: table.id, priority, cookie, match, actions, goto: next.id };
@@ -137,7 +144,13 @@ export function dhcpPuntFlow(cookie: bigint): Flow {
     TABLES.ServiceResponder,
     Priority.Normal,
     cookie,
-    [M_FROM_LOCAL, M_IPV4, { field: 'ip_proto', value: IP_PROTO.udp }, { field: 'udp_src', value: 68 }, { field: 'udp_dst', value: 67 }],
+    [
+      M_FROM_LOCAL,
+      M_IPV4,
+      { field: 'ip_proto', value: IP_PROTO.udp },
+      { field: 'udp_src', value: 68 },
+      { field: 'udp_dst', value: 67 },
+    ],
     [A_CONTROLLER],
   );
 }
@@ -223,7 +236,10 @@ export function l3ResolveFlow(vni: number, ip: Ipv4, mac: Mac, srcMac: Mac | und
 // ---- local ports (owner: port) ------------------------------------------------------------------
 
 /** The port's VNI and the subnet of its first fixed IP; undefined when that subnet is not held yet. */
-export function portNetwork(port: Port, view: PipelineView): { readonly vni: number; readonly subnet: Subnet } | undefined {
+export function portNetwork(
+  port: Port,
+  view: PipelineView,
+): { readonly vni: number; readonly subnet: Subnet } | undefined {
   const first = port.fixedIps[0];
   if (first === undefined) return undefined;
   const subnet = view.subnet(first.subnetId);
@@ -253,7 +269,16 @@ export function spoofGuardFlows(port: Port, ofport: number, cookie: bigint): Flo
   const inPort: MatchField = { field: 'in_port', value: ofport };
   const allow = (mac: Mac, ipMatch: MatchField | undefined, arpMatch: MatchField | undefined): void => {
     const ethSrc: MatchField = { field: 'eth_src', value: mac };
-    out.push(flow(TABLES.SpoofGuard, Priority.Normal, cookie, ipMatch ? [inPort, ethSrc, M_IPV4, ipMatch] : [inPort, ethSrc, M_IPV4], NO_ACTIONS, TABLES.ArpResponder));
+    out.push(
+      flow(
+        TABLES.SpoofGuard,
+        Priority.Normal,
+        cookie,
+        ipMatch ? [inPort, ethSrc, M_IPV4, ipMatch] : [inPort, ethSrc, M_IPV4],
+        NO_ACTIONS,
+        TABLES.ArpResponder,
+      ),
+    );
     const arpSha: MatchField = { field: 'arp_sha', value: mac };
     out.push(
       flow(
@@ -266,7 +291,8 @@ export function spoofGuardFlows(port: Port, ofport: number, cookie: bigint): Flo
       ),
     );
   };
-  for (const fip of port.fixedIps) allow(port.mac, { field: 'ipv4_src', value: fip.ip }, { field: 'arp_spa', value: fip.ip });
+  for (const fip of port.fixedIps)
+    allow(port.mac, { field: 'ipv4_src', value: fip.ip }, { field: 'arp_spa', value: fip.ip });
   for (const pair of port.allowedAddressPairs) {
     allow(pair.mac ?? port.mac, cidrMatch('ipv4_src', pair.ip), cidrMatch('arp_spa', pair.ip));
   }
@@ -276,7 +302,15 @@ export function spoofGuardFlows(port: Port, ofport: number, cookie: bigint): Flo
       TABLES.SpoofGuard,
       Priority.Normal,
       cookie,
-      [inPort, ethSrc, M_IPV4, { field: 'ip_proto', value: IP_PROTO.udp }, { field: 'ipv4_src', value: 0 }, { field: 'udp_src', value: 68 }, { field: 'udp_dst', value: 67 }],
+      [
+        inPort,
+        ethSrc,
+        M_IPV4,
+        { field: 'ip_proto', value: IP_PROTO.udp },
+        { field: 'ipv4_src', value: 0 },
+        { field: 'udp_src', value: 68 },
+        { field: 'udp_dst', value: 67 },
+      ],
       NO_ACTIONS,
       TABLES.ArpResponder,
     ),
@@ -325,7 +359,13 @@ export function localL2Flow(vni: number, mac: Mac, ofport: number, cookie: bigin
 
 /** The last step: reg7 names the port. One flow per port (OpenFlow 1.3 output takes a constant port). */
 export function outputFlow(ofport: number, cookie: bigint): Flow {
-  return flow(TABLES.Output, Priority.Normal, cookie, [matchReg(TargetOfportField, ofport)], [{ kind: 'output', port: ofport }]);
+  return flow(
+    TABLES.Output,
+    Priority.Normal,
+    cookie,
+    [matchReg(TargetOfportField, ofport)],
+    [{ kind: 'output', port: ofport }],
+  );
 }
 
 type Direction = 'egress' | 'ingress';
@@ -378,7 +418,14 @@ export function remoteGroupMembers(sgId: string, view: PipelineView): Ipv4[] {
  *    members + masks instead of members x masks; conj_id=N commits.
  * A port with security groups that are not held yet gets the conntrack flow but no rules: default deny.
  */
-export function securityGroupFlows(direction: Direction, port: Port, ofport: number, view: PipelineView, cookie: bigint, conjIndex: { next: number }): Flow[] {
+export function securityGroupFlows(
+  direction: Direction,
+  port: Port,
+  ofport: number,
+  view: PipelineView,
+  cookie: bigint,
+  conjIndex: { next: number },
+): Flow[] {
   const egress = direction === 'egress';
   const ctTable = egress ? TABLES.EgressSgConntrack : TABLES.IngressSgConntrack;
   const rulesTable = egress ? TABLES.EgressSgRules : TABLES.IngressSgRules;
@@ -388,7 +435,13 @@ export function securityGroupFlows(direction: Direction, port: Port, ofport: num
   const portMatch: MatchField = egress ? { field: 'in_port', value: ofport } : matchReg(TargetOfportField, ofport);
   const commit: readonly Action[] = [{ kind: 'ct', commit: true, zone }];
   const out: Flow[] = [
-    flow(ctTable, Priority.Normal, cookie, [portMatch, M_IPV4], [{ kind: 'ct', commit: false, zone, table: rulesTable.id }]),
+    flow(
+      ctTable,
+      Priority.Normal,
+      cookie,
+      [portMatch, M_IPV4],
+      [{ kind: 'ct', commit: false, zone, table: rulesTable.id }],
+    ),
   ];
   const base: MatchField[] = [portMatch, CT_NEW, M_IPV4];
   for (const sgId of port.securityGroupIds) {
@@ -401,7 +454,10 @@ export function securityGroupFlows(direction: Direction, port: Port, ofport: num
       const prefix = rule.remoteIpPrefix === undefined ? undefined : cidrMatch(remoteField, rule.remoteIpPrefix);
       const withPrefix = (m: MatchField[]): MatchField[] => (prefix === undefined ? m : [...m, prefix]);
       if (rule.remoteGroupId === undefined) {
-        for (const m of l4) out.push(flow(rulesTable, Priority.SgRule, cookie, canonicalMatch([...base, ...withPrefix(m)]), commit, accepted));
+        for (const m of l4)
+          out.push(
+            flow(rulesTable, Priority.SgRule, cookie, canonicalMatch([...base, ...withPrefix(m)]), commit, accepted),
+          );
         continue;
       }
       const members = remoteGroupMembers(rule.remoteGroupId, view);
@@ -409,13 +465,27 @@ export function securityGroupFlows(direction: Direction, port: Port, ofport: num
       if (conjIndex.next >= CONJ_RULES_PER_PORT) continue;
       const id = ofport * CONJ_RULES_PER_PORT + conjIndex.next++;
       for (const ip of members) {
-        out.push(flow(rulesTable, Priority.SgConjunction, cookie, [...base, { field: remoteField, value: ip }], [{ kind: 'conjunction', id, clause: 1, nClauses: 2 }]));
+        out.push(
+          flow(
+            rulesTable,
+            Priority.SgConjunction,
+            cookie,
+            [...base, { field: remoteField, value: ip }],
+            [{ kind: 'conjunction', id, clause: 1, nClauses: 2 }],
+          ),
+        );
       }
       for (const m of l4) {
-        out.push(flow(rulesTable, Priority.SgConjunction, cookie, canonicalMatch([...base, ...withPrefix(m)]), [{ kind: 'conjunction', id, clause: 2, nClauses: 2 }]));
+        out.push(
+          flow(rulesTable, Priority.SgConjunction, cookie, canonicalMatch([...base, ...withPrefix(m)]), [
+            { kind: 'conjunction', id, clause: 2, nClauses: 2 },
+          ]),
+        );
       }
       // ct() needs an IP prerequisite in the match (OFPBAC_MATCH_INCONSISTENT otherwise).
-      out.push(flow(rulesTable, Priority.SgConjunction, cookie, [{ field: 'conj_id', value: id }, M_IPV4], commit, accepted));
+      out.push(
+        flow(rulesTable, Priority.SgConjunction, cookie, [{ field: 'conj_id', value: id }, M_IPV4], commit, accepted),
+      );
     }
   }
   return mergeSameKey(out);
@@ -474,7 +544,8 @@ export function compilePort(port: Port, view: PipelineView): Flow[] {
   out.push(localL2Flow(net.vni, port.mac, ofport, cookie));
   // Allowed address pairs may carry their own MAC (VRRP and the like): deliver to it too.
   const pairMacs = new Set<Mac>();
-  for (const pair of port.allowedAddressPairs) if (pair.mac !== undefined && pair.mac !== port.mac) pairMacs.add(pair.mac);
+  for (const pair of port.allowedAddressPairs)
+    if (pair.mac !== undefined && pair.mac !== port.mac) pairMacs.add(pair.mac);
   for (const m of [...pairMacs].sort((a, b) => a - b)) out.push(localL2Flow(net.vni, m, ofport, cookie));
   out.push(outputFlow(ofport, cookie));
   return out;
@@ -490,7 +561,8 @@ export function compilePort(port: Port, view: PipelineView): Flow[] {
  */
 export function floodFlow(vni: number, ofports: readonly number[], cookie: bigint): Flow {
   const actions: Action[] = [];
-  for (const p of ofports) actions.push(loadReg(TargetOfportField, p), { kind: 'resubmit', table: TABLES.IngressSgConntrack.id });
+  for (const p of ofports)
+    actions.push(loadReg(TargetOfportField, p), { kind: 'resubmit', table: TABLES.IngressSgConntrack.id });
   return flow(TABLES.L2Forwarding, Priority.Normal, cookie, [matchReg(VniField, vni), M_MULTICAST], actions);
 }
 
@@ -590,7 +662,14 @@ export function gatewayEchoFlow(vni: number, gwIp: Ipv4, gwMac: Mac, cookie: big
     TABLES.ServiceResponder,
     Priority.Normal,
     cookie,
-    [M_FROM_LOCAL, matchReg(VniField, vni), M_IPV4, { field: 'ip_proto', value: IP_PROTO.icmp }, { field: 'ipv4_dst', value: gwIp }, { field: 'icmpv4_type', value: ICMP_ECHO_REQUEST }],
+    [
+      M_FROM_LOCAL,
+      matchReg(VniField, vni),
+      M_IPV4,
+      { field: 'ip_proto', value: IP_PROTO.icmp },
+      { field: 'ipv4_dst', value: gwIp },
+      { field: 'icmpv4_type', value: ICMP_ECHO_REQUEST },
+    ],
     [
       A_MOVE_ETH_SRC_TO_DST,
       { kind: 'set_field', field: 'eth_src', value: gwMac },
@@ -608,7 +687,13 @@ export function gatewayEchoFlow(vni: number, gwIp: Ipv4, gwMac: Mac, cookie: big
  * other than ping) stop here instead of being punted as unknown unicast.
  */
 export function gatewayMacSinkFlow(vni: number, gwMac: Mac, cookie: bigint): Flow {
-  return flow(TABLES.L2Forwarding, Priority.High, cookie, [matchReg(VniField, vni), { field: 'eth_dst', value: gwMac }], NO_ACTIONS);
+  return flow(
+    TABLES.L2Forwarding,
+    Priority.High,
+    cookie,
+    [matchReg(VniField, vni), { field: 'eth_dst', value: gwMac }],
+    NO_ACTIONS,
+  );
 }
 
 /**
@@ -618,7 +703,12 @@ export function gatewayMacSinkFlow(vni: number, gwMac: Mac, cookie: bigint): Flo
  */
 export function dvrRestoreFlow(tunnelOfport: number, dvrMac: Mac, subnet: Subnet, gwMac: Mac, cookie: bigint): Flow {
   const dst = cidrMatch('ipv4_dst', subnet.cidr);
-  const match: MatchField[] = [{ field: 'in_port', value: tunnelOfport }, { field: 'tun_id', value: subnet.tunnelId }, { field: 'eth_src', value: dvrMac }, M_IPV4];
+  const match: MatchField[] = [
+    { field: 'in_port', value: tunnelOfport },
+    { field: 'tun_id', value: subnet.tunnelId },
+    { field: 'eth_src', value: dvrMac },
+    M_IPV4,
+  ];
   if (dst !== undefined) match.push(dst);
   return flow(
     TABLES.Classifier,
@@ -637,7 +727,11 @@ export function dvrRestoreFlow(tunnelOfport: number, dvrMac: Mac, subnet: Subnet
  * static ones (RouteConnected).
  */
 export function connectedRouteFlow(from: RouterInterface, to: RouterInterface, dvrMac: Mac, cookie: bigint): Flow {
-  const match: MatchField[] = [matchReg(VniField, from.subnet.tunnelId), { field: 'eth_dst', value: from.gateway.mac }, M_IPV4];
+  const match: MatchField[] = [
+    matchReg(VniField, from.subnet.tunnelId),
+    { field: 'eth_dst', value: from.gateway.mac },
+    M_IPV4,
+  ];
   const dst = cidrMatch('ipv4_dst', to.subnet.cidr);
   if (dst !== undefined) match.push(dst);
   return flow(
@@ -656,8 +750,19 @@ export function connectedRouteFlow(from: RouterInterface, to: RouterInterface, d
  * switched in the next hop's VNI. Rules without a next-hop MAC, or whose next hop is in none of the
  * router's subnets, are skipped (docs/pipeline.md). Longest prefix wins (routePriority).
  */
-export function staticRouteFlow(from: RouterInterface, via: RouterInterface, rule: RouterInterface['rules'][number], nextHopMac: Mac, dvrMac: Mac, cookie: bigint): Flow {
-  const match: MatchField[] = [matchReg(VniField, from.subnet.tunnelId), { field: 'eth_dst', value: from.gateway.mac }, M_IPV4];
+export function staticRouteFlow(
+  from: RouterInterface,
+  via: RouterInterface,
+  rule: RouterInterface['rules'][number],
+  nextHopMac: Mac,
+  dvrMac: Mac,
+  cookie: bigint,
+): Flow {
+  const match: MatchField[] = [
+    matchReg(VniField, from.subnet.tunnelId),
+    { field: 'eth_dst', value: from.gateway.mac },
+    M_IPV4,
+  ];
   const dst = cidrMatch('ipv4_dst', rule.destination);
   if (dst !== undefined) match.push(dst);
   return flow(
@@ -684,7 +789,8 @@ export function compileRouter(router: Router, view: PipelineView): Flow[] {
     out.push(arpResponderFlow(vni, from.gateway.ip, from.gateway.mac, cookie));
     out.push(gatewayEchoFlow(vni, from.gateway.ip, from.gateway.mac, cookie));
     out.push(gatewayMacSinkFlow(vni, from.gateway.mac, cookie));
-    if (view.tunnelOfport !== undefined) out.push(dvrRestoreFlow(view.tunnelOfport, router.dvrMac, from.subnet, from.gateway.mac, cookie));
+    if (view.tunnelOfport !== undefined)
+      out.push(dvrRestoreFlow(view.tunnelOfport, router.dvrMac, from.subnet, from.gateway.mac, cookie));
     for (const to of ifaces) if (to !== from) out.push(connectedRouteFlow(from, to, router.dvrMac, cookie));
     for (const rule of from.rules) {
       if (rule.nextHopMac === undefined) continue;

@@ -1,6 +1,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { COOKIE_MASK, COOKIE_MARKER_BITS, cookieToString, decodeCookie, encodeCookie, hash32, isOurCookie } from './cookie';
+import {
+  COOKIE_MASK,
+  COOKIE_MARKER_BITS,
+  cookieToString,
+  decodeCookie,
+  encodeCookie,
+  hash32,
+  isOurCookie,
+} from './cookie';
 
 test('encode/decode round trip for every kind', () => {
   for (const kind of ['infra', 'port', 'neighbor', 'router', 'flood'] as const) {

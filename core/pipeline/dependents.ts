@@ -75,7 +75,11 @@ export function dependents(change: ResourceChange, view: PipelineView): OwnerRef
       const after = change.after?.kind === 'port' ? change.after : undefined;
       for (const p of [before, after]) if (p !== undefined) floodOfPort(p, view, out);
       if (before === undefined || after === undefined || !sameMembership(before, after)) {
-        portsReferencingGroups(new Set([...(before?.securityGroupIds ?? []), ...(after?.securityGroupIds ?? [])]), view, out);
+        portsReferencingGroups(
+          new Set([...(before?.securityGroupIds ?? []), ...(after?.securityGroupIds ?? [])]),
+          view,
+          out,
+        );
       }
       return out.list;
     }

@@ -91,7 +91,11 @@ export const CtState = {
 } as const;
 
 /** ct_state=+trk+new (the rule tables' inv drop sits above it). */
-export const CT_NEW: MatchField = { field: 'ct_state', value: CtState.trk | CtState.new, mask: CtState.trk | CtState.new };
+export const CT_NEW: MatchField = {
+  field: 'ct_state',
+  value: CtState.trk | CtState.new,
+  mask: CtState.trk | CtState.new,
+};
 /** ct_state=+trk+est-inv */
 export const CT_EST: MatchField = {
   field: 'ct_state',
@@ -105,7 +109,11 @@ export const CT_REL: MatchField = {
   mask: CtState.trk | CtState.rel | CtState.inv,
 };
 /** ct_state=+trk+inv */
-export const CT_INV: MatchField = { field: 'ct_state', value: CtState.trk | CtState.inv, mask: CtState.trk | CtState.inv };
+export const CT_INV: MatchField = {
+  field: 'ct_state',
+  value: CtState.trk | CtState.inv,
+  mask: CtState.trk | CtState.inv,
+};
 
 /** Conntrack zone of a local port (see the layout above). */
 export function ctZoneOf(ofport: number): number {

@@ -2,7 +2,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REG_FIELDS, REG_MARKS, SHARED_RANGES, fieldMask, matchMark, matchReg, VniField, PacketSourceField } from './fields';
+import {
+  REG_FIELDS,
+  REG_MARKS,
+  SHARED_RANGES,
+  fieldMask,
+  matchMark,
+  matchReg,
+  VniField,
+  PacketSourceField,
+} from './fields';
 import { TABLES, TABLE_LIST, tableById } from './tables';
 import { Priority } from './priorities';
 
@@ -13,7 +22,9 @@ test('no two register fields overlap unless declared as shared', () => {
       const b = REG_FIELDS[j];
       if (a === undefined || b === undefined || a.reg !== b.reg) continue;
       const overlap = a.start <= b.end && b.start <= a.end;
-      const declared = SHARED_RANGES.some((s) => (s.a === a.name && s.b === b.name) || (s.a === b.name && s.b === a.name));
+      const declared = SHARED_RANGES.some(
+        (s) => (s.a === a.name && s.b === b.name) || (s.a === b.name && s.b === a.name),
+      );
       assert.ok(!overlap || declared, `${a.name} and ${b.name} overlap in ${a.reg}`);
     }
   }
@@ -27,14 +38,21 @@ test('register fields fit in 32 bits and marks fit in their field', () => {
 });
 
 test('register matches: partial fields are masked, whole registers are not', () => {
-  assert.equal(matchMark(REG_MARKS[0] ?? { name: '', field: PacketSourceField, value: 1 }), { field: 'reg0', value: 1, mask: 3 });
+  assert.equal(matchMark(REG_MARKS[0] ?? { name: '', field: PacketSourceField, value: 1 }), {
+    field: 'reg0',
+    value: 1,
+    mask: 3,
+  });
   assert.equal(matchReg(VniField, 5001), { field: 'reg6', value: 5001 });
   assert.is(fieldMask(PacketSourceField), 3);
 });
 
 test('tables: unique names and numbers, ascending in declaration order, jumps only forward', () => {
   const ids = TABLE_LIST.map((t) => t.id);
-  assert.equal([...ids].sort((a, b) => a - b), ids);
+  assert.equal(
+    [...ids].sort((a, b) => a - b),
+    ids,
+  );
   assert.is(new Set(ids).size, ids.length);
   assert.ok(ids.every((id) => id >= 0 && id < 255));
   for (const t of TABLE_LIST) {

@@ -65,7 +65,9 @@ function main(): void {
 
   const extra = makeNeighbors(n + 1)[n] as Neighbor;
   const t3 = process.hrtime.bigint();
-  const d1 = table.apply([{ owner: ownerKey({ kind: 'neighbor', id: extra.id }), flows: compileNeighbor(extra, view) }]);
+  const d1 = table.apply([
+    { owner: ownerKey({ kind: 'neighbor', id: extra.id }), flows: compileNeighbor(extra, view) },
+  ]);
   const t4 = process.hrtime.bigint();
 
   const ms = (a: bigint, b: bigint): number => Number(b - a) / 1e6;

@@ -52,13 +52,32 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
       sandboxes.push(a);
       const b = await OvsSandbox.start({ name: 'pipdvrb', underlay: { ip: `${HOST_B}/24`, peer: 'pipdvra' } });
       sandboxes.push(b);
-      const vm1 = await a.addVm({ name: 'vm1', mac: VM1.mac, ip: `${VM1.ip}/24`, ofport: 1, gateway: '10.211.1.1', mtu: 1450 });
+      const vm1 = await a.addVm({
+        name: 'vm1',
+        mac: VM1.mac,
+        ip: `${VM1.ip}/24`,
+        ofport: 1,
+        gateway: '10.211.1.1',
+        mtu: 1450,
+      });
       await b.addVm({ name: 'vm2', mac: VM2.mac, ip: `${VM2.ip}/24`, ofport: 2, gateway: '10.211.1.1', mtu: 1450 });
-      const vm3 = await b.addVm({ name: 'vm3', mac: VM3.mac, ip: `${VM3.ip}/24`, ofport: 3, gateway: '10.211.2.1', mtu: 1450 });
+      const vm3 = await b.addVm({
+        name: 'vm3',
+        mac: VM3.mac,
+        ip: `${VM3.ip}/24`,
+        ofport: 3,
+        gateway: '10.211.2.1',
+        mtu: 1450,
+      });
       await a.addTunnelPort({ ofport: 100 });
       await b.addTunnelPort({ ofport: 100 });
       const install = async (sb: OvsSandbox, v: MemoryView): Promise<void> => {
-        await sb.ofctl(['--bundle', 'add-flows', 'br-int', '-'], { input: compileAll(v).map((f) => formatFlow(f)).join('\n') + '\n' });
+        await sb.ofctl(['--bundle', 'add-flows', 'br-int', '-'], {
+          input:
+            compileAll(v)
+              .map((f) => formatFlow(f))
+              .join('\n') + '\n',
+        });
       };
       await install(a, viewA());
       await install(b, viewB());

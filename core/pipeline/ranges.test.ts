@@ -34,7 +34,14 @@ test('range -> masks: union is exactly the range (exhaustive over 16 bits, sampl
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
     return seed >>> 16;
   };
-  const cases: [number, number][] = [[0, 0], [65535, 65535], [1, 65534], [1000, 1999], [32767, 32768], [0, 1]];
+  const cases: [number, number][] = [
+    [0, 0],
+    [65535, 65535],
+    [1, 65534],
+    [1000, 1999],
+    [32767, 32768],
+    [0, 1],
+  ];
   for (let i = 0; i < 30; i++) {
     const a = rnd();
     const b = rnd();
@@ -52,7 +59,12 @@ test('range -> masks: blocks are disjoint and minimal in count', () => {
 });
 
 test('bad ranges throw with a code', () => {
-  for (const [a, b] of [[5, 4], [-1, 3], [0, 70000], [1.5, 2]] as [number, number][]) {
+  for (const [a, b] of [
+    [5, 4],
+    [-1, 3],
+    [0, 70000],
+    [1.5, 2],
+  ] as [number, number][]) {
     try {
       rangeToMasks(a, b);
       assert.unreachable();

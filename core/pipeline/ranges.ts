@@ -36,7 +36,11 @@ export function rangeToMasks(min: number, max: number, bits = 16): ValueMask[] {
 export function rangeMatches(field: FieldName, min: number, max: number, bits = 16): (MatchField | undefined)[] {
   const full = 2 ** bits - 1;
   return rangeToMasks(min, max, bits).map((vm) =>
-    vm.mask === 0 ? undefined : vm.mask === full ? { field, value: vm.value } : { field, value: vm.value, mask: vm.mask },
+    vm.mask === 0
+      ? undefined
+      : vm.mask === full
+        ? { field, value: vm.value }
+        : { field, value: vm.value, mask: vm.mask },
   );
 }
 
@@ -58,5 +62,5 @@ export function cidrMatch(field: 'ipv4_src' | 'ipv4_dst' | 'arp_spa' | 'arp_tpa'
 }
 
 export function cidrContains(c: Cidr, ip: number): boolean {
-  return ((ip & prefixMask(c.prefix)) >>> 0) === cidrNetwork(c);
+  return (ip & prefixMask(c.prefix)) >>> 0 === cidrNetwork(c);
 }

@@ -12,7 +12,15 @@
 //    where a flow must run a table several times for one packet (the per-VNI flood).
 //  - Document it in docs/pipeline.md (the table-layout test checks the document names every table).
 
-export type Stage = 'classification' | 'validation' | 'services' | 'egressSecurity' | 'routing' | 'switching' | 'ingressSecurity' | 'output';
+export type Stage =
+  | 'classification'
+  | 'validation'
+  | 'services'
+  | 'egressSecurity'
+  | 'routing'
+  | 'switching'
+  | 'ingressSecurity'
+  | 'output';
 
 export type TableName =
   | 'Classifier'
@@ -28,7 +36,8 @@ export type TableName =
   | 'IngressSgRules'
   | 'Output';
 
-export type MissAction = { readonly kind: 'drop' } | { readonly kind: 'controller' } | { readonly kind: 'goto'; readonly to: TableName };
+export type MissAction =
+  { readonly kind: 'drop' } | { readonly kind: 'controller' } | { readonly kind: 'goto'; readonly to: TableName };
 
 export interface Table {
   readonly name: TableName;
@@ -49,21 +58,24 @@ export const TABLE_LIST: readonly Table[] = [
     id: 0,
     stage: 'classification',
     miss: drop,
-    purpose: 'Which port a packet came from: a VM port loads its VNI into reg6 and marks from-local; the tunnel port copies tun_id to reg6 and marks from-tunnel (restoring the gateway MAC on DVR-routed packets).',
+    purpose:
+      'Which port a packet came from: a VM port loads its VNI into reg6 and marks from-local; the tunnel port copies tun_id to reg6 and marks from-tunnel (restoring the gateway MAC on DVR-routed packets).',
   },
   {
     name: 'SpoofGuard',
     id: 10,
     stage: 'validation',
     miss: drop,
-    purpose: 'From VM ports only: the source MAC/IP (and ARP sender MAC/IP) must be the port\'s own (fixed IPs, allowed address pairs, DHCP and ARP probes from 0.0.0.0).',
+    purpose:
+      "From VM ports only: the source MAC/IP (and ARP sender MAC/IP) must be the port's own (fixed IPs, allowed address pairs, DHCP and ARP probes from 0.0.0.0).",
   },
   {
     name: 'ArpResponder',
     id: 20,
     stage: 'services',
     miss: goto('ServiceResponder'),
-    purpose: 'Answers ARP requests for every known IP of the VNI in place; unknown targets from VM ports are punted for on-demand resolution.',
+    purpose:
+      'Answers ARP requests for every known IP of the VNI in place; unknown targets from VM ports are punted for on-demand resolution.',
   },
   {
     name: 'ServiceResponder',
@@ -77,49 +89,56 @@ export const TABLE_LIST: readonly Table[] = [
     id: 40,
     stage: 'egressSecurity',
     miss: goto('L3Routing'),
-    purpose: 'IPv4 from a port with security groups is sent through conntrack in the port\'s zone; other packets skip egress security.',
+    purpose:
+      "IPv4 from a port with security groups is sent through conntrack in the port's zone; other packets skip egress security.",
   },
   {
     name: 'EgressSgRules',
     id: 41,
     stage: 'egressSecurity',
     miss: drop,
-    purpose: 'After conntrack: established/related pass, invalid drops, new connections matching an egress rule are committed; everything else is dropped.',
+    purpose:
+      'After conntrack: established/related pass, invalid drops, new connections matching an egress rule are committed; everything else is dropped.',
   },
   {
     name: 'L3Routing',
     id: 50,
     stage: 'routing',
     miss: goto('L2Forwarding'),
-    purpose: 'Packets to a router gateway MAC are routed (DVR): TTL decremented, source MAC rewritten, reg6 set to the destination VNI.',
+    purpose:
+      'Packets to a router gateway MAC are routed (DVR): TTL decremented, source MAC rewritten, reg6 set to the destination VNI.',
   },
   {
     name: 'L3Resolve',
     id: 51,
     stage: 'routing',
     miss: toController,
-    purpose: 'Routed packets: destination IP -> destination MAC in the destination VNI. Unknown destinations are punted (on demand).',
+    purpose:
+      'Routed packets: destination IP -> destination MAC in the destination VNI. Unknown destinations are punted (on demand).',
   },
   {
     name: 'L2Forwarding',
     id: 60,
     stage: 'switching',
     miss: drop,
-    purpose: 'Destination MAC in the VNI: local port -> reg7, remote neighbor -> tunnel; broadcast to the VNI\'s local ports; unknown unicast from VM ports is punted.',
+    purpose:
+      "Destination MAC in the VNI: local port -> reg7, remote neighbor -> tunnel; broadcast to the VNI's local ports; unknown unicast from VM ports is punted.",
   },
   {
     name: 'IngressSgConntrack',
     id: 70,
     stage: 'ingressSecurity',
     miss: goto('Output'),
-    purpose: 'IPv4 to a port with security groups (reg7) is sent through conntrack in the destination port\'s zone; other packets go straight to output.',
+    purpose:
+      "IPv4 to a port with security groups (reg7) is sent through conntrack in the destination port's zone; other packets go straight to output.",
   },
   {
     name: 'IngressSgRules',
     id: 71,
     stage: 'ingressSecurity',
     miss: drop,
-    purpose: 'After conntrack: established/related pass, invalid drops, new connections matching an ingress rule are committed; everything else is dropped.',
+    purpose:
+      'After conntrack: established/related pass, invalid drops, new connections matching an ingress rule are committed; everything else is dropped.',
   },
   {
     name: 'Output',

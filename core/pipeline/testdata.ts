@@ -52,7 +52,10 @@ export function port(
     adminStateUp: o.up ?? true,
     hostIp: ip('192.0.2.1'),
     fixedIps: o.ips.map(([subnetId, a]) => ({ subnetId, ip: ip(a) })),
-    allowedAddressPairs: (o.pairs ?? []).map((p) => ({ ip: cidr(p.ip), mac: p.mac === undefined ? undefined : mac(p.mac) })),
+    allowedAddressPairs: (o.pairs ?? []).map((p) => ({
+      ip: cidr(p.ip),
+      mac: p.mac === undefined ? undefined : mac(p.mac),
+    })),
     securityGroupIds: o.sgs ?? [],
   };
 }
@@ -132,7 +135,13 @@ export function scenario(): import('./memview').MemoryView {
   v.put(subnet('s1', { cidr: '10.0.1.0/24', vni: 5001, gw: ['10.0.1.1', 'fa:16:3e:00:01:01'] }));
   v.put(subnet('s2', { cidr: '10.0.2.0/24', vni: 5002, gw: ['10.0.2.1', 'fa:16:3e:00:02:01'] }));
   v.put(port('p1', { mac: '02:00:00:00:00:01', ips: [['s1', '10.0.1.10']], sgs: ['web'] }));
-  v.put(port('p2', { mac: '02:00:00:00:00:02', ips: [['s1', '10.0.1.11']], pairs: [{ ip: '10.0.1.128/25', mac: '02:00:00:00:00:99' }] }));
+  v.put(
+    port('p2', {
+      mac: '02:00:00:00:00:02',
+      ips: [['s1', '10.0.1.11']],
+      pairs: [{ ip: '10.0.1.128/25', mac: '02:00:00:00:00:99' }],
+    }),
+  );
   v.put(port('p3', { mac: '02:00:00:00:00:03', ips: [['s2', '10.0.2.12']], sgs: ['web'] }));
   v.ofports.set('p1', 3);
   v.ofports.set('p2', 4);
@@ -156,11 +165,23 @@ export function scenario(): import('./memview').MemoryView {
     }),
   );
   v.put(neighbor('n2', { mac: '02:00:00:00:01:02', host: '192.0.2.1', ips: [{ subnetId: 's1', ip: '10.0.1.21' }] }));
-  v.put(neighbor('n3', { mac: '02:00:00:00:01:03', host: '192.0.2.3', ips: [{ subnetId: 's1', ip: '10.0.1.22', vni: 7777 }] }));
+  v.put(
+    neighbor('n3', {
+      mac: '02:00:00:00:01:03',
+      host: '192.0.2.3',
+      ips: [{ subnetId: 's1', ip: '10.0.1.22', vni: 7777 }],
+    }),
+  );
   v.put(
     router('r1', 'fe:16:11:00:00:00', [
       { subnetId: 's1' },
-      { subnetId: 's2', rules: [{ dest: '172.16.0.0/16', via: '10.0.2.20', viaMac: '02:00:00:00:01:01' }, { dest: '0.0.0.0/0', via: '10.0.2.30' }] },
+      {
+        subnetId: 's2',
+        rules: [
+          { dest: '172.16.0.0/16', via: '10.0.2.20', viaMac: '02:00:00:00:01:01' },
+          { dest: '0.0.0.0/0', via: '10.0.2.30' },
+        ],
+      },
     ]),
   );
   return v;

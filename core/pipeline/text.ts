@@ -7,7 +7,14 @@ import { cookieToString } from './cookie';
 import { tableById } from './tables';
 
 const MAC_FIELDS: ReadonlySet<FieldName> = new Set(['eth_src', 'eth_dst', 'arp_sha', 'arp_tha']);
-const IP_FIELDS: ReadonlySet<FieldName> = new Set(['ipv4_src', 'ipv4_dst', 'arp_spa', 'arp_tpa', 'tun_ipv4_src', 'tun_ipv4_dst']);
+const IP_FIELDS: ReadonlySet<FieldName> = new Set([
+  'ipv4_src',
+  'ipv4_dst',
+  'arp_spa',
+  'arp_tpa',
+  'tun_ipv4_src',
+  'tun_ipv4_dst',
+]);
 
 export function macText(mac: number): string {
   const parts: string[] = [];
@@ -27,7 +34,8 @@ function prefixLength(mask: number): number | undefined {
 function valueText(field: FieldName, v: number): string {
   if (MAC_FIELDS.has(field)) return macText(v);
   if (IP_FIELDS.has(field)) return ipText(v);
-  if (field === 'eth_type' || field === 'ct_state' || field.startsWith('reg') || field === 'tun_id') return `0x${v.toString(16)}`;
+  if (field === 'eth_type' || field === 'ct_state' || field.startsWith('reg') || field === 'tun_id')
+    return `0x${v.toString(16)}`;
   return String(v);
 }
 
@@ -66,7 +74,11 @@ function actionText(a: Action): string {
     case 'resubmit':
       return `resubmit(,${tableText(a.table)})`;
     case 'ct': {
-      const parts = [a.commit ? 'commit' : undefined, `zone=${a.zone}`, a.table === undefined ? undefined : `table=${tableText(a.table)}`];
+      const parts = [
+        a.commit ? 'commit' : undefined,
+        `zone=${a.zone}`,
+        a.table === undefined ? undefined : `table=${tableText(a.table)}`,
+      ];
       if (a.setMark !== undefined) parts.push(`exec(set_field:${a.setMark}->ct_mark)`);
       return `ct(${parts.filter((p) => p !== undefined).join(',')})`;
     }
