@@ -1,0 +1,602 @@
+// The agent's OpenFlow session with one bridge, over its `<rundir>/<bridge>.mgmt` unix socket.
+//
+// Why the mgmt socket: it is a "service" connection. Becoming an active controller
+// (set-controller) makes OVS flush every flow when the controller appears or goes away
+// (platform.md gotcha 1); the mgmt socket never does, so a restarting agent is hitless.
+// A service connection gets no PACKET_IN until SET_CONFIG sets miss_send_len != 0 (gotcha 2).
+//
+// The connection is a union of states with one message handler each (as ovn-controller's
+// ofctrl.c has run_X/recv_X per state):
+//   connecting -> hello (version negotiation: OpenFlow 1.4, needed for bundles, 1.4 §7.3.9)
+//   -> features (FEATURES_REQUEST, datapath id) -> config (SET_CONFIG + BARRIER) -> ready
+//   any failure -> backoff -> connecting.  stop() -> closed.
+//
+// Semantics of the verbs:
+// - applyBundle: one atomic, ordered bundle (OFPBF_ATOMIC|OFPBF_ORDERED): OPEN, the delta bytes as
+//   they are, COMMIT, BARRIER. Resolves after the commit reply and the barrier reply; rejects with
+//   every OVS ERROR that answered one of its messages. OVS applies an atomic bundle all or nothing,
+//   so a rejection leaves the flow table untouched. Bundles run one at a time, in call order.
+//   If the connection drops mid-bundle the outcome is unknown: the promise rejects with
+//   OF_SESSION_DOWN, and the caller must converge again (dump + reconcile) after reconnecting.
+// - dumpFlows: FLOW_STATS multipart request; resolves with every reply body (OFPMPF_REPLY_MORE).
+// - packetOut: fire and forget.
+// Writes wait for 'drain' when the socket buffer is full, so nothing buffers without bound.
+
+import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import {
+  BUNDLE_ATOMIC_ORDERED,
+  OFP14_VERSION,
+  OFPMP,
+  OpenFlowFramer,
+  decodeMessage,
+  describeError,
+  encodeBarrierRequest,
+  encodeBundleControl,
+  encodeEchoReply,
+  encodeEchoRequest,
+  encodeFeaturesRequest,
+  encodeFlowStatsRequest,
+  encodeHello,
+  encodePacketOut,
+  encodeSetConfig,
+  negotiateVersion,
+  type OfMessage,
+  type OfVersion,
+  type PacketOut,
+} from '../../core/openflow';
+
+/** Session xids stay below the engine's XID_BASE (core/engine/engine.ts), so an ERROR's xid tells whose it is. */
+const SESSION_XID_LIMIT = 0x4000_0000;
+/** miss_send_len: the whole packet in PACKET_IN (OFPCML_NO_BUFFER, OpenFlow 1.3 §7.3.2). */
+const MISS_SEND_LEN_NO_BUFFER = 0xffff;
+const OFPC_FRAG_NORMAL = 0;
+
+export type OfErrorMessage = Extract<OfMessage, { kind: 'error' }>;
+export type PacketIn = Extract<OfMessage, { kind: 'packet_in' }>;
+
+export type SessionErrorCode =
+  | 'OF_SESSION_DOWN'
+  | 'OF_SESSION_CLOSED'
+  | 'OF_VERSION'
+  | 'OF_REJECTED'
+  | 'OF_TIMEOUT'
+  | 'OF_PROTOCOL';
+
+export class SessionError extends Error {
+  readonly code: SessionErrorCode;
+  /** For OF_REJECTED: the ERRORs OVS sent, in arrival order. */
+  readonly ofErrors: readonly OfErrorMessage[];
+  constructor(code: SessionErrorCode, message: string, ofErrors: readonly OfErrorMessage[] = []) {
+    super(message);
+    this.name = 'SessionError';
+    this.code = code;
+    this.ofErrors = ofErrors;
+  }
+}
+
+export interface SessionOptions {
+  /** Path of the bridge's mgmt socket; see mgmtSocketPath(). */
+  readonly socketPath: string;
+  /** Send our own ECHO_REQUEST this often. */
+  readonly echoIntervalMs?: number;
+  /** Declare the connection dead after this long without any message from OVS. */
+  readonly deadAfterMs?: number;
+  readonly backoffInitialMs?: number;
+  readonly backoffMaxMs?: number;
+  /** A handshake or a request (bundle, dump) that takes longer than this fails with OF_TIMEOUT. */
+  readonly requestTimeoutMs?: number;
+  readonly log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export function mgmtSocketPath(rundir: string, bridge: string): string {
+  return path.join(rundir, `${bridge}.mgmt`);
+}
+
+interface Conn {
+  readonly socket: net.Socket;
+  readonly framer: OpenFlowFramer;
+  /** Last time any message arrived (for the dead-peer check). */
+  lastRxMs: number;
+}
+
+/** The connection state; fields are valid only in their own state. */
+export type SessionState =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'connecting'; readonly attempt: number }
+  | { readonly kind: 'hello'; readonly conn: Conn; readonly attempt: number }
+  | { readonly kind: 'features'; readonly conn: Conn; readonly version: OfVersion; readonly xid: number }
+  | {
+      readonly kind: 'config';
+      readonly conn: Conn;
+      readonly version: OfVersion;
+      readonly datapathId: bigint;
+      readonly barrierXid: number;
+    }
+  | { readonly kind: 'ready'; readonly conn: Conn; readonly version: OfVersion; readonly datapathId: bigint }
+  | { readonly kind: 'backoff'; readonly attempt: number; readonly timer: NodeJS.Timeout }
+  | { readonly kind: 'closed' };
+
+/** An outstanding request, answered by messages with its xid(s). */
+interface BundleWait {
+  readonly kind: 'bundle';
+  readonly bundleId: number;
+  readonly openXid: number;
+  readonly commitXid: number;
+  readonly barrierXid: number;
+  committed: boolean;
+  readonly errors: OfErrorMessage[];
+  readonly resolve: () => void;
+  readonly reject: (e: SessionError) => void;
+}
+
+interface DumpWait {
+  readonly kind: 'dump';
+  readonly xid: number;
+  readonly bodies: Buffer[];
+  readonly resolve: (bodies: Buffer[]) => void;
+  readonly reject: (e: SessionError) => void;
+}
+
+interface BarrierWait {
+  readonly kind: 'barrier';
+  readonly xid: number;
+  readonly resolve: () => void;
+  readonly reject: (e: SessionError) => void;
+}
+
+type Wait = BundleWait | DumpWait | BarrierWait;
+
+/**
+ * Events: 'ready' (datapathId: bigint) after every successful handshake; 'down' (reason: string)
+ * when an established or half-established connection is lost; 'packet_in' (PacketIn).
+ */
+export class OpenFlowSession extends EventEmitter {
+  readonly #opts: Required<Omit<SessionOptions, 'log'>> & Pick<SessionOptions, 'log'>;
+  #state: SessionState = { kind: 'idle' };
+  #xid = 0;
+  /** Requests in flight, each registered under every xid that may answer it. */
+  readonly #waits = new Map<number, Wait>();
+  /** The bundle in flight, if any (errors with engine xids belong to it). */
+  #bundle: BundleWait | undefined;
+  /** Serializes bundles: each starts after the previous settled. */
+  #bundleChain: Promise<unknown> = Promise.resolve();
+  #echoTimer: NodeJS.Timeout | undefined;
+  #readyWaiters: (() => void)[] = [];
+
+  constructor(opts: SessionOptions) {
+    super();
+    this.#opts = {
+      socketPath: opts.socketPath,
+      echoIntervalMs: opts.echoIntervalMs ?? 5000,
+      deadAfterMs: opts.deadAfterMs ?? 15000,
+      backoffInitialMs: opts.backoffInitialMs ?? 100,
+      backoffMaxMs: opts.backoffMaxMs ?? 5000,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 120_000,
+      log: opts.log,
+    };
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  get isReady(): boolean {
+    return this.#state.kind === 'ready';
+  }
+
+  /** Starts connecting (and keeps reconnecting until stop()). */
+  start(): void {
+    if (this.#state.kind !== 'idle') return;
+    this.#connect(0);
+    this.#echoTimer = setInterval(() => this.#keepalive(), Math.max(100, Math.floor(this.#opts.echoIntervalMs / 2)));
+    this.#echoTimer.unref();
+  }
+
+  /** Resolves once the session is ready (immediately if it is). */
+  whenReady(): Promise<void> {
+    if (this.#state.kind === 'ready') return Promise.resolve();
+    if (this.#state.kind === 'closed') return Promise.reject(new SessionError('OF_SESSION_CLOSED', 'session closed'));
+    return new Promise((resolve) => this.#readyWaiters.push(resolve));
+  }
+
+  /** Closes the connection for good. Flows stay installed (a service connection never flushes). */
+  stop(): void {
+    if (this.#echoTimer !== undefined) clearInterval(this.#echoTimer);
+    this.#echoTimer = undefined;
+    const s = this.#state;
+    if (s.kind === 'backoff') clearTimeout(s.timer);
+    if ('conn' in s) s.conn.socket.destroy();
+    this.#state = { kind: 'closed' };
+    this.#failAll(new SessionError('OF_SESSION_CLOSED', 'session closed'));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Verbs
+
+  /**
+   * Sends `deltas` (BUNDLE_ADD_MESSAGE bytes for bundle `bundleId`, ATOMIC|ORDERED) in one bundle.
+   * See the file comment for the semantics. Empty deltas send nothing.
+   */
+  applyBundle(bundleId: number, deltas: readonly Uint8Array[]): Promise<void> {
+    if (deltas.every((d) => d.length === 0)) return Promise.resolve();
+    const run = this.#bundleChain.then(
+      () => this.#runBundle(bundleId, deltas),
+      () => this.#runBundle(bundleId, deltas),
+    );
+    this.#bundleChain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #runBundle(bundleId: number, deltas: readonly Uint8Array[]): Promise<void> {
+    const ready = this.#requireReady();
+    const v = ready.version;
+    const openXid = this.#nextXid();
+    const commitXid = this.#nextXid();
+    const barrierXid = this.#nextXid();
+    const done = new Promise<void>((resolve, reject) => {
+      const w: BundleWait = {
+        kind: 'bundle',
+        bundleId,
+        openXid,
+        commitXid,
+        barrierXid,
+        committed: false,
+        errors: [],
+        resolve,
+        reject,
+      };
+      this.#bundle = w;
+      for (const x of [openXid, commitXid, barrierXid]) this.#waits.set(x, w);
+    });
+    const timer = this.#timeout(done, `bundle ${bundleId}`);
+    try {
+      const conn = ready.conn;
+      await this.#write(conn, encodeBundleControl(openXid, v, bundleId, 'open', BUNDLE_ATOMIC_ORDERED));
+      for (const d of deltas) if (d.length > 0) await this.#write(conn, d);
+      await this.#write(conn, encodeBundleControl(commitXid, v, bundleId, 'commit', BUNDLE_ATOMIC_ORDERED));
+      await this.#write(conn, encodeBarrierRequest(barrierXid, v));
+    } catch (e: unknown) {
+      // The connection went away while writing: #failAll already rejected `done`.
+      void e;
+    }
+    try {
+      await Promise.race([done, timer.promise]);
+    } finally {
+      timer.cancel();
+      this.#waits.delete(openXid);
+      this.#waits.delete(commitXid);
+      this.#waits.delete(barrierXid);
+      this.#bundle = undefined;
+    }
+  }
+
+  /** Every flow whose cookie matches `cookie` under `mask` (all tables): FLOW_STATS reply bodies. */
+  async dumpFlows(cookie: bigint, mask: bigint): Promise<Buffer[]> {
+    const ready = this.#requireReady();
+    const xid = this.#nextXid();
+    const done = new Promise<Buffer[]>((resolve, reject) => {
+      this.#waits.set(xid, { kind: 'dump', xid, bodies: [], resolve, reject });
+    });
+    const timer = this.#timeout(done, 'flow dump');
+    try {
+      await this.#write(ready.conn, encodeFlowStatsRequest(xid, ready.version, { cookie, cookieMask: mask }));
+      return await Promise.race([done, timer.promise]);
+    } finally {
+      timer.cancel();
+      this.#waits.delete(xid);
+    }
+  }
+
+  /** BARRIER: resolves when OVS has processed everything sent before. */
+  async barrier(): Promise<void> {
+    const ready = this.#requireReady();
+    const xid = this.#nextXid();
+    const done = new Promise<void>((resolve, reject) => this.#waits.set(xid, { kind: 'barrier', xid, resolve, reject }));
+    const timer = this.#timeout(done, 'barrier');
+    try {
+      await this.#write(ready.conn, encodeBarrierRequest(xid, ready.version));
+      await Promise.race([done, timer.promise]);
+    } finally {
+      timer.cancel();
+      this.#waits.delete(xid);
+    }
+  }
+
+  /** PACKET_OUT (fire and forget; OVS reports a bad one with an ERROR we log). */
+  async packetOut(p: PacketOut): Promise<void> {
+    const ready = this.#requireReady();
+    await this.#write(ready.conn, encodePacketOut(this.#nextXid(), ready.version, p));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Connection life cycle
+
+  #connect(attempt: number): void {
+    if (this.#state.kind === 'closed') return;
+    this.#state = { kind: 'connecting', attempt };
+    const socket = net.createConnection(this.#opts.socketPath);
+    const conn: Conn = { socket, framer: new OpenFlowFramer(), lastRxMs: Date.now() };
+    socket.setNoDelay?.(true);
+    socket.once('connect', () => {
+      if (this.#state.kind !== 'connecting') return;
+      this.#state = { kind: 'hello', conn, attempt };
+      socket.write(encodeHello(this.#nextXid(), [OFP14_VERSION]));
+    });
+    socket.on('data', (chunk: Buffer) => {
+      conn.lastRxMs = Date.now();
+      let msgs: Buffer[];
+      try {
+        msgs = conn.framer.push(chunk);
+      } catch (e: unknown) {
+        this.#lost(conn, `framing: ${e instanceof Error ? e.message : String(e)}`);
+        return;
+      }
+      for (const m of msgs) {
+        let msg: OfMessage;
+        try {
+          msg = decodeMessage(m);
+        } catch (e: unknown) {
+          this.#log('warn', 'undecodable OpenFlow message', { error: e instanceof Error ? e.message : String(e) });
+          continue;
+        }
+        this.#onMessage(conn, msg);
+      }
+    });
+    socket.on('error', (e: Error) => this.#lost(conn, e.message));
+    socket.on('close', () => this.#lost(conn, 'connection closed'));
+  }
+
+  /** Called for any loss of `conn`; idempotent. */
+  #lost(conn: Conn, reason: string): void {
+    const s = this.#state;
+    const current = ('conn' in s && s.conn === conn) || s.kind === 'connecting';
+    if (!current) return;
+    conn.socket.destroy();
+    const attempt = s.kind === 'hello' || s.kind === 'connecting' ? s.attempt + 1 : 0;
+    const wasUp = s.kind !== 'connecting';
+    this.#failAll(new SessionError('OF_SESSION_DOWN', `OpenFlow connection lost: ${reason}`));
+    const delayMs = Math.min(this.#opts.backoffMaxMs, this.#opts.backoffInitialMs * 2 ** Math.min(attempt, 10));
+    const timer = setTimeout(() => this.#connect(attempt), delayMs);
+    this.#state = { kind: 'backoff', attempt, timer };
+    if (wasUp) {
+      this.#log('warn', 'openflow session down', { reason, retryInMs: delayMs });
+      this.emit('down', reason);
+    }
+  }
+
+  #keepalive(): void {
+    const s = this.#state;
+    if (!('conn' in s)) return;
+    const idleMs = Date.now() - s.conn.lastRxMs;
+    if (idleMs > this.#opts.deadAfterMs) {
+      this.#lost(s.conn, `no message from OVS for ${idleMs} ms`);
+      return;
+    }
+    if (s.kind === 'ready' && idleMs >= this.#opts.echoIntervalMs / 2) {
+      // Written directly: a full socket buffer must not block the keepalive behind a bundle.
+      s.conn.socket.write(encodeEchoRequest(this.#nextXid(), s.version));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Message handling: one handler per state
+
+  #onMessage(conn: Conn, msg: OfMessage): void {
+    const s = this.#state;
+    if (!('conn' in s) || s.conn !== conn) return;
+    if (msg.kind === 'echo_request') {
+      conn.socket.write(encodeEchoReply(msg.xid, msg.version as OfVersion, msg.data));
+      return;
+    }
+    switch (s.kind) {
+      case 'hello':
+        this.#onHello(s, msg);
+        return;
+      case 'features':
+        this.#onFeatures(s, msg);
+        return;
+      case 'config':
+        this.#onConfig(s, msg);
+        return;
+      case 'ready':
+        this.#onReady(s, msg);
+        return;
+      default: {
+        const never: never = s;
+        void never;
+      }
+    }
+  }
+
+  #onHello(s: Extract<SessionState, { kind: 'hello' }>, msg: OfMessage): void {
+    if (msg.kind !== 'hello') {
+      this.#lost(s.conn, `expected HELLO, got ${msg.kind}`);
+      return;
+    }
+    const version = negotiateVersion([OFP14_VERSION], msg);
+    if (version === undefined) {
+      this.#log('error', 'OpenFlow version negotiation failed: OVS does not offer OpenFlow 1.4 (bridge protocols)', {
+        offered: msg.versions,
+      });
+      this.#lost(s.conn, 'version negotiation failed');
+      return;
+    }
+    const xid = this.#nextXid();
+    this.#state = { kind: 'features', conn: s.conn, version, xid };
+    s.conn.socket.write(encodeFeaturesRequest(xid, version));
+  }
+
+  #onFeatures(s: Extract<SessionState, { kind: 'features' }>, msg: OfMessage): void {
+    if (msg.kind === 'error') {
+      this.#lost(s.conn, `handshake: ${describeError(msg)}`);
+      return;
+    }
+    if (msg.kind !== 'features_reply') return;
+    const barrierXid = this.#nextXid();
+    this.#state = { kind: 'config', conn: s.conn, version: s.version, datapathId: msg.datapathId, barrierXid };
+    s.conn.socket.write(encodeSetConfig(this.#nextXid(), s.version, OFPC_FRAG_NORMAL, MISS_SEND_LEN_NO_BUFFER));
+    s.conn.socket.write(encodeBarrierRequest(barrierXid, s.version));
+  }
+
+  #onConfig(s: Extract<SessionState, { kind: 'config' }>, msg: OfMessage): void {
+    if (msg.kind === 'error') {
+      this.#lost(s.conn, `handshake: ${describeError(msg)}`);
+      return;
+    }
+    if (msg.kind !== 'barrier_reply' || msg.xid !== s.barrierXid) return;
+    this.#state = { kind: 'ready', conn: s.conn, version: s.version, datapathId: s.datapathId };
+    this.#log('info', 'openflow session ready', {
+      socket: this.#opts.socketPath,
+      version: s.version,
+      datapathId: `0x${s.datapathId.toString(16)}`,
+    });
+    const waiters = this.#readyWaiters;
+    this.#readyWaiters = [];
+    for (const w of waiters) w();
+    this.emit('ready', s.datapathId);
+  }
+
+  #onReady(_s: Extract<SessionState, { kind: 'ready' }>, msg: OfMessage): void {
+    switch (msg.kind) {
+      case 'packet_in':
+        this.emit('packet_in', msg);
+        return;
+      case 'error':
+        this.#onError(msg);
+        return;
+      case 'bundle_control': {
+        const w = this.#waits.get(msg.xid);
+        if (w?.kind === 'bundle' && msg.xid === w.commitXid) w.committed = true;
+        return;
+      }
+      case 'barrier_reply': {
+        const w = this.#waits.get(msg.xid);
+        if (w === undefined) return;
+        if (w.kind === 'barrier') w.resolve();
+        else if (w.kind === 'bundle' && msg.xid === w.barrierXid) this.#settleBundle(w);
+        return;
+      }
+      case 'multipart_reply': {
+        const w = this.#waits.get(msg.xid);
+        if (w?.kind !== 'dump') return;
+        if (msg.mpType !== OFPMP.FLOW) return;
+        // The body is a view into a socket chunk; copy it, the engine keeps it past this tick.
+        w.bodies.push(Buffer.from(msg.body));
+        if (!msg.more) w.resolve(w.bodies);
+        return;
+      }
+      case 'hello':
+      case 'echo_request':
+      case 'echo_reply':
+      case 'features_reply':
+      case 'port_status':
+      case 'other':
+        return;
+      default: {
+        const never: never = msg;
+        void never;
+      }
+    }
+  }
+
+  #onError(e: OfErrorMessage): void {
+    const w = this.#waits.get(e.xid);
+    if (w !== undefined) {
+      switch (w.kind) {
+        case 'bundle':
+          w.errors.push(e);
+          return;
+        case 'dump':
+        case 'barrier':
+          w.reject(new SessionError('OF_REJECTED', describeError(e), [e]));
+          return;
+        default: {
+          const never: never = w;
+          void never;
+        }
+      }
+    }
+    // Engine xids (>= XID_BASE) are the bundle's flow-mods.
+    if (e.xid >= SESSION_XID_LIMIT && this.#bundle !== undefined) {
+      this.#bundle.errors.push(e);
+      return;
+    }
+    this.#log('warn', 'OpenFlow error for no pending request', { error: describeError(e) });
+  }
+
+  #settleBundle(w: BundleWait): void {
+    if (w.errors.length > 0) {
+      w.reject(
+        new SessionError(
+          'OF_REJECTED',
+          `OVS rejected bundle ${w.bundleId}: ${w.errors.map((e) => describeError(e)).join('; ')}`,
+          w.errors,
+        ),
+      );
+    } else if (!w.committed) {
+      w.reject(new SessionError('OF_PROTOCOL', `bundle ${w.bundleId}: barrier reply before the commit reply`));
+    } else {
+      w.resolve();
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Helpers
+
+  #requireReady(): Extract<SessionState, { kind: 'ready' }> {
+    const s = this.#state;
+    if (s.kind !== 'ready') throw new SessionError('OF_SESSION_DOWN', `OpenFlow session is ${s.kind}, not ready`);
+    return s;
+  }
+
+  #nextXid(): number {
+    this.#xid = this.#xid + 1 >= SESSION_XID_LIMIT ? 1 : this.#xid + 1;
+    return this.#xid;
+  }
+
+  /** Writes, waiting for 'drain' when the socket's buffer is full (bounded buffering). */
+  async #write(conn: Conn, bytes: Uint8Array): Promise<void> {
+    if (conn.socket.destroyed) throw new SessionError('OF_SESSION_DOWN', 'OpenFlow connection lost');
+    if (conn.socket.write(bytes)) return;
+    await new Promise<void>((resolve, reject) => {
+      const onDrain = (): void => {
+        conn.socket.off('close', onClose);
+        resolve();
+      };
+      const onClose = (): void => {
+        conn.socket.off('drain', onDrain);
+        reject(new SessionError('OF_SESSION_DOWN', 'OpenFlow connection lost while writing'));
+      };
+      conn.socket.once('drain', onDrain);
+      conn.socket.once('close', onClose);
+    });
+  }
+
+  #timeout(_for: Promise<unknown>, what: string): { promise: Promise<never>; cancel: () => void } {
+    let timer: NodeJS.Timeout | undefined;
+    const promise = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new SessionError('OF_TIMEOUT', `${what}: no answer from OVS in ${this.#opts.requestTimeoutMs} ms`)),
+        this.#opts.requestTimeoutMs,
+      );
+    });
+    promise.catch(() => undefined);
+    return { promise, cancel: () => clearTimeout(timer) };
+  }
+
+  #failAll(e: SessionError): void {
+    const seen = new Set<Wait>();
+    for (const w of this.#waits.values()) {
+      if (seen.has(w)) continue;
+      seen.add(w);
+      w.reject(e);
+    }
+    this.#waits.clear();
+  }
+
+  #log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
+    this.#opts.log?.(level, msg, fields);
+  }
+}
