@@ -103,6 +103,7 @@ test('bad actions are errors with codes', () => {
   throwsCode(() => bytes({ kind: 'set_field', field: 'eth_type', value: 0x800 }), 'OF_FIELD_NOT_WRITABLE', /eth_type/);
   throwsCode(() => bytes({ kind: 'load', field: 'ct_state', value: 1, ofs: 0, nBits: 1 }), 'OF_FIELD_NOT_WRITABLE');
   throwsCode(() => bytes({ kind: 'set_field', field: 'in_port', value: 1 }), 'OF_FIELD_NOT_WRITABLE');
+  throwsCode(() => bytes({ kind: 'set_field', field: 'ct_mark', value: 1 }), 'OF_FIELD_NOT_WRITABLE', /setMark/);
   throwsCode(() => bytes({ kind: 'set_field', field: 'reg0', value: 2 ** 32 }), 'OF_BAD_VALUE');
   throwsCode(
     () => bytes({ kind: 'load', field: 'reg0', value: 1, ofs: 30, nBits: 4 }),

@@ -45,6 +45,13 @@ function writableSpec(name: FieldName, action: string, ctx: MatchContext): Field
       'OF_FIELD_NOT_WRITABLE',
       `${action}: OVS does not let actions write ${name} (ovs-fields(7))`,
     );
+  if (s === CT_MARK) {
+    // ovs-actions(7): ct_mark can only be written by ct(exec(...)), i.e. Action ct's setMark.
+    throw new OpenFlowError(
+      'OF_FIELD_NOT_WRITABLE',
+      `${action}: ct_mark can only be set inside ct(); use the ct action's setMark`,
+    );
+  }
   checkPrereq(s, action, ctx);
   return s;
 }
