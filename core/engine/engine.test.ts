@@ -1,0 +1,214 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { GoalStateV2, OperationStatus, OperationType } from '../../proto';
+import {
+  fullGoalStateV2Bytes,
+  neighborsGoalStateV2,
+  neighborsGoalStateV2Bytes,
+  NEIGHBORS_PORT,
+  HOST_A,
+} from '../../test/fixtures/goalstates';
+import { parseIpv4 } from '../goalstate/addr';
+import { ByteWriter, decodeFlowStats, encodeFlowMod, formatFlow } from '../openflow';
+import type { Flow } from '../flow';
+import { Engine } from './engine';
+import { decodeGoalState } from './decode';
+import { fromGoalStateV2 } from '../goalstate';
+import { splitGoalState } from './split';
+
+const TUNNEL_IP = parseIpv4(HOST_A.ip);
+
+/** Sorted text of every flow-mod in a delta (the order inside a bundle does not matter). */
+function deltaText(deltas: readonly Uint8Array[]): string[] {
+  const out: string[] = [];
+  for (const d of deltas) {
+    let at = 0;
+    while (at < d.length) {
+      const len = (d[at + 2] << 8) | d[at + 3];
+      // BUNDLE_ADD_MESSAGE: 16-byte header, then the FLOW_MOD. Everything but the xids must match.
+      const fm = Buffer.from(d.subarray(at + 16, at + len));
+      out.push(fm.subarray(8).toString('hex'));
+      at += len;
+    }
+  }
+  return out.sort();
+}
+
+async function engineWith(workers: number): Promise<Engine> {
+  return Engine.create({
+    workers,
+    localTunnelIp: TUNNEL_IP,
+    tunnelOfport: 100,
+    ofports: new Map([[NEIGHBORS_PORT.id, 1]]),
+  });
+}
+
+function flowsText(flows: readonly Flow[]): string[] {
+  return flows.map((f) => formatFlow(f)).sort();
+}
+
+test('the fast neighbor decoder and the ordinary normalizer agree on valid neighbors', () => {
+  const gs = neighborsGoalStateV2(50, { hostResources: false });
+  const bytes = GoalStateV2.encode(gs).finish();
+  const fast = decodeGoalState(bytes, 2);
+  assert.is(fast.slowNeighbors, 0);
+  const slow = fromGoalStateV2(GoalStateV2.decode(bytes));
+  const fastNeighbors = fast.model.ops.filter((o) => o.kind === 'neighbor');
+  const slowNeighbors = slow.ops.filter((o) => o.kind === 'neighbor');
+  const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : 1);
+  assert.equal([...fastNeighbors].sort(byId), [...slowNeighbors].sort(byId));
+});
+
+test('a neighbor the fast path declines gets the ordinary status and reason', async () => {
+  const gs = neighborsGoalStateV2(3, { hostResources: false });
+  const bad = Object.values(gs.neighborStates)[1];
+  if (bad.configuration) bad.configuration.macAddress = 'zz:zz';
+  const e = await engineWith(0);
+  const p = await e.prepare(GoalStateV2.encode(gs).finish(), 2);
+  const nbr = p.statuses.filter((s) => s.resourceType === 3);
+  assert.is(nbr.length, 3);
+  assert.is(nbr.filter((s) => s.status === OperationStatus.INVALID_ARG).length, 1);
+  assert.match(nbr.find((s) => s.status === OperationStatus.INVALID_ARG)?.reason ?? '', /mac/i);
+  await e.commit(p.txns);
+  await e.close();
+});
+
+test('splitting keeps every neighbor exactly once and every other field in each part', () => {
+  const bytes = neighborsGoalStateV2Bytes(1000, { hostResources: false });
+  const split = splitGoalState(bytes, 2, 3);
+  let total = 0;
+  for (let p = 0; p < 3; p++) {
+    const gs = GoalStateV2.decode(split.parts[p]);
+    total += Object.keys(gs.neighborStates).length;
+    assert.is(Object.keys(gs.subnetStates).length, 1);
+    assert.is(Object.keys(gs.portStates).length, 1);
+    assert.is(split.neighborOrder[p].length, Object.keys(gs.neighborStates).length);
+  }
+  assert.is(total, 1000);
+  assert.is(split.neighborCount, 1000);
+});
+
+test('1 worker, 2 workers and in-process give the same statuses and the same flow-mods', async () => {
+  const big = neighborsGoalStateV2Bytes(2000, { hostResources: false });
+  const full = fullGoalStateV2Bytes();
+  const results: { statuses: string; flows: string[]; desired: string[] }[] = [];
+  for (const workers of [0, 1, 2, 3]) {
+    const e = await engineWith(workers);
+    const a = await e.prepare(big, 2);
+    await e.commit(a.txns);
+    const b = await e.prepare(full, 2);
+    await e.commit(b.txns);
+    results.push({
+      statuses: JSON.stringify([...a.statuses, ...b.statuses]),
+      flows: [...deltaText(a.deltas), ...deltaText(b.deltas)],
+      desired: flowsText(await e.desiredFlows()),
+    });
+    await e.close();
+  }
+  for (const r of results.slice(1)) {
+    assert.is(r.statuses, results[0].statuses);
+    assert.equal(r.flows, results[0].flows);
+    assert.equal(r.desired, results[0].desired);
+  }
+});
+
+test('abort puts the held state and the flow table back', async () => {
+  const e = await engineWith(2);
+  const a = await e.prepare(neighborsGoalStateV2Bytes(100, { hostResources: false }), 2);
+  await e.commit(a.txns);
+  const before = flowsText(await e.desiredFlows());
+  const snapBefore = await e.snapshot();
+  const del = neighborsGoalStateV2(100, { operationType: OperationType.DELETE, hostResources: false });
+  const d = await e.prepare(
+    GoalStateV2.encode({ ...del, vpcStates: {}, subnetStates: {}, portStates: {} }).finish(),
+    2,
+  );
+  assert.is(d.delete, 200);
+  await e.abort(d.txns);
+  assert.equal(flowsText(await e.desiredFlows()), before);
+  assert.equal((await e.snapshot()).resources.neighbor.length, snapBefore.resources.neighbor.length);
+  // And the same delete, prepared again, gives the same delta.
+  const d2 = await e.prepare(
+    GoalStateV2.encode({ ...del, vpcStates: {}, subnetStates: {}, portStates: {} }).finish(),
+    2,
+  );
+  assert.is(d2.delete, 200);
+  await e.commit(d2.txns);
+  await e.close();
+});
+
+test('adding one neighbor to a held state yields exactly its two flows', async () => {
+  const e = await engineWith(2);
+  const a = await e.prepare(neighborsGoalStateV2Bytes(500, { hostResources: false }), 2);
+  await e.commit(a.txns);
+  const one = neighborsGoalStateV2(1, { startIndex: 501, hostResources: false });
+  const p = await e.prepare(
+    GoalStateV2.encode({ ...one, vpcStates: {}, subnetStates: {}, portStates: {} }).finish(),
+    2,
+  );
+  assert.is(p.add, 2);
+  assert.is(p.modify + p.delete, 0);
+  assert.is(p.statuses.length, 1);
+  await e.commit(p.txns);
+  await e.close();
+});
+
+test('a restart from a snapshot reconciles against installed flows without flushing', async () => {
+  const e = await engineWith(2);
+  const a = await e.prepare(neighborsGoalStateV2Bytes(50, { hostResources: false }), 2);
+  await e.commit(a.txns);
+  const desired = await e.desiredFlows();
+  const snap = await e.snapshot();
+  await e.close();
+  // "Installed": everything desired but one flow, plus one stale flow of ours; as FLOW_STATS bodies.
+  const installed = desired.slice(1);
+  const stale: Flow = { ...desired[desired.length - 1], priority: 7 };
+  const body = flowStatsBody([...installed, stale]);
+  assert.is(decodeFlowStats(body).length, installed.length + 1);
+  const r = await Engine.create({
+    workers: 2,
+    localTunnelIp: TUNNEL_IP,
+    tunnelOfport: 100,
+    snapshot: snap,
+    ofports: new Map([[NEIGHBORS_PORT.id, 1]]),
+  });
+  const delta = await r.reconcile([body]);
+  assert.is(delta.flowMods, 2, 'one add for the missing flow, one delete for the stale one');
+  await r.close();
+});
+
+/** OFPMP_FLOW reply body for these flows (ofp_flow_stats entries). */
+function flowStatsBody(flows: readonly Flow[]): Uint8Array {
+  // Reuse the codec: encode each as a FLOW_MOD and re-pack the match and instructions as flow stats.
+  const w = new ByteWriter();
+  for (const f of flows) {
+    const fm = encodeFlowModBytes(f);
+    const matchLen = (fm[50] << 8) | fm[51];
+    const matchPadded = (matchLen + 7) & ~7;
+    const match = fm.subarray(48, 48 + matchPadded);
+    const instructions = fm.subarray(48 + matchPadded);
+    const length = 48 + match.length + instructions.length;
+    w.u16(length);
+    w.u8(f.table);
+    w.u8(0);
+    w.u32(0); // duration_sec
+    w.u32(0); // duration_nsec
+    w.u16(f.priority);
+    w.u16(0); // idle
+    w.u16(0); // hard
+    w.u16(0); // flags
+    w.u32(0); // pad
+    w.u64hl(Number(f.cookie >> 32n), Number(f.cookie & 0xffffffffn));
+    w.u64n(0); // packet_count
+    w.u64n(0); // byte_count
+    w.bytes(match);
+    w.bytes(instructions);
+  }
+  return w.toBuffer();
+}
+
+function encodeFlowModBytes(f: Flow): Buffer {
+  return encodeFlowMod(f, 'add', 1);
+}
+
+test.run();

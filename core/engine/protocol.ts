@@ -1,0 +1,37 @@
+// Messages between the main thread (pool.ts) and a partition's worker (worker.ts).
+// Plain data only: they cross threads by structured clone, byte arrays by transfer.
+
+import type { Flow } from '../flow';
+import type { StoreSnapshot } from '../goalstate';
+import type { Ipv4 } from '../model';
+import type { EncodeContext, EncodedDelta, HostFacts, PrepareResult } from './partition';
+
+export type WorkerTask =
+  | {
+      readonly type: 'init';
+      readonly index: number;
+      readonly count: number;
+      readonly localTunnelIp?: Ipv4;
+      readonly tunnelOfport?: number;
+      readonly snapshot?: StoreSnapshot;
+      readonly ofports?: readonly (readonly [string, number])[];
+    }
+  | { readonly type: 'prepare'; readonly version: 1 | 2; readonly bytes: Uint8Array; readonly enc: EncodeContext }
+  | { readonly type: 'hostFacts'; readonly facts: HostFacts; readonly enc: EncodeContext }
+  | { readonly type: 'commit'; readonly txn: number }
+  | { readonly type: 'abort'; readonly txn: number }
+  | { readonly type: 'ownerOf'; readonly txn: number; readonly index: number }
+  /** Installed flows as FLOW_STATS multipart reply bodies, shared by every partition. */
+  | { readonly type: 'reconcile'; readonly bodies: readonly Uint8Array[]; readonly enc: EncodeContext }
+  | { readonly type: 'desired' }
+  | { readonly type: 'snapshot' };
+
+export type WorkerReply =
+  | { readonly type: 'init'; readonly flows: number }
+  | { readonly type: 'prepare'; readonly result: PrepareResult }
+  | { readonly type: 'hostFacts'; readonly txn: number; readonly delta: EncodedDelta }
+  | { readonly type: 'done' }
+  | { readonly type: 'ownerOf'; readonly owner: string | undefined }
+  | { readonly type: 'reconcile'; readonly delta: EncodedDelta }
+  | { readonly type: 'desired'; readonly flows: Flow[] }
+  | { readonly type: 'snapshot'; readonly snapshot: StoreSnapshot };

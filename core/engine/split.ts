@@ -1,0 +1,159 @@
+// Splits one encoded goal state into per-partition goal states without decoding it.
+//
+// Neighbors are the only resource kind that reaches the millions, so they are the kind we
+// partition: each neighbor goes to partition fnv1a(id) % n. Every other top-level field is small
+// and is copied to every partition, so each partition sees the full context (VPCs, subnets,
+// routers, ports…) it needs to validate and compile its neighbors. A concatenation of
+// top-level fields is itself a valid message (protobuf merges repeated and map fields), so each
+// part decodes with the ordinary decoder.
+
+import { hash32 } from '../pipeline/cookie';
+import { type Cursor, WIRE_LEN, fnv1a, readVarint, skipField } from './wire';
+
+/** Top-level field numbers of the neighbor collections (goalstate.proto). */
+const V1_NEIGHBOR_STATES = 5;
+const V2_NEIGHBOR_STATES = 7;
+const V2_HOST_RESOURCES = 2;
+
+export class SplitError extends Error {
+  readonly code = 'ERR_GOALSTATE_WIRE';
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The partition of a neighbor id, from its encoded bytes. It is the id hash the flow cookie carries
+ * (core/pipeline/cookie.ts hash32), so after a restart each installed neighbor flow can be routed
+ * back to its partition from its cookie alone (partitionOfCookieHash).
+ */
+export function partitionOfId(idBytes: Uint8Array, start: number, end: number, parts: number): number {
+  if (parts <= 1) return 0;
+  for (let i = start; i < end; i++) {
+    // hash32 works on UTF-16 code units; for ASCII (the common case) those are the bytes.
+    if (idBytes[i] >= 0x80) return hash32(new TextDecoder().decode(idBytes.subarray(start, end))) % parts;
+  }
+  return fnv1a(idBytes, start, end) % parts;
+}
+
+export function partitionOfCookieHash(hash: number, parts: number): number {
+  return parts <= 1 ? 0 : hash % parts;
+}
+
+export interface SplitGoalState {
+  /** One message per partition. */
+  readonly parts: Uint8Array[];
+  /** Per partition: the position in the whole message's neighbor order of each of its neighbors (empty for one partition). */
+  readonly neighborOrder: Uint32Array[];
+  /** Neighbor entries in the whole message (-1 for one partition: not counted). */
+  readonly neighborCount: number;
+}
+
+/** Finds the id bytes of a neighbor field payload: the map key (v2) or configuration.id (v1). */
+function neighborIdRange(buf: Uint8Array, start: number, end: number, version: 1 | 2, c: Cursor): [number, number] {
+  c.pos = start;
+  const wantField = version === 2 ? 1 : 2;
+  while (c.pos < end) {
+    if (!readVarint(buf, end, c)) break;
+    const field = Math.floor(c.value / 8);
+    const wire = c.value & 7;
+    if (field === wantField && wire === WIRE_LEN) {
+      if (!readVarint(buf, end, c)) break;
+      const s = c.pos;
+      const e = s + c.value;
+      if (e > end) break;
+      if (version === 2) return [s, e];
+      return neighborIdRangeInConfig(buf, s, e, c);
+    }
+    if (!skipField(buf, end, wire, c)) break;
+  }
+  // No id: hash nothing; such a neighbor fails validation in whichever partition gets it.
+  return [start, start];
+}
+
+function neighborIdRangeInConfig(buf: Uint8Array, start: number, end: number, c: Cursor): [number, number] {
+  c.pos = start;
+  while (c.pos < end) {
+    if (!readVarint(buf, end, c)) break;
+    const field = Math.floor(c.value / 8);
+    const wire = c.value & 7;
+    if (field === 3 && wire === WIRE_LEN) {
+      if (!readVarint(buf, end, c)) break;
+      return c.pos + c.value <= end ? [c.pos, c.pos + c.value] : [start, start];
+    }
+    if (!skipField(buf, end, wire, c)) break;
+  }
+  return [start, start];
+}
+
+/**
+ * Splits `bytes` (an encoded GoalState for version 1, GoalStateV2 for version 2) into `parts`
+ * messages. Throws SplitError with the byte offset when the top level is malformed.
+ */
+export function splitGoalState(bytes: Uint8Array, version: 1 | 2, parts: number): SplitGoalState {
+  // One partition: nothing to split, and the neighbor order is the identity.
+  if (parts <= 1) return { parts: [bytes], neighborOrder: [], neighborCount: -1 };
+  const neighborField = version === 2 ? V2_NEIGHBOR_STATES : V1_NEIGHBOR_STATES;
+  const end = bytes.length;
+  const c: Cursor = { pos: 0, value: 0 };
+  // Ranges of whole top-level fields (tag included): shared ones, and neighbors per partition.
+  const shared: number[] = [];
+  const owned: number[][] = Array.from({ length: parts }, () => []);
+  const sizes = new Array<number>(parts).fill(0);
+  const order: number[][] = Array.from({ length: parts }, () => []);
+  let neighborCount = 0;
+  let sharedSize = 0;
+  const idCursor: Cursor = { pos: 0, value: 0 };
+  while (c.pos < end) {
+    const fieldStart = c.pos;
+    if (!readVarint(bytes, end, c)) throw new SplitError(`truncated tag at byte ${fieldStart}`, fieldStart);
+    const field = Math.floor(c.value / 8);
+    const wire = c.value & 7;
+    if (field === neighborField && wire === WIRE_LEN) {
+      if (!readVarint(bytes, end, c)) throw new SplitError(`truncated length at byte ${c.pos}`, c.pos);
+      const payloadStart = c.pos;
+      const payloadEnd = payloadStart + c.value;
+      if (payloadEnd > end) {
+        throw new SplitError(
+          `neighbor entry at byte ${fieldStart} needs ${c.value} bytes, ${end - payloadStart} left`,
+          fieldStart,
+        );
+      }
+      const [s, e] = neighborIdRange(bytes, payloadStart, payloadEnd, version, idCursor);
+      const p = partitionOfId(bytes, s, e, parts);
+      owned[p].push(fieldStart, payloadEnd);
+      order[p].push(neighborCount++);
+      sizes[p] += payloadEnd - fieldStart;
+      c.pos = payloadEnd;
+      continue;
+    }
+    if (!skipField(bytes, end, wire, c)) {
+      throw new SplitError(`malformed field ${field} (wire type ${wire}) at byte ${fieldStart}`, fieldStart);
+    }
+    // host_resources is for the control plane (which resources each host needs); an agent
+    // ignores it, as Alcor's does, and it can list a million ids.
+    if (version === 2 && field === V2_HOST_RESOURCES) continue;
+    shared.push(fieldStart, c.pos);
+    sharedSize += c.pos - fieldStart;
+  }
+  const out: Uint8Array[] = [];
+  for (let p = 0; p < parts; p++) {
+    // Own ArrayBuffer per part, so it can be transferred to its worker without a copy.
+    const part = new Uint8Array(sharedSize + sizes[p]);
+    let w = 0;
+    for (let i = 0; i < shared.length; i += 2) {
+      part.set(bytes.subarray(shared[i], shared[i + 1]), w);
+      w += shared[i + 1] - shared[i];
+    }
+    const ranges = owned[p];
+    for (let i = 0; i < ranges.length; i += 2) {
+      part.set(bytes.subarray(ranges[i], ranges[i + 1]), w);
+      w += ranges[i + 1] - ranges[i];
+    }
+    out.push(part);
+  }
+  return { parts: out, neighborOrder: order.map((o) => Uint32Array.from(o)), neighborCount };
+}

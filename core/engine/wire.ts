@@ -1,0 +1,70 @@
+// Minimal protobuf wire-format reading for the hot paths that bypass the generated decoders
+// (https://protobuf.dev/programming-guides/encoding/). Every reader returns -1 on malformed
+// input instead of throwing, so callers can fall back to the generated (slow, exact) decoder,
+// which then produces the precise error.
+
+export const WIRE_VARINT = 0;
+export const WIRE_I64 = 1;
+export const WIRE_LEN = 2;
+export const WIRE_I32 = 5;
+
+/** A cursor the readers advance; `value` holds the last varint read. */
+export interface Cursor {
+  pos: number;
+  value: number;
+}
+
+/**
+ * Reads a varint up to 2^53 at `c.pos` into `c.value`. Returns false when truncated or longer
+ * than 53 bits (not a value any field of ours can hold).
+ */
+export function readVarint(buf: Uint8Array, end: number, c: Cursor): boolean {
+  let pos = c.pos;
+  let b = 0;
+  let result = 0;
+  let mul = 1;
+  do {
+    if (pos >= end || mul > 2 ** 49) return false;
+    b = buf[pos++];
+    result += (b & 0x7f) * mul;
+    mul *= 128;
+  } while (b & 0x80);
+  c.pos = pos;
+  c.value = result;
+  return true;
+}
+
+/** Skips one field's payload of the given wire type. False when malformed or truncated. */
+export function skipField(buf: Uint8Array, end: number, wireType: number, c: Cursor): boolean {
+  switch (wireType) {
+    case WIRE_VARINT:
+      return readVarint(buf, end, c);
+    case WIRE_I64:
+      c.pos += 8;
+      return c.pos <= end;
+    case WIRE_LEN:
+      if (!readVarint(buf, end, c)) return false;
+      c.pos += c.value;
+      return c.pos <= end;
+    case WIRE_I32:
+      c.pos += 4;
+      return c.pos <= end;
+    default:
+      return false;
+  }
+}
+
+/** FNV-1a (32 bit) over a byte range: the partition hash of a resource id, stable across runs. */
+export function fnv1a(buf: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    h ^= buf[i];
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** FNV-1a of a string's UTF-8 bytes (same result as fnv1a over its encoding). */
+export function fnv1aString(s: string): number {
+  return fnv1a(Buffer.from(s, 'utf8'), 0, Buffer.byteLength(s, 'utf8'));
+}

@@ -1,0 +1,94 @@
+// A partition's worker thread (run by piscina, one thread per partition: see pool.ts). It holds
+// one PartitionEngine and answers WorkerTasks. Results that carry encoded flow-mods are moved to
+// the main thread, not copied.
+
+import Piscina from 'piscina';
+import type { Flow } from '../flow';
+import { decodeFlowStats } from '../openflow';
+import { PartitionEngine } from './partition';
+import type { WorkerReply, WorkerTask } from './protocol';
+
+/** Wraps a reply so piscina transfers the listed buffers instead of cloning them. */
+function moving(reply: WorkerReply, buffers: readonly ArrayBufferLike[]): unknown {
+  return Piscina.move({
+    get [Piscina.transferableSymbol]() {
+      return buffers;
+    },
+    get [Piscina.valueSymbol]() {
+      return reply;
+    },
+  } as unknown as ArrayBuffer);
+}
+
+/** Unwraps a `moving` reply (in-process use, where nothing crosses a thread). */
+export function replyValue(result: unknown): WorkerReply {
+  if (result !== null && typeof result === 'object' && Piscina.valueSymbol in result) {
+    return (result as Record<symbol, unknown>)[Piscina.valueSymbol] as WorkerReply;
+  }
+  return result as WorkerReply;
+}
+
+/** One partition's engine and the task dispatch; a worker thread holds one, the in-process engine too. */
+export class PartitionHost {
+  #engine: PartitionEngine | undefined;
+
+  #need(): PartitionEngine {
+    if (this.#engine === undefined) throw new Error('partition used before init');
+    return this.#engine;
+  }
+
+  /** The reply, wrapped by `moving` when it carries buffers to transfer. */
+  handle(task: WorkerTask): unknown {
+    switch (task.type) {
+      case 'init': {
+        const engine = new PartitionEngine({
+          index: task.index,
+          count: task.count,
+          localTunnelIp: task.localTunnelIp,
+          tunnelOfport: task.tunnelOfport,
+          snapshot: task.snapshot,
+          ofports: new Map(task.ofports ?? []),
+        });
+        this.#engine = engine;
+        return { type: 'init', flows: engine.table.size } satisfies WorkerReply;
+      }
+      case 'prepare': {
+        const result = this.#need().prepareGoalState(task.bytes, task.version, task.enc);
+        return moving({ type: 'prepare', result }, [result.delta.bytes.buffer]);
+      }
+      case 'hostFacts': {
+        const { txn, delta } = this.#need().prepareHostFacts(task.facts, task.enc);
+        return moving({ type: 'hostFacts', txn, delta }, [delta.bytes.buffer]);
+      }
+      case 'commit':
+        this.#need().commit(task.txn);
+        return { type: 'done' } satisfies WorkerReply;
+      case 'abort':
+        this.#need().abort(task.txn);
+        return { type: 'done' } satisfies WorkerReply;
+      case 'ownerOf':
+        return { type: 'ownerOf', owner: this.#need().ownerOfMessage(task.txn, task.index) } satisfies WorkerReply;
+      case 'reconcile': {
+        const installed: Flow[] = [];
+        for (const body of task.bodies) for (const f of decodeFlowStats(body)) installed.push(f);
+        const delta = this.#need().reconcile(installed, task.enc);
+        return moving({ type: 'reconcile', delta }, [delta.bytes.buffer]);
+      }
+      case 'desired':
+        return { type: 'desired', flows: this.#need().desiredFlows() } satisfies WorkerReply;
+      case 'snapshot':
+        return { type: 'snapshot', snapshot: this.#need().snapshot() } satisfies WorkerReply;
+      default: {
+        const never: never = task;
+        throw new Error(`unknown task ${JSON.stringify(never)}`);
+      }
+    }
+  }
+}
+
+const host = new PartitionHost();
+
+/** The piscina entry point. */
+export default function handle(task: WorkerTask): unknown {
+  return host.handle(task);
+}

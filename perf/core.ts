@@ -1,0 +1,121 @@
+// alcor-bench core: the compute side of one big goal state, without OVS.
+//
+// Input (as the issue defines it): one GoalStateV2 with 1 port and N L2 neighbors, built by the
+// test fixture in ACA's numbering. Measured: from the encoded bytes to the encoded flow-mods
+// (split across partitions, decode, validate, plan, compile, diff, encode), then adding one more
+// neighbor to the held state. `--baseline` also times the generated (ts-proto) decoder on the same
+// bytes, the path a straightforward agent would take.
+
+import os from 'node:os';
+import { GoalStateV2 } from '../proto';
+import { Engine } from '../core/engine/engine';
+import { parseIpv4 } from '../core/goalstate/addr';
+import { HOST_A, NEIGHBORS_PORT, neighborsGoalStateV2, neighborsGoalStateV2Bytes } from '../test/fixtures/goalstates';
+
+export interface CoreBenchOptions {
+  readonly neighbors: number;
+  /** Worker threads; default: one per core. */
+  readonly workers?: number;
+  /** One-neighbor additions to time for incrementalUs (median). */
+  readonly increments?: number;
+  readonly baseline?: boolean;
+  readonly progress?: (line: string) => void;
+}
+
+export interface CoreBenchResult {
+  readonly bench: 'core';
+  readonly neighbors: number;
+  readonly workers: number;
+  readonly messageBytes: number;
+  readonly flows: number;
+  readonly statuses: number;
+  readonly failedStatuses: number;
+  readonly decodeMs: number;
+  readonly planMs: number;
+  readonly compileMs: number;
+  readonly diffMs: number;
+  readonly encodeMs: number;
+  readonly totalMs: number;
+  readonly rssMB: number;
+  readonly incrementalUs: number;
+  readonly tsProtoDecodeMs?: number;
+}
+
+/** A GoalStateV2 holding just neighbor i: what a controller sends when one VM appears elsewhere. */
+function oneNeighbor(i: number): Uint8Array {
+  const gs = neighborsGoalStateV2(1, { startIndex: i, hostResources: false });
+  return GoalStateV2.encode({ ...gs, vpcStates: {}, subnetStates: {}, portStates: {} }).finish();
+}
+
+const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+export async function runCoreBench(opts: CoreBenchOptions): Promise<CoreBenchResult> {
+  const log = opts.progress ?? (() => undefined);
+  const workers = opts.workers ?? Math.max(1, Math.min(os.availableParallelism(), 16));
+  log(`building a GoalStateV2 with 1 port and ${opts.neighbors} neighbors`);
+  const bytes = neighborsGoalStateV2Bytes(opts.neighbors, { hostResources: false });
+  let peakRss = process.memoryUsage().rss;
+  const sample = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 20);
+  try {
+    const engine = await Engine.create({
+      workers,
+      localTunnelIp: parseIpv4(HOST_A.ip),
+      tunnelOfport: 100,
+      ofports: new Map([[NEIGHBORS_PORT.id, 1]]),
+    });
+    try {
+      log(`applying ${bytes.length} bytes with ${workers} worker(s)`);
+      const t0 = performance.now();
+      const prepared = await engine.prepare(bytes, 2);
+      const totalMs = performance.now() - t0;
+      await engine.commit(prepared.txns);
+      const failed = prepared.statuses.filter((s) => s.status !== 0).length;
+
+      const increments = opts.increments ?? 51;
+      log(`timing ${increments} single-neighbor additions`);
+      const samples: number[] = [];
+      for (let i = 0; i < increments; i++) {
+        const one = oneNeighbor(opts.neighbors + 1 + i);
+        const t = performance.now();
+        const p = await engine.prepare(one, 2);
+        samples.push(performance.now() - t);
+        await engine.commit(p.txns);
+      }
+      samples.sort((a, b) => a - b);
+      const incrementalUs = samples.length ? samples[Math.floor(samples.length / 2)] * 1000 : 0;
+
+      let tsProtoDecodeMs: number | undefined;
+      if (opts.baseline) {
+        log('baseline: the generated ts-proto decoder on the same bytes');
+        const t = performance.now();
+        GoalStateV2.decode(bytes);
+        tsProtoDecodeMs = round(performance.now() - t);
+      }
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      return {
+        bench: 'core',
+        neighbors: opts.neighbors,
+        workers,
+        messageBytes: bytes.length,
+        flows: prepared.add + prepared.modify + prepared.delete,
+        statuses: prepared.statuses.length,
+        failedStatuses: failed,
+        decodeMs: round(prepared.timings.decodeMs),
+        planMs: round(prepared.timings.planMs),
+        compileMs: round(prepared.timings.compileMs),
+        diffMs: round(prepared.timings.diffMs),
+        encodeMs: round(prepared.timings.encodeMs),
+        totalMs: round(totalMs),
+        rssMB: Math.round(peakRss / 2 ** 20),
+        incrementalUs: round(incrementalUs),
+        ...(tsProtoDecodeMs === undefined ? {} : { tsProtoDecodeMs }),
+      };
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    clearInterval(sample);
+  }
+}
