@@ -67,6 +67,8 @@ export interface ParsedGoalState {
   readonly resources: ReadonlyMap<string, ParsedResource>;
   /** host IP -> resource keys that host needs, in message order. */
   readonly hosts: ReadonlyMap<string, readonly string[]>;
+  /** The encoded GoalStateV2 this was parsed from (lets the file store log one record per goal state). */
+  readonly raw?: Uint8Array;
 }
 
 // ---- minimal protobuf wire reader -------------------------------------------------------------------
@@ -207,26 +209,10 @@ export function parseGoalStateV2(input: Uint8Array): ParsedGoalState {
     resources.set(key, { key, type: kind.type, id: entry.key, state: entry.value, operation: stateOperation(entry.value) });
   }
   for (const [host, keys] of hosts) hosts.set(host, [...new Set(keys)]);
-  return { resources, hosts };
+  return { resources, hosts, raw: input };
 }
 
 // ---- minimal protobuf wire writer -------------------------------------------------------------------
-
-function varintBytes(n: number): number[] {
-  const out: number[] = [];
-  let v = n;
-  while (v > 0x7f) {
-    out.push((v & 0x7f) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return out;
-}
-
-function lengthDelimited(field: number, payload: Uint8Array): Buffer {
-  const head = Buffer.from([...varintBytes((field << 3) | 2), ...varintBytes(payload.length)]);
-  return Buffer.concat([head, payload]);
-}
 
 function varintLength(n: number): number {
   let len = 1;
@@ -267,14 +253,45 @@ export function encodeResourceEntry(key: string, state: Uint8Array): Buffer {
   return out;
 }
 
+/** host_resources = { hostIp: HostResources{ repeated ResourceIdType{type=1, id=2} } }, in one allocation. */
 function encodeHostResources(hostIp: string, keys: readonly string[]): Buffer {
   const items = keys.map((key) => {
     const { kind, id } = parseResourceKey(key);
-    const typeField = kind.type === 0 ? Buffer.alloc(0) : Buffer.from([1 << 3, ...varintBytes(kind.type)]);
-    return lengthDelimited(1, Buffer.concat([typeField, lengthDelimited(2, Buffer.from(id, 'utf8'))]));
+    const idLen = Buffer.byteLength(id, 'utf8');
+    const typeLen = kind.type === 0 ? 0 : 1 + varintLength(kind.type);
+    const bodyLen = typeLen + 1 + varintLength(idLen) + idLen;
+    return { type: kind.type, id, idLen, typeLen, bodyLen };
   });
-  const entry = Buffer.concat([lengthDelimited(1, Buffer.from(hostIp, 'utf8')), lengthDelimited(2, Buffer.concat(items))]);
-  return lengthDelimited(HOST_RESOURCES_FIELD, entry);
+  let valueLen = 0;
+  for (const it of items) valueLen += 1 + varintLength(it.bodyLen) + it.bodyLen;
+  const hostLen = Buffer.byteLength(hostIp, 'utf8');
+  const entryLen = 1 + varintLength(hostLen) + hostLen + 1 + varintLength(valueLen) + valueLen;
+  const tag = (HOST_RESOURCES_FIELD << 3) | 2;
+  const out = Buffer.allocUnsafe(varintLength(tag) + varintLength(entryLen) + entryLen);
+  let pos = writeVarint(out, 0, tag);
+  pos = writeVarint(out, pos, entryLen);
+  out[pos++] = 0x0a;
+  pos = writeVarint(out, pos, hostLen);
+  pos += out.write(hostIp, pos, 'utf8');
+  out[pos++] = 0x12;
+  pos = writeVarint(out, pos, valueLen);
+  for (const it of items) {
+    out[pos++] = 0x0a;
+    pos = writeVarint(out, pos, it.bodyLen);
+    if (it.typeLen > 0) {
+      out[pos++] = 1 << 3;
+      pos = writeVarint(out, pos, it.type);
+    }
+    out[pos++] = 0x12;
+    pos = writeVarint(out, pos, it.idLen);
+    pos += out.write(it.id, pos, 'utf8');
+  }
+  return out;
+}
+
+/** A GoalStateV2 holding only host_resources (e.g. on-demand additions of already stored resources). */
+export function encodeHostsOnly(hosts: ReadonlyMap<string, readonly string[]>): Buffer {
+  return Buffer.concat([...hosts].map(([host, keys]) => encodeHostResources(host, keys)));
 }
 
 /**

@@ -4,18 +4,22 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ParsedGoalState, ControlError } from '../resources';
+import { ParsedGoalState, ControlError, encodeHostsOnly, parseGoalStateV2 } from '../resources';
 import { CommitPlan, ControlStore, HostResult, planCommit, StateCache, StoreEvents } from './store';
 
 type LogRecord =
   | { readonly t: 'r'; readonly k: string; readonly b: string }
   | { readonly t: 'x'; readonly k: string }
   | { readonly t: 'h'; readonly h: string; readonly v: number; readonly k: readonly string[] }
-  | { readonly t: 'a'; readonly h: string; readonly a: string | null };
+  | { readonly t: 'a'; readonly h: string; readonly a: string | null }
+  // One whole accepted goal state (base64 of the GoalStateV2) committed at version v: replay re-plans it.
+  // Logging the message once is far cheaper than one record per resource (100k resources = 1 record).
+  | { readonly t: 'g'; readonly v: number; readonly b: string };
 
 /** JSON line of one record; resource records (the bulk) are assembled by hand, JSON.stringify is slow for 100k. */
 function encodeRecord(r: LogRecord): string {
   if (r.t === 'r') return `{"t":"r","k":${JSON.stringify(r.k)},"b":"${r.b}"}\n`;
+  if (r.t === 'g') return `{"t":"g","v":${r.v},"b":"${r.b}"}\n`;
   return `${JSON.stringify(r)}\n`;
 }
 
@@ -74,6 +78,12 @@ export class FileStore implements ControlStore {
         if (rec.a === null) this.cache.agents.delete(rec.h);
         else this.cache.agents.set(rec.h, rec.a);
         return;
+      case 'g': {
+        const gs = parseGoalStateV2(Buffer.from(rec.b, 'base64'));
+        this.applyPlan(planCommit(this.cache, gs), rec.v);
+        this.seq = Math.max(this.seq, rec.v);
+        return;
+      }
       default: {
         const never: never = rec;
         throw new ControlError('STORE_CORRUPT', `unknown record ${JSON.stringify(never)}`);
@@ -117,23 +127,34 @@ export class FileStore implements ControlStore {
     return run;
   }
 
+  /** Applies a planned commit to the cache (the same code for a live commit and for replay). */
+  private applyPlan(plan: CommitPlan, version: number): Map<string, number> {
+    for (const [k, state] of plan.puts) this.cache.resources.set(k, { state });
+    const versions = new Map<string, number>();
+    for (const h of plan.hosts) {
+      this.cache.setHost(h.host, { version, keys: h.keys });
+      versions.set(h.host, version);
+    }
+    for (const k of plan.removes) if (!this.cache.refs.has(k)) this.cache.resources.delete(k);
+    return versions;
+  }
+
   commit(gs: ParsedGoalState, origin: string): Promise<{ versions: ReadonlyMap<string, number>; plan: CommitPlan }> {
     return this.serialize(async () => {
       const plan = planCommit(this.cache, gs);
       const version = this.seq + 1;
+      const raw = gs.raw ?? (gs.resources.size === 0 ? encodeHostsOnly(gs.hosts) : null);
       const records: LogRecord[] = [];
-      for (const [k, state] of plan.puts) records.push({ t: 'r', k, b: Buffer.from(state.buffer, state.byteOffset, state.byteLength).toString('base64') });
-      for (const h of plan.hosts) records.push({ t: 'h', h: h.host, v: version, k: [...h.keys] });
-      for (const k of plan.removes) records.push({ t: 'x', k });
-      if (records.length > 0) await this.append(records);
-      this.seq = version;
-      for (const [k, state] of plan.puts) this.cache.resources.set(k, { state });
-      const versions = new Map<string, number>();
-      for (const h of plan.hosts) {
-        this.cache.setHost(h.host, { version, keys: h.keys });
-        versions.set(h.host, version);
+      if (raw !== null) {
+        records.push({ t: 'g', v: version, b: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') });
+      } else {
+        for (const [k, state] of plan.puts) records.push({ t: 'r', k, b: Buffer.from(state.buffer, state.byteOffset, state.byteLength).toString('base64') });
+        for (const h of plan.hosts) records.push({ t: 'h', h: h.host, v: version, k: [...h.keys] });
+        for (const k of plan.removes) records.push({ t: 'x', k });
       }
-      for (const k of plan.removes) if (!this.cache.refs.has(k)) this.cache.resources.delete(k);
+      if (plan.hosts.length > 0 || plan.puts.size > 0) await this.append(records);
+      this.seq = version;
+      const versions = this.applyPlan(plan, version);
       for (const h of plan.hosts) {
         this.events.emit('hostChange', { host: h.host, version, keys: h.changed, deletes: h.deletes, origin });
       }
