@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { type Action, canonicalMatch, type Flow, OFPP_IN_PORT, OFPP_LOCAL } from '../flow';
 import { OFP14_VERSION, OFPFF } from './constants';
 import { OpenFlowError, type OpenFlowErrorCode } from './errors';
-import { decodeFlowStats, encodeFlowMod, writeFlowMod } from './flowmod';
+import { decodeFlowStats, decodeFlowStatsEntries, encodeFlowMod, writeFlowMod } from './flowmod';
 import { ByteWriter } from './writer';
 
 const hex = (s: string): string => s.replace(/\s+/g, '');
@@ -236,6 +236,26 @@ test('decodeFlowStats rejects truncated and unsupported entries with codes', () 
   const writeActions = Buffer.from(entry);
   writeActions.writeUInt16BE(3, 48 + 24);
   throwsCode(() => decodeFlowStats(writeActions), 'OF_UNSUPPORTED_INSTRUCTION');
+});
+
+test('decodeFlowStatsEntries keeps going past flows Flow cannot express, with their cookie', () => {
+  const good = statsEntry(ARP);
+  const odd = Buffer.from(statsEntry({ ...ARP, cookie: 0x99n }));
+  odd.writeUInt16BE(3, 48 + 24); // WRITE_ACTIONS
+  const entries = decodeFlowStatsEntries(Buffer.concat([good, odd, good]));
+  assert.equal(
+    entries.map((e) => e.kind),
+    ['flow', 'unsupported', 'flow'],
+  );
+  const bad = entries[1];
+  assert.ok(
+    bad?.kind === 'unsupported' &&
+      bad.cookie === 0x99n &&
+      bad.code === 'OF_UNSUPPORTED_INSTRUCTION' &&
+      bad.table === 20,
+  );
+  const first = entries[0];
+  assert.ok(first?.kind === 'flow' && first.packetCount === 99n);
 });
 
 test.run();

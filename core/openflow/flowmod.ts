@@ -16,7 +16,7 @@ import {
   OFPT,
   type OfVersion,
 } from './constants';
-import { OpenFlowError } from './errors';
+import { OpenFlowError, type OpenFlowErrorCode } from './errors';
 import { decodeMatch, encodeMatch, type MatchContext } from './oxm';
 import { ByteWriter, readU16, readU64 } from './writer';
 
@@ -168,12 +168,26 @@ function decodeInstructions(buf: Uint8Array, at: number, end: number): { actions
   return { actions, goto };
 }
 
+/** One ofp_flow_stats entry: a Flow, or (for flows we could not have written) why not. */
+export type FlowStatsEntry =
+  | { readonly kind: 'flow'; readonly flow: Flow; readonly packetCount: bigint; readonly byteCount: bigint }
+  | {
+      readonly kind: 'unsupported';
+      readonly table: number;
+      readonly priority: number;
+      readonly cookie: bigint;
+      readonly code: string;
+      readonly reason: string;
+    };
+
 /**
- * Decodes the body of an OFPMP_FLOW multipart reply (a run of ofp_flow_stats) into Flow values,
- * match in canonical order. The layout is the same in OpenFlow 1.3 and 1.4.
+ * Decodes the body of an OFPMP_FLOW multipart reply (a run of ofp_flow_stats, same layout in
+ * OpenFlow 1.3 and 1.4), tolerating flows Flow cannot express (someone else's, e.g. with IPv6
+ * fields or learn actions): those come back as `unsupported` with table, priority and cookie, so
+ * a reconcile can still delete them by cookie. Framing errors still throw.
  */
-export function decodeFlowStats(body: Uint8Array): Flow[] {
-  const flows: Flow[] = [];
+export function decodeFlowStatsEntries(body: Uint8Array): FlowStatsEntry[] {
+  const out: FlowStatsEntry[] = [];
   let at = 0;
   while (at < body.length) {
     if (body.length - at < 56) throw new OpenFlowError('OF_TRUNCATED', 'truncated ofp_flow_stats');
@@ -183,14 +197,30 @@ export function decodeFlowStats(body: Uint8Array): Flow[] {
     const table = body[at + 2];
     const priority = readU16(body, at + 12);
     const cookie = readU64(body, at + 24);
-    const { match, next } = decodeMatch(body, at + 48);
-    const { actions, goto } = decodeInstructions(body, next, at + len);
-    flows.push(
-      goto === undefined
-        ? { table, priority, cookie, match, actions }
-        : { table, priority, cookie, match, actions, goto },
-    );
+    try {
+      const { match, next } = decodeMatch(body, at + 48);
+      const { actions, goto } = decodeInstructions(body, next, at + len);
+      const flow: Flow =
+        goto === undefined
+          ? { table, priority, cookie, match, actions }
+          : { table, priority, cookie, match, actions, goto };
+      out.push({ kind: 'flow', flow, packetCount: readU64(body, at + 32), byteCount: readU64(body, at + 40) });
+    } catch (e: unknown) {
+      if (!(e instanceof OpenFlowError) || e.code === 'OF_TRUNCATED') throw e;
+      out.push({ kind: 'unsupported', table, priority, cookie, code: e.code, reason: e.message });
+    }
     at += len;
   }
-  return flows;
+  return out;
+}
+
+/**
+ * Decodes an OFPMP_FLOW reply body into Flow values (match in canonical order). Strict: a flow
+ * Flow cannot express throws (OF_UNSUPPORTED_*); see decodeFlowStatsEntries for the tolerant form.
+ */
+export function decodeFlowStats(body: Uint8Array): Flow[] {
+  return decodeFlowStatsEntries(body).map((e) => {
+    if (e.kind === 'flow') return e.flow;
+    throw new OpenFlowError(e.code as OpenFlowErrorCode, e.reason);
+  });
 }

@@ -6,6 +6,13 @@ export { ByteWriter } from './writer';
 export { OpenFlowFramer } from './framing';
 export { encodeMatch, decodeMatch, decodeOxmFields, fieldSpec, fieldByHeader, type FieldSpec } from './oxm';
 export { encodeAction, encodeActions, decodeActions } from './actions';
-export { writeFlowMod, encodeFlowMod, decodeFlowStats, type FlowModOptions } from './flowmod';
+export {
+  writeFlowMod,
+  encodeFlowMod,
+  decodeFlowStats,
+  decodeFlowStatsEntries,
+  type FlowStatsEntry,
+  type FlowModOptions,
+} from './flowmod';
 export * from './messages';
 export { formatFlow, formatMatch, formatAction, formatActions, normalizeDumpLine, type FormatOptions } from './format';
