@@ -1,8 +1,96 @@
-// alcor-agent run: placeholder until the subcommand is written; replace `command` with the real module.
-import { notImplemented } from '../../core/cli/commands';
+// alcor-agent run: start the agent daemon (agent/daemon.ts) and keep it running until SIGTERM/SIGINT.
+// Flag names are a contract (scripts use them): --listen --ovs-rundir --bridge --tunnel-ip --control
+// --metrics --config --datapath-type --workers --state-dir --tunnel-ofport --max-message-mb.
+// Precedence: flag > environment > --config JSON file > default.
+import * as fs from 'node:fs/promises';
+import { configFromObject, parseArgs, resolveOptions, type OptionSpec } from '../../core/cli/args';
+import { CliError, EXIT_FAILURE, EXIT_OK, type CliIo, type SubcommandModule } from '../../core/cli/commands';
+import { AgentDaemon, jsonLogger, splitHostPort } from '../daemon';
 
-export const command = notImplemented(
-  'alcor-agent',
-  'run',
-  'run the agent: serve goal states over gRPC and program OVS',
-);
+const OPTIONS = [
+  { name: 'listen', type: 'string', default: '127.0.0.1:50001', metavar: 'HOST:PORT', help: 'gRPC goal-state server address' },
+  {
+    name: 'ovs-rundir',
+    type: 'string',
+    env: 'OVS_RUNDIR',
+    default: '/var/run/openvswitch',
+    metavar: 'DIR',
+    help: 'directory holding db.sock and <bridge>.mgmt',
+  },
+  { name: 'bridge', type: 'string', default: 'br-int', metavar: 'NAME', help: 'integration bridge' },
+  { name: 'tunnel-ip', type: 'string', metavar: 'IP', help: "this host's underlay (VXLAN source) address" },
+  { name: 'control', type: 'string', metavar: 'HOST:PORT', help: 'control service, for on-demand goal-state requests' },
+  { name: 'metrics', type: 'string', metavar: 'HOST:PORT', help: 'HTTP server for /metrics, /status and /flows' },
+  { name: 'config', type: 'string', metavar: 'FILE', help: 'JSON file of settings (keys are the flag names)' },
+  { name: 'datapath-type', type: 'string', metavar: 'TYPE', help: "bridge datapath_type ('netdev' or 'system')" },
+  { name: 'workers', type: 'number', default: 0, metavar: 'N', help: 'engine worker threads (0 = in the main thread)' },
+  { name: 'state-dir', type: 'string', metavar: 'DIR', help: 'keep a local snapshot here, restored on restart' },
+  { name: 'tunnel-ofport', type: 'number', default: 100, metavar: 'N', help: 'OpenFlow port number of the VXLAN port' },
+  { name: 'max-message-mb', type: 'number', default: 256, metavar: 'MB', help: 'largest goal state accepted' },
+] as const satisfies readonly OptionSpec[];
+
+export async function runAgent(argv: readonly string[], io: CliIo): Promise<number> {
+  const parsed = parseArgs(OPTIONS, argv, io.env);
+  if (parsed.positionals.length > 0) throw new CliError('E_CLI_BAD_VALUE', `unexpected argument "${parsed.positionals[0]}"`);
+  const configFile = parsed.options.config;
+  let file;
+  if (configFile !== undefined) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await fs.readFile(configFile, 'utf8'));
+    } catch (e: unknown) {
+      throw new CliError('E_CLI_BAD_CONFIG', `${configFile}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    file = configFromObject(OPTIONS, raw, configFile);
+  }
+  const o = resolveOptions(OPTIONS, parsed, file).options;
+  for (const hp of [o.listen, o.metrics, o.control]) if (hp !== undefined) splitHostPort(hp);
+  const log = jsonLogger(io.stdout);
+  let daemon: AgentDaemon;
+  try {
+    daemon = await AgentDaemon.start(
+      {
+        listen: o.listen,
+        ovsRundir: o['ovs-rundir'],
+        bridge: o.bridge,
+        tunnelIp: o['tunnel-ip'],
+        control: o.control,
+        metrics: o.metrics,
+        datapathType: o['datapath-type'],
+        workers: o.workers,
+        stateDir: o['state-dir'],
+        tunnelOfport: o['tunnel-ofport'],
+        maxMessageMb: o['max-message-mb'],
+      },
+      log,
+    );
+  } catch (e: unknown) {
+    log('error', 'agent failed to start', { error: e instanceof Error ? e.message : String(e), code: codeOf(e) });
+    return EXIT_FAILURE;
+  }
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  log('info', 'shutting down', { signal });
+  await daemon.stop();
+  return EXIT_OK;
+}
+
+function codeOf(e: unknown): string | undefined {
+  const c = (e as { code?: unknown } | null)?.code;
+  return typeof c === 'string' ? c : undefined;
+}
+
+export const command: SubcommandModule = {
+  help: {
+    usage: 'alcor-agent run [options]',
+    description:
+      'Runs the host agent: ensures the bridge and the VXLAN port, converges the installed flows without\n' +
+      'flushing them, then serves goal states over gRPC and programs OVS with one atomic bundle each.\n' +
+      'Logs are JSON lines on standard output; one says "agent ready". SIGTERM/SIGINT stop it and leave\n' +
+      'the flows installed.',
+    options: OPTIONS,
+  },
+  run: runAgent,
+};

@@ -1,0 +1,602 @@
+// The agent daemon: OVSDB (bridge, tunnel port, interface monitor) + the compute engine + the
+// OpenFlow session + the gRPC goal-state server + a small HTTP server for metrics and status.
+// See docs/agent.md for the startup sequence, the apply path and restart semantics.
+//
+// Everything that opens an engine transaction (goal states, host facts, converge after a
+// (re)connect) runs through one serial queue: the engine holds at most one open transaction, and
+// OVS sees the bundles in the order the engine planned them.
+
+import * as fs from 'node:fs/promises';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { Engine } from '../core/engine/engine';
+import type { PlannedStatus, StoreSnapshot } from '../core/goalstate';
+import { formatIpv4, formatMac, parseIpv4 } from '../core/goalstate/addr';
+import { COOKIE_MARKER_BITS, COOKIE_MASK } from '../core/pipeline/cookie';
+import { handleDhcp, type DhcpLease } from '../core/dhcp/server';
+import { OFPP } from '../core/openflow';
+import type { Dhcp, Subnet } from '../core/model';
+import {
+  GoalStateOperationReply,
+  OperationStatus,
+  OperationType,
+  ResourceType,
+  type GoalState,
+  type GoalStateV2,
+} from '../proto';
+import {
+  GoalStateServer,
+  GoalStateValidationError,
+  type GoalStateApplier,
+  type GoalStateRequest,
+  type RequestContext,
+} from './grpc/server';
+import { InterfaceMonitor, OvsdbClient, ensureBridge, ensureVxlanPort, type PortEvent } from './ovsdb';
+import { OpenFlowSession, SessionError, mgmtSocketPath, type PacketIn } from './openflow/session';
+import { Metrics } from './metrics';
+
+export interface DaemonOptions {
+  readonly listen: string;
+  readonly ovsRundir: string;
+  readonly bridge: string;
+  readonly tunnelIp: string | undefined;
+  readonly control: string | undefined;
+  readonly metrics: string | undefined;
+  readonly datapathType: string | undefined;
+  readonly workers: number;
+  readonly stateDir: string | undefined;
+  readonly tunnelOfport: number;
+  readonly maxMessageMb: number;
+  readonly tunnelPortName?: string;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type Logger = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
+
+/** JSON lines on `write`, one object per event: {ts, level, msg, ...fields}. */
+export function jsonLogger(write: (line: string) => void): Logger {
+  return (level, msg, fields) => {
+    write(
+      JSON.stringify({ ts: new Date().toISOString(), level, msg, ...fields }, (_k, v: unknown) =>
+        typeof v === 'bigint' ? v.toString() : v,
+      ) + '\n',
+    );
+  };
+}
+
+export class DaemonError extends Error {
+  readonly code: 'DAEMON_BAD_OPTIONS' | 'DAEMON_START' | 'DAEMON_SNAPSHOT';
+  constructor(code: DaemonError['code'], message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+const SNAPSHOT_FILE = 'snapshot.json';
+const PUNT_LIMIT_PER_SEC = 20;
+
+const us = (fromNs: bigint): number => Number((process.hrtime.bigint() - fromNs) / 1000n);
+
+/** Operations whose status means the dataplane changed (for a FAILURE after OVS rejected the bundle). */
+const CHANGING: ReadonlySet<OperationStatus> = new Set([OperationStatus.SUCCESS, OperationStatus.PENDING]);
+
+export class AgentDaemon {
+  readonly #opts: DaemonOptions;
+  readonly #log: Logger;
+  readonly #metrics = new Metrics();
+  #ovsdb: OvsdbClient | undefined;
+  #monitor: InterfaceMonitor | undefined;
+  #engine: Engine | undefined;
+  #session: OpenFlowSession | undefined;
+  #grpc: GoalStateServer | undefined;
+  #http: http.Server | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #dhcp = new Map<string, DhcpLease>();
+  #punts = new Map<number, { windowStartMs: number; count: number }>();
+  #converged = false;
+  #stopping = false;
+  #snapshotWrite: Promise<void> = Promise.resolve();
+  #snapshotDirty = false;
+  #grpcPort = 0;
+  #lastConvergeFlowMods = 0;
+
+  private constructor(opts: DaemonOptions, log: Logger) {
+    this.#opts = opts;
+    this.#log = log;
+  }
+
+  get grpcPort(): number {
+    return this.#grpcPort;
+  }
+
+  static async start(opts: DaemonOptions, log: Logger): Promise<AgentDaemon> {
+    const d = new AgentDaemon(opts, log);
+    try {
+      await d.#start();
+    } catch (e: unknown) {
+      await d.stop();
+      throw e;
+    }
+    return d;
+  }
+
+  async #start(): Promise<void> {
+    const o = this.#opts;
+    const localTunnelIp = o.tunnelIp === undefined ? undefined : parseIpv4(o.tunnelIp);
+
+    // 1. OVSDB: the bridge (fail-mode secure: no NORMAL fallback while we are away) and the tunnel port.
+    const ovsdb = new OvsdbClient({ socketPath: path.join(o.ovsRundir, 'db.sock') });
+    this.#ovsdb = ovsdb;
+    await ovsdb.connect();
+    const bridge = await ensureBridge(ovsdb, {
+      name: o.bridge,
+      datapathType: o.datapathType,
+      failMode: 'secure',
+      protocols: ['OpenFlow13', 'OpenFlow14'],
+    });
+    const tunnelName = o.tunnelPortName ?? 'vxlan-alcor';
+    const tunnel = await ensureVxlanPort(ovsdb, {
+      bridge: o.bridge,
+      name: tunnelName,
+      localIp: o.tunnelIp,
+      ofportRequest: o.tunnelOfport,
+    });
+    this.#log('info', 'bridge ensured', { bridge: o.bridge, changes: [...bridge.actions, ...tunnel.actions] });
+
+    // 2. Interfaces: which port id sits on which ofport.
+    const monitor = new InterfaceMonitor(ovsdb);
+    this.#monitor = monitor;
+    await monitor.start();
+    monitor.on('port', (ev: PortEvent) => this.#onPortEvent(ev));
+
+    // 3. Engine, from the local snapshot when there is one.
+    const snapshot = await this.#readSnapshot();
+    const ofports = new Map<string, number>();
+    for (const p of snapshot?.resources.port ?? []) {
+      const ofport = monitor.track(p.id);
+      if (ofport !== null) ofports.set(p.id, ofport);
+    }
+    this.#engine = await Engine.create({
+      workers: o.workers,
+      localTunnelIp,
+      tunnelOfport: o.tunnelOfport,
+      snapshot,
+      ofports,
+    });
+    if (snapshot !== undefined) this.#rebuildDhcp(snapshot);
+    this.#log('info', 'engine ready', {
+      workers: o.workers,
+      restored: snapshot !== undefined,
+      ports: snapshot?.resources.port.length ?? 0,
+      neighbors: snapshot?.resources.neighbor.length ?? 0,
+    });
+
+    // 4. OpenFlow: converge on every (re)connect, the first one before serving.
+    const session = new OpenFlowSession({
+      socketPath: mgmtSocketPath(o.ovsRundir, o.bridge),
+      log: (level, msg, fields) => this.#log(level, msg, fields),
+    });
+    this.#session = session;
+    session.on('ready', () => {
+      if (this.#converged) void this.#serial(() => this.#converge('reconnect')).catch(() => undefined);
+    });
+    session.on('packet_in', (p: PacketIn) => this.#onPacketIn(p));
+    session.start();
+    await session.whenReady();
+    await this.#serial(() => this.#converge('startup'));
+    this.#converged = true;
+
+    // 5. Serve.
+    if (o.metrics !== undefined) this.#http = await this.#startHttp(o.metrics);
+    this.#grpc = new GoalStateServer(this.#applier(), {
+      address: o.listen,
+      requestMode: 'raw',
+      maxReceiveMessageBytes: o.maxMessageMb * 1024 * 1024,
+    });
+    this.#grpcPort = await this.#grpc.start();
+    this.#log('info', 'agent ready', {
+      listen: o.listen,
+      grpcPort: this.#grpcPort,
+      bridge: o.bridge,
+      metrics: o.metrics,
+      convergeFlowMods: this.#lastConvergeFlowMods,
+    });
+  }
+
+  /** Stops serving and disconnects. Installed flows stay: nothing is deleted on the way out. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    await this.#grpc?.stop(2000).catch(() => undefined);
+    await this.#queue.catch(() => undefined);
+    await this.#snapshotWrite.catch(() => undefined);
+    this.#session?.stop();
+    await this.#monitor?.stop().catch(() => undefined);
+    this.#ovsdb?.close();
+    await this.#engine?.close().catch(() => undefined);
+    if (this.#http !== undefined) {
+      const h = this.#http;
+      await new Promise<void>((resolve) => h.close(() => resolve()));
+      h.closeAllConnections();
+    }
+    this.#log('info', 'agent stopped (flows left installed)');
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // Serial queue
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #parts(): { engine: Engine; session: OpenFlowSession } {
+    if (this.#engine === undefined || this.#session === undefined) {
+      throw new DaemonError('DAEMON_START', 'agent is not started');
+    }
+    return { engine: this.#engine, session: this.#session };
+  }
+
+  /**
+   * Hitless converge: dump our flows (cookie marker), let the engine diff them against its desired
+   * table, send the difference as one bundle. Nothing is flushed; unchanged flows keep forwarding.
+   */
+  async #converge(why: string): Promise<void> {
+    const { engine, session } = this.#parts();
+    const t0 = process.hrtime.bigint();
+    await session.whenReady();
+    const bodies = await session.dumpFlows(COOKIE_MARKER_BITS, COOKIE_MASK);
+    const r = await engine.reconcile(bodies);
+    await session.applyBundle(r.bundleId, r.deltas);
+    this.#lastConvergeFlowMods = r.flowMods;
+    this.#metrics.flowsInstalled = (await engine.desiredFlows()).length;
+    this.#log('info', 'converged', { why, flowMods: r.flowMods, dumpBodies: bodies.length, elapsedUs: us(t0) });
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // Apply path
+
+  #applier(): GoalStateApplier {
+    return {
+      applyV1: (req: GoalStateRequest<GoalState>, ctx: RequestContext) => this.#serial(() => this.#apply(req, 1, ctx)),
+      applyV2: (req: GoalStateRequest<GoalStateV2>, ctx: RequestContext) =>
+        this.#serial(() => this.#apply(req, 2, ctx)),
+    };
+  }
+
+  async #apply(
+    req: GoalStateRequest<GoalState> | GoalStateRequest<GoalStateV2>,
+    version: 1 | 2,
+    ctx: RequestContext,
+  ): Promise<GoalStateOperationReply> {
+    const { engine, session } = this.#parts();
+    const t0 = process.hrtime.bigint();
+    if (req.kind !== 'raw') throw new DaemonError('DAEMON_START', 'the agent serves goal states in raw mode');
+    let prepared;
+    try {
+      prepared = await engine.prepare(req.bytes, version);
+    } catch (e: unknown) {
+      const code = (e as { code?: unknown }).code;
+      this.#log('warn', 'goal state rejected', { seq: ctx.seq, code, error: errorText(e) });
+      throw new GoalStateValidationError(errorText(e));
+    }
+    const tBundle = process.hrtime.bigint();
+    let statuses: PlannedStatus[] = [...prepared.statuses];
+    let bundleUs = 0;
+    try {
+      await session.applyBundle(prepared.bundleId, prepared.deltas);
+      bundleUs = us(tBundle);
+      await engine.commit(prepared.txns);
+    } catch (e: unknown) {
+      bundleUs = us(tBundle);
+      const named = await this.#nameErrors(e, prepared.txns);
+      await engine.abort(prepared.txns);
+      this.#metrics.goalStates.failure++;
+      this.#log('error', 'OVS rejected the goal state; dataplane unchanged', {
+        seq: ctx.seq,
+        bundleId: prepared.bundleId,
+        error: errorText(e),
+        owners: named,
+      });
+      statuses = statuses.map((s) =>
+        CHANGING.has(s.status)
+          ? { ...s, status: OperationStatus.FAILURE, reason: `OVS rejected the bundle: ${errorText(e)}` }
+          : s,
+      );
+      return this.#reply(statuses, bundleUs, t0);
+    }
+    this.#metrics.goalStates.success++;
+    this.#metrics.observeApply(us(t0) / 1e6);
+
+    // Ports: watch their interfaces; a PENDING port whose interface is already on the bridge is
+    // bound right away (the engine only learns ofports through host facts).
+    const bindNow: [string, number][] = [];
+    for (const s of statuses) {
+      if (s.resourceType !== ResourceType.PORT) continue;
+      if (s.operationType === OperationType.DELETE && s.status === OperationStatus.SUCCESS) {
+        this.#monitor?.untrack(s.resourceId);
+        continue;
+      }
+      const ofport = this.#monitor?.track(s.resourceId) ?? null;
+      if (s.status === OperationStatus.PENDING && ofport !== null) bindNow.push([s.resourceId, ofport]);
+    }
+    if (bindNow.length > 0) {
+      const bound = await this.#applyHostFacts(bindNow);
+      if (bound) {
+        const ids = new Set(bindNow.map(([id]) => id));
+        statuses = statuses.map((s) =>
+          s.resourceType === ResourceType.PORT && s.status === OperationStatus.PENDING && ids.has(s.resourceId)
+            ? { ...s, status: OperationStatus.SUCCESS, reason: '' }
+            : s,
+        );
+        bundleUs = us(tBundle);
+      }
+    }
+    this.#afterCommit();
+    this.#log('info', 'goal state applied', {
+      seq: ctx.seq,
+      version,
+      bundleId: prepared.bundleId,
+      add: prepared.add,
+      modify: prepared.modify,
+      delete: prepared.delete,
+      resources: statuses.length,
+      pending: statuses.filter((s) => s.status === OperationStatus.PENDING).length,
+      invalid: statuses.filter((s) => s.status === OperationStatus.INVALID_ARG).map((s) => `${s.resourceId}: ${s.reason}`),
+      bundleUs,
+      totalUs: us(t0),
+    });
+    return this.#reply(statuses, bundleUs, t0);
+  }
+
+  #reply(statuses: readonly PlannedStatus[], bundleUs: number, t0: bigint): GoalStateOperationReply {
+    const totalUs = us(t0);
+    return GoalStateOperationReply.fromPartial({
+      formatVersion: 1,
+      messageTotalOperationTime: totalUs,
+      operationStatuses: statuses.map((s) => ({
+        resourceId: s.resourceId,
+        resourceType: s.resourceType,
+        operationType: s.operationType,
+        operationStatus: s.status,
+        dataplaneProgrammingTime: bundleUs,
+        networkConfigurationTime: 0,
+        stateElapseTime: totalUs,
+      })),
+    });
+  }
+
+  /** "owner: error" for each OVS error of a rejected bundle (owner from the engine xid). */
+  async #nameErrors(e: unknown, txns: readonly number[]): Promise<string[]> {
+    if (!(e instanceof SessionError) || this.#engine === undefined) return [];
+    const out: string[] = [];
+    for (const err of e.ofErrors) {
+      const owner = await this.#engine.ownerOfXid(txns, err.xid);
+      out.push(`${owner ?? 'bundle'}: ${err.typeName}/${err.codeName}`);
+    }
+    return out;
+  }
+
+  /** Binds ports to ofports (or unbinds with undefined) in a bundle of their own. True if applied. */
+  async #applyHostFacts(ofports: readonly (readonly [string, number | undefined])[]): Promise<boolean> {
+    const { engine, session } = this.#parts();
+    const prepared = await engine.prepareHostFacts({ ofports });
+    try {
+      await session.applyBundle(prepared.bundleId, prepared.deltas);
+      await engine.commit(prepared.txns);
+      this.#log('info', 'host facts applied', { ports: ofports.map(([id, of]) => `${id}=${of ?? 'none'}`), flowMods: prepared.flowMods });
+      return true;
+    } catch (e: unknown) {
+      await engine.abort(prepared.txns);
+      this.#log('error', 'host facts bundle failed', { error: errorText(e) });
+      return false;
+    }
+  }
+
+  #onPortEvent(ev: PortEvent): void {
+    if (this.#stopping) return;
+    const fact: [string, number | undefined] =
+      ev.kind === 'bound' ? [ev.portId, ev.ofport] : [ev.portId, undefined];
+    this.#log('info', `port ${ev.kind}`, { portId: ev.portId, ofport: fact[1] });
+    void this.#serial(async () => {
+      if (await this.#applyHostFacts([fact])) this.#afterCommit();
+    }).catch((e: unknown) => this.#log('error', 'port event failed', { error: errorText(e) }));
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // After a commit: held-state views and the local snapshot
+
+  #afterCommit(): void {
+    const engine = this.#engine;
+    if (engine === undefined) return;
+    void (async () => {
+      const snap = await engine.snapshot();
+      this.#rebuildDhcp(snap);
+      this.#metrics.flowsInstalled = (await engine.desiredFlows()).length;
+      this.#saveSnapshot(snap);
+    })().catch((e: unknown) => this.#log('warn', 'post-commit bookkeeping failed', { error: errorText(e) }));
+  }
+
+  #saveSnapshot(snap: StoreSnapshot): void {
+    const dir = this.#opts.stateDir;
+    if (dir === undefined) return;
+    this.#snapshotDirty = true;
+    // One write at a time; the latest snapshot wins.
+    this.#snapshotWrite = this.#snapshotWrite.then(async () => {
+      if (!this.#snapshotDirty) return;
+      this.#snapshotDirty = false;
+      await fs.mkdir(dir, { recursive: true });
+      const file = path.join(dir, SNAPSHOT_FILE);
+      const tmp = `${file}.${process.pid}.tmp`;
+      await fs.writeFile(tmp, JSON.stringify(snap));
+      await fs.rename(tmp, file); // atomic: a crash leaves the old or the new file, never half of one
+    }).catch((e: unknown) => this.#log('warn', 'snapshot write failed', { error: errorText(e) }));
+  }
+
+  async #readSnapshot(): Promise<StoreSnapshot | undefined> {
+    const dir = this.#opts.stateDir;
+    if (dir === undefined) return undefined;
+    let text: string;
+    try {
+      text = await fs.readFile(path.join(dir, SNAPSHOT_FILE), 'utf8');
+    } catch {
+      return undefined;
+    }
+    try {
+      return JSON.parse(text) as StoreSnapshot;
+    } catch (e: unknown) {
+      throw new DaemonError('DAEMON_SNAPSHOT', `${path.join(dir, SNAPSHOT_FILE)} is not valid JSON: ${errorText(e)}`);
+    }
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // Packet-ins: DHCP answered locally; other punts counted and rate-limited per port
+
+  #rebuildDhcp(snap: StoreSnapshot): void {
+    const subnets = new Map<string, Subnet>(snap.resources.subnet.map((s) => [s.id, s]));
+    const leases = new Map<string, DhcpLease>();
+    for (const d of snap.resources.dhcp as readonly Dhcp[]) {
+      const subnet = subnets.get(d.subnetId);
+      if (subnet === undefined || subnet.gateway === undefined) continue;
+      leases.set(formatMac(d.mac).toLowerCase(), {
+        ip: formatIpv4(d.ip),
+        prefixLength: subnet.cidr.prefix,
+        router: formatIpv4(subnet.gateway.ip),
+        dns: subnet.dnsServers.map(formatIpv4),
+        leaseSeconds: 86400,
+        mtu: subnet.networkType === 'vxlan' ? 1450 : undefined,
+        hostname: d.hostname === '' ? undefined : d.hostname,
+        extraOptions: subnet.extraDhcpOptions,
+        serverIp: formatIpv4(subnet.gateway.ip),
+        serverMac: formatMac(subnet.gateway.mac).toLowerCase(),
+      });
+    }
+    this.#dhcp = leases;
+  }
+
+  #onPacketIn(p: PacketIn): void {
+    this.#metrics.packetIns++;
+    const inPort = p.inPort;
+    if (inPort === undefined) return;
+    if (!this.#allowPunt(inPort)) {
+      this.#metrics.puntsDropped++;
+      return;
+    }
+    const outcome = handleDhcp(p.data, (mac) => this.#dhcp.get(mac.toLowerCase()));
+    switch (outcome.kind) {
+      case 'reply':
+        this.#metrics.dhcpReplies++;
+        this.#log('info', 'dhcp reply', { inPort, mac: outcome.mac, ip: outcome.ip, type: outcome.replyType });
+        // OFPP_IN_PORT would be needed to send back out of in_port itself (OpenFlow 1.3 §7.2.5);
+        // the packet-out's in_port is CONTROLLER so output:<in_port> is allowed.
+        void this.#session
+          ?.packetOut({ inPort: OFPP.CONTROLLER, actions: [{ kind: 'output', port: inPort }], data: outcome.frame })
+          .catch((e: unknown) => this.#log('warn', 'packet-out failed', { error: errorText(e) }));
+        return;
+      case 'released':
+      case 'declined':
+        this.#log('info', `dhcp ${outcome.kind}`, { mac: outcome.mac, ip: outcome.ip });
+        return;
+      case 'ignored':
+        // Not DHCP (ARP / unknown unicast punt). TODO: with --control, RequestGoalStates ON_DEMAND.
+        this.#metrics.otherPunts++;
+        return;
+      default: {
+        const never: never = outcome;
+        void never;
+      }
+    }
+  }
+
+  #allowPunt(port: number): boolean {
+    const now = Date.now();
+    const w = this.#punts.get(port);
+    if (w === undefined || now - w.windowStartMs >= 1000) {
+      this.#punts.set(port, { windowStartMs: now, count: 1 });
+      return true;
+    }
+    w.count++;
+    return w.count <= PUNT_LIMIT_PER_SEC;
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // HTTP: /metrics (Prometheus text), /status and /flows (JSON)
+
+  async status(): Promise<Record<string, unknown>> {
+    return {
+      bridge: this.#opts.bridge,
+      openflow: this.#session?.state.kind ?? 'none',
+      grpcPort: this.#grpcPort,
+      grpcLoad: this.#grpc?.load,
+      ports: Object.fromEntries(this.#monitor?.ports ?? []),
+      flowsDesired: this.#metrics.flowsInstalled,
+      goalStates: this.#metrics.goalStates,
+      packetIns: this.#metrics.packetIns,
+      dhcpLeases: this.#dhcp.size,
+      lastConvergeFlowMods: this.#lastConvergeFlowMods,
+    };
+  }
+
+  /** Desired vs installed (ours), compared by the engine's reconcile: the flow-mods it would send. */
+  async flowsReport(): Promise<Record<string, unknown>> {
+    return this.#serial(async () => {
+      const { engine, session } = this.#parts();
+      const bodies = await session.dumpFlows(COOKIE_MARKER_BITS, COOKIE_MASK);
+      const desired = await engine.desiredFlows();
+      const r = await engine.reconcile(bodies);
+      return { desired: desired.length, differences: r.flowMods, inSync: r.flowMods === 0 };
+    });
+  }
+
+  async #startHttp(listen: string): Promise<http.Server> {
+    const { host, port } = splitHostPort(listen);
+    const server = http.createServer((req, res) => {
+      const send = (code: number, type: string, body: string): void => {
+        res.writeHead(code, { 'content-type': type });
+        res.end(body);
+      };
+      const json = (p: Promise<Record<string, unknown>>): void => {
+        p.then(
+          (v) => send(200, 'application/json', JSON.stringify(v) + '\n'),
+          (e: unknown) => send(503, 'application/json', JSON.stringify({ error: errorText(e) }) + '\n'),
+        );
+      };
+      switch (req.url) {
+        case '/metrics':
+          send(200, 'text/plain; version=0.0.4', this.#metrics.render(this.#grpc?.load));
+          return;
+        case '/status':
+          json(this.status());
+          return;
+        case '/flows':
+          json(this.flowsReport());
+          return;
+        default:
+          send(404, 'text/plain', 'not found\n');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    return server;
+  }
+}
+
+export function splitHostPort(text: string): { host: string; port: number } {
+  const at = text.lastIndexOf(':');
+  const port = Number(text.slice(at + 1));
+  if (at <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new DaemonError('DAEMON_BAD_OPTIONS', `expected HOST:PORT, got "${text}"`);
+  }
+  return { host: text.slice(0, at).replace(/^\[|\]$/g, ''), port };
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof Error) {
+    const code = (e as { code?: unknown }).code;
+    return typeof code === 'string' ? `${code}: ${e.message}` : e.message;
+  }
+  return String(e);
+}
