@@ -69,7 +69,13 @@ export type Action =
   /** set_field: writes the whole field (OXM set-field). */
   | { readonly kind: 'set_field'; readonly field: FieldName; readonly value: number }
   /** load: writes `nBits` bits at bit offset `ofs` of `field` (Nicira NXAST_REG_LOAD). */
-  | { readonly kind: 'load'; readonly field: FieldName; readonly value: number; readonly ofs: number; readonly nBits: number }
+  | {
+      readonly kind: 'load';
+      readonly field: FieldName;
+      readonly value: number;
+      readonly ofs: number;
+      readonly nBits: number;
+    }
   /** move: copies bits between fields (Nicira NXAST_REG_MOVE). */
   | {
       readonly kind: 'move';

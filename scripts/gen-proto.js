@@ -12,7 +12,10 @@ const outDir = path.join(protoDir, 'gen');
 const plugin = path.join(root, 'node_modules', '.bin', 'protoc-gen-ts_proto');
 
 const protoc = process.env.PROTOC || 'protoc';
-const files = fs.readdirSync(protoDir).filter((f) => f.endsWith('.proto')).sort();
+const files = fs
+  .readdirSync(protoDir)
+  .filter((f) => f.endsWith('.proto'))
+  .sort();
 
 fs.rmSync(outDir, { recursive: true, force: true });
 fs.mkdirSync(outDir, { recursive: true });
@@ -28,12 +31,20 @@ const options = [
 try {
   execFileSync(
     protoc,
-    [`--plugin=protoc-gen-ts_proto=${plugin}`, `--ts_proto_out=${outDir}`, `--ts_proto_opt=${options}`, `-I${protoDir}`, ...files],
+    [
+      `--plugin=protoc-gen-ts_proto=${plugin}`,
+      `--ts_proto_out=${outDir}`,
+      `--ts_proto_opt=${options}`,
+      `-I${protoDir}`,
+      ...files,
+    ],
     { stdio: 'inherit' },
   );
 } catch (e) {
   if (e && e.code === 'ENOENT') {
-    console.error(`gen-proto: '${protoc}' not found. Install Debian's protobuf-compiler (apt-get install protobuf-compiler) or set PROTOC.`);
+    console.error(
+      `gen-proto: '${protoc}' not found. Install Debian's protobuf-compiler (apt-get install protobuf-compiler) or set PROTOC.`,
+    );
     process.exit(2);
   }
   throw e;
