@@ -1,0 +1,259 @@
+// Shared by the agent's end-to-end tests: run `alcor-agent run` as a real child process against a
+// sandbox, push goal states through its gRPC server, build small GoalStateV2 messages.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import {
+  GoalStateProvisionerClient,
+  GoalStateV2,
+  NeighborType,
+  NetworkType,
+  OperationType,
+  ResourceType,
+  UpdateType,
+  type GoalStateOperationReply,
+} from '../proto';
+import type { OvsSandbox } from '../test/sandbox';
+
+const BIN = path.join(__dirname, '..', '..', 'bin', 'alcor-agent.js');
+
+export interface AgentProcess {
+  readonly child: ChildProcess;
+  readonly grpcPort: number;
+  /** Every log line so far (JSON objects). */
+  readonly logs: Record<string, unknown>[];
+  /** Sends SIGKILL and waits for exit. */
+  kill9(): Promise<void>;
+  /** Sends SIGTERM and waits for exit. */
+  stop(): Promise<void>;
+  push(gs: GoalStateV2): Promise<GoalStateOperationReply>;
+}
+
+export async function startAgent(sb: OvsSandbox, extra: readonly string[] = [], timeoutMs = 20_000): Promise<AgentProcess> {
+  const args = [BIN, 'run', '--ovs-rundir', sb.rundir, '--listen', '127.0.0.1:0', ...extra];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  let buf = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ready = new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`agent not ready in ${timeoutMs} ms: ${stderr}\n${JSON.stringify(logs)}`)), timeoutMs);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buf += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let obj: Record<string, unknown>;
+        try {
+          obj = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          obj = { raw: line };
+        }
+        logs.push(obj);
+        if (process.env.ALCOR_TEST_VERBOSE) process.stderr.write(`[agent] ${line}\n`);
+        if (obj.msg === 'agent ready') {
+          clearTimeout(timer);
+          resolve(Number(obj.grpcPort));
+        }
+      }
+    });
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`agent exited with ${code} before ready: ${stderr}\n${JSON.stringify(logs)}`));
+    });
+  });
+  let grpcPort: number;
+  try {
+    grpcPort = await ready;
+  } catch (e: unknown) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+  const client = new GoalStateProvisionerClient(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
+  return {
+    child,
+    grpcPort,
+    logs,
+    async kill9() {
+      client.close();
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      client.close();
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+    push(gs: GoalStateV2) {
+      return new Promise((resolve, reject) => {
+        const call = client.pushGoalStatesStream();
+        let reply: GoalStateOperationReply | undefined;
+        call.on('data', (r: GoalStateOperationReply) => (reply = r));
+        call.on('error', (e: Error) => reject(e));
+        call.on('status', () => (reply === undefined ? reject(new Error('no reply')) : resolve(reply)));
+        call.write(gs);
+        call.end();
+      });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Goal states
+
+export const VPC_ID = 'e2e-vpc-0000-4000-8000-000000000001';
+export const SUBNET_ID = 'e2e-subnet-0000-4000-8000-00000000001';
+export const VNI = 1001;
+
+export interface PortSpec {
+  readonly id: string;
+  readonly mac: string;
+  readonly ip: string;
+  readonly op?: OperationType;
+}
+
+export interface NeighborSpec {
+  readonly id: string;
+  readonly mac: string;
+  readonly ip: string;
+  readonly hostIp: string;
+}
+
+export interface GoalStateSpec {
+  readonly hostIp: string;
+  readonly cidr: string;
+  readonly gatewayIp: string;
+  readonly gatewayMac?: string;
+  readonly ports?: readonly PortSpec[];
+  readonly neighbors?: readonly NeighborSpec[];
+  /** DHCP entries for these ports. */
+  readonly dhcp?: readonly PortSpec[];
+  /** Include the VPC and subnet (CREATE). Default true. */
+  readonly withNetwork?: boolean;
+}
+
+export function goalState(s: GoalStateSpec): GoalStateV2 {
+  const withNetwork = s.withNetwork ?? true;
+  const refs: { type: ResourceType; id: string }[] = [];
+  const gs: GoalStateV2 = GoalStateV2.fromPartial({ formatVersion: 102 });
+  if (withNetwork) {
+    gs.vpcStates[VPC_ID] = {
+      operationType: OperationType.CREATE,
+      configuration: {
+        revisionNumber: 1,
+        requestId: 'e2e',
+        id: VPC_ID,
+        updateType: UpdateType.FULL,
+        projectId: 'e2e-project',
+        name: 'e2e-vpc',
+        cidr: '10.0.0.0/8',
+        tunnelId: VNI,
+        gatewayIds: [],
+      },
+    };
+    gs.subnetStates[SUBNET_ID] = {
+      operationType: OperationType.CREATE,
+      configuration: {
+        revisionNumber: 1,
+        requestId: 'e2e',
+        id: SUBNET_ID,
+        updateType: UpdateType.FULL,
+        networkType: NetworkType.VXLAN,
+        vpcId: VPC_ID,
+        name: 'e2e-subnet',
+        cidr: s.cidr,
+        tunnelId: VNI,
+        gateway: { ipAddress: s.gatewayIp, macAddress: s.gatewayMac ?? 'fa:16:3e:00:00:01' },
+        dhcpEnable: true,
+        extraDhcpOptions: [],
+        dnsEntryList: [],
+        availabilityZone: 'az-1',
+      },
+    };
+    refs.push({ type: ResourceType.VPC, id: VPC_ID }, { type: ResourceType.SUBNET, id: SUBNET_ID });
+  }
+  for (const p of s.ports ?? []) {
+    gs.portStates[p.id] = {
+      operationType: p.op ?? OperationType.CREATE,
+      configuration: {
+        revisionNumber: 1,
+        requestId: 'e2e',
+        id: p.id,
+        updateType: UpdateType.FULL,
+        vpcId: VPC_ID,
+        name: `port-${p.id.slice(0, 8)}`,
+        deviceId: `dev-${p.id.slice(0, 8)}`,
+        deviceOwner: 'compute:nova',
+        macAddress: p.mac,
+        adminStateUp: true,
+        hostInfo: { ipAddress: s.hostIp, macAddress: '52:54:00:00:00:01' },
+        fixedIps: [{ subnetId: SUBNET_ID, ipAddress: p.ip }],
+        allowAddressPairs: [],
+        securityGroupIds: [],
+      },
+    };
+    refs.push({ type: ResourceType.PORT, id: p.id });
+  }
+  for (const n of s.neighbors ?? []) {
+    gs.neighborStates[n.id] = {
+      operationType: OperationType.CREATE,
+      configuration: {
+        revisionNumber: 1,
+        requestId: 'e2e',
+        id: n.id,
+        updateType: UpdateType.FULL,
+        vpcId: VPC_ID,
+        name: `nbr-${n.id.slice(0, 8)}`,
+        macAddress: n.mac,
+        hostMacAddress: '52:54:00:00:00:02',
+        hostIpAddress: n.hostIp,
+        fixedIps: [{ neighborType: NeighborType.L2, subnetId: SUBNET_ID, ipAddress: n.ip, arionGroup: '', tunnelId: VNI }],
+        allowAddressPairs: [],
+      },
+    };
+    refs.push({ type: ResourceType.NEIGHBOR, id: n.id });
+  }
+  for (const p of s.dhcp ?? []) {
+    const id = `dhcp-${p.id}`;
+    gs.dhcpStates[id] = {
+      operationType: OperationType.CREATE,
+      configuration: {
+        revisionNumber: 1,
+        requestId: 'e2e',
+        id,
+        updateType: UpdateType.FULL,
+        subnetId: SUBNET_ID,
+        macAddress: p.mac,
+        ipv4Address: p.ip,
+        ipv6Address: '',
+        portHostName: `vm-${p.id.slice(0, 4)}`,
+      },
+    };
+    refs.push({ type: ResourceType.DHCP, id });
+  }
+  gs.hostResources[s.hostIp] = { resources: refs };
+  return gs;
+}
+
+/** Our flows as sorted ovs-ofctl text (no counters), to compare dumps. */
+export async function dumpOurFlows(sb: OvsSandbox): Promise<string[]> {
+  const r = await sb.ofctl(['--no-stats', 'dump-flows', 'br-int', 'cookie=0xa1c0000000000000/0xffff000000000000']);
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('OFPST_FLOW') && !l.startsWith('NXST_FLOW'))
+    .sort();
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await fn()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
