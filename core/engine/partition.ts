@@ -41,7 +41,8 @@ import {
 import { decodeGoalState } from './decode';
 import { NeighborFastPath } from './neighbor-fastpath';
 import { partitionOfCookieHash } from './split';
-import { StoreView } from './store-view';
+import { StoreView } from '../pipeline/storeview';
+import { MutableOvsFacts } from './ovs-facts';
 
 export interface PartitionOptions {
   readonly index: number;
@@ -123,6 +124,7 @@ export class PartitionEngine {
   readonly count: number;
   readonly store: ResourceStore;
   readonly view: StoreView;
+  readonly facts: MutableOvsFacts;
   readonly table = new FlowTable({ preferOwner, isOurs: isOurCookie });
   readonly #fast = new NeighborFastPath();
   #open: Undo | undefined;
@@ -132,8 +134,9 @@ export class PartitionEngine {
     this.index = opts.index;
     this.count = opts.count;
     this.store = opts.snapshot === undefined ? new ResourceStore() : ResourceStore.fromSnapshot(opts.snapshot);
-    this.view = new StoreView(this.store, { localTunnelIp: opts.localTunnelIp, tunnelOfport: opts.tunnelOfport });
-    for (const [id, ofport] of opts.ofports ?? []) this.view.setOfport(id, ofport);
+    this.facts = new MutableOvsFacts({ localTunnelIp: opts.localTunnelIp, tunnelOfport: opts.tunnelOfport });
+    this.view = new StoreView(this.store, this.facts);
+    for (const [id, ofport] of opts.ofports ?? []) this.facts.setOfport(id, ofport);
     // Compile everything held. The infrastructure flows exist from the start, so the table is
     // never without them.
     const owners = new OwnerList();
@@ -187,8 +190,8 @@ export class PartitionEngine {
       plan,
       owners,
       ofports: [],
-      tunnelOfport: this.view.tunnelOfport,
-      localTunnelIp: this.view.localTunnelIp,
+      tunnelOfport: this.facts.tunnelOfport,
+      localTunnelIp: this.facts.localTunnelIp,
       flows: result.flows,
     };
     return { txn, statuses, delta: result.delta, timings, slowNeighbors };
@@ -199,21 +202,21 @@ export class PartitionEngine {
     this.#assertNoOpen();
     const undoOfports: (readonly [string, number | undefined])[] = [];
     const owners = new OwnerList();
-    const tunnelBefore = this.view.tunnelOfport;
-    const ipBefore = this.view.localTunnelIp;
+    const tunnelBefore = this.facts.tunnelOfport;
+    const ipBefore = this.facts.localTunnelIp;
     let tunnelChanged = false;
     if (facts.tunnelOfport !== undefined && facts.tunnelOfport !== null && facts.tunnelOfport !== tunnelBefore) {
-      this.view.tunnelOfport = facts.tunnelOfport;
+      this.facts.tunnelOfport = facts.tunnelOfport;
       tunnelChanged = true;
     }
     if (facts.localTunnelIp !== undefined && facts.localTunnelIp !== null && facts.localTunnelIp !== ipBefore) {
-      this.view.localTunnelIp = facts.localTunnelIp;
+      this.facts.localTunnelIp = facts.localTunnelIp;
       tunnelChanged = true;
     }
     if (tunnelChanged) for (const o of dependentsOfTunnel(this.view)) owners.add(o);
     for (const [portId, ofport] of facts.ofports ?? []) {
-      const before = this.view.ofportOf(portId);
-      if (!this.view.setOfport(portId, ofport)) continue;
+      const before = this.facts.ofportOf(portId);
+      if (!this.facts.setOfport(portId, ofport)) continue;
       undoOfports.push([portId, before]);
       for (const o of dependentsOfOfport(portId, this.view)) owners.add(o);
     }
@@ -240,9 +243,9 @@ export class PartitionEngine {
   abort(txn: number): void {
     const undo = this.#take(txn);
     if (undo.plan !== undefined) this.store.revert(undo.plan);
-    for (let i = undo.ofports.length - 1; i >= 0; i--) this.view.setOfport(undo.ofports[i][0], undo.ofports[i][1]);
-    this.view.tunnelOfport = undo.tunnelOfport;
-    this.view.localTunnelIp = undo.localTunnelIp;
+    for (let i = undo.ofports.length - 1; i >= 0; i--) this.facts.setOfport(undo.ofports[i][0], undo.ofports[i][1]);
+    this.facts.tunnelOfport = undo.tunnelOfport;
+    this.facts.localTunnelIp = undo.localTunnelIp;
     this.table.apply(undo.owners.map((o) => ({ owner: ownerKey(o), flows: compileOwner(o, this.view) })));
   }
 
@@ -277,7 +280,7 @@ export class PartitionEngine {
       s.status === OperationStatus.SUCCESS &&
       PORT_UPSERTS.has(s.operationType) &&
       this.view.port(s.resourceId) !== undefined &&
-      this.view.ofportOf(s.resourceId) === undefined
+      this.facts.ofportOf(s.resourceId) === undefined
     ) {
       return {
         ...s,
