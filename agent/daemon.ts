@@ -14,7 +14,7 @@ import type { PlannedStatus, StoreSnapshot } from '../core/goalstate';
 import { formatIpv4, formatMac, parseIpv4 } from '../core/goalstate/addr';
 import { COOKIE_MARKER_BITS, COOKIE_MASK } from '../core/pipeline/cookie';
 import { handleDhcp, type DhcpLease } from '../core/dhcp/server';
-import { OFPP } from '../core/openflow';
+import { OFPP, decodeFlowStatsEntries, formatFlow } from '../core/openflow';
 import type { Dhcp, Subnet } from '../core/model';
 import {
   GoalStateOperationReply,
@@ -199,6 +199,7 @@ export class AgentDaemon {
       grpcPort: this.#grpcPort,
       bridge: o.bridge,
       metrics: o.metrics,
+      metricsPort: httpPort(this.#http),
       convergeFlowMods: this.#lastConvergeFlowMods,
     });
   }
@@ -343,7 +344,9 @@ export class AgentDaemon {
       delete: prepared.delete,
       resources: statuses.length,
       pending: statuses.filter((s) => s.status === OperationStatus.PENDING).length,
-      invalid: statuses.filter((s) => s.status === OperationStatus.INVALID_ARG).map((s) => `${s.resourceId}: ${s.reason}`),
+      invalid: statuses
+        .filter((s) => s.status === OperationStatus.INVALID_ARG)
+        .map((s) => `${s.resourceId}: ${s.reason}`),
       bundleUs,
       totalUs: us(t0),
     });
@@ -385,7 +388,10 @@ export class AgentDaemon {
     try {
       await session.applyBundle(prepared.bundleId, prepared.deltas);
       await engine.commit(prepared.txns);
-      this.#log('info', 'host facts applied', { ports: ofports.map(([id, of]) => `${id}=${of ?? 'none'}`), flowMods: prepared.flowMods });
+      this.#log('info', 'host facts applied', {
+        ports: ofports.map(([id, of]) => `${id}=${of ?? 'none'}`),
+        flowMods: prepared.flowMods,
+      });
       return true;
     } catch (e: unknown) {
       await engine.abort(prepared.txns);
@@ -396,8 +402,7 @@ export class AgentDaemon {
 
   #onPortEvent(ev: PortEvent): void {
     if (this.#stopping) return;
-    const fact: [string, number | undefined] =
-      ev.kind === 'bound' ? [ev.portId, ev.ofport] : [ev.portId, undefined];
+    const fact: [string, number | undefined] = ev.kind === 'bound' ? [ev.portId, ev.ofport] : [ev.portId, undefined];
     this.#log('info', `port ${ev.kind}`, { portId: ev.portId, ofport: fact[1] });
     void this.#serial(async () => {
       if (await this.#applyHostFacts([fact])) this.#afterCommit();
@@ -423,15 +428,17 @@ export class AgentDaemon {
     if (dir === undefined) return;
     this.#snapshotDirty = true;
     // One write at a time; the latest snapshot wins.
-    this.#snapshotWrite = this.#snapshotWrite.then(async () => {
-      if (!this.#snapshotDirty) return;
-      this.#snapshotDirty = false;
-      await fs.mkdir(dir, { recursive: true });
-      const file = path.join(dir, SNAPSHOT_FILE);
-      const tmp = `${file}.${process.pid}.tmp`;
-      await fs.writeFile(tmp, JSON.stringify(snap));
-      await fs.rename(tmp, file); // atomic: a crash leaves the old or the new file, never half of one
-    }).catch((e: unknown) => this.#log('warn', 'snapshot write failed', { error: errorText(e) }));
+    this.#snapshotWrite = this.#snapshotWrite
+      .then(async () => {
+        if (!this.#snapshotDirty) return;
+        this.#snapshotDirty = false;
+        await fs.mkdir(dir, { recursive: true });
+        const file = path.join(dir, SNAPSHOT_FILE);
+        const tmp = `${file}.${process.pid}.tmp`;
+        await fs.writeFile(tmp, JSON.stringify(snap));
+        await fs.rename(tmp, file); // atomic: a crash leaves the old or the new file, never half of one
+      })
+      .catch((e: unknown) => this.#log('warn', 'snapshot write failed', { error: errorText(e) }));
   }
 
   async #readSnapshot(): Promise<StoreSnapshot | undefined> {
@@ -543,9 +550,28 @@ export class AgentDaemon {
     return this.#serial(async () => {
       const { engine, session } = this.#parts();
       const bodies = await session.dumpFlows(COOKIE_MARKER_BITS, COOKIE_MASK);
-      const desired = await engine.desiredFlows();
+      const desired = (await engine.desiredFlows()).map((f) => formatFlow(f));
+      const installed: string[] = [];
+      for (const b of bodies)
+        for (const e of decodeFlowStatsEntries(b))
+          installed.push(
+            e.kind === 'flow'
+              ? formatFlow(e.flow)
+              : `cookie=0x${e.cookie.toString(16)}, table=${e.table}, priority=${e.priority} (${e.code}: ${e.reason})`,
+          );
+      // The engine's own diff decides "in sync"; the text lists are for a human reading the output.
       const r = await engine.reconcile(bodies);
-      return { desired: desired.length, differences: r.flowMods, inSync: r.flowMods === 0 };
+      const have = new Set(installed);
+      const want = new Set(desired);
+      const LIST_MAX = 50;
+      return {
+        desired: desired.length,
+        installed: installed.length,
+        differences: r.flowMods,
+        inSync: r.flowMods === 0,
+        missing: desired.filter((f) => !have.has(f)).slice(0, LIST_MAX),
+        unexpected: installed.filter((f) => !want.has(f)).slice(0, LIST_MAX),
+      };
     });
   }
 
@@ -582,6 +608,11 @@ export class AgentDaemon {
     });
     return server;
   }
+}
+
+function httpPort(server: http.Server | undefined): number | undefined {
+  const a = server?.address();
+  return a !== null && typeof a === 'object' ? a.port : undefined;
 }
 
 export function splitHostPort(text: string): { host: string; port: number } {

@@ -23,19 +23,31 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'busybox'])) {
     try {
       sb = await OvsSandbox.start({ name: 'agdhcp' });
       // A link-local placeholder address: the VM has no lease yet.
-      const vm = await sb.addVm({ name: 'vm1', mac: P1.mac, ip: '169.254.24.1/16', ofport: 1, iface: tapNameFor(P1.id) });
+      const vm = await sb.addVm({
+        name: 'vm1',
+        mac: P1.mac,
+        ip: '169.254.24.1/16',
+        ofport: 1,
+        iface: tapNameFor(P1.id),
+      });
       agent = await startAgent(sb, ['--tunnel-ip', HOST_IP]);
       const r = await agent.push(
         goalState({ hostIp: HOST_IP, cidr: '10.214.0.0/24', gatewayIp: '10.214.0.1', ports: [P1], dhcp: [P1] }),
       );
-      assert.ok(r.operationStatuses.every((s) => s.operationStatus === OperationStatus.SUCCESS), JSON.stringify(r));
+      assert.ok(
+        r.operationStatuses.every((s) => s.operationStatus === OperationStatus.SUCCESS),
+        JSON.stringify(r),
+      );
 
       const out = path.join(dir, 'bound.env');
       const script = path.join(dir, 'script.sh');
       fs.writeFileSync(script, `#!/bin/sh\nif [ "$1" = bound ]; then env > ${out}; fi\nexit 0\n`, { mode: 0o755 });
-      const u = await vm.exec(['busybox', 'udhcpc', '-f', '-q', '-n', '-t', '3', '-T', '1', '-i', 'eth0', '-s', script], {
-        timeoutMs: 15000,
-      });
+      const u = await vm.exec(
+        ['busybox', 'udhcpc', '-f', '-q', '-n', '-t', '3', '-T', '1', '-i', 'eth0', '-s', script],
+        {
+          timeoutMs: 15000,
+        },
+      );
       assert.is(u.code, 0, `udhcpc failed: ${u.stdout}\n${u.stderr}\n${JSON.stringify(agent.logs.slice(-5))}`);
       const env = Object.fromEntries(
         fs
@@ -47,7 +59,10 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'busybox'])) {
       assert.is(env.ip, P1.ip);
       assert.is(env.router?.trim(), '10.214.0.1');
       assert.is(env.serverid, '10.214.0.1');
-      assert.ok(agent.logs.some((l) => l.msg === 'dhcp reply' && l.type === 'ACK'), 'the agent sent the ACK');
+      assert.ok(
+        agent.logs.some((l) => l.msg === 'dhcp reply' && l.type === 'ACK'),
+        'the agent sent the ACK',
+      );
     } finally {
       await agent?.stop();
       await sb?.stop();

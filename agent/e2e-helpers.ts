@@ -20,6 +20,8 @@ const BIN = path.join(__dirname, '..', '..', 'bin', 'alcor-agent.js');
 export interface AgentProcess {
   readonly child: ChildProcess;
   readonly grpcPort: number;
+  /** The HTTP (metrics/status/flows) port, when started with --metrics. */
+  readonly metricsPort: number | undefined;
   /** Every log line so far (JSON objects). */
   readonly logs: Record<string, unknown>[];
   /** Sends SIGKILL and waits for exit. */
@@ -29,15 +31,23 @@ export interface AgentProcess {
   push(gs: GoalStateV2): Promise<GoalStateOperationReply>;
 }
 
-export async function startAgent(sb: OvsSandbox, extra: readonly string[] = [], timeoutMs = 20_000): Promise<AgentProcess> {
+export async function startAgent(
+  sb: OvsSandbox,
+  extra: readonly string[] = [],
+  timeoutMs = 20_000,
+): Promise<AgentProcess> {
   const args = [BIN, 'run', '--ovs-rundir', sb.rundir, '--listen', '127.0.0.1:0', ...extra];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   let buf = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let metricsPort: number | undefined;
   const ready = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`agent not ready in ${timeoutMs} ms: ${stderr}\n${JSON.stringify(logs)}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`agent not ready in ${timeoutMs} ms: ${stderr}\n${JSON.stringify(logs)}`)),
+      timeoutMs,
+    );
     child.stdout?.on('data', (chunk: Buffer) => {
       buf += chunk.toString('utf8');
       let nl: number;
@@ -54,6 +64,7 @@ export async function startAgent(sb: OvsSandbox, extra: readonly string[] = [], 
         if (process.env.ALCOR_TEST_VERBOSE) process.stderr.write(`[agent] ${line}\n`);
         if (obj.msg === 'agent ready') {
           clearTimeout(timer);
+          metricsPort = typeof obj.metricsPort === 'number' ? obj.metricsPort : undefined;
           resolve(Number(obj.grpcPort));
         }
       }
@@ -75,6 +86,7 @@ export async function startAgent(sb: OvsSandbox, extra: readonly string[] = [], 
   return {
     child,
     grpcPort,
+    metricsPort,
     logs,
     async kill9() {
       client.close();
@@ -209,7 +221,9 @@ export function goalState(s: GoalStateSpec): GoalStateV2 {
         macAddress: n.mac,
         hostMacAddress: '52:54:00:00:00:02',
         hostIpAddress: n.hostIp,
-        fixedIps: [{ neighborType: NeighborType.L2, subnetId: SUBNET_ID, ipAddress: n.ip, arionGroup: '', tunnelId: VNI }],
+        fixedIps: [
+          { neighborType: NeighborType.L2, subnetId: SUBNET_ID, ipAddress: n.ip, arionGroup: '', tunnelId: VNI },
+        ],
         allowAddressPairs: [],
       },
     };
@@ -245,6 +259,18 @@ export async function dumpOurFlows(sb: OvsSandbox): Promise<string[]> {
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('OFPST_FLOW') && !l.startsWith('NXST_FLOW'))
     .sort();
+}
+
+/** Runs `alcor-agent <args>` to completion. */
+export function runCli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

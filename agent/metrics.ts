@@ -22,7 +22,12 @@ export class Metrics {
 
   render(load?: { readonly queued: number; readonly running: number }): string {
     const out: string[] = [];
-    const metric = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string, lines: readonly string[]): void => {
+    const metric = (
+      name: string,
+      type: 'counter' | 'gauge' | 'histogram',
+      help: string,
+      lines: readonly string[],
+    ): void => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...lines);
     };
     metric('alcor_agent_goal_states_total', 'counter', 'Goal states applied, by result.', [
@@ -40,7 +45,9 @@ export class Metrics {
       `alcor_agent_punts_total{outcome="other"} ${this.otherPunts}`,
       `alcor_agent_punts_total{outcome="rate_limited"} ${this.puntsDropped}`,
     ]);
-    const buckets = APPLY_BUCKETS_S.map((le, i) => `alcor_agent_apply_seconds_bucket{le="${le}"} ${this.#applyBuckets[i]}`);
+    const buckets = APPLY_BUCKETS_S.map(
+      (le, i) => `alcor_agent_apply_seconds_bucket{le="${le}"} ${this.#applyBuckets[i]}`,
+    );
     metric('alcor_agent_apply_seconds', 'histogram', 'Goal-state apply latency (prepare + bundle + barrier).', [
       ...buckets,
       `alcor_agent_apply_seconds_bucket{le="+Inf"} ${this.#applyCount}`,

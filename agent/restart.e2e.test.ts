@@ -29,10 +29,18 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
       await sb.addVm({ name: 'vm2', mac: P2.mac, ip: `${P2.ip}/24`, ofport: 2, iface: tapNameFor(P2.id) });
       const args = ['--tunnel-ip', HOST_IP, '--state-dir', stateDir];
       agent = await startAgent(sb, args);
-      const r = await agent.push(goalState({ hostIp: HOST_IP, cidr: '10.212.0.0/24', gatewayIp: '10.212.0.1', ports: [P1, P2] }));
-      assert.ok(r.operationStatuses.every((s) => s.operationStatus === OperationStatus.SUCCESS), JSON.stringify(r));
+      const r = await agent.push(
+        goalState({ hostIp: HOST_IP, cidr: '10.212.0.0/24', gatewayIp: '10.212.0.1', ports: [P1, P2] }),
+      );
+      assert.ok(
+        r.operationStatuses.every((s) => s.operationStatus === OperationStatus.SUCCESS),
+        JSON.stringify(r),
+      );
       const snapFile = path.join(stateDir, 'snapshot.json');
-      await until('snapshot written', async () => fs.existsSync(snapFile) && fs.readFileSync(snapFile, 'utf8').includes(P2.id));
+      await until(
+        'snapshot written',
+        async () => fs.existsSync(snapFile) && fs.readFileSync(snapFile, 'utf8').includes(P2.id),
+      );
       const warm = await vm1.exec(['ping', '-c1', '-W2', P2.ip]);
       assert.is(warm.code, 0, warm.stdout + warm.stderr);
       const before = await dumpOurFlows(sb);

@@ -25,7 +25,14 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
       sandboxes.push(a);
       const b = await OvsSandbox.start({ name: 'agvxb', underlay: { ip: `${HOST_B}/24`, peer: 'agvxa' } });
       sandboxes.push(b);
-      const vm1 = await a.addVm({ name: 'vm1', mac: P1.mac, ip: `${P1.ip}/24`, ofport: 1, iface: tapNameFor(P1.id), mtu: 1450 });
+      const vm1 = await a.addVm({
+        name: 'vm1',
+        mac: P1.mac,
+        ip: `${P1.ip}/24`,
+        ofport: 1,
+        iface: tapNameFor(P1.id),
+        mtu: 1450,
+      });
       await b.addVm({ name: 'vm2', mac: P2.mac, ip: `${P2.ip}/24`, ofport: 2, iface: tapNameFor(P2.id), mtu: 1450 });
       const agentA = await startAgent(a, ['--tunnel-ip', HOST_A, '--tunnel-ofport', '100']);
       agents.push(agentA);
@@ -39,7 +46,10 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
         goalState({ hostIp: HOST_B, cidr: CIDR, gatewayIp: GW, ports: [P2], neighbors: [{ ...P1, hostIp: HOST_A }] }),
       );
       for (const r of [ra, rb]) {
-        assert.ok(r.operationStatuses.every((s) => s.operationStatus === OperationStatus.SUCCESS), JSON.stringify(r));
+        assert.ok(
+          r.operationStatuses.every((s) => s.operationStatus === OperationStatus.SUCCESS),
+          JSON.stringify(r),
+        );
       }
       const ping = await vm1.exec(['ping', '-c3', '-i0.2', '-W2', P2.ip]);
       assert.is(ping.code, 0, ping.stdout + ping.stderr);

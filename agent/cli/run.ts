@@ -8,7 +8,13 @@ import { CliError, EXIT_FAILURE, EXIT_OK, type CliIo, type SubcommandModule } fr
 import { AgentDaemon, jsonLogger, splitHostPort } from '../daemon';
 
 const OPTIONS = [
-  { name: 'listen', type: 'string', default: '127.0.0.1:50001', metavar: 'HOST:PORT', help: 'gRPC goal-state server address' },
+  {
+    name: 'listen',
+    type: 'string',
+    default: '127.0.0.1:50001',
+    metavar: 'HOST:PORT',
+    help: 'gRPC goal-state server address',
+  },
   {
     name: 'ovs-rundir',
     type: 'string',
@@ -31,7 +37,8 @@ const OPTIONS = [
 
 export async function runAgent(argv: readonly string[], io: CliIo): Promise<number> {
   const parsed = parseArgs(OPTIONS, argv, io.env);
-  if (parsed.positionals.length > 0) throw new CliError('E_CLI_BAD_VALUE', `unexpected argument "${parsed.positionals[0]}"`);
+  if (parsed.positionals.length > 0)
+    throw new CliError('E_CLI_BAD_VALUE', `unexpected argument "${parsed.positionals[0]}"`);
   const configFile = parsed.options.config;
   let file;
   if (configFile !== undefined) {

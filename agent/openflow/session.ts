@@ -57,12 +57,7 @@ export type OfErrorMessage = Extract<OfMessage, { kind: 'error' }>;
 export type PacketIn = Extract<OfMessage, { kind: 'packet_in' }>;
 
 export type SessionErrorCode =
-  | 'OF_SESSION_DOWN'
-  | 'OF_SESSION_CLOSED'
-  | 'OF_VERSION'
-  | 'OF_REJECTED'
-  | 'OF_TIMEOUT'
-  | 'OF_PROTOCOL';
+  'OF_SESSION_DOWN' | 'OF_SESSION_CLOSED' | 'OF_VERSION' | 'OF_REJECTED' | 'OF_TIMEOUT' | 'OF_PROTOCOL';
 
 export class SessionError extends Error {
   readonly code: SessionErrorCode;
@@ -293,7 +288,9 @@ export class OpenFlowSession extends EventEmitter {
   async barrier(): Promise<void> {
     const ready = this.#requireReady();
     const xid = this.#nextXid();
-    const done = new Promise<void>((resolve, reject) => this.#waits.set(xid, { kind: 'barrier', xid, resolve, reject }));
+    const done = new Promise<void>((resolve, reject) =>
+      this.#waits.set(xid, { kind: 'barrier', xid, resolve, reject }),
+    );
     const timer = this.#timeout(done, 'barrier');
     try {
       await this.#write(ready.conn, encodeBarrierRequest(xid, ready.version));
@@ -578,7 +575,8 @@ export class OpenFlowSession extends EventEmitter {
     let timer: NodeJS.Timeout | undefined;
     const promise = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(
-        () => reject(new SessionError('OF_TIMEOUT', `${what}: no answer from OVS in ${this.#opts.requestTimeoutMs} ms`)),
+        () =>
+          reject(new SessionError('OF_TIMEOUT', `${what}: no answer from OVS in ${this.#opts.requestTimeoutMs} ms`)),
         this.#opts.requestTimeoutMs,
       );
     });
