@@ -1,4 +1,2 @@
-// alcor-bench control: placeholder until the benchmark is written; replace `command` with the real module.
-import { notImplemented } from '../../core/cli/commands';
-
-export const command = notImplemented('alcor-bench', 'control', 'control-service throughput and latency over gRPC');
+// alcor-bench control: time until every agent acknowledged a push to many hosts (see perf/control.ts).
+export { command } from '../control';
