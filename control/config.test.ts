@@ -18,7 +18,15 @@ test('config file with agents; flags win over the file', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-cfg-'));
   try {
     const file = path.join(dir, 'c.json');
-    fs.writeFileSync(file, JSON.stringify({ etcd: 'http://127.0.0.1:1,http://127.0.0.1:2', ack: 'durable', listen: '0.0.0.0:9', agents: { '10.0.0.1': '127.0.0.1:50001' } }));
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        etcd: 'http://127.0.0.1:1,http://127.0.0.1:2',
+        ack: 'durable',
+        listen: '0.0.0.0:9',
+        agents: { '10.0.0.1': '127.0.0.1:50001' },
+      }),
+    );
     const c = loadRunConfig(['--config', file, '--listen', '127.0.0.1:5'], {});
     assert.ok(c);
     assert.equal(c.etcd, ['http://127.0.0.1:1', 'http://127.0.0.1:2']);

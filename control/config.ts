@@ -6,19 +6,101 @@ import { AckMode } from './controller';
 import { LogLevel } from './log';
 
 export const RUN_OPTIONS = [
-  { name: 'listen', type: 'string', default: '127.0.0.1:9016', env: 'ALCOR_CONTROL_LISTEN', metavar: 'HOST:PORT', help: 'gRPC: northbound GoalStateProvisioner and the agents\' RequestGoalStates' },
-  { name: 'http', type: 'string', default: '127.0.0.1:9017', env: 'ALCOR_CONTROL_HTTP', metavar: 'HOST:PORT', help: 'operator HTTP/JSON API and /metrics' },
-  { name: 'etcd', type: 'string', env: 'ALCOR_CONTROL_ETCD', metavar: 'URL[,URL]', help: 'etcd endpoints: sharded mode (absent: embedded single-process mode)' },
-  { name: 'data-dir', type: 'string', default: './alcor-control-data', env: 'ALCOR_CONTROL_DATA_DIR', metavar: 'DIR', help: 'embedded mode: where the desired state is kept' },
-  { name: 'config', type: 'string', env: 'ALCOR_CONTROL_CONFIG', metavar: 'FILE', help: 'JSON config file (same names as the flags, plus "agents": {hostIp: address})' },
-  { name: 'replica-id', type: 'string', env: 'ALCOR_CONTROL_REPLICA_ID', metavar: 'ID', help: 'this replica\'s name in etcd (default: hostname-pid)' },
-  { name: 'prefix', type: 'string', default: '/alcor-control/', metavar: 'KEY', help: 'etcd key prefix (several clusters can share one etcd)' },
-  { name: 'lease-ttl', type: 'number', default: 5, metavar: 'SECONDS', help: 'replica lease TTL: a dead replica\'s hosts move within it' },
-  { name: 'ack', type: 'string', default: 'agents', metavar: 'agents|durable', help: 'reply northbound once the agents answered (agents) or once the goal state is durable (durable)' },
-  { name: 'result-timeout', type: 'number', default: 30000, metavar: 'MS', help: 'how long a northbound reply waits for agents before reporting PENDING' },
-  { name: 'reply-timeout', type: 'number', default: 30000, metavar: 'MS', help: 'an agent that does not answer a message within this gets its stream reset' },
-  { name: 'backoff-max', type: 'number', default: 5000, metavar: 'MS', help: 'longest wait between reconnections to an agent' },
-  { name: 'log-level', type: 'string', default: 'info', env: 'ALCOR_CONTROL_LOG_LEVEL', metavar: 'LEVEL', help: 'debug, info, warn or error' },
+  {
+    name: 'listen',
+    type: 'string',
+    default: '127.0.0.1:9016',
+    env: 'ALCOR_CONTROL_LISTEN',
+    metavar: 'HOST:PORT',
+    help: "gRPC: northbound GoalStateProvisioner and the agents' RequestGoalStates",
+  },
+  {
+    name: 'http',
+    type: 'string',
+    default: '127.0.0.1:9017',
+    env: 'ALCOR_CONTROL_HTTP',
+    metavar: 'HOST:PORT',
+    help: 'operator HTTP/JSON API and /metrics',
+  },
+  {
+    name: 'etcd',
+    type: 'string',
+    env: 'ALCOR_CONTROL_ETCD',
+    metavar: 'URL[,URL]',
+    help: 'etcd endpoints: sharded mode (absent: embedded single-process mode)',
+  },
+  {
+    name: 'data-dir',
+    type: 'string',
+    default: './alcor-control-data',
+    env: 'ALCOR_CONTROL_DATA_DIR',
+    metavar: 'DIR',
+    help: 'embedded mode: where the desired state is kept',
+  },
+  {
+    name: 'config',
+    type: 'string',
+    env: 'ALCOR_CONTROL_CONFIG',
+    metavar: 'FILE',
+    help: 'JSON config file (same names as the flags, plus "agents": {hostIp: address})',
+  },
+  {
+    name: 'replica-id',
+    type: 'string',
+    env: 'ALCOR_CONTROL_REPLICA_ID',
+    metavar: 'ID',
+    help: "this replica's name in etcd (default: hostname-pid)",
+  },
+  {
+    name: 'prefix',
+    type: 'string',
+    default: '/alcor-control/',
+    metavar: 'KEY',
+    help: 'etcd key prefix (several clusters can share one etcd)',
+  },
+  {
+    name: 'lease-ttl',
+    type: 'number',
+    default: 5,
+    metavar: 'SECONDS',
+    help: "replica lease TTL: a dead replica's hosts move within it",
+  },
+  {
+    name: 'ack',
+    type: 'string',
+    default: 'agents',
+    metavar: 'agents|durable',
+    help: 'reply northbound once the agents answered (agents) or once the goal state is durable (durable)',
+  },
+  {
+    name: 'result-timeout',
+    type: 'number',
+    default: 30000,
+    metavar: 'MS',
+    help: 'how long a northbound reply waits for agents before reporting PENDING',
+  },
+  {
+    name: 'reply-timeout',
+    type: 'number',
+    default: 30000,
+    metavar: 'MS',
+    help: 'an agent that does not answer a message within this gets its stream reset',
+  },
+  {
+    name: 'backoff-max',
+    type: 'number',
+    default: 5000,
+    metavar: 'MS',
+    help: 'longest wait between reconnections to an agent',
+  },
+  {
+    name: 'log-level',
+    type: 'string',
+    default: 'info',
+    env: 'ALCOR_CONTROL_LOG_LEVEL',
+    metavar: 'LEVEL',
+    help: 'debug, info, warn or error',
+  },
 ] as const satisfies readonly OptionSpec[];
 
 export interface ControlConfig {
@@ -40,19 +122,25 @@ export interface ControlConfig {
 function agentsFrom(obj: unknown, origin: string): Map<string, string> {
   const out = new Map<string, string>();
   if (obj === undefined) return out;
-  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new CliError('E_CLI_BAD_CONFIG', `${origin}: "agents" must map host IP to agent address`);
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+    throw new CliError('E_CLI_BAD_CONFIG', `${origin}: "agents" must map host IP to agent address`);
   for (const [host, addr] of Object.entries(obj)) {
-    if (typeof addr !== 'string' || !/^.+:\d+$/.test(addr)) throw new CliError('E_CLI_BAD_CONFIG', `${origin}: agent address for ${host} must be HOST:PORT`);
+    if (typeof addr !== 'string' || !/^.+:\d+$/.test(addr))
+      throw new CliError('E_CLI_BAD_CONFIG', `${origin}: agent address for ${host} must be HOST:PORT`);
     out.set(host, addr);
   }
   return out;
 }
 
 /** Parses `run` arguments. Returns null when --help was asked. Throws CliError on bad input. */
-export function loadRunConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ControlConfig | null {
+export function loadRunConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): ControlConfig | null {
   const parsed = parseArgs(RUN_OPTIONS, argv, env);
   if (parsed.help) return null;
-  if (parsed.positionals.length > 0) throw new CliError('E_CLI_BAD_VALUE', `unexpected argument ${parsed.positionals[0]}`);
+  if (parsed.positionals.length > 0)
+    throw new CliError('E_CLI_BAD_VALUE', `unexpected argument ${parsed.positionals[0]}`);
   const file = parsed.options.config;
   let fileValues;
   let agents = new Map<string, string>();
@@ -72,14 +160,25 @@ export function loadRunConfig(argv: readonly string[], env: Readonly<Record<stri
   }
   const o = resolveOptions(RUN_OPTIONS, parsed, fileValues).options;
   const ack = o.ack;
-  if (ack !== 'agents' && ack !== 'durable') throw new CliError('E_CLI_BAD_VALUE', `--ack must be agents or durable, not ${ack}`);
+  if (ack !== 'agents' && ack !== 'durable')
+    throw new CliError('E_CLI_BAD_VALUE', `--ack must be agents or durable, not ${ack}`);
   const level = o['log-level'];
-  if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new CliError('E_CLI_BAD_VALUE', `--log-level must be debug, info, warn or error`);
-  for (const [name, v] of [['listen', o.listen], ['http', o.http]] as const) {
+  if (!['debug', 'info', 'warn', 'error'].includes(level))
+    throw new CliError('E_CLI_BAD_VALUE', `--log-level must be debug, info, warn or error`);
+  for (const [name, v] of [
+    ['listen', o.listen],
+    ['http', o.http],
+  ] as const) {
     if (!/^.+:\d+$/.test(v)) throw new CliError('E_CLI_BAD_VALUE', `--${name} must be HOST:PORT, not ${v}`);
   }
   if (!(o['lease-ttl'] >= 1)) throw new CliError('E_CLI_BAD_VALUE', '--lease-ttl must be at least 1 second');
-  const etcd = o.etcd === undefined || o.etcd === '' ? null : o.etcd.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const etcd =
+    o.etcd === undefined || o.etcd === ''
+      ? null
+      : o.etcd
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '');
   return {
     listen: o.listen,
     http: o.http,

@@ -4,7 +4,15 @@
 // Data flow: submit -> store.commit (durable) -> store emits one HostChange per touched host, in commit order
 // (embedded: directly; etcd: through the watch, on every replica) -> the owning replica's HostSession pushes
 // -> a HostResult "host applied up to version V" goes back to the caller's waiter (directly or via etcd).
-import { HostRequest, HostRequestReply, OperationStatus, OperationType, RequestType, GoalStateOperationReply, NeighborState } from '../proto';
+import {
+  HostRequest,
+  HostRequestReply,
+  OperationStatus,
+  OperationType,
+  RequestType,
+  GoalStateOperationReply,
+  NeighborState,
+} from '../proto';
 import { GoalStateOperationReply_GoalStateOperationStatus as Status } from '../proto';
 import { Logger } from './log';
 import { ControlMetrics } from './metrics';
@@ -56,9 +64,13 @@ export class Controller {
       for (const s of this.sessions.values()) if (s.state() === 'connected') n++;
       return n;
     });
-    m.gauge('alcor_control_resources', 'Resources in the desired state (each stored once)', () => this.store.cache.resourceCount());
+    m.gauge('alcor_control_resources', 'Resources in the desired state (each stored once)', () =>
+      this.store.cache.resourceCount(),
+    );
     m.gauge('alcor_control_replicas', 'Live replicas seen by this one', () => this.membership.members().length);
-    m.gauge('alcor_control_active', '1 while this replica holds its lease and may push', () => (this.membership.active() ? 1 : 0));
+    m.gauge('alcor_control_active', '1 while this replica holds its lease and may push', () =>
+      this.membership.active() ? 1 : 0,
+    );
   }
 
   get self(): string {
@@ -192,7 +204,11 @@ export class Controller {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         const list = this.waiters.get(host);
-        if (list !== undefined) this.waiters.set(host, list.filter((w) => w !== waiter));
+        if (list !== undefined)
+          this.waiters.set(
+            host,
+            list.filter((w) => w !== waiter),
+          );
         resolve(null);
       }, timeoutMs);
       const waiter: Waiter = {
@@ -273,7 +289,11 @@ export class Controller {
     );
     for (const list of perHost) statuses.push(...list);
     // Alcor's NCM answers the DPM with format_version 100 before the agents did; 102 here means "agents answered".
-    return { formatVersion: ackMode === 'durable' ? 100 : 102, operationStatuses: statuses, messageTotalOperationTime: 0 };
+    return {
+      formatVersion: ackMode === 'durable' ? 100 : 102,
+      operationStatuses: statuses,
+      messageTotalOperationTime: 0,
+    };
   }
 
   // ---- agents' requests --------------------------------------------------------------------------
@@ -288,7 +308,10 @@ export class Controller {
       if (r.requestType === RequestType.AGENT_RESTARTED) {
         const known = this.store.cache.agents.has(host) || this.store.cache.hosts.has(host);
         if (known) await this.repush(host);
-        out.push({ requestId: r.requestId, operationStatus: known ? OperationStatus.SUCCESS : OperationStatus.FAILURE });
+        out.push({
+          requestId: r.requestId,
+          operationStatus: known ? OperationStatus.SUCCESS : OperationStatus.FAILURE,
+        });
         continue;
       }
       const keys = this.findNeighbors(r.destinationIp, r.tunnelId);
@@ -328,7 +351,9 @@ export class Controller {
       if (!key.startsWith('neighbor/')) continue;
       if (Buffer.from(r.state.buffer, r.state.byteOffset, r.state.byteLength).indexOf(needle) < 0) continue;
       const n = NeighborState.decode(r.state);
-      const match = n.configuration?.fixedIps.some((f) => f.ipAddress === ip && (tunnelId === 0 || f.tunnelId === 0 || f.tunnelId === tunnelId));
+      const match = n.configuration?.fixedIps.some(
+        (f) => f.ipAddress === ip && (tunnelId === 0 || f.tunnelId === 0 || f.tunnelId === tunnelId),
+      );
       if (match === true) out.push(key);
     }
     return out;
@@ -373,6 +398,12 @@ export class Controller {
       const o = ownerOf(host, members);
       if (o !== null) counts[o] = (counts[o] ?? 0) + 1;
     }
-    return { self: this.self, active: this.membership.active(), members, hostsPerReplica: counts, membership: this.membership.describe() };
+    return {
+      self: this.self,
+      active: this.membership.active(),
+      members,
+      hostsPerReplica: counts,
+      membership: this.membership.describe(),
+    };
   }
 }

@@ -30,7 +30,10 @@ function config(dataDir: string, over: Partial<ControlConfig> = {}): ControlConf
   };
 }
 
-async function withSetup(n: number, fn: (ctl: ControlHandle, agents: TestAgent[], dir: string) => Promise<void>): Promise<void> {
+async function withSetup(
+  n: number,
+  fn: (ctl: ControlHandle, agents: TestAgent[], dir: string) => Promise<void>,
+): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-control-'));
   const agents: TestAgent[] = [];
   let ctl: ControlHandle | null = null;
@@ -38,7 +41,12 @@ async function withSetup(n: number, fn: (ctl: ControlHandle, agents: TestAgent[]
     for (let i = 0; i < n; i++) agents.push(await TestAgent.start(hostIp(i + 1)));
     ctl = await startControl(config(dir), silentLogger);
     const base = `http://127.0.0.1:${ctl.httpPort}`;
-    const reg = await httpJson(base, 'POST', '/v1/hosts', agents.map((a) => ({ hostIp: a.hostIp, agent: a.address })));
+    const reg = await httpJson(
+      base,
+      'POST',
+      '/v1/hosts',
+      agents.map((a) => ({ hostIp: a.hostIp, agent: a.address })),
+    );
     assert.is(reg.status, 200);
     await fn(ctl, agents, dir);
   } finally {
@@ -48,7 +56,7 @@ async function withSetup(n: number, fn: (ctl: ControlHandle, agents: TestAgent[]
   }
 }
 
-test('a goal state is split per host, pushed, and answered with the agents\' statuses', async () => {
+test("a goal state is split per host, pushed, and answered with the agents' statuses", async () => {
   await withSetup(3, async (ctl, agents) => {
     const gs = makeGoalState({ hosts: agents.map((a) => a.hostIp), portsPerHost: 4, sharedNeighbors: 2 });
     const [reply] = await pushGoalStates(`127.0.0.1:${ctl.grpcPort}`, [GoalStateV2.encode(gs).finish()]);
@@ -74,8 +82,15 @@ test('DELETE removes a resource from the host and from the store once unreferenc
   await withSetup(2, async (ctl, agents) => {
     const hosts = agents.map((a) => a.hostIp);
     const addr = `127.0.0.1:${ctl.grpcPort}`;
-    await pushGoalStates(addr, [GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: 2, sharedNeighbors: 1 })).finish()]);
-    const del = makeGoalState({ hosts: [hosts[0] as string], portsPerHost: 2, sharedNeighbors: 0, operation: OperationType.DELETE });
+    await pushGoalStates(addr, [
+      GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: 2, sharedNeighbors: 1 })).finish(),
+    ]);
+    const del = makeGoalState({
+      hosts: [hosts[0] as string],
+      portsPerHost: 2,
+      sharedNeighbors: 0,
+      operation: OperationType.DELETE,
+    });
     delete del.subnetStates['subnet-a'];
     const hr = del.hostResources[hosts[0] as string];
     if (hr) hr.resources = hr.resources.filter((r) => r.id.startsWith('port-'));
@@ -91,9 +106,14 @@ test('DELETE removes a resource from the host and from the store once unreferenc
 test('several messages on one stream get one reply each, in order; the HTTP JSON path works too', async () => {
   await withSetup(2, async (ctl, agents) => {
     const hosts = agents.map((a) => a.hostIp);
-    const msgs = [1, 2, 3].map((i) => GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: i, tag: `r${i}` })).finish());
+    const msgs = [1, 2, 3].map((i) =>
+      GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: i, tag: `r${i}` })).finish(),
+    );
     const replies = await pushGoalStates(`127.0.0.1:${ctl.grpcPort}`, msgs);
-    assert.equal(replies.map((r) => r.operationStatuses.length), [4, 6, 8]);
+    assert.equal(
+      replies.map((r) => r.operationStatuses.length),
+      [4, 6, 8],
+    );
     const json = GoalStateV2.toJSON(makeGoalState({ hosts, portsPerHost: 1, tag: 'j' }));
     const res = await httpJson(`http://127.0.0.1:${ctl.httpPort}`, 'POST', '/v1/goalstates', json);
     assert.is(res.status, 200);
@@ -108,7 +128,9 @@ test('several messages on one stream get one reply each, in order; the HTTP JSON
 test('a restarted agent gets its full state again (stream reconnect, and AGENT_RESTARTED)', async () => {
   await withSetup(2, async (ctl, agents) => {
     const hosts = agents.map((a) => a.hostIp);
-    await pushGoalStates(`127.0.0.1:${ctl.grpcPort}`, [GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: 3 })).finish()]);
+    await pushGoalStates(`127.0.0.1:${ctl.grpcPort}`, [
+      GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: 3 })).finish(),
+    ]);
     const a = agents[0] as TestAgent;
     assert.is(a.applied.size, 4);
     await a.restart(50);
@@ -118,11 +140,30 @@ test('a restarted agent gets its full state again (stream reconnect, and AGENT_R
     const before = a.messages.length;
     const r = await requestGoalStates(
       `127.0.0.1:${ctl.grpcPort}`,
-      { formatVersion: 1, stateRequests: [{ requestType: RequestType.AGENT_RESTARTED, requestId: 'r1', tunnelId: 0, sourceIp: '', sourcePort: 0, destinationIp: '', destinationPort: 0, ethertype: EtherType.IPV4, protocol: Protocol.TCP }] },
+      {
+        formatVersion: 1,
+        stateRequests: [
+          {
+            requestType: RequestType.AGENT_RESTARTED,
+            requestId: 'r1',
+            tunnelId: 0,
+            sourceIp: '',
+            sourcePort: 0,
+            destinationIp: '',
+            destinationPort: 0,
+            ethertype: EtherType.IPV4,
+            protocol: Protocol.TCP,
+          },
+        ],
+      },
       a.hostIp,
     );
     assert.is(r.operationStatuses[0]?.operationStatus, OperationStatus.SUCCESS);
-    await a.waitFor(() => a.messages.length > before && (a.messages[a.messages.length - 1]?.keys.length ?? 0) === 4, 5000, 'AGENT_RESTARTED re-push');
+    await a.waitFor(
+      () => a.messages.length > before && (a.messages[a.messages.length - 1]?.keys.length ?? 0) === 4,
+      5000,
+      'AGENT_RESTARTED re-push',
+    );
   });
 });
 
@@ -134,7 +175,22 @@ test('on-demand: a neighbor is found by IP and pushed to the asking host', async
     const ask = (ip: string) =>
       requestGoalStates(
         `127.0.0.1:${ctl.grpcPort}`,
-        { formatVersion: 1, stateRequests: [{ requestType: RequestType.ON_DEMAND, requestId: ip, tunnelId: 21, sourceIp: '10.200.0.0', sourcePort: 0, destinationIp: ip, destinationPort: 0, ethertype: EtherType.IPV4, protocol: Protocol.ARP }] },
+        {
+          formatVersion: 1,
+          stateRequests: [
+            {
+              requestType: RequestType.ON_DEMAND,
+              requestId: ip,
+              tunnelId: 21,
+              sourceIp: '10.200.0.0',
+              sourcePort: 0,
+              destinationIp: ip,
+              destinationPort: 0,
+              ethertype: EtherType.IPV4,
+              protocol: Protocol.ARP,
+            },
+          ],
+        },
         b.hostIp,
       );
     const ok = await ask('10.201.0.2');
@@ -149,8 +205,13 @@ test('desired state survives a restart of the embedded control plane', async () 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-control-'));
   const a = await TestAgent.start(hostIp(9));
   try {
-    let ctl = await startControl(config(dir, { ackMode: 'durable', agents: new Map([[a.hostIp, a.address]]) }), silentLogger);
-    const [reply] = await pushGoalStates(`127.0.0.1:${ctl.grpcPort}`, [GoalStateV2.encode(makeGoalState({ hosts: [a.hostIp], portsPerHost: 5 })).finish()]);
+    let ctl = await startControl(
+      config(dir, { ackMode: 'durable', agents: new Map([[a.hostIp, a.address]]) }),
+      silentLogger,
+    );
+    const [reply] = await pushGoalStates(`127.0.0.1:${ctl.grpcPort}`, [
+      GoalStateV2.encode(makeGoalState({ hosts: [a.hostIp], portsPerHost: 5 })).finish(),
+    ]);
     assert.is(reply?.formatVersion, 100);
     assert.is(reply?.operationStatuses.length, 6);
     await a.waitFor(() => a.applied.size === 6, 3000, 'initial push');

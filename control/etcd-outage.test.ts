@@ -33,11 +33,16 @@ if (requirePrereqs(['etcd'])) {
   test('etcd down: hosts served from memory, nothing acknowledged that is not durable', async () => {
     const etcd = await EtcdServer.start();
     const agents = await Promise.all([1, 2, 3, 4].map((i) => TestAgent.start(hostIp(i))));
-    const ctl = await startControl({ ...config(etcd), agents: new Map(agents.map((a) => [a.hostIp, a.address])) }, silentLogger);
+    const ctl = await startControl(
+      { ...config(etcd), agents: new Map(agents.map((a) => [a.hostIp, a.address])) },
+      silentLogger,
+    );
     const grpcAddr = `127.0.0.1:${ctl.grpcPort}`;
     const hosts = agents.map((a) => a.hostIp);
     try {
-      const [r1] = await pushGoalStates(grpcAddr, [GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: 2, tag: 'one' })).finish()]);
+      const [r1] = await pushGoalStates(grpcAddr, [
+        GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: 2, tag: 'one' })).finish(),
+      ]);
       assert.is(r1?.operationStatuses.length, 12);
       assert.ok(agents.every((a) => a.applied.size === 3));
 
@@ -51,7 +56,22 @@ if (requirePrereqs(['etcd'])) {
       const before = a1.received;
       const rr = await requestGoalStates(
         grpcAddr,
-        { formatVersion: 1, stateRequests: [{ requestType: RequestType.AGENT_RESTARTED, requestId: 'x', tunnelId: 0, sourceIp: '', sourcePort: 0, destinationIp: '', destinationPort: 0, ethertype: EtherType.IPV4, protocol: Protocol.TCP }] },
+        {
+          formatVersion: 1,
+          stateRequests: [
+            {
+              requestType: RequestType.AGENT_RESTARTED,
+              requestId: 'x',
+              tunnelId: 0,
+              sourceIp: '',
+              sourcePort: 0,
+              destinationIp: '',
+              destinationPort: 0,
+              ethertype: EtherType.IPV4,
+              protocol: Protocol.TCP,
+            },
+          ],
+        },
         a1.hostIp,
       );
       assert.is(rr.operationStatuses[0]?.operationStatus, OperationStatus.SUCCESS);
@@ -61,7 +81,11 @@ if (requirePrereqs(['etcd'])) {
       // a goal state that cannot be made durable is refused, and not pushed
       let refused: unknown = null;
       try {
-        await pushGoalStates(grpcAddr, [GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: 1, tag: 'lost' })).finish()], 30000);
+        await pushGoalStates(
+          grpcAddr,
+          [GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: 1, tag: 'lost' })).finish()],
+          30000,
+        );
       } catch (err: unknown) {
         refused = err;
       }
@@ -75,7 +99,9 @@ if (requirePrereqs(['etcd'])) {
       const t0 = Date.now();
       for (;;) {
         try {
-          [r3] = await pushGoalStates(grpcAddr, [GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: 1, tag: 'three' })).finish()]);
+          [r3] = await pushGoalStates(grpcAddr, [
+            GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: 1, tag: 'three' })).finish(),
+          ]);
           break;
         } catch (err: unknown) {
           if (Date.now() - t0 > 20000) throw err;

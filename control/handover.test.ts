@@ -14,7 +14,9 @@ const LEASE_TTL_SEC = 3;
 async function startAgents(n: number): Promise<TestAgent[]> {
   const out: TestAgent[] = [];
   for (let i = 0; i < n; i += 50) {
-    const chunk = await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, j) => TestAgent.start(hostIp(i + j + 1))));
+    const chunk = await Promise.all(
+      Array.from({ length: Math.min(50, n - i) }, (_, j) => TestAgent.start(hostIp(i + j + 1))),
+    );
     out.push(...chunk);
   }
   for (const a of out) a.recordMessages = false;
@@ -23,13 +25,28 @@ async function startAgents(n: number): Promise<TestAgent[]> {
 
 function replicaArgs(etcd: EtcdServer, id: string, leaseTtlSec = LEASE_TTL_SEC): string[] {
   return [
-    '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--etcd', etcd.url, '--replica-id', id,
-    '--lease-ttl', String(leaseTtlSec), '--backoff-max', '500', '--result-timeout', '60000', '--log-level', 'warn',
+    '--listen',
+    '127.0.0.1:0',
+    '--http',
+    '127.0.0.1:0',
+    '--etcd',
+    etcd.url,
+    '--replica-id',
+    id,
+    '--lease-ttl',
+    String(leaseTtlSec),
+    '--backoff-max',
+    '500',
+    '--result-timeout',
+    '60000',
+    '--log-level',
+    'warn',
   ];
 }
 
 async function owned(r: ReplicaProcess): Promise<number> {
-  if (r.proc.exitCode !== null || r.proc.signalCode !== null) throw new Error(`replica exited (${r.proc.exitCode ?? r.proc.signalCode}):\n${r.logs()}`);
+  if (r.proc.exitCode !== null || r.proc.signalCode !== null)
+    throw new Error(`replica exited (${r.proc.exitCode ?? r.proc.signalCode}):\n${r.logs()}`);
   const res = await httpJson(r.httpBase, 'GET', '/metrics');
   const m = /alcor_control_hosts_owned (\d+)/.exec(String(res.json));
   return Number(m?.[1] ?? -1);
@@ -52,8 +69,15 @@ if (requirePrereqs(['etcd'])) {
     try {
       for (const id of ['g0', 'g1']) replicas.push(await ReplicaProcess.start(replicaArgs(etcd, id, 30)));
       const [g0, g1] = replicas as [ReplicaProcess, ReplicaProcess];
-      await httpJson(g0.httpBase, 'POST', '/v1/hosts', agents.map((a) => ({ hostIp: a.hostIp, agent: a.address })));
-      await pushGoalStates(g0.grpcAddress, [GoalStateV2.encode(makeGoalState({ hosts: agents.map((a) => a.hostIp), portsPerHost: 1 })).finish()]);
+      await httpJson(
+        g0.httpBase,
+        'POST',
+        '/v1/hosts',
+        agents.map((a) => ({ hostIp: a.hostIp, agent: a.address })),
+      );
+      await pushGoalStates(g0.grpcAddress, [
+        GoalStateV2.encode(makeGoalState({ hosts: agents.map((a) => a.hostIp), portsPerHost: 1 })).finish(),
+      ]);
       await eventually('both own some', 5000, async () => (await owned(g0)) > 0 && (await owned(g1)) > 0);
       assert.ok(agents.every((a) => a.applied.size === 2));
       const code = await g1.kill('SIGTERM');

@@ -11,10 +11,19 @@ export interface Logger {
   notice(msg: string, fields?: Record<string, unknown>): void;
 }
 
-export function createLogger(level: LogLevel, name: string, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+export function createLogger(
+  level: LogLevel,
+  name: string,
+  write: (line: string) => void = (l) => process.stderr.write(l),
+): Logger {
   const emit = (lvl: LogLevel | 'notice', msg: string, fields?: Record<string, unknown>): void => {
     if (ORDER[lvl] < ORDER[level]) return;
-    const kv = fields === undefined ? '' : Object.entries(fields).map(([k, v]) => ` ${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join('');
+    const kv =
+      fields === undefined
+        ? ''
+        : Object.entries(fields)
+            .map(([k, v]) => ` ${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+            .join('');
     write(`${new Date().toISOString()} ${lvl} [${name}] ${msg}${kv}\n`);
   };
   return {
@@ -26,4 +35,10 @@ export function createLogger(level: LogLevel, name: string, write: (line: string
   };
 }
 
-export const silentLogger: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, notice: () => undefined };
+export const silentLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  notice: () => undefined,
+};

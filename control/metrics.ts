@@ -59,12 +59,17 @@ export class Histogram implements Metric {
   observe(v: number): void {
     this.sum += v;
     this.count++;
-    for (let i = 0; i < this.bounds.length; i++) if (v <= (this.bounds[i] as number)) this.counts[i] = (this.counts[i] as number) + 1;
+    for (let i = 0; i < this.bounds.length; i++)
+      if (v <= (this.bounds[i] as number)) this.counts[i] = (this.counts[i] as number) + 1;
   }
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
     this.bounds.forEach((b, i) => lines.push(`${this.name}_bucket{le="${b}"} ${this.counts[i] as number}`));
-    lines.push(`${this.name}_bucket{le="+Inf"} ${this.count}`, `${this.name}_sum ${this.sum}`, `${this.name}_count ${this.count}`);
+    lines.push(
+      `${this.name}_bucket{le="+Inf"} ${this.count}`,
+      `${this.name}_sum ${this.sum}`,
+      `${this.name}_count ${this.count}`,
+    );
     return lines.join('\n');
   }
 }
@@ -83,23 +88,38 @@ export class Registry {
 /** The control plane's metrics (gauges are bound later by the controller). */
 export class ControlMetrics {
   readonly registry = new Registry();
-  readonly pushes = this.registry.add(new Counter('alcor_control_pushes_total', 'Goal-state messages acknowledged by agents'));
+  readonly pushes = this.registry.add(
+    new Counter('alcor_control_pushes_total', 'Goal-state messages acknowledged by agents'),
+  );
   readonly pushFailures = this.registry.add(
-    new Counter('alcor_control_push_failures_total', 'Agent stream failures (connect errors, broken streams, timeouts)'),
+    new Counter(
+      'alcor_control_push_failures_total',
+      'Agent stream failures (connect errors, broken streams, timeouts)',
+    ),
   );
   readonly fullPushes = this.registry.add(new Counter('alcor_control_full_pushes_total', 'Full host state re-pushes'));
-  readonly northbound = this.registry.add(new Counter('alcor_control_goal_states_total', 'Goal states accepted northbound'));
+  readonly northbound = this.registry.add(
+    new Counter('alcor_control_goal_states_total', 'Goal states accepted northbound'),
+  );
   readonly northboundRejected = this.registry.add(
     new Counter('alcor_control_goal_states_rejected_total', 'Goal states refused (bad input or store unavailable)'),
   );
-  readonly onDemand = this.registry.add(new Counter('alcor_control_host_requests_total', 'RequestGoalStates calls from agents'));
+  readonly onDemand = this.registry.add(
+    new Counter('alcor_control_host_requests_total', 'RequestGoalStates calls from agents'),
+  );
   readonly pushLatency = this.registry.add(
-    new Histogram('alcor_control_push_latency_ms', 'Time from sending a message to an agent until its reply', [
-      1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
-    ]),
+    new Histogram(
+      'alcor_control_push_latency_ms',
+      'Time from sending a message to an agent until its reply',
+      [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
+    ),
   );
   readonly commitLatency = this.registry.add(
-    new Histogram('alcor_control_commit_latency_ms', 'Time to make a goal state durable', [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000]),
+    new Histogram(
+      'alcor_control_commit_latency_ms',
+      'Time to make a goal state durable',
+      [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000],
+    ),
   );
   gauge(name: string, help: string, read: () => number): void {
     this.registry.add(new Gauge(name, help, read));

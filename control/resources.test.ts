@@ -4,22 +4,31 @@ import { GoalStateV2, OperationType, PortState, ResourceType } from '../proto';
 import { encodeHostGoalState, encodeResourceEntry, parseGoalStateV2, resourceKey } from './resources';
 import { makeGoalState } from './testing/fixtures';
 
-test('parseGoalStateV2 splits by host and keeps each resource\'s bytes', () => {
+test("parseGoalStateV2 splits by host and keeps each resource's bytes", () => {
   const gs = makeGoalState({ hosts: ['10.0.0.1', '10.0.0.2'], portsPerHost: 2, sharedNeighbors: 1 });
   const parsed = parseGoalStateV2(GoalStateV2.encode(gs).finish());
   assert.is(parsed.resources.size, 1 + 1 + 4);
-  assert.equal(parsed.hosts.get('10.0.0.1'), ['subnet/subnet-a', 'neighbor/nbr-a-0', 'port/port-a-10.0.0.1-0', 'port/port-a-10.0.0.1-1']);
+  assert.equal(parsed.hosts.get('10.0.0.1'), [
+    'subnet/subnet-a',
+    'neighbor/nbr-a-0',
+    'port/port-a-10.0.0.1-0',
+    'port/port-a-10.0.0.1-1',
+  ]);
   const port = parsed.resources.get('port/port-a-10.0.0.2-1');
   assert.ok(port);
   assert.is(port.operation, OperationType.CREATE);
   assert.equal(PortState.decode(port.state), gs.portStates['port-a-10.0.0.2-1']);
 });
 
-test('a per-host message re-assembled from entries decodes to exactly that host\'s part', () => {
+test("a per-host message re-assembled from entries decodes to exactly that host's part", () => {
   const gs = makeGoalState({ hosts: ['10.0.0.1', '10.0.0.2'], portsPerHost: 1, sharedNeighbors: 1 });
   const parsed = parseGoalStateV2(GoalStateV2.encode(gs).finish());
   const keys = parsed.hosts.get('10.0.0.2') ?? [];
-  const msg = encodeHostGoalState('10.0.0.2', keys, keys.map((k) => encodeResourceEntry(k, parsed.resources.get(k)?.state ?? new Uint8Array())));
+  const msg = encodeHostGoalState(
+    '10.0.0.2',
+    keys,
+    keys.map((k) => encodeResourceEntry(k, parsed.resources.get(k)?.state ?? new Uint8Array())),
+  );
   const back = GoalStateV2.decode(msg);
   assert.equal(Object.keys(back.hostResources), ['10.0.0.2']);
   assert.equal(back.hostResources['10.0.0.2'], gs.hostResources['10.0.0.2']);

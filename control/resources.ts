@@ -151,7 +151,7 @@ function stateOperation(state: Uint8Array): OperationType {
   const r = new WireReader(state);
   while (!r.done()) {
     const tag = r.varint();
-    if (tag === (1 << 3)) return r.varint() as OperationType;
+    if (tag === 1 << 3) return r.varint() as OperationType;
     r.skip(tag & 7);
   }
   return OperationType.INFO;
@@ -171,7 +171,7 @@ function parseHostResources(value: Uint8Array): string[] {
     let id = '';
     while (!ri.done()) {
       const t = ri.varint();
-      if (t === (1 << 3)) type = ri.varint();
+      if (t === 1 << 3) type = ri.varint();
       else if (t === ((2 << 3) | 2)) id = utf8.decode(ri.bytes());
       else ri.skip(t & 7);
     }
@@ -206,7 +206,13 @@ export function parseGoalStateV2(input: Uint8Array): ParsedGoalState {
     const kind = KIND_BY_FIELD.get(field) as ResourceKind;
     if (entry.key === '') throw new ControlError('BAD_GOAL_STATE', `${kind.name}_states entry with an empty id`);
     const key = `${kind.name}/${entry.key}`;
-    resources.set(key, { key, type: kind.type, id: entry.key, state: entry.value, operation: stateOperation(entry.value) });
+    resources.set(key, {
+      key,
+      type: kind.type,
+      id: entry.key,
+      state: entry.value,
+      operation: stateOperation(entry.value),
+    });
   }
   for (const [host, keys] of hosts) hosts.set(host, [...new Set(keys)]);
   return { resources, hosts, raw: input };

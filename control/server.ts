@@ -30,7 +30,10 @@ function splitHostPort(addr: string): { host: string; port: number } {
   return { host: addr.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(addr.slice(i + 1)) };
 }
 
-export async function startControl(cfg: ControlConfig, log: Logger = createLogger(cfg.logLevel, 'control')): Promise<ControlHandle> {
+export async function startControl(
+  cfg: ControlConfig,
+  log: Logger = createLogger(cfg.logLevel, 'control'),
+): Promise<ControlHandle> {
   const replicaId = cfg.replicaId ?? `${os.hostname()}-${process.pid}`;
   const metrics = new ControlMetrics();
   let store: ControlStore;
@@ -43,7 +46,13 @@ export async function startControl(cfg: ControlConfig, log: Logger = createLogge
     const { EtcdMembership } = await import('./sharding/etcd-membership');
     const etcdStore = new EtcdStore({ endpoints: cfg.etcd, prefix: cfg.prefix, replicaId, log });
     store = etcdStore;
-    membership = new EtcdMembership({ client: etcdStore.client, prefix: cfg.prefix, replicaId, leaseTtlSec: cfg.leaseTtlSec, log });
+    membership = new EtcdMembership({
+      client: etcdStore.client,
+      prefix: cfg.prefix,
+      replicaId,
+      leaseTtlSec: cfg.leaseTtlSec,
+      log,
+    });
   }
   await store.start();
   if (cfg.agents.size > 0) await store.putAgents([...cfg.agents]);

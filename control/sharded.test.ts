@@ -16,7 +16,9 @@ const LEASE_TTL_SEC = 3;
 async function startAgents(n: number): Promise<TestAgent[]> {
   const out: TestAgent[] = [];
   for (let i = 0; i < n; i += 50) {
-    const chunk = await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, j) => TestAgent.start(hostIp(i + j + 1))));
+    const chunk = await Promise.all(
+      Array.from({ length: Math.min(50, n - i) }, (_, j) => TestAgent.start(hostIp(i + j + 1))),
+    );
     out.push(...chunk);
   }
   for (const a of out) a.recordMessages = false;
@@ -25,13 +27,28 @@ async function startAgents(n: number): Promise<TestAgent[]> {
 
 function replicaArgs(etcd: EtcdServer, id: string, leaseTtlSec = LEASE_TTL_SEC): string[] {
   return [
-    '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--etcd', etcd.url, '--replica-id', id,
-    '--lease-ttl', String(leaseTtlSec), '--backoff-max', '500', '--result-timeout', '60000', '--log-level', 'warn',
+    '--listen',
+    '127.0.0.1:0',
+    '--http',
+    '127.0.0.1:0',
+    '--etcd',
+    etcd.url,
+    '--replica-id',
+    id,
+    '--lease-ttl',
+    String(leaseTtlSec),
+    '--backoff-max',
+    '500',
+    '--result-timeout',
+    '60000',
+    '--log-level',
+    'warn',
   ];
 }
 
 async function owned(r: ReplicaProcess): Promise<number> {
-  if (r.proc.exitCode !== null || r.proc.signalCode !== null) throw new Error(`replica exited (${r.proc.exitCode ?? r.proc.signalCode}):\n${r.logs()}`);
+  if (r.proc.exitCode !== null || r.proc.signalCode !== null)
+    throw new Error(`replica exited (${r.proc.exitCode ?? r.proc.signalCode}):\n${r.logs()}`);
   const res = await httpJson(r.httpBase, 'GET', '/metrics');
   const m = /alcor_control_hosts_owned (\d+)/.exec(String(res.json));
   return Number(m?.[1] ?? -1);
@@ -47,28 +64,44 @@ async function eventually(what: string, timeoutMs: number, check: () => Promise<
 }
 
 if (requirePrereqs(['etcd'])) {
-  test('1,000 hosts over 3 replicas; a killed replica\'s hosts move within the lease TTL; nothing acknowledged is lost', async () => {
+  test("1,000 hosts over 3 replicas; a killed replica's hosts move within the lease TTL; nothing acknowledged is lost", async () => {
     const etcd = await EtcdServer.start();
     const agents = await startAgents(HOSTS);
     const replicas: ReplicaProcess[] = [];
     try {
       for (const id of ['r0', 'r1', 'r2']) replicas.push(await ReplicaProcess.start(replicaArgs(etcd, id)));
       const [r0, , r2] = replicas as [ReplicaProcess, ReplicaProcess, ReplicaProcess];
-      const reg = await httpJson(r0.httpBase, 'POST', '/v1/hosts', agents.map((a) => ({ hostIp: a.hostIp, agent: a.address })));
+      const reg = await httpJson(
+        r0.httpBase,
+        'POST',
+        '/v1/hosts',
+        agents.map((a) => ({ hostIp: a.hostIp, agent: a.address })),
+      );
       assert.is(reg.status, 200, JSON.stringify(reg.json));
-      await eventually('all hosts owned', 45000, async () => (await Promise.all(replicas.map(owned))).reduce((a, b) => a + b, 0) === HOSTS);
+      await eventually(
+        'all hosts owned',
+        45000,
+        async () => (await Promise.all(replicas.map(owned))).reduce((a, b) => a + b, 0) === HOSTS,
+      );
       const shares = await Promise.all(replicas.map(owned));
-      assert.ok(shares.every((s) => s > 200), `rendezvous spreads the hosts: ${shares.join(',')}`);
+      assert.ok(
+        shares.every((s) => s > 200),
+        `rendezvous spreads the hosts: ${shares.join(',')}`,
+      );
 
       // round 1 through r0: every host gets 1 subnet + 1 shared neighbor + 2 ports, answered by all agents
       const hosts = agents.map((a) => a.hostIp);
-      const [reply1] = await pushGoalStates(r0.grpcAddress, [GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: 2, sharedNeighbors: 1, tag: 'one' })).finish()]);
+      const [reply1] = await pushGoalStates(r0.grpcAddress, [
+        GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: 2, sharedNeighbors: 1, tag: 'one' })).finish(),
+      ]);
       assert.is(reply1?.operationStatuses.length, HOSTS * 4);
       assert.ok(reply1?.operationStatuses.every((s) => s.operationStatus === OperationStatus.SUCCESS));
       assert.ok(agents.every((a) => a.applied.size === 4));
 
       // kill r2 hard; right away acknowledge round 2 through r0 (durable ack) while r2's hosts have no owner
-      const r2Hosts = (await httpJson(r2.httpBase, 'GET', '/v1/hosts')).json as { hosts: Array<{ hostIp: string; ownedHere: boolean }> };
+      const r2Hosts = (await httpJson(r2.httpBase, 'GET', '/v1/hosts')).json as {
+        hosts: Array<{ hostIp: string; ownedHere: boolean }>;
+      };
       const moved = new Set(r2Hosts.hosts.filter((h) => h.ownedHere).map((h) => h.hostIp));
       await r2.kill('SIGKILL');
       const killedAt = Date.now();
@@ -78,11 +111,16 @@ if (requirePrereqs(['etcd'])) {
         movedAgents.every((a) => a.lastReceivedAtMs > killedAt),
       );
       // meanwhile acknowledge round 2 through r0: it covers r2's hosts, which have no owner for a while
-      const [reply2] = await pushGoalStates(r0.grpcAddress, [GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: 1, tag: 'two' })).finish()]);
+      const [reply2] = await pushGoalStates(r0.grpcAddress, [
+        GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: 1, tag: 'two' })).finish(),
+      ]);
       const tookMs = await takeover;
       console.log(`takeover of ${moved.size} hosts: ${tookMs} ms after SIGKILL (lease TTL ${LEASE_TTL_SEC} s)`);
       assert.is(reply2?.operationStatuses.length, HOSTS * 2);
-      assert.ok(reply2?.operationStatuses.every((s) => s.operationStatus === OperationStatus.SUCCESS), 'round 2 answered by all agents, moved ones included');
+      assert.ok(
+        reply2?.operationStatuses.every((s) => s.operationStatus === OperationStatus.SUCCESS),
+        'round 2 answered by all agents, moved ones included',
+      );
       // nothing acknowledged is lost: every agent, moved or not, has both rounds
       await eventually('every agent has both rounds', 10000, () => agents.every((a) => a.applied.size === 6));
       const survivors = await Promise.all([owned(replicas[0] as ReplicaProcess), owned(replicas[1] as ReplicaProcess)]);

@@ -91,7 +91,9 @@ async function autocannonRun(url: string, durationSec: number): Promise<Autocann
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const autocannon = require('autocannon') as Autocannon;
   return new Promise((resolve, reject) =>
-    autocannon({ url, connections: 50, pipelining: 1, duration: durationSec }, (err, res) => (err ? reject(err) : resolve(res))),
+    autocannon({ url, connections: 50, pipelining: 1, duration: durationSec }, (err, res) =>
+      err ? reject(err) : resolve(res),
+    ),
   );
 }
 
@@ -111,17 +113,35 @@ export async function runControlBench(opts: ControlBenchOptions): Promise<Contro
     for (const a of agents) a.recordMessages = false;
     say(`${agents.length} agents listening (${Date.now() - setupStart} ms)`);
 
-    const common = ['--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--log-level', 'warn', '--result-timeout', '600000', '--reply-timeout', '600000'];
+    const common = [
+      '--listen',
+      '127.0.0.1:0',
+      '--http',
+      '127.0.0.1:0',
+      '--log-level',
+      'warn',
+      '--result-timeout',
+      '600000',
+      '--reply-timeout',
+      '600000',
+    ];
     if (replicasWanted > 0) {
       etcd = await EtcdServer.start();
       for (let i = 0; i < replicasWanted; i++) {
-        replicas.push(await ReplicaProcess.start([...common, '--etcd', etcd.url, '--replica-id', `bench${i}`, '--lease-ttl', '10']));
+        replicas.push(
+          await ReplicaProcess.start([...common, '--etcd', etcd.url, '--replica-id', `bench${i}`, '--lease-ttl', '10']),
+        );
       }
     } else {
       replicas.push(await ReplicaProcess.start([...common, '--data-dir', dataDir]));
     }
     const front = replicas[0] as ReplicaProcess;
-    const reg = await httpJson(front.httpBase, 'POST', '/v1/hosts', agents.map((a) => ({ hostIp: a.hostIp, agent: a.address })));
+    const reg = await httpJson(
+      front.httpBase,
+      'POST',
+      '/v1/hosts',
+      agents.map((a) => ({ hostIp: a.hostIp, agent: a.address })),
+    );
     if (reg.status !== 200) throw new Error(`registering agents failed: ${JSON.stringify(reg.json)}`);
     await until('every agent stream up and warmed', 300000, async () => {
       const counts = await Promise.all(replicas.map((r) => metric(r.httpBase, 'alcor_control_agents_connected')));
@@ -130,9 +150,15 @@ export async function runControlBench(opts: ControlBenchOptions): Promise<Contro
     const setupMs = Date.now() - setupStart;
     say(`control ready, all agents connected (${setupMs} ms)`);
 
-    const gs = makeGoalState({ hosts: agents.map((a) => a.hostIp), portsPerHost: opts.portsPerHost, sharedNeighbors: opts.sharedNeighbors ?? 10, tag: 'bench' });
+    const gs = makeGoalState({
+      hosts: agents.map((a) => a.hostIp),
+      portsPerHost: opts.portsPerHost,
+      sharedNeighbors: opts.sharedNeighbors ?? 10,
+      tag: 'bench',
+    });
     const bytes = GoalStateV2.encode(gs).finish();
-    const resources = Object.keys(gs.portStates).length + Object.keys(gs.neighborStates).length + Object.keys(gs.subnetStates).length;
+    const resources =
+      Object.keys(gs.portStates).length + Object.keys(gs.neighborStates).length + Object.keys(gs.subnetStates).length;
     say(`goal state: ${resources} resources, ${(bytes.length / 1e6).toFixed(1)} MB`);
 
     const seen = agents.map((a) => a.received);
@@ -144,7 +170,8 @@ export async function runControlBench(opts: ControlBenchOptions): Promise<Contro
     if (missing > 0) throw new Error(`${missing} agents never got the goal state`);
     const sorted = [...perHost].sort((a, b) => a - b);
     const statuses = reply?.operationStatuses.length ?? 0;
-    const failed = reply?.operationStatuses.filter((s) => s.operationStatus !== OperationStatus.SUCCESS).length ?? statuses;
+    const failed =
+      reply?.operationStatuses.filter((s) => s.operationStatus !== OperationStatus.SUCCESS).length ?? statuses;
     say(`pushed in ${totalMs} ms; per host p50 ${percentile(sorted, 50)} ms p99 ${percentile(sorted, 99)} ms`);
 
     let http: HttpBenchResult[] | undefined;
@@ -152,7 +179,14 @@ export async function runControlBench(opts: ControlBenchOptions): Promise<Contro
       http = [];
       for (const p of [`/v1/hosts/${hostIp(1)}`, '/v1/shards']) {
         const r = await autocannonRun(`${front.httpBase}${p}`, opts.autocannonSec ?? 5);
-        http.push({ path: p, requestsPerSec: r.requests.average, latencyP50Ms: r.latency.p50, latencyP99Ms: r.latency.p99, errors: r.errors, non2xx: r.non2xx });
+        http.push({
+          path: p,
+          requestsPerSec: r.requests.average,
+          latencyP50Ms: r.latency.p50,
+          latencyP99Ms: r.latency.p99,
+          errors: r.errors,
+          non2xx: r.non2xx,
+        });
         say(`autocannon GET ${p}: ${r.requests.average} req/s, p99 ${r.latency.p99} ms`);
       }
     }
@@ -184,8 +218,20 @@ export async function runControlBench(opts: ControlBenchOptions): Promise<Contro
 const OPTIONS = [
   { name: 'hosts', type: 'number', default: 1000, metavar: 'N', help: 'agents (one gRPC server each)' },
   { name: 'ports-per-host', type: 'number', default: 100, metavar: 'N', help: 'ports per host in the goal state' },
-  { name: 'shared-neighbors', type: 'number', default: 10, metavar: 'N', help: 'neighbors every host gets (stored once)' },
-  { name: 'etcd-replicas', type: 'number', default: 0, metavar: 'N', help: 'run N replicas over a local etcd instead of embedded mode' },
+  {
+    name: 'shared-neighbors',
+    type: 'number',
+    default: 10,
+    metavar: 'N',
+    help: 'neighbors every host gets (stored once)',
+  },
+  {
+    name: 'etcd-replicas',
+    type: 'number',
+    default: 0,
+    metavar: 'N',
+    help: 'run N replicas over a local etcd instead of embedded mode',
+  },
   { name: 'autocannon', type: 'boolean', help: 'also load the HTTP API with autocannon' },
   { name: 'autocannon-sec', type: 'number', default: 5, metavar: 'S', help: 'seconds per autocannon run' },
   { name: 'json', type: 'boolean', help: 'print only the JSON result line' },
@@ -199,7 +245,11 @@ const HELP = {
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const o = parseArgs(OPTIONS, argv, io.env).options;
-  for (const [name, v, min] of [['hosts', o.hosts, 1], ['ports-per-host', o['ports-per-host'], 0], ['etcd-replicas', o['etcd-replicas'], 0]] as const) {
+  for (const [name, v, min] of [
+    ['hosts', o.hosts, 1],
+    ['ports-per-host', o['ports-per-host'], 0],
+    ['etcd-replicas', o['etcd-replicas'], 0],
+  ] as const) {
     if (!Number.isInteger(v) || v < min) {
       io.stderr(`alcor-bench control: --${name} must be an integer >= ${min}\n`);
       return 2;
@@ -222,7 +272,11 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
 export const command: SubcommandModule = { help: HELP, run };
 
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
-  const io: CliIo = { stdout: (t) => void process.stdout.write(t), stderr: (t) => void process.stderr.write(t), env: process.env };
+  const io: CliIo = {
+    stdout: (t) => void process.stdout.write(t),
+    stderr: (t) => void process.stderr.write(t),
+    env: process.env,
+  };
   if (argv.includes('--help') || argv.includes('-h')) {
     io.stdout(formatHelp(HELP));
     return 0;

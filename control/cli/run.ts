@@ -1,7 +1,14 @@
 // `alcor-control run`: starts one replica and serves until SIGINT/SIGTERM (graceful handover on either).
 // Exports `command` (the dispatcher's SubcommandModule, see control/cli/main.ts) and `runCommand(argv)`.
 import { isCliError } from '../../core/cli/args';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ioFromProcess, type CliIo, type SubcommandModule } from '../../core/cli/commands';
+import {
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_USAGE,
+  ioFromProcess,
+  type CliIo,
+  type SubcommandModule,
+} from '../../core/cli/commands';
 import { loadRunConfig, RUN_OPTIONS } from '../config';
 import { createLogger } from '../log';
 import { startControl } from '../server';

@@ -70,7 +70,11 @@ function agentList(body: unknown): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   const add = (host: unknown, agent: unknown): void => {
     if (typeof host !== 'string' || host === '' || typeof agent !== 'string' || !ADDRESS.test(agent)) {
-      throw new HttpError(400, 'BAD_AGENT', `need a host IP and an agent HOST:PORT, got ${JSON.stringify({ host, agent })}`);
+      throw new HttpError(
+        400,
+        'BAD_AGENT',
+        `need a host IP and an agent HOST:PORT, got ${JSON.stringify({ host, agent })}`,
+      );
     }
     out.push([host, agent]);
   };
@@ -90,19 +94,35 @@ function agentList(body: unknown): Array<[string, string]> {
 export function createApi(deps: Deps): http.Server {
   const { controller, store, metrics, log } = deps;
 
-  const route = async (req: http.IncomingMessage, url: URL): Promise<{ status: number; body: unknown; text?: string }> => {
-    const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
+  const route = async (
+    req: http.IncomingMessage,
+    url: URL,
+  ): Promise<{ status: number; body: unknown; text?: string }> => {
+    const parts = url.pathname
+      .split('/')
+      .filter((p) => p !== '')
+      .map(decodeURIComponent);
     const method = req.method ?? 'GET';
     if (url.pathname === '/healthz' && method === 'GET') {
-      return { status: 200, body: { ok: true, replica: controller.self, shard: controller.shardMap().active, storeHealthy: store.healthy() } };
+      return {
+        status: 200,
+        body: {
+          ok: true,
+          replica: controller.self,
+          shard: controller.shardMap().active,
+          storeHealthy: store.healthy(),
+        },
+      };
     }
-    if (url.pathname === '/metrics' && method === 'GET') return { status: 200, body: null, text: metrics.registry.render() };
+    if (url.pathname === '/metrics' && method === 'GET')
+      return { status: 200, body: null, text: metrics.registry.render() };
     if (parts[0] !== 'v1') throw new HttpError(404, 'NOT_FOUND', `no route ${url.pathname}`);
     const [, coll, id, sub] = parts;
     if (coll === 'shards' && id === undefined && method === 'GET') return { status: 200, body: controller.shardMap() };
     if (coll === 'goalstates' && id === undefined && method === 'POST') {
       const json = await readJson(req);
-      if (typeof json !== 'object' || json === null) throw new HttpError(400, 'BAD_GOAL_STATE', 'expected a GoalStateV2 JSON object');
+      if (typeof json !== 'object' || json === null)
+        throw new HttpError(400, 'BAD_GOAL_STATE', 'expected a GoalStateV2 JSON object');
       let bytes: Uint8Array;
       try {
         bytes = GoalStateV2.encode(GoalStateV2.fromJSON(json)).finish();

@@ -48,7 +48,10 @@ export function northboundDefinition(): grpc.ServiceDefinition {
 
 export function northboundHandlers(controller: Controller, log: Logger): grpc.UntypedServiceImplementation {
   const unimplemented = (what: string) => (_call: unknown, cb: grpc.sendUnaryData<GoalStateOperationReply>) =>
-    cb({ code: grpc.status.UNIMPLEMENTED, details: `${what} is not served by alcor-control (use PushGoalStatesStream)` });
+    cb({
+      code: grpc.status.UNIMPLEMENTED,
+      details: `${what} is not served by alcor-control (use PushGoalStatesStream)`,
+    });
   return {
     pushNetworkResourceStates: unimplemented('PushNetworkResourceStates (message version 101)'),
     pushGoalstates: unimplemented('PushGoalstates (Arion neighbor rules)'),
@@ -74,7 +77,10 @@ export function northboundHandlers(controller: Controller, log: Logger): grpc.Un
       });
       call.on('error', () => undefined);
     },
-    requestGoalStates: (call: grpc.ServerUnaryCall<HostRequest, HostRequestReply>, cb: grpc.sendUnaryData<HostRequestReply>) => {
+    requestGoalStates: (
+      call: grpc.ServerUnaryCall<HostRequest, HostRequestReply>,
+      cb: grpc.sendUnaryData<HostRequestReply>,
+    ) => {
       const host = callerHostIp(call);
       controller.hostRequest(call.request, host).then(
         (reply) => cb(null, reply),
@@ -84,7 +90,11 @@ export function northboundHandlers(controller: Controller, log: Logger): grpc.Un
   };
 }
 
-export async function startGrpcServer(controller: Controller, listen: string, log: Logger): Promise<{ server: grpc.Server; port: number }> {
+export async function startGrpcServer(
+  controller: Controller,
+  listen: string,
+  log: Logger,
+): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
   server.addService(northboundDefinition(), northboundHandlers(controller, log));
   const port = await new Promise<number>((resolve, reject) =>

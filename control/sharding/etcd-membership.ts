@@ -54,7 +54,11 @@ export class EtcdMembership implements Membership {
     const { client } = this.opts;
     const res = await client.getAll().prefix(this.memberPrefix).exec();
     for (const kv of res.kvs) this.live.add(kv.key.toString('utf8').slice(this.memberPrefix.length));
-    this.watcher = await client.watch().prefix(this.memberPrefix).startRevision(String(Number(res.header.revision) + 1)).create();
+    this.watcher = await client
+      .watch()
+      .prefix(this.memberPrefix)
+      .startRevision(String(Number(res.header.revision) + 1))
+      .create();
     this.watcher.on('data', (r: IWatchResponse) => this.onWatch(r));
     this.watcher.on('error', (err) => this.opts.log.warn('membership watch error', { error: err.message }));
     await this.join();
@@ -166,7 +170,10 @@ export class EtcdMembership implements Membership {
     this.events.emit('change'); // drop every session before the others start pushing
     const lease = this.lease;
     this.lease = null;
-    if (lease !== null) await lease.revoke().catch((err: unknown) => this.opts.log.warn('lease revoke failed', { error: (err as Error).message }));
+    if (lease !== null)
+      await lease
+        .revoke()
+        .catch((err: unknown) => this.opts.log.warn('lease revoke failed', { error: (err as Error).message }));
     await this.watcher?.cancel().catch(() => undefined);
   }
 

@@ -73,7 +73,10 @@ export class HostSession {
     else this.stream.start();
   }
 
-  private entriesFor(keys: Iterable<string>, deletes: ReadonlyMap<string, Uint8Array>): { keys: string[]; entries: Buffer[] } {
+  private entriesFor(
+    keys: Iterable<string>,
+    deletes: ReadonlyMap<string, Uint8Array>,
+  ): { keys: string[]; entries: Buffer[] } {
     const outKeys: string[] = [];
     const entries: Buffer[] = [];
     for (const key of keys) {

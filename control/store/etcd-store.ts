@@ -43,7 +43,11 @@ function unavailable(err: unknown): ControlError {
   return new ControlError('STORE_UNAVAILABLE', `etcd: ${(err as Error).message}`);
 }
 
-async function inBatches<T>(items: readonly T[], size: number, fn: (batch: readonly T[]) => Promise<void>): Promise<void> {
+async function inBatches<T>(
+  items: readonly T[],
+  size: number,
+  fn: (batch: readonly T[]) => Promise<void>,
+): Promise<void> {
   const batches: T[][] = [];
   for (let i = 0; i < items.length; i += size) batches.push(items.slice(i, i + size));
   let next = 0;
@@ -119,7 +123,10 @@ export class EtcdStore implements ControlStore {
   private caughtUp(rev: number, timeoutMs = 15000): Promise<void> {
     if (this.seenRevision >= rev) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new ControlError('STORE_UNAVAILABLE', `etcd watch did not reach revision ${rev}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new ControlError('STORE_UNAVAILABLE', `etcd watch did not reach revision ${rev}`)),
+        timeoutMs,
+      );
       this.catchUp.push({
         rev,
         resolve: () => {
@@ -197,7 +204,10 @@ export class EtcdStore implements ControlStore {
     return Buffer.from(`${this.p}${coll}/${name}`, 'utf8');
   }
 
-  private async txn(compare: Parameters<Etcd3['kv']['txn']>[0]['compare'], ops: IRequestOp[]): Promise<{ ok: boolean; rev: number }> {
+  private async txn(
+    compare: Parameters<Etcd3['kv']['txn']>[0]['compare'],
+    ops: IRequestOp[],
+  ): Promise<{ ok: boolean; rev: number }> {
     // A failed call makes the etcd3 pool reset its channel, failing the calls queued on it with
     // "Channel closed before call started": retry those briefly (puts are idempotent; a CAS that did apply
     // fails its compare on retry and is re-planned by the caller).
@@ -232,14 +242,18 @@ export class EtcdStore implements ControlStore {
       const puts = [...plan.puts];
       let maxRev = 0;
       await inBatches(puts, TXN_OPS, async (batch) => {
-        const r = await this.txn([], batch.map(([key, state]) => ({ request_put: { key: this.k('res', key), value: Buffer.from(state) } })));
+        const r = await this.txn(
+          [],
+          batch.map(([key, state]) => ({ request_put: { key: this.k('res', key), value: Buffer.from(state) } })),
+        );
         maxRev = Math.max(maxRev, r.rev);
       });
       // 2. host documents, compare-and-swap on their mod revision
       const versions = new Map<string, number>();
       let todo = plan.hosts;
       for (let attempt = 0; todo.length > 0; attempt++) {
-        if (attempt >= COMMIT_RETRIES) throw new ControlError('STORE_CONFLICT', `host documents kept changing under us (${todo.length} hosts)`);
+        if (attempt >= COMMIT_RETRIES)
+          throw new ControlError('STORE_CONFLICT', `host documents kept changing under us (${todo.length} hosts)`);
         const conflicted = new Set<string>();
         await inBatches(todo, TXN_OPS, async (batch) => {
           const compare = batch.map((h) => ({
@@ -274,7 +288,10 @@ export class EtcdStore implements ControlStore {
       const removes = fullPlan.removes.filter((k) => !this.cache.refs.has(k));
       if (removes.length > 0) {
         await inBatches(removes, TXN_OPS, async (batch) => {
-          await this.txn([], batch.map((key) => ({ request_delete_range: { key: this.k('res', key) } })));
+          await this.txn(
+            [],
+            batch.map((key) => ({ request_delete_range: { key: this.k('res', key) } })),
+          );
         });
       }
       return { versions, plan: fullPlan };
@@ -285,7 +302,10 @@ export class EtcdStore implements ControlStore {
     const fresh = agents.filter(([h, a]) => this.cache.agents.get(h) !== a);
     let maxRev = 0;
     await inBatches(fresh, TXN_OPS, async (batch) => {
-      const r = await this.txn([], batch.map(([h, a]) => ({ request_put: { key: this.k('agent', h), value: Buffer.from(a) } })));
+      const r = await this.txn(
+        [],
+        batch.map(([h, a]) => ({ request_put: { key: this.k('agent', h), value: Buffer.from(a) } })),
+      );
       maxRev = Math.max(maxRev, r.rev);
     });
     if (maxRev > 0) await this.caughtUp(maxRev);
@@ -309,7 +329,10 @@ export class EtcdStore implements ControlStore {
         const batch = [...this.pendingResults.values()];
         this.pendingResults.clear();
         inBatches(batch, TXN_OPS, async (b) => {
-          await this.txn([], b.map((r) => ({ request_put: { key: this.k('result', r.host), value: Buffer.from(JSON.stringify(r)) } })));
+          await this.txn(
+            [],
+            b.map((r) => ({ request_put: { key: this.k('result', r.host), value: Buffer.from(JSON.stringify(r)) } })),
+          );
         }).catch((err: unknown) => this.opts.log.warn('cannot publish results', { error: (err as Error).message }));
       }, 5);
     }

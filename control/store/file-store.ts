@@ -95,7 +95,8 @@ export class FileStore implements ControlStore {
   private async compact(): Promise<void> {
     const tmp = `${this.file}.tmp`;
     const out: string[] = [];
-    for (const [k, r] of this.cache.resources) out.push(JSON.stringify({ t: 'r', k, b: Buffer.from(r.state).toString('base64') }));
+    for (const [k, r] of this.cache.resources)
+      out.push(JSON.stringify({ t: 'r', k, b: Buffer.from(r.state).toString('base64') }));
     for (const [h, idx] of this.cache.hosts) out.push(JSON.stringify({ t: 'h', h, v: idx.version, k: [...idx.keys] }));
     for (const [h, a] of this.cache.agents) out.push(JSON.stringify({ t: 'a', h, a }));
     const fh = await fs.promises.open(tmp, 'w');
@@ -146,9 +147,18 @@ export class FileStore implements ControlStore {
       const raw = gs.raw ?? (gs.resources.size === 0 ? encodeHostsOnly(gs.hosts) : null);
       const records: LogRecord[] = [];
       if (raw !== null) {
-        records.push({ t: 'g', v: version, b: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') });
+        records.push({
+          t: 'g',
+          v: version,
+          b: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64'),
+        });
       } else {
-        for (const [k, state] of plan.puts) records.push({ t: 'r', k, b: Buffer.from(state.buffer, state.byteOffset, state.byteLength).toString('base64') });
+        for (const [k, state] of plan.puts)
+          records.push({
+            t: 'r',
+            k,
+            b: Buffer.from(state.buffer, state.byteOffset, state.byteLength).toString('base64'),
+          });
         for (const h of plan.hosts) records.push({ t: 'h', h: h.host, v: version, k: [...h.keys] });
         for (const k of plan.removes) records.push({ t: 'x', k });
       }

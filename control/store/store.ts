@@ -36,7 +36,12 @@ export interface HostResult {
   readonly ok: boolean;
   readonly error?: string;
   /** Encoded GoalStateOperationReply statuses, as JSON-friendly objects. */
-  readonly statuses: ReadonlyArray<{ resourceId: string; resourceType: number; operationType: number; operationStatus: number }>;
+  readonly statuses: ReadonlyArray<{
+    resourceId: string;
+    resourceType: number;
+    operationType: number;
+    operationStatus: number;
+  }>;
   readonly atMs: number;
 }
 

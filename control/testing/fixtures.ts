@@ -54,7 +54,14 @@ export function makeGoalState(o: FixtureOptions): GoalStateV2 {
   };
   gs.subnetStates[subnetId] = SubnetState.fromPartial({
     operationType: OperationType.INFO,
-    configuration: { revisionNumber: 1, id: subnetId, vpcId: 'vpc-1', cidr: '10.200.0.0/16', tunnelId: 21, networkType: NetworkType.VXLAN },
+    configuration: {
+      revisionNumber: 1,
+      id: subnetId,
+      vpcId: 'vpc-1',
+      cidr: '10.200.0.0/16',
+      tunnelId: 21,
+      networkType: NetworkType.VXLAN,
+    },
   });
   const shared: string[] = [];
   for (let n = 0; n < (o.sharedNeighbors ?? 0); n++) {
@@ -68,13 +75,18 @@ export function makeGoalState(o: FixtureOptions): GoalStateV2 {
         vpcId: 'vpc-1',
         macAddress: mac(0xff00000000 + n),
         hostIpAddress: '192.0.2.250',
-        fixedIps: [{ neighborType: NeighborType.L2, subnetId, ipAddress: `10.201.${(n >> 8) & 255}.${n & 255}`, tunnelId: 21 }],
+        fixedIps: [
+          { neighborType: NeighborType.L2, subnetId, ipAddress: `10.201.${(n >> 8) & 255}.${n & 255}`, tunnelId: 21 },
+        ],
       },
     });
   }
   let portNo = 0;
   o.hosts.forEach((host) => {
-    const resources = [{ type: ResourceType.SUBNET, id: subnetId }, ...shared.map((id) => ({ type: ResourceType.NEIGHBOR, id }))];
+    const resources = [
+      { type: ResourceType.SUBNET, id: subnetId },
+      ...shared.map((id) => ({ type: ResourceType.NEIGHBOR, id })),
+    ];
     for (let p = 0; p < o.portsPerHost; p++) {
       const id = `port-${tag}-${host}-${p}`;
       const n = portNo++;
@@ -100,7 +112,11 @@ export function makeGoalState(o: FixtureOptions): GoalStateV2 {
 }
 
 /** A northbound caller (what Alcor's DPM does): one stream, N messages, N replies. */
-export async function pushGoalStates(address: string, messages: readonly Uint8Array[], deadlineMs = 60000): Promise<GoalStateOperationReply[]> {
+export async function pushGoalStates(
+  address: string,
+  messages: readonly Uint8Array[],
+  deadlineMs = 60000,
+): Promise<GoalStateOperationReply[]> {
   const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': -1,
     'grpc.max_send_message_length': -1,
@@ -127,7 +143,11 @@ export async function pushGoalStates(address: string, messages: readonly Uint8Ar
 }
 
 /** What an agent does on-demand / after a restart. */
-export async function requestGoalStates(address: string, req: HostRequest, hostIpHeader?: string): Promise<HostRequestReply> {
+export async function requestGoalStates(
+  address: string,
+  req: HostRequest,
+  hostIpHeader?: string,
+): Promise<HostRequestReply> {
   const client = new grpc.Client(address, grpc.credentials.createInsecure());
   const md = new grpc.Metadata();
   if (hostIpHeader !== undefined) md.set('x-alcor-host-ip', hostIpHeader);
@@ -147,7 +167,12 @@ export async function requestGoalStates(address: string, req: HostRequest, hostI
   }
 }
 
-export async function httpJson(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+export async function httpJson(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`${base}${path}`, {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },

@@ -44,7 +44,10 @@ export class TestAgent {
   private async listen(): Promise<void> {
     const server = new grpc.Server({ 'grpc.max_receive_message_length': -1 });
     const def = {
-      pushGoalStatesStream: { ...GoalStateProvisionerService.pushGoalStatesStream, requestDeserialize: (b: Buffer): Buffer => b },
+      pushGoalStatesStream: {
+        ...GoalStateProvisionerService.pushGoalStatesStream,
+        requestDeserialize: (b: Buffer): Buffer => b,
+      },
     } as unknown as grpc.ServiceDefinition;
     server.addService(def, {
       pushGoalStatesStream: (call: grpc.ServerDuplexStream<Buffer, GoalStateOperationReply>) => {
@@ -58,7 +61,9 @@ export class TestAgent {
       },
     });
     this.port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`127.0.0.1:${this.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      server.bindAsync(`127.0.0.1:${this.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
     );
     this.server = server;
   }
@@ -101,7 +106,9 @@ export class TestAgent {
       };
       const timer = setTimeout(() => {
         this.events.off('message', onMsg);
-        reject(new Error(`agent ${this.hostIp}: ${what} not reached within ${timeoutMs} ms (applied ${this.applied.size})`));
+        reject(
+          new Error(`agent ${this.hostIp}: ${what} not reached within ${timeoutMs} ms (applied ${this.applied.size})`),
+        );
       }, timeoutMs);
       this.events.on('message', onMsg);
     });
