@@ -13,9 +13,12 @@
 //
 // Semantics of the verbs:
 // - applyBundle: one atomic, ordered bundle (OFPBF_ATOMIC|OFPBF_ORDERED): OPEN, the delta bytes as
-//   they are, COMMIT, BARRIER. Resolves after the commit reply and the barrier reply; rejects with
-//   every OVS ERROR that answered one of its messages. OVS applies an atomic bundle all or nothing,
-//   so a rejection leaves the flow table untouched. Bundles run one at a time, in call order.
+//   they are, BARRIER; then COMMIT + BARRIER, or DISCARD + BARRIER when OVS refused any message at
+//   add time (OVS 3.1 would otherwise commit the bundle without the refused messages: measured in
+//   session.test.ts). Resolves after the commit reply and the last barrier reply; rejects with every
+//   OVS ERROR that answered one of its messages. Either way nothing is half-applied: add-time
+//   errors discard, commit-time errors roll the whole bundle back (OFPBF_ATOMIC, OpenFlow 1.4
+//   §6.8). Bundles run one at a time, in call order.
 //   If the connection drops mid-bundle the outcome is unknown: the promise rejects with
 //   OF_SESSION_DOWN, and the caller must converge again (dump + reconcile) after reconnecting.
 // - dumpFlows: FLOW_STATS multipart request; resolves with every reply body (OFPMPF_REPLY_MORE).
@@ -117,13 +120,14 @@ export type SessionState =
 interface BundleWait {
   readonly kind: 'bundle';
   readonly bundleId: number;
-  readonly openXid: number;
-  readonly commitXid: number;
-  readonly barrierXid: number;
+  commitXid: number;
   committed: boolean;
   readonly errors: OfErrorMessage[];
-  readonly resolve: () => void;
-  readonly reject: (e: SessionError) => void;
+  /** The barrier the bundle is waiting for, if any; a lost connection rejects it. */
+  barrier:
+    { readonly xid: number; readonly resolve: () => void; readonly reject: (e: SessionError) => void } | undefined;
+  /** Set by #failAll: the connection went away. */
+  failed: SessionError | undefined;
 }
 
 interface DumpWait {
@@ -227,43 +231,71 @@ export class OpenFlowSession extends EventEmitter {
   async #runBundle(bundleId: number, deltas: readonly Uint8Array[]): Promise<void> {
     const ready = this.#requireReady();
     const v = ready.version;
-    const openXid = this.#nextXid();
-    const commitXid = this.#nextXid();
-    const barrierXid = this.#nextXid();
-    const done = new Promise<void>((resolve, reject) => {
-      const w: BundleWait = {
-        kind: 'bundle',
-        bundleId,
-        openXid,
-        commitXid,
-        barrierXid,
-        committed: false,
-        errors: [],
-        resolve,
-        reject,
-      };
-      this.#bundle = w;
-      for (const x of [openXid, commitXid, barrierXid]) this.#waits.set(x, w);
-    });
-    const timer = this.#timeout(done, `bundle ${bundleId}`);
+    const conn = ready.conn;
+    const w: BundleWait = {
+      kind: 'bundle',
+      bundleId,
+      commitXid: 0,
+      committed: false,
+      errors: [],
+      barrier: undefined,
+      failed: undefined,
+    };
+    const xids: number[] = [];
+    const xid = (): number => {
+      const x = this.#nextXid();
+      xids.push(x);
+      this.#waits.set(x, w);
+      return x;
+    };
+    this.#bundle = w;
+    const deadline = Date.now() + this.#opts.requestTimeoutMs;
     try {
-      const conn = ready.conn;
-      await this.#write(conn, encodeBundleControl(openXid, v, bundleId, 'open', BUNDLE_ATOMIC_ORDERED));
+      // Phase 1: open and add, then a barrier. OVS checks each BUNDLE_ADD when it arrives and would
+      // commit the bundle WITHOUT the messages it refused (seen with OVS 3.1), so errors found here
+      // must discard the bundle instead of committing it.
+      await this.#write(conn, encodeBundleControl(xid(), v, bundleId, 'open', BUNDLE_ATOMIC_ORDERED));
       for (const d of deltas) if (d.length > 0) await this.#write(conn, d);
-      await this.#write(conn, encodeBundleControl(commitXid, v, bundleId, 'commit', BUNDLE_ATOMIC_ORDERED));
-      await this.#write(conn, encodeBarrierRequest(barrierXid, v));
-    } catch (e: unknown) {
-      // The connection went away while writing: #failAll already rejected `done`.
-      void e;
+      await this.#barrierFor(w, conn, xid(), v, deadline);
+      if (w.errors.length > 0) {
+        await this.#write(conn, encodeBundleControl(xid(), v, bundleId, 'discard', BUNDLE_ATOMIC_ORDERED));
+        await this.#barrierFor(w, conn, xid(), v, deadline);
+        throw this.#rejected(w);
+      }
+      // Phase 2: commit. A flow-mod that fails here fails the whole bundle (OFPBF_ATOMIC): OVS rolls back.
+      w.commitXid = xid();
+      await this.#write(conn, encodeBundleControl(w.commitXid, v, bundleId, 'commit', BUNDLE_ATOMIC_ORDERED));
+      await this.#barrierFor(w, conn, xid(), v, deadline);
+      if (w.errors.length > 0) throw this.#rejected(w);
+      if (!w.committed)
+        throw new SessionError('OF_PROTOCOL', `bundle ${bundleId}: barrier reply before the commit reply`);
+    } finally {
+      for (const x of xids) this.#waits.delete(x);
+      this.#bundle = undefined;
     }
+  }
+
+  #rejected(w: BundleWait): SessionError {
+    return new SessionError(
+      'OF_REJECTED',
+      `OVS rejected bundle ${w.bundleId}: ${w.errors.map((e) => describeError(e)).join('; ')}`,
+      w.errors,
+    );
+  }
+
+  /** Sends a BARRIER for bundle `w` and waits for its reply (or the connection's loss, or the deadline). */
+  async #barrierFor(w: BundleWait, conn: Conn, barrierXid: number, v: OfVersion, deadlineMs: number): Promise<void> {
+    if (w.failed !== undefined) throw w.failed;
+    const done = new Promise<void>((resolve, reject) => {
+      w.barrier = { xid: barrierXid, resolve, reject };
+    });
+    const timer = this.#timeout(Math.max(1, deadlineMs - Date.now()), `bundle ${w.bundleId}`);
     try {
+      await this.#write(conn, encodeBarrierRequest(barrierXid, v));
       await Promise.race([done, timer.promise]);
     } finally {
       timer.cancel();
-      this.#waits.delete(openXid);
-      this.#waits.delete(commitXid);
-      this.#waits.delete(barrierXid);
-      this.#bundle = undefined;
+      w.barrier = undefined;
     }
   }
 
@@ -274,7 +306,7 @@ export class OpenFlowSession extends EventEmitter {
     const done = new Promise<Buffer[]>((resolve, reject) => {
       this.#waits.set(xid, { kind: 'dump', xid, bodies: [], resolve, reject });
     });
-    const timer = this.#timeout(done, 'flow dump');
+    const timer = this.#timeout(this.#opts.requestTimeoutMs, 'flow dump');
     try {
       await this.#write(ready.conn, encodeFlowStatsRequest(xid, ready.version, { cookie, cookieMask: mask }));
       return await Promise.race([done, timer.promise]);
@@ -291,7 +323,7 @@ export class OpenFlowSession extends EventEmitter {
     const done = new Promise<void>((resolve, reject) =>
       this.#waits.set(xid, { kind: 'barrier', xid, resolve, reject }),
     );
-    const timer = this.#timeout(done, 'barrier');
+    const timer = this.#timeout(this.#opts.requestTimeoutMs, 'barrier');
     try {
       await this.#write(ready.conn, encodeBarrierRequest(xid, ready.version));
       await Promise.race([done, timer.promise]);
@@ -465,14 +497,14 @@ export class OpenFlowSession extends EventEmitter {
         return;
       case 'bundle_control': {
         const w = this.#waits.get(msg.xid);
-        if (w?.kind === 'bundle' && msg.xid === w.commitXid) w.committed = true;
+        if (w?.kind === 'bundle' && msg.xid === w.commitXid && msg.ctrlTypeName === 'commit_reply') w.committed = true;
         return;
       }
       case 'barrier_reply': {
         const w = this.#waits.get(msg.xid);
         if (w === undefined) return;
         if (w.kind === 'barrier') w.resolve();
-        else if (w.kind === 'bundle' && msg.xid === w.barrierXid) this.#settleBundle(w);
+        else if (w.kind === 'bundle' && w.barrier?.xid === msg.xid) w.barrier.resolve();
         return;
       }
       case 'multipart_reply': {
@@ -523,22 +555,6 @@ export class OpenFlowSession extends EventEmitter {
     this.#log('warn', 'OpenFlow error for no pending request', { error: describeError(e) });
   }
 
-  #settleBundle(w: BundleWait): void {
-    if (w.errors.length > 0) {
-      w.reject(
-        new SessionError(
-          'OF_REJECTED',
-          `OVS rejected bundle ${w.bundleId}: ${w.errors.map((e) => describeError(e)).join('; ')}`,
-          w.errors,
-        ),
-      );
-    } else if (!w.committed) {
-      w.reject(new SessionError('OF_PROTOCOL', `bundle ${w.bundleId}: barrier reply before the commit reply`));
-    } else {
-      w.resolve();
-    }
-  }
-
   // -------------------------------------------------------------------------------------------
   // Helpers
 
@@ -571,14 +587,10 @@ export class OpenFlowSession extends EventEmitter {
     });
   }
 
-  #timeout(_for: Promise<unknown>, what: string): { promise: Promise<never>; cancel: () => void } {
+  #timeout(ms: number, what: string): { promise: Promise<never>; cancel: () => void } {
     let timer: NodeJS.Timeout | undefined;
     const promise = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(new SessionError('OF_TIMEOUT', `${what}: no answer from OVS in ${this.#opts.requestTimeoutMs} ms`)),
-        this.#opts.requestTimeoutMs,
-      );
+      timer = setTimeout(() => reject(new SessionError('OF_TIMEOUT', `${what}: no answer from OVS in ${ms} ms`)), ms);
     });
     promise.catch(() => undefined);
     return { promise, cancel: () => clearTimeout(timer) };
@@ -589,7 +601,10 @@ export class OpenFlowSession extends EventEmitter {
     for (const w of this.#waits.values()) {
       if (seen.has(w)) continue;
       seen.add(w);
-      w.reject(e);
+      if (w.kind === 'bundle') {
+        w.failed = e;
+        w.barrier?.reject(e);
+      } else w.reject(e);
     }
     this.#waits.clear();
   }
