@@ -34,6 +34,7 @@ import {
 import { InterfaceMonitor, OvsdbClient, ensureBridge, ensureVxlanPort, type PortEvent } from './ovsdb';
 import { OpenFlowSession, SessionError, mgmtSocketPath, type PacketIn } from './openflow/session';
 import { Metrics } from './metrics';
+import { OnDemandClient, onDemandRequestOf } from './ondemand';
 
 export interface DaemonOptions {
   readonly listen: string;
@@ -92,6 +93,7 @@ export class AgentDaemon {
   #http: http.Server | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #dhcp = new Map<string, DhcpLease>();
+  #onDemand: OnDemandClient | undefined;
   #punts = new Map<number, { windowStartMs: number; count: number }>();
   #converged = false;
   #stopping = false;
@@ -187,6 +189,7 @@ export class AgentDaemon {
     this.#converged = true;
 
     // 5. Serve.
+    if (o.control !== undefined) this.#onDemand = new OnDemandClient(o.control);
     if (o.metrics !== undefined) this.#http = await this.#startHttp(o.metrics);
     this.#grpc = new GoalStateServer(this.#applier(), {
       address: o.listen,
@@ -212,6 +215,7 @@ export class AgentDaemon {
     await this.#queue.catch(() => undefined);
     await this.#snapshotWrite.catch(() => undefined);
     this.#session?.stop();
+    this.#onDemand?.close();
     await this.#monitor?.stop().catch(() => undefined);
     this.#ovsdb?.close();
     await this.#engine?.close().catch(() => undefined);
@@ -506,14 +510,38 @@ export class AgentDaemon {
         this.#log('info', `dhcp ${outcome.kind}`, { mac: outcome.mac, ip: outcome.ip });
         return;
       case 'ignored':
-        // Not DHCP (ARP / unknown unicast punt). TODO: with --control, RequestGoalStates ON_DEMAND.
+        // Not DHCP: an ARP / unknown-unicast punt. With --control, ask for the destination's goal states.
         this.#metrics.otherPunts++;
+        this.#requestOnDemand(p);
         return;
       default: {
         const never: never = outcome;
         void never;
       }
     }
+  }
+
+  #requestOnDemand(p: PacketIn): void {
+    const client = this.#onDemand;
+    if (client === undefined) return;
+    // reg6 carries the VNI from the classifier on (docs/pipeline.md); OVS puts non-zero registers in the PACKET_IN match.
+    const vni = p.match.find((m) => m.field === 'reg6')?.value ?? 0;
+    const req = onDemandRequestOf(p.data, vni, client.nextRequestId());
+    if (req === undefined) return;
+    this.#metrics.onDemandRequests++;
+    client.request(req).then(
+      (reply) => {
+        if (reply !== undefined) {
+          this.#log('info', 'on-demand request answered', {
+            destination: req.destinationIp,
+            vni,
+            requestId: req.requestId,
+          });
+        }
+      },
+      (e: unknown) =>
+        this.#log('warn', 'on-demand request failed', { destination: req.destinationIp, error: errorText(e) }),
+    );
   }
 
   #allowPunt(port: number): boolean {

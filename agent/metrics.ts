@@ -10,6 +10,7 @@ export class Metrics {
   dhcpReplies = 0;
   otherPunts = 0;
   puntsDropped = 0;
+  onDemandRequests = 0;
   readonly #applyBuckets = APPLY_BUCKETS_S.map(() => 0);
   #applyCount = 0;
   #applySumS = 0;
@@ -44,6 +45,7 @@ export class Metrics {
       `alcor_agent_punts_total{outcome="dhcp_reply"} ${this.dhcpReplies}`,
       `alcor_agent_punts_total{outcome="other"} ${this.otherPunts}`,
       `alcor_agent_punts_total{outcome="rate_limited"} ${this.puntsDropped}`,
+      `alcor_agent_punts_total{outcome="on_demand_request"} ${this.onDemandRequests}`,
     ]);
     const buckets = APPLY_BUCKETS_S.map(
       (le, i) => `alcor_agent_apply_seconds_bucket{le="${le}"} ${this.#applyBuckets[i]}`,
