@@ -66,7 +66,7 @@ export function jsonLogger(write: (line: string) => void): Logger {
 }
 
 export class DaemonError extends Error {
-  readonly code: 'DAEMON_BAD_OPTIONS' | 'DAEMON_START' | 'DAEMON_SNAPSHOT';
+  readonly code: 'DAEMON_BAD_OPTIONS' | 'DAEMON_START' | 'DAEMON_SNAPSHOT' | 'DAEMON_OVS_DOWN';
   constructor(code: DaemonError['code'], message: string) {
     super(message);
     this.code = code;
@@ -75,6 +75,8 @@ export class DaemonError extends Error {
 
 const SNAPSHOT_FILE = 'snapshot.json';
 const PUNT_LIMIT_PER_SEC = 20;
+/** How long a goal state waits for a reconnecting OpenFlow session before it fails. */
+const OVS_WAIT_MS = 10_000;
 
 const us = (fromNs: bigint): number => Number((process.hrtime.bigint() - fromNs) / 1000n);
 
@@ -278,6 +280,8 @@ export class AgentDaemon {
     const { engine, session } = this.#parts();
     const t0 = process.hrtime.bigint();
     if (req.kind !== 'raw') throw new DaemonError('DAEMON_START', 'the agent serves goal states in raw mode');
+    // While the OpenFlow session reconnects, hold the goal state briefly rather than fail it at once.
+    await this.#readyWithin(session, OVS_WAIT_MS);
     let prepared;
     try {
       prepared = await engine.prepare(req.bytes, version);
@@ -383,6 +387,22 @@ export class AgentDaemon {
       out.push(`${owner ?? 'bundle'}: ${err.typeName}/${err.codeName}`);
     }
     return out;
+  }
+
+  async #readyWithin(session: OpenFlowSession, ms: number): Promise<void> {
+    if (session.isReady) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_r, reject) => {
+      timer = setTimeout(
+        () => reject(new DaemonError('DAEMON_OVS_DOWN', `OpenFlow session to OVS not ready after ${ms} ms`)),
+        ms,
+      );
+    });
+    try {
+      await Promise.race([session.whenReady(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Binds ports to ofports (or unbinds with undefined) in a bundle of their own. True if applied. */

@@ -105,6 +105,14 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
       assert.ok(flows.inSync && flows.desired > 0 && flows.desired === flows.installed, fl.stdout);
       const prom = await fetch(`http://${metrics}/metrics`).then((r) => r.text());
       assert.match(prom, /alcor_agent_goal_states_total\{result="success"\} 4/);
+
+      // SIGTERM: the agent goes, its flows stay (graceful shutdown deletes nothing).
+      const installed = await dumpOurFlows(sb);
+      await agent.stop();
+      agent = undefined;
+      assert.equal(await dumpOurFlows(sb), installed);
+      const still = await vm1.exec(['ping', '-c1', '-W2', P3.ip]);
+      assert.is(still.code, 0, 'forwarding continues without the agent');
     } finally {
       await agent?.stop();
       await sb?.stop();
