@@ -1,4 +1,42 @@
-// alcor-bench ovs: placeholder until the benchmark is written; replace `command` with the real module.
-import { notImplemented } from '../../core/cli/commands';
+// alcor-bench ovs --neighbors N [--workers W] [--json]
+import { parseArgs, type OptionSpec } from '../../core/cli/args';
+import { CliError, EXIT_OK, type SubcommandModule } from '../../core/cli/commands';
+import { runOvsBench } from '../ovs';
 
-export const command = notImplemented('alcor-bench', 'ovs', 'flow programming speed against a sandboxed Open vSwitch');
+const OPTIONS = [
+  {
+    name: 'neighbors',
+    type: 'number',
+    default: 10000,
+    help: 'L2 neighbors in the goal state (besides 1 local port)',
+    metavar: 'N',
+  },
+  { name: 'workers', type: 'number', help: "the agent's worker threads; default one per core", metavar: 'W' },
+  { name: 'json', type: 'boolean', help: 'print only the JSON result line' },
+] as const satisfies readonly OptionSpec[];
+
+export const command: SubcommandModule = {
+  help: {
+    usage: 'alcor-bench ovs [--neighbors N] [--workers W] [--json]',
+    description:
+      'Starts a private OVS (needs root) and a real `alcor-agent run`, pushes one GoalStateV2 with 1 port and N\n' +
+      'neighbors over gRPC and times it until the reply (every flow installed). Baseline in the same run on the\n' +
+      'same bridge: the same flows loaded by `ovs-ofctl -O OpenFlow14 --bundle add-flows`. Last line is JSON:\n' +
+      'neighbors, flows, agentMs, baselineMs, ratio (agent / baseline).',
+    options: OPTIONS,
+    footer: 'Example:\n  alcor-bench ovs --neighbors 100000 --json',
+  },
+  async run(argv, io) {
+    const o = parseArgs(OPTIONS, argv, io.env).options;
+    if (!Number.isInteger(o.neighbors) || o.neighbors < 1 || o.neighbors > 1_000_000) {
+      throw new CliError('E_CLI_BAD_VALUE', `--neighbors must be an integer from 1 to 1000000, got ${o.neighbors}`);
+    }
+    const result = await runOvsBench({
+      neighbors: o.neighbors,
+      workers: o.workers,
+      progress: o.json ? undefined : (line) => io.stderr(`ovs: ${line}\n`),
+    });
+    io.stdout(`${JSON.stringify(result)}\n`);
+    return EXIT_OK;
+  },
+};

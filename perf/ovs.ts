@@ -1,0 +1,144 @@
+// alcor-bench ovs: one GoalStateV2 (1 port + N neighbors) pushed over gRPC to a real `alcor-agent run`
+// on a sandboxed OVS, timed from sending the (pre-encoded) bytes until the reply — by which time every
+// flow is installed (the agent replies after the bundle's barrier). Baseline, same run, same bridge:
+// the same flow set (from `alcor-agent compile`) loaded with `ovs-ofctl -O OpenFlow14 --bundle
+// add-flows`, after deleting our flows.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { GoalStateOperationReply, OperationStatus } from '../proto';
+import { startAgent, type AgentProcess } from '../agent/e2e-helpers';
+import { tapNameFor } from '../agent/ovsdb';
+import { OvsSandbox } from '../test/sandbox';
+import { HOST_A, NEIGHBORS_PORT, neighborsGoalStateV2Bytes } from '../test/fixtures/goalstates';
+
+const run = promisify(execFile);
+const BIN = path.join(__dirname, '..', '..', 'bin', 'alcor-agent.js');
+const OUR_FLOWS = 'cookie=0xa1c0000000000000/0xffff000000000000';
+
+export interface OvsBenchOptions {
+  readonly neighbors: number;
+  readonly workers?: number;
+  readonly progress?: (line: string) => void;
+}
+
+export interface OvsBenchResult {
+  readonly bench: 'ovs';
+  readonly neighbors: number;
+  readonly flows: number;
+  readonly agentMs: number;
+  readonly baselineMs: number;
+  readonly ratio: number;
+  readonly messageBytes: number;
+  readonly failedStatuses: number;
+}
+
+/** One PushGoalStatesStream call with bytes the client does not re-encode. */
+function pushRaw(address: string, bytes: Uint8Array): Promise<GoalStateOperationReply> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+    'grpc.max_send_message_length': 512 * 2 ** 20,
+    'grpc.max_receive_message_length': 512 * 2 ** 20,
+  });
+  return new Promise((resolve, reject) => {
+    const call = client.makeBidiStreamRequest(
+      '/alcor.schema.GoalStateProvisioner/PushGoalStatesStream',
+      (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+      (b: Buffer) => GoalStateOperationReply.decode(b),
+    );
+    let reply: GoalStateOperationReply | undefined;
+    call.on('data', (r: GoalStateOperationReply) => {
+      reply = r;
+      call.end();
+    });
+    call.on('error', (e: Error) => {
+      client.close();
+      reject(e);
+    });
+    call.on('status', () => {
+      client.close();
+      if (reply === undefined) reject(new Error('no reply'));
+      else resolve(reply);
+    });
+    call.write(bytes);
+  });
+}
+
+async function countOurFlows(sb: OvsSandbox): Promise<number> {
+  const r = await sb.ofctl(['dump-aggregate', 'br-int', OUR_FLOWS]);
+  const m = /flow_count=(\d+)/.exec(r.stdout);
+  return m ? Number(m[1]) : 0;
+}
+
+export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult> {
+  const log = opts.progress ?? (() => undefined);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-bench-ovs-'));
+  const sb = await OvsSandbox.start({ name: 'benchovs' });
+  let agent: AgentProcess | undefined;
+  try {
+    const vm = await sb.addVm({
+      name: 'vm1',
+      mac: NEIGHBORS_PORT.mac,
+      ip: `${NEIGHBORS_PORT.ip}/8`,
+      iface: tapNameFor(NEIGHBORS_PORT.id),
+    });
+    log(`building 1 port + ${opts.neighbors} neighbors`);
+    const bytes = neighborsGoalStateV2Bytes(opts.neighbors, { hostResources: false });
+    const file = path.join(dir, 'gs.bin');
+    fs.writeFileSync(file, bytes);
+    const workers = String(opts.workers ?? Math.min(os.availableParallelism(), 16));
+    agent = await startAgent(sb, ['--tunnel-ip', HOST_A.ip, '--tunnel-ofport', '100', '--workers', workers], 60_000);
+    log(`pushing ${bytes.length} bytes to the agent`);
+    const t0 = performance.now();
+    const reply = await pushRaw(`127.0.0.1:${agent.grpcPort}`, bytes);
+    const agentMs = performance.now() - t0;
+    const failed = reply.operationStatuses.filter((s) => s.operationStatus !== OperationStatus.SUCCESS).length;
+    const flows = await countOurFlows(sb);
+    await agent.stop(); // graceful: the flows stay
+    agent = undefined;
+
+    log('baseline: the same flows with ovs-ofctl --bundle add-flows');
+    const text = await run(
+      process.execPath,
+      [
+        BIN,
+        'compile',
+        file,
+        '--tunnel-ip',
+        HOST_A.ip,
+        '--tunnel-ofport',
+        '100',
+        '--ofport',
+        `${vm.iface}=${vm.ofport}`,
+      ],
+      {
+        maxBuffer: 2 ** 31,
+      },
+    );
+    const flowsFile = path.join(dir, 'flows.txt');
+    fs.writeFileSync(flowsFile, text.stdout);
+    await sb.ofctl(['del-flows', 'br-int', OUR_FLOWS]);
+    const t1 = performance.now();
+    await sb.ofctl(['-O', 'OpenFlow14', '--bundle', 'add-flows', 'br-int', flowsFile]);
+    const baselineMs = performance.now() - t1;
+    const baselineFlows = await countOurFlows(sb);
+    if (baselineFlows !== flows) log(`note: agent installed ${flows} flows, ovs-ofctl ${baselineFlows}`);
+    const round = (x: number): number => Math.round(x * 10) / 10;
+    return {
+      bench: 'ovs',
+      neighbors: opts.neighbors,
+      flows,
+      agentMs: round(agentMs),
+      baselineMs: round(baselineMs),
+      ratio: Math.round((agentMs / baselineMs) * 1000) / 1000,
+      messageBytes: bytes.length,
+      failedStatuses: failed,
+    };
+  } finally {
+    await agent?.stop().catch(() => undefined);
+    await sb.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
