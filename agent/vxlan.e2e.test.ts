@@ -1,6 +1,7 @@
 // (d) L2 across two sandbox hosts over VXLAN: each host runs its own `alcor-agent run` with its own
 // underlay address; each gets its local port plus a neighbor for the other host's VM (host_ip = the
 // other host's underlay address). The VMs ping each other through the agents' flows.
+// Host A runs the engine with two worker threads (neighbors partitioned), host B in the main thread.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OperationStatus } from '../proto';
@@ -34,7 +35,7 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
         mtu: 1450,
       });
       await b.addVm({ name: 'vm2', mac: P2.mac, ip: `${P2.ip}/24`, ofport: 2, iface: tapNameFor(P2.id), mtu: 1450 });
-      const agentA = await startAgent(a, ['--tunnel-ip', HOST_A, '--tunnel-ofport', '100']);
+      const agentA = await startAgent(a, ['--tunnel-ip', HOST_A, '--tunnel-ofport', '100', '--workers', '2']);
       agents.push(agentA);
       const agentB = await startAgent(b, ['--tunnel-ip', HOST_B, '--tunnel-ofport', '100']);
       agents.push(agentB);
