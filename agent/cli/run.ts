@@ -5,7 +5,7 @@
 import * as fs from 'node:fs/promises';
 import { configFromObject, parseArgs, resolveOptions, type OptionSpec } from '../../core/cli/args';
 import { CliError, EXIT_FAILURE, EXIT_OK, type CliIo, type SubcommandModule } from '../../core/cli/commands';
-import { AgentDaemon, jsonLogger, splitHostPort } from '../daemon';
+import { AgentDaemon, jsonLogger, splitHostPort, type DaemonOptions } from '../daemon';
 
 const OPTIONS = [
   {
@@ -35,8 +35,13 @@ const OPTIONS = [
   { name: 'max-message-mb', type: 'number', default: 256, metavar: 'MB', help: 'largest goal state accepted' },
 ] as const satisfies readonly OptionSpec[];
 
-export async function runAgent(argv: readonly string[], io: CliIo): Promise<number> {
-  const parsed = parseArgs(OPTIONS, argv, io.env);
+/** The daemon's options from argv, the environment and --config (flag > env > file > default). */
+export async function runOptions(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  readFile: (file: string) => Promise<string> = (f) => fs.readFile(f, 'utf8'),
+): Promise<DaemonOptions> {
+  const parsed = parseArgs(OPTIONS, argv, env);
   if (parsed.positionals.length > 0)
     throw new CliError('E_CLI_BAD_VALUE', `unexpected argument "${parsed.positionals[0]}"`);
   const configFile = parsed.options.config;
@@ -44,33 +49,42 @@ export async function runAgent(argv: readonly string[], io: CliIo): Promise<numb
   if (configFile !== undefined) {
     let raw: unknown;
     try {
-      raw = JSON.parse(await fs.readFile(configFile, 'utf8'));
+      raw = JSON.parse(await readFile(configFile));
     } catch (e: unknown) {
       throw new CliError('E_CLI_BAD_CONFIG', `${configFile}: ${e instanceof Error ? e.message : String(e)}`);
     }
     file = configFromObject(OPTIONS, raw, configFile);
   }
   const o = resolveOptions(OPTIONS, parsed, file).options;
-  for (const hp of [o.listen, o.metrics, o.control]) if (hp !== undefined) splitHostPort(hp);
+  for (const hp of [o.listen, o.metrics, o.control]) {
+    if (hp === undefined) continue;
+    try {
+      splitHostPort(hp);
+    } catch (e: unknown) {
+      throw new CliError('E_CLI_BAD_VALUE', e instanceof Error ? e.message : String(e));
+    }
+  }
+  return {
+    listen: o.listen,
+    ovsRundir: o['ovs-rundir'],
+    bridge: o.bridge,
+    tunnelIp: o['tunnel-ip'],
+    control: o.control,
+    metrics: o.metrics,
+    datapathType: o['datapath-type'],
+    workers: o.workers,
+    stateDir: o['state-dir'],
+    tunnelOfport: o['tunnel-ofport'],
+    maxMessageMb: o['max-message-mb'],
+  };
+}
+
+export async function runAgent(argv: readonly string[], io: CliIo): Promise<number> {
+  const opts = await runOptions(argv, io.env);
   const log = jsonLogger(io.stdout);
   let daemon: AgentDaemon;
   try {
-    daemon = await AgentDaemon.start(
-      {
-        listen: o.listen,
-        ovsRundir: o['ovs-rundir'],
-        bridge: o.bridge,
-        tunnelIp: o['tunnel-ip'],
-        control: o.control,
-        metrics: o.metrics,
-        datapathType: o['datapath-type'],
-        workers: o.workers,
-        stateDir: o['state-dir'],
-        tunnelOfport: o['tunnel-ofport'],
-        maxMessageMb: o['max-message-mb'],
-      },
-      log,
-    );
+    daemon = await AgentDaemon.start(opts, log);
   } catch (e: unknown) {
     log('error', 'agent failed to start', { error: e instanceof Error ? e.message : String(e), code: codeOf(e) });
     return EXIT_FAILURE;

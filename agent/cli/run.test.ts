@@ -1,0 +1,48 @@
+// alcor-agent run: option precedence (flag > environment > --config file > default) and bad values.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { runOptions } from './run';
+
+const files = (m: Record<string, string>) => (f: string) =>
+  m[f] === undefined ? Promise.reject(new Error('ENOENT')) : Promise.resolve(m[f]);
+
+test('defaults', async () => {
+  const o = await runOptions([], {});
+  assert.is(o.listen, '127.0.0.1:50001');
+  assert.is(o.ovsRundir, '/var/run/openvswitch');
+  assert.is(o.bridge, 'br-int');
+  assert.is(o.workers, 0);
+  assert.is(o.tunnelOfport, 100);
+  assert.is(o.maxMessageMb, 256);
+  assert.is(o.metrics, undefined);
+});
+
+test('OVS_RUNDIR sets --ovs-rundir; the flag wins over it', async () => {
+  assert.is((await runOptions([], { OVS_RUNDIR: '/tmp/ovs' })).ovsRundir, '/tmp/ovs');
+  assert.is((await runOptions(['--ovs-rundir', '/x'], { OVS_RUNDIR: '/tmp/ovs' })).ovsRundir, '/x');
+});
+
+test('--config file values, overridden by flags', async () => {
+  const read = files({ 'c.json': JSON.stringify({ bridge: 'br-x', workers: 4, 'tunnel-ip': '192.0.2.7' }) });
+  const o = await runOptions(['--config', 'c.json', '--workers', '2'], {}, read);
+  assert.is(o.bridge, 'br-x');
+  assert.is(o.workers, 2);
+  assert.is(o.tunnelIp, '192.0.2.7');
+});
+
+test('bad input is a CliError with a code, never a crash', async () => {
+  const codeOf = async (p: Promise<unknown>): Promise<unknown> =>
+    p.then(
+      () => 'no error',
+      (e: unknown) => (e as { code?: unknown }).code,
+    );
+  assert.is(await codeOf(runOptions(['--listen', 'nope'], {})), 'E_CLI_BAD_VALUE');
+  assert.is(await codeOf(runOptions(['--config', 'missing.json'], {}, files({}))), 'E_CLI_BAD_CONFIG');
+  assert.is(
+    await codeOf(runOptions(['--config', 'c.json'], {}, files({ 'c.json': '{"brdge":"x"}' }))),
+    'E_CLI_BAD_CONFIG',
+  );
+  assert.is(await codeOf(runOptions(['extra'], {})), 'E_CLI_BAD_VALUE');
+});
+
+test.run();
