@@ -99,8 +99,9 @@ export class AgentDaemon {
   #punts = new Map<number, { windowStartMs: number; count: number }>();
   #converged = false;
   #stopping = false;
-  #snapshotWrite: Promise<void> = Promise.resolve();
-  #snapshotDirty = false;
+  /** The running post-commit pass, if any (see #afterCommit). */
+  #bookkeeping: Promise<void> | undefined;
+  #bookkeepingDirty = false;
   #grpcPort = 0;
   #lastConvergeFlowMods = 0;
 
@@ -167,7 +168,7 @@ export class AgentDaemon {
       snapshot,
       ofports,
     });
-    if (snapshot !== undefined) this.#rebuildDhcp(snapshot);
+    if (snapshot !== undefined) this.#rebuildDhcp(snapshot.resources.dhcp, snapshot.resources.subnet);
     this.#log('info', 'engine ready', {
       workers: o.workers,
       restored: snapshot !== undefined,
@@ -215,7 +216,7 @@ export class AgentDaemon {
     this.#stopping = true;
     await this.#grpc?.stop(2000).catch(() => undefined);
     await this.#queue.catch(() => undefined);
-    await this.#snapshotWrite.catch(() => undefined);
+    await this.#bookkeeping;
     this.#session?.stop();
     this.#onDemand?.close();
     await this.#monitor?.stop().catch(() => undefined);
@@ -257,7 +258,7 @@ export class AgentDaemon {
     const r = await engine.reconcile(bodies);
     await session.applyBundle(r.bundleId, r.deltas);
     this.#lastConvergeFlowMods = r.flowMods;
-    this.#metrics.flowsInstalled = (await engine.desiredFlows()).length;
+    this.#metrics.flowsInstalled = (await engine.stats()).flows;
     this.#log('info', 'converged', { why, flowMods: r.flowMods, dumpBodies: bodies.length, elapsedUs: us(t0) });
   }
 
@@ -436,33 +437,43 @@ export class AgentDaemon {
   // -----------------------------------------------------------------------------------------
   // After a commit: held-state views and the local snapshot
 
+  /**
+   * Refreshes the DHCP table and the flow gauge, and writes the snapshot, after commits. Coalesced:
+   * a burst of commits costs one pass (a snapshot of a million neighbors is not free). The reads run
+   * in the serial queue so they never see a transaction that is still open.
+   */
   #afterCommit(): void {
-    const engine = this.#engine;
-    if (engine === undefined) return;
-    void (async () => {
-      const snap = await engine.snapshot();
-      this.#rebuildDhcp(snap);
-      this.#metrics.flowsInstalled = (await engine.desiredFlows()).length;
-      this.#saveSnapshot(snap);
-    })().catch((e: unknown) => this.#log('warn', 'post-commit bookkeeping failed', { error: errorText(e) }));
+    this.#bookkeepingDirty = true;
+    if (this.#bookkeeping !== undefined) return;
+    this.#bookkeeping = (async () => {
+      try {
+        while (this.#bookkeepingDirty) {
+          this.#bookkeepingDirty = false;
+          const { engine } = this.#parts();
+          const wantSnapshot = this.#opts.stateDir !== undefined;
+          const [stats, snap] = await this.#serial(
+            async () => [await engine.stats(), wantSnapshot ? await engine.snapshot() : undefined] as const,
+          );
+          this.#rebuildDhcp(stats.dhcp, stats.subnets);
+          this.#metrics.flowsInstalled = stats.flows;
+          if (snap !== undefined) await this.#writeSnapshot(snap);
+        }
+      } catch (e: unknown) {
+        this.#log('warn', 'post-commit bookkeeping failed', { error: errorText(e) });
+      } finally {
+        this.#bookkeeping = undefined;
+      }
+    })();
   }
 
-  #saveSnapshot(snap: StoreSnapshot): void {
+  async #writeSnapshot(snap: StoreSnapshot): Promise<void> {
     const dir = this.#opts.stateDir;
     if (dir === undefined) return;
-    this.#snapshotDirty = true;
-    // One write at a time; the latest snapshot wins.
-    this.#snapshotWrite = this.#snapshotWrite
-      .then(async () => {
-        if (!this.#snapshotDirty) return;
-        this.#snapshotDirty = false;
-        await fs.mkdir(dir, { recursive: true });
-        const file = path.join(dir, SNAPSHOT_FILE);
-        const tmp = `${file}.${process.pid}.tmp`;
-        await fs.writeFile(tmp, JSON.stringify(snap));
-        await fs.rename(tmp, file); // atomic: a crash leaves the old or the new file, never half of one
-      })
-      .catch((e: unknown) => this.#log('warn', 'snapshot write failed', { error: errorText(e) }));
+    await fs.mkdir(dir, { recursive: true });
+    const file = path.join(dir, SNAPSHOT_FILE);
+    const tmp = `${file}.${process.pid}.tmp`;
+    await fs.writeFile(tmp, JSON.stringify(snap));
+    await fs.rename(tmp, file); // atomic: a crash leaves the old or the new file, never half of one
   }
 
   async #readSnapshot(): Promise<StoreSnapshot | undefined> {
@@ -484,10 +495,10 @@ export class AgentDaemon {
   // -----------------------------------------------------------------------------------------
   // Packet-ins: DHCP answered locally; other punts counted and rate-limited per port
 
-  #rebuildDhcp(snap: StoreSnapshot): void {
-    const subnets = new Map<string, Subnet>(snap.resources.subnet.map((s) => [s.id, s]));
+  #rebuildDhcp(dhcp: readonly Dhcp[], heldSubnets: readonly Subnet[]): void {
+    const subnets = new Map<string, Subnet>(heldSubnets.map((s) => [s.id, s]));
     const leases = new Map<string, DhcpLease>();
-    for (const d of snap.resources.dhcp as readonly Dhcp[]) {
+    for (const d of dhcp) {
       const subnet = subnets.get(d.subnetId);
       if (subnet === undefined || subnet.gateway === undefined) continue;
       leases.set(formatMac(d.mac).toLowerCase(), {

@@ -14,7 +14,7 @@ import path from 'node:path';
 import Piscina from 'piscina';
 import type { Flow } from '../flow';
 import type { PlannedStatus, StoreSnapshot } from '../goalstate';
-import type { Ipv4 } from '../model';
+import type { Dhcp, Ipv4, Subnet } from '../model';
 import { ResourceType } from '../../proto';
 import { hash32 } from '../pipeline/cookie';
 import type { HostFacts, PrepareTimings } from './partition';
@@ -278,6 +278,16 @@ export class Engine {
       format: first.format,
       resources: { ...first.resources, neighbor: snaps.flatMap((s) => s.resources.neighbor) },
     };
+  }
+
+  /**
+   * Desired flow count (all partitions) and the DHCP entries and subnets (held by every partition;
+   * partition 0's copy): cheap enough to call after every commit, unlike snapshot() or desiredFlows().
+   */
+  async stats(): Promise<{ flows: number; dhcp: readonly Dhcp[]; subnets: readonly Subnet[] }> {
+    const replies = await Promise.all(this.#parts.map((b) => b.run({ type: 'stats' })));
+    const rs = replies.map((r) => expect(r, 'stats'));
+    return { flows: sum(rs.map((r) => r.flows)), dhcp: rs[0].dhcp, subnets: rs[0].subnets };
   }
 
   async close(): Promise<void> {

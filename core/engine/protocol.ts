@@ -3,7 +3,7 @@
 
 import type { Flow } from '../flow';
 import type { StoreSnapshot } from '../goalstate';
-import type { Ipv4 } from '../model';
+import type { Dhcp, Ipv4, Subnet } from '../model';
 import type { EncodeContext, EncodedDelta, HostFacts, PrepareResult } from './partition';
 
 export type WorkerTask =
@@ -24,7 +24,9 @@ export type WorkerTask =
   /** Installed flows as FLOW_STATS multipart reply bodies, shared by every partition. */
   | { readonly type: 'reconcile'; readonly bodies: readonly Uint8Array[]; readonly enc: EncodeContext }
   | { readonly type: 'desired' }
-  | { readonly type: 'snapshot' };
+  | { readonly type: 'snapshot' }
+  /** Cheap counters and the small held resources the agent's DHCP server needs (no neighbors, no flows). */
+  | { readonly type: 'stats' };
 
 export type WorkerReply =
   | { readonly type: 'init'; readonly flows: number }
@@ -34,4 +36,10 @@ export type WorkerReply =
   | { readonly type: 'ownerOf'; readonly owner: string | undefined }
   | { readonly type: 'reconcile'; readonly delta: EncodedDelta }
   | { readonly type: 'desired'; readonly flows: Flow[] }
-  | { readonly type: 'snapshot'; readonly snapshot: StoreSnapshot };
+  | { readonly type: 'snapshot'; readonly snapshot: StoreSnapshot }
+  | {
+      readonly type: 'stats';
+      readonly flows: number;
+      readonly dhcp: readonly Dhcp[];
+      readonly subnets: readonly Subnet[];
+    };

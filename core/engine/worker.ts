@@ -78,6 +78,15 @@ export class PartitionHost {
         return { type: 'desired', flows: this.#need().desiredFlows() } satisfies WorkerReply;
       case 'snapshot':
         return { type: 'snapshot', snapshot: this.#need().snapshot() } satisfies WorkerReply;
+      case 'stats': {
+        const e = this.#need();
+        return {
+          type: 'stats',
+          flows: e.table.size,
+          dhcp: [...e.store.values('dhcp')],
+          subnets: [...e.store.values('subnet')],
+        } satisfies WorkerReply;
+      }
       default: {
         const never: never = task;
         throw new Error(`unknown task ${JSON.stringify(never)}`);
