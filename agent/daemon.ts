@@ -321,22 +321,29 @@ export class AgentDaemon {
 
     // Ports: watch their interfaces; a PENDING port whose interface is already on the bridge is
     // bound right away (the engine only learns ofports through host facts).
-    const bindNow: [string, number][] = [];
+    // A deleted port forgets its ofport too, so a later port with the same id is not programmed on a
+    // stale one.
+    const facts: [string, number | undefined][] = [];
+    const bindIds = new Set<string>();
     for (const s of statuses) {
       if (s.resourceType !== ResourceType.PORT) continue;
       if (s.operationType === OperationType.DELETE && s.status === OperationStatus.SUCCESS) {
         this.#monitor?.untrack(s.resourceId);
+        facts.push([s.resourceId, undefined]);
         continue;
       }
+      if (!CHANGING.has(s.status)) continue;
       const ofport = this.#monitor?.track(s.resourceId) ?? null;
-      if (s.status === OperationStatus.PENDING && ofport !== null) bindNow.push([s.resourceId, ofport]);
+      if (s.status === OperationStatus.PENDING && ofport !== null) {
+        facts.push([s.resourceId, ofport]);
+        bindIds.add(s.resourceId);
+      }
     }
-    if (bindNow.length > 0) {
-      const bound = await this.#applyHostFacts(bindNow);
-      if (bound) {
-        const ids = new Set(bindNow.map(([id]) => id));
+    if (facts.length > 0) {
+      const bound = await this.#applyHostFacts(facts);
+      if (bound && bindIds.size > 0) {
         statuses = statuses.map((s) =>
-          s.resourceType === ResourceType.PORT && s.status === OperationStatus.PENDING && ids.has(s.resourceId)
+          s.resourceType === ResourceType.PORT && s.status === OperationStatus.PENDING && bindIds.has(s.resourceId)
             ? { ...s, status: OperationStatus.SUCCESS, reason: '' }
             : s,
         );
