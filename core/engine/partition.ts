@@ -18,7 +18,7 @@ import { OperationStatus, OperationType, ResourceType } from '../../proto';
 import type { Flow } from '../flow';
 import { type ApplyPlan, type PlannedStatus, ResourceStore, type StoreSnapshot } from '../goalstate';
 import type { Ipv4 } from '../model';
-import { FlowTable, type FlowDelta, fastFlowKey } from '../flowtable';
+import { FlowTable, type FlowDelta, type OwnerChange, fastFlowKey, sameActions } from '../flowtable';
 import {
   type FlowModCommand,
   OFP14_VERSION,
@@ -29,9 +29,11 @@ import {
 import {
   INFRA_OWNER,
   type OwnerRef,
+  compileNeighbor,
   compileOwner,
   decodeCookie,
   dependents,
+  encodeCookie,
   dependentsOfOfport,
   dependentsOfTunnel,
   isOurCookie,
@@ -39,10 +41,25 @@ import {
   preferOwner,
 } from '../pipeline';
 import { decodeGoalState } from './decode';
+import { RecordEncoder } from './neighbor-encode';
 import { NeighborFastPath } from './neighbor-fastpath';
 import { partitionOfCookieHash } from './split';
 import { StoreView } from '../pipeline/storeview';
 import { MutableOvsFacts } from './ovs-facts';
+import {
+  ARP_FAMILY,
+  L2_FAMILY,
+  type NeighborFamily,
+  NeighborFlowSet,
+  type NeighborRecord,
+  familyKeyOf,
+  recordFlow,
+  recordFlows,
+  recordKey,
+  sameBody as sameRecordBody,
+  sameKey as sameRecordKey,
+  simpleRecord,
+} from './neighbor-flows';
 
 export interface PartitionOptions {
   readonly index: number;
@@ -101,8 +118,51 @@ interface Undo {
   readonly ofports: readonly (readonly [string, number | undefined])[];
   readonly tunnelOfport: number | undefined;
   readonly localTunnelIp: Ipv4 | undefined;
-  /** The delta's flows in message order, to name the owner of a flow-mod OVS rejected. */
+  /** The delta's messages, to name the owner of a flow-mod OVS rejected. */
+  readonly messages: DeltaMessages;
+  /** Neighbor records this transaction changed in the record set. */
+  readonly recordChanges: readonly RecordChange[];
+  /** Neighbors this transaction moved from the record set into the FlowTable (their records before). */
+  readonly demoted: readonly NeighborRecord[];
+}
+
+/** One neighbor's record before and after a transaction (undefined: none). */
+interface RecordChange {
+  readonly before: NeighborRecord | undefined;
+  readonly after: NeighborRecord | undefined;
+}
+
+/** Record flow-mods of a delta, in message order: parallel arrays. */
+interface RecordMessages {
+  readonly records: NeighborRecord[];
+  readonly families: NeighborFamily[];
+  /** Messages before `firstNonDelete` are deletes. */
+  firstNonDelete: number;
+}
+
+/** Who each message of an encoded delta is for: FlowTable flows first, then record flows. */
+interface DeltaMessages {
   readonly flows: readonly Flow[];
+  readonly records: RecordMessages;
+}
+
+interface RecordDelta {
+  readonly delete: RecordMessages;
+  readonly modify: RecordMessages;
+  readonly add: RecordMessages;
+}
+
+function recordMessages(): RecordMessages {
+  return { records: [], families: [], firstNonDelete: 0 };
+}
+
+interface Routed {
+  readonly delta: FlowDelta;
+  readonly records: RecordDelta;
+  readonly recordChanges: RecordChange[];
+  readonly demoted: NeighborRecord[];
+  readonly compileMs: number;
+  readonly diffMs: number;
 }
 
 export class PartitionError extends Error {
@@ -127,6 +187,8 @@ export class PartitionEngine {
   readonly facts: MutableOvsFacts;
   readonly table = new FlowTable({ preferOwner, isOurs: isOurCookie });
   readonly #fast = new NeighborFastPath();
+  /** Flows of simple neighbors, held as records instead of in `table` (see neighbor-flows.ts). */
+  readonly neighborFlows = new NeighborFlowSet();
   #open: Undo | undefined;
   #nextTxn = 1;
 
@@ -146,9 +208,12 @@ export class PartitionEngine {
       for (const r of this.view.routers()) owners.add({ kind: 'router', id: r.id });
     }
     for (const n of this.view.neighbors()) owners.add({ kind: 'neighbor', id: n.id });
-    this.table.apply(
-      owners.list.filter((o) => this.owns(o)).map((o) => ({ owner: ownerKey(o), flows: compileOwner(o, this.view) })),
-    );
+    this.#route(owners.list.filter((o) => this.owns(o)));
+  }
+
+  /** Flows desired by this partition. */
+  get flowCount(): number {
+    return this.table.size + this.neighborFlows.flowCount;
   }
 
   /** Whether this partition compiles `owner`'s flows. */
@@ -192,7 +257,9 @@ export class PartitionEngine {
       ofports: [],
       tunnelOfport: this.facts.tunnelOfport,
       localTunnelIp: this.facts.localTunnelIp,
-      flows: result.flows,
+      messages: result.messages,
+      recordChanges: result.recordChanges,
+      demoted: result.demoted,
     };
     return { txn, statuses, delta: result.delta, timings, slowNeighbors };
   }
@@ -230,7 +297,9 @@ export class PartitionEngine {
       ofports: undoOfports,
       tunnelOfport: tunnelBefore,
       localTunnelIp: ipBefore,
-      flows: result.flows,
+      messages: result.messages,
+      recordChanges: result.recordChanges,
+      demoted: result.demoted,
     };
     return { txn, delta: result.delta };
   }
@@ -246,28 +315,71 @@ export class PartitionEngine {
     for (let i = undo.ofports.length - 1; i >= 0; i--) this.facts.setOfport(undo.ofports[i][0], undo.ofports[i][1]);
     this.facts.tunnelOfport = undo.tunnelOfport;
     this.facts.localTunnelIp = undo.localTunnelIp;
-    this.table.apply(undo.owners.map((o) => ({ owner: ownerKey(o), flows: compileOwner(o, this.view) })));
+    // Records go back as they were; neighbors moved into the table in this transaction leave it.
+    const set = this.neighborFlows;
+    for (const c of undo.recordChanges) if (c.after !== undefined) set.delete(c.after.id);
+    for (const c of undo.recordChanges) if (c.before !== undefined) set.set(c.before);
+    const restored = new Set<string>();
+    for (const r of undo.demoted) {
+      set.set(r);
+      restored.add(r.id);
+    }
+    const moved = new Set<string>();
+    for (const c of undo.recordChanges) moved.add((c.before ?? c.after)?.id ?? '');
+    const changes: OwnerChange[] = [];
+    for (const o of undo.owners) {
+      if (o.kind === 'neighbor' && moved.has(o.id)) continue;
+      const flows = o.kind === 'neighbor' && restored.has(o.id) ? [] : compileOwner(o, this.view);
+      changes.push({ owner: ownerKey(o), flows });
+    }
+    this.table.apply(changes);
   }
 
   /** The owner of message `i` of the open transaction's delta (to say which resource OVS rejected). */
   ownerOfMessage(txn: number, i: number): string | undefined {
     if (this.#open === undefined || this.#open.txn !== txn) return undefined;
-    const f = this.#open.flows[i];
-    if (f === undefined) return undefined;
-    const owners = this.table.ownersOf(fastFlowKey(f));
-    return owners[0];
+    const { flows, records } = this.#open.messages;
+    const f = flows[i];
+    if (f !== undefined) return this.table.ownersOf(fastFlowKey(f))[0];
+    const j = i - flows.length;
+    const r = records.records[j];
+    // A deleted flow has no owner any more (as for the table's flows).
+    if (r === undefined || j < records.firstNonDelete) return undefined;
+    return ownerKey({ kind: 'neighbor', id: r.id });
   }
 
   /** The delta that converges a dump of installed flows (ours, this partition's) to the desired table. */
   reconcile(installed: Iterable<Flow>, enc: EncodeContext): EncodedDelta {
     const mine: Flow[] = [];
-    for (const f of installed) if (this.ownsCookie(f.cookie)) mine.push(f);
+    const set = this.neighborFlows;
+    const records: RecordDelta = { delete: recordMessages(), modify: recordMessages(), add: recordMessages() };
+    const seen = new Set<string>();
+    for (const f of installed) {
+      if (!this.ownsCookie(f.cookie)) continue;
+      const k = set.size > 0 ? familyKeyOf(f) : undefined;
+      const holder = k === undefined ? undefined : set.holder(k.family, k.vni, k.value);
+      const r = holder === undefined ? undefined : set.get(holder);
+      if (k === undefined || r === undefined) {
+        mine.push(f);
+        continue;
+      }
+      seen.add(r.id + '/' + k.family);
+      const want = recordFlow(r, k.family);
+      if (want.cookie !== f.cookie) pushRecord(records.add, r, k.family);
+      else if (!sameActions(want, f)) pushRecord(records.modify, r, k.family);
+    }
     const delta = this.table.reconcile(mine);
-    return encodeDelta(delta, enc).delta;
+    for (const r of set.records()) {
+      if (!seen.has(r.id + '/' + L2_FAMILY)) pushRecord(records.add, r, L2_FAMILY);
+      if (!seen.has(r.id + '/' + ARP_FAMILY)) pushRecord(records.add, r, ARP_FAMILY);
+    }
+    return encodeDelta(delta, enc, records).delta;
   }
 
   desiredFlows(): Flow[] {
-    return [...this.table.flows()];
+    const out = [...this.table.flows()];
+    for (const r of this.neighborFlows.records()) for (const f of recordFlows(r)) out.push(f);
+    return out;
   }
 
   snapshot(): StoreSnapshot {
@@ -303,19 +415,162 @@ export class PartitionEngine {
     owners: readonly OwnerRef[],
     enc: EncodeContext,
     timings: PrepareTimings | undefined,
-  ): { delta: EncodedDelta; flows: Flow[] } {
-    let t = performance.now();
-    const changes = new Array<{ owner: string; flows: readonly Flow[] }>(owners.length);
-    for (let i = 0; i < owners.length; i++)
-      changes[i] = { owner: ownerKey(owners[i]), flows: compileOwner(owners[i], this.view) };
-    if (timings) timings.compileMs = performance.now() - t;
-    t = performance.now();
-    const delta = this.table.apply(changes);
-    if (timings) timings.diffMs = performance.now() - t;
-    t = performance.now();
-    const out = encodeDelta(delta, enc);
+  ): { delta: EncodedDelta; messages: DeltaMessages; recordChanges: RecordChange[]; demoted: NeighborRecord[] } {
+    const routed = this.#route(owners);
+    if (timings) {
+      timings.compileMs = routed.compileMs;
+      timings.diffMs = routed.diffMs;
+    }
+    const t = performance.now();
+    const out = encodeDelta(routed.delta, enc, routed.records);
     if (timings) timings.encodeMs = performance.now() - t;
-    return out;
+    return { ...out, recordChanges: routed.recordChanges, demoted: routed.demoted };
+  }
+
+  /**
+   * Recompiles `owners` into the FlowTable and the neighbor record set, and returns the delta.
+   * A neighbor goes to the record set when it is simple and not already in the table; the rest
+   * go to the table. If any key would be wanted by a record and anything else, every record
+   * moves into the table first (neighbor-flows.ts), so contested keys get the table's semantics.
+   */
+  #route(owners: readonly OwnerRef[]): Routed {
+    const t0 = performance.now();
+    const view = this.view;
+    const set = this.neighborFlows;
+    const changes: OwnerChange[] = [];
+    const neighborIds: string[] = [];
+    for (const o of owners) {
+      if (o.kind === 'neighbor' && set.enabled) neighborIds.push(o.id);
+      else changes.push({ owner: ownerKey(o), flows: compileOwner(o, view) });
+    }
+    const recordChanges: RecordChange[] = [];
+    const demoted: NeighborRecord[] = [];
+    const otherCount = changes.length;
+    for (const id of neighborIds) {
+      const before = set.get(id);
+      const owner = ownerKey({ kind: 'neighbor', id });
+      const n = view.neighbor(id);
+      const inTable = before === undefined && this.table.keysOf(owner).length > 0;
+      const after = inTable || n === undefined ? undefined : simpleRecord(n, view);
+      const flows = after !== undefined || n === undefined ? [] : compileNeighbor(n, view);
+      if (inTable || flows.length > 0) {
+        changes.push({ owner, flows });
+        if (before !== undefined) demoted.push(before);
+      } else if (before !== undefined || after !== undefined) {
+        recordChanges.push({ before, after });
+      }
+    }
+    // A key another neighbor holds now is contested, even if that neighbor lets go of it in this
+    // change (the table would send ADD with the new cookie, not DELETE + ADD).
+    let contested = false;
+    for (const c of recordChanges) {
+      const a = c.after;
+      if (a === undefined) continue;
+      const l2 = set.holder(L2_FAMILY, a.vni, a.mac);
+      const arp = set.holder(ARP_FAMILY, a.vni, a.ip);
+      if ((l2 !== undefined && l2 !== a.id) || (arp !== undefined && arp !== a.id)) {
+        contested = true;
+        break;
+      }
+    }
+    // Records out, then in; a key already held by then (two new records) is contested too.
+    if (!contested) {
+      for (const r of demoted) set.delete(r.id);
+      for (const c of recordChanges) if (c.before !== undefined) set.delete(c.before.id);
+      for (const c of recordChanges) {
+        const a = c.after;
+        if (a === undefined) continue;
+        if (set.holder(L2_FAMILY, a.vni, a.mac) !== undefined || set.holder(ARP_FAMILY, a.vni, a.ip) !== undefined) {
+          contested = true;
+          break;
+        }
+        set.set(a);
+      }
+    }
+    // Table flows, old and new, that a record also wants.
+    const adopted: OwnerChange[] = demoted.map((r) => ({ owner: ownerKey({ kind: 'neighbor', id: r.id }), flows: recordFlows(r) }));
+    if (!contested && set.size > 0) contested = this.#heldByRecord(changes) || this.#heldByRecord(adopted);
+    if (!contested && set.size > 0) contested = this.#tableHoldsRecordKeys(recordChanges);
+    if (contested) {
+      // Put the records back as they were, move them all into the table, and route generically.
+      for (const c of recordChanges) if (c.after !== undefined) set.delete(c.after.id);
+      for (const c of recordChanges) if (c.before !== undefined) set.set(c.before);
+      for (const r of demoted) set.set(r);
+      const all = set.drain();
+      this.table.apply(all.map((r) => ({ owner: ownerKey({ kind: 'neighbor', id: r.id }), flows: recordFlows(r) })));
+      changes.length = otherCount;
+      for (const id of neighborIds) {
+        const o: OwnerRef = { kind: 'neighbor', id };
+        changes.push({ owner: ownerKey(o), flows: compileOwner(o, view) });
+      }
+      recordChanges.length = 0;
+      demoted.length = 0;
+    } else if (adopted.length > 0) {
+      // The table takes over their flows as they are (nothing to send), then applies the change.
+      this.table.apply(adopted);
+    }
+    const t1 = performance.now();
+    const delta = this.table.apply(changes);
+    const records: RecordDelta = { delete: recordMessages(), modify: recordMessages(), add: recordMessages() };
+    for (const c of recordChanges) {
+      const { before, after } = c;
+      if (before === undefined) {
+        if (after === undefined) continue;
+        pushRecord(records.add, after, L2_FAMILY);
+        pushRecord(records.add, after, ARP_FAMILY);
+        continue;
+      }
+      if (after === undefined) {
+        pushRecord(records.delete, before, L2_FAMILY);
+        pushRecord(records.delete, before, ARP_FAMILY);
+        continue;
+      }
+      for (const fam of [L2_FAMILY, ARP_FAMILY]) {
+        if (!sameRecordKey(before, after, fam)) {
+          pushRecord(records.delete, before, fam);
+          pushRecord(records.add, after, fam);
+        } else if (!sameRecordBody(before, after, fam)) {
+          pushRecord(records.modify, after, fam);
+        }
+      }
+    }
+    const t2 = performance.now();
+    return { delta, records, recordChanges, demoted, compileMs: t1 - t0, diffMs: t2 - t1 };
+  }
+
+  /** Whether a flow of these changes has a key a record holds. */
+  #heldByRecord(changes: readonly OwnerChange[]): boolean {
+    const set = this.neighborFlows;
+    for (const c of changes) {
+      for (const f of c.flows) {
+        const k = familyKeyOf(f);
+        if (k !== undefined && set.holder(k.family, k.vni, k.value) !== undefined) return true;
+      }
+    }
+    return false;
+  }
+
+  /** Whether the table holds a key of one of these new records. */
+  #tableHoldsRecordKeys(changes: readonly RecordChange[]): boolean {
+    const set = this.neighborFlows;
+    let added = 0;
+    for (const c of changes) if (c.after !== undefined) added++;
+    if (added === 0) return false;
+    if (this.table.size <= added * 4) {
+      // Few table flows: look each one up in the record indexes.
+      for (const f of this.table.flows()) {
+        const k = familyKeyOf(f);
+        if (k !== undefined && set.holder(k.family, k.vni, k.value) !== undefined) return true;
+      }
+      return false;
+    }
+    for (const c of changes) {
+      const a = c.after;
+      if (a === undefined) continue;
+      if (this.table.get(recordKey(a, L2_FAMILY)) !== undefined || this.table.get(recordKey(a, ARP_FAMILY)) !== undefined)
+        return true;
+    }
+    return false;
   }
 
   #take(txn: number): Undo {
@@ -344,12 +599,26 @@ class OwnerList {
   }
 }
 
+/** Record flow-mod templates (built on first use; the same for every partition). */
+const recordEncoder = new RecordEncoder();
+
+function pushRecord(m: RecordMessages, r: NeighborRecord, family: NeighborFamily): void {
+  m.records.push(r);
+  m.families.push(family);
+}
+
 /**
- * Encodes a delta as BUNDLE_ADD_MESSAGE(FLOW_MOD)s: deletes, then modifies, then adds (keys are
- * distinct within a delta, so the order only makes the bundle read naturally).
+ * Encodes a delta as BUNDLE_ADD_MESSAGE(FLOW_MOD)s: the table's deletes, modifies and adds, then
+ * the records' deletes, modifies and adds (keys are distinct within a delta, so the order only
+ * makes the bundle read naturally).
  */
-export function encodeDelta(delta: FlowDelta, enc: EncodeContext): { delta: EncodedDelta; flows: Flow[] } {
-  const count = delta.delete.length + delta.modify.length + delta.add.length;
+export function encodeDelta(
+  delta: FlowDelta,
+  enc: EncodeContext,
+  records?: RecordDelta,
+): { delta: EncodedDelta; messages: DeltaMessages } {
+  const recordCount = records === undefined ? 0 : records.delete.records.length + records.modify.records.length + records.add.records.length;
+  const count = delta.delete.length + delta.modify.length + delta.add.length + recordCount;
   const w = new ByteWriter(Math.max(1024, count * 160));
   let xid = enc.firstXid >>> 0;
   const flows: Flow[] = [];
@@ -363,8 +632,37 @@ export function encodeDelta(delta: FlowDelta, enc: EncodeContext): { delta: Enco
   write(delta.delete, 'delete_strict');
   write(delta.modify, 'modify_strict');
   write(delta.add, 'add');
+  const msgs = recordMessages();
+  let counts = { add: delta.add.length, modify: delta.modify.length, delete: delta.delete.length };
+  if (records !== undefined) {
+    let lastId: string | undefined;
+    let cookie = 0n;
+    const writeRecords = (m: RecordMessages, command: FlowModCommand): void => {
+      for (let i = 0; i < m.records.length; i++) {
+        const r = m.records[i];
+        const fam = m.families[i];
+        if (r.id !== lastId) {
+          lastId = r.id;
+          cookie = encodeCookie('neighbor', r.id);
+        }
+        recordEncoder.write(w, xid, enc.bundleId, r, fam, command, cookie);
+        xid = (xid + 1) >>> 0;
+        msgs.records.push(r);
+        msgs.families.push(fam);
+      }
+    };
+    writeRecords(records.delete, 'delete_strict');
+    msgs.firstNonDelete = msgs.records.length;
+    writeRecords(records.modify, 'modify_strict');
+    writeRecords(records.add, 'add');
+    counts = {
+      add: counts.add + records.add.records.length,
+      modify: counts.modify + records.modify.records.length,
+      delete: counts.delete + records.delete.records.length,
+    };
+  }
   // A copy sized to the content: the writer's buffer is oversized, and the copy can be transferred.
   const bytes = new Uint8Array(w.pos);
   bytes.set(w.view());
-  return { delta: { bytes, add: delta.add.length, modify: delta.modify.length, delete: delta.delete.length }, flows };
+  return { delta: { bytes, ...counts }, messages: { flows, records: msgs } };
 }

@@ -50,7 +50,7 @@ export class PartitionHost {
           ofports: new Map(task.ofports ?? []),
         });
         this.#engine = engine;
-        return { type: 'init', flows: engine.table.size } satisfies WorkerReply;
+        return { type: 'init', flows: engine.flowCount } satisfies WorkerReply;
       }
       case 'prepare': {
         const result = this.#need().prepareGoalState(task.bytes, task.version, task.enc);

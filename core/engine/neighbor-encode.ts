@@ -1,0 +1,192 @@
+// Byte templates for the flow-mods of neighbor records (neighbor-flows.ts): a record's two flows
+// differ from any other record's only in a few fixed-width values (VNI, MAC, IP, host IP, tunnel
+// ofport, cookie) and the message's xid and bundle id, so each BUNDLE_ADD_MESSAGE(FLOW_MOD) is a
+// copy of a template with those bytes patched. Same bytes as writeBundledFlowMod for the Flow
+// compileNeighbor builds, without building the Flow (a test compares them on random records).
+//
+// The template is derived from writeBundledFlowMod itself, not written by hand: the message is
+// encoded once with every value's bytes set to 0x11, then once per value byte set to 0xEE, and
+// the bytes that changed are where that value byte goes. A value whose encoding is not a plain
+// big-endian copy at fixed offsets would fail the self-check, and the encoder then falls back to
+// writeBundledFlowMod.
+
+import { type FlowModCommand, BUNDLE_ATOMIC_ORDERED, ByteWriter, OFP14_VERSION, writeBundledFlowMod } from '../openflow';
+import { encodeCookie } from '../pipeline';
+import { type NeighborFamily, type NeighborRecord, recordFlow } from './neighbor-flows';
+
+/** The patched values, in this order; widths in bytes. */
+const FIELDS = ['xid', 'bundleId', 'cookieHi', 'cookieLo', 'vni', 'mac', 'ip', 'hostIp', 'tunnelOfport'] as const;
+type FieldName = (typeof FIELDS)[number];
+const WIDTH: Readonly<Record<FieldName, number>> = {
+  xid: 4,
+  bundleId: 4,
+  cookieHi: 4,
+  cookieLo: 4,
+  vni: 3,
+  mac: 6,
+  ip: 4,
+  hostIp: 4,
+  tunnelOfport: 4,
+};
+
+type Values = Record<FieldName, number>;
+
+function fill(width: number, byte: number): number {
+  let v = 0;
+  for (let i = 0; i < width; i++) v = v * 256 + byte;
+  return v;
+}
+
+function encodeWith(family: NeighborFamily, command: FlowModCommand, v: Values): Uint8Array {
+  const r: NeighborRecord = { id: '', vni: v.vni, mac: v.mac, ip: v.ip, hostIp: v.hostIp, tunnelOfport: v.tunnelOfport };
+  const cookie = (BigInt(v.cookieHi) << 32n) | BigInt(v.cookieLo);
+  const w = new ByteWriter(512);
+  writeBundledFlowMod(w, v.xid, OFP14_VERSION, v.bundleId, recordFlow(r, family, cookie), command, BUNDLE_ATOMIC_ORDERED);
+  return w.toBuffer();
+}
+
+interface Template {
+  readonly bytes: Uint8Array;
+  /** Per field: positions in `bytes`, and which value byte goes there. */
+  readonly at: readonly Int32Array[];
+  readonly byteIndex: readonly Int32Array[];
+}
+
+function buildTemplate(family: NeighborFamily, command: FlowModCommand): Template | undefined {
+  const base = {} as Values;
+  for (const f of FIELDS) base[f] = fill(WIDTH[f], 0x11);
+  const bytes = encodeWith(family, command, base);
+  const at: Int32Array[] = [];
+  const byteIndex: Int32Array[] = [];
+  for (const f of FIELDS) {
+    const pos: number[] = [];
+    const idx: number[] = [];
+    for (let k = 0; k < WIDTH[f]; k++) {
+      const shift = 2 ** (8 * (WIDTH[f] - 1 - k));
+      const varied = { ...base, [f]: base[f] + (0xee - 0x11) * shift };
+      const b = encodeWith(family, command, varied);
+      if (b.length !== bytes.length) return undefined;
+      for (let i = 0; i < b.length; i++) {
+        if (b[i] === bytes[i]) continue;
+        if (bytes[i] !== 0x11 || b[i] !== 0xee) return undefined;
+        pos.push(i);
+        idx.push(k);
+      }
+    }
+    at.push(Int32Array.from(pos));
+    byteIndex.push(Int32Array.from(idx));
+  }
+  return { bytes, at, byteIndex };
+}
+
+const COMMAND_INDEX: Readonly<Record<FlowModCommand, number>> = {
+  add: 0,
+  modify_strict: 1,
+  delete_strict: 2,
+};
+
+/** Writes record flow-mods from templates; templates are built on first use. */
+export class RecordEncoder {
+  /** [family * 3 + command]: the template, null when it failed its self-check. */
+  readonly #templates: (CompiledTemplate | null | undefined)[] = [];
+  readonly #values = new Float64Array(FIELDS.length);
+
+  #template(family: NeighborFamily, command: FlowModCommand): CompiledTemplate | undefined {
+    const k = family * 3 + COMMAND_INDEX[command];
+    let t = this.#templates[k];
+    if (t === undefined) {
+      const built = buildTemplate(family, command);
+      const compiled = built === undefined ? undefined : compile(built);
+      t = compiled !== undefined && selfCheck(compiled, family, command) ? compiled : null;
+      this.#templates[k] = t;
+    }
+    return t ?? undefined;
+  }
+
+  /** Appends the BUNDLE_ADD_MESSAGE(FLOW_MOD) of record `r`'s `family` flow. */
+  write(
+    w: ByteWriter,
+    xid: number,
+    bundleId: number,
+    r: NeighborRecord,
+    family: NeighborFamily,
+    command: FlowModCommand,
+    cookie: bigint,
+  ): void {
+    const t = this.#template(family, command);
+    if (t === undefined) {
+      writeBundledFlowMod(w, xid, OFP14_VERSION, bundleId, recordFlow(r, family, cookie), command, BUNDLE_ATOMIC_ORDERED);
+      return;
+    }
+    const v = this.#values;
+    v[0] = xid;
+    v[1] = bundleId;
+    v[2] = Number(cookie >> 32n);
+    v[3] = Number(cookie & 0xffff_ffffn);
+    v[4] = r.vni;
+    v[5] = r.mac;
+    v[6] = r.ip;
+    v[7] = r.hostIp;
+    v[8] = r.tunnelOfport;
+    writeCompiled(w, t, v);
+  }
+}
+
+/** A template as flat arrays: for each patched byte, its offset, its value and its divisor. */
+interface CompiledTemplate {
+  readonly bytes: Uint8Array;
+  readonly offset: Int32Array;
+  readonly field: Int32Array;
+  readonly divisor: Float64Array;
+}
+
+function compile(t: Template): CompiledTemplate {
+  const offset: number[] = [];
+  const field: number[] = [];
+  const divisor: number[] = [];
+  for (let f = 0; f < FIELDS.length; f++) {
+    const width = WIDTH[FIELDS[f]];
+    for (let i = 0; i < t.at[f].length; i++) {
+      offset.push(t.at[f][i]);
+      field.push(f);
+      divisor.push(2 ** (8 * (width - 1 - t.byteIndex[f][i])));
+    }
+  }
+  return {
+    bytes: t.bytes,
+    offset: Int32Array.from(offset),
+    field: Int32Array.from(field),
+    divisor: Float64Array.from(divisor),
+  };
+}
+
+function writeCompiled(w: ByteWriter, t: CompiledTemplate, v: Float64Array): void {
+  const len = t.bytes.length;
+  w.ensure(len);
+  const out = w.buffer;
+  const start = w.pos;
+  out.set(t.bytes, start);
+  const { offset, field, divisor } = t;
+  // Values are below 2^53, so value / 2^k truncated to an integer keeps the byte exactly.
+  for (let i = 0; i < offset.length; i++) out[start + offset[i]] = Math.floor(v[field[i]] / divisor[i]) & 0xff;
+  w.pos = start + len;
+}
+
+/** A few odd records through both paths; any difference disables the template. */
+function selfCheck(t: CompiledTemplate, family: NeighborFamily, command: FlowModCommand): boolean {
+  const samples: NeighborRecord[] = [
+    { id: 'a', vni: 1, mac: 0x020000000001, ip: 0x0a000001, hostIp: 0xc0000201, tunnelOfport: 100 },
+    { id: 'b', vni: 0xffffff, mac: 0xffffffffffff, ip: 0xffffffff, hostIp: 1, tunnelOfport: 0xfffffff0 },
+    { id: 'c', vni: 0, mac: 0, ip: 0, hostIp: 0, tunnelOfport: 1 },
+  ];
+  for (const r of samples) {
+    const cookie = encodeCookie('neighbor', r.id);
+    const want = new ByteWriter(512);
+    writeBundledFlowMod(want, 7, OFP14_VERSION, 9, recordFlow(r, family, cookie), command, BUNDLE_ATOMIC_ORDERED);
+    const got = new ByteWriter(512);
+    const v = Float64Array.of(7, 9, Number(cookie >> 32n), Number(cookie & 0xffff_ffffn), r.vni, r.mac, r.ip, r.hostIp, r.tunnelOfport);
+    writeCompiled(got, t, v);
+    if (!want.view().equals(got.view())) return false;
+  }
+  return true;
+}

@@ -1,0 +1,261 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { GoalStateV2, NeighborType, OperationType, type NeighborState } from '../../proto';
+import { HOST_A, NEIGHBORS_PORT, fullGoalStateV2Bytes, neighborsGoalStateV2 } from '../../test/fixtures/goalstates';
+import { parseIpv4 } from '../goalstate/addr';
+import { BUNDLE_ATOMIC_ORDERED, ByteWriter, OFP14_VERSION, formatFlow, writeBundledFlowMod } from '../openflow';
+import type { FlowModCommand } from '../openflow';
+import type { Flow } from '../flow';
+import { encodeCookie } from '../pipeline';
+import { RecordEncoder } from './neighbor-encode';
+import { ARP_FAMILY, L2_FAMILY, type NeighborRecord, recordFlow } from './neighbor-flows';
+import { PartitionEngine } from './partition';
+
+test('record flow-mods from templates are byte-identical to writeBundledFlowMod', () => {
+  const enc = new RecordEncoder();
+  let seed = 12345;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return Math.floor((seed / 2 ** 31) * n);
+  };
+  const commands: FlowModCommand[] = ['add', 'modify_strict', 'delete_strict'];
+  for (let i = 0; i < 3000; i++) {
+    const r: NeighborRecord = {
+      id: `n-${rnd(1e9)}`,
+      vni: rnd(2 ** 24),
+      mac: rnd(2 ** 24) * 2 ** 24 + rnd(2 ** 24),
+      ip: rnd(2 ** 32),
+      hostIp: rnd(2 ** 32),
+      tunnelOfport: 1 + rnd(0xfeff),
+    };
+    const family = i % 2 === 0 ? L2_FAMILY : ARP_FAMILY;
+    const command = commands[i % 3];
+    const cookie = encodeCookie('neighbor', r.id);
+    const xid = rnd(2 ** 32);
+    const bundle = rnd(2 ** 32);
+    const want = new ByteWriter(256);
+    writeBundledFlowMod(want, xid, OFP14_VERSION, bundle, recordFlow(r, family, cookie), command, BUNDLE_ATOMIC_ORDERED);
+    const got = new ByteWriter(256);
+    enc.write(got, xid, bundle, r, family, command, cookie);
+    assert.is(got.view().toString('hex'), want.view().toString('hex'), `record ${JSON.stringify(r)} ${command}`);
+  }
+});
+
+const TUNNEL_IP = parseIpv4(HOST_A.ip);
+
+function engine(records: boolean): PartitionEngine {
+  const e = new PartitionEngine({
+    index: 0,
+    count: 1,
+    localTunnelIp: TUNNEL_IP,
+    tunnelOfport: 100,
+    ofports: new Map([[NEIGHBORS_PORT.id, 1]]),
+  });
+  if (!records) e.neighborFlows.drain();
+  return e;
+}
+
+/** Sorted (flow-mod without header/xid, owner) of a delta. */
+function deltaText(e: PartitionEngine, txn: number, bytes: Uint8Array): string[] {
+  const out: string[] = [];
+  let at = 0;
+  let i = 0;
+  while (at < bytes.length) {
+    const len = (bytes[at + 2] << 8) | bytes[at + 3];
+    out.push(Buffer.from(bytes.subarray(at + 24, at + len)).toString('hex') + ' ' + e.ownerOfMessage(txn, i));
+    at += len;
+    i++;
+  }
+  return out.sort();
+}
+
+function flowsText(flows: readonly Flow[]): string[] {
+  return flows.map((f) => formatFlow(f)).sort();
+}
+
+type Step = { kind: 'gs'; bytes: Uint8Array; abort?: boolean } | { kind: 'tunnel'; ofport: number };
+
+/** Runs the steps on an engine with neighbor records and on one without; both must agree at every step. */
+function sameAsTable(steps: readonly Step[]): PartitionEngine {
+  const a = engine(true);
+  const b = engine(false);
+  let bundleId = 1;
+  for (const [n, step] of steps.entries()) {
+    const enc = { bundleId: bundleId++, firstXid: 1 };
+    const ra =
+      step.kind === 'gs' ? a.prepareGoalState(step.bytes, 2, enc) : a.prepareHostFacts({ tunnelOfport: step.ofport }, enc);
+    const rb =
+      step.kind === 'gs' ? b.prepareGoalState(step.bytes, 2, enc) : b.prepareHostFacts({ tunnelOfport: step.ofport }, enc);
+    assert.equal(deltaText(a, ra.txn, ra.delta.bytes), deltaText(b, rb.txn, rb.delta.bytes), `step ${n} delta`);
+    if (step.kind === 'gs' && step.abort === true) {
+      a.abort(ra.txn);
+      b.abort(rb.txn);
+    } else {
+      a.commit(ra.txn);
+      b.commit(rb.txn);
+    }
+    assert.equal(flowsText(a.desiredFlows()), flowsText(b.desiredFlows()), `step ${n} desired`);
+    assert.is(a.flowCount, b.flowCount, `step ${n} count`);
+  }
+  return a;
+}
+
+function bytesOf(states: Record<string, NeighborState>, withContext = false): Uint8Array {
+  const gs = neighborsGoalStateV2(1, { hostResources: false });
+  return GoalStateV2.encode(
+    withContext
+      ? { ...gs, neighborStates: states }
+      : { ...gs, vpcStates: {}, subnetStates: {}, portStates: {}, neighborStates: states },
+  ).finish();
+}
+
+function neighbors(from: number, n: number): Record<string, NeighborState> {
+  return neighborsGoalStateV2(n, { startIndex: from, hostResources: false }).neighborStates;
+}
+
+type Config = NonNullable<NeighborState['configuration']>;
+
+function edit(s: NeighborState, id: string, change: (c: Config) => Partial<Config>, op = OperationType.CREATE): NeighborState {
+  const c = s.configuration as Config;
+  return { operationType: op, configuration: { ...c, id, name: id, ...change(c) } };
+}
+
+const base = neighbors(1, 20);
+const first = base['nbr-1'];
+const ip = (s: NeighborState): string => (s.configuration as Config).fixedIps[0].ipAddress;
+const mac = (s: NeighborState): string => (s.configuration as Config).macAddress;
+
+test('plain neighbors: creates, moves, modifies and deletes match the FlowTable', () => {
+  const a = sameAsTable([
+    { kind: 'gs', bytes: bytesOf(base, true) },
+    { kind: 'gs', bytes: bytesOf({ 'nbr-2': edit(base['nbr-2'], 'nbr-2', () => ({ hostIpAddress: '123.9.9.9' })) }) },
+    { kind: 'gs', bytes: bytesOf({ 'nbr-3': edit(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })) }) },
+    {
+      kind: 'gs',
+      bytes: bytesOf({
+        'nbr-4': edit(base['nbr-4'], 'nbr-4', (c) => ({
+          fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.99.99.99' }],
+        })),
+      }),
+    },
+    { kind: 'gs', bytes: bytesOf({ 'nbr-5': edit(base['nbr-5'], 'nbr-5', () => ({}), OperationType.DELETE) }) },
+    { kind: 'tunnel', ofport: 200 },
+    { kind: 'gs', bytes: bytesOf({ 'nbr-6': edit(base['nbr-6'], 'nbr-6', () => ({ hostIpAddress: HOST_A.ip })) }) },
+    { kind: 'gs', bytes: bytesOf(neighbors(21, 5)) },
+  ]);
+  assert.ok(a.neighborFlows.enabled && a.neighborFlows.size > 20, 'held as records throughout');
+});
+
+test('two neighbors claiming one MAC or one IP get the FlowTable semantics', () => {
+  const a = sameAsTable([
+    { kind: 'gs', bytes: bytesOf(base, true) },
+    { kind: 'gs', bytes: bytesOf({ dupmac: edit(first, 'dupmac', (c) => ({ fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.50.0.1' }] })) }) },
+    { kind: 'gs', bytes: bytesOf({ dupip: edit(first, 'dupip', () => ({ macAddress: '6c:dd:ee:77:77:77' })) }) },
+    { kind: 'gs', bytes: bytesOf({ 'nbr-1': edit(first, 'nbr-1', () => ({}), OperationType.DELETE) }) },
+    { kind: 'gs', bytes: bytesOf(neighbors(30, 3)) },
+    { kind: 'gs', bytes: bytesOf({ dupmac: edit(first, 'dupmac', () => ({}), OperationType.DELETE) }) },
+  ]);
+  assert.not.ok(a.neighborFlows.enabled, 'the contest moved the records into the table');
+  // Contest inside one goal state, and a swap of MACs between two neighbors.
+  const b2 = base['nbr-2'];
+  sameAsTable([
+    { kind: 'gs', bytes: bytesOf({ ...base, x: edit(b2, 'x', (c) => ({ fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.60.0.1' }] })) }, true) },
+  ]);
+  sameAsTable([
+    { kind: 'gs', bytes: bytesOf(base, true) },
+    {
+      kind: 'gs',
+      bytes: bytesOf({
+        'nbr-1': edit(first, 'nbr-1', () => ({ macAddress: mac(b2) })),
+        'nbr-2': edit(b2, 'nbr-2', () => ({ macAddress: mac(first) })),
+      }),
+    },
+  ]);
+});
+
+test('a neighbor claiming a local port IP, multi-IP and L3 neighbors, and the full goal state', () => {
+  sameAsTable([
+    { kind: 'gs', bytes: bytesOf(base, true) },
+    {
+      kind: 'gs',
+      bytes: bytesOf({
+        multi: edit(first, 'multi', (c) => ({
+          macAddress: '6c:dd:ee:55:55:55',
+          fixedIps: [
+            { ...c.fixedIps[0], ipAddress: '10.55.0.1' },
+            { ...c.fixedIps[0], ipAddress: '10.55.0.2' },
+          ],
+        })),
+        l3: edit(first, 'l3', (c) => ({
+          macAddress: '6c:dd:ee:56:56:56',
+          fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.56.0.1', neighborType: NeighborType.L3 }],
+        })),
+      }),
+    },
+    {
+      kind: 'gs',
+      bytes: bytesOf({
+        multi: edit(first, 'multi', (c) => ({
+          macAddress: '6c:dd:ee:55:55:55',
+          fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.55.0.1' }],
+        })),
+      }),
+    },
+    { kind: 'gs', bytes: bytesOf({ portip: edit(first, 'portip', (c) => ({ macAddress: '6c:dd:ee:57:57:57', fixedIps: [{ ...c.fixedIps[0], ipAddress: NEIGHBORS_PORT.ip }] })) }) },
+    { kind: 'gs', bytes: fullGoalStateV2Bytes() },
+  ]);
+});
+
+test('abort puts the records back, also after a contest', () => {
+  sameAsTable([
+    { kind: 'gs', bytes: bytesOf(base, true) },
+    { kind: 'gs', bytes: bytesOf({ 'nbr-3': edit(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })) }), abort: true },
+    { kind: 'gs', bytes: bytesOf({ 'nbr-7': edit(base['nbr-7'], 'nbr-7', () => ({}), OperationType.DELETE) }), abort: true },
+    { kind: 'gs', bytes: bytesOf(neighbors(40, 4)), abort: true },
+    {
+      kind: 'gs',
+      bytes: bytesOf({
+        'nbr-8': edit(base['nbr-8'], 'nbr-8', (c) => ({
+          fixedIps: [c.fixedIps[0], { ...c.fixedIps[0], ipAddress: '10.88.0.1' }],
+        })),
+      }),
+      abort: true,
+    },
+    { kind: 'gs', bytes: bytesOf({ 'nbr-3': edit(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })) }) },
+    { kind: 'gs', bytes: bytesOf({ dupmac: edit(first, 'dupmac', (c) => ({ fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.50.0.1' }] })) }), abort: true },
+    { kind: 'gs', bytes: bytesOf({ 'nbr-9': edit(base['nbr-9'], 'nbr-9', () => ({}), OperationType.DELETE) }) },
+  ]);
+  assert.ok(ip(first).length > 0);
+});
+
+test('reconcile against a dump that misses, changes and adds neighbor flows', () => {
+  const a = engine(true);
+  const b = engine(false);
+  for (const e of [a, b]) {
+    const r = e.prepareGoalState(bytesOf(base, true), 2, { bundleId: 1, firstXid: 1 });
+    e.commit(r.txn);
+  }
+  const desired = b.desiredFlows();
+  const nbrFlows = desired.filter((f) => f.cookie === encodeCookie('neighbor', 'nbr-4') || f.cookie === encodeCookie('neighbor', 'nbr-5'));
+  const installed: Flow[] = desired.filter((f) => !nbrFlows.includes(f));
+  installed.push({ ...nbrFlows[0], actions: [] });
+  installed.push({ ...nbrFlows[1], cookie: encodeCookie('neighbor', 'stale') });
+  installed.push({ ...nbrFlows[0], priority: 3 });
+  const enc = { bundleId: 2, firstXid: 1 };
+  const text = (bytes: Uint8Array): string[] => {
+    const out: string[] = [];
+    for (let at = 0; at < bytes.length; ) {
+      const len = (bytes[at + 2] << 8) | bytes[at + 3];
+      out.push(Buffer.from(bytes.subarray(at + 24, at + len)).toString('hex'));
+      at += len;
+    }
+    return out.sort();
+  };
+  const da = a.reconcile(installed, enc);
+  const db = b.reconcile(installed, enc);
+  assert.equal(text(da.bytes), text(db.bytes));
+  assert.is(da.add + da.modify + da.delete, db.add + db.modify + db.delete);
+  assert.ok(da.add + da.modify + da.delete >= 4);
+});
+
+test.run();

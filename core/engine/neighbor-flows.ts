@@ -1,0 +1,178 @@
+// The bulk representation of neighbor-owned flows: one compact record per neighbor instead of two
+// Flow objects and two key strings in the FlowTable.
+//
+// A "simple" neighbor (one L2 fixed IP whose VNI is known, on another host, with a tunnel port)
+// compiles to exactly two flows (core/pipeline/compile.ts compileNeighbor):
+//   L2 remote     key (VNI, MAC)  body: host IP, tunnel ofport, cookie
+//   ARP responder key (VNI, IP)   body: MAC, cookie
+// so the record (VNI, MAC, IP, host IP, tunnel ofport) is the flows. Numeric indexes per VNI
+// (MAC -> neighbor, IP -> neighbor) find contested keys.
+//
+// The FlowTable's semantics for a key several owners want (ref-counted, preferred owner wins) are
+// kept by never letting a key be shared while it is held here: the partition checks every change
+// against these indexes and the FlowTable (see PartitionEngine), and on any contest it moves every
+// record into the FlowTable (`drain`) and stops using this set. Contested keys mean stale or
+// conflicting goal states, which are rare; the FlowTable handles them exactly.
+
+import type { Flow } from '../flow';
+import type { Ipv4, Mac, Neighbor } from '../model';
+import { Priority, TABLES, arpResponderFlow, encodeCookie, remoteL2Flow, type PipelineView } from '../pipeline';
+import { fastFlowKey } from '../flowtable';
+
+export interface NeighborRecord {
+  readonly id: string;
+  readonly vni: number;
+  readonly mac: Mac;
+  readonly ip: Ipv4;
+  readonly hostIp: Ipv4;
+  readonly tunnelOfport: number;
+}
+
+/** 0: the L2 remote flow, 1: the ARP responder flow. */
+export type NeighborFamily = 0 | 1;
+
+export const L2_FAMILY: NeighborFamily = 0;
+export const ARP_FAMILY: NeighborFamily = 1;
+
+/** The record of a neighbor whose flows are exactly the two of a record; undefined otherwise. */
+export function simpleRecord(n: Neighbor, view: PipelineView): NeighborRecord | undefined {
+  const tunnelOfport = view.tunnelOfport;
+  if (tunnelOfport === undefined || n.hostIp === view.localTunnelIp) return undefined;
+  if (n.fixedIps.length !== 1) return undefined;
+  const fip = n.fixedIps[0];
+  if (fip.type !== 'l2') return undefined;
+  const vni = fip.tunnelId !== 0 ? fip.tunnelId : view.subnet(fip.subnetId)?.tunnelId;
+  if (vni === undefined) return undefined;
+  return { id: n.id, vni, mac: n.mac, ip: fip.ip, hostIp: n.hostIp, tunnelOfport };
+}
+
+/** The flow of one family of a record, exactly as compileNeighbor builds it. */
+export function recordFlow(r: NeighborRecord, family: NeighborFamily, cookie = encodeCookie('neighbor', r.id)): Flow {
+  return family === L2_FAMILY
+    ? remoteL2Flow(r.vni, r.mac, r.hostIp, r.tunnelOfport, cookie)
+    : arpResponderFlow(r.vni, r.ip, r.mac, cookie);
+}
+
+export function recordFlows(r: NeighborRecord): Flow[] {
+  const cookie = encodeCookie('neighbor', r.id);
+  return [recordFlow(r, L2_FAMILY, cookie), recordFlow(r, ARP_FAMILY, cookie)];
+}
+
+/** Same key. */
+export function sameKey(a: NeighborRecord, b: NeighborRecord, family: NeighborFamily): boolean {
+  return a.vni === b.vni && (family === L2_FAMILY ? a.mac === b.mac : a.ip === b.ip);
+}
+
+/** Same flow body (actions; the cookie follows the id). */
+export function sameBody(a: NeighborRecord, b: NeighborRecord, family: NeighborFamily): boolean {
+  return family === L2_FAMILY ? a.hostIp === b.hostIp && a.tunnelOfport === b.tunnelOfport : a.mac === b.mac;
+}
+
+/**
+ * The (family, VNI, MAC or IP) of a flow whose key is one a record's flow could have, or undefined.
+ * Used to find generic flows that would contest a record's key.
+ */
+export function familyKeyOf(f: Flow): { family: NeighborFamily; vni: number; value: number } | undefined {
+  if (f.priority !== Priority.Normal) return undefined;
+  if (f.table === TABLES.L2Forwarding.id && f.match.length === 3) {
+    const vni = f.match[1].value;
+    const mac = f.match[2].value;
+    const probe: NeighborRecord = { id: '', vni, mac, ip: 0, hostIp: 0, tunnelOfport: 0 };
+    if (fastFlowKey(recordFlow(probe, L2_FAMILY, 0n)) !== fastFlowKey(f)) return undefined;
+    return { family: L2_FAMILY, vni, value: mac };
+  }
+  if (f.table === TABLES.ArpResponder.id && f.match.length === 4) {
+    const vni = f.match[0].value;
+    const ip = f.match[3].value;
+    const probe: NeighborRecord = { id: '', vni, mac: 0, ip, hostIp: 0, tunnelOfport: 0 };
+    if (fastFlowKey(recordFlow(probe, ARP_FAMILY, 0n)) !== fastFlowKey(f)) return undefined;
+    return { family: ARP_FAMILY, vni, value: ip };
+  }
+  return undefined;
+}
+
+/** The FlowTable key string of a record's flow of one family. */
+export function recordKey(r: NeighborRecord, family: NeighborFamily): string {
+  return fastFlowKey(recordFlow(r, family, 0n));
+}
+
+/** (VNI, value) -> neighbor id, per family. */
+class KeyIndex {
+  readonly #byVni = new Map<number, Map<number, string>>();
+  get(vni: number, value: number): string | undefined {
+    return this.#byVni.get(vni)?.get(value);
+  }
+  set(vni: number, value: number, id: string): void {
+    let m = this.#byVni.get(vni);
+    if (m === undefined) {
+      m = new Map();
+      this.#byVni.set(vni, m);
+    }
+    m.set(value, id);
+  }
+  /** Removes the entry if `id` holds it. */
+  delete(vni: number, value: number, id: string): void {
+    const m = this.#byVni.get(vni);
+    if (m === undefined || m.get(value) !== id) return;
+    m.delete(value);
+    if (m.size === 0) this.#byVni.delete(vni);
+  }
+  clear(): void {
+    this.#byVni.clear();
+  }
+}
+
+export class NeighborFlowSet {
+  readonly #records = new Map<string, NeighborRecord>();
+  readonly #l2 = new KeyIndex();
+  readonly #arp = new KeyIndex();
+  /** False once a contest moved everything into the FlowTable. */
+  enabled = true;
+
+  get size(): number {
+    return this.#records.size;
+  }
+
+  /** Flows held (two per record). */
+  get flowCount(): number {
+    return this.#records.size * 2;
+  }
+
+  get(id: string): NeighborRecord | undefined {
+    return this.#records.get(id);
+  }
+
+  records(): IterableIterator<NeighborRecord> {
+    return this.#records.values();
+  }
+
+  /** The neighbor holding a key here, if any. */
+  holder(family: NeighborFamily, vni: number, value: number): string | undefined {
+    return (family === L2_FAMILY ? this.#l2 : this.#arp).get(vni, value);
+  }
+
+  set(r: NeighborRecord): void {
+    this.#records.set(r.id, r);
+    this.#l2.set(r.vni, r.mac, r.id);
+    this.#arp.set(r.vni, r.ip, r.id);
+  }
+
+  delete(id: string): NeighborRecord | undefined {
+    const r = this.#records.get(id);
+    if (r === undefined) return undefined;
+    this.#records.delete(id);
+    this.#l2.delete(r.vni, r.mac, id);
+    this.#arp.delete(r.vni, r.ip, id);
+    return r;
+  }
+
+  /** Empties the set and stops using it; returns what it held. */
+  drain(): NeighborRecord[] {
+    const all = [...this.#records.values()];
+    this.#records.clear();
+    this.#l2.clear();
+    this.#arp.clear();
+    this.enabled = false;
+    return all;
+  }
+}
