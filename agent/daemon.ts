@@ -75,6 +75,14 @@ export class DaemonError extends Error {
 
 const SNAPSHOT_FILE = 'snapshot.json';
 const PUNT_LIMIT_PER_SEC = 20;
+/** Engine error codes that mean an internal fault; any other prepare() failure is bad input (undecodable bytes). */
+const ENGINE_FAULTS: ReadonlySet<string> = new Set([
+  'ENGINE_REPLY',
+  'ENGINE_BAD_OPTIONS',
+  'TXN_OPEN',
+  'NO_TXN',
+  'STALE_PLAN',
+]);
 /** How long a goal state waits for a reconnecting OpenFlow session before it fails. */
 const OVS_WAIT_MS = 10_000;
 
@@ -288,6 +296,11 @@ export class AgentDaemon {
       prepared = await engine.prepare(req.bytes, version);
     } catch (e: unknown) {
       const code = (e as { code?: unknown }).code;
+      if (typeof code === 'string' && ENGINE_FAULTS.has(code)) {
+        // Our bug, not the sender's: answered as a gRPC error, not INVALID_ARG.
+        this.#log('error', 'engine failed on a goal state', { seq: ctx.seq, code, error: errorText(e) });
+        throw e;
+      }
       this.#log('warn', 'goal state rejected', { seq: ctx.seq, code, error: errorText(e) });
       throw new GoalStateValidationError(errorText(e));
     }

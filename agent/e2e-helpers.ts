@@ -11,7 +11,7 @@ import {
   OperationType,
   ResourceType,
   UpdateType,
-  type GoalStateOperationReply,
+  GoalStateOperationReply,
 } from '../proto';
 import type { OvsSandbox } from '../test/sandbox';
 
@@ -29,6 +29,8 @@ export interface AgentProcess {
   /** Sends SIGTERM and waits for exit. */
   stop(): Promise<void>;
   push(gs: GoalStateV2): Promise<GoalStateOperationReply>;
+  /** Sends `bytes` as they are (maybe not a valid message) on PushNetworkResourceStates. */
+  pushRawV1(bytes: Uint8Array): Promise<GoalStateOperationReply>;
 }
 
 export async function startAgent(
@@ -97,6 +99,22 @@ export async function startAgent(
       client.close();
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
+    },
+    pushRawV1(bytes: Uint8Array) {
+      const raw = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
+      return new Promise<GoalStateOperationReply>((resolve, reject) => {
+        raw.makeUnaryRequest(
+          '/alcor.schema.GoalStateProvisioner/PushNetworkResourceStates',
+          (b: Buffer) => b,
+          (b: Buffer) => GoalStateOperationReply.decode(b),
+          Buffer.from(bytes),
+          (err, reply) => {
+            raw.close();
+            if (err || reply === undefined) reject(err ?? new Error('no reply'));
+            else resolve(reply);
+          },
+        );
+      });
     },
     push(gs: GoalStateV2) {
       return new Promise((resolve, reject) => {

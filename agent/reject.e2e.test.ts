@@ -62,6 +62,11 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
       const logged = agent.logs.find((l) => l.msg === 'OVS rejected the goal state; dataplane unchanged');
       assert.ok(logged !== undefined && JSON.stringify(logged).includes('TABLE_FULL'), JSON.stringify(logged));
 
+      // Bytes that are no goal state at all: answered (no resources to name), nothing touched, agent alive.
+      const garbage = await agent.pushRawV1(Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01]));
+      assert.is(garbage.operationStatuses.length, 0);
+      assert.equal(await dumpOurFlows(sb), before);
+
       await sb.vsctl(['clear', 'bridge', 'br-int', 'flow_tables']);
       const r3 = await agent.push(gs);
       assert.is(r3.operationStatuses.find((s) => s.resourceId === N1.id)?.operationStatus, OperationStatus.SUCCESS);
