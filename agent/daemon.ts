@@ -377,6 +377,7 @@ export class AgentDaemon {
         .filter((s) => s.status === OperationStatus.INVALID_ARG)
         .map((s) => `${s.resourceId}: ${s.reason}`),
       bundleUs,
+      prepareMs: prepared.timings,
       totalUs: us(t0),
     });
     return this.#reply(statuses, bundleUs, t0);

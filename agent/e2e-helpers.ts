@@ -84,7 +84,10 @@ export async function startAgent(
     child.kill('SIGKILL');
     throw e;
   }
-  const client = new GoalStateProvisionerClient(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
+  const client = new GoalStateProvisionerClient(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), {
+    'grpc.max_send_message_length': 256 * 1024 * 1024,
+    'grpc.max_receive_message_length': 256 * 1024 * 1024,
+  });
   return {
     child,
     grpcPort,
