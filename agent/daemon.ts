@@ -83,6 +83,7 @@ const ENGINE_FAULTS: ReadonlySet<string> = new Set([
   'NO_TXN',
   'STALE_PLAN',
 ]);
+const LOGGED_INVALID_MAX = 20;
 /** How long a goal state waits for a reconnecting OpenFlow session before it fails. */
 const OVS_WAIT_MS = 10_000;
 
@@ -373,8 +374,11 @@ export class AgentDaemon {
       delete: prepared.delete,
       resources: statuses.length,
       pending: statuses.filter((s) => s.status === OperationStatus.PENDING).length,
+      invalidCount: statuses.filter((s) => s.status === OperationStatus.INVALID_ARG).length,
+      // The first few, with the reason (the reply has no field for it); a million would drown the log.
       invalid: statuses
         .filter((s) => s.status === OperationStatus.INVALID_ARG)
+        .slice(0, LOGGED_INVALID_MAX)
         .map((s) => `${s.resourceId}: ${s.reason}`),
       bundleUs,
       prepareMs: prepared.timings,
