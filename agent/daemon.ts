@@ -84,6 +84,7 @@ const ENGINE_FAULTS: ReadonlySet<string> = new Set([
   'STALE_PLAN',
 ]);
 const LOGGED_INVALID_MAX = 20;
+const STARTUP_CONVERGE_ATTEMPTS = 5;
 /** How long a goal state waits for a reconnecting OpenFlow session before it fails. */
 const OVS_WAIT_MS = 10_000;
 
@@ -196,8 +197,18 @@ export class AgentDaemon {
     });
     session.on('packet_in', (p: PacketIn) => this.#onPacketIn(p));
     session.start();
-    await session.whenReady();
-    await this.#serial(() => this.#converge('startup'));
+    // The first converge must succeed before we serve; a connection that drops meanwhile is retried.
+    for (let attempt = 1; ; attempt++) {
+      await session.whenReady();
+      try {
+        await this.#serial(() => this.#converge('startup'));
+        break;
+      } catch (e: unknown) {
+        if (!(e instanceof SessionError) || e.code !== 'OF_SESSION_DOWN' || attempt >= STARTUP_CONVERGE_ATTEMPTS)
+          throw e;
+        this.#log('warn', 'startup converge interrupted; retrying', { attempt, error: errorText(e) });
+      }
+    }
     this.#converged = true;
 
     // 5. Serve.
