@@ -102,7 +102,7 @@ interface Conn {
 /** The connection state; fields are valid only in their own state. */
 export type SessionState =
   | { readonly kind: 'idle' }
-  | { readonly kind: 'connecting'; readonly attempt: number }
+  | { readonly kind: 'connecting'; readonly conn: Conn; readonly attempt: number }
   | { readonly kind: 'hello'; readonly conn: Conn; readonly attempt: number }
   | { readonly kind: 'features'; readonly conn: Conn; readonly version: OfVersion; readonly xid: number }
   | {
@@ -344,12 +344,12 @@ export class OpenFlowSession extends EventEmitter {
 
   #connect(attempt: number): void {
     if (this.#state.kind === 'closed') return;
-    this.#state = { kind: 'connecting', attempt };
     const socket = net.createConnection(this.#opts.socketPath);
     const conn: Conn = { socket, framer: new OpenFlowFramer(), lastRxMs: Date.now() };
-    socket.setNoDelay?.(true);
+    this.#state = { kind: 'connecting', conn, attempt };
     socket.once('connect', () => {
-      if (this.#state.kind !== 'connecting') return;
+      const s = this.#state;
+      if (s.kind !== 'connecting' || s.conn !== conn) return;
       this.#state = { kind: 'hello', conn, attempt };
       socket.write(encodeHello(this.#nextXid(), [OFP14_VERSION]));
     });
@@ -380,7 +380,8 @@ export class OpenFlowSession extends EventEmitter {
   /** Called for any loss of `conn`; idempotent. */
   #lost(conn: Conn, reason: string): void {
     const s = this.#state;
-    const current = ('conn' in s && s.conn === conn) || s.kind === 'connecting';
+    // Only the current connection counts: a late 'close' of an earlier socket must not end a newer one.
+    const current = 'conn' in s && s.conn === conn;
     if (!current) return;
     conn.socket.destroy();
     const attempt = s.kind === 'hello' || s.kind === 'connecting' ? s.attempt + 1 : 0;
@@ -420,6 +421,8 @@ export class OpenFlowSession extends EventEmitter {
       return;
     }
     switch (s.kind) {
+      case 'connecting':
+        return; // no data before 'connect'
       case 'hello':
         this.#onHello(s, msg);
         return;
