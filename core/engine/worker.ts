@@ -82,7 +82,7 @@ export class PartitionHost {
         const e = this.#need();
         return {
           type: 'stats',
-          flows: e.table.size,
+          flows: e.flowCount,
           dhcp: [...e.store.values('dhcp')],
           subnets: [...e.store.values('subnet')],
         } satisfies WorkerReply;
