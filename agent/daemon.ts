@@ -114,6 +114,8 @@ export class AgentDaemon {
   #bookkeepingDirty = false;
   #grpcPort = 0;
   #lastConvergeFlowMods = 0;
+  /** Our flows OVS had when the first converge dumped them. */
+  #installedAtStart = 0;
 
   private constructor(opts: DaemonOptions, log: Logger) {
     this.#opts = opts;
@@ -210,6 +212,16 @@ export class AgentDaemon {
       }
     }
     this.#converged = true;
+    if (snapshot === undefined && this.#installedAtStart > 0) {
+      this.#log(
+        'warn',
+        'no local snapshot: flows of an earlier run were converged to an empty state (use --state-dir)',
+        {
+          installedBefore: this.#installedAtStart,
+          flowMods: this.#lastConvergeFlowMods,
+        },
+      );
+    }
 
     // 5. Serve.
     if (o.control !== undefined) this.#onDemand = new OnDemandClient(o.control);
@@ -275,6 +287,7 @@ export class AgentDaemon {
     const t0 = process.hrtime.bigint();
     await session.whenReady();
     const bodies = await session.dumpFlows(COOKIE_MARKER_BITS, COOKIE_MASK);
+    if (!this.#converged) this.#installedAtStart = countFlowStats(bodies);
     const r = await engine.reconcile(bodies);
     await session.applyBundle(r.bundleId, r.deltas);
     this.#lastConvergeFlowMods = r.flowMods;
@@ -703,6 +716,19 @@ export class AgentDaemon {
     });
     return server;
   }
+}
+
+/** Entries in FLOW_STATS reply bodies, by their length fields only (OpenFlow 1.3 §7.3.5.2: ofp_flow_stats starts with u16 length). */
+function countFlowStats(bodies: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const b of bodies) {
+    for (let at = 0; at + 2 <= b.length; n++) {
+      const len = (b[at] << 8) | b[at + 1];
+      if (len === 0) break;
+      at += len;
+    }
+  }
+  return n;
 }
 
 function httpPort(server: http.Server | undefined): number | undefined {
