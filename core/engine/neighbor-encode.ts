@@ -11,8 +11,8 @@
 // writeBundledFlowMod.
 
 import { type FlowModCommand, BUNDLE_ATOMIC_ORDERED, ByteWriter, OFP14_VERSION, writeBundledFlowMod } from '../openflow';
-import { encodeCookie } from '../pipeline';
-import { type NeighborFamily, type NeighborRecord, recordFlow } from './neighbor-flows';
+import { encodeCookie, hash32 } from '../pipeline';
+import { ARP_FAMILY, L2_FAMILY, type NeighborFamily, type NeighborRecord, recordFlow } from './neighbor-flows';
 
 /** The patched values, in this order; widths in bytes. */
 const FIELDS = ['xid', 'bundleId', 'cookieHi', 'cookieLo', 'vni', 'mac', 'ip', 'hostIp', 'tunnelOfport'] as const;
@@ -79,6 +79,28 @@ function buildTemplate(family: NeighborFamily, command: FlowModCommand): Templat
   return { bytes, at, byteIndex };
 }
 
+/**
+ * A neighbor's cookie as two 32-bit halves without BigInt work per flow: the high half is the same
+ * for every neighbor and the low half is the id hash (core/pipeline/cookie.ts); checked at load,
+ * with the BigInt path as the fallback.
+ */
+const NEIGHBOR_COOKIE_HI = Number(encodeCookie('neighbor', '') >> 32n);
+const COOKIE_SPLIT_HOLDS = ['', 'a', 'nbr-1', 'f37810eb-7f83-45fa-a4d4-1b31e75399d4'].every(
+  (id) => encodeCookie('neighbor', id) === ((BigInt(NEIGHBOR_COOKIE_HI) << 32n) | BigInt(hash32(id))),
+);
+
+/** [high, low] 32-bit halves of encodeCookie('neighbor', id). */
+export function neighborCookieHalves(id: string, out: Float64Array): void {
+  if (COOKIE_SPLIT_HOLDS) {
+    out[0] = NEIGHBOR_COOKIE_HI;
+    out[1] = hash32(id);
+    return;
+  }
+  const c = encodeCookie('neighbor', id);
+  out[0] = Number(c >> 32n);
+  out[1] = Number(c & 0xffff_ffffn);
+}
+
 const COMMAND_INDEX: Readonly<Record<FlowModCommand, number>> = {
   add: 0,
   modify_strict: 1,
@@ -103,6 +125,58 @@ export class RecordEncoder {
     return t ?? undefined;
   }
 
+  /** Bytes of the messages of these families' flows with `command`. */
+  bytesFor(families: readonly NeighborFamily[], command: FlowModCommand): number {
+    let l2 = 0;
+    for (let i = 0; i < families.length; i++) if (families[i] === L2_FAMILY) l2++;
+    return l2 * this.#length(L2_FAMILY, command) + (families.length - l2) * this.#length(ARP_FAMILY, command);
+  }
+
+  #length(family: NeighborFamily, command: FlowModCommand): number {
+    const t = this.#template(family, command);
+    if (t !== undefined) return t.bytes.length;
+    const probe: NeighborRecord = { id: '', vni: 0, mac: 0, ip: 0, hostIp: 0, tunnelOfport: 0 };
+    const w = new ByteWriter(512);
+    writeBundledFlowMod(w, 0, OFP14_VERSION, 0, recordFlow(probe, family, 0n), command, BUNDLE_ATOMIC_ORDERED);
+    return w.pos;
+  }
+
+  /**
+   * Writes the BUNDLE_ADD_MESSAGE(FLOW_MOD) of record `r`'s `family` flow at out[pos]; returns the
+   * position after it. `out` must have room (bytesFor).
+   */
+  writeAt(
+    out: Uint8Array,
+    pos: number,
+    xid: number,
+    bundleId: number,
+    r: NeighborRecord,
+    family: NeighborFamily,
+    command: FlowModCommand,
+    cookieHi: number,
+    cookieLo: number,
+  ): number {
+    const t = this.#template(family, command);
+    if (t === undefined) {
+      const cookie = (BigInt(cookieHi) << 32n) | BigInt(cookieLo);
+      const w = new ByteWriter(512);
+      writeBundledFlowMod(w, xid, OFP14_VERSION, bundleId, recordFlow(r, family, cookie), command, BUNDLE_ATOMIC_ORDERED);
+      out.set(w.view(), pos);
+      return pos + w.pos;
+    }
+    const v = this.#values;
+    v[0] = xid;
+    v[1] = bundleId;
+    v[2] = cookieHi;
+    v[3] = cookieLo;
+    v[4] = r.vni;
+    v[5] = r.mac;
+    v[6] = r.ip;
+    v[7] = r.hostIp;
+    v[8] = r.tunnelOfport;
+    return patchAt(out, pos, t, v);
+  }
+
   /** Appends the BUNDLE_ADD_MESSAGE(FLOW_MOD) of record `r`'s `family` flow. */
   write(
     w: ByteWriter,
@@ -113,22 +187,8 @@ export class RecordEncoder {
     command: FlowModCommand,
     cookie: bigint,
   ): void {
-    const t = this.#template(family, command);
-    if (t === undefined) {
-      writeBundledFlowMod(w, xid, OFP14_VERSION, bundleId, recordFlow(r, family, cookie), command, BUNDLE_ATOMIC_ORDERED);
-      return;
-    }
-    const v = this.#values;
-    v[0] = xid;
-    v[1] = bundleId;
-    v[2] = Number(cookie >> 32n);
-    v[3] = Number(cookie & 0xffff_ffffn);
-    v[4] = r.vni;
-    v[5] = r.mac;
-    v[6] = r.ip;
-    v[7] = r.hostIp;
-    v[8] = r.tunnelOfport;
-    writeCompiled(w, t, v);
+    w.ensure(512);
+    w.pos = this.writeAt(w.buffer, w.pos, xid, bundleId, r, family, command, Number(cookie >> 32n), Number(cookie & 0xffff_ffffn));
   }
 }
 
@@ -153,23 +213,27 @@ function compile(t: Template): CompiledTemplate {
     }
   }
   return {
-    bytes: t.bytes,
+    // A plain Uint8Array (not a Buffer), so that copies from it stay monomorphic.
+    bytes: Uint8Array.from(t.bytes),
     offset: Int32Array.from(offset),
     field: Int32Array.from(field),
     divisor: Float64Array.from(divisor),
   };
 }
 
-function writeCompiled(w: ByteWriter, t: CompiledTemplate, v: Float64Array): void {
-  const len = t.bytes.length;
-  w.ensure(len);
-  const out = w.buffer;
-  const start = w.pos;
-  out.set(t.bytes, start);
+function patchAt(out: Uint8Array, start: number, t: CompiledTemplate, v: Float64Array): number {
+  const src = t.bytes;
+  const len = src.length;
+  out.set(src, start);
   const { offset, field, divisor } = t;
   // Values are below 2^53, so value / 2^k truncated to an integer keeps the byte exactly.
   for (let i = 0; i < offset.length; i++) out[start + offset[i]] = Math.floor(v[field[i]] / divisor[i]) & 0xff;
-  w.pos = start + len;
+  return start + len;
+}
+
+function writeCompiled(w: ByteWriter, t: CompiledTemplate, v: Float64Array): void {
+  w.ensure(t.bytes.length);
+  w.pos = patchAt(w.buffer, w.pos, t, v);
 }
 
 /** A few odd records through both paths; any difference disables the template. */

@@ -33,7 +33,6 @@ import {
   compileOwner,
   decodeCookie,
   dependents,
-  encodeCookie,
   dependentsOfOfport,
   dependentsOfTunnel,
   isOurCookie,
@@ -41,7 +40,7 @@ import {
   preferOwner,
 } from '../pipeline';
 import { decodeGoalState } from './decode';
-import { RecordEncoder } from './neighbor-encode';
+import { RecordEncoder, neighborCookieHalves } from './neighbor-encode';
 import { NeighborFastPath } from './neighbor-fastpath';
 import { partitionOfCookieHash } from './split';
 import { StoreView } from '../pipeline/storeview';
@@ -136,14 +135,13 @@ interface RecordChange {
 interface RecordMessages {
   readonly records: NeighborRecord[];
   readonly families: NeighborFamily[];
-  /** Messages before `firstNonDelete` are deletes. */
-  firstNonDelete: number;
 }
 
 /** Who each message of an encoded delta is for: FlowTable flows first, then record flows. */
 interface DeltaMessages {
   readonly flows: readonly Flow[];
-  readonly records: RecordMessages;
+  /** Written after `flows`: deletes, modifies, adds. */
+  readonly records: RecordDelta | undefined;
 }
 
 interface RecordDelta {
@@ -153,7 +151,7 @@ interface RecordDelta {
 }
 
 function recordMessages(): RecordMessages {
-  return { records: [], families: [], firstNonDelete: 0 };
+  return { records: [], families: [] };
 }
 
 interface Routed {
@@ -189,6 +187,8 @@ export class PartitionEngine {
   readonly #fast = new NeighborFastPath();
   /** Flows of simple neighbors, held as records instead of in `table` (see neighbor-flows.ts). */
   readonly neighborFlows = new NeighborFlowSet();
+  /** Neighbors with flows in `table` (while records are in use): they stay there. */
+  readonly #tableNeighbors = new Set<string>();
   #open: Undo | undefined;
   #nextTxn = 1;
 
@@ -330,6 +330,10 @@ export class PartitionEngine {
     for (const o of undo.owners) {
       if (o.kind === 'neighbor' && moved.has(o.id)) continue;
       const flows = o.kind === 'neighbor' && restored.has(o.id) ? [] : compileOwner(o, this.view);
+      if (o.kind === 'neighbor') {
+        if (flows.length > 0) this.#tableNeighbors.add(o.id);
+        else this.#tableNeighbors.delete(o.id);
+      }
       changes.push({ owner: ownerKey(o), flows });
     }
     this.table.apply(changes);
@@ -341,11 +345,11 @@ export class PartitionEngine {
     const { flows, records } = this.#open.messages;
     const f = flows[i];
     if (f !== undefined) return this.table.ownersOf(fastFlowKey(f))[0];
-    const j = i - flows.length;
-    const r = records.records[j];
     // A deleted flow has no owner any more (as for the table's flows).
-    if (r === undefined || j < records.firstNonDelete) return undefined;
-    return ownerKey({ kind: 'neighbor', id: r.id });
+    let j = i - flows.length - (records?.delete.records.length ?? 0);
+    if (records === undefined || j < 0) return undefined;
+    const r = j < records.modify.records.length ? records.modify.records[j] : records.add.records[(j -= records.modify.records.length)];
+    return r === undefined ? undefined : ownerKey({ kind: 'neighbor', id: r.id });
   }
 
   /** The delta that converges a dump of installed flows (ours, this partition's) to the desired table. */
@@ -406,6 +410,12 @@ export class PartitionEngine {
   #ownersOf(plan: ApplyPlan): OwnerRef[] {
     const owners = new OwnerList();
     for (const c of plan.changes) {
+      const r = c.after ?? c.before;
+      // A neighbor change recompiles just that neighbor (dependents.ts); the common case at scale.
+      if (r?.kind === 'neighbor') {
+        owners.addNeighbor(r.id);
+        continue;
+      }
       for (const o of dependents({ before: c.before, after: c.after }, this.view)) if (this.owns(o)) owners.add(o);
     }
     return owners.list;
@@ -448,13 +458,14 @@ export class PartitionEngine {
     const otherCount = changes.length;
     for (const id of neighborIds) {
       const before = set.get(id);
-      const owner = ownerKey({ kind: 'neighbor', id });
       const n = view.neighbor(id);
-      const inTable = before === undefined && this.table.keysOf(owner).length > 0;
+      const inTable = before === undefined && this.#tableNeighbors.has(id);
       const after = inTable || n === undefined ? undefined : simpleRecord(n, view);
       const flows = after !== undefined || n === undefined ? [] : compileNeighbor(n, view);
       if (inTable || flows.length > 0) {
-        changes.push({ owner, flows });
+        changes.push({ owner: ownerKey({ kind: 'neighbor', id }), flows });
+        if (flows.length > 0) this.#tableNeighbors.add(id);
+        else this.#tableNeighbors.delete(id);
         if (before !== undefined) demoted.push(before);
       } else if (before !== undefined || after !== undefined) {
         recordChanges.push({ before, after });
@@ -590,12 +601,23 @@ export class PartitionEngine {
 /** Owners, each once, in first-seen order. */
 class OwnerList {
   readonly #seen = new Set<string>();
+  /** Neighbors by id (no key string per neighbor). */
+  readonly #neighbors = new Set<string>();
   readonly list: OwnerRef[] = [];
   add(o: OwnerRef): void {
+    if (o.kind === 'neighbor') {
+      this.addNeighbor(o.id);
+      return;
+    }
     const k = ownerKey(o);
     if (this.#seen.has(k)) return;
     this.#seen.add(k);
     this.list.push(o);
+  }
+  addNeighbor(id: string): void {
+    if (this.#neighbors.has(id)) return;
+    this.#neighbors.add(id);
+    this.list.push({ kind: 'neighbor', id });
   }
 }
 
@@ -617,8 +639,7 @@ export function encodeDelta(
   enc: EncodeContext,
   records?: RecordDelta,
 ): { delta: EncodedDelta; messages: DeltaMessages } {
-  const recordCount = records === undefined ? 0 : records.delete.records.length + records.modify.records.length + records.add.records.length;
-  const count = delta.delete.length + delta.modify.length + delta.add.length + recordCount;
+  const count = delta.delete.length + delta.modify.length + delta.add.length;
   const w = new ByteWriter(Math.max(1024, count * 160));
   let xid = enc.firstXid >>> 0;
   const flows: Flow[] = [];
@@ -632,37 +653,42 @@ export function encodeDelta(
   write(delta.delete, 'delete_strict');
   write(delta.modify, 'modify_strict');
   write(delta.add, 'add');
-  const msgs = recordMessages();
   let counts = { add: delta.add.length, modify: delta.modify.length, delete: delta.delete.length };
-  if (records !== undefined) {
-    let lastId: string | undefined;
-    let cookie = 0n;
-    const writeRecords = (m: RecordMessages, command: FlowModCommand): void => {
-      for (let i = 0; i < m.records.length; i++) {
-        const r = m.records[i];
-        const fam = m.families[i];
-        if (r.id !== lastId) {
-          lastId = r.id;
-          cookie = encodeCookie('neighbor', r.id);
-        }
-        recordEncoder.write(w, xid, enc.bundleId, r, fam, command, cookie);
-        xid = (xid + 1) >>> 0;
-        msgs.records.push(r);
-        msgs.families.push(fam);
-      }
-    };
-    writeRecords(records.delete, 'delete_strict');
-    msgs.firstNonDelete = msgs.records.length;
-    writeRecords(records.modify, 'modify_strict');
-    writeRecords(records.add, 'add');
-    counts = {
-      add: counts.add + records.add.records.length,
-      modify: counts.modify + records.modify.records.length,
-      delete: counts.delete + records.delete.records.length,
-    };
+  if (records === undefined) {
+    // A copy sized to the content: the writer's buffer is oversized, and the copy can be transferred.
+    const bytes = new Uint8Array(w.pos);
+    bytes.set(w.view());
+    return { delta: { bytes, ...counts }, messages: { flows, records } };
   }
-  // A copy sized to the content: the writer's buffer is oversized, and the copy can be transferred.
-  const bytes = new Uint8Array(w.pos);
+  const lists: readonly (readonly [RecordMessages, FlowModCommand])[] = [
+    [records.delete, 'delete_strict'],
+    [records.modify, 'modify_strict'],
+    [records.add, 'add'],
+  ];
+  // Record messages have fixed sizes, so the result is allocated once at its exact size (no
+  // doubling, no final copy of hundreds of MB at a million neighbors).
+  let size = w.pos;
+  for (const [m, command] of lists) size += recordEncoder.bytesFor(m.families, command);
+  const bytes = new Uint8Array(size);
   bytes.set(w.view());
-  return { delta: { bytes, ...counts }, messages: { flows, records: msgs } };
+  let pos = w.pos;
+  let lastId: string | undefined;
+  const cookie = new Float64Array(2);
+  for (const [m, command] of lists) {
+    for (let i = 0; i < m.records.length; i++) {
+      const r = m.records[i];
+      if (r.id !== lastId) {
+        lastId = r.id;
+        neighborCookieHalves(r.id, cookie);
+      }
+      pos = recordEncoder.writeAt(bytes, pos, xid, enc.bundleId, r, m.families[i], command, cookie[0], cookie[1]);
+      xid = (xid + 1) >>> 0;
+    }
+  }
+  counts = {
+    add: counts.add + records.add.records.length,
+    modify: counts.modify + records.modify.records.length,
+    delete: counts.delete + records.delete.records.length,
+  };
+  return { delta: { bytes, ...counts }, messages: { flows, records } };
 }
