@@ -1,4 +1,5 @@
 // alcor-agent run: option precedence (flag > environment > --config file > default) and bad values.
+import * as os from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runOptions } from './run';
@@ -11,7 +12,7 @@ test('defaults', async () => {
   assert.is(o.listen, '127.0.0.1:50001');
   assert.is(o.ovsRundir, '/var/run/openvswitch');
   assert.is(o.bridge, 'br-int');
-  assert.is(o.workers, 0);
+  assert.is(o.workers, Math.max(1, Math.min(os.availableParallelism(), 16)), 'one worker per core by default');
   assert.is(o.tunnelOfport, 100);
   assert.is(o.maxMessageMb, 256);
   assert.is(o.metrics, undefined);

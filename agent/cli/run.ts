@@ -3,9 +3,12 @@
 // --metrics --config --datapath-type --workers --state-dir --tunnel-ofport --max-message-mb.
 // Precedence: flag > environment > --config JSON file > default.
 import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
 import { configFromObject, parseArgs, resolveOptions, type OptionSpec } from '../../core/cli/args';
 import { CliError, EXIT_FAILURE, EXIT_OK, type CliIo, type SubcommandModule } from '../../core/cli/commands';
 import { AgentDaemon, jsonLogger, splitHostPort, type DaemonOptions } from '../daemon';
+
+const DEFAULT_WORKERS = Math.max(1, Math.min(os.availableParallelism(), 16));
 
 const OPTIONS = [
   {
@@ -29,7 +32,14 @@ const OPTIONS = [
   { name: 'metrics', type: 'string', metavar: 'HOST:PORT', help: 'HTTP server for /metrics, /status and /flows' },
   { name: 'config', type: 'string', metavar: 'FILE', help: 'JSON file of settings (keys are the flag names)' },
   { name: 'datapath-type', type: 'string', metavar: 'TYPE', help: "bridge datapath_type ('netdev' or 'system')" },
-  { name: 'workers', type: 'number', default: 0, metavar: 'N', help: 'engine worker threads (0 = in the main thread)' },
+  {
+    name: 'workers',
+    type: 'number',
+    // Compute belongs off the I/O thread: one partition per core by default.
+    default: DEFAULT_WORKERS,
+    metavar: 'N',
+    help: 'engine worker threads, one partition each (0 = compute in the main thread)',
+  },
   { name: 'state-dir', type: 'string', metavar: 'DIR', help: 'keep a local snapshot here, restored on restart' },
   { name: 'tunnel-ofport', type: 'number', default: 100, metavar: 'N', help: 'OpenFlow port number of the VXLAN port' },
   { name: 'max-message-mb', type: 'number', default: 256, metavar: 'MB', help: 'largest goal state accepted' },
