@@ -47,18 +47,23 @@ class StringInterner {
 
 function text(buf: Uint8Array, start: number, end: number): string {
   if (start === end) return '';
-  // ASCII fast path: ids are UUIDs or simple names in practice.
+  // ASCII fast path: ids are UUIDs or simple names in practice. One flat string per call (a
+  // concatenation per character would build a rope that is flattened again on first use).
   if (end - start < 64) {
-    let s = '';
-    for (let i = start; i < end; i++) {
-      const b = buf[i];
-      if (b >= 0x80) return decoder.decode(buf.subarray(start, end));
-      s += String.fromCharCode(b);
-    }
-    return s;
+    for (let i = start; i < end; i++) if (buf[i] >= 0x80) return decoder.decode(buf.subarray(start, end));
+    return String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[]);
   }
   return decoder.decode(buf.subarray(start, end));
 }
+
+/** Whether buf[a, a+len) and buf[b, b+len) hold the same bytes. */
+function sameBytes(buf: Uint8Array, a: number, b: number, len: number): boolean {
+  for (let i = 0; i < len; i++) if (buf[a + i] !== buf[b + i]) return false;
+  return true;
+}
+
+/** Neighbors from the fast path never have address pairs (they take the ordinary path). */
+const NO_PAIRS: readonly AddressPair[] = Object.freeze([]);
 
 function hexNibble(b: number): number {
   if (b >= 48 && b <= 57) return b - 48;
@@ -116,6 +121,7 @@ export class NeighborFastPath {
   readonly #subnet = new StringInterner();
   readonly #request = new StringInterner();
   readonly #c: Cursor = { pos: 0, value: 0 };
+  readonly #ipCursor: Cursor = { pos: 0, value: 0 };
   /** update_type of the configuration decoded last. */
   #updateType = 0;
 
@@ -173,7 +179,8 @@ export class NeighborFastPath {
     let hostMac: number | undefined;
     let hostIp = -1;
     const fixedIps: FixedIp[] = [];
-    const pairs: AddressPair[] = [];
+    let idStart = -1;
+    let idEnd = -1;
     while (c.pos < end) {
       if (!readVarint(buf, end, c)) return undefined;
       const field = Math.floor(c.value / 8);
@@ -199,12 +206,15 @@ export class NeighborFastPath {
           break;
         case 3:
           id = text(buf, s, e);
+          idStart = s;
+          idEnd = e;
           break;
         case 5:
           vpcId = this.#vpc.get(buf, s, e);
           break;
         case 6:
-          name = text(buf, s, e);
+          // The name is often the id: share the string.
+          name = idStart >= 0 && e - s === idEnd - idStart && sameBytes(buf, s, idStart, e - s) ? id : text(buf, s, e);
           break;
         case 7:
           mac = parseMacBytes(buf, s, e);
@@ -249,12 +259,14 @@ export class NeighborFastPath {
       hostMac,
       hostIp,
       fixedIps,
-      allowedAddressPairs: pairs,
+      allowedAddressPairs: NO_PAIRS,
     };
   }
 
   #decodeFixedIp(buf: Uint8Array, start: number, end: number): FixedIp | undefined {
-    const c: Cursor = { pos: start, value: 0 };
+    const c = this.#ipCursor;
+    c.pos = start;
+    c.value = 0;
     let type = 0;
     let subnetId = '';
     let ip = -1;
