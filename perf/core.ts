@@ -41,10 +41,30 @@ export interface CoreBenchResult {
   readonly tsProtoDecodeMs?: number;
 }
 
-/** A GoalStateV2 holding just neighbor i: what a controller sends when one VM appears elsewhere. */
+/** ACA's numbering gives at most this many distinct neighbors (test/fixtures/goalstates.ts). */
+const MAX_NUMBERED = 1_000_000;
+
+/**
+ * A GoalStateV2 holding just neighbor i: what a controller sends when one VM appears elsewhere.
+ * Past ACA's numbering (a 1M-neighbor base state uses it all) the addresses wrap around, so the
+ * neighbor gets its own id and another VNI, to stay a new neighbor with keys nobody else holds.
+ */
 function oneNeighbor(i: number): Uint8Array {
-  const gs = neighborsGoalStateV2(1, { startIndex: i, hostResources: false });
-  return GoalStateV2.encode({ ...gs, vpcStates: {}, subnetStates: {}, portStates: {} }).finish();
+  const wrapped = i > MAX_NUMBERED;
+  const gs = neighborsGoalStateV2(1, {
+    startIndex: wrapped ? ((i - 1) % MAX_NUMBERED) + 1 : i,
+    hostResources: false,
+    ...(wrapped ? { vni: 1000 + Math.floor((i - 1) / MAX_NUMBERED) } : {}),
+  });
+  let neighborStates = gs.neighborStates;
+  if (wrapped) {
+    neighborStates = {};
+    for (const s of Object.values(gs.neighborStates)) {
+      const id = `nbr-extra-${i}`;
+      neighborStates[id] = { ...s, configuration: s.configuration && { ...s.configuration, id, name: id } };
+    }
+  }
+  return GoalStateV2.encode({ ...gs, vpcStates: {}, subnetStates: {}, portStates: {}, neighborStates }).finish();
 }
 
 const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
