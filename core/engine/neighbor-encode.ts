@@ -10,7 +10,13 @@
 // big-endian copy at fixed offsets would fail the self-check, and the encoder then falls back to
 // writeBundledFlowMod.
 
-import { type FlowModCommand, BUNDLE_ATOMIC_ORDERED, ByteWriter, OFP14_VERSION, writeBundledFlowMod } from '../openflow';
+import {
+  type FlowModCommand,
+  BUNDLE_ATOMIC_ORDERED,
+  ByteWriter,
+  OFP14_VERSION,
+  writeBundledFlowMod,
+} from '../openflow';
 import { encodeCookie, hash32 } from '../pipeline';
 import { ARP_FAMILY, L2_FAMILY, type NeighborFamily, type NeighborRecord, recordFlow } from './neighbor-flows';
 
@@ -38,10 +44,25 @@ function fill(width: number, byte: number): number {
 }
 
 function encodeWith(family: NeighborFamily, command: FlowModCommand, v: Values): Uint8Array {
-  const r: NeighborRecord = { id: '', vni: v.vni, mac: v.mac, ip: v.ip, hostIp: v.hostIp, tunnelOfport: v.tunnelOfport };
+  const r: NeighborRecord = {
+    id: '',
+    vni: v.vni,
+    mac: v.mac,
+    ip: v.ip,
+    hostIp: v.hostIp,
+    tunnelOfport: v.tunnelOfport,
+  };
   const cookie = (BigInt(v.cookieHi) << 32n) | BigInt(v.cookieLo);
   const w = new ByteWriter(512);
-  writeBundledFlowMod(w, v.xid, OFP14_VERSION, v.bundleId, recordFlow(r, family, cookie), command, BUNDLE_ATOMIC_ORDERED);
+  writeBundledFlowMod(
+    w,
+    v.xid,
+    OFP14_VERSION,
+    v.bundleId,
+    recordFlow(r, family, cookie),
+    command,
+    BUNDLE_ATOMIC_ORDERED,
+  );
   return w.toBuffer();
 }
 
@@ -160,7 +181,15 @@ export class RecordEncoder {
     if (t === undefined) {
       const cookie = (BigInt(cookieHi) << 32n) | BigInt(cookieLo);
       const w = new ByteWriter(512);
-      writeBundledFlowMod(w, xid, OFP14_VERSION, bundleId, recordFlow(r, family, cookie), command, BUNDLE_ATOMIC_ORDERED);
+      writeBundledFlowMod(
+        w,
+        xid,
+        OFP14_VERSION,
+        bundleId,
+        recordFlow(r, family, cookie),
+        command,
+        BUNDLE_ATOMIC_ORDERED,
+      );
       out.set(w.view(), pos);
       return pos + w.pos;
     }
@@ -188,7 +217,17 @@ export class RecordEncoder {
     cookie: bigint,
   ): void {
     w.ensure(512);
-    w.pos = this.writeAt(w.buffer, w.pos, xid, bundleId, r, family, command, Number(cookie >> 32n), Number(cookie & 0xffff_ffffn));
+    w.pos = this.writeAt(
+      w.buffer,
+      w.pos,
+      xid,
+      bundleId,
+      r,
+      family,
+      command,
+      Number(cookie >> 32n),
+      Number(cookie & 0xffff_ffffn),
+    );
   }
 }
 
@@ -248,7 +287,17 @@ function selfCheck(t: CompiledTemplate, family: NeighborFamily, command: FlowMod
     const want = new ByteWriter(512);
     writeBundledFlowMod(want, 7, OFP14_VERSION, 9, recordFlow(r, family, cookie), command, BUNDLE_ATOMIC_ORDERED);
     const got = new ByteWriter(512);
-    const v = Float64Array.of(7, 9, Number(cookie >> 32n), Number(cookie & 0xffff_ffffn), r.vni, r.mac, r.ip, r.hostIp, r.tunnelOfport);
+    const v = Float64Array.of(
+      7,
+      9,
+      Number(cookie >> 32n),
+      Number(cookie & 0xffff_ffffn),
+      r.vni,
+      r.mac,
+      r.ip,
+      r.hostIp,
+      r.tunnelOfport,
+    );
     writeCompiled(got, t, v);
     if (!want.view().equals(got.view())) return false;
   }

@@ -34,7 +34,15 @@ test('record flow-mods from templates are byte-identical to writeBundledFlowMod'
     const xid = rnd(2 ** 32);
     const bundle = rnd(2 ** 32);
     const want = new ByteWriter(256);
-    writeBundledFlowMod(want, xid, OFP14_VERSION, bundle, recordFlow(r, family, cookie), command, BUNDLE_ATOMIC_ORDERED);
+    writeBundledFlowMod(
+      want,
+      xid,
+      OFP14_VERSION,
+      bundle,
+      recordFlow(r, family, cookie),
+      command,
+      BUNDLE_ATOMIC_ORDERED,
+    );
     const got = new ByteWriter(256);
     enc.write(got, xid, bundle, r, family, command, cookie);
     assert.is(got.view().toString('hex'), want.view().toString('hex'), `record ${JSON.stringify(r)} ${command}`);
@@ -83,9 +91,13 @@ function sameAsTable(steps: readonly Step[]): PartitionEngine {
   for (const [n, step] of steps.entries()) {
     const enc = { bundleId: bundleId++, firstXid: 1 };
     const ra =
-      step.kind === 'gs' ? a.prepareGoalState(step.bytes, 2, enc) : a.prepareHostFacts({ tunnelOfport: step.ofport }, enc);
+      step.kind === 'gs'
+        ? a.prepareGoalState(step.bytes, 2, enc)
+        : a.prepareHostFacts({ tunnelOfport: step.ofport }, enc);
     const rb =
-      step.kind === 'gs' ? b.prepareGoalState(step.bytes, 2, enc) : b.prepareHostFacts({ tunnelOfport: step.ofport }, enc);
+      step.kind === 'gs'
+        ? b.prepareGoalState(step.bytes, 2, enc)
+        : b.prepareHostFacts({ tunnelOfport: step.ofport }, enc);
     assert.equal(deltaText(a, ra.txn, ra.delta.bytes), deltaText(b, rb.txn, rb.delta.bytes), `step ${n} delta`);
     if (step.kind === 'gs' && step.abort === true) {
       a.abort(ra.txn);
@@ -115,7 +127,12 @@ function neighbors(from: number, n: number): Record<string, NeighborState> {
 
 type Config = NonNullable<NeighborState['configuration']>;
 
-function edit(s: NeighborState, id: string, change: (c: Config) => Partial<Config>, op = OperationType.CREATE): NeighborState {
+function edit(
+  s: NeighborState,
+  id: string,
+  change: (c: Config) => Partial<Config>,
+  op = OperationType.CREATE,
+): NeighborState {
   const c = s.configuration as Config;
   return { operationType: op, configuration: { ...c, id, name: id, ...change(c) } };
 }
@@ -129,7 +146,10 @@ test('plain neighbors: creates, moves, modifies and deletes match the FlowTable'
   const a = sameAsTable([
     { kind: 'gs', bytes: bytesOf(base, true) },
     { kind: 'gs', bytes: bytesOf({ 'nbr-2': edit(base['nbr-2'], 'nbr-2', () => ({ hostIpAddress: '123.9.9.9' })) }) },
-    { kind: 'gs', bytes: bytesOf({ 'nbr-3': edit(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })) }) },
+    {
+      kind: 'gs',
+      bytes: bytesOf({ 'nbr-3': edit(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })) }),
+    },
     {
       kind: 'gs',
       bytes: bytesOf({
@@ -149,7 +169,12 @@ test('plain neighbors: creates, moves, modifies and deletes match the FlowTable'
 test('two neighbors claiming one MAC or one IP get the FlowTable semantics', () => {
   const a = sameAsTable([
     { kind: 'gs', bytes: bytesOf(base, true) },
-    { kind: 'gs', bytes: bytesOf({ dupmac: edit(first, 'dupmac', (c) => ({ fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.50.0.1' }] })) }) },
+    {
+      kind: 'gs',
+      bytes: bytesOf({
+        dupmac: edit(first, 'dupmac', (c) => ({ fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.50.0.1' }] })),
+      }),
+    },
     { kind: 'gs', bytes: bytesOf({ dupip: edit(first, 'dupip', () => ({ macAddress: '6c:dd:ee:77:77:77' })) }) },
     { kind: 'gs', bytes: bytesOf({ 'nbr-1': edit(first, 'nbr-1', () => ({}), OperationType.DELETE) }) },
     { kind: 'gs', bytes: bytesOf(neighbors(30, 3)) },
@@ -159,7 +184,13 @@ test('two neighbors claiming one MAC or one IP get the FlowTable semantics', () 
   // Contest inside one goal state, and a swap of MACs between two neighbors.
   const b2 = base['nbr-2'];
   sameAsTable([
-    { kind: 'gs', bytes: bytesOf({ ...base, x: edit(b2, 'x', (c) => ({ fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.60.0.1' }] })) }, true) },
+    {
+      kind: 'gs',
+      bytes: bytesOf(
+        { ...base, x: edit(b2, 'x', (c) => ({ fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.60.0.1' }] })) },
+        true,
+      ),
+    },
   ]);
   sameAsTable([
     { kind: 'gs', bytes: bytesOf(base, true) },
@@ -201,7 +232,15 @@ test('a neighbor claiming a local port IP, multi-IP and L3 neighbors, and the fu
         })),
       }),
     },
-    { kind: 'gs', bytes: bytesOf({ portip: edit(first, 'portip', (c) => ({ macAddress: '6c:dd:ee:57:57:57', fixedIps: [{ ...c.fixedIps[0], ipAddress: NEIGHBORS_PORT.ip }] })) }) },
+    {
+      kind: 'gs',
+      bytes: bytesOf({
+        portip: edit(first, 'portip', (c) => ({
+          macAddress: '6c:dd:ee:57:57:57',
+          fixedIps: [{ ...c.fixedIps[0], ipAddress: NEIGHBORS_PORT.ip }],
+        })),
+      }),
+    },
     { kind: 'gs', bytes: fullGoalStateV2Bytes() },
   ]);
 });
@@ -209,8 +248,16 @@ test('a neighbor claiming a local port IP, multi-IP and L3 neighbors, and the fu
 test('abort puts the records back, also after a contest', () => {
   sameAsTable([
     { kind: 'gs', bytes: bytesOf(base, true) },
-    { kind: 'gs', bytes: bytesOf({ 'nbr-3': edit(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })) }), abort: true },
-    { kind: 'gs', bytes: bytesOf({ 'nbr-7': edit(base['nbr-7'], 'nbr-7', () => ({}), OperationType.DELETE) }), abort: true },
+    {
+      kind: 'gs',
+      bytes: bytesOf({ 'nbr-3': edit(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })) }),
+      abort: true,
+    },
+    {
+      kind: 'gs',
+      bytes: bytesOf({ 'nbr-7': edit(base['nbr-7'], 'nbr-7', () => ({}), OperationType.DELETE) }),
+      abort: true,
+    },
     { kind: 'gs', bytes: bytesOf(neighbors(40, 4)), abort: true },
     {
       kind: 'gs',
@@ -221,8 +268,17 @@ test('abort puts the records back, also after a contest', () => {
       }),
       abort: true,
     },
-    { kind: 'gs', bytes: bytesOf({ 'nbr-3': edit(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })) }) },
-    { kind: 'gs', bytes: bytesOf({ dupmac: edit(first, 'dupmac', (c) => ({ fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.50.0.1' }] })) }), abort: true },
+    {
+      kind: 'gs',
+      bytes: bytesOf({ 'nbr-3': edit(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })) }),
+    },
+    {
+      kind: 'gs',
+      bytes: bytesOf({
+        dupmac: edit(first, 'dupmac', (c) => ({ fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.50.0.1' }] })),
+      }),
+      abort: true,
+    },
     { kind: 'gs', bytes: bytesOf({ 'nbr-9': edit(base['nbr-9'], 'nbr-9', () => ({}), OperationType.DELETE) }) },
   ]);
   assert.ok(ip(first).length > 0);
@@ -236,7 +292,9 @@ test('reconcile against a dump that misses, changes and adds neighbor flows', ()
     e.commit(r.txn);
   }
   const desired = b.desiredFlows();
-  const nbrFlows = desired.filter((f) => f.cookie === encodeCookie('neighbor', 'nbr-4') || f.cookie === encodeCookie('neighbor', 'nbr-5'));
+  const nbrFlows = desired.filter(
+    (f) => f.cookie === encodeCookie('neighbor', 'nbr-4') || f.cookie === encodeCookie('neighbor', 'nbr-5'),
+  );
   const installed: Flow[] = desired.filter((f) => !nbrFlows.includes(f));
   installed.push({ ...nbrFlows[0], actions: [] });
   installed.push({ ...nbrFlows[1], cookie: encodeCookie('neighbor', 'stale') });
@@ -244,7 +302,7 @@ test('reconcile against a dump that misses, changes and adds neighbor flows', ()
   const enc = { bundleId: 2, firstXid: 1 };
   const text = (bytes: Uint8Array): string[] => {
     const out: string[] = [];
-    for (let at = 0; at < bytes.length; ) {
+    for (let at = 0; at < bytes.length;) {
       const len = (bytes[at + 2] << 8) | bytes[at + 3];
       out.push(Buffer.from(bytes.subarray(at + 24, at + len)).toString('hex'));
       at += len;

@@ -348,7 +348,10 @@ export class PartitionEngine {
     // A deleted flow has no owner any more (as for the table's flows).
     let j = i - flows.length - (records?.delete.records.length ?? 0);
     if (records === undefined || j < 0) return undefined;
-    const r = j < records.modify.records.length ? records.modify.records[j] : records.add.records[(j -= records.modify.records.length)];
+    const r =
+      j < records.modify.records.length
+        ? records.modify.records[j]
+        : records.add.records[(j -= records.modify.records.length)];
     return r === undefined ? undefined : ownerKey({ kind: 'neighbor', id: r.id });
   }
 
@@ -499,7 +502,10 @@ export class PartitionEngine {
       }
     }
     // Table flows, old and new, that a record also wants.
-    const adopted: OwnerChange[] = demoted.map((r) => ({ owner: ownerKey({ kind: 'neighbor', id: r.id }), flows: recordFlows(r) }));
+    const adopted: OwnerChange[] = demoted.map((r) => ({
+      owner: ownerKey({ kind: 'neighbor', id: r.id }),
+      flows: recordFlows(r),
+    }));
     if (!contested && set.size > 0) contested = this.#heldByRecord(changes) || this.#heldByRecord(adopted);
     if (!contested && set.size > 0) contested = this.#tableHoldsRecordKeys(recordChanges);
     if (contested) {
@@ -578,7 +584,10 @@ export class PartitionEngine {
     for (const c of changes) {
       const a = c.after;
       if (a === undefined) continue;
-      if (this.table.get(recordKey(a, L2_FAMILY)) !== undefined || this.table.get(recordKey(a, ARP_FAMILY)) !== undefined)
+      if (
+        this.table.get(recordKey(a, L2_FAMILY)) !== undefined ||
+        this.table.get(recordKey(a, ARP_FAMILY)) !== undefined
+      )
         return true;
     }
     return false;
