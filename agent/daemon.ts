@@ -335,7 +335,6 @@ export class AgentDaemon {
     try {
       await session.applyBundle(prepared.bundleId, prepared.deltas);
       bundleUs = us(tBundle);
-      await engine.commit(prepared.txns);
     } catch (e: unknown) {
       bundleUs = us(tBundle);
       const named = await this.#nameErrors(e, prepared.txns);
@@ -354,6 +353,11 @@ export class AgentDaemon {
       );
       return this.#reply(statuses, bundleUs, t0);
     }
+    // OVS confirmed: the commit need not delay the reply. Each partition runs its tasks in order, so
+    // anything sent to the engine after this (the next goal state, host facts) sees it committed.
+    engine.commit(prepared.txns).catch((e: unknown) => {
+      this.#log('error', 'engine commit failed after OVS confirmed the bundle', { seq: ctx.seq, error: errorText(e) });
+    });
     this.#metrics.goalStates.success++;
     this.#metrics.observeApply(us(t0) / 1e6);
 
