@@ -13,7 +13,8 @@ import { GoalStateOperationReply, OperationStatus } from '../proto';
 import { startAgent, type AgentProcess } from '../agent/e2e-helpers';
 import { tapNameFor } from '../agent/ovsdb';
 import { OvsSandbox } from '../test/sandbox';
-import { HOST_A, NEIGHBORS_PORT, neighborsGoalStateV2Bytes } from '../test/fixtures/goalstates';
+import { GoalStateV2 } from '../proto';
+import { HOST_A, NEIGHBORS_PORT, neighborsGoalStateV2, neighborsGoalStateV2Bytes } from '../test/fixtures/goalstates';
 
 const run = promisify(execFile);
 const BIN = path.join(__dirname, '..', '..', 'bin', 'alcor-agent.js');
@@ -34,6 +35,53 @@ export interface OvsBenchResult {
   readonly ratio: number;
   readonly messageBytes: number;
   readonly failedStatuses: number;
+  /** Median reply time of single-neighbor goal states sent afterwards on one long-lived stream. */
+  readonly incrementalMedianMs: number;
+}
+
+/** A GoalStateV2 holding just neighbor i, pre-encoded. */
+function oneNeighbor(i: number): Uint8Array {
+  const gs = neighborsGoalStateV2(1, { startIndex: i, hostResources: false });
+  return GoalStateV2.encode({ ...gs, vpcStates: {}, subnetStates: {}, portStates: {} }).finish();
+}
+
+/**
+ * Sends `messages` one after another on one stream (as a control service does), each after the
+ * previous reply; returns each message's reply time in ms.
+ */
+function pushSequence(address: string, messages: readonly Uint8Array[]): Promise<number[]> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  return new Promise((resolve, reject) => {
+    const call = client.makeBidiStreamRequest(
+      '/alcor.schema.GoalStateProvisioner/PushGoalStatesStream',
+      (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+      (b: Buffer) => b,
+    );
+    const times: number[] = [];
+    let sentAt = 0;
+    const sendNext = (): void => {
+      const m = messages[times.length];
+      if (m === undefined) {
+        call.end();
+        return;
+      }
+      sentAt = performance.now();
+      call.write(m);
+    };
+    call.on('data', () => {
+      times.push(performance.now() - sentAt);
+      sendNext();
+    });
+    call.on('error', (e: Error) => {
+      client.close();
+      reject(e);
+    });
+    call.on('status', () => {
+      client.close();
+      resolve(times);
+    });
+    sendNext();
+  });
 }
 
 /** One PushGoalStatesStream call with bytes the client does not re-encode. */
@@ -96,7 +144,13 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
     const agentMs = performance.now() - t0;
     const failed = reply.operationStatuses.filter((s) => s.operationStatus !== OperationStatus.SUCCESS).length;
     const flows = await countOurFlows(sb);
+    log('timing 41 single-neighbor goal states on one stream');
+    const singles = Array.from({ length: 41 }, (_, i) => oneNeighbor(opts.neighbors + 1 + i));
+    const times = (await pushSequence(`127.0.0.1:${agent.grpcPort}`, singles)).sort((x, y) => x - y);
+    const incrementalMedianMs = times[Math.floor(times.length / 2)] ?? 0;
     await agent.stop(); // graceful: the flows stay
+    // The baseline loads the bulk goal state's flows only.
+    await sb.ofctl(['del-flows', 'br-int', OUR_FLOWS]);
     agent = undefined;
 
     log('baseline: the same flows with ovs-ofctl --bundle add-flows');
@@ -119,7 +173,6 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
     );
     const flowsFile = path.join(dir, 'flows.txt');
     fs.writeFileSync(flowsFile, text.stdout);
-    await sb.ofctl(['del-flows', 'br-int', OUR_FLOWS]);
     const t1 = performance.now();
     await sb.ofctl(['-O', 'OpenFlow14', '--bundle', 'add-flows', 'br-int', flowsFile]);
     const baselineMs = performance.now() - t1;
@@ -135,6 +188,7 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
       ratio: Math.round((agentMs / baselineMs) * 1000) / 1000,
       messageBytes: bytes.length,
       failedStatuses: failed,
+      incrementalMedianMs: Math.round(incrementalMedianMs * 100) / 100,
     };
   } finally {
     await agent?.stop().catch(() => undefined);

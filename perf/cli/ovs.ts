@@ -22,7 +22,8 @@ export const command: SubcommandModule = {
       'Starts a private OVS (needs root) and a real `alcor-agent run`, pushes one GoalStateV2 with 1 port and N\n' +
       'neighbors over gRPC and times it until the reply (every flow installed). Baseline in the same run on the\n' +
       'same bridge: the same flows loaded by `ovs-ofctl -O OpenFlow14 --bundle add-flows`. Last line is JSON:\n' +
-      'neighbors, flows, agentMs, baselineMs, ratio (agent / baseline).',
+      'neighbors, flows, agentMs, baselineMs, ratio (agent / baseline), incrementalMedianMs (one more neighbor\n' +
+      'at a time on one stream, after the big one).',
     options: OPTIONS,
     footer: 'Example:\n  alcor-bench ovs --neighbors 100000 --json',
   },
