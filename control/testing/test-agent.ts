@@ -1,10 +1,11 @@
-// A light in-process "agent" for tests and benchmarks: a real @grpc/grpc-js server on its own loopback port
-// implementing GoalStateProvisioner.PushGoalStatesStream. It replies one GoalStateOperationReply per message,
-// SUCCESS for every resource, and records what it got (cheaply: resource keys and operations, no decode).
-// `restart()` simulates an agent restart: the server goes away and comes back on the same port, empty.
-import * as grpc from '@grpc/grpc-js';
+// A light in-process "agent" for tests and benchmarks: the agent's real gRPC server (agent/grpc/server.ts,
+// GoalStateServer: dispatch queue, per-stream reply order, flow control) on its own loopback port, with a small
+// recording applier instead of the OVS one. It replies SUCCESS for every resource and records what it got
+// (cheaply: resource keys and operations). `restart()` simulates an agent restart: the server goes away and a new
+// one comes back on the same port, empty.
 import { EventEmitter } from 'node:events';
-import { GoalStateOperationReply, GoalStateProvisionerService, OperationStatus, OperationType } from '../../proto';
+import { GoalState, GoalStateOperationReply, GoalStateV2, OperationStatus, OperationType } from '../../proto';
+import { GoalStateApplier, GoalStateRequest, GoalStateServer } from '../../agent/grpc/server';
 import { parseGoalStateV2 } from '../resources';
 
 export interface ReceivedMessage {
@@ -18,8 +19,8 @@ export class TestAgent {
   /** What the agent has applied: resource key -> operation of the last state received (DELETEs removed). */
   readonly applied = new Map<string, OperationType>();
   readonly messages: ReceivedMessage[] = [];
-  private server: grpc.Server | null = null;
-  /** Set to delay or fail replies in tests. */
+  private server: GoalStateServer | null = null;
+  /** Set to delay replies in tests (the real server applies one goal state at a time, so this delays the next too). */
   replyDelayMs = 0;
   /** Messages received since start (kept even when recordMessages is off). */
   received = 0;
@@ -42,33 +43,28 @@ export class TestAgent {
   }
 
   private async listen(): Promise<void> {
-    const server = new grpc.Server({ 'grpc.max_receive_message_length': -1 });
-    const def = {
-      pushGoalStatesStream: {
-        ...GoalStateProvisionerService.pushGoalStatesStream,
-        requestDeserialize: (b: Buffer): Buffer => b,
-      },
-    } as unknown as grpc.ServiceDefinition;
-    server.addService(def, {
-      pushGoalStatesStream: (call: grpc.ServerDuplexStream<Buffer, GoalStateOperationReply>) => {
-        call.on('data', (msg: Buffer) => {
-          const reply = this.apply(msg);
-          if (this.replyDelayMs > 0) setTimeout(() => call.write(reply), this.replyDelayMs);
-          else call.write(reply);
-        });
-        call.on('end', () => call.end());
-        call.on('error', () => undefined);
-      },
+    const applier: GoalStateApplier = {
+      applyV1: (_req: GoalStateRequest<GoalState>) =>
+        Promise.reject(new Error('the test agent only speaks GoalStateV2 (PushGoalStatesStream)')),
+      applyV2: (req: GoalStateRequest<GoalStateV2>) => this.applyV2(req),
+    };
+    // 'raw': the test agent reads only keys and operations, so skip the full ts-proto decode grpc-js would do.
+    const server = new GoalStateServer(applier, {
+      address: `127.0.0.1:${this.port}`,
+      requestMode: 'raw',
     });
-    this.port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`127.0.0.1:${this.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(err) : resolve(p),
-      ),
-    );
+    this.port = await server.start();
     this.server = server;
   }
 
-  private apply(msg: Buffer): GoalStateOperationReply {
+  private applyV2(req: GoalStateRequest<GoalStateV2>): Promise<GoalStateOperationReply> {
+    const bytes = req.kind === 'raw' ? req.bytes : GoalStateV2.encode(req.message).finish();
+    const reply = this.record(bytes);
+    if (this.replyDelayMs <= 0) return Promise.resolve(reply);
+    return new Promise((resolve) => setTimeout(() => resolve(reply), this.replyDelayMs));
+  }
+
+  private record(msg: Uint8Array): GoalStateOperationReply {
     const gs = parseGoalStateV2(msg);
     const keys: string[] = [];
     const statuses: GoalStateOperationReply['operationStatuses'] = [];
@@ -123,9 +119,10 @@ export class TestAgent {
     await this.listen();
   }
 
+  /** A crash, not a graceful stop: no grace period, open streams are cancelled. */
   async stop(): Promise<void> {
     const s = this.server;
     this.server = null;
-    if (s !== null) s.forceShutdown();
+    if (s !== null) await s.stop(0);
   }
 }
