@@ -17,6 +17,7 @@ import type { PlannedStatus, StoreSnapshot } from '../goalstate';
 import type { Dhcp, Ipv4, Subnet } from '../model';
 import { ResourceType } from '../../proto';
 import { hash32 } from '../pipeline/cookie';
+import type { ArpTriple } from './arp-entries';
 import type { HostFacts, PrepareTimings } from './partition';
 import type { WorkerReply, WorkerTask } from './protocol';
 import { splitGoalState } from './split';
@@ -288,6 +289,25 @@ export class Engine {
     const replies = await Promise.all(this.#parts.map((b) => b.run({ type: 'stats' })));
     const rs = replies.map((r) => expect(r, 'stats'));
     return { flows: sum(rs.map((r) => r.flows)), dhcp: rs[0].dhcp, subnets: rs[0].subnets };
+  }
+
+  /**
+   * The ARP answers every partition's held state implies, deduplicated by (VNI, IP, MAC). Cost is linear in held
+   * ports and neighbors: fine once per coalesced post-commit pass; the caller diffs it against the map.
+   */
+  async arpEntries(): Promise<ArpTriple[]> {
+    const replies = await Promise.all(this.#parts.map((b) => b.run({ type: 'arpEntries' })));
+    const seen = new Set<string>();
+    const out: ArpTriple[] = [];
+    for (const r of replies) {
+      for (const t of expect(r, 'arpEntries').entries) {
+        const key = `${t[0]}/${t[1]}/${t[2]}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        out.push(t);
+      }
+    }
+    return out;
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@
 // Plain data only: they cross threads by structured clone, byte arrays by transfer.
 
 import type { Flow } from '../flow';
+import type { ArpTriple } from './arp-entries';
 import type { StoreSnapshot } from '../goalstate';
 import type { Dhcp, Ipv4, Subnet } from '../model';
 import type { EncodeContext, EncodedDelta, HostFacts, PrepareResult } from './partition';
@@ -26,7 +27,9 @@ export type WorkerTask =
   | { readonly type: 'desired' }
   | { readonly type: 'snapshot' }
   /** Cheap counters and the small held resources the agent's DHCP server needs (no neighbors, no flows). */
-  | { readonly type: 'stats' };
+  | { readonly type: 'stats' }
+  /** (VNI, IPv4) -> MAC answers for the XDP ARP responder (arp-entries.ts). */
+  | { readonly type: 'arpEntries' };
 
 export type WorkerReply =
   | { readonly type: 'init'; readonly flows: number }
@@ -42,4 +45,5 @@ export type WorkerReply =
       readonly flows: number;
       readonly dhcp: readonly Dhcp[];
       readonly subnets: readonly Subnet[];
-    };
+    }
+  | { readonly type: 'arpEntries'; readonly entries: readonly ArpTriple[] };

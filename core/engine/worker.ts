@@ -5,6 +5,7 @@
 import Piscina from 'piscina';
 import type { Flow } from '../flow';
 import { decodeFlowStats } from '../openflow';
+import { arpEntriesOf } from './arp-entries';
 import { PartitionEngine } from './partition';
 import type { WorkerReply, WorkerTask } from './protocol';
 
@@ -87,6 +88,8 @@ export class PartitionHost {
           subnets: [...e.store.values('subnet')],
         } satisfies WorkerReply;
       }
+      case 'arpEntries':
+        return { type: 'arpEntries', entries: arpEntriesOf(this.#need().store) } satisfies WorkerReply;
       default: {
         const never: never = task;
         throw new Error(`unknown task ${JSON.stringify(never)}`);

@@ -1,0 +1,35 @@
+// The ARP answers a partition's held state implies, as (VNI, IPv4) -> MAC triples: what the agent's XDP ARP
+// responder (native/arp-responder.ts) must hold when it runs with `--dataplane ebpf|both`.
+//
+// Scope is the VNI (the subnet's tunnel id, as Alcor takes it): a VM port's interface is mapped to its VNI through
+// arp_scope, so every port of one network shares one set of entries instead of one copy per ifindex.
+import type { ResourceStore } from '../goalstate';
+import type { Ipv4, Mac } from '../model';
+
+/** [vni, ipv4, mac], numbers as held in the model. */
+export type ArpTriple = readonly [vni: number, ip: Ipv4, mac: Mac];
+
+/**
+ * Local ports' fixed IPs, neighbors' fixed IPs (a neighbor's own tunnel id wins over its subnet's) and subnet gateways.
+ * An IP whose subnet is not held is skipped: without a subnet there is no VNI to scope it to.
+ */
+export function arpEntriesOf(store: ResourceStore): ArpTriple[] {
+  const out: ArpTriple[] = [];
+  const vniOf = (subnetId: string): number | undefined => store.subnet(subnetId)?.tunnelId;
+  for (const s of store.values('subnet')) {
+    if (s.gateway !== undefined) out.push([s.tunnelId, s.gateway.ip, s.gateway.mac]);
+  }
+  for (const p of store.values('port')) {
+    for (const f of p.fixedIps) {
+      const vni = vniOf(f.subnetId);
+      if (vni !== undefined) out.push([vni, f.ip, p.mac]);
+    }
+  }
+  for (const n of store.values('neighbor')) {
+    for (const f of n.fixedIps) {
+      const vni = f.tunnelId !== 0 ? f.tunnelId : vniOf(f.subnetId);
+      if (vni !== undefined) out.push([vni, f.ip, n.mac]);
+    }
+  }
+  return out;
+}
