@@ -35,6 +35,7 @@ import { InterfaceMonitor, OvsdbClient, ensureBridge, ensureVxlanPort, type Port
 import { OpenFlowSession, SessionError, mgmtSocketPath, type PacketIn } from './openflow/session';
 import { Metrics } from './metrics';
 import { OnDemandClient, onDemandRequestOf } from './ondemand';
+import { XdpArpDataplane } from './xdp-arp';
 
 export interface DaemonOptions {
   readonly listen: string;
@@ -49,7 +50,16 @@ export interface DaemonOptions {
   readonly tunnelOfport: number;
   readonly maxMessageMb: number;
   readonly tunnelPortName?: string;
+  /** 'ovs' when absent. */
+  readonly dataplane?: DataplaneKind;
+  /** Namespace of the VM ports' OVS-side interfaces, for XDP attach; the agent's own when absent. */
+  readonly xdpNetns?: string;
+  /** bpffs directory of the XDP ARP responder's pinned maps. */
+  readonly bpfPinDir?: string;
 }
+
+/** Which data plane answers ARP: OpenFlow only, the XDP responder only, or both. */
+export type DataplaneKind = 'ovs' | 'ebpf' | 'both';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type Logger = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
@@ -106,6 +116,8 @@ export class AgentDaemon {
   #queue: Promise<unknown> = Promise.resolve();
   #dhcp = new Map<string, DhcpLease>();
   #onDemand: OnDemandClient | undefined;
+  /** The XDP ARP responder, with --dataplane ebpf|both. */
+  #xdp: XdpArpDataplane | undefined;
   #punts = new Map<number, { windowStartMs: number; count: number }>();
   #converged = false;
   #stopping = false;
@@ -165,6 +177,12 @@ export class AgentDaemon {
     this.#monitor = monitor;
     await monitor.start();
     monitor.on('port', (ev: PortEvent) => this.#onPortEvent(ev));
+    const dataplane = o.dataplane ?? 'ovs';
+    if (dataplane !== 'ovs') {
+      const pinDir = o.bpfPinDir ?? path.join('/sys/fs/bpf/alcor', o.bridge);
+      this.#xdp = await XdpArpDataplane.open({ pinDir, netns: o.xdpNetns });
+      this.#log('info', 'xdp arp responder ready', { pinDir, entries: this.#xdp.mirror.size, netns: o.xdpNetns });
+    }
 
     // 3. Engine, from the local snapshot when there is one.
     const snapshot = await this.#readSnapshot();
@@ -254,6 +272,7 @@ export class AgentDaemon {
     await this.#monitor?.stop().catch(() => undefined);
     this.#ovsdb?.close();
     await this.#engine?.close().catch(() => undefined);
+    this.#xdp?.close();
     if (this.#http !== undefined) {
       const h = this.#http;
       await new Promise<void>((resolve) => h.close(() => resolve()));
@@ -482,6 +501,7 @@ export class AgentDaemon {
     if (this.#stopping) return;
     const fact: [string, number | undefined] = ev.kind === 'bound' ? [ev.portId, ev.ofport] : [ev.portId, undefined];
     this.#log('info', `port ${ev.kind}`, { portId: ev.portId, ofport: fact[1] });
+    if (ev.kind === 'unbound') this.#xdp?.forget(ev.portId);
     void this.#serial(async () => {
       if (await this.#applyHostFacts([fact])) this.#afterCommit();
     }).catch((e: unknown) => this.#log('error', 'port event failed', { error: errorText(e) }));
@@ -510,6 +530,7 @@ export class AgentDaemon {
           this.#rebuildDhcp(stats.dhcp, stats.subnets);
           this.#metrics.flowsInstalled = stats.flows;
           if (snap !== undefined) await this.#writeSnapshot(snap);
+          if (this.#xdp !== undefined) await this.#syncXdp(this.#xdp, engine);
         }
       } catch (e: unknown) {
         this.#log('warn', 'post-commit bookkeeping failed', { error: errorText(e) });
@@ -517,6 +538,24 @@ export class AgentDaemon {
         this.#bookkeeping = undefined;
       }
     })();
+  }
+
+  /** Attaches the responder to newly bound ports' interfaces, then mirrors the engine's ARP answers into its map. */
+  async #syncXdp(xdp: XdpArpDataplane, engine: Engine): Promise<void> {
+    for (const [portId, ofport] of this.#monitor?.ports ?? []) {
+      if (ofport === null || xdp.isAttached(portId)) continue;
+      const iface = this.#monitor?.lookup(portId);
+      if (iface === undefined) continue;
+      try {
+        const ifindex = await xdp.attach(portId, iface.name);
+        this.#log('info', 'xdp attached', { portId, ifname: iface.name, ifindex });
+      } catch (e: unknown) {
+        this.#log('warn', 'xdp attach failed', { portId, ifname: iface.name, error: errorText(e) });
+      }
+    }
+    const { entries, portVnis } = await this.#serial(() => engine.arpEntries());
+    const r = await xdp.sync(entries, portVnis);
+    if (r.upserted + r.deleted > 0 || r.conflicts > 0) this.#log('debug', 'xdp arp table synced', { ...r });
   }
 
   async #writeSnapshot(snap: StoreSnapshot): Promise<void> {
@@ -702,7 +741,11 @@ export class AgentDaemon {
       };
       switch (req.url) {
         case '/metrics':
-          send(200, 'text/plain; version=0.0.4', this.#metrics.render(this.#grpc?.load));
+          send(
+            200,
+            'text/plain; version=0.0.4',
+            this.#metrics.render(this.#grpc?.load) + (this.#xdp?.metricsText() ?? ''),
+          );
           return;
         case '/status':
           json(this.status());

@@ -46,4 +46,21 @@ test('bad input is a CliError with a code, never a crash', async () => {
   assert.is(await codeOf(runOptions(['extra'], {})), 'E_CLI_BAD_VALUE');
 });
 
+test('--dataplane: ovs by default, ebpf|both accepted, the pin dir follows the bridge, anything else refused', async () => {
+  const d = await runOptions([], {});
+  assert.is(d.dataplane, 'ovs');
+  assert.is(d.bpfPinDir, '/sys/fs/bpf/alcor/br-int');
+  assert.is(d.xdpNetns, undefined);
+  const e = await runOptions(['--dataplane', 'ebpf', '--bridge', 'br-x', '--xdp-netns', 'ovsns'], {});
+  assert.is(e.dataplane, 'ebpf');
+  assert.is(e.bpfPinDir, '/sys/fs/bpf/alcor/br-x');
+  assert.is(e.xdpNetns, 'ovsns');
+  assert.is((await runOptions(['--dataplane', 'both', '--bpf-pin-dir', '/p'], {})).bpfPinDir, '/p');
+  const err = await runOptions(['--dataplane', 'xdp'], {}).then(
+    () => undefined,
+    (x: unknown) => (x as { code?: unknown }).code,
+  );
+  assert.is(err, 'E_CLI_BAD_VALUE');
+});
+
 test.run();

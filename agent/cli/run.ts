@@ -1,12 +1,21 @@
 // alcor-agent run: start the agent daemon (agent/daemon.ts) and keep it running until SIGTERM/SIGINT.
 // Flag names are a contract (scripts use them): --listen --ovs-rundir --bridge --tunnel-ip --control
-// --metrics --config --datapath-type --workers --state-dir --tunnel-ofport --max-message-mb.
+// --metrics --config --datapath-type --workers --state-dir --tunnel-ofport --max-message-mb --dataplane
+// --xdp-netns --bpf-pin-dir.
 // Precedence: flag > environment > --config JSON file > default.
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { configFromObject, parseArgs, resolveOptions, type OptionSpec } from '../../core/cli/args';
 import { CliError, EXIT_FAILURE, EXIT_OK, type CliIo, type SubcommandModule } from '../../core/cli/commands';
-import { AgentDaemon, jsonLogger, splitHostPort, type DaemonOptions } from '../daemon';
+import { AgentDaemon, jsonLogger, splitHostPort, type DaemonOptions, type DataplaneKind } from '../daemon';
+import { DEFAULT_PIN_DIR } from '../../native/arp-responder';
+
+const DATAPLANE_KINDS: readonly DataplaneKind[] = ['ovs', 'ebpf', 'both'];
+
+function isDataplaneKind(s: string): s is DataplaneKind {
+  return (DATAPLANE_KINDS as readonly string[]).includes(s);
+}
 
 const DEFAULT_WORKERS = Math.max(1, Math.min(os.availableParallelism(), 16));
 
@@ -43,6 +52,25 @@ const OPTIONS = [
   { name: 'state-dir', type: 'string', metavar: 'DIR', help: 'keep a local snapshot here, restored on restart' },
   { name: 'tunnel-ofport', type: 'number', default: 100, metavar: 'N', help: 'OpenFlow port number of the VXLAN port' },
   { name: 'max-message-mb', type: 'number', default: 256, metavar: 'MB', help: 'largest goal state accepted' },
+  {
+    name: 'dataplane',
+    type: 'string',
+    default: 'ovs',
+    metavar: 'KIND',
+    help: "'ovs' (OpenFlow only), 'ebpf' or 'both' (also the XDP ARP responder, see docs/ebpf.md)",
+  },
+  {
+    name: 'xdp-netns',
+    type: 'string',
+    metavar: 'NAME',
+    help: "network namespace holding the VM ports' OVS-side interfaces (default: the agent's own)",
+  },
+  {
+    name: 'bpf-pin-dir',
+    type: 'string',
+    metavar: 'DIR',
+    help: 'bpffs directory for the XDP maps (default /sys/fs/bpf/alcor/<bridge>)',
+  },
 ] as const satisfies readonly OptionSpec[];
 
 /** The daemon's options from argv, the environment and --config (flag > env > file > default). */
@@ -74,6 +102,12 @@ export async function runOptions(
       throw new CliError('E_CLI_BAD_VALUE', e instanceof Error ? e.message : String(e));
     }
   }
+  const dataplane = o.dataplane;
+  if (!isDataplaneKind(dataplane))
+    throw new CliError(
+      'E_CLI_BAD_VALUE',
+      `--dataplane must be one of ${DATAPLANE_KINDS.join(', ')}, got "${dataplane}"`,
+    );
   return {
     listen: o.listen,
     ovsRundir: o['ovs-rundir'],
@@ -86,6 +120,9 @@ export async function runOptions(
     stateDir: o['state-dir'],
     tunnelOfport: o['tunnel-ofport'],
     maxMessageMb: o['max-message-mb'],
+    dataplane,
+    xdpNetns: o['xdp-netns'],
+    bpfPinDir: o['bpf-pin-dir'] ?? path.posix.join(DEFAULT_PIN_DIR, o.bridge),
   };
 }
 

@@ -20,7 +20,9 @@ async function entriesWith(workers: number, bytes: Uint8Array): Promise<ArpTripl
   try {
     const p = await e.prepare(bytes, 2);
     await e.commit(p.txns);
-    return await e.arpEntries();
+    const r = await e.arpEntries();
+    assert.ok(r.portVnis.has(NEIGHBORS_PORT.id), 'the local port has a VNI');
+    return r.entries;
   } finally {
     await e.close();
   }

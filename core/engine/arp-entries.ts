@@ -9,6 +9,17 @@ import type { Ipv4, Mac } from '../model';
 /** [vni, ipv4, mac], numbers as held in the model. */
 export type ArpTriple = readonly [vni: number, ip: Ipv4, mac: Mac];
 
+/** [port id, vni] of each held port with a held subnet: which arp_scope its interface gets. */
+export function portVnisOf(store: ResourceStore): (readonly [string, number])[] {
+  const out: (readonly [string, number])[] = [];
+  for (const p of store.values('port')) {
+    const f = p.fixedIps[0];
+    const vni = f === undefined ? undefined : store.subnet(f.subnetId)?.tunnelId;
+    if (vni !== undefined) out.push([p.id, vni]);
+  }
+  return out;
+}
+
 /**
  * Local ports' fixed IPs, neighbors' fixed IPs (a neighbor's own tunnel id wins over its subnet's) and subnet gateways.
  * An IP whose subnet is not held is skipped: without a subnet there is no VNI to scope it to.

@@ -295,19 +295,22 @@ export class Engine {
    * The ARP answers every partition's held state implies, deduplicated by (VNI, IP, MAC). Cost is linear in held
    * ports and neighbors: fine once per coalesced post-commit pass; the caller diffs it against the map.
    */
-  async arpEntries(): Promise<ArpTriple[]> {
+  async arpEntries(): Promise<{ entries: ArpTriple[]; portVnis: Map<string, number> }> {
     const replies = await Promise.all(this.#parts.map((b) => b.run({ type: 'arpEntries' })));
     const seen = new Set<string>();
     const out: ArpTriple[] = [];
+    const portVnis = new Map<string, number>();
     for (const r of replies) {
-      for (const t of expect(r, 'arpEntries').entries) {
+      const reply = expect(r, 'arpEntries');
+      for (const [id, vni] of reply.portVnis) portVnis.set(id, vni);
+      for (const t of reply.entries) {
         const key = `${t[0]}/${t[1]}/${t[2]}`;
         if (seen.has(key)) continue;
         seen.add(key);
         out.push(t);
       }
     }
-    return out;
+    return { entries: out, portVnis };
   }
 
   async close(): Promise<void> {

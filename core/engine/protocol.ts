@@ -46,4 +46,8 @@ export type WorkerReply =
       readonly dhcp: readonly Dhcp[];
       readonly subnets: readonly Subnet[];
     }
-  | { readonly type: 'arpEntries'; readonly entries: readonly ArpTriple[] };
+  | {
+      readonly type: 'arpEntries';
+      readonly entries: readonly ArpTriple[];
+      readonly portVnis: readonly (readonly [string, number])[];
+    };

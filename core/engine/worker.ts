@@ -5,7 +5,7 @@
 import Piscina from 'piscina';
 import type { Flow } from '../flow';
 import { decodeFlowStats } from '../openflow';
-import { arpEntriesOf } from './arp-entries';
+import { arpEntriesOf, portVnisOf } from './arp-entries';
 import { PartitionEngine } from './partition';
 import type { WorkerReply, WorkerTask } from './protocol';
 
@@ -88,8 +88,10 @@ export class PartitionHost {
           subnets: [...e.store.values('subnet')],
         } satisfies WorkerReply;
       }
-      case 'arpEntries':
-        return { type: 'arpEntries', entries: arpEntriesOf(this.#need().store) } satisfies WorkerReply;
+      case 'arpEntries': {
+        const store = this.#need().store;
+        return { type: 'arpEntries', entries: arpEntriesOf(store), portVnis: portVnisOf(store) } satisfies WorkerReply;
+      }
       default: {
         const never: never = task;
         throw new Error(`unknown task ${JSON.stringify(never)}`);

@@ -1,0 +1,110 @@
+// End to end: `alcor-agent run --dataplane both` mirrors the engine's ARP answers into the XDP ARP responder's
+// pinned map and attaches the responder to the VM port's OVS-side interface (in the sandbox's netns).
+//   - arping from the VM for a neighbor gets the neighbor's MAC, and the XDP replied counter moves (so XDP answered:
+//     it replies with XDP_TX before OVS sees the frame);
+//   - DELETE of the neighbor removes its entry: no reply, the missed counter moves;
+//   - kill -9 and restart: pinned map + attached program still answer, and the restarted agent reconciles.
+import * as fs from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { tapNameFor } from './ovsdb';
+import { OperationStatus, OperationType } from '../proto';
+import { requirePrereqs } from '../test/prereq';
+import { OvsSandbox, type Vm } from '../test/sandbox';
+import { goalState, startAgent, until, type AgentProcess, type PortSpec } from './e2e-helpers';
+
+const HOST_IP = '192.0.2.60';
+const CIDR = '10.212.0.0/24';
+const GW = '10.212.0.1';
+const P1: PortSpec = { id: '11111111-ebbf-4000-8000-000000000001', mac: '02:00:00:22:00:01', ip: '10.212.0.11' };
+const N1 = {
+  id: 'aaaaaaaa-ebbf-4000-8000-000000000001',
+  mac: '02:00:00:22:00:99',
+  ip: '10.212.0.99',
+  hostIp: '192.0.2.61',
+};
+const PIN_DIR = '/sys/fs/bpf/alcor-e2e-agebpf';
+const STATE_DIR = '/tmp/alcor-e2e-agebpf-state';
+
+async function arping(vm: Vm, ip: string): Promise<string | null> {
+  const r = await vm.exec(['arping', '-c1', '-w1', '-I', 'eth0', ip]);
+  const m = /reply from [\d.]+ \[([0-9A-Fa-f:]{17})\]/.exec(r.stdout);
+  return m === null ? null : (m[1] as string).toLowerCase();
+}
+
+/** The XDP counters of P1 from /metrics. */
+async function xdpCounters(agent: AgentProcess): Promise<{ replied: number; missed: number; entries: number }> {
+  const prom = await fetch(`http://127.0.0.1:${agent.metricsPort ?? 0}/metrics`).then((r) => r.text());
+  const get = (re: RegExp): number => Number(re.exec(prom)?.[1] ?? NaN);
+  return {
+    replied: get(new RegExp(`alcor_agent_xdp_arp_total\\{port="${P1.id}",[^}]*outcome="replied"\\} (\\d+)`)),
+    missed: get(new RegExp(`alcor_agent_xdp_arp_total\\{port="${P1.id}",[^}]*outcome="missed"\\} (\\d+)`)),
+    entries: get(/alcor_agent_xdp_arp_entries (\d+)/),
+  };
+}
+
+if (requirePrereqs(['root', 'ovs', 'netns', 'bpf', 'clang', 'arping'])) {
+  test('--dataplane both: XDP answers ARP for a neighbor, forgets it on DELETE, survives kill -9', async () => {
+    let sb: OvsSandbox | undefined;
+    let agent: AgentProcess | undefined;
+    fs.rmSync(PIN_DIR, { recursive: true, force: true });
+    fs.rmSync(STATE_DIR, { recursive: true, force: true });
+    try {
+      sb = await OvsSandbox.start({ name: 'agebpf' });
+      const vm = await sb.addVm({ name: 'vm1', mac: P1.mac, ip: `${P1.ip}/24`, ofport: 1, iface: tapNameFor(P1.id) });
+      const flags = ['--tunnel-ip', HOST_IP, '--metrics', '127.0.0.1:0', '--dataplane', 'both'];
+      const xdpFlags = [...flags, '--xdp-netns', sb.netns, '--bpf-pin-dir', PIN_DIR, '--state-dir', STATE_DIR];
+      agent = await startAgent(sb, xdpFlags);
+
+      const r1 = await agent.push(
+        goalState({ hostIp: HOST_IP, cidr: CIDR, gatewayIp: GW, ports: [P1], neighbors: [N1] }),
+      );
+      assert.ok(
+        r1.operationStatuses.every((s) => s.operationStatus === OperationStatus.SUCCESS),
+        JSON.stringify(r1),
+      );
+      const a = agent;
+      await until('the port is attached and the table holds the neighbor', async () => {
+        const c = await xdpCounters(a);
+        return c.replied === 0 && c.entries >= 2;
+      });
+      assert.is(await arping(vm, N1.ip), N1.mac);
+      const c1 = await xdpCounters(agent);
+      assert.ok(c1.replied >= 1, `XDP replied (${JSON.stringify(c1)})`);
+
+      // DELETE the neighbor: its entry leaves the map; XDP misses and nothing answers.
+      const del = goalState({ hostIp: HOST_IP, cidr: CIDR, gatewayIp: GW, neighbors: [N1], withNetwork: false });
+      for (const n of Object.values(del.neighborStates)) n.operationType = OperationType.DELETE;
+      const r2 = await agent.push(del);
+      assert.ok(
+        r2.operationStatuses.every((s) => s.operationStatus === OperationStatus.SUCCESS),
+        JSON.stringify(r2),
+      );
+      await until('the neighbor entry is gone', async () => (await xdpCounters(a)).entries === c1.entries - 1);
+      assert.is(await arping(vm, N1.ip), null);
+      const c2 = await xdpCounters(agent);
+      assert.ok(c2.missed > c1.missed, `XDP missed (${JSON.stringify(c2)})`);
+
+      // Put it back, then kill -9: the pinned map and the attached program keep answering without the agent.
+      await agent.push(goalState({ hostIp: HOST_IP, cidr: CIDR, gatewayIp: GW, neighbors: [N1], withNetwork: false }));
+      await until('the neighbor entry is back', async () => (await xdpCounters(a)).entries === c1.entries);
+      await agent.kill9();
+      agent = undefined;
+      assert.is(await arping(vm, N1.ip), N1.mac, 'answered with no agent running');
+      agent = await startAgent(sb, xdpFlags);
+      const b = agent;
+      await until(
+        'the restarted agent reads the pinned table',
+        async () => (await xdpCounters(b)).entries === c1.entries,
+      );
+      assert.is(await arping(vm, N1.ip), N1.mac, 'answered after restart');
+    } finally {
+      await agent?.stop();
+      await sb?.stop();
+      fs.rmSync(PIN_DIR, { recursive: true, force: true });
+      fs.rmSync(STATE_DIR, { recursive: true, force: true });
+    }
+  });
+
+  test.run();
+}

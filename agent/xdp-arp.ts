@@ -1,0 +1,109 @@
+// The agent's side of `--dataplane ebpf|both`: keeps the XDP ARP responder's pinned arp_table equal to the ARP
+// answers the engine holds, and attaches the responder to each local VM port's OVS-side interface.
+//
+// Scope key: the VNI. Every entry is keyed (VNI, IPv4); each attached interface is mapped to its port's VNI through
+// arp_scope, so the ports of one network share one set of entries. Pinned maps and attached programs outlive the
+// agent: on start the mirror reads arp_table and reconciles it (never clears it).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { formatIpv4, formatMac } from '../core/goalstate';
+import type { ArpTriple } from '../core/engine/arp-entries';
+import { ArpResponder, type ArpStats } from '../native/arp-responder';
+import { MapMirror, desiredArpEntries, type MapSyncResult } from '../native/ebpf-dataplane';
+
+interface Attached {
+  readonly ifname: string;
+  readonly ifindex: number;
+  vni: number | undefined;
+}
+
+export class XdpArpDataplane {
+  readonly #attached = new Map<string, Attached>();
+
+  private constructor(
+    readonly responder: ArpResponder,
+    readonly mirror: MapMirror,
+    readonly netns: string | undefined,
+  ) {}
+
+  /** Opens (or creates and pins) the responder's maps under pinDir and reads what arp_table holds. */
+  static async open(opts: { readonly pinDir: string; readonly netns?: string }): Promise<XdpArpDataplane> {
+    fs.mkdirSync(opts.pinDir, { recursive: true });
+    const responder = await ArpResponder.open({ pinDir: opts.pinDir });
+    try {
+      const mirror = await MapMirror.openArpTable(path.join(opts.pinDir, 'arp_table'));
+      return new XdpArpDataplane(responder, mirror, opts.netns);
+    } catch (e: unknown) {
+      responder.close();
+      throw e;
+    }
+  }
+
+  /** Attaches the responder to a port's interface (replacing a program already there, e.g. ours before a restart). */
+  async attach(portId: string, ifname: string): Promise<number> {
+    // Generic mode: native XDP_TX on a veth only delivers when the peer (inside the VM) runs an XDP program too.
+    const r = await this.responder.attach({ ifname, netns: this.netns, mode: 'generic' });
+    this.#attached.set(portId, { ifname, ifindex: r.ifindex, vni: undefined });
+    return r.ifindex;
+  }
+
+  isAttached(portId: string): boolean {
+    return this.#attached.has(portId);
+  }
+
+  /** The interface is gone (or re-bound): forget it; the kernel dropped the program with the interface. */
+  forget(portId: string): void {
+    this.#attached.delete(portId);
+  }
+
+  /** Makes arp_table hold exactly `entries` and points each attached interface at its port's VNI. */
+  async sync(
+    entries: readonly ArpTriple[],
+    portVnis: ReadonlyMap<string, number>,
+  ): Promise<MapSyncResult & { conflicts: number }> {
+    const desired = desiredArpEntries(
+      entries.map(([vni, ip, mac]) => ({ scope: vni, ip: formatIpv4(ip), mac: formatMac(mac) })),
+    );
+    const result = await this.mirror.sync(desired.entries);
+    for (const [portId, a] of this.#attached) {
+      const vni = portVnis.get(portId);
+      if (vni !== undefined && vni !== a.vni) {
+        this.responder.setScope(a.ifindex, vni);
+        a.vni = vni;
+      }
+    }
+    return { ...result, conflicts: desired.conflicts.length };
+  }
+
+  statsByPort(): Map<string, ArpStats & { readonly ifname: string }> {
+    const out = new Map<string, ArpStats & { readonly ifname: string }>();
+    for (const [portId, a] of this.#attached)
+      out.set(portId, { ...this.responder.statsFor(a.ifindex), ifname: a.ifname });
+    return out;
+  }
+
+  /** Prometheus text of the per-port XDP counters. */
+  metricsText(): string {
+    const lines: string[] = [
+      '# HELP alcor_agent_xdp_arp_total ARP requests the XDP responder saw on a port, by outcome.',
+      '# TYPE alcor_agent_xdp_arp_total counter',
+    ];
+    for (const [portId, s] of this.statsByPort()) {
+      const labels = `port="${portId}",ifname="${s.ifname}"`;
+      lines.push(`alcor_agent_xdp_arp_total{${labels},outcome="replied"} ${s.arpReplied}`);
+      lines.push(`alcor_agent_xdp_arp_total{${labels},outcome="missed"} ${s.arpMissed}`);
+    }
+    lines.push(
+      '# HELP alcor_agent_xdp_arp_entries Entries in the pinned arp_table.',
+      '# TYPE alcor_agent_xdp_arp_entries gauge',
+      `alcor_agent_xdp_arp_entries ${this.mirror.size}`,
+    );
+    return lines.join('\n') + '\n';
+  }
+
+  /** Closes our fds only: the pinned maps and attached programs keep answering. */
+  close(): void {
+    this.mirror.close();
+    this.responder.close();
+  }
+}
