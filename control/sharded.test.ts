@@ -6,63 +6,12 @@ import * as assert from 'uvu/assert';
 import { GoalStateV2, OperationStatus } from '../proto';
 import { EtcdServer } from '../test/etcd';
 import { requirePrereqs } from '../test/prereq';
-import { hostIp, httpJson, makeGoalState, pushGoalStates } from './testing/fixtures';
+import { httpJson, makeGoalState, pushGoalStates } from './testing/fixtures';
 import { ReplicaProcess } from './testing/replica-process';
-import { TestAgent } from './testing/test-agent';
+import { LEASE_TTL_SEC, eventually, owned, replicaArgs, startAgents } from './testing/sharded';
+import type { TestAgent } from './testing/test-agent';
 
 const HOSTS = 1000;
-const LEASE_TTL_SEC = 3;
-
-async function startAgents(n: number): Promise<TestAgent[]> {
-  const out: TestAgent[] = [];
-  for (let i = 0; i < n; i += 50) {
-    const chunk = await Promise.all(
-      Array.from({ length: Math.min(50, n - i) }, (_, j) => TestAgent.start(hostIp(i + j + 1))),
-    );
-    out.push(...chunk);
-  }
-  for (const a of out) a.recordMessages = false;
-  return out;
-}
-
-function replicaArgs(etcd: EtcdServer, id: string, leaseTtlSec = LEASE_TTL_SEC): string[] {
-  return [
-    '--listen',
-    '127.0.0.1:0',
-    '--http',
-    '127.0.0.1:0',
-    '--etcd',
-    etcd.url,
-    '--replica-id',
-    id,
-    '--lease-ttl',
-    String(leaseTtlSec),
-    '--backoff-max',
-    '500',
-    '--result-timeout',
-    '60000',
-    '--log-level',
-    'warn',
-  ];
-}
-
-async function owned(r: ReplicaProcess): Promise<number> {
-  if (r.proc.exitCode !== null || r.proc.signalCode !== null)
-    throw new Error(`replica exited (${r.proc.exitCode ?? r.proc.signalCode}):\n${r.logs()}`);
-  const res = await httpJson(r.httpBase, 'GET', '/metrics');
-  const m = /alcor_control_hosts_owned (\d+)/.exec(String(res.json));
-  return Number(m?.[1] ?? -1);
-}
-
-async function eventually(what: string, timeoutMs: number, check: () => Promise<boolean> | boolean): Promise<number> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < timeoutMs) {
-    if (await check()) return Date.now() - t0;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms`);
-}
-
 if (requirePrereqs(['etcd'])) {
   test("1,000 hosts over 3 replicas; a killed replica's hosts move within the lease TTL; nothing acknowledged is lost", async () => {
     const etcd = await EtcdServer.start();
