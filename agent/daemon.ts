@@ -32,7 +32,7 @@ import {
   type RequestContext,
 } from './grpc/server';
 import { InterfaceMonitor, OvsdbClient, ensureBridge, ensureVxlanPort, type PortEvent } from './ovsdb';
-import { OpenFlowSession, SessionError, mgmtSocketPath, type PacketIn } from './openflow/session';
+import { OpenFlowSession, SessionError, mgmtSocketPath, type BundleTimings, type PacketIn } from './openflow/session';
 import { Metrics } from './metrics';
 import { OnDemandClient, onDemandRequestOf } from './ondemand';
 import { XdpArpDataplane } from './xdp-arp';
@@ -349,10 +349,12 @@ export class AgentDaemon {
       throw new GoalStateValidationError(errorText(e));
     }
     const tBundle = process.hrtime.bigint();
+    const prepareUs = Number((tBundle - t0) / 1000n);
     let statuses: PlannedStatus[] = [...prepared.statuses];
     let bundleUs = 0;
+    let ovs: BundleTimings = { addUs: 0, commitUs: 0 };
     try {
-      await session.applyBundle(prepared.bundleId, prepared.deltas);
+      ovs = await session.applyBundle(prepared.bundleId, prepared.deltas);
       bundleUs = us(tBundle);
     } catch (e: unknown) {
       bundleUs = us(tBundle);
@@ -427,7 +429,10 @@ export class AgentDaemon {
         .filter((s) => s.status === OperationStatus.INVALID_ARG)
         .slice(0, LOGGED_INVALID_MAX)
         .map((s) => `${s.resourceId}: ${s.reason}`),
+      prepareUs,
       bundleUs,
+      bundleAddUs: ovs.addUs,
+      bundleCommitUs: ovs.commitUs,
       prepareMs: prepared.timings,
       totalUs: us(t0),
     });

@@ -62,6 +62,12 @@ export type PacketIn = Extract<OfMessage, { kind: 'packet_in' }>;
 export type SessionErrorCode =
   'OF_SESSION_DOWN' | 'OF_SESSION_CLOSED' | 'OF_VERSION' | 'OF_REJECTED' | 'OF_TIMEOUT' | 'OF_PROTOCOL';
 
+/** Where a bundle's time went: sending the adds until OVS answered their barrier, then the commit. */
+export interface BundleTimings {
+  readonly addUs: number;
+  readonly commitUs: number;
+}
+
 export class SessionError extends Error {
   readonly code: SessionErrorCode;
   /** For OF_REJECTED: the ERRORs OVS sent, in arrival order. */
@@ -218,8 +224,8 @@ export class OpenFlowSession extends EventEmitter {
    * Sends `deltas` (BUNDLE_ADD_MESSAGE bytes for bundle `bundleId`, ATOMIC|ORDERED) in one bundle.
    * See the file comment for the semantics. Empty deltas send nothing.
    */
-  applyBundle(bundleId: number, deltas: readonly Uint8Array[]): Promise<void> {
-    if (deltas.every((d) => d.length === 0)) return Promise.resolve();
+  applyBundle(bundleId: number, deltas: readonly Uint8Array[]): Promise<BundleTimings> {
+    if (deltas.every((d) => d.length === 0)) return Promise.resolve({ addUs: 0, commitUs: 0 });
     const run = this.#bundleChain.then(
       () => this.#runBundle(bundleId, deltas),
       () => this.#runBundle(bundleId, deltas),
@@ -228,7 +234,8 @@ export class OpenFlowSession extends EventEmitter {
     return run;
   }
 
-  async #runBundle(bundleId: number, deltas: readonly Uint8Array[]): Promise<void> {
+  async #runBundle(bundleId: number, deltas: readonly Uint8Array[]): Promise<BundleTimings> {
+    const t0 = process.hrtime.bigint();
     const ready = this.#requireReady();
     const v = ready.version;
     const conn = ready.conn;
@@ -263,12 +270,15 @@ export class OpenFlowSession extends EventEmitter {
         throw this.#rejected(w);
       }
       // Phase 2: commit. A flow-mod that fails here fails the whole bundle (OFPBF_ATOMIC): OVS rolls back.
+      const tCommit = process.hrtime.bigint();
       w.commitXid = xid();
       await this.#write(conn, encodeBundleControl(w.commitXid, v, bundleId, 'commit', BUNDLE_ATOMIC_ORDERED));
       await this.#barrierFor(w, conn, xid(), v, deadline);
       if (w.errors.length > 0) throw this.#rejected(w);
       if (!w.committed)
         throw new SessionError('OF_PROTOCOL', `bundle ${bundleId}: barrier reply before the commit reply`);
+      const tEnd = process.hrtime.bigint();
+      return { addUs: Number((tCommit - t0) / 1000n), commitUs: Number((tEnd - tCommit) / 1000n) };
     } finally {
       for (const x of xids) this.#waits.delete(x);
       this.#bundle = undefined;
