@@ -37,6 +37,7 @@ export {
   compileResource,
   dependents,
   type PipelineView,
+  type ArpAnswers,
   type OwnerRef,
   MemoryView,
   encodeCookie,

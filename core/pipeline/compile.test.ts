@@ -9,7 +9,8 @@ import { encodeCookie } from './cookie';
 import { dependents, dependentsOfOfport, dependentsOfTunnel, type ResourceChange } from './dependents';
 import { GOLDEN } from './golden';
 import { MemoryView } from './memview';
-import { TABLE_LIST, tableById } from './tables';
+import { Priority } from './priorities';
+import { TABLES, TABLE_LIST, tableById } from './tables';
 import { formatFlows } from './text';
 import { neighbor, port, router, rule, scenario, securityGroup, subnet } from './testdata';
 import { ownerKey, preferOwner, type OwnerRef } from './view';
@@ -62,6 +63,27 @@ test('every goto and resubmit names a declared table; goto only goes forward', (
     TABLE_LIST.length,
     'one miss flow per table',
   );
+});
+
+test("arpAnswers 'none' drops exactly the ArpResponder answer flows (ports, neighbors, gateways)", () => {
+  const isAnswer = (f: { table: number; priority: number }): boolean =>
+    f.table === TABLES.ArpResponder.id && f.priority === Priority.Normal;
+  const withFlows = compileAllByOwner(scenario());
+  const v = scenario();
+  v.arpAnswers = 'none';
+  const without = compileAllByOwner(v);
+  const answeredBy = new Set<string>();
+  for (const o of withFlows) if (o.flows.some(isAnswer)) answeredBy.add(o.owner.kind);
+  assert.equal([...answeredBy].sort(), ['neighbor', 'port', 'router']);
+  assert.equal(
+    without.map((o) => [ownerKey(o.owner), formatFlows(o.flows)]),
+    withFlows.map((o) => [ownerKey(o.owner), formatFlows(o.flows.filter((f) => !isAnswer(f)))]),
+  );
+  // The rest of the ArpResponder table stays: miss, punt, probe and own-IP skips.
+  const arpTable = without.flatMap((o) => o.flows).filter((f) => f.table === TABLES.ArpResponder.id);
+  assert.ok(arpTable.some((f) => f.priority === Priority.Miss));
+  assert.ok(arpTable.some((f) => f.priority === Priority.Punt));
+  assert.ok(arpTable.filter((f) => f.priority === Priority.High).length >= 2);
 });
 
 test('determinism: same input gives the same flows in the same order, whatever the insertion order', () => {

@@ -190,10 +190,16 @@ export function compileInfra(view: PipelineView): Flow[] {
 
 // ---- shared per-address flows ------------------------------------------------------------------
 
+/** Whether the view's pipeline answers ARP with flows (view.ts ArpAnswers; absent = yes). */
+export function wantsArpAnswerFlows(view: PipelineView): boolean {
+  return view.arpAnswers !== 'none';
+}
+
 /**
  * ARP responder: a request for `ip` in `vni` is turned into the reply in place and sent back where it
  * came from (ovs-actions(7) move/set_field; the sequence is the one verified on OVS 3.1 in platform.md).
- * Used for local ports, remote neighbors and router gateways, so no ARP is ever flooded.
+ * Used for local ports, remote neighbors and router gateways, so no ARP is ever flooded; not at all
+ * when another data plane answers (wantsArpAnswerFlows).
  */
 export function arpResponderFlow(vni: number, ip: Ipv4, mac: Mac, cookie: bigint): Flow {
   return flow(
@@ -527,12 +533,13 @@ export function compilePort(port: Port, view: PipelineView): Flow[] {
   const net = portNetwork(port, view);
   if (net === undefined) return [];
   const cookie = encodeCookie('port', port.id);
+  const arpAnswers = wantsArpAnswerFlows(view);
   const out: Flow[] = [portClassifierFlow(ofport, net.vni, cookie), ...spoofGuardFlows(port, ofport, cookie)];
   for (const fip of port.fixedIps) {
     const subnet = fip.subnetId === net.subnet.id ? net.subnet : view.subnet(fip.subnetId);
     // A port lives on one L2 segment: addresses in subnets of another VNI are not reachable through it.
     if (subnet === undefined || subnet.tunnelId !== net.vni) continue;
-    out.push(arpResponderFlow(net.vni, fip.ip, port.mac, cookie));
+    if (arpAnswers) out.push(arpResponderFlow(net.vni, fip.ip, port.mac, cookie));
     out.push(arpSelfFlow(ofport, fip.ip, cookie));
     out.push(l3ResolveFlow(net.vni, fip.ip, port.mac, subnet.gateway?.mac, cookie));
   }
@@ -555,8 +562,9 @@ export function compilePort(port: Port, view: PipelineView): Flow[] {
 
 /**
  * Broadcast/multicast in a VNI goes to every local port of the VNI, each through its ingress
- * security (reg7 + resubmit), and never over the tunnel: ARP is answered by flows, DHCP by the
- * agent, unknown unicast is resolved on demand, so flooding to every host is not needed (as Alcor).
+ * security (reg7 + resubmit), and never over the tunnel: ARP is answered locally (by flows or by
+ * the XDP responder), DHCP by the agent, unknown unicast is resolved on demand, so flooding to
+ * every host is not needed (as Alcor).
  * OVS drops the copy for the ingress port itself (OpenFlow 1.3 §4.5: output to in_port needs IN_PORT).
  */
 export function floodFlow(vni: number, ofports: readonly number[], cookie: bigint): Flow {
@@ -607,13 +615,15 @@ export function remoteL2Flow(vni: number, mac: Mac, hostIp: Ipv4, tunnelOfport: 
 /**
  * A neighbor's flows depend on the neighbor, its subnets and the tunnel port only (never on other
  * neighbors or on routers), so neighbors can be compiled in parallel, partitioned by id.
- * Per fixed IP: ARP responder; per VNI: one L2 flow; L3 entries also get an IP->MAC resolve flow.
- * A neighbor on this host programs nothing (its port is local), as in Alcor.
+ * Per fixed IP: ARP responder (unless ARP is answered elsewhere); per VNI: one L2 flow; L3 entries
+ * also get an IP->MAC resolve flow. A neighbor on this host programs nothing (its port is local), as
+ * in Alcor.
  */
 export function compileNeighbor(n: Neighbor, view: PipelineView): Flow[] {
   const tunnelOfport = view.tunnelOfport;
   if (tunnelOfport === undefined || n.hostIp === view.localTunnelIp) return [];
   const cookie = encodeCookie('neighbor', n.id);
+  const arpAnswers = wantsArpAnswerFlows(view);
   const out: Flow[] = [];
   let l2Vnis: number[] | undefined;
   for (const fip of n.fixedIps) {
@@ -626,7 +636,7 @@ export function compileNeighbor(n: Neighbor, view: PipelineView): Flow[] {
       l2Vnis.push(vni);
       out.push(remoteL2Flow(vni, n.mac, n.hostIp, tunnelOfport, cookie));
     }
-    out.push(arpResponderFlow(vni, fip.ip, n.mac, cookie));
+    if (arpAnswers) out.push(arpResponderFlow(vni, fip.ip, n.mac, cookie));
     if (fip.type === 'l3') out.push(l3ResolveFlow(vni, fip.ip, n.mac, undefined, cookie));
   }
   return out;
@@ -783,10 +793,11 @@ export function staticRouteFlow(
 export function compileRouter(router: Router, view: PipelineView): Flow[] {
   const cookie = encodeCookie('router', router.id);
   const ifaces = routerInterfaces(router, view);
+  const arpAnswers = wantsArpAnswerFlows(view);
   const out: Flow[] = [];
   for (const from of ifaces) {
     const vni = from.subnet.tunnelId;
-    out.push(arpResponderFlow(vni, from.gateway.ip, from.gateway.mac, cookie));
+    if (arpAnswers) out.push(arpResponderFlow(vni, from.gateway.ip, from.gateway.mac, cookie));
     out.push(gatewayEchoFlow(vni, from.gateway.ip, from.gateway.mac, cookie));
     out.push(gatewayMacSinkFlow(vni, from.gateway.mac, cookie));
     if (view.tunnelOfport !== undefined)

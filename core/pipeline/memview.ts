@@ -2,11 +2,12 @@
 // Lookups by secondary key scan; fine for tests, not for a million resources.
 
 import type { Ipv4, Neighbor, Port, Resource, Router, SecurityGroup, Subnet, Vpc } from '../model';
-import type { PipelineView } from './view';
+import type { ArpAnswers, PipelineView } from './view';
 
 export class MemoryView implements PipelineView {
   localTunnelIp: Ipv4 | undefined;
   tunnelOfport: number | undefined;
+  arpAnswers: ArpAnswers;
   readonly subnets = new Map<string, Subnet>();
   readonly vpcs = new Map<string, Vpc>();
   readonly portMap = new Map<string, Port>();
@@ -15,9 +16,10 @@ export class MemoryView implements PipelineView {
   readonly sgMap = new Map<string, SecurityGroup>();
   readonly ofports = new Map<string, number>();
 
-  constructor(opts: { localTunnelIp?: Ipv4; tunnelOfport?: number } = {}) {
+  constructor(opts: { localTunnelIp?: Ipv4; tunnelOfport?: number; arpAnswers?: ArpAnswers } = {}) {
     this.localTunnelIp = opts.localTunnelIp;
     this.tunnelOfport = opts.tunnelOfport;
+    this.arpAnswers = opts.arpAnswers ?? 'flows';
   }
 
   /** Adds or replaces a resource; returns the previous value. */

@@ -5,7 +5,7 @@
 
 import type { ResourceStore } from '../goalstate/store';
 import type { Ipv4, Neighbor, Port, Router, SecurityGroup, Subnet, Vpc } from '../model';
-import type { PipelineView } from './view';
+import type { ArpAnswers, PipelineOptions, PipelineView } from './view';
 
 export interface OvsFacts {
   readonly localTunnelIp: Ipv4 | undefined;
@@ -21,10 +21,15 @@ function* resolve<T>(ids: ReadonlySet<string>, get: (id: string) => T | undefine
 }
 
 export class StoreView implements PipelineView {
+  readonly arpAnswers: ArpAnswers;
+
   constructor(
     private readonly store: ResourceStore,
     private readonly facts: OvsFacts,
-  ) {}
+    options: PipelineOptions = {},
+  ) {
+    this.arpAnswers = options.arpAnswers ?? 'flows';
+  }
 
   get localTunnelIp(): Ipv4 | undefined {
     return this.facts.localTunnelIp;

@@ -6,7 +6,26 @@
 import type { Ipv4, Neighbor, Port, Router, SecurityGroup, Subnet, Vpc } from '../model';
 import type { OwnerKind } from './cookie';
 
+/**
+ * Who answers ARP requests for addresses the pipeline knows (ports, neighbors, gateways):
+ *  - `flows`: the ArpResponder table's answer flows (compile.ts arpResponderFlow);
+ *  - `none`:  no answer flows; another data plane answers before OVS sees the request (the agent's
+ *             XDP responder with `--dataplane ebpf`). Requests that still reach OVS take the table's
+ *             other paths (ARP probes and own-IP requests continue to L2, the rest is punted).
+ */
+export type ArpAnswers = 'flows' | 'none';
+
+export const ARP_ANSWERS: readonly ArpAnswers[] = ['flows', 'none'];
+
+/** Compiler options that do not come from goal states or OVS: fixed for the life of an engine. */
+export interface PipelineOptions {
+  /** Default `flows`. */
+  readonly arpAnswers?: ArpAnswers;
+}
+
 export interface PipelineView {
+  /** Absent = `flows` (see ArpAnswers). */
+  readonly arpAnswers?: ArpAnswers;
   /** Our underlay (VXLAN source) address; neighbors with this host IP are local and program nothing. */
   readonly localTunnelIp: Ipv4 | undefined;
   /** ofport of the flow-based VXLAN port on br-int; undefined until it exists (no tunnel flows then). */
