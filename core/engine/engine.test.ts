@@ -11,6 +11,7 @@ import {
 import { parseIpv4 } from '../goalstate/addr';
 import { ByteWriter, decodeFlowStats, encodeFlowMod, formatFlow } from '../openflow';
 import type { Flow } from '../flow';
+import { Priority, TABLES, type ArpAnswers } from '../pipeline';
 import { Engine } from './engine';
 import { decodeGoalState } from './decode';
 import { fromGoalStateV2 } from '../goalstate';
@@ -34,12 +35,13 @@ function deltaText(deltas: readonly Uint8Array[]): string[] {
   return out.sort();
 }
 
-async function engineWith(workers: number): Promise<Engine> {
+async function engineWith(workers: number, arpAnswers?: ArpAnswers): Promise<Engine> {
   return Engine.create({
     workers,
     localTunnelIp: TUNNEL_IP,
     tunnelOfport: 100,
     ofports: new Map([[NEIGHBORS_PORT.id, 1]]),
+    arpAnswers,
   });
 }
 
@@ -110,6 +112,45 @@ test('1 worker, 2 workers and in-process give the same statuses and the same flo
     assert.equal(r.flows, results[0].flows);
     assert.equal(r.desired, results[0].desired);
   }
+});
+
+test("arpAnswers 'none': the same statuses and flow-mods for any worker count, and no ARP answer flow", async () => {
+  const big = neighborsGoalStateV2Bytes(500, { hostResources: false });
+  const full = fullGoalStateV2Bytes();
+  const del = neighborsGoalStateV2(300, { operationType: OperationType.DELETE, hostResources: false });
+  const delBytes = GoalStateV2.encode({ ...del, vpcStates: {}, subnetStates: {}, portStates: {} }).finish();
+  const isAnswer = (f: Flow): boolean => f.table === TABLES.ArpResponder.id && f.priority === Priority.Normal;
+  const results: { statuses: string; flows: string[]; desired: string[]; adds: number }[] = [];
+  for (const workers of [0, 1, 2, 3]) {
+    const e = await engineWith(workers, 'none');
+    const steps = [];
+    for (const bytes of [big, full, delBytes]) {
+      const p = await e.prepare(bytes, 2);
+      await e.commit(p.txns);
+      steps.push(p);
+    }
+    const desired = await e.desiredFlows();
+    assert.is(desired.filter(isAnswer).length, 0, `${workers} workers: no answer flow`);
+    results.push({
+      statuses: JSON.stringify(steps.flatMap((p) => p.statuses)),
+      flows: steps.flatMap((p) => deltaText(p.deltas)),
+      desired: flowsText(desired),
+      adds: steps[0].add,
+    });
+    await e.close();
+  }
+  // 500 neighbors are 500 L2 flows (no ARP answers), plus the local port's and the infra flows.
+  assert.ok(results[0].adds > 500 && results[0].adds < 600, `${results[0].adds} adds`);
+  for (const r of results.slice(1)) {
+    assert.is(r.statuses, results[0].statuses);
+    assert.equal(r.flows, results[0].flows);
+    assert.equal(r.desired, results[0].desired);
+  }
+  // And exactly `flows` minus the answer flows.
+  const f = await engineWith(2, 'flows');
+  for (const bytes of [big, full, delBytes]) await f.commit((await f.prepare(bytes, 2)).txns);
+  assert.equal(results[0].desired, flowsText((await f.desiredFlows()).filter((x) => !isAnswer(x))));
+  await f.close();
 });
 
 test('abort puts the held state and the flow table back', async () => {

@@ -17,6 +17,7 @@ import type { PlannedStatus, StoreSnapshot } from '../goalstate';
 import type { Dhcp, Ipv4, Subnet } from '../model';
 import { ResourceType } from '../../proto';
 import { hash32 } from '../pipeline/cookie';
+import { ARP_ANSWERS, type ArpAnswers } from '../pipeline/view';
 import type { ArpTriple } from './arp-entries';
 import type { HostFacts, PrepareTimings } from './partition';
 import type { WorkerReply, WorkerTask } from './protocol';
@@ -30,6 +31,11 @@ export interface EngineOptions {
   readonly tunnelOfport?: number;
   readonly snapshot?: StoreSnapshot;
   readonly ofports?: ReadonlyMap<string, number>;
+  /**
+   * `flows` (default): OVS answers ARP for known addresses. `none`: no ARP answer flow anywhere,
+   * because another data plane answers (the agent's `--dataplane ebpf`); see pipeline/view.ts.
+   */
+  readonly arpAnswers?: ArpAnswers;
 }
 
 /**
@@ -134,6 +140,12 @@ export class Engine {
         `workers must be an integer from 0 to ${MAX_PARTITIONS}, got ${opts.workers}`,
       );
     }
+    if (opts.arpAnswers !== undefined && !ARP_ANSWERS.includes(opts.arpAnswers)) {
+      throw new EngineError(
+        'ENGINE_BAD_OPTIONS',
+        `arpAnswers must be one of ${ARP_ANSWERS.join(', ')}, got ${JSON.stringify(opts.arpAnswers)}`,
+      );
+    }
     const count = Math.max(1, opts.workers);
     const filename = path.join(__dirname, 'worker.js');
     const parts: Backend[] = Array.from({ length: count }, () =>
@@ -151,6 +163,7 @@ export class Engine {
           tunnelOfport: opts.tunnelOfport,
           snapshot: snaps?.[index],
           ofports: opts.ofports === undefined ? undefined : [...opts.ofports],
+          arpAnswers: opts.arpAnswers,
         }),
       ),
     );

@@ -5,8 +5,11 @@
 // compiles to exactly two flows (core/pipeline/compile.ts compileNeighbor):
 //   L2 remote     key (VNI, MAC)  body: host IP, tunnel ofport, cookie
 //   ARP responder key (VNI, IP)   body: MAC, cookie
-// so the record (VNI, MAC, IP, host IP, tunnel ofport) is the flows. Numeric indexes per VNI
-// (MAC -> neighbor, IP -> neighbor) find contested keys.
+// so the record (VNI, MAC, IP, host IP, tunnel ofport) is the flows. When ARP is answered outside
+// OVS (view.ts ArpAnswers `none`) it compiles to the L2 flow only: the set is built with
+// `arpAnswerFlows: false` and every user of records asks it (`arpAnswerFlows`, `families`) once
+// per batch. The ARP key index is kept either way, so what counts as contested does not depend on
+// the option. Numeric indexes per VNI (MAC -> neighbor, IP -> neighbor) find contested keys.
 //
 // The FlowTable's semantics for a key several owners want (ref-counted, preferred owner wins) are
 // kept by never letting a key be shared while it is held here: the partition checks every change
@@ -33,8 +36,10 @@ export type NeighborFamily = 0 | 1;
 
 export const L2_FAMILY: NeighborFamily = 0;
 export const ARP_FAMILY: NeighborFamily = 1;
+const BOTH_FAMILIES: readonly NeighborFamily[] = [L2_FAMILY, ARP_FAMILY];
+const L2_ONLY: readonly NeighborFamily[] = [L2_FAMILY];
 
-/** The record of a neighbor whose flows are exactly the two of a record; undefined otherwise. */
+/** The record of a neighbor whose flows are exactly those of a record; undefined otherwise. */
 export function simpleRecord(n: Neighbor, view: PipelineView): NeighborRecord | undefined {
   const tunnelOfport = view.tunnelOfport;
   if (tunnelOfport === undefined || n.hostIp === view.localTunnelIp) return undefined;
@@ -53,9 +58,11 @@ export function recordFlow(r: NeighborRecord, family: NeighborFamily, cookie = e
     : arpResponderFlow(r.vni, r.ip, r.mac, cookie);
 }
 
-export function recordFlows(r: NeighborRecord): Flow[] {
+/** A record's flows: L2, then the ARP answer unless `arpAnswerFlows` is false. */
+export function recordFlows(r: NeighborRecord, arpAnswerFlows = true): Flow[] {
   const cookie = encodeCookie('neighbor', r.id);
-  return [recordFlow(r, L2_FAMILY, cookie), recordFlow(r, ARP_FAMILY, cookie)];
+  const l2 = recordFlow(r, L2_FAMILY, cookie);
+  return arpAnswerFlows ? [l2, recordFlow(r, ARP_FAMILY, cookie)] : [l2];
 }
 
 /** Same key. */
@@ -128,14 +135,23 @@ export class NeighborFlowSet {
   readonly #arp = new KeyIndex();
   /** False once a contest moved everything into the FlowTable. */
   enabled = true;
+  /** Whether records compile to an ARP answer flow too (false: ARP is answered outside OVS). */
+  readonly arpAnswerFlows: boolean;
+  /** The families records compile to, in message order. */
+  readonly families: readonly NeighborFamily[];
+
+  constructor(opts: { readonly arpAnswerFlows?: boolean } = {}) {
+    this.arpAnswerFlows = opts.arpAnswerFlows ?? true;
+    this.families = this.arpAnswerFlows ? BOTH_FAMILIES : L2_ONLY;
+  }
 
   get size(): number {
     return this.#records.size;
   }
 
-  /** Flows held (two per record). */
+  /** Flows held (one per record and family). */
   get flowCount(): number {
-    return this.#records.size * 2;
+    return this.#records.size * this.families.length;
   }
 
   get(id: string): NeighborRecord | undefined {

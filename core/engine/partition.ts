@@ -27,6 +27,7 @@ import {
   BUNDLE_ATOMIC_ORDERED,
 } from '../openflow';
 import {
+  type ArpAnswers,
   INFRA_OWNER,
   type OwnerRef,
   compileNeighbor,
@@ -69,6 +70,8 @@ export interface PartitionOptions {
   readonly snapshot?: StoreSnapshot;
   /** Interfaces already known at start (port id -> ofport). */
   readonly ofports?: ReadonlyMap<string, number>;
+  /** Whether ARP answers are flows (default) or left to another data plane (pipeline/view.ts). */
+  readonly arpAnswers?: ArpAnswers;
 }
 
 /** The encoded flow-mods of one delta: BUNDLE_ADD_MESSAGE(FLOW_MOD) messages, back to back. */
@@ -186,7 +189,7 @@ export class PartitionEngine {
   readonly table = new FlowTable({ preferOwner, isOurs: isOurCookie });
   readonly #fast = new NeighborFastPath();
   /** Flows of simple neighbors, held as records instead of in `table` (see neighbor-flows.ts). */
-  readonly neighborFlows = new NeighborFlowSet();
+  readonly neighborFlows: NeighborFlowSet;
   /** Neighbors with flows in `table` (while records are in use): they stay there. */
   readonly #tableNeighbors = new Set<string>();
   #open: Undo | undefined;
@@ -197,7 +200,8 @@ export class PartitionEngine {
     this.count = opts.count;
     this.store = opts.snapshot === undefined ? new ResourceStore() : ResourceStore.fromSnapshot(opts.snapshot);
     this.facts = new MutableOvsFacts({ localTunnelIp: opts.localTunnelIp, tunnelOfport: opts.tunnelOfport });
-    this.view = new StoreView(this.store, this.facts);
+    this.view = new StoreView(this.store, this.facts, { arpAnswers: opts.arpAnswers });
+    this.neighborFlows = new NeighborFlowSet({ arpAnswerFlows: this.view.arpAnswers === 'flows' });
     for (const [id, ofport] of opts.ofports ?? []) this.facts.setOfport(id, ofport);
     // Compile everything held. The infrastructure flows exist from the start, so the table is
     // never without them.
@@ -361,10 +365,13 @@ export class PartitionEngine {
     const set = this.neighborFlows;
     const records: RecordDelta = { delete: recordMessages(), modify: recordMessages(), add: recordMessages() };
     const seen = new Set<string>();
+    const arpRecords = set.arpAnswerFlows;
     for (const f of installed) {
       if (!this.ownsCookie(f.cookie)) continue;
       const k = set.size > 0 ? familyKeyOf(f) : undefined;
-      const holder = k === undefined ? undefined : set.holder(k.family, k.vni, k.value);
+      // An ARP answer no record wants (ARP answered elsewhere) is the table's to delete.
+      const holder =
+        k === undefined || (!arpRecords && k.family === ARP_FAMILY) ? undefined : set.holder(k.family, k.vni, k.value);
       const r = holder === undefined ? undefined : set.get(holder);
       if (k === undefined || r === undefined) {
         mine.push(f);
@@ -378,14 +385,15 @@ export class PartitionEngine {
     const delta = this.table.reconcile(mine);
     for (const r of set.records()) {
       if (!seen.has(r.id + '/' + L2_FAMILY)) pushRecord(records.add, r, L2_FAMILY);
-      if (!seen.has(r.id + '/' + ARP_FAMILY)) pushRecord(records.add, r, ARP_FAMILY);
+      if (arpRecords && !seen.has(r.id + '/' + ARP_FAMILY)) pushRecord(records.add, r, ARP_FAMILY);
     }
     return encodeDelta(delta, enc, records).delta;
   }
 
   desiredFlows(): Flow[] {
     const out = [...this.table.flows()];
-    for (const r of this.neighborFlows.records()) for (const f of recordFlows(r)) out.push(f);
+    const arp = this.neighborFlows.arpAnswerFlows;
+    for (const r of this.neighborFlows.records()) for (const f of recordFlows(r, arp)) out.push(f);
     return out;
   }
 
@@ -504,7 +512,7 @@ export class PartitionEngine {
     // Table flows, old and new, that a record also wants.
     const adopted: OwnerChange[] = demoted.map((r) => ({
       owner: ownerKey({ kind: 'neighbor', id: r.id }),
-      flows: recordFlows(r),
+      flows: recordFlows(r, set.arpAnswerFlows),
     }));
     if (!contested && set.size > 0) contested = this.#heldByRecord(changes) || this.#heldByRecord(adopted);
     if (!contested && set.size > 0) contested = this.#tableHoldsRecordKeys(recordChanges);
@@ -514,7 +522,12 @@ export class PartitionEngine {
       for (const c of recordChanges) if (c.before !== undefined) set.set(c.before);
       for (const r of demoted) set.set(r);
       const all = set.drain();
-      this.table.apply(all.map((r) => ({ owner: ownerKey({ kind: 'neighbor', id: r.id }), flows: recordFlows(r) })));
+      this.table.apply(
+        all.map((r) => ({
+          owner: ownerKey({ kind: 'neighbor', id: r.id }),
+          flows: recordFlows(r, set.arpAnswerFlows),
+        })),
+      );
       changes.length = otherCount;
       for (const id of neighborIds) {
         const o: OwnerRef = { kind: 'neighbor', id };
@@ -529,20 +542,21 @@ export class PartitionEngine {
     const t1 = performance.now();
     const delta = this.table.apply(changes);
     const records: RecordDelta = { delete: recordMessages(), modify: recordMessages(), add: recordMessages() };
+    const arpRecords = set.arpAnswerFlows;
     for (const c of recordChanges) {
       const { before, after } = c;
       if (before === undefined) {
         if (after === undefined) continue;
         pushRecord(records.add, after, L2_FAMILY);
-        pushRecord(records.add, after, ARP_FAMILY);
+        if (arpRecords) pushRecord(records.add, after, ARP_FAMILY);
         continue;
       }
       if (after === undefined) {
         pushRecord(records.delete, before, L2_FAMILY);
-        pushRecord(records.delete, before, ARP_FAMILY);
+        if (arpRecords) pushRecord(records.delete, before, ARP_FAMILY);
         continue;
       }
-      for (const fam of [L2_FAMILY, ARP_FAMILY]) {
+      for (const fam of set.families) {
         if (!sameRecordKey(before, after, fam)) {
           pushRecord(records.delete, before, fam);
           pushRecord(records.add, after, fam);

@@ -5,6 +5,7 @@ import type { Flow } from '../flow';
 import type { ArpTriple } from './arp-entries';
 import type { StoreSnapshot } from '../goalstate';
 import type { Dhcp, Ipv4, Subnet } from '../model';
+import type { ArpAnswers } from '../pipeline/view';
 import type { EncodeContext, EncodedDelta, HostFacts, PrepareResult } from './partition';
 
 export type WorkerTask =
@@ -16,6 +17,7 @@ export type WorkerTask =
       readonly tunnelOfport?: number;
       readonly snapshot?: StoreSnapshot;
       readonly ofports?: readonly (readonly [string, number])[];
+      readonly arpAnswers?: ArpAnswers;
     }
   | { readonly type: 'prepare'; readonly version: 1 | 2; readonly bytes: Uint8Array; readonly enc: EncodeContext }
   | { readonly type: 'hostFacts'; readonly facts: HostFacts; readonly enc: EncodeContext }

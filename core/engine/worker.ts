@@ -49,6 +49,7 @@ export class PartitionHost {
           tunnelOfport: task.tunnelOfport,
           snapshot: task.snapshot,
           ofports: new Map(task.ofports ?? []),
+          arpAnswers: task.arpAnswers,
         });
         this.#engine = engine;
         return { type: 'init', flows: engine.flowCount } satisfies WorkerReply;

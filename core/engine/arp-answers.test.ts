@@ -1,0 +1,167 @@
+// The engine with `arpAnswers: 'none'` (the agent's `--dataplane ebpf`): no ARP answer flow is desired
+// anywhere (ports, routers, neighbors in the FlowTable and as records), on prepare, abort and reconcile;
+// everything else is what `flows` gives.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { GoalStateV2, OperationType, type NeighborState } from '../../proto';
+import { HOST_A, NEIGHBORS_PORT, fullGoalStateV2Bytes, neighborsGoalStateV2 } from '../../test/fixtures/goalstates';
+import type { Flow } from '../flow';
+import { parseIpv4 } from '../goalstate/addr';
+import { formatFlow } from '../openflow';
+import { Priority, TABLES, type ArpAnswers } from '../pipeline';
+import { Engine, EngineError } from './engine';
+import { PartitionEngine } from './partition';
+
+const TUNNEL_IP = parseIpv4(HOST_A.ip);
+
+function partition(arpAnswers: ArpAnswers, records: boolean): PartitionEngine {
+  const e = new PartitionEngine({
+    index: 0,
+    count: 1,
+    localTunnelIp: TUNNEL_IP,
+    tunnelOfport: 100,
+    ofports: new Map([[NEIGHBORS_PORT.id, 1]]),
+    arpAnswers,
+  });
+  if (!records) e.neighborFlows.drain();
+  return e;
+}
+
+/** An answer flow: the ArpResponder table at Normal priority (the others there are miss, punt and skips). */
+function isArpAnswer(f: Flow): boolean {
+  return f.table === TABLES.ArpResponder.id && f.priority === Priority.Normal;
+}
+
+const text = (flows: readonly Flow[]): string[] => flows.map((f) => formatFlow(f)).sort();
+
+/** Sorted flow-mods of a delta without headers and xids. */
+function deltaText(bytes: Uint8Array): string[] {
+  const out: string[] = [];
+  for (let at = 0; at < bytes.length;) {
+    const len = (bytes[at + 2] << 8) | bytes[at + 3];
+    out.push(Buffer.from(bytes.subarray(at + 24, at + len)).toString('hex'));
+    at += len;
+  }
+  return out.sort();
+}
+
+type Config = NonNullable<NeighborState['configuration']>;
+
+function neighbors(from: number, n: number): Record<string, NeighborState> {
+  return neighborsGoalStateV2(n, { startIndex: from, hostResources: false }).neighborStates;
+}
+
+function bytesOf(states: Record<string, NeighborState>, withContext = false): Uint8Array {
+  const gs = neighborsGoalStateV2(1, { hostResources: false });
+  return GoalStateV2.encode(
+    withContext
+      ? { ...gs, neighborStates: states }
+      : { ...gs, vpcStates: {}, subnetStates: {}, portStates: {}, neighborStates: states },
+  ).finish();
+}
+
+function edit(s: NeighborState, id: string, change: (c: Config) => Partial<Config>, op = OperationType.CREATE) {
+  const c = s.configuration as Config;
+  return { operationType: op, configuration: { ...c, id, name: id, ...change(c) } };
+}
+
+const base = neighbors(1, 10);
+const STEPS: readonly { bytes: Uint8Array; abort?: boolean }[] = [
+  { bytes: bytesOf(base, true) },
+  { bytes: bytesOf({ 'nbr-2': edit(base['nbr-2'], 'nbr-2', () => ({ hostIpAddress: '123.9.9.9' })) }) },
+  { bytes: bytesOf({ 'nbr-3': edit(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })) }) },
+  {
+    bytes: bytesOf({
+      'nbr-4': edit(base['nbr-4'], 'nbr-4', (c) => ({ fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.99.99.99' }] })),
+    }),
+  },
+  { bytes: bytesOf({ 'nbr-5': edit(base['nbr-5'], 'nbr-5', () => ({}), OperationType.DELETE) }), abort: true },
+  { bytes: bytesOf({ 'nbr-5': edit(base['nbr-5'], 'nbr-5', () => ({}), OperationType.DELETE) }) },
+  { bytes: fullGoalStateV2Bytes() },
+  // Two neighbors claiming one IP: a contest for the records even with no ARP flow (the table takes over).
+  { bytes: bytesOf({ dupip: edit(base['nbr-1'], 'dupip', () => ({ macAddress: '6c:dd:ee:77:77:77' })) }) },
+  { bytes: bytesOf(neighbors(20, 3)) },
+];
+
+test("'none': records and the FlowTable agree at every step, and nothing answers ARP", () => {
+  const a = partition('none', true);
+  const b = partition('none', false);
+  const withFlows = partition('flows', true);
+  let recordsUsed = false;
+  for (const [n, step] of STEPS.entries()) {
+    const enc = { bundleId: n + 1, firstXid: 1 };
+    const ra = a.prepareGoalState(step.bytes, 2, enc);
+    const rb = b.prepareGoalState(step.bytes, 2, enc);
+    const rf = withFlows.prepareGoalState(step.bytes, 2, enc);
+    assert.equal(deltaText(ra.delta.bytes), deltaText(rb.delta.bytes), `step ${n} delta`);
+    for (const [e, r] of [
+      [a, ra],
+      [b, rb],
+      [withFlows, rf],
+    ] as const) {
+      if (step.abort === true) e.abort(r.txn);
+      else e.commit(r.txn);
+    }
+    const desired = a.desiredFlows();
+    assert.equal(text(desired), text(b.desiredFlows()), `step ${n} desired`);
+    assert.is(a.flowCount, desired.length, `step ${n} count`);
+    assert.is(b.flowCount, desired.length, `step ${n} count (table)`);
+    assert.is(desired.filter(isArpAnswer).length, 0, `step ${n}: no answer flow`);
+    // Exactly the answer flows are missing compared with `flows`.
+    const flowsDesired = withFlows.desiredFlows();
+    assert.ok(flowsDesired.some(isArpAnswer));
+    assert.equal(text(desired), text(flowsDesired.filter((f) => !isArpAnswer(f))), `step ${n} vs flows`);
+    recordsUsed ||= a.neighborFlows.enabled && a.neighborFlows.size > 0;
+  }
+  assert.ok(recordsUsed, 'the record path was exercised');
+  assert.not.ok(a.neighborFlows.enabled, 'the contest moved the records into the table');
+});
+
+test("'none': one new neighbor is one flow-mod (L2 only); its delete is one", () => {
+  const e = partition('none', true);
+  e.commit(e.prepareGoalState(bytesOf(base, true), 2, { bundleId: 1, firstXid: 1 }).txn);
+  const add = e.prepareGoalState(bytesOf(neighbors(50, 1)), 2, { bundleId: 2, firstXid: 1 });
+  assert.equal([add.delta.add, add.delta.modify, add.delta.delete], [1, 0, 0]);
+  e.commit(add.txn);
+  const del = e.prepareGoalState(
+    bytesOf({ 'nbr-50': edit(neighbors(50, 1)['nbr-50'], 'nbr-50', () => ({}), OperationType.DELETE) }),
+    2,
+    { bundleId: 3, firstXid: 1 },
+  );
+  assert.equal([del.delta.add, del.delta.modify, del.delta.delete], [0, 0, 1]);
+  e.commit(del.txn);
+  assert.ok(e.neighborFlows.enabled && e.neighborFlows.size === 10, 'held as records');
+});
+
+test("reconcile: switching 'flows' -> 'none' deletes exactly the answer flows, and back adds them", () => {
+  for (const records of [true, false]) {
+    const before = partition('flows', records);
+    const after = partition('none', records);
+    for (const e of [before, after]) {
+      e.commit(e.prepareGoalState(bytesOf(base, true), 2, { bundleId: 1, firstXid: 1 }).txn);
+      e.commit(e.prepareGoalState(fullGoalStateV2Bytes(), 2, { bundleId: 2, firstXid: 1 }).txn);
+    }
+    const installedWithAnswers = before.desiredFlows();
+    const answers = installedWithAnswers.filter(isArpAnswer).length;
+    assert.ok(answers > 10, `${answers} answer flows (ports, gateways, neighbors)`);
+    const enc = { bundleId: 3, firstXid: 1 };
+    const down = after.reconcile(installedWithAnswers, enc);
+    assert.equal([down.add, down.modify, down.delete], [0, 0, answers], `records=${records}`);
+    const up = before.reconcile(after.desiredFlows(), enc);
+    assert.equal([up.add, up.modify, up.delete], [answers, 0, 0], `records=${records}`);
+    assert.is(after.reconcile(after.desiredFlows(), enc).bytes.length, 0, 'in sync');
+  }
+});
+
+test('Engine.create rejects an unknown arpAnswers', async () => {
+  try {
+    await Engine.create({ workers: 0, arpAnswers: 'xdp' as ArpAnswers });
+    assert.unreachable('should have thrown');
+  } catch (e: unknown) {
+    assert.instance(e, EngineError);
+    assert.is((e as EngineError).code, 'ENGINE_BAD_OPTIONS');
+    assert.match((e as Error).message, /arpAnswers/);
+  }
+});
+
+test.run();
