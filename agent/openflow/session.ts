@@ -101,7 +101,7 @@ export function mgmtSocketPath(rundir: string, bridge: string): string {
 interface Conn {
   readonly socket: net.Socket;
   readonly framer: OpenFlowFramer;
-  /** Last time any message arrived (for the dead-peer check). */
+  /** Last sign of life from OVS: a message received, or our writes drained (OVS is reading). */
   lastRxMs: number;
 }
 
@@ -411,7 +411,13 @@ export class OpenFlowSession extends EventEmitter {
     if (!('conn' in s)) return;
     const idleMs = Date.now() - s.conn.lastRxMs;
     if (idleMs > this.#opts.deadAfterMs) {
-      this.#lost(s.conn, `no message from OVS for ${idleMs} ms`);
+      // Timers run before I/O callbacks: after this thread was busy for a while, OVS's answers may be
+      // waiting unread. Decide after the poll phase has delivered them.
+      const conn = s.conn;
+      setImmediate(() => {
+        const stillIdleMs = Date.now() - conn.lastRxMs;
+        if (stillIdleMs > this.#opts.deadAfterMs) this.#lost(conn, `no message from OVS for ${stillIdleMs} ms`);
+      });
       return;
     }
     if (s.kind === 'ready' && idleMs >= this.#opts.echoIntervalMs / 2) {
@@ -588,6 +594,9 @@ export class OpenFlowSession extends EventEmitter {
     if (conn.socket.write(bytes)) return;
     await new Promise<void>((resolve, reject) => {
       const onDrain = (): void => {
+        // OVS took our bytes: it is alive, only busy (an echo queued behind a large bundle is not
+        // answered until OVS has worked through everything before it).
+        conn.lastRxMs = Date.now();
         conn.socket.off('close', onClose);
         resolve();
       };

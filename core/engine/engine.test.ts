@@ -190,8 +190,56 @@ test('adding one neighbor to a held state yields exactly its two flows', async (
   assert.is(p.add, 2);
   assert.is(p.modify + p.delete, 0);
   assert.is(p.statuses.length, 1);
+  // Only the neighbor's partition worked on it; the other sat the message out.
+  assert.is(p.txns.filter((t) => t < 0).length, 1);
   await e.commit(p.txns);
+  const gone = neighborsGoalStateV2(1, { startIndex: 501, hostResources: false, operationType: OperationType.DELETE });
+  const d = await e.prepare(
+    GoalStateV2.encode({ ...gone, vpcStates: {}, subnetStates: {}, portStates: {} }).finish(),
+    2,
+  );
+  assert.is(d.delete, 2);
+  await e.abort(d.txns);
+  assert.is(
+    (await e.stats()).flows,
+    await engineWith(0).then(async (z) => {
+      const r = await z.prepare(neighborsGoalStateV2Bytes(501, { hostResources: false }), 2);
+      await z.commit(r.txns);
+      const n = (await z.stats()).flows;
+      await z.close();
+      return n;
+    }),
+  );
   await e.close();
+});
+
+test('a part with no neighbor and no shared resource is idle; a shared resource wakes every part', () => {
+  const one = neighborsGoalStateV2(1, { startIndex: 7, hostResources: false });
+  const alone = splitGoalState(
+    GoalStateV2.encode({ ...one, vpcStates: {}, subnetStates: {}, portStates: {} }).finish(),
+    2,
+    3,
+  );
+  assert.equal(alone.idle.filter((x) => !x).length, 1);
+  const withPort = splitGoalState(GoalStateV2.encode({ ...one, vpcStates: {}, subnetStates: {} }).finish(), 2, 3);
+  assert.equal(withPort.idle, [false, false, false]);
+  const empty = splitGoalState(
+    GoalStateV2.encode({
+      formatVersion: 1,
+      hostResources: {},
+      vpcStates: {},
+      subnetStates: {},
+      portStates: {},
+      dhcpStates: {},
+      neighborStates: {},
+      securityGroupStates: {},
+      routerStates: {},
+      gatewayStates: {},
+    }).finish(),
+    2,
+    2,
+  );
+  assert.equal(empty.idle, [true, true]);
 });
 
 test('a restart from a snapshot reconciles against installed flows without flushing', async () => {

@@ -50,7 +50,15 @@ export interface SplitGoalState {
   readonly neighborOrder: Uint32Array[];
   /** Neighbor entries in the whole message (-1 for one partition: not counted). */
   readonly neighborCount: number;
+  /**
+   * Per partition: true when its part holds no resource at all (no neighbor of its own and no shared
+   * resource field), so it has nothing to plan. A one-neighbor goal state wakes one worker, not all.
+   */
+  readonly idle: boolean[];
 }
+
+/** Top-level fields that hold no resource: format_version (both), host_resources (v2, ignored). */
+const FORMAT_VERSION = 1;
 
 /** Finds the id bytes of a neighbor field payload: the map key (v2) or configuration.id (v1). */
 function neighborIdRange(buf: Uint8Array, start: number, end: number, version: 1 | 2, c: Cursor): [number, number] {
@@ -95,7 +103,7 @@ function neighborIdRangeInConfig(buf: Uint8Array, start: number, end: number, c:
  */
 export function splitGoalState(bytes: Uint8Array, version: 1 | 2, parts: number): SplitGoalState {
   // One partition: nothing to split, and the neighbor order is the identity.
-  if (parts <= 1) return { parts: [bytes], neighborOrder: [], neighborCount: -1 };
+  if (parts <= 1) return { parts: [bytes], neighborOrder: [], neighborCount: -1, idle: [false] };
   const neighborField = version === 2 ? V2_NEIGHBOR_STATES : V1_NEIGHBOR_STATES;
   const end = bytes.length;
   const c: Cursor = { pos: 0, value: 0 };
@@ -106,6 +114,7 @@ export function splitGoalState(bytes: Uint8Array, version: 1 | 2, parts: number)
   const order: number[][] = Array.from({ length: parts }, () => []);
   let neighborCount = 0;
   let sharedSize = 0;
+  let sharedResources = false;
   const idCursor: Cursor = { pos: 0, value: 0 };
   while (c.pos < end) {
     const fieldStart = c.pos;
@@ -138,6 +147,7 @@ export function splitGoalState(bytes: Uint8Array, version: 1 | 2, parts: number)
     if (version === 2 && field === V2_HOST_RESOURCES) continue;
     shared.push(fieldStart, c.pos);
     sharedSize += c.pos - fieldStart;
+    if (field !== FORMAT_VERSION) sharedResources = true;
   }
   const out: Uint8Array[] = [];
   for (let p = 0; p < parts; p++) {
@@ -155,5 +165,10 @@ export function splitGoalState(bytes: Uint8Array, version: 1 | 2, parts: number)
     }
     out.push(part);
   }
-  return { parts: out, neighborOrder: order.map((o) => Uint32Array.from(o)), neighborCount };
+  return {
+    parts: out,
+    neighborOrder: order.map((o) => Uint32Array.from(o)),
+    neighborCount,
+    idle: order.map((o) => o.length === 0 && !sharedResources),
+  };
 }
