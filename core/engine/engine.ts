@@ -19,7 +19,7 @@ import { ResourceType } from '../../proto';
 import { hash32 } from '../pipeline/cookie';
 import { ARP_ANSWERS, type ArpAnswers } from '../pipeline/view';
 import type { ArpTriple } from './arp-entries';
-import type { HostFacts, PrepareTimings } from './partition';
+import type { HostFacts, PrepareResult, PrepareTimings } from './partition';
 import type { WorkerReply, WorkerTask } from './protocol';
 import { splitGoalState } from './split';
 import { PartitionHost, replyValue } from './worker';
@@ -45,6 +45,16 @@ export interface EngineOptions {
 export const XID_BASE = 0x4000_0000;
 export const XID_SPAN = 0x0400_0000;
 export const MAX_PARTITIONS = 16;
+
+/** The txn of a partition that sat a goal state out: nothing in it was its (split.ts `idle`). */
+const NO_TXN = -1;
+const IDLE_RESULT: PrepareResult = {
+  txn: NO_TXN,
+  statuses: [],
+  delta: { bytes: new Uint8Array(0), add: 0, modify: 0, delete: 0 },
+  timings: { decodeMs: 0, planMs: 0, compileMs: 0, diffMs: 0, encodeMs: 0 },
+  slowNeighbors: 0,
+};
 
 export interface Prepared {
   readonly bundleId: number;
@@ -186,15 +196,16 @@ export class Engine {
   async prepare(bytes: Uint8Array, version: 1 | 2): Promise<Prepared> {
     const bundleId = this.#nextBundle();
     const split = splitGoalState(bytes, version, this.#parts.length);
-    const replies = await Promise.all(
-      this.#parts.map((b, p) => {
+    const results = await Promise.all(
+      this.#parts.map(async (b, p): Promise<PrepareResult> => {
+        if (split.idle[p]) return IDLE_RESULT;
         const part = split.parts[p];
         // With one partition the caller's buffer is used as it is (it may be a view into a larger one).
         const transfer = this.#parts.length > 1 && b instanceof ThreadBackend ? [part.buffer] : undefined;
-        return b.run({ type: 'prepare', version, bytes: part, enc: this.#enc(bundleId, p) }, transfer);
+        const reply = await b.run({ type: 'prepare', version, bytes: part, enc: this.#enc(bundleId, p) }, transfer);
+        return expect(reply, 'prepare').result;
       }),
     );
-    const results = replies.map((r) => expect(r, 'prepare').result);
     const statuses = mergeStatuses(
       results.map((r) => r.statuses),
       split.neighborOrder,
@@ -235,18 +246,22 @@ export class Engine {
   }
 
   async commit(txns: readonly number[]): Promise<void> {
-    await Promise.all(this.#parts.map((b, p) => b.run({ type: 'commit', txn: txns[p] })));
+    await Promise.all(
+      this.#parts.map((b, p) => (txns[p] === NO_TXN ? undefined : b.run({ type: 'commit', txn: txns[p] }))),
+    );
   }
 
   async abort(txns: readonly number[]): Promise<void> {
-    await Promise.all(this.#parts.map((b, p) => b.run({ type: 'abort', txn: txns[p] })));
+    await Promise.all(
+      this.#parts.map((b, p) => (txns[p] === NO_TXN ? undefined : b.run({ type: 'abort', txn: txns[p] }))),
+    );
   }
 
   /** The owner ("kind:id") of the flow-mod with this xid in the open transaction, if it is ours. */
   async ownerOfXid(txns: readonly number[], xid: number): Promise<string | undefined> {
     if (xid < XID_BASE) return undefined;
     const p = Math.floor((xid - XID_BASE) / XID_SPAN);
-    if (p >= this.#parts.length) return undefined;
+    if (p >= this.#parts.length || txns[p] === NO_TXN) return undefined;
     const reply = await this.#parts[p].run({ type: 'ownerOf', txn: txns[p], index: (xid - XID_BASE) % XID_SPAN });
     return expect(reply, 'ownerOf').owner;
   }
