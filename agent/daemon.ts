@@ -58,7 +58,10 @@ export interface DaemonOptions {
   readonly bpfPinDir?: string;
 }
 
-/** Which data plane answers ARP: OpenFlow only, the XDP responder only, or both. */
+/**
+ * Which data plane answers ARP: OpenFlow only, the XDP responder only (the engine compiles no ARP
+ * answer flow), or both.
+ */
 export type DataplaneKind = 'ovs' | 'ebpf' | 'both';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -103,6 +106,9 @@ const us = (fromNs: bigint): number => Number((process.hrtime.bigint() - fromNs)
 /** Operations whose status means the dataplane changed (for a FAILURE after OVS rejected the bundle). */
 const CHANGING: ReadonlySet<OperationStatus> = new Set([OperationStatus.SUCCESS, OperationStatus.PENDING]);
 
+/** Resource kinds the agent keeps a main-thread view of (the DHCP server's table, #rebuildDhcp). */
+const HELD_VIEW_TYPES: ReadonlySet<ResourceType> = new Set([ResourceType.DHCP, ResourceType.SUBNET]);
+
 export class AgentDaemon {
   readonly #opts: DaemonOptions;
   readonly #log: Logger;
@@ -124,6 +130,8 @@ export class AgentDaemon {
   /** The running post-commit pass, if any (see #afterCommit). */
   #bookkeeping: Promise<void> | undefined;
   #bookkeepingDirty = false;
+  /** DHCP or subnet resources changed since the DHCP table was last rebuilt. */
+  #heldViewsDirty = false;
   #grpcPort = 0;
   #lastConvergeFlowMods = 0;
   /** Our flows OVS had when the first converge dumped them. */
@@ -197,6 +205,7 @@ export class AgentDaemon {
       tunnelOfport: o.tunnelOfport,
       snapshot,
       ofports,
+      arpAnswers: dataplane === 'ebpf' ? 'none' : 'flows',
     });
     if (snapshot !== undefined) this.#rebuildDhcp(snapshot.resources.dhcp, snapshot.resources.subnet);
     this.#log('info', 'engine ready', {
@@ -205,6 +214,16 @@ export class AgentDaemon {
       ports: snapshot?.resources.port.length ?? 0,
       neighbors: snapshot?.resources.neighbor.length ?? 0,
     });
+    // Restored ports already on the bridge get the responder and their entries now, not at the next
+    // commit: with `ebpf` nothing else answers their ARP, and the converge below may remove answer
+    // flows an earlier `ovs`/`both` run installed.
+    if (this.#xdp !== undefined && snapshot !== undefined) {
+      try {
+        await this.#syncXdp(this.#xdp, this.#engine);
+      } catch (e: unknown) {
+        this.#log('error', 'xdp start-up sync failed; retried after the next commit', { error: errorText(e) });
+      }
+    }
 
     // 4. OpenFlow: converge on every (re)connect, the first one before serving.
     const session = new OpenFlowSession({
@@ -413,7 +432,8 @@ export class AgentDaemon {
         bundleUs = us(tBundle);
       }
     }
-    this.#afterCommit();
+    this.#metrics.flowsInstalled += prepared.add - prepared.delete;
+    this.#afterCommit(statuses.some((s) => HELD_VIEW_TYPES.has(s.resourceType) && CHANGING.has(s.status)));
     this.#log('info', 'goal state applied', {
       seq: ctx.seq,
       version,
@@ -490,6 +510,7 @@ export class AgentDaemon {
     try {
       await session.applyBundle(prepared.bundleId, prepared.deltas);
       await engine.commit(prepared.txns);
+      this.#metrics.flowsInstalled += prepared.add - prepared.delete;
       this.#log('info', 'host facts applied', {
         ports: ofports.map(([id, of]) => `${id}=${of ?? 'none'}`),
         flowMods: prepared.flowMods,
@@ -508,7 +529,7 @@ export class AgentDaemon {
     this.#log('info', `port ${ev.kind}`, { portId: ev.portId, ofport: fact[1] });
     if (ev.kind === 'unbound') this.#xdp?.forget(ev.portId);
     void this.#serial(async () => {
-      if (await this.#applyHostFacts([fact])) this.#afterCommit();
+      if (await this.#applyHostFacts([fact])) this.#afterCommit(false);
     }).catch((e: unknown) => this.#log('error', 'port event failed', { error: errorText(e) }));
   }
 
@@ -516,24 +537,36 @@ export class AgentDaemon {
   // After a commit: held-state views and the local snapshot
 
   /**
-   * Refreshes the DHCP table and the flow gauge, and writes the snapshot, after commits. Coalesced:
-   * a burst of commits costs one pass (a snapshot of a million neighbors is not free). The reads run
-   * in the serial queue so they never see a transaction that is still open.
+   * After commits: refreshes the DHCP table when DHCP or subnet resources changed (`heldViews`),
+   * writes the snapshot (--state-dir) and mirrors ARP answers into XDP (--dataplane ebpf|both).
+   * Coalesced: a burst of commits costs one pass (a snapshot of a million neighbors is not free). The
+   * reads run in the serial queue so they never see a transaction that is still open; a pass with
+   * nothing to do costs nothing, so a stream of neighbor updates is not slowed by bookkeeping.
    */
-  #afterCommit(): void {
+  #afterCommit(heldViews: boolean): void {
+    this.#heldViewsDirty ||= heldViews;
     this.#bookkeepingDirty = true;
     if (this.#bookkeeping !== undefined) return;
+    if (!this.#heldViewsDirty && this.#opts.stateDir === undefined && this.#xdp === undefined) return;
     this.#bookkeeping = (async () => {
       try {
         while (this.#bookkeepingDirty) {
           this.#bookkeepingDirty = false;
           const { engine } = this.#parts();
+          const wantStats = this.#heldViewsDirty;
+          this.#heldViewsDirty = false;
           const wantSnapshot = this.#opts.stateDir !== undefined;
           const [stats, snap] = await this.#serial(
-            async () => [await engine.stats(), wantSnapshot ? await engine.snapshot() : undefined] as const,
+            async () =>
+              [
+                wantStats ? await engine.stats() : undefined,
+                wantSnapshot ? await engine.snapshot() : undefined,
+              ] as const,
           );
-          this.#rebuildDhcp(stats.dhcp, stats.subnets);
-          this.#metrics.flowsInstalled = stats.flows;
+          if (stats !== undefined) {
+            this.#rebuildDhcp(stats.dhcp, stats.subnets);
+            this.#metrics.flowsInstalled = stats.flows;
+          }
           if (snap !== undefined) await this.#writeSnapshot(snap);
           if (this.#xdp !== undefined) await this.#syncXdp(this.#xdp, engine);
         }

@@ -57,7 +57,7 @@ const OPTIONS = [
     type: 'string',
     default: 'ovs',
     metavar: 'KIND',
-    help: "'ovs' (OpenFlow only), 'ebpf' or 'both' (also the XDP ARP responder, see docs/ebpf.md)",
+    help: "'ovs' (OpenFlow answers ARP), 'ebpf' (the XDP ARP responder does, no OpenFlow ARP answers) or 'both' (see docs/ebpf.md)",
   },
   {
     name: 'xdp-netns',
