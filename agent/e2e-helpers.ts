@@ -282,6 +282,18 @@ export async function dumpOurFlows(sb: OvsSandbox): Promise<string[]> {
     .sort();
 }
 
+/**
+ * ArpResponder (table 20) flows that answer ARP (reply out of IN_PORT, docs/pipeline.md), as ovs-ofctl text. The
+ * table's other flows (miss, punt, probe and own-IP skips) do not.
+ */
+export async function arpAnswerFlows(sb: OvsSandbox): Promise<string[]> {
+  const r = await sb.ofctl(['--no-stats', 'dump-flows', 'br-int', 'table=20']);
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /actions=.*IN_PORT/.test(l));
+}
+
 /** Runs `alcor-agent <args>` to completion. */
 export function runCli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -11,7 +11,7 @@ import { tapNameFor } from './ovsdb';
 import { OperationStatus, OperationType } from '../proto';
 import { requirePrereqs } from '../test/prereq';
 import { OvsSandbox, type Vm } from '../test/sandbox';
-import { goalState, startAgent, until, type AgentProcess, type PortSpec } from './e2e-helpers';
+import { arpAnswerFlows, goalState, startAgent, until, type AgentProcess, type PortSpec } from './e2e-helpers';
 
 const HOST_IP = '192.0.2.60';
 const CIDR = '10.212.0.0/24';
@@ -68,6 +68,13 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'bpf', 'clang', 'arping'])) {
         const c = await xdpCounters(a);
         return c.replied === 0 && c.entries >= 2;
       });
+      // `both`: OVS answers too (the port and the neighbor; the gateway only with a router), XDP just answers first.
+      const answers = await arpAnswerFlows(sb);
+      assert.is(answers.length, 2, answers.join('\n'));
+      assert.ok(
+        answers.some((l) => l.includes(`arp_tpa=${N1.ip}`)),
+        answers.join('\n'),
+      );
       assert.is(await arping(vm, N1.ip), N1.mac);
       const c1 = await xdpCounters(agent);
       assert.ok(c1.replied >= 1, `XDP replied (${JSON.stringify(c1)})`);
