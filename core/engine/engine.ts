@@ -231,7 +231,14 @@ export class Engine {
   /** Interfaces appeared/moved/went away, or the tunnel port changed: the flow-mods that follow. */
   async prepareHostFacts(
     facts: HostFacts,
-  ): Promise<{ bundleId: number; deltas: Uint8Array[]; txns: number[]; flowMods: number }> {
+  ): Promise<{
+    bundleId: number;
+    deltas: Uint8Array[];
+    txns: number[];
+    flowMods: number;
+    add: number;
+    delete: number;
+  }> {
     const bundleId = this.#nextBundle();
     const replies = await Promise.all(
       this.#parts.map((b, p) => b.run({ type: 'hostFacts', facts, enc: this.#enc(bundleId, p) })),
@@ -242,6 +249,8 @@ export class Engine {
       deltas: rs.map((r) => r.delta.bytes),
       txns: rs.map((r) => r.txn),
       flowMods: sum(rs.map((r) => r.delta.add + r.delta.modify + r.delta.delete)),
+      add: sum(rs.map((r) => r.delta.add)),
+      delete: sum(rs.map((r) => r.delta.delete)),
     };
   }
 
