@@ -55,6 +55,8 @@ const SESSION_XID_LIMIT = 0x4000_0000;
 /** miss_send_len: the whole packet in PACKET_IN (OFPCML_NO_BUFFER, OpenFlow 1.3 §7.3.2). */
 const MISS_SEND_LEN_NO_BUFFER = 0xffff;
 const OFPC_FRAG_NORMAL = 0;
+/** Slice size for large writes (see #write). */
+const WRITE_CHUNK_BYTES = 1 << 20;
 
 export type OfErrorMessage = Extract<OfMessage, { kind: 'error' }>;
 export type PacketIn = Extract<OfMessage, { kind: 'packet_in' }>;
@@ -588,8 +590,18 @@ export class OpenFlowSession extends EventEmitter {
     return this.#xid;
   }
 
-  /** Writes, waiting for 'drain' when the socket's buffer is full (bounded buffering). */
+  /**
+   * Writes, waiting for 'drain' when the socket's buffer is full (bounded buffering). Large deltas go
+   * in WRITE_CHUNK_BYTES slices (views, no copy): each drained slice is a sign that OVS is reading, so
+   * a bundle of hundreds of MB does not look like a dead peer while OVS works through it.
+   */
   async #write(conn: Conn, bytes: Uint8Array): Promise<void> {
+    for (let at = 0; at < bytes.length; at += WRITE_CHUNK_BYTES) {
+      await this.#writeChunk(conn, bytes.subarray(at, Math.min(bytes.length, at + WRITE_CHUNK_BYTES)));
+    }
+  }
+
+  async #writeChunk(conn: Conn, bytes: Uint8Array): Promise<void> {
     if (conn.socket.destroyed) throw new SessionError('OF_SESSION_DOWN', 'OpenFlow connection lost');
     if (conn.socket.write(bytes)) return;
     await new Promise<void>((resolve, reject) => {
