@@ -96,6 +96,26 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
       await sb?.stop();
     }
   });
+
+  test('real OVS: a delta of several MiB goes in slices with echoes between them, and applies whole', async () => {
+    let sb: OvsSandbox | undefined;
+    let session: OpenFlowSession | undefined;
+    try {
+      sb = await OvsSandbox.start({ name: 'ofsessbig' });
+      // Echo as often as the timer allows, so echoes land between the slices of the delta.
+      session = new OpenFlowSession({ socketPath: mgmtSocketPath(sb.rundir, 'br-int'), echoIntervalMs: 2 });
+      session.start();
+      await session.whenReady();
+      const flows = Array.from({ length: 40_000 }, (_, i) => flow(2, 10, 1000 + i));
+      const big = delta(7, flows);
+      assert.ok(big.length > 3 * 2 ** 20, `delta of ${big.length} bytes`);
+      await session.applyBundle(7, [big]);
+      assert.is(await countFlows(session), 40_000);
+    } finally {
+      session?.stop();
+      await sb?.stop();
+    }
+  });
 }
 
 // ---- fake switch ------------------------------------------------------------------------------

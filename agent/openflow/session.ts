@@ -591,13 +591,23 @@ export class OpenFlowSession extends EventEmitter {
   }
 
   /**
-   * Writes, waiting for 'drain' when the socket's buffer is full (bounded buffering). Large deltas go
-   * in WRITE_CHUNK_BYTES slices (views, no copy): each drained slice is a sign that OVS is reading, so
-   * a bundle of hundreds of MB does not look like a dead peer while OVS works through it.
+   * Writes whole OpenFlow messages, waiting for 'drain' when the socket's buffer is full (bounded
+   * buffering). Large deltas go in slices of about WRITE_CHUNK_BYTES (views, no copy), cut at message
+   * boundaries because the keepalive may write an ECHO between two slices. Each drained slice is a
+   * sign that OVS is reading, so a bundle of hundreds of MB does not look like a dead peer while OVS
+   * works through it.
    */
   async #write(conn: Conn, bytes: Uint8Array): Promise<void> {
-    for (let at = 0; at < bytes.length; at += WRITE_CHUNK_BYTES) {
-      await this.#writeChunk(conn, bytes.subarray(at, Math.min(bytes.length, at + WRITE_CHUNK_BYTES)));
+    let start = 0;
+    while (start < bytes.length) {
+      let end = start;
+      while (end < bytes.length && end - start < WRITE_CHUNK_BYTES) {
+        const length = end + 4 <= bytes.length ? (bytes[end + 2] << 8) | bytes[end + 3] : 0;
+        if (length < 8) throw new SessionError('OF_PROTOCOL', `bad OpenFlow message length ${length} at byte ${end}`);
+        end += length;
+      }
+      await this.#writeChunk(conn, bytes.subarray(start, Math.min(end, bytes.length)));
+      start = end;
     }
   }
 
