@@ -6,11 +6,13 @@
 // neighbor to the held state. `--baseline` also times the generated (ts-proto) decoder on the same
 // bytes, the path a straightforward agent would take.
 
+import * as fs from 'node:fs';
 import os from 'node:os';
 import { GoalStateV2 } from '../proto';
 import { Engine } from '../core/engine/engine';
 import { parseIpv4 } from '../core/goalstate/addr';
-import { HOST_A, NEIGHBORS_PORT, neighborsGoalStateV2, neighborsGoalStateV2Bytes } from '../test/fixtures/goalstates';
+import { HOST_A, NEIGHBORS_PORT, neighborsGoalStateV2 } from '../test/fixtures/goalstates';
+import { neighborsFixtureFile } from './fixture-file';
 
 export interface CoreBenchOptions {
   readonly neighbors: number;
@@ -36,7 +38,10 @@ export interface CoreBenchResult {
   readonly diffMs: number;
   readonly encodeMs: number;
   readonly totalMs: number;
+  /** Peak resident set of this process (main thread and workers) while it applied the goal state. */
   readonly rssMB: number;
+  /** Resident set with the input read and no engine yet. */
+  readonly rssBeforeMB: number;
   readonly incrementalUs: number;
   readonly tsProtoDecodeMs?: number;
 }
@@ -72,9 +77,10 @@ const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 
 export async function runCoreBench(opts: CoreBenchOptions): Promise<CoreBenchResult> {
   const log = opts.progress ?? (() => undefined);
   const workers = opts.workers ?? Math.max(1, Math.min(os.availableParallelism(), 16));
-  log(`building a GoalStateV2 with 1 port and ${opts.neighbors} neighbors`);
-  const bytes = neighborsGoalStateV2Bytes(opts.neighbors, { hostResources: false });
-  let peakRss = process.memoryUsage().rss;
+  log(`building a GoalStateV2 with 1 port and ${opts.neighbors} neighbors (in a child process)`);
+  const bytes = fs.readFileSync(await neighborsFixtureFile(opts.neighbors));
+  const rssBefore = process.memoryUsage().rss;
+  let peakRss = rssBefore;
   const sample = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 20);
@@ -129,6 +135,7 @@ export async function runCoreBench(opts: CoreBenchOptions): Promise<CoreBenchRes
         encodeMs: round(prepared.timings.encodeMs),
         totalMs: round(totalMs),
         rssMB: Math.round(peakRss / 2 ** 20),
+        rssBeforeMB: Math.round(rssBefore / 2 ** 20),
         incrementalUs: round(incrementalUs),
         ...(tsProtoDecodeMs === undefined ? {} : { tsProtoDecodeMs }),
       };

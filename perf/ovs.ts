@@ -17,7 +17,8 @@ import { startAgent, type AgentProcess } from '../agent/e2e-helpers';
 import { tapNameFor } from '../agent/ovsdb';
 import { OvsSandbox } from '../test/sandbox';
 import { GoalStateV2 } from '../proto';
-import { HOST_A, NEIGHBORS_PORT, neighborsGoalStateV2, neighborsGoalStateV2Bytes } from '../test/fixtures/goalstates';
+import { HOST_A, NEIGHBORS_PORT, neighborsGoalStateV2 } from '../test/fixtures/goalstates';
+import { neighborsFixtureFile } from './fixture-file';
 
 const run = promisify(execFile);
 const BIN = path.join(__dirname, '..', '..', 'bin', 'alcor-agent.js');
@@ -142,9 +143,8 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
       iface: tapNameFor(NEIGHBORS_PORT.id),
     });
     log(`building 1 port + ${opts.neighbors} neighbors`);
-    const bytes = neighborsGoalStateV2Bytes(opts.neighbors, { hostResources: false });
-    const file = path.join(dir, 'gs.bin');
-    fs.writeFileSync(file, bytes);
+    const file = await neighborsFixtureFile(opts.neighbors);
+    const bytes = fs.readFileSync(file);
     const workers = String(opts.workers ?? Math.min(os.availableParallelism(), 16));
     agent = await startAgent(sb, ['--tunnel-ip', HOST_A.ip, '--tunnel-ofport', '100', '--workers', workers], 60_000);
     const address = `127.0.0.1:${agent.grpcPort}`;
@@ -155,7 +155,10 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
     // A long-running agent is warm: delete everything, then time the same push again. The baseline
     // below also runs against an OVS that has installed (and freed) this many flows before.
     log('deleting it, then pushing it again (warm)');
-    const deletion = neighborsGoalStateV2(opts.neighbors, { hostResources: false, operationType: OperationType.DELETE });
+    const deletion = neighborsGoalStateV2(opts.neighbors, {
+      hostResources: false,
+      operationType: OperationType.DELETE,
+    });
     await pushRaw(address, GoalStateV2.encode(deletion).finish());
     const t0 = performance.now();
     const reply = await pushRaw(address, bytes);
