@@ -461,7 +461,8 @@ export class AgentDaemon {
 
   #reply(statuses: readonly PlannedStatus[], bundleUs: number, t0: bigint): GoalStateOperationReply {
     const totalUs = us(t0);
-    return GoalStateOperationReply.fromPartial({
+    // Every field set: a plain object is a complete message, without fromPartial's copy of each status.
+    return {
       formatVersion: 1,
       messageTotalOperationTime: totalUs,
       operationStatuses: statuses.map((s) => ({
@@ -473,7 +474,7 @@ export class AgentDaemon {
         networkConfigurationTime: 0,
         stateElapseTime: totalUs,
       })),
-    });
+    };
   }
 
   /** "owner: error" for each OVS error of a rejected bundle (owner from the engine xid). */
