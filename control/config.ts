@@ -66,6 +66,20 @@ export const RUN_OPTIONS = [
     help: "replica lease TTL: a dead replica's hosts move within it",
   },
   {
+    name: 'peer-listen',
+    type: 'string',
+    env: 'ALCOR_CONTROL_PEER_LISTEN',
+    metavar: 'HOST:PORT|off',
+    help: "sharded mode: TCP listener the other replicas keep a connection to, as crash evidence (a dead replica's hosts move at once instead of after its lease TTL); default: the --listen host, any free port",
+  },
+  {
+    name: 'peer-advertise',
+    type: 'string',
+    env: 'ALCOR_CONTROL_PEER_ADVERTISE',
+    metavar: 'HOST[:PORT]',
+    help: 'address the other replicas dial for --peer-listen (default: its host and port; the hostname for 0.0.0.0 or ::)',
+  },
+  {
     name: 'ack',
     type: 'string',
     default: 'agents',
@@ -111,6 +125,10 @@ export interface ControlConfig {
   readonly replicaId: string | null;
   readonly prefix: string;
   readonly leaseTtlSec: number;
+  /** Peer-liveness listener HOST:PORT; null: off; absent: the --listen host, any free port. */
+  readonly peerListen?: string | null;
+  /** Host advertised for the peer-liveness listener (absent or null: derived from peerListen). */
+  readonly peerAdvertise?: string | null;
   readonly ackMode: AckMode;
   readonly resultTimeoutMs: number;
   readonly replyTimeoutMs: number;
@@ -171,6 +189,9 @@ export function loadRunConfig(
   ] as const) {
     if (!/^.+:\d+$/.test(v)) throw new CliError('E_CLI_BAD_VALUE', `--${name} must be HOST:PORT, not ${v}`);
   }
+  const peerListen = o['peer-listen'];
+  if (peerListen !== undefined && peerListen !== 'off' && !/^.+:\d+$/.test(peerListen))
+    throw new CliError('E_CLI_BAD_VALUE', `--peer-listen must be HOST:PORT or off, not ${peerListen}`);
   if (!(o['lease-ttl'] >= 1)) throw new CliError('E_CLI_BAD_VALUE', '--lease-ttl must be at least 1 second');
   const etcd =
     o.etcd === undefined || o.etcd === ''
@@ -187,6 +208,8 @@ export function loadRunConfig(
     replicaId: o['replica-id'] ?? null,
     prefix: o.prefix.endsWith('/') ? o.prefix : `${o.prefix}/`,
     leaseTtlSec: Math.round(o['lease-ttl']),
+    peerListen: peerListen === 'off' ? null : (peerListen ?? undefined),
+    peerAdvertise: o['peer-advertise'] ?? null,
     ackMode: ack,
     resultTimeoutMs: o['result-timeout'],
     replyTimeoutMs: o['reply-timeout'],

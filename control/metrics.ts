@@ -107,6 +107,18 @@ export class ControlMetrics {
   readonly onDemand = this.registry.add(
     new Counter('alcor_control_host_requests_total', 'RequestGoalStates calls from agents'),
   );
+  readonly peerRevocations = this.registry.add(
+    new Counter(
+      'alcor_control_peer_revocations_total',
+      'Leases of crashed peers this replica revoked on crash evidence (peer connection closed, reconnect refused)',
+    ),
+  );
+  readonly peerDisconnects = this.registry.add(
+    new Counter(
+      'alcor_control_peer_disconnects_total',
+      'Verified peer connections that closed, by what the immediate reconnect showed (gone, reconnected, timeout, failed)',
+    ),
+  );
   readonly pushLatency = this.registry.add(
     new Histogram(
       'alcor_control_push_latency_ms',

@@ -9,6 +9,7 @@ import { createApi } from './http/api';
 import { createLogger, Logger } from './log';
 import { ControlMetrics } from './metrics';
 import { startGrpcServer } from './northbound/grpc';
+import type { PeerLivenessOptions } from './sharding/etcd-membership';
 import { Membership, StaticMembership } from './sharding/membership';
 import { DEFAULT_STREAM_OPTIONS } from './southbound/agent-stream';
 import { FileStore } from './store/file-store';
@@ -28,6 +29,13 @@ export interface ControlHandle {
 function splitHostPort(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(':');
   return { host: addr.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(addr.slice(i + 1)) };
+}
+
+/** Where the peer-liveness listener binds: --peer-listen, else the gRPC listen host on any free port. */
+function peerLivenessOf(cfg: ControlConfig): PeerLivenessOptions | null {
+  if (cfg.peerListen === null) return null;
+  const { host, port } = splitHostPort(cfg.peerListen ?? `${cfg.listen.slice(0, cfg.listen.lastIndexOf(':'))}:0`);
+  return { listenHost: host, listenPort: port, advertise: cfg.peerAdvertise ?? null };
 }
 
 export async function startControl(
@@ -52,6 +60,8 @@ export async function startControl(
       replicaId,
       leaseTtlSec: cfg.leaseTtlSec,
       log,
+      metrics,
+      peerLiveness: peerLivenessOf(cfg),
     });
   }
   await store.start();
@@ -90,6 +100,7 @@ export async function startControl(
     grpc: `${splitHostPort(cfg.listen).host}:${grpcPort}`,
     http: `${host}:${httpPort}`,
     hosts: store.cache.agents.size,
+    ...(cfg.etcd === null ? {} : { peer: membership.describe()['peerListen'] ?? 'off' }),
   });
   let stopping: Promise<void> | null = null;
   return {
