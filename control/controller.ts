@@ -18,7 +18,8 @@ import { Logger } from './log';
 import { ControlMetrics } from './metrics';
 import { ControlError, parseGoalStateV2, parseResourceKey, ParsedGoalState } from './resources';
 import { Membership, owns } from './sharding/membership';
-import { ownerOf } from './sharding/rendezvous';
+import { ownerOf, runnerUpOf } from './sharding/rendezvous';
+import { AgentChannels } from './southbound/agent-channels';
 import { AgentStreamOptions } from './southbound/agent-stream';
 import { HostSession, statusKey } from './southbound/host-session';
 import { ControlStore, HostChange, HostResult } from './store/store';
@@ -51,11 +52,15 @@ export class Controller {
   private readonly recent = new Map<string, HostResult[]>();
   private readonly store: ControlStore;
   private readonly membership: Membership;
+  private readonly channels: AgentChannels;
+  /** Hosts this replica would get if their owner left (host -> agent address), kept connected. */
+  private readonly standby = new Map<string, string>();
   private stopped = false;
 
   constructor(private readonly opts: ControllerOptions) {
     this.store = opts.store;
     this.membership = opts.membership;
+    this.channels = new AgentChannels(opts.streamOptions);
     const m = opts.metrics;
     m.gauge('alcor_control_hosts_owned', 'Hosts this replica pushes to', () => this.sessions.size);
     m.gauge('alcor_control_hosts_known', 'Hosts with a registered agent', () => this.store.cache.agents.size);
@@ -66,6 +71,16 @@ export class Controller {
     });
     m.gauge('alcor_control_resources', 'Resources in the desired state (each stored once)', () =>
       this.store.cache.resourceCount(),
+    );
+    m.gauge(
+      'alcor_control_standby_hosts',
+      'Hosts this replica takes over if their owner dies; their agent channels are kept connected',
+      () => this.standby.size,
+    );
+    m.gauge(
+      'alcor_control_standby_channels_ready',
+      'Standby agent channels (kept for a fast takeover) that are connected now',
+      () => this.channels.standbyCounts().ready,
     );
     m.gauge('alcor_control_replicas', 'Live replicas seen by this one', () => this.membership.members().length);
     m.gauge('alcor_control_active', '1 while this replica holds its lease and may push', () =>
@@ -115,6 +130,8 @@ export class Controller {
     this.stopped = true;
     for (const s of this.sessions.values()) s.stop();
     this.sessions.clear();
+    this.standby.clear();
+    this.channels.close();
     for (const [host, list] of this.waiters) {
       this.waiters.delete(host);
       for (const w of list) w.resolve(null);
@@ -123,19 +140,25 @@ export class Controller {
 
   // ---- ownership ---------------------------------------------------------------------------------
 
-  /** Starts sessions for the hosts this replica owns and stops the others. */
+  /** Starts sessions for the hosts this replica owns and stops the others; keeps standby channels warm. */
   reconcile(): void {
     // Releasing is cheap and must be immediate (no two owners); taking hosts goes through the chunked path.
     for (const [host, s] of this.sessions) {
       if (this.store.cache.agents.get(host) !== s.address || !owns(this.membership, host)) this.reconcileHost(host);
     }
     this.scheduleReconcile(this.store.cache.agents.keys());
+    for (const host of this.standby.keys()) if (!this.store.cache.agents.has(host)) this.reconcileHost(host);
   }
 
   private reconcileHost(host: string): void {
     if (this.stopped) return;
     const address = this.store.cache.agents.get(host);
     const mine = address !== undefined && owns(this.membership, host);
+    const standby =
+      address !== undefined && !mine && runnerUpOf(host, this.membership.members()) === this.self ? address : null;
+    // Standby is marked before a released session gives its channel back and unmarked after a new session took
+    // it, so the agent's connection stays up through both moves.
+    if (standby !== null) this.setStandby(host, standby);
     const session = this.sessions.get(host);
     if (session !== undefined && (!mine || session.address !== address)) {
       session.stop();
@@ -146,6 +169,7 @@ export class Controller {
       const s = new HostSession(host, address, {
         cache: this.store.cache,
         streamOptions: this.opts.streamOptions,
+        channels: this.channels,
         mayPush: (h) => !this.stopped && owns(this.membership, h),
         onResult: (r, origin) => this.onLocalResult(r, origin),
         onPushed: (ms, full) => {
@@ -161,6 +185,19 @@ export class Controller {
       this.sessions.set(host, s);
       this.opts.log.debug('took host', { host, agent: address });
       s.start(); // the first connection pushes the full state
+    }
+    if (standby === null) this.setStandby(host, null);
+  }
+
+  /** A host whose runner-up is this replica keeps a connected (idle) channel to its agent. */
+  private setStandby(host: string, want: string | null): void {
+    const had = this.standby.get(host);
+    if (had === (want ?? undefined)) return;
+    if (had !== undefined) this.channels.setStandby(had, false);
+    if (want === null) this.standby.delete(host);
+    else {
+      this.standby.set(host, want);
+      this.channels.setStandby(want, true);
     }
   }
 

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ownerOf } from './rendezvous';
+import { ownerOf, runnerUpOf } from './rendezvous';
 
 const hosts = Array.from({ length: 3000 }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.7`);
 
@@ -27,6 +27,24 @@ test('when a replica leaves only its hosts move, and they spread over the surviv
 test('no replicas, no owner; order of the member list does not matter', () => {
   assert.is(ownerOf('10.0.0.1', []), null);
   for (const h of hosts.slice(0, 100)) assert.is(ownerOf(h, ['x', 'y', 'z']), ownerOf(h, ['z', 'x', 'y']));
+});
+
+test("the runner-up is exactly the host's next owner when its owner leaves", () => {
+  const replicas = ['a', 'b', 'c', 'd'];
+  for (const h of hosts.slice(0, 500)) {
+    const owner = ownerOf(h, replicas) ?? '';
+    const next = runnerUpOf(h, replicas);
+    assert.is.not(next, owner);
+    assert.is(
+      next,
+      ownerOf(
+        h,
+        replicas.filter((r) => r !== owner),
+      ),
+    );
+  }
+  assert.is(runnerUpOf('10.0.0.1', ['a']), null);
+  assert.is(runnerUpOf('10.0.0.1', []), null);
 });
 
 test.run();

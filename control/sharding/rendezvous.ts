@@ -35,3 +35,32 @@ export function ownerOf(host: string, replicas: readonly string[]): string | nul
   }
   return best;
 }
+
+/**
+ * The replica that gets `host` if its owner leaves: the second best among `replicas` (null with fewer than
+ * two). Removing the owner leaves every other score unchanged, so this is exactly the next owner.
+ */
+export function runnerUpOf(host: string, replicas: readonly string[]): string | null {
+  let first: string | null = null;
+  let firstScore = -1;
+  let second: string | null = null;
+  let secondScore = -1;
+  for (const r of replicas) {
+    const s = score(r, host);
+    if (beats(r, s, first, firstScore)) {
+      second = first;
+      secondScore = firstScore;
+      first = r;
+      firstScore = s;
+    } else if (beats(r, s, second, secondScore)) {
+      second = r;
+      secondScore = s;
+    }
+  }
+  return second;
+}
+
+/** The same order as ownerOf: higher score, then the smaller id. */
+function beats(r: string, s: number, other: string | null, otherScore: number): boolean {
+  return other === null || s > otherScore || (s === otherScore && r < other);
+}

@@ -7,6 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { GoalStateOperationReply, GoalStateProvisionerService } from '../../proto';
 import { ControlError } from '../resources';
+import { AgentChannels, newAgentClient } from './agent-channels';
 
 export interface AgentStreamOptions {
   readonly connectTimeoutMs: number;
@@ -51,6 +52,8 @@ export class AgentStream {
   constructor(
     readonly address: string,
     private readonly opts: AgentStreamOptions = DEFAULT_STREAM_OPTIONS,
+    /** Shared channels (a standby host's channel is already connected); absent: a private channel. */
+    private readonly channels: AgentChannels | null = null,
   ) {
     this.backoffMs = opts.backoffInitialMs;
   }
@@ -85,20 +88,19 @@ export class AgentStream {
     this.timer = null;
     this.failInflight(new ControlError('STREAM_STOPPED', `stream to ${this.address} stopped`));
     this.dropCall();
-    this.client?.close();
+    const client = this.client;
     this.client = null;
+    if (client === null) return;
+    if (this.channels !== null) this.channels.release(this.address, client);
+    else client.close();
   }
 
   private connect(): void {
     if (this.state === 'stopped') return;
     this.state = 'connecting';
     if (this.client === null) {
-      this.client = new grpc.Client(this.address, grpc.credentials.createInsecure(), {
-        'grpc.max_receive_message_length': -1,
-        'grpc.max_send_message_length': -1,
-        'grpc.initial_reconnect_backoff_ms': this.opts.backoffInitialMs,
-        'grpc.max_reconnect_backoff_ms': this.opts.backoffMaxMs,
-      });
+      this.client =
+        this.channels !== null ? this.channels.acquire(this.address) : newAgentClient(this.address, this.opts);
     }
     const client = this.client;
     client.waitForReady(Date.now() + this.opts.connectTimeoutMs, (err) => {

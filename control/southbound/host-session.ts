@@ -7,6 +7,7 @@
 import { GoalStateOperationReply } from '../../proto';
 import { encodeHostGoalState, encodeResourceEntry, resourceKey } from '../resources';
 import { HostChange, HostResult, StateCache } from '../store/store';
+import type { AgentChannels } from './agent-channels';
 import { AgentStream, AgentStreamOptions } from './agent-stream';
 
 interface Delta {
@@ -18,6 +19,8 @@ interface Delta {
 export interface SessionContext {
   readonly cache: StateCache;
   readonly streamOptions: AgentStreamOptions;
+  /** Shared agent channels (standby hosts' channels are kept connected). */
+  readonly channels?: AgentChannels;
   /** May this replica push to the host right now (ownership and lease checked at send time)? */
   readonly mayPush: (host: string) => boolean;
   readonly onResult: (result: HostResult, origin: string | null) => void;
@@ -35,7 +38,7 @@ export class HostSession {
     readonly address: string,
     private readonly ctx: SessionContext,
   ) {
-    this.stream = new AgentStream(address, ctx.streamOptions);
+    this.stream = new AgentStream(address, ctx.streamOptions, ctx.channels ?? null);
     this.stream.onConnected = () => this.pushFull();
     this.stream.onFailure = (reason) => ctx.onFailure(host, reason);
   }
