@@ -42,6 +42,18 @@ test('config file with agents; flags win over the file', () => {
   }
 });
 
+test('peer liveness: default (the --listen host, any port), explicit, off', () => {
+  const base = ['--etcd', 'http://127.0.0.1:1'];
+  assert.is(loadRunConfig(base, {})?.peerListen, undefined);
+  assert.is(loadRunConfig([...base, '--peer-listen', '0.0.0.0:7000'], {})?.peerListen, '0.0.0.0:7000');
+  assert.is(loadRunConfig([...base, '--peer-listen', 'off'], {})?.peerListen, null);
+  assert.is(
+    loadRunConfig([...base, '--peer-advertise', 'ctl-1.example:7001'], {})?.peerAdvertise,
+    'ctl-1.example:7001',
+  );
+  assert.throws(() => loadRunConfig([...base, '--peer-listen', 'nowhere'], {}), /--peer-listen/);
+});
+
 test('bad values are usage errors', () => {
   assert.throws(() => loadRunConfig(['--ack', 'maybe'], {}), /--ack/);
   assert.throws(() => loadRunConfig(['--listen', 'nowhere'], {}), /HOST:PORT/);

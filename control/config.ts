@@ -63,7 +63,7 @@ export const RUN_OPTIONS = [
     type: 'number',
     default: 5,
     metavar: 'SECONDS',
-    help: "replica lease TTL: a dead replica's hosts move within it",
+    help: 'replica lease TTL: the hosts of a replica that vanished without crash evidence (host down, partition, hang) move within it',
   },
   {
     name: 'peer-listen',
