@@ -77,7 +77,7 @@ function member(
   c: Cluster,
   id: string,
   prefix: string,
-  extra: { advertise?: string | null; metrics?: ControlMetrics } = {},
+  extra: { advertise?: string | null; metrics?: ControlMetrics; connectTimeoutMs?: number } = {},
 ): EtcdMembership {
   const client = new Etcd3({ hosts: c.etcd.url });
   c.clients.push(client);
@@ -93,7 +93,8 @@ function member(
       listenHost: '127.0.0.1',
       listenPort: 0,
       advertise: extra.advertise ?? null,
-      monitor: { connectTimeoutMs: 300, retryInitialMs: 50, retryMaxMs: 200 },
+      // generous (a loaded machine must not turn a false alarm into a timeout) unless a test wants timeouts
+      monitor: { connectTimeoutMs: extra.connectTimeoutMs ?? 2000, retryInitialMs: 50, retryMaxMs: 200 },
     },
   });
   c.stopAll.push(() => m.stop());
@@ -109,6 +110,7 @@ function peerState(observer: EtcdMembership, peer: string): string | undefined {
 async function observerAndRelayedPeer(
   c: Cluster,
   prefix: string,
+  connectTimeoutMs?: number,
 ): Promise<{ observer: EtcdMembership; peer: EtcdMembership; relay: Relay; metrics: ControlMetrics }> {
   // The peer's listener port is known only after start, and the relay must be advertised at start: relay to
   // a port reserved first.
@@ -134,7 +136,7 @@ async function observerAndRelayedPeer(
   c.stopAll.push(() => peer.stop());
   await peer.start();
   const metrics = new ControlMetrics();
-  const observer = member(c, 'observer', prefix, { metrics });
+  const observer = member(c, 'observer', prefix, { metrics, connectTimeoutMs });
   await observer.start();
   await eventually('observer connected to the peer', 5000, () => peerState(observer, 'peer') === 'alive');
   assert.equal(observer.members(), ['observer', 'peer']);
@@ -169,7 +171,7 @@ if (requirePrereqs(['etcd'])) {
 
   test('a reconnect that times out does not revoke; the peer is watched again once it answers', () =>
     withCluster(async (c) => {
-      const { observer, peer, relay, metrics } = await observerAndRelayedPeer(c, '/pl-timeout/');
+      const { observer, peer, relay, metrics } = await observerAndRelayedPeer(c, '/pl-timeout/', 300);
       relay.blackhole = true;
       relay.drop();
       await eventually('timed out', 3000, () => metrics.peerDisconnects.get({ outcome: 'timeout' }) === 1);
