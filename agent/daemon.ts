@@ -9,7 +9,7 @@
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { Engine } from '../core/engine/engine';
+import { Engine, type Txns } from '../core/engine/engine';
 import type { PlannedStatus, StoreSnapshot } from '../core/goalstate';
 import { formatIpv4, formatMac, parseIpv4 } from '../core/goalstate/addr';
 import { COOKIE_MARKER_BITS, COOKIE_MASK } from '../core/pipeline/cookie';
@@ -32,7 +32,14 @@ import {
   type RequestContext,
 } from './grpc/server';
 import { InterfaceMonitor, OvsdbClient, ensureBridge, ensureVxlanPort, type PortEvent } from './ovsdb';
-import { OpenFlowSession, SessionError, mgmtSocketPath, type BundleTimings, type PacketIn } from './openflow/session';
+import {
+  OpenFlowSession,
+  SessionError,
+  mgmtSocketPath,
+  type BundleStream,
+  type BundleTimings,
+  type PacketIn,
+} from './openflow/session';
 import { Metrics } from './metrics';
 import { OnDemandClient, onDemandRequestOf } from './ondemand';
 import { XdpArpDataplane } from './xdp-arp';
@@ -93,6 +100,7 @@ const ENGINE_FAULTS: ReadonlySet<string> = new Set([
   'ENGINE_REPLY',
   'ENGINE_BAD_OPTIONS',
   'TXN_OPEN',
+  'TXN_ORDER',
   'NO_TXN',
   'STALE_PLAN',
 ]);
@@ -355,9 +363,24 @@ export class AgentDaemon {
     // While the OpenFlow session reconnects, hold the goal state briefly rather than fail it at once.
     await this.#readyWithin(session, OVS_WAIT_MS);
     let prepared;
+    // Flow-mods go into the bundle as each chunk is encoded: OVS parses them while the engine
+    // computes the rest. The bundle commits only after prepare succeeded as a whole.
+    let stream: BundleStream | undefined;
     try {
-      prepared = await engine.prepare(req.bytes, version);
+      prepared = await engine.prepare(req.bytes, version, {
+        onDelta: (delta, bundleId) => {
+          if (stream === undefined) {
+            stream = session.streamBundle(bundleId);
+            stream.result.catch(() => undefined); // awaited below; a failure before then must not go unhandled
+          }
+          stream.push(delta);
+        },
+      });
     } catch (e: unknown) {
+      if (stream !== undefined) {
+        stream.abandon(errorText(e));
+        await stream.result.catch(() => undefined);
+      }
       const code = (e as { code?: unknown }).code;
       if (typeof code === 'string' && ENGINE_FAULTS.has(code)) {
         // Our bug, not the sender's: answered as a gRPC error, not INVALID_ARG.
@@ -373,7 +396,8 @@ export class AgentDaemon {
     let bundleUs = 0;
     let ovs: BundleTimings = { addUs: 0, commitUs: 0 };
     try {
-      ovs = await session.applyBundle(prepared.bundleId, prepared.deltas);
+      stream?.end();
+      if (stream !== undefined) ovs = await stream.result;
       bundleUs = us(tBundle);
     } catch (e: unknown) {
       bundleUs = us(tBundle);
@@ -478,7 +502,7 @@ export class AgentDaemon {
   }
 
   /** "owner: error" for each OVS error of a rejected bundle (owner from the engine xid). */
-  async #nameErrors(e: unknown, txns: readonly number[]): Promise<string[]> {
+  async #nameErrors(e: unknown, txns: Txns): Promise<string[]> {
     if (!(e instanceof SessionError) || this.#engine === undefined) return [];
     const out: string[] = [];
     for (const err of e.ofErrors) {

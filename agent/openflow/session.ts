@@ -62,7 +62,62 @@ export type OfErrorMessage = Extract<OfMessage, { kind: 'error' }>;
 export type PacketIn = Extract<OfMessage, { kind: 'packet_in' }>;
 
 export type SessionErrorCode =
-  'OF_SESSION_DOWN' | 'OF_SESSION_CLOSED' | 'OF_VERSION' | 'OF_REJECTED' | 'OF_TIMEOUT' | 'OF_PROTOCOL';
+  | 'OF_SESSION_DOWN'
+  | 'OF_SESSION_CLOSED'
+  | 'OF_VERSION'
+  | 'OF_REJECTED'
+  | 'OF_TIMEOUT'
+  | 'OF_PROTOCOL'
+  | 'OF_ABANDONED';
+
+/** A bundle being fed (OpenFlowSession.streamBundle). */
+export interface BundleStream {
+  push(delta: Uint8Array): void;
+  /** No more deltas: barrier, then commit (or discard if OVS refused an add). */
+  end(): void;
+  /** Discard the bundle; `result` rejects with OF_ABANDONED. */
+  abandon(why: string): void;
+  readonly result: Promise<BundleTimings>;
+}
+
+/** Deltas handed over by a producer, read once by the bundle runner. */
+class DeltaQueue implements AsyncIterable<Uint8Array> {
+  readonly #items: Uint8Array[] = [];
+  #ended = false;
+  #failure: Error | undefined;
+  #wake: (() => void) | undefined;
+
+  push(d: Uint8Array): void {
+    if (this.#ended || this.#failure !== undefined) return;
+    this.#items.push(d);
+    this.#notify();
+  }
+  end(): void {
+    this.#ended = true;
+    this.#notify();
+  }
+  fail(e: Error): void {
+    this.#failure ??= e;
+    this.#notify();
+  }
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      if (this.#failure !== undefined) throw this.#failure;
+      const d = this.#items.shift();
+      if (d !== undefined) {
+        yield d;
+        continue;
+      }
+      if (this.#ended) return;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+}
 
 /** Where a bundle's time went: sending the adds until OVS answered their barrier, then the commit. */
 export interface BundleTimings {
@@ -228,6 +283,28 @@ export class OpenFlowSession extends EventEmitter {
    */
   applyBundle(bundleId: number, deltas: readonly Uint8Array[]): Promise<BundleTimings> {
     if (deltas.every((d) => d.length === 0)) return Promise.resolve({ addUs: 0, commitUs: 0 });
+    return this.#chain(bundleId, deltas);
+  }
+
+  /**
+   * A bundle whose deltas arrive while it is being sent (the engine hands each chunk over as soon as
+   * it is encoded, so OVS parses the first flow-mods while the rest are still being computed). Push
+   * deltas in order, then end() to commit, or abandon() to discard whatever was sent. `result` is
+   * applyBundle's promise; abandon() makes it reject with OF_ABANDONED. Nothing is written until the
+   * first non-empty delta, so a goal state that changes no flow costs no round trip.
+   */
+  streamBundle(bundleId: number): BundleStream {
+    const queue = new DeltaQueue();
+    const result = this.#chain(bundleId, queue);
+    return {
+      push: (delta) => queue.push(delta),
+      end: () => queue.end(),
+      abandon: (why) => queue.fail(new SessionError('OF_ABANDONED', `bundle ${bundleId} abandoned: ${why}`)),
+      result,
+    };
+  }
+
+  #chain(bundleId: number, deltas: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<BundleTimings> {
     const run = this.#bundleChain.then(
       () => this.#runBundle(bundleId, deltas),
       () => this.#runBundle(bundleId, deltas),
@@ -236,46 +313,64 @@ export class OpenFlowSession extends EventEmitter {
     return run;
   }
 
-  async #runBundle(bundleId: number, deltas: readonly Uint8Array[]): Promise<BundleTimings> {
+  async #runBundle(bundleId: number, deltas: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<BundleTimings> {
     const t0 = process.hrtime.bigint();
-    const ready = this.#requireReady();
-    const v = ready.version;
-    const conn = ready.conn;
-    const w: BundleWait = {
-      kind: 'bundle',
-      bundleId,
-      commitXid: 0,
-      committed: false,
-      errors: [],
-      barrier: undefined,
-      failed: undefined,
-    };
+    let opened: { conn: Conn; v: OfVersion; w: BundleWait; deadline: number } | undefined;
     const xids: number[] = [];
-    const xid = (): number => {
+    const xidFor = (w: BundleWait): number => {
       const x = this.#nextXid();
       xids.push(x);
       this.#waits.set(x, w);
       return x;
     };
-    this.#bundle = w;
-    const deadline = Date.now() + this.#opts.requestTimeoutMs;
+    const open = async (): Promise<{ conn: Conn; v: OfVersion; w: BundleWait; deadline: number }> => {
+      const ready = this.#requireReady();
+      const w: BundleWait = {
+        kind: 'bundle',
+        bundleId,
+        commitXid: 0,
+        committed: false,
+        errors: [],
+        barrier: undefined,
+        failed: undefined,
+      };
+      this.#bundle = w;
+      const o = { conn: ready.conn, v: ready.version, w, deadline: Date.now() + this.#opts.requestTimeoutMs };
+      await this.#write(o.conn, encodeBundleControl(xidFor(w), o.v, bundleId, 'open', BUNDLE_ATOMIC_ORDERED));
+      return o;
+    };
     try {
       // Phase 1: open and add, then a barrier. OVS checks each BUNDLE_ADD when it arrives and would
       // commit the bundle WITHOUT the messages it refused (seen with OVS 3.1), so errors found here
       // must discard the bundle instead of committing it.
-      await this.#write(conn, encodeBundleControl(xid(), v, bundleId, 'open', BUNDLE_ATOMIC_ORDERED));
-      for (const d of deltas) if (d.length > 0) await this.#write(conn, d);
-      await this.#barrierFor(w, conn, xid(), v, deadline);
+      try {
+        for await (const d of deltas) {
+          if (d.length === 0) continue;
+          opened ??= await open();
+          await this.#write(opened.conn, d);
+        }
+      } catch (e: unknown) {
+        // The producer gave up (or the connection went): take back what OVS holds of the bundle.
+        if (opened !== undefined && !opened.conn.socket.destroyed) {
+          const { conn, v, w, deadline } = opened;
+          await this.#write(conn, encodeBundleControl(xidFor(w), v, bundleId, 'discard', BUNDLE_ATOMIC_ORDERED));
+          await this.#barrierFor(w, conn, xidFor(w), v, deadline);
+        }
+        throw e;
+      }
+      if (opened === undefined) return { addUs: 0, commitUs: 0 };
+      const { conn, v, w, deadline } = opened;
+      await this.#barrierFor(w, conn, xidFor(w), v, deadline);
       if (w.errors.length > 0) {
-        await this.#write(conn, encodeBundleControl(xid(), v, bundleId, 'discard', BUNDLE_ATOMIC_ORDERED));
-        await this.#barrierFor(w, conn, xid(), v, deadline);
+        await this.#write(conn, encodeBundleControl(xidFor(w), v, bundleId, 'discard', BUNDLE_ATOMIC_ORDERED));
+        await this.#barrierFor(w, conn, xidFor(w), v, deadline);
         throw this.#rejected(w);
       }
       // Phase 2: commit. A flow-mod that fails here fails the whole bundle (OFPBF_ATOMIC): OVS rolls back.
       const tCommit = process.hrtime.bigint();
-      w.commitXid = xid();
+      w.commitXid = xidFor(w);
       await this.#write(conn, encodeBundleControl(w.commitXid, v, bundleId, 'commit', BUNDLE_ATOMIC_ORDERED));
-      await this.#barrierFor(w, conn, xid(), v, deadline);
+      await this.#barrierFor(w, conn, xidFor(w), v, deadline);
       if (w.errors.length > 0) throw this.#rejected(w);
       if (!w.committed)
         throw new SessionError('OF_PROTOCOL', `bundle ${bundleId}: barrier reply before the commit reply`);

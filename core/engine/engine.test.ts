@@ -80,14 +80,112 @@ test('splitting keeps every neighbor exactly once and every other field in each 
   const split = splitGoalState(bytes, 2, 3);
   let total = 0;
   for (let p = 0; p < 3; p++) {
-    const gs = GoalStateV2.decode(split.parts[p]);
+    assert.is(split.chunks[p].length, 1);
+    const gs = GoalStateV2.decode(split.chunks[p][0].bytes);
     total += Object.keys(gs.neighborStates).length;
     assert.is(Object.keys(gs.subnetStates).length, 1);
     assert.is(Object.keys(gs.portStates).length, 1);
-    assert.is(split.neighborOrder[p].length, Object.keys(gs.neighborStates).length);
+    assert.is(split.chunks[p][0].neighborOrder.length, Object.keys(gs.neighborStates).length);
   }
   assert.is(total, 1000);
   assert.is(split.neighborCount, 1000);
+});
+
+test('chunks: shared fields in chunk 0 only, neighbors in message order, at most maxChunks per partition', () => {
+  const bytes = neighborsGoalStateV2Bytes(1000, { hostResources: false });
+  const split = splitGoalState(bytes, 2, 2, 64);
+  const seen: number[] = [];
+  for (const chunks of split.chunks) {
+    chunks.forEach((chunk, k) => {
+      const gs = GoalStateV2.decode(chunk.bytes);
+      assert.is(Object.keys(gs.portStates).length, k === 0 ? 1 : 0);
+      assert.ok(Object.keys(gs.neighborStates).length <= 64);
+      assert.is(chunk.neighborOrder.length, Object.keys(gs.neighborStates).length);
+      seen.push(...chunk.neighborOrder);
+    });
+    const order = chunks.flatMap((c) => [...c.neighborOrder]);
+    assert.equal(
+      order,
+      [...order].sort((a, b) => a - b),
+    );
+  }
+  assert.equal(
+    seen.sort((a, b) => a - b),
+    Array.from({ length: 1000 }, (_, i) => i),
+  );
+  const capped = splitGoalState(bytes, 2, 1, 10, 4);
+  assert.is(capped.chunks[0].length, 4);
+});
+
+test('streaming in chunks gives the statuses and the flow-mods of the one-piece prepare, for any worker count', async () => {
+  const big = neighborsGoalStateV2Bytes(20_000, { hostResources: false });
+  const full = fullGoalStateV2Bytes();
+  const results: { statuses: string; flows: string[]; desired: string[] }[] = [];
+  for (const [workers, stream] of [
+    [0, false],
+    [1, true],
+    [2, true],
+    [3, true],
+  ] as const) {
+    const e = await engineWith(workers);
+    const flows: string[] = [];
+    const statuses: unknown[] = [];
+    for (const bytes of [big, full]) {
+      const got: Uint8Array[] = [];
+      const p = await e.prepare(bytes, 2, stream ? { onDelta: (d) => got.push(d) } : {});
+      if (stream) assert.is(p.deltas.length, 0);
+      flows.push(...deltaText(stream ? got : p.deltas));
+      statuses.push(...p.statuses);
+      await e.commit(p.txns);
+    }
+    results.push({
+      statuses: JSON.stringify(statuses),
+      flows: flows.sort(),
+      desired: flowsText(await e.desiredFlows()),
+    });
+    await e.close();
+  }
+  for (const r of results.slice(1)) {
+    assert.is(r.statuses, results[0].statuses);
+    assert.equal(r.flows, results[0].flows);
+    assert.equal(r.desired, results[0].desired);
+  }
+});
+
+test('the next goal state may be prepared right after commit() of a chunked one, without awaiting it', async () => {
+  const e = await engineWith(2);
+  const first = await e.prepare(neighborsGoalStateV2Bytes(40_000, { hostResources: false }), 2, {
+    onDelta: () => undefined,
+  });
+  assert.ok(
+    first.txns.every((t) => t.length > 1),
+    'several chunks per partition',
+  );
+  const committed = e.commit(first.txns); // the agent does not wait for this before the next goal state
+  const next = await e.prepare(fullGoalStateV2Bytes(), 2, { onDelta: () => undefined });
+  await committed;
+  await e.commit(next.txns);
+  await e.close();
+});
+
+test('a streamed goal state that fails in a later chunk leaves nothing planned', async () => {
+  const e = await engineWith(2);
+  const before = (await e.stats()).flows;
+  const good = neighborsGoalStateV2Bytes(30_000, { hostResources: false });
+  // Undecodable bytes after the neighbors: the split accepts the framing, a partition's decoder does not.
+  const bad = Buffer.concat([good, Buffer.from([0x3a, 0x03, 0x0a, 0x01, 0xff])]);
+  let failed = false;
+  try {
+    await e.prepare(bad, 2, { onDelta: () => undefined });
+  } catch {
+    failed = true;
+  }
+  assert.ok(failed, 'prepare should fail');
+  assert.is((await e.stats()).flows, before);
+  const ok = await e.prepare(good, 2, { onDelta: () => undefined });
+  await e.commit(ok.txns);
+  assert.ok((await e.stats()).flows > before);
+  await e.close();
 });
 
 test('1 worker, 2 workers and in-process give the same statuses and the same flow-mods', async () => {
@@ -191,7 +289,7 @@ test('adding one neighbor to a held state yields exactly its two flows', async (
   assert.is(p.modify + p.delete, 0);
   assert.is(p.statuses.length, 1);
   // Only the neighbor's partition worked on it; the other sat the message out.
-  assert.is(p.txns.filter((t) => t < 0).length, 1);
+  assert.is(p.txns.flat().filter((t) => t < 0).length, 1);
   await e.commit(p.txns);
   const gone = neighborsGoalStateV2(1, { startIndex: 501, hostResources: false, operationType: OperationType.DELETE });
   const d = await e.prepare(
@@ -220,9 +318,10 @@ test('a part with no neighbor and no shared resource is idle; a shared resource 
     2,
     3,
   );
-  assert.equal(alone.idle.filter((x) => !x).length, 1);
+  const idle = (s: ReturnType<typeof splitGoalState>): boolean[] => s.chunks.map((c) => c[0].idle);
+  assert.equal(idle(alone).filter((x) => !x).length, 1);
   const withPort = splitGoalState(GoalStateV2.encode({ ...one, vpcStates: {}, subnetStates: {} }).finish(), 2, 3);
-  assert.equal(withPort.idle, [false, false, false]);
+  assert.equal(idle(withPort), [false, false, false]);
   const empty = splitGoalState(
     GoalStateV2.encode({
       formatVersion: 1,
@@ -239,7 +338,7 @@ test('a part with no neighbor and no shared resource is idle; a shared resource 
     2,
     2,
   );
-  assert.equal(empty.idle, [true, true]);
+  assert.equal(idle(empty), [true, true]);
 });
 
 test('a restart from a snapshot reconciles against installed flows without flushing', async () => {

@@ -21,7 +21,7 @@ import { ARP_ANSWERS, type ArpAnswers } from '../pipeline/view';
 import type { ArpTriple } from './arp-entries';
 import type { HostFacts, PrepareResult, PrepareTimings } from './partition';
 import type { WorkerReply, WorkerTask } from './protocol';
-import { splitGoalState } from './split';
+import { splitGoalState, type SplitChunk } from './split';
 import { PartitionHost, replyValue } from './worker';
 
 export interface EngineOptions {
@@ -39,12 +39,26 @@ export interface EngineOptions {
 }
 
 /**
- * xids of the engine's flow-mods: partition p's message i has xid XID_BASE + p * XID_SPAN + i.
- * The OpenFlow session keeps its own xids below XID_BASE, so an ERROR's xid says where it came from.
+ * xids of the engine's flow-mods: partition p's messages have xids from XID_BASE + p * XID_SPAN; in
+ * a chunked goal state (prepare with `onDelta`), chunk 0 starts there and chunk k >= 1 at
+ * CHUNK0_SPAN + (k - 1) * CHUNK_SPAN within the partition's span. The OpenFlow session keeps its
+ * own xids below XID_BASE, so an ERROR's xid says where it came from.
  */
 export const XID_BASE = 0x4000_0000;
 export const XID_SPAN = 0x0400_0000;
 export const MAX_PARTITIONS = 16;
+/** At most this many chunks per partition and goal state; chunks grow past CHUNK_NEIGHBORS to fit. */
+const MAX_CHUNKS = 256;
+const CHUNK_SPAN = 0x2_0000;
+const CHUNK0_SPAN = XID_SPAN - (MAX_CHUNKS - 1) * CHUNK_SPAN;
+/**
+ * Neighbors per chunk when streaming: small enough that OVS starts parsing the first flow-mods
+ * early, large enough that per-chunk costs (a worker round trip, a plan) stay negligible.
+ */
+const CHUNK_NEIGHBORS = 8192;
+
+/** A partition's open transactions for one goal state, per partition in chunk order. */
+export type Txns = readonly (readonly number[])[];
 
 /** The txn of a partition that sat a goal state out: nothing in it was its (split.ts `idle`). */
 const NO_TXN = -1;
@@ -56,20 +70,30 @@ const IDLE_RESULT: PrepareResult = {
   slowNeighbors: 0,
 };
 
+export interface PrepareOptions {
+  /**
+   * Receives each chunk's BUNDLE_ADD_MESSAGE(FLOW_MOD)s as soon as its partition has encoded them
+   * (a partition's chunks in order; partitions interleaved), so the caller can stream them into an
+   * open bundle while the rest is computed. With it, the goal state is planned in chunks of
+   * neighbors and `Prepared.deltas` is empty.
+   */
+  readonly onDelta?: (delta: Uint8Array, bundleId: number) => void;
+}
+
 export interface Prepared {
   readonly bundleId: number;
   /** One status per op, in op order. */
   readonly statuses: readonly PlannedStatus[];
-  /** Per partition, its BUNDLE_ADD_MESSAGE(FLOW_MOD)s; send them all in one bundle. */
+  /** The BUNDLE_ADD_MESSAGE(FLOW_MOD)s to send in one bundle (empty when they went to `onDelta`). */
   readonly deltas: readonly Uint8Array[];
   readonly add: number;
   readonly modify: number;
   readonly delete: number;
-  /** Slowest partition per phase. */
+  /** Slowest partition per phase (summed over its chunks). */
   readonly timings: PrepareTimings;
   readonly slowNeighbors: number;
-  /** Per partition, its open transaction. */
-  readonly txns: readonly number[];
+  /** The open transactions; give them back to commit() or abort(). */
+  readonly txns: Txns;
 }
 
 interface Backend {
@@ -88,11 +112,19 @@ class ThreadBackend implements Backend {
       concurrentTasksPerWorker: 1,
     });
   }
-  async run(task: WorkerTask, transfer?: readonly ArrayBufferLike[]): Promise<WorkerReply> {
-    return (await this.#pool.run(
-      task,
-      transfer ? { transferList: transfer as ArrayBuffer[] } : undefined,
-    )) as WorkerReply;
+  /** Tasks in call order: the partition's state machine depends on it (commit before the next prepare). */
+  #tail: Promise<unknown> = Promise.resolve();
+
+  run(task: WorkerTask, transfer?: readonly ArrayBufferLike[]): Promise<WorkerReply> {
+    // Piscina 5 does not run queued tasks in submission order (measured: 0,2,4,1,5,3), so each
+    // task is handed over only when the one before it has finished.
+    const options = transfer ? { transferList: transfer as ArrayBuffer[] } : undefined;
+    const next = this.#tail.then(
+      () => this.#pool.run(task, options) as Promise<WorkerReply>,
+      () => this.#pool.run(task, options) as Promise<WorkerReply>,
+    );
+    this.#tail = next.catch(() => undefined);
+    return next;
   }
   async close(): Promise<void> {
     await this.#pool.destroy();
@@ -185,56 +217,113 @@ export class Engine {
     return this.#bundleId;
   }
 
-  #enc(bundleId: number, p: number): { bundleId: number; firstXid: number } {
-    return { bundleId, firstXid: XID_BASE + p * XID_SPAN };
+  #enc(bundleId: number, p: number, chunk = 0): { bundleId: number; firstXid: number } {
+    const offset = chunk === 0 ? 0 : CHUNK0_SPAN + (chunk - 1) * CHUNK_SPAN;
+    return { bundleId, firstXid: XID_BASE + p * XID_SPAN + offset };
   }
 
   /**
    * Plans an encoded goal state (v1 GoalState or GoalStateV2) in every partition. The caller sends
-   * `deltas` to OVS in one bundle, then calls commit() or abort(). One goal state at a time.
+   * the flow-mods (`deltas`, or what `onDelta` received) to OVS in one bundle, then calls commit()
+   * or abort(). One goal state at a time. On an error nothing stays planned.
    */
-  async prepare(bytes: Uint8Array, version: 1 | 2): Promise<Prepared> {
+  async prepare(bytes: Uint8Array, version: 1 | 2, opts: PrepareOptions = {}): Promise<Prepared> {
     const bundleId = this.#nextBundle();
-    const split = splitGoalState(bytes, version, this.#parts.length);
-    const results = await Promise.all(
-      this.#parts.map(async (b, p): Promise<PrepareResult> => {
-        if (split.idle[p]) return IDLE_RESULT;
-        const part = split.parts[p];
-        // With one partition the caller's buffer is used as it is (it may be a view into a larger one).
-        const transfer = this.#parts.length > 1 && b instanceof ThreadBackend ? [part.buffer] : undefined;
-        const reply = await b.run({ type: 'prepare', version, bytes: part, enc: this.#enc(bundleId, p) }, transfer);
-        return expect(reply, 'prepare').result;
-      }),
+    const threads = this.#parts[0] instanceof ThreadBackend;
+    // Chunks only pay when another thread can work meanwhile (OVS parsing, the other partitions).
+    const chunkNeighbors = opts.onDelta !== undefined && threads ? CHUNK_NEIGHBORS : Number.POSITIVE_INFINITY;
+    const split = splitGoalState(bytes, version, this.#parts.length, chunkNeighbors, MAX_CHUNKS - 1);
+    const settled = await Promise.allSettled(
+      this.#parts.map((b, p) => this.#preparePartition(b, p, split.chunks[p], version, bundleId, opts.onDelta)),
     );
+    const failure = settled.find((r) => r.status === 'rejected');
+    if (failure !== undefined) {
+      // Every chunk that did plan is taken back, newest first, before the error goes up.
+      await Promise.all(
+        settled.flatMap((r, p) =>
+          r.status === 'fulfilled'
+            ? this.#abortAll(
+                this.#parts[p],
+                r.value.map((x) => x.txn),
+              )
+            : [],
+        ),
+      );
+      throw (failure as PromiseRejectedResult).reason;
+    }
+    const perPartition = settled.map((r) => (r as PromiseFulfilledResult<PrepareResult[]>).value);
+    const results = perPartition.flat();
     const statuses = mergeStatuses(
-      results.map((r) => r.statuses),
-      split.neighborOrder,
+      perPartition.flatMap((rs, p) =>
+        rs.map((r, k) => ({ statuses: r.statuses, order: split.chunks[p][k].neighborOrder })),
+      ),
       split.neighborCount,
     );
     const timings: PrepareTimings = { decodeMs: 0, planMs: 0, compileMs: 0, diffMs: 0, encodeMs: 0 };
-    for (const r of results) {
-      for (const k of Object.keys(timings) as (keyof PrepareTimings)[]) timings[k] = Math.max(timings[k], r.timings[k]);
+    for (const rs of perPartition) {
+      for (const k of Object.keys(timings) as (keyof PrepareTimings)[]) {
+        timings[k] = Math.max(timings[k], sum(rs.map((r) => r.timings[k])));
+      }
     }
     return {
       bundleId,
       statuses,
-      deltas: results.map((r) => r.delta.bytes),
+      deltas: opts.onDelta === undefined ? results.map((r) => r.delta.bytes) : [],
       add: sum(results.map((r) => r.delta.add)),
       modify: sum(results.map((r) => r.delta.modify)),
       delete: sum(results.map((r) => r.delta.delete)),
       timings,
       slowNeighbors: sum(results.map((r) => r.slowNeighbors)),
-      txns: results.map((r) => r.txn),
+      txns: perPartition.map((rs) => rs.map((r) => r.txn)),
     };
   }
 
+  /**
+   * One partition's chunks, all queued at once (its worker runs one task at a time, in order).
+   * Rejects after every chunk has settled, so the caller can abort the ones that planned.
+   */
+  async #preparePartition(
+    b: Backend,
+    p: number,
+    chunks: readonly SplitChunk[],
+    version: 1 | 2,
+    bundleId: number,
+    onDelta: ((delta: Uint8Array, bundleId: number) => void) | undefined,
+  ): Promise<PrepareResult[]> {
+    // The caller's buffer itself (one partition, one chunk) may be a view into a larger one: not moved.
+    const movable = b instanceof ThreadBackend && (this.#parts.length > 1 || chunks.length > 1);
+    const runs = chunks.map(async (chunk, k): Promise<PrepareResult> => {
+      if (chunk.idle) return IDLE_RESULT;
+      const task: WorkerTask = {
+        type: 'prepare',
+        version,
+        bytes: chunk.bytes,
+        enc: this.#enc(bundleId, p, k),
+        continues: k > 0,
+      };
+      const reply = await b.run(task, movable ? [chunk.bytes.buffer] : undefined);
+      const result = expect(reply, 'prepare').result;
+      onDelta?.(result.delta.bytes, bundleId);
+      return result;
+    });
+    const settled = await Promise.allSettled(runs);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed === undefined) return settled.map((r) => (r as PromiseFulfilledResult<PrepareResult>).value);
+    // Undo what planned here, newest first, then fail.
+    await Promise.all(
+      this.#abortAll(
+        b,
+        settled.map((r) => (r.status === 'fulfilled' ? r.value.txn : NO_TXN)),
+      ),
+    );
+    throw (failed as PromiseRejectedResult).reason;
+  }
+
   /** Interfaces appeared/moved/went away, or the tunnel port changed: the flow-mods that follow. */
-  async prepareHostFacts(
-    facts: HostFacts,
-  ): Promise<{
+  async prepareHostFacts(facts: HostFacts): Promise<{
     bundleId: number;
     deltas: Uint8Array[];
-    txns: number[];
+    txns: Txns;
     flowMods: number;
     add: number;
     delete: number;
@@ -247,31 +336,45 @@ export class Engine {
     return {
       bundleId,
       deltas: rs.map((r) => r.delta.bytes),
-      txns: rs.map((r) => r.txn),
+      txns: rs.map((r) => [r.txn]),
       flowMods: sum(rs.map((r) => r.delta.add + r.delta.modify + r.delta.delete)),
       add: sum(rs.map((r) => r.delta.add)),
       delete: sum(rs.map((r) => r.delta.delete)),
     };
   }
 
-  async commit(txns: readonly number[]): Promise<void> {
+  // Every task goes into its partition's queue now, in order (a partition runs one task at a time),
+  // so whatever the caller asks next (the next goal state) queues behind them.
+  async commit(txns: Txns): Promise<void> {
     await Promise.all(
-      this.#parts.map((b, p) => (txns[p] === NO_TXN ? undefined : b.run({ type: 'commit', txn: txns[p] }))),
+      this.#parts.flatMap((b, p) =>
+        (txns[p] ?? []).filter((t) => t !== NO_TXN).map((txn) => b.run({ type: 'commit', txn })),
+      ),
     );
   }
 
-  async abort(txns: readonly number[]): Promise<void> {
-    await Promise.all(
-      this.#parts.map((b, p) => (txns[p] === NO_TXN ? undefined : b.run({ type: 'abort', txn: txns[p] }))),
-    );
+  /** Newest chunk first: each undo must find the state the chunk left. */
+  async abort(txns: Txns): Promise<void> {
+    await Promise.all(this.#parts.flatMap((b, p) => this.#abortAll(b, txns[p] ?? [])));
   }
 
-  /** The owner ("kind:id") of the flow-mod with this xid in the open transaction, if it is ours. */
-  async ownerOfXid(txns: readonly number[], xid: number): Promise<string | undefined> {
+  #abortAll(b: Backend, txns: readonly number[]): Promise<WorkerReply>[] {
+    const out: Promise<WorkerReply>[] = [];
+    for (let k = txns.length - 1; k >= 0; k--) if (txns[k] !== NO_TXN) out.push(b.run({ type: 'abort', txn: txns[k] }));
+    return out;
+  }
+
+  /** The owner ("kind:id") of the flow-mod with this xid in the open transactions, if it is ours. */
+  async ownerOfXid(txns: Txns, xid: number): Promise<string | undefined> {
     if (xid < XID_BASE) return undefined;
     const p = Math.floor((xid - XID_BASE) / XID_SPAN);
-    if (p >= this.#parts.length || txns[p] === NO_TXN) return undefined;
-    const reply = await this.#parts[p].run({ type: 'ownerOf', txn: txns[p], index: (xid - XID_BASE) % XID_SPAN });
+    if (p >= this.#parts.length) return undefined;
+    const offset = (xid - XID_BASE) % XID_SPAN;
+    const chunk = offset < CHUNK0_SPAN ? 0 : 1 + Math.floor((offset - CHUNK0_SPAN) / CHUNK_SPAN);
+    const txn = txns[p]?.[chunk];
+    if (txn === undefined || txn === NO_TXN) return undefined;
+    const index = offset - (chunk === 0 ? 0 : CHUNK0_SPAN + (chunk - 1) * CHUNK_SPAN);
+    const reply = await this.#parts[p].run({ type: 'ownerOf', txn, index });
     return expect(reply, 'ownerOf').owner;
   }
 
@@ -366,20 +469,19 @@ function sum(xs: readonly number[]): number {
  * 0's list is replaced by all partitions' neighbor statuses in message order.
  */
 function mergeStatuses(
-  lists: readonly (readonly PlannedStatus[])[],
-  neighborOrder: readonly Uint32Array[],
+  pieces: readonly { readonly statuses: readonly PlannedStatus[]; readonly order: Uint32Array }[],
   neighborCount: number,
 ): PlannedStatus[] {
-  if (lists.length === 1) return [...lists[0]];
+  // pieces[0] is partition 0's first chunk: it alone has the statuses of the shared resources.
+  if (neighborCount < 0) return [...pieces[0].statuses];
   const merged = new Array<PlannedStatus>(neighborCount);
-  for (let p = 0; p < lists.length; p++) {
-    const order = neighborOrder[p];
+  for (const { statuses, order } of pieces) {
     let i = 0;
-    for (const s of lists[p]) if (s.resourceType === ResourceType.NEIGHBOR) merged[order[i++]] = s;
+    for (const s of statuses) if (s.resourceType === ResourceType.NEIGHBOR) merged[order[i++]] = s;
   }
   const out: PlannedStatus[] = [];
   let placed = false;
-  for (const s of lists[0]) {
+  for (const s of pieces[0].statuses) {
     if (s.resourceType === ResourceType.NEIGHBOR) {
       if (!placed) for (const m of merged) out.push(m);
       placed = true;

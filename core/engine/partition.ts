@@ -167,8 +167,8 @@ interface Routed {
 }
 
 export class PartitionError extends Error {
-  readonly code: 'TXN_OPEN' | 'NO_TXN';
-  constructor(code: 'TXN_OPEN' | 'NO_TXN', message: string) {
+  readonly code: 'TXN_OPEN' | 'NO_TXN' | 'TXN_ORDER';
+  constructor(code: 'TXN_OPEN' | 'NO_TXN' | 'TXN_ORDER', message: string) {
     super(message);
     this.code = code;
   }
@@ -192,7 +192,11 @@ export class PartitionEngine {
   readonly neighborFlows: NeighborFlowSet;
   /** Neighbors with flows in `table` (while records are in use): they stay there. */
   readonly #tableNeighbors = new Set<string>();
-  #open: Undo | undefined;
+  /**
+   * Open transactions, oldest first. A goal state planned in chunks stacks one per chunk; anything
+   * else needs the stack empty. Abort goes newest first, so each undo finds the state it left.
+   */
+  readonly #open: Undo[] = [];
   #nextTxn = 1;
 
   constructor(opts: PartitionOptions) {
@@ -234,8 +238,8 @@ export class PartitionEngine {
   }
 
   /** Plans and applies an encoded goal state. See the file comment for the protocol. */
-  prepareGoalState(bytes: Uint8Array, version: 1 | 2, enc: EncodeContext): PrepareResult {
-    this.#assertNoOpen();
+  prepareGoalState(bytes: Uint8Array, version: 1 | 2, enc: EncodeContext, continues = false): PrepareResult {
+    if (!continues) this.#assertNoOpen();
     const timings: PrepareTimings = { decodeMs: 0, planMs: 0, compileMs: 0, diffMs: 0, encodeMs: 0 };
     let t = performance.now();
     const { model, slowNeighbors } = decodeGoalState(bytes, version, this.#fast);
@@ -254,7 +258,7 @@ export class PartitionEngine {
     const owners = this.#ownersOf(plan);
     const txn = this.#nextTxn++;
     const result = this.#applyOwners(owners, enc, timings);
-    this.#open = {
+    this.#open.push({
       txn,
       plan,
       owners,
@@ -264,7 +268,7 @@ export class PartitionEngine {
       messages: result.messages,
       recordChanges: result.recordChanges,
       demoted: result.demoted,
-    };
+    });
     return { txn, statuses, delta: result.delta, timings, slowNeighbors };
   }
 
@@ -294,7 +298,7 @@ export class PartitionEngine {
     const list = owners.list.filter((o) => this.owns(o));
     const result = this.#applyOwners(list, enc, undefined);
     const txn = this.#nextTxn++;
-    this.#open = {
+    this.#open.push({
       txn,
       plan: undefined,
       owners: list,
@@ -304,17 +308,18 @@ export class PartitionEngine {
       messages: result.messages,
       recordChanges: result.recordChanges,
       demoted: result.demoted,
-    };
+    });
     return { txn, delta: result.delta };
   }
 
   commit(txn: number): void {
-    this.#take(txn);
+    const undo = this.#take(txn, false);
+    if (undo.plan !== undefined) this.store.settle(undo.plan);
   }
 
   /** OVS rejected the transaction's bundle: put the held state and the flow table back. */
   abort(txn: number): void {
-    const undo = this.#take(txn);
+    const undo = this.#take(txn, true);
     if (undo.plan !== undefined) this.store.revert(undo.plan);
     for (let i = undo.ofports.length - 1; i >= 0; i--) this.facts.setOfport(undo.ofports[i][0], undo.ofports[i][1]);
     this.facts.tunnelOfport = undo.tunnelOfport;
@@ -345,8 +350,9 @@ export class PartitionEngine {
 
   /** The owner of message `i` of the open transaction's delta (to say which resource OVS rejected). */
   ownerOfMessage(txn: number, i: number): string | undefined {
-    if (this.#open === undefined || this.#open.txn !== txn) return undefined;
-    const { flows, records } = this.#open.messages;
+    const open = this.#open.find((u) => u.txn === txn);
+    if (open === undefined) return undefined;
+    const { flows, records } = open.messages;
     const f = flows[i];
     if (f !== undefined) return this.table.ownersOf(fastFlowKey(f))[0];
     // A deleted flow has no owner any more (as for the table's flows).
@@ -607,16 +613,19 @@ export class PartitionEngine {
     return false;
   }
 
-  #take(txn: number): Undo {
-    const undo = this.#open;
-    if (undo === undefined || undo.txn !== txn) throw new PartitionError('NO_TXN', `no open transaction ${txn}`);
-    this.#open = undefined;
-    return undo;
+  /** Removes an open transaction; an abort must take the newest (later chunks planned on top of it). */
+  #take(txn: number, newest: boolean): Undo {
+    const at = this.#open.findIndex((u) => u.txn === txn);
+    if (at < 0) throw new PartitionError('NO_TXN', `no open transaction ${txn}`);
+    if (newest && at !== this.#open.length - 1) {
+      throw new PartitionError('TXN_ORDER', `transaction ${txn} has later transactions open: abort those first`);
+    }
+    return this.#open.splice(at, 1)[0];
   }
 
   #assertNoOpen(): void {
-    if (this.#open !== undefined) {
-      throw new PartitionError('TXN_OPEN', `transaction ${this.#open.txn} is still open: commit or abort it first`);
+    if (this.#open.length > 0) {
+      throw new PartitionError('TXN_OPEN', `transaction ${this.#open[0].txn} is still open: commit or abort it first`);
     }
   }
 }

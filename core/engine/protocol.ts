@@ -19,7 +19,14 @@ export type WorkerTask =
       readonly ofports?: readonly (readonly [string, number])[];
       readonly arpAnswers?: ArpAnswers;
     }
-  | { readonly type: 'prepare'; readonly version: 1 | 2; readonly bytes: Uint8Array; readonly enc: EncodeContext }
+  | {
+      readonly type: 'prepare';
+      readonly version: 1 | 2;
+      readonly bytes: Uint8Array;
+      readonly enc: EncodeContext;
+      /** A later chunk of the same goal state: plans on top of the chunks still open. */
+      readonly continues?: boolean;
+    }
   | { readonly type: 'hostFacts'; readonly facts: HostFacts; readonly enc: EncodeContext }
   | { readonly type: 'commit'; readonly txn: number }
   | { readonly type: 'abort'; readonly txn: number }

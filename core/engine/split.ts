@@ -43,18 +43,27 @@ export function partitionOfCookieHash(hash: number, parts: number): number {
   return parts <= 1 ? 0 : hash % parts;
 }
 
-export interface SplitGoalState {
-  /** One message per partition. */
-  readonly parts: Uint8Array[];
-  /** Per partition: the position in the whole message's neighbor order of each of its neighbors (empty for one partition). */
-  readonly neighborOrder: Uint32Array[];
-  /** Neighbor entries in the whole message (-1 for one partition: not counted). */
-  readonly neighborCount: number;
+/** One piece of a partition's share of a goal state: a valid goal state on its own. */
+export interface SplitChunk {
+  readonly bytes: Uint8Array;
+  /** The position in the whole message's neighbor order of each of its neighbors. */
+  readonly neighborOrder: Uint32Array;
   /**
-   * Per partition: true when its part holds no resource at all (no neighbor of its own and no shared
-   * resource field), so it has nothing to plan. A one-neighbor goal state wakes one worker, not all.
+   * True when it holds no resource at all (no neighbor and no shared resource field), so there is
+   * nothing to plan. A one-neighbor goal state wakes one worker, not all.
    */
-  readonly idle: boolean[];
+  readonly idle: boolean;
+}
+
+export interface SplitGoalState {
+  /**
+   * Per partition, its chunks in order. Chunk 0 carries every shared field (VPCs, subnets, ports,
+   * ...) and the first neighbors; later chunks carry neighbors only, so a partition can plan them
+   * after chunk 0 and hand each chunk's flow-mods to OVS while it computes the next.
+   */
+  readonly chunks: SplitChunk[][];
+  /** Neighbor entries in the whole message (-1 when not counted: one partition, one chunk). */
+  readonly neighborCount: number;
 }
 
 /** Top-level fields that hold no resource: format_version (both), host_resources (v2, ignored). */
@@ -98,19 +107,27 @@ function neighborIdRangeInConfig(buf: Uint8Array, start: number, end: number, c:
 }
 
 /**
- * Splits `bytes` (an encoded GoalState for version 1, GoalStateV2 for version 2) into `parts`
- * messages. Throws SplitError with the byte offset when the top level is malformed.
+ * Splits `bytes` for `parts` partitions, each share cut into chunks of `chunkNeighbors` neighbors
+ * (default: one chunk per partition), made larger where needed to stay within `maxChunks`.
+ * Neighbors keep their message order inside a partition. Throws SplitError on malformed framing.
  */
-export function splitGoalState(bytes: Uint8Array, version: 1 | 2, parts: number): SplitGoalState {
-  // One partition: nothing to split, and the neighbor order is the identity.
-  if (parts <= 1) return { parts: [bytes], neighborOrder: [], neighborCount: -1, idle: [false] };
+export function splitGoalState(
+  bytes: Uint8Array,
+  version: 1 | 2,
+  parts: number,
+  chunkNeighbors = Number.POSITIVE_INFINITY,
+  maxChunks = Number.POSITIVE_INFINITY,
+): SplitGoalState {
+  // One partition, one chunk: nothing to split, and the neighbor order is the identity.
+  if (parts <= 1 && chunkNeighbors === Number.POSITIVE_INFINITY) {
+    return { chunks: [[{ bytes, neighborOrder: new Uint32Array(0), idle: false }]], neighborCount: -1 };
+  }
   const neighborField = version === 2 ? V2_NEIGHBOR_STATES : V1_NEIGHBOR_STATES;
   const end = bytes.length;
   const c: Cursor = { pos: 0, value: 0 };
   // Ranges of whole top-level fields (tag included): shared ones, and neighbors per partition.
   const shared: number[] = [];
   const owned: number[][] = Array.from({ length: parts }, () => []);
-  const sizes = new Array<number>(parts).fill(0);
   const order: number[][] = Array.from({ length: parts }, () => []);
   let neighborCount = 0;
   let sharedSize = 0;
@@ -135,7 +152,6 @@ export function splitGoalState(bytes: Uint8Array, version: 1 | 2, parts: number)
       const p = partitionOfId(bytes, s, e, parts);
       owned[p].push(fieldStart, payloadEnd);
       order[p].push(neighborCount++);
-      sizes[p] += payloadEnd - fieldStart;
       c.pos = payloadEnd;
       continue;
     }
@@ -149,26 +165,36 @@ export function splitGoalState(bytes: Uint8Array, version: 1 | 2, parts: number)
     sharedSize += c.pos - fieldStart;
     if (field !== FORMAT_VERSION) sharedResources = true;
   }
-  const out: Uint8Array[] = [];
+  const chunks: SplitChunk[][] = [];
   for (let p = 0; p < parts; p++) {
-    // Own ArrayBuffer per part, so it can be transferred to its worker without a copy.
-    const part = new Uint8Array(sharedSize + sizes[p]);
-    let w = 0;
-    for (let i = 0; i < shared.length; i += 2) {
-      part.set(bytes.subarray(shared[i], shared[i + 1]), w);
-      w += shared[i + 1] - shared[i];
-    }
     const ranges = owned[p];
-    for (let i = 0; i < ranges.length; i += 2) {
-      part.set(bytes.subarray(ranges[i], ranges[i + 1]), w);
-      w += ranges[i + 1] - ranges[i];
+    const count = order[p].length;
+    const step = Math.max(chunkNeighbors, Math.ceil(count / maxChunks));
+    const list: SplitChunk[] = [];
+    for (let first = 0; first === 0 || first < count; first += step) {
+      const last = Math.min(count, first + step);
+      let size = first === 0 ? sharedSize : 0;
+      for (let i = first; i < last; i++) size += ranges[2 * i + 1] - ranges[2 * i];
+      // Own ArrayBuffer per chunk, so it can be transferred to its worker without a copy.
+      const out = new Uint8Array(size);
+      let w = 0;
+      if (first === 0) {
+        for (let i = 0; i < shared.length; i += 2) {
+          out.set(bytes.subarray(shared[i], shared[i + 1]), w);
+          w += shared[i + 1] - shared[i];
+        }
+      }
+      for (let i = first; i < last; i++) {
+        out.set(bytes.subarray(ranges[2 * i], ranges[2 * i + 1]), w);
+        w += ranges[2 * i + 1] - ranges[2 * i];
+      }
+      list.push({
+        bytes: out,
+        neighborOrder: Uint32Array.from(order[p].slice(first, last)),
+        idle: last === first && !(first === 0 && sharedResources),
+      });
     }
-    out.push(part);
+    chunks.push(list);
   }
-  return {
-    parts: out,
-    neighborOrder: order.map((o) => Uint32Array.from(o)),
-    neighborCount,
-    idle: order.map((o) => o.length === 0 && !sharedResources),
-  };
+  return { chunks, neighborCount };
 }

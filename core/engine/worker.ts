@@ -55,7 +55,7 @@ export class PartitionHost {
         return { type: 'init', flows: engine.flowCount } satisfies WorkerReply;
       }
       case 'prepare': {
-        const result = this.#need().prepareGoalState(task.bytes, task.version, task.enc);
+        const result = this.#need().prepareGoalState(task.bytes, task.version, task.enc, task.continues === true);
         return moving({ type: 'prepare', result }, [result.delta.bytes.buffer]);
       }
       case 'hostFacts': {

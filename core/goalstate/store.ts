@@ -110,6 +110,8 @@ export const SNAPSHOT_FORMAT = 'alcor-agent-store/1';
 type Maps = { readonly [K in ResourceKind]: Map<string, ResourceOf<K>> };
 
 const EMPTY_SET: ReadonlySet<string> = new Set<string>();
+/** Unsettled commits a store keeps revertible (more than the chunks of one goal state). */
+const REVERTIBLE_MAX = 512;
 
 let nextStoreId = 1;
 
@@ -133,8 +135,12 @@ export class ResourceStore {
   private readonly dhcpByMac = new Map<Mac, string>();
   private readonly id = nextStoreId++;
   private gen = 0;
-  /** The last plan commit() applied, the only one revert() accepts. */
-  private lastCommitted: ApplyPlan | undefined;
+  /**
+   * Commits that may still be reverted, oldest first: the newest can be, then the one before it
+   * (a goal state planned in chunks commits one plan per chunk and may take them all back).
+   * settle() drops a plan for good; at most REVERTIBLE_MAX are kept for callers that never do.
+   */
+  private readonly revertible: ApplyPlan[] = [];
 
   /** Bumped by every commit that changes something; a plan is only valid for the generation it was made at. */
   get generation(): number {
@@ -268,17 +274,24 @@ export class ResourceStore {
       this.replace(c.kind, c.id, c.before, c.after);
     }
     this.gen++;
-    this.lastCommitted = plan;
+    this.revertible.push(plan);
+    if (this.revertible.length > REVERTIBLE_MAX) this.revertible.shift();
+  }
+
+  /** The plan's commit is final (the data plane took it): it will not be reverted. */
+  settle(plan: ApplyPlan): void {
+    const at = this.revertible.lastIndexOf(plan);
+    if (at >= 0) this.revertible.splice(at, 1);
   }
 
   /**
-   * Undoes the most recent commit (e.g. the data plane refused the changes): every change is
+   * Undoes the most recent unsettled commit (e.g. the data plane refused the changes): every change is
    * reversed, last first, and the indexes with it. The generation still moves forward, so plans
    * made in between stay stale. Throws StoreError STALE_PLAN for any other plan.
    */
   revert(plan: ApplyPlan): void {
     if (plan.changes.length === 0 && plan.touches.length === 0 && plan.storeId === this.id) return;
-    if (this.lastCommitted !== plan) {
+    if (this.revertible[this.revertible.length - 1] !== plan) {
       throw new StoreError('STALE_PLAN', 'only the most recent commit of this store can be reverted');
     }
     const changes = plan.changes;
@@ -292,7 +305,7 @@ export class ResourceStore {
       this.anyMap(r.kind).set(r.id, r);
     }
     this.gen++;
-    this.lastCommitted = undefined;
+    this.revertible.pop();
   }
 
   /** Replaces `from` by `to` (either may be undefined) and keeps the indexes in step. */
