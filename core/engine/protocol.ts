@@ -29,6 +29,8 @@ export type WorkerTask =
     }
   | { readonly type: 'hostFacts'; readonly facts: HostFacts; readonly enc: EncodeContext }
   | { readonly type: 'commit'; readonly txn: number }
+  /** Commits first, then `task` (commits deferred by the engine ride with the next task). */
+  | { readonly type: 'after'; readonly commits: readonly number[]; readonly task: WorkerTask }
   | { readonly type: 'abort'; readonly txn: number }
   | { readonly type: 'ownerOf'; readonly txn: number; readonly index: number }
   /** Installed flows as FLOW_STATS multipart reply bodies, shared by every partition. */

@@ -65,6 +65,9 @@ export class PartitionHost {
       case 'commit':
         this.#need().commit(task.txn);
         return { type: 'done' } satisfies WorkerReply;
+      case 'after':
+        for (const txn of task.commits) this.#need().commit(txn);
+        return this.handle(task.task);
       case 'abort':
         this.#need().abort(task.txn);
         return { type: 'done' } satisfies WorkerReply;
