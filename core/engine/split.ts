@@ -66,6 +66,10 @@ export interface SplitGoalState {
   readonly neighborCount: number;
 }
 
+/** See splitGoalState's chunk sizing. */
+const FEW_CHUNKS = 4;
+const MIN_CHUNK_NEIGHBORS = 1024;
+
 /** Top-level fields that hold no resource: format_version (both), host_resources (v2, ignored). */
 const FORMAT_VERSION = 1;
 
@@ -107,8 +111,9 @@ function neighborIdRangeInConfig(buf: Uint8Array, start: number, end: number, c:
 }
 
 /**
- * Splits `bytes` for `parts` partitions, each share cut into chunks of `chunkNeighbors` neighbors
- * (default: one chunk per partition), made larger where needed to stay within `maxChunks`.
+ * Splits `bytes` for `parts` partitions, each share cut into chunks of at most `chunkNeighbors`
+ * neighbors (default: one chunk per partition): a quarter of the share when that is smaller, but not
+ * under MIN_CHUNK_NEIGHBORS, and larger where needed to stay within `maxChunks`.
  * Neighbors keep their message order inside a partition. Throws SplitError on malformed framing.
  */
 export function splitGoalState(
@@ -169,7 +174,10 @@ export function splitGoalState(
   for (let p = 0; p < parts; p++) {
     const ranges = owned[p];
     const count = order[p].length;
-    const step = Math.max(chunkNeighbors, Math.ceil(count / maxChunks));
+    // A small share still goes in a few chunks (OVS starts on the first while the rest is computed),
+    // but never in chunks so small that their fixed cost shows.
+    const wanted = Math.min(chunkNeighbors, Math.max(MIN_CHUNK_NEIGHBORS, Math.ceil(count / FEW_CHUNKS)));
+    const step = Math.max(wanted, Math.ceil(count / maxChunks));
     const list: SplitChunk[] = [];
     for (let first = 0; first === 0 || first < count; first += step) {
       const last = Math.min(count, first + step);
