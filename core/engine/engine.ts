@@ -9,6 +9,11 @@
 // `workers: 0` runs one partition in the calling thread: the same code, no threads, for the
 // library, the CLI and tests. Results are identical for any worker count: the statuses come back
 // in op order (neighbors in message order), and the flow-mods are the same set.
+//
+// Streaming (prepare with `onDelta`, what the agent does): each partition's share is planned in
+// chunks of neighbors, and each chunk's flow-mods are handed over as soon as they are encoded, so
+// OVS parses the first BUNDLE_ADDs while the workers compute the rest. The caller commits the
+// bundle only when prepare() resolved; a failure in any chunk takes every chunk back.
 
 import path from 'node:path';
 import Piscina from 'piscina';

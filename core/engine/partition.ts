@@ -12,7 +12,10 @@
 //              the statuses and the encoded flow-mods (BUNDLE_ADD_MESSAGE(FLOW_MOD)s);
 //   commit()   OVS committed the bundle: forget the undo information;
 //   abort()    OVS rejected it (the bundle was atomic, so OVS is unchanged): undo both.
-// One transaction at a time; a prepare while another is open is a programming error.
+// One goal state at a time. A big one may come in chunks of neighbors (engine.ts): each later chunk
+// is prepared with `continues` and stacks a transaction on the ones still open; they commit
+// together and abort newest first. Any other prepare while a transaction is open is a programming
+// error.
 
 import { OperationStatus, OperationType, ResourceType } from '../../proto';
 import type { Flow } from '../flow';
