@@ -13,7 +13,7 @@ import {
   UpdateType,
   GoalStateOperationReply,
 } from '../proto';
-import type { OvsSandbox } from '../test/sandbox';
+import type { OvsSandbox, Vm } from '../test/sandbox';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'alcor-agent.js');
 
@@ -315,4 +315,27 @@ export async function until(what: string, fn: () => Promise<boolean>, timeoutMs 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(100);
   }
+}
+
+/** The MAC that answered one `arping` from the VM, lowercased; null without a reply. */
+export async function arping(vm: Vm, ip: string): Promise<string | null> {
+  const r = await vm.exec(['arping', '-c1', '-w1', '-I', 'eth0', ip]);
+  const m = /reply from [\d.]+ \[([0-9A-Fa-f:]{17})\]/.exec(r.stdout);
+  return m === null ? null : (m[1] as string).toLowerCase();
+}
+
+/** A port's XDP ARP counters and the arp_table size, from the agent's /metrics (NaN until attached). */
+export async function xdpCounters(
+  agent: AgentProcess,
+  portId: string,
+): Promise<{ replied: number; missed: number; entries: number }> {
+  const prom = await fetch(`http://127.0.0.1:${agent.metricsPort ?? 0}/metrics`).then((r) => r.text());
+  const get = (re: RegExp): number => Number(re.exec(prom)?.[1] ?? NaN);
+  const outcome = (o: string): RegExp =>
+    new RegExp(`alcor_agent_xdp_arp_total\\{port="${portId}",[^}]*outcome="${o}"\\} (\\d+)`);
+  return {
+    replied: get(outcome('replied')),
+    missed: get(outcome('missed')),
+    entries: get(/alcor_agent_xdp_arp_entries (\d+)/),
+  };
 }

@@ -10,9 +10,18 @@ import * as assert from 'uvu/assert';
 import { tapNameFor } from './ovsdb';
 import { OperationStatus } from '../proto';
 import { requirePrereqs } from '../test/prereq';
-import { OvsSandbox, type Vm } from '../test/sandbox';
+import { OvsSandbox } from '../test/sandbox';
 import { check } from '../test/sandbox/exec';
-import { arpAnswerFlows, goalState, startAgent, until, type AgentProcess, type PortSpec } from './e2e-helpers';
+import {
+  arpAnswerFlows,
+  arping,
+  goalState,
+  startAgent,
+  until,
+  xdpCounters,
+  type AgentProcess,
+  type PortSpec,
+} from './e2e-helpers';
 
 const HOST_IP = '192.0.2.70';
 const CIDR = '10.213.0.0/24';
@@ -27,22 +36,6 @@ const N1 = {
 };
 const PIN_DIR = '/sys/fs/bpf/alcor-e2e-agebpfonly';
 const STATE_DIR = '/tmp/alcor-e2e-agebpfonly-state';
-
-async function arping(vm: Vm, ip: string): Promise<string | null> {
-  const r = await vm.exec(['arping', '-c1', '-w1', '-I', 'eth0', ip]);
-  const m = /reply from [\d.]+ \[([0-9A-Fa-f:]{17})\]/.exec(r.stdout);
-  return m === null ? null : (m[1] as string).toLowerCase();
-}
-
-/** P1's XDP counters from /metrics (NaN until the agent has attached the port). */
-async function xdpCounters(agent: AgentProcess): Promise<{ replied: number; entries: number }> {
-  const prom = await fetch(`http://127.0.0.1:${agent.metricsPort ?? 0}/metrics`).then((r) => r.text());
-  const get = (re: RegExp): number => Number(re.exec(prom)?.[1] ?? NaN);
-  return {
-    replied: get(new RegExp(`alcor_agent_xdp_arp_total\\{port="${P1.id}",[^}]*outcome="replied"\\} (\\d+)`)),
-    entries: get(/alcor_agent_xdp_arp_entries (\d+)/),
-  };
-}
 
 if (requirePrereqs(['root', 'ovs', 'netns', 'bpf', 'clang', 'arping'])) {
   test('--dataplane ebpf: no OVS ARP answer flows; XDP answers, also right after a restart from --state-dir', async () => {
@@ -80,7 +73,7 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'bpf', 'clang', 'arping'])) {
       const a = agent;
       // Gateway, port and neighbor.
       await until('the port is attached and the table holds its answers', async () => {
-        const c = await xdpCounters(a);
+        const c = await xdpCounters(a, P1.id);
         return c.replied === 0 && c.entries === 3;
       });
 
@@ -94,7 +87,7 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'bpf', 'clang', 'arping'])) {
 
       assert.is(await arping(vm, N1.ip), N1.mac);
       assert.is(await arping(vm, GW), GW_MAC);
-      const c1 = await xdpCounters(agent);
+      const c1 = await xdpCounters(agent, P1.id);
       assert.ok(c1.replied >= 2, `XDP replied (${JSON.stringify(c1)})`);
 
       // kill -9, and take the program off the port while the agent is down (as if the interface had been
@@ -110,7 +103,7 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'bpf', 'clang', 'arping'])) {
       const attachedAt = logs.indexOf('xdp attached');
       assert.ok(attachedAt >= 0 && attachedAt < logs.indexOf('agent ready'), JSON.stringify(logs));
       assert.is(await arping(vm, N1.ip), N1.mac, 'answered after restart, no goal state pushed');
-      const c2 = await xdpCounters(agent);
+      const c2 = await xdpCounters(agent, P1.id);
       assert.ok(c2.replied > c1.replied, `XDP replied after restart (${JSON.stringify(c2)} vs ${JSON.stringify(c1)})`);
       assert.is(c2.entries, 3);
       assert.equal(await arpAnswerFlows(sb), [], 'the start-up converge added no answer flow');

@@ -10,8 +10,17 @@ import * as assert from 'uvu/assert';
 import { tapNameFor } from './ovsdb';
 import { OperationStatus, OperationType } from '../proto';
 import { requirePrereqs } from '../test/prereq';
-import { OvsSandbox, type Vm } from '../test/sandbox';
-import { arpAnswerFlows, goalState, startAgent, until, type AgentProcess, type PortSpec } from './e2e-helpers';
+import { OvsSandbox } from '../test/sandbox';
+import {
+  arpAnswerFlows,
+  arping,
+  goalState,
+  startAgent,
+  until,
+  xdpCounters,
+  type AgentProcess,
+  type PortSpec,
+} from './e2e-helpers';
 
 const HOST_IP = '192.0.2.60';
 const CIDR = '10.212.0.0/24';
@@ -25,23 +34,6 @@ const N1 = {
 };
 const PIN_DIR = '/sys/fs/bpf/alcor-e2e-agebpf';
 const STATE_DIR = '/tmp/alcor-e2e-agebpf-state';
-
-async function arping(vm: Vm, ip: string): Promise<string | null> {
-  const r = await vm.exec(['arping', '-c1', '-w1', '-I', 'eth0', ip]);
-  const m = /reply from [\d.]+ \[([0-9A-Fa-f:]{17})\]/.exec(r.stdout);
-  return m === null ? null : (m[1] as string).toLowerCase();
-}
-
-/** The XDP counters of P1 from /metrics. */
-async function xdpCounters(agent: AgentProcess): Promise<{ replied: number; missed: number; entries: number }> {
-  const prom = await fetch(`http://127.0.0.1:${agent.metricsPort ?? 0}/metrics`).then((r) => r.text());
-  const get = (re: RegExp): number => Number(re.exec(prom)?.[1] ?? NaN);
-  return {
-    replied: get(new RegExp(`alcor_agent_xdp_arp_total\\{port="${P1.id}",[^}]*outcome="replied"\\} (\\d+)`)),
-    missed: get(new RegExp(`alcor_agent_xdp_arp_total\\{port="${P1.id}",[^}]*outcome="missed"\\} (\\d+)`)),
-    entries: get(/alcor_agent_xdp_arp_entries (\d+)/),
-  };
-}
 
 if (requirePrereqs(['root', 'ovs', 'netns', 'bpf', 'clang', 'arping'])) {
   test('--dataplane both: XDP answers ARP for a neighbor, forgets it on DELETE, survives kill -9', async () => {
@@ -65,7 +57,7 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'bpf', 'clang', 'arping'])) {
       );
       const a = agent;
       await until('the port is attached and the table holds the neighbor', async () => {
-        const c = await xdpCounters(a);
+        const c = await xdpCounters(a, P1.id);
         return c.replied === 0 && c.entries >= 2;
       });
       // `both`: OVS answers too (the port and the neighbor; the gateway only with a router), XDP just answers first.
@@ -76,7 +68,7 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'bpf', 'clang', 'arping'])) {
         answers.join('\n'),
       );
       assert.is(await arping(vm, N1.ip), N1.mac);
-      const c1 = await xdpCounters(agent);
+      const c1 = await xdpCounters(agent, P1.id);
       assert.ok(c1.replied >= 1, `XDP replied (${JSON.stringify(c1)})`);
 
       // DELETE the neighbor: its entry leaves the map; XDP misses and nothing answers.
@@ -87,14 +79,14 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'bpf', 'clang', 'arping'])) {
         r2.operationStatuses.every((s) => s.operationStatus === OperationStatus.SUCCESS),
         JSON.stringify(r2),
       );
-      await until('the neighbor entry is gone', async () => (await xdpCounters(a)).entries === c1.entries - 1);
+      await until('the neighbor entry is gone', async () => (await xdpCounters(a, P1.id)).entries === c1.entries - 1);
       assert.is(await arping(vm, N1.ip), null);
-      const c2 = await xdpCounters(agent);
+      const c2 = await xdpCounters(agent, P1.id);
       assert.ok(c2.missed > c1.missed, `XDP missed (${JSON.stringify(c2)})`);
 
       // Put it back, then kill -9: the pinned map and the attached program keep answering without the agent.
       await agent.push(goalState({ hostIp: HOST_IP, cidr: CIDR, gatewayIp: GW, neighbors: [N1], withNetwork: false }));
-      await until('the neighbor entry is back', async () => (await xdpCounters(a)).entries === c1.entries);
+      await until('the neighbor entry is back', async () => (await xdpCounters(a, P1.id)).entries === c1.entries);
       await agent.kill9();
       agent = undefined;
       assert.is(await arping(vm, N1.ip), N1.mac, 'answered with no agent running');
@@ -102,7 +94,7 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'bpf', 'clang', 'arping'])) {
       const b = agent;
       await until(
         'the restarted agent reads the pinned table',
-        async () => (await xdpCounters(b)).entries === c1.entries,
+        async () => (await xdpCounters(b, P1.id)).entries === c1.entries,
       );
       assert.is(await arping(vm, N1.ip), N1.mac, 'answered after restart');
     } finally {

@@ -173,7 +173,7 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
     const incrementalMedianMs = times.length === 0 ? null : times[Math.floor(times.length / 2)];
     await agent.stop(); // graceful: the flows stay
     // The baseline loads the bulk goal state's flows only.
-    await sb.ofctl(['del-flows', 'br-int', OUR_FLOWS]);
+    await sb.ofctl(['del-flows', 'br-int', OUR_FLOWS], { timeoutMs: 10 * 60_000 });
     agent = undefined;
 
     log('baseline: the same flows with ovs-ofctl --bundle add-flows');
@@ -197,7 +197,8 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
     const flowsFile = path.join(dir, 'flows.txt');
     fs.writeFileSync(flowsFile, text.stdout);
     const t1 = performance.now();
-    await sb.ofctl(['-O', 'OpenFlow14', '--bundle', 'add-flows', 'br-int', flowsFile]);
+    // 2M flows take ovs-ofctl minutes to parse and send on this VM: no 30 s limit here.
+    await sb.ofctl(['-O', 'OpenFlow14', '--bundle', 'add-flows', 'br-int', flowsFile], { timeoutMs: 30 * 60_000 });
     const baselineMs = performance.now() - t1;
     const baselineFlows = await countOurFlows(sb);
     if (baselineFlows !== flows) log(`note: agent installed ${flows} flows, ovs-ofctl ${baselineFlows}`);

@@ -35,6 +35,20 @@ function deltaText(deltas: readonly Uint8Array[]): string[] {
   return out.sort();
 }
 
+interface RunResult {
+  readonly statuses: string;
+  readonly flows: string[];
+  readonly desired: string[];
+}
+
+function assertAllSame(results: readonly RunResult[]): void {
+  for (const r of results.slice(1)) {
+    assert.is(r.statuses, results[0].statuses);
+    assert.equal(r.flows, results[0].flows);
+    assert.equal(r.desired, results[0].desired);
+  }
+}
+
 async function engineWith(workers: number, arpAnswers?: ArpAnswers): Promise<Engine> {
   return Engine.create({
     workers,
@@ -120,7 +134,7 @@ test('chunks: shared fields in chunk 0 only, neighbors in message order, at most
 test('streaming in chunks gives the statuses and the flow-mods of the one-piece prepare, for any worker count', async () => {
   const big = neighborsGoalStateV2Bytes(20_000, { hostResources: false });
   const full = fullGoalStateV2Bytes();
-  const results: { statuses: string; flows: string[]; desired: string[] }[] = [];
+  const results: RunResult[] = [];
   for (const [workers, stream] of [
     [0, false],
     [1, true],
@@ -145,11 +159,7 @@ test('streaming in chunks gives the statuses and the flow-mods of the one-piece 
     });
     await e.close();
   }
-  for (const r of results.slice(1)) {
-    assert.is(r.statuses, results[0].statuses);
-    assert.equal(r.flows, results[0].flows);
-    assert.equal(r.desired, results[0].desired);
-  }
+  assertAllSame(results);
 });
 
 test('the next goal state may be prepared right after commit() of a chunked one, without awaiting it', async () => {
@@ -191,7 +201,7 @@ test('a streamed goal state that fails in a later chunk leaves nothing planned',
 test('1 worker, 2 workers and in-process give the same statuses and the same flow-mods', async () => {
   const big = neighborsGoalStateV2Bytes(2000, { hostResources: false });
   const full = fullGoalStateV2Bytes();
-  const results: { statuses: string; flows: string[]; desired: string[] }[] = [];
+  const results: RunResult[] = [];
   for (const workers of [0, 1, 2, 3]) {
     const e = await engineWith(workers);
     const a = await e.prepare(big, 2);
@@ -205,11 +215,7 @@ test('1 worker, 2 workers and in-process give the same statuses and the same flo
     });
     await e.close();
   }
-  for (const r of results.slice(1)) {
-    assert.is(r.statuses, results[0].statuses);
-    assert.equal(r.flows, results[0].flows);
-    assert.equal(r.desired, results[0].desired);
-  }
+  assertAllSame(results);
 });
 
 test("arpAnswers 'none': the same statuses and flow-mods for any worker count, and no ARP answer flow", async () => {
@@ -239,11 +245,7 @@ test("arpAnswers 'none': the same statuses and flow-mods for any worker count, a
   }
   // 500 neighbors are 500 L2 flows (no ARP answers), plus the local port's and the infra flows.
   assert.ok(results[0].adds > 500 && results[0].adds < 600, `${results[0].adds} adds`);
-  for (const r of results.slice(1)) {
-    assert.is(r.statuses, results[0].statuses);
-    assert.equal(r.flows, results[0].flows);
-    assert.equal(r.desired, results[0].desired);
-  }
+  assertAllSame(results);
   // And exactly `flows` minus the answer flows.
   const f = await engineWith(2, 'flows');
   for (const bytes of [big, full, delBytes]) await f.commit((await f.prepare(bytes, 2)).txns);

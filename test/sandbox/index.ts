@@ -285,9 +285,16 @@ export class OvsSandbox {
   }
 
   /** Runs ovs-ofctl against this instance, with `-O OpenFlow14` unless args choose a version. */
-  ofctl(args: readonly string[], opts: { readonly input?: string } = {}): Promise<ExecResult> {
+  ofctl(
+    args: readonly string[],
+    opts: { readonly input?: string; readonly timeoutMs?: number } = {},
+  ): Promise<ExecResult> {
     const versioned = args.some((a) => a === '-O' || a.startsWith('--protocols') || a.startsWith('-O'));
-    return check('ovs-ofctl', versioned ? args : ['-O', 'OpenFlow14', ...args], { env: this.env, input: opts.input });
+    return check('ovs-ofctl', versioned ? args : ['-O', 'OpenFlow14', ...args], {
+      env: this.env,
+      input: opts.input,
+      timeoutMs: opts.timeoutMs,
+    });
   }
 
   /** Runs ovs-appctl against this instance's ovs-vswitchd (e.g. ['ofproto/trace', ...]). */
