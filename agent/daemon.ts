@@ -458,7 +458,7 @@ export class AgentDaemon {
     }
     this.#metrics.flowsInstalled += prepared.add - prepared.delete;
     this.#afterCommit(statuses.some((s) => HELD_VIEW_TYPES.has(s.resourceType) && CHANGING.has(s.status)));
-    this.#log('info', 'goal state applied', {
+    const applied = {
       seq: ctx.seq,
       version,
       bundleId: prepared.bundleId,
@@ -479,7 +479,10 @@ export class AgentDaemon {
       bundleCommitUs: ovs.commitUs,
       prepareMs: prepared.timings,
       totalUs: us(t0),
-    });
+    };
+    // Written after the reply has gone out: a log line to a pipe wakes its reader, and the sender is
+    // waiting for the reply, not for the log.
+    setImmediate(() => this.#log('info', 'goal state applied', applied));
     return this.#reply(statuses, bundleUs, t0);
   }
 

@@ -46,8 +46,10 @@ export interface OvsBenchResult {
   readonly incrementalMedianMs: number | null;
 }
 
-/** Single-neighbor goal states timed after the bulk one. */
-const SINGLES = 201;
+/** Single-neighbor goal states timed after the bulk one (in steady state: see SETTLE_MS). */
+const SINGLES = 1001;
+/** Pause after the bulk push, so the singles do not time the agent's clean-up of it (GC of 100k+ objects). */
+const SETTLE_MS = 1000;
 
 /** A GoalStateV2 holding just neighbor i, pre-encoded. */
 function oneNeighbor(i: number): Uint8Array {
@@ -169,6 +171,7 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
     // The fixture numbers neighbors up to 1e6 (ACA's scheme): at a million there are none left to add.
     const singleCount = Math.max(0, Math.min(SINGLES, 1_000_000 - opts.neighbors));
     const singles = Array.from({ length: singleCount }, (_, i) => oneNeighbor(opts.neighbors + 1 + i));
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
     const times = (await pushSequence(address, singles)).sort((x, y) => x - y);
     const incrementalMedianMs = times.length === 0 ? null : times[Math.floor(times.length / 2)];
     await agent.stop(); // graceful: the flows stay
