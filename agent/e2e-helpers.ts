@@ -339,3 +339,54 @@ export async function xdpCounters(
     entries: get(/alcor_agent_xdp_arp_entries (\d+)/),
   };
 }
+
+/** One VM port and one remote neighbor in their own /24, for the XDP (--dataplane ebpf|both) tests. */
+export interface XdpScenario {
+  readonly hostIp: string;
+  readonly cidr: string;
+  readonly gatewayIp: string;
+  readonly gatewayMac: string;
+  readonly port: PortSpec;
+  readonly neighbor: { readonly id: string; readonly mac: string; readonly ip: string; readonly hostIp: string };
+  readonly pinDir: string;
+  readonly stateDir: string;
+}
+
+/** A scenario whose addresses and ids are unique per `net` (1..99) and whose pin/state dirs are named after `name`. */
+export function xdpScenario(name: string, net: number): XdpScenario {
+  const hex = net.toString(16).padStart(2, '0');
+  const subnet = `10.${200 + net}.0`;
+  return {
+    hostIp: `192.0.2.${100 + 2 * net}`,
+    cidr: `${subnet}.0/24`,
+    gatewayIp: `${subnet}.1`,
+    gatewayMac: `fa:16:3e:00:${hex}:01`,
+    port: { id: `11111111-eb${hex}-4000-8000-000000000001`, mac: `02:00:00:${hex}:00:01`, ip: `${subnet}.11` },
+    neighbor: {
+      id: `aaaaaaaa-eb${hex}-4000-8000-000000000001`,
+      mac: `02:00:00:${hex}:00:99`,
+      ip: `${subnet}.99`,
+      hostIp: `192.0.2.${101 + 2 * net}`,
+    },
+    pinDir: `/sys/fs/bpf/alcor-e2e-${name}`,
+    stateDir: `/tmp/alcor-e2e-${name}-state`,
+  };
+}
+
+/** `alcor-agent run` flags for a scenario: XDP in the sandbox's namespace, pinned maps, a state dir, metrics. */
+export function xdpAgentFlags(s: XdpScenario, dataplane: 'ebpf' | 'both', netns: string): string[] {
+  return [
+    '--tunnel-ip',
+    s.hostIp,
+    '--metrics',
+    '127.0.0.1:0',
+    '--dataplane',
+    dataplane,
+    '--xdp-netns',
+    netns,
+    '--bpf-pin-dir',
+    s.pinDir,
+    '--state-dir',
+    s.stateDir,
+  ];
+}

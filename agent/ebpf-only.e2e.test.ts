@@ -19,23 +19,14 @@ import {
   startAgent,
   until,
   xdpCounters,
+  xdpAgentFlags,
+  xdpScenario,
   type AgentProcess,
-  type PortSpec,
 } from './e2e-helpers';
 
-const HOST_IP = '192.0.2.70';
-const CIDR = '10.213.0.0/24';
-const GW = '10.213.0.1';
-const GW_MAC = 'fa:16:3e:00:13:01';
-const P1: PortSpec = { id: '11111111-ebb0-4000-8000-000000000001', mac: '02:00:00:23:00:01', ip: '10.213.0.11' };
-const N1 = {
-  id: 'aaaaaaaa-ebb0-4000-8000-000000000001',
-  mac: '02:00:00:23:00:99',
-  ip: '10.213.0.99',
-  hostIp: '192.0.2.71',
-};
-const PIN_DIR = '/sys/fs/bpf/alcor-e2e-agebpfonly';
-const STATE_DIR = '/tmp/alcor-e2e-agebpfonly-state';
+const S = xdpScenario('agebpfonly', 13);
+const { hostIp: HOST_IP, cidr: CIDR, gatewayIp: GW, gatewayMac: GW_MAC, port: P1, neighbor: N1 } = S;
+const { pinDir: PIN_DIR, stateDir: STATE_DIR } = S;
 
 if (requirePrereqs(['root', 'ovs', 'netns', 'bpf', 'clang', 'arping'])) {
   test('--dataplane ebpf: no OVS ARP answer flows; XDP answers, also right after a restart from --state-dir', async () => {
@@ -47,20 +38,7 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'bpf', 'clang', 'arping'])) {
       sb = await OvsSandbox.start({ name: 'agebpfonly' });
       const tap = tapNameFor(P1.id);
       const vm = await sb.addVm({ name: 'vm1', mac: P1.mac, ip: `${P1.ip}/24`, ofport: 1, iface: tap });
-      const flags = [
-        '--tunnel-ip',
-        HOST_IP,
-        '--metrics',
-        '127.0.0.1:0',
-        '--dataplane',
-        'ebpf',
-        '--xdp-netns',
-        sb.netns,
-        '--bpf-pin-dir',
-        PIN_DIR,
-        '--state-dir',
-        STATE_DIR,
-      ];
+      const flags = xdpAgentFlags(S, 'ebpf', sb.netns);
       agent = await startAgent(sb, flags);
 
       const r1 = await agent.push(

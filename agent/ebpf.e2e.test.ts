@@ -18,22 +18,14 @@ import {
   startAgent,
   until,
   xdpCounters,
+  xdpAgentFlags,
+  xdpScenario,
   type AgentProcess,
-  type PortSpec,
 } from './e2e-helpers';
 
-const HOST_IP = '192.0.2.60';
-const CIDR = '10.212.0.0/24';
-const GW = '10.212.0.1';
-const P1: PortSpec = { id: '11111111-ebbf-4000-8000-000000000001', mac: '02:00:00:22:00:01', ip: '10.212.0.11' };
-const N1 = {
-  id: 'aaaaaaaa-ebbf-4000-8000-000000000001',
-  mac: '02:00:00:22:00:99',
-  ip: '10.212.0.99',
-  hostIp: '192.0.2.61',
-};
-const PIN_DIR = '/sys/fs/bpf/alcor-e2e-agebpf';
-const STATE_DIR = '/tmp/alcor-e2e-agebpf-state';
+const S = xdpScenario('agebpf', 12);
+const { hostIp: HOST_IP, cidr: CIDR, gatewayIp: GW, port: P1, neighbor: N1 } = S;
+const { pinDir: PIN_DIR, stateDir: STATE_DIR } = S;
 
 if (requirePrereqs(['root', 'ovs', 'netns', 'bpf', 'clang', 'arping'])) {
   test('--dataplane both: XDP answers ARP for a neighbor, forgets it on DELETE, survives kill -9', async () => {
@@ -44,8 +36,7 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'bpf', 'clang', 'arping'])) {
     try {
       sb = await OvsSandbox.start({ name: 'agebpf' });
       const vm = await sb.addVm({ name: 'vm1', mac: P1.mac, ip: `${P1.ip}/24`, ofport: 1, iface: tapNameFor(P1.id) });
-      const flags = ['--tunnel-ip', HOST_IP, '--metrics', '127.0.0.1:0', '--dataplane', 'both'];
-      const xdpFlags = [...flags, '--xdp-netns', sb.netns, '--bpf-pin-dir', PIN_DIR, '--state-dir', STATE_DIR];
+      const xdpFlags = xdpAgentFlags(S, 'both', sb.netns);
       agent = await startAgent(sb, xdpFlags);
 
       const r1 = await agent.push(
