@@ -11,6 +11,7 @@ import { formatFlow } from '../openflow';
 import { Priority, TABLES, type ArpAnswers } from '../pipeline';
 import { Engine, EngineError } from './engine';
 import { PartitionEngine } from './partition';
+import { flowModTexts } from '../../test/flowmod-text';
 
 const TUNNEL_IP = parseIpv4(HOST_A.ip);
 
@@ -34,16 +35,7 @@ function isArpAnswer(f: Flow): boolean {
 
 const text = (flows: readonly Flow[]): string[] => flows.map((f) => formatFlow(f)).sort();
 
-/** Sorted flow-mods of a delta without headers and xids. */
-function deltaText(bytes: Uint8Array): string[] {
-  const out: string[] = [];
-  for (let at = 0; at < bytes.length;) {
-    const len = (bytes[at + 2] << 8) | bytes[at + 3];
-    out.push(Buffer.from(bytes.subarray(at + 24, at + len)).toString('hex'));
-    at += len;
-  }
-  return out.sort();
-}
+const deltaText = (bytes: Uint8Array): string[] => flowModTexts([bytes]);
 
 type Config = NonNullable<NeighborState['configuration']>;
 

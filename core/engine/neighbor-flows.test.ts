@@ -10,6 +10,7 @@ import { encodeCookie } from '../pipeline';
 import { RecordEncoder } from './neighbor-encode';
 import { ARP_FAMILY, L2_FAMILY, type NeighborRecord, recordFlow } from './neighbor-flows';
 import { PartitionEngine } from './partition';
+import { flowModTexts } from '../../test/flowmod-text';
 
 test('record flow-mods from templates are byte-identical to writeBundledFlowMod', () => {
   const enc = new RecordEncoder();
@@ -300,15 +301,7 @@ test('reconcile against a dump that misses, changes and adds neighbor flows', ()
   installed.push({ ...nbrFlows[1], cookie: encodeCookie('neighbor', 'stale') });
   installed.push({ ...nbrFlows[0], priority: 3 });
   const enc = { bundleId: 2, firstXid: 1 };
-  const text = (bytes: Uint8Array): string[] => {
-    const out: string[] = [];
-    for (let at = 0; at < bytes.length;) {
-      const len = (bytes[at + 2] << 8) | bytes[at + 3];
-      out.push(Buffer.from(bytes.subarray(at + 24, at + len)).toString('hex'));
-      at += len;
-    }
-    return out.sort();
-  };
+  const text = (bytes: Uint8Array): string[] => flowModTexts([bytes]);
   const da = a.reconcile(installed, enc);
   const db = b.reconcile(installed, enc);
   assert.equal(text(da.bytes), text(db.bytes));
