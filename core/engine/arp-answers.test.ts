@@ -3,8 +3,8 @@
 // everything else is what `flows` gives.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GoalStateV2, OperationType, type NeighborState } from '../../proto';
-import { HOST_A, NEIGHBORS_PORT, fullGoalStateV2Bytes, neighborsGoalStateV2 } from '../../test/fixtures/goalstates';
+import { OperationType } from '../../proto';
+import { HOST_A, NEIGHBORS_PORT, fullGoalStateV2Bytes } from '../../test/fixtures/goalstates';
 import type { Flow } from '../flow';
 import { parseIpv4 } from '../goalstate/addr';
 import { formatFlow } from '../openflow';
@@ -12,6 +12,7 @@ import { Priority, TABLES, type ArpAnswers } from '../pipeline';
 import { Engine, EngineError } from './engine';
 import { PartitionEngine } from './partition';
 import { flowModTexts } from '../../test/flowmod-text';
+import { editNeighbor, fixtureNeighbors, neighborStatesBytes } from '../../test/fixtures/neighbor-edits';
 
 const TUNNEL_IP = parseIpv4(HOST_A.ip);
 
@@ -37,42 +38,39 @@ const text = (flows: readonly Flow[]): string[] => flows.map((f) => formatFlow(f
 
 const deltaText = (bytes: Uint8Array): string[] => flowModTexts([bytes]);
 
-type Config = NonNullable<NeighborState['configuration']>;
-
-function neighbors(from: number, n: number): Record<string, NeighborState> {
-  return neighborsGoalStateV2(n, { startIndex: from, hostResources: false }).neighborStates;
-}
-
-function bytesOf(states: Record<string, NeighborState>, withContext = false): Uint8Array {
-  const gs = neighborsGoalStateV2(1, { hostResources: false });
-  return GoalStateV2.encode(
-    withContext
-      ? { ...gs, neighborStates: states }
-      : { ...gs, vpcStates: {}, subnetStates: {}, portStates: {}, neighborStates: states },
-  ).finish();
-}
-
-function edit(s: NeighborState, id: string, change: (c: Config) => Partial<Config>, op = OperationType.CREATE) {
-  const c = s.configuration as Config;
-  return { operationType: op, configuration: { ...c, id, name: id, ...change(c) } };
-}
-
-const base = neighbors(1, 10);
+const base = fixtureNeighbors(1, 10);
 const STEPS: readonly { bytes: Uint8Array; abort?: boolean }[] = [
-  { bytes: bytesOf(base, true) },
-  { bytes: bytesOf({ 'nbr-2': edit(base['nbr-2'], 'nbr-2', () => ({ hostIpAddress: '123.9.9.9' })) }) },
-  { bytes: bytesOf({ 'nbr-3': edit(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })) }) },
+  { bytes: neighborStatesBytes(base, true) },
   {
-    bytes: bytesOf({
-      'nbr-4': edit(base['nbr-4'], 'nbr-4', (c) => ({ fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.99.99.99' }] })),
+    bytes: neighborStatesBytes({
+      'nbr-2': editNeighbor(base['nbr-2'], 'nbr-2', () => ({ hostIpAddress: '123.9.9.9' })),
     }),
   },
-  { bytes: bytesOf({ 'nbr-5': edit(base['nbr-5'], 'nbr-5', () => ({}), OperationType.DELETE) }), abort: true },
-  { bytes: bytesOf({ 'nbr-5': edit(base['nbr-5'], 'nbr-5', () => ({}), OperationType.DELETE) }) },
+  {
+    bytes: neighborStatesBytes({
+      'nbr-3': editNeighbor(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })),
+    }),
+  },
+  {
+    bytes: neighborStatesBytes({
+      'nbr-4': editNeighbor(base['nbr-4'], 'nbr-4', (c) => ({
+        fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.99.99.99' }],
+      })),
+    }),
+  },
+  {
+    bytes: neighborStatesBytes({ 'nbr-5': editNeighbor(base['nbr-5'], 'nbr-5', () => ({}), OperationType.DELETE) }),
+    abort: true,
+  },
+  { bytes: neighborStatesBytes({ 'nbr-5': editNeighbor(base['nbr-5'], 'nbr-5', () => ({}), OperationType.DELETE) }) },
   { bytes: fullGoalStateV2Bytes() },
   // Two neighbors claiming one IP: a contest for the records even with no ARP flow (the table takes over).
-  { bytes: bytesOf({ dupip: edit(base['nbr-1'], 'dupip', () => ({ macAddress: '6c:dd:ee:77:77:77' })) }) },
-  { bytes: bytesOf(neighbors(20, 3)) },
+  {
+    bytes: neighborStatesBytes({
+      dupip: editNeighbor(base['nbr-1'], 'dupip', () => ({ macAddress: '6c:dd:ee:77:77:77' })),
+    }),
+  },
+  { bytes: neighborStatesBytes(fixtureNeighbors(20, 3)) },
 ];
 
 test("'none': records and the FlowTable agree at every step, and nothing answers ARP", () => {
@@ -111,12 +109,14 @@ test("'none': records and the FlowTable agree at every step, and nothing answers
 
 test("'none': one new neighbor is one flow-mod (L2 only); its delete is one", () => {
   const e = partition('none', true);
-  e.commit(e.prepareGoalState(bytesOf(base, true), 2, { bundleId: 1, firstXid: 1 }).txn);
-  const add = e.prepareGoalState(bytesOf(neighbors(50, 1)), 2, { bundleId: 2, firstXid: 1 });
+  e.commit(e.prepareGoalState(neighborStatesBytes(base, true), 2, { bundleId: 1, firstXid: 1 }).txn);
+  const add = e.prepareGoalState(neighborStatesBytes(fixtureNeighbors(50, 1)), 2, { bundleId: 2, firstXid: 1 });
   assert.equal([add.delta.add, add.delta.modify, add.delta.delete], [1, 0, 0]);
   e.commit(add.txn);
   const del = e.prepareGoalState(
-    bytesOf({ 'nbr-50': edit(neighbors(50, 1)['nbr-50'], 'nbr-50', () => ({}), OperationType.DELETE) }),
+    neighborStatesBytes({
+      'nbr-50': editNeighbor(fixtureNeighbors(50, 1)['nbr-50'], 'nbr-50', () => ({}), OperationType.DELETE),
+    }),
     2,
     { bundleId: 3, firstXid: 1 },
   );
@@ -130,7 +130,7 @@ test("reconcile: switching 'flows' -> 'none' deletes exactly the answer flows, a
     const before = partition('flows', records);
     const after = partition('none', records);
     for (const e of [before, after]) {
-      e.commit(e.prepareGoalState(bytesOf(base, true), 2, { bundleId: 1, firstXid: 1 }).txn);
+      e.commit(e.prepareGoalState(neighborStatesBytes(base, true), 2, { bundleId: 1, firstXid: 1 }).txn);
       e.commit(e.prepareGoalState(fullGoalStateV2Bytes(), 2, { bundleId: 2, firstXid: 1 }).txn);
     }
     const installedWithAnswers = before.desiredFlows();

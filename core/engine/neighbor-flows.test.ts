@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GoalStateV2, NeighborType, OperationType, type NeighborState } from '../../proto';
-import { HOST_A, NEIGHBORS_PORT, fullGoalStateV2Bytes, neighborsGoalStateV2 } from '../../test/fixtures/goalstates';
+import { NeighborType, OperationType, type NeighborState } from '../../proto';
+import { HOST_A, NEIGHBORS_PORT, fullGoalStateV2Bytes } from '../../test/fixtures/goalstates';
 import { parseIpv4 } from '../goalstate/addr';
 import { BUNDLE_ATOMIC_ORDERED, ByteWriter, OFP14_VERSION, formatFlow, writeBundledFlowMod } from '../openflow';
 import type { FlowModCommand } from '../openflow';
@@ -11,6 +11,12 @@ import { RecordEncoder } from './neighbor-encode';
 import { ARP_FAMILY, L2_FAMILY, type NeighborRecord, recordFlow } from './neighbor-flows';
 import { PartitionEngine } from './partition';
 import { flowModTexts } from '../../test/flowmod-text';
+import {
+  editNeighbor,
+  fixtureNeighbors,
+  neighborStatesBytes,
+  type NeighborConfig,
+} from '../../test/fixtures/neighbor-edits';
 
 test('record flow-mods from templates are byte-identical to writeBundledFlowMod', () => {
   const enc = new RecordEncoder();
@@ -113,73 +119,72 @@ function sameAsTable(steps: readonly Step[]): PartitionEngine {
   return a;
 }
 
-function bytesOf(states: Record<string, NeighborState>, withContext = false): Uint8Array {
-  const gs = neighborsGoalStateV2(1, { hostResources: false });
-  return GoalStateV2.encode(
-    withContext
-      ? { ...gs, neighborStates: states }
-      : { ...gs, vpcStates: {}, subnetStates: {}, portStates: {}, neighborStates: states },
-  ).finish();
-}
-
-function neighbors(from: number, n: number): Record<string, NeighborState> {
-  return neighborsGoalStateV2(n, { startIndex: from, hostResources: false }).neighborStates;
-}
-
-type Config = NonNullable<NeighborState['configuration']>;
-
-function edit(
-  s: NeighborState,
-  id: string,
-  change: (c: Config) => Partial<Config>,
-  op = OperationType.CREATE,
-): NeighborState {
-  const c = s.configuration as Config;
-  return { operationType: op, configuration: { ...c, id, name: id, ...change(c) } };
-}
-
-const base = neighbors(1, 20);
+const base = fixtureNeighbors(1, 20);
 const first = base['nbr-1'];
-const ip = (s: NeighborState): string => (s.configuration as Config).fixedIps[0].ipAddress;
-const mac = (s: NeighborState): string => (s.configuration as Config).macAddress;
+const ip = (s: NeighborState): string => (s.configuration as NeighborConfig).fixedIps[0].ipAddress;
+const mac = (s: NeighborState): string => (s.configuration as NeighborConfig).macAddress;
 
 test('plain neighbors: creates, moves, modifies and deletes match the FlowTable', () => {
   const a = sameAsTable([
-    { kind: 'gs', bytes: bytesOf(base, true) },
-    { kind: 'gs', bytes: bytesOf({ 'nbr-2': edit(base['nbr-2'], 'nbr-2', () => ({ hostIpAddress: '123.9.9.9' })) }) },
+    { kind: 'gs', bytes: neighborStatesBytes(base, true) },
     {
       kind: 'gs',
-      bytes: bytesOf({ 'nbr-3': edit(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })) }),
+      bytes: neighborStatesBytes({
+        'nbr-2': editNeighbor(base['nbr-2'], 'nbr-2', () => ({ hostIpAddress: '123.9.9.9' })),
+      }),
     },
     {
       kind: 'gs',
-      bytes: bytesOf({
-        'nbr-4': edit(base['nbr-4'], 'nbr-4', (c) => ({
+      bytes: neighborStatesBytes({
+        'nbr-3': editNeighbor(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })),
+      }),
+    },
+    {
+      kind: 'gs',
+      bytes: neighborStatesBytes({
+        'nbr-4': editNeighbor(base['nbr-4'], 'nbr-4', (c) => ({
           fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.99.99.99' }],
         })),
       }),
     },
-    { kind: 'gs', bytes: bytesOf({ 'nbr-5': edit(base['nbr-5'], 'nbr-5', () => ({}), OperationType.DELETE) }) },
+    {
+      kind: 'gs',
+      bytes: neighborStatesBytes({ 'nbr-5': editNeighbor(base['nbr-5'], 'nbr-5', () => ({}), OperationType.DELETE) }),
+    },
     { kind: 'tunnel', ofport: 200 },
-    { kind: 'gs', bytes: bytesOf({ 'nbr-6': edit(base['nbr-6'], 'nbr-6', () => ({ hostIpAddress: HOST_A.ip })) }) },
-    { kind: 'gs', bytes: bytesOf(neighbors(21, 5)) },
+    {
+      kind: 'gs',
+      bytes: neighborStatesBytes({
+        'nbr-6': editNeighbor(base['nbr-6'], 'nbr-6', () => ({ hostIpAddress: HOST_A.ip })),
+      }),
+    },
+    { kind: 'gs', bytes: neighborStatesBytes(fixtureNeighbors(21, 5)) },
   ]);
   assert.ok(a.neighborFlows.enabled && a.neighborFlows.size > 20, 'held as records throughout');
 });
 
 test('two neighbors claiming one MAC or one IP get the FlowTable semantics', () => {
   const a = sameAsTable([
-    { kind: 'gs', bytes: bytesOf(base, true) },
+    { kind: 'gs', bytes: neighborStatesBytes(base, true) },
     {
       kind: 'gs',
-      bytes: bytesOf({
-        dupmac: edit(first, 'dupmac', (c) => ({ fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.50.0.1' }] })),
+      bytes: neighborStatesBytes({
+        dupmac: editNeighbor(first, 'dupmac', (c) => ({ fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.50.0.1' }] })),
       }),
     },
-    { kind: 'gs', bytes: bytesOf({ dupip: edit(first, 'dupip', () => ({ macAddress: '6c:dd:ee:77:77:77' })) }) },
-    { kind: 'gs', bytes: bytesOf({ 'nbr-1': edit(first, 'nbr-1', () => ({}), OperationType.DELETE) }) },
-    { kind: 'gs', bytes: bytesOf(neighbors(30, 3)) },
-    { kind: 'gs', bytes: bytesOf({ dupmac: edit(first, 'dupmac', () => ({}), OperationType.DELETE) }) },
+    {
+      kind: 'gs',
+      bytes: neighborStatesBytes({ dupip: editNeighbor(first, 'dupip', () => ({ macAddress: '6c:dd:ee:77:77:77' })) }),
+    },
+    {
+      kind: 'gs',
+      bytes: neighborStatesBytes({ 'nbr-1': editNeighbor(first, 'nbr-1', () => ({}), OperationType.DELETE) }),
+    },
+    { kind: 'gs', bytes: neighborStatesBytes(fixtureNeighbors(30, 3)) },
+    {
+      kind: 'gs',
+      bytes: neighborStatesBytes({ dupmac: editNeighbor(first, 'dupmac', () => ({}), OperationType.DELETE) }),
+    },
   ]);
   assert.not.ok(a.neighborFlows.enabled, 'the contest moved the records into the table');
   // Contest inside one goal state, and a swap of MACs between two neighbors.
@@ -187,19 +192,19 @@ test('two neighbors claiming one MAC or one IP get the FlowTable semantics', () 
   sameAsTable([
     {
       kind: 'gs',
-      bytes: bytesOf(
-        { ...base, x: edit(b2, 'x', (c) => ({ fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.60.0.1' }] })) },
+      bytes: neighborStatesBytes(
+        { ...base, x: editNeighbor(b2, 'x', (c) => ({ fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.60.0.1' }] })) },
         true,
       ),
     },
   ]);
   sameAsTable([
-    { kind: 'gs', bytes: bytesOf(base, true) },
+    { kind: 'gs', bytes: neighborStatesBytes(base, true) },
     {
       kind: 'gs',
-      bytes: bytesOf({
-        'nbr-1': edit(first, 'nbr-1', () => ({ macAddress: mac(b2) })),
-        'nbr-2': edit(b2, 'nbr-2', () => ({ macAddress: mac(first) })),
+      bytes: neighborStatesBytes({
+        'nbr-1': editNeighbor(first, 'nbr-1', () => ({ macAddress: mac(b2) })),
+        'nbr-2': editNeighbor(b2, 'nbr-2', () => ({ macAddress: mac(first) })),
       }),
     },
   ]);
@@ -207,18 +212,18 @@ test('two neighbors claiming one MAC or one IP get the FlowTable semantics', () 
 
 test('a neighbor claiming a local port IP, multi-IP and L3 neighbors, and the full goal state', () => {
   sameAsTable([
-    { kind: 'gs', bytes: bytesOf(base, true) },
+    { kind: 'gs', bytes: neighborStatesBytes(base, true) },
     {
       kind: 'gs',
-      bytes: bytesOf({
-        multi: edit(first, 'multi', (c) => ({
+      bytes: neighborStatesBytes({
+        multi: editNeighbor(first, 'multi', (c) => ({
           macAddress: '6c:dd:ee:55:55:55',
           fixedIps: [
             { ...c.fixedIps[0], ipAddress: '10.55.0.1' },
             { ...c.fixedIps[0], ipAddress: '10.55.0.2' },
           ],
         })),
-        l3: edit(first, 'l3', (c) => ({
+        l3: editNeighbor(first, 'l3', (c) => ({
           macAddress: '6c:dd:ee:56:56:56',
           fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.56.0.1', neighborType: NeighborType.L3 }],
         })),
@@ -226,8 +231,8 @@ test('a neighbor claiming a local port IP, multi-IP and L3 neighbors, and the fu
     },
     {
       kind: 'gs',
-      bytes: bytesOf({
-        multi: edit(first, 'multi', (c) => ({
+      bytes: neighborStatesBytes({
+        multi: editNeighbor(first, 'multi', (c) => ({
           macAddress: '6c:dd:ee:55:55:55',
           fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.55.0.1' }],
         })),
@@ -235,8 +240,8 @@ test('a neighbor claiming a local port IP, multi-IP and L3 neighbors, and the fu
     },
     {
       kind: 'gs',
-      bytes: bytesOf({
-        portip: edit(first, 'portip', (c) => ({
+      bytes: neighborStatesBytes({
+        portip: editNeighbor(first, 'portip', (c) => ({
           macAddress: '6c:dd:ee:57:57:57',
           fixedIps: [{ ...c.fixedIps[0], ipAddress: NEIGHBORS_PORT.ip }],
         })),
@@ -248,22 +253,24 @@ test('a neighbor claiming a local port IP, multi-IP and L3 neighbors, and the fu
 
 test('abort puts the records back, also after a contest', () => {
   sameAsTable([
-    { kind: 'gs', bytes: bytesOf(base, true) },
+    { kind: 'gs', bytes: neighborStatesBytes(base, true) },
     {
       kind: 'gs',
-      bytes: bytesOf({ 'nbr-3': edit(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })) }),
+      bytes: neighborStatesBytes({
+        'nbr-3': editNeighbor(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })),
+      }),
       abort: true,
     },
     {
       kind: 'gs',
-      bytes: bytesOf({ 'nbr-7': edit(base['nbr-7'], 'nbr-7', () => ({}), OperationType.DELETE) }),
+      bytes: neighborStatesBytes({ 'nbr-7': editNeighbor(base['nbr-7'], 'nbr-7', () => ({}), OperationType.DELETE) }),
       abort: true,
     },
-    { kind: 'gs', bytes: bytesOf(neighbors(40, 4)), abort: true },
+    { kind: 'gs', bytes: neighborStatesBytes(fixtureNeighbors(40, 4)), abort: true },
     {
       kind: 'gs',
-      bytes: bytesOf({
-        'nbr-8': edit(base['nbr-8'], 'nbr-8', (c) => ({
+      bytes: neighborStatesBytes({
+        'nbr-8': editNeighbor(base['nbr-8'], 'nbr-8', (c) => ({
           fixedIps: [c.fixedIps[0], { ...c.fixedIps[0], ipAddress: '10.88.0.1' }],
         })),
       }),
@@ -271,16 +278,21 @@ test('abort puts the records back, also after a contest', () => {
     },
     {
       kind: 'gs',
-      bytes: bytesOf({ 'nbr-3': edit(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })) }),
+      bytes: neighborStatesBytes({
+        'nbr-3': editNeighbor(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })),
+      }),
     },
     {
       kind: 'gs',
-      bytes: bytesOf({
-        dupmac: edit(first, 'dupmac', (c) => ({ fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.50.0.1' }] })),
+      bytes: neighborStatesBytes({
+        dupmac: editNeighbor(first, 'dupmac', (c) => ({ fixedIps: [{ ...c.fixedIps[0], ipAddress: '10.50.0.1' }] })),
       }),
       abort: true,
     },
-    { kind: 'gs', bytes: bytesOf({ 'nbr-9': edit(base['nbr-9'], 'nbr-9', () => ({}), OperationType.DELETE) }) },
+    {
+      kind: 'gs',
+      bytes: neighborStatesBytes({ 'nbr-9': editNeighbor(base['nbr-9'], 'nbr-9', () => ({}), OperationType.DELETE) }),
+    },
   ]);
   assert.ok(ip(first).length > 0);
 });
@@ -289,7 +301,7 @@ test('reconcile against a dump that misses, changes and adds neighbor flows', ()
   const a = engine(true);
   const b = engine(false);
   for (const e of [a, b]) {
-    const r = e.prepareGoalState(bytesOf(base, true), 2, { bundleId: 1, firstXid: 1 });
+    const r = e.prepareGoalState(neighborStatesBytes(base, true), 2, { bundleId: 1, firstXid: 1 });
     e.commit(r.txn);
   }
   const desired = b.desiredFlows();
