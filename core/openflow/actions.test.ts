@@ -2,8 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Action, OFPP_CONTROLLER, OFPP_IN_PORT } from '../flow';
 import { decodeActions, encodeAction, encodeActions } from './actions';
-import { OpenFlowError, type OpenFlowErrorCode } from './errors';
 import { ByteWriter } from './writer';
+import { throwsCode } from '../../test/openflow-assert';
 
 const hex = (s: string): string => s.replace(/\s+/g, '');
 
@@ -11,18 +11,6 @@ function bytes(a: Action): string {
   const w = new ByteWriter(16);
   encodeAction(w, a);
   return w.toBuffer().toString('hex');
-}
-
-function throwsCode(fn: () => unknown, code: OpenFlowErrorCode, message?: RegExp): void {
-  try {
-    fn();
-  } catch (e: unknown) {
-    assert.ok(e instanceof OpenFlowError, String(e));
-    assert.is(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
 }
 
 // Hand-written from OpenFlow 1.3 §7.2.5 (ofp_action_output, ofp_action_set_field,

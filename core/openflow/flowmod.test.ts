@@ -2,23 +2,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Action, canonicalMatch, type Flow, OFPP_IN_PORT, OFPP_LOCAL } from '../flow';
 import { OFP14_VERSION, OFPFF } from './constants';
-import { OpenFlowError, type OpenFlowErrorCode } from './errors';
 import { decodeFlowStats, decodeFlowStatsEntries, encodeFlowMod, writeFlowMod } from './flowmod';
 import { ByteWriter } from './writer';
+import { throwsCode } from '../../test/openflow-assert';
 
 const hex = (s: string): string => s.replace(/\s+/g, '');
-
-function throwsCode(fn: () => unknown, code: OpenFlowErrorCode, message?: RegExp): void {
-  try {
-    fn();
-  } catch (e: unknown) {
-    assert.ok(e instanceof OpenFlowError, String(e));
-    assert.is(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
-}
 
 const ARP: Flow = {
   table: 20,

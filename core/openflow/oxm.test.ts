@@ -1,10 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { FieldName, MatchField } from '../flow';
-import { OpenFlowError, type OpenFlowErrorCode } from './errors';
 import { FIELD_TEXT } from './format';
 import { decodeMatch, decodeOxmFields, encodeMatch, fieldSpec, MATCH_FIELDS, writeOxm } from './oxm';
 import { ByteWriter } from './writer';
+import { throwsCode } from '../../test/openflow-assert';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -12,18 +12,6 @@ function encode(match: readonly MatchField[]): Buffer {
   const w = new ByteWriter(16);
   encodeMatch(w, match);
   return w.toBuffer();
-}
-
-function throwsCode(fn: () => unknown, code: OpenFlowErrorCode, message?: RegExp): void {
-  try {
-    fn();
-  } catch (e: unknown) {
-    assert.ok(e instanceof OpenFlowError, String(e));
-    assert.is(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
 }
 
 // Golden TLVs written by hand from OpenFlow 1.3 §7.2.3 (header = class:16 field:7 hm:1 len:8)
