@@ -1,13 +1,11 @@
 // OVS restarts under the agent: ovs-vswitchd exits (the userspace datapath keeps no flows) and comes
 // back. The OpenFlow session notices, reconnects with backoff, and converges by dump + reconcile:
 // every flow is back and the VMs ping again, with no new goal state pushed.
-import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OperationStatus } from '../proto';
 import { requirePrereqs } from '../test/prereq';
 import { OvsSandbox } from '../test/sandbox';
-import { check } from '../test/sandbox/exec';
 import { dumpOurFlows, goalState, startAgent, until, type AgentProcess, type PortSpec } from './e2e-helpers';
 import { tapNameFor } from './ovsdb';
 
@@ -35,22 +33,7 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
       assert.ok(before.length > 0);
 
       await sb.appctl(['-t', 'ovs-vswitchd', 'exit']);
-      const dir = sb.rundir;
-      await check(
-        'ip',
-        [
-          'netns',
-          'exec',
-          sb.netns,
-          'ovs-vswitchd',
-          `unix:${path.join(dir, 'db.sock')}`,
-          `--pidfile=${path.join(dir, 'ovs-vswitchd.pid')}`,
-          '--detach',
-          `--log-file=${path.join(dir, 'ovs-vswitchd.log')}`,
-          '-vconsole:off',
-        ],
-        { env: sb.env },
-      );
+      await sb.startVswitchd();
       const sandbox = sb;
       await until(
         'flows reinstalled',

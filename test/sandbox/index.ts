@@ -174,6 +174,26 @@ export class OvsSandbox {
     return sb;
   }
 
+  /** Starts ovs-vswitchd in the sandbox's namespace (at boot, and again after a test stopped it). */
+  async startVswitchd(): Promise<void> {
+    const dir = this.rundir;
+    await check(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.netns,
+        'ovs-vswitchd',
+        `unix:${path.join(dir, 'db.sock')}`,
+        `--pidfile=${path.join(dir, 'ovs-vswitchd.pid')}`,
+        '--detach',
+        `--log-file=${path.join(dir, 'ovs-vswitchd.log')}`,
+        '-vconsole:off',
+      ],
+      { env: this.env },
+    );
+  }
+
   private async boot(opts: SandboxOptions): Promise<void> {
     const dir = this.rundir;
     await check('ip', ['netns', 'add', this.netns]);
@@ -200,21 +220,7 @@ export class OvsSandbox {
       { env },
     );
     await check('ovs-vsctl', ['--no-wait', 'init'], { env });
-    await check(
-      'ip',
-      [
-        'netns',
-        'exec',
-        this.netns,
-        'ovs-vswitchd',
-        `unix:${path.join(dir, 'db.sock')}`,
-        `--pidfile=${path.join(dir, 'ovs-vswitchd.pid')}`,
-        '--detach',
-        `--log-file=${path.join(dir, 'ovs-vswitchd.log')}`,
-        '-vconsole:off',
-      ],
-      { env },
-    );
+    await this.startVswitchd();
     const brInt = [
       'add-br',
       'br-int',
