@@ -15,6 +15,7 @@ import * as assert from 'uvu/assert';
 import { requirePrereqs } from './prereq';
 import { OvsSandbox } from './sandbox';
 import { handleDhcp, type DhcpLease, type DhcpOutcome } from '../core/dhcp/server';
+import { ofpMessage } from './ofp-message';
 
 const OFP13 = 0x04;
 const T = {
@@ -32,12 +33,7 @@ const OFPCML_NO_BUFFER = 0xffff;
 const NO_BUFFER = 0xffffffff;
 
 function ofMsg(type: number, xid: number, body: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(8);
-  h.writeUInt8(OFP13, 0);
-  h.writeUInt8(type, 1);
-  h.writeUInt16BE(8 + body.length, 2);
-  h.writeUInt32BE(xid, 4);
-  return Buffer.concat([h, body]);
+  return ofpMessage(OFP13, type, xid, body);
 }
 
 function oxm(field: number, value: Buffer): Buffer {

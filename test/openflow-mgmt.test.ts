@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { requirePrereqs } from './prereq';
 import { OvsSandbox } from './sandbox';
+import { ofpMessage } from './ofp-message';
 
 const OFP_VERSION_13 = 0x04;
 const OFPT = {
@@ -40,14 +41,9 @@ interface OfMessage {
   readonly body: Buffer; // bytes after the 8-byte header
 }
 
-/** ofp_header (§7.1): version, type, total length, xid. */
+/** An OpenFlow 1.3 message (ofp_header, §7.1, then the body). */
 function message(type: number, xid: number, body: Buffer = Buffer.alloc(0)): Buffer {
-  const head = Buffer.alloc(8);
-  head.writeUInt8(OFP_VERSION_13, 0);
-  head.writeUInt8(type, 1);
-  head.writeUInt16BE(8 + body.length, 2);
-  head.writeUInt32BE(xid, 4);
-  return Buffer.concat([head, body]);
+  return ofpMessage(OFP_VERSION_13, type, xid, body);
 }
 
 /** HELLO carrying one OFPHET_VERSIONBITMAP element with only bit 4 (OF1.3) set, so 1.3 is negotiated. */

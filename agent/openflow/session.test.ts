@@ -20,6 +20,7 @@ import {
 import { requirePrereqs } from '../../test/prereq';
 import { OvsSandbox } from '../../test/sandbox';
 import { OpenFlowSession, SessionError, mgmtSocketPath } from './session';
+import { ofpMessage } from '../../test/ofp-message';
 
 const ENGINE_XID = 0x4000_0000;
 const COOKIE = 0xa1c0_0100_0000_0001n;
@@ -124,12 +125,7 @@ const OFPT_FEATURES_REPLY = 6;
 const OFPT_BARRIER_REPLY = 21;
 
 function reply(type: number, xid: number, body: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(8);
-  h.writeUInt8(OFP14_VERSION, 0);
-  h.writeUInt8(type, 1);
-  h.writeUInt16BE(8 + body.length, 2);
-  h.writeUInt32BE(xid, 4);
-  return Buffer.concat([h, body]);
+  return ofpMessage(OFP14_VERSION, type, xid, body);
 }
 
 interface FakeSwitch {
