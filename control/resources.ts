@@ -6,6 +6,7 @@
 // 1,000 hosts share encoded exactly once, and makes per-host message assembly a concatenation.
 // Wire format: https://protobuf.dev/programming-guides/encoding/ (maps are repeated {key=1, value=2} entries).
 import { OperationType, ResourceType } from '../proto';
+import { varintSize, writeVarint } from '../core/wire/varint';
 
 export interface ResourceKind {
   readonly name: string;
@@ -218,36 +219,13 @@ export function parseGoalStateV2(input: Uint8Array): ParsedGoalState {
   return { resources, hosts, raw: input };
 }
 
-// ---- minimal protobuf wire writer -------------------------------------------------------------------
-
-function varintLength(n: number): number {
-  let len = 1;
-  let v = n;
-  while (v > 0x7f) {
-    v = Math.floor(v / 128);
-    len++;
-  }
-  return len;
-}
-
-function writeVarint(out: Buffer, at: number, n: number): number {
-  let pos = at;
-  let v = n;
-  while (v > 0x7f) {
-    out[pos++] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  out[pos++] = v;
-  return pos;
-}
-
 /** One GoalStateV2 map entry (`<kind>_states[id] = state`), encoded once and reused in every host's message. */
 export function encodeResourceEntry(key: string, state: Uint8Array): Buffer {
   const { kind, id } = parseResourceKey(key);
   const idLen = Buffer.byteLength(id, 'utf8');
-  const entryLen = 1 + varintLength(idLen) + idLen + 1 + varintLength(state.length) + state.length;
+  const entryLen = 1 + varintSize(idLen) + idLen + 1 + varintSize(state.length) + state.length;
   const tag = (kind.field << 3) | 2;
-  const out = Buffer.allocUnsafe(varintLength(tag) + varintLength(entryLen) + entryLen);
+  const out = Buffer.allocUnsafe(varintSize(tag) + varintSize(entryLen) + entryLen);
   let pos = writeVarint(out, 0, tag);
   pos = writeVarint(out, pos, entryLen);
   out[pos++] = 0x0a;
@@ -264,16 +242,16 @@ function encodeHostResources(hostIp: string, keys: readonly string[]): Buffer {
   const items = keys.map((key) => {
     const { kind, id } = parseResourceKey(key);
     const idLen = Buffer.byteLength(id, 'utf8');
-    const typeLen = kind.type === 0 ? 0 : 1 + varintLength(kind.type);
-    const bodyLen = typeLen + 1 + varintLength(idLen) + idLen;
+    const typeLen = kind.type === 0 ? 0 : 1 + varintSize(kind.type);
+    const bodyLen = typeLen + 1 + varintSize(idLen) + idLen;
     return { type: kind.type, id, idLen, typeLen, bodyLen };
   });
   let valueLen = 0;
-  for (const it of items) valueLen += 1 + varintLength(it.bodyLen) + it.bodyLen;
+  for (const it of items) valueLen += 1 + varintSize(it.bodyLen) + it.bodyLen;
   const hostLen = Buffer.byteLength(hostIp, 'utf8');
-  const entryLen = 1 + varintLength(hostLen) + hostLen + 1 + varintLength(valueLen) + valueLen;
+  const entryLen = 1 + varintSize(hostLen) + hostLen + 1 + varintSize(valueLen) + valueLen;
   const tag = (HOST_RESOURCES_FIELD << 3) | 2;
-  const out = Buffer.allocUnsafe(varintLength(tag) + varintLength(entryLen) + entryLen);
+  const out = Buffer.allocUnsafe(varintSize(tag) + varintSize(entryLen) + entryLen);
   let pos = writeVarint(out, 0, tag);
   pos = writeVarint(out, pos, entryLen);
   out[pos++] = 0x0a;

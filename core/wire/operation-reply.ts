@@ -5,27 +5,13 @@
 // operation-reply.test.ts checks against it.
 
 import type { GoalStateOperationReply } from '../../proto';
+import { varintSize, writeVarint } from './varint';
 
 type Status = GoalStateOperationReply['operationStatuses'][number];
-
-/** Bytes of a varint for a uint32 (or an int32 that is not negative). */
-function varintSize(v: number): number {
-  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x20_0000 ? 3 : v < 0x1000_0000 ? 4 : 5;
-}
 
 /** int32 fields: a negative value is sign-extended to 64 bits, so ten bytes. */
 function int32Size(v: number): number {
   return v < 0 ? 10 : varintSize(v);
-}
-
-function writeVarint(buf: Buffer, at: number, v: number): number {
-  let x = v >>> 0;
-  while (x >= 0x80) {
-    buf[at++] = (x & 0x7f) | 0x80;
-    x >>>= 7;
-  }
-  buf[at++] = x;
-  return at;
 }
 
 function writeInt32(buf: Buffer, at: number, v: number): number {
@@ -73,7 +59,7 @@ export function encodeGoalStateOperationReply(reply: GoalStateOperationReply): B
   let at = 0;
   if (reply.formatVersion !== 0) {
     buf[at++] = 0x08;
-    at = writeVarint(buf, at, reply.formatVersion);
+    at = writeVarint(buf, at, reply.formatVersion >>> 0);
   }
   for (let i = 0; i < statuses.length; i++) {
     const s = statuses[i];
@@ -98,20 +84,20 @@ export function encodeGoalStateOperationReply(reply: GoalStateOperationReply): B
     }
     if (s.dataplaneProgrammingTime !== 0) {
       buf[at++] = 0x28;
-      at = writeVarint(buf, at, s.dataplaneProgrammingTime);
+      at = writeVarint(buf, at, s.dataplaneProgrammingTime >>> 0);
     }
     if (s.networkConfigurationTime !== 0) {
       buf[at++] = 0x30;
-      at = writeVarint(buf, at, s.networkConfigurationTime);
+      at = writeVarint(buf, at, s.networkConfigurationTime >>> 0);
     }
     if (s.stateElapseTime !== 0) {
       buf[at++] = 0x38;
-      at = writeVarint(buf, at, s.stateElapseTime);
+      at = writeVarint(buf, at, s.stateElapseTime >>> 0);
     }
   }
   if (reply.messageTotalOperationTime !== 0) {
     buf[at++] = 0x18;
-    at = writeVarint(buf, at, reply.messageTotalOperationTime);
+    at = writeVarint(buf, at, reply.messageTotalOperationTime >>> 0);
   }
   return buf;
 }
