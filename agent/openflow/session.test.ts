@@ -98,6 +98,44 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
     }
   });
 
+  test('real OVS: a streamed bundle commits what was pushed; an abandoned one leaves OVS as it was', async () => {
+    let sb: OvsSandbox | undefined;
+    let session: OpenFlowSession | undefined;
+    try {
+      sb = await OvsSandbox.start({ name: 'ofsessstream' });
+      session = new OpenFlowSession({ socketPath: mgmtSocketPath(sb.rundir, 'br-int') });
+      session.start();
+      await session.whenReady();
+      const ok = session.streamBundle(5);
+      ok.push(delta(5, [flow(3, 10, 1)]));
+      ok.push(new Uint8Array(0));
+      ok.push(delta(5, [flow(3, 10, 2)]));
+      ok.end();
+      await ok.result;
+      assert.is(await countFlows(session), 2);
+
+      const gone = session.streamBundle(6);
+      gone.push(delta(6, [flow(3, 10, 3), flow(3, 10, 4)]));
+      await new Promise((r) => setTimeout(r, 50)); // let the adds reach OVS first
+      gone.abandon('the producer failed');
+      let code: unknown;
+      try {
+        await gone.result;
+      } catch (e: unknown) {
+        code = (e as { code?: unknown }).code;
+      }
+      assert.is(code, 'OF_ABANDONED');
+      assert.is(await countFlows(session), 2, 'nothing of the abandoned bundle is installed');
+
+      const empty = session.streamBundle(7);
+      empty.end();
+      assert.equal(await empty.result, { addUs: 0, commitUs: 0 }, 'no delta: no bundle at all');
+    } finally {
+      session?.stop();
+      await sb?.stop();
+    }
+  });
+
   test('real OVS: a delta of several MiB goes in slices with echoes between them, and applies whole', async () => {
     let sb: OvsSandbox | undefined;
     let session: OpenFlowSession | undefined;

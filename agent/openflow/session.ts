@@ -339,6 +339,10 @@ export class OpenFlowSession extends EventEmitter {
       await this.#write(o.conn, encodeBundleControl(xidFor(w), o.v, bundleId, 'open', BUNDLE_ATOMIC_ORDERED));
       return o;
     };
+    const discard = async (o: { conn: Conn; v: OfVersion; w: BundleWait; deadline: number }): Promise<void> => {
+      await this.#write(o.conn, encodeBundleControl(xidFor(o.w), o.v, bundleId, 'discard', BUNDLE_ATOMIC_ORDERED));
+      await this.#barrierFor(o.w, o.conn, xidFor(o.w), o.v, o.deadline);
+    };
     try {
       // Phase 1: open and add, then a barrier. OVS checks each BUNDLE_ADD when it arrives and would
       // commit the bundle WITHOUT the messages it refused (seen with OVS 3.1), so errors found here
@@ -351,19 +355,14 @@ export class OpenFlowSession extends EventEmitter {
         }
       } catch (e: unknown) {
         // The producer gave up (or the connection went): take back what OVS holds of the bundle.
-        if (opened !== undefined && !opened.conn.socket.destroyed) {
-          const { conn, v, w, deadline } = opened;
-          await this.#write(conn, encodeBundleControl(xidFor(w), v, bundleId, 'discard', BUNDLE_ATOMIC_ORDERED));
-          await this.#barrierFor(w, conn, xidFor(w), v, deadline);
-        }
+        if (opened !== undefined && !opened.conn.socket.destroyed) await discard(opened);
         throw e;
       }
       if (opened === undefined) return { addUs: 0, commitUs: 0 };
       const { conn, v, w, deadline } = opened;
       await this.#barrierFor(w, conn, xidFor(w), v, deadline);
       if (w.errors.length > 0) {
-        await this.#write(conn, encodeBundleControl(xidFor(w), v, bundleId, 'discard', BUNDLE_ATOMIC_ORDERED));
-        await this.#barrierFor(w, conn, xidFor(w), v, deadline);
+        await discard(opened);
         throw this.#rejected(w);
       }
       // Phase 2: commit. A flow-mod that fails here fails the whole bundle (OFPBF_ATOMIC): OVS rolls back.
