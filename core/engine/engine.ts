@@ -255,25 +255,23 @@ export class Engine {
     // Chunks only pay when another thread can work meanwhile (OVS parsing, the other partitions).
     const chunkNeighbors = opts.onDelta !== undefined && threads ? CHUNK_NEIGHBORS : Number.POSITIVE_INFINITY;
     const split = splitGoalState(bytes, version, this.#parts.length, chunkNeighbors, MAX_CHUNKS - 1);
-    const settled = await Promise.allSettled(
+    const settled = await Promise.all(
       this.#parts.map((b, p) => this.#preparePartition(b, p, split.chunks[p], version, bundleId, opts.onDelta)),
     );
-    const failure = settled.find((r) => r.status === 'rejected');
+    const failure = settled.flat().find((r) => r.status === 'rejected');
     if (failure !== undefined) {
       // Every chunk that did plan is taken back, newest first, before the error goes up.
       await Promise.all(
-        settled.flatMap((r, p) =>
-          r.status === 'fulfilled'
-            ? this.#abortAll(
-                this.#parts[p],
-                r.value.map((x) => x.txn),
-              )
-            : [],
+        settled.flatMap((rs, p) =>
+          this.#abortAll(
+            this.#parts[p],
+            rs.map((r) => (r.status === 'fulfilled' ? r.value.txn : NO_TXN)),
+          ),
         ),
       );
       throw (failure as PromiseRejectedResult).reason;
     }
-    const perPartition = settled.map((r) => (r as PromiseFulfilledResult<PrepareResult[]>).value);
+    const perPartition = settled.map((rs) => rs.map((r) => (r as PromiseFulfilledResult<PrepareResult>).value));
     const results = perPartition.flat();
     const statuses = mergeStatuses(
       perPartition.flatMap((rs, p) =>
@@ -301,8 +299,8 @@ export class Engine {
   }
 
   /**
-   * One partition's chunks, all queued at once (its worker runs one task at a time, in order).
-   * Rejects after every chunk has settled, so the caller can abort the ones that planned.
+   * One partition's chunks, all queued at once (its worker runs one task at a time, in order);
+   * settles when every chunk has, so the caller can take back the ones that planned.
    */
   async #preparePartition(
     b: Backend,
@@ -311,7 +309,7 @@ export class Engine {
     version: 1 | 2,
     bundleId: number,
     onDelta: ((delta: Uint8Array, bundleId: number) => void) | undefined,
-  ): Promise<PrepareResult[]> {
+  ): Promise<PromiseSettledResult<PrepareResult>[]> {
     // The caller's buffer itself (one partition, one chunk) may be a view into a larger one: not moved.
     const movable = b instanceof ThreadBackend && (this.#parts.length > 1 || chunks.length > 1);
     const runs = chunks.map(async (chunk, k): Promise<PrepareResult> => {
@@ -328,17 +326,7 @@ export class Engine {
       onDelta?.(result.delta.bytes, bundleId);
       return result;
     });
-    const settled = await Promise.allSettled(runs);
-    const failed = settled.find((r) => r.status === 'rejected');
-    if (failed === undefined) return settled.map((r) => (r as PromiseFulfilledResult<PrepareResult>).value);
-    // Undo what planned here, newest first, then fail.
-    await Promise.all(
-      this.#abortAll(
-        b,
-        settled.map((r) => (r.status === 'fulfilled' ? r.value.txn : NO_TXN)),
-      ),
-    );
-    throw (failed as PromiseRejectedResult).reason;
+    return Promise.allSettled(runs);
   }
 
   /** Interfaces appeared/moved/went away, or the tunnel port changed: the flow-mods that follow. */
