@@ -199,7 +199,7 @@ export function splitGoalState(
       list.push({
         bytes: out,
         neighborOrder: Uint32Array.from(order[p].slice(first, last)),
-        idle: last === first && !(first === 0 && sharedResources),
+        idle: last === 0 && !sharedResources,
       });
     }
     chunks.push(list);
