@@ -458,6 +458,7 @@ export class AgentDaemon {
     }
     this.#metrics.flowsInstalled += prepared.add - prepared.delete;
     this.#afterCommit(statuses.some((s) => HELD_VIEW_TYPES.has(s.resourceType) && CHANGING.has(s.status)));
+    const invalid = statuses.filter((s) => s.status === OperationStatus.INVALID_ARG);
     const applied = {
       seq: ctx.seq,
       version,
@@ -467,12 +468,9 @@ export class AgentDaemon {
       delete: prepared.delete,
       resources: statuses.length,
       pending: statuses.filter((s) => s.status === OperationStatus.PENDING).length,
-      invalidCount: statuses.filter((s) => s.status === OperationStatus.INVALID_ARG).length,
+      invalidCount: invalid.length,
       // The first few, with the reason (the reply has no field for it); a million would drown the log.
-      invalid: statuses
-        .filter((s) => s.status === OperationStatus.INVALID_ARG)
-        .slice(0, LOGGED_INVALID_MAX)
-        .map((s) => `${s.resourceId}: ${s.reason}`),
+      invalid: invalid.slice(0, LOGGED_INVALID_MAX).map((s) => `${s.resourceId}: ${s.reason}`),
       prepareUs,
       bundleUs,
       bundleAddUs: ovs.addUs,
