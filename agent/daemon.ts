@@ -43,6 +43,7 @@ import {
 import { Metrics } from './metrics';
 import { OnDemandClient, onDemandRequestOf } from './ondemand';
 import { XdpArpDataplane } from './xdp-arp';
+import { parseHostPort } from '../core/net/hostport';
 
 export interface DaemonOptions {
   readonly listen: string;
@@ -848,12 +849,9 @@ function httpPort(server: http.Server | undefined): number | undefined {
 }
 
 export function splitHostPort(text: string): { host: string; port: number } {
-  const at = text.lastIndexOf(':');
-  const port = Number(text.slice(at + 1));
-  if (at <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new DaemonError('DAEMON_BAD_OPTIONS', `expected HOST:PORT, got "${text}"`);
-  }
-  return { host: text.slice(0, at).replace(/^\[|\]$/g, ''), port };
+  const hp = parseHostPort(text);
+  if (hp === undefined) throw new DaemonError('DAEMON_BAD_OPTIONS', `expected HOST:PORT, got "${text}"`);
+  return hp;
 }
 
 function errorText(e: unknown): string {

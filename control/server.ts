@@ -14,6 +14,7 @@ import { Membership, StaticMembership } from './sharding/membership';
 import { DEFAULT_STREAM_OPTIONS } from './southbound/agent-stream';
 import { FileStore } from './store/file-store';
 import { ControlStore } from './store/store';
+import { splitHostPort } from '../core/net/hostport';
 
 export interface ControlHandle {
   readonly controller: Controller;
@@ -24,11 +25,6 @@ export interface ControlHandle {
   readonly httpPort: number;
   /** Graceful: releases the lease first so the hosts move at once, then closes everything. */
   stop(): Promise<void>;
-}
-
-function splitHostPort(addr: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(':');
-  return { host: addr.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(addr.slice(i + 1)) };
 }
 
 /** Where the peer-liveness listener binds: --peer-listen, else the gRPC listen host on any free port. */

@@ -3,6 +3,7 @@
 import * as http from 'node:http';
 import type { OptionSpec } from '../../core/cli/args';
 import { CliError } from '../../core/cli/commands';
+import { parseHostPort } from '../../core/net/hostport';
 
 export const AGENT_HTTP_OPTIONS = [
   {
@@ -19,11 +20,9 @@ export function getJson(address: string | undefined, urlPath: string, timeoutMs:
   if (address === undefined) {
     throw new CliError('E_CLI_BAD_VALUE', 'missing --metrics HOST:PORT (the address the agent was started with)');
   }
-  const at = address.lastIndexOf(':');
-  const host = address.slice(0, at).replace(/^\[|\]$/g, '');
-  const port = Number(address.slice(at + 1));
-  if (at <= 0 || !Number.isInteger(port))
-    throw new CliError('E_CLI_BAD_VALUE', `--metrics: expected HOST:PORT, got "${address}"`);
+  const hp = parseHostPort(address);
+  if (hp === undefined) throw new CliError('E_CLI_BAD_VALUE', `--metrics: expected HOST:PORT, got "${address}"`);
+  const { host, port } = hp;
   return new Promise((resolve, reject) => {
     const req = http.get({ host, port, path: urlPath, timeout: timeoutMs }, (res) => {
       let body = '';

@@ -37,15 +37,8 @@ import { Etcd3, EtcdLeaseInvalidError, IKeyValue, IWatchResponse, Lease, Watcher
 import { Logger } from '../log';
 import { ControlMetrics } from '../metrics';
 import { Membership, MembershipEvents } from './membership';
-import {
-  DEFAULT_PEER_MONITOR,
-  joinHostPort,
-  PeerListener,
-  PeerMonitor,
-  PeerMonitorOptions,
-  PeerTarget,
-  splitHostPort,
-} from './peer-liveness';
+import { joinHostPort, splitHostPort } from '../../core/net/hostport';
+import { DEFAULT_PEER_MONITOR, PeerListener, PeerMonitor, PeerMonitorOptions, PeerTarget } from './peer-liveness';
 
 export interface PeerLivenessOptions {
   /** Where this replica's peer-liveness listener binds (port 0: any free port). */

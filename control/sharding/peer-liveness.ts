@@ -17,6 +17,7 @@
 //   one registration of the peer: a rejoined peer has to be verified again).
 import * as net from 'node:net';
 import { Logger } from '../log';
+import { splitHostPort } from '../../core/net/hostport';
 
 /** What a peer says about itself on connect, and what its member record in etcd says. */
 export interface PeerIdentity {
@@ -34,15 +35,6 @@ export interface PeerTarget extends PeerIdentity {
 
 const HELLO_PROTOCOL = 'alcor-control-peer/1';
 const MAX_HELLO_BYTES = 1024;
-
-export function splitHostPort(addr: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(':');
-  return { host: addr.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(addr.slice(i + 1)) };
-}
-
-export function joinHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 // ---- the listener every replica runs --------------------------------------------------------------------
 
