@@ -110,11 +110,10 @@ export const command: SubcommandModule = {
       }
       const lines = (await engine.desiredFlows()).map((f) => formatFlow(f, { portNames: names }));
       io.stdout(lines.length ? `${lines.join('\n')}\n` : '');
-      return prepared.statuses.some(
-        (s) => s.status === OperationStatus.INVALID_ARG || s.status === OperationStatus.FAILURE,
-      )
-        ? EXIT_FAILURE
-        : EXIT_OK;
+      const failed =
+        prepared.statuses.countStatus(OperationStatus.INVALID_ARG) +
+        prepared.statuses.countStatus(OperationStatus.FAILURE);
+      return failed > 0 ? EXIT_FAILURE : EXIT_OK;
     } finally {
       await engine.close();
     }

@@ -16,7 +16,8 @@ import { editNeighbor, fixtureNeighbors, neighborStatesBytes } from '../../test/
 
 const TUNNEL_IP = parseIpv4(HOST_A.ip);
 
-function partition(arpAnswers: ArpAnswers, records: boolean): PartitionEngine {
+/** records: neighbors as records (`lane`: in the lane first); false: in the FlowTable alone. */
+function partition(arpAnswers: ArpAnswers, records: boolean, lane = false): PartitionEngine {
   const e = new PartitionEngine({
     index: 0,
     count: 1,
@@ -24,6 +25,7 @@ function partition(arpAnswers: ArpAnswers, records: boolean): PartitionEngine {
     tunnelOfport: 100,
     ofports: new Map([[NEIGHBORS_PORT.id, 1]]),
     arpAnswers,
+    neighborLane: lane,
   });
   if (!records) e.neighborFlows.drain();
   return e;
@@ -73,10 +75,14 @@ const STEPS: readonly { bytes: Uint8Array; abort?: boolean }[] = [
   { bytes: neighborStatesBytes(fixtureNeighbors(20, 3)) },
 ];
 
-test("'none': records and the FlowTable agree at every step, and nothing answers ARP", () => {
-  const a = partition('none', true);
+test("'none': the lane, records and the FlowTable agree at every step, and nothing answers ARP", () => {
+  for (const lane of [true, false]) sameWithoutAnswers(lane);
+});
+
+function sameWithoutAnswers(lane: boolean): void {
+  const a = partition('none', true, lane);
   const b = partition('none', false);
-  const withFlows = partition('flows', true);
+  const withFlows = partition('flows', true, lane);
   let recordsUsed = false;
   for (const [n, step] of STEPS.entries()) {
     const enc = { bundleId: n + 1, firstXid: 1 };
@@ -101,14 +107,14 @@ test("'none': records and the FlowTable agree at every step, and nothing answers
     const flowsDesired = withFlows.desiredFlows();
     assert.ok(flowsDesired.some(isArpAnswer));
     assert.equal(text(desired), text(flowsDesired.filter((f) => !isArpAnswer(f))), `step ${n} vs flows`);
-    recordsUsed ||= a.neighborFlows.enabled && a.neighborFlows.size > 0;
+    recordsUsed ||= lane ? a.lane.size > 0 : a.neighborFlows.enabled && a.neighborFlows.size > 0;
   }
-  assert.ok(recordsUsed, 'the record path was exercised');
-  assert.not.ok(a.neighborFlows.enabled, 'the contest moved the records into the table');
-});
+  assert.ok(recordsUsed, lane ? 'the lane was exercised' : 'the record path was exercised');
+  if (!lane) assert.not.ok(a.neighborFlows.enabled, 'the contest moved the records into the table');
+}
 
 test("'none': one new neighbor is one flow-mod (L2 only); its delete is one", () => {
-  const e = partition('none', true);
+  const e = partition('none', true, true);
   e.commit(e.prepareGoalState(neighborStatesBytes(base, true), 2, { bundleId: 1, firstXid: 1 }).txn);
   const add = e.prepareGoalState(neighborStatesBytes(fixtureNeighbors(50, 1)), 2, { bundleId: 2, firstXid: 1 });
   assert.equal([add.delta.add, add.delta.modify, add.delta.delete], [1, 0, 0]);
@@ -122,13 +128,13 @@ test("'none': one new neighbor is one flow-mod (L2 only); its delete is one", ()
   );
   assert.equal([del.delta.add, del.delta.modify, del.delta.delete], [0, 0, 1]);
   e.commit(del.txn);
-  assert.ok(e.neighborFlows.enabled && e.neighborFlows.size === 10, 'held as records');
+  assert.ok(e.lane.size === 10 && e.neighborFlows.size === 0, 'held in the lane');
 });
 
 test("reconcile: switching 'flows' -> 'none' deletes exactly the answer flows, and back adds them", () => {
   for (const records of [true, false]) {
-    const before = partition('flows', records);
-    const after = partition('none', records);
+    const before = partition('flows', records, records);
+    const after = partition('none', records, records);
     for (const e of [before, after]) {
       e.commit(e.prepareGoalState(neighborStatesBytes(base, true), 2, { bundleId: 1, firstXid: 1 }).txn);
       e.commit(e.prepareGoalState(fullGoalStateV2Bytes(), 2, { bundleId: 2, firstXid: 1 }).txn);

@@ -4,7 +4,7 @@
 // Scope is the VNI (the subnet's tunnel id, as Alcor takes it): a VM port's interface is mapped to its VNI through
 // arp_scope, so every port of one network shares one set of entries instead of one copy per ifindex.
 import type { ResourceStore } from '../goalstate';
-import type { Ipv4, Mac } from '../model';
+import type { Ipv4, Mac, Neighbor } from '../model';
 
 /** [vni, ipv4, mac], numbers as held in the model. */
 export type ArpTriple = readonly [vni: number, ip: Ipv4, mac: Mac];
@@ -24,7 +24,10 @@ export function portVnisOf(store: ResourceStore): (readonly [string, number])[] 
  * Local ports' fixed IPs, neighbors' fixed IPs (a neighbor's own tunnel id wins over its subnet's) and subnet gateways.
  * An IP whose subnet is not held is skipped: without a subnet there is no VNI to scope it to.
  */
-export function arpEntriesOf(store: ResourceStore): ArpTriple[] {
+export function arpEntriesOf(
+  store: ResourceStore,
+  neighbors: Iterable<Neighbor> = store.values('neighbor'),
+): ArpTriple[] {
   const out: ArpTriple[] = [];
   const vniOf = (subnetId: string): number | undefined => store.subnet(subnetId)?.tunnelId;
   for (const s of store.values('subnet')) {
@@ -36,7 +39,7 @@ export function arpEntriesOf(store: ResourceStore): ArpTriple[] {
       if (vni !== undefined) out.push([vni, f.ip, p.mac]);
     }
   }
-  for (const n of store.values('neighbor')) {
+  for (const n of neighbors) {
     for (const f of n.fixedIps) {
       const vni = f.tunnelId !== 0 ? f.tunnelId : vniOf(f.subnetId);
       if (vni !== undefined) out.push([vni, f.ip, n.mac]);

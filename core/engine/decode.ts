@@ -24,24 +24,32 @@ const V1_NEIGHBOR_STATES = 5;
 const V2_NEIGHBOR_STATES = 7;
 const V2_HOST_RESOURCES = 2;
 
-const textDecoder = new TextDecoder();
-
 export interface DecodedGoalState {
   readonly model: GoalStateModel;
   /** How many neighbors took the slow path (a health signal: normally 0). */
   readonly slowNeighbors: number;
 }
 
-/** Decodes an encoded GoalState (version 1) or GoalStateV2 (version 2). Throws DecodeError on malformed bytes. */
-export function decodeGoalState(bytes: Uint8Array, version: 1 | 2, fast = new NeighborFastPath()): DecodedGoalState {
+/**
+ * A goal state taken apart without decoding its neighbors: every other field, decoded and
+ * normalized (`model`, no neighbor ops), and where each neighbor entry is, in wire order.
+ */
+export interface ScannedGoalState {
+  readonly model: GoalStateModel;
+  /** Per neighbor: [fieldStart, payloadStart, payloadEnd] (fieldStart includes the tag). */
+  readonly neighbors: Uint32Array;
+  readonly neighborCount: number;
+}
+
+/** Scans an encoded GoalState (version 1) or GoalStateV2 (version 2). Throws DecodeError on malformed bytes. */
+export function scanGoalState(bytes: Uint8Array, version: 1 | 2): ScannedGoalState {
   const neighborField = version === 2 ? V2_NEIGHBOR_STATES : V1_NEIGHBOR_STATES;
   const end = bytes.length;
   const c: Cursor = { pos: 0, value: 0 };
   const rest: number[] = [];
   let restSize = 0;
-  const neighborOps: ResourceOp[] = [];
-  let slow = 0;
-  const entry: Cursor = { pos: 0, value: 0 };
+  let neighbors = new Uint32Array(48);
+  let count = 0;
   while (c.pos < end) {
     const start = c.pos;
     if (!readVarint(bytes, end, c)) throw new DecodeError(`truncated tag at byte ${start}`);
@@ -53,36 +61,15 @@ export function decodeGoalState(bytes: Uint8Array, version: 1 | 2, fast = new Ne
       const e = s + c.value;
       if (e > end) throw new DecodeError(`neighbor entry at byte ${start} needs ${c.value} bytes, ${end - s} left`);
       c.pos = e;
-      let op: ResourceOp | undefined;
-      if (version === 2) {
-        // Map entry: key = 1 (string), value = 2 (NeighborState).
-        let key = '';
-        let vs = -1;
-        let ve = -1;
-        entry.pos = s;
-        while (entry.pos < e) {
-          if (!readVarint(bytes, e, entry)) break;
-          const f = Math.floor(entry.value / 8);
-          const w = entry.value & 7;
-          if (w === WIRE_LEN && (f === 1 || f === 2)) {
-            if (!readVarint(bytes, e, entry) || entry.pos + entry.value > e) break;
-            if (f === 1) key = textDecoder.decode(bytes.subarray(entry.pos, entry.pos + entry.value));
-            else {
-              vs = entry.pos;
-              ve = entry.pos + entry.value;
-            }
-            entry.pos += entry.value;
-          } else if (!skipField(bytes, e, w, entry)) break;
-        }
-        if (vs >= 0 && key !== '') op = fast.decodeState(bytes, vs, ve, key);
-      } else {
-        op = fast.decodeState(bytes, s, e, '');
+      if (3 * count + 3 > neighbors.length) {
+        const grown = new Uint32Array(neighbors.length * 2);
+        grown.set(neighbors);
+        neighbors = grown;
       }
-      if (op === undefined) {
-        op = slowNeighbor(bytes.subarray(start, e), version);
-        slow++;
-      }
-      neighborOps.push(op);
+      neighbors[3 * count] = start;
+      neighbors[3 * count + 1] = s;
+      neighbors[3 * count + 2] = e;
+      count++;
       continue;
     }
     if (!skipField(bytes, end, wire, c))
@@ -99,11 +86,40 @@ export function decodeGoalState(bytes: Uint8Array, version: 1 | 2, fast = new Ne
     restBytes.set(bytes.subarray(rest[i], rest[i + 1]), w);
     w += rest[i + 1] - rest[i];
   }
-  const base = decodeOrdinary(restBytes, version);
-  // The ordinary model has no neighbors (they were all taken out); put them in their kind's place.
+  return { model: decodeOrdinary(restBytes, version), neighbors, neighborCount: count };
+}
+
+/**
+ * Decodes neighbor entry i of a scan into a model op: the fast path, else the ordinary decoder.
+ * `slow` reports which one it took.
+ */
+export function decodeNeighborEntry(
+  bytes: Uint8Array,
+  version: 1 | 2,
+  scanned: ScannedGoalState,
+  i: number,
+  fast: NeighborFastPath,
+  cursor: Cursor,
+): { op: ResourceOp; slow: boolean } {
+  const fieldStart = scanned.neighbors[3 * i];
+  const s = scanned.neighbors[3 * i + 1];
+  const e = scanned.neighbors[3 * i + 2];
+  let op: ResourceOp | undefined;
+  if (version === 1) op = fast.decodeState(bytes, s, e);
+  else {
+    const key = mapEntryRanges(bytes, s, e, cursor);
+    if (key !== undefined && key.keyEnd > key.keyStart)
+      op = fast.decodeState(bytes, key.valueStart, key.valueEnd, key.keyStart, key.keyEnd);
+  }
+  if (op !== undefined) return { op, slow: false };
+  return { op: slowNeighbor(bytes.subarray(fieldStart, e), version), slow: true };
+}
+
+/** Puts neighbor ops in their kind's place among the other ops (before DHCP entries). */
+export function withNeighborOps(model: GoalStateModel, neighborOps: readonly ResourceOp[]): GoalStateModel {
   const ops: ResourceOp[] = [];
   let placed = false;
-  for (const op of base.ops) {
+  for (const op of model.ops) {
     if (!placed && op.kind === 'dhcp') {
       for (const n of neighborOps) ops.push(n);
       placed = true;
@@ -111,7 +127,52 @@ export function decodeGoalState(bytes: Uint8Array, version: 1 | 2, fast = new Ne
     ops.push(op);
   }
   if (!placed) for (const n of neighborOps) ops.push(n);
-  return { model: { formatVersion: base.formatVersion, ops, hostResources: base.hostResources }, slowNeighbors: slow };
+  return { formatVersion: model.formatVersion, ops, hostResources: model.hostResources };
+}
+
+/** Decodes an encoded GoalState (version 1) or GoalStateV2 (version 2). Throws DecodeError on malformed bytes. */
+export function decodeGoalState(bytes: Uint8Array, version: 1 | 2, fast = new NeighborFastPath()): DecodedGoalState {
+  const scanned = scanGoalState(bytes, version);
+  const cursor: Cursor = { pos: 0, value: 0 };
+  const neighborOps: ResourceOp[] = [];
+  let slow = 0;
+  for (let i = 0; i < scanned.neighborCount; i++) {
+    const d = decodeNeighborEntry(bytes, version, scanned, i, fast, cursor);
+    neighborOps.push(d.op);
+    if (d.slow) slow++;
+  }
+  return { model: withNeighborOps(scanned.model, neighborOps), slowNeighbors: slow };
+}
+
+/** Where a v2 map entry's key (field 1) and value (field 2) are; undefined when malformed or valueless. */
+export function mapEntryRanges(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  c: Cursor,
+): { keyStart: number; keyEnd: number; valueStart: number; valueEnd: number } | undefined {
+  let keyStart = start;
+  let keyEnd = start;
+  let valueStart = -1;
+  let valueEnd = -1;
+  c.pos = start;
+  while (c.pos < end) {
+    if (!readVarint(bytes, end, c)) return undefined;
+    const f = Math.floor(c.value / 8);
+    const w = c.value & 7;
+    if (w === WIRE_LEN && (f === 1 || f === 2)) {
+      if (!readVarint(bytes, end, c) || c.pos + c.value > end) return undefined;
+      if (f === 1) {
+        keyStart = c.pos;
+        keyEnd = c.pos + c.value;
+      } else {
+        valueStart = c.pos;
+        valueEnd = c.pos + c.value;
+      }
+      c.pos += c.value;
+    } else if (!skipField(bytes, end, w, c)) return undefined;
+  }
+  return valueStart < 0 ? undefined : { keyStart, keyEnd, valueStart, valueEnd };
 }
 
 function decodeOrdinary(bytes: Uint8Array, version: 1 | 2): GoalStateModel {

@@ -68,7 +68,7 @@ test('a neighbor the fast path declines gets the ordinary status and reason', as
   if (bad.configuration) bad.configuration.macAddress = 'zz:zz';
   const e = await engineWith(0);
   const p = await e.prepare(GoalStateV2.encode(gs).finish(), 2);
-  const nbr = p.statuses.filter((s) => s.resourceType === 3);
+  const nbr = [...p.statuses].filter((s) => s.resourceType === 3);
   assert.is(nbr.length, 3);
   assert.is(nbr.filter((s) => s.status === OperationStatus.INVALID_ARG).length, 1);
   assert.match(nbr.find((s) => s.status === OperationStatus.INVALID_ARG)?.reason ?? '', /mac/i);

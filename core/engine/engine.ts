@@ -20,7 +20,6 @@ import Piscina from 'piscina';
 import type { Flow } from '../flow';
 import type { PlannedStatus, StoreSnapshot } from '../goalstate';
 import type { Dhcp, Ipv4, Subnet } from '../model';
-import { ResourceType } from '../../proto';
 import { hash32 } from '../pipeline/cookie';
 import { ARP_ANSWERS, type ArpAnswers } from '../pipeline/view';
 import type { ArpTriple } from './arp-entries';
@@ -28,6 +27,7 @@ import type { HostFacts, PrepareResult, PrepareTimings } from './partition';
 import type { WorkerReply, WorkerTask } from './protocol';
 import { splitGoalState, type SplitChunk } from './split';
 import { PartitionHost, replyValue } from './worker';
+import { GoalStateStatuses } from './statuses';
 
 export interface EngineOptions {
   /** Worker threads (= partitions). 0: one partition in the calling thread. */
@@ -53,14 +53,14 @@ export const XID_BASE = 0x4000_0000;
 export const XID_SPAN = 0x0400_0000;
 export const MAX_PARTITIONS = 16;
 /** At most this many chunks per partition and goal state; chunks grow past CHUNK_NEIGHBORS to fit. */
-const MAX_CHUNKS = 256;
-const CHUNK_SPAN = 0x2_0000;
+const MAX_CHUNKS = 2048;
+const CHUNK_SPAN = 0x4000;
 const CHUNK0_SPAN = XID_SPAN - (MAX_CHUNKS - 1) * CHUNK_SPAN;
 /**
  * Neighbors per chunk when streaming: small enough that OVS starts parsing the first flow-mods
  * early, large enough that per-chunk costs (a worker round trip, a plan) stay negligible.
  */
-const CHUNK_NEIGHBORS = 8192;
+const CHUNK_NEIGHBORS = 4096;
 
 /** A partition's open transactions for one goal state, per partition in chunk order. */
 export type Txns = readonly (readonly number[])[];
@@ -70,8 +70,9 @@ const NO_TXN = -1;
 const IDLE_RESULT: PrepareResult = {
   txn: NO_TXN,
   statuses: [],
+  neighbors: { codes: new Uint8Array(0), operations: new Uint8Array(0), listed: [], listedStatuses: [] },
   delta: { bytes: new Uint8Array(0), add: 0, modify: 0, delete: 0 },
-  timings: { decodeMs: 0, planMs: 0, compileMs: 0, diffMs: 0, encodeMs: 0 },
+  timings: { decodeMs: 0, planMs: 0, compileMs: 0, diffMs: 0, encodeMs: 0, laneMs: 0 },
   slowNeighbors: 0,
 };
 
@@ -80,15 +81,17 @@ export interface PrepareOptions {
    * Receives each chunk's BUNDLE_ADD_MESSAGE(FLOW_MOD)s as soon as its partition has encoded them
    * (a partition's chunks in order; partitions interleaved), so the caller can stream them into an
    * open bundle while the rest is computed. With it, the goal state is planned in chunks of
-   * neighbors and `Prepared.deltas` is empty.
+   * neighbors and `Prepared.deltas` is empty. A consumer done with a delta's bytes (written out,
+   * or copied) may call `release`: the partition then encodes a later chunk into the same memory
+   * instead of fresh pages (buffer-pool.ts). After `release` the bytes must not be read.
    */
-  readonly onDelta?: (delta: Uint8Array, bundleId: number) => void;
+  readonly onDelta?: (delta: Uint8Array, bundleId: number, release: () => void) => void;
 }
 
 export interface Prepared {
   readonly bundleId: number;
   /** One status per op, in op order. */
-  readonly statuses: readonly PlannedStatus[];
+  readonly statuses: GoalStateStatuses;
   /** The BUNDLE_ADD_MESSAGE(FLOW_MOD)s to send in one bundle (empty when they went to `onDelta`). */
   readonly deltas: readonly Uint8Array[];
   readonly add: number;
@@ -101,8 +104,11 @@ export interface Prepared {
   readonly txns: Txns;
 }
 
+/** A task built only when its turn comes (a chunk's bytes are copied then, not all up front). */
+type LazyTask = () => { readonly task: WorkerTask; readonly transfer?: readonly ArrayBufferLike[] };
+
 interface Backend {
-  run(task: WorkerTask, transfer?: readonly ArrayBufferLike[]): Promise<WorkerReply>;
+  run(task: WorkerTask | LazyTask, transfer?: readonly ArrayBufferLike[]): Promise<WorkerReply>;
   /** Commits open transactions, at the latest before the next task runs. */
   commit(txns: readonly number[]): Promise<void>;
   close(): Promise<void>;
@@ -129,19 +135,21 @@ class ThreadBackend implements Backend {
     return Promise.resolve();
   }
 
-  run(inner: WorkerTask, transfer?: readonly ArrayBufferLike[]): Promise<WorkerReply> {
-    let task = inner;
-    if (this.#commits.length > 0) {
-      task = { type: 'after', commits: this.#commits, task: inner };
-      this.#commits = [];
-    }
+  run(inner: WorkerTask | LazyTask, transfer?: readonly ArrayBufferLike[]): Promise<WorkerReply> {
     // Piscina 5 does not run queued tasks in submission order (measured: 0,2,4,1,5,3), so each
     // task is handed over only when the one before it has finished.
-    const options = transfer ? { transferList: transfer as ArrayBuffer[] } : undefined;
-    const next = this.#tail.then(
-      () => this.#pool.run(task, options) as Promise<WorkerReply>,
-      () => this.#pool.run(task, options) as Promise<WorkerReply>,
-    );
+    const dispatch = (): Promise<WorkerReply> => {
+      const built = typeof inner === 'function' ? inner() : { task: inner, transfer };
+      let task = built.task;
+      // Commits made meanwhile ride with this task.
+      if (this.#commits.length > 0) {
+        task = { type: 'after', commits: this.#commits, task };
+        this.#commits = [];
+      }
+      const options = built.transfer ? { transferList: built.transfer as ArrayBuffer[] } : undefined;
+      return this.#pool.run(task, options) as Promise<WorkerReply>;
+    };
+    const next = this.#tail.then(dispatch, dispatch);
     this.#tail = next.catch(() => undefined);
     return next;
   }
@@ -152,8 +160,8 @@ class ThreadBackend implements Backend {
 
 class InlineBackend implements Backend {
   readonly #host = new PartitionHost();
-  async run(task: WorkerTask): Promise<WorkerReply> {
-    return replyValue(this.#host.handle(task));
+  async run(task: WorkerTask | LazyTask): Promise<WorkerReply> {
+    return replyValue(this.#host.handle(typeof task === 'function' ? task().task : task));
   }
   async commit(txns: readonly number[]): Promise<void> {
     for (const txn of txns) this.#host.handle({ type: 'commit', txn });
@@ -274,12 +282,11 @@ export class Engine {
     const perPartition = settled.map((rs) => rs.map((r) => (r as PromiseFulfilledResult<PrepareResult>).value));
     const results = perPartition.flat();
     const statuses = mergeStatuses(
-      perPartition.flatMap((rs, p) =>
-        rs.map((r, k) => ({ statuses: r.statuses, order: split.chunks[p][k].neighborOrder })),
-      ),
-      split.neighborCount,
+      bytes,
+      split.idRanges,
+      perPartition.flatMap((rs, p) => rs.map((r, k) => ({ result: r, order: split.chunks[p][k].neighborOrder }))),
     );
-    const timings: PrepareTimings = { decodeMs: 0, planMs: 0, compileMs: 0, diffMs: 0, encodeMs: 0 };
+    const timings: PrepareTimings = { decodeMs: 0, planMs: 0, compileMs: 0, diffMs: 0, encodeMs: 0, laneMs: 0 };
     for (const rs of perPartition) {
       for (const k of Object.keys(timings) as (keyof PrepareTimings)[]) {
         timings[k] = Math.max(timings[k], sum(rs.map((r) => r.timings[k])));
@@ -308,22 +315,38 @@ export class Engine {
     chunks: readonly SplitChunk[],
     version: 1 | 2,
     bundleId: number,
-    onDelta: ((delta: Uint8Array, bundleId: number) => void) | undefined,
+    onDelta: ((delta: Uint8Array, bundleId: number, release: () => void) => void) | undefined,
   ): Promise<PromiseSettledResult<PrepareResult>[]> {
+    // Buffers the consumer released, going back to the partition with its next chunk.
+    const spare: ArrayBuffer[] = [];
     // The caller's buffer itself (one partition, one chunk) may be a view into a larger one: not moved.
     const movable = b instanceof ThreadBackend && (this.#parts.length > 1 || chunks.length > 1);
     const runs = chunks.map(async (chunk, k): Promise<PrepareResult> => {
       if (chunk.idle) return IDLE_RESULT;
-      const task: WorkerTask = {
-        type: 'prepare',
-        version,
-        bytes: chunk.bytes,
-        enc: this.#enc(bundleId, p, k),
-        continues: k > 0,
-      };
-      const reply = await b.run(task, movable ? [chunk.bytes.buffer] : undefined);
+      const reply = await b.run(() => {
+        const bytes = chunk.bytes;
+        const back = movable ? spare.splice(0) : [];
+        const task: WorkerTask = {
+          type: 'prepare',
+          version,
+          bytes,
+          enc: this.#enc(bundleId, p, k),
+          continues: k > 0,
+          ...(k === 0 && chunks.length > 1
+            ? { expectedNeighbors: sum(chunks.map((c) => c.neighborOrder.length)) }
+            : {}),
+          ...(back.length > 0 ? { spare: back } : {}),
+        };
+        return { task, transfer: movable ? [bytes.buffer, ...back] : undefined };
+      });
       const result = expect(reply, 'prepare').result;
-      onDelta?.(result.delta.bytes, bundleId);
+      const out = result.delta.bytes;
+      let released = false;
+      onDelta?.(out, bundleId, () => {
+        if (released || !movable || out.buffer instanceof SharedArrayBuffer) return;
+        released = true;
+        spare.push(out.buffer as ArrayBuffer);
+      });
       return result;
     });
     return Promise.allSettled(runs);
@@ -476,36 +499,25 @@ function sum(xs: readonly number[]): number {
 }
 
 /**
- * Partition 0 reports every op; the others only their neighbors. The neighbor block of partition
- * 0's list is replaced by all partitions' neighbor statuses in message order.
+ * Partition 0's first chunk has the statuses of every op but the neighbors; each chunk has its
+ * neighbors', in chunk order, which `order` maps to message order.
  */
 function mergeStatuses(
-  pieces: readonly { readonly statuses: readonly PlannedStatus[]; readonly order: Uint32Array }[],
-  neighborCount: number,
-): PlannedStatus[] {
-  // pieces[0] is partition 0's first chunk: it alone has the statuses of the shared resources.
-  if (neighborCount < 0) return [...pieces[0].statuses];
-  const merged = new Array<PlannedStatus>(neighborCount);
-  for (const { statuses, order } of pieces) {
-    let i = 0;
-    for (const s of statuses) if (s.resourceType === ResourceType.NEIGHBOR) merged[order[i++]] = s;
-  }
-  const out: PlannedStatus[] = [];
-  let placed = false;
-  for (const s of pieces[0].statuses) {
-    if (s.resourceType === ResourceType.NEIGHBOR) {
-      if (!placed) for (const m of merged) out.push(m);
-      placed = true;
-      continue;
+  message: Uint8Array,
+  idRanges: Uint32Array,
+  pieces: readonly { readonly result: PrepareResult; readonly order: Uint32Array }[],
+): GoalStateStatuses {
+  const count = idRanges.length / 2;
+  const codes = new Uint8Array(count);
+  const operations = new Uint8Array(count);
+  const listed = new Map<number, PlannedStatus>();
+  for (const { result, order } of pieces) {
+    const n = result.neighbors;
+    for (let i = 0; i < n.codes.length; i++) {
+      codes[order[i]] = n.codes[i];
+      operations[order[i]] = n.operations[i];
     }
-    out.push(s);
+    for (let k = 0; k < n.listed.length; k++) listed.set(order[n.listed[k]], n.listedStatuses[k]);
   }
-  // Partition 0 may have had no neighbors: put the block where neighbors go (before DHCP).
-  if (!placed && merged.length > 0) {
-    const at = out.findIndex((s) => s.resourceType === ResourceType.DHCP);
-    const tail = at < 0 ? [] : out.splice(at);
-    for (const m of merged) out.push(m);
-    for (const t of tail) out.push(t);
-  }
-  return out;
+  return new GoalStateStatuses({ others: pieces[0].result.statuses, message, idRanges, codes, operations, listed });
 }

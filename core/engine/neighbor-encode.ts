@@ -110,6 +110,12 @@ const COOKIE_SPLIT_HOLDS = ['', 'a', 'nbr-1', 'f37810eb-7f83-45fa-a4d4-1b31e7539
   (id) => encodeCookie('neighbor', id) === ((BigInt(NEIGHBOR_COOKIE_HI) << 32n) | BigInt(hash32(id))),
 );
 
+/**
+ * The high half of every neighbor cookie, when a cookie is (that, hash32(id)); undefined when the
+ * cookie layout is something else (then only neighborCookieHalves knows).
+ */
+export const NEIGHBOR_COOKIE_HIGH: number | undefined = COOKIE_SPLIT_HOLDS ? NEIGHBOR_COOKIE_HI : undefined;
+
 /** [high, low] 32-bit halves of encodeCookie('neighbor', id). */
 export function neighborCookieHalves(id: string, out: Float64Array): void {
   if (COOKIE_SPLIT_HOLDS) {

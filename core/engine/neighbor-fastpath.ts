@@ -115,188 +115,292 @@ export function parseIpv4Bytes(buf: Uint8Array, start: number, end: number): num
   return v * 256 + octet;
 }
 
-/** Per-decoder state: interners and a cursor, reused across entries. */
+/** Fixed IPs per neighbor the scanner records; more go to the ordinary decoder. */
+const MAX_FIXED_IPS = 4;
+
+/**
+ * One NeighborState as read off the wire: numbers parsed, strings left as byte ranges into the
+ * buffer. Reused from entry to entry (no allocation per neighbor); valid until the next scan.
+ */
+export class NeighborEntry {
+  operation = 0;
+  revision = 0;
+  updateType = 0;
+  /** The neighbor id: configuration.id, or the map key when that is empty. */
+  idStart = 0;
+  idEnd = 0;
+  requestStart = 0;
+  requestEnd = 0;
+  vpcStart = 0;
+  vpcEnd = 0;
+  nameStart = 0;
+  nameEnd = 0;
+  mac = -1;
+  /** -1: no host MAC. */
+  hostMac = -1;
+  hostIp = -1;
+  fixedIpCount = 0;
+  readonly ipType = new Uint8Array(MAX_FIXED_IPS);
+  readonly ip = new Float64Array(MAX_FIXED_IPS);
+  readonly tunnelId = new Float64Array(MAX_FIXED_IPS);
+  readonly subnetStart = new Int32Array(MAX_FIXED_IPS);
+  readonly subnetEnd = new Int32Array(MAX_FIXED_IPS);
+}
+
+/**
+ * Reads NeighborStates into a NeighborEntry, and builds model objects from it for the callers that
+ * want objects. Interners make a million neighbors in one subnet share one subnet id string.
+ */
 export class NeighborFastPath {
   readonly #vpc = new StringInterner();
   readonly #subnet = new StringInterner();
   readonly #request = new StringInterner();
   readonly #c: Cursor = { pos: 0, value: 0 };
   readonly #ipCursor: Cursor = { pos: 0, value: 0 };
-  /** update_type of the configuration decoded last. */
-  #updateType = 0;
+  readonly entry = new NeighborEntry();
 
   /**
-   * Decodes the NeighborState in buf[start, end). `key` is the v2 map key ('' for v1).
-   * Returns undefined whenever the ordinary decoder must decide.
+   * Reads the NeighborState in buf[start, end) into `entry`. keyStart/keyEnd: the v2 map key
+   * (-1 for v1). False whenever the ordinary decoder must decide (see the file comment).
    */
-  decodeState(buf: Uint8Array, start: number, end: number, key: string): ResourceOp | undefined {
+  scan(buf: Uint8Array, start: number, end: number, keyStart: number, keyEnd: number): boolean {
     const c = this.#c;
     c.pos = start;
     let operation = 0;
     let cfgStart = -1;
     let cfgEnd = -1;
     while (c.pos < end) {
-      if (!readVarint(buf, end, c)) return undefined;
+      if (!readVarint(buf, end, c)) return false;
       const field = Math.floor(c.value / 8);
       const wire = c.value & 7;
       if (field === 1 && wire === WIRE_VARINT) {
-        if (!readVarint(buf, end, c)) return undefined;
+        if (!readVarint(buf, end, c)) return false;
         operation = c.value;
       } else if (field === 2 && wire === WIRE_LEN) {
-        if (!readVarint(buf, end, c)) return undefined;
+        if (!readVarint(buf, end, c)) return false;
         cfgStart = c.pos;
         cfgEnd = c.pos + c.value;
-        if (cfgEnd > end) return undefined;
+        if (cfgEnd > end) return false;
         c.pos = cfgEnd;
       } else if (!skipField(buf, end, wire, c)) {
-        return undefined;
+        return false;
       }
     }
-    if (cfgStart < 0 || operation > OperationType.DELETE) return undefined;
-    const neighbor = this.#decodeConfig(buf, cfgStart, cfgEnd, key);
-    if (neighbor === undefined) return undefined;
+    if (cfgStart < 0 || operation > OperationType.DELETE) return false;
+    this.entry.operation = operation;
+    return this.#scanConfig(buf, cfgStart, cfgEnd, keyStart, keyEnd);
+  }
+
+  /** decodeState's model op for the entry scan() just read. */
+  op(buf: Uint8Array): ResourceOp {
+    const n = this.neighbor(buf);
     return {
       kind: 'neighbor',
-      id: neighbor.id,
-      operation: operation as OperationType,
+      id: n.id,
+      operation: this.entry.operation as OperationType,
       resourceType: ResourceType.NEIGHBOR,
-      resource: neighbor,
+      resource: n,
       error: undefined,
-      updateType: this.#updateType === 1 ? 'full' : 'delta',
+      updateType: this.entry.updateType === 1 ? 'full' : 'delta',
     };
   }
 
-  #decodeConfig(buf: Uint8Array, start: number, end: number, key: string): Neighbor | undefined {
-    const c = this.#c;
-    c.pos = start;
-    let revision = 0;
-    let requestId = '';
-    let id = '';
-    let updateType = 0;
-    let vpcId = '';
-    let name = '';
-    let mac = -1;
-    let hostMac: number | undefined;
-    let hostIp = -1;
+  /** The model Neighbor of the entry scan() just read. */
+  neighbor(buf: Uint8Array): Neighbor {
+    const e = this.entry;
+    const id = text(buf, e.idStart, e.idEnd);
     const fixedIps: FixedIp[] = [];
-    let idStart = -1;
-    let idEnd = -1;
-    while (c.pos < end) {
-      if (!readVarint(buf, end, c)) return undefined;
-      const field = Math.floor(c.value / 8);
-      const wire = c.value & 7;
-      if (wire === WIRE_VARINT && (field === 1 || field === 4)) {
-        if (!readVarint(buf, end, c)) return undefined;
-        if (field === 1) revision = c.value;
-        else updateType = c.value;
-        continue;
-      }
-      if (wire !== WIRE_LEN) {
-        if (!skipField(buf, end, wire, c)) return undefined;
-        continue;
-      }
-      if (!readVarint(buf, end, c)) return undefined;
-      const s = c.pos;
-      const e = s + c.value;
-      if (e > end) return undefined;
-      c.pos = e;
-      switch (field) {
-        case 2:
-          requestId = this.#request.get(buf, s, e);
-          break;
-        case 3:
-          id = text(buf, s, e);
-          idStart = s;
-          idEnd = e;
-          break;
-        case 5:
-          vpcId = this.#vpc.get(buf, s, e);
-          break;
-        case 6:
-          // The name is often the id: share the string.
-          name = idStart >= 0 && e - s === idEnd - idStart && sameBytes(buf, s, idStart, e - s) ? id : text(buf, s, e);
-          break;
-        case 7:
-          mac = parseMacBytes(buf, s, e);
-          if (mac < 0) return undefined;
-          break;
-        case 8:
-          if (e > s) {
-            hostMac = parseMacBytes(buf, s, e);
-            if (hostMac < 0) return undefined;
-          }
-          break;
-        case 9:
-          hostIp = parseIpv4Bytes(buf, s, e);
-          if (hostIp < 0) return undefined;
-          break;
-        case 10: {
-          const ip = this.#decodeFixedIp(buf, s, e);
-          if (ip === undefined) return undefined;
-          fixedIps.push(ip);
-          c.pos = e; // #decodeFixedIp used its own cursor; resume after the field
-          break;
-        }
-        case 11:
-          // Address pairs are rare on neighbors; the ordinary path handles them.
-          return undefined;
-        default:
-          break;
-      }
+    for (let i = 0; i < e.fixedIpCount; i++) {
+      fixedIps.push({
+        type: e.ipType[i] === 1 ? 'l3' : 'l2',
+        subnetId: this.#subnet.get(buf, e.subnetStart[i], e.subnetEnd[i]),
+        ip: e.ip[i],
+        tunnelId: e.tunnelId[i],
+      });
     }
-    if (key !== '' && id !== '' && id !== key) return undefined;
-    if (id === '') id = key;
-    if (id === '' || mac < 0 || hostIp < 0 || fixedIps.length === 0) return undefined;
-    this.#updateType = updateType;
     return {
       kind: 'neighbor',
       id,
-      revision,
-      requestId,
-      vpcId,
-      name,
-      mac,
-      hostMac,
-      hostIp,
+      revision: e.revision,
+      requestId: this.#request.get(buf, e.requestStart, e.requestEnd),
+      vpcId: this.#vpc.get(buf, e.vpcStart, e.vpcEnd),
+      // The name is often the id: share the string.
+      name: this.nameUnlessId(buf) ?? id,
+      mac: e.mac,
+      hostMac: e.hostMac < 0 ? undefined : e.hostMac,
+      hostIp: e.hostIp,
       fixedIps,
       allowedAddressPairs: NO_PAIRS,
     };
   }
 
-  #decodeFixedIp(buf: Uint8Array, start: number, end: number): FixedIp | undefined {
+  /** The entry's id as a string. */
+  idString(buf: Uint8Array): string {
+    return text(buf, this.entry.idStart, this.entry.idEnd);
+  }
+
+  /** The entry's name, or undefined when it is the same as its id (the common case). */
+  nameUnlessId(buf: Uint8Array): string | undefined {
+    const e = this.entry;
+    const len = e.nameEnd - e.nameStart;
+    if (len === e.idEnd - e.idStart && sameBytes(buf, e.nameStart, e.idStart, len)) return undefined;
+    return text(buf, e.nameStart, e.nameEnd);
+  }
+
+  /** The interned string of a subnet id range (shared with the model objects this path builds). */
+  subnetId(buf: Uint8Array, start: number, end: number): string {
+    return this.#subnet.get(buf, start, end);
+  }
+
+  /** The interned string of a request id range. */
+  requestId(buf: Uint8Array, start: number, end: number): string {
+    return this.#request.get(buf, start, end);
+  }
+
+  /** The interned string of a VPC id range. */
+  vpcId(buf: Uint8Array, start: number, end: number): string {
+    return this.#vpc.get(buf, start, end);
+  }
+
+  /**
+   * Decodes the NeighborState in buf[start, end) into a model op. keyStart/keyEnd: the v2 map key
+   * (-1 for v1). Returns undefined whenever the ordinary decoder must decide.
+   */
+  decodeState(buf: Uint8Array, start: number, end: number, keyStart = -1, keyEnd = -1): ResourceOp | undefined {
+    return this.scan(buf, start, end, keyStart, keyEnd) ? this.op(buf) : undefined;
+  }
+
+  #scanConfig(buf: Uint8Array, start: number, end: number, keyStart: number, keyEnd: number): boolean {
+    const c = this.#c;
+    const n = this.entry;
+    c.pos = start;
+    n.revision = 0;
+    n.updateType = 0;
+    n.idStart = n.idEnd = 0;
+    n.requestStart = n.requestEnd = 0;
+    n.vpcStart = n.vpcEnd = 0;
+    n.nameStart = n.nameEnd = 0;
+    n.mac = -1;
+    n.hostMac = -1;
+    n.hostIp = -1;
+    n.fixedIpCount = 0;
+    let haveId = false;
+    while (c.pos < end) {
+      if (!readVarint(buf, end, c)) return false;
+      const field = Math.floor(c.value / 8);
+      const wire = c.value & 7;
+      if (wire === WIRE_VARINT && (field === 1 || field === 4)) {
+        if (!readVarint(buf, end, c)) return false;
+        if (field === 1) n.revision = c.value;
+        else n.updateType = c.value;
+        continue;
+      }
+      if (wire !== WIRE_LEN) {
+        if (!skipField(buf, end, wire, c)) return false;
+        continue;
+      }
+      if (!readVarint(buf, end, c)) return false;
+      const s = c.pos;
+      const e = s + c.value;
+      if (e > end) return false;
+      c.pos = e;
+      switch (field) {
+        case 2:
+          n.requestStart = s;
+          n.requestEnd = e;
+          break;
+        case 3:
+          n.idStart = s;
+          n.idEnd = e;
+          haveId = e > s;
+          break;
+        case 5:
+          n.vpcStart = s;
+          n.vpcEnd = e;
+          break;
+        case 6:
+          n.nameStart = s;
+          n.nameEnd = e;
+          break;
+        case 7:
+          n.mac = parseMacBytes(buf, s, e);
+          if (n.mac < 0) return false;
+          break;
+        case 8:
+          if (e > s) {
+            n.hostMac = parseMacBytes(buf, s, e);
+            if (n.hostMac < 0) return false;
+          }
+          break;
+        case 9:
+          n.hostIp = parseIpv4Bytes(buf, s, e);
+          if (n.hostIp < 0) return false;
+          break;
+        case 10:
+          if (n.fixedIpCount === MAX_FIXED_IPS || !this.#scanFixedIp(buf, s, e, n.fixedIpCount)) return false;
+          n.fixedIpCount++;
+          break;
+        case 11:
+          // Address pairs are rare on neighbors; the ordinary path handles them.
+          return false;
+        default:
+          break;
+      }
+    }
+    const keyLen = keyEnd - keyStart;
+    if (keyLen > 0 && haveId && !(n.idEnd - n.idStart === keyLen && sameBytes(buf, n.idStart, keyStart, keyLen)))
+      return false;
+    if (!haveId) {
+      if (keyLen <= 0) return false;
+      n.idStart = keyStart;
+      n.idEnd = keyEnd;
+    }
+    return n.mac >= 0 && n.hostIp >= 0 && n.fixedIpCount > 0;
+  }
+
+  #scanFixedIp(buf: Uint8Array, start: number, end: number, i: number): boolean {
     const c = this.#ipCursor;
+    const n = this.entry;
     c.pos = start;
     c.value = 0;
     let type = 0;
-    let subnetId = '';
     let ip = -1;
     let tunnelId = 0;
+    let subnetStart = 0;
+    let subnetEnd = 0;
     while (c.pos < end) {
-      if (!readVarint(buf, end, c)) return undefined;
+      if (!readVarint(buf, end, c)) return false;
       const field = Math.floor(c.value / 8);
       const wire = c.value & 7;
       if (wire === WIRE_VARINT && (field === 1 || field === 5)) {
-        if (!readVarint(buf, end, c)) return undefined;
+        if (!readVarint(buf, end, c)) return false;
         if (field === 1) type = c.value;
         else tunnelId = c.value;
         continue;
       }
       if (wire !== WIRE_LEN) {
-        if (!skipField(buf, end, wire, c)) return undefined;
+        if (!skipField(buf, end, wire, c)) return false;
         continue;
       }
-      if (!readVarint(buf, end, c)) return undefined;
+      if (!readVarint(buf, end, c)) return false;
       const s = c.pos;
       const e = s + c.value;
-      if (e > end) return undefined;
+      if (e > end) return false;
       c.pos = e;
-      if (field === 2) subnetId = this.#subnet.get(buf, s, e);
-      else if (field === 3) {
+      if (field === 2) {
+        subnetStart = s;
+        subnetEnd = e;
+      } else if (field === 3) {
         ip = parseIpv4Bytes(buf, s, e);
-        if (ip < 0) return undefined;
+        if (ip < 0) return false;
       }
     }
-    if (ip < 0 || type > 1 || subnetId === '' || tunnelId > 16777215) return undefined;
-    return { type: type === 1 ? 'l3' : 'l2', subnetId, ip, tunnelId };
+    if (ip < 0 || type > 1 || subnetEnd === subnetStart || tunnelId > 16777215) return false;
+    n.ipType[i] = type;
+    n.ip[i] = ip;
+    n.tunnelId[i] = tunnelId;
+    n.subnetStart[i] = subnetStart;
+    n.subnetEnd[i] = subnetEnd;
+    return true;
   }
 }

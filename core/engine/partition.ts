@@ -20,7 +20,8 @@
 import { OperationStatus, OperationType, ResourceType } from '../../proto';
 import type { Flow } from '../flow';
 import { type ApplyPlan, type PlannedStatus, ResourceStore, type StoreSnapshot } from '../goalstate';
-import type { Ipv4 } from '../model';
+import type { Ipv4, Neighbor, ResourceOp, Subnet } from '../model';
+import { cidrContains, formatIpv4, formatMac } from '../goalstate/addr';
 import { FlowTable, type FlowDelta, type OwnerChange, fastFlowKey, sameActions } from '../flowtable';
 import {
   type FlowModCommand,
@@ -43,8 +44,12 @@ import {
   ownerKey,
   preferOwner,
 } from '../pipeline';
-import { decodeGoalState } from './decode';
-import { RecordEncoder, neighborCookieHalves } from './neighbor-encode';
+import { decodeNeighborEntry, mapEntryRanges, scanGoalState, type ScannedGoalState } from './decode';
+import { NEIGHBOR_COOKIE_HIGH, RecordEncoder, neighborCookieHalves } from './neighbor-encode';
+import { LaneDelta } from './lane-delta';
+import { BufferPool } from './buffer-pool';
+import { NeighborLane, asciiIdHash, type LaneRow } from './neighbor-lane';
+import type { Cursor } from './wire';
 import { NeighborFastPath } from './neighbor-fastpath';
 import { partitionOfCookieHash } from './split';
 import { StoreView } from '../pipeline/storeview';
@@ -75,6 +80,8 @@ export interface PartitionOptions {
   readonly ofports?: ReadonlyMap<string, number>;
   /** Whether ARP answers are flows (default) or left to another data plane (pipeline/view.ts). */
   readonly arpAnswers?: ArpAnswers;
+  /** Hold simple neighbors in the lane (default; neighbor-lane.ts). Off: every neighbor takes the ordinary path. */
+  readonly neighborLane?: boolean;
 }
 
 /** The encoded flow-mods of one delta: BUNDLE_ADD_MESSAGE(FLOW_MOD) messages, back to back. */
@@ -91,12 +98,34 @@ export interface PrepareTimings {
   compileMs: number;
   diffMs: number;
   encodeMs: number;
+  /** Lane neighbors: decode, plan, compile, diff and encode in one pass (neighbor-lane.ts). */
+  laneMs: number;
 }
+
+/**
+ * The statuses of a chunk's neighbors, in chunk order, without an object per neighbor: a code per
+ * entry, and whole statuses only where there is more to say (a reason, or the ordinary path's).
+ * The main thread knows each neighbor's id from the message (split.ts).
+ */
+export interface NeighborStatuses {
+  /** OperationStatus per entry, or NEIGHBOR_STATUS_LISTED: see `listed`. */
+  readonly codes: Uint8Array;
+  /** OperationType per entry (for the coded ones). */
+  readonly operations: Uint8Array;
+  /** Entry indexes of `listedStatuses`, ascending. */
+  readonly listed: number[];
+  readonly listedStatuses: PlannedStatus[];
+}
+
+/** A NeighborStatuses code: the entry's status is in `listedStatuses`. */
+export const NEIGHBOR_STATUS_LISTED = 255;
 
 export interface PrepareResult {
   readonly txn: number;
-  /** Partition 0: every op's status; other partitions: their neighbors' statuses only. Op order. */
+  /** Partition 0: the statuses of every op but neighbors, in op order; other partitions: none. */
   readonly statuses: PlannedStatus[];
+  /** This chunk's neighbors, in chunk order. */
+  readonly neighbors: NeighborStatuses;
   readonly delta: EncodedDelta;
   readonly timings: PrepareTimings;
   /** Neighbors the fast decoder declined (normally 0). */
@@ -118,7 +147,8 @@ export interface EncodeContext {
 
 interface Undo {
   readonly txn: number;
-  readonly plan: ApplyPlan | undefined;
+  /** Store commits, oldest first. */
+  readonly plans: readonly ApplyPlan[];
   readonly owners: readonly OwnerRef[];
   readonly ofports: readonly (readonly [string, number | undefined])[];
   readonly tunnelOfport: number | undefined;
@@ -143,8 +173,10 @@ interface RecordMessages {
   readonly families: NeighborFamily[];
 }
 
-/** Who each message of an encoded delta is for: FlowTable flows first, then record flows. */
+/** Who each message of an encoded delta is for: lane rows, then FlowTable flows, then record flows. */
 interface DeltaMessages {
+  /** Lane rows (neighbor-lane.ts), one per message; they come first. */
+  readonly laneRows?: readonly number[];
   readonly flows: readonly Flow[];
   /** Written after `flows`: deletes, modifies, adds. */
   readonly records: RecordDelta | undefined;
@@ -189,10 +221,27 @@ export class PartitionEngine {
   readonly store: ResourceStore;
   readonly view: StoreView;
   readonly facts: MutableOvsFacts;
-  readonly table = new FlowTable({ preferOwner, isOurs: isOurCookie });
+  /** Keys of table flows a neighbor record could also want, per family: VNI -> MACs or IPs. */
+  readonly #tableKeys: [Map<number, Set<number>>, Map<number, Set<number>>] = [new Map(), new Map()];
+  readonly table = new FlowTable({
+    preferOwner,
+    isOurs: isOurCookie,
+    onKey: (f, present) => {
+      const k = familyKeyOf(f);
+      if (k !== undefined) setKey(this.#tableKeys[k.family], k.vni, k.value, present);
+    },
+  });
   readonly #fast = new NeighborFastPath();
   /** Flows of simple neighbors, held as records instead of in `table` (see neighbor-flows.ts). */
   readonly neighborFlows: NeighborFlowSet;
+  /**
+   * Lane neighbors (neighbor-lane.ts): held in columns, outside the store and the table. Every
+   * other neighbor is in the store, with its flows in `neighborFlows` or `table`.
+   */
+  readonly lane = new NeighborLane();
+  /** Where encoded deltas are written; the engine hands consumed ones back (buffer-pool.ts). */
+  readonly output = new BufferPool();
+  readonly #laneEnabled: boolean;
   /** Neighbors with flows in `table` (while records are in use): they stay there. */
   readonly #tableNeighbors = new Set<string>();
   /**
@@ -201,6 +250,19 @@ export class PartitionEngine {
    */
   readonly #open: Undo[] = [];
   #nextTxn = 1;
+  readonly #row: LaneRow = {
+    revision: 0,
+    requestId: '',
+    vpcId: '',
+    name: undefined,
+    mac: 0,
+    hostMac: -1,
+    hostIp: 0,
+    subnetId: '',
+    ip: 0,
+    tunnelId: 0,
+    vni: 0,
+  };
 
   constructor(opts: PartitionOptions) {
     this.index = opts.index;
@@ -209,6 +271,7 @@ export class PartitionEngine {
     this.facts = new MutableOvsFacts({ localTunnelIp: opts.localTunnelIp, tunnelOfport: opts.tunnelOfport });
     this.view = new StoreView(this.store, this.facts, { arpAnswers: opts.arpAnswers });
     this.neighborFlows = new NeighborFlowSet({ arpAnswerFlows: this.view.arpAnswers === 'flows' });
+    this.#laneEnabled = (opts.neighborLane ?? true) && NEIGHBOR_COOKIE_HIGH !== undefined;
     for (const [id, ofport] of opts.ofports ?? []) this.facts.setOfport(id, ofport);
     // Compile everything held. The infrastructure flows exist from the start, so the table is
     // never without them.
@@ -224,7 +287,7 @@ export class PartitionEngine {
 
   /** Flows desired by this partition. */
   get flowCount(): number {
-    return this.table.size + this.neighborFlows.flowCount;
+    return this.table.size + this.neighborFlows.flowCount + this.lane.size * this.neighborFlows.families.length;
   }
 
   /** Whether this partition compiles `owner`'s flows. */
@@ -240,31 +303,93 @@ export class PartitionEngine {
     return this.index === 0;
   }
 
-  /** Plans and applies an encoded goal state. See the file comment for the protocol. */
+  /**
+   * Plans and applies an encoded goal state. See the file comment for the protocol.
+   *
+   * Order: the other resources are planned first (neighbors read their subnets) and their owners'
+   * keys are claimed; then each neighbor either goes through the lane or is left to the ordinary
+   * path, which plans the rest together; one route of every ordinary owner ends it. The lane's
+   * flow-mods come first in the delta: a lane add never takes a key anything else held, and a key
+   * the lane lets go of may be taken by the ordinary path in the same delta.
+   */
   prepareGoalState(bytes: Uint8Array, version: 1 | 2, enc: EncodeContext, continues = false): PrepareResult {
     if (!continues) this.#assertNoOpen();
-    const timings: PrepareTimings = { decodeMs: 0, planMs: 0, compileMs: 0, diffMs: 0, encodeMs: 0 };
+    const timings: PrepareTimings = { decodeMs: 0, planMs: 0, compileMs: 0, diffMs: 0, encodeMs: 0, laneMs: 0 };
+    const txn = this.#nextTxn++;
     let t = performance.now();
-    const { model, slowNeighbors } = decodeGoalState(bytes, version, this.#fast);
+    const scanned = scanGoalState(bytes, version);
     timings.decodeMs = performance.now() - t;
     t = performance.now();
-    const plan = this.store.plan(model);
-    this.store.commit(plan);
-    timings.planMs = performance.now() - t;
-
+    const plans: ApplyPlan[] = [];
+    const owners = new OwnerList();
     const statuses: PlannedStatus[] = [];
-    for (let i = 0; i < plan.statuses.length; i++) {
-      const s = plan.statuses[i];
-      if (this.index !== 0 && s.resourceType !== ResourceType.NEIGHBOR) continue;
-      statuses.push(this.#withPending(s));
+    const count = scanned.neighborCount;
+    const neighbors: NeighborStatuses = {
+      codes: new Uint8Array(count),
+      operations: new Uint8Array(count),
+      listed: [],
+      listedStatuses: [],
+    };
+    // Sized for every neighbor being new (the usual big goal state), so the buffer is written once.
+    const laneDelta = new LaneDelta(
+      recordEncoder,
+      enc.bundleId,
+      enc.firstXid,
+      this.facts.tunnelOfport ?? 0,
+      this.output.take(count * recordEncoder.bytesFor(this.neighborFlows.families, 'add')),
+    );
+    let slowNeighbors = 0;
+    // A neighbor entry the ordinary decoder refuses throws after the plan and the lane have moved:
+    // both go back before the error goes up, so a refused goal state leaves nothing planned.
+    try {
+      if (scanned.model.ops.length > 0) {
+        const plan = this.store.plan(scanned.model);
+        this.store.commit(plan);
+        plans.push(plan);
+        if (this.index === 0) for (const s of plan.statuses) statuses.push(this.#withPending(s));
+        this.#ejectForSubnets(plan);
+        for (const o of this.#ownersOf(plan)) owners.add(o);
+      }
+      const claimed = this.#claimKeys(owners.list);
+      timings.planMs = performance.now() - t;
+
+      t = performance.now();
+      const ordinary: number[] = [];
+      if (this.#laneEnabled) this.lane.reserve(count);
+      const ctx: LaneStepContext = {
+        txn,
+        claimed,
+        delta: laneDelta,
+        subnetId: '',
+        subnet: undefined,
+        cursor: { pos: 0, value: 0 },
+      };
+      for (let i = 0; i < count; i++) {
+        const code = this.#laneStep(bytes, version, scanned, i, ctx, neighbors);
+        if (code < 0) ordinary.push(i);
+      }
+      timings.laneMs = performance.now() - t;
+
+      if (ordinary.length > 0) {
+        t = performance.now();
+        const r = this.#planOrdinaryNeighbors(bytes, version, scanned, ordinary, neighbors);
+        slowNeighbors = r.slow;
+        if (r.plan !== undefined) {
+          plans.push(r.plan);
+          for (const o of this.#ownersOf(r.plan)) owners.add(o);
+        }
+        timings.planMs += performance.now() - t;
+      }
+    } catch (e: unknown) {
+      this.lane.abort(txn);
+      for (let i = plans.length - 1; i >= 0; i--) this.store.revert(plans[i]);
+      throw e;
     }
-    const owners = this.#ownersOf(plan);
-    const txn = this.#nextTxn++;
-    const result = this.#applyOwners(owners, enc, timings);
+    const result = this.#applyOwners(owners.list, enc, timings, laneDelta);
     this.#open.push({
       txn,
-      plan,
-      owners,
+      plans,
+      owners: owners.list,
       ofports: [],
       tunnelOfport: this.facts.tunnelOfport,
       localTunnelIp: this.facts.localTunnelIp,
@@ -272,7 +397,7 @@ export class PartitionEngine {
       recordChanges: result.recordChanges,
       demoted: result.demoted,
     });
-    return { txn, statuses, delta: result.delta, timings, slowNeighbors };
+    return { txn, statuses, neighbors, delta: result.delta, timings, slowNeighbors };
   }
 
   /** Applies host facts (interfaces appearing, the tunnel port) as a transaction of its own. */
@@ -282,6 +407,11 @@ export class PartitionEngine {
     const owners = new OwnerList();
     const tunnelBefore = this.facts.tunnelOfport;
     const ipBefore = this.facts.localTunnelIp;
+    const tunnelChanges =
+      (facts.tunnelOfport !== undefined && facts.tunnelOfport !== null && facts.tunnelOfport !== tunnelBefore) ||
+      (facts.localTunnelIp !== undefined && facts.localTunnelIp !== null && facts.localTunnelIp !== ipBefore);
+    // Lane rows were compiled for the tunnel as it is: they leave the lane before it changes.
+    if (tunnelChanges) for (const row of [...this.lane.rows()]) this.#eject(row);
     let tunnelChanged = false;
     if (facts.tunnelOfport !== undefined && facts.tunnelOfport !== null && facts.tunnelOfport !== tunnelBefore) {
       this.facts.tunnelOfport = facts.tunnelOfport;
@@ -299,11 +429,12 @@ export class PartitionEngine {
       for (const o of dependentsOfOfport(portId, this.view)) owners.add(o);
     }
     const list = owners.list.filter((o) => this.owns(o));
-    const result = this.#applyOwners(list, enc, undefined);
+    this.#claimKeys(list);
+    const result = this.#applyOwners(list, enc, undefined, undefined);
     const txn = this.#nextTxn++;
     this.#open.push({
       txn,
-      plan: undefined,
+      plans: [],
       owners: list,
       ofports: undoOfports,
       tunnelOfport: tunnelBefore,
@@ -317,13 +448,15 @@ export class PartitionEngine {
 
   commit(txn: number): void {
     const undo = this.#take(txn, false);
-    if (undo.plan !== undefined) this.store.settle(undo.plan);
+    for (const plan of undo.plans) this.store.settle(plan);
+    this.lane.commit(txn);
   }
 
   /** OVS rejected the transaction's bundle: put the held state and the flow table back. */
   abort(txn: number): void {
     const undo = this.#take(txn, true);
-    if (undo.plan !== undefined) this.store.revert(undo.plan);
+    for (let i = undo.plans.length - 1; i >= 0; i--) this.store.revert(undo.plans[i]);
+    this.lane.abort(txn);
     for (let i = undo.ofports.length - 1; i >= 0; i--) this.facts.setOfport(undo.ofports[i][0], undo.ofports[i][1]);
     this.facts.tunnelOfport = undo.tunnelOfport;
     this.facts.localTunnelIp = undo.localTunnelIp;
@@ -355,7 +488,14 @@ export class PartitionEngine {
   ownerOfMessage(txn: number, i: number): string | undefined {
     const open = this.#open.find((u) => u.txn === txn);
     if (open === undefined) return undefined;
-    const { flows, records } = open.messages;
+    const { laneRows, flows, records } = open.messages;
+    if (laneRows !== undefined) {
+      if (i < laneRows.length) {
+        const row = laneRows[i];
+        return row < 0 ? undefined : ownerKey({ kind: 'neighbor', id: this.lane.id(row) });
+      }
+      i -= laneRows.length;
+    }
     const f = flows[i];
     if (f !== undefined) return this.table.ownersOf(fastFlowKey(f))[0];
     // A deleted flow has no owner any more (as for the table's flows).
@@ -372,16 +512,23 @@ export class PartitionEngine {
   reconcile(installed: Iterable<Flow>, enc: EncodeContext): EncodedDelta {
     const mine: Flow[] = [];
     const set = this.neighborFlows;
+    const lane = this.lane;
     const records: RecordDelta = { delete: recordMessages(), modify: recordMessages(), add: recordMessages() };
     const seen = new Set<string>();
     const arpRecords = set.arpAnswerFlows;
+    const tunnelOfport = this.facts.tunnelOfport ?? 0;
+    const holding = (family: NeighborFamily, vni: number, value: number): NeighborRecord | undefined => {
+      const id = set.holder(family, vni, value);
+      if (id !== undefined) return set.get(id);
+      const row = lane.holder(family, vni, value);
+      return row < 0 ? undefined : lane.record(row, tunnelOfport);
+    };
     for (const f of installed) {
       if (!this.ownsCookie(f.cookie)) continue;
-      const k = set.size > 0 ? familyKeyOf(f) : undefined;
+      const k = set.size + lane.size > 0 ? familyKeyOf(f) : undefined;
       // An ARP answer no record wants (ARP answered elsewhere) is the table's to delete.
-      const holder =
-        k === undefined || (!arpRecords && k.family === ARP_FAMILY) ? undefined : set.holder(k.family, k.vni, k.value);
-      const r = holder === undefined ? undefined : set.get(holder);
+      const r =
+        k === undefined || (!arpRecords && k.family === ARP_FAMILY) ? undefined : holding(k.family, k.vni, k.value);
       if (k === undefined || r === undefined) {
         mine.push(f);
         continue;
@@ -392,10 +539,12 @@ export class PartitionEngine {
       else if (!sameActions(want, f)) pushRecord(records.modify, r, k.family);
     }
     const delta = this.table.reconcile(mine);
-    for (const r of set.records()) {
+    const unseen = (r: NeighborRecord): void => {
       if (!seen.has(r.id + '/' + L2_FAMILY)) pushRecord(records.add, r, L2_FAMILY);
       if (arpRecords && !seen.has(r.id + '/' + ARP_FAMILY)) pushRecord(records.add, r, ARP_FAMILY);
-    }
+    };
+    for (const r of set.records()) unseen(r);
+    for (const row of lane.rows()) unseen(lane.record(row, tunnelOfport));
     return encodeDelta(delta, enc, records).delta;
   }
 
@@ -403,11 +552,298 @@ export class PartitionEngine {
     const out = [...this.table.flows()];
     const arp = this.neighborFlows.arpAnswerFlows;
     for (const r of this.neighborFlows.records()) for (const f of recordFlows(r, arp)) out.push(f);
+    const tunnelOfport = this.facts.tunnelOfport ?? 0;
+    for (const row of this.lane.rows())
+      for (const f of recordFlows(this.lane.record(row, tunnelOfport), arp)) out.push(f);
     return out;
   }
 
+  /** Every held neighbor, the store's and the lane's. */
+  *neighbors(): IterableIterator<Neighbor> {
+    yield* this.store.values('neighbor');
+    for (const row of this.lane.rows()) yield this.lane.neighbor(row);
+  }
+
   snapshot(): StoreSnapshot {
-    return this.store.snapshot();
+    const s = this.store.snapshot();
+    if (this.lane.size === 0) return s;
+    return { format: s.format, resources: { ...s.resources, neighbor: [...this.neighbors()] } };
+  }
+
+  /**
+   * One neighbor entry through the lane, if it can take it: returns the OperationStatus (recorded in
+   * `out`), or -1 when the ordinary path must (anything the lane does not hold, or a key contest).
+   */
+  #laneStep(
+    bytes: Uint8Array,
+    version: 1 | 2,
+    scanned: ScannedGoalState,
+    i: number,
+    ctx: LaneStepContext,
+    out: NeighborStatuses,
+  ): number {
+    if (!this.#laneEnabled || this.facts.tunnelOfport === undefined) return -1;
+    const fast = this.#fast;
+    const s = scanned.neighbors[3 * i + 1];
+    const e = scanned.neighbors[3 * i + 2];
+    if (version === 2) {
+      if (!this.#scanMapEntry(bytes, s, e, ctx)) return -1;
+    } else if (!fast.scan(bytes, s, e, -1, -1)) return -1;
+    const n = fast.entry;
+    if (n.fixedIpCount !== 1 || n.ipType[0] !== 0) return -1;
+    const hash = asciiIdHash(bytes, n.idStart, n.idEnd);
+    if (hash < 0) return -1;
+    const lane = this.lane;
+    const row = lane.size > 0 ? lane.find(bytes, n.idStart, n.idEnd, hash) : -1;
+    // Held by the ordinary path (it stays there), or met there earlier in this message (v1 lists).
+    if (row < 0 && this.store.size('neighbor') > 0 && this.store.has('neighbor', fast.idString(bytes))) return -1;
+    const op = n.operation;
+    if (op === OperationType.GET) {
+      if (row < 0) return -1;
+      return this.#laneStatus(out, i, op, OperationStatus.SUCCESS);
+    }
+    if (row >= 0) {
+      const held = lane.revision(row);
+      if (held !== 0 && n.revision !== 0 && held > n.revision) {
+        const id = lane.id(row);
+        out.codes[i] = NEIGHBOR_STATUS_LISTED;
+        out.listed.push(i);
+        out.listedStatuses.push({
+          resourceId: id,
+          resourceType: ResourceType.NEIGHBOR,
+          operationType: op,
+          status: OperationStatus.OUT_OF_ORDER,
+          reason: `neighbor '${id}' revision ${n.revision} is older than the held revision ${held}; ignored`,
+        });
+        return OperationStatus.OUT_OF_ORDER;
+      }
+    }
+    if (op === OperationType.DELETE) {
+      if (row < 0) return -1;
+      lane.remove(ctx.txn, row);
+      for (const fam of this.neighborFlows.families) ctx.delta.write(lane, row, fam, 'delete_strict');
+      return this.#laneStatus(out, i, op, OperationStatus.SUCCESS);
+    }
+    // Upsert: the subnet must be held and hold the IP; the neighbor must be remote.
+    const subnet = this.#laneSubnet(bytes, n.subnetStart[0], n.subnetEnd[0], ctx);
+    const ip = n.ip[0];
+    if (subnet === undefined || !cidrContains(subnet.cidr, ip) || n.hostIp === this.facts.localTunnelIp) return -1;
+    const r = this.#row;
+    r.revision = n.revision;
+    r.requestId = fast.requestId(bytes, n.requestStart, n.requestEnd);
+    r.vpcId = fast.vpcId(bytes, n.vpcStart, n.vpcEnd);
+    r.name = fast.nameUnlessId(bytes);
+    r.mac = n.mac;
+    r.hostMac = n.hostMac;
+    r.hostIp = n.hostIp;
+    r.subnetId = ctx.subnetId;
+    r.ip = ip;
+    r.tunnelId = n.tunnelId[0];
+    r.vni = r.tunnelId !== 0 ? r.tunnelId : subnet.tunnelId;
+    if (row >= 0 && lane.sameContent(row, r)) {
+      // Nothing to program; keep the newest revision, as the store does.
+      if (!lane.sameMeta(row, r)) lane.put(ctx.txn, row, bytes, n.idStart, n.idEnd, hash, r);
+      return this.#laneStatus(out, i, op, OperationStatus.SUCCESS);
+    }
+    // Keys: nobody else may want them (the ordinary path settles contests).
+    const l2 = lane.holder(L2_FAMILY, r.vni, r.mac);
+    const arp = lane.holder(ARP_FAMILY, r.vni, ip);
+    if ((l2 >= 0 && l2 !== row) || (arp >= 0 && arp !== row)) return -1;
+    if (this.#heldOutsideLane(L2_FAMILY, r.vni, r.mac, ctx) || this.#heldOutsideLane(ARP_FAMILY, r.vni, ip, ctx))
+      return -1;
+    const next = lane.put(ctx.txn, row, bytes, n.idStart, n.idEnd, hash, r);
+    const d = ctx.delta;
+    for (const fam of this.neighborFlows.families) {
+      if (row < 0) d.write(lane, next, fam, 'add');
+      else if (
+        fam === L2_FAMILY
+          ? lane.mac(row) !== r.mac || lane.vni(row) !== r.vni
+          : lane.ip(row) !== ip || lane.vni(row) !== r.vni
+      ) {
+        d.write(lane, row, fam, 'delete_strict');
+        d.write(lane, next, fam, 'add');
+      } else if (fam === L2_FAMILY ? lane.hostIp(row) !== r.hostIp : lane.mac(row) !== r.mac) {
+        d.write(lane, next, fam, 'modify_strict');
+      }
+    }
+    return this.#laneStatus(out, i, op, OperationStatus.SUCCESS);
+  }
+
+  /** Scans a v2 neighbor map entry's value (with its key) into the fast path's entry. */
+  #scanMapEntry(bytes: Uint8Array, s: number, e: number, ctx: LaneStepContext): boolean {
+    // The usual layout, without a general field loop: key (0x0a, one length byte), then value
+    // (0x12, a length of one or two bytes) up to the end.
+    const keyLen = bytes[s + 1];
+    const v = s + 2 + keyLen;
+    if (bytes[s] === 0x0a && keyLen > 0 && keyLen < 0x80 && v + 2 < e && bytes[v] === 0x12) {
+      let len = bytes[v + 1];
+      let at = v + 2;
+      if (len >= 0x80 && bytes[v + 2] < 0x80) {
+        len = (len & 0x7f) + bytes[v + 2] * 128;
+        at = v + 3;
+      }
+      if (at + len === e) return this.#fast.scan(bytes, at, e, s + 2, v);
+    }
+    const key = mapEntryRanges(bytes, s, e, ctx.cursor);
+    if (key === undefined || key.keyEnd === key.keyStart) return false;
+    return this.#fast.scan(bytes, key.valueStart, key.valueEnd, key.keyStart, key.keyEnd);
+  }
+
+  #laneStatus(out: NeighborStatuses, i: number, op: number, code: OperationStatus): number {
+    out.codes[i] = code;
+    out.operations[i] = op;
+    return code;
+  }
+
+  /** The subnet of an id range, cached across a run of neighbors in one subnet. */
+  #laneSubnet(bytes: Uint8Array, start: number, end: number, ctx: LaneStepContext): Subnet | undefined {
+    const id = this.#fast.subnetId(bytes, start, end);
+    if (id !== ctx.subnetId || ctx.subnet === undefined) {
+      ctx.subnetId = id;
+      ctx.subnet = this.view.subnet(id);
+    }
+    return ctx.subnet;
+  }
+
+  /** Whether the ordinary path holds or is about to take a key (table flows, records, this change's owners). */
+  #heldOutsideLane(family: NeighborFamily, vni: number, value: number, ctx: LaneStepContext): boolean {
+    if (this.neighborFlows.holder(family, vni, value) !== undefined) return true;
+    if (this.#tableKeys[family].get(vni)?.has(value) === true) return true;
+    return ctx.claimed[family].get(vni)?.has(value) === true;
+  }
+
+  /**
+   * The ordinary path's neighbors of a message: decoded one by one, moved out of the lane where it
+   * holds them or their keys, and planned together. Their statuses go into `out.listed`.
+   */
+  #planOrdinaryNeighbors(
+    bytes: Uint8Array,
+    version: 1 | 2,
+    scanned: ScannedGoalState,
+    entries: readonly number[],
+    out: NeighborStatuses,
+  ): { plan: ApplyPlan | undefined; slow: number } {
+    const cursor: Cursor = { pos: 0, value: 0 };
+    const ops: ResourceOp[] = [];
+    const opEntries: number[] = [];
+    const refused = new Map<number, PlannedStatus>();
+    let slow = 0;
+    for (const i of entries) {
+      const d = decodeNeighborEntry(bytes, version, scanned, i, this.#fast, cursor);
+      if (d.slow) slow++;
+      const problem = this.lane.size > 0 ? this.#leaveLaneFor(d.op) : undefined;
+      if (problem !== undefined) {
+        refused.set(i, {
+          resourceId: d.op.id,
+          resourceType: ResourceType.NEIGHBOR,
+          operationType: d.op.operation,
+          status: OperationStatus.FAILURE,
+          reason: problem,
+        });
+        continue;
+      }
+      ops.push(d.op);
+      opEntries.push(i);
+    }
+    let plan: ApplyPlan | undefined;
+    const planned = new Map<number, PlannedStatus>(refused);
+    if (ops.length > 0) {
+      plan = this.store.plan({ formatVersion: scanned.model.formatVersion, ops, hostResources: new Map() });
+      this.store.commit(plan);
+      for (let k = 0; k < opEntries.length; k++) planned.set(opEntries[k], plan.statuses[k]);
+    }
+    // `listed` stays in entry order (the lane listed its own along the way).
+    const merged: [number, PlannedStatus][] = out.listed.map((i, k) => [i, out.listedStatuses[k]]);
+    for (const [i, s] of planned) {
+      out.codes[i] = NEIGHBOR_STATUS_LISTED;
+      merged.push([i, s]);
+    }
+    merged.sort((a, b) => a[0] - b[0]);
+    out.listed.length = 0;
+    out.listedStatuses.length = 0;
+    for (const [i, s] of merged) {
+      out.listed.push(i);
+      out.listedStatuses.push(s);
+    }
+    return { plan, slow };
+  }
+
+  /**
+   * Clears the lane out of an ordinary neighbor op's way: the neighbor itself and the holders of
+   * the keys it will want move to the ordinary path. A row this goal state wrote cannot move (its
+   * undo is the lane's): that op fails instead, with the reason returned.
+   */
+  #leaveLaneFor(op: ResourceOp): string | undefined {
+    const lane = this.lane;
+    const own = lane.findId(op.id);
+    if (own >= 0) {
+      if (lane.isOpen(own)) return `neighbor '${op.id}' appears twice in this goal state; send each neighbor once`;
+      this.#eject(own);
+    }
+    const n = op.resource;
+    if (n === undefined || n.kind !== 'neighbor' || op.operation === OperationType.DELETE) return undefined;
+    if (op.operation === OperationType.GET) return undefined;
+    for (const f of compileNeighbor(n, this.view)) {
+      const k = familyKeyOf(f);
+      if (k === undefined) continue;
+      const holder = lane.holder(k.family, k.vni, k.value);
+      if (holder < 0) continue;
+      if (lane.isOpen(holder)) {
+        const what = k.family === L2_FAMILY ? `MAC ${formatMac(k.value)}` : `IP ${formatIpv4(k.value)}`;
+        return `neighbor '${op.id}': ${what} in VNI ${k.vni} is already taken by neighbor '${lane.id(holder)}' in this goal state`;
+      }
+      this.#eject(holder);
+    }
+    return undefined;
+  }
+
+  /**
+   * Moves a lane row to the ordinary path as it is: the store adopts the neighbor and the table its
+   * flows (already installed: nothing is sent).
+   */
+  #eject(row: number): void {
+    const lane = this.lane;
+    const n = lane.neighbor(row);
+    const record = lane.record(row, this.facts.tunnelOfport ?? 0);
+    lane.eject(row);
+    this.store.adopt(n);
+    this.table.apply([
+      {
+        owner: ownerKey({ kind: 'neighbor', id: n.id }),
+        flows: recordFlows(record, this.neighborFlows.arpAnswerFlows),
+      },
+    ]);
+    this.#tableNeighbors.add(n.id);
+  }
+
+  /** A plan that changes a subnet: the lane's neighbors in it move to the ordinary path, which recompiles them. */
+  #ejectForSubnets(plan: ApplyPlan): void {
+    if (this.lane.size === 0) return;
+    const subnets = new Set<string>();
+    for (const c of plan.changes) if (c.kind === 'subnet') subnets.add(c.id);
+    if (subnets.size === 0) return;
+    for (const row of [...this.lane.rows()]) if (subnets.has(this.lane.subnetId(row))) this.#eject(row);
+  }
+
+  /**
+   * The keys the ordinary owners of this change will want, so the lane does not take them; lane
+   * rows already holding one move to the ordinary path (no transaction is open when there are
+   * such owners: they come with a goal state's first chunk or with host facts).
+   */
+  #claimKeys(owners: readonly OwnerRef[]): [Map<number, Set<number>>, Map<number, Set<number>>] {
+    const claimed: [Map<number, Set<number>>, Map<number, Set<number>>] = [new Map(), new Map()];
+    for (const o of owners) {
+      if (!this.owns(o)) continue;
+      for (const f of compileOwner(o, this.view)) {
+        const k = familyKeyOf(f);
+        if (k === undefined) continue;
+        setKey(claimed[k.family], k.vni, k.value, true);
+        const holder = this.lane.size > 0 ? this.lane.holder(k.family, k.vni, k.value) : -1;
+        if (holder >= 0 && !this.lane.isOpen(holder) && this.lane.id(holder) !== (o.kind === 'neighbor' ? o.id : ''))
+          this.#eject(holder);
+      }
+    }
+    return claimed;
   }
 
   #withPending(s: PlannedStatus): PlannedStatus {
@@ -441,10 +877,12 @@ export class PartitionEngine {
     return owners.list;
   }
 
+  /** Routes the owners and encodes the delta: the lane's messages (if any) first, then the route's. */
   #applyOwners(
     owners: readonly OwnerRef[],
     enc: EncodeContext,
     timings: PrepareTimings | undefined,
+    lane: LaneDelta | undefined,
   ): { delta: EncodedDelta; messages: DeltaMessages; recordChanges: RecordChange[]; demoted: NeighborRecord[] } {
     const routed = this.#route(owners);
     if (timings) {
@@ -452,9 +890,32 @@ export class PartitionEngine {
       timings.diffMs = routed.diffMs;
     }
     const t = performance.now();
-    const out = encodeDelta(routed.delta, enc, routed.records);
+    const laneCount = lane?.count ?? 0;
+    const out = encodeDelta(
+      routed.delta,
+      { bundleId: enc.bundleId, firstXid: (enc.firstXid + laneCount) >>> 0 },
+      routed.records,
+    );
+    let { delta, messages } = out;
+    if (lane !== undefined && laneCount > 0 && delta.bytes.length === 0) {
+      delta = { bytes: lane.bytes(), add: lane.add, modify: lane.modify, delete: lane.delete };
+      messages = { ...messages, laneRows: lane.rows };
+    } else if (lane !== undefined && laneCount > 0) {
+      const head = lane.bytes();
+      const bytes = this.output.take(head.length + delta.bytes.length).subarray(0, head.length + delta.bytes.length);
+      bytes.set(head);
+      bytes.set(delta.bytes, head.length);
+      this.output.give(head.buffer as ArrayBuffer);
+      delta = {
+        bytes,
+        add: delta.add + lane.add,
+        modify: delta.modify + lane.modify,
+        delete: delta.delete + lane.delete,
+      };
+      messages = { ...messages, laneRows: lane.rows };
+    }
     if (timings) timings.encodeMs = performance.now() - t;
-    return { ...out, recordChanges: routed.recordChanges, demoted: routed.demoted };
+    return { delta, messages, recordChanges: routed.recordChanges, demoted: routed.demoted };
   }
 
   /**
@@ -630,6 +1091,30 @@ export class PartitionEngine {
     if (this.#open.length > 0) {
       throw new PartitionError('TXN_OPEN', `transaction ${this.#open[0].txn} is still open: commit or abort it first`);
     }
+  }
+}
+
+/** Per-message state of the lane pass (partition.ts #laneStep). */
+interface LaneStepContext {
+  readonly txn: number;
+  /** Keys the ordinary owners of this change want (per family: VNI -> values). */
+  readonly claimed: readonly [Map<number, Set<number>>, Map<number, Set<number>>];
+  readonly delta: LaneDelta;
+  /** The subnet looked up last, by id. */
+  subnetId: string;
+  subnet: Subnet | undefined;
+  readonly cursor: Cursor;
+}
+
+/** Adds (present) or removes a (VNI, value) key in a per-VNI index. */
+function setKey(index: Map<number, Set<number>>, vni: number, value: number, present: boolean): void {
+  let values = index.get(vni);
+  if (present) {
+    if (values === undefined) index.set(vni, (values = new Set()));
+    values.add(value);
+  } else if (values !== undefined) {
+    values.delete(value);
+    if (values.size === 0) index.delete(vni);
   }
 }
 

@@ -26,6 +26,10 @@ export type WorkerTask =
       readonly enc: EncodeContext;
       /** A later chunk of the same goal state: plans on top of the chunks still open. */
       readonly continues?: boolean;
+      /** The partition's neighbors in the whole goal state (all chunks): room is made once. */
+      readonly expectedNeighbors?: number;
+      /** Output buffers of earlier chunks, consumed and handed back for reuse (buffer-pool.ts). */
+      readonly spare?: readonly ArrayBuffer[];
     }
   | { readonly type: 'hostFacts'; readonly facts: HostFacts; readonly enc: EncodeContext }
   | { readonly type: 'commit'; readonly txn: number }

@@ -45,6 +45,11 @@ export function partitionOfCookieHash(hash: number, parts: number): number {
 
 /** One piece of a partition's share of a goal state: a valid goal state on its own. */
 export interface SplitChunk {
+  /**
+   * The chunk's bytes, copied from the message on each read into a buffer of its own (so it can be
+   * transferred to a worker): read it when the chunk is sent, so only the chunks in flight exist
+   * as copies.
+   */
   readonly bytes: Uint8Array;
   /** The position in the whole message's neighbor order of each of its neighbors. */
   readonly neighborOrder: Uint32Array;
@@ -62,8 +67,10 @@ export interface SplitGoalState {
    * after chunk 0 and hand each chunk's flow-mods to OVS while it computes the next.
    */
   readonly chunks: SplitChunk[][];
-  /** Neighbor entries in the whole message (-1 when not counted: one partition, one chunk). */
+  /** Neighbor entries in the whole message. */
   readonly neighborCount: number;
+  /** Per neighbor in message order: [start, end) of its id in the message (the v2 key or the v1 id). */
+  readonly idRanges: Uint32Array;
 }
 
 /** See splitGoalState's chunk sizing. */
@@ -123,19 +130,16 @@ export function splitGoalState(
   chunkNeighbors = Number.POSITIVE_INFINITY,
   maxChunks = Number.POSITIVE_INFINITY,
 ): SplitGoalState {
-  // One partition, one chunk: nothing to split, and the neighbor order is the identity.
-  if (parts <= 1 && chunkNeighbors === Number.POSITIVE_INFINITY) {
-    return { chunks: [[{ bytes, neighborOrder: new Uint32Array(0), idle: false }]], neighborCount: -1 };
-  }
   const neighborField = version === 2 ? V2_NEIGHBOR_STATES : V1_NEIGHBOR_STATES;
   const end = bytes.length;
   const c: Cursor = { pos: 0, value: 0 };
   // Ranges of whole top-level fields (tag included): shared ones, and neighbors per partition.
   const shared: number[] = [];
-  const owned: number[][] = Array.from({ length: parts }, () => []);
-  const order: number[][] = Array.from({ length: parts }, () => []);
+  // Per partition: (field start, payload end, message index) per neighbor. Typed, because a
+  // million pushes onto plain arrays cost more than the scan itself.
+  const owned = Array.from({ length: parts }, () => new Growing());
   let neighborCount = 0;
-  let sharedSize = 0;
+  let idRanges = new Uint32Array(64);
   let sharedResources = false;
   const idCursor: Cursor = { pos: 0, value: 0 };
   while (c.pos < end) {
@@ -153,10 +157,22 @@ export function splitGoalState(
           fieldStart,
         );
       }
-      const [s, e] = neighborIdRange(bytes, payloadStart, payloadEnd, version, idCursor);
-      const p = partitionOfId(bytes, s, e, parts);
-      owned[p].push(fieldStart, payloadEnd);
-      order[p].push(neighborCount++);
+      let s: number;
+      let e: number;
+      // The usual v2 entry starts with its key (tag 0x0a, one length byte).
+      if (version === 2 && bytes[payloadStart] === 0x0a && bytes[payloadStart + 1] < 0x80) {
+        s = payloadStart + 2;
+        e = s + bytes[payloadStart + 1];
+        if (e > payloadEnd) [s, e] = neighborIdRange(bytes, payloadStart, payloadEnd, version, idCursor);
+      } else [s, e] = neighborIdRange(bytes, payloadStart, payloadEnd, version, idCursor);
+      if (2 * neighborCount + 2 > idRanges.length) {
+        const grown = new Uint32Array(idRanges.length * 2);
+        grown.set(idRanges);
+        idRanges = grown;
+      }
+      idRanges[2 * neighborCount] = s;
+      idRanges[2 * neighborCount + 1] = e;
+      owned[partitionOfId(bytes, s, e, parts)].push3(fieldStart, payloadEnd, neighborCount++);
       c.pos = payloadEnd;
       continue;
     }
@@ -167,13 +183,19 @@ export function splitGoalState(
     // ignores it, as Alcor's does, and it can list a million ids.
     if (version === 2 && field === V2_HOST_RESOURCES) continue;
     shared.push(fieldStart, c.pos);
-    sharedSize += c.pos - fieldStart;
     if (field !== FORMAT_VERSION) sharedResources = true;
+  }
+  idRanges = idRanges.subarray(0, 2 * neighborCount);
+  // One partition, one chunk: the message itself, and the neighbor order is the identity.
+  if (parts <= 1 && chunkNeighbors === Number.POSITIVE_INFINITY) {
+    const order = new Uint32Array(neighborCount);
+    for (let i = 0; i < neighborCount; i++) order[i] = i;
+    return { chunks: [[{ bytes, neighborOrder: order, idle: false }]], neighborCount, idRanges };
   }
   const chunks: SplitChunk[][] = [];
   for (let p = 0; p < parts; p++) {
-    const ranges = owned[p];
-    const count = order[p].length;
+    const ranges = owned[p].values;
+    const count = owned[p].length / 3;
     // A small share still goes in a few chunks (OVS starts on the first while the rest is computed),
     // but never in chunks so small that their fixed cost shows.
     const wanted = Math.min(chunkNeighbors, Math.max(MIN_CHUNK_NEIGHBORS, Math.ceil(count / FEW_CHUNKS)));
@@ -181,28 +203,65 @@ export function splitGoalState(
     const list: SplitChunk[] = [];
     for (let first = 0; first === 0 || first < count; first += step) {
       const last = Math.min(count, first + step);
-      let size = first === 0 ? sharedSize : 0;
-      for (let i = first; i < last; i++) size += ranges[2 * i + 1] - ranges[2 * i];
-      // Own ArrayBuffer per chunk, so it can be transferred to its worker without a copy.
-      const out = new Uint8Array(size);
-      let w = 0;
-      if (first === 0) {
-        for (let i = 0; i < shared.length; i += 2) {
-          out.set(bytes.subarray(shared[i], shared[i + 1]), w);
-          w += shared[i + 1] - shared[i];
-        }
-      }
-      for (let i = first; i < last; i++) {
-        out.set(bytes.subarray(ranges[2 * i], ranges[2 * i + 1]), w);
-        w += ranges[2 * i + 1] - ranges[2 * i];
-      }
       list.push({
-        bytes: out,
-        neighborOrder: Uint32Array.from(order[p].slice(first, last)),
+        get bytes(): Uint8Array {
+          return copyChunk(bytes, first === 0 ? shared : [], ranges, first, last);
+        },
+        neighborOrder: neighborOrder(ranges, first, last),
         idle: last === 0 && !sharedResources,
       });
     }
     chunks.push(list);
   }
-  return { chunks, neighborCount };
+  return { chunks, neighborCount, idRanges };
+}
+
+/** A growable Uint32Array of triples. */
+class Growing {
+  values = new Uint32Array(3 * 256);
+  length = 0;
+  push3(a: number, b: number, c: number): void {
+    if (this.length + 3 > this.values.length) {
+      const grown = new Uint32Array(this.values.length * 2);
+      grown.set(this.values);
+      this.values = grown;
+    }
+    this.values[this.length] = a;
+    this.values[this.length + 1] = b;
+    this.values[this.length + 2] = c;
+    this.length += 3;
+  }
+}
+
+function neighborOrder(ranges: Uint32Array, first: number, last: number): Uint32Array {
+  const out = new Uint32Array(last - first);
+  for (let i = first; i < last; i++) out[i - first] = ranges[3 * i + 2];
+  return out;
+}
+
+/**
+ * The shared fields (`shared`: [start, end) pairs) and neighbors first..last-1 of `ranges`
+ * (triples: field start, payload end, index), in a buffer of their own.
+ */
+function copyChunk(
+  bytes: Uint8Array,
+  shared: readonly number[],
+  ranges: Uint32Array,
+  first: number,
+  last: number,
+): Uint8Array {
+  let size = 0;
+  for (let i = 0; i < shared.length; i += 2) size += shared[i + 1] - shared[i];
+  for (let i = first; i < last; i++) size += ranges[3 * i + 1] - ranges[3 * i];
+  const out = new Uint8Array(size);
+  let w = 0;
+  for (let i = 0; i < shared.length; i += 2) {
+    out.set(bytes.subarray(shared[i], shared[i + 1]), w);
+    w += shared[i + 1] - shared[i];
+  }
+  for (let i = first; i < last; i++) {
+    out.set(bytes.subarray(ranges[3 * i], ranges[3 * i + 1]), w);
+    w += ranges[3 * i + 1] - ranges[3 * i];
+  }
+  return out;
 }

@@ -55,6 +55,8 @@ export class PartitionHost {
         return { type: 'init', flows: engine.flowCount } satisfies WorkerReply;
       }
       case 'prepare': {
+        for (const b of task.spare ?? []) this.#need().output.give(b);
+        if (task.expectedNeighbors !== undefined) this.#need().lane.reserve(task.expectedNeighbors);
         const result = this.#need().prepareGoalState(task.bytes, task.version, task.enc, task.continues === true);
         return moving({ type: 'prepare', result }, [result.delta.bytes.buffer]);
       }
@@ -93,8 +95,12 @@ export class PartitionHost {
         } satisfies WorkerReply;
       }
       case 'arpEntries': {
-        const store = this.#need().store;
-        return { type: 'arpEntries', entries: arpEntriesOf(store), portVnis: portVnisOf(store) } satisfies WorkerReply;
+        const e = this.#need();
+        return {
+          type: 'arpEntries',
+          entries: arpEntriesOf(e.store, e.neighbors()),
+          portVnis: portVnisOf(e.store),
+        } satisfies WorkerReply;
       }
       default: {
         const never: never = task;

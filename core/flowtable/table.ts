@@ -38,6 +38,8 @@ export interface FlowTableOptions {
   readonly preferOwner?: (a: string, b: string) => number;
   /** Which installed flows are ours (reconcile ignores the rest). */
   readonly isOurs?: (cookie: bigint) => boolean;
+  /** Told when a key gains its first owner (present) or loses its last, with the flow in effect. */
+  readonly onKey?: (flow: Flow, present: boolean) => void;
 }
 
 interface Entry {
@@ -93,11 +95,13 @@ export class FlowTable {
   readonly #keysByOwner = new Map<string, string[]>();
   readonly #prefer: (a: string, b: string) => number;
   readonly #isOurs: (cookie: bigint) => boolean;
+  readonly #onKey: ((flow: Flow, present: boolean) => void) | undefined;
   #batch = 0;
 
   constructor(options: FlowTableOptions = {}) {
     this.#prefer = options.preferOwner ?? byString;
     this.#isOurs = options.isOurs ?? (() => true);
+    this.#onKey = options.onKey;
   }
 
   get size(): number {
@@ -155,6 +159,7 @@ export class FlowTable {
         const e = this.#entries.get(key);
         if (e === undefined) {
           this.#entries.set(key, { flow: f, owner, others: undefined, born: before.has(key) ? 0 : batch });
+          this.#onKey?.(f, true);
           if (!before.has(key)) created.push(key);
           continue;
         }
@@ -217,12 +222,16 @@ export class FlowTable {
   #removeOwner(key: string, owner: string, e: Entry | undefined): void {
     if (e === undefined) return;
     if (e.others === undefined) {
-      if (e.owner === owner) this.#entries.delete(key);
+      if (e.owner === owner) {
+        this.#entries.delete(key);
+        this.#onKey?.(e.flow, false);
+      }
       return;
     }
     e.others.delete(owner);
     if (e.others.size === 0) {
       this.#entries.delete(key);
+      this.#onKey?.(e.flow, false);
       return;
     }
     this.#elect(e);

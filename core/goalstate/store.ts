@@ -325,6 +325,14 @@ export class ResourceStore {
     }
   }
 
+  /**
+   * Takes over a neighbor held elsewhere until now (the engine's neighbor lane), as if committed
+   * long ago: not a change of the held state, so no plan, no generation, nothing to revert.
+   */
+  adopt(n: Neighbor): void {
+    this.maps.neighbor.set(n.id, n);
+  }
+
   // ------------------------------------------------------------------------------- snapshot
 
   /**

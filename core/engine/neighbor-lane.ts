@@ -1,0 +1,583 @@
+// The neighbor lane: the held state of the neighbors that make up almost every large goal state,
+// kept in columns (typed arrays) instead of objects, and planned straight from wire bytes.
+//
+// Why: a host holds up to millions of neighbors, and each one as objects (the model Neighbor, its
+// fixed IP, an id string, map entries in the store, a flow record and its index entries) costs
+// about half a kilobyte and several allocations, which is what made a 1M-neighbor goal state take
+// seconds and gigabytes. Here a neighbor is one row of about 100 bytes with its id in an arena,
+// found by three open-addressing hash tables (id, (VNI, MAC), (VNI, IP)), and no object is made per
+// neighbor on the way in or out.
+//
+// What the lane holds: a neighbor whose flows are exactly a record's (neighbor-flows.ts: one L2
+// fixed IP, a remote host, a known VNI, a tunnel port), read by the fast path with an ASCII id, and
+// whose two keys nobody else wants. Anything else is the ordinary path's (store + FlowTable), and
+// a lane neighbor moves there (`eject`) when it stops qualifying. The partition decides which path
+// an entry takes (partition.ts); this module keeps the rows, the indexes and the undo log.
+//
+// Transactions: a change never overwrites a row. An upsert writes a new row and points the indexes
+// at it; a delete unlinks the row. Each transaction logs (old row, new row) pairs: abort walks them
+// back, commit frees the old rows. So undo costs nothing on the way in and rows stay valid for
+// naming a flow-mod's owner until the bundle is settled.
+
+import type { Neighbor } from '../model';
+import type { NeighborRecord } from './neighbor-flows';
+
+/** Hash table cells hold row + 1; 0 = empty, -1 = deleted. */
+const EMPTY = 0;
+const DELETED = -1;
+
+/** Key families (neighbor-flows.ts): 0 = L2 (VNI, MAC), 1 = ARP (VNI, IP). */
+type Family = 0 | 1;
+
+function mix(a: number, b: number, c: number): number {
+  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ b, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ c, 0x27d4eb2f);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+const TWO32 = 4294967296;
+
+/** FNV-1a over an ASCII id's bytes (= hash32 of the string, the cookie's and the partition's hash); -1 if not ASCII. */
+export function asciiIdHash(buf: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    const b = buf[i];
+    if (b >= 0x80) return -1;
+    h ^= b;
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** What a row holds besides its id (the fields of a one-fixed-IP Neighbor, plus the resolved VNI). */
+export interface LaneRow {
+  revision: number;
+  requestId: string;
+  vpcId: string;
+  /** undefined: the same as the id. */
+  name: string | undefined;
+  mac: number;
+  /** -1: none. */
+  hostMac: number;
+  hostIp: number;
+  subnetId: string;
+  ip: number;
+  /** As given (0 = the subnet's). */
+  tunnelId: number;
+  /** The VNI the flows use. */
+  vni: number;
+}
+
+export class NeighborLane {
+  #cap = 0;
+  #hash = new Uint32Array(0);
+  #idStart = new Uint32Array(0);
+  #idLen = new Uint16Array(0);
+  #revision = new Float64Array(0);
+  #mac = new Float64Array(0);
+  #hostMac = new Float64Array(0);
+  #hostIp = new Uint32Array(0);
+  #ip = new Uint32Array(0);
+  #tunnelId = new Uint32Array(0);
+  #vni = new Uint32Array(0);
+  /** The transaction that wrote the row. */
+  #txn = new Uint32Array(0);
+  /** 0 free, 1 current (indexed), 2 replaced or deleted by an open transaction. */
+  #state = new Uint8Array(0);
+  #requestId: string[] = [];
+  #vpcId: string[] = [];
+  #subnetId: string[] = [];
+  #name: (string | undefined)[] = [];
+  #free: number[] = [];
+  #highWater = 0;
+  #live = 0;
+
+  #arena = new Uint8Array(1 << 16);
+  #arenaPos = 0;
+  #arenaGarbage = 0;
+
+  #ids = new Int32Array(16);
+  /** The id hash of each #ids cell's row: probes compare it before touching the row. */
+  #idTags = new Uint32Array(16);
+  #idsUsed = 0;
+  readonly #keys: [Int32Array, Int32Array] = [new Int32Array(16), new Int32Array(16)];
+  /** The key hash of each #keys cell's row. */
+  readonly #keyTags: [Uint32Array, Uint32Array] = [new Uint32Array(16), new Uint32Array(16)];
+  readonly #keysUsed = [0, 0];
+
+  /** Open transactions' (old row, new row) pairs; -1 = none. */
+  readonly #logs = new Map<number, number[]>();
+
+  /** Neighbors held. */
+  get size(): number {
+    return this.#live;
+  }
+
+  // ------------------------------------------------------------------------------------ reads
+
+  /** The current row of the id in buf[start, end) (hash: asciiIdHash), or -1. */
+  find(buf: Uint8Array, start: number, end: number, hash: number): number {
+    const table = this.#ids;
+    const mask = table.length - 1;
+    const len = end - start;
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      const cell = table[i];
+      if (cell === EMPTY) return -1;
+      if (cell === DELETED || this.#idTags[i] !== hash) continue;
+      const row = cell - 1;
+      if (this.#idLen[row] !== len) continue;
+      const at = this.#idStart[row];
+      const arena = this.#arena;
+      let same = true;
+      for (let k = 0; k < len; k++) {
+        if (arena[at + k] !== buf[start + k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return row;
+    }
+  }
+
+  /** The current row of an id string, or -1. */
+  findId(id: string): number {
+    const bytes = Buffer.from(id, 'utf8');
+    const hash = asciiIdHash(bytes, 0, bytes.length);
+    return hash < 0 ? -1 : this.find(bytes, 0, bytes.length, hash);
+  }
+
+  /** The row holding a key, or -1. */
+  holder(family: Family, vni: number, value: number): number {
+    const table = this.#keys[family];
+    const mask = table.length - 1;
+    const values = family === 0 ? this.#mac : this.#ip;
+    const tags = this.#keyTags[family];
+    const h = keyHash(vni, value);
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const cell = table[i];
+      if (cell === EMPTY) return -1;
+      if (cell === DELETED || tags[i] !== h) continue;
+      const row = cell - 1;
+      if (this.#vni[row] === vni && values[row] === value) return row;
+    }
+  }
+
+  idHash(row: number): number {
+    return this.#hash[row];
+  }
+  revision(row: number): number {
+    return this.#revision[row];
+  }
+  vni(row: number): number {
+    return this.#vni[row];
+  }
+  mac(row: number): number {
+    return this.#mac[row];
+  }
+  ip(row: number): number {
+    return this.#ip[row];
+  }
+  hostIp(row: number): number {
+    return this.#hostIp[row];
+  }
+  subnetId(row: number): string {
+    return this.#subnetId[row];
+  }
+  /** The transaction that wrote the row. */
+  txnOf(row: number): number {
+    return this.#txn[row];
+  }
+
+  id(row: number): string {
+    const at = this.#idStart[row];
+    return String.fromCharCode.apply(null, this.#arena.subarray(at, at + this.#idLen[row]) as unknown as number[]);
+  }
+
+  /** Whether the row holds exactly these fields, revision and request id aside (store.ts sameContent). */
+  sameContent(row: number, r: LaneRow): boolean {
+    return (
+      this.#mac[row] === r.mac &&
+      this.#hostMac[row] === r.hostMac &&
+      this.#hostIp[row] === r.hostIp &&
+      this.#ip[row] === r.ip &&
+      this.#tunnelId[row] === r.tunnelId &&
+      this.#subnetId[row] === r.subnetId &&
+      this.#vpcId[row] === r.vpcId &&
+      this.#name[row] === r.name
+    );
+  }
+
+  /** Whether the revision or request id differ (a held copy to refresh, as store.ts does). */
+  sameMeta(row: number, r: LaneRow): boolean {
+    return this.#revision[row] === r.revision && this.#requestId[row] === r.requestId;
+  }
+
+  /** The model Neighbor of a row. */
+  neighbor(row: number): Neighbor {
+    const id = this.id(row);
+    const hostMac = this.#hostMac[row];
+    return {
+      kind: 'neighbor',
+      id,
+      revision: this.#revision[row],
+      requestId: this.#requestId[row],
+      vpcId: this.#vpcId[row],
+      name: this.#name[row] ?? id,
+      mac: this.#mac[row],
+      hostMac: hostMac < 0 ? undefined : hostMac,
+      hostIp: this.#hostIp[row],
+      fixedIps: [{ type: 'l2', subnetId: this.#subnetId[row], ip: this.#ip[row], tunnelId: this.#tunnelId[row] }],
+      allowedAddressPairs: [],
+    };
+  }
+
+  /** The flow record of a row (its flows: neighbor-flows.ts recordFlows). */
+  record(row: number, tunnelOfport: number): NeighborRecord {
+    return {
+      id: this.id(row),
+      vni: this.#vni[row],
+      mac: this.#mac[row],
+      ip: this.#ip[row],
+      hostIp: this.#hostIp[row],
+      tunnelOfport,
+    };
+  }
+
+  /** Current rows, in row order. */
+  *rows(): IterableIterator<number> {
+    for (let row = 0; row < this.#highWater; row++) if (this.#state[row] === 1) yield row;
+  }
+
+  // ------------------------------------------------------------------------------------ writes
+
+  /** Makes room for `more` new neighbors at once (one growth instead of many doublings). */
+  reserve(more: number): void {
+    const want = this.#highWater + more - this.#free.length;
+    if (want > this.#cap) this.#grow(Math.max(want, this.#cap * 2));
+    for (const family of [0, 1] as const) {
+      if ((this.#keysUsed[family] + more) * 2 > this.#keys[family].length) this.#rehashKeys(family, more);
+    }
+    if ((this.#idsUsed + more) * 2 > this.#ids.length) this.#rehashIds(more);
+  }
+
+  /**
+   * Makes `r` the neighbor's current row in transaction `txn`: `old` is its current row (-1: new
+   * neighbor, whose id is buf[idStart, idEnd) with hash `hash`). Returns the new row. The caller has
+   * checked that no other row holds the new keys.
+   */
+  put(txn: number, old: number, buf: Uint8Array, idStart: number, idEnd: number, hash: number, r: LaneRow): number {
+    const row = this.#alloc();
+    if (old >= 0) {
+      this.#idStart[row] = this.#idStart[old];
+      this.#idLen[row] = this.#idLen[old];
+      this.#hash[row] = this.#hash[old];
+      this.#unkey(old);
+      this.#state[old] = 2;
+      this.#replaceId(old, row);
+    } else {
+      this.#idStart[row] = this.#storeId(buf, idStart, idEnd);
+      this.#idLen[row] = idEnd - idStart;
+      this.#hash[row] = hash;
+      this.#insertId(row);
+      this.#live++;
+    }
+    this.#revision[row] = r.revision;
+    this.#requestId[row] = r.requestId;
+    this.#vpcId[row] = r.vpcId;
+    this.#name[row] = r.name;
+    this.#mac[row] = r.mac;
+    this.#hostMac[row] = r.hostMac;
+    this.#hostIp[row] = r.hostIp;
+    this.#subnetId[row] = r.subnetId;
+    this.#ip[row] = r.ip;
+    this.#tunnelId[row] = r.tunnelId;
+    this.#vni[row] = r.vni;
+    this.#txn[row] = txn;
+    this.#state[row] = 1;
+    this.#key(row);
+    this.#log(txn).push(old, row);
+    return row;
+  }
+
+  /** Deletes the neighbor of current row `row` in transaction `txn`. */
+  remove(txn: number, row: number): void {
+    this.#unkey(row);
+    this.#removeId(row);
+    this.#state[row] = 2;
+    this.#live--;
+    this.#log(txn).push(row, -1);
+  }
+
+  /** The transaction is final: rows it replaced or deleted are freed. */
+  commit(txn: number): void {
+    const log = this.#logs.get(txn);
+    if (log === undefined) return;
+    this.#logs.delete(txn);
+    // A replaced row shares its id bytes with its successor; a deleted one was the last.
+    for (let i = 0; i < log.length; i += 2) if (log[i] >= 0) this.#release(log[i], log[i + 1] < 0);
+  }
+
+  /** Takes the transaction back (the newest open one first): every row as it was. */
+  abort(txn: number): void {
+    const log = this.#logs.get(txn);
+    if (log === undefined) return;
+    this.#logs.delete(txn);
+    for (let i = log.length - 2; i >= 0; i -= 2) {
+      const old = log[i];
+      const row = log[i + 1];
+      if (row >= 0) {
+        this.#unkey(row);
+        if (old >= 0) this.#replaceId(row, old);
+        else {
+          this.#removeId(row);
+          this.#live--;
+        }
+        this.#release(row, old < 0);
+      }
+      if (old >= 0) {
+        if (row < 0) {
+          this.#insertId(old);
+          this.#live++;
+        }
+        this.#state[old] = 1;
+        this.#key(old);
+      }
+    }
+  }
+
+  /** Whether an open transaction wrote the row (it cannot leave the lane before that settles). */
+  isOpen(row: number): boolean {
+    return this.#logs.has(this.#txn[row]);
+  }
+
+  /**
+   * Takes a current row out of the lane for good (the ordinary path takes the neighbor over as it
+   * is; nothing about it changes). Only for rows no open transaction wrote.
+   */
+  eject(row: number): void {
+    this.#unkey(row);
+    this.#removeId(row);
+    this.#live--;
+    this.#release(row, true);
+  }
+
+  // ------------------------------------------------------------------------------------ internals
+
+  #log(txn: number): number[] {
+    let log = this.#logs.get(txn);
+    if (log === undefined) {
+      log = [];
+      this.#logs.set(txn, log);
+    }
+    return log;
+  }
+
+  #alloc(): number {
+    const reused = this.#free.pop();
+    if (reused !== undefined) return reused;
+    if (this.#highWater === this.#cap) this.#grow(Math.max(1024, this.#cap * 2));
+    return this.#highWater++;
+  }
+
+  /** Frees a row that no index points at; `lastOfId`: no other row shares its id bytes (they become garbage). */
+  #release(row: number, lastOfId: boolean): void {
+    this.#state[row] = 0;
+    this.#requestId[row] = '';
+    this.#vpcId[row] = '';
+    this.#subnetId[row] = '';
+    this.#name[row] = undefined;
+    this.#free.push(row);
+    if (lastOfId) this.#arenaGarbage += this.#idLen[row];
+  }
+
+  #grow(cap: number): void {
+    const grow = <T extends Uint32Array | Uint16Array | Uint8Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(cap);
+      b.set(a);
+      return b;
+    };
+    this.#hash = grow(this.#hash, (n) => new Uint32Array(n));
+    this.#idStart = grow(this.#idStart, (n) => new Uint32Array(n));
+    this.#idLen = grow(this.#idLen, (n) => new Uint16Array(n));
+    this.#revision = grow(this.#revision, (n) => new Float64Array(n));
+    this.#mac = grow(this.#mac, (n) => new Float64Array(n));
+    this.#hostMac = grow(this.#hostMac, (n) => new Float64Array(n));
+    this.#hostIp = grow(this.#hostIp, (n) => new Uint32Array(n));
+    this.#ip = grow(this.#ip, (n) => new Uint32Array(n));
+    this.#tunnelId = grow(this.#tunnelId, (n) => new Uint32Array(n));
+    this.#vni = grow(this.#vni, (n) => new Uint32Array(n));
+    this.#txn = grow(this.#txn, (n) => new Uint32Array(n));
+    this.#state = grow(this.#state, (n) => new Uint8Array(n));
+    const strings = (a: string[]): string[] => {
+      const b = new Array<string>(cap).fill('');
+      for (let i = 0; i < a.length; i++) b[i] = a[i];
+      return b;
+    };
+    this.#requestId = strings(this.#requestId);
+    this.#vpcId = strings(this.#vpcId);
+    this.#subnetId = strings(this.#subnetId);
+    const names = new Array<string | undefined>(cap).fill(undefined);
+    for (let i = 0; i < this.#name.length; i++) names[i] = this.#name[i];
+    this.#name = names;
+    this.#cap = cap;
+  }
+
+  #storeId(buf: Uint8Array, start: number, end: number): number {
+    const len = end - start;
+    if (this.#arenaPos + len > this.#arena.length) this.#makeArenaRoom(len);
+    const at = this.#arenaPos;
+    const arena = this.#arena;
+    for (let i = 0; i < len; i++) arena[at + i] = buf[start + i];
+    this.#arenaPos += len;
+    return at;
+  }
+
+  /** Compacts the arena when at least half of it is garbage, grows it otherwise. */
+  #makeArenaRoom(len: number): void {
+    if (this.#arenaGarbage * 2 < this.#arenaPos) {
+      const next = new Uint8Array(Math.max(this.#arena.length * 2, this.#arenaPos + len));
+      next.set(this.#arena.subarray(0, this.#arenaPos));
+      this.#arena = next;
+      return;
+    }
+    const liveBytes = this.#arenaPos - this.#arenaGarbage;
+    const next = new Uint8Array(Math.max(this.#arena.length, (liveBytes + len) * 2));
+    let pos = 0;
+    // Rows of one neighbor share id bytes: copy each distinct start once.
+    const moved = new Map<number, number>();
+    for (let row = 0; row < this.#highWater; row++) {
+      if (this.#state[row] === 0) continue;
+      const from = this.#idStart[row];
+      let to = moved.get(from);
+      if (to === undefined) {
+        to = pos;
+        next.set(this.#arena.subarray(from, from + this.#idLen[row]), pos);
+        pos += this.#idLen[row];
+        moved.set(from, to);
+      }
+      this.#idStart[row] = to;
+    }
+    this.#arena = next;
+    this.#arenaPos = pos;
+    this.#arenaGarbage = 0;
+  }
+
+  /** The id table cell of a row: where it is (found), or where it goes. */
+  #idCell(row: number, found: boolean): number {
+    const table = this.#ids;
+    const mask = table.length - 1;
+    for (let i = this.#hash[row] & mask; ; i = (i + 1) & mask) {
+      const cell = table[i];
+      if (cell === EMPTY) return found ? -1 : i;
+      if (cell === DELETED) {
+        if (!found) return i;
+        continue;
+      }
+      if (found && cell - 1 === row) return i;
+    }
+  }
+
+  #insertId(row: number): void {
+    if ((this.#idsUsed + 1) * 2 > this.#ids.length) this.#rehashIds();
+    const i = this.#idCell(row, false);
+    if (this.#ids[i] === EMPTY) this.#idsUsed++;
+    this.#ids[i] = row + 1;
+    this.#idTags[i] = this.#hash[row];
+  }
+
+  #removeId(row: number): void {
+    const i = this.#idCell(row, true);
+    if (i >= 0) this.#ids[i] = DELETED;
+  }
+
+  #replaceId(from: number, to: number): void {
+    const i = this.#idCell(from, true);
+    if (i >= 0) this.#ids[i] = to + 1;
+  }
+
+  #rehashIds(more = 1): void {
+    const old = this.#ids;
+    let live = 0;
+    for (let i = 0; i < old.length; i++) if (old[i] > 0) live++;
+    let size = 16;
+    while (size < (live + more) * 4) size *= 2;
+    this.#ids = new Int32Array(size);
+    this.#idTags = new Uint32Array(size);
+    this.#idsUsed = 0;
+    for (let i = 0; i < old.length; i++) {
+      if (old[i] <= 0) continue;
+      const j = this.#idCell(old[i] - 1, false);
+      this.#ids[j] = old[i];
+      this.#idTags[j] = this.#hash[old[i] - 1];
+      this.#idsUsed++;
+    }
+  }
+
+  #key(row: number): void {
+    this.#keyInsert(0, row, this.#mac[row]);
+    this.#keyInsert(1, row, this.#ip[row]);
+  }
+
+  /** Unlinks the row's keys (only where the row is the one indexed). */
+  #unkey(row: number): void {
+    this.#keyRemove(0, row, this.#mac[row]);
+    this.#keyRemove(1, row, this.#ip[row]);
+  }
+
+  #keyInsert(family: Family, row: number, value: number): void {
+    if ((this.#keysUsed[family] + 1) * 2 > this.#keys[family].length) this.#rehashKeys(family);
+    const table = this.#keys[family];
+    const mask = table.length - 1;
+    const h = keyHash(this.#vni[row], value);
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const cell = table[i];
+      if (cell === EMPTY || cell === DELETED) {
+        if (cell === EMPTY) this.#keysUsed[family]++;
+        table[i] = row + 1;
+        this.#keyTags[family][i] = h;
+        return;
+      }
+    }
+  }
+
+  #keyRemove(family: Family, row: number, value: number): void {
+    const table = this.#keys[family];
+    const mask = table.length - 1;
+    for (let i = keyHash(this.#vni[row], value) & mask; ; i = (i + 1) & mask) {
+      const cell = table[i];
+      if (cell === EMPTY) return;
+      if (cell === row + 1) {
+        table[i] = DELETED;
+        return;
+      }
+    }
+  }
+
+  #rehashKeys(family: Family, more = 1): void {
+    const old = this.#keys[family];
+    let live = 0;
+    for (let i = 0; i < old.length; i++) if (old[i] > 0) live++;
+    let size = 16;
+    while (size < (live + more) * 4) size *= 2;
+    const table = new Int32Array(size);
+    const tags = new Uint32Array(size);
+    const oldTags = this.#keyTags[family];
+    const mask = size - 1;
+    for (let i = 0; i < old.length; i++) {
+      const cell = old[i];
+      if (cell <= 0) continue;
+      let j = oldTags[i] & mask;
+      while (table[j] !== EMPTY) j = (j + 1) & mask;
+      table[j] = cell;
+      tags[j] = oldTags[i];
+    }
+    this.#keys[family] = table;
+    this.#keyTags[family] = tags;
+    this.#keysUsed[family] = live;
+  }
+}
+
+function keyHash(vni: number, value: number): number {
+  return mix(vni, value % TWO32, Math.floor(value / TWO32));
+}

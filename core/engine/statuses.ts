@@ -1,0 +1,100 @@
+// The statuses of one goal state, one per op in op order, as the engine hands them to its caller.
+//
+// A million-neighbor goal state has a million statuses, nearly all "neighbor <id>: SUCCESS". The
+// partitions send those as one code byte each (partition.ts NeighborStatuses) and the ids stay in
+// the message the caller already holds (split.ts idRanges), so nothing is built per neighbor
+// until someone reads that status; whole statuses travel only where there is a reason to give.
+
+import { ResourceType } from '../../proto';
+import type { PlannedStatus } from '../goalstate';
+
+const decoder = new TextDecoder();
+
+export class GoalStateStatuses implements Iterable<PlannedStatus> {
+  /** Statuses of the ops before the neighbors, and after them (DHCP entries). */
+  readonly #head: readonly PlannedStatus[];
+  readonly #tail: readonly PlannedStatus[];
+  readonly #bytes: Uint8Array;
+  readonly #idRanges: Uint32Array;
+  /** Per neighbor in message order: OperationStatus and OperationType, unless listed. */
+  readonly #codes: Uint8Array;
+  readonly #operations: Uint8Array;
+  readonly #listed: ReadonlyMap<number, PlannedStatus>;
+
+  constructor(parts: {
+    /** Every status but the neighbors', in op order. */
+    readonly others: readonly PlannedStatus[];
+    readonly message: Uint8Array;
+    readonly idRanges: Uint32Array;
+    readonly codes: Uint8Array;
+    readonly operations: Uint8Array;
+    readonly listed: ReadonlyMap<number, PlannedStatus>;
+  }) {
+    // Neighbors come before DHCP entries in op order (decode.ts withNeighborOps).
+    let at = parts.others.findIndex((s) => s.resourceType === ResourceType.DHCP);
+    if (at < 0) at = parts.others.length;
+    this.#head = parts.others.slice(0, at);
+    this.#tail = parts.others.slice(at);
+    this.#bytes = parts.message;
+    this.#idRanges = parts.idRanges;
+    this.#codes = parts.codes;
+    this.#operations = parts.operations;
+    this.#listed = parts.listed;
+  }
+
+  /** A list with no neighbors. */
+  static of(statuses: readonly PlannedStatus[]): GoalStateStatuses {
+    const none = new Uint8Array(0);
+    return new GoalStateStatuses({
+      others: statuses,
+      message: none,
+      idRanges: new Uint32Array(0),
+      codes: none,
+      operations: none,
+      listed: new Map(),
+    });
+  }
+
+  get length(): number {
+    return this.#head.length + this.#codes.length + this.#tail.length;
+  }
+
+  /** The status of op i (op order). */
+  at(i: number): PlannedStatus | undefined {
+    if (i < 0) return undefined;
+    if (i < this.#head.length) return this.#head[i];
+    const n = i - this.#head.length;
+    if (n >= this.#codes.length) return this.#tail[n - this.#codes.length];
+    return this.#neighbor(n);
+  }
+
+  /** How many statuses have the given OperationStatus. */
+  countStatus(status: number): number {
+    let count = 0;
+    for (const s of this.#head) if (s.status === status) count++;
+    for (const s of this.#tail) if (s.status === status) count++;
+    for (let n = 0; n < this.#codes.length; n++) {
+      const listed = this.#listed.get(n);
+      if ((listed === undefined ? this.#codes[n] : listed.status) === status) count++;
+    }
+    return count;
+  }
+
+  *[Symbol.iterator](): IterableIterator<PlannedStatus> {
+    yield* this.#head;
+    for (let n = 0; n < this.#codes.length; n++) yield this.#neighbor(n);
+    yield* this.#tail;
+  }
+
+  #neighbor(n: number): PlannedStatus {
+    const listed = this.#listed.get(n);
+    if (listed !== undefined) return listed;
+    return {
+      resourceId: decoder.decode(this.#bytes.subarray(this.#idRanges[2 * n], this.#idRanges[2 * n + 1])),
+      resourceType: ResourceType.NEIGHBOR,
+      operationType: this.#operations[n],
+      status: this.#codes[n],
+      reason: '',
+    };
+  }
+}
