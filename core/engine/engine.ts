@@ -60,7 +60,7 @@ const CHUNK0_SPAN = XID_SPAN - (MAX_CHUNKS - 1) * CHUNK_SPAN;
  * Neighbors per chunk when streaming: small enough that OVS starts parsing the first flow-mods
  * early, large enough that per-chunk costs (a worker round trip, a plan) stay negligible.
  */
-const CHUNK_NEIGHBORS = 4096;
+const CHUNK_NEIGHBORS = 8192;
 
 /** A partition's open transactions for one goal state, per partition in chunk order. */
 export type Txns = readonly (readonly number[])[];
