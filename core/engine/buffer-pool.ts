@@ -18,7 +18,8 @@ export class BufferPool {
         return new Uint8Array(b);
       }
     }
-    return new Uint8Array(bytes);
+    // Room for a little more: the next chunk is usually about as big, not exactly.
+    return new Uint8Array(bytes + (bytes >> 3));
   }
 
   give(buffer: ArrayBuffer): void {

@@ -28,6 +28,7 @@ import type { WorkerReply, WorkerTask } from './protocol';
 import { splitGoalState, type SplitChunk } from './split';
 import { PartitionHost, replyValue } from './worker';
 import { GoalStateStatuses } from './statuses';
+import { BufferPool } from './buffer-pool';
 
 export interface EngineOptions {
   /** Worker threads (= partitions). 0: one partition in the calling thread. */
@@ -319,12 +320,14 @@ export class Engine {
   ): Promise<PromiseSettledResult<PrepareResult>[]> {
     // Buffers the consumer released, going back to the partition with its next chunk.
     const spare: ArrayBuffer[] = [];
+    // Input buffers the partition handed back, for the next chunks' copies.
+    const inputs = new BufferPool();
     // The caller's buffer itself (one partition, one chunk) may be a view into a larger one: not moved.
     const movable = b instanceof ThreadBackend && (this.#parts.length > 1 || chunks.length > 1);
     const runs = chunks.map(async (chunk, k): Promise<PrepareResult> => {
       if (chunk.idle) return IDLE_RESULT;
       const reply = await b.run(() => {
-        const bytes = chunk.bytes;
+        const bytes = movable ? chunk.copyTo(inputs.take(chunk.size)) : chunk.bytes;
         const back = movable ? spare.splice(0) : [];
         const task: WorkerTask = {
           type: 'prepare',
@@ -332,6 +335,7 @@ export class Engine {
           bytes,
           enc: this.#enc(bundleId, p, k),
           continues: k > 0,
+          ...(movable ? { returnInput: true } : {}),
           ...(k === 0 && chunks.length > 1
             ? { expectedNeighbors: sum(chunks.map((c) => c.neighborOrder.length)) }
             : {}),
@@ -339,7 +343,9 @@ export class Engine {
         };
         return { task, transfer: movable ? [bytes.buffer, ...back] : undefined };
       });
-      const result = expect(reply, 'prepare').result;
+      const prepared = expect(reply, 'prepare');
+      if (prepared.input !== undefined) inputs.give(prepared.input);
+      const result = prepared.result;
       const out = result.delta.bytes;
       let released = false;
       onDelta?.(out, bundleId, () => {

@@ -6,7 +6,7 @@
 import type { FlowModCommand } from '../openflow';
 import { NEIGHBOR_COOKIE_HIGH, type RecordEncoder } from './neighbor-encode';
 import type { NeighborFamily, NeighborRecord } from './neighbor-flows';
-import type { NeighborLane } from './neighbor-lane';
+import { IntList, type NeighborLane } from './neighbor-lane';
 
 /** Bytes one record flow-mod can take (the ARP add is the longest, 256). */
 const MAX_MESSAGE = 512;
@@ -19,7 +19,7 @@ export class LaneDelta {
   modify = 0;
   delete = 0;
   /** The lane row of each message, in message order; -1 for a delete (a deleted flow has no owner). */
-  readonly rows: number[] = [];
+  readonly rows = new IntList();
   readonly #record: { -readonly [K in keyof NeighborRecord]: NeighborRecord[K] } = {
     id: '',
     vni: 0,

@@ -85,10 +85,12 @@ export class NeighborLane {
   #txn = new Uint32Array(0);
   /** 0 free, 1 current (indexed), 2 replaced or deleted by an open transaction. */
   #state = new Uint8Array(0);
-  #requestId: string[] = [];
-  #vpcId: string[] = [];
-  #subnetId: string[] = [];
-  #name: (string | undefined)[] = [];
+  /** Request, VPC and subnet ids and names, as refs into `#strings` (names: NAME_IS_ID when the id). */
+  #requestId = new Uint32Array(0);
+  #vpcId = new Uint32Array(0);
+  #subnetId = new Uint32Array(0);
+  #name = new Uint32Array(0);
+  readonly #strings = new StringTable();
   #free: number[] = [];
   #highWater = 0;
   #live = 0;
@@ -107,7 +109,7 @@ export class NeighborLane {
   readonly #keysUsed = [0, 0];
 
   /** Open transactions' (old row, new row) pairs; -1 = none. */
-  readonly #logs = new Map<number, number[]>();
+  readonly #logs = new Map<number, IntList>();
 
   /** Neighbors held. */
   get size(): number {
@@ -182,7 +184,7 @@ export class NeighborLane {
     return this.#hostIp[row];
   }
   subnetId(row: number): string {
-    return this.#subnetId[row];
+    return this.#strings.get(this.#subnetId[row]);
   }
   /** The transaction that wrote the row. */
   txnOf(row: number): number {
@@ -202,15 +204,15 @@ export class NeighborLane {
       this.#hostIp[row] === r.hostIp &&
       this.#ip[row] === r.ip &&
       this.#tunnelId[row] === r.tunnelId &&
-      this.#subnetId[row] === r.subnetId &&
-      this.#vpcId[row] === r.vpcId &&
-      this.#name[row] === r.name
+      this.#strings.is(this.#subnetId[row], r.subnetId) &&
+      this.#strings.is(this.#vpcId[row], r.vpcId) &&
+      (r.name === undefined ? this.#name[row] === NAME_IS_ID : this.#strings.is(this.#name[row], r.name))
     );
   }
 
   /** Whether the revision or request id differ (a held copy to refresh, as store.ts does). */
   sameMeta(row: number, r: LaneRow): boolean {
-    return this.#revision[row] === r.revision && this.#requestId[row] === r.requestId;
+    return this.#revision[row] === r.revision && this.#strings.is(this.#requestId[row], r.requestId);
   }
 
   /** The model Neighbor of a row. */
@@ -221,13 +223,20 @@ export class NeighborLane {
       kind: 'neighbor',
       id,
       revision: this.#revision[row],
-      requestId: this.#requestId[row],
-      vpcId: this.#vpcId[row],
-      name: this.#name[row] ?? id,
+      requestId: this.#strings.get(this.#requestId[row]),
+      vpcId: this.#strings.get(this.#vpcId[row]),
+      name: this.#name[row] === NAME_IS_ID ? id : this.#strings.get(this.#name[row]),
       mac: this.#mac[row],
       hostMac: hostMac < 0 ? undefined : hostMac,
       hostIp: this.#hostIp[row],
-      fixedIps: [{ type: 'l2', subnetId: this.#subnetId[row], ip: this.#ip[row], tunnelId: this.#tunnelId[row] }],
+      fixedIps: [
+        {
+          type: 'l2',
+          subnetId: this.#strings.get(this.#subnetId[row]),
+          ip: this.#ip[row],
+          tunnelId: this.#tunnelId[row],
+        },
+      ],
       allowedAddressPairs: [],
     };
   }
@@ -283,20 +292,21 @@ export class NeighborLane {
       this.#live++;
     }
     this.#revision[row] = r.revision;
-    this.#requestId[row] = r.requestId;
-    this.#vpcId[row] = r.vpcId;
-    this.#name[row] = r.name;
+    const strings = this.#strings;
+    this.#requestId[row] = strings.ref(r.requestId);
+    this.#vpcId[row] = strings.ref(r.vpcId);
+    this.#name[row] = r.name === undefined ? NAME_IS_ID : strings.ref(r.name);
     this.#mac[row] = r.mac;
     this.#hostMac[row] = r.hostMac;
     this.#hostIp[row] = r.hostIp;
-    this.#subnetId[row] = r.subnetId;
+    this.#subnetId[row] = strings.ref(r.subnetId);
     this.#ip[row] = r.ip;
     this.#tunnelId[row] = r.tunnelId;
     this.#vni[row] = r.vni;
     this.#txn[row] = txn;
     this.#state[row] = 1;
     this.#key(row);
-    this.#log(txn).push(old, row);
+    this.#log(txn).push2(old, row);
     return row;
   }
 
@@ -306,24 +316,26 @@ export class NeighborLane {
     this.#removeId(row);
     this.#state[row] = 2;
     this.#live--;
-    this.#log(txn).push(row, -1);
+    this.#log(txn).push2(row, -1);
   }
 
   /** The transaction is final: rows it replaced or deleted are freed. */
   commit(txn: number): void {
-    const log = this.#logs.get(txn);
-    if (log === undefined) return;
+    const entry = this.#logs.get(txn);
+    if (entry === undefined) return;
     this.#logs.delete(txn);
+    const log = entry.values;
     // A replaced row shares its id bytes with its successor; a deleted one was the last.
-    for (let i = 0; i < log.length; i += 2) if (log[i] >= 0) this.#release(log[i], log[i + 1] < 0);
+    for (let i = 0; i < entry.length; i += 2) if (log[i] >= 0) this.#release(log[i], log[i + 1] < 0);
   }
 
   /** Takes the transaction back (the newest open one first): every row as it was. */
   abort(txn: number): void {
-    const log = this.#logs.get(txn);
-    if (log === undefined) return;
+    const entry = this.#logs.get(txn);
+    if (entry === undefined) return;
     this.#logs.delete(txn);
-    for (let i = log.length - 2; i >= 0; i -= 2) {
+    const log = entry.values;
+    for (let i = entry.length - 2; i >= 0; i -= 2) {
       const old = log[i];
       const row = log[i + 1];
       if (row >= 0) {
@@ -364,10 +376,10 @@ export class NeighborLane {
 
   // ------------------------------------------------------------------------------------ internals
 
-  #log(txn: number): number[] {
+  #log(txn: number): IntList {
     let log = this.#logs.get(txn);
     if (log === undefined) {
-      log = [];
+      log = new IntList();
       this.#logs.set(txn, log);
     }
     return log;
@@ -383,10 +395,11 @@ export class NeighborLane {
   /** Frees a row that no index points at; `lastOfId`: no other row shares its id bytes (they become garbage). */
   #release(row: number, lastOfId: boolean): void {
     this.#state[row] = 0;
-    this.#requestId[row] = '';
-    this.#vpcId[row] = '';
-    this.#subnetId[row] = '';
-    this.#name[row] = undefined;
+    const strings = this.#strings;
+    strings.unref(this.#requestId[row]);
+    strings.unref(this.#vpcId[row]);
+    strings.unref(this.#subnetId[row]);
+    if (this.#name[row] !== NAME_IS_ID) strings.unref(this.#name[row]);
     this.#free.push(row);
     if (lastOfId) this.#arenaGarbage += this.#idLen[row];
   }
@@ -409,17 +422,10 @@ export class NeighborLane {
     this.#vni = grow(this.#vni, (n) => new Uint32Array(n));
     this.#txn = grow(this.#txn, (n) => new Uint32Array(n));
     this.#state = grow(this.#state, (n) => new Uint8Array(n));
-    const strings = (a: string[]): string[] => {
-      const b = new Array<string>(cap).fill('');
-      for (let i = 0; i < a.length; i++) b[i] = a[i];
-      return b;
-    };
-    this.#requestId = strings(this.#requestId);
-    this.#vpcId = strings(this.#vpcId);
-    this.#subnetId = strings(this.#subnetId);
-    const names = new Array<string | undefined>(cap).fill(undefined);
-    for (let i = 0; i < this.#name.length; i++) names[i] = this.#name[i];
-    this.#name = names;
+    this.#requestId = grow(this.#requestId, (n) => new Uint32Array(n));
+    this.#vpcId = grow(this.#vpcId, (n) => new Uint32Array(n));
+    this.#subnetId = grow(this.#subnetId, (n) => new Uint32Array(n));
+    this.#name = grow(this.#name, (n) => new Uint32Array(n));
     this.#cap = cap;
   }
 
@@ -501,7 +507,7 @@ export class NeighborLane {
     let live = 0;
     for (let i = 0; i < old.length; i++) if (old[i] > 0) live++;
     let size = 16;
-    while (size < (live + more) * 4) size *= 2;
+    while (size < (live + more) * 2) size *= 2;
     this.#ids = new Int32Array(size);
     this.#idTags = new Uint32Array(size);
     this.#idsUsed = 0;
@@ -559,7 +565,7 @@ export class NeighborLane {
     let live = 0;
     for (let i = 0; i < old.length; i++) if (old[i] > 0) live++;
     let size = 16;
-    while (size < (live + more) * 4) size *= 2;
+    while (size < (live + more) * 2) size *= 2;
     const table = new Int32Array(size);
     const tags = new Uint32Array(size);
     const oldTags = this.#keyTags[family];
@@ -575,6 +581,83 @@ export class NeighborLane {
     this.#keys[family] = table;
     this.#keyTags[family] = tags;
     this.#keysUsed[family] = live;
+  }
+}
+
+/** A growable list of int32s (typed: a million undo entries are a million numbers). */
+export class IntList {
+  values = new Int32Array(64);
+  length = 0;
+
+  push(a: number): void {
+    if (this.length === this.values.length) this.#grow();
+    this.values[this.length++] = a;
+  }
+
+  push2(a: number, b: number): void {
+    if (this.length + 2 > this.values.length) this.#grow();
+    this.values[this.length] = a;
+    this.values[this.length + 1] = b;
+    this.length += 2;
+  }
+
+  at(i: number): number {
+    return this.values[i];
+  }
+
+  #grow(): void {
+    const grown = new Int32Array(this.values.length * 2);
+    grown.set(this.values);
+    this.values = grown;
+  }
+}
+
+/** A row's name ref when the name is the id (the usual case: nothing stored). */
+const NAME_IS_ID = 0xffff_ffff;
+
+/**
+ * Strings shared by many rows (a request id per message, a VPC and a subnet id per network),
+ * counted, so that ids of resources that are gone do not pile up. The last string looked up is
+ * remembered: rows come in runs with the same strings (the fast path hands out one string object
+ * per run).
+ */
+class StringTable {
+  readonly #values: string[] = [];
+  readonly #refs: number[] = [];
+  readonly #index = new Map<string, number>();
+  readonly #free: number[] = [];
+  #last = '';
+  #lastRef = -1;
+
+  get(ref: number): string {
+    return this.#values[ref];
+  }
+
+  is(ref: number, s: string): boolean {
+    return this.#values[ref] === s;
+  }
+
+  /** The string's ref, counted once more. */
+  ref(s: string): number {
+    let ref = s === this.#last && this.#lastRef >= 0 ? this.#lastRef : this.#index.get(s);
+    if (ref === undefined) {
+      ref = this.#free.pop() ?? this.#values.length;
+      this.#values[ref] = s;
+      this.#refs[ref] = 0;
+      this.#index.set(s, ref);
+    }
+    this.#refs[ref]++;
+    this.#last = s;
+    this.#lastRef = ref;
+    return ref;
+  }
+
+  unref(ref: number): void {
+    if (--this.#refs[ref] > 0) return;
+    this.#index.delete(this.#values[ref]);
+    this.#values[ref] = '';
+    this.#free.push(ref);
+    if (ref === this.#lastRef) this.#lastRef = -1;
   }
 }
 

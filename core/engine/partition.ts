@@ -48,7 +48,7 @@ import { decodeNeighborEntry, mapEntryRanges, scanGoalState, type ScannedGoalSta
 import { NEIGHBOR_COOKIE_HIGH, RecordEncoder, neighborCookieHalves } from './neighbor-encode';
 import { LaneDelta } from './lane-delta';
 import { BufferPool } from './buffer-pool';
-import { NeighborLane, asciiIdHash, type LaneRow } from './neighbor-lane';
+import { IntList, NeighborLane, asciiIdHash, type LaneRow } from './neighbor-lane';
 import type { Cursor } from './wire';
 import { NeighborFastPath } from './neighbor-fastpath';
 import { partitionOfCookieHash } from './split';
@@ -175,8 +175,8 @@ interface RecordMessages {
 
 /** Who each message of an encoded delta is for: lane rows, then FlowTable flows, then record flows. */
 interface DeltaMessages {
-  /** Lane rows (neighbor-lane.ts), one per message; they come first. */
-  readonly laneRows?: readonly number[];
+  /** Lane rows (neighbor-lane.ts), one per message (-1: a delete); they come first. */
+  readonly laneRows?: IntList;
   readonly flows: readonly Flow[];
   /** Written after `flows`: deletes, modifies, adds. */
   readonly records: RecordDelta | undefined;
@@ -491,7 +491,7 @@ export class PartitionEngine {
     const { laneRows, flows, records } = open.messages;
     if (laneRows !== undefined) {
       if (i < laneRows.length) {
-        const row = laneRows[i];
+        const row = laneRows.at(i);
         return row < 0 ? undefined : ownerKey({ kind: 'neighbor', id: this.lane.id(row) });
       }
       i -= laneRows.length;

@@ -28,6 +28,8 @@ export type WorkerTask =
       readonly continues?: boolean;
       /** The partition's neighbors in the whole goal state (all chunks): room is made once. */
       readonly expectedNeighbors?: number;
+      /** The input was copied for this task: send its buffer back with the reply, for reuse. */
+      readonly returnInput?: boolean;
       /** Output buffers of earlier chunks, consumed and handed back for reuse (buffer-pool.ts). */
       readonly spare?: readonly ArrayBuffer[];
     }
@@ -48,7 +50,12 @@ export type WorkerTask =
 
 export type WorkerReply =
   | { readonly type: 'init'; readonly flows: number }
-  | { readonly type: 'prepare'; readonly result: PrepareResult }
+  | {
+      readonly type: 'prepare';
+      readonly result: PrepareResult;
+      /** The task's input buffer, handed back for the next chunk's copy (moved, not cloned). */
+      readonly input?: ArrayBuffer;
+    }
   | { readonly type: 'hostFacts'; readonly txn: number; readonly delta: EncodedDelta }
   | { readonly type: 'done' }
   | { readonly type: 'ownerOf'; readonly owner: string | undefined }

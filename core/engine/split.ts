@@ -51,6 +51,10 @@ export interface SplitChunk {
    * as copies.
    */
   readonly bytes: Uint8Array;
+  /** Length of `bytes`. */
+  readonly size: number;
+  /** Writes the chunk's bytes at the start of `out` (at least `size` long); returns that view of it. */
+  copyTo(out: Uint8Array): Uint8Array;
   /** The position in the whole message's neighbor order of each of its neighbors. */
   readonly neighborOrder: Uint32Array;
   /**
@@ -190,7 +194,17 @@ export function splitGoalState(
   if (parts <= 1 && chunkNeighbors === Number.POSITIVE_INFINITY) {
     const order = new Uint32Array(neighborCount);
     for (let i = 0; i < neighborCount; i++) order[i] = i;
-    return { chunks: [[{ bytes, neighborOrder: order, idle: false }]], neighborCount, idRanges };
+    const whole: SplitChunk = {
+      bytes,
+      size: bytes.length,
+      copyTo: (out) => {
+        out.set(bytes);
+        return out.subarray(0, bytes.length);
+      },
+      neighborOrder: order,
+      idle: false,
+    };
+    return { chunks: [[whole]], neighborCount, idRanges };
   }
   const chunks: SplitChunk[][] = [];
   for (let p = 0; p < parts; p++) {
@@ -203,10 +217,14 @@ export function splitGoalState(
     const list: SplitChunk[] = [];
     for (let first = 0; first === 0 || first < count; first += step) {
       const last = Math.min(count, first + step);
+      const fields = first === 0 ? shared : [];
+      const size = chunkSize(fields, ranges, first, last);
       list.push({
         get bytes(): Uint8Array {
-          return copyChunk(bytes, first === 0 ? shared : [], ranges, first, last);
+          return copyChunk(bytes, fields, ranges, first, last, new Uint8Array(size));
         },
+        size,
+        copyTo: (out) => copyChunk(bytes, fields, ranges, first, last, out),
         neighborOrder: neighborOrder(ranges, first, last),
         idle: last === 0 && !sharedResources,
       });
@@ -249,11 +267,8 @@ function copyChunk(
   ranges: Uint32Array,
   first: number,
   last: number,
+  out: Uint8Array,
 ): Uint8Array {
-  let size = 0;
-  for (let i = 0; i < shared.length; i += 2) size += shared[i + 1] - shared[i];
-  for (let i = first; i < last; i++) size += ranges[3 * i + 1] - ranges[3 * i];
-  const out = new Uint8Array(size);
   let w = 0;
   for (let i = 0; i < shared.length; i += 2) {
     out.set(bytes.subarray(shared[i], shared[i + 1]), w);
@@ -263,5 +278,12 @@ function copyChunk(
     out.set(bytes.subarray(ranges[3 * i], ranges[3 * i + 1]), w);
     w += ranges[3 * i + 1] - ranges[3 * i];
   }
-  return out;
+  return out.length === w ? out : out.subarray(0, w);
+}
+
+function chunkSize(shared: readonly number[], ranges: Uint32Array, first: number, last: number): number {
+  let size = 0;
+  for (let i = 0; i < shared.length; i += 2) size += shared[i + 1] - shared[i];
+  for (let i = first; i < last; i++) size += ranges[3 * i + 1] - ranges[3 * i];
+  return size;
 }

@@ -58,7 +58,12 @@ export class PartitionHost {
         for (const b of task.spare ?? []) this.#need().output.give(b);
         if (task.expectedNeighbors !== undefined) this.#need().lane.reserve(task.expectedNeighbors);
         const result = this.#need().prepareGoalState(task.bytes, task.version, task.enc, task.continues === true);
-        return moving({ type: 'prepare', result }, [result.delta.bytes.buffer]);
+        // Nothing keeps the input after prepare (ids and strings are copied out of it).
+        const input = task.returnInput === true ? (task.bytes.buffer as ArrayBuffer) : undefined;
+        return moving(
+          { type: 'prepare', result, input },
+          input ? [result.delta.bytes.buffer, input] : [result.delta.bytes.buffer],
+        );
       }
       case 'hostFacts': {
         const { txn, delta } = this.#need().prepareHostFacts(task.facts, task.enc);
