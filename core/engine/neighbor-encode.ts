@@ -243,6 +243,11 @@ interface CompiledTemplate {
   readonly offset: Int32Array;
   readonly field: Int32Array;
   readonly divisor: Float64Array;
+  /**
+   * The same places as (field, offset, width) triples, when every occurrence of a value is a
+   * whole big-endian run (then patching is a few shifts per value, not a division per byte).
+   */
+  readonly runs: Int32Array | undefined;
 }
 
 function compile(t: Template): CompiledTemplate {
@@ -263,13 +268,51 @@ function compile(t: Template): CompiledTemplate {
     offset: Int32Array.from(offset),
     field: Int32Array.from(field),
     divisor: Float64Array.from(divisor),
+    runs: runsOf(t),
   };
+}
+
+/** CompiledTemplate.runs of a template, or undefined when some value is not in whole runs. */
+function runsOf(t: Template): Int32Array | undefined {
+  const runs: number[] = [];
+  for (let f = 0; f < FIELDS.length; f++) {
+    const width = WIDTH[FIELDS[f]];
+    if (width > 4 && width !== 6) return undefined;
+    const byOffset = [...t.at[f]].map((at, i) => [at, t.byteIndex[f][i]]).sort((a, b) => a[0] - b[0]);
+    if (byOffset.length % width !== 0) return undefined;
+    for (let i = 0; i < byOffset.length; i += width) {
+      for (let k = 0; k < width; k++) {
+        if (byOffset[i + k][1] !== k || byOffset[i + k][0] !== byOffset[i][0] + k) return undefined;
+      }
+      runs.push(f, byOffset[i][0], width);
+    }
+  }
+  return Int32Array.from(runs);
 }
 
 function patchAt(out: Uint8Array, start: number, t: CompiledTemplate, v: Float64Array): number {
   const src = t.bytes;
   const len = src.length;
   out.set(src, start);
+  const runs = t.runs;
+  if (runs !== undefined) {
+    for (let r = 0; r < runs.length; r += 3) {
+      const value = v[runs[r]];
+      const at = start + runs[r + 1];
+      const width = runs[r + 2];
+      // 48 bits (a MAC): the high 16 first; below 2^32 the shifts are exact.
+      let low = value >>> 0;
+      if (width === 6) {
+        const high = Math.floor(value / 4294967296);
+        out[at] = (high >>> 8) & 0xff;
+        out[at + 1] = high & 0xff;
+        for (let k = 5; k >= 2; k--, low >>>= 8) out[at + k] = low & 0xff;
+      } else {
+        for (let k = width - 1; k >= 0; k--, low >>>= 8) out[at + k] = low & 0xff;
+      }
+    }
+    return start + len;
+  }
   const { offset, field, divisor } = t;
   // Values are below 2^53, so value / 2^k truncated to an integer keeps the byte exactly.
   for (let i = 0; i < offset.length; i++) out[start + offset[i]] = Math.floor(v[field[i]] / divisor[i]) & 0xff;

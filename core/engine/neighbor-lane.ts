@@ -108,6 +108,17 @@ export class NeighborLane {
   readonly #keyTags: [Uint32Array, Uint32Array] = [new Uint32Array(16), new Uint32Array(16)];
   readonly #keysUsed = [0, 0];
 
+  /**
+   * Where the last lookup that missed would insert (per table: cell, hash, and the table it was
+   * in), so the insert that usually follows does not probe the same cache-cold cells again.
+   */
+  #idHint = -1;
+  #idHintHash = -1;
+  #idHintTable: Int32Array | undefined;
+  readonly #keyHint = [-1, -1];
+  readonly #keyHintHash = [-1, -1];
+  readonly #keyHintTable: (Int32Array | undefined)[] = [undefined, undefined];
+
   /** Open transactions' (old row, new row) pairs; -1 = none. */
   readonly #logs = new Map<number, IntList>();
 
@@ -123,10 +134,20 @@ export class NeighborLane {
     const table = this.#ids;
     const mask = table.length - 1;
     const len = end - start;
+    let free = -1;
     for (let i = hash & mask; ; i = (i + 1) & mask) {
       const cell = table[i];
-      if (cell === EMPTY) return -1;
-      if (cell === DELETED || this.#idTags[i] !== hash) continue;
+      if (cell === EMPTY) {
+        this.#idHint = free < 0 ? i : free;
+        this.#idHintHash = hash;
+        this.#idHintTable = table;
+        return -1;
+      }
+      if (cell === DELETED) {
+        if (free < 0) free = i;
+        continue;
+      }
+      if (this.#idTags[i] !== hash) continue;
       const row = cell - 1;
       if (this.#idLen[row] !== len) continue;
       const at = this.#idStart[row];
@@ -156,10 +177,20 @@ export class NeighborLane {
     const values = family === 0 ? this.#mac : this.#ip;
     const tags = this.#keyTags[family];
     const h = keyHash(vni, value);
+    let free = -1;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const cell = table[i];
-      if (cell === EMPTY) return -1;
-      if (cell === DELETED || tags[i] !== h) continue;
+      if (cell === EMPTY) {
+        this.#keyHint[family] = free < 0 ? i : free;
+        this.#keyHintHash[family] = h;
+        this.#keyHintTable[family] = table;
+        return -1;
+      }
+      if (cell === DELETED) {
+        if (free < 0) free = i;
+        continue;
+      }
+      if (tags[i] !== h) continue;
       const row = cell - 1;
       if (this.#vni[row] === vni && values[row] === value) return row;
     }
@@ -486,7 +517,12 @@ export class NeighborLane {
 
   #insertId(row: number): void {
     if ((this.#idsUsed + 1) * 2 > this.#ids.length) this.#rehashIds();
-    const i = this.#idCell(row, false);
+    const hint = this.#idHint;
+    const i =
+      this.#idHintTable === this.#ids && this.#idHintHash === this.#hash[row] && this.#ids[hint] <= 0
+        ? hint
+        : this.#idCell(row, false);
+    this.#idHintTable = undefined;
     if (this.#ids[i] === EMPTY) this.#idsUsed++;
     this.#ids[i] = row + 1;
     this.#idTags[i] = this.#hash[row];
@@ -536,7 +572,10 @@ export class NeighborLane {
     const table = this.#keys[family];
     const mask = table.length - 1;
     const h = keyHash(this.#vni[row], value);
-    for (let i = h & mask; ; i = (i + 1) & mask) {
+    const hint = this.#keyHint[family];
+    const hinted = this.#keyHintTable[family] === table && this.#keyHintHash[family] === h && table[hint] <= 0;
+    this.#keyHintTable[family] = undefined;
+    for (let i = hinted ? hint : h & mask; ; i = (i + 1) & mask) {
       const cell = table[i];
       if (cell === EMPTY || cell === DELETED) {
         if (cell === EMPTY) this.#keysUsed[family]++;
