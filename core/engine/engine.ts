@@ -124,6 +124,7 @@ class ThreadBackend implements Backend {
       maxThreads: 1,
       idleTimeout: Infinity,
       concurrentTasksPerWorker: 1,
+      resourceLimits: { maxYoungGenerationSizeMb: 16 },
     });
   }
   /** Tasks in call order: the partition's state machine depends on it (commit before the next prepare). */

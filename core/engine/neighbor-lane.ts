@@ -21,6 +21,7 @@
 
 import type { Neighbor } from '../model';
 import type { NeighborRecord } from './neighbor-flows';
+import { RowTable } from './row-table';
 
 /** Hash table cells hold row + 1; 0 = empty, -1 = deleted. */
 const EMPTY = 0;
@@ -99,25 +100,10 @@ export class NeighborLane {
   #arenaPos = 0;
   #arenaGarbage = 0;
 
-  #ids = new Int32Array(16);
-  /** The id hash of each #ids cell's row: probes compare it before touching the row. */
-  #idTags = new Uint32Array(16);
-  #idsUsed = 0;
-  readonly #keys: [Int32Array, Int32Array] = [new Int32Array(16), new Int32Array(16)];
-  /** The key hash of each #keys cell's row. */
-  readonly #keyTags: [Uint32Array, Uint32Array] = [new Uint32Array(16), new Uint32Array(16)];
-  readonly #keysUsed = [0, 0];
-
-  /**
-   * Where the last lookup that missed would insert (per table: cell, hash, and the table it was
-   * in), so the insert that usually follows does not probe the same cache-cold cells again.
-   */
-  #idHint = -1;
-  #idHintHash = -1;
-  #idHintTable: Int32Array | undefined;
-  readonly #keyHint = [-1, -1];
-  readonly #keyHintHash = [-1, -1];
-  readonly #keyHintTable: (Int32Array | undefined)[] = [undefined, undefined];
+  /** Id hash -> current row. */
+  readonly #ids = new RowTable();
+  /** (VNI, MAC) and (VNI, IP) key hash -> current row. */
+  readonly #keys: readonly [RowTable, RowTable] = [new RowTable(), new RowTable()];
 
   /** Open transactions' (old row, new row) pairs; -1 = none. */
   readonly #logs = new Map<number, IntList>();
@@ -131,23 +117,23 @@ export class NeighborLane {
 
   /** The current row of the id in buf[start, end) (hash: asciiIdHash), or -1. */
   find(buf: Uint8Array, start: number, end: number, hash: number): number {
-    const table = this.#ids;
-    const mask = table.length - 1;
+    const t = this.#ids;
+    const cells = t.cells;
+    const mask = t.mask;
+    const h = hash | 0;
     const len = end - start;
     let free = -1;
-    for (let i = hash & mask; ; i = (i + 1) & mask) {
-      const cell = table[i];
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const cell = cells[2 * i];
       if (cell === EMPTY) {
-        this.#idHint = free < 0 ? i : free;
-        this.#idHintHash = hash;
-        this.#idHintTable = table;
+        t.setHint(free < 0 ? i : free, h);
         return -1;
       }
       if (cell === DELETED) {
         if (free < 0) free = i;
         continue;
       }
-      if (this.#idTags[i] !== hash) continue;
+      if (cells[2 * i + 1] !== h) continue;
       const row = cell - 1;
       if (this.#idLen[row] !== len) continue;
       const at = this.#idStart[row];
@@ -172,25 +158,23 @@ export class NeighborLane {
 
   /** The row holding a key, or -1. */
   holder(family: Family, vni: number, value: number): number {
-    const table = this.#keys[family];
-    const mask = table.length - 1;
+    const t = this.#keys[family];
+    const cells = t.cells;
+    const mask = t.mask;
     const values = family === 0 ? this.#mac : this.#ip;
-    const tags = this.#keyTags[family];
-    const h = keyHash(vni, value);
+    const h = keyHash(vni, value) | 0;
     let free = -1;
     for (let i = h & mask; ; i = (i + 1) & mask) {
-      const cell = table[i];
+      const cell = cells[2 * i];
       if (cell === EMPTY) {
-        this.#keyHint[family] = free < 0 ? i : free;
-        this.#keyHintHash[family] = h;
-        this.#keyHintTable[family] = table;
+        t.setHint(free < 0 ? i : free, h);
         return -1;
       }
       if (cell === DELETED) {
         if (free < 0) free = i;
         continue;
       }
-      if (tags[i] !== h) continue;
+      if (cells[2 * i + 1] !== h) continue;
       const row = cell - 1;
       if (this.#vni[row] === vni && values[row] === value) return row;
     }
@@ -295,10 +279,9 @@ export class NeighborLane {
   reserve(more: number): void {
     const want = this.#highWater + more - this.#free.length;
     if (want > this.#cap) this.#grow(Math.max(want, this.#cap * 2));
-    for (const family of [0, 1] as const) {
-      if ((this.#keysUsed[family] + more) * 2 > this.#keys[family].length) this.#rehashKeys(family, more);
-    }
-    if ((this.#idsUsed + more) * 2 > this.#ids.length) this.#rehashIds(more);
+    this.#ids.resize(more);
+    this.#keys[0].resize(more);
+    this.#keys[1].resize(more);
   }
 
   /**
@@ -500,126 +483,29 @@ export class NeighborLane {
     this.#arenaGarbage = 0;
   }
 
-  /** The id table cell of a row: where it is (found), or where it goes. */
-  #idCell(row: number, found: boolean): number {
-    const table = this.#ids;
-    const mask = table.length - 1;
-    for (let i = this.#hash[row] & mask; ; i = (i + 1) & mask) {
-      const cell = table[i];
-      if (cell === EMPTY) return found ? -1 : i;
-      if (cell === DELETED) {
-        if (!found) return i;
-        continue;
-      }
-      if (found && cell - 1 === row) return i;
-    }
-  }
-
   #insertId(row: number): void {
-    if ((this.#idsUsed + 1) * 2 > this.#ids.length) this.#rehashIds();
-    const hint = this.#idHint;
-    const i =
-      this.#idHintTable === this.#ids && this.#idHintHash === this.#hash[row] && this.#ids[hint] <= 0
-        ? hint
-        : this.#idCell(row, false);
-    this.#idHintTable = undefined;
-    if (this.#ids[i] === EMPTY) this.#idsUsed++;
-    this.#ids[i] = row + 1;
-    this.#idTags[i] = this.#hash[row];
+    this.#ids.insert(this.#hash[row], row);
   }
 
   #removeId(row: number): void {
-    const i = this.#idCell(row, true);
-    if (i >= 0) this.#ids[i] = DELETED;
+    this.#ids.remove(this.#hash[row], row);
   }
 
   #replaceId(from: number, to: number): void {
-    const i = this.#idCell(from, true);
-    if (i >= 0) this.#ids[i] = to + 1;
-  }
-
-  #rehashIds(more = 1): void {
-    const old = this.#ids;
-    let live = 0;
-    for (let i = 0; i < old.length; i++) if (old[i] > 0) live++;
-    let size = 16;
-    while (size < (live + more) * 2) size *= 2;
-    this.#ids = new Int32Array(size);
-    this.#idTags = new Uint32Array(size);
-    this.#idsUsed = 0;
-    for (let i = 0; i < old.length; i++) {
-      if (old[i] <= 0) continue;
-      const j = this.#idCell(old[i] - 1, false);
-      this.#ids[j] = old[i];
-      this.#idTags[j] = this.#hash[old[i] - 1];
-      this.#idsUsed++;
-    }
+    this.#ids.replace(this.#hash[from], from, to);
   }
 
   #key(row: number): void {
-    this.#keyInsert(0, row, this.#mac[row]);
-    this.#keyInsert(1, row, this.#ip[row]);
+    const vni = this.#vni[row];
+    this.#keys[0].insert(keyHash(vni, this.#mac[row]), row);
+    this.#keys[1].insert(keyHash(vni, this.#ip[row]), row);
   }
 
   /** Unlinks the row's keys (only where the row is the one indexed). */
   #unkey(row: number): void {
-    this.#keyRemove(0, row, this.#mac[row]);
-    this.#keyRemove(1, row, this.#ip[row]);
-  }
-
-  #keyInsert(family: Family, row: number, value: number): void {
-    if ((this.#keysUsed[family] + 1) * 2 > this.#keys[family].length) this.#rehashKeys(family);
-    const table = this.#keys[family];
-    const mask = table.length - 1;
-    const h = keyHash(this.#vni[row], value);
-    const hint = this.#keyHint[family];
-    const hinted = this.#keyHintTable[family] === table && this.#keyHintHash[family] === h && table[hint] <= 0;
-    this.#keyHintTable[family] = undefined;
-    for (let i = hinted ? hint : h & mask; ; i = (i + 1) & mask) {
-      const cell = table[i];
-      if (cell === EMPTY || cell === DELETED) {
-        if (cell === EMPTY) this.#keysUsed[family]++;
-        table[i] = row + 1;
-        this.#keyTags[family][i] = h;
-        return;
-      }
-    }
-  }
-
-  #keyRemove(family: Family, row: number, value: number): void {
-    const table = this.#keys[family];
-    const mask = table.length - 1;
-    for (let i = keyHash(this.#vni[row], value) & mask; ; i = (i + 1) & mask) {
-      const cell = table[i];
-      if (cell === EMPTY) return;
-      if (cell === row + 1) {
-        table[i] = DELETED;
-        return;
-      }
-    }
-  }
-
-  #rehashKeys(family: Family, more = 1): void {
-    const old = this.#keys[family];
-    let live = 0;
-    for (let i = 0; i < old.length; i++) if (old[i] > 0) live++;
-    let size = 16;
-    while (size < (live + more) * 2) size *= 2;
-    const table = new Int32Array(size);
-    const tags = new Uint32Array(size);
-    const oldTags = this.#keyTags[family];
-    const mask = size - 1;
-    for (let i = 0; i < old.length; i++) {
-      const cell = old[i];
-      if (cell <= 0) continue;
-      let j = oldTags[i] & mask;
-      while (table[j] !== EMPTY) j = (j + 1) & mask;
-      table[j] = cell;
-      tags[j] = oldTags[i];
-    }
-    this.#keys[family] = table;
-    this.#keyTags[family] = tags;
-    this.#keysUsed[family] = live;
+    const vni = this.#vni[row];
+    this.#keys[0].remove(keyHash(vni, this.#mac[row]), row);
+    this.#keys[1].remove(keyHash(vni, this.#ip[row]), row);
   }
 }
 

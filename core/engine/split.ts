@@ -8,7 +8,7 @@
 // part decodes with the ordinary decoder.
 
 import { hash32 } from '../pipeline/cookie';
-import { type Cursor, WIRE_LEN, fnv1a, readVarint, skipField } from './wire';
+import { type Cursor, WIRE_LEN, readVarint, skipField } from './wire';
 
 /** Top-level field numbers of the neighbor collections (goalstate.proto). */
 const V1_NEIGHBOR_STATES = 5;
@@ -32,11 +32,14 @@ export class SplitError extends Error {
  */
 export function partitionOfId(idBytes: Uint8Array, start: number, end: number, parts: number): number {
   if (parts <= 1) return 0;
+  // FNV-1a over the bytes; hash32 works on UTF-16 code units, which for ASCII are the bytes.
+  let h = 0x811c9dc5;
   for (let i = start; i < end; i++) {
-    // hash32 works on UTF-16 code units; for ASCII (the common case) those are the bytes.
-    if (idBytes[i] >= 0x80) return hash32(new TextDecoder().decode(idBytes.subarray(start, end))) % parts;
+    const b = idBytes[i];
+    if (b >= 0x80) return hash32(new TextDecoder().decode(idBytes.subarray(start, end))) % parts;
+    h = Math.imul(h ^ b, 0x01000193);
   }
-  return fnv1a(idBytes, start, end) % parts;
+  return (h >>> 0) % parts;
 }
 
 export function partitionOfCookieHash(hash: number, parts: number): number {
@@ -128,68 +131,57 @@ function neighborIdRangeInConfig(buf: Uint8Array, start: number, end: number, c:
  * Neighbors keep their message order inside a partition. Throws SplitError on malformed framing.
  */
 export function splitGoalState(
-  bytes: Uint8Array,
+  message: Uint8Array,
   version: 1 | 2,
   parts: number,
   chunkNeighbors = Number.POSITIVE_INFINITY,
   maxChunks = Number.POSITIVE_INFINITY,
 ): SplitGoalState {
+  // A plain view: subarrays of a Buffer are Buffers, slower to make by the million.
+  const bytes =
+    message instanceof Buffer ? new Uint8Array(message.buffer, message.byteOffset, message.length) : message;
+  // Two passes: the first checks the framing and counts, so that the second writes the per-neighbor
+  // arrays at their exact sizes (growing them by doubling cost more than the scan, in time and in
+  // memory left behind).
+  const { neighborCount, shared, sharedResources } = frame(bytes, version);
+  const entries = new Uint32Array(2 * neighborCount);
+  const idRanges = new Uint32Array(2 * neighborCount);
+  const partOf = new Uint8Array(neighborCount);
+  const counts = new Uint32Array(parts);
   const neighborField = version === 2 ? V2_NEIGHBOR_STATES : V1_NEIGHBOR_STATES;
   const end = bytes.length;
   const c: Cursor = { pos: 0, value: 0 };
-  // Ranges of whole top-level fields (tag included): shared ones, and neighbors per partition.
-  const shared: number[] = [];
-  // Per partition: (field start, payload end, message index) per neighbor. Typed, because a
-  // million pushes onto plain arrays cost more than the scan itself.
-  const owned = Array.from({ length: parts }, () => new Growing());
-  let neighborCount = 0;
-  let idRanges = new Uint32Array(64);
-  let sharedResources = false;
   const idCursor: Cursor = { pos: 0, value: 0 };
+  let n = 0;
   while (c.pos < end) {
     const fieldStart = c.pos;
-    if (!readVarint(bytes, end, c)) throw new SplitError(`truncated tag at byte ${fieldStart}`, fieldStart);
+    readVarint(bytes, end, c);
     const field = Math.floor(c.value / 8);
     const wire = c.value & 7;
-    if (field === neighborField && wire === WIRE_LEN) {
-      if (!readVarint(bytes, end, c)) throw new SplitError(`truncated length at byte ${c.pos}`, c.pos);
-      const payloadStart = c.pos;
-      const payloadEnd = payloadStart + c.value;
-      if (payloadEnd > end) {
-        throw new SplitError(
-          `neighbor entry at byte ${fieldStart} needs ${c.value} bytes, ${end - payloadStart} left`,
-          fieldStart,
-        );
-      }
-      let s: number;
-      let e: number;
-      // The usual v2 entry starts with its key (tag 0x0a, one length byte).
-      if (version === 2 && bytes[payloadStart] === 0x0a && bytes[payloadStart + 1] < 0x80) {
-        s = payloadStart + 2;
-        e = s + bytes[payloadStart + 1];
-        if (e > payloadEnd) [s, e] = neighborIdRange(bytes, payloadStart, payloadEnd, version, idCursor);
-      } else [s, e] = neighborIdRange(bytes, payloadStart, payloadEnd, version, idCursor);
-      if (2 * neighborCount + 2 > idRanges.length) {
-        const grown = new Uint32Array(idRanges.length * 2);
-        grown.set(idRanges);
-        idRanges = grown;
-      }
-      idRanges[2 * neighborCount] = s;
-      idRanges[2 * neighborCount + 1] = e;
-      owned[partitionOfId(bytes, s, e, parts)].push3(fieldStart, payloadEnd, neighborCount++);
-      c.pos = payloadEnd;
+    if (field !== neighborField || wire !== WIRE_LEN) {
+      skipField(bytes, end, wire, c);
       continue;
     }
-    if (!skipField(bytes, end, wire, c)) {
-      throw new SplitError(`malformed field ${field} (wire type ${wire}) at byte ${fieldStart}`, fieldStart);
-    }
-    // host_resources is for the control plane (which resources each host needs); an agent
-    // ignores it, as Alcor's does, and it can list a million ids.
-    if (version === 2 && field === V2_HOST_RESOURCES) continue;
-    shared.push(fieldStart, c.pos);
-    if (field !== FORMAT_VERSION) sharedResources = true;
+    readVarint(bytes, end, c);
+    const payloadStart = c.pos;
+    const payloadEnd = payloadStart + c.value;
+    let s: number;
+    let e: number;
+    // The usual v2 entry starts with its key (tag 0x0a, one length byte).
+    if (version === 2 && bytes[payloadStart] === 0x0a && bytes[payloadStart + 1] < 0x80) {
+      s = payloadStart + 2;
+      e = s + bytes[payloadStart + 1];
+      if (e > payloadEnd) [s, e] = neighborIdRange(bytes, payloadStart, payloadEnd, version, idCursor);
+    } else [s, e] = neighborIdRange(bytes, payloadStart, payloadEnd, version, idCursor);
+    entries[2 * n] = fieldStart;
+    entries[2 * n + 1] = payloadEnd;
+    idRanges[2 * n] = s;
+    idRanges[2 * n + 1] = e;
+    const p = partitionOfId(bytes, s, e, parts);
+    partOf[n++] = p;
+    counts[p]++;
+    c.pos = payloadEnd;
   }
-  idRanges = idRanges.subarray(0, 2 * neighborCount);
   // One partition, one chunk: the message itself, and the neighbor order is the identity.
   if (parts <= 1 && chunkNeighbors === Number.POSITIVE_INFINITY) {
     const order = new Uint32Array(neighborCount);
@@ -206,10 +198,14 @@ export function splitGoalState(
     };
     return { chunks: [[whole]], neighborCount, idRanges };
   }
+  // Each partition's neighbors, by message index, in message order.
+  const owned = Array.from(counts, (count) => new Uint32Array(count));
+  const filled = new Uint32Array(parts);
+  for (let i = 0; i < neighborCount; i++) owned[partOf[i]][filled[partOf[i]]++] = i;
   const chunks: SplitChunk[][] = [];
   for (let p = 0; p < parts; p++) {
-    const ranges = owned[p].values;
-    const count = owned[p].length / 3;
+    const mine = owned[p];
+    const count = mine.length;
     // A small share still goes in a few chunks (OVS starts on the first while the rest is computed),
     // but never in chunks so small that their fixed cost shows.
     const wanted = Math.min(chunkNeighbors, Math.max(MIN_CHUNK_NEIGHBORS, Math.ceil(count / FEW_CHUNKS)));
@@ -218,14 +214,15 @@ export function splitGoalState(
     for (let first = 0; first === 0 || first < count; first += step) {
       const last = Math.min(count, first + step);
       const fields = first === 0 ? shared : [];
-      const size = chunkSize(fields, ranges, first, last);
+      const order = mine.subarray(first, last);
+      const size = chunkSize(fields, entries, order);
       list.push({
         get bytes(): Uint8Array {
-          return copyChunk(bytes, fields, ranges, first, last, new Uint8Array(size));
+          return copyChunk(bytes, fields, entries, order, new Uint8Array(size));
         },
         size,
-        copyTo: (out) => copyChunk(bytes, fields, ranges, first, last, out),
-        neighborOrder: neighborOrder(ranges, first, last),
+        copyTo: (out) => copyChunk(bytes, fields, entries, order, out),
+        neighborOrder: order,
         idle: last === 0 && !sharedResources,
       });
     }
@@ -234,39 +231,58 @@ export function splitGoalState(
   return { chunks, neighborCount, idRanges };
 }
 
-/** A growable Uint32Array of triples. */
-class Growing {
-  values = new Uint32Array(3 * 256);
-  length = 0;
-  push3(a: number, b: number, c: number): void {
-    if (this.length + 3 > this.values.length) {
-      const grown = new Uint32Array(this.values.length * 2);
-      grown.set(this.values);
-      this.values = grown;
+/**
+ * Checks the top-level framing (throws SplitError) and counts the neighbor entries; lists the
+ * shared fields ([start, end) pairs, tags included).
+ */
+function frame(
+  bytes: Uint8Array,
+  version: 1 | 2,
+): { neighborCount: number; shared: number[]; sharedResources: boolean } {
+  const neighborField = version === 2 ? V2_NEIGHBOR_STATES : V1_NEIGHBOR_STATES;
+  const end = bytes.length;
+  const c: Cursor = { pos: 0, value: 0 };
+  const shared: number[] = [];
+  let neighborCount = 0;
+  let sharedResources = false;
+  while (c.pos < end) {
+    const fieldStart = c.pos;
+    if (!readVarint(bytes, end, c)) throw new SplitError(`truncated tag at byte ${fieldStart}`, fieldStart);
+    const field = Math.floor(c.value / 8);
+    const wire = c.value & 7;
+    if (field === neighborField && wire === WIRE_LEN) {
+      if (!readVarint(bytes, end, c)) throw new SplitError(`truncated length at byte ${c.pos}`, c.pos);
+      if (c.pos + c.value > end) {
+        throw new SplitError(
+          `neighbor entry at byte ${fieldStart} needs ${c.value} bytes, ${end - c.pos} left`,
+          fieldStart,
+        );
+      }
+      c.pos += c.value;
+      neighborCount++;
+      continue;
     }
-    this.values[this.length] = a;
-    this.values[this.length + 1] = b;
-    this.values[this.length + 2] = c;
-    this.length += 3;
+    if (!skipField(bytes, end, wire, c)) {
+      throw new SplitError(`malformed field ${field} (wire type ${wire}) at byte ${fieldStart}`, fieldStart);
+    }
+    // host_resources is for the control plane (which resources each host needs); an agent
+    // ignores it, as Alcor's does, and it can list a million ids.
+    if (version === 2 && field === V2_HOST_RESOURCES) continue;
+    shared.push(fieldStart, c.pos);
+    if (field !== FORMAT_VERSION) sharedResources = true;
   }
-}
-
-function neighborOrder(ranges: Uint32Array, first: number, last: number): Uint32Array {
-  const out = new Uint32Array(last - first);
-  for (let i = first; i < last; i++) out[i - first] = ranges[3 * i + 2];
-  return out;
+  return { neighborCount, shared, sharedResources };
 }
 
 /**
- * The shared fields (`shared`: [start, end) pairs) and neighbors first..last-1 of `ranges`
- * (triples: field start, payload end, index), in a buffer of their own.
+ * The shared fields (`shared`: [start, end) pairs) and the neighbors `order` (message indexes
+ * into `entries`: field start, payload end), in `out`; returns the written view of it.
  */
 function copyChunk(
   bytes: Uint8Array,
   shared: readonly number[],
-  ranges: Uint32Array,
-  first: number,
-  last: number,
+  entries: Uint32Array,
+  order: Uint32Array,
   out: Uint8Array,
 ): Uint8Array {
   let w = 0;
@@ -274,16 +290,17 @@ function copyChunk(
     out.set(bytes.subarray(shared[i], shared[i + 1]), w);
     w += shared[i + 1] - shared[i];
   }
-  for (let i = first; i < last; i++) {
-    out.set(bytes.subarray(ranges[3 * i], ranges[3 * i + 1]), w);
-    w += ranges[3 * i + 1] - ranges[3 * i];
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k];
+    out.set(bytes.subarray(entries[2 * i], entries[2 * i + 1]), w);
+    w += entries[2 * i + 1] - entries[2 * i];
   }
   return out.length === w ? out : out.subarray(0, w);
 }
 
-function chunkSize(shared: readonly number[], ranges: Uint32Array, first: number, last: number): number {
+function chunkSize(shared: readonly number[], entries: Uint32Array, order: Uint32Array): number {
   let size = 0;
   for (let i = 0; i < shared.length; i += 2) size += shared[i + 1] - shared[i];
-  for (let i = first; i < last; i++) size += ranges[3 * i + 1] - ranges[3 * i];
+  for (let k = 0; k < order.length; k++) size += entries[2 * order[k] + 1] - entries[2 * order[k]];
   return size;
 }
