@@ -10,6 +10,7 @@ import { encodeCookie } from '../pipeline';
 import { RecordEncoder } from './neighbor-encode';
 import { ARP_FAMILY, L2_FAMILY, type NeighborRecord, recordFlow } from './neighbor-flows';
 import { PartitionEngine } from './partition';
+import type { StoreSnapshot } from '../goalstate';
 import { flowModTexts } from '../../test/flowmod-text';
 import {
   editNeighbor,
@@ -61,7 +62,7 @@ const TUNNEL_IP = parseIpv4(HOST_A.ip);
 /** How neighbors are held: the lane (default), records without the lane, or the FlowTable alone. */
 type Mode = 'lane' | 'records' | 'table';
 
-function engine(mode: Mode): PartitionEngine {
+function engine(mode: Mode, snapshot?: StoreSnapshot): PartitionEngine {
   const e = new PartitionEngine({
     index: 0,
     count: 1,
@@ -69,6 +70,7 @@ function engine(mode: Mode): PartitionEngine {
     tunnelOfport: 100,
     ofports: new Map([[NEIGHBORS_PORT.id, 1]]),
     neighborLane: mode === 'lane',
+    snapshot,
   });
   if (mode === 'table') e.neighborFlows.drain();
   return e;
@@ -406,6 +408,41 @@ test('random edits, contests across goal states and aborts: the lane and records
   // (a neighbor the ordinary path holds stays there).
   const ordinary = lane?.store.size('neighbor') ?? 0;
   assert.ok(laneHeldMost > 3 && ordinary > 3, `lane held up to ${laneHeldMost}, ordinary path ${ordinary}`);
+});
+
+test('a restored snapshot puts simple neighbors back into the lane, with the flows records give', () => {
+  const before = engine('lane');
+  const multi = editNeighbor(first, 'multi', (c) => ({
+    macAddress: '6c:dd:ee:55:55:55',
+    fixedIps: [
+      { ...c.fixedIps[0], ipAddress: '10.55.0.1' },
+      { ...c.fixedIps[0], ipAddress: '10.55.0.2' },
+    ],
+  }));
+  for (const bytes of [neighborStatesBytes(base, true), neighborStatesBytes({ multi })]) {
+    before.commit(before.prepareGoalState(bytes, 2, { bundleId: 1, firstXid: 1 }).txn);
+  }
+  // As the agent saves and reads it: JSON.
+  const snapshot = JSON.parse(JSON.stringify(before.snapshot())) as StoreSnapshot;
+  const lane = engine('lane', snapshot);
+  // (The table mode drains records before anything is held: with a snapshot, records are the reference.)
+  const table = engine('records', snapshot);
+  assert.is(lane.lane.size, 20, 'the 20 simple neighbors are in the lane');
+  assert.is(lane.store.size('neighbor'), 1, 'the multi-IP one is not');
+  assert.equal(flowsText(lane.desiredFlows()), flowsText(table.desiredFlows()));
+  assert.is(lane.reconcile(table.desiredFlows(), { bundleId: 2, firstXid: 1 }).bytes.length, 0, 'in sync');
+  assert.equal(
+    [...lane.neighbors()].map((n) => JSON.stringify(n)).sort(),
+    [...table.neighbors()].map((n) => JSON.stringify(n)).sort(),
+  );
+  // And they go on as usual.
+  const step = neighborStatesBytes({
+    'nbr-3': editNeighbor(base['nbr-3'], 'nbr-3', () => ({ macAddress: '6c:dd:ee:99:99:99' })),
+    'nbr-4': editNeighbor(base['nbr-4'], 'nbr-4', () => ({}), OperationType.DELETE),
+  });
+  const ra = lane.prepareGoalState(step, 2, { bundleId: 3, firstXid: 1 });
+  const rb = table.prepareGoalState(step, 2, { bundleId: 3, firstXid: 1 });
+  assert.equal(deltaText(lane, ra.txn, ra.delta.bytes), deltaText(table, rb.txn, rb.delta.bytes));
 });
 
 test('reconcile against a dump that misses, changes and adds neighbor flows', () => {

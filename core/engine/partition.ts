@@ -281,8 +281,47 @@ export class PartitionEngine {
       for (const p of this.view.ports()) for (const o of dependentsOfOfport(p.id, this.view)) owners.add(o);
       for (const r of this.view.routers()) owners.add({ kind: 'router', id: r.id });
     }
-    for (const n of this.view.neighbors()) owners.add({ kind: 'neighbor', id: n.id });
     this.#route(owners.list.filter((o) => this.owns(o)));
+    // Neighbors after the other owners' flows, so the lane sees their keys: those that qualify go
+    // into the lane (as if a goal state had just sent them), the rest the ordinary way.
+    const ordinary: OwnerRef[] = [];
+    const laned: string[] = [];
+    for (const n of this.store.values('neighbor')) {
+      if (this.#restoreIntoLane(n)) laned.push(n.id);
+      else ordinary.push({ kind: 'neighbor', id: n.id });
+    }
+    for (const id of laned) this.store.disown(id);
+    this.lane.commit(RESTORE_TXN);
+    this.#route(ordinary);
+  }
+
+  /** Puts a neighbor of a restored snapshot into the lane if it qualifies (see #laneStep); false if not. */
+  #restoreIntoLane(n: Neighbor): boolean {
+    const f = n.fixedIps[0];
+    if (!this.#laneEnabled || this.facts.tunnelOfport === undefined || n.fixedIps.length !== 1) return false;
+    if (f.type !== 'l2' || n.allowedAddressPairs.length > 0 || n.hostIp === this.facts.localTunnelIp) return false;
+    const subnet = this.view.subnet(f.subnetId);
+    if (subnet === undefined || !cidrContains(subnet.cidr, f.ip)) return false;
+    const id = Buffer.from(n.id, 'utf8');
+    const hash = asciiIdHash(id, 0, id.length);
+    const vni = f.tunnelId !== 0 ? f.tunnelId : subnet.tunnelId;
+    if (hash < 0 || this.lane.holder(L2_FAMILY, vni, n.mac) >= 0 || this.lane.holder(ARP_FAMILY, vni, f.ip) >= 0)
+      return false;
+    if (this.#heldOutsideLane(L2_FAMILY, vni, n.mac) || this.#heldOutsideLane(ARP_FAMILY, vni, f.ip)) return false;
+    this.lane.put(RESTORE_TXN, -1, id, 0, id.length, hash, {
+      revision: n.revision,
+      requestId: n.requestId,
+      vpcId: n.vpcId,
+      name: n.name === n.id ? undefined : n.name,
+      mac: n.mac,
+      hostMac: n.hostMac ?? -1,
+      hostIp: n.hostIp,
+      subnetId: f.subnetId,
+      ip: f.ip,
+      tunnelId: f.tunnelId,
+      vni,
+    });
+    return true;
   }
 
   /** Flows desired by this partition. */
@@ -649,7 +688,10 @@ export class PartitionEngine {
     const l2 = lane.holder(L2_FAMILY, r.vni, r.mac);
     const arp = lane.holder(ARP_FAMILY, r.vni, ip);
     if ((l2 >= 0 && l2 !== row) || (arp >= 0 && arp !== row)) return -1;
-    if (this.#heldOutsideLane(L2_FAMILY, r.vni, r.mac, ctx) || this.#heldOutsideLane(ARP_FAMILY, r.vni, ip, ctx))
+    if (
+      this.#heldOutsideLane(L2_FAMILY, r.vni, r.mac, ctx.claimed) ||
+      this.#heldOutsideLane(ARP_FAMILY, r.vni, ip, ctx.claimed)
+    )
       return -1;
     const next = lane.put(ctx.txn, row, bytes, n.idStart, n.idEnd, hash, r);
     const d = ctx.delta;
@@ -706,10 +748,10 @@ export class PartitionEngine {
   }
 
   /** Whether the ordinary path holds or is about to take a key (table flows, records, this change's owners). */
-  #heldOutsideLane(family: NeighborFamily, vni: number, value: number, ctx: LaneStepContext): boolean {
+  #heldOutsideLane(family: NeighborFamily, vni: number, value: number, claimed?: LaneStepContext['claimed']): boolean {
     if (this.neighborFlows.holder(family, vni, value) !== undefined) return true;
     if (this.#tableKeys[family].get(vni)?.has(value) === true) return true;
-    return ctx.claimed[family].get(vni)?.has(value) === true;
+    return claimed?.[family].get(vni)?.has(value) === true;
   }
 
   /**
@@ -1093,6 +1135,9 @@ export class PartitionEngine {
     }
   }
 }
+
+/** The lane transaction that loads a restored snapshot (committed at once; goal states start at 1). */
+const RESTORE_TXN = 0;
 
 /** Per-message state of the lane pass (partition.ts #laneStep). */
 interface LaneStepContext {

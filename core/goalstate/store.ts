@@ -333,6 +333,11 @@ export class ResourceStore {
     this.maps.neighbor.set(n.id, n);
   }
 
+  /** The opposite of adopt(): the neighbor is held elsewhere from now on (not a change either). */
+  disown(id: string): void {
+    this.maps.neighbor.delete(id);
+  }
+
   // ------------------------------------------------------------------------------- snapshot
 
   /**
