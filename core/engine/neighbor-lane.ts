@@ -23,10 +23,6 @@ import type { Neighbor } from '../model';
 import type { NeighborRecord } from './neighbor-flows';
 import { RowTable } from './row-table';
 
-/** Hash table cells hold row + 1; 0 = empty, -1 = deleted. */
-const EMPTY = 0;
-const DELETED = -1;
-
 /** Key families (neighbor-flows.ts): 0 = L2 (VNI, MAC), 1 = ARP (VNI, IP). */
 type Family = 0 | 1;
 
@@ -118,35 +114,16 @@ export class NeighborLane {
   /** The current row of the id in buf[start, end) (hash: asciiIdHash), or -1. */
   find(buf: Uint8Array, start: number, end: number, hash: number): number {
     const t = this.#ids;
-    const cells = t.cells;
-    const mask = t.mask;
-    const h = hash | 0;
     const len = end - start;
-    let free = -1;
-    for (let i = h & mask; ; i = (i + 1) & mask) {
-      const cell = cells[2 * i];
-      if (cell === EMPTY) {
-        t.setHint(free < 0 ? i : free, h);
-        return -1;
-      }
-      if (cell === DELETED) {
-        if (free < 0) free = i;
-        continue;
-      }
-      if (cells[2 * i + 1] !== h) continue;
-      const row = cell - 1;
+    const arena = this.#arena;
+    for (let row = t.first(hash); row >= 0; row = t.next()) {
       if (this.#idLen[row] !== len) continue;
       const at = this.#idStart[row];
-      const arena = this.#arena;
-      let same = true;
-      for (let k = 0; k < len; k++) {
-        if (arena[at + k] !== buf[start + k]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return row;
+      let k = 0;
+      while (k < len && arena[at + k] === buf[start + k]) k++;
+      if (k === len) return row;
     }
+    return -1;
   }
 
   /** The current row of an id string, or -1. */
@@ -159,25 +136,11 @@ export class NeighborLane {
   /** The row holding a key, or -1. */
   holder(family: Family, vni: number, value: number): number {
     const t = this.#keys[family];
-    const cells = t.cells;
-    const mask = t.mask;
     const values = family === 0 ? this.#mac : this.#ip;
-    const h = keyHash(vni, value) | 0;
-    let free = -1;
-    for (let i = h & mask; ; i = (i + 1) & mask) {
-      const cell = cells[2 * i];
-      if (cell === EMPTY) {
-        t.setHint(free < 0 ? i : free, h);
-        return -1;
-      }
-      if (cell === DELETED) {
-        if (free < 0) free = i;
-        continue;
-      }
-      if (cells[2 * i + 1] !== h) continue;
-      const row = cell - 1;
+    for (let row = t.first(keyHash(vni, value)); row >= 0; row = t.next()) {
       if (this.#vni[row] === vni && values[row] === value) return row;
     }
+    return -1;
   }
 
   idHash(row: number): number {

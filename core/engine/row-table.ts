@@ -3,7 +3,7 @@
 // one cache line and compares the hash before the caller ever touches the row. Rows with equal
 // hashes are told apart by the caller (it owns the keys); the table never looks at them.
 //
-// A lookup that misses remembers where the key would go (`hint`), and the insert that usually
+// A lookup (first/next) that misses remembers where the key would go, and the insert that usually
 // follows goes straight there instead of probing the same cache-cold cells again.
 
 const EMPTY = 0;
@@ -20,11 +20,48 @@ export class RowTable {
   #hintHash = 0;
   #hintCells: Int32Array | undefined;
 
-  /** Where a lookup for `hash` that found nothing ended: the insert of that hash may go there. */
-  setHint(slot: number, hash: number): void {
-    this.#hint = slot;
-    this.#hintHash = hash | 0;
-    this.#hintCells = this.cells;
+  #probeSlot = 0;
+  #probeHash = 0;
+  #probeFree = -1;
+
+  /**
+   * Starts a lookup: returns the first row stored under `hash` (the caller checks it is the one it
+   * wants, and asks `next()` if not), or -1 when there is none; then the slot where an insert of
+   * `hash` would go is remembered for that insert.
+   */
+  first(hash: number): number {
+    this.#probeHash = hash | 0;
+    this.#probeSlot = (hash | 0) & this.mask;
+    this.#probeFree = -1;
+    return this.#scan();
+  }
+
+  /** The next row stored under the lookup's hash, or -1 (see first()). */
+  next(): number {
+    this.#probeSlot = (this.#probeSlot + 1) & this.mask;
+    return this.#scan();
+  }
+
+  #scan(): number {
+    const cells = this.cells;
+    const h = this.#probeHash;
+    for (let i = this.#probeSlot; ; i = (i + 1) & this.mask) {
+      const cell = cells[2 * i];
+      if (cell === EMPTY) {
+        this.#hint = this.#probeFree < 0 ? i : this.#probeFree;
+        this.#hintHash = h;
+        this.#hintCells = cells;
+        return -1;
+      }
+      if (cell === DELETED) {
+        if (this.#probeFree < 0) this.#probeFree = i;
+        continue;
+      }
+      if (cells[2 * i + 1] === h) {
+        this.#probeSlot = i;
+        return cell - 1;
+      }
+    }
   }
 
   /** Adds `row` under `hash` (not present). */
