@@ -9,7 +9,7 @@ import type { Flow } from '../flow';
 import { encodeCookie } from '../pipeline';
 import { RecordEncoder } from './neighbor-encode';
 import { ARP_FAMILY, L2_FAMILY, type NeighborRecord, recordFlow } from './neighbor-flows';
-import { PartitionEngine } from './partition';
+import { PartitionEngine, type PrepareResult } from './partition';
 import type { StoreSnapshot } from '../goalstate';
 import { flowModTexts } from '../../test/flowmod-text';
 import {
@@ -90,6 +90,19 @@ function deltaText(e: PartitionEngine, txn: number, bytes: Uint8Array): string[]
   return out.sort();
 }
 
+/** Each neighbor entry's (operation, status, reason), whichever way the partition reported it. */
+function neighborStatuses(r: PrepareResult): string[] {
+  const n = r.neighbors;
+  return Array.from(n.codes, (code, i) => {
+    const at = n.listed.indexOf(i);
+    if (at >= 0) {
+      const s = n.listedStatuses[at];
+      return `${s.operationType} ${s.status} ${s.reason}`;
+    }
+    return `${n.operations[i]} ${code} `;
+  });
+}
+
 function flowsText(flows: readonly Flow[]): string[] {
   return flows.map((f) => formatFlow(f)).sort();
 }
@@ -125,6 +138,10 @@ function sameAsTable(steps: readonly Step[], modes: readonly Mode[] = ['lane', '
         deltaText(b, rb.txn, rb.delta.bytes),
         `${mode} step ${n} delta`,
       );
+      if ('neighbors' in ra && 'neighbors' in rb) {
+        assert.equal(neighborStatuses(ra), neighborStatuses(rb), `${mode} step ${n} neighbor statuses`);
+        assert.equal(ra.statuses, rb.statuses, `${mode} step ${n} other statuses`);
+      }
       if (step.kind === 'gs' && step.abort === true) {
         a.abort(ra.txn);
         b.abort(rb.txn);
@@ -382,15 +399,22 @@ test('random edits, contests across goal states and aborts: the lane and records
       if (mine !== undefined && [...touched].some((t) => next.get(t)?.mac === mine.mac || next.get(t)?.ip === mine.ip))
         continue;
       touched.add(id);
+      // Revisions go up and down, so some ops are OUT_OF_ORDER; some are GETs.
+      const revisionNumber = 1 + rnd(3);
       if (del) {
-        states[id] = editNeighbor(first, id, () => ({}), OperationType.DELETE);
+        states[id] = editNeighbor(first, id, () => ({ revisionNumber }), OperationType.DELETE);
         next.delete(id);
+        continue;
+      }
+      if (rnd(8) === 0) {
+        states[id] = editNeighbor(first, id, () => ({ revisionNumber }), OperationType.GET);
         continue;
       }
       taken.add(mac);
       taken.add(ip);
       next.set(id, { mac, ip });
       states[id] = editNeighbor(first, id, (c) => ({
+        revisionNumber,
         macAddress: mac,
         hostIpAddress: `123.0.0.${1 + rnd(3)}`,
         fixedIps: [{ ...c.fixedIps[0], ipAddress: ip }],
