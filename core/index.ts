@@ -30,7 +30,8 @@ export {
 } from './goalstate';
 export { parseIpv4, formatIpv4, parseMac, formatMac, parseCidr, formatCidr } from './goalstate/addr';
 export { decodeGoalState, DecodeError } from './engine/decode';
-export { Engine, type EngineOptions, type Prepared } from './engine/engine';
+export { Engine, type EngineOptions, type Prepared, type PrepareOptions } from './engine/engine';
+export { GoalStateStatuses } from './engine/statuses';
 export {
   compileAll,
   compileOwner,
