@@ -389,7 +389,7 @@ export class PartitionEngine {
         this.#ejectForSubnets(plan);
         for (const o of this.#ownersOf(plan)) owners.add(o);
       }
-      const claimed = this.#claimKeys(owners.list);
+      const { claimed } = this.#claimKeys(owners.list);
       timings.planMs = performance.now() - t;
 
       t = performance.now();
@@ -446,30 +446,44 @@ export class PartitionEngine {
     const owners = new OwnerList();
     const tunnelBefore = this.facts.tunnelOfport;
     const ipBefore = this.facts.localTunnelIp;
-    const tunnelChanges =
-      (facts.tunnelOfport !== undefined && facts.tunnelOfport !== null && facts.tunnelOfport !== tunnelBefore) ||
-      (facts.localTunnelIp !== undefined && facts.localTunnelIp !== null && facts.localTunnelIp !== ipBefore);
-    // Lane rows were compiled for the tunnel as it is: they leave the lane before it changes.
-    if (tunnelChanges) for (const row of [...this.lane.rows()]) this.#eject(row);
-    let tunnelChanged = false;
-    if (facts.tunnelOfport !== undefined && facts.tunnelOfport !== null && facts.tunnelOfport !== tunnelBefore) {
-      this.facts.tunnelOfport = facts.tunnelOfport;
-      tunnelChanged = true;
-    }
-    if (facts.localTunnelIp !== undefined && facts.localTunnelIp !== null && facts.localTunnelIp !== ipBefore) {
-      this.facts.localTunnelIp = facts.localTunnelIp;
-      tunnelChanged = true;
-    }
-    if (tunnelChanged) for (const o of dependentsOfTunnel(this.view)) owners.add(o);
+    const newOfport =
+      facts.tunnelOfport !== undefined && facts.tunnelOfport !== null && facts.tunnelOfport !== tunnelBefore
+        ? facts.tunnelOfport
+        : undefined;
+    const newIp =
+      facts.localTunnelIp !== undefined && facts.localTunnelIp !== null && facts.localTunnelIp !== ipBefore
+        ? facts.localTunnelIp
+        : undefined;
+    // A lane neighbor on the host that becomes ours is not remote any more: the ordinary path
+    // takes it (as installed) and recompiles it with the tunnel's dependents below.
+    if (newIp !== undefined)
+      for (const row of [...this.lane.rows()]) if (this.lane.hostIp(row) === newIp) this.#eject(row);
+    if (newOfport !== undefined) this.facts.tunnelOfport = newOfport;
+    if (newIp !== undefined) this.facts.localTunnelIp = newIp;
+    if (newOfport !== undefined || newIp !== undefined) for (const o of dependentsOfTunnel(this.view)) owners.add(o);
     for (const [portId, ofport] of facts.ofports ?? []) {
       const before = this.facts.ofportOf(portId);
       if (!this.facts.setOfport(portId, ofport)) continue;
       undoOfports.push([portId, before]);
       for (const o of dependentsOfOfport(portId, this.view)) owners.add(o);
     }
+    // Lane rows in the way of these owners move out with the flows OVS has (the old tunnel
+    // ofport), and are recompiled with the rest.
+    for (const id of this.#claimKeys(owners.list, tunnelBefore).ejected) owners.addNeighbor(id);
     const list = owners.list.filter((o) => this.owns(o));
-    this.#claimKeys(list);
-    const result = this.#applyOwners(list, enc, undefined, undefined);
+    // The lane's L2 flows output to the tunnel port: a new ofport modifies each of them.
+    let laneDelta: LaneDelta | undefined;
+    if (newOfport !== undefined && this.lane.size > 0) {
+      laneDelta = new LaneDelta(
+        recordEncoder,
+        enc.bundleId,
+        enc.firstXid,
+        newOfport,
+        this.output.take(this.lane.size * recordEncoder.bytesFor([L2_FAMILY], 'modify_strict')),
+      );
+      for (const row of this.lane.rows()) laneDelta.write(this.lane, row, L2_FAMILY, 'modify_strict');
+    }
+    const result = this.#applyOwners(list, enc, undefined, laneDelta);
     const txn = this.#nextTxn++;
     this.#open.push({
       txn,
@@ -841,12 +855,12 @@ export class PartitionEngine {
 
   /**
    * Moves a lane row to the ordinary path as it is: the store adopts the neighbor and the table its
-   * flows (already installed: nothing is sent).
+   * flows as installed (output to `installedOfport`), so nothing is sent.
    */
-  #eject(row: number): void {
+  #eject(row: number, installedOfport = this.facts.tunnelOfport): void {
     const lane = this.lane;
     const n = lane.neighbor(row);
-    const record = lane.record(row, this.facts.tunnelOfport ?? 0);
+    const record = lane.record(row, installedOfport ?? 0);
     lane.eject(row);
     this.store.adopt(n);
     this.table.apply([
@@ -872,8 +886,12 @@ export class PartitionEngine {
    * rows already holding one move to the ordinary path (no transaction is open when there are
    * such owners: they come with a goal state's first chunk or with host facts).
    */
-  #claimKeys(owners: readonly OwnerRef[]): [Map<number, Set<number>>, Map<number, Set<number>>] {
+  #claimKeys(
+    owners: readonly OwnerRef[],
+    installedOfport = this.facts.tunnelOfport,
+  ): { claimed: LaneStepContext['claimed']; ejected: string[] } {
     const claimed: [Map<number, Set<number>>, Map<number, Set<number>>] = [new Map(), new Map()];
+    const ejected: string[] = [];
     for (const o of owners) {
       if (!this.owns(o)) continue;
       for (const f of compileOwner(o, this.view)) {
@@ -881,11 +899,13 @@ export class PartitionEngine {
         if (k === undefined) continue;
         setKey(claimed[k.family], k.vni, k.value, true);
         const holder = this.lane.size > 0 ? this.lane.holder(k.family, k.vni, k.value) : -1;
-        if (holder >= 0 && !this.lane.isOpen(holder) && this.lane.id(holder) !== (o.kind === 'neighbor' ? o.id : ''))
-          this.#eject(holder);
+        if (holder >= 0 && !this.lane.isOpen(holder) && this.lane.id(holder) !== (o.kind === 'neighbor' ? o.id : '')) {
+          ejected.push(this.lane.id(holder));
+          this.#eject(holder, installedOfport);
+        }
       }
     }
-    return claimed;
+    return { claimed, ejected };
   }
 
   #withPending(s: PlannedStatus): PlannedStatus {
