@@ -4,31 +4,23 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OperationType } from '../../proto';
-import { HOST_A, NEIGHBORS_PORT, fullGoalStateV2Bytes } from '../../test/fixtures/goalstates';
+import { fullGoalStateV2Bytes } from '../../test/fixtures/goalstates';
 import type { Flow } from '../flow';
-import { parseIpv4 } from '../goalstate/addr';
 import { formatFlow } from '../openflow';
 import { Priority, TABLES, type ArpAnswers } from '../pipeline';
 import { Engine, EngineError } from './engine';
 import { PartitionEngine } from './partition';
 import { flowModTexts } from '../../test/flowmod-text';
-import { editNeighbor, fixtureNeighbors, neighborStatesBytes } from '../../test/fixtures/neighbor-edits';
-
-const TUNNEL_IP = parseIpv4(HOST_A.ip);
+import {
+  editNeighbor,
+  fixtureNeighbors,
+  neighborPartition,
+  neighborStatesBytes,
+} from '../../test/fixtures/neighbor-edits';
 
 /** records: neighbors as records (`lane`: in the lane first); false: in the FlowTable alone. */
 function partition(arpAnswers: ArpAnswers, records: boolean, lane = false): PartitionEngine {
-  const e = new PartitionEngine({
-    index: 0,
-    count: 1,
-    localTunnelIp: TUNNEL_IP,
-    tunnelOfport: 100,
-    ofports: new Map([[NEIGHBORS_PORT.id, 1]]),
-    arpAnswers,
-    neighborLane: lane,
-  });
-  if (!records) e.neighborFlows.drain();
-  return e;
+  return neighborPartition(records ? (lane ? 'lane' : 'records') : 'table', { arpAnswers });
 }
 
 /** An answer flow: the ArpResponder table at Normal priority (the others there are miss, punt and skips). */

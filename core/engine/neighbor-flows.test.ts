@@ -15,7 +15,9 @@ import { flowModTexts } from '../../test/flowmod-text';
 import {
   editNeighbor,
   fixtureNeighbors,
+  neighborPartition,
   neighborStatesBytes,
+  type NeighborMode,
   type NeighborConfig,
 } from '../../test/fixtures/neighbor-edits';
 
@@ -57,23 +59,10 @@ test('record flow-mods from templates are byte-identical to writeBundledFlowMod'
   }
 });
 
-const TUNNEL_IP = parseIpv4(HOST_A.ip);
-
-/** How neighbors are held: the lane (default), records without the lane, or the FlowTable alone. */
-type Mode = 'lane' | 'records' | 'table';
+type Mode = NeighborMode;
 
 function engine(mode: Mode, snapshot?: StoreSnapshot): PartitionEngine {
-  const e = new PartitionEngine({
-    index: 0,
-    count: 1,
-    localTunnelIp: TUNNEL_IP,
-    tunnelOfport: 100,
-    ofports: new Map([[NEIGHBORS_PORT.id, 1]]),
-    neighborLane: mode === 'lane',
-    snapshot,
-  });
-  if (mode === 'table') e.neighborFlows.drain();
-  return e;
+  return neighborPartition(mode, { snapshot });
 }
 
 /** Sorted (flow-mod without header/xid, owner) of a delta. */
