@@ -54,8 +54,9 @@ export const XID_BASE = 0x4000_0000;
 export const XID_SPAN = 0x0400_0000;
 export const MAX_PARTITIONS = 16;
 /** At most this many chunks per partition and goal state; chunks grow past CHUNK_NEIGHBORS to fit. */
-const MAX_CHUNKS = 2048;
-const CHUNK_SPAN = 0x4000;
+const MAX_CHUNKS = 1024;
+/** xids per later chunk: CHUNK_NEIGHBORS neighbors whose two keys all move (delete + add) need 4 each. */
+const CHUNK_SPAN = 0x8000;
 const CHUNK0_SPAN = XID_SPAN - (MAX_CHUNKS - 1) * CHUNK_SPAN;
 /**
  * Neighbors per chunk when streaming: small enough that OVS starts parsing the first flow-mods
