@@ -20,7 +20,7 @@
 import { OperationStatus, OperationType, ResourceType } from '../../proto';
 import type { Flow } from '../flow';
 import { type ApplyPlan, type PlannedStatus, ResourceStore, type StoreSnapshot } from '../goalstate';
-import type { Ipv4, Neighbor, ResourceOp, Subnet } from '../model';
+import type { Ipv4, Neighbor, ResourceOp } from '../model';
 import { cidrContains, formatIpv4, formatMac } from '../goalstate/addr';
 import { FlowTable, type FlowDelta, type OwnerChange, fastFlowKey, sameActions } from '../flowtable';
 import {
@@ -44,11 +44,13 @@ import {
   ownerKey,
   preferOwner,
 } from '../pipeline';
-import { decodeNeighborEntry, mapEntryRanges, scanGoalState, type ScannedGoalState } from './decode';
+import { decodeNeighborEntry, scanGoalState, type ScannedGoalState } from './decode';
 import { NEIGHBOR_COOKIE_HIGH, RecordEncoder, neighborCookieHalves } from './neighbor-encode';
 import { LaneDelta } from './lane-delta';
 import { BufferPool } from './buffer-pool';
-import { IntList, NeighborLane, asciiIdHash, type LaneRow } from './neighbor-lane';
+import { IntList, NeighborLane, asciiIdHash } from './neighbor-lane';
+import { type KeySets, type LaneHost, type LaneStepContext, laneRowScratch, laneStep } from './lane-step';
+import { NEIGHBOR_STATUS_LISTED, type NeighborStatuses } from './statuses';
 import type { Cursor } from './wire';
 import { NeighborFastPath } from './neighbor-fastpath';
 import { partitionOfCookieHash } from './split';
@@ -101,24 +103,6 @@ export interface PrepareTimings {
   /** Lane neighbors: decode, plan, compile, diff and encode in one pass (neighbor-lane.ts). */
   laneMs: number;
 }
-
-/**
- * The statuses of a chunk's neighbors, in chunk order, without an object per neighbor: a code per
- * entry, and whole statuses only where there is more to say (a reason, or the ordinary path's).
- * The main thread knows each neighbor's id from the message (split.ts).
- */
-export interface NeighborStatuses {
-  /** OperationStatus per entry, or NEIGHBOR_STATUS_LISTED: see `listed`. */
-  readonly codes: Uint8Array;
-  /** OperationType per entry (for the coded ones). */
-  readonly operations: Uint8Array;
-  /** Entry indexes of `listedStatuses`, ascending. */
-  readonly listed: number[];
-  readonly listedStatuses: PlannedStatus[];
-}
-
-/** A NeighborStatuses code: the entry's status is in `listedStatuses`. */
-export const NEIGHBOR_STATUS_LISTED = 255;
 
 export interface PrepareResult {
   readonly txn: number;
@@ -250,19 +234,9 @@ export class PartitionEngine {
    */
   readonly #open: Undo[] = [];
   #nextTxn = 1;
-  readonly #row: LaneRow = {
-    revision: 0,
-    requestId: '',
-    vpcId: '',
-    name: undefined,
-    mac: 0,
-    hostMac: -1,
-    hostIp: 0,
-    subnetId: '',
-    ip: 0,
-    tunnelId: 0,
-    vni: 0,
-  };
+  /** What the lane step (lane-step.ts) needs from this partition. */
+  readonly #laneHost: LaneHost;
+  readonly #laneRow = laneRowScratch();
 
   constructor(opts: PartitionOptions) {
     this.index = opts.index;
@@ -272,6 +246,16 @@ export class PartitionEngine {
     this.view = new StoreView(this.store, this.facts, { arpAnswers: opts.arpAnswers });
     this.neighborFlows = new NeighborFlowSet({ arpAnswerFlows: this.view.arpAnswers === 'flows' });
     this.#laneEnabled = (opts.neighborLane ?? true) && NEIGHBOR_COOKIE_HIGH !== undefined;
+    const store = this.store;
+    this.#laneHost = {
+      lane: this.lane,
+      fast: this.#fast,
+      facts: this.facts,
+      families: this.neighborFlows.families,
+      subnet: (id) => this.view.subnet(id),
+      ordinaryHolds: (fast, bytes) => store.size('neighbor') > 0 && store.has('neighbor', fast.idString(bytes)),
+      heldOutsideLane: (family, vni, value, claimed) => this.#heldOutsideLane(family, vni, value, claimed),
+    };
     for (const [id, ofport] of opts.ofports ?? []) this.facts.setOfport(id, ofport);
     // Compile everything held. The infrastructure flows exist from the start, so the table is
     // never without them.
@@ -295,7 +279,7 @@ export class PartitionEngine {
     this.#route(ordinary);
   }
 
-  /** Puts a neighbor of a restored snapshot into the lane if it qualifies (see #laneStep); false if not. */
+  /** Puts a neighbor of a restored snapshot into the lane if it qualifies (see lane-step.ts); false if not. */
   #restoreIntoLane(n: Neighbor): boolean {
     const f = n.fixedIps[0];
     if (!this.#laneEnabled || this.facts.tunnelOfport === undefined || n.fixedIps.length !== 1) return false;
@@ -402,9 +386,10 @@ export class PartitionEngine {
         subnetId: '',
         subnet: undefined,
         cursor: { pos: 0, value: 0 },
+        row: this.#laneRow,
       };
       for (let i = 0; i < count; i++) {
-        const code = this.#laneStep(bytes, version, scanned, i, ctx, neighbors);
+        const code = this.#laneEnabled ? laneStep(this.#laneHost, bytes, version, scanned, i, ctx, neighbors) : -1;
         if (code < 0) ordinary.push(i);
       }
       timings.laneMs = performance.now() - t;
@@ -623,146 +608,8 @@ export class PartitionEngine {
     return { format: s.format, resources: { ...s.resources, neighbor: [...this.neighbors()] } };
   }
 
-  /**
-   * One neighbor entry through the lane, if it can take it: returns the OperationStatus (recorded in
-   * `out`), or -1 when the ordinary path must (anything the lane does not hold, or a key contest).
-   */
-  #laneStep(
-    bytes: Uint8Array,
-    version: 1 | 2,
-    scanned: ScannedGoalState,
-    i: number,
-    ctx: LaneStepContext,
-    out: NeighborStatuses,
-  ): number {
-    if (!this.#laneEnabled || this.facts.tunnelOfport === undefined) return -1;
-    const fast = this.#fast;
-    const s = scanned.neighbors[3 * i + 1];
-    const e = scanned.neighbors[3 * i + 2];
-    if (version === 2) {
-      if (!this.#scanMapEntry(bytes, s, e, ctx)) return -1;
-    } else if (!fast.scan(bytes, s, e, -1, -1)) return -1;
-    const n = fast.entry;
-    if (n.fixedIpCount !== 1 || n.ipType[0] !== 0) return -1;
-    const hash = asciiIdHash(bytes, n.idStart, n.idEnd);
-    if (hash < 0) return -1;
-    const lane = this.lane;
-    const row = lane.size > 0 ? lane.find(bytes, n.idStart, n.idEnd, hash) : -1;
-    // Held by the ordinary path (it stays there), or met there earlier in this message (v1 lists).
-    if (row < 0 && this.store.size('neighbor') > 0 && this.store.has('neighbor', fast.idString(bytes))) return -1;
-    const op = n.operation;
-    if (op === OperationType.GET) {
-      if (row < 0) return -1;
-      return this.#laneStatus(out, i, op, OperationStatus.SUCCESS);
-    }
-    if (row >= 0) {
-      const held = lane.revision(row);
-      if (held !== 0 && n.revision !== 0 && held > n.revision) {
-        const id = lane.id(row);
-        out.codes[i] = NEIGHBOR_STATUS_LISTED;
-        out.listed.push(i);
-        out.listedStatuses.push({
-          resourceId: id,
-          resourceType: ResourceType.NEIGHBOR,
-          operationType: op,
-          status: OperationStatus.OUT_OF_ORDER,
-          reason: `neighbor '${id}' revision ${n.revision} is older than the held revision ${held}; ignored`,
-        });
-        return OperationStatus.OUT_OF_ORDER;
-      }
-    }
-    if (op === OperationType.DELETE) {
-      if (row < 0) return -1;
-      lane.remove(ctx.txn, row);
-      for (const fam of this.neighborFlows.families) ctx.delta.write(lane, row, fam, 'delete_strict');
-      return this.#laneStatus(out, i, op, OperationStatus.SUCCESS);
-    }
-    // Upsert: the subnet must be held and hold the IP; the neighbor must be remote.
-    const subnet = this.#laneSubnet(bytes, n.subnetStart[0], n.subnetEnd[0], ctx);
-    const ip = n.ip[0];
-    if (subnet === undefined || !cidrContains(subnet.cidr, ip) || n.hostIp === this.facts.localTunnelIp) return -1;
-    const r = this.#row;
-    r.revision = n.revision;
-    r.requestId = fast.requestId(bytes, n.requestStart, n.requestEnd);
-    r.vpcId = fast.vpcId(bytes, n.vpcStart, n.vpcEnd);
-    r.name = fast.nameUnlessId(bytes);
-    r.mac = n.mac;
-    r.hostMac = n.hostMac;
-    r.hostIp = n.hostIp;
-    r.subnetId = ctx.subnetId;
-    r.ip = ip;
-    r.tunnelId = n.tunnelId[0];
-    r.vni = r.tunnelId !== 0 ? r.tunnelId : subnet.tunnelId;
-    if (row >= 0 && lane.sameContent(row, r)) {
-      // Nothing to program; keep the newest revision, as the store does.
-      if (!lane.sameMeta(row, r)) lane.put(ctx.txn, row, bytes, n.idStart, n.idEnd, hash, r);
-      return this.#laneStatus(out, i, op, OperationStatus.SUCCESS);
-    }
-    // Keys: nobody else may want them (the ordinary path settles contests).
-    const l2 = lane.holder(L2_FAMILY, r.vni, r.mac);
-    const arp = lane.holder(ARP_FAMILY, r.vni, ip);
-    if ((l2 >= 0 && l2 !== row) || (arp >= 0 && arp !== row)) return -1;
-    if (
-      this.#heldOutsideLane(L2_FAMILY, r.vni, r.mac, ctx.claimed) ||
-      this.#heldOutsideLane(ARP_FAMILY, r.vni, ip, ctx.claimed)
-    )
-      return -1;
-    const next = lane.put(ctx.txn, row, bytes, n.idStart, n.idEnd, hash, r);
-    const d = ctx.delta;
-    for (const fam of this.neighborFlows.families) {
-      if (row < 0) d.write(lane, next, fam, 'add');
-      else if (
-        fam === L2_FAMILY
-          ? lane.mac(row) !== r.mac || lane.vni(row) !== r.vni
-          : lane.ip(row) !== ip || lane.vni(row) !== r.vni
-      ) {
-        d.write(lane, row, fam, 'delete_strict');
-        d.write(lane, next, fam, 'add');
-      } else if (fam === L2_FAMILY ? lane.hostIp(row) !== r.hostIp : lane.mac(row) !== r.mac) {
-        d.write(lane, next, fam, 'modify_strict');
-      }
-    }
-    return this.#laneStatus(out, i, op, OperationStatus.SUCCESS);
-  }
-
-  /** Scans a v2 neighbor map entry's value (with its key) into the fast path's entry. */
-  #scanMapEntry(bytes: Uint8Array, s: number, e: number, ctx: LaneStepContext): boolean {
-    // The usual layout, without a general field loop: key (0x0a, one length byte), then value
-    // (0x12, a length of one or two bytes) up to the end.
-    const keyLen = bytes[s + 1];
-    const v = s + 2 + keyLen;
-    if (bytes[s] === 0x0a && keyLen > 0 && keyLen < 0x80 && v + 2 < e && bytes[v] === 0x12) {
-      let len = bytes[v + 1];
-      let at = v + 2;
-      if (len >= 0x80 && bytes[v + 2] < 0x80) {
-        len = (len & 0x7f) + bytes[v + 2] * 128;
-        at = v + 3;
-      }
-      if (at + len === e) return this.#fast.scan(bytes, at, e, s + 2, v);
-    }
-    const key = mapEntryRanges(bytes, s, e, ctx.cursor);
-    if (key === undefined || key.keyEnd === key.keyStart) return false;
-    return this.#fast.scan(bytes, key.valueStart, key.valueEnd, key.keyStart, key.keyEnd);
-  }
-
-  #laneStatus(out: NeighborStatuses, i: number, op: number, code: OperationStatus): number {
-    out.codes[i] = code;
-    out.operations[i] = op;
-    return code;
-  }
-
-  /** The subnet of an id range, cached across a run of neighbors in one subnet. */
-  #laneSubnet(bytes: Uint8Array, start: number, end: number, ctx: LaneStepContext): Subnet | undefined {
-    const id = this.#fast.subnetId(bytes, start, end);
-    if (id !== ctx.subnetId || ctx.subnet === undefined) {
-      ctx.subnetId = id;
-      ctx.subnet = this.view.subnet(id);
-    }
-    return ctx.subnet;
-  }
-
   /** Whether the ordinary path holds or is about to take a key (table flows, records, this change's owners). */
-  #heldOutsideLane(family: NeighborFamily, vni: number, value: number, claimed?: LaneStepContext['claimed']): boolean {
+  #heldOutsideLane(family: NeighborFamily, vni: number, value: number, claimed?: KeySets): boolean {
     if (this.neighborFlows.holder(family, vni, value) !== undefined) return true;
     if (this.#tableKeys[family].get(vni)?.has(value) === true) return true;
     return claimed?.[family].get(vni)?.has(value) === true;
@@ -889,7 +736,7 @@ export class PartitionEngine {
   #claimKeys(
     owners: readonly OwnerRef[],
     installedOfport = this.facts.tunnelOfport,
-  ): { claimed: LaneStepContext['claimed']; ejected: string[] } {
+  ): { claimed: KeySets; ejected: string[] } {
     const claimed: [Map<number, Set<number>>, Map<number, Set<number>>] = [new Map(), new Map()];
     const ejected: string[] = [];
     for (const o of owners) {
@@ -1158,18 +1005,6 @@ export class PartitionEngine {
 
 /** The lane transaction that loads a restored snapshot (committed at once; goal states start at 1). */
 const RESTORE_TXN = 0;
-
-/** Per-message state of the lane pass (partition.ts #laneStep). */
-interface LaneStepContext {
-  readonly txn: number;
-  /** Keys the ordinary owners of this change want (per family: VNI -> values). */
-  readonly claimed: readonly [Map<number, Set<number>>, Map<number, Set<number>>];
-  readonly delta: LaneDelta;
-  /** The subnet looked up last, by id. */
-  subnetId: string;
-  subnet: Subnet | undefined;
-  readonly cursor: Cursor;
-}
 
 /** Adds (present) or removes a (VNI, value) key in a per-VNI index. */
 function setKey(index: Map<number, Set<number>>, vni: number, value: number, present: boolean): void {

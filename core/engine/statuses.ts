@@ -1,12 +1,30 @@
 // The statuses of one goal state, one per op in op order, as the engine hands them to its caller.
 //
 // A million-neighbor goal state has a million statuses, nearly all "neighbor <id>: SUCCESS". The
-// partitions send those as one code byte each (partition.ts NeighborStatuses) and the ids stay in
+// partitions send those as one code byte each (NeighborStatuses, below) and the ids stay in
 // the message the caller already holds (split.ts idRanges), so nothing is built per neighbor
 // until someone reads that status; whole statuses travel only where there is a reason to give.
 
 import { ResourceType } from '../../proto';
 import type { PlannedStatus } from '../goalstate';
+
+/**
+ * The statuses of a chunk's neighbors, in chunk order, without an object per neighbor: a code per
+ * entry, and whole statuses only where there is more to say (a reason, or the ordinary path's).
+ * The main thread knows each neighbor's id from the message (split.ts).
+ */
+export interface NeighborStatuses {
+  /** OperationStatus per entry, or NEIGHBOR_STATUS_LISTED: see `listed`. */
+  readonly codes: Uint8Array;
+  /** OperationType per entry (for the coded ones). */
+  readonly operations: Uint8Array;
+  /** Entry indexes of `listedStatuses`, ascending. */
+  readonly listed: number[];
+  readonly listedStatuses: PlannedStatus[];
+}
+
+/** A NeighborStatuses code: the entry's status is in `listedStatuses`. */
+export const NEIGHBOR_STATUS_LISTED = 255;
 
 const decoder = new TextDecoder();
 

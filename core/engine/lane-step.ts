@@ -1,0 +1,215 @@
+// The lane's half of planning a goal state: one neighbor entry at a time, straight from the wire,
+// into the lane's rows and flow-mods (neighbor-lane.ts, lane-delta.ts), or handed back (-1) to the
+// ordinary path. The partition (partition.ts) decides what the lane may not take — keys the
+// ordinary path holds or is about to take, neighbors it holds — and passes that in as a LaneHost.
+//
+// The checks mirror the ordinary planner (core/goalstate/store.ts) for the cases the lane takes,
+// so statuses and reasons are the same either way (the equivalence tests hold them to it):
+// GET of a held neighbor, OUT_OF_ORDER against the held revision, DELETE of a held neighbor, and an
+// upsert into a held subnet whose CIDR holds the IP. Everything else goes the ordinary way, which
+// produces the exact status and reason.
+
+import { OperationStatus, OperationType, ResourceType } from '../../proto';
+import { cidrContains } from '../goalstate/addr';
+import type { Subnet } from '../model';
+import { mapEntryRanges, type ScannedGoalState } from './decode';
+import type { LaneDelta } from './lane-delta';
+import type { NeighborFastPath } from './neighbor-fastpath';
+import { ARP_FAMILY, L2_FAMILY, type NeighborFamily } from './neighbor-flows';
+import { type LaneRow, type NeighborLane, asciiIdHash } from './neighbor-lane';
+import { NEIGHBOR_STATUS_LISTED, type NeighborStatuses } from './statuses';
+import type { Cursor } from './wire';
+
+/** Per-family (VNI -> values) key sets. */
+export type KeySets = readonly [Map<number, Set<number>>, Map<number, Set<number>>];
+
+/** What the lane step needs from its partition. */
+export interface LaneHost {
+  readonly lane: NeighborLane;
+  readonly fast: NeighborFastPath;
+  readonly facts: { readonly tunnelOfport: number | undefined; readonly localTunnelIp: number | undefined };
+  /** The flow families a neighbor compiles to (no ARP answer when ARP is answered elsewhere). */
+  readonly families: readonly NeighborFamily[];
+  subnet(id: string): Subnet | undefined;
+  /** Whether the ordinary path holds the neighbor the fast path's entry names. */
+  ordinaryHolds(fast: NeighborFastPath, bytes: Uint8Array): boolean;
+  /** Whether the ordinary path holds, or this change's ordinary owners want (`claimed`), a key. */
+  heldOutsideLane(family: NeighborFamily, vni: number, value: number, claimed?: KeySets): boolean;
+}
+
+/** Per-message state of the lane pass. */
+export interface LaneStepContext {
+  readonly txn: number;
+  /** Keys the ordinary owners of this change want. */
+  readonly claimed: KeySets;
+  readonly delta: LaneDelta;
+  /** The subnet looked up last, by id. */
+  subnetId: string;
+  subnet: Subnet | undefined;
+  readonly cursor: Cursor;
+  /** Scratch for the row being planned. */
+  readonly row: LaneRow;
+}
+
+/** A fresh row scratch. */
+export function laneRowScratch(): LaneRow {
+  return {
+    revision: 0,
+    requestId: '',
+    vpcId: '',
+    name: undefined,
+    mac: 0,
+    hostMac: -1,
+    hostIp: 0,
+    subnetId: '',
+    ip: 0,
+    tunnelId: 0,
+    vni: 0,
+  };
+}
+
+/**
+ * One neighbor entry through the lane, if it can take it: returns the OperationStatus (recorded in
+ * `out`), or -1 when the ordinary path must (anything the lane does not hold, or a key contest).
+ */
+export function laneStep(
+  host: LaneHost,
+  bytes: Uint8Array,
+  version: 1 | 2,
+  scanned: ScannedGoalState,
+  i: number,
+  ctx: LaneStepContext,
+  out: NeighborStatuses,
+): number {
+  if (host.facts.tunnelOfport === undefined) return -1;
+  const fast = host.fast;
+  const s = scanned.neighbors[3 * i + 1];
+  const e = scanned.neighbors[3 * i + 2];
+  if (version === 2) {
+    if (!scanMapEntry(fast, bytes, s, e, ctx)) return -1;
+  } else if (!fast.scan(bytes, s, e, -1, -1)) return -1;
+  const n = fast.entry;
+  if (n.fixedIpCount !== 1 || n.ipType[0] !== 0) return -1;
+  const hash = asciiIdHash(bytes, n.idStart, n.idEnd);
+  if (hash < 0) return -1;
+  const lane = host.lane;
+  const row = lane.size > 0 ? lane.find(bytes, n.idStart, n.idEnd, hash) : -1;
+  // Held by the ordinary path: it stays there. (A v1 list that names a neighbor twice, first for
+  // the ordinary path, gets the lane's change first and "appears twice" for the other.)
+  if (row < 0 && host.ordinaryHolds(fast, bytes)) return -1;
+  const op = n.operation;
+  if (op === OperationType.GET) {
+    if (row < 0) return -1;
+    return laneStatus(out, i, op, OperationStatus.SUCCESS);
+  }
+  if (row >= 0) {
+    const held = lane.revision(row);
+    if (held !== 0 && n.revision !== 0 && held > n.revision) {
+      const id = lane.id(row);
+      out.codes[i] = NEIGHBOR_STATUS_LISTED;
+      out.listed.push(i);
+      out.listedStatuses.push({
+        resourceId: id,
+        resourceType: ResourceType.NEIGHBOR,
+        operationType: op,
+        status: OperationStatus.OUT_OF_ORDER,
+        reason: `neighbor '${id}' revision ${n.revision} is older than the held revision ${held}; ignored`,
+      });
+      return OperationStatus.OUT_OF_ORDER;
+    }
+  }
+  if (op === OperationType.DELETE) {
+    if (row < 0) return -1;
+    lane.remove(ctx.txn, row);
+    for (const fam of host.families) ctx.delta.write(lane, row, fam, 'delete_strict');
+    return laneStatus(out, i, op, OperationStatus.SUCCESS);
+  }
+  // Upsert: the subnet must be held and hold the IP; the neighbor must be remote.
+  const subnet = laneSubnet(host, bytes, n.subnetStart[0], n.subnetEnd[0], ctx);
+  const ip = n.ip[0];
+  if (subnet === undefined || !cidrContains(subnet.cidr, ip) || n.hostIp === host.facts.localTunnelIp) return -1;
+  const r = ctx.row;
+  r.revision = n.revision;
+  r.requestId = fast.requestId(bytes, n.requestStart, n.requestEnd);
+  r.vpcId = fast.vpcId(bytes, n.vpcStart, n.vpcEnd);
+  r.name = fast.nameUnlessId(bytes);
+  r.mac = n.mac;
+  r.hostMac = n.hostMac;
+  r.hostIp = n.hostIp;
+  r.subnetId = ctx.subnetId;
+  r.ip = ip;
+  r.tunnelId = n.tunnelId[0];
+  r.vni = r.tunnelId !== 0 ? r.tunnelId : subnet.tunnelId;
+  if (row >= 0 && lane.sameContent(row, r)) {
+    // Nothing to program; keep the newest revision, as the store does.
+    if (!lane.sameMeta(row, r)) lane.put(ctx.txn, row, bytes, n.idStart, n.idEnd, hash, r);
+    return laneStatus(out, i, op, OperationStatus.SUCCESS);
+  }
+  // Keys: nobody else may want them (the ordinary path settles contests).
+  const l2 = lane.holder(L2_FAMILY, r.vni, r.mac);
+  const arp = lane.holder(ARP_FAMILY, r.vni, ip);
+  if ((l2 >= 0 && l2 !== row) || (arp >= 0 && arp !== row)) return -1;
+  if (
+    host.heldOutsideLane(L2_FAMILY, r.vni, r.mac, ctx.claimed) ||
+    host.heldOutsideLane(ARP_FAMILY, r.vni, ip, ctx.claimed)
+  )
+    return -1;
+  const next = lane.put(ctx.txn, row, bytes, n.idStart, n.idEnd, hash, r);
+  const d = ctx.delta;
+  for (const fam of host.families) {
+    if (row < 0) d.write(lane, next, fam, 'add');
+    else if (
+      fam === L2_FAMILY
+        ? lane.mac(row) !== r.mac || lane.vni(row) !== r.vni
+        : lane.ip(row) !== ip || lane.vni(row) !== r.vni
+    ) {
+      d.write(lane, row, fam, 'delete_strict');
+      d.write(lane, next, fam, 'add');
+    } else if (fam === L2_FAMILY ? lane.hostIp(row) !== r.hostIp : lane.mac(row) !== r.mac) {
+      d.write(lane, next, fam, 'modify_strict');
+    }
+  }
+  return laneStatus(out, i, op, OperationStatus.SUCCESS);
+}
+
+/** Scans a v2 neighbor map entry's value (with its key) into the fast path's entry. */
+function scanMapEntry(fast: NeighborFastPath, bytes: Uint8Array, s: number, e: number, ctx: LaneStepContext): boolean {
+  // The usual layout, without a general field loop: key (0x0a, one length byte), then value
+  // (0x12, a length of one or two bytes) up to the end.
+  const keyLen = bytes[s + 1];
+  const v = s + 2 + keyLen;
+  if (bytes[s] === 0x0a && keyLen > 0 && keyLen < 0x80 && v + 2 < e && bytes[v] === 0x12) {
+    let len = bytes[v + 1];
+    let at = v + 2;
+    if (len >= 0x80 && bytes[v + 2] < 0x80) {
+      len = (len & 0x7f) + bytes[v + 2] * 128;
+      at = v + 3;
+    }
+    if (at + len === e) return fast.scan(bytes, at, e, s + 2, v);
+  }
+  const key = mapEntryRanges(bytes, s, e, ctx.cursor);
+  if (key === undefined || key.keyEnd === key.keyStart) return false;
+  return fast.scan(bytes, key.valueStart, key.valueEnd, key.keyStart, key.keyEnd);
+}
+
+function laneStatus(out: NeighborStatuses, i: number, op: number, code: OperationStatus): number {
+  out.codes[i] = code;
+  out.operations[i] = op;
+  return code;
+}
+
+/** The subnet of an id range, cached across a run of neighbors in one subnet. */
+function laneSubnet(
+  host: LaneHost,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  ctx: LaneStepContext,
+): Subnet | undefined {
+  const id = host.fast.subnetId(bytes, start, end);
+  if (id !== ctx.subnetId || ctx.subnet === undefined) {
+    ctx.subnetId = id;
+    ctx.subnet = host.subnet(id);
+  }
+  return ctx.subnet;
+}
