@@ -181,11 +181,11 @@ function scanMapEntry(fast: NeighborFastPath, bytes: Uint8Array, s: number, e: n
   if (bytes[s] === 0x0a && keyLen > 0 && keyLen < 0x80 && v + 2 < e && bytes[v] === 0x12) {
     let len = bytes[v + 1];
     let at = v + 2;
-    if (len >= 0x80 && bytes[v + 2] < 0x80) {
-      len = (len & 0x7f) + bytes[v + 2] * 128;
+    if (len >= 0x80) {
+      len = bytes[v + 2] < 0x80 ? (len & 0x7f) + bytes[v + 2] * 128 : -1;
       at = v + 3;
     }
-    if (at + len === e) return fast.scan(bytes, at, e, s + 2, v);
+    if (len >= 0 && at + len === e) return fast.scan(bytes, at, e, s + 2, v);
   }
   const key = mapEntryRanges(bytes, s, e, ctx.cursor);
   if (key === undefined || key.keyEnd === key.keyStart) return false;
