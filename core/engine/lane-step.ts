@@ -16,7 +16,8 @@ import { mapEntryRanges, type ScannedGoalState } from './decode';
 import type { LaneDelta } from './lane-delta';
 import type { NeighborFastPath } from './neighbor-fastpath';
 import { ARP_FAMILY, L2_FAMILY, type NeighborFamily } from './neighbor-flows';
-import { type LaneRow, type NeighborLane, asciiIdHash } from './neighbor-lane';
+import type { LaneRow, NeighborLane } from './neighbor-lane';
+import { asciiIdHash } from './wire';
 import { NEIGHBOR_STATUS_LISTED, type NeighborStatuses } from './statuses';
 import type { Cursor } from './wire';
 
@@ -124,10 +125,9 @@ export function laneStep(
     for (const fam of host.families) ctx.delta.write(lane, row, fam, 'delete_strict');
     return laneStatus(out, i, op, OperationStatus.SUCCESS);
   }
-  // Upsert: the subnet must be held and hold the IP; the neighbor must be remote.
   const subnet = laneSubnet(host, bytes, n.subnetStart[0], n.subnetEnd[0], ctx);
   const ip = n.ip[0];
-  if (subnet === undefined || !cidrContains(subnet.cidr, ip) || n.hostIp === host.facts.localTunnelIp) return -1;
+  if (!remoteInSubnet(host, subnet, ip, n.hostIp)) return -1;
   const r = ctx.row;
   r.revision = n.revision;
   r.requestId = fast.requestId(bytes, n.requestStart, n.requestEnd);
@@ -145,15 +145,7 @@ export function laneStep(
     if (!lane.sameMeta(row, r)) lane.put(ctx.txn, row, bytes, n.idStart, n.idEnd, hash, r);
     return laneStatus(out, i, op, OperationStatus.SUCCESS);
   }
-  // Keys: nobody else may want them (the ordinary path settles contests).
-  const l2 = lane.holder(L2_FAMILY, r.vni, r.mac);
-  const arp = lane.holder(ARP_FAMILY, r.vni, ip);
-  if ((l2 >= 0 && l2 !== row) || (arp >= 0 && arp !== row)) return -1;
-  if (
-    host.heldOutsideLane(L2_FAMILY, r.vni, r.mac, ctx.claimed) ||
-    host.heldOutsideLane(ARP_FAMILY, r.vni, ip, ctx.claimed)
-  )
-    return -1;
+  if (!keysFree(host, r.vni, r.mac, ip, row, ctx.claimed)) return -1;
   const next = lane.put(ctx.txn, row, bytes, n.idStart, n.idEnd, hash, r);
   const d = ctx.delta;
   for (const fam of host.families) {
@@ -170,6 +162,34 @@ export function laneStep(
     }
   }
   return laneStatus(out, i, op, OperationStatus.SUCCESS);
+}
+
+/** An upsert the lane may hold: its subnet is held and holds the IP, and its host is not ours. */
+export function remoteInSubnet(
+  host: LaneHost,
+  subnet: Subnet | undefined,
+  ip: number,
+  hostIp: number,
+): subnet is Subnet {
+  return subnet !== undefined && cidrContains(subnet.cidr, ip) && hostIp !== host.facts.localTunnelIp;
+}
+
+/**
+ * Whether row `row` (-1: a neighbor not held yet) may hold these keys: no other lane row holds
+ * them, and the ordinary path neither holds nor is about to take them (it settles contests).
+ */
+export function keysFree(
+  host: LaneHost,
+  vni: number,
+  mac: number,
+  ip: number,
+  row: number,
+  claimed?: KeySets,
+): boolean {
+  const l2 = host.lane.holder(L2_FAMILY, vni, mac);
+  const arp = host.lane.holder(ARP_FAMILY, vni, ip);
+  if ((l2 >= 0 && l2 !== row) || (arp >= 0 && arp !== row)) return false;
+  return !host.heldOutsideLane(L2_FAMILY, vni, mac, claimed) && !host.heldOutsideLane(ARP_FAMILY, vni, ip, claimed);
 }
 
 /** Scans a v2 neighbor map entry's value (with its key) into the fast path's entry. */

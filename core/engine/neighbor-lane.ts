@@ -22,6 +22,7 @@
 import type { Neighbor } from '../model';
 import type { NeighborRecord } from './neighbor-flows';
 import { RowTable } from './row-table';
+import { asciiIdHash } from './wire';
 
 /** Key families (neighbor-flows.ts): 0 = L2 (VNI, MAC), 1 = ARP (VNI, IP). */
 type Family = 0 | 1;
@@ -34,18 +35,6 @@ function mix(a: number, b: number, c: number): number {
 }
 
 const TWO32 = 4294967296;
-
-/** FNV-1a over an ASCII id's bytes (= hash32 of the string, the cookie's and the partition's hash); -1 if not ASCII. */
-export function asciiIdHash(buf: Uint8Array, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) {
-    const b = buf[i];
-    if (b >= 0x80) return -1;
-    h ^= b;
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
 
 /** What a row holds besides its id (the fields of a one-fixed-IP Neighbor, plus the resolved VNI). */
 export interface LaneRow {
@@ -111,7 +100,7 @@ export class NeighborLane {
 
   // ------------------------------------------------------------------------------------ reads
 
-  /** The current row of the id in buf[start, end) (hash: asciiIdHash), or -1. */
+  /** The current row of the id in buf[start, end) (hash: wire.ts asciiIdHash), or -1. */
   find(buf: Uint8Array, start: number, end: number, hash: number): number {
     const t = this.#ids;
     const len = end - start;
@@ -164,11 +153,6 @@ export class NeighborLane {
   subnetId(row: number): string {
     return this.#strings.get(this.#subnetId[row]);
   }
-  /** The transaction that wrote the row. */
-  txnOf(row: number): number {
-    return this.#txn[row];
-  }
-
   id(row: number): string {
     const at = this.#idStart[row];
     return String.fromCharCode.apply(null, this.#arena.subarray(at, at + this.#idLen[row]) as unknown as number[]);
@@ -188,7 +172,7 @@ export class NeighborLane {
     );
   }
 
-  /** Whether the revision or request id differ (a held copy to refresh, as store.ts does). */
+  /** Whether the revision and request id are the same (if not, the held copy is refreshed, as store.ts does). */
   sameMeta(row: number, r: LaneRow): boolean {
     return this.#revision[row] === r.revision && this.#strings.is(this.#requestId[row], r.requestId);
   }

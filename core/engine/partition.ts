@@ -21,7 +21,7 @@ import { OperationStatus, OperationType, ResourceType } from '../../proto';
 import type { Flow } from '../flow';
 import { type ApplyPlan, type PlannedStatus, ResourceStore, type StoreSnapshot } from '../goalstate';
 import type { Ipv4, Neighbor, ResourceOp } from '../model';
-import { cidrContains, formatIpv4, formatMac } from '../goalstate/addr';
+import { formatIpv4, formatMac } from '../goalstate/addr';
 import { FlowTable, type FlowDelta, type OwnerChange, fastFlowKey, sameActions } from '../flowtable';
 import {
   type FlowModCommand,
@@ -48,10 +48,18 @@ import { decodeNeighborEntry, scanGoalState, type ScannedGoalState } from './dec
 import { NEIGHBOR_COOKIE_HIGH, RecordEncoder, neighborCookieHalves } from './neighbor-encode';
 import { LaneDelta } from './lane-delta';
 import { BufferPool } from './buffer-pool';
-import { IntList, NeighborLane, asciiIdHash } from './neighbor-lane';
-import { type KeySets, type LaneHost, type LaneStepContext, laneRowScratch, laneStep } from './lane-step';
+import { IntList, NeighborLane } from './neighbor-lane';
+import {
+  type KeySets,
+  type LaneHost,
+  type LaneStepContext,
+  keysFree,
+  laneRowScratch,
+  laneStep,
+  remoteInSubnet,
+} from './lane-step';
 import { NEIGHBOR_STATUS_LISTED, type NeighborStatuses } from './statuses';
-import type { Cursor } from './wire';
+import { type Cursor, asciiIdHash } from './wire';
 import { NeighborFastPath } from './neighbor-fastpath';
 import { partitionOfCookieHash } from './split';
 import { StoreView } from '../pipeline/storeview';
@@ -283,15 +291,13 @@ export class PartitionEngine {
   #restoreIntoLane(n: Neighbor): boolean {
     const f = n.fixedIps[0];
     if (!this.#laneEnabled || this.facts.tunnelOfport === undefined || n.fixedIps.length !== 1) return false;
-    if (f.type !== 'l2' || n.allowedAddressPairs.length > 0 || n.hostIp === this.facts.localTunnelIp) return false;
+    if (f.type !== 'l2' || n.allowedAddressPairs.length > 0) return false;
     const subnet = this.view.subnet(f.subnetId);
-    if (subnet === undefined || !cidrContains(subnet.cidr, f.ip)) return false;
+    if (!remoteInSubnet(this.#laneHost, subnet, f.ip, n.hostIp)) return false;
     const id = Buffer.from(n.id, 'utf8');
     const hash = asciiIdHash(id, 0, id.length);
     const vni = f.tunnelId !== 0 ? f.tunnelId : subnet.tunnelId;
-    if (hash < 0 || this.lane.holder(L2_FAMILY, vni, n.mac) >= 0 || this.lane.holder(ARP_FAMILY, vni, f.ip) >= 0)
-      return false;
-    if (this.#heldOutsideLane(L2_FAMILY, vni, n.mac) || this.#heldOutsideLane(ARP_FAMILY, vni, f.ip)) return false;
+    if (hash < 0 || !keysFree(this.#laneHost, vni, n.mac, f.ip, -1)) return false;
     this.lane.put(RESTORE_TXN, -1, id, 0, id.length, hash, {
       revision: n.revision,
       requestId: n.requestId,
@@ -362,6 +368,7 @@ export class PartitionEngine {
       this.output.take(count * recordEncoder.bytesFor(this.neighborFlows.families, 'add')),
     );
     let slowNeighbors = 0;
+    let compiled: ReadonlyMap<string, readonly Flow[]> | undefined;
     // A neighbor entry the ordinary decoder refuses throws after the plan and the lane have moved:
     // both go back before the error goes up, so a refused goal state leaves nothing planned.
     try {
@@ -373,7 +380,8 @@ export class PartitionEngine {
         this.#ejectForSubnets(plan);
         for (const o of this.#ownersOf(plan)) owners.add(o);
       }
-      const { claimed } = this.#claimKeys(owners.list);
+      const claim = this.#claimKeys(owners.list);
+      compiled = claim.compiled;
       timings.planMs = performance.now() - t;
 
       t = performance.now();
@@ -381,7 +389,7 @@ export class PartitionEngine {
       if (this.#laneEnabled) this.lane.reserve(count);
       const ctx: LaneStepContext = {
         txn,
-        claimed,
+        claimed: claim.claimed,
         delta: laneDelta,
         subnetId: '',
         subnet: undefined,
@@ -409,7 +417,7 @@ export class PartitionEngine {
       for (let i = plans.length - 1; i >= 0; i--) this.store.revert(plans[i]);
       throw e;
     }
-    const result = this.#applyOwners(owners.list, enc, timings, laneDelta);
+    const result = this.#applyOwners(owners.list, enc, timings, laneDelta, compiled);
     this.#open.push({
       txn,
       plans,
@@ -454,7 +462,8 @@ export class PartitionEngine {
     }
     // Lane rows in the way of these owners move out with the flows OVS has (the old tunnel
     // ofport), and are recompiled with the rest.
-    for (const id of this.#claimKeys(owners.list, tunnelBefore).ejected) owners.addNeighbor(id);
+    const { ejected, compiled } = this.#claimKeys(owners.list, tunnelBefore);
+    for (const id of ejected) owners.addNeighbor(id);
     const list = owners.list.filter((o) => this.owns(o));
     // The lane's L2 flows output to the tunnel port: a new ofport modifies each of them.
     let laneDelta: LaneDelta | undefined;
@@ -468,7 +477,7 @@ export class PartitionEngine {
       );
       for (const row of this.lane.rows()) laneDelta.write(this.lane, row, L2_FAMILY, 'modify_strict');
     }
-    const result = this.#applyOwners(list, enc, undefined, laneDelta);
+    const result = this.#applyOwners(list, enc, undefined, laneDelta, compiled);
     const txn = this.#nextTxn++;
     this.#open.push({
       txn,
@@ -736,12 +745,17 @@ export class PartitionEngine {
   #claimKeys(
     owners: readonly OwnerRef[],
     installedOfport = this.facts.tunnelOfport,
-  ): { claimed: KeySets; ejected: string[] } {
+  ): { claimed: KeySets; ejected: string[]; compiled: Map<string, readonly Flow[]> } {
     const claimed: [Map<number, Set<number>>, Map<number, Set<number>>] = [new Map(), new Map()];
     const ejected: string[] = [];
+    // What non-neighbor owners compile to: the route reuses it (nothing they read changes before
+    // it; neighbors may still be planned, and are compiled again there).
+    const compiled = new Map<string, readonly Flow[]>();
     for (const o of owners) {
       if (!this.owns(o)) continue;
-      for (const f of compileOwner(o, this.view)) {
+      const flows = compileOwner(o, this.view);
+      if (o.kind !== 'neighbor') compiled.set(ownerKey(o), flows);
+      for (const f of flows) {
         const k = familyKeyOf(f);
         if (k === undefined) continue;
         setKey(claimed[k.family], k.vni, k.value, true);
@@ -752,7 +766,7 @@ export class PartitionEngine {
         }
       }
     }
-    return { claimed, ejected };
+    return { claimed, ejected, compiled };
   }
 
   #withPending(s: PlannedStatus): PlannedStatus {
@@ -792,8 +806,9 @@ export class PartitionEngine {
     enc: EncodeContext,
     timings: PrepareTimings | undefined,
     lane: LaneDelta | undefined,
+    compiled?: ReadonlyMap<string, readonly Flow[]>,
   ): { delta: EncodedDelta; messages: DeltaMessages; recordChanges: RecordChange[]; demoted: NeighborRecord[] } {
-    const routed = this.#route(owners);
+    const routed = this.#route(owners, compiled);
     if (timings) {
       timings.compileMs = routed.compileMs;
       timings.diffMs = routed.diffMs;
@@ -833,7 +848,7 @@ export class PartitionEngine {
    * go to the table. If any key would be wanted by a record and anything else, every record
    * moves into the table first (neighbor-flows.ts), so contested keys get the table's semantics.
    */
-  #route(owners: readonly OwnerRef[]): Routed {
+  #route(owners: readonly OwnerRef[], compiled?: ReadonlyMap<string, readonly Flow[]>): Routed {
     const t0 = performance.now();
     const view = this.view;
     const set = this.neighborFlows;
@@ -841,7 +856,10 @@ export class PartitionEngine {
     const neighborIds: string[] = [];
     for (const o of owners) {
       if (o.kind === 'neighbor' && set.enabled) neighborIds.push(o.id);
-      else changes.push({ owner: ownerKey(o), flows: compileOwner(o, view) });
+      else {
+        const owner = ownerKey(o);
+        changes.push({ owner, flows: compiled?.get(owner) ?? compileOwner(o, view) });
+      }
     }
     const recordChanges: RecordChange[] = [];
     const demoted: NeighborRecord[] = [];

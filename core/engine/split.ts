@@ -1,14 +1,14 @@
 // Splits one encoded goal state into per-partition goal states without decoding it.
 //
 // Neighbors are the only resource kind that reaches the millions, so they are the kind we
-// partition: each neighbor goes to partition fnv1a(id) % n. Every other top-level field is small
+// partition: each neighbor goes to partition hash32(id) % n. Every other top-level field is small
 // and is copied to every partition, so each partition sees the full context (VPCs, subnets,
 // routers, ports…) it needs to validate and compile its neighbors. A concatenation of
 // top-level fields is itself a valid message (protobuf merges repeated and map fields), so each
 // part decodes with the ordinary decoder.
 
 import { hash32 } from '../pipeline/cookie';
-import { type Cursor, WIRE_LEN, readVarint, skipField } from './wire';
+import { type Cursor, WIRE_LEN, asciiIdHash, readVarint, skipField } from './wire';
 
 /** Top-level field numbers of the neighbor collections (goalstate.proto). */
 const V1_NEIGHBOR_STATES = 5;
@@ -32,14 +32,8 @@ export class SplitError extends Error {
  */
 export function partitionOfId(idBytes: Uint8Array, start: number, end: number, parts: number): number {
   if (parts <= 1) return 0;
-  // FNV-1a over the bytes; hash32 works on UTF-16 code units, which for ASCII are the bytes.
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) {
-    const b = idBytes[i];
-    if (b >= 0x80) return hash32(new TextDecoder().decode(idBytes.subarray(start, end))) % parts;
-    h = Math.imul(h ^ b, 0x01000193);
-  }
-  return (h >>> 0) % parts;
+  const h = asciiIdHash(idBytes, start, end);
+  return (h >= 0 ? h : hash32(new TextDecoder().decode(idBytes.subarray(start, end)))) % parts;
 }
 
 export function partitionOfCookieHash(hash: number, parts: number): number {

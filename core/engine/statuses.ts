@@ -60,19 +60,6 @@ export class GoalStateStatuses implements Iterable<PlannedStatus> {
     this.#listed = parts.listed;
   }
 
-  /** A list with no neighbors. */
-  static of(statuses: readonly PlannedStatus[]): GoalStateStatuses {
-    const none = new Uint8Array(0);
-    return new GoalStateStatuses({
-      others: statuses,
-      message: none,
-      idRanges: new Uint32Array(0),
-      codes: none,
-      operations: none,
-      listed: new Map(),
-    });
-  }
-
   get length(): number {
     return this.#head.length + this.#codes.length + this.#tail.length;
   }

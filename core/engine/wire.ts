@@ -54,17 +54,17 @@ export function skipField(buf: Uint8Array, end: number, wireType: number, c: Cur
   }
 }
 
-/** FNV-1a (32 bit) over a byte range: the partition hash of a resource id, stable across runs. */
-export function fnv1a(buf: Uint8Array, start: number, end: number): number {
+/**
+ * FNV-1a (32 bit) over an ASCII id's bytes, or -1 when a byte is not ASCII. For ASCII it equals
+ * hash32 of the id string (core/pipeline/cookie.ts), the hash a neighbor's cookie and partition
+ * carry, so it is computed straight from the wire.
+ */
+export function asciiIdHash(buf: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5;
   for (let i = start; i < end; i++) {
-    h ^= buf[i];
-    h = Math.imul(h, 0x01000193);
+    const b = buf[i];
+    if (b >= 0x80) return -1;
+    h = Math.imul(h ^ b, 0x01000193);
   }
   return h >>> 0;
-}
-
-/** FNV-1a of a string's UTF-8 bytes (same result as fnv1a over its encoding). */
-export function fnv1aString(s: string): number {
-  return fnv1a(Buffer.from(s, 'utf8'), 0, Buffer.byteLength(s, 'utf8'));
 }
