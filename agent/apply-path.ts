@@ -229,17 +229,13 @@ export class ApplyPath {
     }
   }
 
-  /**
-   * A goal state the engine would not plan. Bad input only when core says so by code (an
-   * allowlist, core/errors.ts): answered INVALID_ARG. Anything else is our fault: logged, and every
-   * resource of the message answered FAILURE (a gRPC INTERNAL only when the bytes do not even
-   * decode here, so there is no resource to name).
-   */
+  /** A goal state the engine would not plan: see refusalOf. */
   #refused(e: unknown, bytes: Uint8Array, version: 1 | 2, ctx: RequestContext, t0: bigint): GoalStateOperationReply {
     const code = codeOf(e);
-    if (errorKind(e, GOALSTATE_INPUT_CODES) === 'input') {
+    const refusal = refusalOf(e, bytes, version);
+    if (refusal.kind === 'input') {
       this.#p.log('warn', 'goal state rejected', { seq: ctx.seq, code, error: errorText(e) });
-      throw new GoalStateValidationError(errorText(e));
+      throw refusal.error;
     }
     this.#p.metrics.goalStates.failure++;
     this.#p.log('error', 'engine failed on a goal state', {
@@ -248,14 +244,8 @@ export class ApplyPath {
       error: errorText(e),
       stack: e instanceof Error ? e.stack : undefined,
     });
-    const resources = resourcesOfBytes(bytes, version);
-    if (resources === undefined) throw e;
-    const reason = `agent fault: ${errorText(e)}`;
-    return replyOf(
-      resources.map((r) => ({ ...r, status: OperationStatus.FAILURE, reason })),
-      0,
-      t0,
-    );
+    if (refusal.kind === 'fault') throw e;
+    return replyOf(refusal.statuses, 0, t0);
   }
 
   /** Ends the bundle and waits for OVS. A refused bundle: engine aborted, changing resources answered FAILURE. */
@@ -350,6 +340,28 @@ export class ApplyPath {
     }
     return out;
   }
+}
+
+/** How the agent answers a goal state the engine refused. */
+export type Refusal =
+  | { readonly kind: 'input'; readonly error: GoalStateValidationError }
+  | { readonly kind: 'failure'; readonly statuses: readonly PlannedStatus[] }
+  | { readonly kind: 'fault' };
+
+/**
+ * Bad input only when core says so by code (an allowlist, core/errors.ts): answered INVALID_ARG.
+ * Anything else is our fault: every resource of the message is answered FAILURE, or, when the
+ * bytes do not even decode here so there is no resource to name, the error goes up as a gRPC
+ * INTERNAL (`fault`). Never "bad input" for our own bug.
+ */
+export function refusalOf(e: unknown, bytes: Uint8Array, version: 1 | 2): Refusal {
+  if (errorKind(e, GOALSTATE_INPUT_CODES) === 'input') {
+    return { kind: 'input', error: new GoalStateValidationError(errorText(e)) };
+  }
+  const resources = resourcesOfBytes(bytes, version);
+  if (resources === undefined) return { kind: 'fault' };
+  const reason = `agent fault: ${errorText(e)}`;
+  return { kind: 'failure', statuses: resources.map((r) => ({ ...r, status: OperationStatus.FAILURE, reason })) };
 }
 
 /** The "goal state applied" log line's fields. */
