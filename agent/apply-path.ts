@@ -82,6 +82,10 @@ export class ApplyPath {
 
   constructor(parts: ApplyPathParts) {
     this.#p = parts;
+    // Every reconnect after the first converge converges again (the first is convergeAtStartup's).
+    parts.session.on('ready', () => {
+      if (this.#converged) void parts.queue.run(() => this.#converge('reconnect')).catch(() => undefined);
+    });
   }
 
   get lastConvergeFlowMods(): number {
@@ -99,13 +103,10 @@ export class ApplyPath {
 
   /**
    * The first converge, which must succeed before the agent serves; a connection that drops
-   * meanwhile is retried. Later (re)connects converge by themselves (`session` 'ready').
+   * meanwhile is retried. Later reconnects converge by themselves (the constructor's 'ready').
    */
   async convergeAtStartup(restored: boolean): Promise<void> {
     const { session, queue, log } = this.#p;
-    session.on('ready', () => {
-      if (this.#converged) void queue.run(() => this.#converge('reconnect')).catch(() => undefined);
-    });
     for (let attempt = 1; ; attempt++) {
       await session.whenReady();
       try {
