@@ -15,7 +15,8 @@ import { GoalStateOperationReply, GoalStateV2 } from '../../proto';
 import { Controller } from '../controller';
 import { Logger } from '../log';
 import { ControlMetrics } from '../metrics';
-import { ControlError } from '../resources';
+import { httpStatusOf } from '../../agent/grpc/status';
+import { ControlError, controlErrorKind } from '../resources';
 import { ControlStore } from '../store/store';
 
 const MAX_BODY_BYTES = 256 * 1024 * 1024;
@@ -194,7 +195,7 @@ export function createApi(deps: Deps): http.Server {
           code = err.code;
         } else if (err instanceof ControlError) {
           code = err.code;
-          status = err.code.startsWith('BAD_') ? 400 : err.code === 'STORE_UNAVAILABLE' ? 503 : 500;
+          status = httpStatusOf(controlErrorKind(err));
         }
         if (status >= 500) log.warn('http request failed', { path: url.pathname, error: (err as Error).message });
         res.writeHead(status, { 'content-type': 'application/json' });

@@ -6,17 +6,14 @@ import * as grpc from '@grpc/grpc-js';
 import { GoalStateOperationReply, GoalStateProvisionerService, HostRequest, HostRequestReply } from '../../proto';
 import { Controller } from '../controller';
 import { Logger } from '../log';
-import { ControlError } from '../resources';
+import { grpcStatusOf as grpcStatusOfKind } from '../../agent/grpc/status';
+import { ControlError, controlErrorKind } from '../resources';
 
 const S = GoalStateProvisionerService;
 
-/** gRPC status for a controller error: bad input vs. not durable. */
+/** gRPC status for a controller error: bad input vs. not durable vs. our fault (agent/grpc/status.ts). */
 export function grpcStatusOf(err: unknown): grpc.status {
-  if (err instanceof ControlError) {
-    if (err.code.startsWith('BAD_')) return grpc.status.INVALID_ARGUMENT;
-    if (err.code === 'STORE_UNAVAILABLE') return grpc.status.UNAVAILABLE;
-  }
-  return grpc.status.INTERNAL;
+  return grpcStatusOfKind(controlErrorKind(err));
 }
 
 function serviceError(err: unknown): Partial<grpc.ServiceError> {
