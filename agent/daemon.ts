@@ -44,6 +44,7 @@ import { Metrics } from './metrics';
 import { OnDemandClient, onDemandRequestOf } from './ondemand';
 import { XdpArpDataplane } from './xdp-arp';
 import { parseHostPort } from '../core/net/hostport';
+import type { TlsFiles, TlsReloadResult } from './tls';
 
 export interface DaemonOptions {
   readonly listen: string;
@@ -64,6 +65,8 @@ export interface DaemonOptions {
   readonly xdpNetns?: string;
   /** bpffs directory of the XDP ARP responder's pinned maps. */
   readonly bpfPinDir?: string;
+  /** TLS for the gRPC server (agent/tls.ts); with a CA, client certificates are required. Plaintext when absent. */
+  readonly tls?: TlsFiles;
 }
 
 /**
@@ -276,6 +279,7 @@ export class AgentDaemon {
       address: o.listen,
       requestMode: 'raw',
       maxReceiveMessageBytes: o.maxMessageMb * 1024 * 1024,
+      ...(o.tls === undefined ? {} : { tls: { ...o.tls, requireClientCert: o.tls.caFile !== undefined } }),
     });
     this.#grpcPort = await this.#grpc.start();
     this.#log('info', 'agent ready', {
@@ -286,6 +290,11 @@ export class AgentDaemon {
       metricsPort: httpPort(this.#http),
       convergeFlowMods: this.#lastConvergeFlowMods,
     });
+  }
+
+  /** Re-reads the TLS files (SIGHUP): new connections get the new certificate; flows and open streams stay. */
+  reloadTls(): TlsReloadResult | null {
+    return this.#grpc?.reloadTls() ?? null;
   }
 
   /** Stops serving and disconnects. Installed flows stay: nothing is deleted on the way out. */
