@@ -37,6 +37,8 @@ export async function startAgent(
   sb: OvsSandbox,
   extra: readonly string[] = [],
   timeoutMs = 20_000,
+  /** How push() connects: plaintext unless given (an agent started with --tls-* needs TLS credentials). */
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
 ): Promise<AgentProcess> {
   const args = [BIN, 'run', '--ovs-rundir', sb.rundir, '--listen', '127.0.0.1:0', ...extra];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -84,7 +86,7 @@ export async function startAgent(
     child.kill('SIGKILL');
     throw e;
   }
-  const client = new GoalStateProvisionerClient(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), {
+  const client = new GoalStateProvisionerClient(`127.0.0.1:${grpcPort}`, credentials, {
     'grpc.max_send_message_length': 256 * 1024 * 1024,
     'grpc.max_receive_message_length': 256 * 1024 * 1024,
   });
@@ -104,7 +106,7 @@ export async function startAgent(
       await exited;
     },
     pushRawV1(bytes: Uint8Array) {
-      const raw = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
+      const raw = new grpc.Client(`127.0.0.1:${grpcPort}`, credentials);
       return new Promise<GoalStateOperationReply>((resolve, reject) => {
         raw.makeUnaryRequest(
           '/alcor.schema.GoalStateProvisioner/PushNetworkResourceStates',
