@@ -44,7 +44,7 @@ import { Metrics } from './metrics';
 import { OnDemandClient, onDemandRequestOf } from './ondemand';
 import { XdpArpDataplane } from './xdp-arp';
 import { parseHostPort } from '../core/net/hostport';
-import type { TlsFiles, TlsReloadResult } from './tls';
+import { ReloadableTls, type TlsFiles, type TlsReloadResult } from './tls';
 
 export interface DaemonOptions {
   readonly listen: string;
@@ -273,13 +273,17 @@ export class AgentDaemon {
     }
 
     // 5. Serve.
-    if (o.control !== undefined) this.#onDemand = new OnDemandClient(o.control);
+    // One TLS identity for the server and, in a mutual-TLS deployment, for the calls to --control; a SIGHUP
+    // reload reaches both.
+    const tls = o.tls === undefined ? undefined : new ReloadableTls(o.tls);
+    if (o.control !== undefined)
+      this.#onDemand = new OnDemandClient(o.control, tls?.mutual === true ? tls.channelCredentials() : undefined);
     if (o.metrics !== undefined) this.#http = await this.#startHttp(o.metrics);
     this.#grpc = new GoalStateServer(this.#applier(), {
       address: o.listen,
       requestMode: 'raw',
       maxReceiveMessageBytes: o.maxMessageMb * 1024 * 1024,
-      ...(o.tls === undefined ? {} : { tls: { ...o.tls, requireClientCert: o.tls.caFile !== undefined } }),
+      ...(tls === undefined ? {} : { tls }),
     });
     this.#grpcPort = await this.#grpc.start();
     this.#log('info', 'agent ready', {

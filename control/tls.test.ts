@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GoalStateV2, OperationStatus } from '../proto';
+import { GoalStateV2, HostRequest_ResourceStateRequest, OperationStatus, RequestType } from '../proto';
+import { OnDemandClient } from '../agent/ondemand';
 import { ReloadableTls } from '../agent/tls';
 import { requirePrereqs } from '../test/prereq';
 import {
@@ -209,6 +210,22 @@ if (requirePrereqs(['openssl'])) {
       assert.is(reply.operationStatuses.length, 1 + 1 + 2);
       assert.ok(reply.operationStatuses.every((s) => s.operationStatus === OperationStatus.SUCCESS));
       assert.is(agent.applied.size, 4, 'the TLS agent applied the pushed resources');
+
+      // An agent with --tls-ca calls the control's RequestGoalStates with its own certificate (agent/daemon.ts).
+      const agentIdentity = new ReloadableTls({ certFile: pki.server.cert, keyFile: pki.server.key, caFile: pki.ca });
+      const onDemand = new OnDemandClient(`127.0.0.1:${ctl.grpcPort}`, agentIdentity.channelCredentials());
+      try {
+        const answer = await onDemand.request(
+          HostRequest_ResourceStateRequest.fromPartial({
+            requestType: RequestType.ON_DEMAND,
+            tunnelId: 1,
+            destinationIp: '10.0.0.1',
+          }),
+        );
+        assert.ok(answer !== undefined, 'the control answered over mutual TLS');
+      } finally {
+        onDemand.close();
+      }
     } finally {
       await ctl?.stop();
       await agent.stop();

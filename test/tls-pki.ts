@@ -19,7 +19,7 @@ export interface TestPki {
   readonly dir: string;
   /** The CA every server and the good client are signed by. */
   readonly ca: string;
-  /** Server certificate (SAN 127.0.0.1, ::1, localhost), signed by `ca`. */
+  /** Server certificate (SAN 127.0.0.1, ::1, localhost; also usable as a client certificate), signed by `ca`. */
   readonly server: CertFiles;
   /** A second server certificate signed by `ca`, for reload tests. */
   readonly server2: CertFiles;
@@ -76,7 +76,8 @@ function makeLeaf(dir: string, name: string, ca: CertFiles, usage: 'serverAuth' 
     [
       'basicConstraints=CA:FALSE',
       'keyUsage=critical,digitalSignature',
-      `extendedKeyUsage=${usage}`,
+      // Server certificates are host identities: the agent also presents its own when it calls the control.
+      `extendedKeyUsage=${usage === 'serverAuth' ? 'serverAuth,clientAuth' : usage}`,
       ...(usage === 'serverAuth' ? ['subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost'] : []),
       '',
     ].join('\n'),
