@@ -147,5 +147,23 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'openssl'])) {
     }
   });
 
+  test('a plaintext gRPC server beyond loopback is started with a warning; on loopback without one', async () => {
+    let sb: OvsSandbox | undefined;
+    let agent: AgentProcess | undefined;
+    try {
+      sb = await OvsSandbox.start({ name: 'agtlsw' });
+      const warned = (a: AgentProcess): boolean =>
+        a.logs.some((l) => l.level === 'warn' && l.msg === 'gRPC server listens beyond loopback without TLS');
+      agent = await startAgent(sb, ['--tunnel-ip', HOST_IP]);
+      assert.not.ok(warned(agent), 'loopback default: no warning');
+      await agent.stop();
+      agent = await startAgent(sb, ['--tunnel-ip', HOST_IP, '--listen', '0.0.0.0:0']);
+      assert.ok(warned(agent), JSON.stringify(agent.logs.slice(0, 3)));
+    } finally {
+      await agent?.stop();
+      await sb?.stop();
+    }
+  });
+
   test.run();
 }

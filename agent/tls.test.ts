@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { requirePrereqs } from '../test/prereq';
 import { fingerprintOf, makeTestPki, type TestPki } from '../test/tls-pki';
+import { runOptions } from './cli/run';
 import {
   AGENT_CLIENT_TLS_FLAGS,
   isLoopbackHost,
@@ -37,6 +38,24 @@ test('flag triples: none is plaintext, cert+key (+CA) is TLS, anything else says
   const noCa = codeOf(() => tlsClientFilesFromFlags({ cert: 'c', key: 'k' }, AGENT_CLIENT_TLS_FLAGS));
   assert.is(noCa.code, 'TLS_NO_CA');
   assert.match(noCa.message, /--agent-tls-ca/);
+});
+
+test('alcor-agent run: --tls-* flags and config-file keys reach the daemon options; half a setting is refused', async () => {
+  assert.is((await runOptions([], {})).tls, undefined, 'plaintext by default');
+  const o = await runOptions(['--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--tls-ca', 'ca.pem'], {});
+  assert.equal(o.tls, { certFile: 'c.pem', keyFile: 'k.pem', caFile: 'ca.pem' });
+  const fromFile = await runOptions(['--config', 'agent.json'], {}, (f) =>
+    f === 'agent.json'
+      ? Promise.resolve(JSON.stringify({ 'tls-cert': 'c.pem', 'tls-key': 'k.pem' }))
+      : Promise.reject(new Error('ENOENT')),
+  );
+  assert.equal(fromFile.tls, { certFile: 'c.pem', keyFile: 'k.pem' });
+  const half = await runOptions(['--tls-ca', 'ca.pem'], {}).then(
+    () => null,
+    (e: unknown) => e as { code?: string; message: string },
+  );
+  assert.is(half?.code, 'E_CLI_BAD_VALUE');
+  assert.match(half?.message ?? '', /without --tls-cert/);
 });
 
 test('loopback addresses', () => {

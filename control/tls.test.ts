@@ -119,6 +119,29 @@ if (requirePrereqs(['openssl'])) {
     assert.is(plain?.agentTls, undefined);
   });
 
+  test('exposed listeners without TLS or auth are warned about; loopback defaults are not', async () => {
+    const lines: string[] = [];
+    const capture = {
+      ...silentLogger,
+      warn: (msg: string) => {
+        lines.push(msg);
+      },
+    };
+    const loopback = await startControl(config(path.join(dir, 'warn-lo'), {}), capture);
+    await loopback.stop();
+    assert.equal(lines, []);
+    const exposed = await startControl(
+      config(path.join(dir, 'warn-any'), { listen: '0.0.0.0:0', http: '0.0.0.0:0' }),
+      capture,
+    );
+    await exposed.stop();
+    assert.equal(lines, [
+      'northbound gRPC listens beyond loopback without TLS',
+      'HTTP API listens beyond loopback without TLS',
+      'HTTP API accepts mutating calls from anyone who can reach it',
+    ]);
+  });
+
   test('bad TLS files stop the start with what to fix', async () => {
     const missing = startControl(
       config(path.join(dir, 'bad1'), { tls: { certFile: pki.server.cert, keyFile: path.join(dir, 'nope.key') } }),
