@@ -24,6 +24,7 @@ import { ControlConfig, loadRunConfig } from './config';
 import { silentLogger } from './log';
 import { ControlHandle, startControl } from './server';
 import { hostIp, makeGoalState, pushGoalStates } from './testing/fixtures';
+import { ReplicaProcess } from './testing/replica-process';
 import { TestAgent } from './testing/test-agent';
 
 const TOKEN = 's3cret-token-for-tests';
@@ -334,5 +335,51 @@ if (requirePrereqs(['openssl'])) {
     }
   });
 
+  test('alcor-control run: --tls-* from the command line, SIGHUP swaps the certificate of the running process', async () => {
+    const live = { cert: path.join(dir, 'proc.crt'), key: path.join(dir, 'proc.key') };
+    fs.copyFileSync(pki.server.cert, live.cert);
+    fs.copyFileSync(pki.server.key, live.key);
+    const replica = await ReplicaProcess.start([
+      '--listen',
+      '127.0.0.1:0',
+      '--http',
+      '127.0.0.1:0',
+      '--data-dir',
+      path.join(dir, 'proc-data'),
+      '--tls-cert',
+      live.cert,
+      '--tls-key',
+      live.key,
+      '--tls-ca',
+      pki.ca,
+    ]);
+    try {
+      const good = { ca: pki.ca, client: pki.client };
+      const grpcPort = Number(replica.grpcAddress.split(':').pop());
+      const httpPort = Number(replica.httpBase.split(':').pop());
+      assert.match(replica.logs(), /tls=mutual/);
+      assert.is(await servedFingerprint(grpcPort, good, 'h2'), fingerprintOf(pki.server.cert));
+      fs.copyFileSync(pki.server2.cert, live.cert);
+      fs.copyFileSync(pki.server2.key, live.key);
+      replica.proc.kill('SIGHUP');
+      await until('reloaded', () => replica.logs().includes('reloaded'));
+      assert.is(await servedFingerprint(grpcPort, good, 'h2'), fingerprintOf(pki.server2.cert));
+      assert.is(await servedFingerprint(httpPort, good, 'http/1.1'), fingerprintOf(pki.server2.cert));
+      assert.is(replica.proc.exitCode, null, 'still running');
+      assert.is((await httpsRequest(httpPort, 'GET', '/healthz', good)).status, 200);
+    } finally {
+      await replica.kill('SIGTERM');
+    }
+  });
+
   test.run();
+}
+
+/** Polls `cond` every 20 ms until it holds; throws after timeoutMs. */
+async function until(what: string, cond: () => boolean, timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
