@@ -30,6 +30,7 @@ import { OnDemandClient } from './ondemand';
 import { PacketInHandler } from './packet-in';
 import { SerialQueue } from './serial-queue';
 import { XdpArpDataplane } from './xdp-arp';
+import { ReloadableTls, type TlsFiles, type TlsReloadResult } from './tls';
 
 export { DaemonError, type DaemonErrorCode } from './errors';
 export { splitHostPort } from './http-endpoints';
@@ -54,6 +55,8 @@ export interface DaemonOptions {
   readonly xdpNetns?: string;
   /** bpffs directory of the XDP ARP responder's pinned maps. */
   readonly bpfPinDir?: string;
+  /** TLS for the gRPC server (agent/tls.ts); with a CA, client certificates are required. Plaintext when absent. */
+  readonly tls?: TlsFiles;
 }
 
 /**
@@ -215,8 +218,11 @@ export class AgentDaemon {
   async #serve(packetIns: PacketInHandler): Promise<void> {
     const o = this.#opts;
     const r = this.#need();
+    // One TLS identity for the server and, in a mutual-TLS deployment, for the calls to --control; a SIGHUP
+    // reload reaches both.
+    const tls = o.tls === undefined ? undefined : new ReloadableTls(o.tls);
     if (o.control !== undefined) {
-      this.#onDemand = new OnDemandClient(o.control);
+      this.#onDemand = new OnDemandClient(o.control, tls?.mutual === true ? tls.channelCredentials() : undefined);
       packetIns.askOnDemand(this.#onDemand);
     }
     if (o.metrics !== undefined) {
@@ -230,6 +236,7 @@ export class AgentDaemon {
       address: o.listen,
       requestMode: 'raw',
       maxReceiveMessageBytes: o.maxMessageMb * 1024 * 1024,
+      ...(tls === undefined ? {} : { tls }),
     });
     this.#grpcPort = await this.#grpc.start();
     this.#log('info', 'agent ready', {
@@ -240,6 +247,11 @@ export class AgentDaemon {
       metricsPort: httpPort(this.#http),
       convergeFlowMods: r.apply.lastConvergeFlowMods,
     });
+  }
+
+  /** Re-reads the TLS files (SIGHUP): new connections get the new certificate; flows and open streams stay. */
+  reloadTls(): TlsReloadResult | null {
+    return this.#grpc?.reloadTls() ?? null;
   }
 
   /** Stops serving and disconnects. Installed flows stay: nothing is deleted on the way out. */

@@ -37,8 +37,11 @@ export async function startAgent(
   sb: OvsSandbox,
   extra: readonly string[] = [],
   timeoutMs = 20_000,
+  /** How push() connects: plaintext unless given (an agent started with --tls-* needs TLS credentials). */
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
 ): Promise<AgentProcess> {
-  const args = [BIN, 'run', '--ovs-rundir', sb.rundir, '--listen', '127.0.0.1:0', ...extra];
+  const listen = extra.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
+  const args = [BIN, 'run', '--ovs-rundir', sb.rundir, ...listen, ...extra];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -49,7 +52,7 @@ export async function startAgent(
     child.kill('SIGKILL');
     throw e;
   }
-  return agentHandle(child, logs, exited, ready.grpcPort, ready.metricsPort);
+  return agentHandle(child, logs, exited, ready.grpcPort, ready.metricsPort, credentials);
 }
 
 /** Collects the agent's JSON log lines into `logs` and resolves with its ports at the "agent ready" line. */
@@ -100,8 +103,9 @@ function agentHandle(
   exited: Promise<void>,
   grpcPort: number,
   metricsPort: number | undefined,
+  credentials: grpc.ChannelCredentials,
 ): AgentProcess {
-  const client = new GoalStateProvisionerClient(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), {
+  const client = new GoalStateProvisionerClient(`127.0.0.1:${grpcPort}`, credentials, {
     'grpc.max_send_message_length': 256 * 1024 * 1024,
     'grpc.max_receive_message_length': 256 * 1024 * 1024,
   });
@@ -120,7 +124,7 @@ function agentHandle(
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
     },
-    pushRawV1: (bytes: Uint8Array) => pushRawV1(grpcPort, bytes),
+    pushRawV1: (bytes: Uint8Array) => pushRawV1(grpcPort, bytes, credentials),
     push(gs: GoalStateV2) {
       return new Promise((resolve, reject) => {
         const call = client.pushGoalStatesStream();
@@ -135,8 +139,12 @@ function agentHandle(
   };
 }
 
-function pushRawV1(grpcPort: number, bytes: Uint8Array): Promise<GoalStateOperationReply> {
-  const raw = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
+function pushRawV1(
+  grpcPort: number,
+  bytes: Uint8Array,
+  credentials: grpc.ChannelCredentials,
+): Promise<GoalStateOperationReply> {
+  const raw = new grpc.Client(`127.0.0.1:${grpcPort}`, credentials);
   return new Promise<GoalStateOperationReply>((resolve, reject) => {
     raw.makeUnaryRequest(
       '/alcor.schema.GoalStateProvisioner/PushNetworkResourceStates',

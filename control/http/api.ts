@@ -10,7 +10,13 @@
 //   POST   /v1/hosts/<ip>/repush         full re-push of that host
 //   GET    /v1/shards                    replicas and how many hosts each owns
 //   POST   /v1/goalstates                a GoalStateV2 as JSON (proto3 JSON names); replies GoalStateOperationReply JSON
+// With --tls-cert/--tls-key it is HTTPS only; --tls-ca requires client certificates. With --http-token-file every
+// mutating call (any method but GET/HEAD/OPTIONS) needs `Authorization: Bearer <token>`: 401 without, 403 wrong
+// (control/http/auth.ts).
 import * as http from 'node:http';
+import * as https from 'node:https';
+import type { ReloadableTls } from '../../agent/tls';
+import type { BearerTokenAuth } from './auth';
 import { GoalStateOperationReply, GoalStateV2 } from '../../proto';
 import { Controller } from '../controller';
 import { Logger } from '../log';
@@ -26,6 +32,10 @@ interface Deps {
   readonly store: ControlStore;
   readonly metrics: ControlMetrics;
   readonly log: Logger;
+  /** HTTPS (and with a CA, required client certificates) instead of plain HTTP. */
+  readonly tls?: ReloadableTls;
+  /** Bearer token that mutating calls must carry. */
+  readonly auth?: BearerTokenAuth;
 }
 
 class HttpError extends Error {
@@ -92,7 +102,7 @@ function agentList(body: unknown): Array<[string, string]> {
   return out;
 }
 
-export function createApi(deps: Deps): http.Server {
+export function createApi(deps: Deps): http.Server | https.Server {
   const { controller, store, metrics, log } = deps;
 
   const route = async (
@@ -175,8 +185,17 @@ export function createApi(deps: Deps): http.Server {
     throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${url.pathname}`);
   };
 
-  return http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    const refused = deps.auth?.check(req) ?? null;
+    if (refused !== null) {
+      res.writeHead(refused.status, {
+        'content-type': 'application/json',
+        ...(refused.status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
+      });
+      res.end(JSON.stringify({ error: { code: refused.code, message: refused.message } }));
+      return;
+    }
     route(req, url).then(
       ({ status, body, text }) => {
         if (text !== undefined) {
@@ -202,5 +221,9 @@ export function createApi(deps: Deps): http.Server {
         res.end(JSON.stringify({ error: { code, message: (err as Error).message } }));
       },
     );
-  });
+  };
+  if (deps.tls === undefined) return http.createServer(handler);
+  const server = https.createServer(deps.tls.httpsServerOptions(), handler);
+  deps.tls.track(server);
+  return server;
 }

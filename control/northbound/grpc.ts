@@ -91,11 +91,12 @@ export async function startGrpcServer(
   controller: Controller,
   listen: string,
   log: Logger,
+  credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
 ): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
   server.addService(northboundDefinition(), northboundHandlers(controller, log));
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(listen, credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
   return { server, port };
 }
