@@ -15,14 +15,15 @@ import {
   HostRequest,
   HostRequestReply,
 } from '../../proto';
+import { formatMac } from '../../core/goalstate/addr';
 
 export function hostIp(i: number): string {
   return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 }
 
+/** A locally administered MAC (02:...) numbered n. */
 function mac(n: number): string {
-  const hex = n.toString(16).padStart(10, '0');
-  return `02:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}:${hex.slice(8, 10)}`;
+  return formatMac(0x02_00_00_00_00_00 + n);
 }
 
 export interface FixtureOptions {

@@ -7,6 +7,7 @@
 // into shorthands (ip, tcp, arp, ...), and omits priority=32768 (OFP_DEFAULT_PRIORITY).
 
 import type { Action, FieldName, Flow, MatchField } from '../flow';
+import { formatIpv4, formatMac } from '../goalstate/addr';
 import { OFPP } from './constants';
 
 export interface FormatOptions {
@@ -76,23 +77,13 @@ export const FIELD_TEXT: Readonly<Record<FieldName, FieldText>> = {
   conj_id: t('conj_id', 'NXM_NX_CONJ_ID', 32, 'dec'),
 };
 
-const TWO_32 = 0x1_0000_0000;
-
 /** `%#x` as OVS prints it: "0" for zero, else "0x..". */
 function hex(v: number): string {
   return v === 0 ? '0' : `0x${v.toString(16)}`;
 }
 
-function ipv4(v: number): string {
-  return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-}
-
-function mac(v: number): string {
-  const hi = Math.floor(v / TWO_32);
-  const lo = v >>> 0;
-  const bytes = [(hi >>> 8) & 255, hi & 255, lo >>> 24, (lo >>> 16) & 255, (lo >>> 8) & 255, lo & 255];
-  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
-}
+const ipv4 = formatIpv4;
+const mac = (v: number): string => formatMac(v);
 
 const RESERVED_PORT_NAMES: ReadonlyMap<number, string> = new Map([
   [OFPP.IN_PORT, 'IN_PORT'],

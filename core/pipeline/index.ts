@@ -14,5 +14,5 @@ export * from './flood-flows';
 export * from './remote-neighbor-flows';
 export * from './router-flows';
 export * from './dependents';
-export { formatFlow, formatFlows, macText, ipText } from './text';
+export { formatFlow, formatFlows } from './text';
 export { MemoryView } from './memview';
