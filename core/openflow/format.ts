@@ -13,6 +13,15 @@ import { OFPP } from './constants';
 export interface FormatOptions {
   /** OpenFlow port numbers to interface names: `in_port=tapX`, `output:tapX`. */
   readonly portNames?: ReadonlyMap<number, string>;
+  /**
+   * Table ids to names (`table=ArpResponder`, `resubmit(,L3Resolve)`, `goto_table:Output`) for debug output;
+   * core/pipeline's `tableNameOf` gives the pipeline's. Without it tables print as numbers, as OVS prints them.
+   */
+  readonly tableNames?: (id: number) => string | undefined;
+}
+
+function table(id: number, opts: FormatOptions | undefined): string {
+  return opts?.tableNames?.(id) ?? String(id);
 }
 
 type ValueStyle = 'dec' | 'hex' | 'mac' | 'ipv4' | 'port';
@@ -323,11 +332,11 @@ export function formatAction(a: Action, opts?: FormatOptions): string {
     case 'move':
       return `move:${subfield(a.src, a.srcOfs, a.nBits)}->${subfield(a.dst, a.dstOfs, a.nBits)}`;
     case 'resubmit':
-      return `resubmit(,${a.table})`;
+      return `resubmit(,${table(a.table, opts)})`;
     case 'ct': {
       const args: string[] = [];
       if (a.commit) args.push('commit');
-      if (a.table !== undefined) args.push(`table=${a.table}`);
+      if (a.table !== undefined) args.push(`table=${table(a.table, opts)}`);
       if (a.zone !== 0) args.push(`zone=${a.zone}`);
       if (a.setMark !== undefined) args.push(`exec(set_field:${hex(a.setMark)}->ct_mark)`);
       return `ct(${args.join(',')})`;
@@ -345,7 +354,7 @@ export function formatAction(a: Action, opts?: FormatOptions): string {
 
 export function formatActions(actions: readonly Action[], goto: number | undefined, opts?: FormatOptions): string {
   const parts = actions.map((a) => formatAction(a, opts));
-  if (goto !== undefined) parts.push(`goto_table:${goto}`);
+  if (goto !== undefined) parts.push(`goto_table:${table(goto, opts)}`);
   return parts.length === 0 ? 'drop' : parts.join(',');
 }
 
@@ -357,7 +366,7 @@ export function formatActions(actions: readonly Action[], goto: number | undefin
  */
 export function formatFlow(flow: Flow, opts?: FormatOptions): string {
   const match = formatMatch(flow.match, flow.priority, opts);
-  return `cookie=0x${flow.cookie.toString(16)}, table=${flow.table}, ${match}${match === '' ? '' : ' '}actions=${formatActions(flow.actions, flow.goto, opts)}`;
+  return `cookie=0x${flow.cookie.toString(16)}, table=${table(flow.table, opts)}, ${match}${match === '' ? '' : ' '}actions=${formatActions(flow.actions, flow.goto, opts)}`;
 }
 
 /** A dump-flows line without its changing statistics (duration, counters, ages), trimmed. */

@@ -5,7 +5,7 @@ import type { Action, FieldName, Flow, MatchField } from '../flow';
 import { OFPP_CONTROLLER, OFPP_IN_PORT, OFPP_LOCAL } from '../flow';
 import { formatIpv4, formatMac } from '../goalstate/addr';
 import { cookieToString } from './cookie';
-import { tableById } from './tables';
+import { tableNameOf } from './tables';
 
 const MAC_FIELDS: ReadonlySet<FieldName> = new Set(['eth_src', 'eth_dst', 'arp_sha', 'arp_tha']);
 const IP_FIELDS: ReadonlySet<FieldName> = new Set([
@@ -47,7 +47,7 @@ function portText(p: number): string {
 }
 
 function tableText(id: number): string {
-  return tableById(id)?.name ?? String(id);
+  return tableNameOf(id) ?? String(id);
 }
 
 function actionText(a: Action): string {
