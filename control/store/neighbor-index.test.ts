@@ -7,20 +7,20 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  EtherType,
   GoalStateV2,
+  HostRequest,
   NeighborState,
   NeighborType,
   OperationStatus,
   OperationType,
   PortState,
-  Protocol,
   RequestType,
+  ResourceType,
 } from '../../proto';
 import { silentLogger } from '../log';
 import { parseGoalStateV2 } from '../resources';
 import { startControl } from '../server';
-import { hostIp, makeGoalState, pushGoalStates, requestGoalStates } from '../testing/fixtures';
+import { embeddedConfig, hostIp, makeGoalState, pushGoalStates, requestGoalStates } from '../testing/fixtures';
 import { TestAgent } from '../testing/test-agent';
 import { FileStore } from './file-store';
 import { StateCache } from './store';
@@ -111,21 +111,14 @@ test('the index answers what a full scan answers, through random puts, updates a
 });
 
 function goalState(neighbors: Record<string, string>, op = OperationType.CREATE): Uint8Array {
-  const gs: GoalStateV2 = {
+  const gs = GoalStateV2.fromPartial({
     formatVersion: 102,
-    hostResources: { '192.0.2.7': { resources: Object.keys(neighbors).map((id) => ({ type: 3, id })) } },
-    vpcStates: {},
-    subnetStates: {},
-    portStates: {},
-    dhcpStates: {},
-    neighborStates: {},
-    securityGroupStates: {},
-    routerStates: {},
-    gatewayStates: {},
-  };
+    hostResources: {
+      '192.0.2.7': { resources: Object.keys(neighbors).map((id) => ({ type: ResourceType.NEIGHBOR, id })) },
+    },
+  });
   for (const [id, ip] of Object.entries(neighbors)) {
-    const state = NeighborState.decode(neighbor(id, [[ip, 21]]));
-    gs.neighborStates[id] = { ...state, operationType: op };
+    gs.neighborStates[id] = { ...NeighborState.decode(neighbor(id, [[ip, 21]])), operationType: op };
   }
   return GoalStateV2.encode(gs).finish();
 }
@@ -161,24 +154,12 @@ test('the controller answers on-demand requests from the index, never by scannin
   const a = await TestAgent.start(hostIp(1));
   const b = await TestAgent.start(hostIp(2));
   const ctl = await startControl(
-    {
-      listen: '127.0.0.1:0',
-      http: '127.0.0.1:0',
-      etcd: null,
-      dataDir: dir,
-      replicaId: 'solo',
-      prefix: '/t/',
-      leaseTtlSec: 5,
-      ackMode: 'agents',
-      resultTimeoutMs: 5000,
-      replyTimeoutMs: 5000,
-      backoffMaxMs: 200,
-      logLevel: 'warn',
+    embeddedConfig(dir, {
       agents: new Map([
         [a.hostIp, a.address],
         [b.hostIp, b.address],
       ]),
-    },
+    }),
     silentLogger,
   );
   try {
@@ -202,22 +183,10 @@ test('the controller answers on-demand requests from the index, never by scannin
     const ask = (ip: string) =>
       requestGoalStates(
         grpcAddr,
-        {
+        HostRequest.fromPartial({
           formatVersion: 1,
-          stateRequests: [
-            {
-              requestType: RequestType.ON_DEMAND,
-              requestId: ip,
-              tunnelId: 21,
-              sourceIp: '10.200.0.0',
-              sourcePort: 0,
-              destinationIp: ip,
-              destinationPort: 0,
-              ethertype: EtherType.IPV4,
-              protocol: Protocol.ARP,
-            },
-          ],
-        },
+          stateRequests: [{ requestType: RequestType.ON_DEMAND, requestId: ip, tunnelId: 21, destinationIp: ip }],
+        }),
         b.hostIp,
       );
     try {

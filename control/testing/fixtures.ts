@@ -16,6 +16,7 @@ import {
   HostRequestReply,
 } from '../../proto';
 import { formatMac } from '../../core/goalstate/addr';
+import type { ControlConfig } from '../config';
 
 export function hostIp(i: number): string {
   return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
@@ -187,4 +188,24 @@ export async function httpJson(
     // metrics are text
   }
   return { status: res.status, json };
+}
+
+/** An embedded (file store, no etcd) control service on free ports, for tests. */
+export function embeddedConfig(dataDir: string, over: Partial<ControlConfig> = {}): ControlConfig {
+  return {
+    listen: '127.0.0.1:0',
+    http: '127.0.0.1:0',
+    etcd: null,
+    dataDir,
+    replicaId: 'solo',
+    prefix: '/t/',
+    leaseTtlSec: 5,
+    ackMode: 'agents',
+    resultTimeoutMs: 5000,
+    replyTimeoutMs: 5000,
+    backoffMaxMs: 200,
+    logLevel: 'warn',
+    agents: new Map(),
+    ...over,
+  };
 }
