@@ -150,7 +150,9 @@ class ThreadBackend implements Backend {
         this.#commits = [];
       }
       const options = built.transfer ? { transferList: built.transfer as ArrayBuffer[] } : undefined;
-      return this.#pool.run(task, options) as Promise<WorkerReply>;
+      return (this.#pool.run(task, options) as Promise<WorkerReply>).catch((e: unknown) => {
+        throw recoded(e);
+      });
     };
     const next = this.#tail.then(dispatch, dispatch);
     this.#tail = next.catch(() => undefined);
@@ -159,6 +161,14 @@ class ThreadBackend implements Backend {
   async close(): Promise<void> {
     await this.#pool.destroy();
   }
+}
+
+/** An error from a worker thread with its `code` back (worker.ts sends it in `cause`). */
+function recoded(e: unknown): unknown {
+  if (!(e instanceof Error) || (e as { code?: unknown }).code !== undefined) return e;
+  const code = (e.cause as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string') Object.assign(e, { code });
+  return e;
 }
 
 class InlineBackend implements Backend {

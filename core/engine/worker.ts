@@ -117,7 +117,17 @@ export class PartitionHost {
 
 const host = new PartitionHost();
 
-/** The piscina entry point. */
+/**
+ * The piscina entry point. An error crosses back to the main thread by structured clone, which keeps
+ * `message` and `cause` but drops own properties such as `code`; the code rides in `cause` and the
+ * engine puts it back (engine.ts `recoded`).
+ */
 export default function handle(task: WorkerTask): unknown {
-  return host.handle(task);
+  try {
+    return host.handle(task);
+  } catch (e: unknown) {
+    const code = e instanceof Error ? (e as { code?: unknown }).code : undefined;
+    if (typeof code === 'string' && (e as Error).cause === undefined) (e as Error).cause = { code };
+    throw e;
+  }
 }
