@@ -275,4 +275,9 @@ test('regression (found by fuzzing): stray bytes that never complete a message d
   assertNothingEscaped();
 });
 
+test('nothing escaped the session after the last run', async () => {
+  await new Promise((r) => setImmediate(r));
+  assertNothingEscaped();
+});
+
 test.run();

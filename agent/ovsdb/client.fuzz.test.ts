@@ -337,8 +337,22 @@ test('ovsdb fuzz: garbage, deep and oversized JSON, and wrong shapes end in a co
           sock?.destroy();
         }
       }
-      await waitUntil(() => client.connected, 5000, 'the client to reconnect');
-      assert.equal(await client.listDbs(), ['Open_vSwitch']);
+      // Pieces of the hostile answer may still be on their way and take the next connection down too: each
+      // failure must be coded, and a working connection must follow.
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        await waitUntil(() => client.connected, 5000, 'the client to reconnect');
+        const dbs = await client.listDbs().then(
+          (d) => d,
+          (err: unknown) => err,
+        );
+        if (Array.isArray(dbs)) {
+          assert.equal(dbs, ['Open_vSwitch']);
+          break;
+        }
+        assertCoded(dbs, 'listDbs after garbage');
+        if (Date.now() > deadline) assert.unreachable('no working connection within 5 s of the garbage');
+      }
       assertNothingEscaped();
     },
   );
@@ -384,6 +398,11 @@ test('regression (found by fuzzing): a message inside one chunk is held to the s
     code = (e as { code?: unknown }).code;
   }
   assert.is(code, 'OVSDB_MESSAGE_TOO_LARGE');
+});
+
+test('nothing escaped the client after the last run', async () => {
+  await new Promise((r) => setImmediate(r));
+  assertNothingEscaped();
 });
 
 test.run();
