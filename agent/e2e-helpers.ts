@@ -38,7 +38,9 @@ export async function startAgent(
   extra: readonly string[] = [],
   timeoutMs = 20_000,
 ): Promise<AgentProcess> {
-  const args = [BIN, 'run', '--ovs-rundir', sb.rundir, '--listen', '127.0.0.1:0', ...extra];
+  // Any free port unless the caller fixes one (a test that restarts the agent at the same address).
+  const listen = extra.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
+  const args = [BIN, 'run', '--ovs-rundir', sb.rundir, ...listen, ...extra];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
