@@ -220,7 +220,21 @@ async function run(name: string, s: Scenario, check: (r: RunResult) => Promise<v
     await pinger.more(50, 'after the restart');
     const ping = await pinger.stop();
     pinger = undefined;
-    await check({ sb, agent, before, ping, stateDir, control });
+    const box = sb;
+    await check({
+      sb,
+      agent,
+      before,
+      ping,
+      stateDir,
+      control,
+      restart: async () => {
+        await agent?.kill9();
+        agent = undefined;
+        agent = await startAgent(box, args);
+        return agent;
+      },
+    });
   } catch (e: unknown) {
     if (control !== undefined && process.env.ALCOR_TEST_VERBOSE) process.stderr.write(control.logs());
     throw e;
@@ -240,6 +254,8 @@ interface RunResult {
   readonly ping: { readonly sent: number; readonly lost: number[] };
   readonly stateDir: string;
   readonly control: Control | undefined;
+  /** kill -9 and start the agent again with the same flags. */
+  readonly restart: () => Promise<AgentProcess>;
 }
 
 function assertNoLoss(ping: RunResult['ping']): void {
@@ -282,6 +298,15 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
       assert.ok(fs.existsSync(path.join(r.stateDir, 'read-back')), 'the state dir says the snapshot is partial');
       // A goal state (full or not: the agent cannot tell) changes nothing and deletes nothing.
       assert.ok(allSuccess(await r.agent.push(GS)));
+      assert.equal(await dumpOurFlows(r.sb), r.before);
+      // Its snapshot holds only what was pushed since the read-back: a second kill -9 must not trust it.
+      const snapFile = path.join(r.stateDir, 'snapshot.json');
+      await until('the partial snapshot written', async () =>
+        fs.existsSync(snapFile) ? fs.readFileSync(snapFile, 'utf8').includes(P2.id) : false,
+      );
+      const again = await r.restart();
+      assert.is(ready(again)?.convergeFlowMods, 0, 'the partial snapshot is restored, but nothing deleted');
+      assert.is(ready(again)?.readBack, r.before.length);
       assert.equal(await dumpOurFlows(r.sb), r.before);
     });
   });
