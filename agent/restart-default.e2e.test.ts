@@ -1,7 +1,8 @@
 // Restart that never blackholes, with the defaults (issue 14, part 1). An agent started with only
 // --listen, --ovs-rundir, --bridge and --tunnel-ip (its state dir at the default) is killed with
 // SIGKILL and started again under a `ping -i 0.02` between two VMs: no packet is lost, with and
-// without a reachable control service (a real `alcor-control run` process). A corrupt snapshot
+// without a reachable control service (a real `alcor-control run` process that pushes to the agent;
+// the agent itself gets --control only where it must ask, or to a port nothing listens on). A corrupt snapshot
 // leads to read-back, not deletion: every installed flow stays, a flow no resource wants included,
 // until the full state is known; with --control the agent asks (AGENT_RESTARTED) and then removes
 // only that flow. Everything waits for conditions (ping replies, log lines), never for time.
@@ -156,7 +157,13 @@ const allSuccess = (r: GoalStateOperationReply): boolean =>
 const hasLog = (a: AgentProcess, msg: string): boolean => a.logs.some((l) => l.msg === msg);
 
 interface Scenario {
-  readonly withControl: boolean;
+  /**
+   * 'none': no control service, goal states pushed straight to the agent. 'pushes': a control service
+   * pushes to the agent, which has only the four flags. 'asked': the same, and the agent has
+   * --control to ask it. 'unreachable': no control service, but the agent has --control (to a port
+   * nothing listens on).
+   */
+  readonly control: 'none' | 'pushes' | 'asked' | 'unreachable';
   readonly corruptSnapshot: boolean;
 }
 
@@ -174,13 +181,12 @@ async function run(name: string, s: Scenario, check: (r: RunResult) => Promise<v
     sb = await OvsSandbox.start({ name });
     const vm1 = await sb.addVm({ name: 'vm1', mac: P1.mac, ip: `${P1.ip}/24`, ofport: 1, iface: tapNameFor(P1.id) });
     await sb.addVm({ name: 'vm2', mac: P2.mac, ip: `${P2.ip}/24`, ofport: 2, iface: tapNameFor(P2.id) });
-    // Only --listen, --ovs-rundir (startAgent), --bridge and --tunnel-ip (and --control): the state dir is the default.
+    // Only --listen, --ovs-rundir (startAgent), --bridge and --tunnel-ip (and --control when asked): the state dir is the default.
     const port = await freePort();
     const args = ['--listen', `127.0.0.1:${port}`, '--bridge', 'br-int', '--tunnel-ip', HOST_IP];
-    if (s.withControl) {
-      control = await startControl(dataDir);
-      args.push('--control', control.grpc);
-    }
+    if (s.control === 'pushes' || s.control === 'asked') control = await startControl(dataDir);
+    if (s.control === 'asked' && control !== undefined) args.push('--control', control.grpc);
+    if (s.control === 'unreachable') args.push('--control', `127.0.0.1:${await freePort()}`);
     agent = await startAgent(sb, args);
     if (control !== undefined) {
       await control.register(HOST_IP, `127.0.0.1:${port}`);
@@ -207,13 +213,15 @@ async function run(name: string, s: Scenario, check: (r: RunResult) => Promise<v
     await pinger.more(5, 'while no agent runs');
     agent = await startAgent(sb, args);
     const restarted = agent;
-    if (s.withControl && s.corruptSnapshot) {
+    if (s.control === 'asked' && s.corruptSnapshot) {
       await until(
         'the full state known and the sweep done',
         async () => hasLog(restarted, 'full state known: flows no resource wants were removed'),
         30_000,
       );
-    } else if (s.withControl) {
+    } else if (s.control === 'unreachable') {
+      await until('AGENT_RESTARTED tried', async () => hasLog(restarted, 'AGENT_RESTARTED not answered; asking again'));
+    } else if (control !== undefined) {
       // The control service re-pushes the full state on its new stream to the restarted agent.
       await until('the re-push applied', async () => hasLog(restarted, 'goal state applied'), 30_000);
     }
@@ -267,7 +275,7 @@ const ready = (a: AgentProcess): Record<string, unknown> | undefined => a.logs.f
 
 if (requirePrereqs(['root', 'ovs', 'netns'])) {
   test('defaults, no control service: kill -9 + restart under ping -i 0.02 loses nothing', async () => {
-    await run('rsdefnc', { withControl: false, corruptSnapshot: false }, async (r) => {
+    await run('rsdefnc', { control: 'none', corruptSnapshot: false }, async (r) => {
       assertNoLoss(r.ping);
       assert.is(ready(r.agent)?.convergeFlowMods, 1, 'the restored snapshot: only the flow no resource wants goes');
       assert.equal(
@@ -278,7 +286,7 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
   });
 
   test('defaults, with a control service: kill -9 + restart under ping -i 0.02 loses nothing', async () => {
-    await run('rsdefwc', { withControl: true, corruptSnapshot: false }, async (r) => {
+    await run('rsdefwc', { control: 'pushes', corruptSnapshot: false }, async (r) => {
       assertNoLoss(r.ping);
       assert.is(ready(r.agent)?.convergeFlowMods, 1);
       assert.equal(
@@ -289,7 +297,7 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
   });
 
   test('corrupt snapshot, no control service: read back, nothing deleted, not even a stale flow', async () => {
-    await run('rscornc', { withControl: false, corruptSnapshot: true }, async (r) => {
+    await run('rscornc', { control: 'none', corruptSnapshot: true }, async (r) => {
       assertNoLoss(r.ping);
       const rd = ready(r.agent);
       assert.is(rd?.convergeFlowMods, 0, 'no flow-mod at start-up');
@@ -312,7 +320,7 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
   });
 
   test('corrupt snapshot, with a control service: AGENT_RESTARTED, full state, then only the stale flow goes', async () => {
-    await run('rscorwc', { withControl: true, corruptSnapshot: true }, async (r) => {
+    await run('rscorwc', { control: 'asked', corruptSnapshot: true }, async (r) => {
       assertNoLoss(r.ping);
       const rd = ready(r.agent);
       assert.is(rd?.convergeFlowMods, 0);
@@ -322,6 +330,15 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
         r.before.filter((l) => !l.includes('in_port=4093')),
       );
       assert.not.ok(fs.existsSync(path.join(r.stateDir, 'read-back')), 'the snapshot is a full state again');
+    });
+  });
+
+  test('corrupt snapshot, --control unreachable: read back, nothing deleted while it keeps asking', async () => {
+    await run('rscorun', { control: 'unreachable', corruptSnapshot: true }, async (r) => {
+      assertNoLoss(r.ping);
+      assert.is(ready(r.agent)?.convergeFlowMods, 0);
+      assert.is(ready(r.agent)?.readBack, r.before.length);
+      assert.equal(await dumpOurFlows(r.sb), r.before);
     });
   });
 
