@@ -367,10 +367,17 @@ export class AgentDaemon {
     // Flow-mods go into the bundle as each chunk is encoded: OVS parses them while the engine
     // computes the rest. The bundle commits only after prepare succeeded as a whole.
     let stream: BundleStream | undefined;
+    let streamBundle = -1;
     try {
       prepared = await engine.prepare(req.bytes, version, {
         onDelta: (delta, bundleId) => {
+          // A new bundle id: the engine started over (engine.ts PrepareOptions); the old bundle goes.
+          if (stream !== undefined && streamBundle !== bundleId) {
+            stream.abandon('the engine planned the goal state again');
+            stream = undefined;
+          }
           if (stream === undefined) {
+            streamBundle = bundleId;
             stream = session.streamBundle(bundleId);
             stream.result.catch(() => undefined); // awaited below; a failure before then must not go unhandled
           }

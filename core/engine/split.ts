@@ -1,7 +1,7 @@
 // Splits one encoded goal state into per-partition goal states without decoding it.
 //
 // Neighbors are the only resource kind that reaches the millions, so they are the kind we
-// partition: each neighbor goes to partition hash32(id) % n. Every other top-level field is small
+// partition: each neighbor goes to its partition by id (placement.ts). Every other top-level field is small
 // and is copied to every partition, so each partition sees the full context (VPCs, subnets,
 // routers, ports…) it needs to validate and compile its neighbors. A concatenation of
 // top-level fields is itself a valid message (protobuf merges repeated and map fields), so each
@@ -9,6 +9,7 @@
 
 import { hash32 } from '../pipeline/cookie';
 import { type Cursor, WIRE_LEN, asciiIdHash, readVarint, skipField } from './wire';
+import { Placement } from './placement';
 
 /** Top-level field numbers of the neighbor collections (goalstate.proto). */
 const V1_NEIGHBOR_STATES = 5;
@@ -26,18 +27,15 @@ export class SplitError extends Error {
 }
 
 /**
- * The partition of a neighbor id, from its encoded bytes. It is the id hash the flow cookie carries
- * (core/pipeline/cookie.ts hash32), so after a restart each installed neighbor flow can be routed
- * back to its partition from its cookie alone (partitionOfCookieHash).
+ * The partition of a neighbor id, from its encoded bytes: placement.ts's rule on the id hash the
+ * flow cookie carries (core/pipeline/cookie.ts hash32), so after a restart each installed neighbor
+ * flow can be routed back to its partition from its cookie alone.
  */
-export function partitionOfId(idBytes: Uint8Array, start: number, end: number, parts: number): number {
-  if (parts <= 1) return 0;
-  const h = asciiIdHash(idBytes, start, end);
-  return (h >= 0 ? h : hash32(new TextDecoder().decode(idBytes.subarray(start, end)))) % parts;
-}
-
-export function partitionOfCookieHash(hash: number, parts: number): number {
-  return parts <= 1 ? 0 : hash % parts;
+export function partitionOfId(idBytes: Uint8Array, start: number, end: number, placement: Placement): number {
+  if (placement.parts <= 1) return 0;
+  const ascii = asciiIdHash(idBytes, start, end);
+  const text = (): string => new TextDecoder().decode(idBytes.subarray(start, end));
+  return placement.of(ascii >= 0 ? ascii : hash32(text()), text);
 }
 
 /** One piece of a partition's share of a goal state: a valid goal state on its own. */
@@ -127,10 +125,12 @@ function neighborIdRangeInConfig(buf: Uint8Array, start: number, end: number, c:
 export function splitGoalState(
   message: Uint8Array,
   version: 1 | 2,
-  parts: number,
+  partsOrPlacement: number | Placement,
   chunkNeighbors = Number.POSITIVE_INFINITY,
   maxChunks = Number.POSITIVE_INFINITY,
 ): SplitGoalState {
+  const placement = typeof partsOrPlacement === 'number' ? new Placement(partsOrPlacement) : partsOrPlacement;
+  const parts = placement.parts;
   // A plain view: subarrays of a Buffer are Buffers, slower to make by the million.
   const bytes =
     message instanceof Buffer ? new Uint8Array(message.buffer, message.byteOffset, message.length) : message;
@@ -171,7 +171,7 @@ export function splitGoalState(
     entries[2 * n + 1] = payloadEnd;
     idRanges[2 * n] = s;
     idRanges[2 * n + 1] = e;
-    const p = partitionOfId(bytes, s, e, parts);
+    const p = partitionOfId(bytes, s, e, placement);
     partOf[n++] = p;
     counts[p]++;
     c.pos = payloadEnd;
