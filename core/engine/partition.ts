@@ -1,11 +1,12 @@
 // One partition of the agent's desired state: the held resources, the desired flow table, and the
 // transaction that turns one goal state into one flow-mod delta.
 //
-// Partitioning (see pool.ts): every partition holds every resource except neighbors, which are
-// spread by id hash. Partition 0 owns the flows of everything but neighbors (ports, routers, the
-// per-VNI flood flows, the infrastructure flows); each partition owns the flows of its neighbors.
-// Because a neighbor's flows read only the neighbor and small context (subnets, tunnel facts),
-// partitions never need each other's state.
+// Partitioning (see engine.ts and placement.ts): every partition holds every resource except
+// neighbors, which are spread by id hash. Partition 0 owns the flows of everything but neighbors
+// (ports, routers, the per-VNI flood flows, the infrastructure flows); each partition owns the
+// flows of its neighbors. A neighbor's flows read only the neighbor and small context (subnets,
+// tunnel facts); the one thing partitions must agree on is who holds a flow key several owners
+// want, and placement.ts keeps every claimant of such a key in partition 0.
 //
 // Transactions are two-phase, so that nothing is recorded as programmed until OVS confirms it:
 //   prepare()  plans the goal state, applies it to the held state and the flow table, and returns

@@ -8,13 +8,24 @@
 // part decodes with the ordinary decoder.
 
 import { hash32 } from '../pipeline/cookie';
-import { type Cursor, WIRE_LEN, asciiIdHash, readVarint, skipField } from './wire';
+import {
+  type Cursor,
+  MAP_KEY_FIELD,
+  MAP_KEY_TAG,
+  WIRE_LEN,
+  asciiIdHash,
+  fieldNumber,
+  readVarint,
+  skipField,
+} from './wire';
 import { Placement } from './placement';
 
 /** Top-level field numbers of the neighbor collections (goalstate.proto). */
-const V1_NEIGHBOR_STATES = 5;
-const V2_NEIGHBOR_STATES = 7;
-const V2_HOST_RESOURCES = 2;
+const V1_NEIGHBOR_STATES = fieldNumber('GoalState', 'neighbor_states');
+const V2_NEIGHBOR_STATES = fieldNumber('GoalStateV2', 'neighbor_states');
+const V2_HOST_RESOURCES = fieldNumber('GoalStateV2', 'host_resources');
+const STATE_CONFIGURATION = fieldNumber('NeighborState', 'configuration');
+const CONFIG_ID = fieldNumber('NeighborConfiguration', 'id');
 
 export class SplitError extends Error {
   readonly code = 'ERR_GOALSTATE_WIRE';
@@ -77,12 +88,13 @@ const FEW_CHUNKS = 4;
 const MIN_CHUNK_NEIGHBORS = 1024;
 
 /** Top-level fields that hold no resource: format_version (both), host_resources (v2, ignored). */
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = fieldNumber('GoalState', 'format_version');
+if (FORMAT_VERSION !== fieldNumber('GoalStateV2', 'format_version')) throw new Error('format_version moved');
 
 /** Finds the id bytes of a neighbor field payload: the map key (v2) or configuration.id (v1). */
 function neighborIdRange(buf: Uint8Array, start: number, end: number, version: 1 | 2, c: Cursor): [number, number] {
   c.pos = start;
-  const wantField = version === 2 ? 1 : 2;
+  const wantField = version === 2 ? MAP_KEY_FIELD : STATE_CONFIGURATION;
   while (c.pos < end) {
     if (!readVarint(buf, end, c)) break;
     const field = Math.floor(c.value / 8);
@@ -107,7 +119,7 @@ function neighborIdRangeInConfig(buf: Uint8Array, start: number, end: number, c:
     if (!readVarint(buf, end, c)) break;
     const field = Math.floor(c.value / 8);
     const wire = c.value & 7;
-    if (field === 3 && wire === WIRE_LEN) {
+    if (field === CONFIG_ID && wire === WIRE_LEN) {
       if (!readVarint(buf, end, c)) break;
       return c.pos + c.value <= end ? [c.pos, c.pos + c.value] : [start, start];
     }
@@ -161,8 +173,8 @@ export function splitGoalState(
     const payloadEnd = payloadStart + c.value;
     let s: number;
     let e: number;
-    // The usual v2 entry starts with its key (tag 0x0a, one length byte).
-    if (version === 2 && bytes[payloadStart] === 0x0a && bytes[payloadStart + 1] < 0x80) {
+    // The usual v2 entry starts with its key (one length byte).
+    if (version === 2 && bytes[payloadStart] === MAP_KEY_TAG && bytes[payloadStart + 1] < 0x80) {
       s = payloadStart + 2;
       e = s + bytes[payloadStart + 1];
       if (e > payloadEnd) [s, e] = neighborIdRange(bytes, payloadStart, payloadEnd, version, idCursor);
