@@ -386,7 +386,7 @@ export class Engine {
         async (p, i) => early[i] ?? expect(await this.#parts[p].run({ type: 'contestCandidates', all }), 'keys').keys,
       ),
     );
-    const keys = uniqueKeys(lists);
+    const keys = concatKeys(lists);
     if (keys.length === 0) return undefined;
     const holds = await Promise.all(
       this.#parts.map(async (b) => expect(await b.run({ type: 'holds', keys }), 'holds').holds),
@@ -657,20 +657,21 @@ export class Engine {
   }
 }
 
-/** The (family, VNI, value) triples of several lists, each once. */
-function uniqueKeys(lists: readonly Float64Array[]): Float64Array {
+/**
+ * The (family, VNI, value) triples of several lists, one after the other. A key listed twice is
+ * asked twice, with the same answers: cheaper than building a string per key to drop repeats.
+ */
+function concatKeys(lists: readonly Float64Array[]): Float64Array {
   if (lists.length === 1) return lists[0];
-  const seen = new Set<string>();
-  const out = new KeyList();
+  let n = 0;
+  for (const l of lists) n += l.length;
+  const out = new Float64Array(n);
+  let at = 0;
   for (const l of lists) {
-    for (let i = 0; i < l.length; i += 3) {
-      const k = `${l[i]}/${l[i + 1]}/${l[i + 2]}`;
-      if (seen.has(k)) continue;
-      seen.add(k);
-      out.push(l[i], l[i + 1], l[i + 2]);
-    }
+    out.set(l, at);
+    at += l.length;
   }
-  return out.toArray();
+  return out;
 }
 
 function sum(xs: readonly number[]): number {

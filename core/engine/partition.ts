@@ -807,15 +807,11 @@ export class PartitionEngine {
     const out = new KeyList();
     const others = this.#otherFilters;
     if (others.length === 0) return out.toArray();
-    const seen = new Set<string>();
+    // Repeats are rare (the lane holds each key once) and the engine drops them.
     const visit = (family: number, vni: number, value: number): void => {
       for (const o of others) {
         if (!o.mayHold(family, vni, value)) continue;
-        const k = `${family}/${vni}/${value}`;
-        if (!seen.has(k)) {
-          seen.add(k);
-          out.push(family, vni, value);
-        }
+        out.push(family, vni, value);
         return;
       }
     };
@@ -833,12 +829,16 @@ export class PartitionEngine {
   holds(keys: Float64Array): Uint8Array {
     const out = new Uint8Array(keys.length / 3);
     const lost = this.#lostKeys();
+    const touched = lost.size > 0 || this.#refused.size > 0;
     for (let i = 0; i < out.length; i++) {
       const family = keys[3 * i] as NeighborFamily;
       const vni = keys[3 * i + 1];
       const value = keys[3 * i + 2];
       if (this.lane.holder(family, vni, value) >= 0 || this.#heldOutsideLane(family, vni, value)) out[i] = 1;
-      else if (lost.has(`${family}/${vni}/${value}`) || this.#refused.has(`${family}/${vni}/${value}`)) out[i] = 1;
+      else if (touched) {
+        const k = `${family}/${vni}/${value}`;
+        if (lost.has(k) || this.#refused.has(k)) out[i] = 1;
+      }
     }
     return out;
   }
