@@ -288,10 +288,17 @@ export class ApplyPath {
   async #plan(bytes: Uint8Array, version: 1 | 2): Promise<Planned> {
     const { engine, session } = this.#p;
     let stream: BundleStream | undefined;
+    let streamBundle = -1;
     try {
       const prepared = await engine.prepare(bytes, version, {
         onDelta: (delta, bundleId) => {
+          // A new bundle id: the engine started over (engine.ts PrepareOptions); the old bundle goes.
+          if (stream !== undefined && streamBundle !== bundleId) {
+            stream.abandon('the engine planned the goal state again');
+            stream = undefined;
+          }
           if (stream === undefined) {
+            streamBundle = bundleId;
             stream = session.streamBundle(bundleId);
             stream.result.catch(() => undefined); // awaited in #send; a failure before then must not go unhandled
           }
