@@ -115,6 +115,14 @@ export const RUN_OPTIONS = [
     metavar: 'LEVEL',
     help: 'debug, info, warn or error',
   },
+  {
+    name: 'neighbor-limit',
+    type: 'number',
+    default: 1000,
+    env: 'ALCOR_CONTROL_NEIGHBOR_LIMIT',
+    metavar: 'N',
+    help: 'resource API: above N bound ports in a VPC its neighbors are not pushed; agents resolve them on demand',
+  },
 ] as const satisfies readonly OptionSpec[];
 
 export interface ControlConfig {
@@ -135,6 +143,8 @@ export interface ControlConfig {
   readonly backoffMaxMs: number;
   readonly logLevel: LogLevel;
   readonly agents: ReadonlyMap<string, string>;
+  /** Resource API: VPCs with more bound ports than this get their neighbors on demand (default 1000). */
+  readonly neighborLimit?: number;
 }
 
 function agentsFrom(obj: unknown, origin: string): Map<string, string> {
@@ -216,5 +226,6 @@ export function loadRunConfig(
     backoffMaxMs: o['backoff-max'],
     logLevel: level as LogLevel,
     agents,
+    neighborLimit: Math.max(0, Math.floor(o['neighbor-limit'])),
   };
 }

@@ -15,12 +15,19 @@ import { DEFAULT_STREAM_OPTIONS } from './southbound/agent-stream';
 import { FileStore } from './store/file-store';
 import { ControlStore } from './store/store';
 import { splitHostPort } from '../core/net/hostport';
+import { DEFAULT_NEIGHBOR_LIMIT, Dpm } from './dpm/dpm';
+import { FileRecordStore } from './resources/file-record-store';
+import { RecordStore } from './resources/record-store';
+import { ResourceService } from './resources/service';
 
 export interface ControlHandle {
   readonly controller: Controller;
   readonly store: ControlStore;
   readonly membership: Membership;
   readonly metrics: ControlMetrics;
+  /** The resource API's managers and DPM (control/resources, control/dpm). */
+  readonly resources: ResourceService;
+  readonly dpm: Dpm;
   readonly grpcPort: number;
   readonly httpPort: number;
   /** Graceful: releases the lease first so the hosts move at once, then closes everything. */
@@ -42,14 +49,18 @@ export async function startControl(
   const metrics = new ControlMetrics();
   let store: ControlStore;
   let membership: Membership;
+  let records: RecordStore;
   if (cfg.etcd === null) {
     store = new FileStore(cfg.dataDir);
     membership = new StaticMembership(replicaId);
+    records = new FileRecordStore(cfg.dataDir);
   } else {
     const { EtcdStore } = await import('./store/etcd-store');
     const { EtcdMembership } = await import('./sharding/etcd-membership');
     const etcdStore = new EtcdStore({ endpoints: cfg.etcd, prefix: cfg.prefix, replicaId, log });
     store = etcdStore;
+    const { EtcdRecordStore } = await import('./resources/etcd-record-store');
+    records = new EtcdRecordStore(etcdStore.client, cfg.prefix);
     membership = new EtcdMembership({
       client: etcdStore.client,
       prefix: cfg.prefix,
@@ -72,6 +83,13 @@ export async function startControl(
     metrics,
   });
   await controller.start();
+  await records.start();
+  const resources = new ResourceService(records);
+  const dpm = new Dpm(records, store, controller, (id, st) => resources.recordStatus(id, st), {
+    neighborLimit: cfg.neighborLimit ?? DEFAULT_NEIGHBOR_LIMIT,
+    log,
+  });
+  dpm.start();
   await membership.start();
   controller.reconcile();
   let grpcServer: grpc.Server;
@@ -79,12 +97,14 @@ export async function startControl(
   try {
     ({ server: grpcServer, port: grpcPort } = await startGrpcServer(controller, cfg.listen, log));
   } catch (err: unknown) {
+    dpm.stop();
     await controller.stop();
     await membership.stop();
+    await records.close();
     await store.close();
     throw err;
   }
-  const api = createApi({ controller, store, metrics, log });
+  const api = createApi({ controller, store, metrics, log, resources: { service: resources, dpm } });
   const { host, port } = splitHostPort(cfg.http);
   const httpPort = await new Promise<number>((resolve, reject) => {
     api.once('error', reject);
@@ -104,16 +124,20 @@ export async function startControl(
     store,
     membership,
     metrics,
+    resources,
+    dpm,
     grpcPort,
     httpPort,
     stop: () => {
       if (stopping === null) {
         stopping = (async () => {
           await membership.stop(); // lease released: the other replicas take the hosts now
+          dpm.stop();
           await controller.stop();
           grpcServer.forceShutdown();
           await new Promise<void>((r) => (api as http.Server).close(() => r()));
           api.closeAllConnections();
+          await records.close();
           await store.close();
           log.notice('stopped', { replica: replicaId });
         })();

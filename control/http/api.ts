@@ -10,6 +10,8 @@
 //   POST   /v1/hosts/<ip>/repush         full re-push of that host
 //   GET    /v1/shards                    replicas and how many hosts each owns
 //   POST   /v1/goalstates                a GoalStateV2 as JSON (proto3 JSON names); replies GoalStateOperationReply JSON
+//   /v1/vpcs, /v1/subnets, /v1/ports, /v1/routers, /v1/security-groups: the resource API (http/resources.ts)
+// Errors: {"code","message","field"?} (and the same under "error", as this API always answered).
 import * as http from 'node:http';
 import { GoalStateOperationReply, GoalStateV2 } from '../../proto';
 import { Controller } from '../controller';
@@ -17,6 +19,8 @@ import { Logger } from '../log';
 import { ControlMetrics } from '../metrics';
 import { ControlError } from '../resources';
 import { ControlStore } from '../store/store';
+import { ApiError } from '../resources/errors';
+import { isResourceKind, ResourceRouteDeps, routeResources } from './resources';
 
 const MAX_BODY_BYTES = 256 * 1024 * 1024;
 
@@ -25,6 +29,8 @@ interface Deps {
   readonly store: ControlStore;
   readonly metrics: ControlMetrics;
   readonly log: Logger;
+  /** The resource API; absent: those routes answer 404. */
+  readonly resources?: ResourceRouteDeps;
 }
 
 class HttpError extends Error {
@@ -97,11 +103,16 @@ export function createApi(deps: Deps): http.Server {
   const route = async (
     req: http.IncomingMessage,
     url: URL,
-  ): Promise<{ status: number; body: unknown; text?: string }> => {
-    const parts = url.pathname
-      .split('/')
-      .filter((p) => p !== '')
-      .map(decodeURIComponent);
+  ): Promise<{ status: number; body: unknown; text?: string; headers?: Readonly<Record<string, string>> }> => {
+    let parts: string[];
+    try {
+      parts = url.pathname
+        .split('/')
+        .filter((p) => p !== '')
+        .map(decodeURIComponent);
+    } catch {
+      throw new HttpError(400, 'BAD_PATH', `malformed percent-escape in ${url.pathname.slice(0, 200)}`);
+    }
     const method = req.method ?? 'GET';
     if (url.pathname === '/healthz' && method === 'GET') {
       return {
@@ -118,6 +129,10 @@ export function createApi(deps: Deps): http.Server {
       return { status: 200, body: null, text: metrics.registry.render() };
     if (parts[0] !== 'v1') throw new HttpError(404, 'NOT_FOUND', `no route ${url.pathname}`);
     const [, coll, id, sub] = parts;
+    if (isResourceKind(coll) && deps.resources !== undefined) {
+      if (sub !== undefined || parts.length > 3) throw new HttpError(404, 'NOT_FOUND', `no route ${url.pathname}`);
+      return routeResources(req, url, coll, id, deps.resources);
+    }
     if (coll === 'shards' && id === undefined && method === 'GET') return { status: 200, body: controller.shardMap() };
     if (coll === 'goalstates' && id === undefined && method === 'POST') {
       const json = await readJson(req);
@@ -175,21 +190,34 @@ export function createApi(deps: Deps): http.Server {
   };
 
   return http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      const message = 'the request target is not a valid URL path';
+      res.end(JSON.stringify({ code: 'BAD_PATH', message, error: { code: 'BAD_PATH', message } }));
+      return;
+    }
     route(req, url).then(
-      ({ status, body, text }) => {
+      ({ status, body, text, headers }) => {
         if (text !== undefined) {
           res.writeHead(status, { 'content-type': 'text/plain; version=0.0.4' });
           res.end(text);
           return;
         }
-        res.writeHead(status, { 'content-type': 'application/json' });
+        res.writeHead(status, { 'content-type': 'application/json', ...headers });
         res.end(JSON.stringify(body));
       },
       (err: unknown) => {
         let status = 500;
         let code = 'INTERNAL';
-        if (err instanceof HttpError) {
+        let field: string | undefined;
+        if (err instanceof ApiError) {
+          status = err.status;
+          code = err.code;
+          field = err.field;
+        } else if (err instanceof HttpError) {
           status = err.status;
           code = err.code;
         } else if (err instanceof ControlError) {
@@ -197,8 +225,11 @@ export function createApi(deps: Deps): http.Server {
           status = err.code.startsWith('BAD_') ? 400 : err.code === 'STORE_UNAVAILABLE' ? 503 : 500;
         }
         if (status >= 500) log.warn('http request failed', { path: url.pathname, error: (err as Error).message });
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { code, message: (err as Error).message } }));
+        const message = (err as Error).message;
+        const head: Record<string, string> = { 'content-type': 'application/json' };
+        if (status === 413) head.connection = 'close';
+        res.writeHead(status, head);
+        res.end(JSON.stringify({ code, message, ...(field === undefined ? {} : { field }), error: { code, message } }));
       },
     );
   });
