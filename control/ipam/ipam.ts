@@ -23,6 +23,16 @@ export function hostRange(cidr: Cidr): { first: number; last: number } {
 
 /** Where the next search starts, per pool (a hint only: correctness comes from the compare). */
 const hints = new Map<string, number>();
+/**
+ * Values picked by this process's transactions that have not committed yet: concurrent transactions of one
+ * replica then pick different values instead of colliding with each other and retrying.
+ */
+const inflight = new Set<string>();
+
+function reserve(tx: RecordTxn, key: string): void {
+  inflight.add(key);
+  tx.cleanups.push(() => inflight.delete(key));
+}
 
 /**
  * A free address of the subnet (not the gateway), claimed for `owner`. The first attempt scans from where the
@@ -39,8 +49,10 @@ export function allocateIp(tx: RecordTxn, subnetId: string, cidr: Cidr, gatewayI
     const ip = first + ((start - first + i) % size);
     if (ip === gatewayIp) continue;
     const text = formatIpv4(ip);
-    if (tx.peek(ipKey(subnetId, text))) continue;
+    const key = ipKey(subnetId, text);
+    if (tx.peek(key) || inflight.has(key)) continue;
     claimIp(tx, subnetId, text, owner);
+    reserve(tx, key);
     hints.set(subnetId, ip + 1 > last ? first : ip + 1);
     return text;
   }
@@ -62,8 +74,9 @@ export function releaseIp(tx: RecordTxn, subnetId: string, ip: string, owner: st
 export function allocateMac(tx: RecordTxn, owner: string): string {
   for (let i = 0; i < 64; i++) {
     const mac = formatMac(MAC_OUI * 0x1000000 + Math.floor(Math.random() * 0x1000000));
-    if (tx.peek(macKey(mac))) continue;
+    if (tx.peek(macKey(mac)) || inflight.has(macKey(mac))) continue;
     claimMac(tx, mac, owner);
+    reserve(tx, macKey(mac));
     return mac;
   }
   throw conflict('POOL_EXHAUSTED', 'no free MAC address found', 'mac');
@@ -85,8 +98,9 @@ export function allocateVni(tx: RecordTxn, owner: string): number {
   if (start < 1 || start > MAX_VNI) start = 1;
   for (let i = 0; i < MAX_VNI; i++) {
     const vni = 1 + ((start - 1 + i) % MAX_VNI);
-    if (tx.peek(vniKey(vni))) continue;
+    if (tx.peek(vniKey(vni)) || inflight.has(vniKey(vni))) continue;
     claimVni(tx, vni, owner);
+    reserve(tx, vniKey(vni));
     hints.set('vni', vni + 1);
     return vni;
   }

@@ -118,47 +118,57 @@ export class EtcdRecordStore implements RecordStore {
   async transact<T>(fn: (tx: RecordTxn) => T): Promise<TxnResult<T>> {
     for (let attempt = 0; attempt < MAX_TXN_ATTEMPTS; attempt++) {
       const tx = new RecordTxn(this.view, this.rev, attempt);
-      const result = fn(tx);
-      if (tx.puts.size === 0 && tx.deletes.size === 0) return { result, revision: this.rev };
-      const compare = [
-        ...[...tx.reads].map(([key, modRev]) => ({
-          key: this.k(key),
-          target: 'Mod' as const,
-          result: 'Equal' as const,
-          mod_revision: String(modRev),
-        })),
-        ...[...tx.ranges].map((prefix) => ({
-          key: this.k(prefix),
-          range_end: prefixEnd(this.k(prefix)),
-          target: 'Mod' as const,
-          result: 'Less' as const,
-          mod_revision: String(tx.viewRev + 1),
-        })),
-      ];
-      const ops: IRequestOp[] = [
-        ...[...tx.puts].map(([key, value]) => ({
-          request_put: { key: this.k(key), value: Buffer.from(JSON.stringify(value)) },
-        })),
-        ...[...tx.deletes].map((key) => ({ request_delete_range: { key: this.k(key) } })),
-      ];
-      if (compare.length > MAX_TXN_OPS || ops.length > MAX_TXN_OPS) {
-        throw new ApiError(
-          400,
-          'TOO_LARGE',
-          `one request may write at most ${MAX_TXN_OPS} keys in sharded mode (${ops.length} needed): split it`,
-        );
-      }
-      let res;
       try {
-        res = await this.client.kv.txn({ compare, success: ops });
-      } catch (err: unknown) {
-        throw new ApiError(503, 'STORE_UNAVAILABLE', `etcd: ${(err as Error).message}`);
+        const out = await this.attempt(tx, fn);
+        if (out !== null) return out;
+      } finally {
+        tx.finish();
       }
-      const rev = Number(res.header.revision);
-      await this.caughtUp(rev);
-      if (res.succeeded) return { result, revision: rev };
     }
     throw tooContended();
+  }
+
+  /** One try: the result, or null when a compare failed (someone else wrote first). */
+  private async attempt<T>(tx: RecordTxn, fn: (tx: RecordTxn) => T): Promise<TxnResult<T> | null> {
+    const result = fn(tx);
+    if (tx.puts.size === 0 && tx.deletes.size === 0) return { result, revision: this.rev };
+    const compare = [
+      ...[...tx.reads].map(([key, modRev]) => ({
+        key: this.k(key),
+        target: 'Mod' as const,
+        result: 'Equal' as const,
+        mod_revision: String(modRev),
+      })),
+      ...[...tx.ranges].map((prefix) => ({
+        key: this.k(prefix),
+        range_end: prefixEnd(this.k(prefix)),
+        target: 'Mod' as const,
+        result: 'Less' as const,
+        mod_revision: String(tx.viewRev + 1),
+      })),
+    ];
+    const ops: IRequestOp[] = [
+      ...[...tx.puts].map(([key, value]) => ({
+        request_put: { key: this.k(key), value: Buffer.from(JSON.stringify(value)) },
+      })),
+      ...[...tx.deletes].map((key) => ({ request_delete_range: { key: this.k(key) } })),
+    ];
+    if (compare.length > MAX_TXN_OPS || ops.length > MAX_TXN_OPS) {
+      throw new ApiError(
+        400,
+        'TOO_LARGE',
+        `one request may write at most ${MAX_TXN_OPS} keys in sharded mode (${ops.length} needed): split it`,
+      );
+    }
+    let res;
+    try {
+      res = await this.client.kv.txn({ compare, success: ops });
+    } catch (err: unknown) {
+      throw new ApiError(503, 'STORE_UNAVAILABLE', `etcd: ${(err as Error).message}`);
+    }
+    const rev = Number(res.header.revision);
+    await this.caughtUp(rev);
+    return res.succeeded ? { result, revision: rev } : null;
   }
 
   async putLoose(entries: ReadonlyMap<string, unknown>): Promise<void> {

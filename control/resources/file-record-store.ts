@@ -77,7 +77,12 @@ export class FileRecordStore implements RecordStore {
   transact<T>(fn: (tx: RecordTxn) => T): Promise<TxnResult<T>> {
     const run = this.chain.then(async () => {
       const tx = new RecordTxn(this.view, this.rev, 0);
-      const result = fn(tx);
+      let result: T;
+      try {
+        result = fn(tx);
+      } finally {
+        tx.finish();
+      }
       if (tx.puts.size === 0 && tx.deletes.size === 0) return { result, revision: this.rev };
       const r = this.rev + 1;
       const line: LogLine = { r, p: [...tx.puts], d: [...tx.deletes] };

@@ -44,6 +44,8 @@ export class RecordTxn {
   readonly deletes = new Set<string>();
   readonly reads = new Map<string, number>();
   readonly ranges = new Set<string>();
+  /** Run once this attempt committed or failed (allocators release their in-flight reservations). */
+  readonly cleanups: Array<() => void> = [];
 
   constructor(
     private readonly view: ReadonlyMap<string, RecordEntry>,
@@ -86,6 +88,10 @@ export class RecordTxn {
   del(key: string): void {
     this.puts.delete(key);
     this.deletes.add(key);
+  }
+
+  finish(): void {
+    for (const f of this.cleanups.splice(0)) f();
   }
 
   writes(): TxnWrites {
