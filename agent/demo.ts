@@ -73,26 +73,9 @@ const VMS: readonly DemoVm[] = [
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
-/** The goal state one host receives: the shared network, its own ports and DHCP entries, the others as neighbors. */
-function goalStateFor(host: keyof typeof HOSTS): GoalStateV2 {
-  const entries: Entry[] = [
-    vpc('demo-vpc', { cidr: '10.220.0.0/16', tunnelId: S1.vni }),
-    ...[S1, S2].map((s) =>
-      subnet(s.id, {
-        vpcId: 'demo-vpc',
-        cidr: s.cidr,
-        tunnelId: s.vni,
-        gateway: { ipAddress: s.gw, macAddress: s.gwMac },
-        dnsEntryList: [{ entry: '10.220.0.53' }],
-      }),
-    ),
-    router('demo-router', {
-      hostDvrMacAddress: DVR_MAC,
-      subnetRoutingTables: [
-        { subnetId: S1.id, routingRules: [] },
-        { subnetId: S2.id, routingRules: [] },
-      ],
-    }),
+/** The demo's two security groups: a web tier and a locked-down one. */
+function securityGroupEntries(): Entry[] {
+  return [
     // Web tier: ICMP and TCP 80 from inside the VPC; anything out.
     securityGroup('sg-web', {
       vpcId: 'demo-vpc',
@@ -157,38 +140,64 @@ function goalStateFor(host: keyof typeof HOSTS): GoalStateV2 {
       ],
     }),
   ];
-  for (const vm of VMS) {
-    if (vm.host === host) {
-      entries.push(
-        port(vm.portId, {
-          vpcId: 'demo-vpc',
-          name: vm.name,
-          macAddress: vm.mac,
-          hostInfo: { ipAddress: HOSTS[host], macAddress: '02:00:00:00:00:01' },
-          fixedIps: [{ subnetId: vm.subnet.id, ipAddress: vm.ip }],
-          allowAddressPairs: [],
-          securityGroupIds: [{ id: vm.sg }],
-        }),
-        dhcp(`dhcp-${vm.portId}`, {
-          subnetId: vm.subnet.id,
-          macAddress: vm.mac,
-          ipv4Address: vm.ip,
-          portHostName: vm.name,
-        }),
-      );
-    } else {
-      entries.push(
-        neighbor(vm.portId, {
-          vpcId: 'demo-vpc',
-          name: vm.name,
-          macAddress: vm.mac,
-          hostIpAddress: HOSTS[vm.host],
-          // L3: reachable from the other subnet through the distributed router too.
-          fixedIps: [{ neighborType: NeighborType.L3, subnetId: vm.subnet.id, ipAddress: vm.ip, tunnelId: 0 }],
-        }),
-      );
-    }
+}
+
+/** A VM's entries in `host`'s goal state: its port and DHCP entry on its own host, a neighbor elsewhere. */
+function vmEntries(vm: (typeof VMS)[number], host: keyof typeof HOSTS): Entry[] {
+  if (vm.host === host) {
+    return [
+      port(vm.portId, {
+        vpcId: 'demo-vpc',
+        name: vm.name,
+        macAddress: vm.mac,
+        hostInfo: { ipAddress: HOSTS[host], macAddress: '02:00:00:00:00:01' },
+        fixedIps: [{ subnetId: vm.subnet.id, ipAddress: vm.ip }],
+        allowAddressPairs: [],
+        securityGroupIds: [{ id: vm.sg }],
+      }),
+      dhcp(`dhcp-${vm.portId}`, {
+        subnetId: vm.subnet.id,
+        macAddress: vm.mac,
+        ipv4Address: vm.ip,
+        portHostName: vm.name,
+      }),
+    ];
   }
+  return [
+    neighbor(vm.portId, {
+      vpcId: 'demo-vpc',
+      name: vm.name,
+      macAddress: vm.mac,
+      hostIpAddress: HOSTS[vm.host],
+      // L3: reachable from the other subnet through the distributed router too.
+      fixedIps: [{ neighborType: NeighborType.L3, subnetId: vm.subnet.id, ipAddress: vm.ip, tunnelId: 0 }],
+    }),
+  ];
+}
+
+/** The goal state one host receives: the shared network, its own ports and DHCP entries, the others as neighbors. */
+function goalStateFor(host: keyof typeof HOSTS): GoalStateV2 {
+  const entries: Entry[] = [
+    vpc('demo-vpc', { cidr: '10.220.0.0/16', tunnelId: S1.vni }),
+    ...[S1, S2].map((s) =>
+      subnet(s.id, {
+        vpcId: 'demo-vpc',
+        cidr: s.cidr,
+        tunnelId: s.vni,
+        gateway: { ipAddress: s.gw, macAddress: s.gwMac },
+        dnsEntryList: [{ entry: '10.220.0.53' }],
+      }),
+    ),
+    router('demo-router', {
+      hostDvrMacAddress: DVR_MAC,
+      subnetRoutingTables: [
+        { subnetId: S1.id, routingRules: [] },
+        { subnetId: S2.id, routingRules: [] },
+      ],
+    }),
+    ...securityGroupEntries(),
+  ];
+  for (const vm of VMS) entries.push(...vmEntries(vm, host));
   return v2(entries);
 }
 
@@ -220,6 +229,77 @@ async function ping(from: Vm, to: string): Promise<boolean> {
   return (await from.exec(['ping', '-c3', '-i0.2', '-W1', to])).code === 0;
 }
 
+/** Step 1: two hypervisors (sandboxes) joined by an underlay, each with its VMs (no address yet). */
+async function startHosts(
+  keep: boolean,
+  sandboxes: OvsSandbox[],
+): Promise<{ a: OvsSandbox; b: OvsSandbox; vms: Map<string, Vm> }> {
+  say('1. two hypervisors (private OVS in namespaces) joined by a VXLAN underlay 192.0.2.0/24');
+  const a = await OvsSandbox.start({ name: 'demoa', underlay: { ip: `${HOSTS.a}/24` }, persistent: keep });
+  sandboxes.push(a);
+  const b = await OvsSandbox.start({
+    name: 'demob',
+    underlay: { ip: `${HOSTS.b}/24`, peer: 'demoa' },
+    persistent: keep,
+  });
+  sandboxes.push(b);
+  const vms = new Map<string, Vm>();
+  for (const vm of VMS) {
+    const sb = vm.host === 'a' ? a : b;
+    // No address yet: each VM gets its lease from the agent's DHCP server.
+    const v = await sb.addVm({
+      name: vm.name,
+      mac: vm.mac,
+      ip: '169.254.0.1/16',
+      iface: tapNameFor(vm.portId),
+      mtu: 1450,
+    });
+    vms.set(vm.name, v);
+    say(`   VM ${vm.name.padEnd(5)} on host ${vm.host}  mac ${vm.mac}  interface ${v.iface}`);
+  }
+  return { a, b, vms };
+}
+
+/** Step 3: each host's goal state over gRPC; the number of hosts with a resource not SUCCESS. */
+async function pushGoalStates(agents: readonly AgentProcess[]): Promise<number> {
+  say('3. push each host its GoalStateV2 over gRPC (PushGoalStatesStream)');
+  let failures = 0;
+  for (const [i, host] of (['a', 'b'] as const).entries()) {
+    const t = performance.now();
+    const reply = await agents[i].push(goalStateFor(host));
+    const bad = reply.operationStatuses.filter((s) => s.operationStatus !== OperationStatus.SUCCESS);
+    say(
+      `   host ${host}: ${reply.operationStatuses.length} resources, ${bad.length} not SUCCESS, ${(performance.now() - t).toFixed(0)} ms`,
+    );
+    for (const s of bad) say(`     ${s.resourceId}: status ${s.operationStatus}`);
+    if (bad.length) failures++;
+  }
+  return failures;
+}
+
+/** Step 5: the pings that must pass and the ones the security groups must block. */
+async function checkTraffic(vms: ReadonlyMap<string, Vm>, check: (ok: boolean, what: string) => void): Promise<void> {
+  const get = (name: string): Vm => {
+    const v = vms.get(name);
+    if (v === undefined) throw new Error(`no VM ${name}`);
+    return v;
+  };
+  say('5. traffic');
+  check(await ping(get('web1'), S1.gw), 'web1 -> its gateway 10.220.1.1 (answered by flows)');
+  check(await ping(get('web1'), '10.220.1.12'), 'web1 (host a) -> web2 (host b): same subnet, over VXLAN');
+  check(
+    await ping(get('web1'), '10.220.2.13'),
+    'web1 (host a, subnet 1) -> db1 (host b, subnet 2): routed by the distributed router',
+  );
+  check(await ping(get('db1'), '10.220.1.11'), 'db1 -> web1: routed back');
+  check(!(await ping(get('web2'), '10.220.1.14')), "web2 -> vault: blocked by vault's security group");
+  check(!(await ping(get('web1'), '10.220.1.14')), 'web1 -> vault (same host): blocked too');
+  check(
+    await ping(get('vault'), '10.220.1.11'),
+    'vault -> web1: vault may talk out, and the reply comes back (stateful)',
+  );
+}
+
 export async function runDemo(keep: boolean): Promise<number> {
   if (!requirePrereqs(['root', 'ovs', 'netns', 'busybox'])) return 2;
   const sandboxes: OvsSandbox[] = [];
@@ -231,29 +311,7 @@ export async function runDemo(keep: boolean): Promise<number> {
     say(`  ${ok ? 'ok  ' : 'FAIL'}  ${what}`);
   };
   try {
-    say('1. two hypervisors (private OVS in namespaces) joined by a VXLAN underlay 192.0.2.0/24');
-    const a = await OvsSandbox.start({ name: 'demoa', underlay: { ip: `${HOSTS.a}/24` }, persistent: keep });
-    sandboxes.push(a);
-    const b = await OvsSandbox.start({
-      name: 'demob',
-      underlay: { ip: `${HOSTS.b}/24`, peer: 'demoa' },
-      persistent: keep,
-    });
-    sandboxes.push(b);
-    const vms = new Map<string, Vm>();
-    for (const vm of VMS) {
-      const sb = vm.host === 'a' ? a : b;
-      // No address yet: each VM gets its lease from the agent's DHCP server.
-      const v = await sb.addVm({
-        name: vm.name,
-        mac: vm.mac,
-        ip: '169.254.0.1/16',
-        iface: tapNameFor(vm.portId),
-        mtu: 1450,
-      });
-      vms.set(vm.name, v);
-      say(`   VM ${vm.name.padEnd(5)} on host ${vm.host}  mac ${vm.mac}  interface ${v.iface}`);
-    }
+    const { a, b, vms } = await startHosts(keep, sandboxes);
 
     say('2. one alcor-agent per host (alcor-agent run --ovs-rundir … --tunnel-ip …)');
     for (const [host, sb] of [
@@ -264,17 +322,7 @@ export async function runDemo(keep: boolean): Promise<number> {
       say(`   agent on host ${host}: gRPC 127.0.0.1:${agents[agents.length - 1].grpcPort}`);
     }
 
-    say('3. push each host its GoalStateV2 over gRPC (PushGoalStatesStream)');
-    for (const [i, host] of (['a', 'b'] as const).entries()) {
-      const t = performance.now();
-      const reply = await agents[i].push(goalStateFor(host));
-      const bad = reply.operationStatuses.filter((s) => s.operationStatus !== OperationStatus.SUCCESS);
-      say(
-        `   host ${host}: ${reply.operationStatuses.length} resources, ${bad.length} not SUCCESS, ${(performance.now() - t).toFixed(0)} ms`,
-      );
-      for (const s of bad) say(`     ${s.resourceId}: status ${s.operationStatus}`);
-      if (bad.length) failures++;
-    }
+    failures += await pushGoalStates(agents);
 
     say('4. DHCP: busybox udhcpc in each VM, answered by its agent (packet-in / packet-out)');
     for (const vm of VMS) {
@@ -287,25 +335,7 @@ export async function runDemo(keep: boolean): Promise<number> {
       }
     }
 
-    const get = (name: string): Vm => {
-      const v = vms.get(name);
-      if (v === undefined) throw new Error(`no VM ${name}`);
-      return v;
-    };
-    say('5. traffic');
-    check(await ping(get('web1'), S1.gw), 'web1 -> its gateway 10.220.1.1 (answered by flows)');
-    check(await ping(get('web1'), '10.220.1.12'), 'web1 (host a) -> web2 (host b): same subnet, over VXLAN');
-    check(
-      await ping(get('web1'), '10.220.2.13'),
-      'web1 (host a, subnet 1) -> db1 (host b, subnet 2): routed by the distributed router',
-    );
-    check(await ping(get('db1'), '10.220.1.11'), 'db1 -> web1: routed back');
-    check(!(await ping(get('web2'), '10.220.1.14')), "web2 -> vault: blocked by vault's security group");
-    check(!(await ping(get('web1'), '10.220.1.14')), 'web1 -> vault (same host): blocked too');
-    check(
-      await ping(get('vault'), '10.220.1.11'),
-      'vault -> web1: vault may talk out, and the reply comes back (stateful)',
-    );
+    await checkTraffic(vms, check);
     say(failures === 0 ? '\ndemo: everything behaved as intended' : `\ndemo: ${failures} check(s) failed`);
     return failures === 0 ? 0 : 1;
   } finally {

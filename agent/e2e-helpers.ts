@@ -37,15 +37,33 @@ export async function startAgent(
   sb: OvsSandbox,
   extra: readonly string[] = [],
   timeoutMs = 20_000,
+  /** How push() connects: plaintext unless given (an agent started with --tls-* needs TLS credentials). */
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
 ): Promise<AgentProcess> {
-  const args = [BIN, 'run', '--ovs-rundir', sb.rundir, '--listen', '127.0.0.1:0', ...extra];
+  const listen = extra.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
+  const args = [BIN, 'run', '--ovs-rundir', sb.rundir, ...listen, ...extra];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let ready: { grpcPort: number; metricsPort: number | undefined };
+  try {
+    ready = await untilReady(child, logs, timeoutMs);
+  } catch (e: unknown) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+  return agentHandle(child, logs, exited, ready.grpcPort, ready.metricsPort, credentials);
+}
+
+/** Collects the agent's JSON log lines into `logs` and resolves with its ports at the "agent ready" line. */
+function untilReady(
+  child: ChildProcess,
+  logs: Record<string, unknown>[],
+  timeoutMs: number,
+): Promise<{ grpcPort: number; metricsPort: number | undefined }> {
   let stderr = '';
   let buf = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let metricsPort: number | undefined;
-  const ready = new Promise<number>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`agent not ready in ${timeoutMs} ms: ${stderr}\n${JSON.stringify(logs)}`)),
       timeoutMs,
@@ -66,8 +84,8 @@ export async function startAgent(
         if (process.env.ALCOR_TEST_VERBOSE) process.stderr.write(`[agent] ${line}\n`);
         if (obj.msg === 'agent ready') {
           clearTimeout(timer);
-          metricsPort = typeof obj.metricsPort === 'number' ? obj.metricsPort : undefined;
-          resolve(Number(obj.grpcPort));
+          const metricsPort = typeof obj.metricsPort === 'number' ? obj.metricsPort : undefined;
+          resolve({ grpcPort: Number(obj.grpcPort), metricsPort });
         }
       }
     });
@@ -77,14 +95,17 @@ export async function startAgent(
       reject(new Error(`agent exited with ${code} before ready: ${stderr}\n${JSON.stringify(logs)}`));
     });
   });
-  let grpcPort: number;
-  try {
-    grpcPort = await ready;
-  } catch (e: unknown) {
-    child.kill('SIGKILL');
-    throw e;
-  }
-  const client = new GoalStateProvisionerClient(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), {
+}
+
+function agentHandle(
+  child: ChildProcess,
+  logs: Record<string, unknown>[],
+  exited: Promise<void>,
+  grpcPort: number,
+  metricsPort: number | undefined,
+  credentials: grpc.ChannelCredentials,
+): AgentProcess {
+  const client = new GoalStateProvisionerClient(`127.0.0.1:${grpcPort}`, credentials, {
     'grpc.max_send_message_length': 256 * 1024 * 1024,
     'grpc.max_receive_message_length': 256 * 1024 * 1024,
   });
@@ -103,22 +124,7 @@ export async function startAgent(
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
     },
-    pushRawV1(bytes: Uint8Array) {
-      const raw = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
-      return new Promise<GoalStateOperationReply>((resolve, reject) => {
-        raw.makeUnaryRequest(
-          '/alcor.schema.GoalStateProvisioner/PushNetworkResourceStates',
-          (b: Buffer) => b,
-          (b: Buffer) => GoalStateOperationReply.decode(b),
-          Buffer.from(bytes),
-          (err, reply) => {
-            raw.close();
-            if (err || reply === undefined) reject(err ?? new Error('no reply'));
-            else resolve(reply);
-          },
-        );
-      });
-    },
+    pushRawV1: (bytes: Uint8Array) => pushRawV1(grpcPort, bytes, credentials),
     push(gs: GoalStateV2) {
       return new Promise((resolve, reject) => {
         const call = client.pushGoalStatesStream();
@@ -131,6 +137,27 @@ export async function startAgent(
       });
     },
   };
+}
+
+function pushRawV1(
+  grpcPort: number,
+  bytes: Uint8Array,
+  credentials: grpc.ChannelCredentials,
+): Promise<GoalStateOperationReply> {
+  const raw = new grpc.Client(`127.0.0.1:${grpcPort}`, credentials);
+  return new Promise<GoalStateOperationReply>((resolve, reject) => {
+    raw.makeUnaryRequest(
+      '/alcor.schema.GoalStateProvisioner/PushNetworkResourceStates',
+      (b: Buffer) => b,
+      (b: Buffer) => GoalStateOperationReply.decode(b),
+      Buffer.from(bytes),
+      (err, reply) => {
+        raw.close();
+        if (err || reply === undefined) reject(err ?? new Error('no reply'));
+        else resolve(reply);
+      },
+    );
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -167,46 +194,58 @@ export interface GoalStateSpec {
   readonly withNetwork?: boolean;
 }
 
+type Refs = { type: ResourceType; id: string }[];
+
 export function goalState(s: GoalStateSpec): GoalStateV2 {
-  const withNetwork = s.withNetwork ?? true;
-  const refs: { type: ResourceType; id: string }[] = [];
+  const refs: Refs = [];
   const gs: GoalStateV2 = GoalStateV2.fromPartial({ formatVersion: 102 });
-  if (withNetwork) {
-    gs.vpcStates[VPC_ID] = {
-      operationType: OperationType.CREATE,
-      configuration: {
-        revisionNumber: 1,
-        requestId: 'e2e',
-        id: VPC_ID,
-        updateType: UpdateType.FULL,
-        projectId: 'e2e-project',
-        name: 'e2e-vpc',
-        cidr: '10.0.0.0/8',
-        tunnelId: VNI,
-        gatewayIds: [],
-      },
-    };
-    gs.subnetStates[SUBNET_ID] = {
-      operationType: OperationType.CREATE,
-      configuration: {
-        revisionNumber: 1,
-        requestId: 'e2e',
-        id: SUBNET_ID,
-        updateType: UpdateType.FULL,
-        networkType: NetworkType.VXLAN,
-        vpcId: VPC_ID,
-        name: 'e2e-subnet',
-        cidr: s.cidr,
-        tunnelId: VNI,
-        gateway: { ipAddress: s.gatewayIp, macAddress: s.gatewayMac ?? 'fa:16:3e:00:00:01' },
-        dhcpEnable: true,
-        extraDhcpOptions: [],
-        dnsEntryList: [],
-        availabilityZone: 'az-1',
-      },
-    };
-    refs.push({ type: ResourceType.VPC, id: VPC_ID }, { type: ResourceType.SUBNET, id: SUBNET_ID });
-  }
+  if (s.withNetwork ?? true) addNetwork(gs, s, refs);
+  addPorts(gs, s, refs);
+  addNeighbors(gs, s, refs);
+  addDhcp(gs, s, refs);
+  gs.hostResources[s.hostIp] = { resources: refs };
+  return gs;
+}
+
+/** The VPC and the subnet (CREATE). */
+function addNetwork(gs: GoalStateV2, s: GoalStateSpec, refs: Refs): void {
+  gs.vpcStates[VPC_ID] = {
+    operationType: OperationType.CREATE,
+    configuration: {
+      revisionNumber: 1,
+      requestId: 'e2e',
+      id: VPC_ID,
+      updateType: UpdateType.FULL,
+      projectId: 'e2e-project',
+      name: 'e2e-vpc',
+      cidr: '10.0.0.0/8',
+      tunnelId: VNI,
+      gatewayIds: [],
+    },
+  };
+  gs.subnetStates[SUBNET_ID] = {
+    operationType: OperationType.CREATE,
+    configuration: {
+      revisionNumber: 1,
+      requestId: 'e2e',
+      id: SUBNET_ID,
+      updateType: UpdateType.FULL,
+      networkType: NetworkType.VXLAN,
+      vpcId: VPC_ID,
+      name: 'e2e-subnet',
+      cidr: s.cidr,
+      tunnelId: VNI,
+      gateway: { ipAddress: s.gatewayIp, macAddress: s.gatewayMac ?? 'fa:16:3e:00:00:01' },
+      dhcpEnable: true,
+      extraDhcpOptions: [],
+      dnsEntryList: [],
+      availabilityZone: 'az-1',
+    },
+  };
+  refs.push({ type: ResourceType.VPC, id: VPC_ID }, { type: ResourceType.SUBNET, id: SUBNET_ID });
+}
+
+function addPorts(gs: GoalStateV2, s: GoalStateSpec, refs: Refs): void {
   for (const p of s.ports ?? []) {
     gs.portStates[p.id] = {
       operationType: p.op ?? OperationType.CREATE,
@@ -229,6 +268,9 @@ export function goalState(s: GoalStateSpec): GoalStateV2 {
     };
     refs.push({ type: ResourceType.PORT, id: p.id });
   }
+}
+
+function addNeighbors(gs: GoalStateV2, s: GoalStateSpec, refs: Refs): void {
   for (const n of s.neighbors ?? []) {
     gs.neighborStates[n.id] = {
       operationType: OperationType.CREATE,
@@ -250,6 +292,9 @@ export function goalState(s: GoalStateSpec): GoalStateV2 {
     };
     refs.push({ type: ResourceType.NEIGHBOR, id: n.id });
   }
+}
+
+function addDhcp(gs: GoalStateV2, s: GoalStateSpec, refs: Refs): void {
   for (const p of s.dhcp ?? []) {
     const id = `dhcp-${p.id}`;
     gs.dhcpStates[id] = {
@@ -268,8 +313,6 @@ export function goalState(s: GoalStateSpec): GoalStateV2 {
     };
     refs.push({ type: ResourceType.DHCP, id });
   }
-  gs.hostResources[s.hostIp] = { resources: refs };
-  return gs;
 }
 
 /** Our flows as sorted ovs-ofctl text (no counters), to compare dumps. */

@@ -64,8 +64,9 @@ export class OnDemandClient {
   readonly #inFlight = new Set<string>();
   #next = 1;
 
-  constructor(address: string) {
-    this.#client = new GoalStateProvisionerClient(address, grpc.credentials.createInsecure());
+  /** Plaintext unless `credentials` (the agent's own certificate, when it runs mutual TLS) are given. */
+  constructor(address: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
+    this.#client = new GoalStateProvisionerClient(address, credentials);
   }
 
   nextRequestId(): string {

@@ -32,7 +32,7 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
       const before = await dumpOurFlows(sb);
       assert.ok(before.length > 0);
 
-      await sb.appctl(['-t', 'ovs-vswitchd', 'exit']);
+      await sb.stopVswitchd();
       await sb.startVswitchd();
       const sandbox = sb;
       await until(

@@ -3,6 +3,14 @@
 import * as fs from 'node:fs';
 import { CliError, configFromObject, OptionSpec, parseArgs, resolveOptions } from '../core/cli/args';
 import { AckMode } from './controller';
+import {
+  AGENT_CLIENT_TLS_FLAGS,
+  TLS_SERVER_OPTIONS,
+  tlsClientFilesFromFlags,
+  tlsFilesFromFlags,
+  type TlsClientFiles,
+  type TlsFiles,
+} from '../agent/tls';
 import { LogLevel } from './log';
 
 export const RUN_OPTIONS = [
@@ -107,6 +115,26 @@ export const RUN_OPTIONS = [
     metavar: 'MS',
     help: 'longest wait between reconnections to an agent',
   },
+  ...TLS_SERVER_OPTIONS,
+  {
+    name: 'agent-tls-cert',
+    type: 'string',
+    metavar: 'FILE',
+    help: 'PEM client certificate presented to agents (their --tls-ca must trust it)',
+  },
+  { name: 'agent-tls-key', type: 'string', metavar: 'FILE', help: 'PEM private key of --agent-tls-cert' },
+  {
+    name: 'agent-tls-ca',
+    type: 'string',
+    metavar: 'FILE',
+    help: "PEM CA bundle the agents' server certificates are verified against: connect to agents over TLS",
+  },
+  {
+    name: 'http-token-file',
+    type: 'string',
+    metavar: 'FILE',
+    help: 'file holding a bearer token that mutating HTTP calls (POST, PUT, PATCH, DELETE) must carry',
+  },
   {
     name: 'log-level',
     type: 'string',
@@ -145,6 +173,33 @@ export interface ControlConfig {
   readonly agents: ReadonlyMap<string, string>;
   /** Resource API: VPCs with more bound ports than this get their neighbors on demand (default 1000). */
   readonly neighborLimit?: number;
+  /** TLS of the northbound gRPC server and the HTTP API (--tls-*); plaintext when absent. */
+  readonly tls?: TlsFiles;
+  /** TLS of the connections to agents (--agent-tls-*); plaintext when absent. */
+  readonly agentTls?: TlsClientFiles;
+  /** Bearer token file for mutating HTTP calls (--http-token-file). */
+  readonly httpTokenFile?: string;
+}
+
+/** TLS settings from the resolved flags; half a configuration is a usage error, not a silent plaintext. */
+function tlsConfig(o: {
+  readonly 'tls-cert'?: string | undefined;
+  readonly 'tls-key'?: string | undefined;
+  readonly 'tls-ca'?: string | undefined;
+  readonly 'agent-tls-cert'?: string | undefined;
+  readonly 'agent-tls-key'?: string | undefined;
+  readonly 'agent-tls-ca'?: string | undefined;
+}): { tls?: TlsFiles; agentTls?: TlsClientFiles } {
+  try {
+    const tls = tlsFilesFromFlags({ cert: o['tls-cert'], key: o['tls-key'], ca: o['tls-ca'] });
+    const agentTls = tlsClientFilesFromFlags(
+      { cert: o['agent-tls-cert'], key: o['agent-tls-key'], ca: o['agent-tls-ca'] },
+      AGENT_CLIENT_TLS_FLAGS,
+    );
+    return { ...(tls === undefined ? {} : { tls }), ...(agentTls === undefined ? {} : { agentTls }) };
+  } catch (e: unknown) {
+    throw new CliError('E_CLI_BAD_VALUE', (e as Error).message);
+  }
 }
 
 function agentsFrom(obj: unknown, origin: string): Map<string, string> {
@@ -227,5 +282,7 @@ export function loadRunConfig(
     logLevel: level as LogLevel,
     agents,
     neighborLimit: Math.max(0, Math.floor(o['neighbor-limit'])),
+    ...tlsConfig(o),
+    ...(o['http-token-file'] === undefined ? {} : { httpTokenFile: o['http-token-file'] }),
   };
 }

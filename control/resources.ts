@@ -6,6 +6,7 @@
 // 1,000 hosts share encoded exactly once, and makes per-host message assembly a concatenation.
 // Wire format: https://protobuf.dev/programming-guides/encoding/ (maps are repeated {key=1, value=2} entries).
 import { OperationType, ResourceType } from '../proto';
+import { errorKind, type ErrorKind } from '../core/errors';
 import { varintSize, writeVarint } from '../core/wire/varint';
 
 export interface ResourceKind {
@@ -31,14 +32,42 @@ const KIND_BY_TYPE = new Map(RESOURCE_KINDS.map((k) => [k.type, k]));
 const KIND_BY_NAME = new Map(RESOURCE_KINDS.map((k) => [k.name, k]));
 const HOST_RESOURCES_FIELD = 2;
 
+/** Codes of the control service's failures (the module-prefix scheme of core/errors.ts; BAD_* kept as tests pin them). */
+export type ControlErrorCode =
+  | 'BAD_GOAL_STATE'
+  | 'BAD_RESOURCE_KEY'
+  | 'BAD_RESOURCE_TYPE'
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_CLOSED'
+  | 'STORE_CONFLICT'
+  | 'STORE_CORRUPT'
+  | 'STREAM_BROKEN'
+  | 'STREAM_NOT_CONNECTED'
+  | 'STREAM_STOPPED';
+
+/** The sender's request was wrong: gRPC INVALID_ARGUMENT, HTTP 400. */
+export const CONTROL_INPUT_CODES: ReadonlySet<string> = new Set<ControlErrorCode>([
+  'BAD_GOAL_STATE',
+  'BAD_RESOURCE_KEY',
+  'BAD_RESOURCE_TYPE',
+]);
+/** Not durable now, try again: gRPC UNAVAILABLE, HTTP 503. */
+export const CONTROL_UNAVAILABLE_CODES: ReadonlySet<string> = new Set<ControlErrorCode>(['STORE_UNAVAILABLE']);
+
 export class ControlError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ControlErrorCode,
     message: string,
   ) {
     super(message);
     this.name = 'ControlError';
   }
+}
+
+/** What a failure means to the sender (core/errors.ts); anything but a listed ControlError code is internal. */
+export function controlErrorKind(err: unknown): ErrorKind {
+  if (!(err instanceof ControlError)) return 'internal';
+  return errorKind(err, CONTROL_INPUT_CODES, CONTROL_UNAVAILABLE_CODES);
 }
 
 /** Store key of a resource: `<kind name>/<id>` (e.g. `port/5f1a...`). */

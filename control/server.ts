@@ -19,6 +19,8 @@ import { DEFAULT_NEIGHBOR_LIMIT, Dpm } from './dpm/dpm';
 import { FileRecordStore } from './resources/file-record-store';
 import { RecordStore } from './resources/record-store';
 import { ResourceService } from './resources/service';
+import { AGENT_CLIENT_TLS_FLAGS, isLoopbackHost, ReloadableTls } from '../agent/tls';
+import { BearerTokenAuth } from './http/auth';
 
 export interface ControlHandle {
   readonly controller: Controller;
@@ -30,8 +32,53 @@ export interface ControlHandle {
   readonly dpm: Dpm;
   readonly grpcPort: number;
   readonly httpPort: number;
+  /**
+   * Re-reads the TLS files and the HTTP token (SIGHUP). New connections get the new material; open ones and
+   * the agents' streams stay. Throws on a bad file, and then everything keeps the previous material.
+   */
+  reloadTls(): void;
   /** Graceful: releases the lease first so the hosts move at once, then closes everything. */
   stop(): Promise<void>;
+}
+
+interface Security {
+  readonly serverTls: ReloadableTls | null;
+  readonly agentTls: ReloadableTls | null;
+  readonly auth: BearerTokenAuth | null;
+}
+
+/** Loads every TLS file and the token now, so a bad one fails before anything starts. */
+function loadSecurity(cfg: ControlConfig): Security {
+  return {
+    serverTls: cfg.tls === undefined ? null : new ReloadableTls(cfg.tls),
+    agentTls: cfg.agentTls === undefined ? null : new ReloadableTls(cfg.agentTls, AGENT_CLIENT_TLS_FLAGS),
+    auth: cfg.httpTokenFile === undefined ? null : new BearerTokenAuth(cfg.httpTokenFile),
+  };
+}
+
+/** Says so when a listener is reachable from other machines without TLS (or the HTTP API without any check). */
+function warnExposed(cfg: ControlConfig, sec: Security, log: Logger): void {
+  const exposed = (hostPort: string): boolean => !isLoopbackHost(splitHostPort(hostPort).host);
+  if (sec.serverTls === null && exposed(cfg.listen)) {
+    log.warn('northbound gRPC listens beyond loopback without TLS', {
+      listen: cfg.listen,
+      hint: 'anyone who can reach it can push goal states; set --tls-cert, --tls-key and --tls-ca',
+    });
+  }
+  if (exposed(cfg.http)) {
+    if (sec.serverTls === null) {
+      log.warn('HTTP API listens beyond loopback without TLS', {
+        http: cfg.http,
+        hint: 'requests and tokens travel in clear; set --tls-cert and --tls-key',
+      });
+    }
+    if (sec.auth === null && sec.serverTls?.mutual !== true) {
+      log.warn('HTTP API accepts mutating calls from anyone who can reach it', {
+        http: cfg.http,
+        hint: 'set --http-token-file, or --tls-ca to require client certificates',
+      });
+    }
+  }
 }
 
 /** Where the peer-liveness listener binds: --peer-listen, else the gRPC listen host on any free port. */
@@ -46,6 +93,8 @@ export async function startControl(
   log: Logger = createLogger(cfg.logLevel, 'control'),
 ): Promise<ControlHandle> {
   const replicaId = cfg.replicaId ?? `${os.hostname()}-${process.pid}`;
+  const sec = loadSecurity(cfg);
+  warnExposed(cfg, sec, log);
   const metrics = new ControlMetrics();
   let store: ControlStore;
   let membership: Membership;
@@ -78,7 +127,12 @@ export async function startControl(
     membership,
     ackMode: cfg.ackMode,
     resultTimeoutMs: cfg.resultTimeoutMs,
-    streamOptions: { ...DEFAULT_STREAM_OPTIONS, replyTimeoutMs: cfg.replyTimeoutMs, backoffMaxMs: cfg.backoffMaxMs },
+    streamOptions: {
+      ...DEFAULT_STREAM_OPTIONS,
+      replyTimeoutMs: cfg.replyTimeoutMs,
+      backoffMaxMs: cfg.backoffMaxMs,
+      ...(sec.agentTls === null ? {} : { channelCredentials: sec.agentTls.channelCredentials() }),
+    },
     log,
     metrics,
   });
@@ -95,7 +149,12 @@ export async function startControl(
   let grpcServer: grpc.Server;
   let grpcPort: number;
   try {
-    ({ server: grpcServer, port: grpcPort } = await startGrpcServer(controller, cfg.listen, log));
+    ({ server: grpcServer, port: grpcPort } = await startGrpcServer(
+      controller,
+      cfg.listen,
+      log,
+      sec.serverTls?.serverCredentials(),
+    ));
   } catch (err: unknown) {
     dpm.stop();
     await controller.stop();
@@ -104,7 +163,15 @@ export async function startControl(
     await store.close();
     throw err;
   }
-  const api = createApi({ controller, store, metrics, log, resources: { service: resources, dpm } });
+  const api = createApi({
+    controller,
+    store,
+    metrics,
+    log,
+    resources: { service: resources, dpm },
+    ...(sec.serverTls === null ? {} : { tls: sec.serverTls }),
+    ...(sec.auth === null ? {} : { auth: sec.auth }),
+  });
   const { host, port } = splitHostPort(cfg.http);
   const httpPort = await new Promise<number>((resolve, reject) => {
     api.once('error', reject);
@@ -115,6 +182,8 @@ export async function startControl(
     mode: cfg.etcd === null ? 'embedded' : 'etcd',
     grpc: `${splitHostPort(cfg.listen).host}:${grpcPort}`,
     http: `${host}:${httpPort}`,
+    tls: sec.serverTls === null ? 'off' : sec.serverTls.mutual ? 'mutual' : 'on',
+    agentTls: sec.agentTls === null ? 'off' : sec.agentTls.material.cert === null ? 'on' : 'mutual',
     hosts: store.cache.agents.size,
     ...(cfg.etcd === null ? {} : { peer: membership.describe()['peerListen'] ?? 'off' }),
   });
@@ -128,6 +197,19 @@ export async function startControl(
     dpm,
     grpcPort,
     httpPort,
+    reloadTls: () => {
+      // Each set reloads on its own and keeps its previous material when its files are bad; every failure is
+      // reported, and the sets that were good are in use.
+      const failures: string[] = [];
+      for (const reload of [() => sec.serverTls?.reload(), () => sec.agentTls?.reload(), () => sec.auth?.reload()]) {
+        try {
+          reload();
+        } catch (e: unknown) {
+          failures.push((e as Error).message);
+        }
+      }
+      if (failures.length > 0) throw new Error(failures.join('; '));
+    },
     stop: () => {
       if (stopping === null) {
         stopping = (async () => {

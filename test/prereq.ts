@@ -19,7 +19,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export type Prereq = 'root' | 'ovs' | 'netns' | 'etcd' | 'busybox' | 'arping' | 'bpf' | 'clang';
+export type Prereq = 'root' | 'ovs' | 'netns' | 'etcd' | 'busybox' | 'arping' | 'bpf' | 'clang' | 'openssl';
 
 /** Missing piece of one prerequisite, or null when it is present. */
 type Check = () => string | null;
@@ -89,6 +89,8 @@ const CHECKS: Readonly<Record<Prereq, Check>> = {
   },
   etcd: () => missingTools(['etcd'], 'etcd-server'),
   busybox: () => missingTools(['busybox'], 'busybox'),
+  // TLS tests make their certificates with the openssl CLI.
+  openssl: () => missingTools(['openssl'], 'openssl'),
   arping: () => missingTools(['arping'], 'iputils-arping'),
   bpf: () => {
     const tools = missingTools(['bpftool'], 'bpftool');

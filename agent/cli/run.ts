@@ -1,7 +1,7 @@
 // alcor-agent run: start the agent daemon (agent/daemon.ts) and keep it running until SIGTERM/SIGINT.
 // Flag names are a contract (scripts use them): --listen --ovs-rundir --bridge --tunnel-ip --control
 // --metrics --config --datapath-type --workers --state-dir --tunnel-ofport --max-message-mb --dataplane
-// --xdp-netns --bpf-pin-dir.
+// --xdp-netns --bpf-pin-dir --tls-cert --tls-key --tls-ca.
 // Precedence: flag > environment > --config JSON file > default.
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -10,6 +10,7 @@ import { configFromObject, parseArgs, resolveOptions, type OptionSpec } from '..
 import { CliError, EXIT_FAILURE, EXIT_OK, type CliIo, type SubcommandModule } from '../../core/cli/commands';
 import { AgentDaemon, jsonLogger, splitHostPort, type DaemonOptions, type DataplaneKind } from '../daemon';
 import { DEFAULT_PIN_DIR } from '../../native/arp-responder';
+import { isLoopbackHost, loadTlsMaterial, tlsFilesFromFlags, TLS_SERVER_OPTIONS, type TlsFiles } from '../tls';
 
 const DATAPLANE_KINDS: readonly DataplaneKind[] = ['ovs', 'ebpf', 'both'];
 
@@ -71,6 +72,7 @@ const OPTIONS = [
     metavar: 'DIR',
     help: 'bpffs directory for the XDP maps (default /sys/fs/bpf/alcor/<bridge>)',
   },
+  ...TLS_SERVER_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
 
 /** The daemon's options from argv, the environment and --config (flag > env > file > default). */
@@ -123,12 +125,36 @@ export async function runOptions(
     dataplane,
     xdpNetns: o['xdp-netns'],
     bpfPinDir: o['bpf-pin-dir'] ?? path.posix.join(DEFAULT_PIN_DIR, o.bridge),
+    ...tlsOption(o['tls-cert'], o['tls-key'], o['tls-ca']),
   };
+}
+
+function tlsOption(cert?: string, key?: string, ca?: string): { tls?: TlsFiles } {
+  try {
+    const tls = tlsFilesFromFlags({ cert, key, ca });
+    return tls === undefined ? {} : { tls };
+  } catch (e: unknown) {
+    throw new CliError('E_CLI_BAD_VALUE', e instanceof Error ? e.message : String(e));
+  }
 }
 
 export async function runAgent(argv: readonly string[], io: CliIo): Promise<number> {
   const opts = await runOptions(argv, io.env);
   const log = jsonLogger(io.stdout);
+  if (opts.tls !== undefined) {
+    // Bad TLS files fail now, before the agent touches OVS, with what to fix.
+    try {
+      loadTlsMaterial(opts.tls);
+    } catch (e: unknown) {
+      log('error', 'agent failed to start', { error: e instanceof Error ? e.message : String(e), code: codeOf(e) });
+      return EXIT_FAILURE;
+    }
+  } else if (!isLoopbackHost(splitHostPort(opts.listen).host)) {
+    log('warn', 'gRPC server listens beyond loopback without TLS', {
+      listen: opts.listen,
+      hint: 'anyone who can reach this address can program this host; set --tls-cert, --tls-key and --tls-ca',
+    });
+  }
   let daemon: AgentDaemon;
   try {
     daemon = await AgentDaemon.start(opts, log);
@@ -136,13 +162,30 @@ export async function runAgent(argv: readonly string[], io: CliIo): Promise<numb
     log('error', 'agent failed to start', { error: e instanceof Error ? e.message : String(e), code: codeOf(e) });
     return EXIT_FAILURE;
   }
+  const onHangup = (): void => reloadTls(daemon, log);
+  process.on('SIGHUP', onHangup);
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
+  process.off('SIGHUP', onHangup);
   log('info', 'shutting down', { signal });
   await daemon.stop();
   return EXIT_OK;
+}
+
+/** SIGHUP: re-read the TLS files. A bad new file is logged and the previous certificate stays in use. */
+function reloadTls(daemon: AgentDaemon, log: ReturnType<typeof jsonLogger>): void {
+  try {
+    const r = daemon.reloadTls();
+    if (r === null) log('info', 'SIGHUP: no TLS configured, nothing to reload');
+    else log('info', 'TLS certificates reloaded', { fingerprint: r.fingerprint, changed: r.changed });
+  } catch (e: unknown) {
+    log('error', 'TLS reload failed; still serving the previous certificate', {
+      error: e instanceof Error ? e.message : String(e),
+      code: codeOf(e),
+    });
+  }
 }
 
 function codeOf(e: unknown): string | undefined {
@@ -157,7 +200,9 @@ export const command: SubcommandModule = {
       'Runs the host agent: ensures the bridge and the VXLAN port, converges the installed flows without\n' +
       'flushing them, then serves goal states over gRPC and programs OVS with one atomic bundle each.\n' +
       'Logs are JSON lines on standard output; one says "agent ready". SIGTERM/SIGINT stop it and leave\n' +
-      'the flows installed.',
+      'the flows installed. With --tls-cert/--tls-key the gRPC server speaks only TLS; --tls-ca also\n' +
+      'requires client certificates signed by that CA. SIGHUP re-reads the TLS files (new connections get\n' +
+      'the new certificate; flows and open connections stay).',
     options: OPTIONS,
   },
   run: runAgent,

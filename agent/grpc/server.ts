@@ -25,7 +25,6 @@
 // and the applier gets `{kind:'decoded', message}`. With `requestMode: 'raw'` the server uses
 // `rawGoalStateProvisionerService` (identity request deserializer) and the applier gets `{kind:'raw', bytes}`, so a
 // large goal state can be decoded in a worker thread without blocking the event loop.
-import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import {
   GoalState,
@@ -38,6 +37,7 @@ import {
   ResourceType,
 } from '../../proto';
 import { encodeGoalStateOperationReply } from '../../core/wire/operation-reply';
+import { ReloadableTls, TlsError, type TlsFiles, type TlsReloadResult } from '../tls';
 
 export const DEFAULT_LISTEN_ADDRESS = '127.0.0.1:50001';
 /** A 1M-neighbor GoalStateV2 is well over 100 MB on the wire. */
@@ -87,12 +87,7 @@ export function isGoalStateValidationError(e: unknown): e is GoalStateValidation
   return e instanceof Error && (e as { code?: unknown }).code === 'GOAL_STATE_INVALID';
 }
 
-export interface TlsOptions {
-  /** PEM files. */
-  readonly certFile: string;
-  readonly keyFile: string;
-  /** CA bundle used to verify client certificates (mutual TLS). */
-  readonly caFile?: string;
+export interface TlsOptions extends TlsFiles {
   /** Mutual TLS: reject clients without a certificate signed by `caFile`. */
   readonly requireClientCert?: boolean;
 }
@@ -110,7 +105,8 @@ export interface GoalStateServerOptions {
   readonly address?: string;
   readonly maxReceiveMessageBytes?: number;
   readonly maxSendMessageBytes?: number;
-  readonly tls?: TlsOptions;
+  /** PEM files (loaded at start()), or material the caller reloads; the server follows each reload. */
+  readonly tls?: TlsOptions | ReloadableTls;
   readonly keepalive?: KeepaliveOptions;
   readonly requestMode?: 'decoded' | 'raw';
   /** Applier calls running at once (arrival order is kept either way). Default 1. */
@@ -174,10 +170,12 @@ export class GoalStateServer {
   #running = 0;
   #seq = 0;
   #port: number | null = null;
+  #tls: ReloadableTls | null = null;
 
   constructor(applier: GoalStateApplier, options: GoalStateServerOptions = {}) {
     this.#applier = applier;
     this.#options = options;
+    if (options.tls instanceof ReloadableTls) this.#tls = options.tls;
     const maxInFlight = options.maxInFlight ?? 1;
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
       throw new GrpcServerError('GRPC_BAD_OPTION', `maxInFlight must be a positive integer, got ${maxInFlight}`);
@@ -221,7 +219,16 @@ export class GoalStateServer {
   async start(): Promise<number> {
     if (this.#port !== null) return this.#port;
     const address = this.#options.address ?? DEFAULT_LISTEN_ADDRESS;
-    const creds = credentialsFor(this.#options.tls);
+    const tls = this.#options.tls;
+    if (tls !== undefined && !(tls instanceof ReloadableTls)) {
+      try {
+        this.#tls = new ReloadableTls(tls);
+      } catch (e: unknown) {
+        throw grpcTlsError(e);
+      }
+    }
+    const requireClientCert = tls instanceof ReloadableTls ? tls.mutual : tls?.requireClientCert === true;
+    const creds = credentialsFor(this.#tls, requireClientCert);
     const port = await new Promise<number>((resolve, reject) => {
       this.#server.bindAsync(address, creds, (err, boundPort) => {
         if (err) reject(new GrpcServerError('GRPC_BIND_FAILED', `cannot listen on ${address}: ${err.message}`));
@@ -230,6 +237,19 @@ export class GoalStateServer {
     });
     this.#port = port;
     return port;
+  }
+
+  /**
+   * Reads the TLS files again; new connections get the new certificate, open ones keep theirs. Throws
+   * (GRPC_TLS_*) and keeps serving the previous certificate when the new files are bad. Null without TLS.
+   */
+  reloadTls(): TlsReloadResult | null {
+    if (this.#tls === null) return null;
+    try {
+      return this.#tls.reload();
+    } catch (e: unknown) {
+      throw grpcTlsError(e);
+    }
   }
 
   /** Stops accepting calls, lets running calls finish for up to `graceMs`, then cancels what is left. */
@@ -396,22 +416,18 @@ export class GoalStateServer {
   }
 }
 
-function credentialsFor(tls: TlsOptions | undefined): grpc.ServerCredentials {
-  if (tls === undefined) return grpc.ServerCredentials.createInsecure();
-  const read = (file: string, what: string): Buffer => {
-    try {
-      return fs.readFileSync(file);
-    } catch (e: unknown) {
-      throw new GrpcServerError('GRPC_TLS_FILE', `cannot read TLS ${what} ${file}: ${errorMessage(e)}`);
-    }
-  };
-  const cert = read(tls.certFile, 'certificate');
-  const key = read(tls.keyFile, 'private key');
-  const ca = tls.caFile === undefined ? null : read(tls.caFile, 'CA bundle');
-  if (tls.requireClientCert === true && ca === null) {
-    throw new GrpcServerError('GRPC_TLS_NO_CA', 'tls.requireClientCert needs tls.caFile to verify client certificates');
+function credentialsFor(tls: ReloadableTls | null, requireClientCert: boolean): grpc.ServerCredentials {
+  if (tls === null) return grpc.ServerCredentials.createInsecure();
+  try {
+    return tls.serverCredentials(requireClientCert);
+  } catch (e: unknown) {
+    throw grpcTlsError(e);
   }
-  return grpc.ServerCredentials.createSsl(ca, [{ private_key: key, cert_chain: cert }], tls.requireClientCert === true);
+}
+
+/** A TlsError as a GrpcServerError (GRPC_TLS_FILE, GRPC_TLS_KEY_MISMATCH, ...), message kept. */
+function grpcTlsError(e: unknown): unknown {
+  return e instanceof TlsError ? new GrpcServerError(`GRPC_${e.code}`, e.message) : e;
 }
 
 function errorMessage(e: unknown): string {

@@ -124,92 +124,128 @@ export function ensureBridge(client: OvsdbClient, spec: BridgeSpec): Promise<Ens
     const rows = await selectRows(client, 'Bridge', [eq('name', spec.name)], BRIDGE_COLUMNS);
     const current = rows[0];
     if (current === undefined) {
-      const row: Record<string, OvsdbValue> = {
-        name: spec.name,
-        fail_mode: failMode,
-        protocols: set([...wantedProtocols].sort()),
-        ports: set([namedUuid('port')]),
-        other_config: map(spec.otherConfig ?? {}),
-        external_ids: map(spec.externalIds ?? {}),
-      };
-      if (spec.datapathType !== undefined) row.datapath_type = spec.datapathType;
-      const ops: Operation[] = [
-        { op: 'comment', comment: `alcor-agent: create bridge ${spec.name}` },
-        // Fails the transaction if someone created it since our select.
-        {
-          op: 'wait',
-          table: 'Bridge',
-          where: [eq('name', spec.name)],
-          columns: ['name'],
-          until: '==',
-          rows: [],
-          timeout: 0,
-        },
-        { op: 'insert', table: 'Interface', row: { name: spec.name, type: 'internal' }, 'uuid-name': 'iface' },
-        {
-          op: 'insert',
-          table: 'Port',
-          row: { name: spec.name, interfaces: set([namedUuid('iface')]) },
-          'uuid-name': 'port',
-        },
-        { op: 'insert', table: 'Bridge', row, 'uuid-name': 'bridge' },
-        {
-          op: 'mutate',
-          table: 'Open_vSwitch',
-          where: [],
-          mutations: [['bridges', 'insert', set([namedUuid('bridge')])]],
-        },
-      ];
-      await client.transact(OVS_DB, ops);
+      await createBridge(client, spec, failMode, wantedProtocols);
       return { changed: true, actions: [`created bridge ${spec.name}`] };
     }
     const bridgeUuid = uuidOf(current._uuid);
     if (bridgeUuid === null) throw new OvsdbError('OVSDB_BAD_REPLY', 'Bridge row without _uuid');
-    const update: Record<string, OvsdbValue> = {};
-    const actions: string[] = [];
-    if (spec.datapathType !== undefined && current.datapath_type !== spec.datapathType) {
-      update.datapath_type = spec.datapathType;
-      actions.push(`datapath_type=${spec.datapathType}`);
-    }
-    if (optionalString(current.fail_mode) !== failMode) {
-      update.fail_mode = failMode;
-      actions.push(`fail_mode=${failMode}`);
-    }
-    const haveProtocols = setValues(current.protocols).map(String);
-    const missing = wantedProtocols.filter((p) => !haveProtocols.includes(p));
-    if (missing.length > 0) {
-      update.protocols = set([...haveProtocols, ...missing].sort());
-      actions.push(`protocols+=${missing.join(',')}`);
-    }
-    for (const [column, wanted] of [
-      ['other_config', spec.otherConfig],
-      ['external_ids', spec.externalIds],
-    ] as const) {
-      if (wanted === undefined) continue;
-      const have = mapValues(current[column]);
-      const merged = { ...have, ...wanted };
-      if (!sameStringMap(have, merged)) {
-        update[column] = map(merged);
-        actions.push(`${column} updated`);
-      }
-    }
+    const { update, actions } = bridgeRepairs(current, spec, failMode, wantedProtocols);
     if (actions.length === 0) return { changed: false, actions };
-    const readColumns = ['datapath_type', 'fail_mode', 'protocols', 'other_config', 'external_ids'];
-    await client.transact(OVS_DB, [
-      { op: 'comment', comment: `alcor-agent: repair bridge ${spec.name}: ${actions.join('; ')}` },
-      {
-        op: 'wait',
-        table: 'Bridge',
-        where: [eq('_uuid', uuid(bridgeUuid))],
-        columns: readColumns,
-        until: '==',
-        rows: [pick(current, readColumns)],
-        timeout: 0,
-      },
-      { op: 'update', table: 'Bridge', where: [eq('_uuid', uuid(bridgeUuid))], row: update },
-    ]);
+    await updateUnchangedRow(client, 'Bridge', bridgeUuid, current, BRIDGE_REPAIR_COLUMNS, update, {
+      comment: `alcor-agent: repair bridge ${spec.name}: ${actions.join('; ')}`,
+    });
     return { changed: true, actions };
   });
+}
+
+/** The Bridge columns a repair reads and may write; the repair waits for them to be unchanged. */
+const BRIDGE_REPAIR_COLUMNS = ['datapath_type', 'fail_mode', 'protocols', 'other_config', 'external_ids'];
+
+async function createBridge(
+  client: OvsdbClient,
+  spec: BridgeSpec,
+  failMode: string,
+  wantedProtocols: readonly string[],
+): Promise<void> {
+  const row: Record<string, OvsdbValue> = {
+    name: spec.name,
+    fail_mode: failMode,
+    protocols: set([...wantedProtocols].sort()),
+    ports: set([namedUuid('port')]),
+    other_config: map(spec.otherConfig ?? {}),
+    external_ids: map(spec.externalIds ?? {}),
+  };
+  if (spec.datapathType !== undefined) row.datapath_type = spec.datapathType;
+  await client.transact(OVS_DB, [
+    { op: 'comment', comment: `alcor-agent: create bridge ${spec.name}` },
+    // Fails the transaction if someone created it since our select.
+    absent('Bridge', spec.name),
+    { op: 'insert', table: 'Interface', row: { name: spec.name, type: 'internal' }, 'uuid-name': 'iface' },
+    {
+      op: 'insert',
+      table: 'Port',
+      row: { name: spec.name, interfaces: set([namedUuid('iface')]) },
+      'uuid-name': 'port',
+    },
+    { op: 'insert', table: 'Bridge', row, 'uuid-name': 'bridge' },
+    {
+      op: 'mutate',
+      table: 'Open_vSwitch',
+      where: [],
+      mutations: [['bridges', 'insert', set([namedUuid('bridge')])]],
+    },
+  ]);
+}
+
+/** What differs between the bridge row and the spec: the columns to write and a word for each. */
+function bridgeRepairs(
+  current: OvsdbRow,
+  spec: BridgeSpec,
+  failMode: string,
+  wantedProtocols: readonly string[],
+): { update: Record<string, OvsdbValue>; actions: string[] } {
+  const update: Record<string, OvsdbValue> = {};
+  const actions: string[] = [];
+  if (spec.datapathType !== undefined && current.datapath_type !== spec.datapathType) {
+    update.datapath_type = spec.datapathType;
+    actions.push(`datapath_type=${spec.datapathType}`);
+  }
+  if (optionalString(current.fail_mode) !== failMode) {
+    update.fail_mode = failMode;
+    actions.push(`fail_mode=${failMode}`);
+  }
+  const haveProtocols = setValues(current.protocols).map(String);
+  const missing = wantedProtocols.filter((p) => !haveProtocols.includes(p));
+  if (missing.length > 0) {
+    update.protocols = set([...haveProtocols, ...missing].sort());
+    actions.push(`protocols+=${missing.join(',')}`);
+  }
+  for (const [column, wanted] of [
+    ['other_config', spec.otherConfig],
+    ['external_ids', spec.externalIds],
+  ] as const) {
+    if (wanted === undefined) continue;
+    const have = mapValues(current[column]);
+    const merged = { ...have, ...wanted };
+    if (!sameStringMap(have, merged)) {
+      update[column] = map(merged);
+      actions.push(`${column} updated`);
+    }
+  }
+  return { update, actions };
+}
+
+/** A `wait` that fails the transaction when a row named `name` exists (someone created it since our select). */
+function absent(table: string, name: string): Operation {
+  return { op: 'wait', table, where: [eq('name', name)], columns: ['name'], until: '==', rows: [], timeout: 0 };
+}
+
+/**
+ * Updates one row, in a transaction that first waits for `readColumns` to still hold what we read
+ * (`current`): a concurrent writer makes it fail, and withRetries reads again.
+ */
+async function updateUnchangedRow(
+  client: OvsdbClient,
+  table: string,
+  rowUuid: string,
+  current: OvsdbRow,
+  readColumns: readonly string[],
+  update: Record<string, OvsdbValue>,
+  why: { readonly comment: string },
+): Promise<void> {
+  await client.transact(OVS_DB, [
+    { op: 'comment', comment: why.comment },
+    {
+      op: 'wait',
+      table,
+      where: [eq('_uuid', uuid(rowUuid))],
+      columns: [...readColumns],
+      until: '==',
+      rows: [pick(current, [...readColumns])],
+      timeout: 0,
+    },
+    { op: 'update', table, where: [eq('_uuid', uuid(rowUuid))], row: update },
+  ]);
 }
 
 function tunnelOptions(spec: VxlanPortSpec): Record<string, string> {
@@ -238,45 +274,8 @@ export function ensureVxlanPort(client: OvsdbClient, spec: VxlanPortSpec): Promi
       throw new OvsdbError('OVSDB_NO_BRIDGE', `bridge ${spec.bridge} does not exist`);
     const port = portRows[0];
     const iface = ifaceRows[0];
-    const ifaceRow: Record<string, OvsdbValue> = { name: spec.name, type, options: map(options) };
-    if (spec.ofportRequest !== undefined) ifaceRow.ofport_request = spec.ofportRequest;
-
     if (port === undefined) {
-      await client.transact(OVS_DB, [
-        { op: 'comment', comment: `alcor-agent: add ${type} port ${spec.name} to ${spec.bridge}` },
-        {
-          op: 'wait',
-          table: 'Port',
-          where: [eq('name', spec.name)],
-          columns: ['name'],
-          until: '==',
-          rows: [],
-          timeout: 0,
-        },
-        {
-          op: 'wait',
-          table: 'Bridge',
-          where: [eq('_uuid', uuid(bridgeUuid))],
-          columns: ['ports'],
-          until: '==',
-          rows: [pick(bridge, ['ports'])],
-          timeout: 0,
-        },
-        // A leftover Interface row of that name without a Port cannot exist (OVSDB garbage-collects non-root rows).
-        { op: 'insert', table: 'Interface', row: ifaceRow, 'uuid-name': 'iface' },
-        {
-          op: 'insert',
-          table: 'Port',
-          row: { name: spec.name, interfaces: set([namedUuid('iface')]) },
-          'uuid-name': 'port',
-        },
-        {
-          op: 'mutate',
-          table: 'Bridge',
-          where: [eq('_uuid', uuid(bridgeUuid))],
-          mutations: [['ports', 'insert', set([namedUuid('port')])]],
-        },
-      ]);
+      await createTunnelPort(client, spec, type, options, bridge, bridgeUuid);
       return { changed: true, actions: [`created ${type} port ${spec.name}`] };
     }
     const portUuid = uuidOf(port._uuid);
@@ -291,35 +290,74 @@ export function ensureVxlanPort(client: OvsdbClient, spec: VxlanPortSpec): Promi
     if (iface === undefined || ifaceUuid === null) {
       throw new OvsdbError('OVSDB_BAD_REPLY', `port ${spec.name} has no interface named ${spec.name}`);
     }
-    const update: Record<string, OvsdbValue> = {};
-    const actions: string[] = [];
-    if (iface.type !== type) {
-      update.type = type;
-      actions.push(`type=${type}`);
-    }
-    if (!sameStringMap(mapValues(iface.options), options)) {
-      update.options = map(options);
-      actions.push('options repaired');
-    }
-    if (spec.ofportRequest !== undefined && optionalInteger(iface.ofport_request) !== spec.ofportRequest) {
-      update.ofport_request = spec.ofportRequest;
-      actions.push(`ofport_request=${spec.ofportRequest}`);
-    }
+    const { update, actions } = tunnelRepairs(iface, spec, type, options);
     if (actions.length === 0) return { changed: false, actions };
-    const readColumns = ['type', 'options', 'ofport_request'];
-    await client.transact(OVS_DB, [
-      { op: 'comment', comment: `alcor-agent: repair tunnel port ${spec.name}: ${actions.join('; ')}` },
-      {
-        op: 'wait',
-        table: 'Interface',
-        where: [eq('_uuid', uuid(ifaceUuid))],
-        columns: readColumns,
-        until: '==',
-        rows: [pick(iface, readColumns)],
-        timeout: 0,
-      },
-      { op: 'update', table: 'Interface', where: [eq('_uuid', uuid(ifaceUuid))], row: update },
-    ]);
+    await updateUnchangedRow(client, 'Interface', ifaceUuid, iface, ['type', 'options', 'ofport_request'], update, {
+      comment: `alcor-agent: repair tunnel port ${spec.name}: ${actions.join('; ')}`,
+    });
     return { changed: true, actions };
   });
+}
+
+async function createTunnelPort(
+  client: OvsdbClient,
+  spec: VxlanPortSpec,
+  type: string,
+  options: Record<string, string>,
+  bridge: OvsdbRow,
+  bridgeUuid: string,
+): Promise<void> {
+  const ifaceRow: Record<string, OvsdbValue> = { name: spec.name, type, options: map(options) };
+  if (spec.ofportRequest !== undefined) ifaceRow.ofport_request = spec.ofportRequest;
+  await client.transact(OVS_DB, [
+    { op: 'comment', comment: `alcor-agent: add ${type} port ${spec.name} to ${spec.bridge}` },
+    absent('Port', spec.name),
+    {
+      op: 'wait',
+      table: 'Bridge',
+      where: [eq('_uuid', uuid(bridgeUuid))],
+      columns: ['ports'],
+      until: '==',
+      rows: [pick(bridge, ['ports'])],
+      timeout: 0,
+    },
+    // A leftover Interface row of that name without a Port cannot exist (OVSDB garbage-collects non-root rows).
+    { op: 'insert', table: 'Interface', row: ifaceRow, 'uuid-name': 'iface' },
+    {
+      op: 'insert',
+      table: 'Port',
+      row: { name: spec.name, interfaces: set([namedUuid('iface')]) },
+      'uuid-name': 'port',
+    },
+    {
+      op: 'mutate',
+      table: 'Bridge',
+      where: [eq('_uuid', uuid(bridgeUuid))],
+      mutations: [['ports', 'insert', set([namedUuid('port')])]],
+    },
+  ]);
+}
+
+/** What differs between the tunnel interface row and the spec: the columns to write and a word for each. */
+function tunnelRepairs(
+  iface: OvsdbRow,
+  spec: VxlanPortSpec,
+  type: string,
+  options: Record<string, string>,
+): { update: Record<string, OvsdbValue>; actions: string[] } {
+  const update: Record<string, OvsdbValue> = {};
+  const actions: string[] = [];
+  if (iface.type !== type) {
+    update.type = type;
+    actions.push(`type=${type}`);
+  }
+  if (!sameStringMap(mapValues(iface.options), options)) {
+    update.options = map(options);
+    actions.push('options repaired');
+  }
+  if (spec.ofportRequest !== undefined && optionalInteger(iface.ofport_request) !== spec.ofportRequest) {
+    update.ofport_request = spec.ofportRequest;
+    actions.push(`ofport_request=${spec.ofportRequest}`);
+  }
+  return { update, actions };
 }

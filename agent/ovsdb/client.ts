@@ -14,9 +14,23 @@ import * as net from 'node:net';
 import { JsonMessageSplitter, DEFAULT_MAX_MESSAGE_BYTES } from './framing';
 import type { Operation, OperationResult, OvsdbRow, OvsdbValue } from './values';
 
+/** Codes of OVSDB failures (the module-prefix scheme of core/errors.ts). */
+export type OvsdbErrorCode =
+  | 'OVSDB_CONNECT'
+  | 'OVSDB_CLOSED'
+  | 'OVSDB_DISCONNECTED'
+  | 'OVSDB_TIMEOUT'
+  | 'OVSDB_BAD_REPLY'
+  | 'OVSDB_BAD_SCHEMA'
+  | 'OVSDB_RPC_ERROR'
+  | 'OVSDB_TRANSACTION'
+  | 'OVSDB_NO_BRIDGE'
+  | 'OVSDB_PORT_ON_OTHER_BRIDGE'
+  | 'OVSDB_CONTENDED';
+
 export class OvsdbError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: OvsdbErrorCode,
     message: string,
     /** For OVSDB_TRANSACTION: the per-operation results as received. */
     readonly results: readonly OperationResult[] = [],

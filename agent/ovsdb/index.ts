@@ -1,5 +1,5 @@
 // OVSDB access for the agent: RFC 7047 client, idempotent bridge/tunnel set-up, live interface -> ofport view.
-export { OvsdbClient, OvsdbError, applyColumnDiff, parseSchema } from './client';
+export { OvsdbClient, OvsdbError, applyColumnDiff, parseSchema, type OvsdbErrorCode } from './client';
 export type {
   ColumnShape,
   DbSchema,

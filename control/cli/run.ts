@@ -24,6 +24,10 @@ const HELP = {
   options: RUN_OPTIONS,
   footer: [
     'Logs one line containing "ready" once both servers listen. SIGINT/SIGTERM release the lease (hosts move at once).',
+    'TLS: --tls-cert/--tls-key make the northbound gRPC and the HTTP API TLS-only; --tls-ca requires client',
+    'certificates from that CA on both. --agent-tls-ca (with --agent-tls-cert/--agent-tls-key for mutual TLS)',
+    'makes the connections to agents TLS. --http-token-file: POST/PUT/PATCH/DELETE need "Authorization: Bearer',
+    '<token>" (401 without, 403 wrong); GET stays open. SIGHUP re-reads the certificates and the token.',
     'Register agents with PUT /v1/hosts/<ip> {"agent":"HOST:PORT"} on --http, or "agents" in the config file.',
     'Example: alcor-control run --listen 127.0.0.1:9016 --http 127.0.0.1:9017 --etcd http://127.0.0.1:2379',
   ].join('\n'),
@@ -54,11 +58,21 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     return EXIT_FAILURE;
   }
   const h = handle;
+  const onHangup = (): void => {
+    try {
+      h.reloadTls();
+      log.notice('reloaded', { what: 'TLS certificates and HTTP token (those configured)' });
+    } catch (err: unknown) {
+      log.error('reload failed; the previous certificates and token stay in use', { error: (err as Error).message });
+    }
+  };
+  process.on('SIGHUP', onHangup);
   return new Promise<number>((resolve) => {
     const onSignal = (sig: string): void => {
       log.info('shutting down', { signal: sig });
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      process.off('SIGHUP', onHangup);
       h.stop().then(
         () => resolve(EXIT_OK),
         (err: unknown) => {

@@ -12,12 +12,19 @@
 //   POST   /v1/goalstates                a GoalStateV2 as JSON (proto3 JSON names); replies GoalStateOperationReply JSON
 //   /v1/vpcs, /v1/subnets, /v1/ports, /v1/routers, /v1/security-groups: the resource API (http/resources.ts)
 // Errors: {"code","message","field"?} (and the same under "error", as this API always answered).
+// With --tls-cert/--tls-key it is HTTPS only; --tls-ca requires client certificates. With --http-token-file every
+// mutating call (any method but GET/HEAD/OPTIONS) needs `Authorization: Bearer <token>`: 401 without, 403 wrong
+// (control/http/auth.ts).
 import * as http from 'node:http';
+import * as https from 'node:https';
+import type { ReloadableTls } from '../../agent/tls';
+import type { BearerTokenAuth } from './auth';
 import { GoalStateOperationReply, GoalStateV2 } from '../../proto';
 import { Controller } from '../controller';
 import { Logger } from '../log';
 import { ControlMetrics } from '../metrics';
-import { ControlError } from '../resources';
+import { httpStatusOf } from '../../agent/grpc/status';
+import { ControlError, controlErrorKind } from '../resources';
 import { ControlStore } from '../store/store';
 import { ApiError } from '../resources/errors';
 import { isResourceKind, ResourceRouteDeps, routeResources } from './resources';
@@ -31,6 +38,10 @@ interface Deps {
   readonly log: Logger;
   /** The resource API; absent: those routes answer 404. */
   readonly resources?: ResourceRouteDeps;
+  /** HTTPS (and with a CA, required client certificates) instead of plain HTTP. */
+  readonly tls?: ReloadableTls;
+  /** Bearer token that mutating calls must carry. */
+  readonly auth?: BearerTokenAuth;
 }
 
 class HttpError extends Error {
@@ -97,7 +108,7 @@ function agentList(body: unknown): Array<[string, string]> {
   return out;
 }
 
-export function createApi(deps: Deps): http.Server {
+export function createApi(deps: Deps): http.Server | https.Server {
   const { controller, store, metrics, log } = deps;
 
   const route = async (
@@ -189,7 +200,7 @@ export function createApi(deps: Deps): http.Server {
     throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${url.pathname}`);
   };
 
-  return http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
@@ -197,6 +208,21 @@ export function createApi(deps: Deps): http.Server {
       res.writeHead(400, { 'content-type': 'application/json' });
       const message = 'the request target is not a valid URL path';
       res.end(JSON.stringify({ code: 'BAD_PATH', message, error: { code: 'BAD_PATH', message } }));
+      return;
+    }
+    const refused = deps.auth?.check(req) ?? null;
+    if (refused !== null) {
+      res.writeHead(refused.status, {
+        'content-type': 'application/json',
+        ...(refused.status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
+      });
+      res.end(
+        JSON.stringify({
+          code: refused.code,
+          message: refused.message,
+          error: { code: refused.code, message: refused.message },
+        }),
+      );
       return;
     }
     route(req, url).then(
@@ -222,7 +248,7 @@ export function createApi(deps: Deps): http.Server {
           code = err.code;
         } else if (err instanceof ControlError) {
           code = err.code;
-          status = err.code.startsWith('BAD_') ? 400 : err.code === 'STORE_UNAVAILABLE' ? 503 : 500;
+          status = httpStatusOf(controlErrorKind(err));
         }
         if (status >= 500) log.warn('http request failed', { path: url.pathname, error: (err as Error).message });
         const message = (err as Error).message;
@@ -232,5 +258,9 @@ export function createApi(deps: Deps): http.Server {
         res.end(JSON.stringify({ code, message, ...(field === undefined ? {} : { field }), error: { code, message } }));
       },
     );
-  });
+  };
+  if (deps.tls === undefined) return http.createServer(handler);
+  const server = https.createServer(deps.tls.httpsServerOptions(), handler);
+  deps.tls.track(server);
+  return server;
 }

@@ -6,17 +6,14 @@ import * as grpc from '@grpc/grpc-js';
 import { GoalStateOperationReply, GoalStateProvisionerService, HostRequest, HostRequestReply } from '../../proto';
 import { Controller } from '../controller';
 import { Logger } from '../log';
-import { ControlError } from '../resources';
+import { grpcStatusOf as grpcStatusOfKind } from '../../agent/grpc/status';
+import { ControlError, controlErrorKind } from '../resources';
 
 const S = GoalStateProvisionerService;
 
-/** gRPC status for a controller error: bad input vs. not durable. */
+/** gRPC status for a controller error: bad input vs. not durable vs. our fault (agent/grpc/status.ts). */
 export function grpcStatusOf(err: unknown): grpc.status {
-  if (err instanceof ControlError) {
-    if (err.code.startsWith('BAD_')) return grpc.status.INVALID_ARGUMENT;
-    if (err.code === 'STORE_UNAVAILABLE') return grpc.status.UNAVAILABLE;
-  }
-  return grpc.status.INTERNAL;
+  return grpcStatusOfKind(controlErrorKind(err));
 }
 
 function serviceError(err: unknown): Partial<grpc.ServiceError> {
@@ -94,11 +91,12 @@ export async function startGrpcServer(
   controller: Controller,
   listen: string,
   log: Logger,
+  credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
 ): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
   server.addService(northboundDefinition(), northboundHandlers(controller, log));
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(listen, credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
   return { server, port };
 }

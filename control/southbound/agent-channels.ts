@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { AgentStreamOptions } from './agent-stream';
 
 export function newAgentClient(address: string, opts: AgentStreamOptions): grpc.Client {
-  return new grpc.Client(address, grpc.credentials.createInsecure(), {
+  return new grpc.Client(address, opts.channelCredentials ?? grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': -1,
     'grpc.max_send_message_length': -1,
     'grpc.initial_reconnect_backoff_ms': opts.backoffInitialMs,

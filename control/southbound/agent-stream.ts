@@ -14,6 +14,8 @@ export interface AgentStreamOptions {
   readonly replyTimeoutMs: number;
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
+  /** TLS to the agents (--agent-tls-*); plaintext when absent. */
+  readonly channelCredentials?: grpc.ChannelCredentials;
 }
 
 export const DEFAULT_STREAM_OPTIONS: AgentStreamOptions = {

@@ -116,8 +116,9 @@ export async function pushGoalStates(
   address: string,
   messages: readonly Uint8Array[],
   deadlineMs = 60000,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
 ): Promise<GoalStateOperationReply[]> {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+  const client = new grpc.Client(address, credentials, {
     'grpc.max_receive_message_length': -1,
     'grpc.max_send_message_length': -1,
   });

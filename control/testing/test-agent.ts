@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { GoalState, GoalStateOperationReply, GoalStateV2, OperationStatus, OperationType } from '../../proto';
 import { GoalStateApplier, GoalStateRequest, GoalStateServer } from '../../agent/grpc/server';
 import { parseGoalStateV2 } from '../resources';
+import type { ReloadableTls } from '../../agent/tls';
 
 export interface ReceivedMessage {
   readonly atMs: number;
@@ -30,14 +31,16 @@ export class TestAgent {
   private constructor(
     readonly hostIp: string,
     public port: number,
+    private readonly tls?: ReloadableTls,
   ) {}
 
   get address(): string {
     return `127.0.0.1:${this.port}`;
   }
 
-  static async start(hostIp: string, port = 0): Promise<TestAgent> {
-    const a = new TestAgent(hostIp, port);
+  /** With `tls`, the agent serves TLS only (mutual TLS when it has a CA), as `alcor-agent run --tls-*` does. */
+  static async start(hostIp: string, port = 0, tls?: ReloadableTls): Promise<TestAgent> {
+    const a = new TestAgent(hostIp, port, tls);
     await a.listen();
     return a;
   }
@@ -52,6 +55,7 @@ export class TestAgent {
     const server = new GoalStateServer(applier, {
       address: `127.0.0.1:${this.port}`,
       requestMode: 'raw',
+      ...(this.tls === undefined ? {} : { tls: this.tls }),
     });
     this.port = await server.start();
     this.server = server;

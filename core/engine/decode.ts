@@ -11,13 +11,14 @@
 // status merge rely on); other kinds as core/goalstate orders them.
 
 import { GoalState, GoalStateV2 } from '../../proto';
+import type { GoalStateInputCode } from '../errors';
 import { fromGoalState, fromGoalStateV2 } from '../goalstate';
 import type { GoalStateModel, ResourceOp } from '../model';
 import { NeighborFastPath } from './neighbor-fastpath';
 import { type Cursor, WIRE_LEN, readVarint, skipField } from './wire';
 
 export class DecodeError extends Error {
-  readonly code = 'ERR_GOALSTATE_DECODE';
+  readonly code: GoalStateInputCode = 'GOALSTATE_DECODE';
 }
 
 const V1_NEIGHBOR_STATES = 5;

@@ -29,6 +29,7 @@ import { splitGoalState, type SplitChunk } from './split';
 import { PartitionHost, replyValue } from './worker';
 import { GoalStateStatuses } from './statuses';
 import { BufferPool } from './buffer-pool';
+import { unpackFromThread } from '../errors';
 
 export interface EngineOptions {
   /** Worker threads (= partitions). 0: one partition in the calling thread. */
@@ -150,7 +151,9 @@ class ThreadBackend implements Backend {
         this.#commits = [];
       }
       const options = built.transfer ? { transferList: built.transfer as ArrayBuffer[] } : undefined;
-      return this.#pool.run(task, options) as Promise<WorkerReply>;
+      return (this.#pool.run(task, options) as Promise<WorkerReply>).catch((e: unknown) => {
+        throw unpackFromThread(e);
+      });
     };
     const next = this.#tail.then(dispatch, dispatch);
     this.#tail = next.catch(() => undefined);

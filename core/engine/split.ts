@@ -7,6 +7,7 @@
 // top-level fields is itself a valid message (protobuf merges repeated and map fields), so each
 // part decodes with the ordinary decoder.
 
+import type { GoalStateInputCode } from '../errors';
 import { hash32 } from '../pipeline/cookie';
 import { type Cursor, WIRE_LEN, asciiIdHash, readVarint, skipField } from './wire';
 
@@ -16,7 +17,7 @@ const V2_NEIGHBOR_STATES = 7;
 const V2_HOST_RESOURCES = 2;
 
 export class SplitError extends Error {
-  readonly code = 'ERR_GOALSTATE_WIRE';
+  readonly code: GoalStateInputCode = 'GOALSTATE_WIRE';
   constructor(
     message: string,
     readonly offset: number,

@@ -4,6 +4,7 @@
 
 import Piscina from 'piscina';
 import type { Flow } from '../flow';
+import { packForThread } from '../errors';
 import { decodeFlowStats } from '../openflow';
 import { arpEntriesOf, portVnisOf } from './arp-entries';
 import { PartitionEngine } from './partition';
@@ -117,7 +118,11 @@ export class PartitionHost {
 
 const host = new PartitionHost();
 
-/** The piscina entry point. */
+/** The piscina entry point. A thrown error keeps its code across the thread boundary (core/errors.ts). */
 export default function handle(task: WorkerTask): unknown {
-  return host.handle(task);
+  try {
+    return host.handle(task);
+  } catch (e: unknown) {
+    throw packForThread(e);
+  }
 }

@@ -34,6 +34,8 @@ export const NETNS_PREFIX = 'alc-';
 const OVS_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 const ALL_OF_VERSIONS = 'OpenFlow10,OpenFlow11,OpenFlow12,OpenFlow13,OpenFlow14,OpenFlow15';
 const DAEMONS = ['ovs-vswitchd', 'ovsdb-server'] as const;
+// How long an ovs-vswitchd told to exit may take to be gone (it usually takes tens of ms; a loaded CI machine more).
+const VSWITCHD_EXIT_TIMEOUT_MS = 15000;
 // Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
 const IFNAME_MAX = 15;
 // Sandbox names end up in `ul-<name>` underlay veth names, VM names in `v-<vm>` and netns names.
@@ -174,9 +176,14 @@ export class OvsSandbox {
     return sb;
   }
 
-  /** Starts ovs-vswitchd in the sandbox's namespace (at boot, and again after a test stopped it). */
+  /**
+   * Starts ovs-vswitchd in the sandbox's namespace (at boot, and again after a test stopped it). An earlier
+   * ovs-vswitchd that was told to exit may still be shutting down and holding its pidfile ("already running as
+   * pid N"), so this first waits for it to be gone.
+   */
   async startVswitchd(): Promise<void> {
     const dir = this.rundir;
+    await waitDaemonGone(dir, 'ovs-vswitchd', VSWITCHD_EXIT_TIMEOUT_MS);
     await check(
       'ip',
       [
@@ -192,6 +199,16 @@ export class OvsSandbox {
       ],
       { env: this.env },
     );
+  }
+
+  /**
+   * Stops ovs-vswitchd (`ovs-appctl exit`, as an operator would) and returns once the process is gone: the
+   * appctl reply comes before the daemon has finished exiting.
+   */
+  async stopVswitchd(): Promise<void> {
+    const pid = daemonPid(this.rundir, 'ovs-vswitchd');
+    await this.appctl(['-t', 'ovs-vswitchd', 'exit']);
+    if (pid !== null) await waitPidGone(pid, 'ovs-vswitchd', VSWITCHD_EXIT_TIMEOUT_MS);
   }
 
   private async boot(opts: SandboxOptions): Promise<void> {
@@ -507,19 +524,41 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** The live pid named by `<daemon>.pid` in dir, or null (no pidfile, or a stale one: a recycled pid never counts). */
+function daemonPid(dir: string, daemon: string): number | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, `${daemon}.pid`), 'utf8');
+  } catch {
+    return null;
+  }
+  const pid = Number(text.trim());
+  return Number.isInteger(pid) && pid > 1 && isDaemonAlive(pid, daemon) ? pid : null;
+}
+
+/** Resolves once pid no longer runs `daemon`; throws after timeoutMs so a hung daemon fails loudly. */
+async function waitPidGone(pid: number, daemon: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (isDaemonAlive(pid, daemon)) {
+    if (Date.now() > deadline) {
+      throw new SandboxError('SANDBOX_DAEMON_STUCK', `${daemon} pid ${pid} still runs ${timeoutMs} ms after exit`);
+    }
+    await sleep(20);
+  }
+}
+
+/** Waits until no live process holds `<daemon>.pid` in dir. */
+async function waitDaemonGone(dir: string, daemon: string, timeoutMs: number): Promise<void> {
+  const pid = daemonPid(dir, daemon);
+  if (pid !== null) await waitPidGone(pid, daemon, timeoutMs);
+}
+
 /** Stops the daemons named by the pidfiles in dir: SIGTERM, then SIGKILL after 2 s. Stale pidfiles are ignored. */
 async function killDaemons(dir: string): Promise<void> {
   const pids: Array<{ pid: number; daemon: string }> = [];
   for (const daemon of DAEMONS) {
-    let text: string;
-    try {
-      text = fs.readFileSync(path.join(dir, `${daemon}.pid`), 'utf8');
-    } catch {
-      continue;
-    }
-    const pid = Number(text.trim());
-    // Only a pid that still runs the right program: a recycled pid must never be killed.
-    if (Number.isInteger(pid) && pid > 1 && isDaemonAlive(pid, daemon)) pids.push({ pid, daemon });
+    const pid = daemonPid(dir, daemon);
+    if (pid !== null) pids.push({ pid, daemon });
   }
   const signal = (sig: NodeJS.Signals): void => {
     for (const { pid } of pids) {

@@ -1,0 +1,459 @@
+// The apply path: goal states and host facts go from the engine to OVS as bundles, and statuses go
+// back to the sender.
+//
+// Why it is a module of its own: this is the one place where the engine and the OpenFlow session
+// meet, and the order of its steps is the agent's correctness (plan, stream the flow-mods into a
+// bundle, commit the engine only after OVS confirmed, abort it when OVS refused, never answer "bad
+// input" for our own fault). The daemon wires it; host bookkeeping, packet-ins and HTTP never open
+// an engine transaction. Every entry point runs in the serial queue (agent/serial-queue.ts).
+// docs/agent.md, "Apply path", describes the behaviour.
+
+import type { Engine, Prepared, Txns } from '../core/engine/engine';
+import { GOALSTATE_INPUT_CODES, codeOf, errorKind, errorText } from '../core/errors';
+import type { PlannedStatus } from '../core/goalstate';
+import { COOKIE_MARKER_BITS, COOKIE_MASK } from '../core/pipeline/cookie';
+import {
+  GoalState,
+  GoalStateOperationReply,
+  GoalStateV2,
+  OperationStatus,
+  OperationType,
+  ResourceType,
+} from '../proto';
+import {
+  GoalStateValidationError,
+  resourcesOfV1,
+  resourcesOfV2,
+  type GoalStateApplier,
+  type GoalStateRequest,
+  type RequestContext,
+  type ResourceRef,
+} from './grpc/server';
+import { DaemonError } from './errors';
+import type { Logger } from './log';
+import type { Metrics } from './metrics';
+import type { InterfaceMonitor, PortEvent } from './ovsdb';
+import { SessionError, type BundleStream, type BundleTimings, type OpenFlowSession } from './openflow/session';
+import type { SerialQueue } from './serial-queue';
+
+const LOGGED_INVALID_MAX = 20;
+const STARTUP_CONVERGE_ATTEMPTS = 5;
+/** How long a goal state waits for a reconnecting OpenFlow session before it fails. */
+const OVS_WAIT_MS = 10_000;
+
+/** Operations whose status means the dataplane changed (for a FAILURE after OVS rejected the bundle). */
+const CHANGING: ReadonlySet<OperationStatus> = new Set([OperationStatus.SUCCESS, OperationStatus.PENDING]);
+
+/** Resource kinds the agent keeps a main-thread view of (the DHCP table, agent/host-state.ts). */
+const HELD_VIEW_TYPES: ReadonlySet<ResourceType> = new Set([ResourceType.DHCP, ResourceType.SUBNET]);
+
+export const us = (fromNs: bigint): number => Number((process.hrtime.bigint() - fromNs) / 1000n);
+
+/** A port id and its ofport, or undefined to unbind it. */
+export type HostFact = readonly [string, number | undefined];
+
+export interface ApplyPathParts {
+  readonly engine: Engine;
+  readonly session: OpenFlowSession;
+  readonly monitor: InterfaceMonitor;
+  readonly queue: SerialQueue;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** After every commit; `heldViews`: DHCP or subnet resources changed. */
+  readonly afterCommit: (heldViews: boolean) => void;
+}
+
+/** A goal state planned by the engine, its flow-mods streaming into a bundle. */
+interface Planned {
+  readonly prepared: Prepared;
+  readonly stream: BundleStream | undefined;
+}
+
+type Sent =
+  | { readonly ok: true; readonly ovs: BundleTimings; readonly tBundle: bigint; readonly bundleUs: number }
+  | { readonly ok: false; readonly reply: GoalStateOperationReply };
+
+export class ApplyPath {
+  readonly #p: ApplyPathParts;
+  #converged = false;
+  #lastConvergeFlowMods = 0;
+  /** Our flows OVS had when the first converge dumped them. */
+  #installedAtStart = 0;
+
+  constructor(parts: ApplyPathParts) {
+    this.#p = parts;
+    // Every reconnect after the first converge converges again (the first is convergeAtStartup's).
+    parts.session.on('ready', () => {
+      if (this.#converged) void parts.queue.run(() => this.#converge('reconnect')).catch(() => undefined);
+    });
+  }
+
+  get lastConvergeFlowMods(): number {
+    return this.#lastConvergeFlowMods;
+  }
+
+  /** The gRPC server's view: each goal state queued behind everything before it. */
+  applier(): GoalStateApplier {
+    const q = this.#p.queue;
+    return {
+      applyV1: (req: GoalStateRequest<GoalState>, ctx: RequestContext) => q.run(() => this.#apply(req, 1, ctx)),
+      applyV2: (req: GoalStateRequest<GoalStateV2>, ctx: RequestContext) => q.run(() => this.#apply(req, 2, ctx)),
+    };
+  }
+
+  /**
+   * The first converge, which must succeed before the agent serves; a connection that drops
+   * meanwhile is retried. Later reconnects converge by themselves (the constructor's 'ready').
+   */
+  async convergeAtStartup(restored: boolean): Promise<void> {
+    const { session, queue, log } = this.#p;
+    for (let attempt = 1; ; attempt++) {
+      await session.whenReady();
+      try {
+        await queue.run(() => this.#converge('startup'));
+        break;
+      } catch (e: unknown) {
+        if (!(e instanceof SessionError) || e.code !== 'OF_SESSION_DOWN' || attempt >= STARTUP_CONVERGE_ATTEMPTS)
+          throw e;
+        log('warn', 'startup converge interrupted; retrying', { attempt, error: errorText(e) });
+      }
+    }
+    this.#converged = true;
+    if (!restored && this.#installedAtStart > 0) {
+      log('warn', 'no local snapshot: flows of an earlier run were converged to an empty state (use --state-dir)', {
+        installedBefore: this.#installedAtStart,
+        flowMods: this.#lastConvergeFlowMods,
+      });
+    }
+  }
+
+  /** An interface came or went: bind or unbind its port in a bundle of its own. */
+  portEvent(ev: PortEvent): void {
+    const fact: HostFact = ev.kind === 'bound' ? [ev.portId, ev.ofport] : [ev.portId, undefined];
+    this.#p.log('info', `port ${ev.kind}`, { portId: ev.portId, ofport: fact[1] });
+    void this.#p.queue
+      .run(async () => {
+        if (await this.#applyHostFacts([fact])) this.#p.afterCommit(false);
+      })
+      .catch((e: unknown) => this.#p.log('error', 'port event failed', { error: errorText(e) }));
+  }
+
+  /**
+   * Hitless converge: dump our flows (cookie marker), let the engine diff them against its desired
+   * table, send the difference as one bundle. Nothing is flushed; unchanged flows keep forwarding.
+   */
+  async #converge(why: string): Promise<void> {
+    const { engine, session, metrics, log } = this.#p;
+    const t0 = process.hrtime.bigint();
+    await session.whenReady();
+    const bodies = await session.dumpFlows(COOKIE_MARKER_BITS, COOKIE_MASK);
+    if (!this.#converged) this.#installedAtStart = countFlowStats(bodies);
+    const r = await engine.reconcile(bodies);
+    await session.applyBundle(r.bundleId, r.deltas);
+    this.#lastConvergeFlowMods = r.flowMods;
+    metrics.flowsInstalled = (await engine.stats()).flows;
+    log('info', 'converged', { why, flowMods: r.flowMods, dumpBodies: bodies.length, elapsedUs: us(t0) });
+  }
+
+  async #apply(
+    req: GoalStateRequest<GoalState> | GoalStateRequest<GoalStateV2>,
+    version: 1 | 2,
+    ctx: RequestContext,
+  ): Promise<GoalStateOperationReply> {
+    const t0 = process.hrtime.bigint();
+    if (req.kind !== 'raw') throw new DaemonError('DAEMON_START', 'the agent serves goal states in raw mode');
+    // While the OpenFlow session reconnects, hold the goal state briefly rather than fail it at once.
+    await readyWithin(this.#p.session, OVS_WAIT_MS);
+    let planned: Planned;
+    try {
+      planned = await this.#plan(req.bytes, version);
+    } catch (e: unknown) {
+      return this.#refused(e, req.bytes, version, ctx, t0);
+    }
+    const sent = await this.#send(planned, ctx, t0);
+    if (!sent.ok) return sent.reply;
+    const { prepared } = planned;
+    const { engine, metrics, log } = this.#p;
+    // OVS confirmed: the commit need not delay the reply. Each partition runs its tasks in order, so
+    // anything sent to the engine after this (the next goal state, host facts) sees it committed.
+    engine.commit(prepared.txns).catch((e: unknown) => {
+      log('error', 'engine commit failed after OVS confirmed the bundle', { seq: ctx.seq, error: errorText(e) });
+    });
+    metrics.goalStates.success++;
+    metrics.observeApply(us(t0) / 1e6);
+    let bundleUs = sent.bundleUs;
+    let statuses: PlannedStatus[] = [...prepared.statuses];
+    const bound = await this.#bindPorts(statuses);
+    if (bound !== undefined) {
+      statuses = bound;
+      bundleUs = us(sent.tBundle);
+    }
+    metrics.flowsInstalled += prepared.add - prepared.delete;
+    this.#p.afterCommit(statuses.some((s) => HELD_VIEW_TYPES.has(s.resourceType) && CHANGING.has(s.status)));
+    const applied = appliedLogFields(prepared, statuses, ctx, version, {
+      prepareUs: Number((sent.tBundle - t0) / 1000n),
+      bundleUs,
+      ovs: sent.ovs,
+      totalUs: us(t0),
+    });
+    // Written after the reply has gone out: a log line to a pipe wakes its reader, and the sender is
+    // waiting for the reply, not for the log.
+    setImmediate(() => log('info', 'goal state applied', applied));
+    return replyOf(statuses, bundleUs, t0);
+  }
+
+  /**
+   * engine.prepare with the flow-mods going into the bundle as each chunk is encoded: OVS parses
+   * them while the engine computes the rest. On a failure the bundle is abandoned (OVS discards
+   * what it holds) and the error goes up; the engine has already taken every chunk back.
+   */
+  async #plan(bytes: Uint8Array, version: 1 | 2): Promise<Planned> {
+    const { engine, session } = this.#p;
+    let stream: BundleStream | undefined;
+    try {
+      const prepared = await engine.prepare(bytes, version, {
+        onDelta: (delta, bundleId) => {
+          if (stream === undefined) {
+            stream = session.streamBundle(bundleId);
+            stream.result.catch(() => undefined); // awaited in #send; a failure before then must not go unhandled
+          }
+          stream.push(delta);
+        },
+      });
+      return { prepared, stream };
+    } catch (e: unknown) {
+      if (stream !== undefined) {
+        stream.abandon(errorText(e));
+        await stream.result.catch(() => undefined);
+      }
+      throw e;
+    }
+  }
+
+  /** A goal state the engine would not plan: see refusalOf. */
+  #refused(e: unknown, bytes: Uint8Array, version: 1 | 2, ctx: RequestContext, t0: bigint): GoalStateOperationReply {
+    const code = codeOf(e);
+    const refusal = refusalOf(e, bytes, version);
+    if (refusal.kind === 'input') {
+      this.#p.log('warn', 'goal state rejected', { seq: ctx.seq, code, error: errorText(e) });
+      throw refusal.error;
+    }
+    this.#p.metrics.goalStates.failure++;
+    this.#p.log('error', 'engine failed on a goal state', {
+      seq: ctx.seq,
+      code,
+      error: errorText(e),
+      stack: e instanceof Error ? e.stack : undefined,
+    });
+    if (refusal.kind === 'fault') throw e;
+    return replyOf(refusal.statuses, 0, t0);
+  }
+
+  /** Ends the bundle and waits for OVS. A refused bundle: engine aborted, changing resources answered FAILURE. */
+  async #send(planned: Planned, ctx: RequestContext, t0: bigint): Promise<Sent> {
+    const { prepared, stream } = planned;
+    const tBundle = process.hrtime.bigint();
+    try {
+      stream?.end();
+      const ovs = stream === undefined ? { addUs: 0, commitUs: 0 } : await stream.result;
+      return { ok: true, ovs, tBundle, bundleUs: us(tBundle) };
+    } catch (e: unknown) {
+      const bundleUs = us(tBundle);
+      const named = await this.#nameErrors(e, prepared.txns);
+      await this.#p.engine.abort(prepared.txns);
+      this.#p.metrics.goalStates.failure++;
+      this.#p.log('error', 'OVS rejected the goal state; dataplane unchanged', {
+        seq: ctx.seq,
+        bundleId: prepared.bundleId,
+        error: errorText(e),
+        owners: named,
+      });
+      const statuses = [...prepared.statuses].map((s) =>
+        CHANGING.has(s.status)
+          ? { ...s, status: OperationStatus.FAILURE, reason: `OVS rejected the bundle: ${errorText(e)}` }
+          : s,
+      );
+      return { ok: false, reply: replyOf(statuses, bundleUs, t0) };
+    }
+  }
+
+  /**
+   * Ports of a committed goal state: watch their interfaces; a PENDING port whose interface is
+   * already on the bridge is bound right away (the engine only learns ofports through host facts)
+   * and answered SUCCESS. A deleted port forgets its ofport too, so a later port with the same id is
+   * not programmed on a stale one. The statuses with bound ports changed, or undefined.
+   */
+  async #bindPorts(statuses: readonly PlannedStatus[]): Promise<PlannedStatus[] | undefined> {
+    const monitor = this.#p.monitor;
+    const facts: HostFact[] = [];
+    const bindIds = new Set<string>();
+    for (const s of statuses) {
+      if (s.resourceType !== ResourceType.PORT) continue;
+      if (s.operationType === OperationType.DELETE && s.status === OperationStatus.SUCCESS) {
+        monitor.untrack(s.resourceId);
+        facts.push([s.resourceId, undefined]);
+        continue;
+      }
+      if (!CHANGING.has(s.status)) continue;
+      const ofport = monitor.track(s.resourceId);
+      if (s.status === OperationStatus.PENDING && ofport !== null) {
+        facts.push([s.resourceId, ofport]);
+        bindIds.add(s.resourceId);
+      }
+    }
+    if (facts.length === 0) return undefined;
+    const bound = await this.#applyHostFacts(facts);
+    if (!bound || bindIds.size === 0) return undefined;
+    return statuses.map((s) =>
+      s.resourceType === ResourceType.PORT && s.status === OperationStatus.PENDING && bindIds.has(s.resourceId)
+        ? { ...s, status: OperationStatus.SUCCESS, reason: '' }
+        : s,
+    );
+  }
+
+  /** Binds ports to ofports (or unbinds with undefined) in a bundle of their own. True if applied. */
+  async #applyHostFacts(ofports: readonly HostFact[]): Promise<boolean> {
+    const { engine, session, metrics, log } = this.#p;
+    const prepared = await engine.prepareHostFacts({ ofports });
+    try {
+      await session.applyBundle(prepared.bundleId, prepared.deltas);
+      await engine.commit(prepared.txns);
+      metrics.flowsInstalled += prepared.add - prepared.delete;
+      log('info', 'host facts applied', {
+        ports: ofports.map(([id, of]) => `${id}=${of ?? 'none'}`),
+        flowMods: prepared.flowMods,
+      });
+      return true;
+    } catch (e: unknown) {
+      await engine.abort(prepared.txns);
+      log('error', 'host facts bundle failed', { error: errorText(e) });
+      return false;
+    }
+  }
+
+  /** "owner: error" for each OVS error of a rejected bundle (owner from the engine xid). */
+  async #nameErrors(e: unknown, txns: Txns): Promise<string[]> {
+    if (!(e instanceof SessionError)) return [];
+    const out: string[] = [];
+    for (const err of e.ofErrors) {
+      const owner = await this.#p.engine.ownerOfXid(txns, err.xid);
+      out.push(`${owner ?? 'bundle'}: ${err.typeName}/${err.codeName}`);
+    }
+    return out;
+  }
+}
+
+/** How the agent answers a goal state the engine refused. */
+export type Refusal =
+  | { readonly kind: 'input'; readonly error: GoalStateValidationError }
+  | { readonly kind: 'failure'; readonly statuses: readonly PlannedStatus[] }
+  | { readonly kind: 'fault' };
+
+/**
+ * Bad input only when core says so by code (an allowlist, core/errors.ts): answered INVALID_ARG.
+ * Anything else is our fault: every resource of the message is answered FAILURE, or, when the
+ * bytes do not even decode here so there is no resource to name, the error goes up as a gRPC
+ * INTERNAL (`fault`). Never "bad input" for our own bug.
+ */
+export function refusalOf(e: unknown, bytes: Uint8Array, version: 1 | 2): Refusal {
+  if (errorKind(e, GOALSTATE_INPUT_CODES) === 'input') {
+    return { kind: 'input', error: new GoalStateValidationError(errorText(e)) };
+  }
+  const resources = resourcesOfBytes(bytes, version);
+  if (resources === undefined) return { kind: 'fault' };
+  const reason = `agent fault: ${errorText(e)}`;
+  return { kind: 'failure', statuses: resources.map((r) => ({ ...r, status: OperationStatus.FAILURE, reason })) };
+}
+
+/** The "goal state applied" log line's fields. */
+function appliedLogFields(
+  prepared: Prepared,
+  statuses: readonly PlannedStatus[],
+  ctx: RequestContext,
+  version: 1 | 2,
+  t: { readonly prepareUs: number; readonly bundleUs: number; readonly ovs: BundleTimings; readonly totalUs: number },
+): Record<string, unknown> {
+  const invalid = statuses.filter((s) => s.status === OperationStatus.INVALID_ARG);
+  return {
+    seq: ctx.seq,
+    version,
+    bundleId: prepared.bundleId,
+    add: prepared.add,
+    modify: prepared.modify,
+    delete: prepared.delete,
+    resources: statuses.length,
+    pending: statuses.filter((s) => s.status === OperationStatus.PENDING).length,
+    invalidCount: invalid.length,
+    // The first few, with the reason (the reply has no field for it); a million would drown the log.
+    invalid: invalid.slice(0, LOGGED_INVALID_MAX).map((s) => `${s.resourceId}: ${s.reason}`),
+    prepareUs: t.prepareUs,
+    bundleUs: t.bundleUs,
+    bundleAddUs: t.ovs.addUs,
+    bundleCommitUs: t.ovs.commitUs,
+    prepareMs: prepared.timings,
+    totalUs: t.totalUs,
+  };
+}
+
+function replyOf(statuses: readonly PlannedStatus[], bundleUs: number, t0: bigint): GoalStateOperationReply {
+  const totalUs = us(t0);
+  // Every field set: a plain object is a complete message, without fromPartial's copy of each status.
+  return {
+    formatVersion: 1,
+    messageTotalOperationTime: totalUs,
+    operationStatuses: statuses.map((s) => ({
+      resourceId: s.resourceId,
+      resourceType: s.resourceType,
+      operationType: s.operationType,
+      operationStatus: s.status,
+      dataplaneProgrammingTime: bundleUs,
+      networkConfigurationTime: 0,
+      stateElapseTime: totalUs,
+    })),
+  };
+}
+
+/** Every resource of an encoded goal state (neighbors included, as in a normal reply), or undefined if it does not decode. */
+function resourcesOfBytes(bytes: Uint8Array, version: 1 | 2): ResourceRef[] | undefined {
+  try {
+    if (version === 1) return resourcesOfV1(GoalState.decode(bytes));
+    const gs = GoalStateV2.decode(bytes);
+    const neighbors = Object.entries(gs.neighborStates).map(([id, s]) => ({
+      resourceId: id,
+      resourceType: ResourceType.NEIGHBOR,
+      operationType: s.operationType,
+    }));
+    return [...resourcesOfV2(gs), ...neighbors];
+  } catch {
+    return undefined;
+  }
+}
+
+async function readyWithin(session: OpenFlowSession, ms: number): Promise<void> {
+  if (session.isReady) return;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_r, reject) => {
+    timer = setTimeout(
+      () => reject(new DaemonError('DAEMON_OVS_DOWN', `OpenFlow session to OVS not ready after ${ms} ms`)),
+      ms,
+    );
+  });
+  try {
+    await Promise.race([session.whenReady(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Entries in FLOW_STATS reply bodies, by their length fields only (OpenFlow 1.3 §7.3.5.2: ofp_flow_stats starts with u16 length). */
+function countFlowStats(bodies: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const b of bodies) {
+    for (let at = 0; at + 2 <= b.length; n++) {
+      const len = (b[at] << 8) | b[at + 1];
+      if (len === 0) break;
+      at += len;
+    }
+  }
+  return n;
+}

@@ -1,0 +1,196 @@
+// Host bookkeeping: what the agent keeps beside the engine after each commit — the local snapshot
+// (--state-dir), the DHCP server's lease table, and the XDP ARP responder's map (--dataplane
+// ebpf|both).
+//
+// Why it is a module of its own: none of this programs OVS or opens an engine transaction; it
+// reads the committed engine and mirrors it elsewhere, coalesced so that a burst of commits costs
+// one pass. Keeping it apart from the apply path means a slow snapshot can never delay a reply.
+
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Engine } from '../core/engine/engine';
+import { errorText } from '../core/errors';
+import type { DhcpLease } from '../core/dhcp/server';
+import type { StoreSnapshot } from '../core/goalstate';
+import { formatIpv4, formatMac } from '../core/goalstate/addr';
+import type { Dhcp, Subnet } from '../core/model';
+import { DaemonError } from './errors';
+import type { Logger } from './log';
+import type { Metrics } from './metrics';
+import type { InterfaceMonitor } from './ovsdb';
+import type { SerialQueue } from './serial-queue';
+import type { XdpArpDataplane } from './xdp-arp';
+
+const SNAPSHOT_FILE = 'snapshot.json';
+
+/** The snapshot in `stateDir`, undefined when there is none (or no state dir). Throws DAEMON_SNAPSHOT when it is not JSON. */
+export async function readSnapshot(stateDir: string | undefined): Promise<StoreSnapshot | undefined> {
+  if (stateDir === undefined) return undefined;
+  const file = path.join(stateDir, SNAPSHOT_FILE);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    return JSON.parse(text) as StoreSnapshot;
+  } catch (e: unknown) {
+    throw new DaemonError('DAEMON_SNAPSHOT', `${file} is not valid JSON: ${errorText(e)}`);
+  }
+}
+
+async function writeSnapshot(stateDir: string, snap: StoreSnapshot): Promise<void> {
+  await fs.mkdir(stateDir, { recursive: true });
+  const file = path.join(stateDir, SNAPSHOT_FILE);
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, JSON.stringify(snap));
+  await fs.rename(tmp, file); // atomic: a crash leaves the old or the new file, never half of one
+}
+
+/** The DHCP server's table: lease by lower-case MAC, for DHCP entries whose subnet has a gateway. */
+export function dhcpLeases(dhcp: readonly Dhcp[], heldSubnets: readonly Subnet[]): Map<string, DhcpLease> {
+  const subnets = new Map<string, Subnet>(heldSubnets.map((s) => [s.id, s]));
+  const leases = new Map<string, DhcpLease>();
+  for (const d of dhcp) {
+    const subnet = subnets.get(d.subnetId);
+    if (subnet === undefined || subnet.gateway === undefined) continue;
+    leases.set(formatMac(d.mac).toLowerCase(), {
+      ip: formatIpv4(d.ip),
+      prefixLength: subnet.cidr.prefix,
+      router: formatIpv4(subnet.gateway.ip),
+      dns: subnet.dnsServers.map(formatIpv4),
+      leaseSeconds: 86400,
+      mtu: subnet.networkType === 'vxlan' ? 1450 : undefined,
+      hostname: d.hostname === '' ? undefined : d.hostname,
+      extraOptions: subnet.extraDhcpOptions,
+      serverIp: formatIpv4(subnet.gateway.ip),
+      serverMac: formatMac(subnet.gateway.mac).toLowerCase(),
+    });
+  }
+  return leases;
+}
+
+export interface HostStateParts {
+  readonly engine: Engine;
+  readonly monitor: InterfaceMonitor;
+  readonly queue: SerialQueue;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly stateDir: string | undefined;
+  /** The XDP ARP responder, with --dataplane ebpf|both. */
+  readonly xdp: XdpArpDataplane | undefined;
+}
+
+export class HostState {
+  readonly #p: HostStateParts;
+  #dhcp = new Map<string, DhcpLease>();
+  /** The running post-commit pass, if any (see afterCommit). */
+  #bookkeeping: Promise<void> | undefined;
+  #bookkeepingDirty = false;
+  /** DHCP or subnet resources changed since the DHCP table was last rebuilt. */
+  #heldViewsDirty = false;
+
+  constructor(parts: HostStateParts, restored: StoreSnapshot | undefined) {
+    this.#p = parts;
+    if (restored !== undefined) this.#dhcp = dhcpLeases(restored.resources.dhcp, restored.resources.subnet);
+  }
+
+  /** The lease for a MAC (any case), for the DHCP server. */
+  lease(mac: string): DhcpLease | undefined {
+    return this.#dhcp.get(mac.toLowerCase());
+  }
+
+  get leaseCount(): number {
+    return this.#dhcp.size;
+  }
+
+  /** An interface went away: the kernel dropped the XDP program with it. */
+  portUnbound(portId: string): void {
+    this.#p.xdp?.forget(portId);
+  }
+
+  /**
+   * After a restart from a snapshot: restored ports already on the bridge get the responder and
+   * their entries now, not at the next commit. With `ebpf` nothing else answers their ARP, and the
+   * first converge may remove answer flows an earlier `ovs`/`both` run installed.
+   */
+  async syncRestored(): Promise<void> {
+    const xdp = this.#p.xdp;
+    if (xdp === undefined) return;
+    try {
+      await this.#syncXdp(xdp);
+    } catch (e: unknown) {
+      this.#p.log('error', 'xdp start-up sync failed; retried after the next commit', { error: errorText(e) });
+    }
+  }
+
+  /**
+   * After commits: refreshes the DHCP table when DHCP or subnet resources changed (`heldViews`),
+   * writes the snapshot (--state-dir) and mirrors ARP answers into XDP (--dataplane ebpf|both).
+   * Coalesced: a burst of commits costs one pass (a snapshot of a million neighbors is not free). The
+   * reads run in the serial queue so they never see a transaction that is still open; a pass with
+   * nothing to do costs nothing, so a stream of neighbor updates is not slowed by bookkeeping.
+   */
+  afterCommit(heldViews: boolean): void {
+    this.#heldViewsDirty ||= heldViews;
+    this.#bookkeepingDirty = true;
+    if (this.#bookkeeping !== undefined) return;
+    if (!this.#heldViewsDirty && this.#p.stateDir === undefined && this.#p.xdp === undefined) return;
+    this.#bookkeeping = (async () => {
+      try {
+        while (this.#bookkeepingDirty) {
+          this.#bookkeepingDirty = false;
+          await this.#pass();
+        }
+      } catch (e: unknown) {
+        this.#p.log('warn', 'post-commit bookkeeping failed', { error: errorText(e) });
+      } finally {
+        this.#bookkeeping = undefined;
+      }
+    })();
+  }
+
+  /** Resolves when the running post-commit pass (if any) has finished. */
+  async idle(): Promise<void> {
+    await this.#bookkeeping;
+  }
+
+  async #pass(): Promise<void> {
+    const { engine, queue, metrics, stateDir, xdp } = this.#p;
+    const wantStats = this.#heldViewsDirty;
+    this.#heldViewsDirty = false;
+    const [stats, snap] = await queue.run(
+      async () =>
+        [
+          wantStats ? await engine.stats() : undefined,
+          stateDir !== undefined ? await engine.snapshot() : undefined,
+        ] as const,
+    );
+    if (stats !== undefined) {
+      this.#dhcp = dhcpLeases(stats.dhcp, stats.subnets);
+      metrics.flowsInstalled = stats.flows;
+    }
+    if (snap !== undefined && stateDir !== undefined) await writeSnapshot(stateDir, snap);
+    if (xdp !== undefined) await this.#syncXdp(xdp);
+  }
+
+  /** Attaches the responder to newly bound ports' interfaces, then mirrors the engine's ARP answers into its map. */
+  async #syncXdp(xdp: XdpArpDataplane): Promise<void> {
+    const { monitor, engine, queue, log } = this.#p;
+    for (const [portId, ofport] of monitor.ports) {
+      if (ofport === null || xdp.isAttached(portId)) continue;
+      const iface = monitor.lookup(portId);
+      if (iface === undefined) continue;
+      try {
+        const ifindex = await xdp.attach(portId, iface.name);
+        log('info', 'xdp attached', { portId, ifname: iface.name, ifindex });
+      } catch (e: unknown) {
+        log('warn', 'xdp attach failed', { portId, ifname: iface.name, error: errorText(e) });
+      }
+    }
+    const { entries, portVnis } = await queue.run(() => engine.arpEntries());
+    const r = await xdp.sync(entries, portVnis);
+    if (r.upserted + r.deleted > 0 || r.conflicts > 0) log('debug', 'xdp arp table synced', { ...r });
+  }
+}
