@@ -1,6 +1,7 @@
 // `alcor-control vpc|subnet|port|router|sg create|list|show|update|delete`: the operator CLI for the resource
 // API on a running control service (--api, default http://127.0.0.1:9017). Human tables by default, --json
 // for scripts. One module serves the five kinds: each kind lists its flags, body fields and table columns.
+import { readFile } from 'node:fs/promises';
 import { formatHelp, isCliError, OptionSpec, parseArgs } from '../../core/cli/args';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliIo, type SubcommandModule } from '../../core/cli/commands';
 
@@ -139,6 +140,13 @@ const COMMON: OptionSpec[] = [
     metavar: 'URL',
     help: "the control service's --http address",
   },
+  {
+    name: 'token-file',
+    type: 'string',
+    env: 'ALCOR_CONTROL_TOKEN_FILE',
+    metavar: 'FILE',
+    help: 'bearer token for a service run with --http-token-file (https: trust its CA with NODE_EXTRA_CA_CERTS)',
+  },
   { name: 'json', type: 'boolean', help: 'print JSON instead of a table' },
   { name: 'wait', type: 'boolean', help: 'create/update/delete: return once every affected agent acknowledged' },
   { name: 'if-match', type: 'number', metavar: 'REV', help: 'update/delete: only if the resource is at this revision' },
@@ -229,6 +237,14 @@ function command(k: KindSpec): SubcommandModule {
     const q = o.wait === true ? '?wait=true' : '';
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (o['if-match'] !== undefined) headers['if-match'] = `"${String(o['if-match'])}"`;
+    if (o['token-file'] !== undefined) {
+      try {
+        headers.authorization = `Bearer ${(await readFile(String(o['token-file']), 'utf8')).trim()}`;
+      } catch (err: unknown) {
+        io.stderr(`alcor-control ${k.name}: cannot read --token-file: ${(err as Error).message}\n`);
+        return EXIT_FAILURE;
+      }
+    }
     let method: string;
     let url: string;
     let body: Json | undefined;

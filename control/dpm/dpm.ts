@@ -106,6 +106,8 @@ export class Dpm {
   private readonly ports = new Map<string, { rec: PortRecord; modRev: number }>();
   private readonly portsByVpc = new Map<string, Set<string>>();
   private readonly portsOnHost = new Map<string, Set<string>>();
+  /** VPC -> host -> bound ports of the VPC on that host. */
+  private readonly vpcHostPorts = new Map<string, Map<string, number>>();
   private readonly routers = new Map<string, RouterRecord>();
   private readonly memo = new Map<string, { tag: string; bytes: Uint8Array }>();
   private chain: Promise<void> = Promise.resolve();
@@ -171,7 +173,13 @@ export class Dpm {
     const old = this.ports.get(id);
     if (old !== undefined) {
       this.portsByVpc.get(old.rec.vpc)?.delete(id);
-      if (old.rec.host !== '') this.portsOnHost.get(old.rec.host)?.delete(id);
+      if (old.rec.host !== '') {
+        this.portsOnHost.get(old.rec.host)?.delete(id);
+        const hosts = this.vpcHostPorts.get(old.rec.vpc);
+        const n = (hosts?.get(old.rec.host) ?? 1) - 1;
+        if (n <= 0) hosts?.delete(old.rec.host);
+        else hosts?.set(old.rec.host, n);
+      }
     }
     if (next === undefined) {
       this.ports.delete(id);
@@ -185,22 +193,25 @@ export class Dpm {
       let h = this.portsOnHost.get(next.rec.host);
       if (h === undefined) this.portsOnHost.set(next.rec.host, (h = new Set()));
       h.add(id);
+      let hosts = this.vpcHostPorts.get(next.rec.vpc);
+      if (hosts === undefined) this.vpcHostPorts.set(next.rec.vpc, (hosts = new Map()));
+      hosts.set(next.rec.host, (hosts.get(next.rec.host) ?? 0) + 1);
     }
   }
 
+  /** Bound ports of a VPC. */
   private bound(vpc: string): number {
     let n = 0;
-    for (const id of this.portsByVpc.get(vpc) ?? []) if (this.ports.get(id)?.rec.host !== '') n++;
+    for (const c of this.vpcHostPorts.get(vpc)?.values() ?? []) n += c;
     return n;
   }
 
   private hostsOfVpc(vpc: string): Set<string> {
-    const out = new Set<string>();
-    for (const id of this.portsByVpc.get(vpc) ?? []) {
-      const h = this.ports.get(id)?.rec.host;
-      if (h !== undefined && h !== '') out.add(h);
-    }
-    return out;
+    return new Set(this.vpcHostPorts.get(vpc)?.keys() ?? []);
+  }
+
+  /** @internal */ hasPortIn(host: string, vpc: string): boolean {
+    return this.vpcHostPorts.get(vpc)?.has(host) === true;
   }
 
   private record<T>(key: string): { rec: T; modRev: number } | undefined {
@@ -593,7 +604,7 @@ class Plan {
     if (p === undefined || p.host === '' || p.host === host) return false;
     const over = this.d.boundIn(p.vpc) > this.limit;
     if (host.startsWith(ONDEMAND_PREFIX)) return over && host === ONDEMAND_PREFIX + p.vpc;
-    return !over && [...this.d.portsOn(host)].some((id) => this.d.port(id)?.rec.vpc === p.vpc);
+    return !over && this.d.hasPortIn(host, p.vpc);
   }
 
   diffKey(key: string, full: ReadonlySet<string>, delta: Delta): void {
