@@ -305,4 +305,50 @@ test('above the neighbor limit, neighbors are not pushed but stay resolvable on 
   );
 });
 
+test('an agent restart gets its full derived state back; a control restart keeps records and addresses', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-resources-restart-'));
+  const a = await TestAgent.start(hostIp(1));
+  const b = await TestAgent.start(hostIp(2));
+  const cfg = config(dir, {
+    agents: new Map([
+      [a.hostIp, a.address],
+      [b.hostIp, b.address],
+    ]),
+  });
+  let ctl = await startControl(cfg, silentLogger);
+  try {
+    const api = (m: string, p: string, body?: unknown): Promise<Response> =>
+      fetch(`http://127.0.0.1:${(ctl as ControlHandle).httpPort}${p}`, {
+        method: m,
+        headers: { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    await api('POST', '/v1/vpcs', { id: 'v1', cidr: '10.1.0.0/16' });
+    await api('POST', '/v1/subnets', { id: 's1', vpc: 'v1', cidr: '10.1.1.0/24' });
+    await api('POST', '/v1/ports?wait=true', [
+      { id: 'p1', subnet: 's1', host: a.hostIp },
+      { id: 'p2', subnet: 's1', host: b.hostIp },
+    ]);
+    const before = held(a, '');
+    assert.equal(before, ['dhcp/p1', 'neighbor/p2', 'port/p1', 'subnet/s1', 'vpc/v1']);
+    await a.restart();
+    await a.waitFor(() => held(a, '').join() === before.join(), 10000, 'full re-push after the agent restart');
+    await ctl.stop();
+    ctl = await startControl(cfg, silentLogger);
+    const list = (await (await api('GET', '/v1/ports')).json()) as { items: Array<{ id: string; ip: string }> };
+    assert.equal(
+      list.items.map((p) => p.id),
+      ['p1', 'p2'],
+    );
+    const dup = await api('POST', '/v1/ports', { subnet: 's1', ip: list.items[0]?.ip });
+    assert.is(dup.status, 409, 'the address is still taken after the restart');
+    assert.equal(held(a, ''), before);
+  } finally {
+    await ctl.stop();
+    await a.stop();
+    await b.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();
