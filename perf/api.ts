@@ -171,6 +171,8 @@ export async function runApiBench(opts: ApiBenchOptions): Promise<ApiBenchResult
         securityGroups: ['default'],
       });
       add('port', 'create', r.ms);
+      // Below the limit every host of the VPC gets the new neighbor; above it only the port's host is told.
+      add('port', i < opts.neighborLimit ? 'create-neighbors-pushed' : 'create-neighbors-on-demand', r.ms);
       if (r.json.status !== 'ACTIVE') notActive++;
       const after = received();
       perCreate.push(after.filter((x, j) => x > (before[j] as number)).length);
