@@ -8,12 +8,12 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { requirePrereqs } from '../test/prereq';
-import { OvsSandbox, type Vm } from '../test/sandbox';
+import { requirePrereqs } from './prereq';
+import { OvsSandbox, type Vm } from './sandbox';
 import { ControlHandle, startControl } from '../control/server';
 import { silentLogger } from '../control/log';
-import { startAgent, type AgentProcess } from './e2e-helpers';
-import { tapNameFor } from './ovsdb';
+import { startAgent, type AgentProcess } from '../agent/e2e-helpers';
+import { tapNameFor } from '../agent/ovsdb';
 
 const HOSTS = { a: '192.0.2.1', b: '192.0.2.2' } as const;
 type Json = Record<string, unknown>;
