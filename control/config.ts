@@ -143,6 +143,14 @@ export const RUN_OPTIONS = [
     metavar: 'LEVEL',
     help: 'debug, info, warn or error',
   },
+  {
+    name: 'neighbor-limit',
+    type: 'number',
+    default: 1000,
+    env: 'ALCOR_CONTROL_NEIGHBOR_LIMIT',
+    metavar: 'N',
+    help: 'resource API: above N bound ports in a VPC its neighbors are not pushed; agents resolve them on demand',
+  },
 ] as const satisfies readonly OptionSpec[];
 
 export interface ControlConfig {
@@ -163,6 +171,8 @@ export interface ControlConfig {
   readonly backoffMaxMs: number;
   readonly logLevel: LogLevel;
   readonly agents: ReadonlyMap<string, string>;
+  /** Resource API: VPCs with more bound ports than this get their neighbors on demand (default 1000). */
+  readonly neighborLimit?: number;
   /** TLS of the northbound gRPC server and the HTTP API (--tls-*); plaintext when absent. */
   readonly tls?: TlsFiles;
   /** TLS of the connections to agents (--agent-tls-*); plaintext when absent. */
@@ -271,6 +281,7 @@ export function loadRunConfig(
     backoffMaxMs: o['backoff-max'],
     logLevel: level as LogLevel,
     agents,
+    neighborLimit: Math.max(0, Math.floor(o['neighbor-limit'])),
     ...tlsConfig(o),
     ...(o['http-token-file'] === undefined ? {} : { httpTokenFile: o['http-token-file'] }),
   };

@@ -332,6 +332,27 @@ export class Controller {
     };
   }
 
+  /**
+   * For the resource layer (control/dpm): makes a goal state it derived durable through the same path as
+   * submit, and hands back, per touched host, a promise of the agent's result (null: no agent, or none in time).
+   */
+  async commitDerived(
+    gs: ParsedGoalState,
+  ): Promise<{ versions: ReadonlyMap<string, number>; acks: Map<string, Promise<HostResult | null>> }> {
+    const { versions } = await this.store.commit(gs, this.self);
+    this.opts.metrics.northbound.inc();
+    const acks = new Map<string, Promise<HostResult | null>>();
+    for (const [host, version] of versions) {
+      acks.set(
+        host,
+        this.store.cache.agents.has(host)
+          ? this.waitFor(host, version, this.opts.resultTimeoutMs)
+          : Promise.resolve(null),
+      );
+    }
+    return { versions, acks };
+  }
+
   // ---- agents' requests --------------------------------------------------------------------------
 
   async hostRequest(req: HostRequest, host: string): Promise<HostRequestReply> {

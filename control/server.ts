@@ -15,6 +15,10 @@ import { DEFAULT_STREAM_OPTIONS } from './southbound/agent-stream';
 import { FileStore } from './store/file-store';
 import { ControlStore } from './store/store';
 import { splitHostPort } from '../core/net/hostport';
+import { DEFAULT_NEIGHBOR_LIMIT, Dpm } from './dpm/dpm';
+import { FileRecordStore } from './resources/file-record-store';
+import { RecordStore } from './resources/record-store';
+import { ResourceService } from './resources/service';
 import { AGENT_CLIENT_TLS_FLAGS, isLoopbackHost, ReloadableTls } from '../agent/tls';
 import { BearerTokenAuth } from './http/auth';
 
@@ -23,6 +27,9 @@ export interface ControlHandle {
   readonly store: ControlStore;
   readonly membership: Membership;
   readonly metrics: ControlMetrics;
+  /** The resource API's managers and DPM (control/resources, control/dpm). */
+  readonly resources: ResourceService;
+  readonly dpm: Dpm;
   readonly grpcPort: number;
   readonly httpPort: number;
   /**
@@ -91,14 +98,18 @@ export async function startControl(
   const metrics = new ControlMetrics();
   let store: ControlStore;
   let membership: Membership;
+  let records: RecordStore;
   if (cfg.etcd === null) {
     store = new FileStore(cfg.dataDir);
     membership = new StaticMembership(replicaId);
+    records = new FileRecordStore(cfg.dataDir);
   } else {
     const { EtcdStore } = await import('./store/etcd-store');
     const { EtcdMembership } = await import('./sharding/etcd-membership');
     const etcdStore = new EtcdStore({ endpoints: cfg.etcd, prefix: cfg.prefix, replicaId, log });
     store = etcdStore;
+    const { EtcdRecordStore } = await import('./resources/etcd-record-store');
+    records = new EtcdRecordStore(etcdStore.client, cfg.prefix);
     membership = new EtcdMembership({
       client: etcdStore.client,
       prefix: cfg.prefix,
@@ -126,6 +137,13 @@ export async function startControl(
     metrics,
   });
   await controller.start();
+  await records.start();
+  const resources = new ResourceService(records);
+  const dpm = new Dpm(records, store, controller, (id, st) => resources.recordStatus(id, st), {
+    neighborLimit: cfg.neighborLimit ?? DEFAULT_NEIGHBOR_LIMIT,
+    log,
+  });
+  dpm.start();
   await membership.start();
   controller.reconcile();
   let grpcServer: grpc.Server;
@@ -138,8 +156,10 @@ export async function startControl(
       sec.serverTls?.serverCredentials(),
     ));
   } catch (err: unknown) {
+    dpm.stop();
     await controller.stop();
     await membership.stop();
+    await records.close();
     await store.close();
     throw err;
   }
@@ -148,6 +168,7 @@ export async function startControl(
     store,
     metrics,
     log,
+    resources: { service: resources, dpm },
     ...(sec.serverTls === null ? {} : { tls: sec.serverTls }),
     ...(sec.auth === null ? {} : { auth: sec.auth }),
   });
@@ -172,6 +193,8 @@ export async function startControl(
     store,
     membership,
     metrics,
+    resources,
+    dpm,
     grpcPort,
     httpPort,
     reloadTls: () => {
@@ -191,10 +214,12 @@ export async function startControl(
       if (stopping === null) {
         stopping = (async () => {
           await membership.stop(); // lease released: the other replicas take the hosts now
+          dpm.stop();
           await controller.stop();
           grpcServer.forceShutdown();
           await new Promise<void>((r) => (api as http.Server).close(() => r()));
           api.closeAllConnections();
+          await records.close();
           await store.close();
           log.notice('stopped', { replica: replicaId });
         })();

@@ -106,6 +106,8 @@ export interface SecurityGroup extends Common {
   readonly vpcId: string;
   readonly name: string;
   readonly rules: readonly SecurityGroupRule[];
+  /** Rules accepted but not programmed (IPv6), each with why; reported as the status reason. Absent: none. */
+  readonly notProgrammed?: readonly string[];
 }
 
 export interface Dhcp extends Common {

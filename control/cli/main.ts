@@ -9,6 +9,23 @@ export const CONTROL_SUBCOMMANDS: readonly SubcommandEntry[] = [
     summary: 'run the control service: push goal states to agents over gRPC',
     load: () => import('./run'),
   },
+  { name: 'vpc', summary: 'resource API: VPCs', load: async () => ({ command: (await import('./resource')).vpc }) },
+  {
+    name: 'subnet',
+    summary: 'resource API: subnets',
+    load: async () => ({ command: (await import('./resource')).subnet }),
+  },
+  { name: 'port', summary: 'resource API: ports', load: async () => ({ command: (await import('./resource')).port }) },
+  {
+    name: 'router',
+    summary: 'resource API: routers',
+    load: async () => ({ command: (await import('./resource')).router }),
+  },
+  {
+    name: 'sg',
+    summary: 'resource API: security groups',
+    load: async () => ({ command: (await import('./resource')).sg }),
+  },
 ];
 
 export const CONTROL_BINARY: BinarySpec = {

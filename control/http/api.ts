@@ -10,6 +10,8 @@
 //   POST   /v1/hosts/<ip>/repush         full re-push of that host
 //   GET    /v1/shards                    replicas and how many hosts each owns
 //   POST   /v1/goalstates                a GoalStateV2 as JSON (proto3 JSON names); replies GoalStateOperationReply JSON
+//   /v1/vpcs, /v1/subnets, /v1/ports, /v1/routers, /v1/security-groups: the resource API (http/resources.ts)
+// Errors: {"code","message","field"?} (and the same under "error", as this API always answered).
 // With --tls-cert/--tls-key it is HTTPS only; --tls-ca requires client certificates. With --http-token-file every
 // mutating call (any method but GET/HEAD/OPTIONS) needs `Authorization: Bearer <token>`: 401 without, 403 wrong
 // (control/http/auth.ts).
@@ -24,6 +26,8 @@ import { ControlMetrics } from '../metrics';
 import { httpStatusOf } from '../../agent/grpc/status';
 import { ControlError, controlErrorKind } from '../resources';
 import { ControlStore } from '../store/store';
+import { ApiError } from '../resources/errors';
+import { isResourceKind, ResourceRouteDeps, routeResources } from './resources';
 
 const MAX_BODY_BYTES = 256 * 1024 * 1024;
 
@@ -32,6 +36,8 @@ interface Deps {
   readonly store: ControlStore;
   readonly metrics: ControlMetrics;
   readonly log: Logger;
+  /** The resource API; absent: those routes answer 404. */
+  readonly resources?: ResourceRouteDeps;
   /** HTTPS (and with a CA, required client certificates) instead of plain HTTP. */
   readonly tls?: ReloadableTls;
   /** Bearer token that mutating calls must carry. */
@@ -108,11 +114,16 @@ export function createApi(deps: Deps): http.Server | https.Server {
   const route = async (
     req: http.IncomingMessage,
     url: URL,
-  ): Promise<{ status: number; body: unknown; text?: string }> => {
-    const parts = url.pathname
-      .split('/')
-      .filter((p) => p !== '')
-      .map(decodeURIComponent);
+  ): Promise<{ status: number; body: unknown; text?: string; headers?: Readonly<Record<string, string>> }> => {
+    let parts: string[];
+    try {
+      parts = url.pathname
+        .split('/')
+        .filter((p) => p !== '')
+        .map(decodeURIComponent);
+    } catch {
+      throw new HttpError(400, 'BAD_PATH', `malformed percent-escape in ${url.pathname.slice(0, 200)}`);
+    }
     const method = req.method ?? 'GET';
     if (url.pathname === '/healthz' && method === 'GET') {
       return {
@@ -129,6 +140,10 @@ export function createApi(deps: Deps): http.Server | https.Server {
       return { status: 200, body: null, text: metrics.registry.render() };
     if (parts[0] !== 'v1') throw new HttpError(404, 'NOT_FOUND', `no route ${url.pathname}`);
     const [, coll, id, sub] = parts;
+    if (isResourceKind(coll) && deps.resources !== undefined) {
+      if (sub !== undefined || parts.length > 3) throw new HttpError(404, 'NOT_FOUND', `no route ${url.pathname}`);
+      return routeResources(req, url, coll, id, deps.resources);
+    }
     if (coll === 'shards' && id === undefined && method === 'GET') return { status: 200, body: controller.shardMap() };
     if (coll === 'goalstates' && id === undefined && method === 'POST') {
       const json = await readJson(req);
@@ -186,30 +201,49 @@ export function createApi(deps: Deps): http.Server | https.Server {
   };
 
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      const message = 'the request target is not a valid URL path';
+      res.end(JSON.stringify({ code: 'BAD_PATH', message, error: { code: 'BAD_PATH', message } }));
+      return;
+    }
     const refused = deps.auth?.check(req) ?? null;
     if (refused !== null) {
       res.writeHead(refused.status, {
         'content-type': 'application/json',
         ...(refused.status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
       });
-      res.end(JSON.stringify({ error: { code: refused.code, message: refused.message } }));
+      res.end(
+        JSON.stringify({
+          code: refused.code,
+          message: refused.message,
+          error: { code: refused.code, message: refused.message },
+        }),
+      );
       return;
     }
     route(req, url).then(
-      ({ status, body, text }) => {
+      ({ status, body, text, headers }) => {
         if (text !== undefined) {
           res.writeHead(status, { 'content-type': 'text/plain; version=0.0.4' });
           res.end(text);
           return;
         }
-        res.writeHead(status, { 'content-type': 'application/json' });
+        res.writeHead(status, { 'content-type': 'application/json', ...headers });
         res.end(JSON.stringify(body));
       },
       (err: unknown) => {
         let status = 500;
         let code = 'INTERNAL';
-        if (err instanceof HttpError) {
+        let field: string | undefined;
+        if (err instanceof ApiError) {
+          status = err.status;
+          code = err.code;
+          field = err.field;
+        } else if (err instanceof HttpError) {
           status = err.status;
           code = err.code;
         } else if (err instanceof ControlError) {
@@ -217,8 +251,11 @@ export function createApi(deps: Deps): http.Server | https.Server {
           status = httpStatusOf(controlErrorKind(err));
         }
         if (status >= 500) log.warn('http request failed', { path: url.pathname, error: (err as Error).message });
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { code, message: (err as Error).message } }));
+        const message = (err as Error).message;
+        const head: Record<string, string> = { 'content-type': 'application/json' };
+        if (status === 413) head.connection = 'close';
+        res.writeHead(status, head);
+        res.end(JSON.stringify({ code, message, ...(field === undefined ? {} : { field }), error: { code, message } }));
       },
     );
   };

@@ -12,7 +12,7 @@ import {
   SecurityGroupConfiguration_Direction,
   UpdateType,
 } from '../../proto';
-import type { GoalStateModel, ResourceOp } from '../model';
+import type { GoalStateModel, ResourceOp, SecurityGroup } from '../model';
 import { fromGoalState, fromGoalStateV2 } from './normalize';
 import {
   dhcp,
@@ -564,7 +564,10 @@ test('rule: security-group rule ranges, protocol and ethertype', () => {
   );
   assert.match(errorOf(withRule({ portRangeMax: 65536 })), 'port_range_max 65536 is over 65535');
   assert.match(errorOf(withRule({ portRangeMin: 70000, portRangeMax: 70000 })), 'port_range_min 70000 is over 65535');
-  assert.match(errorOf(withRule({ ethertype: 1 })), 'ethertype is IPV6: IPv6 is not supported yet');
+  // IPv6 rules (Neutron's default group has them) are accepted and reported, not programmed; the group stays.
+  const v6 = okResource(withRule({ ethertype: 1 })) as SecurityGroup;
+  assert.equal(v6.rules, []);
+  assert.match(String(v6.notProgrammed), 'ethertype is IPV6');
   assert.match(errorOf(withRule({ protocol: Protocol.HTTP })), 'HTTP is not a security-group protocol');
   assert.match(errorOf(withRule({ protocol: Protocol.ARP })), 'ARP');
   assert.match(errorOf(withRule({ direction: 4 })), 'direction 4');

@@ -211,10 +211,10 @@ export class Planner {
         this.touchedBefore.push(current);
       } else if (current.revision !== r.revision || current.requestId !== r.requestId)
         this.record(op.kind, op.id, current, r, overlay);
-      return status(op, OperationStatus.SUCCESS, '');
+      return status(op, OperationStatus.SUCCESS, r.kind === 'securityGroup' ? (r.notProgrammed?.join('; ') ?? '') : '');
     }
     this.record(op.kind, op.id, current, r, overlay);
-    return status(op, OperationStatus.SUCCESS, '');
+    return status(op, OperationStatus.SUCCESS, r.kind === 'securityGroup' ? (r.notProgrammed?.join('; ') ?? '') : '');
   }
 
   private anyHeld(kind: ResourceKind): ReadonlyMap<string, Resource> {

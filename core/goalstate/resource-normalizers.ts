@@ -184,6 +184,7 @@ export function normalizeNeighbor(c: NeighborConfiguration, id: string): Neighbo
 
 export function normalizeSecurityGroup(c: SecurityGroupConfiguration, id: string): SecurityGroup {
   const rules: SecurityGroupRule[] = [];
+  const notProgrammed: string[] = [];
   const list = 'security_group_rules';
   for (let i = 0; i < c.securityGroupRules.length; i++) {
     const r = c.securityGroupRules[i] as SecurityGroupConfiguration['securityGroupRules'][number];
@@ -195,8 +196,14 @@ export function normalizeSecurityGroup(c: SecurityGroupConfiguration, id: string
     if (r.direction === SecurityGroupConfiguration_Direction.INGRESS) direction = 'ingress';
     else if (r.direction === SecurityGroupConfiguration_Direction.EGRESS) direction = 'egress';
     else invalid(`${path(list, i, 'direction')} ${String(r.direction)} is not EGRESS(0) or INGRESS(1)`);
-    if (r.ethertype === EtherType.IPV6)
-      invalid(`${path(list, i, 'ethertype')} is IPV6: IPv6 is not supported yet (IPv4 only)`);
+    if (r.ethertype === EtherType.IPV6) {
+      // Accepted, not programmed (the pipeline is IPv4 only): Neutron's default group has IPv6 rules, and
+      // refusing the whole group for them would leave its IPv4 rules unprogrammed too.
+      notProgrammed.push(
+        `${path(list, i, 'ethertype')} is IPV6 (rule '${r.id}'): accepted, not programmed (IPv4 only)`,
+      );
+      continue;
+    }
     if (r.ethertype !== EtherType.IPV4) invalid(`${path(list, i, 'ethertype')} ${String(r.ethertype)} is not IPV4(0)`);
     let protocol: 'tcp' | 'udp' | 'icmp';
     switch (r.protocol) {
@@ -250,6 +257,7 @@ export function normalizeSecurityGroup(c: SecurityGroupConfiguration, id: string
     vpcId: c.vpcId,
     name: c.name,
     rules,
+    ...(notProgrammed.length === 0 ? {} : { notProgrammed }),
   };
 }
 

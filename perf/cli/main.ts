@@ -7,6 +7,11 @@ export const BENCH_SUBCOMMANDS: readonly SubcommandEntry[] = [
   { name: 'core', summary: 'goal-state decode and flow compilation speed (no OVS)', load: () => import('./core') },
   { name: 'ovs', summary: 'flow programming speed against a sandboxed Open vSwitch', load: () => import('./ovs') },
   { name: 'control', summary: 'control-service throughput and latency over gRPC', load: () => import('./control') },
+  {
+    name: 'api',
+    summary: 'resource API latency per kind, until every affected agent acknowledged',
+    load: () => import('./api'),
+  },
   { name: 'ebpf', summary: 'eBPF map update and datapath speed', load: () => import('./ebpf') },
 ];
 

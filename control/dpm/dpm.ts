@@ -1,0 +1,646 @@
+// The data-plane manager: follows the record store's changes (from this replica or any other, in store
+// order) and turns each into the smallest set of per-host goal-state changes, fed into the controller's
+// ordinary path (store commit -> owner pushes -> agents' results), so durability, sharding, takeover and
+// restart re-pushes are the ones the control service already has.
+//
+// Desired state of a host, derived from records only:
+//   for each port bound to it: the port, its DHCP entry (subnet with DHCP), its subnet and VPC, its security
+//   groups, the router of its subnet with that router's subnets;
+//   for each VPC it has a port in, up to `neighborLimit` ports: every other bound port of the VPC as a neighbor.
+// Above the limit a VPC's neighbors go to a pseudo host `ondemand:<vpc>` without an agent: they stay in the
+// control store, where RequestGoalStates finds them, but no agent gets them pushed.
+//
+// A change costs: a full diff (desired vs what the control store says the host holds) for the hosts whose
+// own ports changed, plus, for the other hosts of the VPC, only the keys whose content changed (the moved
+// port as a neighbor, security groups whose remote-group members changed, an updated subnet...). A port
+// that moves host goes in three steps, each acknowledged before the next: new host, the other hosts, old host.
+import {
+  DHCPState,
+  NeighborState,
+  OperationType,
+  PortState,
+  ResourceType,
+  RouterState,
+  SecurityGroupState,
+  SubnetState,
+  VpcState,
+  OperationStatus,
+} from '../../proto';
+import { Controller } from '../controller';
+import { Logger } from '../log';
+import { encodeHostsOnly, encodeResourceEntry, ParsedGoalState, ParsedResource } from '../resources';
+import { PortRecord, RouterRecord, SecurityGroupRecord, SubnetRecord, VpcRecord } from '../resources/model';
+import { RecordChange, RecordStore } from '../resources/record-store';
+import { PortStatusRecord } from '../resources/service';
+import { ControlStore, HostResult } from '../store/store';
+import {
+  encodeDhcp,
+  encodeNeighbor,
+  encodePort,
+  encodeRouter,
+  encodeSecurityGroup,
+  encodeSubnet,
+  encodeVpc,
+  securityGroupContent,
+  wireRules,
+} from './encode';
+
+export interface DpmOptions {
+  /** Above this many ports in a VPC, neighbors are resolved on demand instead of pushed. */
+  readonly neighborLimit: number;
+  readonly log: Logger;
+}
+
+export const DEFAULT_NEIGHBOR_LIMIT = 1000;
+export const ONDEMAND_PREFIX = 'ondemand:';
+
+type Delta = Map<string, Map<string, Uint8Array | null>>;
+
+interface Batch {
+  readonly maxRev: number;
+  done: Promise<void>;
+}
+
+const TYPE_OF: Readonly<Record<string, ResourceType>> = {
+  vpc: ResourceType.VPC,
+  subnet: ResourceType.SUBNET,
+  port: ResourceType.PORT,
+  dhcp: ResourceType.DHCP,
+  neighbor: ResourceType.NEIGHBOR,
+  securitygroup: ResourceType.SECURITYGROUP,
+  router: ResourceType.ROUTER,
+};
+
+/** The DELETE form of a state we stored: same configuration, operation DELETE. */
+function deleteState(kind: string, stored: Uint8Array): Uint8Array {
+  const del = OperationType.DELETE;
+  switch (kind) {
+    case 'vpc':
+      return VpcState.encode({ ...VpcState.decode(stored), operationType: del }).finish();
+    case 'subnet':
+      return SubnetState.encode({ ...SubnetState.decode(stored), operationType: del }).finish();
+    case 'port':
+      return PortState.encode({ ...PortState.decode(stored), operationType: del }).finish();
+    case 'dhcp':
+      return DHCPState.encode({ ...DHCPState.decode(stored), operationType: del }).finish();
+    case 'neighbor':
+      return NeighborState.encode({ ...NeighborState.decode(stored), operationType: del }).finish();
+    case 'securitygroup':
+      return SecurityGroupState.encode({ ...SecurityGroupState.decode(stored), operationType: del }).finish();
+    case 'router':
+      return RouterState.encode({ ...RouterState.decode(stored), operationType: del }).finish();
+    default:
+      throw new Error(`cannot delete ${kind}`);
+  }
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  return a !== undefined && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+const kindOf = (key: string): string => key.slice(0, key.indexOf('/'));
+const idOf = (key: string): string => key.slice(key.indexOf('/') + 1);
+
+export class Dpm {
+  /** Ports as last processed (with their record's mod revision). */
+  private readonly ports = new Map<string, { rec: PortRecord; modRev: number }>();
+  private readonly portsByVpc = new Map<string, Set<string>>();
+  private readonly portsOnHost = new Map<string, Set<string>>();
+  /** VPC -> host -> bound ports of the VPC on that host. */
+  private readonly vpcHostPorts = new Map<string, Map<string, number>>();
+  private readonly routers = new Map<string, RouterRecord>();
+  private readonly memo = new Map<string, { tag: string; bytes: Uint8Array }>();
+  private chain: Promise<void> = Promise.resolve();
+  private batches: Batch[] = [];
+  private stopped = false;
+  private readonly onChange = (changes: readonly RecordChange[]): void => this.enqueue(changes);
+
+  constructor(
+    private readonly records: RecordStore,
+    private readonly store: ControlStore,
+    private readonly controller: Controller,
+    private readonly onStatus: (portId: string, status: PortStatusRecord) => void,
+    private readonly opts: DpmOptions,
+  ) {}
+
+  /** Indexes the records and brings every host with ports up to date (a crash may have left work undone). */
+  start(): void {
+    const changes: RecordChange[] = [];
+    for (const [key, e] of this.records.view) {
+      if (key.startsWith('port/') || key.startsWith('router/')) changes.push({ key, value: e.value, modRev: e.modRev });
+    }
+    this.records.events.on('change', this.onChange);
+    this.enqueue(changes, true);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.records.events.off('change', this.onChange);
+  }
+
+  /** Resolves once every change up to store revision `rev` is committed and its agents answered (or timed out). */
+  async settled(rev: number): Promise<void> {
+    const b = this.batches.find((x) => x.maxRev >= rev);
+    if (b !== undefined) await b.done;
+  }
+
+  private enqueue(changes: readonly RecordChange[], initial = false): void {
+    const relevant = changes.filter((c) => /^(port|subnet|vpc|router|sg)\//.test(c.key));
+    if (relevant.length === 0 && !initial) return;
+    const maxRev = changes.reduce((m, c) => Math.max(m, c.modRev), 0);
+    const prev = this.batches.length > 0 ? (this.batches[this.batches.length - 1] as Batch).done : Promise.resolve();
+    let acks: Promise<unknown> = Promise.resolve();
+    const committed = this.chain.then(async () => {
+      if (this.stopped) return;
+      try {
+        acks = (await this.process(relevant, initial)).acks;
+      } catch (err: unknown) {
+        this.opts.log.warn('dpm: cannot program a resource change', { error: (err as Error).message });
+      }
+    });
+    this.chain = committed;
+    const batch: Batch = { maxRev, done: Promise.resolve() };
+    batch.done = Promise.all([prev, committed.then(() => acks)]).then(() => {
+      const i = this.batches.indexOf(batch);
+      if (i >= 0) this.batches.splice(i, 1);
+    });
+    this.batches.push(batch);
+  }
+
+  // ---- indexes ----------------------------------------------------------------------------------------
+
+  private setPort(id: string, next: { rec: PortRecord; modRev: number } | undefined): void {
+    const old = this.ports.get(id);
+    if (old !== undefined) {
+      this.portsByVpc.get(old.rec.vpc)?.delete(id);
+      if (old.rec.host !== '') {
+        this.portsOnHost.get(old.rec.host)?.delete(id);
+        const hosts = this.vpcHostPorts.get(old.rec.vpc);
+        const n = (hosts?.get(old.rec.host) ?? 1) - 1;
+        if (n <= 0) hosts?.delete(old.rec.host);
+        else hosts?.set(old.rec.host, n);
+      }
+    }
+    if (next === undefined) {
+      this.ports.delete(id);
+      return;
+    }
+    this.ports.set(id, next);
+    let v = this.portsByVpc.get(next.rec.vpc);
+    if (v === undefined) this.portsByVpc.set(next.rec.vpc, (v = new Set()));
+    v.add(id);
+    if (next.rec.host !== '') {
+      let h = this.portsOnHost.get(next.rec.host);
+      if (h === undefined) this.portsOnHost.set(next.rec.host, (h = new Set()));
+      h.add(id);
+      let hosts = this.vpcHostPorts.get(next.rec.vpc);
+      if (hosts === undefined) this.vpcHostPorts.set(next.rec.vpc, (hosts = new Map()));
+      hosts.set(next.rec.host, (hosts.get(next.rec.host) ?? 0) + 1);
+    }
+  }
+
+  /** Bound ports of a VPC. */
+  private bound(vpc: string): number {
+    let n = 0;
+    for (const c of this.vpcHostPorts.get(vpc)?.values() ?? []) n += c;
+    return n;
+  }
+
+  private hostsOfVpc(vpc: string): Set<string> {
+    return new Set(this.vpcHostPorts.get(vpc)?.keys() ?? []);
+  }
+
+  /** @internal */ hasPortIn(host: string, vpc: string): boolean {
+    return this.vpcHostPorts.get(vpc)?.has(host) === true;
+  }
+
+  private record<T>(key: string): { rec: T; modRev: number } | undefined {
+    const e = this.records.view.get(key);
+    return e === undefined ? undefined : { rec: e.value as T, modRev: e.modRev };
+  }
+
+  private routerOf(subnet: string): RouterRecord | undefined {
+    for (const r of this.routers.values()) if (r.subnets.includes(subnet)) return r;
+    return undefined;
+  }
+
+  // ---- one batch of changes -----------------------------------------------------------------------
+
+  private async process(changes: readonly RecordChange[], initial: boolean): Promise<{ acks: Promise<unknown> }> {
+    const full = new Set<string>();
+    const content = new Set<string>();
+    const newHosts = new Set<string>();
+    const oldHosts = new Set<string>();
+    const touchedGroups = new Set<string>();
+    const limit = this.opts.neighborLimit;
+    for (const c of changes) {
+      const kind = kindOf(c.key);
+      const id = idOf(c.key);
+      if (kind === 'port') {
+        const old = this.ports.get(id)?.rec;
+        const now = this.record<PortRecord>(c.key);
+        const vpc = (now?.rec ?? old)?.vpc as string;
+        const before = this.bound(vpc);
+        this.setPort(id, now);
+        const after = this.bound(vpc);
+        if (old?.host !== undefined && old.host !== '') full.add(old.host);
+        if (now !== undefined && now.rec.host !== '') full.add(now.rec.host);
+        for (const h of this.store.cache.refs.get(`port/${id}`) ?? []) full.add(h);
+        if (now !== undefined && now.rec.host !== '' && now.rec.host !== old?.host) newHosts.add(now.rec.host);
+        if (old !== undefined && old.host !== '' && old.host !== now?.rec.host) oldHosts.add(old.host);
+        content.add(`neighbor/${id}`);
+        const groupsChanged =
+          initial ||
+          old === undefined ||
+          now === undefined ||
+          old.ip !== now.rec.ip ||
+          old.securityGroups.join() !== now.rec.securityGroups.join();
+        if (groupsChanged)
+          for (const g of [...(old?.securityGroups ?? []), ...(now?.rec.securityGroups ?? [])]) touchedGroups.add(g);
+        if (before <= limit !== after <= limit) {
+          for (const h of this.hostsOfVpc(vpc)) full.add(h);
+          full.add(ONDEMAND_PREFIX + vpc);
+        }
+      } else if (kind === 'router') {
+        const old = this.routers.get(id);
+        const now = this.record<RouterRecord>(c.key);
+        if (now === undefined) this.routers.delete(id);
+        else this.routers.set(id, now.rec);
+        const subnets = new Set([...(old?.subnets ?? []), ...(now?.rec.subnets ?? [])]);
+        for (const p of this.ports.values()) {
+          if (!subnets.has(p.rec.subnet)) continue;
+          if (p.rec.host !== '') full.add(p.rec.host);
+          content.add(`neighbor/${p.rec.id}`);
+        }
+        content.add(`router/${id}`);
+      } else if (kind === 'subnet') {
+        for (const p of this.ports.values()) if (p.rec.subnet === id && p.rec.host !== '') full.add(p.rec.host);
+        content.add(`subnet/${id}`);
+      } else if (kind === 'vpc') {
+        content.add(`vpc/${id}`);
+      } else if (kind === 'sg') {
+        content.add(`securitygroup/${id}`);
+      }
+    }
+    if (touchedGroups.size > 0) {
+      for (const [key, e] of this.records.view) {
+        if (!key.startsWith('sg/')) continue;
+        const g = e.value as SecurityGroupRecord;
+        if (g.rules.some((r) => r.remoteGroup !== undefined && touchedGroups.has(r.remoteGroup)))
+          content.add(`securitygroup/${g.id}`);
+      }
+    }
+    const ctx = new Plan(this, limit);
+    const delta: Delta = new Map();
+    for (const host of full) ctx.diffHost(host, delta);
+    for (const key of content) ctx.diffKey(key, full, delta);
+    ctx.propagate(delta);
+    if (delta.size === 0) return { acks: Promise.resolve() };
+    const migration = [...newHosts].some((h) => delta.has(h)) && [...oldHosts].some((h) => delta.has(h));
+    const phases: Delta[] = [];
+    if (!migration) phases.push(delta);
+    else {
+      const pick = (want: (h: string) => boolean): Delta => new Map([...delta].filter(([h]) => want(h)));
+      phases.push(pick((h) => newHosts.has(h)));
+      phases.push(pick((h) => !newHosts.has(h) && !oldHosts.has(h)));
+      phases.push(pick((h) => oldHosts.has(h) && !newHosts.has(h)));
+    }
+    const acks: Array<Promise<unknown>> = [];
+    for (let i = 0; i < phases.length; i++) {
+      const phase = phases[i] as Delta;
+      if (phase.size === 0) continue;
+      const a = (await this.commit(phase)).acks;
+      // Ordering matters only between the steps of a move: wait for the agents before the next step.
+      if (i < phases.length - 1) await a;
+      acks.push(a);
+    }
+    return { acks: Promise.all(acks) };
+  }
+
+  /** One phase as one or two commits (puts before deletes of a key another host still gets). */
+  private async commit(phase: Delta): Promise<{ acks: Promise<unknown> }> {
+    const put = new Map<string, Uint8Array>();
+    for (const changes of phase.values()) for (const [k, b] of changes) if (b !== null) put.set(k, b);
+    const first: Delta = new Map();
+    const second: Delta = new Map();
+    for (const [host, changes] of phase) {
+      for (const [k, b] of changes) {
+        const target = b === null && put.has(k) ? second : first;
+        let m = target.get(host);
+        if (m === undefined) target.set(host, (m = new Map()));
+        m.set(k, b);
+      }
+    }
+    const acks: Array<Promise<unknown>> = [];
+    for (const part of [first, second]) {
+      if (part.size === 0) continue;
+      const gs = this.goalState(part);
+      const { acks: perHost } = await this.controller.commitDerived(gs);
+      for (const [host, p] of perHost) acks.push(p.then((r) => this.statuses(host, part.get(host), r)));
+    }
+    return { acks: Promise.all(acks) };
+  }
+
+  private goalState(part: Delta): ParsedGoalState {
+    const resources = new Map<string, ParsedResource>();
+    const hosts = new Map<string, string[]>();
+    for (const [host, changes] of part) {
+      hosts.set(host, [...changes.keys()]);
+      for (const [key, b] of changes) {
+        if (resources.has(key)) continue;
+        const kind = kindOf(key);
+        const stored = this.store.cache.resources.get(key)?.state;
+        const state = b ?? (stored === undefined ? null : deleteState(kind, stored));
+        if (state === null) continue;
+        resources.set(key, {
+          key,
+          type: TYPE_OF[kind] as ResourceType,
+          id: idOf(key),
+          state,
+          operation: b === null ? OperationType.DELETE : OperationType.CREATE,
+        });
+      }
+    }
+    for (const [host, keys] of hosts)
+      hosts.set(
+        host,
+        keys.filter((k) => resources.has(k)),
+      );
+    const raw = Buffer.concat([
+      Buffer.from([1 << 3, 102]),
+      encodeHostsOnly(hosts),
+      ...[...resources.values()].map((r) => encodeResourceEntry(r.key, r.state)),
+    ]);
+    return { resources, hosts, raw };
+  }
+
+  private statuses(host: string, changes: Map<string, Uint8Array | null> | undefined, r: HostResult | null): void {
+    if (changes === undefined || host.startsWith(ONDEMAND_PREFIX)) return;
+    for (const [key, b] of changes) {
+      if (b === null || !key.startsWith('port/')) continue;
+      const id = idOf(key);
+      const p = this.ports.get(id);
+      if (p === undefined || p.rec.host !== host) continue;
+      let st: PortStatusRecord;
+      if (r === null) {
+        st = {
+          status: 'PENDING',
+          reason: this.store.cache.agents.has(host)
+            ? `no answer from the agent of ${host} yet`
+            : `no agent registered for host ${host}`,
+          modRev: p.modRev,
+        };
+      } else if (!r.ok) {
+        st = { status: 'ERROR', reason: `agent of ${host}: ${r.error ?? 'push failed'}`, modRev: p.modRev };
+      } else {
+        const s = r.statuses.find((x) => x.resourceType === ResourceType.PORT && x.resourceId === id);
+        if (s === undefined || s.operationStatus === OperationStatus.SUCCESS)
+          st = { status: 'ACTIVE', reason: '', modRev: p.modRev };
+        else if (s.operationStatus === OperationStatus.PENDING)
+          st = {
+            status: 'PENDING',
+            reason: `the agent of ${host} has no OVS interface with external_ids:iface-id=${id} yet`,
+            modRev: p.modRev,
+          };
+        else
+          st = {
+            status: 'ERROR',
+            reason: `the agent of ${host} answered ${OperationStatus[s.operationStatus] ?? s.operationStatus}`,
+            modRev: p.modRev,
+          };
+      }
+      this.onStatus(id, st);
+    }
+  }
+
+  // ---- what the planner reads ---------------------------------------------------------------------
+
+  /** @internal */ portsOn(host: string): ReadonlySet<string> {
+    return this.portsOnHost.get(host) ?? new Set();
+  }
+  /** @internal */ port(id: string): { rec: PortRecord; modRev: number } | undefined {
+    return this.ports.get(id);
+  }
+  /** @internal */ vpcPorts(vpc: string): ReadonlySet<string> {
+    return this.portsByVpc.get(vpc) ?? new Set();
+  }
+  /** @internal */ boundIn(vpc: string): number {
+    return this.bound(vpc);
+  }
+  /** @internal */ vpcHosts(vpc: string): Set<string> {
+    return this.hostsOfVpc(vpc);
+  }
+  /** @internal */ rec<T>(key: string): { rec: T; modRev: number } | undefined {
+    return this.record<T>(key);
+  }
+  /** @internal */ router(subnet: string): RouterRecord | undefined {
+    return this.routerOf(subnet);
+  }
+  /** @internal */ cached(key: string, tag: string, make: () => Uint8Array): Uint8Array {
+    const m = this.memo.get(key);
+    if (m !== undefined && m.tag === tag) return m.bytes;
+    const bytes = make();
+    this.memo.set(key, { tag, bytes });
+    return bytes;
+  }
+  /** @internal */ get controlStore(): ControlStore {
+    return this.store;
+  }
+  /** @internal */ get recordRevision(): number {
+    return this.records.revision();
+  }
+  /** @internal */ allPorts(): IterableIterator<{ rec: PortRecord; modRev: number }> {
+    return this.ports.values();
+  }
+}
+
+/** One batch's computation: state bytes are built once per key, desired sets once per host. */
+class Plan {
+  private readonly bytesOf = new Map<string, Uint8Array | null>();
+  private members: Map<string, string[]> | null = null;
+
+  constructor(
+    private readonly d: Dpm,
+    private readonly limit: number,
+  ) {}
+
+  private held(host: string): ReadonlySet<string> {
+    return this.d.controlStore.cache.hosts.get(host)?.keys ?? new Set();
+  }
+
+  private unchanged(key: string, b: Uint8Array): boolean {
+    return sameBytes(this.d.controlStore.cache.resources.get(key)?.state, b);
+  }
+
+  /** Current state bytes of a key, null when the resource is gone. */
+  bytes(key: string): Uint8Array | null {
+    const had = this.bytesOf.get(key);
+    if (had !== undefined) return had;
+    const b = this.make(key);
+    this.bytesOf.set(key, b);
+    return b;
+  }
+
+  private make(key: string): Uint8Array | null {
+    const kind = kindOf(key);
+    const id = idOf(key);
+    switch (kind) {
+      case 'port': {
+        const p = this.d.port(id);
+        return p === undefined ? null : this.d.cached(key, String(p.modRev), () => encodePort(p.rec, p.modRev));
+      }
+      case 'dhcp': {
+        const p = this.d.port(id);
+        return p === undefined ? null : this.d.cached(key, String(p.modRev), () => encodeDhcp(p.rec, p.modRev));
+      }
+      case 'neighbor': {
+        const p = this.d.port(id);
+        if (p === undefined || p.rec.host === '') return null;
+        const s = this.d.rec<SubnetRecord>(`subnet/${p.rec.subnet}`);
+        if (s === undefined) return null;
+        const routed = this.d.router(p.rec.subnet) !== undefined;
+        return this.d.cached(key, `${p.modRev}/${s.rec.vni}/${routed}`, () =>
+          encodeNeighbor(p.rec, s.rec.vni, routed, p.modRev),
+        );
+      }
+      case 'subnet': {
+        const s = this.d.rec<SubnetRecord>(key);
+        return s === undefined ? null : this.d.cached(key, String(s.modRev), () => encodeSubnet(s.rec, s.modRev));
+      }
+      case 'vpc': {
+        const v = this.d.rec<VpcRecord>(key);
+        return v === undefined ? null : this.d.cached(key, String(v.modRev), () => encodeVpc(v.rec, v.modRev));
+      }
+      case 'router': {
+        const r = this.d.rec<RouterRecord>(key);
+        return r === undefined ? null : this.d.cached(key, String(r.modRev), () => encodeRouter(r.rec, r.modRev));
+      }
+      case 'securitygroup': {
+        const g = this.d.rec<SecurityGroupRecord>(`sg/${id}`);
+        if (g === undefined) return null;
+        const rules = wireRules(g.rec, (group) => this.membersOf(group));
+        // The revision must grow when the content changes, also when only remote members did; the same
+        // content keeps the stored bytes, so replicas computing it again do not re-push it.
+        const fresh = encodeSecurityGroup(g.rec, rules, 0);
+        const stored = this.d.controlStore.cache.resources.get(key)?.state;
+        if (stored !== undefined) {
+          const s = securityGroupContent(stored);
+          if (s.content.equals(Buffer.from(fresh))) return stored;
+          return encodeSecurityGroup(g.rec, rules, Math.max(this.d.recordRevision, s.revision + 1));
+        }
+        return encodeSecurityGroup(g.rec, rules, Math.max(this.d.recordRevision, g.modRev));
+      }
+      default:
+        return null;
+    }
+  }
+
+  private membersOf(group: string): string[] {
+    if (this.members === null) {
+      this.members = new Map();
+      for (const p of this.d.allPorts()) {
+        for (const g of p.rec.securityGroups) {
+          let list = this.members.get(g);
+          if (list === undefined) this.members.set(g, (list = []));
+          list.push(p.rec.ip);
+        }
+      }
+      for (const list of this.members.values()) list.sort();
+    }
+    return this.members.get(group) ?? [];
+  }
+
+  /** Every key the host should hold, with its bytes. */
+  desired(host: string): Map<string, Uint8Array> {
+    const out = new Map<string, Uint8Array>();
+    const add = (key: string): void => {
+      const b = this.bytes(key);
+      if (b !== null) out.set(key, b);
+    };
+    if (host.startsWith(ONDEMAND_PREFIX)) {
+      const vpc = host.slice(ONDEMAND_PREFIX.length);
+      if (this.d.boundIn(vpc) > this.limit) for (const id of this.d.vpcPorts(vpc)) add(`neighbor/${id}`);
+      return out;
+    }
+    const vpcs = new Set<string>();
+    for (const id of this.d.portsOn(host)) {
+      const p = this.d.port(id)?.rec;
+      if (p === undefined) continue;
+      vpcs.add(p.vpc);
+      add(`port/${id}`);
+      add(`subnet/${p.subnet}`);
+      add(`vpc/${p.vpc}`);
+      if (this.d.rec<SubnetRecord>(`subnet/${p.subnet}`)?.rec.dhcp === true) add(`dhcp/${id}`);
+      for (const g of p.securityGroups) add(`securitygroup/${g}`);
+      const r = this.d.router(p.subnet);
+      if (r !== undefined) {
+        add(`router/${r.id}`);
+        for (const s of r.subnets) add(`subnet/${s}`);
+      }
+    }
+    for (const vpc of vpcs) {
+      if (this.d.boundIn(vpc) > this.limit) continue;
+      for (const id of this.d.vpcPorts(vpc)) {
+        const p = this.d.port(id)?.rec;
+        if (p !== undefined && p.host !== '' && p.host !== host) add(`neighbor/${id}`);
+      }
+    }
+    return out;
+  }
+
+  diffHost(host: string, delta: Delta): void {
+    const want = this.desired(host);
+    const held = this.held(host);
+    const changes = new Map<string, Uint8Array | null>();
+    for (const [k, b] of want) if (!held.has(k) || !this.unchanged(k, b)) changes.set(k, b);
+    for (const k of held) if (!want.has(k)) changes.set(k, null);
+    if (changes.size > 0) delta.set(host, changes);
+  }
+
+  /** Whether a host that is not fully diffed should hold this key. */
+  private wants(host: string, key: string): boolean {
+    if (kindOf(key) !== 'neighbor') return this.bytes(key) !== null;
+    const p = this.d.port(idOf(key))?.rec;
+    if (p === undefined || p.host === '' || p.host === host) return false;
+    const over = this.d.boundIn(p.vpc) > this.limit;
+    if (host.startsWith(ONDEMAND_PREFIX)) return over && host === ONDEMAND_PREFIX + p.vpc;
+    return !over && this.d.hasPortIn(host, p.vpc);
+  }
+
+  diffKey(key: string, full: ReadonlySet<string>, delta: Delta): void {
+    const candidates = new Set(this.d.controlStore.cache.refs.get(key) ?? []);
+    if (kindOf(key) === 'neighbor') {
+      const p = this.d.port(idOf(key))?.rec;
+      if (p !== undefined) {
+        for (const h of this.d.vpcHosts(p.vpc)) candidates.add(h);
+        candidates.add(ONDEMAND_PREFIX + p.vpc);
+      }
+    }
+    for (const host of candidates) {
+      if (full.has(host)) continue;
+      const held = this.held(host).has(key);
+      const b = this.wants(host, key) ? this.bytes(key) : null;
+      let change: Uint8Array | null | undefined;
+      if (b !== null && (!held || !this.unchanged(key, b))) change = b;
+      else if (b === null && held) change = null;
+      if (change === undefined) continue;
+      let m = delta.get(host);
+      if (m === undefined) delta.set(host, (m = new Map()));
+      m.set(key, change);
+    }
+  }
+
+  /** A key whose bytes change must reach every host holding it, not only the ones this change is about. */
+  propagate(delta: Delta): void {
+    const changed = new Map<string, Uint8Array>();
+    for (const changes of delta.values())
+      for (const [k, b] of changes) if (b !== null && !this.unchanged(k, b)) changed.set(k, b);
+    for (const [k, b] of changed) {
+      for (const host of this.d.controlStore.cache.refs.get(k) ?? []) {
+        let m = delta.get(host);
+        if (m === undefined) delta.set(host, (m = new Map()));
+        if (!m.has(k)) m.set(k, b);
+      }
+    }
+  }
+}
