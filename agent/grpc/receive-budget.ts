@@ -11,7 +11,9 @@
 // - a receive deadline: a message not complete within `timeoutMs` of its length prefix ends its
 //   call with DEADLINE_EXCEEDED;
 // - a call that ends (cancelled, refused, timed out) drops the partial message it held and gives
-//   its share of the budget back.
+//   its share of the budget back;
+// - an inspector (per method) sees a message's bytes as they arrive and can refuse it with
+//   INVALID_ARGUMENT before the rest is received (a goal state with absurdly many fields).
 //
 // How: a server interceptor is the one public hook grpc-js calls with each call before its bytes
 // arrive; the call it gets first is grpc-js's BaseServerInterceptingCall, whose `decoder` and
@@ -47,17 +49,25 @@ function internalsOf(call: unknown): BaseCallInternals | undefined {
   return c as BaseCallInternals;
 }
 
+/** Looks at a message's bytes as they arrive; a string is why the message is refused (INVALID_ARGUMENT). */
+export interface MessageInspector {
+  feed(chunk: Uint8Array): string | undefined;
+}
+
 export interface ReceiveBudgetOptions {
+  /** An inspector for each message of calls to `path`, or none. */
+  readonly inspect?: (path: string) => MessageInspector | undefined;
   readonly budgetBytes?: number;
   readonly timeoutMs?: number;
   /** Told of each refusal (for the log). */
-  readonly onRefuse?: (why: 'budget' | 'deadline', details: string) => void;
+  readonly onRefuse?: (why: 'budget' | 'deadline' | 'inspector', details: string) => void;
 }
 
 export class ReceiveBudget {
   readonly budgetBytes: number;
   readonly timeoutMs: number;
   readonly #onRefuse: ReceiveBudgetOptions['onRefuse'];
+  readonly #inspect: ReceiveBudgetOptions['inspect'];
   #inFlight = 0;
   #calls = 0;
   #hooked = 0;
@@ -66,6 +76,7 @@ export class ReceiveBudget {
     this.budgetBytes = options.budgetBytes ?? DEFAULT_RECEIVE_BUDGET_BYTES;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_RECEIVE_TIMEOUT_MS;
     this.#onRefuse = options.onRefuse;
+    this.#inspect = options.inspect;
   }
 
   /** Declared bytes of the messages being received now. */
@@ -79,23 +90,27 @@ export class ReceiveBudget {
   }
 
   /** The interceptor to list first in the server's `interceptors`. */
-  readonly interceptor: grpc.ServerInterceptor = (_method, call) => {
+  readonly interceptor: grpc.ServerInterceptor = (method, call) => {
     this.#calls++;
     const base = internalsOf(call);
-    if (base !== undefined) this.#bound(base);
+    if (base !== undefined) this.#bound(base, method.path);
     return new grpc.ServerInterceptingCall(call);
   };
 
-  #bound(base: BaseCallInternals): void {
+  #bound(base: BaseCallInternals, path: string): void {
     this.#hooked++;
     const decoder = base.decoder;
     const write = decoder.write.bind(decoder);
     let reserved = 0;
     let timer: NodeJS.Timeout | undefined;
     let over = false;
+    let inspector: MessageInspector | undefined;
+    /** Chunks of the partial message the inspector has seen. */
+    let inspected = 0;
     const release = (): void => {
       this.#inFlight -= reserved;
       reserved = 0;
+      inspector = undefined;
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
     };
@@ -109,7 +124,8 @@ export class ReceiveBudget {
       if (over) return [];
       const complete = write(data);
       if (complete.length > 0) release();
-      if (decoder.readState !== READING_MESSAGE || reserved > 0) return complete;
+      if (decoder.readState !== READING_MESSAGE) return complete;
+      if (reserved > 0) return inspect(complete);
       const size = decoder.readMessageSize;
       if (this.#inFlight > 0 && this.#inFlight + size > this.budgetBytes) {
         stop();
@@ -132,6 +148,22 @@ export class ReceiveBudget {
         base.sendStatus({ code: grpcStatusOf('deadline'), details });
       }, this.timeoutMs);
       timer.unref();
+      inspector = this.#inspect?.(path);
+      inspected = 0;
+      return inspect(complete);
+    };
+    // The partial message's new chunks through the inspector; a refusal ends the call.
+    const inspect = (complete: Buffer[]): Buffer[] => {
+      if (inspector === undefined) return complete;
+      const chunks = decoder.readPartialMessage;
+      for (; inspected < chunks.length; inspected++) {
+        const why = inspector.feed(chunks[inspected] ?? Buffer.alloc(0));
+        if (why === undefined) continue;
+        stop();
+        this.#onRefuse?.('inspector', why);
+        base.sendStatus({ code: grpcStatusOf('input'), details: why });
+        return [];
+      }
       return complete;
     };
     base.stream.once('close', stop);

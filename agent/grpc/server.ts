@@ -44,7 +44,9 @@ import {
 } from '../../proto';
 import { encodeGoalStateOperationReply } from '../../core/wire/operation-reply';
 import { ReloadableTls, TlsError, type TlsFiles, type TlsReloadResult } from '../tls';
-import { ReceiveBudget, type ReceiveBudgetOptions } from './receive-budget';
+import { MAX_TOP_LEVEL_FIELDS } from '../../core/engine/split';
+import { TopLevelFieldCounter } from '../../core/wire/top-level-count';
+import { ReceiveBudget, type MessageInspector, type ReceiveBudgetOptions } from './receive-budget';
 import { grpcStatusOf } from './status';
 
 export const DEFAULT_LISTEN_ADDRESS = '127.0.0.1:50001';
@@ -193,7 +195,7 @@ export class GoalStateServer {
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
       throw new GrpcServerError('GRPC_BAD_OPTION', `maxInFlight must be a positive integer, got ${maxInFlight}`);
     }
-    this.#receive = new ReceiveBudget(options.receive);
+    this.#receive = new ReceiveBudget({ inspect: goalStateInspector, ...options.receive });
     const channelOptions: grpc.ServerOptions = {
       interceptors: [this.#receive.interceptor],
       'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
@@ -445,6 +447,28 @@ export class GoalStateServer {
     call.on('cancelled', close);
     call.on('error', () => close());
   }
+}
+
+const GOAL_STATE_PATHS: ReadonlySet<string> = new Set([
+  '/alcor.schema.GoalStateProvisioner/PushNetworkResourceStates',
+  '/alcor.schema.GoalStateProvisioner/PushGoalStatesStream',
+]);
+
+/**
+ * A goal state with more top-level fields than the engine takes (split.ts MAX_TOP_LEVEL_FIELDS) is
+ * refused as its bytes arrive, after a few MiB, not after its whole length is received and framed.
+ */
+function goalStateInspector(path: string): MessageInspector | undefined {
+  if (!GOAL_STATE_PATHS.has(path)) return undefined;
+  const counter = new TopLevelFieldCounter(MAX_TOP_LEVEL_FIELDS);
+  return {
+    feed(chunk) {
+      const at = counter.feed(chunk);
+      return at < 0
+        ? undefined
+        : `goal state has more than ${MAX_TOP_LEVEL_FIELDS} top-level fields (the limit per goal state); field ${counter.fields} is at byte ${at}`;
+    },
+  };
 }
 
 function credentialsFor(tls: ReloadableTls | null, requireClientCert: boolean): grpc.ServerCredentials {
