@@ -11,7 +11,6 @@ import {
   OperationType,
   RequestType,
   GoalStateOperationReply,
-  NeighborState,
 } from '../proto';
 import { GoalStateOperationReply_GoalStateOperationStatus as Status } from '../proto';
 import { Logger } from './log';
@@ -379,21 +378,10 @@ export class Controller {
     else await this.store.requestRepush(host);
   }
 
-  /** Neighbor keys whose fixed IP is `ip` (in tunnel `tunnelId` when the neighbor says). */
+  /** Neighbor keys whose fixed IP is `ip` (in tunnel `tunnelId` when the neighbor says): an index lookup. */
   private findNeighbors(ip: string, tunnelId: number): string[] {
     if (ip === '') return [];
-    const needle = Buffer.from(ip, 'utf8');
-    const out: string[] = [];
-    for (const [key, r] of this.store.cache.resources) {
-      if (!key.startsWith('neighbor/')) continue;
-      if (Buffer.from(r.state.buffer, r.state.byteOffset, r.state.byteLength).indexOf(needle) < 0) continue;
-      const n = NeighborState.decode(r.state);
-      const match = n.configuration?.fixedIps.some(
-        (f) => f.ipAddress === ip && (tunnelId === 0 || f.tunnelId === 0 || f.tunnelId === tunnelId),
-      );
-      if (match === true) out.push(key);
-    }
-    return out;
+    return this.store.cache.neighbors.lookup(ip, tunnelId);
   }
 
   // ---- operator views ----------------------------------------------------------------------------

@@ -5,30 +5,17 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { GoalStateV2, OperationStatus, OperationType, RequestType, EtherType, Protocol } from '../proto';
-import { ControlConfig } from './config';
 import { silentLogger } from './log';
 import { ControlHandle, startControl } from './server';
-import { hostIp, httpJson, makeGoalState, pushGoalStates, requestGoalStates } from './testing/fixtures';
+import {
+  embeddedConfig as config,
+  hostIp,
+  httpJson,
+  makeGoalState,
+  pushGoalStates,
+  requestGoalStates,
+} from './testing/fixtures';
 import { TestAgent } from './testing/test-agent';
-
-function config(dataDir: string, over: Partial<ControlConfig> = {}): ControlConfig {
-  return {
-    listen: '127.0.0.1:0',
-    http: '127.0.0.1:0',
-    etcd: null,
-    dataDir,
-    replicaId: 'solo',
-    prefix: '/t/',
-    leaseTtlSec: 5,
-    ackMode: 'agents',
-    resultTimeoutMs: 5000,
-    replyTimeoutMs: 5000,
-    backoffMaxMs: 200,
-    logLevel: 'warn',
-    agents: new Map(),
-    ...over,
-  };
-}
 
 async function withSetup(
   n: number,

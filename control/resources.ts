@@ -8,6 +8,9 @@
 import { OperationType, ResourceType } from '../proto';
 import { errorKind, type ErrorKind } from '../core/errors';
 import { varintSize, writeVarint } from '../core/wire/varint';
+import { MAP_KEY_TAG, MAP_VALUE_TAG, WIRE_LEN, fieldNumber, oneByteTag } from '../core/wire/schema';
+
+const GOAL_STATE = 'GoalStateV2';
 
 export interface ResourceKind {
   readonly name: string;
@@ -17,20 +20,30 @@ export interface ResourceKind {
 }
 
 export const RESOURCE_KINDS: readonly ResourceKind[] = [
-  { name: 'vpc', type: ResourceType.VPC, field: 3 },
-  { name: 'subnet', type: ResourceType.SUBNET, field: 4 },
-  { name: 'port', type: ResourceType.PORT, field: 5 },
-  { name: 'dhcp', type: ResourceType.DHCP, field: 6 },
-  { name: 'neighbor', type: ResourceType.NEIGHBOR, field: 7 },
-  { name: 'securitygroup', type: ResourceType.SECURITYGROUP, field: 8 },
-  { name: 'router', type: ResourceType.ROUTER, field: 9 },
-  { name: 'gateway', type: ResourceType.GATEWAY, field: 10 },
+  { name: 'vpc', type: ResourceType.VPC, field: fieldNumber(GOAL_STATE, 'vpc_states') },
+  { name: 'subnet', type: ResourceType.SUBNET, field: fieldNumber(GOAL_STATE, 'subnet_states') },
+  { name: 'port', type: ResourceType.PORT, field: fieldNumber(GOAL_STATE, 'port_states') },
+  { name: 'dhcp', type: ResourceType.DHCP, field: fieldNumber(GOAL_STATE, 'dhcp_states') },
+  { name: 'neighbor', type: ResourceType.NEIGHBOR, field: fieldNumber(GOAL_STATE, 'neighbor_states') },
+  {
+    name: 'securitygroup',
+    type: ResourceType.SECURITYGROUP,
+    field: fieldNumber(GOAL_STATE, 'security_group_states'),
+  },
+  { name: 'router', type: ResourceType.ROUTER, field: fieldNumber(GOAL_STATE, 'router_states') },
+  { name: 'gateway', type: ResourceType.GATEWAY, field: fieldNumber(GOAL_STATE, 'gateway_states') },
 ];
 
 const KIND_BY_FIELD = new Map(RESOURCE_KINDS.map((k) => [k.field, k]));
 const KIND_BY_TYPE = new Map(RESOURCE_KINDS.map((k) => [k.type, k]));
 const KIND_BY_NAME = new Map(RESOURCE_KINDS.map((k) => [k.name, k]));
-const HOST_RESOURCES_FIELD = 2;
+const HOST_RESOURCES_FIELD = fieldNumber(GOAL_STATE, 'host_resources');
+/** Every XState message has operation_type first; VpcState stands for them all. */
+const STATE_OPERATION_TAG = oneByteTag('VpcState', 'operation_type');
+const HOST_RESOURCES_ENTRY_TAG = oneByteTag('HostResources', 'resources');
+const RESOURCE_TYPE_TAG = oneByteTag('ResourceIdType', 'type');
+const RESOURCE_ID_TAG = oneByteTag('ResourceIdType', 'id');
+const FORMAT_VERSION_TAG = oneByteTag(GOAL_STATE, 'format_version');
 
 /** Codes of the control service's failures (the module-prefix scheme of core/errors.ts; BAD_* kept as tests pin them). */
 export type ControlErrorCode =
@@ -168,9 +181,8 @@ function parseMapEntry(value: Uint8Array): { key: string; value: Uint8Array } {
   let val: Uint8Array = new Uint8Array(0);
   while (!r.done()) {
     const tag = r.varint();
-    const field = tag >>> 3;
-    if (field === 1 && (tag & 7) === 2) key = utf8.decode(r.bytes());
-    else if (field === 2 && (tag & 7) === 2) val = r.bytes();
+    if (tag === MAP_KEY_TAG) key = utf8.decode(r.bytes());
+    else if (tag === MAP_VALUE_TAG) val = r.bytes();
     else r.skip(tag & 7);
   }
   return { key, value: val };
@@ -181,7 +193,7 @@ function stateOperation(state: Uint8Array): OperationType {
   const r = new WireReader(state);
   while (!r.done()) {
     const tag = r.varint();
-    if (tag === 1 << 3) return r.varint() as OperationType;
+    if (tag === STATE_OPERATION_TAG) return r.varint() as OperationType;
     r.skip(tag & 7);
   }
   return OperationType.INFO;
@@ -192,7 +204,7 @@ function parseHostResources(value: Uint8Array): string[] {
   const r = new WireReader(value);
   while (!r.done()) {
     const tag = r.varint();
-    if (tag !== ((1 << 3) | 2)) {
+    if (tag !== HOST_RESOURCES_ENTRY_TAG) {
       r.skip(tag & 7);
       continue;
     }
@@ -201,8 +213,8 @@ function parseHostResources(value: Uint8Array): string[] {
     let id = '';
     while (!ri.done()) {
       const t = ri.varint();
-      if (t === 1 << 3) type = ri.varint();
-      else if (t === ((2 << 3) | 2)) id = utf8.decode(ri.bytes());
+      if (t === RESOURCE_TYPE_TAG) type = ri.varint();
+      else if (t === RESOURCE_ID_TAG) id = utf8.decode(ri.bytes());
       else ri.skip(t & 7);
     }
     keys.push(resourceKey(type as ResourceType, id));
@@ -220,7 +232,7 @@ export function parseGoalStateV2(input: Uint8Array): ParsedGoalState {
     const tag = r.varint();
     const field = tag >>> 3;
     const wire = tag & 7;
-    if (wire !== 2 || (field !== HOST_RESOURCES_FIELD && !KIND_BY_FIELD.has(field))) {
+    if (wire !== WIRE_LEN || (field !== HOST_RESOURCES_FIELD && !KIND_BY_FIELD.has(field))) {
       r.skip(wire);
       continue;
     }
@@ -253,14 +265,14 @@ export function encodeResourceEntry(key: string, state: Uint8Array): Buffer {
   const { kind, id } = parseResourceKey(key);
   const idLen = Buffer.byteLength(id, 'utf8');
   const entryLen = 1 + varintSize(idLen) + idLen + 1 + varintSize(state.length) + state.length;
-  const tag = (kind.field << 3) | 2;
+  const tag = (kind.field << 3) | WIRE_LEN;
   const out = Buffer.allocUnsafe(varintSize(tag) + varintSize(entryLen) + entryLen);
   let pos = writeVarint(out, 0, tag);
   pos = writeVarint(out, pos, entryLen);
-  out[pos++] = 0x0a;
+  out[pos++] = MAP_KEY_TAG;
   pos = writeVarint(out, pos, idLen);
   pos += out.write(id, pos, 'utf8');
-  out[pos++] = 0x12;
+  out[pos++] = MAP_VALUE_TAG;
   pos = writeVarint(out, pos, state.length);
   out.set(state, pos);
   return out;
@@ -279,23 +291,23 @@ function encodeHostResources(hostIp: string, keys: readonly string[]): Buffer {
   for (const it of items) valueLen += 1 + varintSize(it.bodyLen) + it.bodyLen;
   const hostLen = Buffer.byteLength(hostIp, 'utf8');
   const entryLen = 1 + varintSize(hostLen) + hostLen + 1 + varintSize(valueLen) + valueLen;
-  const tag = (HOST_RESOURCES_FIELD << 3) | 2;
+  const tag = (HOST_RESOURCES_FIELD << 3) | WIRE_LEN;
   const out = Buffer.allocUnsafe(varintSize(tag) + varintSize(entryLen) + entryLen);
   let pos = writeVarint(out, 0, tag);
   pos = writeVarint(out, pos, entryLen);
-  out[pos++] = 0x0a;
+  out[pos++] = MAP_KEY_TAG;
   pos = writeVarint(out, pos, hostLen);
   pos += out.write(hostIp, pos, 'utf8');
-  out[pos++] = 0x12;
+  out[pos++] = MAP_VALUE_TAG;
   pos = writeVarint(out, pos, valueLen);
   for (const it of items) {
-    out[pos++] = 0x0a;
+    out[pos++] = HOST_RESOURCES_ENTRY_TAG;
     pos = writeVarint(out, pos, it.bodyLen);
     if (it.typeLen > 0) {
-      out[pos++] = 1 << 3;
+      out[pos++] = RESOURCE_TYPE_TAG;
       pos = writeVarint(out, pos, it.type);
     }
-    out[pos++] = 0x12;
+    out[pos++] = RESOURCE_ID_TAG;
     pos = writeVarint(out, pos, it.idLen);
     pos += out.write(it.id, pos, 'utf8');
   }
@@ -312,7 +324,7 @@ export function encodeHostsOnly(hosts: ReadonlyMap<string, readonly string[]>): 
  * `entries` are pre-encoded map entries from encodeResourceEntry.
  */
 export function encodeHostGoalState(hostIp: string, keys: readonly string[], entries: readonly Uint8Array[]): Buffer {
-  const parts: Uint8Array[] = [Buffer.from([1 << 3, 102])]; // format_version 102 (Alcor's V2 message version)
+  const parts: Uint8Array[] = [Buffer.from([FORMAT_VERSION_TAG, 102])]; // format_version 102 (Alcor's V2 message version)
   if (keys.length > 0) parts.push(encodeHostResources(hostIp, keys));
   for (const e of entries) parts.push(e);
   return Buffer.concat(parts);

@@ -460,7 +460,6 @@ export class OpenFlowSession extends EventEmitter {
       socket.write(encodeHello(this.#nextXid(), [OFP14_VERSION]));
     });
     socket.on('data', (chunk: Buffer) => {
-      conn.lastRxMs = Date.now();
       let msgs: Buffer[];
       try {
         msgs = conn.framer.push(chunk);
@@ -468,6 +467,10 @@ export class OpenFlowSession extends EventEmitter {
         this.#lost(conn, `framing: ${e instanceof Error ? e.message : String(e)}`);
         return;
       }
+      // Only whole messages are a sign of life: bytes that never complete a message (a stray byte put the
+      // framer on a length no message follows) would otherwise keep a wedged connection looking alive, and
+      // every request on it would wait for its timeout. No message is over 64 KiB, so a real one completes.
+      if (msgs.length > 0) conn.lastRxMs = Date.now();
       for (const m of msgs) {
         let msg: OfMessage;
         try {

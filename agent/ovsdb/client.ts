@@ -21,6 +21,7 @@ export type OvsdbErrorCode =
   | 'OVSDB_DISCONNECTED'
   | 'OVSDB_TIMEOUT'
   | 'OVSDB_BAD_REPLY'
+  | 'OVSDB_BAD_MESSAGE'
   | 'OVSDB_BAD_SCHEMA'
   | 'OVSDB_RPC_ERROR'
   | 'OVSDB_TRANSACTION'
@@ -468,7 +469,15 @@ export class OvsdbClient extends EventEmitter {
         socket.destroy();
         return;
       }
-      this.#dispatch(socket, msg);
+      // A message of the wrong shape (a monitor update whose rows or diffs are not what RFC 7047 says)
+      // must not throw out of this socket callback, which would end the process: the server is talking
+      // nonsense, so the connection goes (and comes back) instead.
+      try {
+        this.#dispatch(socket, msg);
+      } catch (e: unknown) {
+        socket.destroy(new OvsdbError('OVSDB_BAD_MESSAGE', `cannot handle a message from the server: ${errorText(e)}`));
+        return;
+      }
     }
   }
 

@@ -6,6 +6,12 @@
 // for `{`, `}`, `"` or `\`.
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024 * 1024;
+/**
+ * Deepest nesting of arrays and objects accepted. RFC 7047 messages nest about ten levels (a table-updates
+ * notification: params, table, row, column, ["map", [[key, value]]]); thousands of levels would overflow the
+ * stack of whatever walks the parsed value recursively (JSON.stringify included).
+ */
+export const MAX_NESTING_DEPTH = 128;
 
 export class OvsdbFramingError extends Error {
   constructor(
@@ -75,6 +81,12 @@ export class JsonMessageSplitter {
         this.#inString = true;
       } else if (b === OPEN_BRACE || b === OPEN_BRACKET) {
         this.#depth += 1;
+        if (this.#depth > MAX_NESTING_DEPTH) {
+          throw new OvsdbFramingError(
+            'OVSDB_FRAMING',
+            `JSON-RPC message nests deeper than ${MAX_NESTING_DEPTH} levels`,
+          );
+        }
       } else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) {
         this.#depth -= 1;
         if (this.#depth === 0) {
@@ -108,7 +120,16 @@ export class JsonMessageSplitter {
   }
 
   #take(tail: Buffer): string {
-    if (this.#parts.length === 0) return tail.toString('utf8');
+    if (this.#parts.length === 0) {
+      // A message wholly inside one chunk is bounded by the same limit as one spread over many.
+      if (tail.length > this.#maxMessageBytes) {
+        throw new OvsdbFramingError(
+          'OVSDB_MESSAGE_TOO_LARGE',
+          `JSON-RPC message exceeds ${this.#maxMessageBytes} bytes`,
+        );
+      }
+      return tail.toString('utf8');
+    }
     const whole = Buffer.concat([...this.#parts, tail]);
     this.#parts = [];
     this.#partsBytes = 0;

@@ -146,7 +146,7 @@ export class EtcdStore implements ControlStore {
     const name = rest.slice(slash + 1);
     switch (coll) {
       case 'res':
-        this.cache.resources.set(name, { state: kv.value });
+        this.cache.putResource(name, kv.value);
         return;
       case 'host': {
         let doc: HostDoc;
@@ -193,7 +193,7 @@ export class EtcdStore implements ControlStore {
     const slash = rest.indexOf('/');
     const coll = rest.slice(0, slash);
     const name = rest.slice(slash + 1);
-    if (coll === 'res') this.cache.resources.delete(name);
+    if (coll === 'res') this.cache.deleteResource(name);
     else if (coll === 'agent') {
       this.cache.agents.delete(name);
       this.events.emit('agentChange', name, null);

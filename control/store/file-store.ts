@@ -65,10 +65,10 @@ export class FileStore implements ControlStore {
   private replay(rec: LogRecord): void {
     switch (rec.t) {
       case 'r':
-        this.cache.resources.set(rec.k, { state: Buffer.from(rec.b, 'base64') });
+        this.cache.putResource(rec.k, Buffer.from(rec.b, 'base64'));
         return;
       case 'x':
-        this.cache.resources.delete(rec.k);
+        this.cache.deleteResource(rec.k);
         return;
       case 'h':
         this.seq = Math.max(this.seq, rec.v);
@@ -130,13 +130,13 @@ export class FileStore implements ControlStore {
 
   /** Applies a planned commit to the cache (the same code for a live commit and for replay). */
   private applyPlan(plan: CommitPlan, version: number): Map<string, number> {
-    for (const [k, state] of plan.puts) this.cache.resources.set(k, { state });
+    for (const [k, state] of plan.puts) this.cache.putResource(k, state);
     const versions = new Map<string, number>();
     for (const h of plan.hosts) {
       this.cache.setHost(h.host, { version, keys: h.keys });
       versions.set(h.host, version);
     }
-    for (const k of plan.removes) if (!this.cache.refs.has(k)) this.cache.resources.delete(k);
+    for (const k of plan.removes) if (!this.cache.refs.has(k)) this.cache.deleteResource(k);
     return versions;
   }
 

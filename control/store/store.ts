@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { OperationType } from '../../proto';
 import { encodeResourceEntry, ParsedGoalState } from '../resources';
+import { NeighborIndex } from './neighbor-index';
 
 export interface StoredResource {
   readonly state: Uint8Array;
@@ -46,12 +47,29 @@ export interface HostResult {
 }
 
 export class StateCache {
-  readonly resources = new Map<string, StoredResource>();
+  private readonly stored = new Map<string, StoredResource>();
+  /** Neighbors by fixed IP and VNI, kept in step with every put and delete (on-demand lookups). */
+  readonly neighbors = new NeighborIndex();
   readonly hosts = new Map<string, HostIndex>();
   /** host IP -> agent gRPC address */
   readonly agents = new Map<string, string>();
   /** key -> hosts that reference it (refcount for garbage collection). */
   readonly refs = new Map<string, Set<string>>();
+
+  /** Every stored resource by key. Change it only through putResource/deleteResource (they keep the indexes). */
+  get resources(): ReadonlyMap<string, StoredResource> {
+    return this.stored;
+  }
+
+  putResource(key: string, state: Uint8Array): void {
+    this.stored.set(key, { state });
+    this.neighbors.put(key, state);
+  }
+
+  deleteResource(key: string): void {
+    this.stored.delete(key);
+    this.neighbors.delete(key);
+  }
 
   setHost(host: string, index: HostIndex): void {
     const old = this.hosts.get(host);
@@ -72,14 +90,14 @@ export class StateCache {
   }
 
   entry(key: string): Buffer | undefined {
-    const r = this.resources.get(key);
+    const r = this.stored.get(key);
     if (r === undefined) return undefined;
     if (r.entry === undefined) r.entry = encodeResourceEntry(key, r.state);
     return r.entry;
   }
 
   resourceCount(): number {
-    return this.resources.size;
+    return this.stored.size;
   }
 }
 

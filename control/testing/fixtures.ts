@@ -15,14 +15,16 @@ import {
   HostRequest,
   HostRequestReply,
 } from '../../proto';
+import { formatMac } from '../../core/goalstate/addr';
+import type { ControlConfig } from '../config';
 
 export function hostIp(i: number): string {
   return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 }
 
+/** A locally administered MAC (02:...) numbered n. */
 function mac(n: number): string {
-  const hex = n.toString(16).padStart(10, '0');
-  return `02:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}:${hex.slice(8, 10)}`;
+  return formatMac(0x02_00_00_00_00_00 + n);
 }
 
 export interface FixtureOptions {
@@ -187,4 +189,24 @@ export async function httpJson(
     // metrics are text
   }
   return { status: res.status, json };
+}
+
+/** An embedded (file store, no etcd) control service on free ports, for tests. */
+export function embeddedConfig(dataDir: string, over: Partial<ControlConfig> = {}): ControlConfig {
+  return {
+    listen: '127.0.0.1:0',
+    http: '127.0.0.1:0',
+    etcd: null,
+    dataDir,
+    replicaId: 'solo',
+    prefix: '/t/',
+    leaseTtlSec: 5,
+    ackMode: 'agents',
+    resultTimeoutMs: 5000,
+    replyTimeoutMs: 5000,
+    backoffMaxMs: 200,
+    logLevel: 'warn',
+    agents: new Map(),
+    ...over,
+  };
 }

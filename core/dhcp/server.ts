@@ -207,6 +207,16 @@ function configOptions(r: ResolvedLease, withLeaseTimes: boolean, warnings: stri
   return [...byCode].map(([code, data]) => ({ code, data }));
 }
 
+const IPV4_UDP_HEADER_BYTES = 20 + 8;
+/** The link MTU when the lease does not set a usable one (Ethernet). */
+const DEFAULT_MTU = 1500;
+
+/** The client's link MTU: the lease's (option 26) when it is one configOptions sends, else Ethernet's. */
+function replyMtu(lease: DhcpLease): number {
+  const mtu = lease.mtu;
+  return mtu !== undefined && Number.isInteger(mtu) && mtu >= 68 && mtu <= 0xffff ? mtu : DEFAULT_MTU;
+}
+
 interface ReplyPlan {
   readonly type: DhcpReplyType;
   readonly yiaddr: number;
@@ -270,6 +280,15 @@ function buildReply(
     chaddr,
     options,
   });
+  // Every option comes from the controller (hostname, extra options): a reply that cannot go out as one
+  // unfragmented packet on the client's link would never arrive (or not even encode past 64 KiB).
+  const mtu = replyMtu(r.lease);
+  const packetBytes = IPV4_UDP_HEADER_BYTES + dhcp.length;
+  if (packetBytes > mtu) {
+    return ignored(
+      `${requestType} from ${req.chaddr}: the ${plan.type} would be a ${packetBytes}-byte IP packet, over the link MTU of ${mtu} (the lease's options are too long)`,
+    );
+  }
   const udp = buildUdp(DHCP_SERVER_PORT, dstPort, dhcp, { src: r.serverIp, dst: dstIp });
   const ip = buildIpv4({ src: r.serverIp, dst: dstIp, protocol: IPPROTO_UDP, ttl: 64 }, udp);
   const frame = buildEthernet({ dst: dstMac, src: r.lease.serverMac, etherType: ETHERTYPE_IPV4, vlan }, ip);

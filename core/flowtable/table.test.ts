@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { flowKey, type Action, type Flow } from '../flow';
-import { compileNeighbor } from '../pipeline/compile';
+import { compileNeighbor } from '../pipeline/remote-neighbor-flows';
 import { encodeCookie, isOurCookie } from '../pipeline/cookie';
 import { MemoryView } from '../pipeline/memview';
 import { neighbor, subnet } from '../pipeline/testdata';

@@ -19,14 +19,12 @@ export {
   macProblem,
 } from './addr';
 export type { AddrErrorCode } from './addr';
-export {
-  fromGoalState,
-  fromGoalStateV2,
-  KIND_ORDER,
-  RESOURCE_TYPE_OF_KIND,
-  kindOfResourceType,
-  MAX_TUNNEL_ID,
-  MAX_VLAN_ID,
-} from './normalize';
-export { ResourceStore, StoreError, SNAPSHOT_FORMAT, sameContent } from './store';
-export type { ApplyPlan, Change, PlannedStatus, ResourceOf, StoreErrorCode, StoreSnapshot } from './store';
+export { fromGoalState, fromGoalStateV2 } from './normalize';
+export { KIND_ORDER, KIND_LABEL, RESOURCE_TYPE_OF_KIND, kindOfResourceType } from './kinds';
+export { MAX_TUNNEL_ID, MAX_VLAN_ID } from './field-readers';
+export { ResourceStore } from './store';
+export { StoreError } from './apply-plan';
+export { SNAPSHOT_FORMAT } from './snapshot';
+export { sameContent } from './same-content';
+export type { ApplyPlan, Change, PlannedStatus, ResourceOf, StoreErrorCode } from './apply-plan';
+export type { StoreSnapshot } from './snapshot';

@@ -250,6 +250,32 @@ test('port names replace numbers in in_port and output, never reserved ports', (
   );
 });
 
+test('table names, when given, replace table numbers in table=, resubmit, ct and goto_table', () => {
+  const names = new Map([
+    [20, 'ArpResponder'],
+    [40, 'EgressSgConntrack'],
+  ]);
+  const flow: Flow = {
+    table: 20,
+    priority: 100,
+    cookie: 0x5n,
+    match: [],
+    actions: [
+      { kind: 'resubmit', table: 40 },
+      { kind: 'ct', commit: false, zone: 3, table: 40 },
+    ],
+    goto: 99,
+  };
+  assert.is(
+    formatFlow(flow, { tableNames: (id) => names.get(id) }),
+    'cookie=0x5, table=ArpResponder, priority=100 actions=resubmit(,EgressSgConntrack),ct(table=EgressSgConntrack,zone=3),goto_table:99',
+  );
+  assert.is(
+    formatFlow(flow),
+    'cookie=0x5, table=20, priority=100 actions=resubmit(,40),ct(table=40,zone=3),goto_table:99',
+  );
+});
+
 test('normalizeDumpLine drops duration, counters and ages', () => {
   assert.is(
     normalizeDumpLine(

@@ -7,11 +7,21 @@
 // into shorthands (ip, tcp, arp, ...), and omits priority=32768 (OFP_DEFAULT_PRIORITY).
 
 import type { Action, FieldName, Flow, MatchField } from '../flow';
+import { formatIpv4, formatMac } from '../goalstate/addr';
 import { OFPP } from './constants';
 
 export interface FormatOptions {
   /** OpenFlow port numbers to interface names: `in_port=tapX`, `output:tapX`. */
   readonly portNames?: ReadonlyMap<number, string>;
+  /**
+   * Table ids to names (`table=ArpResponder`, `resubmit(,L3Resolve)`, `goto_table:Output`) for debug output;
+   * core/pipeline's `tableNameOf` gives the pipeline's. Without it tables print as numbers, as OVS prints them.
+   */
+  readonly tableNames?: (id: number) => string | undefined;
+}
+
+function table(id: number, opts: FormatOptions | undefined): string {
+  return opts?.tableNames?.(id) ?? String(id);
 }
 
 type ValueStyle = 'dec' | 'hex' | 'mac' | 'ipv4' | 'port';
@@ -76,23 +86,13 @@ export const FIELD_TEXT: Readonly<Record<FieldName, FieldText>> = {
   conj_id: t('conj_id', 'NXM_NX_CONJ_ID', 32, 'dec'),
 };
 
-const TWO_32 = 0x1_0000_0000;
-
 /** `%#x` as OVS prints it: "0" for zero, else "0x..". */
 function hex(v: number): string {
   return v === 0 ? '0' : `0x${v.toString(16)}`;
 }
 
-function ipv4(v: number): string {
-  return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-}
-
-function mac(v: number): string {
-  const hi = Math.floor(v / TWO_32);
-  const lo = v >>> 0;
-  const bytes = [(hi >>> 8) & 255, hi & 255, lo >>> 24, (lo >>> 16) & 255, (lo >>> 8) & 255, lo & 255];
-  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
-}
+const ipv4 = formatIpv4;
+const mac = (v: number): string => formatMac(v);
 
 const RESERVED_PORT_NAMES: ReadonlyMap<number, string> = new Map([
   [OFPP.IN_PORT, 'IN_PORT'],
@@ -332,11 +332,11 @@ export function formatAction(a: Action, opts?: FormatOptions): string {
     case 'move':
       return `move:${subfield(a.src, a.srcOfs, a.nBits)}->${subfield(a.dst, a.dstOfs, a.nBits)}`;
     case 'resubmit':
-      return `resubmit(,${a.table})`;
+      return `resubmit(,${table(a.table, opts)})`;
     case 'ct': {
       const args: string[] = [];
       if (a.commit) args.push('commit');
-      if (a.table !== undefined) args.push(`table=${a.table}`);
+      if (a.table !== undefined) args.push(`table=${table(a.table, opts)}`);
       if (a.zone !== 0) args.push(`zone=${a.zone}`);
       if (a.setMark !== undefined) args.push(`exec(set_field:${hex(a.setMark)}->ct_mark)`);
       return `ct(${args.join(',')})`;
@@ -354,7 +354,7 @@ export function formatAction(a: Action, opts?: FormatOptions): string {
 
 export function formatActions(actions: readonly Action[], goto: number | undefined, opts?: FormatOptions): string {
   const parts = actions.map((a) => formatAction(a, opts));
-  if (goto !== undefined) parts.push(`goto_table:${goto}`);
+  if (goto !== undefined) parts.push(`goto_table:${table(goto, opts)}`);
   return parts.length === 0 ? 'drop' : parts.join(',');
 }
 
@@ -366,7 +366,7 @@ export function formatActions(actions: readonly Action[], goto: number | undefin
  */
 export function formatFlow(flow: Flow, opts?: FormatOptions): string {
   const match = formatMatch(flow.match, flow.priority, opts);
-  return `cookie=0x${flow.cookie.toString(16)}, table=${flow.table}, ${match}${match === '' ? '' : ' '}actions=${formatActions(flow.actions, flow.goto, opts)}`;
+  return `cookie=0x${flow.cookie.toString(16)}, table=${table(flow.table, opts)}, ${match}${match === '' ? '' : ' '}actions=${formatActions(flow.actions, flow.goto, opts)}`;
 }
 
 /** A dump-flows line without its changing statistics (duration, counters, ages), trimmed. */

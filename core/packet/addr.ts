@@ -1,5 +1,7 @@
 // MAC and IPv4 address text <-> numbers. IPv4 addresses are unsigned 32-bit numbers (network order value).
 
+import { formatIpv4, formatMac } from '../goalstate/addr';
+
 export type Parsed<T> =
   { readonly kind: 'ok'; readonly value: T } | { readonly kind: 'invalid'; readonly reason: string };
 
@@ -25,9 +27,9 @@ export function macToBytes(text: string): Uint8Array | null {
 }
 
 export function macFromBytes(bytes: Uint8Array, offset = 0): string {
-  const parts: string[] = [];
-  for (let i = 0; i < 6; i++) parts.push((bytes[offset + i] ?? 0).toString(16).padStart(2, '0'));
-  return parts.join(':');
+  let mac = 0;
+  for (let i = 0; i < 6; i++) mac = mac * 256 + (bytes[offset + i] ?? 0);
+  return formatMac(mac);
 }
 
 export function parseIpv4(text: string): number | null {
@@ -42,9 +44,8 @@ export function parseIpv4(text: string): number | null {
   return n;
 }
 
-export function formatIpv4(n: number): string {
-  return [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff].join('.');
-}
+// Address text is formatted in one place (goalstate/addr.ts) for the whole core.
+export { formatIpv4 };
 
 export function prefixToMask(prefixLength: number): number {
   if (prefixLength <= 0) return 0;

@@ -22,7 +22,7 @@
 //   tunnel port or local tunnel IP changes -> dependentsOfTunnel()
 
 import type { Port, Resource } from '../model';
-import { portNetwork } from './compile';
+import { portNetwork } from './port-flows';
 import { INFRA_OWNER, floodOwner, ownerKey, type OwnerRef, type PipelineView } from './view';
 
 export interface ResourceChange {

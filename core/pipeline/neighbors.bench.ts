@@ -5,7 +5,7 @@
 
 import { FlowTable } from '../flowtable/table';
 import type { Neighbor } from '../model';
-import { compileNeighbor } from './compile';
+import { compileNeighbor } from './remote-neighbor-flows';
 import { MemoryView } from './memview';
 import { neighbor, subnet } from './testdata';
 import { ownerKey, preferOwner } from './view';

@@ -164,3 +164,8 @@ const BY_ID: ReadonlyMap<number, Table> = new Map(TABLE_LIST.map((t) => [t.id, t
 export function tableById(id: number): Table | undefined {
   return BY_ID.get(id);
 }
+
+/** The pipeline's name for table `id` (undefined for a table it does not declare): openflow formatFlow's `tableNames`. */
+export function tableNameOf(id: number): string | undefined {
+  return BY_ID.get(id)?.name;
+}

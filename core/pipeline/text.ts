@@ -3,8 +3,9 @@
 
 import type { Action, FieldName, Flow, MatchField } from '../flow';
 import { OFPP_CONTROLLER, OFPP_IN_PORT, OFPP_LOCAL } from '../flow';
+import { formatIpv4, formatMac } from '../goalstate/addr';
 import { cookieToString } from './cookie';
-import { tableById } from './tables';
+import { tableNameOf } from './tables';
 
 const MAC_FIELDS: ReadonlySet<FieldName> = new Set(['eth_src', 'eth_dst', 'arp_sha', 'arp_tha']);
 const IP_FIELDS: ReadonlySet<FieldName> = new Set([
@@ -16,24 +17,14 @@ const IP_FIELDS: ReadonlySet<FieldName> = new Set([
   'tun_ipv4_dst',
 ]);
 
-export function macText(mac: number): string {
-  const parts: string[] = [];
-  for (let i = 5; i >= 0; i--) parts.push((Math.floor(mac / 2 ** (8 * i)) % 256).toString(16).padStart(2, '0'));
-  return parts.join(':');
-}
-
-export function ipText(ip: number): string {
-  return [24, 16, 8, 0].map((s) => (ip >>> s) & 0xff).join('.');
-}
-
 function prefixLength(mask: number): number | undefined {
   for (let p = 0; p <= 32; p++) if ((p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0) === mask) return p;
   return undefined;
 }
 
 function valueText(field: FieldName, v: number): string {
-  if (MAC_FIELDS.has(field)) return macText(v);
-  if (IP_FIELDS.has(field)) return ipText(v);
+  if (MAC_FIELDS.has(field)) return formatMac(v);
+  if (IP_FIELDS.has(field)) return formatIpv4(v);
   if (field === 'eth_type' || field === 'ct_state' || field.startsWith('reg') || field === 'tun_id')
     return `0x${v.toString(16)}`;
   return String(v);
@@ -43,9 +34,9 @@ function matchText(m: MatchField): string {
   if (m.mask === undefined) return `${m.field}=${valueText(m.field, m.value)}`;
   if (IP_FIELDS.has(m.field)) {
     const p = prefixLength(m.mask);
-    if (p !== undefined) return `${m.field}=${ipText(m.value)}/${p}`;
+    if (p !== undefined) return `${m.field}=${formatIpv4(m.value)}/${p}`;
   }
-  return `${m.field}=${valueText(m.field, m.value)}/${MAC_FIELDS.has(m.field) ? macText(m.mask) : `0x${m.mask.toString(16)}`}`;
+  return `${m.field}=${valueText(m.field, m.value)}/${MAC_FIELDS.has(m.field) ? formatMac(m.mask) : `0x${m.mask.toString(16)}`}`;
 }
 
 function portText(p: number): string {
@@ -56,7 +47,7 @@ function portText(p: number): string {
 }
 
 function tableText(id: number): string {
-  return tableById(id)?.name ?? String(id);
+  return tableNameOf(id) ?? String(id);
 }
 
 function actionText(a: Action): string {

@@ -8,7 +8,7 @@ import type { OwnerKind } from './cookie';
 
 /**
  * Who answers ARP requests for addresses the pipeline knows (ports, neighbors, gateways):
- *  - `flows`: the ArpResponder table's answer flows (compile.ts arpResponderFlow);
+ *  - `flows`: the ArpResponder table's answer flows (address-flows.ts arpResponderFlow);
  *  - `none`:  no answer flows; another data plane answers before OVS sees the request (the agent's
  *             XDP responder with `--dataplane ebpf`). Requests that still reach OVS take the table's
  *             other paths (ARP probes and own-IP requests continue to L2, the rest is punted).

@@ -6,6 +6,7 @@
 
 import type { GoalStateOperationReply } from '../../proto';
 import { varintSize, writeVarint } from './varint';
+import { oneByteTag } from './schema';
 
 type Status = GoalStateOperationReply['operationStatuses'][number];
 
@@ -27,6 +28,19 @@ function writeInt32(buf: Buffer, at: number, v: number): number {
   buf[at++] = lo & 0x7f;
   return at;
 }
+
+const REPLY = 'GoalStateOperationReply';
+const STATUS = 'GoalStateOperationReply.GoalStateOperationStatus';
+const TAG_FORMAT_VERSION = oneByteTag(REPLY, 'format_version');
+const TAG_STATUSES = oneByteTag(REPLY, 'operation_statuses');
+const TAG_TOTAL_TIME = oneByteTag(REPLY, 'message_total_operation_time');
+const TAG_RESOURCE_ID = oneByteTag(STATUS, 'resource_id');
+const TAG_RESOURCE_TYPE = oneByteTag(STATUS, 'resource_type');
+const TAG_OPERATION_TYPE = oneByteTag(STATUS, 'operation_type');
+const TAG_OPERATION_STATUS = oneByteTag(STATUS, 'operation_status');
+const TAG_DATAPLANE_TIME = oneByteTag(STATUS, 'dataplane_programming_time');
+const TAG_NETWORK_CONFIG_TIME = oneByteTag(STATUS, 'network_configuration_time');
+const TAG_STATE_ELAPSE_TIME = oneByteTag(STATUS, 'state_elapse_time');
 
 function statusBodySize(s: Status, idBytes: number): number {
   let n = 0;
@@ -58,45 +72,45 @@ export function encodeGoalStateOperationReply(reply: GoalStateOperationReply): B
   const buf = Buffer.allocUnsafe(total);
   let at = 0;
   if (reply.formatVersion !== 0) {
-    buf[at++] = 0x08;
+    buf[at++] = TAG_FORMAT_VERSION;
     at = writeVarint(buf, at, reply.formatVersion >>> 0);
   }
   for (let i = 0; i < statuses.length; i++) {
     const s = statuses[i];
-    buf[at++] = 0x12;
+    buf[at++] = TAG_STATUSES;
     at = writeVarint(buf, at, bodySizes[i]);
     if (s.resourceId !== '') {
-      buf[at++] = 0x0a;
+      buf[at++] = TAG_RESOURCE_ID;
       at = writeVarint(buf, at, idBytes[i]);
       at += buf.write(s.resourceId, at, 'utf8');
     }
     if (s.resourceType !== 0) {
-      buf[at++] = 0x10;
+      buf[at++] = TAG_RESOURCE_TYPE;
       at = writeInt32(buf, at, s.resourceType);
     }
     if (s.operationType !== 0) {
-      buf[at++] = 0x18;
+      buf[at++] = TAG_OPERATION_TYPE;
       at = writeInt32(buf, at, s.operationType);
     }
     if (s.operationStatus !== 0) {
-      buf[at++] = 0x20;
+      buf[at++] = TAG_OPERATION_STATUS;
       at = writeInt32(buf, at, s.operationStatus);
     }
     if (s.dataplaneProgrammingTime !== 0) {
-      buf[at++] = 0x28;
+      buf[at++] = TAG_DATAPLANE_TIME;
       at = writeVarint(buf, at, s.dataplaneProgrammingTime >>> 0);
     }
     if (s.networkConfigurationTime !== 0) {
-      buf[at++] = 0x30;
+      buf[at++] = TAG_NETWORK_CONFIG_TIME;
       at = writeVarint(buf, at, s.networkConfigurationTime >>> 0);
     }
     if (s.stateElapseTime !== 0) {
-      buf[at++] = 0x38;
+      buf[at++] = TAG_STATE_ELAPSE_TIME;
       at = writeVarint(buf, at, s.stateElapseTime >>> 0);
     }
   }
   if (reply.messageTotalOperationTime !== 0) {
-    buf[at++] = 0x18;
+    buf[at++] = TAG_TOTAL_TIME;
     at = writeVarint(buf, at, reply.messageTotalOperationTime >>> 0);
   }
   return buf;

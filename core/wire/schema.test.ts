@@ -3,7 +3,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as protobuf from 'protobufjs';
 import { allMessageTypes, loadProtoRoot } from '../../test/protos';
-import { ALCOR_WIRE_SCHEMA, PROTO_PACKAGE, type WireField } from './schema';
+import {
+  ALCOR_WIRE_SCHEMA,
+  MAP_KEY_TAG,
+  MAP_VALUE_TAG,
+  PROTO_PACKAGE,
+  fieldNumber,
+  fieldTag,
+  oneByteTag,
+  type WireField,
+} from './schema';
 
 const SCALARS = new Set(['uint32', 'uint64', 'int32', 'bool', 'string', 'bytes']);
 const prefix = `.${PROTO_PACKAGE}.`;
@@ -74,6 +83,17 @@ test('every sub-message reference in the table resolves', () => {
         assert.ok(ALCOR_WIRE_SCHEMA[f.message] !== undefined, `${msg.name}.${f.name} -> ${f.message}`);
     }
   }
+});
+
+test('hand-written codecs get field numbers and tags from the schema; a wrong name fails at load', () => {
+  assert.is(fieldNumber('GoalStateV2', 'neighbor_states'), 7);
+  assert.is(fieldTag('GoalStateV2', 'format_version'), 0x08);
+  assert.is(oneByteTag('GoalStateOperationReply.GoalStateOperationStatus', 'resource_type'), 0x10);
+  assert.is(fieldTag('GoalStateV2', 'host_resources'), 0x12);
+  assert.is(MAP_KEY_TAG, 0x0a);
+  assert.is(MAP_VALUE_TAG, 0x12);
+  assert.throws(() => fieldNumber('GoalStateV2', 'neighbour_states'), /no field neighbour_states/);
+  assert.throws(() => fieldNumber('GoalStateV3', 'format_version'), /no message GoalStateV3/);
 });
 
 test.run();

@@ -290,3 +290,43 @@ const MESSAGES: readonly WireMessage[] = [
 
 /** Every message of package alcor.schema, keyed by its name relative to the package (`GatewayConfiguration.zeta`). */
 export const ALCOR_WIRE_SCHEMA: WireSchema = Object.fromEntries(MESSAGES.map((m) => [m.name, m]));
+
+// ---- field numbers for the hand-written codecs ------------------------------------------------------
+// Code that reads or writes the wire by hand (the agent's reply encoder, the control service's splitter)
+// takes its field numbers and tags from here, looked up once at module load, so the numbers are written
+// once (above) and checked against the .proto files once (schema.test.ts).
+
+/** Wire types (https://protobuf.dev/programming-guides/encoding/#structure). */
+export const WIRE_VARINT = 0;
+export const WIRE_LEN = 2;
+
+/** A map<K, V> is encoded as repeated entries {key = 1, value = 2}. */
+export const MAP_ENTRY_KEY = 1;
+export const MAP_ENTRY_VALUE = 2;
+
+/** Field number of `field` in `message`; throws for a name the schema does not have, so a typo fails at load. */
+export function fieldNumber(message: string, field: string): number {
+  const m = ALCOR_WIRE_SCHEMA[message];
+  if (m === undefined) throw new Error(`wire schema: no message ${message}`);
+  for (const [num, f] of Object.entries(m.fields)) if (f.name === field) return Number(num);
+  throw new Error(`wire schema: ${message} has no field ${field}`);
+}
+
+/** The tag (field number << 3 | wire type) of `field` in `message`, its wire type taken from the schema. */
+export function fieldTag(message: string, field: string): number {
+  const num = fieldNumber(message, field);
+  const type = (ALCOR_WIRE_SCHEMA[message] as WireMessage).fields[num]?.type;
+  const len = type === 'message' || type === 'map' || type === 'string' || type === 'bytes';
+  return (num << 3) | (len ? WIRE_LEN : WIRE_VARINT);
+}
+
+/** fieldTag for encoders that write the tag as one byte: throws at load if it would take more. */
+export function oneByteTag(message: string, field: string): number {
+  const tag = fieldTag(message, field);
+  if (tag > 0x7f) throw new Error(`wire schema: ${message}.${field} has a tag of more than one byte`);
+  return tag;
+}
+
+/** The tags of a map entry's key (a string) and value (a message). */
+export const MAP_KEY_TAG = (MAP_ENTRY_KEY << 3) | WIRE_LEN;
+export const MAP_VALUE_TAG = (MAP_ENTRY_VALUE << 3) | WIRE_LEN;

@@ -17,11 +17,11 @@ import {
 import { silentLogger } from '../control/log';
 import { startControl, type ControlHandle } from '../control/server';
 import { pushGoalStates } from '../control/testing/fixtures';
-import { requirePrereqs } from '../test/prereq';
-import { OvsSandbox } from '../test/sandbox';
-import { fingerprintOf, grpcCredentials, makeTestPki, servedFingerprint, type TestPki } from '../test/tls-pki';
-import { dumpOurFlows, goalState, startAgent, until, type AgentProcess, type PortSpec } from './e2e-helpers';
-import { tapNameFor } from './ovsdb';
+import { requirePrereqs } from './prereq';
+import { OvsSandbox } from './sandbox';
+import { fingerprintOf, grpcCredentials, makeTestPki, servedFingerprint, type TestPki } from './tls-pki';
+import { dumpOurFlows, goalState, startAgent, until, type AgentProcess, type PortSpec } from '../agent/e2e-helpers';
+import { tapNameFor } from '../agent/ovsdb';
 
 const HOST_IP = '192.0.2.57';
 const P1: PortSpec = { id: '11111111-eeee-4000-8000-000000000001', mac: '02:00:00:27:00:01', ip: '10.217.0.11' };

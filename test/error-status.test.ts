@@ -2,10 +2,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GOALSTATE_INPUT_CODES, errorKind } from '../../core/errors';
-import { ControlError, controlErrorKind } from '../../control/resources';
-import { grpcStatusOf as controlGrpcStatusOf } from '../../control/northbound/grpc';
-import { grpcStatusOf, httpStatusOf } from './status';
+import { GOALSTATE_INPUT_CODES, errorKind } from '../core/errors';
+import { ControlError, controlErrorKind } from '../control/resources';
+import { grpcStatusOf as controlGrpcStatusOf } from '../control/northbound/grpc';
+import { grpcStatusOf, httpStatusOf } from '../agent/grpc/status';
 
 test('kind -> gRPC and HTTP status', () => {
   assert.is(grpcStatusOf('input'), grpc.status.INVALID_ARGUMENT);
