@@ -25,8 +25,9 @@ test('issue 13: reports the offset of the first field past the limit', () => {
 });
 
 test('malformed framing stops the count without a verdict', () => {
-  const c = new TopLevelFieldCounter(1);
-  assert.is(c.feed(Uint8Array.from([0x0f, 0x08, 0x00, 0x08, 0x00])), -1);
+  assert.is(new TopLevelFieldCounter(1).feed(Uint8Array.from([0x0f, 0x08, 0x00, 0x08, 0x00])), -1);
+  // field number 0: zero padding is not a run of fields
+  assert.is(new TopLevelFieldCounter(1).feed(new Uint8Array(100)), -1);
 });
 
 test.run();

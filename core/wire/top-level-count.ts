@@ -2,7 +2,8 @@
 // can refuse a message with absurdly many fields (core/engine/split.ts MAX_TOP_LEVEL_FIELDS) after
 // the first few MiB instead of after receiving hundreds. Length-delimited fields are skipped
 // without looking inside, so a real goal state (mostly neighbor entries) costs little per byte.
-// Malformed framing stops the count (the decoder reports it, with its offset, once the message is in).
+// Malformed framing (field number 0, wire types 6 and 7, a varint over 10 bytes) stops the count:
+// the decoder reports it, with its offset, once the message is in.
 
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
@@ -68,7 +69,9 @@ export class TopLevelFieldCounter {
     switch (this.#want) {
       case Want.Tag: {
         const wire = v % 8;
-        if (wire === WIRE_VARINT) this.#want = Want.Value;
+        // Field number 0 is not protobuf (the generated decoders stop reading at it).
+        if (v < 8) this.#want = Want.Done;
+        else if (wire === WIRE_VARINT) this.#want = Want.Value;
         else if (wire === WIRE_LEN) this.#want = Want.Length;
         else if (wire === WIRE_I64 || wire === WIRE_I32) {
           this.#skip = wire === WIRE_I64 ? 8 : 4;
