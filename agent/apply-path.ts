@@ -34,6 +34,7 @@ import type { Logger } from './log';
 import type { Metrics } from './metrics';
 import type { InterfaceMonitor, PortEvent } from './ovsdb';
 import { SessionError, type BundleStream, type BundleTimings, type OpenFlowSession } from './openflow/session';
+import { flowsByOwnerKind, withoutDeletes } from './read-back';
 import type { SerialQueue } from './serial-queue';
 
 const LOGGED_INVALID_MAX = 20;
@@ -61,6 +62,14 @@ export interface ApplyPathParts {
   readonly log: Logger;
   /** After every commit; `heldViews`: DHCP or subnet resources changed. */
   readonly afterCommit: (heldViews: boolean) => void;
+  /** After OVS accepted a goal state's bundle; `seq` is its arrival number (RequestContext.seq). */
+  readonly onApplied?: (seq: number) => void;
+}
+
+/** The flows a start-up without a trusted snapshot found installed and kept (agent/read-back.ts). */
+export interface ReadBackInfo {
+  readonly flows: number;
+  readonly byKind: Readonly<Record<string, number>>;
 }
 
 /** A goal state planned by the engine, its flow-mods streaming into a bundle. */
@@ -79,6 +88,12 @@ export class ApplyPath {
   #lastConvergeFlowMods = 0;
   /** Our flows OVS had when the first converge dumped them. */
   #installedAtStart = 0;
+  #kindsAtStart: Readonly<Record<string, number>> = {};
+  /** Converges keep every installed flow (no deletes) until the full state is known (agent/read-back.ts). */
+  #holdingDeletes = false;
+  #heldDeletes = 0;
+  /** Arrival number of the newest goal state handed to the queue. */
+  #lastArrivedSeq = 0;
 
   constructor(parts: ApplyPathParts) {
     this.#p = parts;
@@ -92,21 +107,67 @@ export class ApplyPath {
     return this.#lastConvergeFlowMods;
   }
 
+  /** Arrival number (RequestContext.seq) of the newest goal state received, applied or not. */
+  get lastArrivedSeq(): number {
+    return this.#lastArrivedSeq;
+  }
+
+  /** Whether converges are keeping flows the engine does not desire (read-back, full state not known yet). */
+  get holdingDeletes(): boolean {
+    return this.#holdingDeletes;
+  }
+
+  /** What the start-up converge found installed and, without a trusted snapshot, kept. */
+  get readBack(): ReadBackInfo & { readonly holding: boolean; readonly heldDeletes: number } {
+    return {
+      flows: this.#installedAtStart,
+      byKind: this.#kindsAtStart,
+      holding: this.#holdingDeletes,
+      heldDeletes: this.#heldDeletes,
+    };
+  }
+
+  /**
+   * The full state is known: one converge that may delete, so flows no owner of the held state
+   * wants go. Later converges delete as usual. Returns the flow-mods it sent.
+   */
+  async sweep(): Promise<number> {
+    return this.#p.queue.run(async () => {
+      await this.#converge('full state known', true);
+      this.#holdingDeletes = false;
+      this.#heldDeletes = 0;
+      return this.#lastConvergeFlowMods;
+    });
+  }
+
   /** The gRPC server's view: each goal state queued behind everything before it. */
   applier(): GoalStateApplier {
     const q = this.#p.queue;
+    const arrived = (ctx: RequestContext): void => {
+      this.#lastArrivedSeq = Math.max(this.#lastArrivedSeq, ctx.seq);
+    };
     return {
-      applyV1: (req: GoalStateRequest<GoalState>, ctx: RequestContext) => q.run(() => this.#apply(req, 1, ctx)),
-      applyV2: (req: GoalStateRequest<GoalStateV2>, ctx: RequestContext) => q.run(() => this.#apply(req, 2, ctx)),
+      applyV1: (req: GoalStateRequest<GoalState>, ctx: RequestContext) => {
+        arrived(ctx);
+        return q.run(() => this.#apply(req, 1, ctx));
+      },
+      applyV2: (req: GoalStateRequest<GoalStateV2>, ctx: RequestContext) => {
+        arrived(ctx);
+        return q.run(() => this.#apply(req, 2, ctx));
+      },
     };
   }
 
   /**
    * The first converge, which must succeed before the agent serves; a connection that drops
    * meanwhile is retried. Later reconnects converge by themselves (the constructor's 'ready').
+   * `trusted`: the engine was restored from a snapshot that is a full state. Otherwise every installed
+   * flow is kept (read back) and no converge deletes until sweep(): an empty or partial engine is not
+   * a reason to remove what forwards traffic now.
    */
-  async convergeAtStartup(restored: boolean): Promise<void> {
+  async convergeAtStartup(trusted: boolean): Promise<void> {
     const { session, queue, log } = this.#p;
+    this.#holdingDeletes = !trusted;
     for (let attempt = 1; ; attempt++) {
       await session.whenReady();
       try {
@@ -119,12 +180,8 @@ export class ApplyPath {
       }
     }
     this.#converged = true;
-    if (!restored && this.#installedAtStart > 0) {
-      log('warn', 'no local snapshot: flows of an earlier run were converged to an empty state (use --state-dir)', {
-        installedBefore: this.#installedAtStart,
-        flowMods: this.#lastConvergeFlowMods,
-      });
-    }
+    // Nothing installed: nothing to keep, and nothing a later converge could wrongly delete.
+    if (this.#installedAtStart === 0) this.#holdingDeletes = false;
   }
 
   /** An interface came or went: bind or unbind its port in a bundle of its own. */
@@ -142,17 +199,36 @@ export class ApplyPath {
    * Hitless converge: dump our flows (cookie marker), let the engine diff them against its desired
    * table, send the difference as one bundle. Nothing is flushed; unchanged flows keep forwarding.
    */
-  async #converge(why: string): Promise<void> {
+  async #converge(why: string, mayDelete = !this.#holdingDeletes): Promise<void> {
     const { engine, session, metrics, log } = this.#p;
     const t0 = process.hrtime.bigint();
     await session.whenReady();
     const bodies = await session.dumpFlows(COOKIE_MARKER_BITS, COOKIE_MASK);
-    if (!this.#converged) this.#installedAtStart = countFlowStats(bodies);
+    if (!this.#converged) {
+      this.#installedAtStart = countFlowStats(bodies);
+      this.#kindsAtStart = flowsByOwnerKind(bodies);
+    }
     const r = await engine.reconcile(bodies);
-    await session.applyBundle(r.bundleId, r.deltas);
-    this.#lastConvergeFlowMods = r.flowMods;
+    let deltas = r.deltas;
+    let flowMods = r.flowMods;
+    let held = 0;
+    if (!mayDelete) {
+      const kept = withoutDeletes(r.deltas);
+      deltas = kept.deltas;
+      flowMods = kept.kept;
+      held = kept.held;
+      this.#heldDeletes = held;
+    }
+    await session.applyBundle(r.bundleId, deltas);
+    this.#lastConvergeFlowMods = flowMods;
     metrics.flowsInstalled = (await engine.stats()).flows;
-    log('info', 'converged', { why, flowMods: r.flowMods, dumpBodies: bodies.length, elapsedUs: us(t0) });
+    log('info', 'converged', {
+      why,
+      flowMods,
+      ...(mayDelete ? {} : { keptNotDesired: held }),
+      dumpBodies: bodies.length,
+      elapsedUs: us(t0),
+    });
   }
 
   async #apply(
@@ -179,6 +255,8 @@ export class ApplyPath {
     engine.commit(prepared.txns).catch((e: unknown) => {
       log('error', 'engine commit failed after OVS confirmed the bundle', { seq: ctx.seq, error: errorText(e) });
     });
+    // After the commit is queued: whatever the callback queues (a sweep) sees this goal state held.
+    this.#p.onApplied?.(ctx.seq);
     metrics.goalStates.success++;
     metrics.observeApply(us(t0) / 1e6);
     let bundleUs = sent.bundleUs;
@@ -210,10 +288,17 @@ export class ApplyPath {
   async #plan(bytes: Uint8Array, version: 1 | 2): Promise<Planned> {
     const { engine, session } = this.#p;
     let stream: BundleStream | undefined;
+    let streamBundle = -1;
     try {
       const prepared = await engine.prepare(bytes, version, {
         onDelta: (delta, bundleId) => {
+          // A new bundle id: the engine started over (engine.ts PrepareOptions); the old bundle goes.
+          if (stream !== undefined && streamBundle !== bundleId) {
+            stream.abandon('the engine planned the goal state again');
+            stream = undefined;
+          }
           if (stream === undefined) {
+            streamBundle = bundleId;
             stream = session.streamBundle(bundleId);
             stream.result.catch(() => undefined); // awaited in #send; a failure before then must not go unhandled
           }

@@ -21,13 +21,15 @@ import { GoalStateServer } from './grpc/server';
 import { InterfaceMonitor, OvsdbClient, ensureBridge, ensureVxlanPort, type PortEvent } from './ovsdb';
 import { OpenFlowSession, mgmtSocketPath, type PacketIn } from './openflow/session';
 import { ApplyPath } from './apply-path';
+import { errorText } from '../core/errors';
 import { DaemonError } from './errors';
-import { HostState, readSnapshot } from './host-state';
+import { HostState, readSnapshot, setAsideSnapshot } from './host-state';
 import { flowsReport, httpPort, startHttp, stopHttp } from './http-endpoints';
 import type { Logger } from './log';
 import { Metrics } from './metrics';
 import { OnDemandClient } from './ondemand';
 import { PacketInHandler } from './packet-in';
+import { FullStateWatch, clearReadBack, markReadBack, readBackMarked } from './read-back';
 import { SerialQueue } from './serial-queue';
 import { XdpArpDataplane } from './xdp-arp';
 import { ReloadableTls, type TlsFiles, type TlsReloadResult } from './tls';
@@ -91,6 +93,8 @@ export class AgentDaemon {
   #session: OpenFlowSession | undefined;
   #running: Running | undefined;
   #onDemand: OnDemandClient | undefined;
+  /** Read-back start (no trusted snapshot, flows installed): waits for the full state, then sweeps. */
+  #fullState: FullStateWatch | undefined;
   #grpc: GoalStateServer | undefined;
   #http: http.Server | undefined;
   #grpcPort = 0;
@@ -118,8 +122,10 @@ export class AgentDaemon {
 
   async #start(): Promise<void> {
     const monitor = await this.#openOvsdb();
-    const snapshot = await readSnapshot(this.#opts.stateDir);
-    const engine = await this.#openEngine(monitor, snapshot);
+    const { snapshot, trusted } = await this.#localState();
+    const restored = await this.#openEngine(monitor, snapshot);
+    const engine = restored.engine;
+    const stateDir = this.#opts.stateDir;
     const host = new HostState(
       {
         engine,
@@ -130,9 +136,9 @@ export class AgentDaemon {
         stateDir: this.#opts.stateDir,
         xdp: this.#xdp,
       },
-      snapshot,
+      restored.snapshot,
     );
-    if (snapshot !== undefined) await host.syncRestored();
+    if (restored.snapshot !== undefined) await host.syncRestored();
     const session = new OpenFlowSession({
       socketPath: mgmtSocketPath(this.#opts.ovsRundir, this.#opts.bridge),
       log: (level, msg, fields) => this.#log(level, msg, fields),
@@ -146,6 +152,7 @@ export class AgentDaemon {
       metrics: this.#metrics,
       log: this.#log,
       afterCommit: (heldViews) => host.afterCommit(heldViews),
+      onApplied: (seq) => this.#fullState?.applied(seq),
     });
     this.#running = { engine, session, monitor, apply, host };
     monitor.on('port', (ev: PortEvent) => this.#onPortEvent(ev));
@@ -157,8 +164,67 @@ export class AgentDaemon {
     });
     session.on('packet_in', (p: PacketIn) => packetIns.handle(p));
     session.start();
-    await apply.convergeAtStartup(snapshot !== undefined);
+    const fullStateKnown = trusted && restored.snapshot !== undefined;
+    // Before any snapshot of this run can be written: until the sweep, it would not be a full state.
+    if (!fullStateKnown) await this.#tryStateDir(() => markReadBack(stateDir, 'no trusted snapshot at start-up'));
+    await apply.convergeAtStartup(fullStateKnown);
+    if (apply.holdingDeletes) {
+      this.#log('warn', 'installed flows read back and kept until the full state is known', {
+        ...apply.readBack,
+        control: this.#opts.control,
+      });
+      this.#fullState = new FullStateWatch({
+        lastArrivedSeq: () => apply.lastArrivedSeq,
+        sweep: () => this.#sweep(),
+        log: this.#log,
+      });
+    } else if (!fullStateKnown) {
+      await this.#tryStateDir(() => clearReadBack(stateDir));
+    }
     await this.#serve(packetIns);
+  }
+
+  /**
+   * The snapshot, and whether it is a full state. An unusable file is set aside and the start goes
+   * on without it (read-back); so does a snapshot the read-back marker says is partial.
+   */
+  async #localState(): Promise<{ snapshot: StoreSnapshot | undefined; trusted: boolean }> {
+    const stateDir = this.#opts.stateDir;
+    const read = await readSnapshot(stateDir);
+    if (read.kind === 'unusable') {
+      const aside = await setAsideSnapshot(read.file);
+      this.#log('warn', 'snapshot unusable; reading the installed flows back instead, deleting none', {
+        file: read.file,
+        reason: read.reason,
+        setAsideAs: aside,
+      });
+    }
+    const marked = await readBackMarked(stateDir);
+    if (marked && read.kind === 'ok') {
+      this.#log('warn', 'snapshot is from a run that had not learnt its full state; installed flows are kept', {
+        stateDir,
+      });
+    }
+    return { snapshot: read.kind === 'ok' ? read.snapshot : undefined, trusted: !marked };
+  }
+
+  /** The full state is known: delete what it does not want, make the snapshot a full one, then drop the marker. */
+  async #sweep(): Promise<void> {
+    const r = this.#need();
+    const t0 = Date.now();
+    const flowMods = await r.apply.sweep();
+    await r.host.snapshotNow();
+    await clearReadBack(this.#opts.stateDir);
+    this.#log('info', 'full state known: flows no resource wants were removed', { flowMods, ms: Date.now() - t0 });
+  }
+
+  /** State-directory bookkeeping that must not stop the agent (a read-only or full disk): logged. */
+  async #tryStateDir(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (e: unknown) {
+      this.#log('warn', 'state directory not writable', { stateDir: this.#opts.stateDir, error: errorText(e) });
+    }
   }
 
   /** OVSDB: the bridge (fail-mode secure: no NORMAL fallback while we are away), the tunnel port, the interface monitor, XDP. */
@@ -192,8 +258,28 @@ export class AgentDaemon {
     return monitor;
   }
 
-  /** The engine, from the local snapshot when there is one; restored ports already on the bridge keep their ofport. */
-  async #openEngine(monitor: InterfaceMonitor, snapshot: StoreSnapshot | undefined): Promise<Engine> {
+  /**
+   * The engine, from the local snapshot when there is one; restored ports already on the bridge keep
+   * their ofport. A snapshot the engine refuses is treated like an unusable file: the engine starts
+   * empty (read-back).
+   */
+  async #openEngine(
+    monitor: InterfaceMonitor,
+    snapshot: StoreSnapshot | undefined,
+  ): Promise<{ engine: Engine; snapshot: StoreSnapshot | undefined }> {
+    if (snapshot !== undefined) {
+      try {
+        return { engine: await this.#createEngine(monitor, snapshot), snapshot };
+      } catch (e: unknown) {
+        this.#log('warn', 'snapshot refused by the engine; reading the installed flows back instead', {
+          error: errorText(e),
+        });
+      }
+    }
+    return { engine: await this.#createEngine(monitor, undefined), snapshot: undefined };
+  }
+
+  async #createEngine(monitor: InterfaceMonitor, snapshot: StoreSnapshot | undefined): Promise<Engine> {
     const o = this.#opts;
     const ofports = new Map<string, number>();
     for (const p of snapshot?.resources.port ?? []) {
@@ -226,7 +312,11 @@ export class AgentDaemon {
     // reload reaches both.
     const tls = o.tls === undefined ? undefined : new ReloadableTls(o.tls);
     if (o.control !== undefined) {
-      this.#onDemand = new OnDemandClient(o.control, tls?.mutual === true ? tls.channelCredentials() : undefined);
+      this.#onDemand = new OnDemandClient(
+        o.control,
+        o.tunnelIp,
+        tls?.mutual === true ? tls.channelCredentials() : undefined,
+      );
       packetIns.askOnDemand(this.#onDemand);
     }
     if (o.metrics !== undefined) {
@@ -255,7 +345,10 @@ export class AgentDaemon {
       metrics: o.metrics,
       metricsPort: httpPort(this.#http),
       convergeFlowMods: r.apply.lastConvergeFlowMods,
+      ...(r.apply.holdingDeletes ? { readBack: r.apply.readBack.flows } : {}),
     });
+    const onDemand = this.#onDemand;
+    this.#fullState?.start(onDemand === undefined ? undefined : () => onDemand.agentRestarted());
   }
 
   /** Re-reads the TLS files (SIGHUP): new connections get the new certificate; flows and open streams stay. */
@@ -267,6 +360,7 @@ export class AgentDaemon {
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    this.#fullState?.stop();
     await this.#grpc?.stop(2000).catch(() => undefined);
     await this.#queue.idle();
     await this.#running?.host.idle();
@@ -304,6 +398,10 @@ export class AgentDaemon {
       packetIns: this.#metrics.packetIns,
       dhcpLeases: this.#running?.host.leaseCount ?? 0,
       lastConvergeFlowMods: this.#running?.apply.lastConvergeFlowMods ?? 0,
+      readBack:
+        this.#running === undefined
+          ? undefined
+          : { ...this.#running.apply.readBack, fullState: this.#fullState?.state },
     };
   }
 

@@ -40,6 +40,7 @@ export async function startAgent(
   /** How push() connects: plaintext unless given (an agent started with --tls-* needs TLS credentials). */
   credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
 ): Promise<AgentProcess> {
+  // Any free port unless the caller fixes one (a test that restarts the agent at the same address).
   const listen = extra.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
   const args = [BIN, 'run', '--ovs-rundir', sb.rundir, ...listen, ...extra];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -11,10 +11,9 @@ import * as path from 'node:path';
 import type { Engine } from '../core/engine/engine';
 import { errorText } from '../core/errors';
 import type { DhcpLease } from '../core/dhcp/server';
-import type { StoreSnapshot } from '../core/goalstate';
+import { SNAPSHOT_FORMAT, type StoreSnapshot } from '../core/goalstate';
 import { formatIpv4, formatMac } from '../core/goalstate/addr';
 import type { Dhcp, Subnet } from '../core/model';
-import { DaemonError } from './errors';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
 import type { InterfaceMonitor } from './ovsdb';
@@ -23,28 +22,97 @@ import type { XdpArpDataplane } from './xdp-arp';
 
 const SNAPSHOT_FILE = 'snapshot.json';
 
-/** The snapshot in `stateDir`, undefined when there is none (or no state dir). Throws DAEMON_SNAPSHOT when it is not JSON. */
-export async function readSnapshot(stateDir: string | undefined): Promise<StoreSnapshot | undefined> {
-  if (stateDir === undefined) return undefined;
+/**
+ * What the state directory held at start-up. `unusable`: a file was there but cannot be the held
+ * state (not JSON, not a snapshot's shape, unreadable); the agent then reads the installed flows back
+ * instead of trusting it (docs/agent.md, "Restart semantics"), and never deletes on its account.
+ */
+export type SnapshotRead =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'ok'; readonly snapshot: StoreSnapshot }
+  | { readonly kind: 'unusable'; readonly file: string; readonly reason: string };
+
+/** The snapshot in `stateDir` (see SnapshotRead). Never throws. */
+export async function readSnapshot(stateDir: string | undefined): Promise<SnapshotRead> {
+  if (stateDir === undefined) return { kind: 'none' };
   const file = path.join(stateDir, SNAPSHOT_FILE);
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
+  } catch (e: unknown) {
+    if ((e as { code?: unknown }).code === 'ENOENT') return { kind: 'none' };
+    return { kind: 'unusable', file, reason: errorText(e) };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e: unknown) {
+    return { kind: 'unusable', file, reason: `not valid JSON: ${errorText(e)}` };
+  }
+  if (!looksLikeSnapshot(value)) {
+    return { kind: 'unusable', file, reason: `not a snapshot of format ${SNAPSHOT_FORMAT}` };
+  }
+  return { kind: 'ok', snapshot: value };
+}
+
+function looksLikeSnapshot(v: unknown): v is StoreSnapshot {
+  if (typeof v !== 'object' || v === null || (v as { format?: unknown }).format !== SNAPSHOT_FORMAT) return false;
+  const r = (v as { resources?: unknown }).resources;
+  if (typeof r !== 'object' || r === null) return false;
+  return Object.values(r).every((x) => Array.isArray(x));
+}
+
+/**
+ * Moves an unusable snapshot aside (`snapshot.json.unusable`) so an operator can look at it and the
+ * next write does not depend on it. Best effort: failing to move it changes nothing else.
+ */
+export async function setAsideSnapshot(file: string): Promise<string | undefined> {
+  const aside = `${file}.unusable`;
+  try {
+    await fs.rename(file, aside);
+    return aside;
   } catch {
     return undefined;
   }
-  try {
-    return JSON.parse(text) as StoreSnapshot;
-  } catch (e: unknown) {
-    throw new DaemonError('DAEMON_SNAPSHOT', `${file} is not valid JSON: ${errorText(e)}`);
-  }
 }
 
-async function writeSnapshot(stateDir: string, snap: StoreSnapshot): Promise<void> {
+let tmpSeq = 0;
+
+/** Resources serialised per write: a batch is a few MB, so the event loop runs between batches. */
+const WRITE_BATCH = 8192;
+
+/**
+ * Writes the snapshot to `stateDir` atomically (temp file + rename). The JSON is produced and written
+ * in batches of resources, not as one string: at a million neighbors one JSON.stringify held the
+ * main thread (gRPC, packet-ins, OpenFlow echoes) for tens of seconds and needed a string of
+ * hundreds of MB. The file is the same JSON a single stringify would give (key order aside).
+ * A failed write (a full disk) removes its temp file and leaves the previous snapshot as it was.
+ */
+export async function writeSnapshot(stateDir: string, snap: StoreSnapshot): Promise<void> {
   await fs.mkdir(stateDir, { recursive: true });
   const file = path.join(stateDir, SNAPSHOT_FILE);
-  const tmp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, JSON.stringify(snap));
+  // Unique per write: a post-commit pass and snapshotNow() may write at the same time.
+  const tmp = `${file}.${process.pid}.${++tmpSeq}.tmp`;
+  const fh = await fs.open(tmp, 'w');
+  try {
+    await fh.write(`{"format":${JSON.stringify(snap.format)},"resources":{`);
+    let sep = '';
+    for (const [kind, list] of Object.entries(snap.resources) as [string, readonly unknown[]][]) {
+      await fh.write(`${sep}${JSON.stringify(kind)}:[`);
+      sep = ',';
+      for (let i = 0; i < list.length; i += WRITE_BATCH) {
+        const batch = list.slice(i, i + WRITE_BATCH).map((r) => JSON.stringify(r));
+        await fh.write((i === 0 ? '' : ',') + batch.join(','));
+      }
+      await fh.write(']');
+    }
+    await fh.write('}}');
+    await fh.close();
+  } catch (e: unknown) {
+    await fh.close().catch(() => undefined);
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
   await fs.rename(tmp, file); // atomic: a crash leaves the old or the new file, never half of one
 }
 
@@ -149,6 +217,18 @@ export class HostState {
         this.#bookkeeping = undefined;
       }
     })();
+  }
+
+  /**
+   * Writes the snapshot of the engine as it is now (read in the serial queue), after any running
+   * pass. Throws when it cannot be written: the caller relies on it being on disk.
+   */
+  async snapshotNow(): Promise<void> {
+    const { engine, queue, stateDir } = this.#p;
+    if (stateDir === undefined) return;
+    await this.idle();
+    const snap = await queue.run(() => engine.snapshot());
+    await writeSnapshot(stateDir, snap);
   }
 
   /** Resolves when the running post-commit pass (if any) has finished. */

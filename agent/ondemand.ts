@@ -12,6 +12,7 @@ import {
   EtherType,
   GoalStateProvisionerClient,
   HostRequest,
+  OperationStatus,
   Protocol,
   RequestType,
   type HostRequest_ResourceStateRequest,
@@ -59,14 +60,53 @@ export function onDemandRequestOf(
   return undefined;
 }
 
+/** Metadata key naming the calling host to the control service (control/northbound/grpc.ts). */
+const HOST_IP_METADATA = 'x-alcor-host-ip';
+
 export class OnDemandClient {
   readonly #client: GoalStateProvisionerClient;
   readonly #inFlight = new Set<string>();
+  readonly #hostIp: string | undefined;
   #next = 1;
 
-  /** Plaintext unless `credentials` (the agent's own certificate, when it runs mutual TLS) are given. */
-  constructor(address: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
+  /**
+   * `hostIp`: this host's tunnel IP, which names it to the control service (else its peer address does).
+   * Plaintext unless `credentials` (the agent's own certificate, when it runs mutual TLS) are given.
+   */
+  constructor(
+    address: string,
+    hostIp?: string,
+    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  ) {
     this.#client = new GoalStateProvisionerClient(address, credentials);
+    this.#hostIp = hostIp;
+  }
+
+  #metadata(): grpc.Metadata {
+    const md = new grpc.Metadata();
+    if (this.#hostIp !== undefined) md.set(HOST_IP_METADATA, this.#hostIp);
+    return md;
+  }
+
+  /**
+   * RequestGoalStates AGENT_RESTARTED: asks the control service for this host's full state (it
+   * pushes it on the agent's stream). Rejects when the control service cannot be reached.
+   */
+  async agentRestarted(timeoutMs = 5000): Promise<'success' | 'failure'> {
+    const requestId = `agent-restarted-${process.pid}-${this.#next++}`;
+    const reply = await new Promise<HostRequestReply>((resolve, reject) => {
+      this.#client.requestGoalStates(
+        HostRequest.fromPartial({
+          formatVersion: 1,
+          stateRequests: [{ requestType: RequestType.AGENT_RESTARTED, requestId }],
+        }),
+        this.#metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (err, r) => (err ? reject(err) : resolve(r)),
+      );
+    });
+    const st = reply.operationStatuses.find((s) => s.requestId === requestId);
+    return st?.operationStatus === OperationStatus.SUCCESS ? 'success' : 'failure';
   }
 
   nextRequestId(): string {
@@ -82,7 +122,7 @@ export class OnDemandClient {
       return await new Promise<HostRequestReply>((resolve, reject) => {
         this.#client.requestGoalStates(
           HostRequest.fromPartial({ formatVersion: 1, stateRequests: [r] }),
-          new grpc.Metadata(),
+          this.#metadata(),
           { deadline: Date.now() + timeoutMs },
           (err, reply) => (err ? reject(err) : resolve(reply)),
         );

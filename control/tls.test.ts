@@ -237,7 +237,7 @@ if (requirePrereqs(['openssl'])) {
 
       // An agent with --tls-ca calls the control's RequestGoalStates with its own certificate (agent/daemon.ts).
       const agentIdentity = new ReloadableTls({ certFile: pki.server.cert, keyFile: pki.server.key, caFile: pki.ca });
-      const onDemand = new OnDemandClient(`127.0.0.1:${ctl.grpcPort}`, agentIdentity.channelCredentials());
+      const onDemand = new OnDemandClient(`127.0.0.1:${ctl.grpcPort}`, undefined, agentIdentity.channelCredentials());
       try {
         const answer = await onDemand.request(
           HostRequest_ResourceStateRequest.fromPartial({

@@ -2,7 +2,7 @@
 import * as os from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runOptions } from './run';
+import { defaultStateDir, runOptions } from './run';
 
 const files = (m: Record<string, string>) => (f: string) =>
   m[f] === undefined ? Promise.reject(new Error('ENOENT')) : Promise.resolve(m[f]);
@@ -57,6 +57,27 @@ test('--dataplane: ovs by default, ebpf|both accepted, the pin dir follows the b
   assert.is(e.xdpNetns, 'ovsns');
   assert.is((await runOptions(['--dataplane', 'both', '--bpf-pin-dir', '/p'], {})).bpfPinDir, '/p');
   const err = await runOptions(['--dataplane', 'xdp'], {}).then(
+    () => undefined,
+    (x: unknown) => (x as { code?: unknown }).code,
+  );
+  assert.is(err, 'E_CLI_BAD_VALUE');
+});
+
+test('--state-dir: a default always, beside a private OVS run dir, /var/lib with the system one; flag and config win', async () => {
+  assert.is((await runOptions([], {})).stateDir, '/var/lib/alcor-agent/br-int');
+  assert.is((await runOptions(['--ovs-rundir', '/run/openvswitch/'], {})).stateDir, '/var/lib/alcor-agent/br-int');
+  assert.is((await runOptions(['--bridge', 'br-x'], {})).stateDir, '/var/lib/alcor-agent/br-x');
+  // Sandboxes all use br-int in their own run dirs: never one shared snapshot.
+  assert.is((await runOptions(['--ovs-rundir', '/tmp/sb1'], {})).stateDir, '/tmp/sb1/alcor-agent/br-int');
+  assert.is((await runOptions([], { OVS_RUNDIR: '/tmp/sb2' })).stateDir, '/tmp/sb2/alcor-agent/br-int');
+  assert.is((await runOptions(['--state-dir', '/s'], {})).stateDir, '/s');
+  const read = files({ 'c.json': JSON.stringify({ 'state-dir': '/from-config' }) });
+  assert.is((await runOptions(['--config', 'c.json'], {}, read)).stateDir, '/from-config');
+  assert.is(defaultStateDir('rel/dir', 'br-int').startsWith('/'), true, 'absolute even for a relative run dir');
+});
+
+test('a bridge name that is not a plain name is refused (it names the state directory)', async () => {
+  const err = await runOptions(['--bridge', '../etc'], {}).then(
     () => undefined,
     (x: unknown) => (x as { code?: unknown }).code,
   );

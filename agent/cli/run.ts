@@ -51,7 +51,14 @@ const OPTIONS = [
     metavar: 'N',
     help: 'engine worker threads, one partition each (0 = compute in the main thread)',
   },
-  { name: 'state-dir', type: 'string', metavar: 'DIR', help: 'keep a local snapshot here, restored on restart' },
+  {
+    name: 'state-dir',
+    type: 'string',
+    metavar: 'DIR',
+    help:
+      'local snapshot, restored on restart (default: /var/lib/alcor-agent/<bridge> with the system OVS run dir, ' +
+      'else <ovs-rundir>/alcor-agent/<bridge>; docs/agent.md, "State directory")',
+  },
   { name: 'tunnel-ofport', type: 'number', default: 100, metavar: 'N', help: 'OpenFlow port number of the VXLAN port' },
   { name: 'max-message-mb', type: 'number', default: 256, metavar: 'MB', help: 'largest goal state accepted' },
   {
@@ -119,6 +126,8 @@ export async function runOptions(
       throw new CliError('E_CLI_BAD_VALUE', e instanceof Error ? e.message : String(e));
     }
   }
+  if (o.bridge === '' || o.bridge.includes('/') || o.bridge === '.' || o.bridge === '..')
+    throw new CliError('E_CLI_BAD_VALUE', `--bridge must be a bridge name, got "${o.bridge}"`);
   const dataplane = o.dataplane;
   if (!isDataplaneKind(dataplane))
     throw new CliError(
@@ -134,7 +143,7 @@ export async function runOptions(
     metrics: o.metrics,
     datapathType: o['datapath-type'],
     workers: o.workers,
-    stateDir: o['state-dir'],
+    stateDir: o['state-dir'] ?? defaultStateDir(o['ovs-rundir'], o.bridge),
     tunnelOfport: o['tunnel-ofport'],
     maxMessageMb: o['max-message-mb'],
     maxReceivingMb: o['max-receiving-mb'],
@@ -153,6 +162,21 @@ function tlsOption(cert?: string, key?: string, ca?: string): { tls?: TlsFiles }
   } catch (e: unknown) {
     throw new CliError('E_CLI_BAD_VALUE', e instanceof Error ? e.message : String(e));
   }
+}
+
+/** The OVS run directories of a system-wide Open vSwitch (/var/run is a link to /run on Debian). */
+const SYSTEM_OVS_RUNDIRS: ReadonlySet<string> = new Set(['/var/run/openvswitch', '/run/openvswitch']);
+
+/**
+ * Where the snapshot lives when no --state-dir is given. A restart must find it without any flag, so
+ * there is always one. With the system's OVS it is under /var/lib (survives reboots and the tmpfs
+ * /run). With any other OVS run dir (a private instance, a test sandbox) it sits inside that run dir:
+ * two instances with the same bridge name never share a snapshot, and it goes away with the instance.
+ */
+export function defaultStateDir(ovsRundir: string, bridge: string): string {
+  const rundir = path.posix.resolve(ovsRundir);
+  if (SYSTEM_OVS_RUNDIRS.has(rundir)) return path.posix.join('/var/lib/alcor-agent', bridge);
+  return path.posix.join(rundir, 'alcor-agent', bridge);
 }
 
 export async function runAgent(argv: readonly string[], io: CliIo): Promise<number> {

@@ -15,15 +15,15 @@ import type { GoalStateInputCode } from '../errors';
 import { fromGoalState, fromGoalStateV2 } from '../goalstate';
 import type { GoalStateModel, ResourceOp } from '../model';
 import { NeighborFastPath } from './neighbor-fastpath';
-import { type Cursor, WIRE_LEN, readVarint, skipField } from './wire';
+import { type Cursor, MAP_KEY_FIELD, MAP_VALUE_FIELD, WIRE_LEN, fieldNumber, readVarint, skipField } from './wire';
 
 export class DecodeError extends Error {
   readonly code: GoalStateInputCode = 'GOALSTATE_DECODE';
 }
 
-const V1_NEIGHBOR_STATES = 5;
-const V2_NEIGHBOR_STATES = 7;
-const V2_HOST_RESOURCES = 2;
+const V1_NEIGHBOR_STATES = fieldNumber('GoalState', 'neighbor_states');
+const V2_NEIGHBOR_STATES = fieldNumber('GoalStateV2', 'neighbor_states');
+const V2_HOST_RESOURCES = fieldNumber('GoalStateV2', 'host_resources');
 
 export interface DecodedGoalState {
   readonly model: GoalStateModel;
@@ -161,9 +161,9 @@ export function mapEntryRanges(
     if (!readVarint(bytes, end, c)) return undefined;
     const f = Math.floor(c.value / 8);
     const w = c.value & 7;
-    if (w === WIRE_LEN && (f === 1 || f === 2)) {
+    if (w === WIRE_LEN && (f === MAP_KEY_FIELD || f === MAP_VALUE_FIELD)) {
       if (!readVarint(bytes, end, c) || c.pos + c.value > end) return undefined;
-      if (f === 1) {
+      if (f === MAP_KEY_FIELD) {
         keyStart = c.pos;
         keyEnd = c.pos + c.value;
       } else {

@@ -21,9 +21,11 @@ import type { Flow } from '../flow';
 import type { PlannedStatus, StoreSnapshot } from '../goalstate';
 import type { Dhcp, Ipv4, Subnet } from '../model';
 import { hash32 } from '../pipeline/cookie';
+import { CONTEST_PARTITION, Placement, partitionOf } from './placement';
+import { KeyFilter, KeyList } from './key-filter';
 import { ARP_ANSWERS, type ArpAnswers } from '../pipeline/view';
 import type { ArpTriple } from './arp-entries';
-import type { HostFacts, PrepareResult, PrepareTimings } from './partition';
+import type { HostFacts, PrepareResult, PrepareTimings, ReleasedNeighbors } from './partition';
 import type { WorkerReply, WorkerTask } from './protocol';
 import { splitGoalState, type SplitChunk } from './split';
 import { PartitionHost, replyValue } from './worker';
@@ -87,6 +89,10 @@ export interface PrepareOptions {
    * neighbors and `Prepared.deltas` is empty. A consumer done with a delta's bytes (written out,
    * or copied) may call `release`: the partition then encodes a later chunk into the same memory
    * instead of fresh pages (buffer-pool.ts). After `release` the bytes must not be read.
+   *
+   * A delta with a new bundle id means the engine started the goal state over (it found neighbors
+   * of different partitions contesting a flow key and moved them together: placement.ts): drop
+   * every delta of the earlier bundle id. `Prepared.bundleId` is the last one.
    */
   readonly onDelta?: (delta: Uint8Array, bundleId: number, release: () => void) => void;
 }
@@ -175,9 +181,11 @@ class InlineBackend implements Backend {
   async close(): Promise<void> {}
 }
 
+export type EngineErrorCode = 'ENGINE_BAD_OPTIONS' | 'ENGINE_REPLY' | 'ENGINE_CONTEST';
+
 export class EngineError extends Error {
-  readonly code: 'ENGINE_BAD_OPTIONS' | 'ENGINE_REPLY';
-  constructor(code: 'ENGINE_BAD_OPTIONS' | 'ENGINE_REPLY', message: string) {
+  readonly code: EngineErrorCode;
+  constructor(code: EngineErrorCode, message: string) {
     super(message);
     this.code = code;
   }
@@ -188,23 +196,33 @@ function expect<T extends WorkerReply['type']>(reply: WorkerReply, type: T): Ext
   return reply as Extract<WorkerReply, { type: T }>;
 }
 
-/** Splits a snapshot for the partitions: neighbors by id hash, everything else to all. */
+/** Splits a snapshot for the partitions: neighbors by id hash (placement.ts), everything else to all. */
 function splitSnapshot(s: StoreSnapshot, parts: number): StoreSnapshot[] {
   return Array.from({ length: parts }, (_, p) => ({
     format: s.format,
     resources: {
       ...s.resources,
-      neighbor: parts === 1 ? s.resources.neighbor : s.resources.neighbor.filter((n) => hash32(n.id) % parts === p),
+      neighbor:
+        parts === 1 ? s.resources.neighbor : s.resources.neighbor.filter((n) => partitionOf(hash32(n.id), parts) === p),
     },
   }));
 }
 
+/**
+ * Plans of one goal state (or host facts) at most: the first, and one after each move of
+ * contesting neighbors to partition 0. A second move is already unexpected (the first moves every
+ * claimant of every contested key); this bounds it.
+ */
+const MAX_CONTEST_MOVES = 3;
+
 export class Engine {
   readonly #parts: Backend[];
+  readonly #placement: Placement;
   #bundleId = 0;
 
   private constructor(parts: Backend[]) {
     this.#parts = parts;
+    this.#placement = new Placement(parts.length);
   }
 
   get partitions(): number {
@@ -231,6 +249,8 @@ export class Engine {
     );
     const engine = new Engine(parts);
     const snaps = opts.snapshot === undefined ? undefined : splitSnapshot(opts.snapshot, count);
+    // One key filter per partition, readable by all (contests across partitions: placement.ts).
+    const filters = count > 1 ? Array.from({ length: count }, () => new KeyFilter().buffer) : undefined;
     await Promise.all(
       parts.map((b, index) =>
         b.run({
@@ -242,9 +262,18 @@ export class Engine {
           snapshot: snaps?.[index],
           ofports: opts.ofports === undefined ? undefined : [...opts.ofports],
           arpAnswers: opts.arpAnswers,
+          filters,
         }),
       ),
     );
+    // A snapshot split by id hash may put two claimants of a key in different partitions.
+    if (snaps !== undefined && count > 1) {
+      const contested = await engine.#contestedKeys(
+        parts.map((_, p) => p),
+        true,
+      );
+      if (contested !== undefined) await engine.#move(await engine.#claimants(contested));
+    }
     return engine;
   }
 
@@ -264,13 +293,44 @@ export class Engine {
    * or abort(). One goal state at a time. On an error nothing stays planned.
    */
   async prepare(bytes: Uint8Array, version: 1 | 2, opts: PrepareOptions = {}): Promise<Prepared> {
+    for (let moves = 0; ; moves++) {
+      const { prepared, active, candidates } = await this.#prepareOnce(bytes, version, opts);
+      if (this.#parts.length === 1) return prepared;
+      const contested = await this.#contestedKeys(active, false, candidates);
+      if (contested === undefined) return prepared;
+      // Claimants of one key in different partitions: plan it again with all of them in partition
+      // 0 (the deltas already handed to onDelta carry this bundle id; the next ones carry another).
+      // Those that wanted the key with this goal state, and those that held it before.
+      const ids = await this.#claimants(contested);
+      await this.abort(prepared.txns);
+      for (const id of await this.#claimants(contested)) if (!ids.includes(id)) ids.push(id);
+      if (moves === MAX_CONTEST_MOVES) {
+        throw new EngineError(
+          'ENGINE_CONTEST',
+          `key contests still span partitions after ${moves} moves: ${ids.join(', ')}`,
+        );
+      }
+      await this.#move(ids);
+    }
+  }
+
+  async #prepareOnce(
+    bytes: Uint8Array,
+    version: 1 | 2,
+    opts: PrepareOptions,
+  ): Promise<{ prepared: Prepared; active: number[]; candidates: (Float64Array | undefined)[] }> {
     const bundleId = this.#nextBundle();
     const threads = this.#parts[0] instanceof ThreadBackend;
     // Chunks only pay when another thread can work meanwhile (OVS parsing, the other partitions).
     const chunkNeighbors = opts.onDelta !== undefined && threads ? CHUNK_NEIGHBORS : Number.POSITIVE_INFINITY;
-    const split = splitGoalState(bytes, version, this.#parts.length, chunkNeighbors, MAX_CHUNKS - 1);
+    const split = splitGoalState(bytes, version, this.#placement, chunkNeighbors, MAX_CHUNKS - 1);
+    const active = split.chunks.flatMap((chunks, p) => (chunks.some((c) => !c.idle) ? [p] : []));
+    // The only partition at work can look for contests as it ends: no other one is changing.
+    const alone = active.length === 1 ? active[0] : -1;
     const settled = await Promise.all(
-      this.#parts.map((b, p) => this.#preparePartition(b, p, split.chunks[p], version, bundleId, opts.onDelta)),
+      this.#parts.map((b, p) =>
+        this.#preparePartition(b, p, split.chunks[p], version, bundleId, opts.onDelta, p === alone),
+      ),
     );
     const failure = settled.flat().find((r) => r.status === 'rejected');
     if (failure !== undefined) {
@@ -298,7 +358,8 @@ export class Engine {
         timings[k] = Math.max(timings[k], sum(rs.map((r) => r.timings[k])));
       }
     }
-    return {
+    const candidates = active.map((p) => perPartition[p][perPartition[p].length - 1].candidates);
+    const prepared: Prepared = {
       bundleId,
       statuses,
       deltas: opts.onDelta === undefined ? results.map((r) => r.delta.bytes) : [],
@@ -309,6 +370,72 @@ export class Engine {
       slowNeighbors: sum(results.map((r) => r.slowNeighbors)),
       txns: perPartition.map((rs) => rs.map((r) => r.txn)),
     };
+    return { prepared, active, candidates };
+  }
+
+  /**
+   * Keys that partitions contest, after the active partitions planned (or, `all`, in everything
+   * held): each active partition lists the keys it took that another's filter may hold (`early`:
+   * already listed), and every partition says which of those it holds or let go of; undefined if
+   * no key is in two partitions.
+   */
+  async #contestedKeys(
+    active: readonly number[],
+    all: boolean,
+    early: readonly (Float64Array | undefined)[] = [],
+  ): Promise<Float64Array | undefined> {
+    const lists = await Promise.all(
+      active.map(
+        async (p, i) => early[i] ?? expect(await this.#parts[p].run({ type: 'contestCandidates', all }), 'keys').keys,
+      ),
+    );
+    const keys = concatKeys(lists);
+    if (keys.length === 0) return undefined;
+    const holds = await Promise.all(
+      this.#parts.map(async (b) => expect(await b.run({ type: 'holds', keys }), 'holds').holds),
+    );
+    const contested = new KeyList();
+    for (let i = 0; i < keys.length / 3; i++) {
+      let holders = 0;
+      for (const h of holds) holders += h[i];
+      if (holders > 1) contested.push(keys[3 * i], keys[3 * i + 1], keys[3 * i + 2]);
+    }
+    return contested.size === 0 ? undefined : contested.toArray();
+  }
+
+  /** The neighbors outside partition 0 that want these keys. */
+  async #claimants(keys: Float64Array): Promise<string[]> {
+    const asked = keys;
+    const owners = await Promise.all(
+      this.#parts.map(async (b, p) =>
+        p === CONTEST_PARTITION ? [] : expect(await b.run({ type: 'claimants', keys: asked }), 'claimants').owners,
+      ),
+    );
+    const ids = new Set<string>();
+    for (const list of owners)
+      for (const o of list) if (o.startsWith('neighbor:')) ids.add(o.slice('neighbor:'.length));
+    return [...ids];
+  }
+
+  /**
+   * Pins neighbors to partition 0 and moves the ones held elsewhere there, with every neighbor
+   * sharing a key with them: flows as installed, so nothing is sent. Between transactions only.
+   */
+  async #move(ids: readonly string[]): Promise<void> {
+    const released: ReleasedNeighbors = { lane: [], ordinary: [] };
+    const replies = await Promise.all(
+      this.#parts.map(async (b, p) =>
+        p === CONTEST_PARTITION ? undefined : expect(await b.run({ type: 'release', ids }), 'released').neighbors,
+      ),
+    );
+    for (const r of replies) {
+      released.lane.push(...(r?.lane ?? []));
+      released.ordinary.push(...(r?.ordinary ?? []));
+    }
+    const moved = [...released.lane, ...released.ordinary];
+    const pinned = this.#placement.pin([...ids, ...moved.map((n) => n.id)]);
+    await Promise.all(this.#parts.map((b) => b.run({ type: 'pin', ids: pinned })));
+    if (moved.length > 0) await this.#parts[CONTEST_PARTITION].run({ type: 'adopt', neighbors: released });
   }
 
   /**
@@ -322,6 +449,7 @@ export class Engine {
     version: 1 | 2,
     bundleId: number,
     onDelta: ((delta: Uint8Array, bundleId: number, release: () => void) => void) | undefined,
+    candidates: boolean,
   ): Promise<PromiseSettledResult<PrepareResult>[]> {
     // Buffers the consumer released, going back to the partition with its next chunk.
     const spare: ArrayBuffer[] = [];
@@ -345,6 +473,7 @@ export class Engine {
             ? { expectedNeighbors: sum(chunks.map((c) => c.neighborOrder.length)) }
             : {}),
           ...(back.length > 0 ? { spare: back } : {}),
+          ...(candidates && k === chunks.length - 1 ? { candidates: true } : {}),
         };
         return { task, transfer: movable ? [bytes.buffer, ...back] : undefined };
       });
@@ -372,15 +501,43 @@ export class Engine {
     add: number;
     delete: number;
   }> {
-    const bundleId = this.#nextBundle();
-    const replies = await Promise.all(
-      this.#parts.map((b, p) => b.run({ type: 'hostFacts', facts, enc: this.#enc(bundleId, p) })),
-    );
-    const rs = replies.map((r) => expect(r, 'hostFacts'));
+    for (let moves = 0; ; moves++) {
+      const bundleId = this.#nextBundle();
+      const replies = await Promise.all(
+        this.#parts.map((b, p) => b.run({ type: 'hostFacts', facts, enc: this.#enc(bundleId, p) })),
+      );
+      const rs = replies.map((r) => expect(r, 'hostFacts'));
+      const txns = rs.map((r) => [r.txn]);
+      const contested =
+        this.#parts.length === 1
+          ? undefined
+          : await this.#contestedKeys(
+              this.#parts.map((_, p) => p),
+              false,
+            );
+      if (contested === undefined) return this.#hostFactsResult(bundleId, rs, txns);
+      const ids = await this.#claimants(contested);
+      await this.abort(txns);
+      for (const id of await this.#claimants(contested)) if (!ids.includes(id)) ids.push(id);
+      if (moves === MAX_CONTEST_MOVES) {
+        throw new EngineError(
+          'ENGINE_CONTEST',
+          `key contests still span partitions after ${moves} moves: ${ids.join(', ')}`,
+        );
+      }
+      await this.#move(ids);
+    }
+  }
+
+  #hostFactsResult(
+    bundleId: number,
+    rs: readonly Extract<WorkerReply, { type: 'hostFacts' }>[],
+    txns: Txns,
+  ): { bundleId: number; deltas: Uint8Array[]; txns: Txns; flowMods: number; add: number; delete: number } {
     return {
       bundleId,
       deltas: rs.map((r) => r.delta.bytes),
-      txns: rs.map((r) => [r.txn]),
+      txns,
       flowMods: sum(rs.map((r) => r.delta.add + r.delta.modify + r.delta.delete)),
       add: sum(rs.map((r) => r.delta.add)),
       delete: sum(rs.map((r) => r.delta.delete)),
@@ -501,6 +658,23 @@ export class Engine {
   async close(): Promise<void> {
     await Promise.all(this.#parts.map((b) => b.close()));
   }
+}
+
+/**
+ * The (family, VNI, value) triples of several lists, one after the other. A key listed twice is
+ * asked twice, with the same answers: cheaper than building a string per key to drop repeats.
+ */
+function concatKeys(lists: readonly Float64Array[]): Float64Array {
+  if (lists.length === 1) return lists[0];
+  let n = 0;
+  for (const l of lists) n += l.length;
+  const out = new Float64Array(n);
+  let at = 0;
+  for (const l of lists) {
+    out.set(l, at);
+    at += l.length;
+  }
+  return out;
 }
 
 function sum(xs: readonly number[]): number {

@@ -255,7 +255,7 @@ test('goal-state fuzz: a sequence of damaged messages, then the baseline again, 
  * and MAC, in another partition) leaves 2 workers with the ARP answer and L2 flows of 10.0.0.4 and the inline
  * engine without them, both answering SUCCESS. Statuses and held resources are compared meanwhile.
  */
-const COMPARE_FLOWS_ACROSS_WORKERS = false;
+const COMPARE_FLOWS_ACROSS_WORKERS = true;
 
 test('goal-state fuzz: 2 worker threads answer every damaged message as the inline engine does', async () => {
   // Threads are slow to start: one pair of engines for the whole property, each run applying its messages to

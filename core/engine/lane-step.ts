@@ -17,7 +17,7 @@ import type { LaneDelta } from './lane-delta';
 import type { NeighborFastPath } from './neighbor-fastpath';
 import { ARP_FAMILY, L2_FAMILY, type NeighborFamily } from './neighbor-flows';
 import type { LaneRow, NeighborLane } from './neighbor-lane';
-import { asciiIdHash } from './wire';
+import { MAP_KEY_TAG, MAP_VALUE_TAG, asciiIdHash } from './wire';
 import { NEIGHBOR_STATUS_LISTED, type NeighborStatuses } from './statuses';
 import type { Cursor } from './wire';
 
@@ -194,11 +194,11 @@ export function keysFree(
 
 /** Scans a v2 neighbor map entry's value (with its key) into the fast path's entry. */
 function scanMapEntry(fast: NeighborFastPath, bytes: Uint8Array, s: number, e: number, ctx: LaneStepContext): boolean {
-  // The usual layout, without a general field loop: key (0x0a, one length byte), then value
-  // (0x12, a length of one or two bytes) up to the end.
+  // The usual layout, without a general field loop: key (one length byte), then value (a length
+  // of one or two bytes) up to the end.
   const keyLen = bytes[s + 1];
   const v = s + 2 + keyLen;
-  if (bytes[s] === 0x0a && keyLen > 0 && keyLen < 0x80 && v + 2 < e && bytes[v] === 0x12) {
+  if (bytes[s] === MAP_KEY_TAG && keyLen > 0 && keyLen < 0x80 && v + 2 < e && bytes[v] === MAP_VALUE_TAG) {
     let len = bytes[v + 1];
     let at = v + 2;
     if (len >= 0x80) {

@@ -10,7 +10,30 @@
 
 import { OperationType, ResourceType } from '../../proto';
 import type { Neighbor, ResourceOp } from '../model';
-import { type Cursor, WIRE_LEN, WIRE_VARINT, readVarint, skipField } from './wire';
+import { type Cursor, WIRE_LEN, WIRE_VARINT, fieldNumber, readVarint, skipField } from './wire';
+
+// Field numbers (neighbor.proto), from the wire schema.
+const STATE_OPERATION = fieldNumber('NeighborState', 'operation_type');
+const STATE_CONFIGURATION = fieldNumber('NeighborState', 'configuration');
+const CONFIG = {
+  revision: fieldNumber('NeighborConfiguration', 'revision_number'),
+  requestId: fieldNumber('NeighborConfiguration', 'request_id'),
+  id: fieldNumber('NeighborConfiguration', 'id'),
+  updateType: fieldNumber('NeighborConfiguration', 'update_type'),
+  vpcId: fieldNumber('NeighborConfiguration', 'vpc_id'),
+  name: fieldNumber('NeighborConfiguration', 'name'),
+  mac: fieldNumber('NeighborConfiguration', 'mac_address'),
+  hostMac: fieldNumber('NeighborConfiguration', 'host_mac_address'),
+  hostIp: fieldNumber('NeighborConfiguration', 'host_ip_address'),
+  fixedIps: fieldNumber('NeighborConfiguration', 'fixed_ips'),
+  addressPairs: fieldNumber('NeighborConfiguration', 'allow_address_pairs'),
+} as const;
+const FIXED_IP = {
+  type: fieldNumber('NeighborConfiguration.FixedIp', 'neighbor_type'),
+  subnetId: fieldNumber('NeighborConfiguration.FixedIp', 'subnet_id'),
+  ip: fieldNumber('NeighborConfiguration.FixedIp', 'ip_address'),
+  tunnelId: fieldNumber('NeighborConfiguration.FixedIp', 'tunnel_id'),
+} as const;
 
 type FixedIp = Neighbor['fixedIps'][number];
 type AddressPair = Neighbor['allowedAddressPairs'][number];
@@ -173,10 +196,10 @@ export class NeighborFastPath {
       if (!readVarint(buf, end, c)) return false;
       const field = Math.floor(c.value / 8);
       const wire = c.value & 7;
-      if (field === 1 && wire === WIRE_VARINT) {
+      if (field === STATE_OPERATION && wire === WIRE_VARINT) {
         if (!readVarint(buf, end, c)) return false;
         operation = c.value;
-      } else if (field === 2 && wire === WIRE_LEN) {
+      } else if (field === STATE_CONFIGURATION && wire === WIRE_LEN) {
         if (!readVarint(buf, end, c)) return false;
         cfgStart = c.pos;
         cfgEnd = c.pos + c.value;
@@ -289,9 +312,9 @@ export class NeighborFastPath {
       if (!readVarint(buf, end, c)) return false;
       const field = Math.floor(c.value / 8);
       const wire = c.value & 7;
-      if (wire === WIRE_VARINT && (field === 1 || field === 4)) {
+      if (wire === WIRE_VARINT && (field === CONFIG.revision || field === CONFIG.updateType)) {
         if (!readVarint(buf, end, c)) return false;
-        if (field === 1) n.revision = c.value;
+        if (field === CONFIG.revision) n.revision = c.value;
         else n.updateType = c.value;
         continue;
       }
@@ -305,42 +328,42 @@ export class NeighborFastPath {
       if (e > end) return false;
       c.pos = e;
       switch (field) {
-        case 2:
+        case CONFIG.requestId:
           n.requestStart = s;
           n.requestEnd = e;
           break;
-        case 3:
+        case CONFIG.id:
           n.idStart = s;
           n.idEnd = e;
           haveId = e > s;
           break;
-        case 5:
+        case CONFIG.vpcId:
           n.vpcStart = s;
           n.vpcEnd = e;
           break;
-        case 6:
+        case CONFIG.name:
           n.nameStart = s;
           n.nameEnd = e;
           break;
-        case 7:
+        case CONFIG.mac:
           n.mac = parseMacBytes(buf, s, e);
           if (n.mac < 0) return false;
           break;
-        case 8:
+        case CONFIG.hostMac:
           if (e > s) {
             n.hostMac = parseMacBytes(buf, s, e);
             if (n.hostMac < 0) return false;
           }
           break;
-        case 9:
+        case CONFIG.hostIp:
           n.hostIp = parseIpv4Bytes(buf, s, e);
           if (n.hostIp < 0) return false;
           break;
-        case 10:
+        case CONFIG.fixedIps:
           if (n.fixedIpCount === MAX_FIXED_IPS || !this.#scanFixedIp(buf, s, e, n.fixedIpCount)) return false;
           n.fixedIpCount++;
           break;
-        case 11:
+        case CONFIG.addressPairs:
           // Address pairs are rare on neighbors; the ordinary path handles them.
           return false;
         default:
@@ -372,9 +395,9 @@ export class NeighborFastPath {
       if (!readVarint(buf, end, c)) return false;
       const field = Math.floor(c.value / 8);
       const wire = c.value & 7;
-      if (wire === WIRE_VARINT && (field === 1 || field === 5)) {
+      if (wire === WIRE_VARINT && (field === FIXED_IP.type || field === FIXED_IP.tunnelId)) {
         if (!readVarint(buf, end, c)) return false;
-        if (field === 1) type = c.value;
+        if (field === FIXED_IP.type) type = c.value;
         else tunnelId = c.value;
         continue;
       }
@@ -387,10 +410,10 @@ export class NeighborFastPath {
       const e = s + c.value;
       if (e > end) return false;
       c.pos = e;
-      if (field === 2) {
+      if (field === FIXED_IP.subnetId) {
         subnetStart = s;
         subnetEnd = e;
-      } else if (field === 3) {
+      } else if (field === FIXED_IP.ip) {
         ip = parseIpv4Bytes(buf, s, e);
         if (ip < 0) return false;
       }

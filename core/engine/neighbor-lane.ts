@@ -319,6 +319,11 @@ export class NeighborLane {
     }
   }
 
+  /** The (old row, new row) pairs transaction `txn` logged (new row -1: a delete), if it wrote any. */
+  written(txn: number): IntList | undefined {
+    return this.#logs.get(txn);
+  }
+
   /** Whether an open transaction wrote the row (it cannot leave the lane before that settles). */
   isOpen(row: number): boolean {
     return this.#logs.has(this.#txn[row]);

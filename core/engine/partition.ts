@@ -1,11 +1,12 @@
 // One partition of the agent's desired state: the held resources, the desired flow table, and the
 // transaction that turns one goal state into one flow-mod delta.
 //
-// Partitioning (see pool.ts): every partition holds every resource except neighbors, which are
-// spread by id hash. Partition 0 owns the flows of everything but neighbors (ports, routers, the
-// per-VNI flood flows, the infrastructure flows); each partition owns the flows of its neighbors.
-// Because a neighbor's flows read only the neighbor and small context (subnets, tunnel facts),
-// partitions never need each other's state.
+// Partitioning (see engine.ts and placement.ts): every partition holds every resource except
+// neighbors, which are spread by id hash. Partition 0 owns the flows of everything but neighbors
+// (ports, routers, the per-VNI flood flows, the infrastructure flows); each partition owns the
+// flows of its neighbors. A neighbor's flows read only the neighbor and small context (subnets,
+// tunnel facts); the one thing partitions must agree on is who holds a flow key several owners
+// want, and placement.ts keeps every claimant of such a key in partition 0.
 //
 // Transactions are two-phase, so that nothing is recorded as programmed until OVS confirms it:
 //   prepare()  plans the goal state, applies it to the held state and the flow table, and returns
@@ -61,7 +62,8 @@ import {
 import { NEIGHBOR_STATUS_LISTED, type NeighborStatuses } from './statuses';
 import { type Cursor, asciiIdHash } from './wire';
 import { NeighborFastPath } from './neighbor-fastpath';
-import { partitionOfCookieHash } from './split';
+import { Placement } from './placement';
+import { KeyFilter, KeyList } from './key-filter';
 import { StoreView } from '../pipeline/storeview';
 import { MutableOvsFacts } from './ovs-facts';
 import {
@@ -92,6 +94,10 @@ export interface PartitionOptions {
   readonly arpAnswers?: ArpAnswers;
   /** Hold simple neighbors in the lane (default; neighbor-lane.ts). Off: every neighbor takes the ordinary path. */
   readonly neighborLane?: boolean;
+  /** Neighbors pinned to partition 0 (placement.ts). */
+  readonly pinned?: readonly string[];
+  /** Every partition's key filter (key-filter.ts), by partition; none with one partition. */
+  readonly filters?: readonly SharedArrayBuffer[];
 }
 
 /** The encoded flow-mods of one delta: BUNDLE_ADD_MESSAGE(FLOW_MOD) messages, back to back. */
@@ -122,6 +128,8 @@ export interface PrepareResult {
   readonly timings: PrepareTimings;
   /** Neighbors the fast decoder declined (normally 0). */
   readonly slowNeighbors: number;
+  /** With `PrepareFlags.candidates`: the keys of contestCandidates(), found at once. */
+  readonly candidates?: Float64Array;
 }
 
 /** What the host contributes: where interfaces are, and the tunnel. `null` = unchanged. */
@@ -151,6 +159,14 @@ interface Undo {
   readonly recordChanges: readonly RecordChange[];
   /** Neighbors this transaction moved from the record set into the FlowTable (their records before). */
   readonly demoted: readonly NeighborRecord[];
+  /** Lane neighbors this transaction moved to the ordinary path, oldest first (abort moves them back). */
+  readonly ejected: readonly Neighbor[];
+}
+
+/** Neighbors a partition let go of (release()), by the tier that held them. */
+export interface ReleasedNeighbors {
+  readonly lane: Neighbor[];
+  readonly ordinary: Neighbor[];
 }
 
 /** One neighbor's record before and after a transaction (undefined: none). */
@@ -220,7 +236,9 @@ export class PartitionEngine {
     isOurs: isOurCookie,
     onKey: (f, present) => {
       const k = familyKeyOf(f);
-      if (k !== undefined) setKey(this.#tableKeys[k.family], k.vni, k.value, present);
+      if (k === undefined) return;
+      setKey(this.#tableKeys[k.family], k.vni, k.value, present);
+      (present ? this.#gained : this.#lost).push(k.family, k.vni, k.value);
     },
   });
   readonly #fast = new NeighborFastPath();
@@ -245,6 +263,28 @@ export class PartitionEngine {
   /** What the lane step (lane-step.ts) needs from this partition. */
   readonly #laneHost: LaneHost;
   readonly #laneRow = laneRowScratch();
+  /** Which partition owns which neighbor (for installed flows' cookies). */
+  readonly #placement: Placement;
+  /** This partition's key filter and the others' (contests.ts); none with one partition. */
+  readonly #filter: KeyFilter | undefined;
+  readonly #otherFilters: readonly KeyFilter[];
+  /**
+   * Keys the ordinary path (table, records) took since no transaction was open: with the lane's
+   * rows of the open transactions, what may contest another partition's keys. `#filtered`: how
+   * many of them are in the filter already.
+   */
+  readonly #gained = new KeyList();
+  #filtered = 0;
+  /** Keys the ordinary path let go of meanwhile (with the lane's, what a contest can be about too). */
+  readonly #lost = new KeyList();
+  /**
+   * Keys that neighbors of the open goal state wanted but were refused because another one took
+   * them first ("family/vni/value" -> ids): which neighbor is refused, and why, depends on every
+   * claimant, so these count as claims in a contest.
+   */
+  readonly #refused = new Map<string, string[]>();
+  /** Lane neighbors moved to the ordinary path since the last transaction was pushed (see Undo.ejected). */
+  readonly #ejected: Neighbor[] = [];
 
   constructor(opts: PartitionOptions) {
     this.index = opts.index;
@@ -264,6 +304,11 @@ export class PartitionEngine {
       ordinaryHolds: (fast, bytes) => store.size('neighbor') > 0 && store.has('neighbor', fast.idString(bytes)),
       heldOutsideLane: (family, vni, value, claimed) => this.#heldOutsideLane(family, vni, value, claimed),
     };
+    this.#placement = new Placement(this.count, opts.pinned);
+    const filters = opts.filters ?? [];
+    this.#filter = filters.length > 1 ? new KeyFilter(filters[this.index]) : undefined;
+    this.#otherFilters =
+      filters.length > 1 ? filters.filter((_, p) => p !== this.index).map((b) => new KeyFilter(b)) : [];
     for (const [id, ofport] of opts.ofports ?? []) this.facts.setOfport(id, ofport);
     // Compile everything held. The infrastructure flows exist from the start, so the table is
     // never without them.
@@ -285,6 +330,8 @@ export class PartitionEngine {
     for (const id of laned) this.store.disown(id);
     this.lane.commit(RESTORE_TXN);
     this.#route(ordinary);
+    this.#gained.clear();
+    this.#rebuildFilter();
   }
 
   /** Puts a neighbor of a restored snapshot into the lane if it qualifies (see lane-step.ts); false if not. */
@@ -328,7 +375,7 @@ export class PartitionEngine {
   ownsCookie(cookie: bigint): boolean {
     const d = decodeCookie(cookie);
     if (!d.ours) return false;
-    if (d.kind === 'neighbor') return partitionOfCookieHash(d.hash, this.count) === this.index;
+    if (d.kind === 'neighbor') return this.#placement.ownsCookieHash(d.hash, this.index);
     return this.index === 0;
   }
 
@@ -341,8 +388,17 @@ export class PartitionEngine {
    * flow-mods come first in the delta: a lane add never takes a key anything else held, and a key
    * the lane lets go of may be taken by the ordinary path in the same delta.
    */
-  prepareGoalState(bytes: Uint8Array, version: 1 | 2, enc: EncodeContext, continues = false): PrepareResult {
-    if (!continues) this.#assertNoOpen();
+  prepareGoalState(
+    bytes: Uint8Array,
+    version: 1 | 2,
+    enc: EncodeContext,
+    continues = false,
+    candidates = false,
+  ): PrepareResult {
+    if (!continues) {
+      this.#assertNoOpen();
+      this.#startChanges();
+    }
     const timings: PrepareTimings = { decodeMs: 0, planMs: 0, compileMs: 0, diffMs: 0, encodeMs: 0, laneMs: 0 };
     const txn = this.#nextTxn++;
     let t = performance.now();
@@ -415,6 +471,7 @@ export class PartitionEngine {
     } catch (e: unknown) {
       this.lane.abort(txn);
       for (let i = plans.length - 1; i >= 0; i--) this.store.revert(plans[i]);
+      this.#unejectAll(this.#ejected.splice(0));
       throw e;
     }
     const result = this.#applyOwners(owners.list, enc, timings, laneDelta, compiled);
@@ -428,13 +485,17 @@ export class PartitionEngine {
       messages: result.messages,
       recordChanges: result.recordChanges,
       demoted: result.demoted,
+      ejected: this.#ejected.splice(0),
     });
-    return { txn, statuses, neighbors, delta: result.delta, timings, slowNeighbors };
+    this.#fileGained(txn);
+    const found = candidates ? { candidates: this.contestCandidates(false) } : {};
+    return { txn, statuses, neighbors, delta: result.delta, timings, slowNeighbors, ...found };
   }
 
   /** Applies host facts (interfaces appearing, the tunnel port) as a transaction of its own. */
   prepareHostFacts(facts: HostFacts, enc: EncodeContext): { txn: number; delta: EncodedDelta } {
     this.#assertNoOpen();
+    this.#startChanges();
     const undoOfports: (readonly [string, number | undefined])[] = [];
     const owners = new OwnerList();
     const tunnelBefore = this.facts.tunnelOfport;
@@ -489,7 +550,9 @@ export class PartitionEngine {
       messages: result.messages,
       recordChanges: result.recordChanges,
       demoted: result.demoted,
+      ejected: this.#ejected.splice(0),
     });
+    this.#fileGained(txn);
     return { txn, delta: result.delta };
   }
 
@@ -497,6 +560,15 @@ export class PartitionEngine {
     const undo = this.#take(txn, false);
     for (const plan of undo.plans) this.store.settle(plan);
     this.lane.commit(txn);
+    if (this.#open.length === 0) this.#settled();
+  }
+
+  /** No transaction is open: nothing was taken or let go of since (the filter keeps what it was told). */
+  #settled(): void {
+    this.#gained.clear();
+    this.#lost.clear();
+    this.#refused.clear();
+    this.#filtered = 0;
   }
 
   /** OVS rejected the transaction's bundle: put the held state and the flow table back. */
@@ -529,6 +601,30 @@ export class PartitionEngine {
       changes.push({ owner: ownerKey(o), flows });
     }
     this.table.apply(changes);
+    this.#unejectAll(undo.ejected);
+    if (this.#open.length === 0) this.#settled();
+  }
+
+  /**
+   * Moves neighbors an aborted transaction took out of the lane back into it, as they were (the
+   * abort put the keys they held back), so an aborted goal state leaves no trace: not even in
+   * which tier a neighbor is, which decides some statuses of later contests.
+   */
+  #unejectAll(ejected: readonly Neighbor[]): void {
+    for (let i = ejected.length - 1; i >= 0; i--) {
+      const n = ejected[i];
+      const owner = ownerKey({ kind: 'neighbor', id: n.id });
+      const flows = this.table.keysOf(owner).length > 0 ? compileNeighbor(n, this.view) : [];
+      this.table.apply([{ owner, flows: [] }]);
+      this.store.disown(n.id);
+      this.#tableNeighbors.delete(n.id);
+      if (this.#restoreIntoLane(n)) continue;
+      // Not laneable any more (should not happen): it stays ordinary, flows as they were.
+      this.store.adopt(n);
+      this.table.apply([{ owner, flows }]);
+      if (flows.length > 0) this.#tableNeighbors.add(n.id);
+    }
+    this.lane.commit(RESTORE_TXN);
   }
 
   /** The owner of message `i` of the open transaction's delta (to say which resource OVS rejected). */
@@ -617,6 +713,284 @@ export class PartitionEngine {
     return { format: s.format, resources: { ...s.resources, neighbor: [...this.neighbors()] } };
   }
 
+  // ---------------------------------------------------------------- contests across partitions
+  // (the engine's side is in engine.ts; why, in placement.ts)
+
+  /** A goal state or host facts begin: nothing gained yet; a filter gone stale is rebuilt first. */
+  #startChanges(): void {
+    this.#settled();
+    this.#ejected.length = 0;
+    const f = this.#filter;
+    if (f !== undefined && f.added > 4 * this.#heldKeyCount() + 65536) this.#rebuildFilter();
+  }
+
+  #heldKeyCount(): number {
+    return 2 * (this.lane.size + this.neighborFlows.size) + this.table.size;
+  }
+
+  /** Empties the filter and adds every key held now. */
+  #rebuildFilter(): void {
+    const f = this.#filter;
+    if (f === undefined) return;
+    f.clear();
+    this.#forEachHeldKey((family, vni, value) => f.add(family, vni, value));
+  }
+
+  #forEachHeldKey(fn: (family: number, vni: number, value: number) => void): void {
+    const lane = this.lane;
+    for (const row of lane.rows()) {
+      fn(L2_FAMILY, lane.vni(row), lane.mac(row));
+      fn(ARP_FAMILY, lane.vni(row), lane.ip(row));
+    }
+    for (const r of this.neighborFlows.records()) {
+      fn(L2_FAMILY, r.vni, r.mac);
+      fn(ARP_FAMILY, r.vni, r.ip);
+    }
+    for (let family = 0; family < 2; family++) {
+      for (const [vni, values] of this.#tableKeys[family]) for (const v of values) fn(family, vni, v);
+    }
+  }
+
+  /** Calls `fn` for each key the open transactions took: lane rows they wrote, then `#gained`. */
+  #forEachGainedKey(fn: (family: number, vni: number, value: number) => void): void {
+    const lane = this.lane;
+    for (const u of this.#open) {
+      const log = lane.written(u.txn);
+      if (log === undefined) continue;
+      for (let i = 1; i < log.length; i += 2) {
+        const row = log.values[i];
+        if (row < 0) continue;
+        fn(L2_FAMILY, lane.vni(row), lane.mac(row));
+        fn(ARP_FAMILY, lane.vni(row), lane.ip(row));
+      }
+    }
+    const g = this.#gained;
+    for (let i = 0; i < g.size; i++) fn(g.family(i), g.vni(i), g.value(i));
+    for (const k of this.#refused.keys()) {
+      const [family, vni, value] = k.split('/').map(Number);
+      fn(family, vni, value);
+    }
+  }
+
+  #refuse(family: number, vni: number, value: number, id: string): void {
+    const k = `${family}/${vni}/${value}`;
+    const ids = this.#refused.get(k);
+    if (ids === undefined) this.#refused.set(k, [id]);
+    else ids.push(id);
+  }
+
+  /** Puts the keys transaction `txn` took into the filter, so other partitions see them. */
+  #fileGained(txn: number): void {
+    const f = this.#filter;
+    if (f === undefined) return;
+    const lane = this.lane;
+    const log = lane.written(txn);
+    if (log !== undefined) {
+      for (let i = 1; i < log.length; i += 2) {
+        const row = log.values[i];
+        if (row < 0) continue;
+        f.add(L2_FAMILY, lane.vni(row), lane.mac(row));
+        f.add(ARP_FAMILY, lane.vni(row), lane.ip(row));
+      }
+    }
+    const g = this.#gained;
+    for (let i = this.#filtered; i < g.size; i++) f.add(g.family(i), g.vni(i), g.value(i));
+    this.#filtered = g.size;
+  }
+
+  /**
+   * Keys this partition took in its open transactions (`all`: every key it holds) that another
+   * partition's filter may hold: (family, VNI, value) triples. Exact only together with the
+   * others' answers to holds().
+   */
+  contestCandidates(all: boolean): Float64Array {
+    const out = new KeyList();
+    const others = this.#otherFilters;
+    if (others.length === 0) return out.toArray();
+    // Repeats are rare (the lane holds each key once) and the engine drops them.
+    const visit = (family: number, vni: number, value: number): void => {
+      for (const o of others) {
+        if (!o.mayHold(family, vni, value)) continue;
+        out.push(family, vni, value);
+        return;
+      }
+    };
+    if (all) this.#forEachHeldKey(visit);
+    else this.#forEachGainedKey(visit);
+    return out.toArray();
+  }
+
+  /**
+   * For each (family, VNI, value) triple: 1 if something here holds the key (open transactions
+   * included) or the open transactions let go of it. A key one partition lets go of while another
+   * takes it is a contest too: the first one's DELETE and the other's ADD would meet in one bundle,
+   * in no set order.
+   */
+  holds(keys: Float64Array): Uint8Array {
+    const out = new Uint8Array(keys.length / 3);
+    const lost = this.#lostKeys();
+    const touched = lost.size > 0 || this.#refused.size > 0;
+    for (let i = 0; i < out.length; i++) {
+      const family = keys[3 * i] as NeighborFamily;
+      const vni = keys[3 * i + 1];
+      const value = keys[3 * i + 2];
+      if (this.lane.holder(family, vni, value) >= 0 || this.#heldOutsideLane(family, vni, value)) out[i] = 1;
+      else if (touched) {
+        const k = `${family}/${vni}/${value}`;
+        if (lost.has(k) || this.#refused.has(k)) out[i] = 1;
+      }
+    }
+    return out;
+  }
+
+  /** Keys the open transactions let go of, as "family/vni/value". */
+  #lostKeys(): Set<string> {
+    const out = new Set<string>();
+    if (this.#open.length === 0) return out;
+    const lane = this.lane;
+    for (const u of this.#open) {
+      const log = lane.written(u.txn);
+      if (log === undefined) continue;
+      for (let i = 0; i < log.length; i += 2) {
+        const old = log.values[i];
+        const row = log.values[i + 1];
+        if (old < 0) continue;
+        const vni = lane.vni(old);
+        if (row < 0 || lane.vni(row) !== vni || lane.mac(row) !== lane.mac(old))
+          out.add(`${L2_FAMILY}/${vni}/${lane.mac(old)}`);
+        if (row < 0 || lane.vni(row) !== vni || lane.ip(row) !== lane.ip(old))
+          out.add(`${ARP_FAMILY}/${vni}/${lane.ip(old)}`);
+      }
+    }
+    const l = this.#lost;
+    for (let i = 0; i < l.size; i++) out.add(`${l.family(i)}/${l.vni(i)}/${l.value(i)}`);
+    return out;
+  }
+
+  /** The owners here ("kind:id") that want these keys. */
+  claimants(keys: Float64Array): string[] {
+    const out = new Set<string>();
+    for (let i = 0; i < keys.length; i += 3) {
+      for (const o of this.#ownersOfKey(keys[i] as NeighborFamily, keys[i + 1], keys[i + 2])) out.add(o);
+      for (const id of this.#refused.get(`${keys[i]}/${keys[i + 1]}/${keys[i + 2]}`) ?? []) {
+        out.add(ownerKey({ kind: 'neighbor', id }));
+      }
+    }
+    return [...out];
+  }
+
+  #ownersOfKey(family: NeighborFamily, vni: number, value: number): string[] {
+    const owners: string[] = [];
+    const row = this.lane.holder(family, vni, value);
+    if (row >= 0) owners.push(ownerKey({ kind: 'neighbor', id: this.lane.id(row) }));
+    const rec = this.neighborFlows.holder(family, vni, value);
+    if (rec !== undefined) owners.push(ownerKey({ kind: 'neighbor', id: rec }));
+    if (this.#tableKeys[family].get(vni)?.has(value) === true) {
+      const probe = { id: '', vni, mac: family === L2_FAMILY ? value : 0, ip: value, hostIp: 0, tunnelOfport: 0 };
+      owners.push(...this.table.ownersOf(recordKey(probe, family)));
+    }
+    return owners;
+  }
+
+  /** Pins neighbors to partition 0 (placement.ts): only whose installed flows are whose changes. */
+  pin(ids: readonly string[]): void {
+    this.#placement.pin(ids);
+  }
+
+  /**
+   * Lets go of these neighbors and of every neighbor sharing a key with one of them here, as they
+   * are (nothing is sent: partition 0 adopts them with their flows as installed); returns them.
+   * Only between transactions.
+   */
+  release(ids: readonly string[]): ReleasedNeighbors {
+    this.#assertNoOpen();
+    const queue = [...ids];
+    const leaving = new Map<string, Neighbor>();
+    const laned = new Set<string>();
+    while (queue.length > 0) {
+      const id = queue.pop() as string;
+      if (leaving.has(id)) continue;
+      const n = this.#heldNeighbor(id);
+      if (n === undefined) continue;
+      leaving.set(id, n);
+      if (this.lane.size > 0 && this.lane.findId(id) >= 0) laned.add(id);
+      for (const k of this.#neighborKeys(id)) {
+        for (const o of this.#ownersOfKey(k.family, k.vni, k.value)) {
+          if (o.startsWith('neighbor:')) queue.push(o.slice('neighbor:'.length));
+        }
+      }
+    }
+    for (const id of leaving.keys()) this.#forget(id);
+    this.#settled();
+    const out: ReleasedNeighbors = { lane: [], ordinary: [] };
+    for (const [id, n] of leaving) (laned.has(id) ? out.lane : out.ordinary).push(n);
+    return out;
+  }
+
+  /**
+   * Takes over neighbors another partition released, with their flows as installed, each in the
+   * tier it had there (the lane and the ordinary path differ on contests within one goal state).
+   * Only between transactions.
+   */
+  adopt(released: ReleasedNeighbors): void {
+    this.#assertNoOpen();
+    const ordinary = [...released.ordinary];
+    for (const n of released.lane) if (!this.#restoreIntoLane(n)) ordinary.push(n);
+    this.#fileGained(RESTORE_TXN);
+    this.lane.commit(RESTORE_TXN);
+    for (const n of ordinary) {
+      this.store.adopt(n);
+      const flows = compileNeighbor(n, this.view);
+      this.table.apply([{ owner: ownerKey({ kind: 'neighbor', id: n.id }), flows }]);
+      if (flows.length > 0) this.#tableNeighbors.add(n.id);
+    }
+    this.#fileGained(-1);
+    this.#settled();
+  }
+
+  #heldNeighbor(id: string): Neighbor | undefined {
+    const row = this.lane.size > 0 ? this.lane.findId(id) : -1;
+    return row >= 0 ? this.lane.neighbor(row) : this.view.neighbor(id);
+  }
+
+  #neighborKeys(id: string): { family: NeighborFamily; vni: number; value: number }[] {
+    const row = this.lane.size > 0 ? this.lane.findId(id) : -1;
+    if (row >= 0) {
+      const vni = this.lane.vni(row);
+      return [
+        { family: L2_FAMILY, vni, value: this.lane.mac(row) },
+        { family: ARP_FAMILY, vni, value: this.lane.ip(row) },
+      ];
+    }
+    const r = this.neighborFlows.get(id);
+    if (r !== undefined) {
+      return [
+        { family: L2_FAMILY, vni: r.vni, value: r.mac },
+        { family: ARP_FAMILY, vni: r.vni, value: r.ip },
+      ];
+    }
+    const out = [];
+    for (const key of this.table.keysOf(ownerKey({ kind: 'neighbor', id }))) {
+      const f = this.table.get(key);
+      const k = f === undefined ? undefined : familyKeyOf(f);
+      if (k !== undefined) out.push(k);
+    }
+    return out;
+  }
+
+  /** Drops a held neighbor and its flows from every tier, sending nothing. */
+  #forget(id: string): void {
+    const row = this.lane.size > 0 ? this.lane.findId(id) : -1;
+    if (row >= 0) {
+      this.lane.eject(row);
+      return;
+    }
+    this.store.disown(id);
+    this.neighborFlows.delete(id);
+    this.table.apply([{ owner: ownerKey({ kind: 'neighbor', id }), flows: [] }]);
+    this.#tableNeighbors.delete(id);
+  }
+
   /** Whether the ordinary path holds or is about to take a key (table flows, records, this change's owners). */
   #heldOutsideLane(family: NeighborFamily, vni: number, value: number, claimed?: KeySets): boolean {
     if (this.neighborFlows.holder(family, vni, value) !== undefined) return true;
@@ -695,12 +1069,23 @@ export class PartitionEngine {
     const n = op.resource;
     if (n === undefined || n.kind !== 'neighbor' || op.operation === OperationType.DELETE) return undefined;
     if (op.operation === OperationType.GET) return undefined;
-    for (const f of compileNeighbor(n, this.view)) {
+    // An op older than what is held changes nothing (the store answers OUT_OF_ORDER), so it takes
+    // no key from anyone: checked first, as the lane does, so the answer never depends on which
+    // other neighbors of the goal state want the same keys (or which partition they are in).
+    const held = this.view.neighbor(op.id);
+    if (held !== undefined && held.revision !== 0 && n.revision !== 0 && held.revision > n.revision) return undefined;
+    const flows = compileNeighbor(n, this.view);
+    for (const f of flows) {
       const k = familyKeyOf(f);
       if (k === undefined) continue;
       const holder = lane.holder(k.family, k.vni, k.value);
       if (holder < 0) continue;
       if (lane.isOpen(holder)) {
+        // It wanted these keys: a claimant of them in another partition is in the contest too.
+        for (const g of flows) {
+          const w = familyKeyOf(g);
+          if (w !== undefined) this.#refuse(w.family, w.vni, w.value, op.id);
+        }
         const what = k.family === L2_FAMILY ? `MAC ${formatMac(k.value)}` : `IP ${formatIpv4(k.value)}`;
         return `neighbor '${op.id}': ${what} in VNI ${k.vni} is already taken by neighbor '${lane.id(holder)}' in this goal state`;
       }
@@ -718,6 +1103,7 @@ export class PartitionEngine {
     const n = lane.neighbor(row);
     const record = lane.record(row, installedOfport ?? 0);
     lane.eject(row);
+    this.#ejected.push(n);
     this.store.adopt(n);
     this.table.apply([
       {
@@ -959,6 +1345,14 @@ export class PartitionEngine {
           pushRecord(records.add, after, fam);
         } else if (!sameRecordBody(before, after, fam)) {
           pushRecord(records.modify, after, fam);
+        }
+      }
+    }
+    for (const { before, after } of recordChanges) {
+      if (before === undefined) continue;
+      for (const fam of [L2_FAMILY, ARP_FAMILY]) {
+        if (after === undefined || !sameRecordKey(before, after, fam)) {
+          this.#lost.push(fam, before.vni, fam === L2_FAMILY ? before.mac : before.ip);
         }
       }
     }

@@ -1,4 +1,4 @@
-// Messages between the main thread (pool.ts) and a partition's worker (worker.ts).
+// Messages between the main thread (engine.ts) and a partition's worker (worker.ts).
 // Plain data only: they cross threads by structured clone, byte arrays by transfer.
 
 import type { Flow } from '../flow';
@@ -6,7 +6,7 @@ import type { ArpTriple } from './arp-entries';
 import type { StoreSnapshot } from '../goalstate';
 import type { Dhcp, Ipv4, Subnet } from '../model';
 import type { ArpAnswers } from '../pipeline/view';
-import type { EncodeContext, EncodedDelta, HostFacts, PrepareResult } from './partition';
+import type { EncodeContext, EncodedDelta, HostFacts, PrepareResult, ReleasedNeighbors } from './partition';
 
 export type WorkerTask =
   | {
@@ -18,6 +18,8 @@ export type WorkerTask =
       readonly snapshot?: StoreSnapshot;
       readonly ofports?: readonly (readonly [string, number])[];
       readonly arpAnswers?: ArpAnswers;
+      readonly pinned?: readonly string[];
+      readonly filters?: readonly SharedArrayBuffer[];
     }
   | {
       readonly type: 'prepare';
@@ -32,6 +34,8 @@ export type WorkerTask =
       readonly returnInput?: boolean;
       /** Output buffers of earlier chunks, consumed and handed back for reuse (buffer-pool.ts). */
       readonly spare?: readonly ArrayBuffer[];
+      /** The last chunk of the only partition at work: look for contest candidates at once. */
+      readonly candidates?: boolean;
     }
   | { readonly type: 'hostFacts'; readonly facts: HostFacts; readonly enc: EncodeContext }
   | { readonly type: 'commit'; readonly txn: number }
@@ -46,7 +50,14 @@ export type WorkerTask =
   /** Cheap counters and the small held resources the agent's DHCP server needs (no neighbors, no flows). */
   | { readonly type: 'stats' }
   /** (VNI, IPv4) -> MAC answers for the XDP ARP responder (arp-entries.ts). */
-  | { readonly type: 'arpEntries' };
+  | { readonly type: 'arpEntries' }
+  /** Key contests across partitions (placement.ts): see PartitionEngine.contestCandidates and after. */
+  | { readonly type: 'contestCandidates'; readonly all: boolean }
+  | { readonly type: 'holds'; readonly keys: Float64Array }
+  | { readonly type: 'claimants'; readonly keys: Float64Array }
+  | { readonly type: 'pin'; readonly ids: readonly string[] }
+  | { readonly type: 'release'; readonly ids: readonly string[] }
+  | { readonly type: 'adopt'; readonly neighbors: ReleasedNeighbors };
 
 export type WorkerReply =
   | { readonly type: 'init'; readonly flows: number }
@@ -72,4 +83,8 @@ export type WorkerReply =
       readonly type: 'arpEntries';
       readonly entries: readonly ArpTriple[];
       readonly portVnis: readonly (readonly [string, number])[];
-    };
+    }
+  | { readonly type: 'keys'; readonly keys: Float64Array }
+  | { readonly type: 'holds'; readonly holds: Uint8Array }
+  | { readonly type: 'claimants'; readonly owners: readonly string[] }
+  | { readonly type: 'released'; readonly neighbors: ReleasedNeighbors };

@@ -1,7 +1,7 @@
 // Splits one encoded goal state into per-partition goal states without decoding it.
 //
 // Neighbors are the only resource kind that reaches the millions, so they are the kind we
-// partition: each neighbor goes to partition hash32(id) % n. Every other top-level field is small
+// partition: each neighbor goes to its partition by id (placement.ts). Every other top-level field is small
 // and is copied to every partition, so each partition sees the full context (VPCs, subnets,
 // routers, ports…) it needs to validate and compile its neighbors. A concatenation of
 // top-level fields is itself a valid message (protobuf merges repeated and map fields), so each
@@ -9,12 +9,24 @@
 
 import type { GoalStateInputCode } from '../errors';
 import { hash32 } from '../pipeline/cookie';
-import { type Cursor, WIRE_LEN, asciiIdHash, readVarint, skipField } from './wire';
+import {
+  type Cursor,
+  MAP_KEY_FIELD,
+  MAP_KEY_TAG,
+  WIRE_LEN,
+  asciiIdHash,
+  fieldNumber,
+  readVarint,
+  skipField,
+} from './wire';
+import { Placement } from './placement';
 
 /** Top-level field numbers of the neighbor collections (goalstate.proto). */
-const V1_NEIGHBOR_STATES = 5;
-const V2_NEIGHBOR_STATES = 7;
-const V2_HOST_RESOURCES = 2;
+const V1_NEIGHBOR_STATES = fieldNumber('GoalState', 'neighbor_states');
+const V2_NEIGHBOR_STATES = fieldNumber('GoalStateV2', 'neighbor_states');
+const V2_HOST_RESOURCES = fieldNumber('GoalStateV2', 'host_resources');
+const STATE_CONFIGURATION = fieldNumber('NeighborState', 'configuration');
+const CONFIG_ID = fieldNumber('NeighborConfiguration', 'id');
 
 export class SplitError extends Error {
   readonly code: GoalStateInputCode = 'GOALSTATE_WIRE';
@@ -27,18 +39,15 @@ export class SplitError extends Error {
 }
 
 /**
- * The partition of a neighbor id, from its encoded bytes. It is the id hash the flow cookie carries
- * (core/pipeline/cookie.ts hash32), so after a restart each installed neighbor flow can be routed
- * back to its partition from its cookie alone (partitionOfCookieHash).
+ * The partition of a neighbor id, from its encoded bytes: placement.ts's rule on the id hash the
+ * flow cookie carries (core/pipeline/cookie.ts hash32), so after a restart each installed neighbor
+ * flow can be routed back to its partition from its cookie alone.
  */
-export function partitionOfId(idBytes: Uint8Array, start: number, end: number, parts: number): number {
-  if (parts <= 1) return 0;
-  const h = asciiIdHash(idBytes, start, end);
-  return (h >= 0 ? h : hash32(new TextDecoder().decode(idBytes.subarray(start, end)))) % parts;
-}
-
-export function partitionOfCookieHash(hash: number, parts: number): number {
-  return parts <= 1 ? 0 : hash % parts;
+export function partitionOfId(idBytes: Uint8Array, start: number, end: number, placement: Placement): number {
+  if (placement.parts <= 1) return 0;
+  const ascii = asciiIdHash(idBytes, start, end);
+  const text = (): string => new TextDecoder().decode(idBytes.subarray(start, end));
+  return placement.of(ascii >= 0 ? ascii : hash32(text()), text);
 }
 
 /** One piece of a partition's share of a goal state: a valid goal state on its own. */
@@ -80,7 +89,8 @@ const FEW_CHUNKS = 4;
 const MIN_CHUNK_NEIGHBORS = 1024;
 
 /** Top-level fields that hold no resource: format_version (both), host_resources (v2, ignored). */
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = fieldNumber('GoalState', 'format_version');
+if (FORMAT_VERSION !== fieldNumber('GoalStateV2', 'format_version')) throw new Error('format_version moved');
 
 /**
  * The most top-level fields a goal state may have (each neighbor, port, subnet, ... entry is one):
@@ -94,7 +104,7 @@ export const MAX_TOP_LEVEL_FIELDS = 4 * 1024 * 1024;
 /** Finds the id bytes of a neighbor field payload: the map key (v2) or configuration.id (v1). */
 function neighborIdRange(buf: Uint8Array, start: number, end: number, version: 1 | 2, c: Cursor): [number, number] {
   c.pos = start;
-  const wantField = version === 2 ? 1 : 2;
+  const wantField = version === 2 ? MAP_KEY_FIELD : STATE_CONFIGURATION;
   while (c.pos < end) {
     if (!readVarint(buf, end, c)) break;
     const field = Math.floor(c.value / 8);
@@ -119,7 +129,7 @@ function neighborIdRangeInConfig(buf: Uint8Array, start: number, end: number, c:
     if (!readVarint(buf, end, c)) break;
     const field = Math.floor(c.value / 8);
     const wire = c.value & 7;
-    if (field === 3 && wire === WIRE_LEN) {
+    if (field === CONFIG_ID && wire === WIRE_LEN) {
       if (!readVarint(buf, end, c)) break;
       return c.pos + c.value <= end ? [c.pos, c.pos + c.value] : [start, start];
     }
@@ -137,10 +147,12 @@ function neighborIdRangeInConfig(buf: Uint8Array, start: number, end: number, c:
 export function splitGoalState(
   message: Uint8Array,
   version: 1 | 2,
-  parts: number,
+  partsOrPlacement: number | Placement,
   chunkNeighbors = Number.POSITIVE_INFINITY,
   maxChunks = Number.POSITIVE_INFINITY,
 ): SplitGoalState {
+  const placement = typeof partsOrPlacement === 'number' ? new Placement(partsOrPlacement) : partsOrPlacement;
+  const parts = placement.parts;
   // A plain view: subarrays of a Buffer are Buffers, slower to make by the million.
   const bytes =
     message instanceof Buffer ? new Uint8Array(message.buffer, message.byteOffset, message.length) : message;
@@ -171,8 +183,8 @@ export function splitGoalState(
     const payloadEnd = payloadStart + c.value;
     let s: number;
     let e: number;
-    // The usual v2 entry starts with its key (tag 0x0a, one length byte).
-    if (version === 2 && bytes[payloadStart] === 0x0a && bytes[payloadStart + 1] < 0x80) {
+    // The usual v2 entry starts with its key (one length byte).
+    if (version === 2 && bytes[payloadStart] === MAP_KEY_TAG && bytes[payloadStart + 1] < 0x80) {
       s = payloadStart + 2;
       e = s + bytes[payloadStart + 1];
       if (e > payloadEnd) [s, e] = neighborIdRange(bytes, payloadStart, payloadEnd, version, idCursor);
@@ -181,7 +193,7 @@ export function splitGoalState(
     entries[2 * n + 1] = payloadEnd;
     idRanges[2 * n] = s;
     idRanges[2 * n + 1] = e;
-    const p = partitionOfId(bytes, s, e, parts);
+    const p = partitionOfId(bytes, s, e, placement);
     partOf[n++] = p;
     counts[p]++;
     c.pos = payloadEnd;

@@ -3,10 +3,32 @@
 // input instead of throwing, so callers can fall back to the generated (slow, exact) decoder,
 // which then produces the precise error.
 
+import { ALCOR_WIRE_SCHEMA } from '../wire/schema';
+
 export const WIRE_VARINT = 0;
 export const WIRE_I64 = 1;
 export const WIRE_LEN = 2;
 export const WIRE_I32 = 5;
+
+/**
+ * The number of field `name` of `message` (e.g. 'GoalStateV2', 'neighbor_states'), from the wire
+ * schema (core/wire/schema.ts, whose test holds it to proto/*.proto): the hot paths here read
+ * field numbers, and this is the one place they come from. Throws on a name the schema lacks.
+ */
+export function fieldNumber(message: string, name: string): number {
+  const fields = ALCOR_WIRE_SCHEMA[message]?.fields ?? {};
+  for (const [n, f] of Object.entries(fields)) if (f.name === name) return Number(n);
+  throw new Error(`the wire schema has no field ${message}.${name}`);
+}
+
+/**
+ * A map entry's key and value fields (1 and 2) and their tags (length-delimited): fixed by how
+ * protobuf encodes maps, not by our schema.
+ */
+export const MAP_KEY_FIELD = 1;
+export const MAP_VALUE_FIELD = 2;
+export const MAP_KEY_TAG = (MAP_KEY_FIELD << 3) | WIRE_LEN;
+export const MAP_VALUE_TAG = (MAP_VALUE_FIELD << 3) | WIRE_LEN;
 
 /** A cursor the readers advance; `value` holds the last varint read. */
 export interface Cursor {

@@ -1,4 +1,4 @@
-// A partition's worker thread (run by piscina, one thread per partition: see pool.ts). It holds
+// A partition's worker thread (run by piscina, one thread per partition: see engine.ts). It holds
 // one PartitionEngine and answers WorkerTasks. Results that carry encoded flow-mods are moved to
 // the main thread, not copied.
 
@@ -51,6 +51,8 @@ export class PartitionHost {
           snapshot: task.snapshot,
           ofports: new Map(task.ofports ?? []),
           arpAnswers: task.arpAnswers,
+          pinned: task.pinned,
+          filters: task.filters,
         });
         this.#engine = engine;
         return { type: 'init', flows: engine.flowCount } satisfies WorkerReply;
@@ -58,7 +60,13 @@ export class PartitionHost {
       case 'prepare': {
         for (const b of task.spare ?? []) this.#need().output.give(b);
         if (task.expectedNeighbors !== undefined) this.#need().lane.reserve(task.expectedNeighbors);
-        const result = this.#need().prepareGoalState(task.bytes, task.version, task.enc, task.continues === true);
+        const result = this.#need().prepareGoalState(
+          task.bytes,
+          task.version,
+          task.enc,
+          task.continues === true,
+          task.candidates === true,
+        );
         // Nothing keeps the input after prepare (ids and strings are copied out of it).
         const input = task.returnInput === true ? (task.bytes.buffer as ArrayBuffer) : undefined;
         return moving(
@@ -108,6 +116,20 @@ export class PartitionHost {
           portVnis: portVnisOf(e.store),
         } satisfies WorkerReply;
       }
+      case 'contestCandidates':
+        return { type: 'keys', keys: this.#need().contestCandidates(task.all) } satisfies WorkerReply;
+      case 'holds':
+        return { type: 'holds', holds: this.#need().holds(task.keys) } satisfies WorkerReply;
+      case 'claimants':
+        return { type: 'claimants', owners: this.#need().claimants(task.keys) } satisfies WorkerReply;
+      case 'pin':
+        this.#need().pin(task.ids);
+        return { type: 'done' } satisfies WorkerReply;
+      case 'release':
+        return { type: 'released', neighbors: this.#need().release(task.ids) } satisfies WorkerReply;
+      case 'adopt':
+        this.#need().adopt(task.neighbors);
+        return { type: 'done' } satisfies WorkerReply;
       default: {
         const never: never = task;
         throw new Error(`unknown task ${JSON.stringify(never)}`);
