@@ -305,7 +305,7 @@ test('regression (found by fuzzing): a decode error raised in a worker thread ke
       error = e;
     }
     assertCoded(error, 'prepare with 2 workers');
-    assert.is(error.code, 'ERR_GOALSTATE_DECODE');
+    assert.is(error.code, 'GOALSTATE_DECODE');
     assertSameHeld(await held(engine), before, 'the refused message changed what the engine holds');
   } finally {
     await engine.close();
