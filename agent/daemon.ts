@@ -50,6 +50,10 @@ export interface DaemonOptions {
   readonly stateDir: string | undefined;
   readonly tunnelOfport: number;
   readonly maxMessageMb: number;
+  /** Budget of goal-state bytes being received at once (agent/grpc/receive-budget.ts); default 512. */
+  readonly maxReceivingMb?: number;
+  /** Receive deadline per goal state; default 60. */
+  readonly receiveTimeoutS?: number;
   readonly tunnelPortName?: string;
   /** 'ovs' when absent. */
   readonly dataplane?: DataplaneKind;
@@ -326,6 +330,11 @@ export class AgentDaemon {
       address: o.listen,
       requestMode: 'raw',
       maxReceiveMessageBytes: o.maxMessageMb * 1024 * 1024,
+      receive: {
+        ...(o.maxReceivingMb === undefined ? {} : { budgetBytes: o.maxReceivingMb * 1024 * 1024 }),
+        ...(o.receiveTimeoutS === undefined ? {} : { timeoutMs: o.receiveTimeoutS * 1000 }),
+        onRefuse: (why, details) => this.#log('warn', 'goal state refused while receiving', { why, details }),
+      },
       ...(tls === undefined ? {} : { tls }),
     });
     this.#grpcPort = await this.#grpc.start();

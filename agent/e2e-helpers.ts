@@ -140,6 +140,48 @@ function agentHandle(
   };
 }
 
+/**
+ * Sends `bytes` as they are as the one message of a PushGoalStatesStream; resolves with its reply,
+ * rejects with the gRPC error. Up to 300 MiB (tests of the size limit send more than the agent's).
+ */
+export function pushRawV2(
+  grpcPort: number,
+  bytes: Uint8Array,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+): Promise<GoalStateOperationReply> {
+  const raw = new grpc.Client(`127.0.0.1:${grpcPort}`, credentials, {
+    'grpc.max_send_message_length': 300 * 1024 * 1024,
+  });
+  return new Promise<GoalStateOperationReply>((resolve, reject) => {
+    const call = raw.makeBidiStreamRequest(
+      '/alcor.schema.GoalStateProvisioner/PushGoalStatesStream',
+      (b: Buffer) => b,
+      (b: Buffer) => GoalStateOperationReply.decode(b),
+    );
+    let reply: GoalStateOperationReply | undefined;
+    call.on('data', (r: GoalStateOperationReply) => (reply = r));
+    call.on('error', (e: Error) => {
+      raw.close();
+      reject(e);
+    });
+    call.on('status', (st: grpc.StatusObject) => {
+      raw.close();
+      if (st.code !== grpc.status.OK) return; // 'error' has it
+      if (reply === undefined) reject(new Error('no reply'));
+      else resolve(reply);
+    });
+    call.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+    call.end();
+  });
+}
+
+/** `08 00` (field 1, varint 0) repeated to `size` bytes: legal protobuf, no resource, absurd. */
+export function repeatedSmallField(size: number): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i + 1 < size; i += 2) b[i] = 0x08;
+  return b;
+}
+
 function pushRawV1(
   grpcPort: number,
   bytes: Uint8Array,

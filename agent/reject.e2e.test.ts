@@ -4,6 +4,7 @@
 // once the table has room, the same goal state succeeds and installs the neighbor's flows.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import * as grpc from '@grpc/grpc-js';
 import { OperationStatus, ResourceType } from '../proto';
 import { requirePrereqs } from '../test/prereq';
 import { OvsSandbox } from '../test/sandbox';
@@ -62,9 +63,13 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
       const logged = agent.logs.find((l) => l.msg === 'OVS rejected the goal state; dataplane unchanged');
       assert.ok(logged !== undefined && JSON.stringify(logged).includes('TABLE_FULL'), JSON.stringify(logged));
 
-      // Bytes that are no goal state at all: answered (no resources to name), nothing touched, agent alive.
-      const garbage = await agent.pushRawV1(Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01]));
-      assert.is(garbage.operationStatuses.length, 0);
+      // Bytes that are no goal state at all: refused with INVALID_ARGUMENT (issue 13: an OK reply with
+      // no status looked like a valid empty goal state), nothing touched, agent alive.
+      const garbage = await agent.pushRawV1(Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01])).then(
+        (reply) => ({ code: grpc.status.OK, reply }),
+        (e: grpc.ServiceError) => ({ code: e.code, reply: e.details }),
+      );
+      assert.is(garbage.code, grpc.status.INVALID_ARGUMENT, JSON.stringify(garbage));
       assert.equal(await dumpOurFlows(sb), before);
 
       await sb.vsctl(['clear', 'bridge', 'br-int', 'flow_tables']);

@@ -26,8 +26,11 @@ export const GOALSTATE_INPUT_CODES: ReadonlySet<string> = new Set<GoalStateInput
   'GOALSTATE_WIRE',
 ]);
 
-/** What a failure means to the sender. */
-export type ErrorKind = 'input' | 'unavailable' | 'internal';
+/**
+ * What a failure means to the sender. `exhausted`: the input is too large for a limit the receiver
+ * documents (a size, a budget shared with other senders); `deadline`: it did not arrive in time.
+ */
+export type ErrorKind = 'input' | 'exhausted' | 'deadline' | 'unavailable' | 'internal';
 
 /** The error's code, when it has a string one. */
 export function codeOf(e: unknown): string | undefined {

@@ -1,6 +1,7 @@
 // alcor-agent run: start the agent daemon (agent/daemon.ts) and keep it running until SIGTERM/SIGINT.
 // Flag names are a contract (scripts use them): --listen --ovs-rundir --bridge --tunnel-ip --control
-// --metrics --config --datapath-type --workers --state-dir --tunnel-ofport --max-message-mb --dataplane
+// --metrics --config --datapath-type --workers --state-dir --tunnel-ofport --max-message-mb --max-receiving-mb
+// --receive-timeout-s --dataplane
 // --xdp-netns --bpf-pin-dir --tls-cert --tls-key --tls-ca.
 // Precedence: flag > environment > --config JSON file > default.
 import * as fs from 'node:fs/promises';
@@ -60,6 +61,20 @@ const OPTIONS = [
   },
   { name: 'tunnel-ofport', type: 'number', default: 100, metavar: 'N', help: 'OpenFlow port number of the VXLAN port' },
   { name: 'max-message-mb', type: 'number', default: 256, metavar: 'MB', help: 'largest goal state accepted' },
+  {
+    name: 'max-receiving-mb',
+    type: 'number',
+    default: 512,
+    metavar: 'MB',
+    help: 'goal-state bytes being received at once, all connections together (declared sizes); a message beyond it gets RESOURCE_EXHAUSTED (one message is always admitted)',
+  },
+  {
+    name: 'receive-timeout-s',
+    type: 'number',
+    default: 60,
+    metavar: 'S',
+    help: 'time for a goal state to arrive, from its length prefix to its last byte; later gets DEADLINE_EXCEEDED',
+  },
   {
     name: 'dataplane',
     type: 'string',
@@ -131,6 +146,8 @@ export async function runOptions(
     stateDir: o['state-dir'] ?? defaultStateDir(o['ovs-rundir'], o.bridge),
     tunnelOfport: o['tunnel-ofport'],
     maxMessageMb: o['max-message-mb'],
+    maxReceivingMb: o['max-receiving-mb'],
+    receiveTimeoutS: o['receive-timeout-s'],
     dataplane,
     xdpNetns: o['xdp-netns'],
     bpfPinDir: o['bpf-pin-dir'] ?? path.posix.join(DEFAULT_PIN_DIR, o.bridge),

@@ -12,14 +12,20 @@
 // - PushGoalstates (Arion neighbor rules): UNIMPLEMENTED for now.
 //
 // Applier failures:
-// - GoalStateValidationError: the goal state is bad input, not a transport problem. The gRPC status stays OK and the
-//   reply carries INVALID_ARG statuses (one per resource named in the error, or, when the error names none and the
-//   message was decoded here, one per port/router/DHCP resource of the message; v1 also neighbors).
+// - GoalStateValidationError naming resources (or, when it names none and the message was decoded here, with
+//   port/router/DHCP resources to name; v1 also neighbors): the gRPC status stays OK and the reply carries an
+//   INVALID_ARG status per resource.
+// - GoalStateValidationError with no resource to name (bytes that do not decode, a message beyond the documented
+//   limits): gRPC INVALID_ARGUMENT with the error's message (offset, field), never OK with an empty reply, which
+//   would look like a valid empty goal state. Ends a stream like any status.
 // - Any other exception: gRPC INTERNAL with the error message. On a unary call that ends the call. On a stream it
 //   also ends the stream: a gRPC status is terminal, so the stream cannot stay usable. Replies for the messages
 //   before the failed one are written first; messages queued after it on that stream are not applied (the sender
 //   gets no reply for them and must resend on a new stream; goal states are idempotent, so a resend is safe).
 //   DPM/NCM open one stream per goal state anyway (alcor-aca.md §1.3).
+//
+// Receiving: a message larger than maxReceiveMessageBytes gets RESOURCE_EXHAUSTED from grpc-js before it is read;
+// messages being received share a budget and each has a receive deadline (receive-budget.ts).
 //
 // Decoded or raw: with `requestMode: 'decoded'` (default) grpc-js decodes with the ts-proto codecs on the event loop
 // and the applier gets `{kind:'decoded', message}`. With `requestMode: 'raw'` the server uses
@@ -38,6 +44,10 @@ import {
 } from '../../proto';
 import { encodeGoalStateOperationReply } from '../../core/wire/operation-reply';
 import { ReloadableTls, TlsError, type TlsFiles, type TlsReloadResult } from '../tls';
+import { MAX_TOP_LEVEL_FIELDS } from '../../core/engine/split';
+import { TopLevelFieldCounter } from '../../core/wire/top-level-count';
+import { ReceiveBudget, type MessageInspector, type ReceiveBudgetOptions } from './receive-budget';
+import { grpcStatusOf } from './status';
 
 export const DEFAULT_LISTEN_ADDRESS = '127.0.0.1:50001';
 /** A 1M-neighbor GoalStateV2 is well over 100 MB on the wire. */
@@ -112,6 +122,8 @@ export interface GoalStateServerOptions {
   /** Applier calls running at once (arrival order is kept either way). Default 1. */
   readonly maxInFlight?: number;
   readonly maxPendingPerStream?: number;
+  /** Bytes of messages being received at once, all calls together, and each message's receive deadline. */
+  readonly receive?: ReceiveBudgetOptions;
 }
 
 export class GrpcServerError extends Error {
@@ -150,7 +162,9 @@ type Version = 'v1' | 'v2';
 
 type Outcome =
   | { readonly kind: 'reply'; readonly reply: GoalStateOperationReply }
-  | { readonly kind: 'error'; readonly error: unknown };
+  | { readonly kind: 'error'; readonly error: unknown }
+  /** Bad input with no resource to name: a gRPC INVALID_ARGUMENT, not an empty OK reply. */
+  | { readonly kind: 'refused'; readonly error: GoalStateValidationError };
 
 /** One goal state waiting for (or being applied by) the applier. */
 interface Job {
@@ -171,6 +185,7 @@ export class GoalStateServer {
   #seq = 0;
   #port: number | null = null;
   #tls: ReloadableTls | null = null;
+  readonly #receive: ReceiveBudget;
 
   constructor(applier: GoalStateApplier, options: GoalStateServerOptions = {}) {
     this.#applier = applier;
@@ -180,7 +195,9 @@ export class GoalStateServer {
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
       throw new GrpcServerError('GRPC_BAD_OPTION', `maxInFlight must be a positive integer, got ${maxInFlight}`);
     }
-    const channelOptions: grpc.ChannelOptions = {
+    this.#receive = new ReceiveBudget({ inspect: goalStateInspector, ...options.receive });
+    const channelOptions: grpc.ServerOptions = {
+      interceptors: [this.#receive.interceptor],
       'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': options.maxSendMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
     };
@@ -208,6 +225,11 @@ export class GoalStateServer {
           details: 'PushGoalstates (Arion neighbor rules) is not implemented by this agent yet',
         }),
     });
+  }
+
+  /** The receive budget (bytes in flight, calls it bounds). */
+  get receive(): ReceiveBudget {
+    return this.#receive;
   }
 
   /** Goal states waiting for the applier, and applier calls running (for metrics and back-pressure decisions). */
@@ -333,6 +355,7 @@ export class GoalStateServer {
       resources =
         job.version === 'v1' ? resourcesOfV1(job.payload as GoalState) : resourcesOfV2(job.payload as GoalStateV2);
     }
+    if (resources.length === 0) return { kind: 'refused', error };
     return { kind: 'reply', reply: invalidArgReply(resources) };
   }
 
@@ -342,6 +365,7 @@ export class GoalStateServer {
   ): void {
     const job = this.#enqueue('v1', call.request, 'PushNetworkResourceStates', call.getPeer(), 0, (outcome) => {
       if (outcome.kind === 'reply') cb(null, outcome.reply);
+      else if (outcome.kind === 'refused') cb({ code: grpcStatusOf('input'), details: outcome.error.message });
       else cb({ code: grpc.status.INTERNAL, details: `applying goal state failed: ${errorMessage(outcome.error)}` });
     });
     call.on('cancelled', () => {
@@ -374,10 +398,19 @@ export class GoalStateServer {
           call.write(outcome.reply);
         } else {
           close();
-          call.emit('error', {
-            code: grpc.status.INTERNAL,
-            details: `applying goal state #${head.job.ctx.indexOnStream} of this stream failed: ${errorMessage(outcome.error)}`,
-          });
+          const index = head.job.ctx.indexOnStream;
+          call.emit(
+            'error',
+            outcome.kind === 'refused'
+              ? {
+                  code: grpcStatusOf('input'),
+                  details: `goal state #${index} of this stream: ${outcome.error.message}`,
+                }
+              : {
+                  code: grpc.status.INTERNAL,
+                  details: `applying goal state #${index} of this stream failed: ${errorMessage(outcome.error)}`,
+                },
+          );
           return;
         }
       }
@@ -414,6 +447,28 @@ export class GoalStateServer {
     call.on('cancelled', close);
     call.on('error', () => close());
   }
+}
+
+const GOAL_STATE_PATHS: ReadonlySet<string> = new Set([
+  '/alcor.schema.GoalStateProvisioner/PushNetworkResourceStates',
+  '/alcor.schema.GoalStateProvisioner/PushGoalStatesStream',
+]);
+
+/**
+ * A goal state with more top-level fields than the engine takes (split.ts MAX_TOP_LEVEL_FIELDS) is
+ * refused as its bytes arrive, after a few MiB, not after its whole length is received and framed.
+ */
+function goalStateInspector(path: string): MessageInspector | undefined {
+  if (!GOAL_STATE_PATHS.has(path)) return undefined;
+  const counter = new TopLevelFieldCounter(MAX_TOP_LEVEL_FIELDS);
+  return {
+    feed(chunk) {
+      const at = counter.feed(chunk);
+      return at < 0
+        ? undefined
+        : `goal state has more than ${MAX_TOP_LEVEL_FIELDS} top-level fields (the limit per goal state); field ${counter.fields} is at byte ${at}`;
+    },
+  };
 }
 
 function credentialsFor(tls: ReloadableTls | null, requireClientCert: boolean): grpc.ServerCredentials {

@@ -11,6 +11,10 @@ export function grpcStatusOf(kind: ErrorKind): grpc.status {
       return grpc.status.INVALID_ARGUMENT;
     case 'unavailable':
       return grpc.status.UNAVAILABLE;
+    case 'exhausted':
+      return grpc.status.RESOURCE_EXHAUSTED;
+    case 'deadline':
+      return grpc.status.DEADLINE_EXCEEDED;
     case 'internal':
       return grpc.status.INTERNAL;
     default: {
@@ -26,6 +30,10 @@ export function httpStatusOf(kind: ErrorKind): number {
       return 400;
     case 'unavailable':
       return 503;
+    case 'exhausted':
+      return 413;
+    case 'deadline':
+      return 408;
     case 'internal':
       return 500;
     default: {

@@ -92,6 +92,15 @@ const MIN_CHUNK_NEIGHBORS = 1024;
 const FORMAT_VERSION = fieldNumber('GoalState', 'format_version');
 if (FORMAT_VERSION !== fieldNumber('GoalStateV2', 'format_version')) throw new Error('format_version moved');
 
+/**
+ * The most top-level fields a goal state may have (each neighbor, port, subnet, ... entry is one):
+ * four times the 1M-neighbor design point. A message with more is legal protobuf but no goal state
+ * any controller sends (`08 00` repeated is 125M fields in 250 MiB), and framing it would cost
+ * time and memory per field, so it is refused as soon as the count is passed: after scanning at
+ * most this many fields, whatever the message size.
+ */
+export const MAX_TOP_LEVEL_FIELDS = 4 * 1024 * 1024;
+
 /** Finds the id bytes of a neighbor field payload: the map key (v2) or configuration.id (v1). */
 function neighborIdRange(buf: Uint8Array, start: number, end: number, version: 1 | 2, c: Cursor): [number, number] {
   c.pos = start;
@@ -252,8 +261,15 @@ function frame(
   const shared: number[] = [];
   let neighborCount = 0;
   let sharedResources = false;
+  let fields = 0;
   while (c.pos < end) {
     const fieldStart = c.pos;
+    if (++fields > MAX_TOP_LEVEL_FIELDS) {
+      throw new SplitError(
+        `more than ${MAX_TOP_LEVEL_FIELDS} top-level fields (the limit per goal state); field ${fields} is at byte ${fieldStart} of ${end}`,
+        fieldStart,
+      );
+    }
     if (!readVarint(bytes, end, c)) throw new SplitError(`truncated tag at byte ${fieldStart}`, fieldStart);
     const field = Math.floor(c.value / 8);
     const wire = c.value & 7;
@@ -275,7 +291,10 @@ function frame(
     // host_resources is for the control plane (which resources each host needs); an agent
     // ignores it, as Alcor's does, and it can list a million ids.
     if (version === 2 && field === V2_HOST_RESOURCES) continue;
-    shared.push(fieldStart, c.pos);
+    // Adjacent shared fields are one range: the list grows per run of shared fields (at most one
+    // per neighbor), not per field, and copying a chunk is one copy per run.
+    if (shared.length > 0 && shared[shared.length - 1] === fieldStart) shared[shared.length - 1] = c.pos;
+    else shared.push(fieldStart, c.pos);
     if (field !== FORMAT_VERSION) sharedResources = true;
   }
   return { neighborCount, shared, sharedResources };
