@@ -15,6 +15,7 @@ import { DEFAULT_STREAM_OPTIONS } from './southbound/agent-stream';
 import { FileStore } from './store/file-store';
 import { ControlStore } from './store/store';
 import { splitHostPort } from '../core/net/hostport';
+import { AGENT_MAX_MESSAGE_BYTES } from './northbound/validate';
 
 export interface ControlHandle {
   readonly controller: Controller;
@@ -67,6 +68,7 @@ export async function startControl(
     membership,
     ackMode: cfg.ackMode,
     resultTimeoutMs: cfg.resultTimeoutMs,
+    maxMessageBytes: cfg.maxMessageBytes,
     streamOptions: { ...DEFAULT_STREAM_OPTIONS, replyTimeoutMs: cfg.replyTimeoutMs, backoffMaxMs: cfg.backoffMaxMs },
     log,
     metrics,
@@ -77,7 +79,12 @@ export async function startControl(
   let grpcServer: grpc.Server;
   let grpcPort: number;
   try {
-    ({ server: grpcServer, port: grpcPort } = await startGrpcServer(controller, cfg.listen, log));
+    ({ server: grpcServer, port: grpcPort } = await startGrpcServer(
+      controller,
+      cfg.listen,
+      log,
+      cfg.maxMessageBytes ?? AGENT_MAX_MESSAGE_BYTES,
+    ));
   } catch (err: unknown) {
     await controller.stop();
     await membership.stop();

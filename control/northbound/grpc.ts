@@ -7,6 +7,7 @@ import { GoalStateOperationReply, GoalStateProvisionerService, HostRequest, Host
 import { Controller } from '../controller';
 import { Logger } from '../log';
 import { ControlError } from '../resources';
+import { AGENT_MAX_MESSAGE_BYTES } from './validate';
 
 const S = GoalStateProvisionerService;
 
@@ -14,6 +15,7 @@ const S = GoalStateProvisionerService;
 export function grpcStatusOf(err: unknown): grpc.status {
   if (err instanceof ControlError) {
     if (err.code.startsWith('BAD_')) return grpc.status.INVALID_ARGUMENT;
+    if (err.code === 'MESSAGE_TOO_LARGE') return grpc.status.RESOURCE_EXHAUSTED;
     if (err.code === 'STORE_UNAVAILABLE') return grpc.status.UNAVAILABLE;
   }
   return grpc.status.INTERNAL;
@@ -94,8 +96,13 @@ export async function startGrpcServer(
   controller: Controller,
   listen: string,
   log: Logger,
+  maxMessageBytes = AGENT_MAX_MESSAGE_BYTES,
 ): Promise<{ server: grpc.Server; port: number }> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
+  // Nothing over the agents' limit is read at all: grpc-js answers RESOURCE_EXHAUSTED itself.
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': maxMessageBytes,
+    'grpc.max_send_message_length': -1,
+  });
   server.addService(northboundDefinition(), northboundHandlers(controller, log));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
