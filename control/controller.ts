@@ -275,7 +275,7 @@ export class Controller {
       if (raw.length > limit)
         validateSize({ resources: new Map(), hosts: new Map() }, raw.length, this.store.cache, limit);
       gs = parseGoalStateV2(raw);
-      validateContent(raw);
+      validateContent(gs);
       validateSize(gs, raw.length, this.store.cache, limit);
     } catch (err: unknown) {
       this.opts.metrics.northboundRejected.inc();

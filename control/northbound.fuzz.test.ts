@@ -16,7 +16,7 @@ import { GoalStateV2 } from '../proto';
 import { fromGoalStateV2 } from '../core/goalstate';
 import { silentLogger } from './log';
 import { grpcStatusOf } from './northbound/grpc';
-import { ControlError } from './resources';
+import { ControlError, encodeHostGoalState, parseGoalStateV2 } from './resources';
 import { ControlHandle, startControl } from './server';
 import { embeddedConfig, hostIp, makeGoalState } from './testing/fixtures';
 
@@ -40,9 +40,17 @@ async function submitAndCheck(ctl: ControlHandle, input: Uint8Array): Promise<vo
   try {
     const reply = await ctl.controller.submit(input);
     assert.ok(Array.isArray(reply.operationStatuses));
-    // Accepted means an agent can read every resource of it: the same decode and normalization.
-    const ops = fromGoalStateV2(GoalStateV2.decode(input)).ops;
-    for (const op of ops) assert.is(op.error, undefined, `accepted an invalid resource: ${op.error ?? ''}`);
+    // Accepted means an agent can read every resource that is stored and pushed: each host's message,
+    // as the control service builds it, decodes and normalizes without an error.
+    for (const host of parseGoalStateV2(input).hosts.keys()) {
+      const keys = [...(ctl.store.cache.hosts.get(host)?.keys ?? [])];
+      const entries = keys.flatMap((k) => {
+        const e = ctl.store.cache.entry(k);
+        return e === undefined ? [] : [e];
+      });
+      const ops = fromGoalStateV2(GoalStateV2.decode(encodeHostGoalState(host, keys, entries))).ops;
+      for (const op of ops) assert.is(op.error, undefined, `stored a resource an agent refuses: ${op.error ?? ''}`);
+    }
   } catch (err: unknown) {
     assert.ok(err instanceof ControlError, `not a coded error: ${String(err)}`);
     const code = grpcStatusOf(err);

@@ -8,9 +8,24 @@
 // - Content: the message is decoded with the same codec the agent uses and every resource is run
 //   through core's normalizers (syntax, ranges, usable MACs and addresses). The splitter only reads
 //   the top level of each resource, so a neighbor with truncated inner bytes used to be stored.
+// What is not decoded: bytes the splitter reads past and nothing keeps (a map entry or value superseded
+// by a later one for the same key inside the same message, last one wins); they are neither stored nor
+// forwarded, so no agent ever sees them.
 // Checks that need the agent's held state (is the port's subnet there? is the IP inside it?) stay
 // the agent's; their INVALID_ARG statuses come back in the reply and in /v1/hosts/<ip>/result.
-import { GoalStateV2, OperationType } from '../../proto';
+import {
+  DHCPState,
+  GatewayState,
+  GoalStateV2,
+  NeighborState,
+  OperationType,
+  PortState,
+  ResourceType,
+  RouterState,
+  SecurityGroupState,
+  SubnetState,
+  VpcState,
+} from '../../proto';
 import { fromGoalStateV2 } from '../../core/goalstate';
 import { varintSize } from '../../core/wire/varint';
 import { ControlError, ParsedGoalState, parseResourceKey } from '../resources';
@@ -19,13 +34,56 @@ import type { StateCache } from '../store/store';
 /** The agents' default --max-message-mb (agent/cli/run.ts), in bytes. */
 export const AGENT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 
-/** Refuses (ControlError BAD_GOAL_STATE / BAD_RESOURCE) a goal state an agent could not read. */
-export function validateContent(raw: Uint8Array): void {
-  let msg: GoalStateV2;
-  try {
-    msg = GoalStateV2.decode(raw);
-  } catch (err: unknown) {
-    throw new ControlError('BAD_GOAL_STATE', `undecodable GoalStateV2: ${(err as Error).message}`);
+/** Decoders of each resource's XState message, by the kind's GoalStateV2 map (what the agent's decode runs). */
+const STATE_CODECS: { readonly [T in ResourceType]?: { readonly map: StateMap; decode(b: Uint8Array): unknown } } = {
+  [ResourceType.VPC]: { map: 'vpcStates', decode: (b) => VpcState.decode(b) },
+  [ResourceType.SUBNET]: { map: 'subnetStates', decode: (b) => SubnetState.decode(b) },
+  [ResourceType.PORT]: { map: 'portStates', decode: (b) => PortState.decode(b) },
+  [ResourceType.DHCP]: { map: 'dhcpStates', decode: (b) => DHCPState.decode(b) },
+  [ResourceType.NEIGHBOR]: { map: 'neighborStates', decode: (b) => NeighborState.decode(b) },
+  [ResourceType.SECURITYGROUP]: { map: 'securityGroupStates', decode: (b) => SecurityGroupState.decode(b) },
+  [ResourceType.ROUTER]: { map: 'routerStates', decode: (b) => RouterState.decode(b) },
+  [ResourceType.GATEWAY]: { map: 'gatewayStates', decode: (b) => GatewayState.decode(b) },
+};
+
+type StateMap =
+  | 'vpcStates'
+  | 'subnetStates'
+  | 'portStates'
+  | 'dhcpStates'
+  | 'neighborStates'
+  | 'securityGroupStates'
+  | 'routerStates'
+  | 'gatewayStates';
+
+/**
+ * Refuses (ControlError BAD_GOAL_STATE / BAD_RESOURCE) a goal state whose resources an agent could not
+ * read. Only the resource states are decoded: the splitter already read the top level and the host
+ * lists (decoding host_resources again would double the cost for nothing).
+ */
+export function validateContent(gs: ParsedGoalState): void {
+  const msg: GoalStateV2 = {
+    formatVersion: 0,
+    hostResources: {},
+    vpcStates: {},
+    subnetStates: {},
+    portStates: {},
+    dhcpStates: {},
+    neighborStates: {},
+    securityGroupStates: {},
+    routerStates: {},
+    gatewayStates: {},
+  };
+  for (const r of gs.resources.values()) {
+    const codec = STATE_CODECS[r.type];
+    if (codec === undefined) continue;
+    let state: unknown;
+    try {
+      state = codec.decode(r.state);
+    } catch (err: unknown) {
+      throw new ControlError('BAD_GOAL_STATE', `${r.key}: the state does not decode: ${(err as Error).message}`);
+    }
+    (msg[codec.map] as Record<string, unknown>)[r.id] = state;
   }
   const ops = fromGoalStateV2(msg).ops;
   let first: string | undefined;
