@@ -95,6 +95,13 @@ export const RUN_OPTIONS = [
     help: 'reply northbound once the agents answered (agents) or once the goal state is durable (durable)',
   },
   {
+    name: 'max-message-mb',
+    type: 'number',
+    default: 256,
+    metavar: 'MB',
+    help: "largest goal state accepted, and largest per-host message made (keep it at the agents' --max-message-mb)",
+  },
+  {
     name: 'result-timeout',
     type: 'number',
     default: 30000,
@@ -167,6 +174,8 @@ export interface ControlConfig {
   readonly peerAdvertise?: string | null;
   readonly ackMode: AckMode;
   readonly resultTimeoutMs: number;
+  /** Absent: the agents' default (256 MiB). */
+  readonly maxMessageBytes?: number;
   readonly replyTimeoutMs: number;
   readonly backoffMaxMs: number;
   readonly logLevel: LogLevel;
@@ -277,6 +286,7 @@ export function loadRunConfig(
     peerAdvertise: o['peer-advertise'] ?? null,
     ackMode: ack,
     resultTimeoutMs: o['result-timeout'],
+    maxMessageBytes: Math.floor(o['max-message-mb'] * 1024 * 1024),
     replyTimeoutMs: o['reply-timeout'],
     backoffMaxMs: o['backoff-max'],
     logLevel: level as LogLevel,

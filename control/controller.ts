@@ -22,6 +22,7 @@ import { AgentChannels } from './southbound/agent-channels';
 import { AgentStreamOptions } from './southbound/agent-stream';
 import { HostSession, statusKey } from './southbound/host-session';
 import { ControlStore, HostChange, HostResult } from './store/store';
+import { AGENT_MAX_MESSAGE_BYTES, validateContent, validateSize } from './northbound/validate';
 
 export type AckMode = 'agents' | 'durable';
 
@@ -34,6 +35,8 @@ export interface ControllerOptions {
   readonly streamOptions: AgentStreamOptions;
   readonly log: Logger;
   readonly metrics: ControlMetrics;
+  /** Largest message an agent accepts (its --max-message-mb); the northbound enforces it too. Default 256 MiB. */
+  readonly maxMessageBytes?: number;
 }
 
 interface Waiter {
@@ -267,7 +270,13 @@ export class Controller {
     const started = process.hrtime.bigint();
     let gs: ParsedGoalState;
     try {
+      // Everything an agent would refuse whole is refused here, before anything is stored.
+      const limit = this.opts.maxMessageBytes ?? AGENT_MAX_MESSAGE_BYTES;
+      if (raw.length > limit)
+        validateSize({ resources: new Map(), hosts: new Map() }, raw.length, this.store.cache, limit);
       gs = parseGoalStateV2(raw);
+      validateContent(gs);
+      validateSize(gs, raw.length, this.store.cache, limit);
     } catch (err: unknown) {
       this.opts.metrics.northboundRejected.inc();
       throw err instanceof ControlError ? err : new ControlError('BAD_GOAL_STATE', (err as Error).message);

@@ -50,6 +50,9 @@ export type ControlErrorCode =
   | 'BAD_GOAL_STATE'
   | 'BAD_RESOURCE_KEY'
   | 'BAD_RESOURCE_TYPE'
+  | 'BAD_RESOURCE'
+  | 'MESSAGE_TOO_LARGE'
+  | 'AGENT_REFUSED'
   | 'STORE_UNAVAILABLE'
   | 'STORE_CLOSED'
   | 'STORE_CONFLICT'
@@ -63,6 +66,8 @@ export const CONTROL_INPUT_CODES: ReadonlySet<string> = new Set<ControlErrorCode
   'BAD_GOAL_STATE',
   'BAD_RESOURCE_KEY',
   'BAD_RESOURCE_TYPE',
+  'BAD_RESOURCE',
+  'AGENT_REFUSED',
 ]);
 /** Not durable now, try again: gRPC UNAVAILABLE, HTTP 503. */
 export const CONTROL_UNAVAILABLE_CODES: ReadonlySet<string> = new Set<ControlErrorCode>(['STORE_UNAVAILABLE']);
@@ -80,6 +85,8 @@ export class ControlError extends Error {
 /** What a failure means to the sender (core/errors.ts); anything but a listed ControlError code is internal. */
 export function controlErrorKind(err: unknown): ErrorKind {
   if (!(err instanceof ControlError)) return 'internal';
+  // Over the agents' size limit: no agent could take it (gRPC RESOURCE_EXHAUSTED, HTTP 413).
+  if (err.code === 'MESSAGE_TOO_LARGE') return 'exhausted';
   return errorKind(err, CONTROL_INPUT_CODES, CONTROL_UNAVAILABLE_CODES);
 }
 

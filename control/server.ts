@@ -21,6 +21,7 @@ import { RecordStore } from './resources/record-store';
 import { ResourceService } from './resources/service';
 import { AGENT_CLIENT_TLS_FLAGS, isLoopbackHost, ReloadableTls } from '../agent/tls';
 import { BearerTokenAuth } from './http/auth';
+import { AGENT_MAX_MESSAGE_BYTES } from './northbound/validate';
 
 export interface ControlHandle {
   readonly controller: Controller;
@@ -127,6 +128,7 @@ export async function startControl(
     membership,
     ackMode: cfg.ackMode,
     resultTimeoutMs: cfg.resultTimeoutMs,
+    maxMessageBytes: cfg.maxMessageBytes,
     streamOptions: {
       ...DEFAULT_STREAM_OPTIONS,
       replyTimeoutMs: cfg.replyTimeoutMs,
@@ -154,6 +156,7 @@ export async function startControl(
       cfg.listen,
       log,
       sec.serverTls?.serverCredentials(),
+      cfg.maxMessageBytes ?? AGENT_MAX_MESSAGE_BYTES,
     ));
   } catch (err: unknown) {
     dpm.stop();

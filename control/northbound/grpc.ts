@@ -8,6 +8,7 @@ import { Controller } from '../controller';
 import { Logger } from '../log';
 import { grpcStatusOf as grpcStatusOfKind } from '../../agent/grpc/status';
 import { ControlError, controlErrorKind } from '../resources';
+import { AGENT_MAX_MESSAGE_BYTES } from './validate';
 
 const S = GoalStateProvisionerService;
 
@@ -92,8 +93,13 @@ export async function startGrpcServer(
   listen: string,
   log: Logger,
   credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
+  maxMessageBytes = AGENT_MAX_MESSAGE_BYTES,
 ): Promise<{ server: grpc.Server; port: number }> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
+  // Nothing over the agents' limit is read at all: grpc-js answers RESOURCE_EXHAUSTED itself.
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': maxMessageBytes,
+    'grpc.max_send_message_length': -1,
+  });
   server.addService(northboundDefinition(), northboundHandlers(controller, log));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(listen, credentials, (err, p) => (err ? reject(err) : resolve(p))),

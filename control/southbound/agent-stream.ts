@@ -35,6 +35,20 @@ const PUSH_PATH = GoalStateProvisionerService.pushGoalStatesStream.path;
 const passThrough = (b: Buffer): Buffer => b;
 const decodeReply = (b: Buffer): GoalStateOperationReply => GoalStateOperationReply.decode(b);
 
+/**
+ * gRPC codes that mean "this message will never be accepted", not "try again": the agent could not read
+ * it (INVALID_ARGUMENT) or it is over the agent's size limit (RESOURCE_EXHAUSTED; the northbound
+ * checks the same limit, so an agent saying it has a smaller one). Everything else is transient.
+ */
+export function isRefusal(code: grpc.status): boolean {
+  return code === grpc.status.INVALID_ARGUMENT || code === grpc.status.RESOURCE_EXHAUSTED;
+}
+
+/** Whether a failed send was refused by the agent (not retried) rather than lost in transit. */
+export function isAgentRefusal(err: unknown): err is ControlError {
+  return err instanceof ControlError && err.code === 'AGENT_REFUSED';
+}
+
 export type StreamState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'stopped';
 
 export class AgentStream {
@@ -132,7 +146,9 @@ export class AgentStream {
     });
     call.on('error', (err: grpc.ServiceError) => {
       if (this.call !== call) return;
-      this.broken(`${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`);
+      const reason = `${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`;
+      if (isRefusal(err.code) && this.inflight.length > 0) this.refused(reason);
+      else this.broken(reason);
     });
     call.on('status', (st: grpc.StatusObject) => {
       if (this.call !== call || st.code !== grpc.status.OK) return;
@@ -170,6 +186,21 @@ export class AgentStream {
       call.on('error', () => undefined);
       call.cancel();
     }
+  }
+
+  /**
+   * The agent refused the oldest unanswered message (it answers in order). Sending it again would be
+   * refused again, so it is failed with AGENT_REFUSED and not retried; the connection stays up and the
+   * next message opens a new call. Messages sent after it were lost with the call: those go the
+   * broken-stream way (reconnect, and a full re-push absorbs them).
+   */
+  private refused(reason: string): void {
+    const first = this.inflight.shift() as InFlight;
+    this.call = null; // the call has ended with the error status
+    this.lastError = `agent refused a message: ${reason}`;
+    if (this.inflight.length > 0) this.broken(`a refusal ended the stream with messages unanswered (${reason})`);
+    else this.armReplyTimer();
+    first.reject(new ControlError('AGENT_REFUSED', `agent ${this.address} refused the message: ${reason}`));
   }
 
   private broken(reason: string): void {

@@ -4,11 +4,11 @@
 // Every (re)connection, ownership change or agent restart instead sends the host's FULL state, which also
 // carries the DELETE states of every delta not yet acknowledged: one full message absorbs everything pending.
 // A result "host applied everything up to version V" is reported after each acknowledged message.
-import { GoalStateOperationReply } from '../../proto';
-import { encodeHostGoalState, encodeResourceEntry, resourceKey } from '../resources';
+import { GoalStateOperationReply, OperationStatus, OperationType } from '../../proto';
+import { encodeHostGoalState, encodeResourceEntry, parseResourceKey, resourceKey } from '../resources';
 import { HostChange, HostResult, StateCache } from '../store/store';
 import type { AgentChannels } from './agent-channels';
-import { AgentStream, AgentStreamOptions } from './agent-stream';
+import { AgentStream, AgentStreamOptions, isAgentRefusal } from './agent-stream';
 
 interface Delta {
   readonly version: number;
@@ -106,7 +106,13 @@ export class HostSession {
         this.ctx.onPushed(Date.now() - started, false);
         this.report(delta.version, reply, delta.origin);
       },
-      () => undefined, // stays pending: the next connection's full push absorbs it
+      (err: unknown) => {
+        // Lost in transit: stays pending, the next connection's full push absorbs it. Refused: the
+        // agent will never take it, so it is reported (to the caller and /result) instead of retried.
+        if (!isAgentRefusal(err) || !this.pending.includes(delta)) return;
+        this.pending = this.pending.filter((d) => d !== delta);
+        this.reportRefusal(delta.version, keys, delta.deletes, err.message, delta.origin);
+      },
     );
   }
 
@@ -129,8 +135,37 @@ export class HostSession {
         this.ctx.onPushed(Date.now() - started, true);
         this.report(version, reply, null);
       },
-      () => undefined,
+      (err: unknown) => {
+        if (!isAgentRefusal(err)) return;
+        // The host's whole state is refused (e.g. stored before the northbound validated fully):
+        // report it once; the next change or agent restart pushes again, not a retry loop.
+        this.pending = this.pending.filter((d) => d.version > version);
+        this.reportRefusal(version, keys, deletes, err.message, null);
+      },
     );
+  }
+
+  private reportRefusal(
+    version: number,
+    keys: readonly string[],
+    deletes: ReadonlyMap<string, Uint8Array>,
+    reason: string,
+    origin: string | null,
+  ): void {
+    const statuses: HostResult['statuses'][number][] = [];
+    for (const key of keys) {
+      const { kind, id } = parseResourceKey(key);
+      statuses.push({
+        resourceId: id,
+        resourceType: kind.type,
+        operationType: deletes.has(key) ? OperationType.DELETE : OperationType.INFO,
+        operationStatus: OperationStatus.INVALID_ARG,
+      });
+    }
+    const result: HostResult = { host: this.host, version, ok: false, error: reason, statuses, atMs: Date.now() };
+    this.lastResult = result;
+    this.ctx.onFailure(this.host, reason);
+    this.ctx.onResult(result, origin);
   }
 
   private report(version: number, reply: GoalStateOperationReply, origin: string | null): void {

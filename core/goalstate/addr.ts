@@ -8,11 +8,12 @@
 // Accepted forms (anything else is rejected):
 // - IPv4: four decimal octets 0-255 separated by dots, no leading zeros ("010" is ambiguous: octal
 //   in inet_aton, decimal elsewhere, so refuse it as glibc inet_pton does), no spaces.
-// - CIDR: IPv4 "/" prefix 0-32 (no leading zeros). Host bits are accepted and cleared:
-//   "10.0.0.5/24" reads as 10.0.0.0/24 with prefix 24. Neutron stores such CIDRs normalized, and
-//   downstream code (flow matches) needs the network address. Fields that may hold a bare
-//   address (allowed address pairs, remote_ip_prefix) pass `bareAddressIsHost` to read "a.b.c.d"
-//   as a.b.c.d/32.
+// - CIDR: IPv4 "/" prefix 0-32 (no leading zeros). The parser accepts host bits and clears them:
+//   "10.0.0.5/24" reads as 10.0.0.0/24 with prefix 24, which is right for match prefixes
+//   (remote_ip_prefix, route destinations, address pairs; Neutron normalizes those too). A
+//   network's own CIDR (subnet, VPC) is stricter: see networkCidrProblem. Fields that may hold a
+//   bare address (allowed address pairs, remote_ip_prefix) pass `bareAddressIsHost` to read
+//   "a.b.c.d" as a.b.c.d/32.
 // - MAC: six hex pairs separated by ':' or '-' (one separator throughout), any case.
 // - IPv6 text (anything with ':' where an IPv4 address is expected) is recognised and rejected with
 //   "IPv6 is not supported yet".
@@ -287,6 +288,82 @@ export function requireMac(field: string, text: string): Mac {
   const mac = parseMac(text);
   if (mac === INVALID) throw new AddrError('BAD_MAC', macProblem(field, text));
   return mac;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a network can use (syntax aside)
+//
+// Decisions, for an IPv4 overlay on an IPv4 underlay:
+// - A MAC given to a port, neighbor, gateway, DHCP entry or router must be unicast and not all
+//   zeros: a group MAC (the I/G bit, bit 0 of the first octet, set; broadcast included) as a
+//   neighbor turns into a tunnel flow for every broadcast or multicast frame, and 00:00:00:00:00:00
+//   is what an unset field looks like. Locally administered MACs (fa:16:3e..., fe:16:11...) are fine.
+// - A usable host address (a tunnel endpoint, a VM's fixed IP, a DHCP or gateway address) is none
+//   of: 0.0.0.0/8 ("this network", RFC 1122), 127.0.0.0/8 (loopback: a tunnel to it never leaves
+//   the host, and a VM's loopback is its own), 224.0.0.0/4 (multicast) and 240.0.0.0/4 (reserved,
+//   with the limited broadcast 255.255.255.255). Private, shared (100.64/10), link-local
+//   (169.254/16) and documentation ranges stay allowed: clouds and test beds use them.
+// - A network's CIDR has no host bits set (10.0.0.5/24 is a typo or a port's address, not a
+//   network) and a prefix of 8 to 32: shorter prefixes would cover one of the reserved /8 or /4
+//   blocks above, or the whole Internet (/0), which no tenant network can be.
+// - Within a subnet of prefix 30 or shorter, the network and broadcast addresses are not host
+//   addresses. A /31 has no network or broadcast address (RFC 3021: both are hosts), and a /32
+//   is its single address.
+
+/** Shortest and longest prefix a network (subnet, VPC) may have; see above. */
+export const MIN_NETWORK_PREFIX = 8;
+export const MAX_NETWORK_PREFIX = 32;
+
+/** Why a MAC cannot be an endpoint's address (group or all-zero), or undefined when it can. */
+export function macUseProblem(field: string, mac: Mac): string | undefined {
+  if (mac === 0) return `${field} 00:00:00:00:00:00 is not a usable MAC (all zeros; want a unicast MAC)`;
+  // The I/G bit is the lowest bit of the first (most significant) octet.
+  if (Math.floor(mac / 0x10000000000) % 2 === 1) {
+    const what = mac === 0xffffffffffff ? 'the broadcast MAC' : 'a multicast (group) MAC';
+    return `${field} ${formatMac(mac)} is ${what}, not a unicast MAC`;
+  }
+  return undefined;
+}
+
+/** Why an address cannot be a host's (see above), or undefined when it can. */
+export function hostIpProblem(field: string, ip: Ipv4): string | undefined {
+  const first = ip >>> 24;
+  let what: string | undefined;
+  if (first === 0) what = ip === 0 ? 'the unspecified address' : "in 0.0.0.0/8 ('this network')";
+  else if (first === 127) what = 'a loopback address (127.0.0.0/8)';
+  else if (first >= 224 && first < 240) what = 'a multicast address (224.0.0.0/4)';
+  else if (ip === 0xffffffff) what = 'the broadcast address';
+  else if (first >= 240) what = 'in the reserved range 240.0.0.0/4';
+  return what === undefined ? undefined : `${field} ${formatIpv4(ip)} is ${what}, not a usable host address`;
+}
+
+/**
+ * Why `cidr` (as written in `text`) cannot be a network's CIDR: host bits set, a prefix outside
+ * MIN..MAX_NETWORK_PREFIX, or a reserved range. Undefined when it can.
+ */
+export function networkCidrProblem(field: string, text: string, cidr: Cidr): string | undefined {
+  const written = parseIpv4Range(text, 0, text.indexOf('/'));
+  if (written !== cidr.addr) {
+    return `${field} '${shown(text)}' has host bits set (the network is ${formatCidr(cidr)}; write it that way)`;
+  }
+  if (cidr.prefix < MIN_NETWORK_PREFIX) {
+    return `${field} '${shown(text)}' has prefix /${cidr.prefix}: a network's prefix is /${MIN_NETWORK_PREFIX} to /${MAX_NETWORK_PREFIX}`;
+  }
+  const reserved = hostIpProblem(field, cidr.addr);
+  if (reserved !== undefined)
+    return `${field} '${shown(text)}' is not a usable network (${formatIpv4(cidr.addr)} is not a host range)`;
+  return undefined;
+}
+
+/** Why `ip` cannot be a host inside `cidr` (its network or broadcast address, prefix <= 30), or undefined. */
+export function subnetHostProblem(field: string, ip: Ipv4, cidr: Cidr): string | undefined {
+  if (cidr.prefix > 30) return undefined;
+  if (ip === cidr.addr)
+    return `${field} ${formatIpv4(ip)} is the network address of ${formatCidr(cidr)}, not a host address`;
+  const broadcast = (cidr.addr | ~prefixMask(cidr.prefix)) >>> 0;
+  if (ip === broadcast)
+    return `${field} ${formatIpv4(ip)} is the broadcast address of ${formatCidr(cidr)}, not a host address`;
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,18 @@
 
 import { NetworkType } from '../../proto';
 import type { AddressPair, Cidr, Ipv4, Mac, NetworkKind } from '../model';
-import { INVALID, cidrProblem, ipv4Problem, macProblem, parseCidr, parseIpv4, parseMac } from './addr';
+import {
+  INVALID,
+  cidrProblem,
+  hostIpProblem,
+  ipv4Problem,
+  macProblem,
+  macUseProblem,
+  networkCidrProblem,
+  parseCidr,
+  parseIpv4,
+  parseMac,
+} from './addr';
 
 /** A reason the input is invalid; caught per state and turned into ResourceOp.error. */
 export class InvalidArg extends Error {
@@ -35,15 +46,35 @@ export function ipv4At(list: string, index: number, field: string, text: string)
   return ip;
 }
 
+/** A host address (tunnel endpoint, fixed IP, DHCP or gateway address): syntax, then usability (addr.ts). */
+export function hostIpv4(field: string, text: string): Ipv4 {
+  const ip = ipv4(field, text);
+  const problem = hostIpProblem(field, ip);
+  if (problem !== undefined) invalid(problem);
+  return ip;
+}
+
+export function hostIpv4At(list: string, index: number, field: string, text: string): Ipv4 {
+  const ip = ipv4At(list, index, field, text);
+  const problem = hostIpProblem(path(list, index, field), ip);
+  if (problem !== undefined) invalid(problem);
+  return ip;
+}
+
+/** Every MAC a goal state gives an endpoint must be unicast and not all zeros (addr.ts says why). */
 export function mac(field: string, text: string): Mac {
   const m = parseMac(text);
   if (m === INVALID) invalid(macProblem(field, text));
+  const problem = macUseProblem(field, m);
+  if (problem !== undefined) invalid(problem);
   return m;
 }
 
 export function macAt(list: string, index: number, field: string, text: string): Mac {
   const m = parseMac(text);
   if (m === INVALID) invalid(macProblem(path(list, index, field), text));
+  const problem = macUseProblem(path(list, index, field), m);
+  if (problem !== undefined) invalid(problem);
   return m;
 }
 
@@ -54,6 +85,14 @@ export function optionalMacAt(list: string, index: number, field: string, text: 
 export function cidr(field: string, text: string): Cidr {
   const c = parseCidr(text);
   if (c === undefined) invalid(cidrProblem(field, text));
+  return c;
+}
+
+/** A network's own CIDR (subnet, VPC): no host bits, a sane prefix, not a reserved range. */
+export function networkCidr(field: string, text: string): Cidr {
+  const c = cidr(field, text);
+  const problem = networkCidrProblem(field, text, c);
+  if (problem !== undefined) invalid(problem);
   return c;
 }
 

@@ -431,9 +431,12 @@ test('rule: CIDR syntax', () => {
     errorOf(port('p1', { allowAddressPairs: [{ ipAddress: '10.0.1.0/40', macAddress: '' }] })),
     'allow_address_pairs[0].ip_address',
   );
-  const hostBits = okResource(subnet('sn1', { cidr: '10.0.1.77/24' }));
+  // Issue 13 changed this: a network's CIDR with host bits set is refused (it used to be cleared);
+  // a match prefix such as an address pair still has its host bits cleared.
+  assert.match(errorOf(subnet('sn1', { cidr: '10.0.1.77/24' })), 'has host bits set');
+  const pair = okResource(port('p1', { allowAddressPairs: [{ ipAddress: '10.0.1.77/24', macAddress: '' }] }));
   assert.equal(
-    hostBits.kind === 'subnet' ? hostBits.cidr : undefined,
+    pair.kind === 'port' ? pair.allowedAddressPairs[0]?.ip : undefined,
     { addr: 0x0a000100, prefix: 24 },
     'host bits cleared, prefix kept',
   );

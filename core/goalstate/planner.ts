@@ -16,7 +16,7 @@
 //   OUT_OF_ORDER and changes nothing. A revision of 0 on either side means "unordered": no check.
 // - References are checked against the message plus the held state as the plan evolves: a port,
 //   neighbor or DHCP entry needs its subnet(s) (FAILURE when missing) and its IPs must lie inside
-//   them (INVALID_ARG otherwise); a router needs the subnets of its routing tables;
+//   them, and not be a subnet's network or broadcast address (INVALID_ARG otherwise); a router needs the subnets of its routing tables;
 //   a subnet cannot be deleted while ports use it. A router whose DVR MAC differs from another
 //   router's (held or earlier in the message) is INVALID_ARG: the DVR MAC is one per host.
 // - Processing order: non-DELETE ops in op order (parents first, since ops come in dependency
@@ -28,7 +28,7 @@
 
 import { OperationStatus, OperationType } from '../../proto';
 import type { Dhcp, Mac, Port, Resource, ResourceKind, ResourceOp, Router, Subnet } from '../model';
-import { cidrContains, formatCidr, formatIpv4, formatMac } from './addr';
+import { cidrContains, formatCidr, formatIpv4, formatMac, subnetHostProblem } from './addr';
 import type { Change, PlannedStatus, ResourceOf } from './apply-plan';
 import { KIND_INDEX, KIND_LABEL } from './kinds';
 import { sameContent } from './same-content';
@@ -152,6 +152,8 @@ export class Planner {
             `dhcp '${op.id}': ipv4_address ${formatIpv4(r.ip)} is outside subnet '${s.id}' (${formatCidr(s.cidr)})`,
           );
         }
+        const notHost = subnetHostProblem('ipv4_address', r.ip, s.cidr);
+        if (notHost !== undefined) return status(op, OperationStatus.INVALID_ARG, `dhcp '${op.id}': ${notHost}`);
         // The DHCP table semantics Alcor tests for (acceptance scenario 14): a duplicate add and an
         // update of a missing entry fail. A repeated identical CREATE stays idempotent.
         if (op.operation === OperationType.CREATE && current !== undefined && !sameContent(current, r)) {
@@ -256,6 +258,8 @@ export class Planner {
           reason: `fixed_ips[${i}].ip_address ${formatIpv4(f.ip)} is outside subnet '${s.id}' (${formatCidr(s.cidr)})`,
         };
       }
+      const notHost = subnetHostProblem(`fixed_ips[${i}].ip_address`, f.ip, s.cidr);
+      if (notHost !== undefined) return { status: OperationStatus.INVALID_ARG, reason: notHost };
     }
     return undefined;
   }

@@ -36,17 +36,18 @@ import type {
   Subnet,
   Vpc,
 } from '../model';
-import { cidrContains, cidrProblem, formatCidr, parseCidr } from './addr';
+import { cidrContains, cidrProblem, formatCidr, parseCidr, subnetHostProblem } from './addr';
 import {
   MAX_TUNNEL_ID,
   addressPairs,
   checkSegmentId,
-  cidr,
+  hostIpv4,
+  hostIpv4At,
   invalid,
-  ipv4,
   ipv4At,
   mac,
   macAt,
+  networkCidr,
   networkKind,
   nonEmptyAt,
   optionalMacAt,
@@ -66,7 +67,7 @@ export function normalizeVpc(c: VpcConfiguration, id: string): Vpc {
     requestId: c.requestId,
     projectId: c.projectId,
     name: c.name,
-    cidr: c.cidr === '' ? undefined : cidr('cidr', c.cidr),
+    cidr: c.cidr === '' ? undefined : networkCidr('cidr', c.cidr),
     tunnelId: c.tunnelId,
     gatewayIds: c.gatewayIds.slice(),
   };
@@ -76,16 +77,18 @@ export function normalizeSubnet(c: SubnetConfiguration, id: string): Subnet {
   const networkType = networkKind(c.networkType);
   checkSegmentId('tunnel_id', c.tunnelId, networkType);
   if (c.cidr === '') invalid('cidr is empty (want address/prefix like 10.0.0.0/24)');
-  const subnetCidr = cidr('cidr', c.cidr);
+  const subnetCidr = networkCidr('cidr', c.cidr);
   let gateway: Subnet['gateway'];
   const g = c.gateway;
   if (g !== undefined && (g.ipAddress !== '' || g.macAddress !== '')) {
     if (g.ipAddress === '') invalid('gateway.ip_address is empty but gateway.mac_address is set');
     if (g.macAddress === '') invalid('gateway.mac_address is empty (a gateway IP needs its MAC)');
-    gateway = { ip: ipv4('gateway.ip_address', g.ipAddress), mac: mac('gateway.mac_address', g.macAddress) };
+    gateway = { ip: hostIpv4('gateway.ip_address', g.ipAddress), mac: mac('gateway.mac_address', g.macAddress) };
     if (!cidrContains(subnetCidr, gateway.ip)) {
       invalid(`gateway.ip_address ${g.ipAddress} is outside the subnet's cidr ${formatCidr(subnetCidr)}`);
     }
+    const notHost = subnetHostProblem('gateway.ip_address', gateway.ip, subnetCidr);
+    if (notHost !== undefined) invalid(notHost);
   }
   const dnsServers: Ipv4[] = [];
   for (let i = 0; i < c.dnsEntryList.length; i++) {
@@ -118,7 +121,7 @@ export function normalizePort(c: PortConfiguration, id: string): Port {
     const f = c.fixedIps[i] as { subnetId: string; ipAddress: string };
     fixedIps[i] = {
       subnetId: nonEmptyAt('fixed_ips', i, 'subnet_id', f.subnetId),
-      ip: ipv4At('fixed_ips', i, 'ip_address', f.ipAddress),
+      ip: hostIpv4At('fixed_ips', i, 'ip_address', f.ipAddress),
     };
   }
   const hostText = c.hostInfo?.ipAddress ?? '';
@@ -135,7 +138,7 @@ export function normalizePort(c: PortConfiguration, id: string): Port {
     deviceOwner: c.deviceOwner,
     mac: mac('mac_address', c.macAddress),
     adminStateUp: c.adminStateUp,
-    hostIp: hostText === '' ? undefined : ipv4('host_info.ip_address', hostText),
+    hostIp: hostText === '' ? undefined : hostIpv4('host_info.ip_address', hostText),
     fixedIps,
     allowedAddressPairs:
       c.allowAddressPairs.length === 0 ? EMPTY_PAIRS : addressPairs('allow_address_pairs', c.allowAddressPairs),
@@ -162,7 +165,7 @@ export function normalizeNeighbor(c: NeighborConfiguration, id: string): Neighbo
     fixedIps[i] = {
       type,
       subnetId: nonEmptyAt('fixed_ips', i, 'subnet_id', f.subnetId),
-      ip: ipv4At('fixed_ips', i, 'ip_address', f.ipAddress),
+      ip: hostIpv4At('fixed_ips', i, 'ip_address', f.ipAddress),
       tunnelId: f.tunnelId,
     };
   }
@@ -175,7 +178,7 @@ export function normalizeNeighbor(c: NeighborConfiguration, id: string): Neighbo
     name: c.name,
     mac: mac('mac_address', c.macAddress),
     hostMac: c.hostMacAddress === '' ? undefined : mac('host_mac_address', c.hostMacAddress),
-    hostIp: ipv4('host_ip_address', c.hostIpAddress),
+    hostIp: hostIpv4('host_ip_address', c.hostIpAddress),
     fixedIps,
     allowedAddressPairs:
       c.allowAddressPairs.length === 0 ? EMPTY_PAIRS : addressPairs('allow_address_pairs', c.allowAddressPairs),
@@ -273,7 +276,7 @@ export function normalizeDhcp(c: DHCPConfiguration, id: string): Dhcp {
     requestId: c.requestId,
     subnetId: c.subnetId,
     mac: mac('mac_address', c.macAddress),
-    ip: ipv4('ipv4_address', c.ipv4Address),
+    ip: hostIpv4('ipv4_address', c.ipv4Address),
     hostname: c.portHostName,
   };
 }
@@ -349,7 +352,7 @@ export function normalizeGateway(c: GatewayConfiguration, id: string): Gateway {
     const d = c.destinations[i] as GatewayConfiguration['destinations'][number];
     // A destination is a tunnel endpoint: both its underlay IP and its MAC are needed to send to it.
     destinations[i] = {
-      ip: ipv4At('destinations', i, 'ip_address', d.ipAddress),
+      ip: hostIpv4At('destinations', i, 'ip_address', d.ipAddress),
       mac: macAt('destinations', i, 'mac_address', d.macAddress),
     };
   }

@@ -1,0 +1,140 @@
+// What the control service checks before it stores a goal state: exactly what an agent would refuse
+// whole, so nothing stored can make every later push of a host fail.
+//
+// - Size: an agent refuses a message over its --max-message-mb (default 256 MiB). The northbound
+//   message itself, and every per-host message the commit would make (the host's FULL state after
+//   the commit, which is what a reconnect pushes), must fit. Otherwise the message was stored,
+//   forwarded, refused, retried forever, and the host's later pushes came back PENDING.
+// - Content: the message is decoded with the same codec the agent uses and every resource is run
+//   through core's normalizers (syntax, ranges, usable MACs and addresses). The splitter only reads
+//   the top level of each resource, so a neighbor with truncated inner bytes used to be stored.
+// What is not decoded: bytes the splitter reads past and nothing keeps (a map entry or value superseded
+// by a later one for the same key inside the same message, last one wins); they are neither stored nor
+// forwarded, so no agent ever sees them.
+// Checks that need the agent's held state (is the port's subnet there? is the IP inside it?) stay
+// the agent's; their INVALID_ARG statuses come back in the reply and in /v1/hosts/<ip>/result.
+import {
+  DHCPState,
+  GatewayState,
+  GoalStateV2,
+  NeighborState,
+  OperationType,
+  PortState,
+  ResourceType,
+  RouterState,
+  SecurityGroupState,
+  SubnetState,
+  VpcState,
+} from '../../proto';
+import { fromGoalStateV2 } from '../../core/goalstate';
+import { varintSize } from '../../core/wire/varint';
+import { ControlError, ParsedGoalState, parseResourceKey } from '../resources';
+import type { StateCache } from '../store/store';
+
+/** The agents' default --max-message-mb (agent/cli/run.ts), in bytes. */
+export const AGENT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
+
+/** Decoders of each resource's XState message, by the kind's GoalStateV2 map (what the agent's decode runs). */
+const STATE_CODECS: { readonly [T in ResourceType]?: { readonly map: StateMap; decode(b: Uint8Array): unknown } } = {
+  [ResourceType.VPC]: { map: 'vpcStates', decode: (b) => VpcState.decode(b) },
+  [ResourceType.SUBNET]: { map: 'subnetStates', decode: (b) => SubnetState.decode(b) },
+  [ResourceType.PORT]: { map: 'portStates', decode: (b) => PortState.decode(b) },
+  [ResourceType.DHCP]: { map: 'dhcpStates', decode: (b) => DHCPState.decode(b) },
+  [ResourceType.NEIGHBOR]: { map: 'neighborStates', decode: (b) => NeighborState.decode(b) },
+  [ResourceType.SECURITYGROUP]: { map: 'securityGroupStates', decode: (b) => SecurityGroupState.decode(b) },
+  [ResourceType.ROUTER]: { map: 'routerStates', decode: (b) => RouterState.decode(b) },
+  [ResourceType.GATEWAY]: { map: 'gatewayStates', decode: (b) => GatewayState.decode(b) },
+};
+
+type StateMap =
+  | 'vpcStates'
+  | 'subnetStates'
+  | 'portStates'
+  | 'dhcpStates'
+  | 'neighborStates'
+  | 'securityGroupStates'
+  | 'routerStates'
+  | 'gatewayStates';
+
+/**
+ * Refuses (ControlError BAD_GOAL_STATE / BAD_RESOURCE) a goal state whose resources an agent could not
+ * read. Only the resource states are decoded: the splitter already read the top level and the host
+ * lists (decoding host_resources again would double the cost for nothing).
+ */
+export function validateContent(gs: ParsedGoalState): void {
+  const msg: GoalStateV2 = {
+    formatVersion: 0,
+    hostResources: {},
+    vpcStates: {},
+    subnetStates: {},
+    portStates: {},
+    dhcpStates: {},
+    neighborStates: {},
+    securityGroupStates: {},
+    routerStates: {},
+    gatewayStates: {},
+  };
+  for (const r of gs.resources.values()) {
+    const codec = STATE_CODECS[r.type];
+    if (codec === undefined) continue;
+    let state: unknown;
+    try {
+      state = codec.decode(r.state);
+    } catch (err: unknown) {
+      throw new ControlError('BAD_GOAL_STATE', `${r.key}: the state does not decode: ${(err as Error).message}`);
+    }
+    (msg[codec.map] as Record<string, unknown>)[r.id] = state;
+  }
+  const ops = fromGoalStateV2(msg).ops;
+  let first: string | undefined;
+  let bad = 0;
+  for (const op of ops) {
+    if (op.error === undefined) continue;
+    bad++;
+    first ??= op.error;
+  }
+  if (first !== undefined) {
+    const more = bad > 1 ? ` (and ${bad - 1} more invalid resource(s))` : '';
+    throw new ControlError('BAD_RESOURCE', `${first}${more}; nothing was stored`);
+  }
+}
+
+/** Refuses (ControlError MESSAGE_TOO_LARGE) a message, or a host's resulting full state, over `limit` bytes. */
+export function validateSize(gs: ParsedGoalState, rawLength: number, cache: StateCache, limit: number): void {
+  if (rawLength > limit) {
+    throw new ControlError(
+      'MESSAGE_TOO_LARGE',
+      `the goal state is ${rawLength} bytes, over the agents' limit of ${limit} bytes; split it`,
+    );
+  }
+  for (const [host, wanted] of gs.hosts) {
+    const keys = new Set(cache.hosts.get(host)?.keys ?? []);
+    for (const key of wanted) {
+      const incoming = gs.resources.get(key);
+      if (incoming !== undefined && incoming.operation === OperationType.DELETE) keys.delete(key);
+      else keys.add(key);
+    }
+    let size = 2; // format_version
+    for (const key of keys) {
+      const state = gs.resources.get(key)?.state ?? cache.resources.get(key)?.state;
+      if (state === undefined) continue; // unknown keys are reported missing, not pushed
+      size += hostMessageBytes(key, state.length);
+      if (size > limit) {
+        throw new ControlError(
+          'MESSAGE_TOO_LARGE',
+          `host ${host}'s goal state would be over ${limit} bytes (the agents' limit) after this change; ` +
+            `split the host's resources or raise --max-message-mb on its agent and here`,
+        );
+      }
+    }
+  }
+}
+
+/** Bytes one resource adds to a host's message: its map entry plus its host_resources item (upper bound). */
+function hostMessageBytes(key: string, stateLength: number): number {
+  const { id } = parseResourceKey(key);
+  const idLen = Buffer.byteLength(id, 'utf8');
+  const entryLen = 1 + varintSize(idLen) + idLen + 1 + varintSize(stateLength) + stateLength;
+  const itemLen = 3 + 1 + varintSize(idLen) + idLen; // type (at most 3 bytes) + id
+  return 2 + varintSize(entryLen) + entryLen + 1 + varintSize(itemLen) + itemLen;
+}
