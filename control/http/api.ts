@@ -24,6 +24,8 @@ import { Controller } from '../controller';
 import { Logger } from '../log';
 import { ControlMetrics } from '../metrics';
 import { httpStatusOf } from '../../agent/grpc/status';
+import { INVALID, parseIpv4 } from '../../core/goalstate/addr';
+import { parseHostPort } from '../../core/net/hostport';
 import { ControlError, controlErrorKind } from '../resources';
 import { ControlStore } from '../store/store';
 import { ApiError } from '../resources/errors';
@@ -81,16 +83,29 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
   }
 }
 
-const ADDRESS = /^[^\s/]+:\d{1,5}$/;
+/** A DNS name: letters, digits, hyphens and dots (a dotted quad must be a real IPv4 address). */
+const DNS_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$/;
+
+/** Whether `text` is a HOST:PORT an agent can listen on: a port 1-65535 and an IPv4 address, an IPv6 address or a DNS name. */
+function usableAgentAddress(text: string): boolean {
+  const hp = parseHostPort(text);
+  if (hp === undefined || hp.port === 0) return false;
+  if (/^[0-9.]+$/.test(hp.host)) return parseIpv4(hp.host) !== INVALID;
+  if (text.startsWith('[')) return hp.host.includes(':');
+  return DNS_NAME.test(hp.host);
+}
 
 function agentList(body: unknown): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   const add = (host: unknown, agent: unknown): void => {
-    if (typeof host !== 'string' || host === '' || typeof agent !== 'string' || !ADDRESS.test(agent)) {
+    if (typeof host !== 'string' || parseIpv4(host) === INVALID) {
+      throw new HttpError(400, 'BAD_HOST_IP', `a host is named by its IPv4 address, got ${JSON.stringify(host)}`);
+    }
+    if (typeof agent !== 'string' || !usableAgentAddress(agent)) {
       throw new HttpError(
         400,
         'BAD_AGENT',
-        `need a host IP and an agent HOST:PORT, got ${JSON.stringify({ host, agent })}`,
+        `need an agent HOST:PORT (an IPv4 address or a DNS name, port 1-65535), got ${JSON.stringify(agent)}`,
       );
     }
     out.push([host, agent]);
