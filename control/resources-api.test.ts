@@ -8,27 +8,8 @@ import * as path from 'node:path';
 import { ControlConfig } from './config';
 import { silentLogger } from './log';
 import { ControlHandle, startControl } from './server';
-import { hostIp } from './testing/fixtures';
+import { embeddedConfig as config, hostIp } from './testing/fixtures';
 import { TestAgent } from './testing/test-agent';
-
-function config(dataDir: string, over: Partial<ControlConfig> = {}): ControlConfig {
-  return {
-    listen: '127.0.0.1:0',
-    http: '127.0.0.1:0',
-    etcd: null,
-    dataDir,
-    replicaId: 'solo',
-    prefix: '/t/',
-    leaseTtlSec: 5,
-    ackMode: 'agents',
-    resultTimeoutMs: 5000,
-    replyTimeoutMs: 5000,
-    backoffMaxMs: 200,
-    logLevel: 'warn',
-    agents: new Map(),
-    ...over,
-  };
-}
 
 type Json = Record<string, unknown>;
 type Call = (

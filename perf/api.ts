@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { formatHelp, isCliError, parseArgs, type OptionSpec } from '../core/cli/args';
+import { parseArgs, type OptionSpec } from '../core/cli/args';
 import type { CliIo, SubcommandModule } from '../core/cli/commands';
 import { hostIp, httpJson } from '../control/testing/fixtures';
 import { ReplicaProcess } from '../control/testing/replica-process';
@@ -289,21 +289,3 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
 }
 
 export const command: SubcommandModule = { help: HELP, run };
-
-export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
-  const io: CliIo = {
-    stdout: (t) => void process.stdout.write(t),
-    stderr: (t) => void process.stderr.write(t),
-    env: process.env,
-  };
-  if (argv.includes('--help') || argv.includes('-h')) {
-    io.stdout(formatHelp(HELP));
-    return 0;
-  }
-  try {
-    return await run(argv, io);
-  } catch (err: unknown) {
-    io.stderr(`alcor-bench api: ${isCliError(err) ? err.message : String((err as Error).stack ?? err)}\n`);
-    return isCliError(err) ? 2 : 1;
-  }
-}
