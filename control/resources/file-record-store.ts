@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readJsonLines } from '../store/json-lines';
 import { ApiError } from './errors';
 import { RecordChange, RecordEntry, RecordEvents, RecordStore, RecordTxn, TxnResult } from './record-store';
 
@@ -31,23 +32,7 @@ export class FileRecordStore implements RecordStore {
 
   async start(): Promise<void> {
     await fs.promises.mkdir(this.dataDir, { recursive: true });
-    let text = '';
-    try {
-      text = await fs.promises.readFile(this.file, 'utf8');
-    } catch (err: unknown) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    const lines = text.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i] as string;
-      if (line === '') continue;
-      let rec: LogLine;
-      try {
-        rec = JSON.parse(line) as LogLine;
-      } catch {
-        if (i === lines.length - 1) break;
-        throw new Error(`${this.file}:${i + 1}: unparsable record`);
-      }
+    for (const rec of await readJsonLines<LogLine>(this.file)) {
       for (const [k, v] of rec.p ?? []) this.view.set(k, { value: v, modRev: rec.r });
       for (const k of rec.d ?? []) this.view.delete(k);
       this.rev = Math.max(this.rev, rec.r);

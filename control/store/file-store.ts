@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ParsedGoalState, ControlError, encodeHostsOnly, parseGoalStateV2 } from '../resources';
+import { readJsonLines } from './json-lines';
 import { CommitPlan, ControlStore, HostResult, planCommit, StateCache, StoreEvents } from './store';
 
 type LogRecord =
@@ -39,25 +40,7 @@ export class FileStore implements ControlStore {
 
   async start(): Promise<void> {
     await fs.promises.mkdir(this.dataDir, { recursive: true });
-    let text = '';
-    try {
-      text = await fs.promises.readFile(this.file, 'utf8');
-    } catch (err: unknown) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    const lines = text.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i] as string;
-      if (line === '') continue;
-      let rec: LogRecord;
-      try {
-        rec = JSON.parse(line) as LogRecord;
-      } catch {
-        if (i === lines.length - 1) break; // torn tail
-        throw new ControlError('STORE_CORRUPT', `${this.file}:${i + 1}: unparsable record`);
-      }
-      this.replay(rec);
-    }
+    for (const rec of await readJsonLines<LogRecord>(this.file)) this.replay(rec);
     await this.compact();
     this.fd = await fs.promises.open(this.file, 'a');
   }
