@@ -126,18 +126,21 @@ function agentHandle(
       await exited;
     },
     pushRawV1: (bytes: Uint8Array) => pushRawV1(grpcPort, bytes, credentials),
-    push(gs: GoalStateV2) {
-      return new Promise((resolve, reject) => {
-        const call = client.pushGoalStatesStream();
-        let reply: GoalStateOperationReply | undefined;
-        call.on('data', (r: GoalStateOperationReply) => (reply = r));
-        call.on('error', (e: Error) => reject(e));
-        call.on('status', () => (reply === undefined ? reject(new Error('no reply')) : resolve(reply)));
-        call.write(gs);
-        call.end();
-      });
-    },
+    push: (gs: GoalStateV2) => pushOnStream(client, gs),
   };
+}
+
+/** One GoalStateV2 on a fresh PushGoalStatesStream; resolves with its reply once the stream ends. */
+export function pushOnStream(client: GoalStateProvisionerClient, gs: GoalStateV2): Promise<GoalStateOperationReply> {
+  return new Promise((resolve, reject) => {
+    const call = client.pushGoalStatesStream();
+    let reply: GoalStateOperationReply | undefined;
+    call.on('data', (r: GoalStateOperationReply) => (reply = r));
+    call.on('error', (e: Error) => reject(e));
+    call.on('status', () => (reply === undefined ? reject(new Error('no reply')) : resolve(reply)));
+    call.write(gs);
+    call.end();
+  });
 }
 
 /**

@@ -18,7 +18,15 @@ import { GoalStateOperationReply, GoalStateProvisionerClient, GoalStateV2, Opera
 import { requirePrereqs } from '../test/prereq';
 import { OvsSandbox, type Vm } from '../test/sandbox';
 import { defaultStateDir } from './cli/run';
-import { dumpOurFlows, goalState, startAgent, until, type AgentProcess, type PortSpec } from './e2e-helpers';
+import {
+  dumpOurFlows,
+  goalState,
+  pushOnStream,
+  startAgent,
+  until,
+  type AgentProcess,
+  type PortSpec,
+} from './e2e-helpers';
 import { tapNameFor } from './ovsdb';
 
 const HOST_IP = '192.0.2.61';
@@ -121,17 +129,7 @@ async function startControl(dataDir: string): Promise<Control> {
       });
       if (!r.ok) throw new Error(`register: ${r.status} ${await r.text()}`);
     },
-    push(gs) {
-      return new Promise((resolve, reject) => {
-        const call = client.pushGoalStatesStream();
-        let reply: GoalStateOperationReply | undefined;
-        call.on('data', (r: GoalStateOperationReply) => (reply = r));
-        call.on('error', (e: Error) => reject(e));
-        call.on('status', () => (reply === undefined ? reject(new Error('no reply')) : resolve(reply)));
-        call.write(gs);
-        call.end();
-      });
-    },
+    push: (gs) => pushOnStream(client, gs),
     async stop() {
       client.close();
       if (child.exitCode === null) child.kill('SIGTERM');

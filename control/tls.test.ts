@@ -23,29 +23,14 @@ import {
 import { ControlConfig, loadRunConfig } from './config';
 import { silentLogger } from './log';
 import { ControlHandle, startControl } from './server';
-import { hostIp, makeGoalState, pushGoalStates } from './testing/fixtures';
+import { embeddedConfig, hostIp, makeGoalState, pushGoalStates } from './testing/fixtures';
 import { ReplicaProcess } from './testing/replica-process';
 import { TestAgent } from './testing/test-agent';
 
 const TOKEN = 's3cret-token-for-tests';
 
 function config(dataDir: string, over: Partial<ControlConfig>): ControlConfig {
-  return {
-    listen: '127.0.0.1:0',
-    http: '127.0.0.1:0',
-    etcd: null,
-    dataDir,
-    replicaId: 'tls',
-    prefix: '/t/',
-    leaseTtlSec: 5,
-    ackMode: 'agents',
-    resultTimeoutMs: 5000,
-    replyTimeoutMs: 5000,
-    backoffMaxMs: 200,
-    logLevel: 'warn',
-    agents: new Map(),
-    ...over,
-  };
+  return embeddedConfig(dataDir, { replicaId: 'tls', ...over });
 }
 
 /** Resolves with the gRPC error of a push, or null when it succeeded. */
