@@ -9,6 +9,8 @@ import { silentLogger } from './log';
 import { ControlHandle, startControl } from './server';
 import {
   embeddedConfig as config,
+  fixtureNeighborIp,
+  fixturePortIp,
   hostIp,
   httpJson,
   makeGoalState,
@@ -169,7 +171,7 @@ test('on-demand: a neighbor is found by IP and pushed to the asking host', async
               requestType: RequestType.ON_DEMAND,
               requestId: ip,
               tunnelId: 21,
-              sourceIp: '10.200.0.0',
+              sourceIp: fixturePortIp(0),
               sourcePort: 0,
               destinationIp: ip,
               destinationPort: 0,
@@ -180,7 +182,7 @@ test('on-demand: a neighbor is found by IP and pushed to the asking host', async
         },
         b.hostIp,
       );
-    const ok = await ask('10.201.0.2');
+    const ok = await ask(fixtureNeighborIp(2));
     assert.is(ok.operationStatuses[0]?.operationStatus, OperationStatus.SUCCESS);
     await b.waitFor(() => b.applied.has('neighbor/nbr-a-2'), 3000, 'on-demand neighbor');
     const miss = await ask('10.99.99.99');

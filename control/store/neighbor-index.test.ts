@@ -20,7 +20,14 @@ import {
 import { silentLogger } from '../log';
 import { parseGoalStateV2 } from '../resources';
 import { startControl } from '../server';
-import { embeddedConfig, hostIp, makeGoalState, pushGoalStates, requestGoalStates } from '../testing/fixtures';
+import {
+  embeddedConfig,
+  fixtureNeighborIp,
+  hostIp,
+  makeGoalState,
+  pushGoalStates,
+  requestGoalStates,
+} from '../testing/fixtures';
 import { TestAgent } from '../testing/test-agent';
 import { FileStore } from './file-store';
 import { StateCache } from './store';
@@ -190,14 +197,14 @@ test('the controller answers on-demand requests from the index, never by scannin
         b.hostIp,
       );
     try {
-      const hit = await ask('10.201.0.1');
-      const miss = await ask('10.201.9.9');
+      const hit = await ask(fixtureNeighborIp(1));
+      const miss = await ask(fixtureNeighborIp(9999));
       assert.is(hit.operationStatuses[0]?.operationStatus, OperationStatus.SUCCESS);
       assert.is(miss.operationStatuses[0]?.operationStatus, OperationStatus.FAILURE);
     } finally {
       Object.assign(stored, { [Symbol.iterator]: saved.iter, entries: saved.entries, values: saved.values });
     }
-    assert.equal(lookups, ['10.201.0.1@21', '10.201.9.9@21']);
+    assert.equal(lookups, [`${fixtureNeighborIp(1)}@21`, `${fixtureNeighborIp(9999)}@21`]);
     await b.waitFor(() => b.applied.has('neighbor/nbr-a-1'), 3000, 'on-demand neighbor');
   } finally {
     await ctl.stop();

@@ -15,11 +15,29 @@ import {
   HostRequest,
   HostRequestReply,
 } from '../../proto';
-import { formatMac } from '../../core/goalstate/addr';
+import { formatIpv4, formatMac } from '../../core/goalstate/addr';
 import type { ControlConfig } from '../config';
 
 export function hostIp(i: number): string {
   return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+}
+
+/**
+ * The fixture subnet holds 4M addresses, so that 1,000 hosts x 100 ports and their neighbors all get valid, distinct
+ * host addresses (a real agent refuses a port on the network address or a neighbor outside its subnet).
+ */
+const SUBNET_CIDR = '10.64.0.0/10';
+const PORT_BASE = 0x0a_40_00_01; // 10.64.0.1: the first host address
+const NEIGHBOR_BASE = 0x0a_60_00_00; // 10.96.0.0: the subnet's upper half, clear of the ports
+
+/** The address `makeGoalState` gives shared neighbor n (for on-demand lookups in tests). */
+export function fixtureNeighborIp(n: number): string {
+  return formatIpv4(NEIGHBOR_BASE + n);
+}
+
+/** The address `makeGoalState` gives port n (counted across hosts, in host order). */
+export function fixturePortIp(n: number): string {
+  return formatIpv4(PORT_BASE + n);
 }
 
 /** A locally administered MAC (02:...) numbered n. */
@@ -60,7 +78,7 @@ export function makeGoalState(o: FixtureOptions): GoalStateV2 {
       revisionNumber: 1,
       id: subnetId,
       vpcId: 'vpc-1',
-      cidr: '10.200.0.0/16',
+      cidr: SUBNET_CIDR,
       tunnelId: 21,
       networkType: NetworkType.VXLAN,
     },
@@ -77,9 +95,7 @@ export function makeGoalState(o: FixtureOptions): GoalStateV2 {
         vpcId: 'vpc-1',
         macAddress: mac(0xff00000000 + n),
         hostIpAddress: '192.0.2.250',
-        fixedIps: [
-          { neighborType: NeighborType.L2, subnetId, ipAddress: `10.201.${(n >> 8) & 255}.${n & 255}`, tunnelId: 21 },
-        ],
+        fixedIps: [{ neighborType: NeighborType.L2, subnetId, ipAddress: fixtureNeighborIp(n), tunnelId: 21 }],
       },
     });
   }
@@ -103,7 +119,7 @@ export function makeGoalState(o: FixtureOptions): GoalStateV2 {
           macAddress: mac(n + 1),
           adminStateUp: true,
           hostInfo: { ipAddress: host },
-          fixedIps: [{ subnetId, ipAddress: `10.200.${(n >> 8) & 255}.${n & 255}` }],
+          fixedIps: [{ subnetId, ipAddress: fixturePortIp(n) }],
         },
       });
       resources.push({ type: ResourceType.PORT, id });
