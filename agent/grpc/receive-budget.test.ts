@@ -26,8 +26,8 @@ function prefix(size: number): Buffer {
 
 interface RawCall {
   readonly stream: http2.ClientHttp2Stream;
-  /** grpc-status and grpc-message, from the trailers (or the headers of a trailers-only answer). */
-  readonly status: Promise<{ code: number; message: string }>;
+  /** grpc-status, grpc-message and grpc-retry-pushback-ms, from the trailers (or a trailers-only answer). */
+  readonly status: Promise<{ code: number; message: string; pushback?: string }>;
 }
 
 function rawCall(session: http2.ClientHttp2Session, path: string): RawCall {
@@ -37,10 +37,15 @@ function rawCall(session: http2.ClientHttp2Session, path: string): RawCall {
     'content-type': 'application/grpc',
     te: 'trailers',
   });
-  const status = new Promise<{ code: number; message: string }>((resolve) => {
+  const status = new Promise<{ code: number; message: string; pushback?: string }>((resolve) => {
     const take = (h: http2.IncomingHttpHeaders): void => {
-      if (h['grpc-status'] !== undefined)
-        resolve({ code: Number(h['grpc-status']), message: decodeURIComponent(String(h['grpc-message'] ?? '')) });
+      if (h['grpc-status'] === undefined) return;
+      const pushback = h['grpc-retry-pushback-ms'];
+      resolve({
+        code: Number(h['grpc-status']),
+        message: decodeURIComponent(String(h['grpc-message'] ?? '')),
+        ...(pushback === undefined ? {} : { pushback: String(pushback) }),
+      });
     };
     stream.on('response', take);
     stream.on('trailers', take);
@@ -86,6 +91,10 @@ test('issue 13 defect "partial messages hold memory": a message beyond the recei
     const refused = await b.status;
     assert.is(refused.code, grpc.status.RESOURCE_EXHAUSTED, refused.message);
     assert.match(refused.message, 'receive budget');
+    assert.ok(
+      Number(refused.pushback) > 0,
+      'a full budget is transient: the refusal invites a retry (gRFC A6 pushback)',
+    );
     assert.is(server.receive.inFlightBytes, 6 * MiB, 'the refused message holds nothing');
 
     // The unary path is bounded the same way.
@@ -138,7 +147,9 @@ test('issue 13: a message larger than the size limit gets RESOURCE_EXHAUSTED', a
   try {
     const a = rawCall(session, UNARY_PATH);
     a.stream.end(Buffer.concat([prefix(MiB + 1), Buffer.alloc(MiB + 1)]));
-    assert.is((await a.status).code, grpc.status.RESOURCE_EXHAUSTED);
+    const tooLarge = await a.status;
+    assert.is(tooLarge.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.is(tooLarge.pushback, undefined, 'too large is permanent: no retry is invited');
   } finally {
     session.destroy();
     await server.stop(500);

@@ -19,10 +19,12 @@
 // arrive; the call it gets first is grpc-js's BaseServerInterceptingCall, whose `decoder` and
 // `stream` are internals (stable since grpc-js 1.10; receive-budget.test.ts fails if they move).
 import * as grpc from '@grpc/grpc-js';
-import { grpcStatusOf } from './status';
+import { grpcStatusOf, retryPushback } from './status';
 
 /** Declared bytes of messages being received at once, across all calls (two largest goal states). */
 export const DEFAULT_RECEIVE_BUDGET_BYTES = 512 * 1024 * 1024;
+/** The pushback a budget refusal suggests: long enough for a large message in flight to progress. */
+const BUDGET_RETRY_MS = 200;
 /** Time from a message's length prefix to its last byte (a 256 MiB goal state at ~4.5 MB/s). */
 export const DEFAULT_RECEIVE_TIMEOUT_MS = 60_000;
 
@@ -36,7 +38,7 @@ interface DecoderInternals {
 interface BaseCallInternals {
   decoder: DecoderInternals;
   stream: { once(event: 'close', listener: () => void): unknown };
-  sendStatus(status: { code: grpc.status; details: string }): void;
+  sendStatus(status: { code: grpc.status; details: string; metadata?: grpc.Metadata }): void;
 }
 const READING_MESSAGE = 2;
 
@@ -133,7 +135,8 @@ export class ReceiveBudget {
           `a message of ${size} bytes does not fit the receive budget: ${this.#inFlight} of ${this.budgetBytes} ` +
           'bytes are in messages still being received (--max-receiving-mb); retry when they are in';
         this.#onRefuse?.('budget', details);
-        base.sendStatus({ code: grpcStatusOf('exhausted'), details });
+        // Transient: the budget frees as the messages in flight arrive, so the sender is invited to retry.
+        base.sendStatus({ code: grpcStatusOf('exhausted'), details, metadata: retryPushback(BUDGET_RETRY_MS) });
         return [];
       }
       reserved = size;

@@ -6,6 +6,7 @@
 // ACA does that after one message) just gets a new stream for the next message, without a full re-push.
 import * as grpc from '@grpc/grpc-js';
 import { GoalStateOperationReply, GoalStateProvisionerService } from '../../proto';
+import { retryPushbackOf } from '../../agent/grpc/status';
 import { ControlError } from '../resources';
 import { AgentChannels, newAgentClient } from './agent-channels';
 
@@ -36,12 +37,16 @@ const passThrough = (b: Buffer): Buffer => b;
 const decodeReply = (b: Buffer): GoalStateOperationReply => GoalStateOperationReply.decode(b);
 
 /**
- * gRPC codes that mean "this message will never be accepted", not "try again": the agent could not read
- * it (INVALID_ARGUMENT) or it is over the agent's size limit (RESOURCE_EXHAUSTED; the northbound
- * checks the same limit, so an agent saying it has a smaller one). Everything else is transient.
+ * Failures that mean "this message will never be accepted", not "try again": the agent could not read
+ * it (INVALID_ARGUMENT) or it is over the agent's size limit (RESOURCE_EXHAUSTED without a retry
+ * pushback; the northbound checks the same limit, so an agent saying it has a smaller one). A
+ * RESOURCE_EXHAUSTED that carries `grpc-retry-pushback-ms` is a full receive budget, which frees as
+ * other messages arrive: transient, like everything else.
  */
-export function isRefusal(code: grpc.status): boolean {
-  return code === grpc.status.INVALID_ARGUMENT || code === grpc.status.RESOURCE_EXHAUSTED;
+export function isRefusal(err: { code: grpc.status; metadata?: grpc.Metadata }): boolean {
+  if (err.code === grpc.status.INVALID_ARGUMENT) return true;
+  // RESOURCE_EXHAUSTED with a retry pushback is the agent's receive budget being full for now: transient.
+  return err.code === grpc.status.RESOURCE_EXHAUSTED && retryPushbackOf(err) === undefined;
 }
 
 /** Whether a failed send was refused by the agent (not retried) rather than lost in transit. */
@@ -147,7 +152,7 @@ export class AgentStream {
     call.on('error', (err: grpc.ServiceError) => {
       if (this.call !== call) return;
       const reason = `${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`;
-      if (isRefusal(err.code) && this.inflight.length > 0) this.refused(reason);
+      if (isRefusal(err) && this.inflight.length > 0) this.refused(reason);
       else this.broken(reason);
     });
     call.on('status', (st: grpc.StatusObject) => {
