@@ -320,7 +320,7 @@ if (requirePrereqs(['openssl'])) {
     }
   });
 
-  test('alcor-control run: --tls-* from the command line, SIGHUP swaps the certificate of the running process', async () => {
+  test('alcor-control run: --tls-* from the command line, SIGHUP or a file change swaps the certificate of the running process', async () => {
     const live = { cert: path.join(dir, 'proc.crt'), key: path.join(dir, 'proc.key') };
     fs.copyFileSync(pki.server.cert, live.cert);
     fs.copyFileSync(pki.server.key, live.key);
@@ -352,12 +352,33 @@ if (requirePrereqs(['openssl'])) {
       assert.is(await servedFingerprint(httpPort, good, 'http/1.1'), fingerprintOf(pki.server2.cert));
       assert.is(replica.proc.exitCode, null, 'still running');
       assert.is((await httpsRequest(httpPort, 'GET', '/healthz', good)).status, 200);
+
+      // Rotated on disk with no signal: the running process serves the files' certificate again.
+      fs.copyFileSync(pki.server.cert, live.cert);
+      fs.copyFileSync(pki.server.key, live.key);
+      const original = fingerprintOf(pki.server.cert);
+      let served = '';
+      await untilAsync('served after a file change', async () => {
+        served = await servedFingerprint(grpcPort, good, 'h2');
+        return served === original;
+      });
+      assert.is(await servedFingerprint(httpPort, good, 'http/1.1'), original);
+      assert.is(replica.proc.exitCode, null, 'still running');
     } finally {
       await replica.kill('SIGTERM');
     }
   });
 
   test.run();
+}
+
+/** Polls `cond` until it holds; throws after timeoutMs. */
+async function untilAsync(what: string, cond: () => Promise<boolean>, timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** Polls `cond` every 20 ms until it holds; throws after timeoutMs. */

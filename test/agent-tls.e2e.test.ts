@@ -51,7 +51,7 @@ async function unaryError(port: number, creds: grpc.ChannelCredentials): Promise
 }
 
 if (requirePrereqs(['root', 'ovs', 'netns', 'openssl'])) {
-  test('agent over mutual TLS: refuses plaintext and foreign certificates, takes goal states from a TLS control, reloads on SIGHUP', async () => {
+  test('agent over mutual TLS: refuses plaintext and foreign certificates, takes goal states from a TLS control, reloads on SIGHUP and on file change', async () => {
     let pki: TestPki | undefined;
     let sb: OvsSandbox | undefined;
     let agent: AgentProcess | undefined;
@@ -139,6 +139,21 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'openssl'])) {
       const [viaControl] = await pushGoalStates(`127.0.0.1:${ctl.grpcPort}`, [GoalStateV2.encode(gs).finish()], 30000);
       assert.ok(viaControl?.operationStatuses.every((s) => s.operationStatus === OperationStatus.SUCCESS));
       assert.is((await vm1.exec(['ping', '-c1', '-W2', P2.ip])).code, 0);
+
+      // A rotation on disk, with no signal: written beside and renamed over, as rotation tools do.
+      for (const [from, to] of [
+        [pki.server.cert, live.cert],
+        [pki.server.key, live.key],
+      ] as const) {
+        fs.copyFileSync(from, `${to}.new`);
+        fs.renameSync(`${to}.new`, to);
+      }
+      const original = fingerprintOf(pki.server.cert);
+      await until('the rotated certificate served without SIGHUP', async () => {
+        return (await servedFingerprint(a.grpcPort, good, 'h2')) === original;
+      });
+      assert.equal(await dumpOurFlows(sb), flows, 'the flows are untouched by the file-change reload');
+      assert.is(agent.child.pid, pid);
     } finally {
       await ctl?.stop();
       await agent?.stop();

@@ -12,6 +12,7 @@ import { CliError, EXIT_FAILURE, EXIT_OK, type CliIo, type SubcommandModule } fr
 import { AgentDaemon, jsonLogger, splitHostPort, type DaemonOptions, type DataplaneKind } from '../daemon';
 import { DEFAULT_PIN_DIR } from '../../native/arp-responder';
 import { isLoopbackHost, loadTlsMaterial, tlsFilesFromFlags, TLS_SERVER_OPTIONS, type TlsFiles } from '../tls';
+import { watchTlsFiles } from '../tls-watch';
 
 const DATAPLANE_KINDS: readonly DataplaneKind[] = ['ovs', 'ebpf', 'both'];
 
@@ -203,28 +204,43 @@ export async function runAgent(argv: readonly string[], io: CliIo): Promise<numb
     log('error', 'agent failed to start', { error: e instanceof Error ? e.message : String(e), code: codeOf(e) });
     return EXIT_FAILURE;
   }
-  const onHangup = (): void => reloadTls(daemon, log);
+  const onHangup = (): void => reloadTls(daemon, log, 'SIGHUP');
   process.on('SIGHUP', onHangup);
+  const tls = opts.tls;
+  const watch =
+    tls === undefined
+      ? undefined
+      : watchTlsFiles(
+          [tls.certFile, tls.keyFile, tls.caFile],
+          () => reloadTls(daemon, log, 'file change'),
+          (dir, err) => log('warn', 'cannot watch a TLS directory; SIGHUP still reloads', { dir, error: err.message }),
+        );
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   process.off('SIGHUP', onHangup);
+  watch?.close();
   log('info', 'shutting down', { signal });
   await daemon.stop();
   return EXIT_OK;
 }
 
-/** SIGHUP: re-read the TLS files. A bad new file is logged and the previous certificate stays in use. */
-function reloadTls(daemon: AgentDaemon, log: ReturnType<typeof jsonLogger>): void {
+/**
+ * SIGHUP or a change in the TLS files' directories: re-read the TLS files. A bad new file is logged and the
+ * previous certificate stays in use. A file change that left the material as it was says nothing.
+ */
+function reloadTls(daemon: AgentDaemon, log: ReturnType<typeof jsonLogger>, trigger: 'SIGHUP' | 'file change'): void {
   try {
     const r = daemon.reloadTls();
     if (r === null) log('info', 'SIGHUP: no TLS configured, nothing to reload');
-    else log('info', 'TLS certificates reloaded', { fingerprint: r.fingerprint, changed: r.changed });
+    else if (r.changed || trigger === 'SIGHUP')
+      log('info', 'TLS certificates reloaded', { fingerprint: r.fingerprint, changed: r.changed, trigger });
   } catch (e: unknown) {
     log('error', 'TLS reload failed; still serving the previous certificate', {
       error: e instanceof Error ? e.message : String(e),
       code: codeOf(e),
+      trigger,
     });
   }
 }
@@ -242,8 +258,8 @@ export const command: SubcommandModule = {
       'flushing them, then serves goal states over gRPC and programs OVS with one atomic bundle each.\n' +
       'Logs are JSON lines on standard output; one says "agent ready". SIGTERM/SIGINT stop it and leave\n' +
       'the flows installed. With --tls-cert/--tls-key the gRPC server speaks only TLS; --tls-ca also\n' +
-      'requires client certificates signed by that CA. SIGHUP re-reads the TLS files (new connections get\n' +
-      'the new certificate; flows and open connections stay).',
+      'requires client certificates signed by that CA. SIGHUP, or any change to the TLS files, re-reads\n' +
+      'them (new connections get the new certificate; flows and open connections stay).',
     options: OPTIONS,
   },
   run: runAgent,

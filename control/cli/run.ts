@@ -12,6 +12,7 @@ import {
 import { loadRunConfig, RUN_OPTIONS } from '../config';
 import { createLogger } from '../log';
 import { startControl } from '../server';
+import { watchTlsFiles } from '../../agent/tls-watch';
 
 const HELP = {
   usage: 'alcor-control run [options]',
@@ -27,7 +28,7 @@ const HELP = {
     'TLS: --tls-cert/--tls-key make the northbound gRPC and the HTTP API TLS-only; --tls-ca requires client',
     'certificates from that CA on both. --agent-tls-ca (with --agent-tls-cert/--agent-tls-key for mutual TLS)',
     'makes the connections to agents TLS. --http-token-file: POST/PUT/PATCH/DELETE need "Authorization: Bearer',
-    '<token>" (401 without, 403 wrong); GET stays open. SIGHUP re-reads the certificates and the token.',
+    '<token>" (401 without, 403 wrong); GET stays open. SIGHUP, or a change to those files, re-reads them.',
     'Register agents with PUT /v1/hosts/<ip> {"agent":"HOST:PORT"} on --http, or "agents" in the config file.',
     'Example: alcor-control run --listen 127.0.0.1:9016 --http 127.0.0.1:9017 --etcd http://127.0.0.1:2379',
   ].join('\n'),
@@ -67,9 +68,15 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     }
   };
   process.on('SIGHUP', onHangup);
+  // A certificate or token rotated on disk is picked up without a signal, as SIGHUP would.
+  const watched = [cfg.tls, cfg.agentTls].flatMap((t) => [t?.certFile, t?.keyFile, t?.caFile]);
+  const watch = watchTlsFiles([...watched, cfg.httpTokenFile], onHangup, (dir, err) =>
+    log.warn('cannot watch a TLS directory; SIGHUP still reloads', { dir, error: err.message }),
+  );
   return new Promise<number>((resolve) => {
     const onSignal = (sig: string): void => {
       log.info('shutting down', { signal: sig });
+      watch.close();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       process.off('SIGHUP', onHangup);
