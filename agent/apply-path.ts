@@ -36,6 +36,7 @@ import type { InterfaceMonitor, PortEvent } from './ovsdb';
 import { SessionError, type BundleStream, type BundleTimings, type OpenFlowSession } from './openflow/session';
 import { flowsByOwnerKind, withoutDeletes } from './read-back';
 import type { SerialQueue } from './serial-queue';
+import type { SnapshotLag } from './snapshot-lag';
 
 const LOGGED_INVALID_MAX = 20;
 const STARTUP_CONVERGE_ATTEMPTS = 5;
@@ -64,6 +65,8 @@ export interface ApplyPathParts {
   readonly afterCommit: (heldViews: boolean) => void;
   /** After OVS accepted a goal state's bundle; `seq` is its arrival number (RequestContext.seq). */
   readonly onApplied?: (seq: number) => void;
+  /** Told of every goal-state bundle: the snapshot on disk is behind OVS from its commit on. */
+  readonly snapshotLag?: Pick<SnapshotLag, 'beforeCommit' | 'bundleDone'>;
 }
 
 /** The flows a start-up without a trusted snapshot found installed and kept (agent/read-back.ts). */
@@ -338,9 +341,13 @@ export class ApplyPath {
   async #send(planned: Planned, ctx: RequestContext, t0: bigint): Promise<Sent> {
     const { prepared, stream } = planned;
     const tBundle = process.hrtime.bigint();
+    const lag = stream === undefined ? undefined : this.#p.snapshotLag;
+    let committed = false;
     try {
+      await lag?.beforeCommit();
       stream?.end();
       const ovs = stream === undefined ? { addUs: 0, commitUs: 0 } : await stream.result;
+      committed = true;
       return { ok: true, ovs, tBundle, bundleUs: us(tBundle) };
     } catch (e: unknown) {
       const bundleUs = us(tBundle);
@@ -359,6 +366,8 @@ export class ApplyPath {
           : s,
       );
       return { ok: false, reply: replyOf(statuses, bundleUs, t0) };
+    } finally {
+      lag?.bundleDone(committed);
     }
   }
 

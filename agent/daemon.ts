@@ -30,6 +30,7 @@ import { Metrics } from './metrics';
 import { OnDemandClient } from './ondemand';
 import { PacketInHandler } from './packet-in';
 import { FullStateWatch, clearReadBack, markReadBack, readBackMarked } from './read-back';
+import { snapshotBehind } from './snapshot-lag';
 import { SerialQueue } from './serial-queue';
 import { XdpArpDataplane } from './xdp-arp';
 import { ReloadableTls, type TlsFiles, type TlsReloadResult } from './tls';
@@ -122,7 +123,7 @@ export class AgentDaemon {
 
   async #start(): Promise<void> {
     const monitor = await this.#openOvsdb();
-    const { snapshot, trusted } = await this.#localState();
+    const { snapshot, trusted, behind } = await this.#localState();
     const restored = await this.#openEngine(monitor, snapshot);
     const engine = restored.engine;
     const stateDir = this.#opts.stateDir;
@@ -137,6 +138,7 @@ export class AgentDaemon {
         xdp: this.#xdp,
       },
       restored.snapshot,
+      behind,
     );
     if (restored.snapshot !== undefined) await host.syncRestored();
     const session = new OpenFlowSession({
@@ -153,6 +155,7 @@ export class AgentDaemon {
       log: this.#log,
       afterCommit: (heldViews) => host.afterCommit(heldViews),
       onApplied: (seq) => this.#fullState?.applied(seq),
+      snapshotLag: host.lag,
     });
     this.#running = { engine, session, monitor, apply, host };
     monitor.on('port', (ev: PortEvent) => this.#onPortEvent(ev));
@@ -188,7 +191,7 @@ export class AgentDaemon {
    * The snapshot, and whether it is a full state. An unusable file is set aside and the start goes
    * on without it (read-back); so does a snapshot the read-back marker says is partial.
    */
-  async #localState(): Promise<{ snapshot: StoreSnapshot | undefined; trusted: boolean }> {
+  async #localState(): Promise<{ snapshot: StoreSnapshot | undefined; trusted: boolean; behind: boolean }> {
     const stateDir = this.#opts.stateDir;
     const read = await readSnapshot(stateDir);
     if (read.kind === 'unusable') {
@@ -205,7 +208,13 @@ export class AgentDaemon {
         stateDir,
       });
     }
-    return { snapshot: read.kind === 'ok' ? read.snapshot : undefined, trusted: !marked };
+    const behind = await snapshotBehind(stateDir);
+    if (behind && !marked && read.kind === 'ok') {
+      this.#log('warn', 'snapshot may lack goal states acknowledged after it was written; installed flows are kept', {
+        stateDir,
+      });
+    }
+    return { snapshot: read.kind === 'ok' ? read.snapshot : undefined, trusted: !marked && !behind, behind };
   }
 
   /** The full state is known: delete what it does not want, make the snapshot a full one, then drop the marker. */

@@ -19,6 +19,7 @@ import type { Metrics } from './metrics';
 import type { InterfaceMonitor } from './ovsdb';
 import type { SerialQueue } from './serial-queue';
 import type { XdpArpDataplane } from './xdp-arp';
+import { SnapshotLag } from './snapshot-lag';
 
 const SNAPSHOT_FILE = 'snapshot.json';
 
@@ -159,8 +160,12 @@ export class HostState {
   /** DHCP or subnet resources changed since the DHCP table was last rebuilt. */
   #heldViewsDirty = false;
 
-  constructor(parts: HostStateParts, restored: StoreSnapshot | undefined) {
+  /** Whether the snapshot on disk may be behind OVS (agent/snapshot-lag.ts); the apply path tells it of bundles. */
+  readonly lag: SnapshotLag;
+
+  constructor(parts: HostStateParts, restored: StoreSnapshot | undefined, behindAtStart: boolean) {
     this.#p = parts;
+    this.lag = new SnapshotLag(parts.stateDir, SNAPSHOT_FILE, parts.log, behindAtStart);
     if (restored !== undefined) this.#dhcp = dhcpLeases(restored.resources.dhcp, restored.resources.subnet);
   }
 
@@ -227,8 +232,9 @@ export class HostState {
     const { engine, queue, stateDir } = this.#p;
     if (stateDir === undefined) return;
     await this.idle();
-    const snap = await queue.run(() => engine.snapshot());
+    const [snap, token] = await queue.run(async () => [await engine.snapshot(), this.lag.readingSnapshot()] as const);
     await writeSnapshot(stateDir, snap);
+    await this.lag.snapshotWritten(token);
   }
 
   /** Resolves when the running post-commit pass (if any) has finished. */
@@ -240,18 +246,22 @@ export class HostState {
     const { engine, queue, metrics, stateDir, xdp } = this.#p;
     const wantStats = this.#heldViewsDirty;
     this.#heldViewsDirty = false;
-    const [stats, snap] = await queue.run(
+    const [stats, snap, token] = await queue.run(
       async () =>
         [
           wantStats ? await engine.stats() : undefined,
           stateDir !== undefined ? await engine.snapshot() : undefined,
+          this.lag.readingSnapshot(),
         ] as const,
     );
     if (stats !== undefined) {
       this.#dhcp = dhcpLeases(stats.dhcp, stats.subnets);
       metrics.flowsInstalled = stats.flows;
     }
-    if (snap !== undefined && stateDir !== undefined) await writeSnapshot(stateDir, snap);
+    if (snap !== undefined && stateDir !== undefined) {
+      await writeSnapshot(stateDir, snap);
+      await this.lag.snapshotWritten(token);
+    }
     if (xdp !== undefined) await this.#syncXdp(xdp);
   }
 
