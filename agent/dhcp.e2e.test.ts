@@ -1,15 +1,12 @@
 // (e) DHCP through the agent: the pipeline punts a VM's DHCP request to the agent (PACKET_IN), the
 // agent answers from the goal state's DHCP entry and subnet (PACKET_OUT to the in_port), and busybox
 // udhcpc in the VM namespace gets its lease.
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OperationStatus } from '../proto';
 import { requirePrereqs } from '../test/prereq';
 import { OvsSandbox } from '../test/sandbox';
-import { goalState, startAgent, type AgentProcess, type PortSpec } from './e2e-helpers';
+import { goalState, startAgent, udhcpc, type AgentProcess, type PortSpec } from './e2e-helpers';
 import { tapNameFor } from './ovsdb';
 
 const HOST_IP = '192.0.2.52';
@@ -19,7 +16,6 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'busybox'])) {
   test('udhcpc in a VM gets its lease from the agent', async () => {
     let sb: OvsSandbox | undefined;
     let agent: AgentProcess | undefined;
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-agent-dhcp-'));
     try {
       sb = await OvsSandbox.start({ name: 'agdhcp' });
       // A link-local placeholder address: the VM has no lease yet.
@@ -39,23 +35,9 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'busybox'])) {
         JSON.stringify(r),
       );
 
-      const out = path.join(dir, 'bound.env');
-      const script = path.join(dir, 'script.sh');
-      fs.writeFileSync(script, `#!/bin/sh\nif [ "$1" = bound ]; then env > ${out}; fi\nexit 0\n`, { mode: 0o755 });
-      const u = await vm.exec(
-        ['busybox', 'udhcpc', '-f', '-q', '-n', '-t', '3', '-T', '1', '-i', 'eth0', '-s', script],
-        {
-          timeoutMs: 15000,
-        },
-      );
-      assert.is(u.code, 0, `udhcpc failed: ${u.stdout}\n${u.stderr}\n${JSON.stringify(agent.logs.slice(-5))}`);
-      const env = Object.fromEntries(
-        fs
-          .readFileSync(out, 'utf8')
-          .split('\n')
-          .filter((l) => l.includes('='))
-          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-      );
+      const u = await udhcpc(vm);
+      assert.is(u.code, 0, `udhcpc failed: ${u.output}\n${JSON.stringify(agent.logs.slice(-5))}`);
+      const env = u.lease;
       assert.is(env.ip, P1.ip);
       assert.is(env.router?.trim(), '10.214.0.1');
       assert.is(env.serverid, '10.214.0.1');
@@ -66,7 +48,6 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'busybox'])) {
     } finally {
       await agent?.stop();
       await sb?.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

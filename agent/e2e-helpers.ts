@@ -1,6 +1,8 @@
 // Shared by the agent's end-to-end tests: run `alcor-agent run` as a real child process against a
 // sandbox, push goal states through its gRPC server, build small GoalStateV2 messages.
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -403,6 +405,36 @@ export async function until(what: string, fn: () => Promise<boolean>, timeoutMs 
     if (await fn()) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(100);
+  }
+}
+
+/** What one run of busybox `udhcpc` in a VM got: its exit code, output, and the lease it bound (env of the bound event). */
+export interface UdhcpcResult {
+  readonly code: number | null;
+  readonly output: string;
+  /** udhcpc's variables at `bound` (ip, router, serverid, ...); empty when nothing was bound. */
+  readonly lease: Readonly<Record<string, string>>;
+}
+
+/** Runs busybox udhcpc once on the VM's eth0 (`tries` discovers, one a second) and reads the lease it bound. */
+export async function udhcpc(vm: Vm, tries = 3, timeoutMs = 15_000): Promise<UdhcpcResult> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-udhcpc-'));
+  try {
+    const out = path.join(dir, 'bound.env');
+    const script = path.join(dir, 'script.sh');
+    fs.writeFileSync(script, `#!/bin/sh\nif [ "$1" = bound ]; then env > ${out}; fi\nexit 0\n`, { mode: 0o755 });
+    const args = ['busybox', 'udhcpc', '-f', '-q', '-n', '-t', String(tries), '-T', '1', '-i', 'eth0', '-s', script];
+    const r = await vm.exec(args, { timeoutMs });
+    const text = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
+    const lease = Object.fromEntries(
+      text
+        .split('\n')
+        .filter((l) => l.includes('='))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]),
+    );
+    return { code: r.code, output: r.stdout + r.stderr, lease };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -16,6 +16,7 @@ import {
   dumpOurFlows,
   goalState,
   startAgent,
+  udhcpc,
   until,
   type AgentProcess,
   type NeighborSpec,
@@ -171,7 +172,6 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
     let s: Scene | undefined;
     let agent: AgentProcess | undefined;
     let storm: ReturnType<typeof spawn> | undefined;
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-storm-'));
     try {
       s = await scene('fltstorm');
       const [vm1, vm2] = s.vms as [Vm, Vm, Vm];
@@ -192,17 +192,9 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
       await until('the storm is being rate-limited', async () => (await rateLimited()) > 1000, 20_000);
 
       const t0 = Date.now();
-      const out = path.join(dir, 'bound.env');
-      const script = path.join(dir, 'script.sh');
-      fs.writeFileSync(script, `#!/bin/sh\nif [ "$1" = bound ]; then env > ${out}; fi\nexit 0\n`, { mode: 0o755 });
-      const u = await vm2.exec(
-        ['busybox', 'udhcpc', '-f', '-q', '-n', '-t', '5', '-T', '1', '-i', 'eth0', '-s', script],
-        {
-          timeoutMs: 20_000,
-        },
-      );
-      assert.is(u.code, 0, `another port gets its lease during the storm: ${u.stdout}${u.stderr}`);
-      assert.match(fs.readFileSync(out, 'utf8'), `ip=${P2.ip}`);
+      const u = await udhcpc(vm2, 5, 20_000);
+      assert.is(u.code, 0, `another port gets its lease during the storm: ${u.output}`);
+      assert.is(u.lease.ip, P2.ip);
       assert.ok(await pings(vm2, P3.ip), 'other ports forward during the storm');
       const r = await agent.push(goalState({ ...ports, neighbors: neighbors(100), withNetwork: false }));
       assert.ok(allSucceeded(r), 'a push applies during the storm');
@@ -215,7 +207,6 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
       storm?.kill('SIGKILL');
       await agent?.stop();
       await s?.sb.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

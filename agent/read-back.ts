@@ -102,15 +102,20 @@ export function flowsByOwnerKind(bodies: readonly Uint8Array[]): Partial<Record<
   return out;
 }
 
-/** Whether the state directory says its snapshot is not a full state (a read-back run had not swept). */
-export async function readBackMarked(stateDir: string | undefined): Promise<boolean> {
+/** Whether the state directory holds the marker file `name` (false without a state directory). */
+export async function stateMarkerPresent(stateDir: string | undefined, name: string): Promise<boolean> {
   if (stateDir === undefined) return false;
   try {
-    await fs.access(path.join(stateDir, MARKER_FILE));
+    await fs.access(path.join(stateDir, name));
     return true;
   } catch {
     return false;
   }
+}
+
+/** Whether the state directory says its snapshot is not a full state (a read-back run had not swept). */
+export function readBackMarked(stateDir: string | undefined): Promise<boolean> {
+  return stateMarkerPresent(stateDir, MARKER_FILE);
 }
 
 /** Marks the state directory (before any snapshot of this run is written). */

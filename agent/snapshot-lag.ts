@@ -14,18 +14,13 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { errorText } from '../core/errors';
 import type { Logger } from './log';
+import { stateMarkerPresent } from './read-back';
 
 export const SNAPSHOT_BEHIND_FILE = 'snapshot.behind';
 
 /** Whether a previous run left the marker: its snapshot may lack goal states it acknowledged. */
-export async function snapshotBehind(stateDir: string | undefined): Promise<boolean> {
-  if (stateDir === undefined) return false;
-  try {
-    await fs.access(path.join(stateDir, SNAPSHOT_BEHIND_FILE));
-    return true;
-  } catch {
-    return false;
-  }
+export function snapshotBehind(stateDir: string | undefined): Promise<boolean> {
+  return stateMarkerPresent(stateDir, SNAPSHOT_BEHIND_FILE);
 }
 
 export class SnapshotLag {

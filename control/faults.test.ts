@@ -10,25 +10,11 @@ import { requirePrereqs } from '../test/prereq';
 import { ControlConfig } from './config';
 import { silentLogger } from './log';
 import { ControlHandle, startControl } from './server';
-import { hostIp } from './testing/fixtures';
+import { etcdConfig, hostIp } from './testing/fixtures';
 import { TestAgent } from './testing/test-agent';
 
 function config(etcd: EtcdServer, agents: readonly TestAgent[], id: string): ControlConfig {
-  return {
-    listen: '127.0.0.1:0',
-    http: '127.0.0.1:0',
-    etcd: [etcd.url],
-    dataDir: '/nonexistent',
-    replicaId: id,
-    prefix: '/faults/',
-    leaseTtlSec: 3,
-    ackMode: 'agents',
-    resultTimeoutMs: 10000,
-    replyTimeoutMs: 10000,
-    backoffMaxMs: 300,
-    logLevel: 'warn',
-    agents: new Map(agents.map((a) => [a.hostIp, a.address])),
-  };
+  return etcdConfig(etcd.url, id, '/faults/', { agents: new Map(agents.map((a) => [a.hostIp, a.address])) });
 }
 
 async function call(ctl: ControlHandle, method: string, path: string, body?: unknown): Promise<number> {

@@ -226,3 +226,22 @@ export function embeddedConfig(dataDir: string, over: Partial<ControlConfig> = {
     ...over,
   };
 }
+
+/** A replica on a real etcd (tests' EtcdServer.url) on free ports, 3 s lease TTL, acknowledged by agents. */
+export function etcdConfig(
+  etcdUrl: string,
+  replicaId: string,
+  prefix: string,
+  over: Partial<ControlConfig> = {},
+): ControlConfig {
+  return embeddedConfig('/nonexistent', {
+    etcd: [etcdUrl],
+    replicaId,
+    prefix,
+    leaseTtlSec: 3,
+    resultTimeoutMs: 10000,
+    replyTimeoutMs: 10000,
+    backoffMaxMs: 300,
+    ...over,
+  });
+}
