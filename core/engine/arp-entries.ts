@@ -27,10 +27,7 @@ export function portVnisOf(store: HeldStore): (readonly [string, number])[] {
  * Local ports' fixed IPs, neighbors' fixed IPs (a neighbor's own tunnel id wins over its subnet's) and subnet gateways.
  * An IP whose subnet is not held is skipped: without a subnet there is no VNI to scope it to.
  */
-export function arpEntriesOf(
-  store: HeldStore,
-  neighbors: Iterable<Neighbor> = store.values('neighbor'),
-): ArpTriple[] {
+export function arpEntriesOf(store: HeldStore, neighbors: Iterable<Neighbor> = store.values('neighbor')): ArpTriple[] {
   const out: ArpTriple[] = [];
   const vniOf = (subnetId: string): number | undefined => store.subnet(subnetId)?.tunnelId;
   for (const s of store.values('subnet')) {

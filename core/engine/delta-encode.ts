@@ -4,7 +4,13 @@
 
 import type { Flow } from '../flow';
 import type { FlowDelta } from '../flowtable';
-import { type FlowModCommand, OFP14_VERSION, ByteWriter, writeBundledFlowMod, BUNDLE_ATOMIC_ORDERED } from '../openflow';
+import {
+  type FlowModCommand,
+  OFP14_VERSION,
+  ByteWriter,
+  writeBundledFlowMod,
+  BUNDLE_ATOMIC_ORDERED,
+} from '../openflow';
 import { RecordEncoder, neighborCookieHalves } from './neighbor-encode';
 import type { LaneDelta } from './lane-delta';
 import type { BufferPool } from './buffer-pool';
@@ -58,7 +64,11 @@ export interface DeltaMessages {
 export const recordEncoder = new RecordEncoder();
 
 export function emptyRecordDelta(): RecordDelta {
-  return { delete: { records: [], families: [] }, modify: { records: [], families: [] }, add: { records: [], families: [] } };
+  return {
+    delete: { records: [], families: [] },
+    modify: { records: [], families: [] },
+    add: { records: [], families: [] },
+  };
 }
 
 export function pushRecord(m: RecordMessages, r: NeighborRecord, family: NeighborFamily): void {

@@ -5,8 +5,23 @@
 import type { Flow } from '../flow';
 import { fastFlowKey, sameActions } from '../flowtable';
 import { ownerKey } from '../pipeline';
-import { type DeltaMessages, type EncodeContext, type EncodedDelta, emptyRecordDelta, encodeDelta, pushRecord } from './delta-encode';
-import { ARP_FAMILY, L2_FAMILY, type NeighborRecord, familyKeyOf, recordFlow, recordFlows } from './neighbor-flows';
+import {
+  type DeltaMessages,
+  type EncodeContext,
+  type EncodedDelta,
+  emptyRecordDelta,
+  encodeDelta,
+  pushRecord,
+} from './delta-encode';
+import {
+  ARP_FAMILY,
+  L2_FAMILY,
+  type NeighborFamily,
+  type NeighborRecord,
+  familyKeyOf,
+  recordFlow,
+  recordFlows,
+} from './neighbor-flows';
 import type { FamilyKey, NeighborHomes } from './neighbor-homes';
 
 /** Every desired flow. */
@@ -82,7 +97,6 @@ export function reconcile(
   return encodeDelta(delta, enc, records).delta;
 }
 
-
 /** The keys a held neighbor's flows have. */
 export function keysOf(homes: NeighborHomes, id: string): FamilyKey[] {
   const row = homes.laneRow(id);
@@ -109,7 +123,6 @@ export function keysOf(homes: NeighborHomes, id: string): FamilyKey[] {
   return out;
 }
 
-
 /** Calls `fn` with every key held. */
 export function forEachKey(homes: NeighborHomes, fn: (family: number, vni: number, value: number) => void): void {
   const lane = homes.lane;
@@ -122,7 +135,6 @@ export function forEachKey(homes: NeighborHomes, fn: (family: number, vni: numbe
     fn(ARP_FAMILY, r.vni, r.ip);
   }
   for (let family = 0; family < 2; family++) {
-    for (const [vni, values] of homes.tableKeys[family]) for (const v of values) fn(family, vni, v);
+    for (const [vni, values] of homes.tableKeys(family as NeighborFamily)) for (const v of values) fn(family, vni, v);
   }
 }
-

@@ -99,7 +99,7 @@ export class NeighborHomes {
   readonly gained = new KeyList();
   readonly lost = new KeyList();
   /** Keys of table flows a neighbor record could also want, per family: VNI -> MACs or IPs. */
-  readonly tableKeys: [Map<number, Set<number>>, Map<number, Set<number>>] = [new Map(), new Map()];
+  readonly #tableKeys: [Map<number, Set<number>>, Map<number, Set<number>>] = [new Map(), new Map()];
   /** Neighbors with flows in the table (while records are in use): they stay there. */
   readonly #tableNeighbors = new Set<string>();
   /** Lane neighbors ejected since takeEjected() (an abort moves them back). */
@@ -121,7 +121,7 @@ export class NeighborHomes {
       onKey: (f, present) => {
         const k = familyKeyOf(f);
         if (k === undefined) return;
-        setKey(this.tableKeys[k.family], k.vni, k.value, present);
+        setKey(this.#tableKeys[k.family], k.vni, k.value, present);
         (present ? this.gained : this.lost).push(k.family, k.vni, k.value);
       },
     });
@@ -137,6 +137,11 @@ export class NeighborHomes {
       ordinaryHolds: (fast, bytes) => store.size('neighbor') > 0 && store.has('neighbor', fast.idString(bytes)),
       heldOutsideLane: (family, vni, value, claimed) => this.heldOutsideLane(family, vni, value, claimed),
     };
+  }
+
+  /** The table's keys of one family: VNI -> MACs or IPs. */
+  tableKeys(family: NeighborFamily): ReadonlyMap<number, ReadonlySet<number>> {
+    return this.#tableKeys[family];
   }
 
   /** Flows desired here. */
@@ -157,7 +162,7 @@ export class NeighborHomes {
     if (row >= 0) return { home: 'lane', row };
     const id = this.records.holder(family, vni, value);
     if (id !== undefined) return { home: 'records', id };
-    return this.tableKeys[family].get(vni)?.has(value) === true ? { home: 'table' } : undefined;
+    return this.#tableKeys[family].get(vni)?.has(value) === true ? { home: 'table' } : undefined;
   }
 
   /**
@@ -166,7 +171,7 @@ export class NeighborHomes {
    */
   heldOutsideLane(family: NeighborFamily, vni: number, value: number, claimed?: KeySets): boolean {
     if (this.records.holder(family, vni, value) !== undefined) return true;
-    if (this.tableKeys[family].get(vni)?.has(value) === true) return true;
+    if (this.#tableKeys[family].get(vni)?.has(value) === true) return true;
     return claimed?.[family].get(vni)?.has(value) === true;
   }
 

@@ -22,7 +22,7 @@
 import { OperationStatus, OperationType, ResourceType } from '../../proto';
 import type { Flow } from '../flow';
 import { type ApplyPlan, type PlannedStatus, ResourceStore, type StoreSnapshot } from '../goalstate';
-import type { Ipv4, Neighbor, ResourceOp } from '../model';
+import type { Ipv4, Neighbor } from '../model';
 import {
   type OwnerRef,
   INFRA_OWNER,
@@ -30,21 +30,21 @@ import {
   dependents,
   dependentsOfOfport,
   dependentsOfTunnel,
-  ownerKey,
 } from '../pipeline';
-import { decodeNeighborEntry, scanGoalState, type ScannedGoalState } from './decode';
+import { scanGoalState, type ScannedGoalState } from './decode';
 import { NEIGHBOR_COOKIE_HIGH } from './neighbor-encode';
 import { LaneDelta } from './lane-delta';
 import { BufferPool } from './buffer-pool';
 import type { NeighborLane } from './neighbor-lane';
 import { type KeySets, type LaneStepContext, laneRowScratch } from './lane-step';
-import { NEIGHBOR_STATUS_LISTED, type NeighborStatuses } from './statuses';
-import type { Cursor } from './wire';
+import type { NeighborStatuses } from './statuses';
 import { Placement } from './placement';
 import { StoreView } from '../pipeline/storeview';
 import { MutableOvsFacts } from './ovs-facts';
 import { L2_FAMILY, type NeighborFlowSet, type NeighborRecord, type RecordChange } from './neighbor-flows';
-import { NeighborHomes, RESTORE_TXN } from './neighbor-homes';
+import { type FamilyKey, NeighborHomes, RESTORE_TXN } from './neighbor-homes';
+import { planOrdinaryNeighbors } from './ordinary-neighbors';
+import { OwnerList } from './owner-list';
 import { ContestKeys } from './contest-keys';
 import { desiredFlows, keysOf, ownerOfMessage, reconcile } from './homes-flows';
 import {
@@ -56,7 +56,7 @@ import {
   withLaneMessages,
 } from './delta-encode';
 
-export { type EncodeContext, type EncodedDelta, encodeDelta };
+export type { EncodeContext, EncodedDelta };
 import type { HostFacts, PartitionOptions, PrepareResult, PrepareTimings, ReleasedNeighbors } from './partition-types';
 export type { HostFacts, PartitionOptions, PrepareResult, PrepareTimings, ReleasedNeighbors } from './partition-types';
 
@@ -302,7 +302,8 @@ export class PartitionEngine {
 
     if (ordinary.length > 0) {
       t = performance.now();
-      const r = this.#planOrdinaryNeighbors(bytes, version, scanned, ordinary, p.neighbors);
+      const refuse = (k: FamilyKey, id: string): void => this.#contest.refuse(k, id);
+      const r = planOrdinaryNeighbors(this.#store, this.#homes, refuse, bytes, version, scanned, ordinary, p.neighbors);
       p.slowNeighbors = r.slow;
       if (r.plan !== undefined) {
         p.plans.push(r.plan);
@@ -376,7 +377,18 @@ export class PartitionEngine {
   ): void {
     const { messages, recordChanges, demoted } = applied;
     const ejected = this.#homes.takeEjected();
-    this.#open.push({ txn, plans, owners, ofports, tunnelOfport, localTunnelIp, messages, recordChanges, demoted, ejected });
+    this.#open.push({
+      txn,
+      plans,
+      owners,
+      ofports,
+      tunnelOfport,
+      localTunnelIp,
+      messages,
+      recordChanges,
+      demoted,
+      ejected,
+    });
     this.#contest.fileGained(txn);
   }
 
@@ -437,18 +449,16 @@ export class PartitionEngine {
 
   /** See ContestKeys.candidates. */
   contestCandidates(all: boolean): Float64Array {
-    return this.#contest.candidates(
-      all,
-      this.#open.map((u) => u.txn),
-    );
+    return this.#contest.candidates(all, this.#openTxns());
   }
 
   /** See ContestKeys.holds. */
   holds(keys: Float64Array): Uint8Array {
-    return this.#contest.holds(
-      keys,
-      this.#open.map((u) => u.txn),
-    );
+    return this.#contest.holds(keys, this.#openTxns());
+  }
+
+  #openTxns(): number[] {
+    return this.#open.map((u) => u.txn);
   }
 
   /** The owners here ("kind:id") that want these keys. */
@@ -506,49 +516,6 @@ export class PartitionEngine {
     for (const n of ordinary) this.#homes.adoptOrdinary(n);
     this.#contest.fileGained(-1);
     this.#contest.settled();
-  }
-
-  /**
-   * The ordinary path's neighbors of a message: decoded one by one, moved out of the lane where it
-   * holds them or their keys, and planned together. Their statuses go into `out.listed`.
-   */
-  #planOrdinaryNeighbors(
-    bytes: Uint8Array,
-    version: 1 | 2,
-    scanned: ScannedGoalState,
-    entries: readonly number[],
-    out: NeighborStatuses,
-  ): { plan: ApplyPlan | undefined; slow: number } {
-    const cursor: Cursor = { pos: 0, value: 0 };
-    const ops: ResourceOp[] = [];
-    const opEntries: number[] = [];
-    const planned = new Map<number, PlannedStatus>();
-    let slow = 0;
-    for (const i of entries) {
-      const d = decodeNeighborEntry(bytes, version, scanned, i, this.#homes.fast, cursor);
-      if (d.slow) slow++;
-      const problem = this.#homes.leaveLaneFor(d.op, (k, id) => this.#contest.refuse(k, id));
-      if (problem !== undefined) {
-        planned.set(i, {
-          resourceId: d.op.id,
-          resourceType: ResourceType.NEIGHBOR,
-          operationType: d.op.operation,
-          status: OperationStatus.FAILURE,
-          reason: problem,
-        });
-        continue;
-      }
-      ops.push(d.op);
-      opEntries.push(i);
-    }
-    let plan: ApplyPlan | undefined;
-    if (ops.length > 0) {
-      plan = this.#store.plan({ formatVersion: scanned.model.formatVersion, ops, hostResources: new Map() });
-      this.#store.commit(plan);
-      for (let k = 0; k < opEntries.length; k++) planned.set(opEntries[k], plan.statuses[k]);
-    }
-    listInEntryOrder(out, planned);
-    return { plan, slow };
   }
 
   #withPending(s: PlannedStatus): PlannedStatus {
@@ -627,43 +594,4 @@ export class PartitionEngine {
 /** A host fact's new value: undefined when it is not given, null (unchanged) or the same. */
 function changed<T>(given: T | null | undefined, before: T | undefined): T | undefined {
   return given !== undefined && given !== null && given !== before ? given : undefined;
-}
-
-/** Adds `planned` statuses to `out.listed`, which stays in entry order (the lane listed its own along the way). */
-function listInEntryOrder(out: NeighborStatuses, planned: ReadonlyMap<number, PlannedStatus>): void {
-  const merged: [number, PlannedStatus][] = out.listed.map((i, k) => [i, out.listedStatuses[k]]);
-  for (const [i, s] of planned) {
-    out.codes[i] = NEIGHBOR_STATUS_LISTED;
-    merged.push([i, s]);
-  }
-  merged.sort((a, b) => a[0] - b[0]);
-  out.listed.length = 0;
-  out.listedStatuses.length = 0;
-  for (const [i, s] of merged) {
-    out.listed.push(i);
-    out.listedStatuses.push(s);
-  }
-}
-
-/** Owners, each once, in first-seen order. */
-class OwnerList {
-  readonly #seen = new Set<string>();
-  /** Neighbors by id (no key string per neighbor). */
-  readonly #neighbors = new Set<string>();
-  readonly list: OwnerRef[] = [];
-  add(o: OwnerRef): void {
-    if (o.kind === 'neighbor') {
-      this.addNeighbor(o.id);
-      return;
-    }
-    const k = ownerKey(o);
-    if (this.#seen.has(k)) return;
-    this.#seen.add(k);
-    this.list.push(o);
-  }
-  addNeighbor(id: string): void {
-    if (this.#neighbors.has(id)) return;
-    this.#neighbors.add(id);
-    this.list.push({ kind: 'neighbor', id });
-  }
 }
