@@ -6,8 +6,10 @@
 //            store and the FlowTable (lane-step.ts plans it straight from the goal state's bytes);
 //   records  neighbor-flows.ts: a store neighbor whose flows are exactly a record (VNI, MAC, IP, ...);
 //   table    the FlowTable: every other neighbor's flows, and every owner that is not a neighbor.
-// A flow key (family, VNI, MAC or IP) has at most one home, so `holder(key)` is the one question
-// "who has this key here": the lane, the records, then the table.
+// A flow key (family, VNI, MAC or IP) has one home, so `holder(key)` is the one question "who has
+// this key here": the lane, the records, then the table. (Until a contest across partitions is
+// settled, an adopted or restored neighbor may want a key in a second home: ownersOfKey and
+// recordHolding look in every home, in the order the code before this split did.)
 //
 // The moves, all in this file:
 //   eject    lane -> store + table, flows as installed (nothing sent): when an ordinary owner wants
@@ -175,21 +177,29 @@ export class NeighborHomes {
     return claimed?.[family].get(vni)?.has(value) === true;
   }
 
-  /** The owners here ("kind:id") that want a key. */
+  /**
+   * The owners here ("kind:id") that want a key, from every home: after an adopt (or a restore
+   * with contested keys) a key can be wanted in two homes until the contest is settled.
+   */
   ownersOfKey(family: NeighborFamily, vni: number, value: number): string[] {
-    const h = this.holder(family, vni, value);
-    if (h === undefined) return [];
-    if (h.home === 'lane') return [ownerKey({ kind: 'neighbor', id: this.lane.id(h.row) })];
-    if (h.home === 'records') return [ownerKey({ kind: 'neighbor', id: h.id })];
-    const probe = { id: '', vni, mac: family === L2_FAMILY ? value : 0, ip: value, hostIp: 0, tunnelOfport: 0 };
-    return [...this.table.ownersOf(recordKey(probe, family))];
+    const owners: string[] = [];
+    const row = this.lane.holder(family, vni, value);
+    if (row >= 0) owners.push(ownerKey({ kind: 'neighbor', id: this.lane.id(row) }));
+    const rec = this.records.holder(family, vni, value);
+    if (rec !== undefined) owners.push(ownerKey({ kind: 'neighbor', id: rec }));
+    if (this.#tableKeys[family].get(vni)?.has(value) === true) {
+      const probe = { id: '', vni, mac: family === L2_FAMILY ? value : 0, ip: value, hostIp: 0, tunnelOfport: 0 };
+      owners.push(...this.table.ownersOf(recordKey(probe, family)));
+    }
+    return owners;
   }
 
-  /** The record of whoever holds a key in the lane or the records (what its flow should be). */
+  /** The record whose flow a key's installed flow should be: a record's first, then a lane row's. */
   recordHolding(family: NeighborFamily, vni: number, value: number): NeighborRecord | undefined {
-    const h = this.holder(family, vni, value);
-    if (h?.home === 'records') return this.records.get(h.id);
-    return h?.home === 'lane' ? this.lane.record(h.row, this.facts.tunnelOfport ?? 0) : undefined;
+    const id = this.records.holder(family, vni, value);
+    if (id !== undefined) return this.records.get(id);
+    const row = this.lane.holder(family, vni, value);
+    return row < 0 ? undefined : this.lane.record(row, this.facts.tunnelOfport ?? 0);
   }
 
   /** The lane row of a neighbor, or -1. */
