@@ -12,8 +12,8 @@
 // the option. Numeric indexes per VNI (MAC -> neighbor, IP -> neighbor) find contested keys.
 //
 // The FlowTable's semantics for a key several owners want (ref-counted, preferred owner wins) are
-// kept by never letting a key be shared while it is held here: the partition checks every change
-// against these indexes and the FlowTable (see PartitionEngine), and on any contest it moves every
+// kept by never letting a key be shared while it is held here: neighbor-homes.ts checks every change
+// against these indexes and the FlowTable (route, swap), and on any contest it moves every
 // record into the FlowTable (`drain`) and stops using this set. Contested keys mean stale or
 // conflicting goal states, which are rare; the FlowTable handles them exactly.
 
