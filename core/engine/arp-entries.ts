@@ -7,10 +7,13 @@ import type { ResourceStore } from '../goalstate';
 import type { Ipv4, Mac, Neighbor } from '../model';
 
 /** [vni, ipv4, mac], numbers as held in the model. */
+/** What these read of a store. */
+type HeldStore = Pick<ResourceStore, 'values' | 'subnet'>;
+
 export type ArpTriple = readonly [vni: number, ip: Ipv4, mac: Mac];
 
 /** [port id, vni] of each held port with a held subnet: which arp_scope its interface gets. */
-export function portVnisOf(store: ResourceStore): (readonly [string, number])[] {
+export function portVnisOf(store: HeldStore): (readonly [string, number])[] {
   const out: (readonly [string, number])[] = [];
   for (const p of store.values('port')) {
     const f = p.fixedIps[0];
@@ -24,10 +27,7 @@ export function portVnisOf(store: ResourceStore): (readonly [string, number])[] 
  * Local ports' fixed IPs, neighbors' fixed IPs (a neighbor's own tunnel id wins over its subnet's) and subnet gateways.
  * An IP whose subnet is not held is skipped: without a subnet there is no VNI to scope it to.
  */
-export function arpEntriesOf(
-  store: ResourceStore,
-  neighbors: Iterable<Neighbor> = store.values('neighbor'),
-): ArpTriple[] {
+export function arpEntriesOf(store: HeldStore, neighbors: Iterable<Neighbor> = store.values('neighbor')): ArpTriple[] {
   const out: ArpTriple[] = [];
   const vniOf = (subnetId: string): number | undefined => store.subnet(subnetId)?.tunnelId;
   for (const s of store.values('subnet')) {

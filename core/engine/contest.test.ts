@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OperationType } from '../../proto';
-import { hash32 } from '../pipeline/cookie';
+import { partitionOfNeighbor } from './placement';
 import { Run, contextBytes, engineWith, neighborChangesBytes, type NeighborChange } from '../../test/engine-runs';
 
 const change = (id: string, ip: number, mac: number, revision = 1): NeighborChange => ({
@@ -18,7 +18,7 @@ const change = (id: string, ip: number, mac: number, revision = 1): NeighborChan
 
 test('a neighbor that takes another partition`s IP and gives it back leaves both answered (0, 2, 3 workers)', async () => {
   // The two neighbors are in different partitions with 2 workers.
-  assert.is.not(hash32('nbr-1') % 2, hash32('nbr-2') % 2);
+  assert.is.not(partitionOfNeighbor('nbr-1', 2), partitionOfNeighbor('nbr-2', 2));
   for (const [a, b] of [
     ['nbr-1', 'nbr-2'],
     ['nbr-2', 'nbr-1'],

@@ -12,15 +12,15 @@
 // the option. Numeric indexes per VNI (MAC -> neighbor, IP -> neighbor) find contested keys.
 //
 // The FlowTable's semantics for a key several owners want (ref-counted, preferred owner wins) are
-// kept by never letting a key be shared while it is held here: the partition checks every change
-// against these indexes and the FlowTable (see PartitionEngine), and on any contest it moves every
+// kept by never letting a key be shared while it is held here: neighbor-homes.ts checks every change
+// against these indexes and the FlowTable (route, swap), and on any contest it moves every
 // record into the FlowTable (`drain`) and stops using this set. Contested keys mean stale or
 // conflicting goal states, which are rare; the FlowTable handles them exactly.
 
 import type { Flow } from '../flow';
 import type { Ipv4, Mac, Neighbor } from '../model';
 import { Priority, TABLES, arpResponderFlow, encodeCookie, remoteL2Flow, type PipelineView } from '../pipeline';
-import { fastFlowKey } from '../flowtable';
+import { type FlowTable, type OwnerChange, fastFlowKey } from '../flowtable';
 
 export interface NeighborRecord {
   readonly id: string;
@@ -129,6 +129,12 @@ class KeyIndex {
   }
 }
 
+/** One neighbor's record before and after a change (undefined: none). */
+export interface RecordChange {
+  readonly before: NeighborRecord | undefined;
+  readonly after: NeighborRecord | undefined;
+}
+
 export class NeighborFlowSet {
   readonly #records = new Map<string, NeighborRecord>();
   readonly #l2 = new KeyIndex();
@@ -180,6 +186,75 @@ export class NeighborFlowSet {
     this.#l2.delete(r.vni, r.mac, id);
     this.#arp.delete(r.vni, r.ip, id);
     return r;
+  }
+
+  /**
+   * Applies record changes (the demoted and the changed records out, then the new ones in) unless
+   * two records would share a key; returns whether they would (then the set may be half changed:
+   * restore() puts it back). A key another record holds now counts, even if that record lets go
+   * of it in this change (the table would send ADD with the new cookie, not DELETE + ADD).
+   */
+  swap(changes: readonly RecordChange[], demoted: readonly NeighborRecord[]): boolean {
+    for (const c of changes) {
+      const a = c.after;
+      if (a === undefined) continue;
+      const l2 = this.holder(L2_FAMILY, a.vni, a.mac);
+      const arp = this.holder(ARP_FAMILY, a.vni, a.ip);
+      if ((l2 !== undefined && l2 !== a.id) || (arp !== undefined && arp !== a.id)) return true;
+    }
+    for (const r of demoted) this.delete(r.id);
+    for (const c of changes) if (c.before !== undefined) this.delete(c.before.id);
+    for (const c of changes) {
+      const a = c.after;
+      if (a === undefined) continue;
+      // A key already held by then (two new records) is contested too.
+      if (this.holder(L2_FAMILY, a.vni, a.mac) !== undefined || this.holder(ARP_FAMILY, a.vni, a.ip) !== undefined) {
+        return true;
+      }
+      this.set(a);
+    }
+    return false;
+  }
+
+  /** Puts back the records `changes` and `demoted` had before (whether swap() finished or not). */
+  restore(changes: readonly RecordChange[], demoted: readonly NeighborRecord[]): void {
+    for (const c of changes) if (c.after !== undefined) this.delete(c.after.id);
+    for (const c of changes) if (c.before !== undefined) this.set(c.before);
+    for (const r of demoted) this.set(r);
+  }
+
+  /** Whether a flow of these changes has a key a record holds. */
+  holdsKeyOf(changes: readonly OwnerChange[]): boolean {
+    for (const c of changes) {
+      for (const f of c.flows) {
+        const k = familyKeyOf(f);
+        if (k !== undefined && this.holder(k.family, k.vni, k.value) !== undefined) return true;
+      }
+    }
+    return false;
+  }
+
+  /** Whether `table` holds a key of one of these new records. */
+  keysInTable(table: FlowTable, changes: readonly RecordChange[]): boolean {
+    let added = 0;
+    for (const c of changes) if (c.after !== undefined) added++;
+    if (added === 0) return false;
+    if (table.size <= added * 4) {
+      // Few table flows: look each one up in the record indexes.
+      for (const f of table.flows()) {
+        const k = familyKeyOf(f);
+        if (k !== undefined && this.holder(k.family, k.vni, k.value) !== undefined) return true;
+      }
+      return false;
+    }
+    for (const c of changes) {
+      const a = c.after;
+      if (a === undefined) continue;
+      if (table.get(recordKey(a, L2_FAMILY)) !== undefined || table.get(recordKey(a, ARP_FAMILY)) !== undefined) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Empties the set and stops using it; returns what it held. */

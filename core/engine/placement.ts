@@ -11,10 +11,16 @@
 // neighbor in partition 0 computes the same flows it would anywhere else.
 
 import { hash32 } from '../pipeline/cookie';
+import { asciiIdHash } from './wire';
 
 /** The partition rule without pins: where neighbor id hash `hash` goes among `parts` partitions. */
 export function partitionOf(hash: number, parts: number): number {
   return parts <= 1 ? 0 : hash % parts;
+}
+
+/** The partition rule without pins, for neighbor `id` (no pins exist when a snapshot is split at start). */
+export function partitionOfNeighbor(id: string, parts: number): number {
+  return partitionOf(hash32(id), parts);
 }
 
 /** The partition pinned neighbors (and every contested key) live in. */
@@ -66,6 +72,18 @@ export class Placement {
       return CONTEST_PARTITION;
     }
     return partitionOf(hash, this.parts);
+  }
+
+  /**
+   * The partition of a neighbor id given as UTF-8 bytes buf[start, end), hashed straight from the
+   * wire when it is ASCII (wire.ts asciiIdHash equals hash32 then); decoded only when it is not, or
+   * when its hash is pinned.
+   */
+  ofBytes(buf: Uint8Array, start: number, end: number): number {
+    if (this.parts <= 1) return 0;
+    const ascii = asciiIdHash(buf, start, end);
+    const text = (): string => new TextDecoder().decode(buf.subarray(start, end));
+    return this.of(ascii >= 0 ? ascii : hash32(text()), text);
   }
 
   /**

@@ -58,8 +58,8 @@ export class PartitionHost {
         return { type: 'init', flows: engine.flowCount } satisfies WorkerReply;
       }
       case 'prepare': {
-        for (const b of task.spare ?? []) this.#need().output.give(b);
-        if (task.expectedNeighbors !== undefined) this.#need().lane.reserve(task.expectedNeighbors);
+        this.#need().giveBuffers(task.spare ?? []);
+        if (task.expectedNeighbors !== undefined) this.#need().reserveNeighbors(task.expectedNeighbors);
         const result = this.#need().prepareGoalState(
           task.bytes,
           task.version,
