@@ -19,6 +19,7 @@ import { OvsSandbox } from '../test/sandbox';
 import { GoalStateV2 } from '../proto';
 import { HOST_A, NEIGHBORS_PORT, neighborsGoalStateV2 } from '../test/fixtures/goalstates';
 import { neighborsFixtureFile } from './fixture-file';
+import { floorBundle, replayBundle } from './openflow-floor';
 
 const run = promisify(execFile);
 const BIN = path.join(__dirname, '..', '..', 'bin', 'alcor-agent.js');
@@ -44,6 +45,15 @@ export interface OvsBenchResult {
   readonly failedStatuses: number;
   /** Median reply time of single-neighbor goal states sent afterwards on one long-lived stream. */
   readonly incrementalMedianMs: number | null;
+  /**
+   * The switch's own floor (perf/openflow-floor.ts): the agent's bundle for this goal state replayed
+   * pre-encoded on a fresh sandboxed OVS (cold), then again after deleting it (warm), to the barrier.
+   */
+  readonly floorColdMs: number;
+  readonly floorMs: number;
+  /** agentMs / floorMs and agentColdMs / floorColdMs: how close the agent comes to what OVS itself needs. */
+  readonly agentPerFloor: number;
+  readonly agentColdPerFloorCold: number;
 }
 
 /** Single-neighbor goal states timed after the bulk one (in steady state: see SETTLE_MS). */
@@ -205,7 +215,9 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
     const baselineMs = performance.now() - t1;
     const baselineFlows = await countOurFlows(sb);
     if (baselineFlows !== flows) log(`note: agent installed ${flows} flows, ovs-ofctl ${baselineFlows}`);
+    const floor = await measureFloor(bytes, new Map([[NEIGHBORS_PORT.id, vm.ofport]]), Number(workers), flows, log);
     const round = (x: number): number => Math.round(x * 10) / 10;
+    const ratioOf = (a: number, b: number): number => Math.round((a / b) * 1000) / 1000;
     return {
       bench: 'ovs',
       neighbors: opts.neighbors,
@@ -217,10 +229,45 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
       messageBytes: bytes.length,
       failedStatuses: failed,
       incrementalMedianMs: incrementalMedianMs === null ? null : Math.round(incrementalMedianMs * 100) / 100,
+      floorColdMs: round(floor.coldMs),
+      floorMs: round(floor.warmMs),
+      agentPerFloor: ratioOf(agentMs, floor.warmMs),
+      agentColdPerFloorCold: ratioOf(agentColdMs, floor.coldMs),
     };
   } finally {
     await agent?.stop().catch(() => undefined);
     await sb.stop();
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The floor, on a sandbox of its own so that the cold replay meets an OVS that never held these flows, as
+ * the agent's cold push did: the replay, then a deletion and the replay again (warm).
+ */
+async function measureFloor(
+  goalState: Uint8Array,
+  ofports: ReadonlyMap<string, number>,
+  workers: number,
+  expectFlows: number,
+  log: (line: string) => void,
+): Promise<{ coldMs: number; warmMs: number }> {
+  log("floor: planning the agent's bundle, then replaying it pre-encoded on a fresh OVS");
+  const bundle = await floorBundle(goalState, { tunnelIp: HOST_A.ip, tunnelOfport: 100, ofports }, workers);
+  const sb = await OvsSandbox.start({ name: 'benchfloor' });
+  try {
+    const coldMs = await replayBundle(sb.mgmtSocket(), bundle);
+    await sb.ofctl(['del-flows', 'br-int', OUR_FLOWS], { timeoutMs: 10 * 60_000 });
+    const warmMs = await replayBundle(sb.mgmtSocket(), bundle);
+    // The same flows, or the comparison means nothing: the bundle's, plus the agent's start-up flows.
+    const installed = await countOurFlows(sb);
+    if (installed !== bundle.flows || bundle.flows > expectFlows)
+      throw new Error(`floor installed ${installed} of its ${bundle.flows} flows; the agent holds ${expectFlows}`);
+    log(
+      `floor: ${bundle.deltas.length} chunks, ${bundle.bytes} bytes: cold ${Math.round(coldMs)} ms, warm ${Math.round(warmMs)} ms`,
+    );
+    return { coldMs, warmMs };
+  } finally {
+    await sb.stop();
   }
 }
