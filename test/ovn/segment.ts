@@ -67,24 +67,50 @@ export async function addRemotePorts(
   chassis: readonly FakeChassis[],
   deadline: number,
 ): Promise<void> {
+  await addPorts(ovn.nb, SWITCH, ports);
+  await bindRemotePorts(ovn, ports, chassis, deadline);
+}
+
+/** Binds port i to chassis i mod count, as its Port_Binding rows appear; ports already bound are left alone. */
+export async function bindRemotePorts(
+  ovn: OvnSandbox,
+  ports: readonly LogicalPort[],
+  chassis: readonly FakeChassis[],
+  deadline: number,
+): Promise<void> {
   const uuids = await chassisUuids(ovn.sb);
   const want = new Map(
     ports.map((p, i) => [p.name, uuids.get(chassis[i % chassis.length]?.name ?? '') ?? ''] as const),
   );
-  await addPorts(ovn.nb, SWITCH, ports);
-  while (want.size > 0) {
+  for (;;) {
     const unbound = await unboundBindings(ovn.sb);
     const now: { bindingUuid: string; chassisUuid: string }[] = [];
-    for (const [name, bindingUuid] of unbound) {
-      const chassisUuid = want.get(name);
-      if (chassisUuid === undefined) continue;
+    for (const [name, chassisUuid] of want) {
+      const bindingUuid = unbound.get(name);
+      if (bindingUuid === undefined) continue;
       now.push({ bindingUuid, chassisUuid });
       want.delete(name);
     }
     if (now.length > 0) await bindPorts(ovn.sb, now);
-    else if (Date.now() > deadline) throw new Error(`ovn-northd made no Port_Binding for ${want.size} ports in time`);
-    else await sleep(50);
+    if (want.size === 0) return;
+    if (now.length > 0) continue;
+    // The rest are not unbound: either northd has not made their rows yet, or an earlier pass bound them.
+    if (await allBound(ovn, want)) return;
+    if (Date.now() > deadline) throw new Error(`ovn-northd made no Port_Binding for ${want.size} ports in time`);
+    await sleep(50);
   }
+}
+
+/** True when every named port has a Port_Binding with a chassis (bound in an earlier pass). */
+async function allBound(ovn: OvnSandbox, names: ReadonlyMap<string, string>): Promise<boolean> {
+  const [sel] = await ovn.sb.transact(SB_DB, [
+    { op: 'select', table: 'Port_Binding', where: [], columns: ['logical_port', 'chassis'] },
+  ]);
+  let bound = 0;
+  for (const r of sel?.rows ?? []) {
+    if (names.has(String(r.logical_port)) && !(Array.isArray(r.chassis) && r.chassis[0] === 'set')) bound++;
+  }
+  return bound === names.size;
 }
 
 /**
@@ -119,7 +145,7 @@ export async function waitForFlows(
   target: number,
   startedAt: number,
   deadline: number,
-  pollMs = 100,
+  pollMs = 50,
 ): Promise<{ readonly ms: number | null; readonly flows: number }> {
   for (;;) {
     const flows = await ovn.flowCount().catch(() => -1);
