@@ -24,17 +24,17 @@ import { HOST_A, NEIGHBORS_PORT, neighborsGoalStateV2 } from '../test/fixtures/g
 import { OvnSandbox, peakRssMB } from '../test/ovn/sandbox';
 import {
   addRemotePorts,
-  bindRemotePorts,
   createSegment,
   expectedFlows,
   fakeChassis,
   remotePort,
   settledFlowCount,
   waitForFlows,
-  FLOWS_PER_REMOTE_PORT,
+  LOCAL_PORT,
   SEGMENT_REMOTE_FLOWS,
+  SWITCH,
 } from '../test/ovn/segment';
-import { syncSb } from '../test/ovn/db';
+import { keepOnlyPort, syncSb, type FakeChassis, type LogicalPort } from '../test/ovn/db';
 import { neighborsFixtureFile } from './fixture-file';
 import { countOurFlows, oneNeighbor, pushRaw } from './ovs';
 
@@ -72,6 +72,9 @@ export interface OvnSide {
   readonly ovnControllerPeakRssMB: number | null;
   readonly ovnIncrementalRssMB: number | null;
   readonly ovnRecomputeRssMB: number | null;
+  /** ovn-controller restarted (process start) against the full SB, and its peak RSS. */
+  readonly ovnRestartMs: number | null;
+  readonly ovnRestartRssMB: number | null;
   readonly ovnNote: string | null;
 }
 
@@ -129,7 +132,10 @@ async function runAgentSide(opts: OvnBenchOptions, log: (line: string) => void):
     await pushRaw(address, bytes);
     const agentColdMs = performance.now() - tCold;
     log('ours: deleting it, then pushing it again (warm)');
-    const deletion = neighborsGoalStateV2(opts.neighbors, { hostResources: false, operationType: OperationType.DELETE });
+    const deletion = neighborsGoalStateV2(opts.neighbors, {
+      hostResources: false,
+      operationType: OperationType.DELETE,
+    });
     await pushRaw(address, GoalStateV2.encode(deletion).finish());
     const t0 = performance.now();
     await pushRaw(address, bytes);
@@ -164,6 +170,8 @@ const NO_OVN: OvnSide = {
   ovnControllerPeakRssMB: null,
   ovnIncrementalRssMB: null,
   ovnRecomputeRssMB: null,
+  ovnRestartMs: null,
+  ovnRestartRssMB: null,
   ovnNote: null,
 };
 
@@ -190,6 +198,28 @@ async function runOvnSide(
   }
 }
 
+/** One OVN run's state, shared by its modes. */
+interface OvnRun {
+  readonly ovn: OvnSandbox;
+  readonly n: number;
+  readonly chassis: readonly FakeChassis[];
+  readonly ports: readonly LogicalPort[];
+  readonly timeoutMs: number;
+  readonly log: (line: string) => void;
+  readonly notes: string[];
+  /** Flows on br-int with the local port and no remote port. */
+  base: number;
+  /** Remote ports now in the NB. */
+  remote: number;
+}
+
+interface Timed {
+  readonly ms: number | null;
+  readonly flows: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 async function measureOvn(
   ovn: OvnSandbox,
   n: number,
@@ -197,64 +227,117 @@ async function measureOvn(
   timeoutMs: number,
   log: (line: string) => void,
 ): Promise<OvnSide> {
-  const notes: string[] = [];
-  const limitS = Math.round(timeoutMs / 1000);
   const chassis = fakeChassis(Math.min(chassisCount, n));
   log(`OVN: segment with the local port and ${chassis.length} fake chassis`);
   await createSegment(ovn, chassis);
   const firstPid = await ovn.startController();
   const base = await settledFlowCount(ovn, Date.now() + SETUP_TIMEOUT_MS);
-  const target = expectedFlows(base, n);
   const ports = Array.from({ length: n }, (_, i) => remotePort(i + 1));
+  const r: OvnRun = { ovn, n, chassis, ports, timeoutMs, log, notes: [], base, remote: 0 };
 
-  log(`OVN incremental: ${n} remote ports into the NB with ovn-controller connected (${base} flows before)`);
-  const deadline = Date.now() + timeoutMs;
-  const t0 = performance.now();
-  let incremental: { ms: number | null; flows: number } = { ms: null, flows: -1 };
-  try {
-    await addRemotePorts(ovn, ports, chassis, deadline);
-    incremental = await waitForFlows(ovn, target, t0, deadline);
-  } catch (e: unknown) {
-    notes.push(`incremental: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  const ovnIncrementalRssMB = peakRssMB(firstPid);
-  if (incremental.ms === null && notes.length === 0) {
-    notes.push(`incremental: ${incremental.flows} of ${target} flows on br-int at the ${limitS} s limit`);
-  }
-
-  log('OVN recompute: ovn-controller restarted against the full SB, br-int emptied first');
-  await ovn.stopController({ kill: true });
-  // Whatever the incremental pass did not get to: every port bound, and northd caught up (ARP responders need up).
-  await bindRemotePorts(ovn, ports, chassis, Date.now() + SETUP_TIMEOUT_MS);
-  await syncSb(ovn.nb, SETUP_TIMEOUT_MS);
-  await ovn.ovs.ofctl(['-O', 'OpenFlow15', 'del-flows', 'br-int']);
-  const t1 = performance.now();
-  const secondPid = await ovn.startController();
-  const recompute = await waitForFlows(ovn, target, t1, Date.now() + timeoutMs);
-  if (recompute.ms === null) {
-    notes.push(`recompute: ${recompute.flows} of ${target} flows on br-int at the ${limitS} s limit`);
-  }
-  let ovnAddOneMs: number | null = null;
-  if (recompute.ms !== null) {
-    log('OVN add one: one more remote port');
-    const t2 = performance.now();
-    const addDeadline = Date.now() + timeoutMs;
-    await addRemotePorts(ovn, [remotePort(n + 1)], chassis.slice(n % chassis.length), addDeadline);
-    const added = await waitForFlows(ovn, target + FLOWS_PER_REMOTE_PORT, t2, addDeadline, 20);
-    ovnAddOneMs = added.ms === null ? null : Math.round(added.ms * 100) / 100;
-    if (added.ms === null) notes.push(`add one: not installed within the ${limitS} s limit`);
-  }
-  const ovnRecomputeRssMB = peakRssMB(secondPid);
-  const rss = [ovnIncrementalRssMB, ovnRecomputeRssMB].filter((x): x is number => x !== null);
+  const recompute = await recomputeMode(r);
+  const addOne = recompute.ms === null ? null : await addOneMode(r);
+  const ovnRecomputeRssMB = peakRssMB(firstPid);
+  const restart = await restartMode(r);
+  const incremental = await incrementalMode(r);
+  const rss = [ovnRecomputeRssMB, restart.rssMB, incremental.rssMB].filter((x): x is number => x !== null);
   return {
     ovnIncrementalMs: roundOrNull(incremental.ms),
     ovnRecomputeMs: roundOrNull(recompute.ms),
-    ovnAddOneMs,
+    ovnRestartMs: roundOrNull(restart.ms),
+    ovnAddOneMs: addOne === null || addOne.ms === null ? null : Math.round(addOne.ms * 100) / 100,
     ovnFlows: recompute.ms !== null ? recompute.flows : incremental.flows,
     ovnBaseFlows: base,
     ovnControllerPeakRssMB: rss.length === 0 ? null : Math.max(...rss),
-    ovnIncrementalRssMB,
+    ovnIncrementalRssMB: incremental.rssMB,
     ovnRecomputeRssMB,
-    ovnNote: notes.length === 0 ? null : notes.join('; '),
+    ovnRestartRssMB: restart.rssMB,
+    ovnNote: r.notes.length === 0 ? null : r.notes.join('; '),
   };
+}
+
+/** Waits for every flow of the ports now in the NB; on the limit, notes how far br-int got. */
+async function untilAllFlows(r: OvnRun, mode: string, startedAt: number): Promise<Timed> {
+  const target = expectedFlows(r.base, r.remote);
+  const got = await waitForFlows(r.ovn, target, startedAt, Date.now() + r.timeoutMs);
+  if (got.ms === null) {
+    r.notes.push(`${mode}: ${got.flows} of ${target} flows on br-int at the ${Math.round(r.timeoutMs / 1000)} s limit`);
+  }
+  return got;
+}
+
+/**
+ * hv1 cut off from the SB while the N ports are added and bound, then reconnected: ovn-controller recomputes from
+ * the full contents (shared/reference/ovn-baseline.md's recompute path). Timed from the reconnect.
+ */
+async function recomputeMode(r: OvnRun): Promise<Timed> {
+  r.log(`OVN recompute: ${r.n} remote ports added while ovn-controller is cut off from the SB (${r.base} flows)`);
+  await r.ovn.setSbConnected(false);
+  const deadline = Date.now() + SETUP_TIMEOUT_MS;
+  while (await r.ovn.controllerConnected()) {
+    if (Date.now() > deadline) throw new Error('ovn-controller stayed connected to the SB');
+    await sleep(50);
+  }
+  await addRemotePorts(r.ovn, r.ports, r.chassis, deadline);
+  r.remote = r.n;
+  // northd must have seen the bindings too: the ARP responders exist only for ports that are up.
+  await syncSb(r.ovn.nb, SETUP_TIMEOUT_MS);
+  r.log('OVN recompute: reconnecting ovn-controller');
+  const t0 = performance.now();
+  await r.ovn.setSbConnected(true);
+  return untilAllFlows(r, 'recompute', t0);
+}
+
+/** One more remote port while ovn-controller holds N: timed from the NB transaction until its 3 flows are in. */
+async function addOneMode(r: OvnRun): Promise<Timed> {
+  r.log('OVN add one: one more remote port');
+  const t0 = performance.now();
+  // As in the bulk, port k sits on chassis (k-1) mod C; a one-port list binds to the first chassis it is given.
+  const onChassis = r.chassis.slice(r.n % r.chassis.length);
+  await addRemotePorts(r.ovn, [remotePort(r.n + 1)], onChassis, Date.now() + r.timeoutMs);
+  r.remote = r.n + 1;
+  return untilAllFlows(r, 'add one', t0);
+}
+
+/**
+ * ovn-controller killed and started again, br-int emptied in between: timed from the process start. A new process
+ * learns its local datapaths before it asks for their ports (conditional monitoring), so the ports arrive as
+ * changes and go through the same per-port handlers as the incremental path.
+ */
+async function restartMode(r: OvnRun): Promise<Timed & { readonly rssMB: number | null }> {
+  r.log('OVN restart: ovn-controller killed, br-int emptied, ovn-controller started');
+  await r.ovn.stopController({ kill: true });
+  await r.ovn.ovs.ofctl(['-O', 'OpenFlow15', 'del-flows', 'br-int']);
+  const t0 = performance.now();
+  const pid = await r.ovn.startController();
+  const got = await untilAllFlows(r, 'restart', t0);
+  return { ...got, rssMB: peakRssMB(pid) };
+}
+
+/**
+ * The ports removed again, a fresh ovn-controller settled on the local port alone, then the N ports added to the
+ * NB while it is connected: timed from the first NB transaction until br-int holds every flow.
+ */
+async function incrementalMode(r: OvnRun): Promise<Timed & { readonly rssMB: number | null }> {
+  r.log('OVN incremental: removing the remote ports, restarting ovn-controller on the local port alone');
+  await r.ovn.stopController({ kill: true });
+  await keepOnlyPort(r.ovn.nb, SWITCH, LOCAL_PORT.name);
+  r.remote = 0;
+  await syncSb(r.ovn.nb, SETUP_TIMEOUT_MS);
+  await r.ovn.ovs.ofctl(['-O', 'OpenFlow15', 'del-flows', 'br-int']);
+  const pid = await r.ovn.startController();
+  const base = await settledFlowCount(r.ovn, Date.now() + SETUP_TIMEOUT_MS);
+  if (base !== r.base) r.notes.push(`incremental: ${base} flows before the ports, not ${r.base} as at the start`);
+  r.base = base;
+  r.log(`OVN incremental: ${r.n} remote ports into the NB with ovn-controller connected`);
+  const t0 = performance.now();
+  let got: Timed = { ms: null, flows: -1 };
+  try {
+    await addRemotePorts(r.ovn, r.ports, r.chassis, Date.now() + r.timeoutMs);
+    r.remote = r.n;
+    got = await untilAllFlows(r, 'incremental', t0);
+  } catch (e: unknown) {
+    r.notes.push(`incremental: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return { ...got, rssMB: peakRssMB(pid) };
 }

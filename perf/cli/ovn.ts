@@ -52,7 +52,10 @@ export const command: SubcommandModule = {
     }
     const timeout = o['ovn-timeout-s'];
     if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 3600) {
-      throw new CliError('E_CLI_BAD_VALUE', `--ovn-timeout-s must be a number of seconds from 1 to 3600, got ${timeout}`);
+      throw new CliError(
+        'E_CLI_BAD_VALUE',
+        `--ovn-timeout-s must be a number of seconds from 1 to 3600, got ${timeout}`,
+      );
     }
     if (!Number.isInteger(o.chassis) || o.chassis < 1 || o.chassis > 10000) {
       throw new CliError('E_CLI_BAD_VALUE', `--chassis must be an integer from 1 to 10000, got ${o.chassis}`);

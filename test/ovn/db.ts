@@ -89,6 +89,18 @@ export async function addPorts(nb: OvsdbClient, switchName: string, ports: reado
   }
 }
 
+/** Removes every port of the switch but `keep` (the rows go with their last reference). */
+export async function keepOnlyPort(nb: OvsdbClient, switchName: string, keep: string): Promise<void> {
+  const [sel] = await nb.transact(NB_DB, [
+    { op: 'select', table: 'Logical_Switch_Port', where: [['name', '==', keep]], columns: ['_uuid'] },
+  ]);
+  const kept = uuidOf(sel?.rows?.[0]?._uuid);
+  if (kept === null) throw new Error(`no logical switch port ${keep}`);
+  await nb.transact(NB_DB, [
+    { op: 'update', table: 'Logical_Switch', where: [['name', '==', switchName]], row: { ports: uuid(kept) } },
+  ]);
+}
+
 /** Chassis name -> row uuid. */
 export async function chassisUuids(sb: OvsdbClient): Promise<Map<string, string>> {
   const [sel] = await sb.transact(SB_DB, [{ op: 'select', table: 'Chassis', where: [], columns: ['_uuid', 'name'] }]);

@@ -128,6 +128,21 @@ export class OvnSandbox {
     await stopDaemon(this.dir, 'ovn-controller', opts.kill === true ? 0 : EXIT_WAIT_MS);
   }
 
+  /**
+   * Points hv1 at the SB, or away from it (a socket that does not exist): ovn-controller then stays up with its
+   * flows but sees no SB changes, and on reconnecting it recomputes everything from the full contents.
+   */
+  async setSbConnected(connected: boolean): Promise<void> {
+    const remote = connected ? this.sbSocket : path.join(this.dir, 'no-sb.sock');
+    await this.ovs.vsctl(['set', 'open_vswitch', '.', `external_ids:ovn-remote=unix:${remote}`]);
+  }
+
+  /** ovn-controller's own view of its SB connection (`connection-status`): true when connected. */
+  async controllerConnected(): Promise<boolean> {
+    const r = await check('ovn-appctl', ['-t', 'ovn-controller', 'connection-status'], { env: ovnEnv(this.dir) });
+    return r.stdout.trim() === 'connected';
+  }
+
   /** The live pid of an OVN daemon of this sandbox, or null. */
   pid(daemon: OvnDaemon): number | null {
     return daemonPid(this.dir, daemon);
