@@ -84,6 +84,8 @@ export type OvnBenchResult = { readonly bench: 'ovn'; readonly neighbors: number
     readonly chassis: number;
     readonly ovnTimeoutS: number;
     readonly speedup: number | null;
+    /** 1-minute load average at the start and the end: on a shared 2-core machine every number moves with it. */
+    readonly loadAvg: readonly [number, number];
   };
 
 const round1 = (x: number): number => Math.round(x * 10) / 10;
@@ -93,6 +95,7 @@ export async function runOvnBench(opts: OvnBenchOptions): Promise<OvnBenchResult
   const log = opts.progress ?? (() => undefined);
   const ovnTimeoutS = opts.ovnTimeoutS ?? DEFAULT_OVN_TIMEOUT_S;
   const chassis = opts.chassis ?? DEFAULT_CHASSIS;
+  const loadAtStart = os.loadavg()[0] ?? 0;
   const agent = await runAgentSide(opts, log);
   const ovn = await runOvnSide(opts.neighbors, chassis, ovnTimeoutS * 1000, log);
   const times = [ovn.ovnIncrementalMs, ovn.ovnRecomputeMs].filter((t): t is number => t !== null);
@@ -109,6 +112,7 @@ export async function runOvnBench(opts: OvnBenchOptions): Promise<OvnBenchResult
     chassis,
     ovnTimeoutS,
     speedup: times.length === 0 ? null : Math.round((Math.min(...times) / agent.agentColdMs) * 100) / 100,
+    loadAvg: [round1(loadAtStart), round1(os.loadavg()[0] ?? 0)],
   };
 }
 
