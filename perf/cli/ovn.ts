@@ -51,7 +51,7 @@ export const command: SubcommandModule = {
       throw new CliError('E_CLI_BAD_VALUE', `--neighbors must be an integer from 1 to 1000000, got ${o.neighbors}`);
     }
     const timeout = o['ovn-timeout-s'];
-    if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 3600) {
+    if (!Number.isFinite(timeout) || timeout < 1 || timeout > 3600) {
       throw new CliError(
         'E_CLI_BAD_VALUE',
         `--ovn-timeout-s must be a number of seconds from 1 to 3600, got ${timeout}`,
