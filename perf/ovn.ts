@@ -6,13 +6,17 @@
 // which the agent sends after the bundle's barrier, i.e. with every flow on br-int.
 //
 // OVN (test/ovn): NB + SB + ovn-northd + ovn-controller for hv1 on its own sandboxed OVS; the remote ports'
-// chassis are fake. Incremental = the ports arrive in the NB while ovn-controller is connected, timed from the
-// first NB transaction until br-int holds every flow. Recompute = ovn-controller killed, br-int's flows deleted,
-// and a new ovn-controller started against the SB that already holds everything (a restart), timed from its start.
-// "Every flow" is the count before the remote ports plus 3 per remote port (test/ovn/segment.ts).
+// chassis are fake. "Every flow" is the count before the remote ports plus 3 per remote port (test/ovn/segment.ts).
+// In this order, on one OVN sandbox:
+// - recompute: hv1 cut off from the SB while the N ports are added and bound, then reconnected; timed from the
+//   reconnect (the full-recompute path; northd's work is done before the clock starts);
+// - add one: one more port, from its NB transaction until its flows are in;
+// - restart: ovn-controller killed, br-int emptied, a new ovn-controller started; timed from its start;
+// - incremental: the ports removed, a fresh ovn-controller settled, then the N ports added to the NB while it is
+//   connected; timed from the first NB transaction.
+// Each OVN mode has a time limit; one that hits it is null and ovnNote says how far it got.
 //
-// Add one: with each system holding N remote ports, one more arrives (a single-neighbor goal state; one NB port),
-// timed until its flows are installed.
+// Add one on ours: a single-neighbor goal state after the warm push, timed until the reply.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { OperationType } from '../proto';
