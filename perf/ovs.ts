@@ -62,7 +62,7 @@ const SINGLES = 1001;
 const SETTLE_MS = 1000;
 
 /** A GoalStateV2 holding just neighbor i, pre-encoded. */
-function oneNeighbor(i: number): Uint8Array {
+export function oneNeighbor(i: number): Uint8Array {
   const gs = neighborsGoalStateV2(1, { startIndex: i, hostResources: false });
   return GoalStateV2.encode({ ...gs, vpcStates: {}, subnetStates: {}, portStates: {} }).finish();
 }
@@ -107,7 +107,7 @@ function pushSequence(address: string, messages: readonly Uint8Array[]): Promise
 }
 
 /** One PushGoalStatesStream call with bytes the client does not re-encode. */
-function pushRaw(address: string, bytes: Uint8Array): Promise<GoalStateOperationReply> {
+export function pushRaw(address: string, bytes: Uint8Array): Promise<GoalStateOperationReply> {
   const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
     'grpc.max_send_message_length': 512 * 2 ** 20,
     'grpc.max_receive_message_length': 512 * 2 ** 20,
@@ -136,7 +136,7 @@ function pushRaw(address: string, bytes: Uint8Array): Promise<GoalStateOperation
   });
 }
 
-async function countOurFlows(sb: OvsSandbox): Promise<number> {
+export async function countOurFlows(sb: OvsSandbox): Promise<number> {
   const r = await sb.ofctl(['dump-aggregate', 'br-int', OUR_FLOWS]);
   const m = /flow_count=(\d+)/.exec(r.stdout);
   return m ? Number(m[1]) : 0;

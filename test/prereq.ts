@@ -19,7 +19,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export type Prereq = 'root' | 'ovs' | 'netns' | 'etcd' | 'busybox' | 'arping' | 'bpf' | 'clang' | 'openssl';
+export type Prereq = 'root' | 'ovs' | 'ovn' | 'netns' | 'etcd' | 'busybox' | 'arping' | 'bpf' | 'clang' | 'openssl';
 
 /** Missing piece of one prerequisite, or null when it is present. */
 type Check = () => string | null;
@@ -75,6 +75,13 @@ const CHECKS: Readonly<Record<Prereq, Check>> = {
     (fs.existsSync('/usr/share/openvswitch/vswitch.ovsschema')
       ? null
       : '/usr/share/openvswitch/vswitch.ovsschema not found; apt-get install openvswitch-switch'),
+  // OVN baseline (test/ovn): ovn-central brings northd and the schemas, ovn-host ovn-controller.
+  ovn: () =>
+    missingTools(['ovn-northd'], 'ovn-central') ??
+    missingTools(['ovn-controller'], 'ovn-host') ??
+    (fs.existsSync('/usr/share/ovn/ovn-nb.ovsschema') && fs.existsSync('/usr/share/ovn/ovn-sb.ovsschema')
+      ? null
+      : '/usr/share/ovn/ovn-{nb,sb}.ovsschema not found; apt-get install ovn-central'),
   // The sandbox also needs ethtool: TCP/UDP through the OVS netdev datapath only works with tx offload off.
   netns: () => {
     const tools = missingTools(['ip'], 'iproute2') ?? missingTools(['ethtool'], 'ethtool');

@@ -6,6 +6,11 @@ import { VERSION } from '../../core/index';
 export const BENCH_SUBCOMMANDS: readonly SubcommandEntry[] = [
   { name: 'core', summary: 'goal-state decode and flow compilation speed (no OVS)', load: () => import('./core') },
   { name: 'ovs', summary: 'flow programming speed against a sandboxed Open vSwitch', load: () => import('./ovs') },
+  {
+    name: 'ovn',
+    summary: 'the same segment on our agent and on OVN (ovn-controller), in one run',
+    load: () => import('./ovn'),
+  },
   { name: 'control', summary: 'control-service throughput and latency over gRPC', load: () => import('./control') },
   {
     name: 'api',

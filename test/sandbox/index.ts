@@ -34,6 +34,14 @@ export const NETNS_PREFIX = 'alc-';
 const OVS_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 const ALL_OF_VERSIONS = 'OpenFlow10,OpenFlow11,OpenFlow12,OpenFlow13,OpenFlow14,OpenFlow15';
 const DAEMONS = ['ovs-vswitchd', 'ovsdb-server'] as const;
+// The OVN harness (test/ovn) runs its daemons in a sandbox's namespace with pidfiles in <dir>/ovn: a teardown
+// (also of a crashed run's leftovers) stops them with OVS's. Pidfile stem -> process name.
+const OVN_DAEMONS: readonly (readonly [string, string])[] = [
+  ['ovn/ovn-controller', 'ovn-controller'],
+  ['ovn/ovn-northd', 'ovn-northd'],
+  ['ovn/ovnsb_db', 'ovsdb-server'],
+  ['ovn/ovnnb_db', 'ovsdb-server'],
+];
 // How long an ovs-vswitchd told to exit may take to be gone (it usually takes tens of ms; a loaded CI machine more).
 const VSWITCHD_EXIT_TIMEOUT_MS = 15000;
 // Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
@@ -524,11 +532,14 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** The live pid named by `<daemon>.pid` in dir, or null (no pidfile, or a stale one: a recycled pid never counts). */
-function daemonPid(dir: string, daemon: string): number | null {
+/**
+ * The live pid named by `<stem>.pid` in dir, running `daemon` (default: the stem), or null (no pidfile, or a stale
+ * one: a recycled pid never counts).
+ */
+function daemonPid(dir: string, stem: string, daemon: string = stem): number | null {
   let text: string;
   try {
-    text = fs.readFileSync(path.join(dir, `${daemon}.pid`), 'utf8');
+    text = fs.readFileSync(path.join(dir, `${stem}.pid`), 'utf8');
   } catch {
     return null;
   }
@@ -556,8 +567,8 @@ async function waitDaemonGone(dir: string, daemon: string, timeoutMs: number): P
 /** Stops the daemons named by the pidfiles in dir: SIGTERM, then SIGKILL after 2 s. Stale pidfiles are ignored. */
 async function killDaemons(dir: string): Promise<void> {
   const pids: Array<{ pid: number; daemon: string }> = [];
-  for (const daemon of DAEMONS) {
-    const pid = daemonPid(dir, daemon);
+  for (const [stem, daemon] of [...OVN_DAEMONS, ...DAEMONS.map((d) => [d, d] as const)]) {
+    const pid = daemonPid(dir, stem, daemon);
     if (pid !== null) pids.push({ pid, daemon });
   }
   const signal = (sig: NodeJS.Signals): void => {
