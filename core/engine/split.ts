@@ -160,10 +160,56 @@ export function splitGoalState(
   // arrays at their exact sizes (growing them by doubling cost more than the scan, in time and in
   // memory left behind).
   const { neighborCount, shared, sharedResources } = frame(bytes, version);
+  const placed = placeNeighbors(bytes, version, placement, neighborCount);
+  const idRanges = placed.idRanges;
+  // One partition, one chunk: the message itself, and the neighbor order is the identity.
+  if (parts <= 1 && chunkNeighbors === Number.POSITIVE_INFINITY) {
+    return { chunks: [[wholeMessage(bytes, neighborCount)]], neighborCount, idRanges };
+  }
+  // Each partition's neighbors, by message index, in message order.
+  const owned = Array.from(placed.counts, (count) => new Uint32Array(count));
+  const filled = new Uint32Array(parts);
+  const partOf = placed.partOf;
+  for (let i = 0; i < neighborCount; i++) owned[partOf[i]][filled[partOf[i]]++] = i;
+  const chunks: SplitChunk[][] = [];
+  for (let p = 0; p < parts; p++) {
+    const mine = owned[p];
+    const count = mine.length;
+    // A small share still goes in a few chunks (OVS starts on the first while the rest is computed),
+    // but never in chunks so small that their fixed cost shows.
+    const wanted = Math.min(chunkNeighbors, Math.max(MIN_CHUNK_NEIGHBORS, Math.ceil(count / FEW_CHUNKS)));
+    const step = Math.max(wanted, Math.ceil(count / maxChunks));
+    const list: SplitChunk[] = [];
+    for (let first = 0; first === 0 || first < count; first += step) {
+      const last = Math.min(count, first + step);
+      const order = mine.subarray(first, last);
+      list.push(chunkOf(bytes, first === 0 ? shared : [], placed.entries, order, last === 0 && !sharedResources));
+    }
+    chunks.push(list);
+  }
+  return { chunks, neighborCount, idRanges };
+}
+
+/** Where each neighbor entry is ([start, end) with its tag), where its id is, and its partition. */
+interface PlacedNeighbors {
+  readonly entries: Uint32Array;
+  readonly idRanges: Uint32Array;
+  readonly partOf: Uint8Array;
+  /** Neighbors per partition. */
+  readonly counts: Uint32Array;
+}
+
+/** The second pass: each of the `neighborCount` neighbor entries (framing already checked) to its partition. */
+function placeNeighbors(
+  bytes: Uint8Array,
+  version: 1 | 2,
+  placement: Placement,
+  neighborCount: number,
+): PlacedNeighbors {
   const entries = new Uint32Array(2 * neighborCount);
   const idRanges = new Uint32Array(2 * neighborCount);
   const partOf = new Uint8Array(neighborCount);
-  const counts = new Uint32Array(parts);
+  const counts = new Uint32Array(placement.parts);
   const neighborField = version === 2 ? V2_NEIGHBOR_STATES : V1_NEIGHBOR_STATES;
   const end = bytes.length;
   const c: Cursor = { pos: 0, value: 0 };
@@ -198,53 +244,43 @@ export function splitGoalState(
     counts[p]++;
     c.pos = payloadEnd;
   }
-  // One partition, one chunk: the message itself, and the neighbor order is the identity.
-  if (parts <= 1 && chunkNeighbors === Number.POSITIVE_INFINITY) {
-    const order = new Uint32Array(neighborCount);
-    for (let i = 0; i < neighborCount; i++) order[i] = i;
-    const whole: SplitChunk = {
-      bytes,
-      size: bytes.length,
-      copyTo: (out) => {
-        out.set(bytes);
-        return out.subarray(0, bytes.length);
-      },
-      neighborOrder: order,
-      idle: false,
-    };
-    return { chunks: [[whole]], neighborCount, idRanges };
-  }
-  // Each partition's neighbors, by message index, in message order.
-  const owned = Array.from(counts, (count) => new Uint32Array(count));
-  const filled = new Uint32Array(parts);
-  for (let i = 0; i < neighborCount; i++) owned[partOf[i]][filled[partOf[i]]++] = i;
-  const chunks: SplitChunk[][] = [];
-  for (let p = 0; p < parts; p++) {
-    const mine = owned[p];
-    const count = mine.length;
-    // A small share still goes in a few chunks (OVS starts on the first while the rest is computed),
-    // but never in chunks so small that their fixed cost shows.
-    const wanted = Math.min(chunkNeighbors, Math.max(MIN_CHUNK_NEIGHBORS, Math.ceil(count / FEW_CHUNKS)));
-    const step = Math.max(wanted, Math.ceil(count / maxChunks));
-    const list: SplitChunk[] = [];
-    for (let first = 0; first === 0 || first < count; first += step) {
-      const last = Math.min(count, first + step);
-      const fields = first === 0 ? shared : [];
-      const order = mine.subarray(first, last);
-      const size = chunkSize(fields, entries, order);
-      list.push({
-        get bytes(): Uint8Array {
-          return copyChunk(bytes, fields, entries, order, new Uint8Array(size));
-        },
-        size,
-        copyTo: (out) => copyChunk(bytes, fields, entries, order, out),
-        neighborOrder: order,
-        idle: last === 0 && !sharedResources,
-      });
-    }
-    chunks.push(list);
-  }
-  return { chunks, neighborCount, idRanges };
+  return { entries, idRanges, partOf, counts };
+}
+
+/** The whole message as the one chunk of one partition, its neighbors in message order. */
+function wholeMessage(bytes: Uint8Array, neighborCount: number): SplitChunk {
+  const order = new Uint32Array(neighborCount);
+  for (let i = 0; i < neighborCount; i++) order[i] = i;
+  return {
+    bytes,
+    size: bytes.length,
+    copyTo: (out) => {
+      out.set(bytes);
+      return out.subarray(0, bytes.length);
+    },
+    neighborOrder: order,
+    idle: false,
+  };
+}
+
+/** A chunk of the `fields` (shared, or none) and the neighbor entries in `order`, copied only when asked. */
+function chunkOf(
+  bytes: Uint8Array,
+  fields: readonly number[],
+  entries: Uint32Array,
+  order: Uint32Array,
+  idle: boolean,
+): SplitChunk {
+  const size = chunkSize(fields, entries, order);
+  return {
+    get bytes(): Uint8Array {
+      return copyChunk(bytes, fields, entries, order, new Uint8Array(size));
+    },
+    size,
+    copyTo: (out) => copyChunk(bytes, fields, entries, order, out),
+    neighborOrder: order,
+    idle,
+  };
 }
 
 /**
