@@ -9,7 +9,7 @@
 // upsert into a held subnet whose CIDR holds the IP. Everything else goes the ordinary way, which
 // produces the exact status and reason.
 
-import { OperationStatus, OperationType, ResourceType } from '../../proto';
+import { NeighborType, OperationStatus, OperationType, ResourceType } from '../../proto';
 import { cidrContains } from '../goalstate/addr';
 import type { Subnet } from '../model';
 import { mapEntryRanges, type ScannedGoalState } from './decode';
@@ -90,7 +90,7 @@ export function laneStep(
     if (!scanMapEntry(fast, bytes, s, e, ctx)) return -1;
   } else if (!fast.scan(bytes, s, e, -1, -1)) return -1;
   const n = fast.entry;
-  if (n.fixedIpCount !== 1 || n.ipType[0] !== 0) return -1;
+  if (n.fixedIpCount !== 1 || n.ipType[0] !== NeighborType.L2) return -1;
   const hash = asciiIdHash(bytes, n.idStart, n.idEnd);
   if (hash < 0) return -1;
   const lane = host.lane;

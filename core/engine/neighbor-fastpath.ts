@@ -8,7 +8,7 @@
 // the ordinary way, which produces the exact status and reason. A test holds the two paths to the
 // same output for valid input.
 
-import { OperationType, ResourceType } from '../../proto';
+import { NeighborType, OperationType, ResourceType, UpdateType } from '../../proto';
 import type { Neighbor, ResourceOp } from '../model';
 import { type Cursor, WIRE_LEN, WIRE_VARINT, fieldNumber, readVarint, skipField } from './wire';
 
@@ -258,7 +258,7 @@ export class NeighborFastPath {
       resourceType: ResourceType.NEIGHBOR,
       resource: n,
       error: undefined,
-      updateType: this.entry.updateType === 1 ? 'full' : 'delta',
+      updateType: this.entry.updateType === UpdateType.FULL ? 'full' : 'delta',
     };
   }
 
@@ -269,7 +269,7 @@ export class NeighborFastPath {
     const fixedIps: FixedIp[] = [];
     for (let i = 0; i < e.fixedIpCount; i++) {
       fixedIps.push({
-        type: e.ipType[i] === 1 ? 'l3' : 'l2',
+        type: e.ipType[i] === NeighborType.L3 ? 'l3' : 'l2',
         subnetId: this.#subnet.get(buf, e.subnetStart[i], e.subnetEnd[i]),
         ip: e.ip[i],
         tunnelId: e.tunnelId[i],

@@ -13,6 +13,9 @@ import {
   type Cursor,
   MAP_KEY_FIELD,
   MAP_KEY_TAG,
+  V1_NEIGHBOR_STATES,
+  V2_HOST_RESOURCES,
+  V2_NEIGHBOR_STATES,
   WIRE_LEN,
   asciiIdHash,
   fieldNumber,
@@ -21,10 +24,7 @@ import {
 } from './wire';
 import { Placement } from './placement';
 
-/** Top-level field numbers of the neighbor collections (goalstate.proto). */
-const V1_NEIGHBOR_STATES = fieldNumber('GoalState', 'neighbor_states');
-const V2_NEIGHBOR_STATES = fieldNumber('GoalStateV2', 'neighbor_states');
-const V2_HOST_RESOURCES = fieldNumber('GoalStateV2', 'host_resources');
+/** The neighbor fields the splitter reads an id from (neighbor.proto). */
 const STATE_CONFIGURATION = fieldNumber('NeighborState', 'configuration');
 const CONFIG_ID = fieldNumber('NeighborConfiguration', 'id');
 
