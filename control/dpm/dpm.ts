@@ -30,7 +30,7 @@ import {
 } from '../../proto';
 import { Controller } from '../controller';
 import { Logger } from '../log';
-import { encodeHostsOnly, encodeResourceEntry, ParsedGoalState, ParsedResource } from '../resources';
+import { encodeHostsOnly, encodeResourceEntry, parseResourceKey, ParsedGoalState, ParsedResource } from '../resources';
 import { PortRecord, RouterRecord, SecurityGroupRecord } from '../resources/model';
 import { RecordChange, RecordStore } from '../resources/record-store';
 import { PortStatusRecord } from '../resources/service';
@@ -50,16 +50,6 @@ interface Batch {
   readonly maxRev: number;
   done: Promise<void>;
 }
-
-const TYPE_OF: Readonly<Record<string, ResourceType>> = {
-  vpc: ResourceType.VPC,
-  subnet: ResourceType.SUBNET,
-  port: ResourceType.PORT,
-  dhcp: ResourceType.DHCP,
-  neighbor: ResourceType.NEIGHBOR,
-  securitygroup: ResourceType.SECURITYGROUP,
-  router: ResourceType.ROUTER,
-};
 
 /** The DELETE form of a state we stored: same configuration, operation DELETE. */
 function deleteState(kind: string, stored: Uint8Array): Uint8Array {
@@ -331,14 +321,14 @@ export class Dpm implements PlanSource {
       hosts.set(host, [...changes.keys()]);
       for (const [key, b] of changes) {
         if (resources.has(key)) continue;
-        const kind = kindOf(key);
+        const { kind, id } = parseResourceKey(key);
         const stored = this.store.cache.resources.get(key)?.state;
-        const state = b ?? (stored === undefined ? null : deleteState(kind, stored));
+        const state = b ?? (stored === undefined ? null : deleteState(kind.name, stored));
         if (state === null) continue;
         resources.set(key, {
           key,
-          type: TYPE_OF[kind] as ResourceType,
-          id: idOf(key),
+          type: kind.type,
+          id,
           state,
           operation: b === null ? OperationType.DELETE : OperationType.CREATE,
         });
