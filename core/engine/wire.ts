@@ -5,12 +5,20 @@
 
 // Wire types, field numbers and map-entry tags come from the wire schema (core/wire/schema.ts, whose test
 // holds it to proto/*.proto): this is the one place they are written, the hot paths here only read them.
-import { MAP_ENTRY_KEY, MAP_ENTRY_VALUE, WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT, fieldNumber } from '../wire/schema';
+// Declared again as plain consts, not re-exported: a CommonJS re-export is a getter, called on every read
+// in the per-field loops.
+import * as schema from '../wire/schema';
 
-export { MAP_KEY_TAG, MAP_VALUE_TAG, WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT, fieldNumber } from '../wire/schema';
+export const fieldNumber = schema.fieldNumber;
+export const WIRE_VARINT = schema.WIRE_VARINT;
+export const WIRE_I64 = schema.WIRE_I64;
+export const WIRE_LEN = schema.WIRE_LEN;
+export const WIRE_I32 = schema.WIRE_I32;
+export const MAP_KEY_TAG = schema.MAP_KEY_TAG;
+export const MAP_VALUE_TAG = schema.MAP_VALUE_TAG;
 /** A map entry's key and value field numbers (fixed by how protobuf encodes maps). */
-export const MAP_KEY_FIELD = MAP_ENTRY_KEY;
-export const MAP_VALUE_FIELD = MAP_ENTRY_VALUE;
+export const MAP_KEY_FIELD = schema.MAP_ENTRY_KEY;
+export const MAP_VALUE_FIELD = schema.MAP_ENTRY_VALUE;
 
 /** The neighbor collections of a goal state (v1: repeated NeighborState; v2: map id -> NeighborState). */
 export const V1_NEIGHBOR_STATES = fieldNumber('GoalState', 'neighbor_states');
