@@ -14,6 +14,8 @@
 // own ports changed, plus, for the other hosts of the VPC, only the keys whose content changed (the moved
 // port as a neighbor, security groups whose remote-group members changed, an updated subnet...). A port
 // that moves host goes in three steps, each acknowledged before the next: new host, the other hosts, old host.
+// This module indexes the records and drives batches and acknowledgements; what a host should hold and the
+// diffs against what it holds are plan.ts.
 import {
   DHCPState,
   NeighborState,
@@ -28,22 +30,12 @@ import {
 } from '../../proto';
 import { Controller } from '../controller';
 import { Logger } from '../log';
-import { encodeHostsOnly, encodeResourceEntry, ParsedGoalState, ParsedResource } from '../resources';
-import { PortRecord, RouterRecord, SecurityGroupRecord, SubnetRecord, VpcRecord } from '../resources/model';
+import { encodeHostsOnly, encodeResourceEntry, parseResourceKey, ParsedGoalState, ParsedResource } from '../resources';
+import { PortRecord, RouterRecord, SecurityGroupRecord } from '../resources/model';
 import { RecordChange, RecordStore } from '../resources/record-store';
 import { PortStatusRecord } from '../resources/service';
 import { ControlStore, HostResult } from '../store/store';
-import {
-  encodeDhcp,
-  encodeNeighbor,
-  encodePort,
-  encodeRouter,
-  encodeSecurityGroup,
-  encodeSubnet,
-  encodeVpc,
-  securityGroupContent,
-  wireRules,
-} from './encode';
+import { type Delta, ONDEMAND_PREFIX, Plan, type PlanSource, idOf, kindOf } from './plan';
 
 export interface DpmOptions {
   /** Above this many ports in a VPC, neighbors are resolved on demand instead of pushed. */
@@ -52,24 +44,12 @@ export interface DpmOptions {
 }
 
 export const DEFAULT_NEIGHBOR_LIMIT = 1000;
-export const ONDEMAND_PREFIX = 'ondemand:';
-
-type Delta = Map<string, Map<string, Uint8Array | null>>;
+export { ONDEMAND_PREFIX } from './plan';
 
 interface Batch {
   readonly maxRev: number;
   done: Promise<void>;
 }
-
-const TYPE_OF: Readonly<Record<string, ResourceType>> = {
-  vpc: ResourceType.VPC,
-  subnet: ResourceType.SUBNET,
-  port: ResourceType.PORT,
-  dhcp: ResourceType.DHCP,
-  neighbor: ResourceType.NEIGHBOR,
-  securitygroup: ResourceType.SECURITYGROUP,
-  router: ResourceType.ROUTER,
-};
 
 /** The DELETE form of a state we stored: same configuration, operation DELETE. */
 function deleteState(kind: string, stored: Uint8Array): Uint8Array {
@@ -94,14 +74,7 @@ function deleteState(kind: string, stored: Uint8Array): Uint8Array {
   }
 }
 
-function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
-  return a !== undefined && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
-}
-
-const kindOf = (key: string): string => key.slice(0, key.indexOf('/'));
-const idOf = (key: string): string => key.slice(key.indexOf('/') + 1);
-
-export class Dpm {
+export class Dpm implements PlanSource {
   /** Ports as last processed (with their record's mod revision). */
   private readonly ports = new Map<string, { rec: PortRecord; modRev: number }>();
   private readonly portsByVpc = new Map<string, Set<string>>();
@@ -348,14 +321,14 @@ export class Dpm {
       hosts.set(host, [...changes.keys()]);
       for (const [key, b] of changes) {
         if (resources.has(key)) continue;
-        const kind = kindOf(key);
+        const { kind, id } = parseResourceKey(key);
         const stored = this.store.cache.resources.get(key)?.state;
-        const state = b ?? (stored === undefined ? null : deleteState(kind, stored));
+        const state = b ?? (stored === undefined ? null : deleteState(kind.name, stored));
         if (state === null) continue;
         resources.set(key, {
           key,
-          type: TYPE_OF[kind] as ResourceType,
-          id: idOf(key),
+          type: kind.type,
+          id,
           state,
           operation: b === null ? OperationType.DELETE : OperationType.CREATE,
         });
@@ -451,196 +424,5 @@ export class Dpm {
   }
   /** @internal */ allPorts(): IterableIterator<{ rec: PortRecord; modRev: number }> {
     return this.ports.values();
-  }
-}
-
-/** One batch's computation: state bytes are built once per key, desired sets once per host. */
-class Plan {
-  private readonly bytesOf = new Map<string, Uint8Array | null>();
-  private members: Map<string, string[]> | null = null;
-
-  constructor(
-    private readonly d: Dpm,
-    private readonly limit: number,
-  ) {}
-
-  private held(host: string): ReadonlySet<string> {
-    return this.d.controlStore.cache.hosts.get(host)?.keys ?? new Set();
-  }
-
-  private unchanged(key: string, b: Uint8Array): boolean {
-    return sameBytes(this.d.controlStore.cache.resources.get(key)?.state, b);
-  }
-
-  /** Current state bytes of a key, null when the resource is gone. */
-  bytes(key: string): Uint8Array | null {
-    const had = this.bytesOf.get(key);
-    if (had !== undefined) return had;
-    const b = this.make(key);
-    this.bytesOf.set(key, b);
-    return b;
-  }
-
-  private make(key: string): Uint8Array | null {
-    const kind = kindOf(key);
-    const id = idOf(key);
-    switch (kind) {
-      case 'port': {
-        const p = this.d.port(id);
-        return p === undefined ? null : this.d.cached(key, String(p.modRev), () => encodePort(p.rec, p.modRev));
-      }
-      case 'dhcp': {
-        const p = this.d.port(id);
-        return p === undefined ? null : this.d.cached(key, String(p.modRev), () => encodeDhcp(p.rec, p.modRev));
-      }
-      case 'neighbor': {
-        const p = this.d.port(id);
-        if (p === undefined || p.rec.host === '') return null;
-        const s = this.d.rec<SubnetRecord>(`subnet/${p.rec.subnet}`);
-        if (s === undefined) return null;
-        const routed = this.d.router(p.rec.subnet) !== undefined;
-        return this.d.cached(key, `${p.modRev}/${s.rec.vni}/${routed}`, () =>
-          encodeNeighbor(p.rec, s.rec.vni, routed, p.modRev),
-        );
-      }
-      case 'subnet': {
-        const s = this.d.rec<SubnetRecord>(key);
-        return s === undefined ? null : this.d.cached(key, String(s.modRev), () => encodeSubnet(s.rec, s.modRev));
-      }
-      case 'vpc': {
-        const v = this.d.rec<VpcRecord>(key);
-        return v === undefined ? null : this.d.cached(key, String(v.modRev), () => encodeVpc(v.rec, v.modRev));
-      }
-      case 'router': {
-        const r = this.d.rec<RouterRecord>(key);
-        return r === undefined ? null : this.d.cached(key, String(r.modRev), () => encodeRouter(r.rec, r.modRev));
-      }
-      case 'securitygroup': {
-        const g = this.d.rec<SecurityGroupRecord>(`sg/${id}`);
-        if (g === undefined) return null;
-        const rules = wireRules(g.rec, (group) => this.membersOf(group));
-        // The revision must grow when the content changes, also when only remote members did; the same
-        // content keeps the stored bytes, so replicas computing it again do not re-push it.
-        const fresh = encodeSecurityGroup(g.rec, rules, 0);
-        const stored = this.d.controlStore.cache.resources.get(key)?.state;
-        if (stored !== undefined) {
-          const s = securityGroupContent(stored);
-          if (s.content.equals(Buffer.from(fresh))) return stored;
-          return encodeSecurityGroup(g.rec, rules, Math.max(this.d.recordRevision, s.revision + 1));
-        }
-        return encodeSecurityGroup(g.rec, rules, Math.max(this.d.recordRevision, g.modRev));
-      }
-      default:
-        return null;
-    }
-  }
-
-  private membersOf(group: string): string[] {
-    if (this.members === null) {
-      this.members = new Map();
-      for (const p of this.d.allPorts()) {
-        for (const g of p.rec.securityGroups) {
-          let list = this.members.get(g);
-          if (list === undefined) this.members.set(g, (list = []));
-          list.push(p.rec.ip);
-        }
-      }
-      for (const list of this.members.values()) list.sort();
-    }
-    return this.members.get(group) ?? [];
-  }
-
-  /** Every key the host should hold, with its bytes. */
-  desired(host: string): Map<string, Uint8Array> {
-    const out = new Map<string, Uint8Array>();
-    const add = (key: string): void => {
-      const b = this.bytes(key);
-      if (b !== null) out.set(key, b);
-    };
-    if (host.startsWith(ONDEMAND_PREFIX)) {
-      const vpc = host.slice(ONDEMAND_PREFIX.length);
-      if (this.d.boundIn(vpc) > this.limit) for (const id of this.d.vpcPorts(vpc)) add(`neighbor/${id}`);
-      return out;
-    }
-    const vpcs = new Set<string>();
-    for (const id of this.d.portsOn(host)) {
-      const p = this.d.port(id)?.rec;
-      if (p === undefined) continue;
-      vpcs.add(p.vpc);
-      add(`port/${id}`);
-      add(`subnet/${p.subnet}`);
-      add(`vpc/${p.vpc}`);
-      if (this.d.rec<SubnetRecord>(`subnet/${p.subnet}`)?.rec.dhcp === true) add(`dhcp/${id}`);
-      for (const g of p.securityGroups) add(`securitygroup/${g}`);
-      const r = this.d.router(p.subnet);
-      if (r !== undefined) {
-        add(`router/${r.id}`);
-        for (const s of r.subnets) add(`subnet/${s}`);
-      }
-    }
-    for (const vpc of vpcs) {
-      if (this.d.boundIn(vpc) > this.limit) continue;
-      for (const id of this.d.vpcPorts(vpc)) {
-        const p = this.d.port(id)?.rec;
-        if (p !== undefined && p.host !== '' && p.host !== host) add(`neighbor/${id}`);
-      }
-    }
-    return out;
-  }
-
-  diffHost(host: string, delta: Delta): void {
-    const want = this.desired(host);
-    const held = this.held(host);
-    const changes = new Map<string, Uint8Array | null>();
-    for (const [k, b] of want) if (!held.has(k) || !this.unchanged(k, b)) changes.set(k, b);
-    for (const k of held) if (!want.has(k)) changes.set(k, null);
-    if (changes.size > 0) delta.set(host, changes);
-  }
-
-  /** Whether a host that is not fully diffed should hold this key. */
-  private wants(host: string, key: string): boolean {
-    if (kindOf(key) !== 'neighbor') return this.bytes(key) !== null;
-    const p = this.d.port(idOf(key))?.rec;
-    if (p === undefined || p.host === '' || p.host === host) return false;
-    const over = this.d.boundIn(p.vpc) > this.limit;
-    if (host.startsWith(ONDEMAND_PREFIX)) return over && host === ONDEMAND_PREFIX + p.vpc;
-    return !over && this.d.hasPortIn(host, p.vpc);
-  }
-
-  diffKey(key: string, full: ReadonlySet<string>, delta: Delta): void {
-    const candidates = new Set(this.d.controlStore.cache.refs.get(key) ?? []);
-    if (kindOf(key) === 'neighbor') {
-      const p = this.d.port(idOf(key))?.rec;
-      if (p !== undefined) {
-        for (const h of this.d.vpcHosts(p.vpc)) candidates.add(h);
-        candidates.add(ONDEMAND_PREFIX + p.vpc);
-      }
-    }
-    for (const host of candidates) {
-      if (full.has(host)) continue;
-      const held = this.held(host).has(key);
-      const b = this.wants(host, key) ? this.bytes(key) : null;
-      let change: Uint8Array | null | undefined;
-      if (b !== null && (!held || !this.unchanged(key, b))) change = b;
-      else if (b === null && held) change = null;
-      if (change === undefined) continue;
-      let m = delta.get(host);
-      if (m === undefined) delta.set(host, (m = new Map()));
-      m.set(key, change);
-    }
-  }
-
-  /** A key whose bytes change must reach every host holding it, not only the ones this change is about. */
-  propagate(delta: Delta): void {
-    const changed = new Map<string, Uint8Array>();
-    for (const changes of delta.values())
-      for (const [k, b] of changes) if (b !== null && !this.unchanged(k, b)) changed.set(k, b);
-    for (const [k, b] of changed) {
-      for (const host of this.d.controlStore.cache.refs.get(k) ?? []) {
-        let m = delta.get(host);
-        if (m === undefined) delta.set(host, (m = new Map()));
-        if (!m.has(k)) m.set(k, b);
-      }
-    }
   }
 }

@@ -15,15 +15,21 @@ import type { GoalStateInputCode } from '../errors';
 import { fromGoalState, fromGoalStateV2 } from '../goalstate';
 import type { GoalStateModel, ResourceOp } from '../model';
 import { NeighborFastPath } from './neighbor-fastpath';
-import { type Cursor, MAP_KEY_FIELD, MAP_VALUE_FIELD, WIRE_LEN, fieldNumber, readVarint, skipField } from './wire';
+import {
+  type Cursor,
+  MAP_KEY_FIELD,
+  MAP_VALUE_FIELD,
+  V1_NEIGHBOR_STATES,
+  V2_HOST_RESOURCES,
+  V2_NEIGHBOR_STATES,
+  WIRE_LEN,
+  readVarint,
+  skipField,
+} from './wire';
 
 export class DecodeError extends Error {
   readonly code: GoalStateInputCode = 'GOALSTATE_DECODE';
 }
-
-const V1_NEIGHBOR_STATES = fieldNumber('GoalState', 'neighbor_states');
-const V2_NEIGHBOR_STATES = fieldNumber('GoalStateV2', 'neighbor_states');
-const V2_HOST_RESOURCES = fieldNumber('GoalStateV2', 'host_resources');
 
 export interface DecodedGoalState {
   readonly model: GoalStateModel;

@@ -14,24 +14,30 @@
 // chunks of neighbors, and each chunk's flow-mods are handed over as soon as they are encoded, so
 // OVS parses the first BUNDLE_ADDs while the workers compute the rest. The caller commits the
 // bundle only when prepare() resolved; a failure in any chunk takes every chunk back.
+//
+// The pieces: backend.ts reaches a partition (its thread, or inline), contests.ts settles keys two
+// partitions claim, xids.ts maps an xid to its partition and chunk, merge.ts puts the answers together.
 
 import path from 'node:path';
-import Piscina from 'piscina';
 import type { Flow } from '../flow';
-import type { PlannedStatus, StoreSnapshot } from '../goalstate';
+import type { StoreSnapshot } from '../goalstate';
 import type { Dhcp, Ipv4, Subnet } from '../model';
-import { hash32 } from '../pipeline/cookie';
-import { CONTEST_PARTITION, Placement, partitionOf } from './placement';
-import { KeyFilter, KeyList } from './key-filter';
+import { Placement, partitionOfNeighbor } from './placement';
+import { KeyFilter } from './key-filter';
 import { ARP_ANSWERS, type ArpAnswers } from '../pipeline/view';
 import type { ArpTriple } from './arp-entries';
-import type { HostFacts, PrepareResult, PrepareTimings, ReleasedNeighbors } from './partition';
+import type { HostFacts, PrepareResult, PrepareTimings } from './partition';
 import type { WorkerReply, WorkerTask } from './protocol';
 import { splitGoalState, type SplitChunk } from './split';
-import { PartitionHost, replyValue } from './worker';
-import { GoalStateStatuses } from './statuses';
+import type { GoalStateStatuses } from './statuses';
 import { BufferPool } from './buffer-pool';
-import { unpackFromThread } from '../errors';
+import { type Backend, EngineError, InlineBackend, ThreadBackend, expect } from './backend';
+import { Contests } from './contests';
+import { mergeStatuses, slowestTimings, sum } from './merge';
+import { MAX_CHUNKS, chunkEnc, locateXid } from './xids';
+
+export { EngineError, type EngineErrorCode } from './backend';
+export { XID_BASE, XID_SPAN } from './xids';
 
 export interface EngineOptions {
   /** Worker threads (= partitions). 0: one partition in the calling thread. */
@@ -47,20 +53,7 @@ export interface EngineOptions {
   readonly arpAnswers?: ArpAnswers;
 }
 
-/**
- * xids of the engine's flow-mods: partition p's messages have xids from XID_BASE + p * XID_SPAN; in
- * a chunked goal state (prepare with `onDelta`), chunk 0 starts there and chunk k >= 1 at
- * CHUNK0_SPAN + (k - 1) * CHUNK_SPAN within the partition's span. The OpenFlow session keeps its
- * own xids below XID_BASE, so an ERROR's xid says where it came from.
- */
-export const XID_BASE = 0x4000_0000;
-export const XID_SPAN = 0x0400_0000;
 export const MAX_PARTITIONS = 16;
-/** At most this many chunks per partition and goal state; chunks grow past CHUNK_NEIGHBORS to fit. */
-const MAX_CHUNKS = 1024;
-/** xids per later chunk: CHUNK_NEIGHBORS neighbors whose two keys all move (delete + add) need 4 each. */
-const CHUNK_SPAN = 0x8000;
-const CHUNK0_SPAN = XID_SPAN - (MAX_CHUNKS - 1) * CHUNK_SPAN;
 /**
  * Neighbors per chunk when streaming: small enough that OVS starts parsing the first flow-mods
  * early, large enough that per-chunk costs (a worker round trip, a plan) stay negligible.
@@ -113,89 +106,6 @@ export interface Prepared {
   readonly txns: Txns;
 }
 
-/** A task built only when its turn comes (a chunk's bytes are copied then, not all up front). */
-type LazyTask = () => { readonly task: WorkerTask; readonly transfer?: readonly ArrayBufferLike[] };
-
-interface Backend {
-  run(task: WorkerTask | LazyTask, transfer?: readonly ArrayBufferLike[]): Promise<WorkerReply>;
-  /** Commits open transactions, at the latest before the next task runs. */
-  commit(txns: readonly number[]): Promise<void>;
-  close(): Promise<void>;
-}
-
-class ThreadBackend implements Backend {
-  readonly #pool: Piscina;
-  constructor(filename: string) {
-    this.#pool = new Piscina({
-      filename,
-      minThreads: 1,
-      maxThreads: 1,
-      idleTimeout: Infinity,
-      concurrentTasksPerWorker: 1,
-      resourceLimits: { maxYoungGenerationSizeMb: 16 },
-    });
-  }
-  /** Tasks in call order: the partition's state machine depends on it (commit before the next prepare). */
-  #tail: Promise<unknown> = Promise.resolve();
-  /** Commits not sent yet: they ride with the next task instead of costing a round trip of their own. */
-  #commits: number[] = [];
-
-  commit(txns: readonly number[]): Promise<void> {
-    this.#commits.push(...txns);
-    return Promise.resolve();
-  }
-
-  run(inner: WorkerTask | LazyTask, transfer?: readonly ArrayBufferLike[]): Promise<WorkerReply> {
-    // Piscina 5 does not run queued tasks in submission order (measured: 0,2,4,1,5,3), so each
-    // task is handed over only when the one before it has finished.
-    const dispatch = (): Promise<WorkerReply> => {
-      const built = typeof inner === 'function' ? inner() : { task: inner, transfer };
-      let task = built.task;
-      // Commits made meanwhile ride with this task.
-      if (this.#commits.length > 0) {
-        task = { type: 'after', commits: this.#commits, task };
-        this.#commits = [];
-      }
-      const options = built.transfer ? { transferList: built.transfer as ArrayBuffer[] } : undefined;
-      return (this.#pool.run(task, options) as Promise<WorkerReply>).catch((e: unknown) => {
-        throw unpackFromThread(e);
-      });
-    };
-    const next = this.#tail.then(dispatch, dispatch);
-    this.#tail = next.catch(() => undefined);
-    return next;
-  }
-  async close(): Promise<void> {
-    await this.#pool.destroy();
-  }
-}
-
-class InlineBackend implements Backend {
-  readonly #host = new PartitionHost();
-  async run(task: WorkerTask | LazyTask): Promise<WorkerReply> {
-    return replyValue(this.#host.handle(typeof task === 'function' ? task().task : task));
-  }
-  async commit(txns: readonly number[]): Promise<void> {
-    for (const txn of txns) this.#host.handle({ type: 'commit', txn });
-  }
-  async close(): Promise<void> {}
-}
-
-export type EngineErrorCode = 'ENGINE_BAD_OPTIONS' | 'ENGINE_REPLY' | 'ENGINE_CONTEST';
-
-export class EngineError extends Error {
-  readonly code: EngineErrorCode;
-  constructor(code: EngineErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
-
-function expect<T extends WorkerReply['type']>(reply: WorkerReply, type: T): Extract<WorkerReply, { type: T }> {
-  if (reply.type !== type) throw new EngineError('ENGINE_REPLY', `partition answered ${reply.type}, expected ${type}`);
-  return reply as Extract<WorkerReply, { type: T }>;
-}
-
 /** Splits a snapshot for the partitions: neighbors by id hash (placement.ts), everything else to all. */
 function splitSnapshot(s: StoreSnapshot, parts: number): StoreSnapshot[] {
   return Array.from({ length: parts }, (_, p) => ({
@@ -203,26 +113,21 @@ function splitSnapshot(s: StoreSnapshot, parts: number): StoreSnapshot[] {
     resources: {
       ...s.resources,
       neighbor:
-        parts === 1 ? s.resources.neighbor : s.resources.neighbor.filter((n) => partitionOf(hash32(n.id), parts) === p),
+        parts === 1 ? s.resources.neighbor : s.resources.neighbor.filter((n) => partitionOfNeighbor(n.id, parts) === p),
     },
   }));
 }
 
-/**
- * Plans of one goal state (or host facts) at most: the first, and one after each move of
- * contesting neighbors to partition 0. A second move is already unexpected (the first moves every
- * claimant of every contested key); this bounds it.
- */
-const MAX_CONTEST_MOVES = 3;
-
 export class Engine {
   readonly #parts: Backend[];
   readonly #placement: Placement;
+  readonly #contests: Contests;
   #bundleId = 0;
 
   private constructor(parts: Backend[]) {
     this.#parts = parts;
     this.#placement = new Placement(parts.length);
+    this.#contests = new Contests(parts, this.#placement);
   }
 
   get partitions(): number {
@@ -268,11 +173,11 @@ export class Engine {
     );
     // A snapshot split by id hash may put two claimants of a key in different partitions.
     if (snaps !== undefined && count > 1) {
-      const contested = await engine.#contestedKeys(
+      const contested = await engine.#contests.contestedKeys(
         parts.map((_, p) => p),
         true,
       );
-      if (contested !== undefined) await engine.#move(await engine.#claimants(contested));
+      if (contested !== undefined) await engine.#contests.move(await engine.#contests.claimants(contested));
     }
     return engine;
   }
@@ -280,11 +185,6 @@ export class Engine {
   #nextBundle(): number {
     this.#bundleId = (this.#bundleId + 1) >>> 0 || 1;
     return this.#bundleId;
-  }
-
-  #enc(bundleId: number, p: number, chunk = 0): { bundleId: number; firstXid: number } {
-    const offset = chunk === 0 ? 0 : CHUNK0_SPAN + (chunk - 1) * CHUNK_SPAN;
-    return { bundleId, firstXid: XID_BASE + p * XID_SPAN + offset };
   }
 
   /**
@@ -296,21 +196,11 @@ export class Engine {
     for (let moves = 0; ; moves++) {
       const { prepared, active, candidates } = await this.#prepareOnce(bytes, version, opts);
       if (this.#parts.length === 1) return prepared;
-      const contested = await this.#contestedKeys(active, false, candidates);
+      const contested = await this.#contests.contestedKeys(active, false, candidates);
       if (contested === undefined) return prepared;
       // Claimants of one key in different partitions: plan it again with all of them in partition
       // 0 (the deltas already handed to onDelta carry this bundle id; the next ones carry another).
-      // Those that wanted the key with this goal state, and those that held it before.
-      const ids = await this.#claimants(contested);
-      await this.abort(prepared.txns);
-      for (const id of await this.#claimants(contested)) if (!ids.includes(id)) ids.push(id);
-      if (moves === MAX_CONTEST_MOVES) {
-        throw new EngineError(
-          'ENGINE_CONTEST',
-          `key contests still span partitions after ${moves} moves: ${ids.join(', ')}`,
-        );
-      }
-      await this.#move(ids);
+      await this.#contests.moveClaimants(contested, moves, () => this.abort(prepared.txns));
     }
   }
 
@@ -352,12 +242,7 @@ export class Engine {
       split.idRanges,
       perPartition.flatMap((rs, p) => rs.map((r, k) => ({ result: r, order: split.chunks[p][k].neighborOrder }))),
     );
-    const timings: PrepareTimings = { decodeMs: 0, planMs: 0, compileMs: 0, diffMs: 0, encodeMs: 0, laneMs: 0 };
-    for (const rs of perPartition) {
-      for (const k of Object.keys(timings) as (keyof PrepareTimings)[]) {
-        timings[k] = Math.max(timings[k], sum(rs.map((r) => r.timings[k])));
-      }
-    }
+    const timings = slowestTimings(perPartition);
     const candidates = active.map((p) => perPartition[p][perPartition[p].length - 1].candidates);
     const prepared: Prepared = {
       bundleId,
@@ -371,71 +256,6 @@ export class Engine {
       txns: perPartition.map((rs) => rs.map((r) => r.txn)),
     };
     return { prepared, active, candidates };
-  }
-
-  /**
-   * Keys that partitions contest, after the active partitions planned (or, `all`, in everything
-   * held): each active partition lists the keys it took that another's filter may hold (`early`:
-   * already listed), and every partition says which of those it holds or let go of; undefined if
-   * no key is in two partitions.
-   */
-  async #contestedKeys(
-    active: readonly number[],
-    all: boolean,
-    early: readonly (Float64Array | undefined)[] = [],
-  ): Promise<Float64Array | undefined> {
-    const lists = await Promise.all(
-      active.map(
-        async (p, i) => early[i] ?? expect(await this.#parts[p].run({ type: 'contestCandidates', all }), 'keys').keys,
-      ),
-    );
-    const keys = concatKeys(lists);
-    if (keys.length === 0) return undefined;
-    const holds = await Promise.all(
-      this.#parts.map(async (b) => expect(await b.run({ type: 'holds', keys }), 'holds').holds),
-    );
-    const contested = new KeyList();
-    for (let i = 0; i < keys.length / 3; i++) {
-      let holders = 0;
-      for (const h of holds) holders += h[i];
-      if (holders > 1) contested.push(keys[3 * i], keys[3 * i + 1], keys[3 * i + 2]);
-    }
-    return contested.size === 0 ? undefined : contested.toArray();
-  }
-
-  /** The neighbors outside partition 0 that want these keys. */
-  async #claimants(keys: Float64Array): Promise<string[]> {
-    const asked = keys;
-    const owners = await Promise.all(
-      this.#parts.map(async (b, p) =>
-        p === CONTEST_PARTITION ? [] : expect(await b.run({ type: 'claimants', keys: asked }), 'claimants').owners,
-      ),
-    );
-    const ids = new Set<string>();
-    for (const list of owners)
-      for (const o of list) if (o.startsWith('neighbor:')) ids.add(o.slice('neighbor:'.length));
-    return [...ids];
-  }
-
-  /**
-   * Pins neighbors to partition 0 and moves the ones held elsewhere there, with every neighbor
-   * sharing a key with them: flows as installed, so nothing is sent. Between transactions only.
-   */
-  async #move(ids: readonly string[]): Promise<void> {
-    const released: ReleasedNeighbors = { lane: [], ordinary: [] };
-    const replies = await Promise.all(
-      this.#parts.map(async (b, p) =>
-        p === CONTEST_PARTITION ? undefined : expect(await b.run({ type: 'release', ids }), 'released').neighbors,
-      ),
-    );
-    for (const r of replies) {
-      released.lane.push(...(r?.lane ?? []));
-      released.ordinary.push(...(r?.ordinary ?? []));
-    }
-    const moved = [...released.lane, ...released.ordinary];
-    const pinned = this.#placement.pin([...ids, ...moved.map((n) => n.id)]);
-    await Promise.all(this.#parts.map((b) => b.run({ type: 'pin', ids: pinned })));
-    if (moved.length > 0) await this.#parts[CONTEST_PARTITION].run({ type: 'adopt', neighbors: released });
   }
 
   /**
@@ -466,7 +286,7 @@ export class Engine {
           type: 'prepare',
           version,
           bytes,
-          enc: this.#enc(bundleId, p, k),
+          enc: chunkEnc(bundleId, p, k),
           continues: k > 0,
           ...(movable ? { returnInput: true } : {}),
           ...(k === 0 && chunks.length > 1
@@ -504,28 +324,19 @@ export class Engine {
     for (let moves = 0; ; moves++) {
       const bundleId = this.#nextBundle();
       const replies = await Promise.all(
-        this.#parts.map((b, p) => b.run({ type: 'hostFacts', facts, enc: this.#enc(bundleId, p) })),
+        this.#parts.map((b, p) => b.run({ type: 'hostFacts', facts, enc: chunkEnc(bundleId, p) })),
       );
       const rs = replies.map((r) => expect(r, 'hostFacts'));
       const txns = rs.map((r) => [r.txn]);
       const contested =
         this.#parts.length === 1
           ? undefined
-          : await this.#contestedKeys(
+          : await this.#contests.contestedKeys(
               this.#parts.map((_, p) => p),
               false,
             );
       if (contested === undefined) return this.#hostFactsResult(bundleId, rs, txns);
-      const ids = await this.#claimants(contested);
-      await this.abort(txns);
-      for (const id of await this.#claimants(contested)) if (!ids.includes(id)) ids.push(id);
-      if (moves === MAX_CONTEST_MOVES) {
-        throw new EngineError(
-          'ENGINE_CONTEST',
-          `key contests still span partitions after ${moves} moves: ${ids.join(', ')}`,
-        );
-      }
-      await this.#move(ids);
+      await this.#contests.moveClaimants(contested, moves, () => this.abort(txns));
     }
   }
 
@@ -568,15 +379,11 @@ export class Engine {
 
   /** The owner ("kind:id") of the flow-mod with this xid in the open transactions, if it is ours. */
   async ownerOfXid(txns: Txns, xid: number): Promise<string | undefined> {
-    if (xid < XID_BASE) return undefined;
-    const p = Math.floor((xid - XID_BASE) / XID_SPAN);
-    if (p >= this.#parts.length) return undefined;
-    const offset = (xid - XID_BASE) % XID_SPAN;
-    const chunk = offset < CHUNK0_SPAN ? 0 : 1 + Math.floor((offset - CHUNK0_SPAN) / CHUNK_SPAN);
-    const txn = txns[p]?.[chunk];
+    const at = locateXid(xid, this.#parts.length);
+    if (at === undefined) return undefined;
+    const txn = txns[at.partition]?.[at.chunk];
     if (txn === undefined || txn === NO_TXN) return undefined;
-    const index = offset - (chunk === 0 ? 0 : CHUNK0_SPAN + (chunk - 1) * CHUNK_SPAN);
-    const reply = await this.#parts[p].run({ type: 'ownerOf', txn, index });
+    const reply = await this.#parts[at.partition].run({ type: 'ownerOf', txn, index: at.index });
     return expect(reply, 'ownerOf').owner;
   }
 
@@ -596,7 +403,7 @@ export class Engine {
       return s;
     });
     const replies = await Promise.all(
-      this.#parts.map((b, p) => b.run({ type: 'reconcile', bodies: shared, enc: this.#enc(bundleId, p) })),
+      this.#parts.map((b, p) => b.run({ type: 'reconcile', bodies: shared, enc: chunkEnc(bundleId, p) })),
     );
     const deltas = replies.map((r) => expect(r, 'reconcile').delta);
     return {
@@ -658,51 +465,4 @@ export class Engine {
   async close(): Promise<void> {
     await Promise.all(this.#parts.map((b) => b.close()));
   }
-}
-
-/**
- * The (family, VNI, value) triples of several lists, one after the other. A key listed twice is
- * asked twice, with the same answers: cheaper than building a string per key to drop repeats.
- */
-function concatKeys(lists: readonly Float64Array[]): Float64Array {
-  if (lists.length === 1) return lists[0];
-  let n = 0;
-  for (const l of lists) n += l.length;
-  const out = new Float64Array(n);
-  let at = 0;
-  for (const l of lists) {
-    out.set(l, at);
-    at += l.length;
-  }
-  return out;
-}
-
-function sum(xs: readonly number[]): number {
-  let s = 0;
-  for (const x of xs) s += x;
-  return s;
-}
-
-/**
- * Partition 0's first chunk has the statuses of every op but the neighbors; each chunk has its
- * neighbors', in chunk order, which `order` maps to message order.
- */
-function mergeStatuses(
-  message: Uint8Array,
-  idRanges: Uint32Array,
-  pieces: readonly { readonly result: PrepareResult; readonly order: Uint32Array }[],
-): GoalStateStatuses {
-  const count = idRanges.length / 2;
-  const codes = new Uint8Array(count);
-  const operations = new Uint8Array(count);
-  const listed = new Map<number, PlannedStatus>();
-  for (const { result, order } of pieces) {
-    const n = result.neighbors;
-    for (let i = 0; i < n.codes.length; i++) {
-      codes[order[i]] = n.codes[i];
-      operations[order[i]] = n.operations[i];
-    }
-    for (let k = 0; k < n.listed.length; k++) listed.set(order[n.listed[k]], n.listedStatuses[k]);
-  }
-  return new GoalStateStatuses({ others: pieces[0].result.statuses, message, idRanges, codes, operations, listed });
 }

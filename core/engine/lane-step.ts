@@ -9,7 +9,7 @@
 // upsert into a held subnet whose CIDR holds the IP. Everything else goes the ordinary way, which
 // produces the exact status and reason.
 
-import { OperationStatus, OperationType, ResourceType } from '../../proto';
+import { NeighborType, OperationStatus, OperationType, ResourceType } from '../../proto';
 import { cidrContains } from '../goalstate/addr';
 import type { Subnet } from '../model';
 import { mapEntryRanges, type ScannedGoalState } from './decode';
@@ -90,7 +90,7 @@ export function laneStep(
     if (!scanMapEntry(fast, bytes, s, e, ctx)) return -1;
   } else if (!fast.scan(bytes, s, e, -1, -1)) return -1;
   const n = fast.entry;
-  if (n.fixedIpCount !== 1 || n.ipType[0] !== 0) return -1;
+  if (n.fixedIpCount !== 1 || n.ipType[0] !== NeighborType.L2) return -1;
   const hash = asciiIdHash(bytes, n.idStart, n.idEnd);
   if (hash < 0) return -1;
   const lane = host.lane;
@@ -105,19 +105,8 @@ export function laneStep(
   }
   if (row >= 0) {
     const held = lane.revision(row);
-    if (held !== 0 && n.revision !== 0 && held > n.revision) {
-      const id = lane.id(row);
-      out.codes[i] = NEIGHBOR_STATUS_LISTED;
-      out.listed.push(i);
-      out.listedStatuses.push({
-        resourceId: id,
-        resourceType: ResourceType.NEIGHBOR,
-        operationType: op,
-        status: OperationStatus.OUT_OF_ORDER,
-        reason: `neighbor '${id}' revision ${n.revision} is older than the held revision ${held}; ignored`,
-      });
-      return OperationStatus.OUT_OF_ORDER;
-    }
+    if (held !== 0 && n.revision !== 0 && held > n.revision)
+      return outOfOrder(out, i, op, lane.id(row), n.revision, held);
   }
   if (op === OperationType.DELETE) {
     if (row < 0) return -1;
@@ -147,13 +136,37 @@ export function laneStep(
   }
   if (!keysFree(host, r.vni, r.mac, ip, row, ctx.claimed)) return -1;
   const next = lane.put(ctx.txn, row, bytes, n.idStart, n.idEnd, hash, r);
+  writeUpsert(host, ctx, row, next, r);
+  return laneStatus(out, i, op, OperationStatus.SUCCESS);
+}
+
+/** Records an OUT_OF_ORDER status with the ordinary planner's reason, for a revision older than the held one. */
+function outOfOrder(out: NeighborStatuses, i: number, op: number, id: string, rev: number, held: number): number {
+  out.codes[i] = NEIGHBOR_STATUS_LISTED;
+  out.listed.push(i);
+  out.listedStatuses.push({
+    resourceId: id,
+    resourceType: ResourceType.NEIGHBOR,
+    operationType: op,
+    status: OperationStatus.OUT_OF_ORDER,
+    reason: `neighbor '${id}' revision ${rev} is older than the held revision ${held}; ignored`,
+  });
+  return OperationStatus.OUT_OF_ORDER;
+}
+
+/**
+ * The flow-mods for an upsert of `r` into lane row `next`, replacing row `row` (-1: new): a changed
+ * key is a delete of the old flow and an add; a changed value on the same key is a modify.
+ */
+function writeUpsert(host: LaneHost, ctx: LaneStepContext, row: number, next: number, r: LaneRow): void {
+  const lane = host.lane;
   const d = ctx.delta;
   for (const fam of host.families) {
     if (row < 0) d.write(lane, next, fam, 'add');
     else if (
       fam === L2_FAMILY
         ? lane.mac(row) !== r.mac || lane.vni(row) !== r.vni
-        : lane.ip(row) !== ip || lane.vni(row) !== r.vni
+        : lane.ip(row) !== r.ip || lane.vni(row) !== r.vni
     ) {
       d.write(lane, row, fam, 'delete_strict');
       d.write(lane, next, fam, 'add');
@@ -161,7 +174,6 @@ export function laneStep(
       d.write(lane, next, fam, 'modify_strict');
     }
   }
-  return laneStatus(out, i, op, OperationStatus.SUCCESS);
 }
 
 /** An upsert the lane may hold: its subnet is held and holds the IP, and its host is not ours. */

@@ -8,7 +8,7 @@
 // the ordinary way, which produces the exact status and reason. A test holds the two paths to the
 // same output for valid input.
 
-import { OperationType, ResourceType } from '../../proto';
+import { NeighborType, OperationType, ResourceType, UpdateType } from '../../proto';
 import type { Neighbor, ResourceOp } from '../model';
 import { type Cursor, WIRE_LEN, WIRE_VARINT, fieldNumber, readVarint, skipField } from './wire';
 
@@ -168,6 +168,40 @@ export class NeighborEntry {
   readonly tunnelId = new Float64Array(MAX_FIXED_IPS);
   readonly subnetStart = new Int32Array(MAX_FIXED_IPS);
   readonly subnetEnd = new Int32Array(MAX_FIXED_IPS);
+
+  /** Clears what a configuration sets (the operation is the state's, read before). */
+  resetConfig(): void {
+    this.revision = 0;
+    this.updateType = 0;
+    this.idStart = this.idEnd = 0;
+    this.requestStart = this.requestEnd = 0;
+    this.vpcStart = this.vpcEnd = 0;
+    this.nameStart = this.nameEnd = 0;
+    this.mac = -1;
+    this.hostMac = -1;
+    this.hostIp = -1;
+    this.fixedIpCount = 0;
+  }
+
+  /**
+   * Settles the id against the map key (v2; keyLen <= 0 for v1): an empty id takes the key, a
+   * different one is the ordinary decoder's to report. Then whether the required fields are there.
+   */
+  settleId(buf: Uint8Array, haveId: boolean, keyStart: number, keyEnd: number): boolean {
+    const keyLen = keyEnd - keyStart;
+    if (
+      keyLen > 0 &&
+      haveId &&
+      !(this.idEnd - this.idStart === keyLen && sameBytes(buf, this.idStart, keyStart, keyLen))
+    )
+      return false;
+    if (!haveId) {
+      if (keyLen <= 0) return false;
+      this.idStart = keyStart;
+      this.idEnd = keyEnd;
+    }
+    return this.mac >= 0 && this.hostIp >= 0 && this.fixedIpCount > 0;
+  }
 }
 
 /**
@@ -224,7 +258,7 @@ export class NeighborFastPath {
       resourceType: ResourceType.NEIGHBOR,
       resource: n,
       error: undefined,
-      updateType: this.entry.updateType === 1 ? 'full' : 'delta',
+      updateType: this.entry.updateType === UpdateType.FULL ? 'full' : 'delta',
     };
   }
 
@@ -235,7 +269,7 @@ export class NeighborFastPath {
     const fixedIps: FixedIp[] = [];
     for (let i = 0; i < e.fixedIpCount; i++) {
       fixedIps.push({
-        type: e.ipType[i] === 1 ? 'l3' : 'l2',
+        type: e.ipType[i] === NeighborType.L3 ? 'l3' : 'l2',
         subnetId: this.#subnet.get(buf, e.subnetStart[i], e.subnetEnd[i]),
         ip: e.ip[i],
         tunnelId: e.tunnelId[i],
@@ -297,16 +331,7 @@ export class NeighborFastPath {
     const c = this.#c;
     const n = this.entry;
     c.pos = start;
-    n.revision = 0;
-    n.updateType = 0;
-    n.idStart = n.idEnd = 0;
-    n.requestStart = n.requestEnd = 0;
-    n.vpcStart = n.vpcEnd = 0;
-    n.nameStart = n.nameEnd = 0;
-    n.mac = -1;
-    n.hostMac = -1;
-    n.hostIp = -1;
-    n.fixedIpCount = 0;
+    n.resetConfig();
     let haveId = false;
     while (c.pos < end) {
       if (!readVarint(buf, end, c)) return false;
@@ -370,15 +395,7 @@ export class NeighborFastPath {
           break;
       }
     }
-    const keyLen = keyEnd - keyStart;
-    if (keyLen > 0 && haveId && !(n.idEnd - n.idStart === keyLen && sameBytes(buf, n.idStart, keyStart, keyLen)))
-      return false;
-    if (!haveId) {
-      if (keyLen <= 0) return false;
-      n.idStart = keyStart;
-      n.idEnd = keyEnd;
-    }
-    return n.mac >= 0 && n.hostIp >= 0 && n.fixedIpCount > 0;
+    return n.settleId(buf, haveId, keyStart, keyEnd);
   }
 
   #scanFixedIp(buf: Uint8Array, start: number, end: number, i: number): boolean {

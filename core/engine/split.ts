@@ -8,23 +8,21 @@
 // part decodes with the ordinary decoder.
 
 import type { GoalStateInputCode } from '../errors';
-import { hash32 } from '../pipeline/cookie';
 import {
   type Cursor,
   MAP_KEY_FIELD,
   MAP_KEY_TAG,
+  V1_NEIGHBOR_STATES,
+  V2_HOST_RESOURCES,
+  V2_NEIGHBOR_STATES,
   WIRE_LEN,
-  asciiIdHash,
   fieldNumber,
   readVarint,
   skipField,
 } from './wire';
 import { Placement } from './placement';
 
-/** Top-level field numbers of the neighbor collections (goalstate.proto). */
-const V1_NEIGHBOR_STATES = fieldNumber('GoalState', 'neighbor_states');
-const V2_NEIGHBOR_STATES = fieldNumber('GoalStateV2', 'neighbor_states');
-const V2_HOST_RESOURCES = fieldNumber('GoalStateV2', 'host_resources');
+/** The neighbor fields the splitter reads an id from (neighbor.proto). */
 const STATE_CONFIGURATION = fieldNumber('NeighborState', 'configuration');
 const CONFIG_ID = fieldNumber('NeighborConfiguration', 'id');
 
@@ -36,18 +34,6 @@ export class SplitError extends Error {
   ) {
     super(message);
   }
-}
-
-/**
- * The partition of a neighbor id, from its encoded bytes: placement.ts's rule on the id hash the
- * flow cookie carries (core/pipeline/cookie.ts hash32), so after a restart each installed neighbor
- * flow can be routed back to its partition from its cookie alone.
- */
-export function partitionOfId(idBytes: Uint8Array, start: number, end: number, placement: Placement): number {
-  if (placement.parts <= 1) return 0;
-  const ascii = asciiIdHash(idBytes, start, end);
-  const text = (): string => new TextDecoder().decode(idBytes.subarray(start, end));
-  return placement.of(ascii >= 0 ? ascii : hash32(text()), text);
 }
 
 /** One piece of a partition's share of a goal state: a valid goal state on its own. */
@@ -160,10 +146,56 @@ export function splitGoalState(
   // arrays at their exact sizes (growing them by doubling cost more than the scan, in time and in
   // memory left behind).
   const { neighborCount, shared, sharedResources } = frame(bytes, version);
+  const placed = placeNeighbors(bytes, version, placement, neighborCount);
+  const idRanges = placed.idRanges;
+  // One partition, one chunk: the message itself, and the neighbor order is the identity.
+  if (parts <= 1 && chunkNeighbors === Number.POSITIVE_INFINITY) {
+    return { chunks: [[wholeMessage(bytes, neighborCount)]], neighborCount, idRanges };
+  }
+  // Each partition's neighbors, by message index, in message order.
+  const owned = Array.from(placed.counts, (count) => new Uint32Array(count));
+  const filled = new Uint32Array(parts);
+  const partOf = placed.partOf;
+  for (let i = 0; i < neighborCount; i++) owned[partOf[i]][filled[partOf[i]]++] = i;
+  const chunks: SplitChunk[][] = [];
+  for (let p = 0; p < parts; p++) {
+    const mine = owned[p];
+    const count = mine.length;
+    // A small share still goes in a few chunks (OVS starts on the first while the rest is computed),
+    // but never in chunks so small that their fixed cost shows.
+    const wanted = Math.min(chunkNeighbors, Math.max(MIN_CHUNK_NEIGHBORS, Math.ceil(count / FEW_CHUNKS)));
+    const step = Math.max(wanted, Math.ceil(count / maxChunks));
+    const list: SplitChunk[] = [];
+    for (let first = 0; first === 0 || first < count; first += step) {
+      const last = Math.min(count, first + step);
+      const order = mine.subarray(first, last);
+      list.push(chunkOf(bytes, first === 0 ? shared : [], placed.entries, order, last === 0 && !sharedResources));
+    }
+    chunks.push(list);
+  }
+  return { chunks, neighborCount, idRanges };
+}
+
+/** Where each neighbor entry is ([start, end) with its tag), where its id is, and its partition. */
+interface PlacedNeighbors {
+  readonly entries: Uint32Array;
+  readonly idRanges: Uint32Array;
+  readonly partOf: Uint8Array;
+  /** Neighbors per partition. */
+  readonly counts: Uint32Array;
+}
+
+/** The second pass: each of the `neighborCount` neighbor entries (framing already checked) to its partition. */
+function placeNeighbors(
+  bytes: Uint8Array,
+  version: 1 | 2,
+  placement: Placement,
+  neighborCount: number,
+): PlacedNeighbors {
   const entries = new Uint32Array(2 * neighborCount);
   const idRanges = new Uint32Array(2 * neighborCount);
   const partOf = new Uint8Array(neighborCount);
-  const counts = new Uint32Array(parts);
+  const counts = new Uint32Array(placement.parts);
   const neighborField = version === 2 ? V2_NEIGHBOR_STATES : V1_NEIGHBOR_STATES;
   const end = bytes.length;
   const c: Cursor = { pos: 0, value: 0 };
@@ -193,58 +225,48 @@ export function splitGoalState(
     entries[2 * n + 1] = payloadEnd;
     idRanges[2 * n] = s;
     idRanges[2 * n + 1] = e;
-    const p = partitionOfId(bytes, s, e, placement);
+    const p = placement.ofBytes(bytes, s, e);
     partOf[n++] = p;
     counts[p]++;
     c.pos = payloadEnd;
   }
-  // One partition, one chunk: the message itself, and the neighbor order is the identity.
-  if (parts <= 1 && chunkNeighbors === Number.POSITIVE_INFINITY) {
-    const order = new Uint32Array(neighborCount);
-    for (let i = 0; i < neighborCount; i++) order[i] = i;
-    const whole: SplitChunk = {
-      bytes,
-      size: bytes.length,
-      copyTo: (out) => {
-        out.set(bytes);
-        return out.subarray(0, bytes.length);
-      },
-      neighborOrder: order,
-      idle: false,
-    };
-    return { chunks: [[whole]], neighborCount, idRanges };
-  }
-  // Each partition's neighbors, by message index, in message order.
-  const owned = Array.from(counts, (count) => new Uint32Array(count));
-  const filled = new Uint32Array(parts);
-  for (let i = 0; i < neighborCount; i++) owned[partOf[i]][filled[partOf[i]]++] = i;
-  const chunks: SplitChunk[][] = [];
-  for (let p = 0; p < parts; p++) {
-    const mine = owned[p];
-    const count = mine.length;
-    // A small share still goes in a few chunks (OVS starts on the first while the rest is computed),
-    // but never in chunks so small that their fixed cost shows.
-    const wanted = Math.min(chunkNeighbors, Math.max(MIN_CHUNK_NEIGHBORS, Math.ceil(count / FEW_CHUNKS)));
-    const step = Math.max(wanted, Math.ceil(count / maxChunks));
-    const list: SplitChunk[] = [];
-    for (let first = 0; first === 0 || first < count; first += step) {
-      const last = Math.min(count, first + step);
-      const fields = first === 0 ? shared : [];
-      const order = mine.subarray(first, last);
-      const size = chunkSize(fields, entries, order);
-      list.push({
-        get bytes(): Uint8Array {
-          return copyChunk(bytes, fields, entries, order, new Uint8Array(size));
-        },
-        size,
-        copyTo: (out) => copyChunk(bytes, fields, entries, order, out),
-        neighborOrder: order,
-        idle: last === 0 && !sharedResources,
-      });
-    }
-    chunks.push(list);
-  }
-  return { chunks, neighborCount, idRanges };
+  return { entries, idRanges, partOf, counts };
+}
+
+/** The whole message as the one chunk of one partition, its neighbors in message order. */
+function wholeMessage(bytes: Uint8Array, neighborCount: number): SplitChunk {
+  const order = new Uint32Array(neighborCount);
+  for (let i = 0; i < neighborCount; i++) order[i] = i;
+  return {
+    bytes,
+    size: bytes.length,
+    copyTo: (out) => {
+      out.set(bytes);
+      return out.subarray(0, bytes.length);
+    },
+    neighborOrder: order,
+    idle: false,
+  };
+}
+
+/** A chunk of the `fields` (shared, or none) and the neighbor entries in `order`, copied only when asked. */
+function chunkOf(
+  bytes: Uint8Array,
+  fields: readonly number[],
+  entries: Uint32Array,
+  order: Uint32Array,
+  idle: boolean,
+): SplitChunk {
+  const size = chunkSize(fields, entries, order);
+  return {
+    get bytes(): Uint8Array {
+      return copyChunk(bytes, fields, entries, order, new Uint8Array(size));
+    },
+    size,
+    copyTo: (out) => copyChunk(bytes, fields, entries, order, out),
+    neighborOrder: order,
+    idle,
+  };
 }
 
 /**

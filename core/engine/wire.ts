@@ -3,32 +3,28 @@
 // input instead of throwing, so callers can fall back to the generated (slow, exact) decoder,
 // which then produces the precise error.
 
-import { ALCOR_WIRE_SCHEMA } from '../wire/schema';
+// Wire types, field numbers and map-entry tags come from the wire schema (core/wire/schema.ts, whose test
+// holds it to proto/*.proto): this is the one place they are written, the hot paths here only read them.
+// Declared again as plain consts, not re-exported: a CommonJS re-export is a getter, called on every read
+// in the per-field loops.
+import * as schema from '../wire/schema';
 
-export const WIRE_VARINT = 0;
-export const WIRE_I64 = 1;
-export const WIRE_LEN = 2;
-export const WIRE_I32 = 5;
+export const fieldNumber = schema.fieldNumber;
+export const WIRE_VARINT = schema.WIRE_VARINT;
+export const WIRE_I64 = schema.WIRE_I64;
+export const WIRE_LEN = schema.WIRE_LEN;
+export const WIRE_I32 = schema.WIRE_I32;
+export const MAP_KEY_TAG = schema.MAP_KEY_TAG;
+export const MAP_VALUE_TAG = schema.MAP_VALUE_TAG;
+/** A map entry's key and value field numbers (fixed by how protobuf encodes maps). */
+export const MAP_KEY_FIELD = schema.MAP_ENTRY_KEY;
+export const MAP_VALUE_FIELD = schema.MAP_ENTRY_VALUE;
 
-/**
- * The number of field `name` of `message` (e.g. 'GoalStateV2', 'neighbor_states'), from the wire
- * schema (core/wire/schema.ts, whose test holds it to proto/*.proto): the hot paths here read
- * field numbers, and this is the one place they come from. Throws on a name the schema lacks.
- */
-export function fieldNumber(message: string, name: string): number {
-  const fields = ALCOR_WIRE_SCHEMA[message]?.fields ?? {};
-  for (const [n, f] of Object.entries(fields)) if (f.name === name) return Number(n);
-  throw new Error(`the wire schema has no field ${message}.${name}`);
-}
-
-/**
- * A map entry's key and value fields (1 and 2) and their tags (length-delimited): fixed by how
- * protobuf encodes maps, not by our schema.
- */
-export const MAP_KEY_FIELD = 1;
-export const MAP_VALUE_FIELD = 2;
-export const MAP_KEY_TAG = (MAP_KEY_FIELD << 3) | WIRE_LEN;
-export const MAP_VALUE_TAG = (MAP_VALUE_FIELD << 3) | WIRE_LEN;
+/** The neighbor collections of a goal state (v1: repeated NeighborState; v2: map id -> NeighborState). */
+export const V1_NEIGHBOR_STATES = fieldNumber('GoalState', 'neighbor_states');
+export const V2_NEIGHBOR_STATES = fieldNumber('GoalStateV2', 'neighbor_states');
+/** v2's host_resources (per-host lists of resource ids): no resource itself, so the hot paths skip it. */
+export const V2_HOST_RESOURCES = fieldNumber('GoalStateV2', 'host_resources');
 
 /** A cursor the readers advance; `value` holds the last varint read. */
 export interface Cursor {

@@ -39,41 +39,61 @@ export class PartitionHost {
     return this.#engine;
   }
 
+  #init(task: Extract<WorkerTask, { type: 'init' }>): WorkerReply {
+    const engine = new PartitionEngine({
+      index: task.index,
+      count: task.count,
+      localTunnelIp: task.localTunnelIp,
+      tunnelOfport: task.tunnelOfport,
+      snapshot: task.snapshot,
+      ofports: new Map(task.ofports ?? []),
+      arpAnswers: task.arpAnswers,
+      pinned: task.pinned,
+      filters: task.filters,
+    });
+    this.#engine = engine;
+    return { type: 'init', flows: engine.flowCount };
+  }
+
+  #prepare(task: Extract<WorkerTask, { type: 'prepare' }>): unknown {
+    this.#need().giveBuffers(task.spare ?? []);
+    if (task.expectedNeighbors !== undefined) this.#need().reserveNeighbors(task.expectedNeighbors);
+    const result = this.#need().prepareGoalState(
+      task.bytes,
+      task.version,
+      task.enc,
+      task.continues === true,
+      task.candidates === true,
+    );
+    // Nothing keeps the input after prepare (ids and strings are copied out of it).
+    const input = task.returnInput === true ? (task.bytes.buffer as ArrayBuffer) : undefined;
+    return moving(
+      { type: 'prepare', result, input },
+      input ? [result.delta.bytes.buffer, input] : [result.delta.bytes.buffer],
+    );
+  }
+
+  /** The read-only views of the partition's state the main thread aggregates. */
+  #read(type: 'stats' | 'arpEntries'): WorkerReply {
+    const e = this.#need();
+    if (type === 'stats') {
+      return {
+        type: 'stats',
+        flows: e.flowCount,
+        dhcp: [...e.store.values('dhcp')],
+        subnets: [...e.store.values('subnet')],
+      };
+    }
+    return { type: 'arpEntries', entries: arpEntriesOf(e.store, e.neighbors()), portVnis: portVnisOf(e.store) };
+  }
+
   /** The reply, wrapped by `moving` when it carries buffers to transfer. */
   handle(task: WorkerTask): unknown {
     switch (task.type) {
-      case 'init': {
-        const engine = new PartitionEngine({
-          index: task.index,
-          count: task.count,
-          localTunnelIp: task.localTunnelIp,
-          tunnelOfport: task.tunnelOfport,
-          snapshot: task.snapshot,
-          ofports: new Map(task.ofports ?? []),
-          arpAnswers: task.arpAnswers,
-          pinned: task.pinned,
-          filters: task.filters,
-        });
-        this.#engine = engine;
-        return { type: 'init', flows: engine.flowCount } satisfies WorkerReply;
-      }
-      case 'prepare': {
-        this.#need().giveBuffers(task.spare ?? []);
-        if (task.expectedNeighbors !== undefined) this.#need().reserveNeighbors(task.expectedNeighbors);
-        const result = this.#need().prepareGoalState(
-          task.bytes,
-          task.version,
-          task.enc,
-          task.continues === true,
-          task.candidates === true,
-        );
-        // Nothing keeps the input after prepare (ids and strings are copied out of it).
-        const input = task.returnInput === true ? (task.bytes.buffer as ArrayBuffer) : undefined;
-        return moving(
-          { type: 'prepare', result, input },
-          input ? [result.delta.bytes.buffer, input] : [result.delta.bytes.buffer],
-        );
-      }
+      case 'init':
+        return this.#init(task);
+      case 'prepare':
+        return this.#prepare(task);
       case 'hostFacts': {
         const { txn, delta } = this.#need().prepareHostFacts(task.facts, task.enc);
         return moving({ type: 'hostFacts', txn, delta }, [delta.bytes.buffer]);
@@ -99,23 +119,9 @@ export class PartitionHost {
         return { type: 'desired', flows: this.#need().desiredFlows() } satisfies WorkerReply;
       case 'snapshot':
         return { type: 'snapshot', snapshot: this.#need().snapshot() } satisfies WorkerReply;
-      case 'stats': {
-        const e = this.#need();
-        return {
-          type: 'stats',
-          flows: e.flowCount,
-          dhcp: [...e.store.values('dhcp')],
-          subnets: [...e.store.values('subnet')],
-        } satisfies WorkerReply;
-      }
-      case 'arpEntries': {
-        const e = this.#need();
-        return {
-          type: 'arpEntries',
-          entries: arpEntriesOf(e.store, e.neighbors()),
-          portVnis: portVnisOf(e.store),
-        } satisfies WorkerReply;
-      }
+      case 'stats':
+      case 'arpEntries':
+        return this.#read(task.type);
       case 'contestCandidates':
         return { type: 'keys', keys: this.#need().contestCandidates(task.all) } satisfies WorkerReply;
       case 'holds':

@@ -1,6 +1,7 @@
 // Flows as text, exactly as `ovs-ofctl -O OpenFlow14 dump-flows` prints them (OVS 3.1), which
-// `ovs-ofctl add-flows` also reads back. Used by the `alcor-agent compile` CLI and by golden
-// tests that compare our encoding with what OVS actually installed. Not a hot path.
+// `ovs-ofctl add-flows` also reads back. The one flow formatter: the `alcor-agent compile` CLI, the agent's
+// /flows, the pipeline's golden tests (with table names) and the tests that compare our encoding with what
+// OVS actually installed all print flows with it. Not a hot path.
 //
 // OVS prints a match in its own field order (not ours) with its own names (ip -> nw_src,
 // tcp_dst -> tp_dst, eth_src -> dl_src, ip_dscp -> nw_tos shifted back), folds eth_type/ip_proto
@@ -367,6 +368,11 @@ export function formatActions(actions: readonly Action[], goto: number | undefin
 export function formatFlow(flow: Flow, opts?: FormatOptions): string {
   const match = formatMatch(flow.match, flow.priority, opts);
   return `cookie=0x${flow.cookie.toString(16)}, table=${table(flow.table, opts)}, ${match}${match === '' ? '' : ' '}actions=${formatActions(flow.actions, flow.goto, opts)}`;
+}
+
+/** Sorted lines: the order-insensitive form of a flow set that golden tests compare. */
+export function formatFlows(flows: Iterable<Flow>, opts?: FormatOptions): string[] {
+  return [...flows].map((f) => formatFlow(f, opts)).sort();
 }
 
 /** A dump-flows line without its changing statistics (duration, counters, ages), trimmed. */

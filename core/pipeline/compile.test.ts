@@ -1,9 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { flowKey } from '../flow';
+import { type Flow, flowKey } from '../flow';
 import { FlowTable } from '../flowtable/table';
 import { fastFlowKey } from '../flowtable/key';
 import type { Resource } from '../model';
+import { formatFlows as formatFlowLines } from '../openflow/format';
 import { compileAll, compileAllByOwner, compileOwner, compileResource } from './compile';
 import { compilePort } from './port-flows';
 import { compileNeighbor } from './remote-neighbor-flows';
@@ -12,8 +13,7 @@ import { dependents, dependentsOfOfport, dependentsOfTunnel, type ResourceChange
 import { GOLDEN } from './golden';
 import { MemoryView } from './memview';
 import { Priority } from './priorities';
-import { TABLES, TABLE_LIST, tableById } from './tables';
-import { formatFlows } from './text';
+import { TABLES, TABLE_LIST, tableById, tableNameOf } from './tables';
 import { neighbor, port, router, rule, scenario, securityGroup, subnet } from './testdata';
 import { ownerKey, preferOwner, type OwnerRef } from './view';
 
@@ -22,7 +22,9 @@ function must<T>(x: T | undefined): T {
   return x;
 }
 
-const strip = (lines: string[]): string[] => lines.map((l) => l.replace(/, cookie=[^ ,]+/, ''));
+/** Flows as sorted lines with the pipeline's table names (core/openflow/format.ts). */
+const formatFlows = (flows: Iterable<Flow>): string[] => formatFlowLines(flows, { tableNames: tableNameOf });
+const strip = (lines: string[]): string[] => lines.map((l) => l.replace(/^cookie=[^ ,]+, /, ''));
 
 test('golden flows for every owner (infra, ports, flood, router, neighbors)', () => {
   const got: Record<string, string[]> = {};
@@ -127,8 +129,8 @@ test('a port whose security groups are not held gets conntrack but no accept rul
   assert.equal(
     sg.filter((l) => l.startsWith('table=EgressSg') || l.startsWith('table=IngressSg')),
     [
-      'table=EgressSgConntrack, priority=100, in_port=9,eth_type=0x800 actions=ct(zone=9,table=EgressSgRules)',
-      'table=IngressSgConntrack, priority=100, reg7=0x9,eth_type=0x800 actions=ct(zone=9,table=IngressSgRules)',
+      'table=EgressSgConntrack, priority=100,ip,in_port=9 actions=ct(table=EgressSgRules,zone=9)',
+      'table=IngressSgConntrack, priority=100,ip,reg7=0x9 actions=ct(table=IngressSgRules,zone=9)',
     ],
   );
 });
@@ -168,8 +170,8 @@ test('an L2 neighbor is exactly 2 flows: L2 to the tunnel and an ARP responder e
   const v = scenario();
   const n = neighbor('n7', { mac: '02:00:00:00:07:07', host: '192.0.2.7', ips: [{ subnetId: 's1', ip: '10.0.1.77' }] });
   assert.equal(strip(formatFlows(compileNeighbor(n, v))), [
-    'table=ArpResponder, priority=100, reg6=0x1389,eth_type=0x806,arp_op=1,arp_tpa=10.0.1.77 actions=move:eth_src[0..47]->eth_dst[0..47],set_field:02:00:00:00:07:07->eth_src,set_field:2->arp_op,move:arp_sha[0..47]->arp_tha[0..47],move:arp_spa[0..31]->arp_tpa[0..31],set_field:02:00:00:00:07:07->arp_sha,set_field:10.0.1.77->arp_spa,output:IN_PORT',
-    'table=L2Forwarding, priority=100, reg0=0x1/0x3,reg6=0x1389,eth_dst=02:00:00:00:07:07 actions=set_field:0x1389->tun_id,set_field:192.0.2.7->tun_ipv4_dst,output:100',
+    'table=ArpResponder, priority=100,arp,reg6=0x1389,arp_tpa=10.0.1.77,arp_op=1 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:02:00:00:00:07:07->eth_src,set_field:2->arp_op,move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],set_field:02:00:00:00:07:07->arp_sha,set_field:10.0.1.77->arp_spa,IN_PORT',
+    'table=L2Forwarding, priority=100,reg0=0x1/0x3,reg6=0x1389,dl_dst=02:00:00:00:07:07 actions=set_field:0x1389->tun_id,set_field:192.0.2.7->tun_dst,output:100',
   ]);
 });
 
@@ -187,20 +189,20 @@ test('DVR: routing to a remote L3 neighbor leaves with the DVR MAC; the receiver
   const lines = strip(formatFlows(compileAll(scenario())));
   const has = (s: string): void => assert.ok(lines.includes(s), s);
   has(
-    'table=L3Routing, priority=340, reg6=0x1389,eth_dst=fa:16:3e:00:01:01,eth_type=0x800,ipv4_dst=10.0.2.0/24 actions=dec_ttl,set_field:fe:16:11:00:00:00->eth_src,load:0x138a->reg6[0..31],goto_table:L3Resolve',
+    'table=L3Routing, priority=340,ip,reg6=0x1389,dl_dst=fa:16:3e:00:01:01,nw_dst=10.0.2.0/24 actions=dec_ttl,set_field:fe:16:11:00:00:00->eth_src,load:0x138a->NXM_NX_REG6[],goto_table:L3Resolve',
   );
   has(
-    'table=L3Resolve, priority=100, reg6=0x138a,eth_type=0x800,ipv4_dst=10.0.2.20 actions=set_field:02:00:00:00:01:01->eth_dst,goto_table:L2Forwarding',
+    'table=L3Resolve, priority=100,ip,reg6=0x138a,nw_dst=10.0.2.20 actions=set_field:02:00:00:00:01:01->eth_dst,goto_table:L2Forwarding',
   );
   has(
-    'table=L2Forwarding, priority=100, reg0=0x1/0x3,reg6=0x138a,eth_dst=02:00:00:00:01:01 actions=set_field:0x138a->tun_id,set_field:192.0.2.2->tun_ipv4_dst,output:100',
+    'table=L2Forwarding, priority=100,reg0=0x1/0x3,reg6=0x138a,dl_dst=02:00:00:00:01:01 actions=set_field:0x138a->tun_id,set_field:192.0.2.2->tun_dst,output:100',
   );
   has(
-    'table=Classifier, priority=200, in_port=100,tun_id=0x1389,eth_src=fe:16:11:00:00:00,eth_type=0x800,ipv4_dst=10.0.1.0/24 actions=set_field:fa:16:3e:00:01:01->eth_src,load:0x1389->reg6[0..31],load:0x2->reg0[0..1],goto_table:L2Forwarding',
+    'table=Classifier, priority=200,ip,tun_id=0x1389,in_port=100,dl_src=fe:16:11:00:00:00,nw_dst=10.0.1.0/24 actions=set_field:fa:16:3e:00:01:01->eth_src,load:0x1389->NXM_NX_REG6[],load:0x2->NXM_NX_REG0[0..1],goto_table:L2Forwarding',
   );
   // A local destination gets the gateway MAC of its subnet as source right away.
   has(
-    'table=L3Resolve, priority=100, reg6=0x1389,eth_type=0x800,ipv4_dst=10.0.1.10 actions=set_field:02:00:00:00:00:01->eth_dst,set_field:fa:16:3e:00:01:01->eth_src,goto_table:L2Forwarding',
+    'table=L3Resolve, priority=100,ip,reg6=0x1389,nw_dst=10.0.1.10 actions=set_field:02:00:00:00:00:01->eth_dst,set_field:fa:16:3e:00:01:01->eth_src,goto_table:L2Forwarding',
   );
 });
 

@@ -14,5 +14,4 @@ export * from './flood-flows';
 export * from './remote-neighbor-flows';
 export * from './router-flows';
 export * from './dependents';
-export { formatFlow, formatFlows } from './text';
 export { MemoryView } from './memview';

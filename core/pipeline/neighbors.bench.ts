@@ -7,15 +7,15 @@ import { FlowTable } from '../flowtable/table';
 import type { Neighbor } from '../model';
 import { compileNeighbor } from './remote-neighbor-flows';
 import { MemoryView } from './memview';
+import { formatMac } from '../goalstate/addr';
 import { neighbor, subnet } from './testdata';
 import { ownerKey, preferOwner } from './view';
 
 function makeNeighbor(i: number): Neighbor {
   const hi = Math.floor(i / 65536);
   const lo = i % 65536;
-  const b = (x: number): string => x.toString(16).padStart(2, '0');
   return neighbor(`nbr-${i.toString(36).padStart(8, '0')}-0000-0000-0000-000000000000`, {
-    mac: `02:01:${b(hi)}:${b(lo >> 8)}:${b(lo & 255)}:01`,
+    mac: formatMac(0x02_01_00_00_00_01 + hi * 0x1_00_00_00 + lo * 0x1_00),
     host: `172.16.${(i >> 8) & 255}.${i & 255}`,
     ips: [{ subnetId: `s${hi % 16}`, ip: `10.${hi}.${lo >> 8}.${lo & 255}` }],
   });

@@ -298,7 +298,9 @@ export const ALCOR_WIRE_SCHEMA: WireSchema = Object.fromEntries(MESSAGES.map((m)
 
 /** Wire types (https://protobuf.dev/programming-guides/encoding/#structure). */
 export const WIRE_VARINT = 0;
+export const WIRE_I64 = 1;
 export const WIRE_LEN = 2;
+export const WIRE_I32 = 5;
 
 /** A map<K, V> is encoded as repeated entries {key = 1, value = 2}. */
 export const MAP_ENTRY_KEY = 1;
