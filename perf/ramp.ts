@@ -120,7 +120,7 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
         rate,
         durationS: o.stepS,
         op: (i) => pairOp(bed, 'port', `s${step}`, i, o.wait, onError),
-        drainTimeoutMs: Math.max(10000, o.sloMs * 20),
+        drainTimeoutMs: Math.min(120000, Math.max(10000, o.sloMs * 20)),
       });
       const series = `step ${step} (${rate}/s)`;
       for (const s of r.samples)

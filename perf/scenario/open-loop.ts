@@ -75,7 +75,10 @@ export async function runOpenLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     void p.finally(() => inFlight.delete(p));
   }
   const drain = Promise.all(inFlight).then(() => true);
-  await Promise.race([drain, sleep(o.drainTimeoutMs ?? 30000)]);
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<void>((r) => (timer = setTimeout(r, o.drainTimeoutMs ?? 30000)));
+  await Promise.race([drain, limit]);
+  clearTimeout(timer);
   // Unfinished operations have no sample, so they count as errors below.
   const ok = samples.filter((s) => s.ok).length;
   const elapsedMs = Math.max(Number(lastEnd - t0) / 1e6, o.durationS * 1000);
