@@ -18,6 +18,11 @@ export const BENCH_SUBCOMMANDS: readonly SubcommandEntry[] = [
     load: () => import('./ramp'),
   },
   { name: 'mix', summary: 'a mix of resource kinds at a fixed rate, latency per kind', load: () => import('./mix') },
+  {
+    name: 'vms',
+    summary: 'VMs on sandboxed OVS hosts with real agents: time to ACTIVE, lease and first ping',
+    load: () => import('./vms'),
+  },
   { name: 'ebpf', summary: 'eBPF map update and datapath speed', load: () => import('./ebpf') },
 ];
 
