@@ -22,6 +22,8 @@ import { cdfChart } from './report/svg';
 export interface VmsOptions {
   readonly vms: number;
   readonly hosts: number;
+  /** One bulk POST holding every port instead of one POST per port (all sent at once). */
+  readonly bulk?: boolean;
   readonly out?: string;
   readonly progress?: (line: string) => void;
 }
@@ -39,6 +41,7 @@ export interface VmsResult {
   readonly bench: 'vms';
   readonly vms: number;
   readonly hosts: number;
+  readonly bulk: boolean;
   /** First port create until the last VM pinged its gateway and its remote VM. */
   readonly allUpMs: number;
   readonly p50UpMs: number;
@@ -152,6 +155,14 @@ async function buildRig(o: VmsOptions, rig: Rig, say: (l: string) => void): Prom
   );
 }
 
+const portBody = (o: VmsOptions, i: number): Record<string, unknown> => ({
+  id: `vp${i}`,
+  subnet: 'net',
+  host: hostUnderlay(i % o.hosts),
+  mac: vmMac(i),
+  securityGroups: ['open'],
+});
+
 /** One VM's life after its port create was sent at `t0`: ACTIVE, lease, pings. */
 async function bringUp(
   base: string,
@@ -162,14 +173,12 @@ async function bringUp(
   gateway: string,
   ips: string[],
   t: VmTimes,
+  bulk: Promise<ReadonlyArray<Record<string, unknown>>> | null,
 ): Promise<void> {
-  const port = await api(base, 'POST', '/v1/ports?wait=true', {
-    id: `vp${i}`,
-    subnet: 'net',
-    host: hostUnderlay(i % o.hosts),
-    mac: vmMac(i),
-    securityGroups: ['open'],
-  });
+  const port =
+    bulk === null
+      ? await api(base, 'POST', '/v1/ports?wait=true', portBody(o, i))
+      : ((await bulk)[i] as Record<string, unknown>);
   if (port.status !== 'ACTIVE') throw new Error(`vp${i}: ${String(port.status)} ${String(port.statusReason ?? '')}`);
   t.activeMs = msSince(t0);
   ips[i] = String(port.ip);
@@ -237,9 +246,18 @@ export async function runVms(o: VmsOptions): Promise<VmsResult> {
     const t0 = process.hrtime.bigint();
     let up = 0;
     const ticker = setInterval(() => say(`${up}/${o.vms} VMs pinging (${Math.round(msSince(t0))} ms)`), 2000);
+    // --bulk: one request with every port (one transaction); otherwise one request per port, all at once.
+    const bulk = !o.bulk
+      ? null
+      : api(
+          base,
+          'POST',
+          '/v1/ports?wait=true',
+          times.map((_, i) => portBody(o, i)),
+        ).then((r) => r.items as ReadonlyArray<Record<string, unknown>>);
     await Promise.all(
       times.map((t, i) =>
-        bringUp(base, rig, o, i, t0, String(subnet.gatewayIp), ips, t).then(
+        bringUp(base, rig, o, i, t0, String(subnet.gatewayIp), ips, t, bulk).then(
           () => void up++,
           (err: unknown) => void (t.error = (err as Error).message),
         ),
@@ -257,6 +275,7 @@ export async function runVms(o: VmsOptions): Promise<VmsResult> {
       bench: 'vms',
       vms: o.vms,
       hosts: o.hosts,
+      bulk: o.bulk === true,
       allUpMs: failed.length === 0 ? Math.round(sorted[sorted.length - 1] ?? 0) : -1,
       p50UpMs: Math.round(percentile(sorted, 50)),
       p99UpMs: Math.round(percentile(sorted, 99)),
@@ -297,12 +316,17 @@ const OPTIONS = [
     metavar: 'H',
     help: 'sandboxed OVS hosts, one alcor-agent each (at least 2)',
   },
+  {
+    name: 'bulk',
+    type: 'boolean',
+    help: 'one bulk POST holding every port (default: one POST per port, all sent at once)',
+  },
   { name: 'out', type: 'string', metavar: 'DIR', help: 'write report.html, samples.json and samples.csv there' },
   { name: 'json', type: 'boolean', help: 'print only the JSON result line (progress goes to stderr either way)' },
 ] as const satisfies readonly OptionSpec[];
 
 const HELP = {
-  usage: 'alcor-bench vms [--vms N] [--hosts H] [--out DIR] [--json]',
+  usage: 'alcor-bench vms [--vms N] [--hosts H] [--bulk] [--out DIR] [--json]',
   description:
     'The stress test end to end: H sandboxed OVS hosts with real alcor-agent processes, N VMs as namespaces.\n' +
     'Through the resource API: network, subnet, router, then every port at once; each VM runs udhcpc and pings\n' +
@@ -325,6 +349,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const result = await runVms({
     vms: o.vms,
     hosts: o.hosts,
+    bulk: o.bulk === true,
     progress: (line) => io.stderr(`${line}\n`),
     ...(o.out === undefined ? {} : { out: o.out }),
   });
