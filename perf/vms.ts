@@ -218,6 +218,31 @@ function vmsReport(dir: string, result: VmsResult, times: readonly VmTimes[]): v
   });
 }
 
+function summarize(o: VmsOptions, times: readonly VmTimes[], deleteMs: number, setupMs: number): VmsResult {
+  const upMs = times.filter((t) => t.upMs !== undefined).map((t) => t.upMs as number);
+  const sorted = [...upMs].sort((a, b) => a - b);
+  const failed = times.filter((t) => t.upMs === undefined);
+  const of = (pick: (t: VmTimes) => number | undefined): Stats =>
+    stats(times.map(pick).filter((x): x is number => x !== undefined));
+  return {
+    bench: 'vms',
+    vms: o.vms,
+    hosts: o.hosts,
+    bulk: o.bulk === true,
+    allUpMs: failed.length === 0 ? Math.round(sorted[sorted.length - 1] ?? 0) : -1,
+    p50UpMs: Math.round(percentile(sorted, 50)),
+    p99UpMs: Math.round(percentile(sorted, 99)),
+    active: of((t) => t.activeMs),
+    lease: of((t) => t.leaseMs),
+    up: stats(upMs),
+    deleteMs,
+    failed: failed.length,
+    errors: failed.slice(0, 5).map((t) => t.error ?? `${t.vm}: unknown`),
+    setupMs,
+    ...(o.out === undefined ? {} : { report: o.out }),
+  };
+}
+
 export async function runVms(o: VmsOptions): Promise<VmsResult> {
   const say = o.progress ?? (() => undefined);
   const setupStart = Date.now();
@@ -264,30 +289,11 @@ export async function runVms(o: VmsOptions): Promise<VmsResult> {
       ),
     );
     clearInterval(ticker);
-    const upMs = times.filter((t) => t.upMs !== undefined).map((t) => t.upMs as number);
-    const sorted = [...upMs].sort((a, b) => a - b);
-    say(`${upMs.length}/${o.vms} VMs pinging; deleting every port at once`);
+    const upCount = times.filter((t) => t.upMs !== undefined).length;
+    say(`${upCount}/${o.vms} VMs pinging; deleting every port at once`);
     const d0 = process.hrtime.bigint();
     await Promise.all(times.map((_, i) => api(base, 'DELETE', `/v1/ports/vp${i}?wait=true`).catch(() => undefined)));
-    const deleteMs = Math.round(msSince(d0));
-    const failed = times.filter((t) => t.upMs === undefined);
-    const result: VmsResult = {
-      bench: 'vms',
-      vms: o.vms,
-      hosts: o.hosts,
-      bulk: o.bulk === true,
-      allUpMs: failed.length === 0 ? Math.round(sorted[sorted.length - 1] ?? 0) : -1,
-      p50UpMs: Math.round(percentile(sorted, 50)),
-      p99UpMs: Math.round(percentile(sorted, 99)),
-      active: stats(times.filter((t) => t.activeMs !== undefined).map((t) => t.activeMs as number)),
-      lease: stats(times.filter((t) => t.leaseMs !== undefined).map((t) => t.leaseMs as number)),
-      up: stats(upMs),
-      deleteMs,
-      failed: failed.length,
-      errors: failed.slice(0, 5).map((t) => t.error ?? `${t.vm}: unknown`),
-      setupMs,
-      ...(o.out === undefined ? {} : { report: o.out }),
-    };
+    const result = summarize(o, times, Math.round(msSince(d0)), setupMs);
     if (o.out !== undefined) {
       vmsReport(o.out, result, times);
       say(`report: ${o.out}/report.html`);
