@@ -155,6 +155,11 @@ async function buildRig(o: VmsOptions, rig: Rig, say: (l: string) => void): Prom
   );
 }
 
+interface BulkAnswer {
+  readonly items: ReadonlyArray<Record<string, unknown>>;
+  readonly atMs: number;
+}
+
 const portBody = (o: VmsOptions, i: number): Record<string, unknown> => ({
   id: `vp${i}`,
   subnet: 'net',
@@ -173,14 +178,22 @@ async function bringUp(
   gateway: string,
   ips: string[],
   t: VmTimes,
-  bulk: Promise<ReadonlyArray<Record<string, unknown>>> | null,
+  bulk: Promise<BulkAnswer> | null,
 ): Promise<void> {
-  const port =
-    bulk === null
-      ? await api(base, 'POST', '/v1/ports?wait=true', portBody(o, i))
-      : ((await bulk)[i] as Record<string, unknown>);
-  if (port.status !== 'ACTIVE') throw new Error(`vp${i}: ${String(port.status)} ${String(port.statusReason ?? '')}`);
-  t.activeMs = msSince(t0);
+  let port: Record<string, unknown>;
+  if (bulk === null) {
+    port = await api(base, 'POST', '/v1/ports?wait=true', portBody(o, i));
+    t.activeMs = msSince(t0);
+  } else {
+    // Timed when the one answer came, not when this VM's turn to read it came (the others spawn udhcpc first).
+    const b = await bulk;
+    port = b.items[i] as Record<string, unknown>;
+    t.activeMs = b.atMs;
+  }
+  if (port.status !== 'ACTIVE') {
+    t.activeMs = undefined;
+    throw new Error(`vp${i}: ${String(port.status)} ${String(port.statusReason ?? '')}`);
+  }
   ips[i] = String(port.ip);
   const vm = rig.vms[i] as Vm;
   await lease(vm, rig.dir);
@@ -279,7 +292,7 @@ export async function runVms(o: VmsOptions): Promise<VmsResult> {
           'POST',
           '/v1/ports?wait=true',
           times.map((_, i) => portBody(o, i)),
-        ).then((r) => r.items as ReadonlyArray<Record<string, unknown>>);
+        ).then((r) => ({ items: r.items as ReadonlyArray<Record<string, unknown>>, atMs: msSince(t0) }));
     await Promise.all(
       times.map((t, i) =>
         bringUp(base, rig, o, i, t0, String(subnet.gatewayIp), ips, t, bulk).then(
