@@ -1,20 +1,19 @@
-// alcor-bench api: latency of the resource API, per kind and operation, from the HTTP call until every
-// affected agent acknowledged (`?wait=true`, like `ovn-nbctl --wait=hv`).
-//
-// Layout as in `alcor-bench control`: one embedded control replica in its own node process, the agents in
-// this process (control/testing/test-agent.ts: the agent's real gRPC server with a recording applier). One
-// VPC; N ports spread round-robin over H hosts, created one request at a time so each latency is one change.
-// Measured per kind (vpc, subnet, port, router, security group): create, update, delete; p50/p99/max.
-// Port create also reports how many agents acknowledged each one (1 when the VPC is above --neighbor-limit
-// and neighbors are resolved on demand; H when every host gets the new neighbor). The last line is JSON.
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+// alcor-bench api: latency of the resource API per kind (VPC, subnet, port, router, security group) and operation
+// (create, update, delete), with two timings each:
+//   answered: the HTTP call without ?wait, until the API answered (validated, stored, queued for the DPM);
+//   acked:    the same operation on a sibling resource with ?wait=true, until every affected agent
+//             acknowledged (like `ovn-nbctl --wait=hv`).
+// Between the two a barrier (a ?wait=true write that touches no agent) lets the first one's agent work finish,
+// so the acked call starts from a quiet system. Layout: perf/scenario/bed.ts (one control replica process,
+// simulated agents). N ports are spread round-robin over H hosts in one VPC; the count of agents reached per port
+// create shows whether neighbors were pushed to every host (below --neighbor-limit) or resolved on demand.
 import { parseArgs, type OptionSpec } from '../core/cli/args';
 import type { CliIo, SubcommandModule } from '../core/cli/commands';
-import { hostIp, httpJson } from '../control/testing/fixtures';
-import { ReplicaProcess } from '../control/testing/replica-process';
-import { TestAgent } from '../control/testing/test-agent';
+import { hostIp } from '../control/testing/fixtures';
+import { badInteger, startBed, type Bed, type CallResult } from './scenario/bed';
+import { writeReport, type Sample } from './report/report';
+import { stats, type Stats } from './report/stats';
+import { cdfChart } from './report/svg';
 
 export interface ApiBenchOptions {
   readonly hosts: number;
@@ -24,14 +23,11 @@ export interface ApiBenchOptions {
   /** The ports' group has Neutron's default remote-group rule (every member is in every host's rules). */
   readonly remoteGroup?: boolean;
   readonly progress?: (line: string) => void;
+  /** Directory for report.html and the raw samples. */
+  readonly out?: string;
 }
 
-interface Stats {
-  readonly n: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
-}
+export type Timing = 'answered' | 'acked';
 
 export interface ApiBenchResult {
   readonly bench: 'api';
@@ -40,206 +36,258 @@ export interface ApiBenchResult {
   readonly neighborLimit: number;
   readonly remoteGroup: boolean;
   readonly setupMs: number;
-  readonly kinds: Record<string, Record<string, Stats>>;
+  /** kind -> operation -> timing -> stats. */
+  readonly kinds: Record<string, Record<string, Partial<Record<Timing, Stats>>>>;
   /** Agents that received something per port create (p50 / max). */
   readonly agentsPerPortCreate: { readonly p50: number; readonly max: number };
-  /** Port creates whose answer was not ACTIVE (an agent did not acknowledge in time). */
+  /** ?wait=true port creates whose answer was not ACTIVE (an agent did not acknowledge in time). */
   readonly notActive: number;
   readonly errors: number;
+  readonly report?: string;
 }
 
-function stats(ms: number[]): Stats {
-  const s = [...ms].sort((a, b) => a - b);
-  const at = (p: number): number => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? 0;
-  const r = (x: number): number => Math.round(x * 100) / 100;
-  return { n: s.length, p50Ms: r(at(50)), p99Ms: r(at(99)), maxMs: r(s[s.length - 1] ?? 0) };
-}
+const BARRIER = '/v1/security-groups/bench-barrier?wait=true';
 
-async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const t0 = Date.now();
-  while (!(await check())) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
+/** Records samples and counts failed calls; `timed` runs one call, `barrier` waits for the agents to go quiet. */
+class Recorder {
+  readonly samples: Sample[] = [];
+  errors = 0;
+  private readonly t0 = Date.now();
+  constructor(
+    private readonly bed: Bed,
+    readonly say: (l: string) => void,
+  ) {}
+
+  async timed(series: string, method: string, p: string, body?: unknown): Promise<CallResult> {
+    const r = await this.bed.call(method, p, body);
+    const ok = r.status >= 200 && r.status < 300;
+    if (!ok && ++this.errors <= 3) this.say(`${method} ${p}: ${r.status} ${JSON.stringify(r.json)}`);
+    if (series !== '') this.samples.push({ series, ms: r.ms, atMs: Date.now() - this.t0, ok });
+    return r;
   }
+
+  async barrier(): Promise<void> {
+    await this.timed('', 'PATCH', BARRIER, { rules: [] });
+  }
+
+  /** `count` times: op(i, false) timed as answered, barrier, op(i, true) timed as acked. */
+  async both(kind: string, op: string, count: number, call: (i: number, wait: boolean) => Promise<unknown>) {
+    for (let i = 0; i < count; i++) {
+      await call(i, false);
+      await this.barrier();
+      await call(i, true);
+    }
+    this.say(`${kind} ${op}: ${count * 2} calls`);
+  }
+}
+
+const q = (wait: boolean): string => (wait ? '?wait=true' : '');
+const sfx = (wait: boolean): string => (wait ? 'w' : 'n');
+const tm = (wait: boolean): Timing => (wait ? 'acked' : 'answered');
+
+/** VPCs, subnets, routers and security groups that no port uses: API + store cost, no agent work. */
+async function unusedKinds(rec: Recorder, k: number, phase: 'create' | 'update' | 'delete'): Promise<void> {
+  const s = (kind: string, wait: boolean): string => `${kind}/${phase}/${tm(wait)}`;
+  const id = (p: string, i: number, wait: boolean): string => `${p}${sfx(wait)}${i}`;
+  if (phase === 'create') {
+    await rec.both('vpc', phase, k, (i, w) =>
+      rec.timed(s('vpc', w), 'POST', `/v1/vpcs${q(w)}`, { id: id('bv', i, w), cidr: '10.200.0.0/16' }),
+    );
+    await rec.both('subnet', phase, k, (i, w) =>
+      rec.timed(s('subnet', w), 'POST', `/v1/subnets${q(w)}`, {
+        id: id('bs', i, w),
+        vpc: id('bv', i, w),
+        cidr: '10.200.1.0/24',
+      }),
+    );
+    await rec.both('securityGroup', phase, k, (i, w) =>
+      rec.timed(s('securityGroup', w), 'POST', `/v1/security-groups${q(w)}`, {
+        id: id('bg', i, w),
+        rules: [{ direction: 'egress' }],
+      }),
+    );
+    await rec.both('router', phase, k, (i, w) =>
+      rec.timed(s('router', w), 'POST', `/v1/routers${q(w)}`, { id: id('br', i, w), subnets: [id('bs', i, w)] }),
+    );
+    return;
+  }
+  if (phase === 'update') {
+    await rec.both('vpc', phase, k, (i, w) =>
+      rec.timed(s('vpc', w), 'PATCH', `/v1/vpcs/${id('bv', i, w)}${q(w)}`, { cidr: '10.200.0.0/15' }),
+    );
+    await rec.both('subnet', phase, k, (i, w) =>
+      rec.timed(s('subnet', w), 'PATCH', `/v1/subnets/${id('bs', i, w)}${q(w)}`, { dhcp: false }),
+    );
+    await rec.both('securityGroup', phase, k, (i, w) =>
+      rec.timed(s('securityGroup', w), 'PATCH', `/v1/security-groups/${id('bg', i, w)}${q(w)}`, { rules: [] }),
+    );
+    await rec.both('router', phase, k, (i, w) =>
+      rec.timed(s('router', w), 'PATCH', `/v1/routers/${id('br', i, w)}${q(w)}`, { subnets: [] }),
+    );
+    return;
+  }
+  await rec.both('router', phase, k, (i, w) =>
+    rec.timed(s('router', w), 'DELETE', `/v1/routers/${id('br', i, w)}${q(w)}`),
+  );
+  await rec.both('securityGroup', phase, k, (i, w) =>
+    rec.timed(s('securityGroup', w), 'DELETE', `/v1/security-groups/${id('bg', i, w)}${q(w)}`),
+  );
+  await rec.both('subnet', phase, k, (i, w) =>
+    rec.timed(s('subnet', w), 'DELETE', `/v1/subnets/${id('bs', i, w)}${q(w)}`),
+  );
+  await rec.both('vpc', phase, k, (i, w) => rec.timed(s('vpc', w), 'DELETE', `/v1/vpcs/${id('bv', i, w)}${q(w)}`));
+}
+
+/** The VPC under test: a big subnet for the ports, a second one for the in-VPC router, one security group. */
+async function setupVpc(rec: Recorder, remoteGroup: boolean): Promise<void> {
+  await rec.timed('', 'POST', '/v1/security-groups', { id: 'bench-barrier', rules: [] });
+  await rec.timed('', 'POST', '/v1/vpcs', { id: 'vpc', cidr: '10.64.0.0/12' });
+  await rec.timed('', 'POST', '/v1/subnets', { id: 'net', vpc: 'vpc', cidr: '10.64.0.0/14' });
+  await rec.timed('', 'POST', '/v1/subnets', { id: 'net2', vpc: 'vpc', cidr: '10.72.0.0/24' });
+  await rec.timed('', 'POST', '/v1/security-groups', {
+    id: 'default',
+    rules: remoteGroup
+      ? [
+          { direction: 'ingress', remoteGroup: 'default' },
+          { direction: 'ingress', ethertype: 'IPv6', remoteGroup: 'default' },
+          { direction: 'egress' },
+        ]
+      : [{ direction: 'ingress', remoteCidr: '10.64.0.0/12' }, { direction: 'egress' }],
+  });
+}
+
+/** Port creates alternate: even ones without ?wait (answered, then a barrier), odd ones with ?wait=true (acked). */
+async function portCreates(
+  rec: Recorder,
+  bed: Bed,
+  o: ApiBenchOptions,
+): Promise<{ perCreate: number[]; notActive: number }> {
+  const received = (): number[] => bed.agents.map((a) => a.received);
+  const perCreate: number[] = [];
+  let notActive = 0;
+  const t0 = Date.now();
+  for (let i = 0; i < o.ports; i++) {
+    const wait = i % 2 === 1;
+    const before = received();
+    const body = { id: `p${i}`, subnet: 'net', host: hostIp((i % o.hosts) + 1), securityGroups: ['default'] };
+    const r = await rec.timed(`port/create/${tm(wait)}`, 'POST', `/v1/ports${q(wait)}`, body);
+    if (!wait) await rec.barrier();
+    else if (r.json.status !== 'ACTIVE') notActive++;
+    // Below the limit every host of the VPC gets the new neighbor; above it only the port's host is told.
+    const op = i < o.neighborLimit ? 'create-neighbors-pushed' : 'create-neighbors-on-demand';
+    rec.samples.push({ series: `port/${op}/${tm(wait)}`, ms: r.ms });
+    const after = received();
+    perCreate.push(after.filter((x, j) => x > (before[j] as number)).length);
+    if ((i + 1) % 1000 === 0) rec.say(`${i + 1} ports (${Date.now() - t0} ms)`);
+  }
+  return { perCreate, notActive };
+}
+
+async function portChanges(rec: Recorder, o: ApiBenchOptions): Promise<void> {
+  const k = o.samples;
+  const pair = Math.floor(Math.min(k * 5, o.ports) / 2);
+  await rec.both('port', 'update', pair, (i, w) =>
+    rec.timed(`port/update/${tm(w)}`, 'PATCH', `/v1/ports/p${2 * i + (w ? 1 : 0)}${q(w)}`, { device: `tap${i}` }),
+  );
+  // A move to the next host: new host, neighbors, old host, each acknowledged before the next step.
+  await rec.both('port', 'move', Math.floor(Math.min(k * 2, o.ports) / 2), (i, w) => {
+    const n = 2 * i + (w ? 1 : 0);
+    return rec.timed(`port/move/${tm(w)}`, 'PATCH', `/v1/ports/p${n}${q(w)}`, {
+      host: hostIp(((n + 1) % o.hosts) + 1),
+    });
+  });
+  await rec.timed('router/create-in-vpc/acked', 'POST', '/v1/routers?wait=true', { id: 'r', subnets: ['net', 'net2'] });
+}
+
+async function portDeletes(rec: Recorder, ports: number): Promise<void> {
+  for (let i = 0; i < ports; i++) {
+    const wait = i % 2 === 1;
+    await rec.timed(`port/delete/${tm(wait)}`, 'DELETE', `/v1/ports/p${i}${q(wait)}`);
+    if (!wait) await rec.barrier();
+  }
+}
+
+function summarize(samples: readonly Sample[]): ApiBenchResult['kinds'] {
+  const by = new Map<string, number[]>();
+  for (const s of samples) {
+    let l = by.get(s.series);
+    if (l === undefined) by.set(s.series, (l = []));
+    l.push(s.ms);
+  }
+  const out: ApiBenchResult['kinds'] = {};
+  for (const [series, ms] of by) {
+    const [kind, op, timing] = series.split('/') as [string, string, Timing];
+    ((out[kind] ??= {})[op] ??= {})[timing] = stats(ms);
+  }
+  return out;
+}
+
+function report(dir: string, result: ApiBenchResult, samples: readonly Sample[]): string {
+  const kinds = [...new Set(samples.map((s) => s.series.split('/')[0] as string))];
+  const charts = kinds.map((kind) => {
+    const series = [...new Set(samples.filter((s) => s.series.startsWith(`${kind}/`)).map((s) => s.series))];
+    const data = series.map((name) => ({
+      name: name.slice(kind.length + 1),
+      samplesMs: samples.filter((s) => s.series === name).map((s) => s.ms),
+    }));
+    return cdfChart(`${kind}: latency CDF per operation and timing`, data);
+  });
+  return writeReport(dir, {
+    title: 'alcor-bench api: resource API latency per kind',
+    description:
+      `${result.hosts} simulated agents, ${result.ports} ports in one VPC, --neighbor-limit ${result.neighborLimit}. ` +
+      '"answered": the call without ?wait until the API answered; "acked": with ?wait=true until every affected agent acknowledged.',
+    result,
+    charts,
+    samples,
+  }).html;
 }
 
 export async function runApiBench(opts: ApiBenchOptions): Promise<ApiBenchResult> {
   const say = opts.progress ?? (() => undefined);
-  const setupStart = Date.now();
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-bench-api-'));
-  const agents: TestAgent[] = [];
-  let replica: ReplicaProcess | null = null;
-  let errors = 0;
+  const bed = await startBed(opts.hosts, opts.neighborLimit, say);
   try {
-    for (let i = 0; i < opts.hosts; i += 100) {
-      const n = Math.min(100, opts.hosts - i);
-      agents.push(...(await Promise.all(Array.from({ length: n }, (_, j) => TestAgent.start(hostIp(i + j + 1))))));
-    }
-    for (const a of agents) a.recordMessages = false;
-    replica = await ReplicaProcess.start([
-      '--listen',
-      '127.0.0.1:0',
-      '--http',
-      '127.0.0.1:0',
-      '--log-level',
-      'warn',
-      '--data-dir',
-      dataDir,
-      '--neighbor-limit',
-      String(opts.neighborLimit),
-    ]);
-    const base = replica.httpBase;
-    const reg = await httpJson(
-      base,
-      'POST',
-      '/v1/hosts',
-      agents.map((a) => ({ hostIp: a.hostIp, agent: a.address })),
-    );
-    if (reg.status !== 200) throw new Error(`registering agents failed: ${JSON.stringify(reg.json)}`);
-    await until('every agent stream up', 120000, async () => {
-      const m = await httpJson(base, 'GET', '/metrics');
-      const x = /^alcor_control_agents_connected (\S+)$/m.exec(String(m.json));
-      return Number(x?.[1]) === opts.hosts;
-    });
-    const setupMs = Date.now() - setupStart;
-    say(`${opts.hosts} agents connected (${setupMs} ms)`);
-
-    const timed = async (
-      method: string,
-      p: string,
-      body?: unknown,
-    ): Promise<{ ms: number; json: Record<string, unknown> }> => {
-      const t0 = process.hrtime.bigint();
-      const r = await httpJson(base, method, p, body);
-      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      if (r.status >= 300) {
-        errors++;
-        if (errors <= 3) say(`${method} ${p}: ${r.status} ${JSON.stringify(r.json)}`);
-      }
-      return { ms, json: r.json as Record<string, unknown> };
-    };
-    const kinds: Record<string, Record<string, number[]>> = {};
-    const add = (kind: string, op: string, ms: number): void => {
-      ((kinds[kind] ??= {})[op] ??= []).push(ms);
-    };
-    const k = opts.samples;
-
-    // VPCs, subnets, routers and security groups that no port uses: pure API + store cost.
-    for (let i = 0; i < k; i++)
-      add('vpc', 'create', (await timed('POST', '/v1/vpcs?wait=true', { id: `bv${i}`, cidr: '10.200.0.0/16' })).ms);
-    for (let i = 0; i < k; i++)
-      add('vpc', 'update', (await timed('PATCH', `/v1/vpcs/bv${i}?wait=true`, { cidr: '10.200.0.0/15' })).ms);
-    for (let i = 0; i < k; i++)
-      add(
-        'subnet',
-        'create',
-        (await timed('POST', '/v1/subnets?wait=true', { id: `bs${i}`, vpc: `bv${i}`, cidr: '10.200.1.0/24' })).ms,
-      );
-
-    // The VPC under test, with one security group (a remote-group rule, as Neutron's default group) and a router.
-    await timed('POST', '/v1/vpcs', { id: 'vpc', cidr: '10.64.0.0/12' });
-    await timed('POST', '/v1/subnets', { id: 'net', vpc: 'vpc', cidr: '10.64.0.0/14' });
-    await timed('POST', '/v1/subnets', { id: 'net2', vpc: 'vpc', cidr: '10.72.0.0/24' });
-    for (let i = 0; i < k; i++) {
-      add(
-        'securityGroup',
-        'create',
-        (await timed('POST', '/v1/security-groups?wait=true', { id: `bg${i}`, rules: [{ direction: 'egress' }] })).ms,
-      );
-    }
-    await timed('POST', '/v1/security-groups', {
-      id: 'default',
-      rules: opts.remoteGroup
-        ? [
-            { direction: 'ingress', remoteGroup: 'default' },
-            { direction: 'ingress', ethertype: 'IPv6', remoteGroup: 'default' },
-            { direction: 'egress' },
-          ]
-        : [{ direction: 'ingress', remoteCidr: '10.64.0.0/12' }, { direction: 'egress' }],
-    });
-
-    const received = (): number[] => agents.map((a) => a.received);
-    const perCreate: number[] = [];
-    let notActive = 0;
-    const t0 = Date.now();
-    for (let i = 0; i < opts.ports; i++) {
-      const before = received();
-      const r = await timed('POST', '/v1/ports?wait=true', {
-        id: `p${i}`,
-        subnet: 'net',
-        host: hostIp((i % opts.hosts) + 1),
-        securityGroups: ['default'],
-      });
-      add('port', 'create', r.ms);
-      // Below the limit every host of the VPC gets the new neighbor; above it only the port's host is told.
-      add('port', i < opts.neighborLimit ? 'create-neighbors-pushed' : 'create-neighbors-on-demand', r.ms);
-      if (r.json.status !== 'ACTIVE') notActive++;
-      const after = received();
-      perCreate.push(after.filter((x, j) => x > (before[j] as number)).length);
-      if ((i + 1) % 1000 === 0) say(`${i + 1} ports (${Date.now() - t0} ms)`);
-    }
-    for (let i = 0; i < Math.min(k * 5, opts.ports); i++) {
-      add('port', 'update', (await timed('PATCH', `/v1/ports/p${i}?wait=true`, { device: `tap${i}` })).ms);
-    }
-    for (let i = 0; i < Math.min(k, opts.ports); i++) {
-      // A move to the next host: new host, neighbors, old host, each acknowledged before the next step.
-      add(
-        'port',
-        'move',
-        (await timed('PATCH', `/v1/ports/p${i}?wait=true`, { host: hostIp(((i + 1) % opts.hosts) + 1) })).ms,
-      );
-    }
-    for (let i = 0; i < k; i++) {
-      add('router', 'create', (await timed('POST', '/v1/routers?wait=true', { id: `br${i}`, subnets: [`bs${i}`] })).ms);
-    }
-    add(
-      'router',
-      'create-in-vpc',
-      (await timed('POST', '/v1/routers?wait=true', { id: 'r', subnets: ['net', 'net2'] })).ms,
-    );
-    for (let i = 0; i < k; i++)
-      add('router', 'update', (await timed('PATCH', `/v1/routers/br${i}?wait=true`, { subnets: [] })).ms);
-    for (let i = 0; i < k; i++) add('router', 'delete', (await timed('DELETE', `/v1/routers/br${i}?wait=true`)).ms);
-    for (let i = 0; i < k; i++)
-      add('securityGroup', 'update', (await timed('PATCH', `/v1/security-groups/bg${i}?wait=true`, { rules: [] })).ms);
-    for (let i = 0; i < k; i++)
-      add('securityGroup', 'delete', (await timed('DELETE', `/v1/security-groups/bg${i}?wait=true`)).ms);
-    for (let i = 0; i < k; i++)
-      add('subnet', 'update', (await timed('PATCH', `/v1/subnets/bs${i}?wait=true`, { dhcp: false })).ms);
-    for (let i = 0; i < k; i++) add('subnet', 'delete', (await timed('DELETE', `/v1/subnets/bs${i}?wait=true`)).ms);
-    for (let i = 0; i < k; i++) add('vpc', 'delete', (await timed('DELETE', `/v1/vpcs/bv${i}?wait=true`)).ms);
-    for (let i = 0; i < opts.ports; i++) add('port', 'delete', (await timed('DELETE', `/v1/ports/p${i}?wait=true`)).ms);
-    say(`done (${Date.now() - setupStart} ms)`);
-
-    const out: Record<string, Record<string, Stats>> = {};
-    for (const [kind, ops] of Object.entries(kinds)) {
-      out[kind] = {};
-      for (const [op, list] of Object.entries(ops)) (out[kind] as Record<string, Stats>)[op] = stats(list);
-    }
+    const rec = new Recorder(bed, say);
+    await setupVpc(rec, opts.remoteGroup === true);
+    await unusedKinds(rec, opts.samples, 'create');
+    const { perCreate, notActive } = await portCreates(rec, bed, opts);
+    await portChanges(rec, opts);
+    await unusedKinds(rec, opts.samples, 'update');
+    await unusedKinds(rec, opts.samples, 'delete');
+    await portDeletes(rec, opts.ports);
     const pc = [...perCreate].sort((a, b) => a - b);
-    return {
+    const result: ApiBenchResult = {
       bench: 'api',
       hosts: opts.hosts,
       ports: opts.ports,
       neighborLimit: opts.neighborLimit,
       remoteGroup: opts.remoteGroup === true,
-      setupMs,
-      kinds: out,
+      setupMs: bed.setupMs,
+      kinds: summarize(rec.samples),
       agentsPerPortCreate: { p50: pc[Math.floor(pc.length / 2)] ?? 0, max: pc[pc.length - 1] ?? 0 },
       notActive,
-      errors,
+      errors: rec.errors,
     };
+    if (opts.out === undefined) return result;
+    const withReport = { ...result, report: opts.out };
+    report(opts.out, withReport, rec.samples);
+    say(`report: ${opts.out}/report.html`);
+    return withReport;
   } finally {
-    await replica?.kill('SIGKILL');
-    for (const a of agents) await a.stop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await bed.close();
   }
 }
 
 const OPTIONS = [
   { name: 'hosts', type: 'number', default: 100, metavar: 'H', help: 'agents (one gRPC server each)' },
   { name: 'ports', type: 'number', default: 5000, metavar: 'N', help: 'ports in the VPC, round-robin over the hosts' },
-  { name: 'samples', type: 'number', default: 20, metavar: 'K', help: 'operations timed per kind besides ports' },
+  {
+    name: 'samples',
+    type: 'number',
+    default: 20,
+    metavar: 'K',
+    help: 'operations timed per kind and timing besides port creates',
+  },
   {
     name: 'neighbor-limit',
     type: 'number',
@@ -252,27 +300,31 @@ const OPTIONS = [
     type: 'boolean',
     help: "the ports' security group allows ingress from its own members (Neutron's default group) instead of a CIDR",
   },
-  { name: 'json', type: 'boolean', help: 'print only the JSON result line' },
+  { name: 'out', type: 'string', metavar: 'DIR', help: 'write report.html, samples.json and samples.csv there' },
+  { name: 'json', type: 'boolean', help: 'print only the JSON result line (progress goes to stderr either way)' },
 ] as const satisfies readonly OptionSpec[];
 
 const HELP = {
-  usage: 'alcor-bench api [--hosts H] [--ports N] [--json]',
+  usage: 'alcor-bench api [--hosts H] [--ports N] [--samples K] [--out DIR] [--json]',
   description:
-    'Latency of the resource API per kind (create/update/delete, p50/p99) from the HTTP call until every\naffected agent acknowledged (?wait=true), with simulated agents. Last line: JSON.',
+    'Latency of the resource API per kind and operation (create/update/delete; p50/p95/p99/max), timed two ways:\n' +
+    'until the API answered (no ?wait) and until every affected agent acknowledged (?wait=true), with simulated\n' +
+    'agents. Half the port creates and deletes are timed each way. Last line: JSON.',
   options: OPTIONS,
-  footer: 'Example:\n  alcor-bench api --hosts 100 --ports 5000 --json',
+  footer: 'Example:\n  alcor-bench api --hosts 100 --ports 5000 --out /tmp/api-report --json',
 };
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const o = parseArgs(OPTIONS, argv, io.env).options;
   for (const [name, v, min] of [
     ['hosts', o.hosts, 1],
-    ['ports', o.ports, 1],
+    ['ports', o.ports, 2],
     ['samples', o.samples, 1],
     ['neighbor-limit', o['neighbor-limit'], 0],
   ] as const) {
-    if (!Number.isInteger(v) || v < min) {
-      io.stderr(`alcor-bench api: --${name} must be an integer >= ${min}\n`);
+    const bad = badInteger(name, v, min);
+    if (bad !== null) {
+      io.stderr(`alcor-bench api: ${bad}\n`);
       return 2;
     }
   }
@@ -282,7 +334,8 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     samples: o.samples,
     neighborLimit: o['neighbor-limit'],
     remoteGroup: o['remote-group'],
-    progress: o.json ? undefined : (line) => io.stdout(`${line}\n`),
+    progress: (line) => io.stderr(`${line}\n`),
+    ...(o.out === undefined ? {} : { out: o.out }),
   });
   io.stdout(`${JSON.stringify(result)}\n`);
   return result.errors === 0 && result.notActive === 0 ? 0 : 1;

@@ -19,7 +19,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export type Prereq = 'root' | 'ovs' | 'ovn' | 'netns' | 'etcd' | 'busybox' | 'arping' | 'bpf' | 'clang' | 'openssl';
+export type Prereq =
+  'root' | 'ovs' | 'ovn' | 'netns' | 'etcd' | 'busybox' | 'arping' | 'bpf' | 'clang' | 'openssl' | 'chromium';
 
 /** Missing piece of one prerequisite, or null when it is present. */
 type Check = () => string | null;
@@ -40,6 +41,11 @@ export function findExecutable(name: string): string | null {
     }
   }
   return null;
+}
+
+/** The headless browser: Debian names it chromium, Ubuntu's older packages chromium-browser. */
+export function chromiumPath(): string | null {
+  return findExecutable('chromium') ?? findExecutable('chromium-browser');
 }
 
 function missingTools(names: readonly string[], pkg: string): string | null {
@@ -99,6 +105,8 @@ const CHECKS: Readonly<Record<Prereq, Check>> = {
   // TLS tests make their certificates with the openssl CLI.
   openssl: () => missingTools(['openssl'], 'openssl'),
   arping: () => missingTools(['arping'], 'iputils-arping'),
+  // The benchmark report test opens report.html in a real (headless) browser.
+  chromium: () => (chromiumPath() === null ? 'chromium not found; apt-get install chromium' : null),
   bpf: () => {
     const tools = missingTools(['bpftool'], 'bpftool');
     if (tools !== null) return tools;

@@ -17,6 +17,17 @@ export const BENCH_SUBCOMMANDS: readonly SubcommandEntry[] = [
     summary: 'resource API latency per kind, until every affected agent acknowledged',
     load: () => import('./api'),
   },
+  {
+    name: 'ramp',
+    summary: 'open-loop port create+delete at rising rates: the highest rate that holds the SLO',
+    load: () => import('./ramp'),
+  },
+  { name: 'mix', summary: 'a mix of resource kinds at a fixed rate, latency per kind', load: () => import('./mix') },
+  {
+    name: 'vms',
+    summary: 'VMs on sandboxed OVS hosts with real agents: time to ACTIVE, lease and first ping',
+    load: () => import('./vms'),
+  },
   { name: 'ebpf', summary: 'eBPF map update and datapath speed', load: () => import('./ebpf') },
 ];
 
