@@ -19,7 +19,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export type Prereq = 'root' | 'ovs' | 'netns' | 'etcd' | 'busybox' | 'arping' | 'bpf' | 'clang' | 'openssl';
+export type Prereq = 'root' | 'ovs' | 'netns' | 'etcd' | 'nats' | 'busybox' | 'arping' | 'bpf' | 'clang' | 'openssl';
 
 /** Missing piece of one prerequisite, or null when it is present. */
 type Check = () => string | null;
@@ -88,6 +88,7 @@ const CHECKS: Readonly<Record<Prereq, Check>> = {
     return null;
   },
   etcd: () => missingTools(['etcd'], 'etcd-server'),
+  nats: () => missingTools(['nats-server'], 'nats-server'),
   busybox: () => missingTools(['busybox'], 'busybox'),
   // TLS tests make their certificates with the openssl CLI.
   openssl: () => missingTools(['openssl'], 'openssl'),
