@@ -9,7 +9,14 @@
 // carries the reason in a header.
 import { connect } from '@nats-io/transport-node';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
 import { GoalStateOperationReply } from '../../proto';
 import {
   durableName,
@@ -22,6 +29,7 @@ import {
   Reassembler,
   replySubject,
   STREAM,
+  vpcSubject,
 } from '../../core/southbound/nats-wire';
 import { isGoalStateValidationError, type GoalStateApplier } from '../grpc/server';
 
@@ -31,6 +39,10 @@ export interface NatsSouthboundOptions {
   readonly servers: readonly string[];
   /** This host's IP as the control service knows it (its subject). */
   readonly hostIp: string;
+  /** VPCs this host holds: their subjects (changes every host of the VPC needs) are consumed too. */
+  readonly vpcs?: readonly (string | number)[];
+  /** Consume this host's own subject (default true). */
+  readonly hostSubject?: boolean;
   /** How long JetStream waits for an ack before redelivering (a big goal state must fit in it). */
   readonly ackWaitMs?: number;
 }
@@ -99,25 +111,36 @@ export class NatsSouthbound {
     this.nc = nc;
     try {
       const jsm = await jetstreamManager(nc, { timeout: 5000 });
-      const durable = durableName(this.opts.hostIp);
-      await jsm.consumers.add(STREAM, {
-        durable_name: durable,
-        filter_subject: hostSubject(this.opts.hostIp),
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        ack_wait: (this.opts.ackWaitMs ?? 120_000) * 1e6,
-        max_ack_pending: 10_000,
-      });
-      const consumer = await jetstream(nc).consumers.get(STREAM, durable);
-      this.log('info', 'nats southbound consuming', { durable, subject: hostSubject(this.opts.hostIp) });
-      const msgs = await consumer.consume({ max_messages: 64 });
-      for await (const m of msgs) {
-        if (this.stopped) break;
-        this.pending = m.info.pending;
-        await this.onMessage(nc, m);
-      }
+      const subjects: Array<[string, string]> = (this.opts.vpcs ?? []).map((v) => [
+        durableName(this.opts.hostIp, v),
+        vpcSubject(v),
+      ]);
+      if (this.opts.hostSubject !== false)
+        subjects.unshift([durableName(this.opts.hostIp), hostSubject(this.opts.hostIp)]);
+      // One durable consumer per subject (nats-server 2.9 filters a consumer on one subject); the applier's
+      // queue keeps the goal states of all of them in one order.
+      await Promise.all(subjects.map(([durable, subject]) => this.consume(nc, jsm, durable, subject)));
     } finally {
       if (!nc.isClosed()) await nc.close().catch(() => undefined);
+    }
+  }
+
+  private async consume(nc: NatsConnection, jsm: JetStreamManager, durable: string, subject: string): Promise<void> {
+    await jsm.consumers.add(STREAM, {
+      durable_name: durable,
+      filter_subject: subject,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: (this.opts.ackWaitMs ?? 120_000) * 1e6,
+      max_ack_pending: 10_000,
+    });
+    const consumer = await jetstream(nc).consumers.get(STREAM, durable);
+    this.log('info', 'nats southbound consuming', { durable, subject });
+    const msgs = await consumer.consume({ max_messages: 64 });
+    for await (const m of msgs) {
+      if (this.stopped) break;
+      this.pending = m.info.pending;
+      await this.onMessage(nc, m);
     }
   }
 

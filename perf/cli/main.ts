@@ -13,6 +13,11 @@ export const BENCH_SUBCOMMANDS: readonly SubcommandEntry[] = [
     load: () => import('./api'),
   },
   { name: 'ebpf', summary: 'eBPF map update and datapath speed', load: () => import('./ebpf') },
+  {
+    name: 'southbound',
+    summary: 'one VPC-wide change reaching N agents over gRPC or NATS JetStream',
+    load: () => import('./southbound'),
+  },
 ];
 
 export const BENCH_BINARY: BinarySpec = {
