@@ -29,7 +29,7 @@ import { tapNameFor } from './ovsdb';
 const HOST_IP = '192.0.2.71';
 const P1: PortSpec = { id: '11111111-eeee-4000-8000-000000000001', mac: '02:00:00:71:00:01', ip: '10.215.0.11' };
 const P2: PortSpec = { id: '22222222-eeee-4000-8000-000000000002', mac: '02:00:00:71:00:02', ip: '10.215.0.12' };
-const NET = { hostIp: HOST_IP, cidr: '10.215.0.0/24', gatewayIp: '10.215.0.1' };
+const NET = { hostIp: HOST_IP, cidr: '10.215.0.0/16', gatewayIp: '10.215.0.1' };
 const neighbor = (n: number): { id: string; mac: string; ip: string; hostIp: string } => ({
   id: `33333333-eeee-4000-8000-${String(n).padStart(12, '0')}`,
   mac: `02:00:00:72:00:${n.toString(16).padStart(2, '0')}`,
@@ -117,6 +117,18 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'nats'])) {
       assert.ok(allSuccess(await pending), 'the change made while the agent was down is acknowledged');
       await until('neighbor 1 flows', () => flowsMention(sb as OvsSandbox, neighbor(1).ip));
 
+      // The seed notes' "one port, ten thousand neighbors" (500-600 ms through Pulsar): printed, not asserted.
+      const many = Array.from({ length: 10_000 }, (_, i) => ({
+        id: `44444444-eeee-4000-8000-${String(i).padStart(12, '0')}`,
+        mac: `02:00:01:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`,
+        ip: `10.215.${1 + Math.floor(i / 250)}.${(i % 250) + 2}`,
+        hostIp: '192.0.2.250',
+      }));
+      const t0 = performance.now();
+      const r10k = await control.push(goalState({ ...NET, ports: [P1], neighbors: many, withNetwork: false }));
+      const ms = Math.round(performance.now() - t0);
+      assert.ok(allSuccess(r10k), 'the 10k-neighbor goal state is applied');
+      console.log(`1 port + 10k neighbors through NATS into OVS, northbound push to reply: ${ms} ms`);
       assert.not.match(await control.metrics(), /alcor_control_nats_fallbacks_total [1-9]/, 'no gRPC so far');
 
       // 3. Broker SIGKILLed: the next change goes over gRPC, and the fallback is counted.
