@@ -3,7 +3,7 @@
 // gRPC address (the fallback). Checked: ping between two VMs after the goal state came through the broker
 // (and the control service's reply carries the agent's statuses); an agent SIGKILLed while a change is
 // published gets it after its restart (durable consumer); the broker SIGKILLed: the next change reaches
-// the agent over gRPC and the fallback is counted.
+// the agent over gRPC and the fallback is counted; the broker back: changes go through it again.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -146,6 +146,18 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'nats'])) {
       assert.ok((await vm1.exec(['ping', '-c1', '-W2', P2.ip])).code === 0, 'ping still works');
       const viaGrpc = await push10k(control, 1);
       console.log(`1 port + 10k other neighbors over the gRPC fallback, same path otherwise: ${viaGrpc} ms`);
+
+      // 4. Broker back (same store): changes go through NATS again and the agent's consumer resumes.
+      const c = control;
+      const published = async (): Promise<number> =>
+        Number(/alcor_control_nats_publish_latency_ms_count (\d+)/.exec(await c.metrics())?.[1] ?? 0);
+      const before = await published();
+      await nats.restart();
+      await until('control sees the broker', async () => /alcor_control_nats_up 1/.test(await c.metrics()));
+      const r4 = await control.push(goalState({ ...NET, ports: [P1, P2], neighbors: [neighbor(3)] }));
+      assert.ok(allSuccess(r4), JSON.stringify(r4));
+      await until('neighbor 3 flows', () => flowsMention(sb as OvsSandbox, neighbor(3).ip));
+      assert.ok((await published()) > before, 'published through NATS again');
     } finally {
       await control?.stop();
       await agent?.stop().catch(() => undefined);
