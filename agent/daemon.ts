@@ -334,7 +334,8 @@ export class AgentDaemon {
     }
     if (o.metrics !== undefined) {
       this.#http = await startHttp(o.metrics, {
-        metricsText: () => this.#metrics.render(this.#grpc?.load) + (this.#xdp?.metricsText() ?? ''),
+        metricsText: () =>
+          this.#metrics.render(this.#grpc?.load) + (this.#xdp?.metricsText() ?? '') + (this.#nats?.metricsText() ?? ''),
         status: () => this.status(),
         flowsReport: () => this.flowsReport(),
       });

@@ -113,7 +113,16 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'nats'])) {
       const vm1 = await sb.addVm({ name: 'vm1', mac: P1.mac, ip: `${P1.ip}/24`, ofport: 1, iface: tapNameFor(P1.id) });
       await sb.addVm({ name: 'vm2', mac: P2.mac, ip: `${P2.ip}/24`, ofport: 2, iface: tapNameFor(P2.id) });
       const port = await freePort();
-      const agentArgs = ['--listen', `127.0.0.1:${port}`, '--tunnel-ip', HOST_IP, '--southbound', nats.url];
+      const agentArgs = [
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--tunnel-ip',
+        HOST_IP,
+        '--southbound',
+        nats.url,
+        '--metrics',
+        '127.0.0.1:0',
+      ];
       agent = await startAgent(sb, agentArgs);
       control = await startControl(dataDir, nats.url);
       await register(control.http, { transport: 'nats', agent: `127.0.0.1:${port}` });
@@ -124,6 +133,9 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'nats'])) {
       assert.ok((await vm1.exec(['ping', '-c1', '-W2', P2.ip])).code === 0, 'ping vm1 -> vm2');
       assert.ok(agent.logs.some((l) => l.msg === 'nats southbound consuming'));
       assert.match(await control.metrics(), /alcor_control_nats_publish_latency_ms_count [1-9]/);
+      const agentMetrics = await (await fetch(`http://127.0.0.1:${agent.metricsPort}/metrics`)).text();
+      assert.match(agentMetrics, /alcor_agent_nats_applied_total [1-9]/);
+      assert.match(agentMetrics, /alcor_agent_nats_pending 0/);
 
       // 2. Agent SIGKILLed; a change published meanwhile is waiting in its durable consumer after the restart.
       await agent.kill9();

@@ -82,6 +82,19 @@ export class NatsSouthbound {
     this.running = this.loop();
   }
 
+  /** Prometheus lines: goal states applied from the broker, and this host's consumer lag. */
+  metricsText(): string {
+    return [
+      '# HELP alcor_agent_nats_applied_total Goal states applied from NATS JetStream',
+      '# TYPE alcor_agent_nats_applied_total counter',
+      `alcor_agent_nats_applied_total ${this.applied}`,
+      "# HELP alcor_agent_nats_pending Messages in this host's durable consumers not yet delivered (its lag)",
+      '# TYPE alcor_agent_nats_pending gauge',
+      `alcor_agent_nats_pending ${this.pending}`,
+      '',
+    ].join('\n');
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     await this.nc?.close().catch(() => undefined);
