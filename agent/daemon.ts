@@ -18,6 +18,7 @@ import { Engine } from '../core/engine/engine';
 import type { StoreSnapshot } from '../core/goalstate';
 import { parseIpv4 } from '../core/goalstate/addr';
 import { GoalStateServer } from './grpc/server';
+import { NatsSouthbound } from './nats/consumer';
 import { InterfaceMonitor, OvsdbClient, ensureBridge, ensureVxlanPort, type PortEvent } from './ovsdb';
 import { OpenFlowSession, mgmtSocketPath, type PacketIn } from './openflow/session';
 import { ApplyPath } from './apply-path';
@@ -64,6 +65,8 @@ export interface DaemonOptions {
   readonly bpfPinDir?: string;
   /** TLS for the gRPC server (agent/tls.ts); with a CA, client certificates are required. Plaintext when absent. */
   readonly tls?: TlsFiles;
+  /** NATS servers to take goal states from as well (--southbound); gRPC only when absent. */
+  readonly southbound?: readonly string[];
 }
 
 /**
@@ -97,6 +100,7 @@ export class AgentDaemon {
   /** Read-back start (no trusted snapshot, flows installed): waits for the full state, then sweeps. */
   #fullState: FullStateWatch | undefined;
   #grpc: GoalStateServer | undefined;
+  #nats: NatsSouthbound | undefined;
   #http: http.Server | undefined;
   #grpcPort = 0;
   #stopping = false;
@@ -330,7 +334,8 @@ export class AgentDaemon {
     }
     if (o.metrics !== undefined) {
       this.#http = await startHttp(o.metrics, {
-        metricsText: () => this.#metrics.render(this.#grpc?.load) + (this.#xdp?.metricsText() ?? ''),
+        metricsText: () =>
+          this.#metrics.render(this.#grpc?.load) + (this.#xdp?.metricsText() ?? '') + (this.#nats?.metricsText() ?? ''),
         status: () => this.status(),
         flowsReport: () => this.flowsReport(),
       });
@@ -347,6 +352,10 @@ export class AgentDaemon {
       ...(tls === undefined ? {} : { tls }),
     });
     this.#grpcPort = await this.#grpc.start();
+    if (o.southbound !== undefined && o.tunnelIp !== undefined) {
+      this.#nats = new NatsSouthbound({ servers: o.southbound, hostIp: o.tunnelIp }, r.apply.applier(), this.#log);
+      this.#nats.start();
+    }
     this.#log('info', 'agent ready', {
       listen: o.listen,
       grpcPort: this.#grpcPort,
@@ -371,6 +380,7 @@ export class AgentDaemon {
     this.#stopping = true;
     this.#fullState?.stop();
     await this.#grpc?.stop(2000).catch(() => undefined);
+    await this.#nats?.stop();
     await this.#queue.idle();
     await this.#running?.host.idle();
     this.#session?.stop();

@@ -1,5 +1,6 @@
 // `alcor-control run` settings: command-line flags > ALCOR_CONTROL_* environment > JSON config file > defaults.
-// The config file is a JSON object of the same option names, plus `agents`: { "<host ip>": "<agent addr>" }.
+// The config file is a JSON object of the same option names, plus `agents`: { "<host ip>": "<agent addr>" } or
+// { "<host ip>": { "agent": "<agent addr>"?, "transport": "grpc" | "nats" } }.
 import * as fs from 'node:fs';
 import { CliError, configFromObject, OptionSpec, parseArgs, resolveOptions } from '../core/cli/args';
 import { AckMode } from './controller';
@@ -12,6 +13,8 @@ import {
   type TlsFiles,
 } from '../agent/tls';
 import { LogLevel } from './log';
+import { registrationFrom } from './southbound/host-transport';
+import { DEFAULT_NATS_MAX_AGE_S, parseNatsServers, type NatsLinkOptions } from './southbound/nats-link';
 
 export const RUN_OPTIONS = [
   {
@@ -158,6 +161,33 @@ export const RUN_OPTIONS = [
     metavar: 'N',
     help: 'resource API: above N bound ports in a VPC its neighbors are not pushed; agents resolve them on demand',
   },
+  {
+    name: 'nats',
+    type: 'string',
+    env: 'ALCOR_CONTROL_NATS',
+    metavar: 'nats://HOST:PORT[,...]',
+    help: 'NATS JetStream servers for hosts registered with transport "nats" (docs/southbound.md)',
+  },
+  {
+    name: 'nats-replicas',
+    type: 'number',
+    metavar: 'N',
+    help: 'replicas of the goal-state stream (default: servers listed in --nats, at most 3)',
+  },
+  {
+    name: 'nats-max-age',
+    type: 'number',
+    default: DEFAULT_NATS_MAX_AGE_S,
+    metavar: 'S',
+    help: 'goal-state messages older than this leave the stream (an agent offline longer gets its full state)',
+  },
+  {
+    name: 'nats-max-mb',
+    type: 'number',
+    default: 1024,
+    metavar: 'MB',
+    help: 'size limit of the goal-state stream; the oldest messages go beyond it',
+  },
 ] as const satisfies readonly OptionSpec[];
 
 export interface ControlConfig {
@@ -188,6 +218,8 @@ export interface ControlConfig {
   readonly agentTls?: TlsClientFiles;
   /** Bearer token file for mutating HTTP calls (--http-token-file). */
   readonly httpTokenFile?: string;
+  /** The NATS broker (--nats); absent: every host is reached over gRPC. */
+  readonly nats?: NatsLinkOptions;
 }
 
 /** TLS settings from the resolved flags; half a configuration is a usage error, not a silent plaintext. */
@@ -216,10 +248,12 @@ function agentsFrom(obj: unknown, origin: string): Map<string, string> {
   if (obj === undefined) return out;
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
     throw new CliError('E_CLI_BAD_CONFIG', `${origin}: "agents" must map host IP to agent address`);
-  for (const [host, addr] of Object.entries(obj)) {
-    if (typeof addr !== 'string' || !/^.+:\d+$/.test(addr))
-      throw new CliError('E_CLI_BAD_CONFIG', `${origin}: agent address for ${host} must be HOST:PORT`);
-    out.set(host, addr);
+  for (const [host, v] of Object.entries(obj)) {
+    // "HOST:PORT" (gRPC) or {"agent": "HOST:PORT"?, "transport": "grpc|nats"}.
+    const o = typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : null;
+    const r = registrationFrom(o === null ? v : o.agent, o?.transport, (a) => /^.+:\d+$/.test(a));
+    if ('error' in r) throw new CliError('E_CLI_BAD_CONFIG', `${origin}: agent of ${host}: ${r.error}`);
+    out.set(host, r.value);
   }
   return out;
 }
@@ -294,5 +328,30 @@ export function loadRunConfig(
     neighborLimit: Math.max(0, Math.floor(o['neighbor-limit'])),
     ...tlsConfig(o),
     ...(o['http-token-file'] === undefined ? {} : { httpTokenFile: o['http-token-file'] }),
+    ...natsConfig(o.nats, o['nats-replicas'], o['nats-max-age'], o['nats-max-mb']),
   };
+}
+
+function natsConfig(
+  servers: string | undefined,
+  replicas: number | undefined,
+  maxAgeS: number,
+  maxMb: number,
+): { nats?: NatsLinkOptions } {
+  if (servers === undefined) return {};
+  try {
+    if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 1 || replicas > 5))
+      throw new Error('--nats-replicas must be 1 to 5');
+    if (!(maxAgeS > 0) || !(maxMb > 0)) throw new Error('--nats-max-age and --nats-max-mb must be positive');
+    return {
+      nats: {
+        servers: parseNatsServers(servers),
+        ...(replicas === undefined ? {} : { replicas }),
+        maxAgeS,
+        maxBytes: Math.floor(maxMb * 1024 * 1024),
+      },
+    };
+  } catch (e: unknown) {
+    throw new CliError('E_CLI_BAD_VALUE', (e as Error).message);
+  }
 }

@@ -21,6 +21,8 @@ import { ownerOf, runnerUpOf } from './sharding/rendezvous';
 import { AgentChannels } from './southbound/agent-channels';
 import { AgentStreamOptions } from './southbound/agent-stream';
 import { HostSession, statusKey } from './southbound/host-session';
+import { decodeRegistration, NatsHostTransport } from './southbound/host-transport';
+import type { NatsLink } from './southbound/nats-link';
 import { ControlStore, HostChange, HostResult } from './store/store';
 import { AGENT_MAX_MESSAGE_BYTES, validateContent, validateSize } from './northbound/validate';
 
@@ -37,6 +39,8 @@ export interface ControllerOptions {
   readonly metrics: ControlMetrics;
   /** Largest message an agent accepts (its --max-message-mb); the northbound enforces it too. Default 256 MiB. */
   readonly maxMessageBytes?: number;
+  /** The broker connection (--nats), for hosts registered with transport "nats". */
+  readonly nats?: NatsLink;
 }
 
 interface Waiter {
@@ -156,8 +160,12 @@ export class Controller {
     if (this.stopped) return;
     const address = this.store.cache.agents.get(host);
     const mine = address !== undefined && owns(this.membership, host);
+    // A NATS host needs no warm channel: its subject is there for any replica.
+    const grpcAddress = address === undefined ? null : decodeRegistration(address);
     const standby =
-      address !== undefined && !mine && runnerUpOf(host, this.membership.members()) === this.self ? address : null;
+      grpcAddress?.transport === 'grpc' && !mine && runnerUpOf(host, this.membership.members()) === this.self
+        ? grpcAddress.agent
+        : null;
     // Standby is marked before a released session gives its channel back and unmarked after a new session took
     // it, so the agent's connection stays up through both moves.
     if (standby !== null) this.setStandby(host, standby);
@@ -183,12 +191,28 @@ export class Controller {
           this.opts.metrics.pushFailures.inc();
           this.opts.log.debug('agent stream failed', { host: h, reason });
         },
+        transport: (h, value) => this.transportOf(h, value),
       });
       this.sessions.set(host, s);
       this.opts.log.debug('took host', { host, agent: address });
       s.start(); // the first connection pushes the full state
     }
     if (standby === null) this.setStandby(host, null);
+  }
+
+  /** NATS hosts get a NatsHostTransport; gRPC hosts the session's own AgentStream (null). */
+  private transportOf(host: string, value: string): NatsHostTransport | null {
+    const r = decodeRegistration(value);
+    if (r.transport === 'grpc') return null;
+    return new NatsHostTransport(host, r.agent, {
+      link: this.opts.nats ?? null,
+      streamOptions: this.opts.streamOptions,
+      channels: this.channels,
+      onFallback: (h) => {
+        this.opts.metrics.natsFallbacks.inc();
+        this.opts.log.warn('NATS broker unreachable: pushing over gRPC', { host: h, agent: r.agent });
+      },
+    });
   }
 
   /** A host whose runner-up is this replica keeps a connected (idle) channel to its agent. */
@@ -431,9 +455,12 @@ export class Controller {
   private describeHost(host: string, members: readonly string[]): Record<string, unknown> {
     const s = this.sessions.get(host);
     const idx = this.store.cache.hosts.get(host);
+    const reg = this.store.cache.agents.get(host);
+    const r = reg === undefined ? null : decodeRegistration(reg);
     return {
       hostIp: host,
-      agent: this.store.cache.agents.get(host) ?? null,
+      agent: r?.agent ?? null,
+      transport: r?.transport ?? null,
       owner: ownerOf(host, members),
       ownedHere: s !== undefined,
       stream: s?.state() ?? null,

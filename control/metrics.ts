@@ -133,6 +133,22 @@ export class ControlMetrics {
       [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000],
     ),
   );
+  readonly natsPublishLatency = this.registry.add(
+    new Histogram(
+      'alcor_control_nats_publish_latency_ms',
+      'Time for JetStream to acknowledge (store) one goal-state message, all its chunks',
+      [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000],
+    ),
+  );
+  readonly natsPublishFailures = this.registry.add(
+    new Counter('alcor_control_nats_publish_failures_total', 'Goal-state messages JetStream did not acknowledge'),
+  );
+  readonly natsFallbacks = this.registry.add(
+    new Counter(
+      'alcor_control_nats_fallbacks_total',
+      'Times a NATS host was switched to its gRPC agent address because the broker was unreachable',
+    ),
+  );
   gauge(name: string, help: string, read: () => number): void {
     this.registry.add(new Gauge(name, help, read));
   }

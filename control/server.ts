@@ -12,6 +12,9 @@ import { startGrpcServer } from './northbound/grpc';
 import type { PeerLivenessOptions } from './sharding/etcd-membership';
 import { Membership, StaticMembership } from './sharding/membership';
 import { DEFAULT_STREAM_OPTIONS } from './southbound/agent-stream';
+import { NatsLink } from './southbound/nats-link';
+
+const NATS_FIRST_CONNECT_MS = 3000;
 import { FileStore } from './store/file-store';
 import { ControlStore } from './store/store';
 import { splitHostPort } from '../core/net/hostport';
@@ -123,6 +126,15 @@ export async function startControl(
   }
   await store.start();
   if (cfg.agents.size > 0) await store.putAgents([...cfg.agents]);
+  const nats = cfg.nats === undefined ? undefined : new NatsLink(cfg.nats, log, metrics);
+  if (nats !== undefined) {
+    nats.start();
+    // Hosts taken before the broker answered would start on their gRPC fallback; give it a moment.
+    if (!(await nats.waitUp(NATS_FIRST_CONNECT_MS)))
+      log.warn('NATS broker not reachable yet; its hosts with an agent address use gRPC until it is', {
+        servers: cfg.nats?.servers.join(','),
+      });
+  }
   const controller = new Controller({
     store,
     membership,
@@ -137,6 +149,7 @@ export async function startControl(
     },
     log,
     metrics,
+    ...(nats === undefined ? {} : { nats }),
   });
   await controller.start();
   await records.start();
@@ -161,6 +174,7 @@ export async function startControl(
   } catch (err: unknown) {
     dpm.stop();
     await controller.stop();
+    await nats?.close();
     await membership.stop();
     await records.close();
     await store.close();
@@ -188,6 +202,7 @@ export async function startControl(
     tls: sec.serverTls === null ? 'off' : sec.serverTls.mutual ? 'mutual' : 'on',
     agentTls: sec.agentTls === null ? 'off' : sec.agentTls.material.cert === null ? 'on' : 'mutual',
     hosts: store.cache.agents.size,
+    nats: nats === undefined ? 'off' : nats.up() ? 'up' : 'unreachable',
     ...(cfg.etcd === null ? {} : { peer: membership.describe()['peerListen'] ?? 'off' }),
   });
   let stopping: Promise<void> | null = null;
@@ -219,6 +234,7 @@ export async function startControl(
           await membership.stop(); // lease released: the other replicas take the hosts now
           dpm.stop();
           await controller.stop();
+          await nats?.close();
           grpcServer.forceShutdown();
           await new Promise<void>((r) => (api as http.Server).close(() => r()));
           api.closeAllConnections();

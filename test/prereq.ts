@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export type Prereq =
-  'root' | 'ovs' | 'ovn' | 'netns' | 'etcd' | 'busybox' | 'arping' | 'bpf' | 'clang' | 'openssl' | 'chromium';
+  'root' | 'ovs' | 'ovn' | 'netns' | 'etcd' | 'nats' | 'busybox' | 'arping' | 'bpf' | 'clang' | 'openssl' | 'chromium';
 
 /** Missing piece of one prerequisite, or null when it is present. */
 type Check = () => string | null;
@@ -101,6 +101,7 @@ const CHECKS: Readonly<Record<Prereq, Check>> = {
     return null;
   },
   etcd: () => missingTools(['etcd'], 'etcd-server'),
+  nats: () => missingTools(['nats-server'], 'nats-server'),
   busybox: () => missingTools(['busybox'], 'busybox'),
   // TLS tests make their certificates with the openssl CLI.
   openssl: () => missingTools(['openssl'], 'openssl'),

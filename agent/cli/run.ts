@@ -13,6 +13,7 @@ import { AgentDaemon, jsonLogger, splitHostPort, type DaemonOptions, type Datapl
 import { DEFAULT_PIN_DIR } from '../../native/arp-responder';
 import { isLoopbackHost, loadTlsMaterial, tlsFilesFromFlags, TLS_SERVER_OPTIONS, type TlsFiles } from '../tls';
 import { watchTlsFiles } from '../tls-watch';
+import { parseSouthbound } from '../nats/consumer';
 
 const DATAPLANE_KINDS: readonly DataplaneKind[] = ['ovs', 'ebpf', 'both'];
 
@@ -95,6 +96,12 @@ const OPTIONS = [
     metavar: 'DIR',
     help: 'bpffs directory for the XDP maps (default /sys/fs/bpf/alcor/<bridge>)',
   },
+  {
+    name: 'southbound',
+    type: 'string',
+    metavar: 'nats://HOST:PORT[,...]',
+    help: 'also take goal states from NATS JetStream (durable consumer on alcor.gs.host.<--tunnel-ip>); needs --tunnel-ip',
+  },
   ...TLS_SERVER_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
 
@@ -135,6 +142,16 @@ export async function runOptions(
       'E_CLI_BAD_VALUE',
       `--dataplane must be one of ${DATAPLANE_KINDS.join(', ')}, got "${dataplane}"`,
     );
+  let southbound: string[] | undefined;
+  if (o.southbound !== undefined) {
+    try {
+      southbound = parseSouthbound(o.southbound);
+    } catch (e: unknown) {
+      throw new CliError('E_CLI_BAD_VALUE', (e as Error).message);
+    }
+    if (o['tunnel-ip'] === undefined)
+      throw new CliError('E_CLI_BAD_VALUE', '--southbound needs --tunnel-ip (the host IP its subject is named after)');
+  }
   return {
     listen: o.listen,
     ovsRundir: o['ovs-rundir'],
@@ -153,6 +170,7 @@ export async function runOptions(
     xdpNetns: o['xdp-netns'],
     bpfPinDir: o['bpf-pin-dir'] ?? path.posix.join(DEFAULT_PIN_DIR, o.bridge),
     ...tlsOption(o['tls-cert'], o['tls-key'], o['tls-ca']),
+    ...(southbound === undefined ? {} : { southbound }),
   };
 }
 

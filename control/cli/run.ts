@@ -30,6 +30,8 @@ const HELP = {
     'makes the connections to agents TLS. --http-token-file: POST/PUT/PATCH/DELETE need "Authorization: Bearer',
     '<token>" (401 without, 403 wrong); GET stays open. SIGHUP, or a change to those files, re-reads them.',
     'Register agents with PUT /v1/hosts/<ip> {"agent":"HOST:PORT"} on --http, or "agents" in the config file.',
+    'With --nats nats://HOST:PORT[,...], hosts registered with {"transport":"nats"} get their goal states through',
+    'NATS JetStream (subject alcor.gs.host.<ip>); with an "agent" too, over gRPC while the broker is unreachable.',
     'Example: alcor-control run --listen 127.0.0.1:9016 --http 127.0.0.1:9017 --etcd http://127.0.0.1:2379',
   ].join('\n'),
 };

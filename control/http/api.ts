@@ -4,7 +4,7 @@
 //   GET    /v1/hosts                     every known host: agent, owner, stream state, version, last result
 //   GET    /v1/hosts/<ip>                one host
 //   GET    /v1/hosts/<ip>/result         that host's last apply result
-//   PUT    /v1/hosts/<ip>                register an agent: {"agent":"HOST:PORT"}
+//   PUT    /v1/hosts/<ip>                register an agent: {"agent":"HOST:PORT"?, "transport":"grpc|nats"}
 //   POST   /v1/hosts                     register many: [{"hostIp":..,"agent":..}] or {"<ip>":"<addr>"}
 //   DELETE /v1/hosts/<ip>                unregister
 //   POST   /v1/hosts/<ip>/repush         full re-push of that host
@@ -24,6 +24,7 @@ import { Controller } from '../controller';
 import { Logger } from '../log';
 import { ControlMetrics } from '../metrics';
 import { httpStatusOf } from '../../agent/grpc/status';
+import { decodeRegistration, registrationFrom } from '../southbound/host-transport';
 import { INVALID, parseIpv4 } from '../../core/goalstate/addr';
 import { parseHostPort } from '../../core/net/hostport';
 import { ControlError, controlErrorKind } from '../resources';
@@ -97,26 +98,25 @@ function usableAgentAddress(text: string): boolean {
 
 function agentList(body: unknown): Array<[string, string]> {
   const out: Array<[string, string]> = [];
-  const add = (host: unknown, agent: unknown): void => {
+  const add = (host: unknown, agent: unknown, transport?: unknown): void => {
     if (typeof host !== 'string' || parseIpv4(host) === INVALID) {
       throw new HttpError(400, 'BAD_HOST_IP', `a host is named by its IPv4 address, got ${JSON.stringify(host)}`);
     }
-    if (typeof agent !== 'string' || !usableAgentAddress(agent)) {
-      throw new HttpError(
-        400,
-        'BAD_AGENT',
-        `need an agent HOST:PORT (an IPv4 address or a DNS name, port 1-65535), got ${JSON.stringify(agent)}`,
-      );
-    }
-    out.push([host, agent]);
+    const r = registrationFrom(agent, transport, usableAgentAddress);
+    if ('error' in r) throw new HttpError(400, 'BAD_AGENT', r.error);
+    out.push([host, r.value]);
   };
   if (Array.isArray(body)) {
     for (const item of body) {
       const o = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
-      add(o.hostIp ?? o.host_ip, o.agent);
+      add(o.hostIp ?? o.host_ip, o.agent, o.transport);
     }
   } else if (typeof body === 'object' && body !== null) {
-    for (const [host, agent] of Object.entries(body)) add(host, agent);
+    for (const [host, v] of Object.entries(body)) {
+      const o = typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : null;
+      if (o === null) add(host, v);
+      else add(host, o.agent, o.transport);
+    }
   } else {
     throw new HttpError(400, 'BAD_AGENT', 'expected [{"hostIp","agent"}] or {"<ip>":"<addr>"}');
   }
@@ -194,9 +194,10 @@ export function createApi(deps: Deps): http.Server | https.Server {
       }
       if (method === 'PUT') {
         const body = (await readJson(req)) as Record<string, unknown> | null;
-        const list = agentList([{ hostIp: id, agent: body?.agent }]);
+        const list = agentList([{ hostIp: id, agent: body?.agent, transport: body?.transport }]);
         await store.putAgents(list);
-        return { status: 200, body: { hostIp: id, agent: body?.agent } };
+        const reg = decodeRegistration(list[0]?.[1] ?? '');
+        return { status: 200, body: { hostIp: id, agent: reg.agent, transport: reg.transport } };
       }
       if (method === 'DELETE') {
         await store.deleteAgent(id);

@@ -9,6 +9,7 @@ import { encodeHostGoalState, encodeResourceEntry, parseResourceKey, resourceKey
 import { HostChange, HostResult, StateCache } from '../store/store';
 import type { AgentChannels } from './agent-channels';
 import { AgentStream, AgentStreamOptions, isAgentRefusal } from './agent-stream';
+import type { HostTransport } from './host-transport';
 
 interface Delta {
   readonly version: number;
@@ -26,10 +27,12 @@ export interface SessionContext {
   readonly onResult: (result: HostResult, origin: string | null) => void;
   readonly onPushed: (latencyMs: number, full: boolean) => void;
   readonly onFailure: (host: string, reason: string) => void;
+  /** How this host is reached (a NATS registration); absent: gRPC to `address`. */
+  readonly transport?: (host: string, address: string) => HostTransport | null;
 }
 
 export class HostSession {
-  private readonly stream: AgentStream;
+  private readonly stream: HostTransport;
   private pending: Array<Delta & { readonly origin: string }> = [];
   lastResult: HostResult | null = null;
 
@@ -38,7 +41,7 @@ export class HostSession {
     readonly address: string,
     private readonly ctx: SessionContext,
   ) {
-    this.stream = new AgentStream(address, ctx.streamOptions, ctx.channels ?? null);
+    this.stream = ctx.transport?.(host, address) ?? new AgentStream(address, ctx.streamOptions, ctx.channels ?? null);
     this.stream.onConnected = () => this.pushFull();
     this.stream.onFailure = (reason) => ctx.onFailure(host, reason);
   }

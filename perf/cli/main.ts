@@ -29,6 +29,11 @@ export const BENCH_SUBCOMMANDS: readonly SubcommandEntry[] = [
     load: () => import('./vms'),
   },
   { name: 'ebpf', summary: 'eBPF map update and datapath speed', load: () => import('./ebpf') },
+  {
+    name: 'southbound',
+    summary: 'one VPC-wide change reaching N agents over gRPC or NATS JetStream',
+    load: () => import('./southbound'),
+  },
 ];
 
 export const BENCH_BINARY: BinarySpec = {

@@ -1,0 +1,258 @@
+// The control service's one connection to the NATS cluster (--nats): keeps the goal-state stream, publishes
+// goal states (chunked above the server's max_payload) and matches the agents' replies to what was sent.
+//
+// The connection is made in the background and retried for ever: a broker that is down at start-up or later
+// only makes `up()` false, and the hosts that also have a gRPC agent address are pushed over gRPC meanwhile
+// (nats-host.ts). Every (re)connection re-declares the stream, so a wiped broker gets it back.
+import { EventEmitter } from 'node:events';
+import { connect } from '@nats-io/transport-node';
+import { headers, type Msg, type NatsConnection } from '@nats-io/nats-core';
+import { jetstream, jetstreamManager, type JetStreamClient, type StreamConfig } from '@nats-io/jetstream';
+import { GoalStateOperationReply } from '../../proto';
+import {
+  chunksOf,
+  H_CHUNK,
+  H_ERROR,
+  H_MSG_ID,
+  H_SHA256,
+  REPLY_PREFIX,
+  sha256Hex,
+  STREAM,
+  STREAM_SUBJECTS,
+} from '../../core/southbound/nats-wire';
+import type { Logger } from '../log';
+import type { ControlMetrics } from '../metrics';
+import { ControlError } from '../resources';
+
+export interface NatsLinkOptions {
+  readonly servers: readonly string[];
+  /** Stream replicas; default: the number of servers listed, at most 3. */
+  readonly replicas?: number;
+  readonly maxAgeS?: number;
+  readonly maxBytes?: number;
+  readonly publishTimeoutMs?: number;
+}
+
+export const DEFAULT_NATS_MAX_AGE_S = 3600;
+export const DEFAULT_NATS_MAX_BYTES = 1024 * 1024 * 1024;
+
+interface Waiter {
+  readonly resolve: (r: GoalStateOperationReply) => void;
+  readonly reject: (e: unknown) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** Parses `nats://HOST:PORT[,nats://HOST:PORT...]`; throws a clear message on anything else. */
+export function parseNatsServers(text: string): string[] {
+  const out = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (out.length === 0) throw new Error('--nats needs at least one nats://HOST:PORT');
+  for (const s of out) {
+    if (!/^(nats|tls):\/\/[^\s/:]+(:\d{1,5})?$/.test(s)) throw new Error(`not a nats://HOST:PORT address: ${s}`);
+  }
+  return out;
+}
+
+export class NatsLink {
+  readonly events = new EventEmitter<{ up: []; down: [] }>();
+  private nc: NatsConnection | null = null;
+  private js: JetStreamClient | null = null;
+  private ready = false;
+  private closed = false;
+  private seq = 0;
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly prefix = `c${process.pid.toString(36)}${Date.now().toString(36)}`;
+
+  constructor(
+    private readonly opts: NatsLinkOptions,
+    private readonly log: Logger,
+    private readonly metrics: ControlMetrics,
+  ) {
+    metrics.gauge('alcor_control_nats_up', '1 while the NATS broker is connected and the stream declared', () =>
+      this.ready ? 1 : 0,
+    );
+  }
+
+  up(): boolean {
+    return this.ready;
+  }
+
+  /** Connects in the background (retrying for ever); resolves at once. */
+  start(): void {
+    void this.connectLoop();
+  }
+
+  /** Resolves once connected and the stream exists, or false after `timeoutMs`. */
+  async waitUp(timeoutMs: number): Promise<boolean> {
+    if (this.ready) return true;
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.events.off('up', on);
+        resolve(false);
+      }, timeoutMs);
+      const on = (): void => {
+        clearTimeout(t);
+        resolve(true);
+      };
+      this.events.once('up', on);
+    });
+  }
+
+  private async connectLoop(): Promise<void> {
+    while (!this.closed) {
+      try {
+        const nc: NatsConnection = await connect({
+          servers: [...this.opts.servers],
+          name: 'alcor-control',
+          reconnect: true,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 250,
+          waitOnFirstConnect: false,
+        });
+        if (this.closed) {
+          await nc.close();
+          return;
+        }
+        this.nc = nc;
+        this.js = jetstream(nc, { timeout: this.opts.publishTimeoutMs ?? 10000 });
+        nc.subscribe(`${REPLY_PREFIX}>`, {
+          callback: (err: Error | null, msg: Msg) => {
+            if (err === null) this.onReply(msg);
+          },
+        });
+        void this.watchStatus(nc);
+        await this.declared(nc);
+        await nc.closed();
+        this.setReady(false);
+      } catch (e: unknown) {
+        this.log.debug('nats connect failed', { error: (e as Error).message });
+      }
+      if (!this.closed) await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  private async watchStatus(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') this.setReady(false);
+      else if (s.type === 'reconnect') void this.declared(nc);
+    }
+  }
+
+  /** Declares (or updates) the stream, then reports the link up. */
+  private async declared(nc: NatsConnection): Promise<void> {
+    const cfg: Partial<StreamConfig> & { name: string } = {
+      name: STREAM,
+      subjects: STREAM_SUBJECTS,
+      max_age: (this.opts.maxAgeS ?? DEFAULT_NATS_MAX_AGE_S) * 1e9,
+      max_bytes: this.opts.maxBytes ?? DEFAULT_NATS_MAX_BYTES,
+      num_replicas: this.opts.replicas ?? Math.min(3, this.opts.servers.length),
+    };
+    for (let attempt = 0; !this.closed && !nc.isClosed(); attempt++) {
+      try {
+        const jsm = await jetstreamManager(nc, { timeout: 5000 });
+        try {
+          await jsm.streams.update(STREAM, cfg);
+        } catch {
+          await jsm.streams.add(cfg);
+        }
+        this.setReady(true);
+        return;
+      } catch (e: unknown) {
+        // Right after a cluster (re)starts JetStream has no leader yet: keep trying.
+        if (attempt % 10 === 0) this.log.warn('cannot declare the NATS stream yet', { error: (e as Error).message });
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    }
+  }
+
+  private setReady(v: boolean): void {
+    if (this.ready === v) return;
+    this.ready = v;
+    this.log.notice(v ? 'nats broker up' : 'nats broker unreachable', { servers: this.opts.servers.join(',') });
+    this.events.emit(v ? 'up' : 'down');
+  }
+
+  /** Largest message the connected server accepts. */
+  maxPayload(): number {
+    return this.nc?.info?.max_payload ?? 1024 * 1024;
+  }
+
+  /**
+   * Publishes one goal-state message to `subject` (every chunk stored by JetStream before it resolves).
+   * With `replyTimeoutMs` it then waits for the agent's reply, else resolves with null once stored.
+   */
+  async send(
+    subject: string,
+    message: Uint8Array,
+    replyTimeoutMs: number | null,
+  ): Promise<GoalStateOperationReply | null> {
+    const js = this.js;
+    if (!this.ready || js === null) throw new ControlError('STREAM_NOT_CONNECTED', 'NATS broker is not connected');
+    const id = `${this.prefix}.${++this.seq}`;
+    const reply =
+      replyTimeoutMs === null
+        ? null
+        : new Promise<GoalStateOperationReply>((resolve, reject) => {
+            const timer = setTimeout(() => {
+              this.waiters.delete(id);
+              reject(new ControlError('STREAM_BROKEN', `no reply through NATS within ${replyTimeoutMs} ms`));
+            }, replyTimeoutMs);
+            timer.unref();
+            this.waiters.set(id, { resolve, reject, timer });
+          });
+    reply?.catch(() => undefined);
+    const started = performance.now();
+    try {
+      const sha = sha256Hex(message);
+      for (const c of chunksOf(message, this.maxPayload())) {
+        const h = headers();
+        h.set(H_MSG_ID, id);
+        h.set(H_CHUNK, `${c.index}/${c.count}`);
+        h.set(H_SHA256, sha);
+        await js.publish(subject, c.data, { msgID: `${id}.${c.index}`, headers: h });
+      }
+    } catch (e: unknown) {
+      this.metrics.natsPublishFailures.inc();
+      this.failWaiter(id, new ControlError('STREAM_BROKEN', `NATS publish failed: ${(e as Error).message}`));
+      throw new ControlError('STREAM_BROKEN', `NATS publish failed: ${(e as Error).message}`);
+    }
+    this.metrics.natsPublishLatency.observe(performance.now() - started);
+    return reply;
+  }
+
+  private failWaiter(id: string, err: unknown): void {
+    const w = this.waiters.get(id);
+    if (w === undefined) return;
+    this.waiters.delete(id);
+    clearTimeout(w.timer);
+    w.reject(err);
+  }
+
+  private onReply(msg: Msg): void {
+    const id = msg.headers?.get(H_MSG_ID);
+    if (id === undefined) return;
+    const w = this.waiters.get(id);
+    if (w === undefined) return; // a reply for another replica's message, or one that timed out
+    this.waiters.delete(id);
+    clearTimeout(w.timer);
+    const error = msg.headers?.get(H_ERROR) ?? '';
+    if (error !== '') {
+      w.reject(new ControlError('AGENT_REFUSED', `agent refused the message: ${error}`));
+      return;
+    }
+    try {
+      w.resolve(GoalStateOperationReply.decode(msg.data));
+    } catch (e: unknown) {
+      w.reject(new ControlError('STREAM_BROKEN', `unreadable reply: ${(e as Error).message}`));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.setReady(false);
+    for (const id of [...this.waiters.keys()]) this.failWaiter(id, new ControlError('STREAM_STOPPED', 'closed'));
+    await this.nc?.close().catch(() => undefined);
+  }
+}

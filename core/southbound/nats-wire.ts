@@ -1,0 +1,137 @@
+// What the control service and the agents agree on when goal states travel through NATS JetStream:
+// stream and subject names, message headers, and how a message larger than the broker's max_payload is
+// cut into chunks and put back together (with a SHA-256 of the whole message, checked before it is applied).
+// Pure: no connection here (control/southbound/nats-link.ts and agent/nats/consumer.ts do the I/O).
+import { createHash } from 'node:crypto';
+
+export const STREAM = 'ALCOR_GS';
+export const HOST_PREFIX = 'alcor.gs.host.';
+export const VPC_PREFIX = 'alcor.gs.vpc.';
+export const REPLY_PREFIX = 'alcor.gs.reply.';
+export const STREAM_SUBJECTS = [`${HOST_PREFIX}*`, `${VPC_PREFIX}*`];
+
+export const H_MSG_ID = 'Alcor-Msg-Id';
+/** `<index>/<count>`, index from 0. */
+export const H_CHUNK = 'Alcor-Chunk';
+/** Hex SHA-256 of the whole (reassembled) message. */
+export const H_SHA256 = 'Alcor-Sha256';
+/** Set on replies the agent could not apply (the message is refused, not retried). */
+export const H_ERROR = 'Alcor-Error';
+
+/** Room left in each chunk for the headers and the protocol line, below the server's max_payload. */
+export const CHUNK_HEADROOM = 4096;
+
+/** A subject token for a host IP or a VPC id: NATS tokens cannot hold '.', '*', '>' or spaces. */
+export function subjectToken(s: string): string {
+  if (s === '') throw new Error('empty subject token');
+  return s.replace(/[.*> \t\r\n]/g, '_');
+}
+
+export const hostSubject = (hostIp: string): string => HOST_PREFIX + subjectToken(hostIp);
+export const vpcSubject = (vpc: string | number): string => VPC_PREFIX + subjectToken(String(vpc));
+export const replySubject = (hostIp: string): string => REPLY_PREFIX + subjectToken(hostIp);
+/** Durable consumer name of a host (one per host and subject). */
+export const durableName = (hostIp: string, vpc?: string | number): string =>
+  vpc === undefined ? `h_${subjectToken(hostIp)}` : `h_${subjectToken(hostIp)}_v_${subjectToken(String(vpc))}`;
+
+export interface Chunk {
+  readonly index: number;
+  readonly count: number;
+  readonly data: Uint8Array;
+}
+
+export function sha256Hex(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** Cuts `message` into pieces of at most `maxPayload - CHUNK_HEADROOM` bytes (one piece when it fits). */
+export function chunksOf(message: Uint8Array, maxPayload: number): Chunk[] {
+  const size = Math.max(1024, maxPayload - CHUNK_HEADROOM);
+  const count = Math.max(1, Math.ceil(message.length / size));
+  const out: Chunk[] = [];
+  for (let i = 0; i < count; i++) out.push({ index: i, count, data: message.subarray(i * size, (i + 1) * size) });
+  return out;
+}
+
+export function parseChunkHeader(v: string | undefined): { index: number; count: number } | null {
+  if (v === undefined || v === '') return { index: 0, count: 1 };
+  const m = /^(\d+)\/(\d+)$/.exec(v);
+  if (m === null) return null;
+  const index = Number(m[1]);
+  const count = Number(m[2]);
+  if (count < 1 || index >= count) return null;
+  return { index, count };
+}
+
+interface Partial {
+  readonly count: number;
+  readonly sha: string;
+  readonly parts: Array<Uint8Array | undefined>;
+  have: number;
+  bytes: number;
+}
+
+export type Reassembled =
+  | { readonly kind: 'incomplete' }
+  | { readonly kind: 'complete'; readonly message: Buffer }
+  | { readonly kind: 'bad'; readonly reason: string };
+
+/**
+ * Puts chunks back together per message id. A redelivered chunk replaces itself (JetStream redelivers
+ * what was not acked). Messages being assembled are bounded in bytes: the oldest is dropped beyond it,
+ * and its chunks come again after their ack wait.
+ */
+export class Reassembler {
+  private readonly partial = new Map<string, Partial>();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes = 1024 * 1024 * 1024) {}
+
+  add(msgId: string, chunk: { index: number; count: number }, sha: string, data: Uint8Array): Reassembled {
+    if (chunk.count === 1) return this.finish(Buffer.from(data), sha);
+    let p = this.partial.get(msgId);
+    if (p !== undefined && (p.count !== chunk.count || p.sha !== sha)) {
+      this.drop(msgId);
+      return { kind: 'bad', reason: `chunks of ${msgId} disagree on their count or checksum` };
+    }
+    if (p === undefined) {
+      p = { count: chunk.count, sha, parts: new Array(chunk.count), have: 0, bytes: 0 };
+      this.partial.set(msgId, p);
+    }
+    if (p.parts[chunk.index] === undefined) {
+      p.have++;
+      p.bytes += data.length;
+      this.bytes += data.length;
+    }
+    p.parts[chunk.index] = data;
+    if (p.have < p.count) {
+      this.evict(msgId);
+      return { kind: 'incomplete' };
+    }
+    this.drop(msgId);
+    return this.finish(Buffer.concat(p.parts as Uint8Array[]), sha);
+  }
+
+  pendingMessages(): number {
+    return this.partial.size;
+  }
+
+  private finish(message: Buffer, sha: string): Reassembled {
+    if (sha !== '' && sha256Hex(message) !== sha) return { kind: 'bad', reason: 'checksum mismatch' };
+    return { kind: 'complete', message };
+  }
+
+  private drop(msgId: string): void {
+    const p = this.partial.get(msgId);
+    if (p === undefined) return;
+    this.bytes -= p.bytes;
+    this.partial.delete(msgId);
+  }
+
+  private evict(keep: string): void {
+    for (const id of this.partial.keys()) {
+      if (this.bytes <= this.maxBytes) return;
+      if (id !== keep) this.drop(id);
+    }
+  }
+}

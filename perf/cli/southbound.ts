@@ -1,0 +1,44 @@
+// alcor-bench southbound --hosts N --transport grpc|nats [--nats URL] [--json]
+import { parseArgs, type OptionSpec } from '../../core/cli/args';
+import { CliError, EXIT_OK, type SubcommandModule } from '../../core/cli/commands';
+import { runSouthboundBench } from '../southbound';
+
+const OPTIONS = [
+  { name: 'hosts', type: 'number', default: 100, metavar: 'N', help: 'simulated agents, all in one VPC' },
+  { name: 'transport', type: 'string', default: 'grpc', metavar: 'grpc|nats', help: 'how the change reaches them' },
+  {
+    name: 'nats',
+    type: 'string',
+    metavar: 'nats://HOST:PORT',
+    help: 'an existing NATS JetStream server (default: one is started on loopback)',
+  },
+  { name: 'json', type: 'boolean', help: 'print only the JSON result line' },
+] as const satisfies readonly OptionSpec[];
+
+export const command: SubcommandModule = {
+  help: {
+    usage: 'alcor-bench southbound [--hosts N] [--transport grpc|nats] [--nats URL] [--json]',
+    description:
+      'One VPC-wide neighbor change reaching N simulated agents (a child process): over gRPC one send per host\n' +
+      "through the control service's AgentStream; over NATS one publish on the VPC subject, fanned out by\n" +
+      'JetStream to a durable consumer per agent. Last line is JSON: allAckedMs (until the last reply), p50Ms,\n' +
+      "p99Ms (per-host reply latency), controlCpuMs (the control side's CPU time for the change), controlSends.",
+    options: OPTIONS,
+    footer: 'Example:\n  alcor-bench southbound --hosts 1000 --transport nats --json',
+  },
+  async run(argv, io) {
+    const o = parseArgs(OPTIONS, argv, io.env).options;
+    if (!Number.isInteger(o.hosts) || o.hosts < 1 || o.hosts > 10_000)
+      throw new CliError('E_CLI_BAD_VALUE', `--hosts must be an integer from 1 to 10000, got ${o.hosts}`);
+    if (o.transport !== 'grpc' && o.transport !== 'nats')
+      throw new CliError('E_CLI_BAD_VALUE', `--transport must be grpc or nats, got ${o.transport}`);
+    const result = await runSouthboundBench({
+      hosts: o.hosts,
+      transport: o.transport,
+      ...(o.nats === undefined ? {} : { nats: o.nats }),
+      ...(o.json ? {} : { progress: (line: string) => io.stderr(`southbound: ${line}\n`) }),
+    });
+    io.stdout(`${JSON.stringify(result)}\n`);
+    return EXIT_OK;
+  },
+};

@@ -1,0 +1,74 @@
+// Child process of `alcor-bench southbound`: N simulated agents, so their CPU is not counted as the control
+// side's. gRPC: the agent's real gRPC server per host (control/testing/test-agent.ts). NATS: the agent's real
+// NATS consumer (agent/nats/consumer.ts) per host on the VPC's subject, with a recording applier.
+// argv[2] is JSON {transport, hosts, nats?, vpc}; prints one JSON line {ready, ports} once all listen/consume.
+import { GoalStateOperationReply, OperationStatus } from '../proto';
+import { parseGoalStateV2 } from '../control/resources';
+import { hostIp } from '../control/testing/fixtures';
+import { TestAgent } from '../control/testing/test-agent';
+import { NatsSouthbound } from '../agent/nats/consumer';
+
+interface Args {
+  readonly transport: 'grpc' | 'nats';
+  readonly hosts: number;
+  readonly nats?: string;
+  readonly vpc: string;
+}
+
+function reply(bytes: Uint8Array): GoalStateOperationReply {
+  const gs = parseGoalStateV2(bytes);
+  return {
+    formatVersion: 0,
+    messageTotalOperationTime: 1,
+    operationStatuses: [...gs.resources.values()].map((r) => ({
+      resourceId: r.id,
+      resourceType: r.type,
+      operationType: r.operation,
+      operationStatus: OperationStatus.SUCCESS,
+      dataplaneProgrammingTime: 0,
+      networkConfigurationTime: 0,
+      stateElapseTime: 1,
+    })),
+  };
+}
+
+async function main(): Promise<void> {
+  const a = JSON.parse(process.argv[2] ?? '{}') as Args;
+  const stops: Array<() => Promise<void>> = [];
+  const ports: number[] = [];
+  if (a.transport === 'grpc') {
+    for (let i = 0; i < a.hosts; i++) {
+      const t = await TestAgent.start(hostIp(i));
+      t.recordMessages = false;
+      ports.push(t.port);
+      stops.push(() => t.stop());
+    }
+  } else {
+    let consuming = 0;
+    const log = (_l: string, msg: string): void => {
+      if (msg === 'nats southbound consuming') consuming++;
+    };
+    const applier = {
+      applyV1: () => Promise.reject(new Error('v1')),
+      applyV2: async (req: { kind: 'raw'; bytes: Buffer } | { kind: 'decoded' }) =>
+        reply(req.kind === 'raw' ? req.bytes : new Uint8Array()),
+    };
+    for (let i = 0; i < a.hosts; i++) {
+      const servers = (a.nats ?? '').split(',');
+      const s = new NatsSouthbound({ servers, hostIp: hostIp(i), vpcs: [a.vpc], hostSubject: false }, applier, log);
+      s.start();
+      stops.push(() => s.stop());
+    }
+    while (consuming < a.hosts) await new Promise((r) => setTimeout(r, 50));
+  }
+  process.stdout.write(`${JSON.stringify({ ready: true, ports })}\n`);
+  process.stdin.resume();
+  process.stdin.once('end', () => {
+    void Promise.all(stops.map((s) => s())).finally(() => process.exit(0));
+  });
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`southbound agents: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});
