@@ -60,6 +60,9 @@ export function parseSouthbound(text: string): string[] {
   return out;
 }
 
+/** How long one pull request lives (the consume loop renews it); its idle heartbeat is half of it. */
+const PULL_EXPIRES_MS = 5_000;
+
 export class NatsSouthbound {
   private nc: NatsConnection | null = null;
   private stopped = false;
@@ -149,7 +152,9 @@ export class NatsSouthbound {
     });
     const consumer = await jetstream(nc).consumers.get(STREAM, durable);
     this.log('info', 'nats southbound consuming', { durable, subject });
-    const msgs = await consumer.consume({ max_messages: 64 });
+    // Pull requests that live 5 s, not the client's 30 s: when the node serving one dies (a cluster member
+    // killed), the missed heartbeats re-issue it elsewhere within seconds instead of half a minute.
+    const msgs = await consumer.consume({ max_messages: 64, expires: PULL_EXPIRES_MS });
     for await (const m of msgs) {
       if (this.stopped) break;
       this.pending = m.info.pending;

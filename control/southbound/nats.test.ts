@@ -30,7 +30,7 @@ function recordingApplier(got: Buffer[]): GoalStateApplier {
   };
 }
 
-async function until(what: string, fn: () => boolean, timeoutMs = 30_000): Promise<void> {
+async function until(what: string, fn: () => boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!fn()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

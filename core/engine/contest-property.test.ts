@@ -67,7 +67,10 @@ test('0, 2 and 3 workers give the same statuses and flows at every step of rando
   const runs = await Promise.all(WORKERS.map(async (w) => new Run(await engineWith(w))));
   try {
     await Promise.all(runs.map((r) => r.step(contextBytes())));
-    const seed = envInt('ALCOR_FC_SEED') ?? (Date.now() ^ (Math.random() * 0x7fffffff)) | 0;
+    // Under CI a fixed seed, as test/fuzz.ts does: a submission must not pass or fail by luck.
+    const seed =
+      envInt('ALCOR_FC_SEED') ??
+      (process.env.CI === 'true' ? 20261203 : (Date.now() ^ (Math.random() * 0x7fffffff)) | 0);
     const numRuns = envInt('ALCOR_FC_RUNS') ?? 1000;
     let run = 0;
     const property = fc.asyncProperty(sequence, async (generated) => {
