@@ -13,7 +13,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GoalStateOperationReply, GoalStateProvisionerClient, GoalStateV2, OperationStatus } from '../proto';
 import { requirePrereqs } from '../test/prereq';
-import { freePort, NatsServer } from '../test/nats';
+import { freePort } from '../test/local-process';
+import { NatsServer } from '../test/nats';
 import { OvsSandbox } from '../test/sandbox';
 import {
   dumpOurFlows,

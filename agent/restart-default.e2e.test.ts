@@ -8,13 +8,13 @@
 // only that flow. Everything waits for conditions (ping replies, log lines), never for time.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GoalStateOperationReply, GoalStateProvisionerClient, GoalStateV2, OperationStatus } from '../proto';
+import { freePort } from '../test/local-process';
 import { requirePrereqs } from '../test/prereq';
 import { OvsSandbox, type Vm } from '../test/sandbox';
 import { defaultStateDir } from './cli/run';
@@ -136,17 +136,6 @@ async function startControl(dataDir: string): Promise<Control> {
       await exited;
     },
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const allSuccess = (r: GoalStateOperationReply): boolean =>

@@ -14,6 +14,7 @@ import { badInteger, startBed, type Bed, type CallResult } from './scenario/bed'
 import { writeReport, type Sample } from './report/report';
 import { stats, type Stats } from './report/stats';
 import { cdfChart } from './report/svg';
+import { OUTPUT_OPTIONS } from './scenario/options';
 
 export interface ApiBenchOptions {
   readonly hosts: number;
@@ -300,8 +301,7 @@ const OPTIONS = [
     type: 'boolean',
     help: "the ports' security group allows ingress from its own members (Neutron's default group) instead of a CIDR",
   },
-  { name: 'out', type: 'string', metavar: 'DIR', help: 'write report.html, samples.json and samples.csv there' },
-  { name: 'json', type: 'boolean', help: 'print only the JSON result line (progress goes to stderr either way)' },
+  ...OUTPUT_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
 
 const HELP = {

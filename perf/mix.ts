@@ -9,6 +9,7 @@ import { LOAD_KINDS, pairOp, setupLoadVpc, warmUp, type LoadKind } from './scena
 import { writeReport, type Sample } from './report/report';
 import { stats, type Stats } from './report/stats';
 import { cdfChart } from './report/svg';
+import { OUTPUT_OPTIONS, SIMULATED_HOSTS_OPTION } from './scenario/options';
 
 export type Mix = ReadonlyArray<{ readonly kind: LoadKind; readonly weight: number }>;
 
@@ -151,13 +152,7 @@ export async function runMix(o: MixOptions): Promise<MixResult> {
 }
 
 const OPTIONS = [
-  {
-    name: 'hosts',
-    type: 'number',
-    default: 10,
-    metavar: 'H',
-    help: 'simulated agents; ports go round-robin over them',
-  },
+  SIMULATED_HOSTS_OPTION,
   {
     name: 'rate',
     type: 'number',
@@ -174,8 +169,7 @@ const OPTIONS = [
     help: `weights per kind (kinds: ${LOAD_KINDS.join(', ')})`,
   },
   { name: 'no-wait', type: 'boolean', help: 'time until the API answered instead of until every agent acknowledged' },
-  { name: 'out', type: 'string', metavar: 'DIR', help: 'write report.html, samples.json and samples.csv there' },
-  { name: 'json', type: 'boolean', help: 'print only the JSON result line (progress goes to stderr either way)' },
+  ...OUTPUT_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
 
 const HELP = {

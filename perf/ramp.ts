@@ -15,6 +15,7 @@ import { pairOp, setupLoadVpc, warmUp } from './scenario/ops';
 import { writeReport, type Sample } from './report/report';
 import { stats, type Stats } from './report/stats';
 import { cdfChart, xyChart } from './report/svg';
+import { OUTPUT_OPTIONS, SIMULATED_HOSTS_OPTION } from './scenario/options';
 
 export interface RampOptions {
   readonly hosts: number;
@@ -169,13 +170,7 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
 }
 
 const OPTIONS = [
-  {
-    name: 'hosts',
-    type: 'number',
-    default: 10,
-    metavar: 'H',
-    help: 'simulated agents; ports go round-robin over them',
-  },
+  SIMULATED_HOSTS_OPTION,
   { name: 'step-s', type: 'number', default: 5, metavar: 'S', help: 'seconds of load per step' },
   { name: 'start-rate', type: 'number', default: 20, metavar: 'R', help: 'offered pairs per second in the first step' },
   {
@@ -201,8 +196,7 @@ const OPTIONS = [
     help: 'a step holds while its pair p99 is at most this',
   },
   { name: 'no-wait', type: 'boolean', help: 'time until the API answered instead of until every agent acknowledged' },
-  { name: 'out', type: 'string', metavar: 'DIR', help: 'write report.html, samples.json and samples.csv there' },
-  { name: 'json', type: 'boolean', help: 'print only the JSON result line (progress goes to stderr either way)' },
+  ...OUTPUT_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
 
 const HELP = {

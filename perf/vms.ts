@@ -18,6 +18,7 @@ import { badInteger } from './scenario/bed';
 import { writeReport, type Sample } from './report/report';
 import { msSince, percentile, stats, type Stats } from './report/stats';
 import { cdfChart } from './report/svg';
+import { OUTPUT_OPTIONS } from './scenario/options';
 
 export interface VmsOptions {
   readonly vms: number;
@@ -340,8 +341,7 @@ const OPTIONS = [
     type: 'boolean',
     help: 'one bulk POST holding every port (default: one POST per port, all sent at once)',
   },
-  { name: 'out', type: 'string', metavar: 'DIR', help: 'write report.html, samples.json and samples.csv there' },
-  { name: 'json', type: 'boolean', help: 'print only the JSON result line (progress goes to stderr either way)' },
+  ...OUTPUT_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
 
 const HELP = {

@@ -2,21 +2,10 @@
 // a temp data dir. `kill()` / `restart()` simulate outages; `stop()` always cleans up.
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { freePort, killHard } from './local-process';
 import { findExecutable } from './prereq';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export class EtcdServer {
   private proc: ChildProcess | null = null;
@@ -97,11 +86,7 @@ export class EtcdServer {
   async kill(): Promise<void> {
     const p = this.proc;
     this.proc = null;
-    if (p === null || p.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    });
+    await killHard(p);
   }
 
   async restart(): Promise<void> {
