@@ -20,7 +20,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { OperationType } from '../proto';
-import { startAgent, type AgentProcess } from '../agent/e2e-helpers';
+import { countOurFlows, startAgent, type AgentProcess } from '../agent/e2e-helpers';
 import { tapNameFor } from '../agent/ovsdb';
 import { OvsSandbox } from '../test/sandbox';
 import { GoalStateV2 } from '../proto';
@@ -40,7 +40,7 @@ import {
 } from '../test/ovn/segment';
 import { keepOnlyPort, syncSb, type FakeChassis, type LogicalPort } from '../test/ovn/db';
 import { neighborsFixtureFile } from './fixture-file';
-import { countOurFlows, oneNeighbor, pushRaw } from './ovs';
+import { oneNeighbor, pushRaw } from './ovs';
 
 /** Port tunnel keys are 15 bits: a logical switch holds at most this many ports (northd: "tunnel ids exhausted"). */
 export const OVN_MAX_PORTS_PER_SWITCH = 32767;

@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { GoalStateOperationReply, OperationStatus, OperationType } from '../proto';
-import { startAgent, type AgentProcess } from '../agent/e2e-helpers';
+import { OUR_FLOWS, countOurFlows, startAgent, type AgentProcess } from '../agent/e2e-helpers';
 import { tapNameFor } from '../agent/ovsdb';
 import { OvsSandbox } from '../test/sandbox';
 import { GoalStateV2 } from '../proto';
@@ -23,7 +23,6 @@ import { floorBundle, replayBundle } from './openflow-floor';
 
 const run = promisify(execFile);
 const BIN = path.join(__dirname, '..', '..', 'bin', 'alcor-agent.js');
-const OUR_FLOWS = 'cookie=0xa1c0000000000000/0xffff000000000000';
 
 export interface OvsBenchOptions {
   readonly neighbors: number;
@@ -134,12 +133,6 @@ export function pushRaw(address: string, bytes: Uint8Array): Promise<GoalStateOp
     });
     call.write(bytes);
   });
-}
-
-export async function countOurFlows(sb: OvsSandbox): Promise<number> {
-  const r = await sb.ofctl(['dump-aggregate', 'br-int', OUR_FLOWS]);
-  const m = /flow_count=(\d+)/.exec(r.stdout);
-  return m ? Number(m[1]) : 0;
 }
 
 export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult> {
