@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OvsSandbox, SANDBOX_ROOT, SandboxError, sandboxKey } from '../sandbox';
 import { check } from '../sandbox/exec';
+import { daemonPid, isDaemonAlive, sleep } from '../sandbox/pids';
 import { NB_DB, SB_DB, connectDb, initGlobal, type OvsdbClient } from './db';
 
 const NB_SCHEMA = '/usr/share/ovn/ovn-nb.ovsschema';
@@ -114,7 +115,7 @@ export class OvnSandbox {
   /** Starts ovn-controller for hv1 against this sandbox's OVS; it connects to the SB and programs br-int. */
   async startController(): Promise<number> {
     await startDaemon(this.ovs, 'ovn-controller', ['ovn-controller', `unix:${path.join(this.ovs.rundir, 'db.sock')}`]);
-    const pid = daemonPid(this.dir, 'ovn-controller');
+    const pid = ovnDaemonPid(this.dir, 'ovn-controller');
     if (pid === null) throw new SandboxError('OVN_NO_CONTROLLER', 'ovn-controller did not stay up');
     return pid;
   }
@@ -145,13 +146,13 @@ export class OvnSandbox {
 
   /** The live pid of an OVN daemon of this sandbox, or null. */
   pid(daemon: OvnDaemon): number | null {
-    return daemonPid(this.dir, daemon);
+    return ovnDaemonPid(this.dir, daemon);
   }
 
   /** Every live daemon of this sandbox, OVS's included (to check that stop() leaves none). */
   pids(): number[] {
-    const ovn = (Object.keys(OVN_DAEMONS) as OvnDaemon[]).map((d) => daemonPid(this.dir, d));
-    const ovs = (['ovsdb-server', 'ovs-vswitchd'] as const).map((d) => pidIn(this.ovs.rundir, d, d));
+    const ovn = (Object.keys(OVN_DAEMONS) as OvnDaemon[]).map((d) => ovnDaemonPid(this.dir, d));
+    const ovs = (['ovsdb-server', 'ovs-vswitchd'] as const).map((d) => daemonPid(this.ovs.rundir, d, d));
     return [...ovn, ...ovs].filter((p): p is number => p !== null);
   }
 
@@ -229,36 +230,13 @@ function ownerAlive(key: string): boolean {
   }
 }
 
-function isAlive(pid: number, comm: string): boolean {
-  try {
-    const m = /^\d+ \((.*)\) (\S)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-    return m !== null && m[2] !== 'Z' && comm.startsWith(m[1] ?? '\0');
-  } catch {
-    return false;
-  }
+function ovnDaemonPid(dir: string, daemon: OvnDaemon): number | null {
+  return daemonPid(dir, daemon, OVN_DAEMONS[daemon]);
 }
-
-/** The pid in `<dir>/<stem>.pid` if it runs `comm` (a recycled pid never counts), else null. */
-function pidIn(dir: string, stem: string, comm: string): number | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(path.join(dir, `${stem}.pid`), 'utf8');
-  } catch {
-    return null;
-  }
-  const pid = Number(text.trim());
-  return Number.isInteger(pid) && pid > 1 && isAlive(pid, comm) ? pid : null;
-}
-
-function daemonPid(dir: string, daemon: OvnDaemon): number | null {
-  return pidIn(dir, daemon, OVN_DAEMONS[daemon]);
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** SIGTERM, then SIGKILL after graceMs; resolves once the process is gone. */
 async function stopDaemon(dir: string, daemon: OvnDaemon, graceMs: number): Promise<void> {
-  const pid = daemonPid(dir, daemon);
+  const pid = ovnDaemonPid(dir, daemon);
   if (pid === null) return;
   const comm = OVN_DAEMONS[daemon];
   const signal = (sig: NodeJS.Signals): void => {
@@ -272,7 +250,7 @@ async function stopDaemon(dir: string, daemon: OvnDaemon, graceMs: number): Prom
   const deadline = Date.now() + graceMs;
   let killed = graceMs === 0;
   for (;;) {
-    if (!isAlive(pid, comm)) return;
+    if (!isDaemonAlive(pid, comm)) return;
     if (!killed && Date.now() > deadline) {
       signal('SIGKILL');
       killed = true;
