@@ -2,10 +2,10 @@
 // side's. gRPC: the agent's real gRPC server per host (control/testing/test-agent.ts). NATS: the agent's real
 // NATS consumer (agent/nats/consumer.ts) per host on the VPC's subject, with a recording applier.
 // argv[2] is JSON {transport, hosts, nats?, vpc}; prints one JSON line {ready, ports} once all listen/consume.
-import { GoalStateOperationReply, OperationStatus } from '../proto';
+import { GoalStateOperationReply } from '../proto';
 import { parseGoalStateV2 } from '../control/resources';
 import { hostIp } from '../control/testing/fixtures';
-import { TestAgent } from '../control/testing/test-agent';
+import { TestAgent, successStatus } from '../control/testing/test-agent';
 import { NatsSouthbound } from '../agent/nats/consumer';
 
 interface Args {
@@ -20,15 +20,7 @@ function reply(bytes: Uint8Array): GoalStateOperationReply {
   return {
     formatVersion: 0,
     messageTotalOperationTime: 1,
-    operationStatuses: [...gs.resources.values()].map((r) => ({
-      resourceId: r.id,
-      resourceType: r.type,
-      operationType: r.operation,
-      operationStatus: OperationStatus.SUCCESS,
-      dataplaneProgrammingTime: 0,
-      networkConfigurationTime: 0,
-      stateElapseTime: 1,
-    })),
+    operationStatuses: [...gs.resources.values()].map(successStatus),
   };
 }
 

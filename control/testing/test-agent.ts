@@ -4,7 +4,14 @@
 // (cheaply: resource keys and operations). `restart()` simulates an agent restart: the server goes away and a new
 // one comes back on the same port, empty.
 import { EventEmitter } from 'node:events';
-import { GoalState, GoalStateOperationReply, GoalStateV2, OperationStatus, OperationType } from '../../proto';
+import {
+  GoalState,
+  GoalStateOperationReply,
+  GoalStateV2,
+  OperationStatus,
+  OperationType,
+  ResourceType,
+} from '../../proto';
 import { GoalStateApplier, GoalStateRequest, GoalStateServer } from '../../agent/grpc/server';
 import { parseGoalStateV2 } from '../resources';
 import type { ReloadableTls } from '../../agent/tls';
@@ -13,6 +20,23 @@ export interface ReceivedMessage {
   readonly atMs: number;
   readonly bytes: number;
   readonly keys: readonly string[];
+}
+
+/** What a simulated agent answers for each resource of a goal state: SUCCESS. */
+export function successStatus(r: {
+  readonly id: string;
+  readonly type: ResourceType;
+  readonly operation: OperationType;
+}): GoalStateOperationReply['operationStatuses'][number] {
+  return {
+    resourceId: r.id,
+    resourceType: r.type,
+    operationType: r.operation,
+    operationStatus: OperationStatus.SUCCESS,
+    dataplaneProgrammingTime: 0,
+    networkConfigurationTime: 0,
+    stateElapseTime: 1,
+  };
 }
 
 export class TestAgent {
@@ -76,15 +100,7 @@ export class TestAgent {
       keys.push(r.key);
       if (r.operation === OperationType.DELETE) this.applied.delete(r.key);
       else this.applied.set(r.key, r.operation);
-      statuses.push({
-        resourceId: r.id,
-        resourceType: r.type,
-        operationType: r.operation,
-        operationStatus: OperationStatus.SUCCESS,
-        dataplaneProgrammingTime: 0,
-        networkConfigurationTime: 0,
-        stateElapseTime: 1,
-      });
+      statuses.push(successStatus(r));
     }
     const m: ReceivedMessage = { atMs: Date.now(), bytes: msg.length, keys };
     this.received++;
