@@ -37,6 +37,7 @@ import { SessionError, type BundleStream, type BundleTimings, type OpenFlowSessi
 import { flowsByOwnerKind, withoutDeletes } from './read-back';
 import type { SerialQueue } from './serial-queue';
 import type { SnapshotLag } from './snapshot-lag';
+import type { GoalStateLog } from './goalstate-log';
 
 const LOGGED_INVALID_MAX = 20;
 const STARTUP_CONVERGE_ATTEMPTS = 5;
@@ -65,8 +66,10 @@ export interface ApplyPathParts {
   readonly afterCommit: (heldViews: boolean) => void;
   /** After OVS accepted a goal state's bundle; `seq` is its arrival number (RequestContext.seq). */
   readonly onApplied?: (seq: number) => void;
-  /** Told of every goal-state bundle: the snapshot on disk is behind OVS from its commit on. */
+  /** Told of every goal-state bundle: the state on disk is behind OVS from its commit on unless logged. */
   readonly snapshotLag?: Pick<SnapshotLag, 'beforeCommit' | 'bundleDone'>;
+  /** Every goal state goes in, before its bundle commits, with its outcome after (agent/goalstate-log.ts). */
+  readonly goalLog?: Pick<GoalStateLog, 'begin' | 'written' | 'end'>;
 }
 
 /** The flows a start-up without a trusted snapshot found installed and kept (agent/read-back.ts). */
@@ -234,23 +237,44 @@ export class ApplyPath {
     });
   }
 
+  /**
+   * A goal state, logged as it arrived while the engine plans it (the log must hold it before its
+   * bundle commits: #send waits for that), with its outcome before the reply goes out.
+   */
   async #apply(
     req: GoalStateRequest<GoalState> | GoalStateRequest<GoalStateV2>,
     version: 1 | 2,
     ctx: RequestContext,
   ): Promise<GoalStateOperationReply> {
-    const t0 = process.hrtime.bigint();
     if (req.kind !== 'raw') throw new DaemonError('DAEMON_START', 'the agent serves goal states in raw mode');
+    const goalLog = this.#p.goalLog;
+    goalLog?.begin(version, req.bytes);
+    const outcome = { committed: false };
+    try {
+      return await this.#applyRaw(req.bytes, version, ctx, outcome);
+    } finally {
+      await goalLog?.end(outcome.committed);
+    }
+  }
+
+  async #applyRaw(
+    bytes: Uint8Array,
+    version: 1 | 2,
+    ctx: RequestContext,
+    outcome: { committed: boolean },
+  ): Promise<GoalStateOperationReply> {
+    const t0 = process.hrtime.bigint();
     // While the OpenFlow session reconnects, hold the goal state briefly rather than fail it at once.
     await readyWithin(this.#p.session, OVS_WAIT_MS);
     let planned: Planned;
     try {
-      planned = await this.#plan(req.bytes, version);
+      planned = await this.#plan(bytes, version);
     } catch (e: unknown) {
-      return this.#refused(e, req.bytes, version, ctx, t0);
+      return this.#refused(e, bytes, version, ctx, t0);
     }
     const sent = await this.#send(planned, ctx, t0);
     if (!sent.ok) return sent.reply;
+    outcome.committed = true;
     const { prepared } = planned;
     const { engine, metrics, log } = this.#p;
     // OVS confirmed: the commit need not delay the reply. Each partition runs its tasks in order, so
@@ -341,10 +365,10 @@ export class ApplyPath {
   async #send(planned: Planned, ctx: RequestContext, t0: bigint): Promise<Sent> {
     const { prepared, stream } = planned;
     const tBundle = process.hrtime.bigint();
-    const lag = stream === undefined ? undefined : this.#p.snapshotLag;
+    const lag = this.#p.snapshotLag;
     let committed = false;
     try {
-      await lag?.beforeCommit();
+      await lag?.beforeCommit((await this.#p.goalLog?.written()) ?? false);
       stream?.end();
       const ovs = stream === undefined ? { addUs: 0, commitUs: 0 } : await stream.result;
       committed = true;

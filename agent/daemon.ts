@@ -32,6 +32,8 @@ import { OnDemandClient } from './ondemand';
 import { PacketInHandler } from './packet-in';
 import { FullStateWatch, clearReadBack, markReadBack, readBackMarked } from './read-back';
 import { snapshotBehind } from './snapshot-lag';
+import { GoalStateLog, listSegments, readGoalStateLog } from './goalstate-log';
+import { replayGoalStates } from './replay';
 import { SerialQueue } from './serial-queue';
 import { XdpArpDataplane } from './xdp-arp';
 import { ReloadableTls, type TlsFiles, type TlsReloadResult } from './tls';
@@ -104,6 +106,7 @@ export class AgentDaemon {
   #http: http.Server | undefined;
   #grpcPort = 0;
   #stopping = false;
+  #goalLog: GoalStateLog | undefined;
 
   private constructor(opts: DaemonOptions, log: Logger) {
     this.#opts = opts;
@@ -127,10 +130,12 @@ export class AgentDaemon {
 
   async #start(): Promise<void> {
     const monitor = await this.#openOvsdb();
-    const { snapshot, trusted, behind } = await this.#localState();
+    const { snapshot, logFrom, trusted, behind } = await this.#localState();
     const restored = await this.#openEngine(monitor, snapshot);
     const engine = restored.engine;
     const stateDir = this.#opts.stateDir;
+    const logged = await this.#restoreLog(engine, monitor, restored.snapshot === undefined ? undefined : logFrom);
+    this.#goalLog = logged.goalLog;
     const host = new HostState(
       {
         engine,
@@ -140,11 +145,13 @@ export class AgentDaemon {
         log: this.#log,
         stateDir: this.#opts.stateDir,
         xdp: this.#xdp,
+        goalLog: logged.goalLog,
       },
       restored.snapshot,
       behind,
     );
     if (restored.snapshot !== undefined) await host.syncRestored();
+    if (logged.applied > 0) host.afterCommit(true); // the DHCP table was built from the snapshot alone
     const session = new OpenFlowSession({
       socketPath: mgmtSocketPath(this.#opts.ovsRundir, this.#opts.bridge),
       log: (level, msg, fields) => this.#log(level, msg, fields),
@@ -160,6 +167,7 @@ export class AgentDaemon {
       afterCommit: (heldViews) => host.afterCommit(heldViews),
       onApplied: (seq) => this.#fullState?.applied(seq),
       snapshotLag: host.lag,
+      goalLog: logged.goalLog,
     });
     this.#running = { engine, session, monitor, apply, host };
     monitor.on('port', (ev: PortEvent) => this.#onPortEvent(ev));
@@ -171,9 +179,11 @@ export class AgentDaemon {
     });
     session.on('packet_in', (p: PacketIn) => packetIns.handle(p));
     session.start();
-    const fullStateKnown = trusted && restored.snapshot !== undefined;
+    const fullStateKnown = trusted && restored.snapshot !== undefined && logged.complete;
     // Before any snapshot of this run can be written: until the sweep, it would not be a full state.
     if (!fullStateKnown) await this.#tryStateDir(() => markReadBack(stateDir, 'no trusted snapshot at start-up'));
+    // The log this run appends to must follow a snapshot that names it.
+    if (!logged.anchored) await this.#tryStateDir(() => host.snapshotNow());
     await apply.convergeAtStartup(fullStateKnown);
     if (apply.holdingDeletes) {
       this.#log('warn', 'installed flows read back and kept until the full state is known', {
@@ -195,7 +205,12 @@ export class AgentDaemon {
    * The snapshot, and whether it is a full state. An unusable file is set aside and the start goes
    * on without it (read-back); so does a snapshot the read-back marker says is partial.
    */
-  async #localState(): Promise<{ snapshot: StoreSnapshot | undefined; trusted: boolean; behind: boolean }> {
+  async #localState(): Promise<{
+    snapshot: StoreSnapshot | undefined;
+    logFrom: number | undefined;
+    trusted: boolean;
+    behind: boolean;
+  }> {
     const stateDir = this.#opts.stateDir;
     const read = await readSnapshot(stateDir);
     if (read.kind === 'unusable') {
@@ -218,7 +233,51 @@ export class AgentDaemon {
         stateDir,
       });
     }
-    return { snapshot: read.kind === 'ok' ? read.snapshot : undefined, trusted: !marked && !behind, behind };
+    return {
+      snapshot: read.kind === 'ok' ? read.snapshot : undefined,
+      logFrom: read.kind === 'ok' ? read.logFrom : undefined,
+      trusted: !marked && !behind,
+      behind,
+    };
+  }
+
+  /**
+   * Replays the goal states logged after the snapshot (from segment `logFrom`), then opens the log
+   * this run appends to, in a segment of its own. `complete`: the engine holds everything the log
+   * says was committed. `anchored`: the snapshot on disk names the log (else one must be written
+   * before the first append; an older snapshot without `logFrom` is one of those).
+   */
+  async #restoreLog(
+    engine: Engine,
+    monitor: InterfaceMonitor,
+    logFrom: number | undefined,
+  ): Promise<{ goalLog: GoalStateLog | undefined; complete: boolean; anchored: boolean; applied: number }> {
+    const stateDir = this.#opts.stateDir;
+    if (stateDir === undefined) return { goalLog: undefined, complete: true, anchored: true, applied: 0 };
+    let complete = true;
+    let applied = 0;
+    let replayed = { records: 0, bytes: 0 };
+    if (logFrom !== undefined) {
+      const t0 = Date.now();
+      const read = await readGoalStateLog(stateDir, logFrom);
+      const r = await replayGoalStates(engine, monitor, read.goalStates);
+      applied = r.applied;
+      replayed = { records: read.goalStates.length, bytes: read.bytes };
+      const problem = read.problem ?? r.problem;
+      complete = problem === undefined;
+      this.#log(complete ? 'info' : 'warn', 'goal-state log replayed', {
+        goalStates: r.applied,
+        bytes: read.bytes,
+        segments: read.segments.length,
+        boundPorts: r.boundPorts,
+        ms: Date.now() - t0,
+        ...(complete ? {} : { problem, then: 'installed flows are kept until the full state is known' }),
+      });
+    }
+    const segments = await listSegments(stateDir);
+    const next = Math.max(-1, (logFrom ?? 0) - 1, ...segments) + 1;
+    const goalLog = await GoalStateLog.open(stateDir, next, this.#log, replayed);
+    return { goalLog, complete, anchored: logFrom !== undefined && complete, applied };
   }
 
   /** The full state is known: delete what it does not want, make the snapshot a full one, then drop the marker. */
@@ -383,6 +442,7 @@ export class AgentDaemon {
     await this.#nats?.stop();
     await this.#queue.idle();
     await this.#running?.host.idle();
+    await this.#goalLog?.close();
     this.#session?.stop();
     this.#onDemand?.close();
     await this.#monitor?.stop().catch(() => undefined);

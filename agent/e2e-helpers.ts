@@ -409,6 +409,22 @@ export function runCli(args: readonly string[]): Promise<{ code: number | null; 
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Whether the state dir holds `text` (a resource id) in its snapshot or its goal-state log: what a
+ * restart will restore. The log holds a goal state before its reply, the snapshot only after compaction.
+ */
+export function stateDirHolds(stateDir: string, text: string): boolean {
+  let names: string[];
+  try {
+    names = fs.readdirSync(stateDir);
+  } catch {
+    return false;
+  }
+  return names
+    .filter((n) => n === 'snapshot.json' || /^goalstates\.\d+\.log$/.test(n))
+    .some((n) => fs.readFileSync(path.join(stateDir, n)).includes(text));
+}
+
 export async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

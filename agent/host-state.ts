@@ -20,6 +20,7 @@ import type { InterfaceMonitor } from './ovsdb';
 import type { SerialQueue } from './serial-queue';
 import type { XdpArpDataplane } from './xdp-arp';
 import { SnapshotLag } from './snapshot-lag';
+import type { GoalStateLog } from './goalstate-log';
 
 const SNAPSHOT_FILE = 'snapshot.json';
 
@@ -30,7 +31,12 @@ const SNAPSHOT_FILE = 'snapshot.json';
  */
 export type SnapshotRead =
   | { readonly kind: 'none' }
-  | { readonly kind: 'ok'; readonly snapshot: StoreSnapshot }
+  | {
+      readonly kind: 'ok';
+      readonly snapshot: StoreSnapshot;
+      /** The first goal-state log segment to replay after it (agent/goalstate-log.ts); none in older files. */
+      readonly logFrom: number | undefined;
+    }
   | { readonly kind: 'unusable'; readonly file: string; readonly reason: string };
 
 /** The snapshot in `stateDir` (see SnapshotRead). Never throws. */
@@ -53,7 +59,8 @@ export async function readSnapshot(stateDir: string | undefined): Promise<Snapsh
   if (!looksLikeSnapshot(value)) {
     return { kind: 'unusable', file, reason: `not a snapshot of format ${SNAPSHOT_FORMAT}` };
   }
-  return { kind: 'ok', snapshot: value };
+  const logFrom = (value as { logFrom?: unknown }).logFrom;
+  return { kind: 'ok', snapshot: value, logFrom: Number.isSafeInteger(logFrom) ? (logFrom as number) : undefined };
 }
 
 function looksLikeSnapshot(v: unknown): v is StoreSnapshot {
@@ -88,15 +95,17 @@ const WRITE_BATCH = 8192;
  * main thread (gRPC, packet-ins, OpenFlow echoes) for tens of seconds and needed a string of
  * hundreds of MB. The file is the same JSON a single stringify would give (key order aside).
  * A failed write (a full disk) removes its temp file and leaves the previous snapshot as it was.
+ * `logFrom`: the goal-state log segment a restore replays from (see agent/goalstate-log.ts).
  */
-export async function writeSnapshot(stateDir: string, snap: StoreSnapshot): Promise<void> {
+export async function writeSnapshot(stateDir: string, snap: StoreSnapshot, logFrom?: number): Promise<void> {
   await fs.mkdir(stateDir, { recursive: true });
   const file = path.join(stateDir, SNAPSHOT_FILE);
   // Unique per write: a post-commit pass and snapshotNow() may write at the same time.
   const tmp = `${file}.${process.pid}.${++tmpSeq}.tmp`;
   const fh = await fs.open(tmp, 'w');
   try {
-    await fh.write(`{"format":${JSON.stringify(snap.format)},"resources":{`);
+    const log = logFrom === undefined ? '' : `"logFrom":${logFrom},`;
+    await fh.write(`{"format":${JSON.stringify(snap.format)},${log}"resources":{`);
     let sep = '';
     for (const [kind, list] of Object.entries(snap.resources) as [string, readonly unknown[]][]) {
       await fh.write(`${sep}${JSON.stringify(kind)}:[`);
@@ -140,6 +149,13 @@ export function dhcpLeases(dhcp: readonly Dhcp[], heldSubnets: readonly Subnet[]
   return leases;
 }
 
+/** A snapshot read from the engine, not yet on disk. */
+interface EngineSnapshot {
+  readonly snap: StoreSnapshot;
+  readonly token: number | null;
+  readonly logFrom: number | undefined;
+}
+
 export interface HostStateParts {
   readonly engine: Engine;
   readonly monitor: InterfaceMonitor;
@@ -149,6 +165,8 @@ export interface HostStateParts {
   readonly stateDir: string | undefined;
   /** The XDP ARP responder, with --dataplane ebpf|both. */
   readonly xdp: XdpArpDataplane | undefined;
+  /** The goal-state log (with a state dir): a snapshot is taken when it asks for compaction. */
+  readonly goalLog: GoalStateLog | undefined;
 }
 
 export class HostState {
@@ -159,6 +177,8 @@ export class HostState {
   #bookkeepingDirty = false;
   /** DHCP or subnet resources changed since the DHCP table was last rebuilt. */
   #heldViewsDirty = false;
+  /** The last snapshot write failed: the next pass tries again whatever the log's size. */
+  #snapshotFailed = false;
 
   /** Whether the snapshot on disk may be behind OVS (agent/snapshot-lag.ts); the apply path tells it of bundles. */
   readonly lag: SnapshotLag;
@@ -200,8 +220,9 @@ export class HostState {
 
   /**
    * After commits: refreshes the DHCP table when DHCP or subnet resources changed (`heldViews`),
-   * writes the snapshot (--state-dir) and mirrors ARP answers into XDP (--dataplane ebpf|both).
-   * Coalesced: a burst of commits costs one pass (a snapshot of a million neighbors is not free). The
+   * writes a snapshot when the goal-state log is due for compaction (or the snapshot is behind) and
+   * mirrors ARP answers into XDP (--dataplane ebpf|both). Each goal state is already in the log, so
+   * the snapshot is not needed after every commit. Coalesced: a burst of commits costs one pass. The
    * reads run in the serial queue so they never see a transaction that is still open; a pass with
    * nothing to do costs nothing, so a stream of neighbor updates is not slowed by bookkeeping.
    */
@@ -209,7 +230,7 @@ export class HostState {
     this.#heldViewsDirty ||= heldViews;
     this.#bookkeepingDirty = true;
     if (this.#bookkeeping !== undefined) return;
-    if (!this.#heldViewsDirty && this.#p.stateDir === undefined && this.#p.xdp === undefined) return;
+    if (!this.#heldViewsDirty && !this.#snapshotDue() && this.#p.xdp === undefined) return;
     this.#bookkeeping = (async () => {
       try {
         while (this.#bookkeepingDirty) {
@@ -229,12 +250,36 @@ export class HostState {
    * pass. Throws when it cannot be written: the caller relies on it being on disk.
    */
   async snapshotNow(): Promise<void> {
-    const { engine, queue, stateDir } = this.#p;
-    if (stateDir === undefined) return;
+    if (this.#p.stateDir === undefined) return;
     await this.idle();
-    const [snap, token] = await queue.run(async () => [await engine.snapshot(), this.lag.readingSnapshot()] as const);
-    await writeSnapshot(stateDir, snap);
-    await this.lag.snapshotWritten(token);
+    await this.#snapshot(await this.#p.queue.run(() => this.#readSnapshot()));
+  }
+
+  /** Whether the next pass writes a snapshot. */
+  #snapshotDue(): boolean {
+    const { stateDir, goalLog } = this.#p;
+    if (stateDir === undefined) return false;
+    return goalLog === undefined || goalLog.compactionDue || this.lag.marked || this.#snapshotFailed;
+  }
+
+  /** In the serial queue: a new log segment, then the engine's state, which covers every segment before it. */
+  async #readSnapshot(): Promise<EngineSnapshot> {
+    const logFrom = await this.#p.goalLog?.rotate();
+    return { snap: await this.#p.engine.snapshot(), token: this.lag.readingSnapshot(), logFrom };
+  }
+
+  async #snapshot(r: EngineSnapshot): Promise<void> {
+    const { stateDir, goalLog } = this.#p;
+    if (stateDir === undefined) return;
+    try {
+      await writeSnapshot(stateDir, r.snap, r.logFrom);
+    } catch (e: unknown) {
+      this.#snapshotFailed = true;
+      throw e;
+    }
+    this.#snapshotFailed = false;
+    if (r.logFrom !== undefined) await goalLog?.removeBefore(r.logFrom);
+    await this.lag.snapshotWritten(r.token);
   }
 
   /** Resolves when the running post-commit pass (if any) has finished. */
@@ -243,25 +288,19 @@ export class HostState {
   }
 
   async #pass(): Promise<void> {
-    const { engine, queue, metrics, stateDir, xdp } = this.#p;
+    const { engine, queue, metrics, xdp } = this.#p;
     const wantStats = this.#heldViewsDirty;
     this.#heldViewsDirty = false;
-    const [stats, snap, token] = await queue.run(
+    const wantSnapshot = this.#snapshotDue();
+    const [stats, snap] = await queue.run(
       async () =>
-        [
-          wantStats ? await engine.stats() : undefined,
-          stateDir !== undefined ? await engine.snapshot() : undefined,
-          this.lag.readingSnapshot(),
-        ] as const,
+        [wantStats ? await engine.stats() : undefined, wantSnapshot ? await this.#readSnapshot() : undefined] as const,
     );
     if (stats !== undefined) {
       this.#dhcp = dhcpLeases(stats.dhcp, stats.subnets);
       metrics.flowsInstalled = stats.flows;
     }
-    if (snap !== undefined && stateDir !== undefined) {
-      await writeSnapshot(stateDir, snap);
-      await this.lag.snapshotWritten(token);
-    }
+    if (snap !== undefined) await this.#snapshot(snap);
     if (xdp !== undefined) await this.#syncXdp(xdp);
   }
 

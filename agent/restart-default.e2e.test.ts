@@ -23,6 +23,7 @@ import {
   goalState,
   pushOnStream,
   startAgent,
+  stateDirHolds,
   until,
   type AgentProcess,
   type PortSpec,
@@ -184,9 +185,7 @@ async function run(name: string, s: Scenario, check: (r: RunResult) => Promise<v
     }
     const stateDir = defaultStateDir(sb.rundir, 'br-int');
     const snapFile = path.join(stateDir, 'snapshot.json');
-    await until('snapshot written in the default state dir', async () =>
-      fs.existsSync(snapFile) ? fs.readFileSync(snapFile, 'utf8').includes(P2.id) : false,
-    );
+    await until('state saved in the default state dir', async () => stateDirHolds(stateDir, P2.id));
     const warm = await vm1.exec(['ping', '-c1', '-W2', P2.ip]);
     assert.is(warm.code, 0, warm.stdout + warm.stderr);
     await sb.ofctl(['add-flow', 'br-int', STALE]);
@@ -295,10 +294,7 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
       assert.ok(allSuccess(await r.agent.push(GS)));
       assert.equal(await dumpOurFlows(r.sb), r.before);
       // Its snapshot holds only what was pushed since the read-back: a second kill -9 must not trust it.
-      const snapFile = path.join(r.stateDir, 'snapshot.json');
-      await until('the partial snapshot written', async () =>
-        fs.existsSync(snapFile) ? fs.readFileSync(snapFile, 'utf8').includes(P2.id) : false,
-      );
+      await until('the partial state saved', async () => stateDirHolds(r.stateDir, P2.id));
       const again = await r.restart();
       assert.is(ready(again)?.convergeFlowMods, 0, 'the partial snapshot is restored, but nothing deleted');
       assert.is(ready(again)?.readBack, r.before.length);

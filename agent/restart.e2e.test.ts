@@ -11,7 +11,16 @@ import * as assert from 'uvu/assert';
 import { OperationStatus } from '../proto';
 import { requirePrereqs } from '../test/prereq';
 import { OvsSandbox } from '../test/sandbox';
-import { dumpOurFlows, goalState, sleep, startAgent, until, type AgentProcess, type PortSpec } from './e2e-helpers';
+import {
+  dumpOurFlows,
+  goalState,
+  sleep,
+  startAgent,
+  stateDirHolds,
+  until,
+  type AgentProcess,
+  type PortSpec,
+} from './e2e-helpers';
 import { tapNameFor } from './ovsdb';
 
 const HOST_IP = '192.0.2.51';
@@ -36,11 +45,7 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
         r.operationStatuses.every((s) => s.operationStatus === OperationStatus.SUCCESS),
         JSON.stringify(r),
       );
-      const snapFile = path.join(stateDir, 'snapshot.json');
-      await until(
-        'snapshot written',
-        async () => fs.existsSync(snapFile) && fs.readFileSync(snapFile, 'utf8').includes(P2.id),
-      );
+      await until('state saved', async () => stateDirHolds(stateDir, P2.id));
       const warm = await vm1.exec(['ping', '-c1', '-W2', P2.ip]);
       assert.is(warm.code, 0, warm.stdout + warm.stderr);
       const before = await dumpOurFlows(sb);

@@ -1,15 +1,15 @@
-// Whether the snapshot on disk may be behind what OVS holds.
+// Whether the snapshot and goal-state log on disk may be behind what OVS holds.
 //
-// A goal state is acknowledged as soon as OVS confirms its bundle; the snapshot that includes it is
-// written afterwards, off the reply path. An agent killed in between would restart from the older
-// snapshot, converge to it, and delete flows it had acknowledged. So before a goal-state bundle
-// commits, the state directory gets a marker (`snapshot.behind`), and the marker goes only when a
-// snapshot written after every commit is on disk. A restart that finds the marker treats the
-// snapshot as it treats a read-back run's: installed flows are kept until the full state is known.
+// A goal state is acknowledged as soon as OVS confirms its bundle. Normally the goal-state log
+// (agent/goalstate-log.ts) holds it before the bundle commits. When the log could not take it (a
+// full disk), an agent killed later would restart from the older state, converge to it, and delete
+// flows it had acknowledged. So before such a bundle commits, the state directory gets a marker
+// (`snapshot.behind`), and the marker goes only when a snapshot written after every commit is on
+// disk. A restart that finds the marker treats the snapshot as it treats a read-back run's:
+// installed flows are kept until the full state is known.
 //
-// The marker costs one empty-file create per burst of goal states (it stays while commits keep
-// coming) and one unlink per snapshot. Marker operations run one at a time, in order: a create and
-// an unlink issued together could otherwise reach the disk in either order.
+// Marker operations run one at a time, in order: a create and an unlink issued together could
+// otherwise reach the disk in either order.
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { errorText } from '../core/errors';
@@ -42,10 +42,18 @@ export class SnapshotLag {
     this.#log = log;
   }
 
-  /** Before a goal-state bundle commits: from now until a newer snapshot, the one on disk may be behind. */
-  beforeCommit(): Promise<void> {
+  /** The marker is on disk (or must be): only a snapshot can clear it. */
+  get marked(): boolean {
+    return this.#marked;
+  }
+
+  /**
+   * Before a goal-state bundle commits. `logged`: the goal-state log holds it, so the state on disk
+   * is not behind; otherwise, from now until a newer snapshot, it may be.
+   */
+  beforeCommit(logged: boolean): Promise<void> {
     this.#inFlight++;
-    if (this.#stateDir === undefined) return Promise.resolve();
+    if (this.#stateDir === undefined || logged) return Promise.resolve();
     return this.#run(async () => {
       if (this.#marked) return;
       const dir = this.#stateDir as string;

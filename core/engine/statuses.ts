@@ -85,6 +85,12 @@ export class GoalStateStatuses implements Iterable<PlannedStatus> {
     return count;
   }
 
+  /** Every status but the neighbors': what a caller that looks for ports or subnets needs, without a million objects. */
+  *others(): IterableIterator<PlannedStatus> {
+    yield* this.#head;
+    yield* this.#tail;
+  }
+
   *[Symbol.iterator](): IterableIterator<PlannedStatus> {
     yield* this.#head;
     for (let n = 0; n < this.#codes.length; n++) yield this.#neighbor(n);
