@@ -11,6 +11,11 @@ export const BENCH_SUBCOMMANDS: readonly SubcommandEntry[] = [
     summary: 'the same segment on our agent and on OVN (ovn-controller), in one run',
     load: () => import('./ovn'),
   },
+  {
+    name: 'restart',
+    summary: 'kill -9 and restart of an agent holding N neighbors: time to ready, flow-mods sent',
+    load: () => import('./restart'),
+  },
   { name: 'control', summary: 'control-service throughput and latency over gRPC', load: () => import('./control') },
   {
     name: 'api',

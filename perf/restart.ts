@@ -1,0 +1,112 @@
+// alcor-bench restart: how long an agent holding N neighbors takes from `kill -9` to ready again,
+// and how many flow-mods its restart sends (issue 14: 1M neighbors, ≤ 5 s, zero flow-mods).
+//
+// A real `alcor-agent run` on a sandboxed OVS, with its default state dir, gets one GoalStateV2
+// (1 port + N neighbors) and, optionally, single-neighbor goal states after it (so the restart
+// replays a log of many messages, not one). It is killed with SIGKILL and started again with the
+// same flags; restartMs runs from the new process's spawn to its "agent ready" line. The phases come
+// from the restarted agent's own log lines (replay, converge). The flows OVS holds are counted
+// before the kill and after the restart: a restart must leave them as they were.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { OperationStatus } from '../proto';
+import { countOurFlows, startAgent, type AgentProcess } from '../agent/e2e-helpers';
+import { tapNameFor } from '../agent/ovsdb';
+import { OvsSandbox } from '../test/sandbox';
+import { HOST_A, NEIGHBORS_PORT } from '../test/fixtures/goalstates';
+import { neighborsFixtureFile } from './fixture-file';
+import { oneNeighbor, pushRaw } from './ovs';
+
+export interface RestartBenchOptions {
+  readonly neighbors: number;
+  /** Single-neighbor goal states pushed after the big one (each one more record in the log). */
+  readonly singles: number;
+  readonly workers?: number;
+  readonly progress?: (line: string) => void;
+}
+
+export interface RestartBenchResult {
+  readonly bench: 'restart';
+  readonly neighbors: number;
+  readonly singles: number;
+  readonly flows: number;
+  /** Spawn of the restarted agent to its ready line. */
+  readonly restartMs: number;
+  /** Flow-mods the restart's converge sent (the ready line's convergeFlowMods). */
+  readonly restartFlowMods: number;
+  /** Our flows in OVS after the restart (should equal `flows`). */
+  readonly flowsAfter: number;
+  /** The restarted agent's phases, from its log: log replay, start-up converge (dump + diff + bundle). */
+  readonly replayMs: number | null;
+  readonly replayedGoalStates: number | null;
+  readonly convergeMs: number | null;
+  /** The state dir's size on disk before the kill. */
+  readonly stateDirMB: number;
+}
+
+function dirBytes(dir: string): number {
+  let total = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = `${dir}/${e.name}`;
+    total += e.isDirectory() ? dirBytes(p) : fs.statSync(p).size;
+  }
+  return total;
+}
+
+const logField = (agent: AgentProcess, msg: string, field: string): number | null => {
+  const line = agent.logs.find((l) => l.msg === msg && typeof l[field] === 'number');
+  return line === undefined ? null : (line[field] as number);
+};
+
+export async function runRestartBench(opts: RestartBenchOptions): Promise<RestartBenchResult> {
+  const log = opts.progress ?? (() => undefined);
+  const sb = await OvsSandbox.start({ name: 'benchrst' });
+  let agent: AgentProcess | undefined;
+  try {
+    await sb.addVm({
+      name: 'vm1',
+      mac: NEIGHBORS_PORT.mac,
+      ip: `${NEIGHBORS_PORT.ip}/8`,
+      iface: tapNameFor(NEIGHBORS_PORT.id),
+    });
+    const bytes = fs.readFileSync(await neighborsFixtureFile(opts.neighbors));
+    const workers = String(opts.workers ?? Math.min(os.availableParallelism(), 16));
+    const args = ['--tunnel-ip', HOST_A.ip, '--tunnel-ofport', '100', '--workers', workers];
+    agent = await startAgent(sb, args, 60_000);
+    const address = `127.0.0.1:${agent.grpcPort}`;
+    log(`pushing 1 port + ${opts.neighbors} neighbors (${bytes.length} bytes)`);
+    const reply = await pushRaw(address, bytes);
+    const failed = reply.operationStatuses.filter((s) => s.operationStatus !== OperationStatus.SUCCESS).length;
+    if (failed > 0) throw new Error(`${failed} statuses of the big push were not SUCCESS`);
+    log(`pushing ${opts.singles} single-neighbor goal states`);
+    for (let i = 0; i < opts.singles; i++) await pushRaw(address, oneNeighbor(opts.neighbors + 1 + i));
+    const flows = await countOurFlows(sb);
+    const stateDir = `${sb.rundir}/alcor-agent/br-int`;
+    const stateDirMB = Math.round(dirBytes(stateDir) / 1e5) / 10;
+    log(`kill -9, then a restart (${flows} flows installed, state dir ${stateDirMB} MB)`);
+    await agent.kill9();
+    agent = undefined;
+    const t0 = performance.now();
+    agent = await startAgent(sb, args, 10 * 60_000);
+    const restartMs = performance.now() - t0;
+    const ready = agent.logs.find((l) => l.msg === 'agent ready');
+    const flowsAfter = await countOurFlows(sb);
+    const convergeUs = logField(agent, 'converged', 'elapsedUs');
+    return {
+      bench: 'restart',
+      neighbors: opts.neighbors,
+      singles: opts.singles,
+      flows,
+      restartMs: Math.round(restartMs),
+      restartFlowMods: Number(ready?.convergeFlowMods ?? -1),
+      flowsAfter,
+      replayMs: logField(agent, 'goal-state log replayed', 'ms'),
+      replayedGoalStates: logField(agent, 'goal-state log replayed', 'goalStates'),
+      convergeMs: convergeUs === null ? null : Math.round(convergeUs / 1000),
+      stateDirMB,
+    };
+  } finally {
+    await agent?.stop().catch(() => undefined);
+    await sb.stop();
+  }
+}
