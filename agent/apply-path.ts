@@ -98,6 +98,8 @@ export class ApplyPath {
   /** Converges keep every installed flow (no deletes) until the full state is known (agent/read-back.ts). */
   #holdingDeletes = false;
   #heldDeletes = 0;
+  /** The start trusted a flow count: verifyInBackground has the full check to do. */
+  #verifyPending = false;
   /** Arrival number of the newest goal state handed to the queue. */
   #lastArrivedSeq = 0;
 
@@ -177,7 +179,7 @@ export class ApplyPath {
     for (let attempt = 1; ; attempt++) {
       await session.whenReady();
       try {
-        await queue.run(() => this.#converge('startup'));
+        await queue.run(() => (trusted ? this.#startTrusted() : this.#converge('startup')));
         break;
       } catch (e: unknown) {
         if (!(e instanceof SessionError) || e.code !== 'OF_SESSION_DOWN' || attempt >= STARTUP_CONVERGE_ATTEMPTS)
@@ -188,6 +190,56 @@ export class ApplyPath {
     this.#converged = true;
     // Nothing installed: nothing to keep, and nothing a later converge could wrongly delete.
     if (this.#installedAtStart === 0) this.#holdingDeletes = false;
+  }
+
+  /**
+   * A start from a trusted state: when OVS holds as many of our flows as the engine wants, they are
+   * taken as installed now and checked one by one after the agent is ready (verifyInBackground). A
+   * dump of two million flows takes OVS tens of seconds; an agent killed and restarted finds OVS as
+   * it left it, and the count (one AGGREGATE reply) catches a switch that was restarted or touched.
+   */
+  async #startTrusted(): Promise<void> {
+    const { engine, session, metrics, log } = this.#p;
+    const t0 = process.hrtime.bigint();
+    const [installed, stats] = await Promise.all([session.countFlows(COOKIE_MARKER_BITS, COOKIE_MASK), engine.stats()]);
+    if (installed !== stats.flows) {
+      log('info', 'installed flows differ in number from the restored state; converging now', {
+        installed,
+        desired: stats.flows,
+      });
+      await this.#converge('startup');
+      return;
+    }
+    this.#installedAtStart = installed;
+    this.#lastConvergeFlowMods = 0;
+    this.#verifyPending = true;
+    metrics.flowsInstalled = stats.flows;
+    log('info', 'installed flows match the restored state in number; each is checked after start-up', {
+      flows: installed,
+      elapsedUs: us(t0),
+    });
+  }
+
+  /**
+   * After a start that trusted a flow count: the full converge it stood in for. The dump runs
+   * outside the serial queue, so goal states go on meanwhile; the diff and its bundle run in it,
+   * against the engine as it is then. A dump older than goal states applied since is still safe to
+   * diff: every flow-mod it yields moves a flow to what the engine wants now, and flows those goal
+   * states touched already are that.
+   */
+  verifyInBackground(): void {
+    if (!this.#verifyPending) return;
+    this.#verifyPending = false;
+    const { session, queue, log } = this.#p;
+    void (async () => {
+      const t0 = process.hrtime.bigint();
+      const bodies = await session.dumpFlows(COOKIE_MARKER_BITS, COOKIE_MASK);
+      const dumpUs = us(t0);
+      await queue.run(() => this.#converge('verify after a trusted start', undefined, bodies));
+      log('info', 'restored flows verified', { dumpUs, elapsedUs: us(t0), flowMods: this.#lastConvergeFlowMods });
+    })().catch((e: unknown) => {
+      log('warn', 'background flow check failed; the next reconnect converges', { error: errorText(e) });
+    });
   }
 
   /** An interface came or went: bind or unbind its port in a bundle of its own. */
@@ -205,11 +257,12 @@ export class ApplyPath {
    * Hitless converge: dump our flows (cookie marker), let the engine diff them against its desired
    * table, send the difference as one bundle. Nothing is flushed; unchanged flows keep forwarding.
    */
-  async #converge(why: string, mayDelete = !this.#holdingDeletes): Promise<void> {
+  async #converge(why: string, mayDelete = !this.#holdingDeletes, dumped?: readonly Buffer[]): Promise<void> {
     const { engine, session, metrics, log } = this.#p;
     const t0 = process.hrtime.bigint();
     await session.whenReady();
-    const bodies = await session.dumpFlows(COOKIE_MARKER_BITS, COOKIE_MASK);
+    const bodies = dumped ?? (await session.dumpFlows(COOKIE_MARKER_BITS, COOKIE_MASK));
+    const dumpUs = us(t0);
     if (!this.#converged) {
       this.#installedAtStart = countFlowStats(bodies);
       this.#kindsAtStart = flowsByOwnerKind(bodies);
@@ -233,6 +286,7 @@ export class ApplyPath {
       flowMods,
       ...(mayDelete ? {} : { keptNotDesired: held }),
       dumpBodies: bodies.length,
+      ...(dumped === undefined ? { dumpUs } : {}),
       elapsedUs: us(t0),
     });
   }

@@ -260,6 +260,7 @@ export class AgentDaemon {
     if (logFrom !== undefined) {
       const t0 = Date.now();
       const read = await readGoalStateLog(stateDir, logFrom);
+      const readMs = Date.now() - t0;
       const r = await replayGoalStates(engine, monitor, read.goalStates);
       applied = r.applied;
       replayed = { records: read.goalStates.length, bytes: read.bytes };
@@ -270,6 +271,7 @@ export class AgentDaemon {
         bytes: read.bytes,
         segments: read.segments.length,
         boundPorts: r.boundPorts,
+        readMs,
         ms: Date.now() - t0,
         ...(complete ? {} : { problem, then: 'installed flows are kept until the full state is known' }),
       });
@@ -426,6 +428,7 @@ export class AgentDaemon {
     });
     const onDemand = this.#onDemand;
     this.#fullState?.start(onDemand === undefined ? undefined : () => onDemand.agentRestarted());
+    r.apply.verifyInBackground();
   }
 
   /** Re-reads the TLS files (SIGHUP): new connections get the new certificate; flows and open streams stay. */

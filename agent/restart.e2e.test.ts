@@ -82,5 +82,39 @@ if (requirePrereqs(['root', 'ovs', 'netns'])) {
     }
   });
 
+  test('a trusted start matches OVS by count, serves, then checks each flow: one changed under the agent is put back', async () => {
+    let sb: OvsSandbox | undefined;
+    let agent: AgentProcess | undefined;
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-agent-state-'));
+    try {
+      sb = await OvsSandbox.start({ name: 'agverify' });
+      await sb.addVm({ name: 'vm1', mac: P1.mac, ip: `${P1.ip}/24`, ofport: 1, iface: tapNameFor(P1.id) });
+      const args = ['--tunnel-ip', HOST_IP, '--state-dir', stateDir];
+      agent = await startAgent(sb, args);
+      await agent.push(goalState({ hostIp: HOST_IP, cidr: '10.212.0.0/24', gatewayIp: '10.212.0.1', ports: [P1, P2] }));
+      const before = await dumpOurFlows(sb);
+      await agent.kill9();
+      agent = undefined;
+      // Same count, other actions: what only a flow-by-flow check can see.
+      const victim = before.find((l) => !l.includes('actions=drop'));
+      assert.ok(victim !== undefined);
+      await sb.ofctl(['--strict', 'mod-flows', 'br-int', victim.replace(/ actions=.*$/, ' actions=drop')]);
+      assert.not.equal(await dumpOurFlows(sb), before);
+
+      agent = await startAgent(sb, args);
+      const a = agent;
+      assert.is(a.logs.find((l) => l.msg === 'agent ready')?.convergeFlowMods, 0, 'ready before any flow-mod');
+      assert.ok(a.logs.some((l) => String(l.msg).startsWith('installed flows match the restored state')));
+      await until('the background check', async () => a.logs.some((l) => l.msg === 'restored flows verified'));
+      const verified = a.logs.find((l) => l.msg === 'restored flows verified');
+      assert.ok(Number(verified?.flowMods) >= 1, JSON.stringify(verified));
+      assert.equal(await dumpOurFlows(sb), before, 'the changed flow is put back');
+    } finally {
+      await agent?.stop();
+      await sb?.stop();
+      fs.rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
   test.run();
 }

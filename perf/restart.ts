@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { OperationStatus } from '../proto';
-import { countOurFlows, startAgent, type AgentProcess } from '../agent/e2e-helpers';
+import { countOurFlows, startAgent, until, type AgentProcess } from '../agent/e2e-helpers';
 import { tapNameFor } from '../agent/ovsdb';
 import { OvsSandbox } from '../test/sandbox';
 import { HOST_A, NEIGHBORS_PORT } from '../test/fixtures/goalstates';
@@ -40,6 +40,14 @@ export interface RestartBenchResult {
   readonly replayMs: number | null;
   readonly replayedGoalStates: number | null;
   readonly convergeMs: number | null;
+  /** Of replayMs, reading the log files. */
+  readonly readLogMs: number | null;
+  /**
+   * After a trusted start that matched OVS by flow count: the flow-by-flow check the agent runs once
+   * ready (dump outside the serial queue, diff in it), and the flow-mods it sent.
+   */
+  readonly verifyMs: number | null;
+  readonly verifyFlowMods: number | null;
   /** The state dir's size on disk before the kill. */
   readonly stateDirMB: number;
 }
@@ -90,7 +98,18 @@ export async function runRestartBench(opts: RestartBenchOptions): Promise<Restar
     agent = await startAgent(sb, args, 10 * 60_000);
     const restartMs = performance.now() - t0;
     const ready = agent.logs.find((l) => l.msg === 'agent ready');
+    const a = agent;
+    const trustedByCount = a.logs.some((l) => String(l.msg).startsWith('installed flows match the restored state'));
+    if (trustedByCount) {
+      log('waiting for the background flow check');
+      await until(
+        'the background flow check',
+        async () => a.logs.some((l) => l.msg === 'restored flows verified'),
+        10 * 60_000,
+      );
+    }
     const flowsAfter = await countOurFlows(sb);
+    const verifyUs = logField(agent, 'restored flows verified', 'elapsedUs');
     const convergeUs = logField(agent, 'converged', 'elapsedUs');
     return {
       bench: 'restart',
@@ -103,6 +122,9 @@ export async function runRestartBench(opts: RestartBenchOptions): Promise<Restar
       replayMs: logField(agent, 'goal-state log replayed', 'ms'),
       replayedGoalStates: logField(agent, 'goal-state log replayed', 'goalStates'),
       convergeMs: convergeUs === null ? null : Math.round(convergeUs / 1000),
+      readLogMs: logField(agent, 'goal-state log replayed', 'readMs'),
+      verifyMs: verifyUs === null ? null : Math.round(verifyUs / 1000),
+      verifyFlowMods: logField(agent, 'restored flows verified', 'flowMods'),
       stateDirMB,
     };
   } finally {

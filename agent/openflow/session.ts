@@ -41,6 +41,8 @@ import {
   encodeEchoRequest,
   encodeFeaturesRequest,
   encodeFlowStatsRequest,
+  encodeAggregateStatsRequest,
+  aggregateFlowCount,
   encodeHello,
   encodePacketOut,
   encodeSetConfig,
@@ -196,6 +198,8 @@ interface BundleWait {
 interface DumpWait {
   readonly kind: 'dump';
   readonly xid: number;
+  /** OFPMP.FLOW or OFPMP.AGGREGATE. */
+  readonly mpType: number;
   readonly bodies: Buffer[];
   readonly resolve: (bodies: Buffer[]) => void;
   readonly reject: (e: SessionError) => void;
@@ -406,15 +410,33 @@ export class OpenFlowSession extends EventEmitter {
   }
 
   /** Every flow whose cookie matches `cookie` under `mask` (all tables): FLOW_STATS reply bodies. */
-  async dumpFlows(cookie: bigint, mask: bigint): Promise<Buffer[]> {
+  dumpFlows(cookie: bigint, mask: bigint): Promise<Buffer[]> {
+    return this.#multipart(OFPMP.FLOW, 'flow dump', (xid, v) =>
+      encodeFlowStatsRequest(xid, v, { cookie, cookieMask: mask }),
+    );
+  }
+
+  /** How many flows have a cookie matching `cookie` under `mask` (AGGREGATE stats: one small reply). */
+  async countFlows(cookie: bigint, mask: bigint): Promise<number> {
+    const bodies = await this.#multipart(OFPMP.AGGREGATE, 'flow count', (xid, v) =>
+      encodeAggregateStatsRequest(xid, v, { cookie, cookieMask: mask }),
+    );
+    return bodies.reduce((n, b) => n + aggregateFlowCount(b), 0);
+  }
+
+  async #multipart(
+    mpType: number,
+    what: string,
+    encode: (xid: number, version: OfVersion) => Buffer,
+  ): Promise<Buffer[]> {
     const ready = this.#requireReady();
     const xid = this.#nextXid();
     const done = new Promise<Buffer[]>((resolve, reject) => {
-      this.#waits.set(xid, { kind: 'dump', xid, bodies: [], resolve, reject });
+      this.#waits.set(xid, { kind: 'dump', xid, mpType, bodies: [], resolve, reject });
     });
-    const timer = this.#timeout(this.#opts.requestTimeoutMs, 'flow dump');
+    const timer = this.#timeout(this.#opts.requestTimeoutMs, what);
     try {
-      await this.#write(ready.conn, encodeFlowStatsRequest(xid, ready.version, { cookie, cookieMask: mask }));
+      await this.#write(ready.conn, encode(xid, ready.version));
       return await Promise.race([done, timer.promise]);
     } finally {
       timer.cancel();
@@ -628,7 +650,7 @@ export class OpenFlowSession extends EventEmitter {
       case 'multipart_reply': {
         const w = this.#waits.get(msg.xid);
         if (w?.kind !== 'dump') return;
-        if (msg.mpType !== OFPMP.FLOW) return;
+        if (msg.mpType !== w.mpType) return;
         // The body is a view into a socket chunk; copy it, the engine keeps it past this tick.
         w.bodies.push(Buffer.from(msg.body));
         if (!msg.more) w.resolve(w.bodies);
