@@ -32,7 +32,7 @@ import { OnDemandClient } from './ondemand';
 import { PacketInHandler } from './packet-in';
 import { FullStateWatch, clearReadBack, markReadBack, readBackMarked } from './read-back';
 import { snapshotBehind } from './snapshot-lag';
-import { GoalStateLog, listSegments, readGoalStateLog } from './goalstate-log';
+import { GoalStateLog, listSegments, readGoalStateLog, type LogReplay } from './goalstate-log';
 import { replayGoalStates } from './replay';
 import { SerialQueue } from './serial-queue';
 import { XdpArpDataplane } from './xdp-arp';
@@ -129,12 +129,20 @@ export class AgentDaemon {
   }
 
   async #start(): Promise<void> {
-    const monitor = await this.#openOvsdb();
-    const { snapshot, logFrom, trusted, behind } = await this.#localState();
-    const restored = await this.#openEngine(monitor, snapshot);
-    const engine = restored.engine;
     const stateDir = this.#opts.stateDir;
-    const logged = await this.#restoreLog(engine, monitor, restored.snapshot === undefined ? undefined : logFrom);
+    const { snapshot, logFrom, trusted, behind } = await this.#localState();
+    // The log is read while OVSDB connects and the engine's workers start: at 1M neighbors it is 200 MB.
+    const logRead =
+      stateDir !== undefined && snapshot !== undefined && logFrom !== undefined
+        ? readGoalStateLog(stateDir, logFrom)
+        : undefined;
+    const [ovsdb, opened] = await Promise.allSettled([this.#openOvsdb(), this.#openEngine(snapshot)]);
+    if (ovsdb.status === 'rejected') throw ovsdb.reason;
+    if (opened.status === 'rejected') throw opened.reason;
+    const monitor = ovsdb.value;
+    const restored = opened.value;
+    const engine = restored.engine;
+    const logged = await this.#restoreLog(engine, monitor, restored.snapshot, restored.snapshot && logRead);
     this.#goalLog = logged.goalLog;
     const host = new HostState(
       {
@@ -242,44 +250,45 @@ export class AgentDaemon {
   }
 
   /**
-   * Replays the goal states logged after the snapshot (from segment `logFrom`), then opens the log
-   * this run appends to, in a segment of its own. `complete`: the engine holds everything the log
-   * says was committed. `anchored`: the snapshot on disk names the log (else one must be written
-   * before the first append; an older snapshot without `logFrom` is one of those).
+   * Replays the goal states logged after the snapshot (`logRead`, a read of its segments begun
+   * earlier), binds the held ports the bridge has, then opens the log this run appends to, in a
+   * segment of its own. `complete`: the engine holds everything the log says was committed.
+   * `anchored`: the snapshot on disk names the log (else one must be written before the first
+   * append; an older snapshot without `logFrom` is one of those).
    */
   async #restoreLog(
     engine: Engine,
     monitor: InterfaceMonitor,
-    logFrom: number | undefined,
+    snapshot: StoreSnapshot | undefined,
+    logRead: Promise<LogReplay> | undefined,
   ): Promise<{ goalLog: GoalStateLog | undefined; complete: boolean; anchored: boolean; applied: number }> {
     const stateDir = this.#opts.stateDir;
-    if (stateDir === undefined) return { goalLog: undefined, complete: true, anchored: true, applied: 0 };
-    let complete = true;
-    let applied = 0;
-    let replayed = { records: 0, bytes: 0 };
-    if (logFrom !== undefined) {
-      const t0 = Date.now();
-      const read = await readGoalStateLog(stateDir, logFrom);
-      const readMs = Date.now() - t0;
-      const r = await replayGoalStates(engine, monitor, read.goalStates);
-      applied = r.applied;
-      replayed = { records: read.goalStates.length, bytes: read.bytes };
-      const problem = read.problem ?? r.problem;
-      complete = problem === undefined;
-      this.#log(complete ? 'info' : 'warn', 'goal-state log replayed', {
+    const t0 = Date.now();
+    const read = await logRead;
+    const readMs = Date.now() - t0;
+    const heldPorts = (snapshot?.resources.port ?? []).map((p) => p.id);
+    const r = await replayGoalStates(engine, monitor, read?.goalStates ?? [], heldPorts);
+    const problem = read?.problem ?? r.problem;
+    if (read !== undefined) {
+      this.#log(problem === undefined ? 'info' : 'warn', 'goal-state log replayed', {
         goalStates: r.applied,
         bytes: read.bytes,
         segments: read.segments.length,
         boundPorts: r.boundPorts,
-        readMs,
+        waitedForReadMs: readMs,
         ms: Date.now() - t0,
-        ...(complete ? {} : { problem, then: 'installed flows are kept until the full state is known' }),
+        ...(problem === undefined ? {} : { problem, then: 'installed flows are kept until the full state is known' }),
       });
     }
+    const complete = problem === undefined;
+    const applied = r.applied;
+    if (stateDir === undefined) return { goalLog: undefined, complete, anchored: true, applied };
+    const replayed = { records: read?.goalStates.length ?? 0, bytes: read?.bytes ?? 0 };
+    const logFrom = read?.segments[0];
     const segments = await listSegments(stateDir);
     const next = Math.max(-1, (logFrom ?? 0) - 1, ...segments) + 1;
     const goalLog = await GoalStateLog.open(stateDir, next, this.#log, replayed);
-    return { goalLog, complete, anchored: logFrom !== undefined && complete, applied };
+    return { goalLog, complete, anchored: read !== undefined && complete, applied };
   }
 
   /** The full state is known: delete what it does not want, make the snapshot a full one, then drop the marker. */
@@ -338,34 +347,28 @@ export class AgentDaemon {
    * empty (read-back).
    */
   async #openEngine(
-    monitor: InterfaceMonitor,
     snapshot: StoreSnapshot | undefined,
   ): Promise<{ engine: Engine; snapshot: StoreSnapshot | undefined }> {
     if (snapshot !== undefined) {
       try {
-        return { engine: await this.#createEngine(monitor, snapshot), snapshot };
+        return { engine: await this.#createEngine(snapshot), snapshot };
       } catch (e: unknown) {
         this.#log('warn', 'snapshot refused by the engine; reading the installed flows back instead', {
           error: errorText(e),
         });
       }
     }
-    return { engine: await this.#createEngine(monitor, undefined), snapshot: undefined };
+    return { engine: await this.#createEngine(undefined), snapshot: undefined };
   }
 
-  async #createEngine(monitor: InterfaceMonitor, snapshot: StoreSnapshot | undefined): Promise<Engine> {
+  /** Restored ports learn their ofports once OVSDB is up (replayGoalStates): the two start side by side. */
+  async #createEngine(snapshot: StoreSnapshot | undefined): Promise<Engine> {
     const o = this.#opts;
-    const ofports = new Map<string, number>();
-    for (const p of snapshot?.resources.port ?? []) {
-      const ofport = monitor.track(p.id);
-      if (ofport !== null) ofports.set(p.id, ofport);
-    }
     const engine = await Engine.create({
       workers: o.workers,
       localTunnelIp: o.tunnelIp === undefined ? undefined : parseIpv4(o.tunnelIp),
       tunnelOfport: o.tunnelOfport,
       snapshot,
-      ofports,
       arpAnswers: (o.dataplane ?? 'ovs') === 'ebpf' ? 'none' : 'flows',
     });
     this.#engine = engine;

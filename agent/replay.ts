@@ -1,5 +1,5 @@
 // Start-up: the goal states logged since the snapshot (agent/goalstate-log.ts), applied to the
-// restored engine in the order they were committed, without OVS. The engine then holds what it
+// restored engine in the order they were committed, without OVS; then the held ports bound. The engine then holds what it
 // held when the previous run stopped; the start-up converge checks OVS against it.
 //
 // Why through engine.prepare: it is the path the goal states took the first time (the neighbor
@@ -23,17 +23,19 @@ export interface ReplayResult {
 const CHANGED: ReadonlySet<OperationStatus> = new Set([OperationStatus.SUCCESS, OperationStatus.PENDING]);
 
 /**
- * Applies `goalStates` in order. Ports they create or delete are tracked by the monitor, and those
- * already on the bridge are bound at the end (one host-facts transaction), as the apply path binds
- * them after each commit.
+ * Applies `goalStates` in order. The ports held before them (`heldPorts`, the snapshot's) and those
+ * they create are tracked by the monitor, and the ones on the bridge are bound at the end (one
+ * host-facts transaction), as the apply path binds them after each commit.
  */
 export async function replayGoalStates(
   engine: Engine,
   monitor: InterfaceMonitor,
   goalStates: readonly LoggedGoalState[],
+  heldPorts: Iterable<string>,
 ): Promise<ReplayResult> {
-  // Port id → true: created or changed (bind it if the bridge has it); false: deleted (unbind it).
+  // Port id → true: held (bind it if the bridge has it); false: deleted (unbind it).
   const ports = new Map<string, boolean>();
+  for (const id of heldPorts) ports.set(id, true);
   let applied = 0;
   let problem: string | undefined;
   for (const g of goalStates) {

@@ -48,6 +48,8 @@ export interface RestartBenchResult {
    */
   readonly verifyMs: number | null;
   readonly verifyFlowMods: number | null;
+  /** When the restarted agent logged each step, in ms from its spawn (its log lines' timestamps). */
+  readonly timelineMs: Readonly<Record<string, number>>;
   /** The state dir's size on disk before the kill. */
   readonly stateDirMB: number;
 }
@@ -65,6 +67,24 @@ const logField = (agent: AgentProcess, msg: string, field: string): number | nul
   const line = agent.logs.find((l) => l.msg === msg && typeof l[field] === 'number');
   return line === undefined ? null : (line[field] as number);
 };
+
+/** The restarted agent's start-up steps: the first log line of each, by message. */
+const STEPS: Readonly<Record<string, string>> = {
+  bridge: 'bridge ensured',
+  engine: 'engine ready',
+  replayed: 'goal-state log replayed',
+  counted: 'installed flows match the restored state in number; each is checked after start-up',
+  ready: 'agent ready',
+};
+
+function timeline(agent: AgentProcess, spawnedAt: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [step, msg] of Object.entries(STEPS)) {
+    const line = agent.logs.find((l) => l.msg === msg);
+    if (typeof line?.ts === 'string') out[step] = Date.parse(line.ts) - spawnedAt;
+  }
+  return out;
+}
 
 export async function runRestartBench(opts: RestartBenchOptions): Promise<RestartBenchResult> {
   const log = opts.progress ?? (() => undefined);
@@ -95,6 +115,7 @@ export async function runRestartBench(opts: RestartBenchOptions): Promise<Restar
     await agent.kill9();
     agent = undefined;
     const t0 = performance.now();
+    const spawnedAt = Date.now();
     agent = await startAgent(sb, args, 10 * 60_000);
     const restartMs = performance.now() - t0;
     const ready = agent.logs.find((l) => l.msg === 'agent ready');
@@ -125,6 +146,7 @@ export async function runRestartBench(opts: RestartBenchOptions): Promise<Restar
       readLogMs: logField(agent, 'goal-state log replayed', 'readMs'),
       verifyMs: verifyUs === null ? null : Math.round(verifyUs / 1000),
       verifyFlowMods: logField(agent, 'restored flows verified', 'flowMods'),
+      timelineMs: timeline(agent, spawnedAt),
       stateDirMB,
     };
   } finally {
