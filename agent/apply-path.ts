@@ -173,13 +173,15 @@ export class ApplyPath {
    * flow is kept (read back) and no converge deletes until sweep(): an empty or partial engine is not
    * a reason to remove what forwards traffic now.
    */
-  async convergeAtStartup(trusted: boolean): Promise<void> {
+  async convergeAtStartup(trusted: boolean, counted?: Promise<number>): Promise<void> {
     const { session, queue, log } = this.#p;
     this.#holdingDeletes = !trusted;
     for (let attempt = 1; ; attempt++) {
       await session.whenReady();
       try {
-        await queue.run(() => (trusted ? this.#startTrusted() : this.#converge('startup')));
+        await queue.run(() =>
+          trusted ? this.#startTrusted(attempt === 1 ? counted : undefined) : this.#converge('startup'),
+        );
         break;
       } catch (e: unknown) {
         if (!(e instanceof SessionError) || e.code !== 'OF_SESSION_DOWN' || attempt >= STARTUP_CONVERGE_ATTEMPTS)
@@ -193,15 +195,16 @@ export class ApplyPath {
   }
 
   /**
-   * A start from a trusted state: when OVS holds as many of our flows as the engine wants, they are
+   * A start from a trusted state (`counted`: OVS's count of our flows, if taken while the engine was
+   * restored): when OVS holds as many of our flows as the engine wants, they are
    * taken as installed now and checked one by one after the agent is ready (verifyInBackground). A
    * dump of two million flows takes OVS tens of seconds; an agent killed and restarted finds OVS as
    * it left it, and the count (one AGGREGATE reply) catches a switch that was restarted or touched.
    */
-  async #startTrusted(): Promise<void> {
+  async #startTrusted(counted: Promise<number> | undefined): Promise<void> {
     const { engine, session, metrics, log } = this.#p;
     const t0 = process.hrtime.bigint();
-    const [installed, stats] = await Promise.all([session.countFlows(COOKIE_MARKER_BITS, COOKIE_MASK), engine.stats()]);
+    const [installed, stats] = await Promise.all([counted ?? countOurFlows(session), engine.stats()]);
     if (installed !== stats.flows) {
       log('info', 'installed flows differ in number from the restored state; converging now', {
         installed,
@@ -618,6 +621,12 @@ async function readyWithin(session: OpenFlowSession, ms: number): Promise<void> 
 }
 
 /** Entries in FLOW_STATS reply bodies, by their length fields only (OpenFlow 1.3 §7.3.5.2: ofp_flow_stats starts with u16 length). */
+/** Our flows in OVS, by cookie (one AGGREGATE reply, where a dump of a million flows takes seconds). */
+export async function countOurFlows(session: OpenFlowSession): Promise<number> {
+  await session.whenReady();
+  return session.countFlows(COOKIE_MARKER_BITS, COOKIE_MASK);
+}
+
 function countFlowStats(bodies: readonly Uint8Array[]): number {
   let n = 0;
   for (const b of bodies) {

@@ -21,7 +21,7 @@ import { GoalStateServer } from './grpc/server';
 import { NatsSouthbound } from './nats/consumer';
 import { InterfaceMonitor, OvsdbClient, ensureBridge, ensureVxlanPort, type PortEvent } from './ovsdb';
 import { OpenFlowSession, mgmtSocketPath, type PacketIn } from './openflow/session';
-import { ApplyPath } from './apply-path';
+import { ApplyPath, countOurFlows } from './apply-path';
 import { errorText } from '../core/errors';
 import { DaemonError } from './errors';
 import { HostState, readSnapshot, setAsideSnapshot } from './host-state';
@@ -142,6 +142,10 @@ export class AgentDaemon {
     const monitor = ovsdb.value;
     const restored = opened.value;
     const engine = restored.engine;
+    const session = this.#openSession();
+    // OVS's count of our flows, taken while the engine restores: nothing else writes them until we serve.
+    const counted = trusted && restored.snapshot !== undefined ? countOurFlows(session) : undefined;
+    counted?.catch(() => undefined); // awaited by the start-up converge, which retries a failed count
     const logged = await this.#restoreLog(engine, monitor, restored.snapshot, restored.snapshot && logRead);
     this.#goalLog = logged.goalLog;
     const host = new HostState(
@@ -160,11 +164,6 @@ export class AgentDaemon {
     );
     if (restored.snapshot !== undefined) await host.syncRestored();
     if (logged.applied > 0) host.afterCommit(true); // the DHCP table was built from the snapshot alone
-    const session = new OpenFlowSession({
-      socketPath: mgmtSocketPath(this.#opts.ovsRundir, this.#opts.bridge),
-      log: (level, msg, fields) => this.#log(level, msg, fields),
-    });
-    this.#session = session;
     const apply = new ApplyPath({
       engine,
       session,
@@ -186,13 +185,12 @@ export class AgentDaemon {
       log: this.#log,
     });
     session.on('packet_in', (p: PacketIn) => packetIns.handle(p));
-    session.start();
     const fullStateKnown = trusted && restored.snapshot !== undefined && logged.complete;
     // Before any snapshot of this run can be written: until the sweep, it would not be a full state.
     if (!fullStateKnown) await this.#tryStateDir(() => markReadBack(stateDir, 'no trusted snapshot at start-up'));
     // The log this run appends to must follow a snapshot that names it.
     if (!logged.anchored) await this.#tryStateDir(() => host.snapshotNow());
-    await apply.convergeAtStartup(fullStateKnown);
+    await apply.convergeAtStartup(fullStateKnown, fullStateKnown ? counted : undefined);
     if (apply.holdingDeletes) {
       this.#log('warn', 'installed flows read back and kept until the full state is known', {
         ...apply.readBack,
@@ -207,6 +205,20 @@ export class AgentDaemon {
       await this.#tryStateDir(() => clearReadBack(stateDir));
     }
     await this.#serve(packetIns);
+  }
+
+  /**
+   * The OpenFlow session, connecting from now on (a service connection: OVS flushes nothing). Until
+   * the packet-in handler is attached, a packet-in is dropped, as while no agent runs.
+   */
+  #openSession(): OpenFlowSession {
+    const session = new OpenFlowSession({
+      socketPath: mgmtSocketPath(this.#opts.ovsRundir, this.#opts.bridge),
+      log: (level, msg, fields) => this.#log(level, msg, fields),
+    });
+    this.#session = session;
+    session.start();
+    return session;
   }
 
   /**

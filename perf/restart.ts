@@ -40,8 +40,8 @@ export interface RestartBenchResult {
   readonly replayMs: number | null;
   readonly replayedGoalStates: number | null;
   readonly convergeMs: number | null;
-  /** Of replayMs, reading the log files. */
-  readonly readLogMs: number | null;
+  /** Of replayMs, waiting for the log files (read while OVSDB connects and the workers start). */
+  readonly waitedForLogMs: number | null;
   /**
    * After a trusted start that matched OVS by flow count: the flow-by-flow check the agent runs once
    * ready (dump outside the serial queue, diff in it), and the flow-mods it sent.
@@ -143,7 +143,7 @@ export async function runRestartBench(opts: RestartBenchOptions): Promise<Restar
       replayMs: logField(agent, 'goal-state log replayed', 'ms'),
       replayedGoalStates: logField(agent, 'goal-state log replayed', 'goalStates'),
       convergeMs: convergeUs === null ? null : Math.round(convergeUs / 1000),
-      readLogMs: logField(agent, 'goal-state log replayed', 'readMs'),
+      waitedForLogMs: logField(agent, 'goal-state log replayed', 'waitedForReadMs'),
       verifyMs: verifyUs === null ? null : Math.round(verifyUs / 1000),
       verifyFlowMods: logField(agent, 'restored flows verified', 'flowMods'),
       timelineMs: timeline(agent, spawnedAt),
