@@ -41,8 +41,12 @@ export async function replayGoalStates(
   for (const g of goalStates) {
     let prepared;
     try {
-      // The flow-mods are already in OVS: each chunk's buffer goes straight back to its partition.
-      prepared = await engine.prepare(g.bytes, g.version, { onDelta: (_delta, _bundle, release) => release() });
+      // The flows are in OVS already: no lane flow-mod is written, and each chunk's buffer goes
+      // straight back to its partition.
+      prepared = await engine.prepare(g.bytes, g.version, {
+        restoring: true,
+        onDelta: (_delta, _bundle, release) => release(),
+      });
     } catch (e: unknown) {
       // It was committed once, so the engine planned it then: the held state is not what it was.
       problem = `goal state ${applied + 1} of ${goalStates.length} no longer plans: ${errorText(e)}`;

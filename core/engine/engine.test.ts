@@ -300,6 +300,28 @@ test('adding one neighbor to a held state yields exactly its two flows', async (
   await e.close();
 });
 
+test('restoring: the same held flows and the same next deltas as a push, without the lane flow-mod bytes', async () => {
+  const bytes = neighborsGoalStateV2Bytes(400);
+  const pushed = await engineWith(2);
+  const restored = await engineWith(2);
+  const sizeOf = (p: { deltas: readonly Uint8Array[] }): number => p.deltas.reduce((n, d) => n + d.length, 0);
+  const a = await pushed.prepare(bytes, 2);
+  const b = await restored.prepare(bytes, 2, { restoring: true });
+  assert.is(b.add, a.add, 'the same flows are counted');
+  assert.ok(sizeOf(b) < sizeOf(a) / 10, `lane flow-mods not written: ${sizeOf(b)} of ${sizeOf(a)} bytes`);
+  await pushed.commit(a.txns);
+  await restored.commit(b.txns);
+  assert.equal(flowsText(await restored.desiredFlows()), flowsText(await pushed.desiredFlows()));
+  // What comes next is planned against the same held state.
+  const gone = neighborsGoalStateV2(5, { startIndex: 3, hostResources: false, operationType: OperationType.DELETE });
+  const next = GoalStateV2.encode({ ...gone, vpcStates: {}, subnetStates: {}, portStates: {} }).finish();
+  const x = await pushed.prepare(next, 2);
+  const y = await restored.prepare(next, 2);
+  assert.equal(deltaText(y.deltas), deltaText(x.deltas));
+  await pushed.close();
+  await restored.close();
+});
+
 test('a part with no neighbor and no shared resource is idle; a shared resource wakes every part', () => {
   const one = neighborsGoalStateV2(1, { startIndex: 7, hostResources: false });
   const alone = splitGoalState(

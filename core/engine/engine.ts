@@ -88,6 +88,12 @@ export interface PrepareOptions {
    * every delta of the earlier bundle id. `Prepared.bundleId` is the last one.
    */
   readonly onDelta?: (delta: Uint8Array, bundleId: number, release: () => void) => void;
+  /**
+   * The goal state's flows are installed already (a restart replaying its log): plan and count them,
+   * but write no bytes for the neighbor lane's flow-mods, which at a million neighbors are 400 MB.
+   * The deltas then hold only the other flows' flow-mods: they are not meant for OVS.
+   */
+  readonly restoring?: boolean;
 }
 
 export interface Prepared {
@@ -218,9 +224,7 @@ export class Engine {
     // The only partition at work can look for contests as it ends: no other one is changing.
     const alone = active.length === 1 ? active[0] : -1;
     const settled = await Promise.all(
-      this.#parts.map((b, p) =>
-        this.#preparePartition(b, p, split.chunks[p], version, bundleId, opts.onDelta, p === alone),
-      ),
+      this.#parts.map((b, p) => this.#preparePartition(b, p, split.chunks[p], version, bundleId, opts, p === alone)),
     );
     const failure = settled.flat().find((r) => r.status === 'rejected');
     if (failure !== undefined) {
@@ -268,9 +272,10 @@ export class Engine {
     chunks: readonly SplitChunk[],
     version: 1 | 2,
     bundleId: number,
-    onDelta: ((delta: Uint8Array, bundleId: number, release: () => void) => void) | undefined,
+    opts: PrepareOptions,
     candidates: boolean,
   ): Promise<PromiseSettledResult<PrepareResult>[]> {
+    const onDelta = opts.onDelta;
     // Buffers the consumer released, going back to the partition with its next chunk.
     const spare: ArrayBuffer[] = [];
     // Input buffers the partition handed back, for the next chunks' copies.
@@ -289,6 +294,7 @@ export class Engine {
           enc: chunkEnc(bundleId, p, k),
           continues: k > 0,
           ...(movable ? { returnInput: true } : {}),
+          ...(opts.restoring === true ? { restoring: true } : {}),
           ...(k === 0 && chunks.length > 1
             ? { expectedNeighbors: sum(chunks.map((c) => c.neighborOrder.length)) }
             : {}),

@@ -36,8 +36,10 @@ export class LaneDelta {
     tunnelOfport: number,
     /** The buffer to start with, sized for the expected messages (growing later means copying). */
     buffer: Uint8Array,
+    /** Count the messages and keep their rows, write no bytes (the flows are installed: a restore). */
+    private readonly countOnly = false,
   ) {
-    this.#buf = buffer.length >= MAX_MESSAGE ? buffer : new Uint8Array(MAX_MESSAGE);
+    this.#buf = buffer.length >= MAX_MESSAGE || countOnly ? buffer : new Uint8Array(MAX_MESSAGE);
     this.#xid = firstXid >>> 0;
     this.#record.tunnelOfport = tunnelOfport;
   }
@@ -48,6 +50,10 @@ export class LaneDelta {
 
   /** Writes the `family` flow of `row` with `command`. */
   write(lane: NeighborLane, row: number, family: NeighborFamily, command: FlowModCommand): void {
+    if (this.countOnly) {
+      this.#count(row, command);
+      return;
+    }
     if (this.#pos + MAX_MESSAGE > this.#buf.length) {
       const grown = new Uint8Array(this.#buf.length * 2 + MAX_MESSAGE);
       grown.set(this.#buf.subarray(0, this.#pos));
@@ -69,6 +75,10 @@ export class LaneDelta {
       NEIGHBOR_COOKIE_HIGH ?? 0,
       lane.idHash(row),
     );
+    this.#count(row, command);
+  }
+
+  #count(row: number, command: FlowModCommand): void {
     this.#xid = (this.#xid + 1) >>> 0;
     this.rows.push(command === 'delete_strict' ? -1 : row);
     if (command === 'add') this.add++;

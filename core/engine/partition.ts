@@ -228,6 +228,7 @@ export class PartitionEngine {
     enc: EncodeContext,
     continues = false,
     candidates = false,
+    restoring = false,
   ): PrepareResult {
     if (!continues) {
       this.#assertNoOpen();
@@ -253,7 +254,10 @@ export class PartitionEngine {
       enc.bundleId,
       enc.firstXid,
       this.#facts.tunnelOfport ?? 0,
-      this.#output.take(count * recordEncoder.bytesFor(this.#homes.records.families, 'add')),
+      restoring
+        ? new Uint8Array(0)
+        : this.#output.take(count * recordEncoder.bytesFor(this.#homes.records.families, 'add')),
+      restoring,
     );
     // A neighbor entry the ordinary decoder refuses throws after the plan and the lane have moved:
     // both go back before the error goes up, so a refused goal state leaves nothing planned.

@@ -36,6 +36,8 @@ export type WorkerTask =
       readonly spare?: readonly ArrayBuffer[];
       /** The last chunk of the only partition at work: look for contest candidates at once. */
       readonly candidates?: boolean;
+      /** The flows are installed already (engine.ts PrepareOptions.restoring): lane flow-mods are counted, not written. */
+      readonly restoring?: boolean;
     }
   | { readonly type: 'hostFacts'; readonly facts: HostFacts; readonly enc: EncodeContext }
   | { readonly type: 'commit'; readonly txn: number }

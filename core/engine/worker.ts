@@ -64,6 +64,7 @@ export class PartitionHost {
       task.enc,
       task.continues === true,
       task.candidates === true,
+      task.restoring === true,
     );
     // Nothing keeps the input after prepare (ids and strings are copied out of it).
     const input = task.returnInput === true ? (task.bytes.buffer as ArrayBuffer) : undefined;
