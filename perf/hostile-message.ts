@@ -7,18 +7,17 @@
 //   last byte, then are cancelled; reported: how many were refused by the receive budget, the
 //   agent's RSS while they are held and after they are cancelled.
 // Run: ALCOR_SANDBOX_TAG=x node dist/perf/hostile-message.js [partialMb=200] [streams=8]
-import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { goalState, pushRawV2, repeatedSmallField, startAgent, type AgentProcess } from '../agent/e2e-helpers';
 import { OvsSandbox } from '../test/sandbox';
+import { processMemoryMB } from './proc-memory';
 
 const MiB = 1024 * 1024;
 
 function memOf(pid: number): { rssMb: number; hwmMb: number } {
-  const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-  return { rssMb: Math.round(kb('VmRSS') / 1024), hwmMb: Math.round(kb('VmHWM') / 1024) };
+  const m = processMemoryMB(pid);
+  return { rssMb: m.rssMB, hwmMb: m.peakMB };
 }
 
 async function absurd(agent: AgentProcess, pid: number): Promise<Record<string, unknown>> {

@@ -20,6 +20,7 @@ import { GoalStateV2 } from '../proto';
 import { HOST_A, NEIGHBORS_PORT, neighborsGoalStateV2 } from '../test/fixtures/goalstates';
 import { neighborsFixtureFile } from './fixture-file';
 import { floorBundle, replayBundle } from './openflow-floor';
+import { processMemoryMB } from './proc-memory';
 
 const run = promisify(execFile);
 const BIN = path.join(__dirname, '..', '..', 'bin', 'alcor-agent.js');
@@ -53,12 +54,18 @@ export interface OvsBenchResult {
   /** agentMs / floorMs and agentColdMs / floorColdMs: how close the agent comes to what OVS itself needs. */
   readonly agentPerFloor: number;
   readonly agentColdPerFloorCold: number;
+  /** The agent's peak resident memory over the whole run (VmHWM: cold push, delete, warm push, singles). */
+  readonly agentPeakRssMB: number;
+  /** Its resident memory once the pushes are done and it has been idle (AFTER_SETTLE_MS). */
+  readonly agentRssAfterMB: number;
 }
 
 /** Single-neighbor goal states timed after the bulk one (in steady state: see SETTLE_MS). */
 const SINGLES = 1001;
 /** Pause after the bulk push, so the singles do not time the agent's clean-up of it (GC of 100k+ objects). */
 const SETTLE_MS = 1000;
+/** Idle time before the agent's resident memory is read after the pushes (its collector runs when idle). */
+const AFTER_SETTLE_MS = 3000;
 
 /** A GoalStateV2 holding just neighbor i, pre-encoded. */
 export function oneNeighbor(i: number): Uint8Array {
@@ -177,6 +184,10 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     const times = (await pushSequence(address, singles)).sort((x, y) => x - y);
     const incrementalMedianMs = times.length === 0 ? null : times[Math.floor(times.length / 2)];
+    const pid = agent.child.pid as number;
+    const agentPeakRssMB = processMemoryMB(pid).peakMB;
+    await new Promise((r) => setTimeout(r, AFTER_SETTLE_MS));
+    const agentRssAfterMB = processMemoryMB(pid).rssMB;
     await agent.stop(); // graceful: the flows stay
     // The baseline loads the bulk goal state's flows only.
     await sb.ofctl(['del-flows', 'br-int', OUR_FLOWS], { timeoutMs: 10 * 60_000 });
@@ -226,6 +237,8 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
       floorMs: round(floor.warmMs),
       agentPerFloor: ratioOf(agentMs, floor.warmMs),
       agentColdPerFloorCold: ratioOf(agentColdMs, floor.coldMs),
+      agentPeakRssMB,
+      agentRssAfterMB,
     };
   } finally {
     await agent?.stop().catch(() => undefined);
