@@ -41,6 +41,8 @@ import type { GoalStateLog } from './goalstate-log';
 
 const LOGGED_INVALID_MAX = 20;
 const STARTUP_CONVERGE_ATTEMPTS = 5;
+/** Deltas per engine partition encoded and not yet flushed to OVS (engine.ts PrepareOptions.window). */
+const DELTA_WINDOW = 4;
 /** How long a goal state waits for a reconnecting OpenFlow session before it fails. */
 const OVS_WAIT_MS = 10_000;
 
@@ -375,7 +377,10 @@ export class ApplyPath {
     let streamBundle = -1;
     try {
       const prepared = await engine.prepare(bytes, version, {
-        onDelta: (delta, bundleId) => {
+        // Backpressure: a partition encodes ahead of the socket by at most this many chunks, and
+        // reuses each chunk's buffer once the socket has flushed it (bounded memory while OVS parses).
+        window: DELTA_WINDOW,
+        onDelta: (delta, bundleId, release) => {
           // A new bundle id: the engine started over (engine.ts PrepareOptions); the old bundle goes.
           if (stream !== undefined && streamBundle !== bundleId) {
             stream.abandon('the engine planned the goal state again');
@@ -386,7 +391,7 @@ export class ApplyPath {
             stream = session.streamBundle(bundleId);
             stream.result.catch(() => undefined); // awaited in #send; a failure before then must not go unhandled
           }
-          stream.push(delta);
+          stream.push(delta, release);
         },
       });
       return { prepared, stream };

@@ -74,7 +74,12 @@ export type SessionErrorCode =
 
 /** A bundle being fed (OpenFlowSession.streamBundle). */
 export interface BundleStream {
-  push(delta: Uint8Array): void;
+  /**
+   * Queues `delta` for the bundle. `written`, if given, is called once the socket no longer needs
+   * the bytes (flushed to the kernel, or dropped: the bundle failed or was abandoned), so the
+   * producer may reuse them: called exactly once, whatever happens.
+   */
+  push(delta: Uint8Array, written?: () => void): void;
   /** No more deltas: barrier, then commit (or discard if OVS refused an add). */
   end(): void;
   /** Discard the bundle; `result` rejects with OF_ABANDONED. */
@@ -82,16 +87,27 @@ export interface BundleStream {
   readonly result: Promise<BundleTimings>;
 }
 
+/** A delta and who to tell once its bytes are no longer needed (BundleStream.push). */
+interface QueuedDelta {
+  readonly bytes: Uint8Array;
+  readonly written: (() => void) | undefined;
+}
+
 /** Deltas handed over by a producer, read once by the bundle runner. */
-class DeltaQueue implements AsyncIterable<Uint8Array> {
-  readonly #items: Uint8Array[] = [];
+class DeltaQueue implements AsyncIterable<QueuedDelta> {
+  readonly #items: QueuedDelta[] = [];
   #ended = false;
+  /** The runner stopped reading: whatever comes now is never written. */
+  #closed = false;
   #failure: Error | undefined;
   #wake: (() => void) | undefined;
 
-  push(d: Uint8Array): void {
-    if (this.#ended || this.#failure !== undefined) return;
-    this.#items.push(d);
+  push(d: Uint8Array, written?: () => void): void {
+    if (this.#ended || this.#closed || this.#failure !== undefined) {
+      written?.();
+      return;
+    }
+    this.#items.push({ bytes: d, written });
     this.#notify();
   }
   end(): void {
@@ -100,14 +116,23 @@ class DeltaQueue implements AsyncIterable<Uint8Array> {
   }
   fail(e: Error): void {
     this.#failure ??= e;
+    this.#drop();
     this.#notify();
+  }
+  /** The runner is done with the queue (committed, failed or abandoned): nothing queued will be written. */
+  close(): void {
+    this.#closed = true;
+    this.#drop();
+  }
+  #drop(): void {
+    for (const item of this.#items.splice(0)) item.written?.();
   }
   #notify(): void {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
   }
-  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+  async *[Symbol.asyncIterator](): AsyncIterator<QueuedDelta> {
     for (;;) {
       if (this.#failure !== undefined) throw this.#failure;
       const d = this.#items.shift();
@@ -301,14 +326,14 @@ export class OpenFlowSession extends EventEmitter {
     const queue = new DeltaQueue();
     const result = this.#chain(bundleId, queue);
     return {
-      push: (delta) => queue.push(delta),
+      push: (delta, written) => queue.push(delta, written),
       end: () => queue.end(),
       abandon: (why) => queue.fail(new SessionError('OF_ABANDONED', `bundle ${bundleId} abandoned: ${why}`)),
       result,
     };
   }
 
-  #chain(bundleId: number, deltas: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<BundleTimings> {
+  #chain(bundleId: number, deltas: Iterable<Uint8Array> | DeltaQueue): Promise<BundleTimings> {
     const run = this.#bundleChain.then(
       () => this.#runBundle(bundleId, deltas),
       () => this.#runBundle(bundleId, deltas),
@@ -317,7 +342,7 @@ export class OpenFlowSession extends EventEmitter {
     return run;
   }
 
-  async #runBundle(bundleId: number, deltas: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<BundleTimings> {
+  async #runBundle(bundleId: number, deltas: Iterable<Uint8Array> | DeltaQueue): Promise<BundleTimings> {
     const t0 = process.hrtime.bigint();
     let opened: { conn: Conn; v: OfVersion; w: BundleWait; deadline: number } | undefined;
     const xids: number[] = [];
@@ -352,10 +377,17 @@ export class OpenFlowSession extends EventEmitter {
       // commit the bundle WITHOUT the messages it refused (seen with OVS 3.1), so errors found here
       // must discard the bundle instead of committing it.
       try {
-        for await (const d of deltas) {
-          if (d.length === 0) continue;
-          opened ??= await open();
-          await this.#write(opened.conn, d);
+        for await (const item of deltas) {
+          const { bytes, written } = item instanceof Uint8Array ? { bytes: item, written: undefined } : item;
+          let handed = false;
+          try {
+            if (bytes.length === 0) continue;
+            opened ??= await open();
+            handed = true;
+            await this.#write(opened.conn, bytes, written);
+          } finally {
+            if (!handed) written?.();
+          }
         }
       } catch (e: unknown) {
         // The producer gave up (or the connection went): take back what OVS holds of the bundle.
@@ -382,6 +414,7 @@ export class OpenFlowSession extends EventEmitter {
     } finally {
       for (const x of xids) this.#waits.delete(x);
       this.#bundle = undefined;
+      if (deltas instanceof DeltaQueue) deltas.close();
     }
   }
 
@@ -716,23 +749,38 @@ export class OpenFlowSession extends EventEmitter {
    * sign that OVS is reading, so a bundle of hundreds of MB does not look like a dead peer while OVS
    * works through it.
    */
-  async #write(conn: Conn, bytes: Uint8Array): Promise<void> {
-    let start = 0;
-    while (start < bytes.length) {
-      let end = start;
-      while (end < bytes.length && end - start < WRITE_CHUNK_BYTES) {
-        const length = end + 4 <= bytes.length ? (bytes[end + 2] << 8) | bytes[end + 3] : 0;
-        if (length < 8) throw new SessionError('OF_PROTOCOL', `bad OpenFlow message length ${length} at byte ${end}`);
-        end += length;
+  /**
+   * Writes `bytes`, waiting for the socket to drain when its buffer is full. `flushed`, if given, is
+   * called exactly once: when the socket has handed the last slice to the kernel (or dropped it, the
+   * connection lost), or at once when nothing was handed to the socket.
+   */
+  async #write(conn: Conn, bytes: Uint8Array, flushed?: () => void): Promise<void> {
+    let pending = flushed;
+    try {
+      let start = 0;
+      while (start < bytes.length) {
+        let end = start;
+        while (end < bytes.length && end - start < WRITE_CHUNK_BYTES) {
+          const length = end + 4 <= bytes.length ? (bytes[end + 2] << 8) | bytes[end + 3] : 0;
+          if (length < 8) throw new SessionError('OF_PROTOCOL', `bad OpenFlow message length ${length} at byte ${end}`);
+          end += length;
+        }
+        const last = end >= bytes.length ? pending : undefined;
+        if (last !== undefined) pending = undefined;
+        await this.#writeChunk(conn, bytes.subarray(start, Math.min(end, bytes.length)), last);
+        start = end;
       }
-      await this.#writeChunk(conn, bytes.subarray(start, Math.min(end, bytes.length)));
-      start = end;
+    } finally {
+      pending?.();
     }
   }
 
-  async #writeChunk(conn: Conn, bytes: Uint8Array): Promise<void> {
-    if (conn.socket.destroyed) throw new SessionError('OF_SESSION_DOWN', 'OpenFlow connection lost');
-    if (conn.socket.write(bytes)) return;
+  async #writeChunk(conn: Conn, bytes: Uint8Array, flushed?: () => void): Promise<void> {
+    if (conn.socket.destroyed) {
+      flushed?.();
+      throw new SessionError('OF_SESSION_DOWN', 'OpenFlow connection lost');
+    }
+    if (conn.socket.write(bytes, flushed === undefined ? undefined : () => flushed())) return;
     await new Promise<void>((resolve, reject) => {
       const onDrain = (): void => {
         // OVS took our bytes: it is alive, only busy (an echo queued behind a large bundle is not

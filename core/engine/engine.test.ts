@@ -149,6 +149,43 @@ test('streaming in chunks gives the statuses and the flow-mods of the one-piece 
   assertAllSame(results);
 });
 
+test('window: a partition waits for releases, never more than the window unreleased, and gives the same flow-mods', async () => {
+  const bytes = neighborsGoalStateV2Bytes(50_000, { hostResources: false });
+  const e = await engineWith(2);
+  const reference = await engineWith(0);
+  let unreleased = 0;
+  let most = 0;
+  const got: string[] = [];
+  const held: (() => void)[] = [];
+  // The consumer gives one delta back per turn of the event loop, as a slow socket would.
+  let pumping = true;
+  const pump = (): void => {
+    held.shift()?.();
+    if (pumping) setImmediate(pump);
+  };
+  pump();
+  const p = await e.prepare(bytes, 2, {
+    window: 1,
+    onDelta: (d, _bundle, release) => {
+      got.push(...deltaText([d])); // read before release: the bytes are reused after it
+      most = Math.max(most, ++unreleased);
+      held.push(() => {
+        unreleased--;
+        release();
+      });
+    },
+  });
+  pumping = false;
+  for (const r of held.splice(0)) r();
+  assert.ok(most <= 2, `at most one unreleased delta per partition, saw ${most}`);
+  const r = await reference.prepare(bytes, 2);
+  assert.equal(got.sort(), deltaText(r.deltas).sort());
+  assert.is(p.add, r.add);
+  await e.abort(p.txns);
+  await e.close();
+  await reference.close();
+});
+
 test('the next goal state may be prepared right after commit() of a chunked one, without awaiting it', async () => {
   const e = await engineWith(2);
   const first = await e.prepare(neighborsGoalStateV2Bytes(40_000, { hostResources: false }), 2, {

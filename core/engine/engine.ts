@@ -94,6 +94,14 @@ export interface PrepareOptions {
    * The deltas then hold only the other flows' flow-mods: they are not meant for OVS.
    */
   readonly restoring?: boolean;
+  /**
+   * Backpressure from the consumer (with `onDelta`): at most this many deltas per partition handed
+   * out and not yet released; the partition encodes its next chunk only after a release. For a
+   * consumer that writes to a socket OVS reads slowly: memory stays at `window` chunks per partition
+   * instead of every flow-mod of the goal state. The consumer must release every delta, also those
+   * it drops; without `window` there is no limit.
+   */
+  readonly window?: number;
 }
 
 export interface Prepared {
@@ -110,6 +118,33 @@ export interface Prepared {
   readonly slowNeighbors: number;
   /** The open transactions; give them back to commit() or abort(). */
   readonly txns: Txns;
+}
+
+/**
+ * A window of deltas handed out and not released (PrepareOptions.window). take() resolves in call
+ * order: each waiter is queued behind the ones before it, so chunks are still queued in order.
+ */
+class Credits {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(window: number) {
+    this.#free = Math.max(1, window);
+  }
+
+  take(): Promise<void> {
+    if (this.#free > 0 && this.#waiting.length === 0) {
+      this.#free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  give(): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next();
+    else this.#free++;
+  }
 }
 
 /** Splits a snapshot for the partitions: neighbors by id hash (placement.ts), everything else to all. */
@@ -282,8 +317,11 @@ export class Engine {
     const inputs = new BufferPool();
     // The caller's buffer itself (one partition, one chunk) may be a view into a larger one: not moved.
     const movable = b instanceof ThreadBackend && (this.#parts.length > 1 || chunks.length > 1);
+    const credits = movable && opts.window !== undefined ? new Credits(opts.window) : undefined;
     const runs = chunks.map(async (chunk, k): Promise<PrepareResult> => {
       if (chunk.idle) return IDLE_RESULT;
+      // In chunk order (a partition runs its tasks in the order they are queued).
+      if (credits !== undefined) await credits.take();
       const reply = await b.run(() => {
         const bytes = movable ? chunk.copyTo(inputs.take(chunk.size)) : chunk.bytes;
         const back = movable ? spare.splice(0) : [];
@@ -309,8 +347,10 @@ export class Engine {
       const out = result.delta.bytes;
       let released = false;
       onDelta?.(out, bundleId, () => {
-        if (released || !movable || out.buffer instanceof SharedArrayBuffer) return;
+        if (released) return;
         released = true;
+        credits?.give();
+        if (!movable || out.buffer instanceof SharedArrayBuffer) return;
         spare.push(out.buffer as ArrayBuffer);
       });
       return result;
