@@ -346,15 +346,15 @@ export class ApplyPath {
     metrics.goalStates.success++;
     metrics.observeApply(us(t0) / 1e6);
     let bundleUs = sent.bundleUs;
-    let statuses: PlannedStatus[] = [...prepared.statuses];
-    const bound = await this.#bindPorts(statuses);
-    if (bound !== undefined) {
-      statuses = bound;
-      bundleUs = us(sent.tBundle);
-    }
+    // The neighbors' statuses stay columnar (GoalStateStatuses) until the reply is built: a million
+    // status objects held twice cost hundreds of MB. Ports and DHCP are among the others.
+    const others = [...prepared.statuses.others()];
+    const bound = await this.#bindPorts(others);
+    if (bound.size > 0) bundleUs = us(sent.tBundle);
+    const statuses = bound.size === 0 ? prepared.statuses : withBoundPorts(prepared.statuses, bound);
     metrics.flowsInstalled += prepared.add - prepared.delete;
-    this.#p.afterCommit(statuses.some((s) => HELD_VIEW_TYPES.has(s.resourceType) && CHANGING.has(s.status)));
-    const applied = appliedLogFields(prepared, statuses, ctx, version, {
+    this.#p.afterCommit(others.some((s) => HELD_VIEW_TYPES.has(s.resourceType) && CHANGING.has(s.status)));
+    const applied = appliedLogFields(prepared, bound.size, ctx, version, {
       prepareUs: Number((sent.tBundle - t0) / 1000n),
       bundleUs,
       ovs: sent.ovs,
@@ -446,10 +446,9 @@ export class ApplyPath {
         error: errorText(e),
         owners: named,
       });
-      const statuses = [...prepared.statuses].map((s) =>
-        CHANGING.has(s.status)
-          ? { ...s, status: OperationStatus.FAILURE, reason: `OVS rejected the bundle: ${errorText(e)}` }
-          : s,
+      const reason = `OVS rejected the bundle: ${errorText(e)}`;
+      const statuses = mapStatuses(prepared.statuses, (s) =>
+        CHANGING.has(s.status) ? { ...s, status: OperationStatus.FAILURE, reason } : s,
       );
       return { ok: false, reply: replyOf(statuses, bundleUs, t0) };
     } finally {
@@ -461,9 +460,10 @@ export class ApplyPath {
    * Ports of a committed goal state: watch their interfaces; a PENDING port whose interface is
    * already on the bridge is bound right away (the engine only learns ofports through host facts)
    * and answered SUCCESS. A deleted port forgets its ofport too, so a later port with the same id is
-   * not programmed on a stale one. The statuses with bound ports changed, or undefined.
+   * not programmed on a stale one. `statuses`: the goal state's, neighbors aside. Returns the ids of
+   * the PENDING ports it bound (now SUCCESS).
    */
-  async #bindPorts(statuses: readonly PlannedStatus[]): Promise<PlannedStatus[] | undefined> {
+  async #bindPorts(statuses: readonly PlannedStatus[]): Promise<ReadonlySet<string>> {
     const monitor = this.#p.monitor;
     const facts: HostFact[] = [];
     const bindIds = new Set<string>();
@@ -481,14 +481,9 @@ export class ApplyPath {
         bindIds.add(s.resourceId);
       }
     }
-    if (facts.length === 0) return undefined;
+    if (facts.length === 0) return NONE_BOUND;
     const bound = await this.#applyHostFacts(facts);
-    if (!bound || bindIds.size === 0) return undefined;
-    return statuses.map((s) =>
-      s.resourceType === ResourceType.PORT && s.status === OperationStatus.PENDING && bindIds.has(s.resourceId)
-        ? { ...s, status: OperationStatus.SUCCESS, reason: '' }
-        : s,
-    );
+    return bound ? bindIds : NONE_BOUND;
   }
 
   /** Binds ports to ofports (or unbinds with undefined) in a bundle of their own. True if applied. */
@@ -546,14 +541,44 @@ export function refusalOf(e: unknown, bytes: Uint8Array, version: 1 | 2): Refusa
 }
 
 /** The "goal state applied" log line's fields. */
+const NONE_BOUND: ReadonlySet<string> = new Set();
+
+/** Each status through `f`, lazily (a million neighbors are not copied into an array first). */
+function* mapStatuses(
+  statuses: Iterable<PlannedStatus>,
+  f: (s: PlannedStatus) => PlannedStatus,
+): IterableIterator<PlannedStatus> {
+  for (const s of statuses) yield f(s);
+}
+
+/** The statuses with the PENDING ports in `bound` answered SUCCESS (bound to their interface). */
+function withBoundPorts(statuses: Iterable<PlannedStatus>, bound: ReadonlySet<string>): Iterable<PlannedStatus> {
+  return mapStatuses(statuses, (s) =>
+    s.resourceType === ResourceType.PORT && s.status === OperationStatus.PENDING && bound.has(s.resourceId)
+      ? { ...s, status: OperationStatus.SUCCESS, reason: '' }
+      : s,
+  );
+}
+
+/** The first `max` INVALID_ARG statuses, with their reason (the reply has no field for it). */
+function firstInvalid(statuses: Iterable<PlannedStatus>, max: number): string[] {
+  const out: string[] = [];
+  for (const s of statuses) {
+    if (out.length >= max) break;
+    if (s.status === OperationStatus.INVALID_ARG) out.push(`${s.resourceId}: ${s.reason}`);
+  }
+  return out;
+}
+
 function appliedLogFields(
   prepared: Prepared,
-  statuses: readonly PlannedStatus[],
+  boundPorts: number,
   ctx: RequestContext,
   version: 1 | 2,
   t: { readonly prepareUs: number; readonly bundleUs: number; readonly ovs: BundleTimings; readonly totalUs: number },
 ): Record<string, unknown> {
-  const invalid = statuses.filter((s) => s.status === OperationStatus.INVALID_ARG);
+  const statuses = prepared.statuses;
+  const invalidCount = statuses.countStatus(OperationStatus.INVALID_ARG);
   return {
     seq: ctx.seq,
     version,
@@ -562,10 +587,10 @@ function appliedLogFields(
     modify: prepared.modify,
     delete: prepared.delete,
     resources: statuses.length,
-    pending: statuses.filter((s) => s.status === OperationStatus.PENDING).length,
-    invalidCount: invalid.length,
-    // The first few, with the reason (the reply has no field for it); a million would drown the log.
-    invalid: invalid.slice(0, LOGGED_INVALID_MAX).map((s) => `${s.resourceId}: ${s.reason}`),
+    pending: statuses.countStatus(OperationStatus.PENDING) - boundPorts,
+    invalidCount,
+    // The first few; a million would drown the log.
+    invalid: invalidCount === 0 ? [] : firstInvalid(statuses, LOGGED_INVALID_MAX),
     prepareUs: t.prepareUs,
     bundleUs: t.bundleUs,
     bundleAddUs: t.ovs.addUs,
@@ -575,13 +600,13 @@ function appliedLogFields(
   };
 }
 
-function replyOf(statuses: readonly PlannedStatus[], bundleUs: number, t0: bigint): GoalStateOperationReply {
+function replyOf(statuses: Iterable<PlannedStatus>, bundleUs: number, t0: bigint): GoalStateOperationReply {
   const totalUs = us(t0);
   // Every field set: a plain object is a complete message, without fromPartial's copy of each status.
   return {
     formatVersion: 1,
     messageTotalOperationTime: totalUs,
-    operationStatuses: statuses.map((s) => ({
+    operationStatuses: Array.from(statuses, (s) => ({
       resourceId: s.resourceId,
       resourceType: s.resourceType,
       operationType: s.operationType,
