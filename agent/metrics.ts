@@ -56,6 +56,18 @@ export class Metrics {
       `alcor_agent_apply_seconds_sum ${this.#applySumS}`,
       `alcor_agent_apply_seconds_count ${this.#applyCount}`,
     ]);
+    // The process's memory (worker threads included in RSS; the heap figures are the main thread's):
+    // what an operator watches on a hypervisor whose memory is sold to VMs.
+    const mem = process.memoryUsage();
+    metric('process_resident_memory_bytes', 'gauge', 'Resident memory of the agent process.', [
+      `process_resident_memory_bytes ${mem.rss}`,
+    ]);
+    metric('nodejs_memory_bytes', 'gauge', 'Main thread memory by kind (V8 heap used, external, ArrayBuffers).', [
+      `nodejs_memory_bytes{kind="heap_used"} ${mem.heapUsed}`,
+      `nodejs_memory_bytes{kind="heap_total"} ${mem.heapTotal}`,
+      `nodejs_memory_bytes{kind="external"} ${mem.external}`,
+      `nodejs_memory_bytes{kind="array_buffers"} ${mem.arrayBuffers}`,
+    ]);
     if (load !== undefined) {
       metric('alcor_agent_grpc_queue', 'gauge', 'Goal states waiting or running.', [
         `alcor_agent_grpc_queue{state="queued"} ${load.queued}`,
