@@ -15,6 +15,7 @@ import type { GoalStateInputCode } from '../errors';
 import { fromGoalState, fromGoalStateV2 } from '../goalstate';
 import type { GoalStateModel, ResourceOp } from '../model';
 import { NeighborFastPath } from './neighbor-fastpath';
+import { NeighborIdReader } from './neighbor-id';
 import {
   type Cursor,
   MAP_KEY_FIELD,
@@ -23,6 +24,7 @@ import {
   V2_HOST_RESOURCES,
   V2_NEIGHBOR_STATES,
   WIRE_LEN,
+  readTag,
   readVarint,
   skipField,
 } from './wire';
@@ -119,7 +121,31 @@ export function decodeNeighborEntry(
       op = fast.decodeState(bytes, key.valueStart, key.valueEnd, key.keyStart, key.keyEnd);
   }
   if (op !== undefined) return { op, slow: false };
-  return { op: slowNeighbor(bytes.subarray(fieldStart, e), version), slow: true };
+  const slow = slowNeighbor(bytes.subarray(fieldStart, e), version);
+  assertPlacedById(bytes, s, e, version, slow.id);
+  return { op: slow, slow: true };
+}
+
+/** Finds where the splitter read an entry's id (neighbor-id.ts), for the check below. */
+const placedBy = new NeighborIdReader();
+/** Reads an id as the generated decoder reads a string (a leading U+FEFF is part of it). */
+const idText = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/**
+ * The entry at bytes[start, end) was placed (split.ts) by the id its fields name where the decoder
+ * keeps its id; the decoder read `decoded`. They differ only for bytes that are not protobuf deeper in
+ * the entry (neighbor-id.ts), and the neighbor may then be in another partition than its id's: refused,
+ * with any worker count.
+ */
+function assertPlacedById(bytes: Uint8Array, start: number, end: number, version: 1 | 2, decoded: string): void {
+  // Not located: the splitter placed it by the decoder's own id.
+  if (!placedBy.locate(bytes, start, end, version)) return;
+  const named = idText.decode(bytes.subarray(placedBy.start, placedBy.end));
+  if (named === decoded) return;
+  const show = (id: string): string => JSON.stringify(id.length > 80 ? `${id.slice(0, 80)}...` : id);
+  throw new DecodeError(
+    `a neighbor entry names id ${show(named)} but decodes as ${show(decoded)}: a field number 0, an end-group tag, or a tag or length past 32 bits inside it`,
+  );
 }
 
 /** Puts neighbor ops in their kind's place among the other ops (before DHCP entries). */
@@ -151,7 +177,10 @@ export function decodeGoalState(bytes: Uint8Array, version: 1 | 2, fast = new Ne
   return { model: withNeighborOps(scanned.model, neighborOps), slowNeighbors: slow };
 }
 
-/** Where a v2 map entry's key (field 1) and value (field 2) are; undefined when malformed or valueless. */
+/**
+ * Where a v2 map entry's key (field 1, the last one given) and value (field 2) are; undefined when
+ * malformed, valueless, or when its value is given twice.
+ */
 export function mapEntryRanges(
   bytes: Uint8Array,
   start: number,
@@ -164,11 +193,14 @@ export function mapEntryRanges(
   let valueEnd = -1;
   c.pos = start;
   while (c.pos < end) {
-    if (!readVarint(bytes, end, c)) return undefined;
+    if (!readTag(bytes, end, c)) return undefined;
     const f = Math.floor(c.value / 8);
     const w = c.value & 7;
     if (w === WIRE_LEN && (f === MAP_KEY_FIELD || f === MAP_VALUE_FIELD)) {
       if (!readVarint(bytes, end, c) || c.pos + c.value > end) return undefined;
+      // The generated decoder reads every value given (keeping the last); the fast path reads one,
+      // so a repeated value is the ordinary decoder's.
+      if (f === MAP_VALUE_FIELD && valueStart >= 0) return undefined;
       if (f === MAP_KEY_FIELD) {
         keyStart = c.pos;
         keyEnd = c.pos + c.value;
@@ -193,7 +225,7 @@ function decodeOrdinary(bytes: Uint8Array, version: 1 | 2): GoalStateModel {
 }
 
 /** One neighbor field (tag included) decoded and normalized alone, the ordinary way. */
-function slowNeighbor(field: Uint8Array, version: 1 | 2): ResourceOp {
+export function slowNeighbor(field: Uint8Array, version: 1 | 2): ResourceOp {
   const model = decodeOrdinary(field, version);
   const op = model.ops[0];
   if (op === undefined) throw new DecodeError('a neighbor entry decoded to nothing');

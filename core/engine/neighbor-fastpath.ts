@@ -10,7 +10,7 @@
 
 import { NeighborType, OperationType, ResourceType, UpdateType } from '../../proto';
 import type { Neighbor, ResourceOp } from '../model';
-import { type Cursor, WIRE_LEN, WIRE_VARINT, fieldNumber, readVarint, skipField } from './wire';
+import { type Cursor, WIRE_LEN, WIRE_VARINT, fieldNumber, readTag, readVarint, skipField } from './wire';
 
 // Field numbers (neighbor.proto), from the wire schema.
 const STATE_OPERATION = fieldNumber('NeighborState', 'operation_type');
@@ -38,8 +38,11 @@ const FIXED_IP = {
 type FixedIp = Neighbor['fixedIps'][number];
 type AddressPair = Neighbor['allowedAddressPairs'][number];
 
-/** Decodes UTF-8 without the per-call checks of Buffer#toString. */
-const decoder = new TextDecoder('utf-8', { fatal: false });
+/**
+ * Decodes UTF-8 without the per-call checks of Buffer#toString; a leading U+FEFF is kept, as the
+ * generated decoder keeps it (an id is the same string whichever path read it).
+ */
+const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
 /**
  * Strings that repeat across neighbors (VPC and subnet ids) are decoded once: the last value per
@@ -227,14 +230,16 @@ export class NeighborFastPath {
     let cfgStart = -1;
     let cfgEnd = -1;
     while (c.pos < end) {
-      if (!readVarint(buf, end, c)) return false;
+      if (!readTag(buf, end, c)) return false;
       const field = Math.floor(c.value / 8);
       const wire = c.value & 7;
       if (field === STATE_OPERATION && wire === WIRE_VARINT) {
         if (!readVarint(buf, end, c)) return false;
         operation = c.value;
       } else if (field === STATE_CONFIGURATION && wire === WIRE_LEN) {
-        if (!readVarint(buf, end, c)) return false;
+        // The generated decoder reads every configuration given and keeps the last; this path
+        // reads only one, so a repeated one is the ordinary decoder's (split.ts places it so).
+        if (cfgStart >= 0 || !readVarint(buf, end, c)) return false;
         cfgStart = c.pos;
         cfgEnd = c.pos + c.value;
         if (cfgEnd > end) return false;
@@ -334,7 +339,7 @@ export class NeighborFastPath {
     n.resetConfig();
     let haveId = false;
     while (c.pos < end) {
-      if (!readVarint(buf, end, c)) return false;
+      if (!readTag(buf, end, c)) return false;
       const field = Math.floor(c.value / 8);
       const wire = c.value & 7;
       if (wire === WIRE_VARINT && (field === CONFIG.revision || field === CONFIG.updateType)) {
@@ -409,7 +414,7 @@ export class NeighborFastPath {
     let subnetStart = 0;
     let subnetEnd = 0;
     while (c.pos < end) {
-      if (!readVarint(buf, end, c)) return false;
+      if (!readTag(buf, end, c)) return false;
       const field = Math.floor(c.value / 8);
       const wire = c.value & 7;
       if (wire === WIRE_VARINT && (field === FIXED_IP.type || field === FIXED_IP.tunnelId)) {

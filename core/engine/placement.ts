@@ -82,7 +82,8 @@ export class Placement {
   ofBytes(buf: Uint8Array, start: number, end: number): number {
     if (this.parts <= 1) return 0;
     const ascii = asciiIdHash(buf, start, end);
-    const text = (): string => new TextDecoder().decode(buf.subarray(start, end));
+    // A leading U+FEFF is part of the id, as the generated decoder reads it.
+    const text = (): string => new TextDecoder('utf-8', { ignoreBOM: true }).decode(buf.subarray(start, end));
     return this.of(ascii >= 0 ? ascii : hash32(text()), text);
   }
 

@@ -8,10 +8,11 @@
 // part decodes with the ordinary decoder.
 
 import type { GoalStateInputCode } from '../errors';
+import { hash32 } from '../pipeline/cookie';
+import { slowNeighbor } from './decode';
+import { NeighborIdReader } from './neighbor-id';
 import {
   type Cursor,
-  MAP_KEY_FIELD,
-  MAP_KEY_TAG,
   V1_NEIGHBOR_STATES,
   V2_HOST_RESOURCES,
   V2_NEIGHBOR_STATES,
@@ -21,10 +22,6 @@ import {
   skipField,
 } from './wire';
 import { Placement } from './placement';
-
-/** The neighbor fields the splitter reads an id from (neighbor.proto). */
-const STATE_CONFIGURATION = fieldNumber('NeighborState', 'configuration');
-const CONFIG_ID = fieldNumber('NeighborConfiguration', 'id');
 
 export class SplitError extends Error {
   readonly code: GoalStateInputCode = 'GOALSTATE_WIRE';
@@ -86,43 +83,6 @@ if (FORMAT_VERSION !== fieldNumber('GoalStateV2', 'format_version')) throw new E
  * most this many fields, whatever the message size.
  */
 export const MAX_TOP_LEVEL_FIELDS = 4 * 1024 * 1024;
-
-/** Finds the id bytes of a neighbor field payload: the map key (v2) or configuration.id (v1). */
-function neighborIdRange(buf: Uint8Array, start: number, end: number, version: 1 | 2, c: Cursor): [number, number] {
-  c.pos = start;
-  const wantField = version === 2 ? MAP_KEY_FIELD : STATE_CONFIGURATION;
-  while (c.pos < end) {
-    if (!readVarint(buf, end, c)) break;
-    const field = Math.floor(c.value / 8);
-    const wire = c.value & 7;
-    if (field === wantField && wire === WIRE_LEN) {
-      if (!readVarint(buf, end, c)) break;
-      const s = c.pos;
-      const e = s + c.value;
-      if (e > end) break;
-      if (version === 2) return [s, e];
-      return neighborIdRangeInConfig(buf, s, e, c);
-    }
-    if (!skipField(buf, end, wire, c)) break;
-  }
-  // No id: hash nothing; such a neighbor fails validation in whichever partition gets it.
-  return [start, start];
-}
-
-function neighborIdRangeInConfig(buf: Uint8Array, start: number, end: number, c: Cursor): [number, number] {
-  c.pos = start;
-  while (c.pos < end) {
-    if (!readVarint(buf, end, c)) break;
-    const field = Math.floor(c.value / 8);
-    const wire = c.value & 7;
-    if (field === CONFIG_ID && wire === WIRE_LEN) {
-      if (!readVarint(buf, end, c)) break;
-      return c.pos + c.value <= end ? [c.pos, c.pos + c.value] : [start, start];
-    }
-    if (!skipField(buf, end, wire, c)) break;
-  }
-  return [start, start];
-}
 
 /**
  * Splits `bytes` for `parts` partitions, each share cut into chunks of at most `chunkNeighbors`
@@ -199,7 +159,7 @@ function placeNeighbors(
   const neighborField = version === 2 ? V2_NEIGHBOR_STATES : V1_NEIGHBOR_STATES;
   const end = bytes.length;
   const c: Cursor = { pos: 0, value: 0 };
-  const idCursor: Cursor = { pos: 0, value: 0 };
+  const id = new NeighborIdReader();
   let n = 0;
   while (c.pos < end) {
     const fieldStart = c.pos;
@@ -213,24 +173,41 @@ function placeNeighbors(
     readVarint(bytes, end, c);
     const payloadStart = c.pos;
     const payloadEnd = payloadStart + c.value;
-    let s: number;
-    let e: number;
-    // The usual v2 entry starts with its key (one length byte).
-    if (version === 2 && bytes[payloadStart] === MAP_KEY_TAG && bytes[payloadStart + 1] < 0x80) {
-      s = payloadStart + 2;
-      e = s + bytes[payloadStart + 1];
-      if (e > payloadEnd) [s, e] = neighborIdRange(bytes, payloadStart, payloadEnd, version, idCursor);
-    } else [s, e] = neighborIdRange(bytes, payloadStart, payloadEnd, version, idCursor);
+    // An entry whose id levels read otherwise to the decoder goes where the decoder's id does; its
+    // status is sent whole (the fast path declines it), so its empty range names nothing.
+    const located = id.locate(bytes, payloadStart, payloadEnd, version);
+    const s = located ? id.start : payloadStart;
+    const e = located ? id.end : payloadStart;
     entries[2 * n] = fieldStart;
     entries[2 * n + 1] = payloadEnd;
     idRanges[2 * n] = s;
     idRanges[2 * n + 1] = e;
-    const p = placement.ofBytes(bytes, s, e);
+    const p = located
+      ? placement.ofBytes(bytes, s, e)
+      : placementByDecoder(bytes, fieldStart, payloadEnd, version, placement);
     partOf[n++] = p;
     counts[p]++;
     c.pos = payloadEnd;
   }
   return { entries, idRanges, partOf, counts };
+}
+
+/** The partition of the neighbor field bytes[fieldStart, end) by the id the ordinary decoder reads. */
+function placementByDecoder(
+  bytes: Uint8Array,
+  fieldStart: number,
+  end: number,
+  version: 1 | 2,
+  placement: Placement,
+): number {
+  let id = '';
+  try {
+    id = slowNeighbor(bytes.subarray(fieldStart, end), version).id;
+  } catch {
+    // The decoder refuses the entry, so the partition that gets it refuses the goal state (as the
+    // inline engine does): where it goes does not matter.
+  }
+  return placement.of(hash32(id), id);
 }
 
 /** The whole message as the one chunk of one partition, its neighbors in message order. */
@@ -293,6 +270,13 @@ function frame(
       );
     }
     if (!readVarint(bytes, end, c)) throw new SplitError(`truncated tag at byte ${fieldStart}`, fieldStart);
+    // Not protobuf, and read otherwise by the generated decoder (which stops at field 0 and keeps 32 bits
+    // of a longer tag, maybe a neighbor's): refused, so every partition reads the fields this scan does.
+    if (c.value < 8 || c.value > 0xffffffff)
+      throw new SplitError(
+        `invalid tag ${c.value} (field number 0, or past 32 bits) at byte ${fieldStart}`,
+        fieldStart,
+      );
     const field = Math.floor(c.value / 8);
     const wire = c.value & 7;
     if (field === neighborField && wire === WIRE_LEN) {

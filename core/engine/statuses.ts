@@ -26,7 +26,8 @@ export interface NeighborStatuses {
 /** A NeighborStatuses code: the entry's status is in `listedStatuses`. */
 export const NEIGHBOR_STATUS_LISTED = 255;
 
-const decoder = new TextDecoder();
+/** A leading U+FEFF is part of an id, as the generated decoder reads it. */
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 export class GoalStateStatuses implements Iterable<PlannedStatus> {
   /** Statuses of the ops before the neighbors, and after them (DHCP entries). */

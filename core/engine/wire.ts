@@ -52,6 +52,21 @@ export function readVarint(buf: Uint8Array, end: number, c: Cursor): boolean {
   return true;
 }
 
+/**
+ * Reads a tag the way the generated decoders read it, or returns false where they would read the
+ * bytes otherwise: a tag past 32 bits (they keep its low 32 bits, so it may name a known field), a
+ * field number 0 (they stop reading the message there, and its parent goes on from that byte), a
+ * group or an unknown wire type. A hot path that declines on false never reads a field the generated
+ * decoder does not see, so both agree on which fields an entry has (its id above all: split.ts).
+ */
+export function readTag(buf: Uint8Array, end: number, c: Cursor): boolean {
+  if (!readVarint(buf, end, c)) return false;
+  const tag = c.value;
+  if (tag < 8 || tag > 0xffffffff) return false;
+  const wire = tag % 8;
+  return wire === WIRE_VARINT || wire === WIRE_I64 || wire === WIRE_LEN || wire === WIRE_I32;
+}
+
 /** Skips one field's payload of the given wire type. False when malformed or truncated. */
 export function skipField(buf: Uint8Array, end: number, wireType: number, c: Cursor): boolean {
   switch (wireType) {
