@@ -359,6 +359,29 @@ test('restoring: the same held flows and the same next deltas as a push, without
   await restored.close();
 });
 
+test('a subnet torn down with its neighbors in one goal state: the same deletes inline and in chunks', async () => {
+  const create = neighborsGoalStateV2Bytes(30_000);
+  const teardown = neighborsGoalStateV2Bytes(30_000, { hostResources: false, operationType: OperationType.DELETE });
+  const results: { deletes: string[]; statuses: string; left: string[] }[] = [];
+  for (const workers of [0, 2]) {
+    const e = await engineWith(workers);
+    const a = await e.prepare(create, 2);
+    await e.commit(a.txns);
+    const got: Uint8Array[] = [];
+    const d = await e.prepare(teardown, 2, workers > 0 ? { onDelta: (x) => got.push(x.slice()) } : {});
+    await e.commit(d.txns);
+    results.push({
+      deletes: deltaText(workers > 0 ? got : d.deltas).sort(),
+      statuses: JSON.stringify([...d.statuses]),
+      left: flowsText(await e.desiredFlows()),
+    });
+    await e.close();
+  }
+  assert.equal(results[1].deletes, results[0].deletes);
+  assert.is(results[1].statuses, results[0].statuses);
+  assert.equal(results[1].left, results[0].left);
+});
+
 test('a part with no neighbor and no shared resource is idle; a shared resource wakes every part', () => {
   const one = neighborsGoalStateV2(1, { startIndex: 7, hostResources: false });
   const alone = splitGoalState(

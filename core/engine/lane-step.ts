@@ -205,6 +205,38 @@ export function keysFree(
 }
 
 /** Scans a v2 neighbor map entry's value (with its key) into the fast path's entry. */
+/**
+ * The held lane rows a goal state deletes (DELETE entries the fast path reads). A subnet changed
+ * or deleted in the same goal state need not eject these rows to the ordinary path first: the lane
+ * deletes them itself (laneStep), and tearing down a subnet with its million neighbors stays in the
+ * lane instead of building a million neighbor objects only to delete them.
+ */
+export function laneRowsDeleted(
+  host: LaneHost,
+  bytes: Uint8Array,
+  version: 1 | 2,
+  scanned: ScannedGoalState,
+  ctx: LaneStepContext,
+): Set<number> {
+  const rows = new Set<number>();
+  const fast = host.fast;
+  for (let i = 0; i < scanned.neighborCount; i++) {
+    const s = scanned.neighbors[3 * i + 1];
+    const e = scanned.neighbors[3 * i + 2];
+    const read = version === 2 ? scanMapEntry(fast, bytes, s, e, ctx) : fast.scan(bytes, s, e, -1, -1);
+    if (!read || fast.entry.operation !== OperationType.DELETE) continue;
+    const n = fast.entry;
+    const hash = asciiIdHash(bytes, n.idStart, n.idEnd);
+    const row = hash < 0 ? -1 : host.lane.find(bytes, n.idStart, n.idEnd, hash);
+    if (row < 0) continue;
+    // An out-of-order DELETE deletes nothing (laneStep): its row must move with its subnet.
+    const held = host.lane.revision(row);
+    if (held !== 0 && n.revision !== 0 && held > n.revision) continue;
+    rows.add(row);
+  }
+  return rows;
+}
+
 function scanMapEntry(fast: NeighborFastPath, bytes: Uint8Array, s: number, e: number, ctx: LaneStepContext): boolean {
   // The usual layout, without a general field loop: key (one length byte), then value (a length
   // of one or two bytes) up to the end.

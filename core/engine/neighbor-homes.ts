@@ -33,7 +33,15 @@ import { type OwnerRef, compileNeighbor, compileOwner, isOurCookie, ownerKey, pr
 import type { ScannedGoalState } from './decode';
 import type { LaneDelta } from './lane-delta';
 import { NeighborLane } from './neighbor-lane';
-import { type KeySets, type LaneHost, type LaneStepContext, keysFree, laneStep, remoteInSubnet } from './lane-step';
+import {
+  type KeySets,
+  type LaneHost,
+  type LaneStepContext,
+  keysFree,
+  laneRowsDeleted,
+  laneStep,
+  remoteInSubnet,
+} from './lane-step';
 import type { NeighborStatuses } from './statuses';
 import { asciiIdHash } from './wire';
 import { NeighborFastPath } from './neighbor-fastpath';
@@ -320,12 +328,21 @@ export class NeighborHomes {
   }
 
   /** A plan that changes a subnet: the lane's neighbors in it are ejected, to be recompiled. */
-  ejectForSubnets(plan: ApplyPlan): void {
+  ejectForSubnets(plan: ApplyPlan, deletedRows: () => ReadonlySet<number>): void {
     if (this.lane.size === 0) return;
     const subnets = new Set<string>();
     for (const c of plan.changes) if (c.kind === 'subnet') subnets.add(c.id);
     if (subnets.size === 0) return;
-    for (const row of [...this.lane.rows()]) if (subnets.has(this.lane.subnetId(row))) this.eject(row);
+    const rows = [...this.lane.rows()].filter((row) => subnets.has(this.lane.subnetId(row)));
+    if (rows.length === 0) return;
+    // Rows the same goal state deletes stay: the lane deletes them (lane-step.ts laneRowsDeleted).
+    const deleted = deletedRows();
+    for (const row of rows) if (!deleted.has(row)) this.eject(row);
+  }
+
+  /** The lane rows the goal state deletes (see laneRowsDeleted). */
+  laneRowsDeleted(bytes: Uint8Array, version: 1 | 2, scanned: ScannedGoalState, ctx: LaneStepContext): Set<number> {
+    return laneRowsDeleted(this.#laneHost, bytes, version, scanned, ctx);
   }
 
   /** This host's tunnel IP becomes `ip`: a lane neighbor on that host is not remote any more. */

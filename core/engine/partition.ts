@@ -55,11 +55,12 @@ import {
   recordEncoder,
   withLaneMessages,
 } from './delta-encode';
-
 export type { EncodeContext, EncodedDelta };
 import type { HostFacts, PartitionOptions, PrepareResult, PrepareTimings, ReleasedNeighbors } from './partition-types';
 export type { HostFacts, PartitionOptions, PrepareResult, PrepareTimings, ReleasedNeighbors } from './partition-types';
 
+/** No claimed keys: a context for reading entries only (laneRowsDeleted). */
+const NO_CLAIMS: KeySets = [new Map(), new Map()];
 /** What a partition's held resources look like from outside: read-only. */
 export type HeldResources = Pick<ResourceStore, 'values' | 'size' | 'has' | 'subnet' | 'port' | 'neighbor'>;
 
@@ -292,7 +293,9 @@ export class PartitionEngine {
       this.#store.commit(plan);
       p.plans.push(plan);
       if (this.index === 0) for (const s of plan.statuses) p.statuses.push(this.#withPending(s));
-      this.#homes.ejectForSubnets(plan);
+      this.#homes.ejectForSubnets(plan, () =>
+        this.#homes.laneRowsDeleted(bytes, version, scanned, this.#laneContext(txn, NO_CLAIMS, delta)),
+      );
       for (const o of this.#ownersOf(plan)) p.owners.add(o);
     }
     const claim = this.#homes.claimKeys(p.owners.list);
