@@ -70,6 +70,8 @@ export interface ApplyPathParts {
   readonly onApplied?: (seq: number) => void;
   /** Told of every goal-state bundle: the state on disk is behind OVS from its commit on unless logged. */
   readonly snapshotLag?: Pick<SnapshotLag, 'beforeCommit' | 'bundleDone'>;
+  /** Told of every goal state's size once it is answered (agent/idle-collector.ts). */
+  readonly onGoalState?: (bytes: number) => void;
   /** Every goal state goes in, before its bundle commits, with its outcome after (agent/goalstate-log.ts). */
   readonly goalLog?: Pick<GoalStateLog, 'begin' | 'written' | 'end'>;
 }
@@ -313,6 +315,7 @@ export class ApplyPath {
       return await this.#applyRaw(req.bytes, version, ctx, outcome);
     } finally {
       await goalLog?.end(outcome.committed);
+      this.#p.onGoalState?.(req.bytes.length);
     }
   }
 

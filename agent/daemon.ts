@@ -34,6 +34,7 @@ import { FullStateWatch, clearReadBack, markReadBack, readBackMarked } from './r
 import { snapshotBehind } from './snapshot-lag';
 import { GoalStateLog, listSegments, readGoalStateLog, type LogReplay } from './goalstate-log';
 import { replayGoalStates } from './replay';
+import { IdleCollector } from './idle-collector';
 import { SerialQueue } from './serial-queue';
 import { XdpArpDataplane } from './xdp-arp';
 import { ReloadableTls, type TlsFiles, type TlsReloadResult } from './tls';
@@ -107,6 +108,7 @@ export class AgentDaemon {
   #grpcPort = 0;
   #stopping = false;
   #goalLog: GoalStateLog | undefined;
+  #collector: IdleCollector | undefined;
 
   private constructor(opts: DaemonOptions, log: Logger) {
     this.#opts = opts;
@@ -164,6 +166,9 @@ export class AgentDaemon {
     );
     if (restored.snapshot !== undefined) await host.syncRestored();
     if (logged.applied > 0) host.afterCommit(true); // the DHCP table was built from the snapshot alone
+    const collector = new IdleCollector(engine, this.#log);
+    this.#collector = collector;
+    collector.goalState(logged.replayedBytes);
     const apply = new ApplyPath({
       engine,
       session,
@@ -175,6 +180,7 @@ export class AgentDaemon {
       onApplied: (seq) => this.#fullState?.applied(seq),
       snapshotLag: host.lag,
       goalLog: logged.goalLog,
+      onGoalState: (bytes) => collector.goalState(bytes),
     });
     this.#running = { engine, session, monitor, apply, host };
     monitor.on('port', (ev: PortEvent) => this.#onPortEvent(ev));
@@ -273,7 +279,13 @@ export class AgentDaemon {
     monitor: InterfaceMonitor,
     snapshot: StoreSnapshot | undefined,
     logRead: Promise<LogReplay> | undefined,
-  ): Promise<{ goalLog: GoalStateLog | undefined; complete: boolean; anchored: boolean; applied: number }> {
+  ): Promise<{
+    goalLog: GoalStateLog | undefined;
+    complete: boolean;
+    anchored: boolean;
+    applied: number;
+    replayedBytes: number;
+  }> {
     const stateDir = this.#opts.stateDir;
     const t0 = Date.now();
     const read = await logRead;
@@ -294,13 +306,14 @@ export class AgentDaemon {
     }
     const complete = problem === undefined;
     const applied = r.applied;
-    if (stateDir === undefined) return { goalLog: undefined, complete, anchored: true, applied };
+    const replayedBytes = read?.bytes ?? 0;
+    if (stateDir === undefined) return { goalLog: undefined, complete, anchored: true, applied, replayedBytes };
     const replayed = { records: read?.goalStates.length ?? 0, bytes: read?.bytes ?? 0 };
     const logFrom = read?.segments[0];
     const segments = await listSegments(stateDir);
     const next = Math.max(-1, (logFrom ?? 0) - 1, ...segments) + 1;
     const goalLog = await GoalStateLog.open(stateDir, next, this.#log, replayed);
-    return { goalLog, complete, anchored: read !== undefined && complete, applied };
+    return { goalLog, complete, anchored: read !== undefined && complete, applied, replayedBytes };
   }
 
   /** The full state is known: delete what it does not want, make the snapshot a full one, then drop the marker. */
@@ -461,6 +474,7 @@ export class AgentDaemon {
     await this.#queue.idle();
     await this.#running?.host.idle();
     await this.#goalLog?.close();
+    this.#collector?.close();
     this.#session?.stop();
     this.#onDemand?.close();
     await this.#monitor?.stop().catch(() => undefined);

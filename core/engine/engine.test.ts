@@ -382,6 +382,18 @@ test('a subnet torn down with its neighbors in one goal state: the same deletes 
   assert.equal(results[1].left, results[0].left);
 });
 
+test('collect: a full collection in every thread, the held state untouched', async () => {
+  for (const workers of [0, 2]) {
+    const e = await engineWith(workers);
+    const a = await e.prepare(neighborsGoalStateV2Bytes(1000), 2);
+    await e.commit(a.txns);
+    const before = flowsText(await e.desiredFlows());
+    await e.collect();
+    assert.equal(flowsText(await e.desiredFlows()), before);
+    await e.close();
+  }
+});
+
 test('a part with no neighbor and no shared resource is idle; a shared resource wakes every part', () => {
   const one = neighborsGoalStateV2(1, { startIndex: 7, hostResources: false });
   const alone = splitGoalState(

@@ -28,6 +28,7 @@ import { ARP_ANSWERS, type ArpAnswers } from '../pipeline/view';
 import type { ArpTriple } from './arp-entries';
 import type { HostFacts, PrepareResult, PrepareTimings } from './partition';
 import type { WorkerReply, WorkerTask } from './protocol';
+import { fullCollection } from './full-gc';
 import { splitGoalState, type SplitChunk } from './split';
 import type { GoalStateStatuses } from './statuses';
 import { BufferPool } from './buffer-pool';
@@ -480,6 +481,15 @@ export class Engine {
    * Desired flow count (all partitions) and the DHCP entries and subnets (held by every partition;
    * partition 0's copy): cheap enough to call after every commit, unlike snapshot() or desiredFlows().
    */
+  /**
+   * A full collection in every worker and in this thread (full-gc.ts): memory a large goal state
+   * left behind goes back to the system. Queued behind the partitions' work, like any task.
+   */
+  async collect(): Promise<void> {
+    await Promise.all(this.#parts.map((b) => b.run({ type: 'collect' })));
+    fullCollection();
+  }
+
   async stats(): Promise<{ flows: number; dhcp: readonly Dhcp[]; subnets: readonly Subnet[] }> {
     const replies = await Promise.all(this.#parts.map((b) => b.run({ type: 'stats' })));
     const rs = replies.map((r) => expect(r, 'stats'));

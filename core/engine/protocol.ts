@@ -51,6 +51,8 @@ export type WorkerTask =
   | { readonly type: 'snapshot' }
   /** Cheap counters and the small held resources the agent's DHCP server needs (no neighbors, no flows). */
   | { readonly type: 'stats' }
+  /** A full collection of the worker's heap (full-gc.ts): after a large goal state, once idle. */
+  | { readonly type: 'collect' }
   /** (VNI, IPv4) -> MAC answers for the XDP ARP responder (arp-entries.ts). */
   | { readonly type: 'arpEntries' }
   /** Key contests across partitions (placement.ts): see PartitionEngine.contestCandidates and after. */

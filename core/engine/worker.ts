@@ -9,6 +9,7 @@ import { decodeFlowStats } from '../openflow';
 import { arpEntriesOf, portVnisOf } from './arp-entries';
 import { PartitionEngine } from './partition';
 import type { WorkerReply, WorkerTask } from './protocol';
+import { fullCollection } from './full-gc';
 
 /** Wraps a reply so piscina transfers the listed buffers instead of cloning them. */
 function moving(reply: WorkerReply, buffers: readonly ArrayBufferLike[]): unknown {
@@ -123,6 +124,9 @@ export class PartitionHost {
       case 'stats':
       case 'arpEntries':
         return this.#read(task.type);
+      case 'collect':
+        fullCollection();
+        return { type: 'done' } satisfies WorkerReply;
       case 'contestCandidates':
         return { type: 'keys', keys: this.#need().contestCandidates(task.all) } satisfies WorkerReply;
       case 'holds':
