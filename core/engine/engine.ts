@@ -332,6 +332,7 @@ export class Engine {
           bytes,
           enc: chunkEnc(bundleId, p, k),
           continues: k > 0,
+          ...(k < chunks.length - 1 ? { more: true } : {}),
           ...(movable ? { returnInput: true } : {}),
           ...(opts.restoring === true ? { restoring: true } : {}),
           ...(k === 0 && chunks.length > 1

@@ -327,17 +327,34 @@ export class NeighborHomes {
     this.#tableNeighbors.add(n.id);
   }
 
-  /** A plan that changes a subnet: the lane's neighbors in it are ejected, to be recompiled. */
-  ejectForSubnets(plan: ApplyPlan, deletedRows: () => ReadonlySet<number>): void {
-    if (this.lane.size === 0) return;
+  /**
+   * A plan that changes a subnet: the lane's neighbors in it are ejected, to be recompiled. With
+   * `defer` (more chunks of the goal state follow, whose deletes are not known yet) nothing is
+   * ejected: the subnets are returned for the partition to eject what is left after the last chunk.
+   */
+  ejectForSubnets(plan: ApplyPlan, deletedRows: () => ReadonlySet<number>, defer: boolean): Set<string> | undefined {
+    if (this.lane.size === 0) return undefined;
     const subnets = new Set<string>();
     for (const c of plan.changes) if (c.kind === 'subnet') subnets.add(c.id);
-    if (subnets.size === 0) return;
+    if (subnets.size === 0) return undefined;
+    if (defer) return subnets;
     const rows = [...this.lane.rows()].filter((row) => subnets.has(this.lane.subnetId(row)));
-    if (rows.length === 0) return;
+    if (rows.length === 0) return undefined;
     // Rows the same goal state deletes stay: the lane deletes them (lane-step.ts laneRowsDeleted).
     const deleted = deletedRows();
     for (const row of rows) if (!deleted.has(row)) this.eject(row);
+    return undefined;
+  }
+
+  /**
+   * After the last chunk: the rows of `subnets` no chunk deleted or rewrote (those are open) are
+   * ejected, to be recompiled; returns their ids.
+   */
+  ejectLeftInSubnets(subnets: ReadonlySet<string>): string[] {
+    const rows = [...this.lane.rows()].filter((row) => subnets.has(this.lane.subnetId(row)) && !this.lane.isOpen(row));
+    const ids = rows.map((row) => this.lane.id(row));
+    for (const row of rows) this.eject(row);
+    return ids;
   }
 
   /** The lane rows the goal state deletes (see laneRowsDeleted). */

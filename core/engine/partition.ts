@@ -59,6 +59,18 @@ export type { EncodeContext, EncodedDelta };
 import type { HostFacts, PartitionOptions, PrepareResult, PrepareTimings, ReleasedNeighbors } from './partition-types';
 export type { HostFacts, PartitionOptions, PrepareResult, PrepareTimings, ReleasedNeighbors } from './partition-types';
 
+/** How a chunk of a goal state is planned (PartitionEngine.prepareGoalState). */
+export interface ChunkOptions {
+  /** A later chunk of the same goal state: plans on top of the chunks still open. */
+  readonly continues?: boolean;
+  /** Look for contest candidates at the end. */
+  readonly candidates?: boolean;
+  /** The flows are installed already: lane flow-mods are counted, not written. */
+  readonly restoring?: boolean;
+  /** More chunks of this goal state follow. */
+  readonly more?: boolean;
+}
+
 /** No claimed keys: a context for reading entries only (laneRowsDeleted). */
 const NO_CLAIMS: KeySets = [new Map(), new Map()];
 /** What a partition's held resources look like from outside: read-only. */
@@ -139,6 +151,8 @@ export class PartitionEngine {
   readonly #laneRow = laneRowScratch();
   /** Which partition owns which neighbor (for installed flows' cookies). */
   readonly #placement: Placement;
+  /** Subnets a chunked goal state's first chunk changed, whose lane rows wait for its last (#plan). */
+  #deferredSubnets: Set<string> | undefined;
   readonly #contest: ContestKeys;
 
   constructor(opts: PartitionOptions) {
@@ -223,17 +237,12 @@ export class PartitionEngine {
    * flow-mods come first in the delta: a lane add never takes a key anything else held, and a key
    * the lane lets go of may be taken by the ordinary path in the same delta.
    */
-  prepareGoalState(
-    bytes: Uint8Array,
-    version: 1 | 2,
-    enc: EncodeContext,
-    continues = false,
-    candidates = false,
-    restoring = false,
-  ): PrepareResult {
+  prepareGoalState(bytes: Uint8Array, version: 1 | 2, enc: EncodeContext, chunk: ChunkOptions = {}): PrepareResult {
+    const { continues = false, candidates = false, restoring = false, more = false } = chunk;
     if (!continues) {
       this.#assertNoOpen();
       this.#startChanges();
+      this.#deferredSubnets = undefined;
     }
     const timings: PrepareTimings = { decodeMs: 0, planMs: 0, compileMs: 0, diffMs: 0, encodeMs: 0, laneMs: 0 };
     const txn = this.#nextTxn++;
@@ -263,8 +272,9 @@ export class PartitionEngine {
     // A neighbor entry the ordinary decoder refuses throws after the plan and the lane have moved:
     // both go back before the error goes up, so a refused goal state leaves nothing planned.
     try {
-      this.#plan(bytes, version, scanned, txn, laneDelta, timings, p);
+      this.#plan(bytes, version, scanned, txn, laneDelta, timings, p, more);
     } catch (e: unknown) {
+      this.#deferredSubnets = undefined;
       this.#homes.lane.abort(txn);
       for (let i = p.plans.length - 1; i >= 0; i--) this.#store.revert(p.plans[i]);
       this.#homes.unejectAll(this.#homes.takeEjected());
@@ -286,6 +296,7 @@ export class PartitionEngine {
     delta: LaneDelta,
     timings: PrepareTimings,
     p: Planning,
+    more: boolean,
   ): void {
     let t = performance.now();
     if (scanned.model.ops.length > 0) {
@@ -293,9 +304,14 @@ export class PartitionEngine {
       this.#store.commit(plan);
       p.plans.push(plan);
       if (this.index === 0) for (const s of plan.statuses) p.statuses.push(this.#withPending(s));
-      this.#homes.ejectForSubnets(plan, () =>
-        this.#homes.laneRowsDeleted(bytes, version, scanned, this.#laneContext(txn, NO_CLAIMS, delta)),
+      // With more chunks to come, their deletes are not known yet: the subnets' rows are ejected
+      // after the last chunk (#ejectDeferred), those the chunks deleted no longer among them.
+      const subnets = this.#homes.ejectForSubnets(
+        plan,
+        () => this.#homes.laneRowsDeleted(bytes, version, scanned, this.#laneContext(txn, NO_CLAIMS, delta)),
+        more,
       );
+      if (subnets !== undefined) this.#deferredSubnets = subnets;
       for (const o of this.#ownersOf(plan)) p.owners.add(o);
     }
     const claim = this.#homes.claimKeys(p.owners.list);
@@ -317,6 +333,10 @@ export class PartitionEngine {
         for (const o of this.#ownersOf(r.plan)) p.owners.add(o);
       }
       timings.planMs += performance.now() - t;
+    }
+    if (!more && this.#deferredSubnets !== undefined) {
+      for (const id of this.#homes.ejectLeftInSubnets(this.#deferredSubnets)) p.owners.addNeighbor(id);
+      this.#deferredSubnets = undefined;
     }
   }
 

@@ -38,6 +38,8 @@ export type WorkerTask =
       readonly candidates?: boolean;
       /** The flows are installed already (engine.ts PrepareOptions.restoring): lane flow-mods are counted, not written. */
       readonly restoring?: boolean;
+      /** Not the partition's last chunk of this goal state: more follow (see PartitionEngine). */
+      readonly more?: boolean;
     }
   | { readonly type: 'hostFacts'; readonly facts: HostFacts; readonly enc: EncodeContext }
   | { readonly type: 'commit'; readonly txn: number }

@@ -59,14 +59,12 @@ export class PartitionHost {
   #prepare(task: Extract<WorkerTask, { type: 'prepare' }>): unknown {
     this.#need().giveBuffers(task.spare ?? []);
     if (task.expectedNeighbors !== undefined) this.#need().reserveNeighbors(task.expectedNeighbors);
-    const result = this.#need().prepareGoalState(
-      task.bytes,
-      task.version,
-      task.enc,
-      task.continues === true,
-      task.candidates === true,
-      task.restoring === true,
-    );
+    const result = this.#need().prepareGoalState(task.bytes, task.version, task.enc, {
+      continues: task.continues === true,
+      candidates: task.candidates === true,
+      restoring: task.restoring === true,
+      more: task.more === true,
+    });
     // Nothing keeps the input after prepare (ids and strings are copied out of it).
     const input = task.returnInput === true ? (task.bytes.buffer as ArrayBuffer) : undefined;
     return moving(
