@@ -55,7 +55,6 @@ import {
   recordEncoder,
   withLaneMessages,
 } from './delta-encode';
-
 export type { EncodeContext, EncodedDelta };
 import type { HostFacts, PartitionOptions, PrepareResult, PrepareTimings, ReleasedNeighbors } from './partition-types';
 export type { HostFacts, PartitionOptions, PrepareResult, PrepareTimings, ReleasedNeighbors } from './partition-types';
@@ -156,13 +155,13 @@ export class PartitionEngine {
     this.#placement = new Placement(this.count, opts.pinned);
     this.#contest = new ContestKeys(this.#homes, this.index, opts.filters ?? []);
     for (const [id, ofport] of opts.ofports ?? []) this.#facts.setOfport(id, ofport);
-    // Compile everything held. The infrastructure flows exist from the start, so the table is
-    // never without them.
+    // Compile everything held; the infrastructure flows exist from the start, never missing.
     const owners = new OwnerList();
     if (this.index === 0) {
       owners.add(INFRA_OWNER);
       for (const p of this.#view.ports()) for (const o of dependentsOfOfport(p.id, this.#view)) owners.add(o);
       for (const r of this.#view.routers()) owners.add({ kind: 'router', id: r.id });
+      for (const g of this.#view.gateways()) owners.add({ kind: 'gateway', id: g.id });
     }
     this.#homes.route(owners.list.filter((o) => this.owns(o)));
     this.#homes.restore();
