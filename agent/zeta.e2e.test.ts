@@ -1,0 +1,174 @@
+// A VPC with a ZETA gateway on a real OVS sandbox, driven through `alcor-agent run`: the VM's
+// broadcast (ARP for an unknown address) and unknown unicast reach the Zeta gateway node through the
+// VXLAN tunnel (captured on the node); a second destination modifies the select group in place (two
+// buckets, same group id); removing the gateway from the VPC restores exactly the flows of before.
+// The node is a namespace on the host's underlay bridge (br-phy): a VXLAN endpoint, seen by tcpdump.
+import { spawn } from 'node:child_process';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { GatewayType, GoalStateV2, OperationStatus, OperationType, ResourceType } from '../proto';
+import { requirePrereqs } from '../test/prereq';
+import { OvsSandbox, type Vm } from '../test/sandbox';
+import {
+  VPC_ID,
+  VNI,
+  dumpOurFlows,
+  goalState,
+  startAgent,
+  until,
+  type AgentProcess,
+  type PortSpec,
+} from './e2e-helpers';
+import { tapNameFor } from './ovsdb';
+
+const HOST = '192.0.2.1';
+const NODES = [
+  { ip: '192.0.2.50', mac: '02:00:00:5e:00:50' },
+  { ip: '192.0.2.51', mac: '02:00:00:5e:00:51' },
+];
+const GW_ID = 'zeta-gw-0000-4000-8000-000000000001';
+const CIDR = '10.219.0.0/24';
+const P1: PortSpec = { id: '19191919-cccc-4000-8000-000000000001', mac: '02:00:00:19:00:01', ip: '10.219.0.11' };
+
+/** A goal state that (re)states the VPC with `gatewayIds`, and the gateway with `nodes` when given. */
+function gatewayGoalState(revision: number, gatewayIds: string[], nodes?: typeof NODES): GoalStateV2 {
+  const base = goalState({ hostIp: HOST, cidr: CIDR, gatewayIp: '10.219.0.1' });
+  const vpc = base.vpcStates[VPC_ID];
+  const gs = GoalStateV2.fromPartial({ formatVersion: 102 });
+  if (vpc?.configuration === undefined) throw new Error('goalState() gave no VPC');
+  gs.vpcStates[VPC_ID] = {
+    operationType: OperationType.UPDATE,
+    configuration: { ...vpc.configuration, revisionNumber: revision, gatewayIds },
+  };
+  const refs = [{ type: ResourceType.VPC, id: VPC_ID }];
+  if (nodes !== undefined) {
+    gs.gatewayStates[GW_ID] = {
+      operationType: OperationType.UPDATE,
+      configuration: {
+        revisionNumber: revision,
+        requestId: 'e2e',
+        id: GW_ID,
+        gatewayType: GatewayType.ZETA,
+        destinations: nodes.map((n) => ({ ipAddress: n.ip, macAddress: n.mac })),
+        extraInfo: { $case: 'zetaInfo', zetaInfo: { portInbandOperation: 8300 } },
+      },
+    };
+    refs.push({ type: ResourceType.GATEWAY, id: GW_ID });
+  }
+  gs.hostResources[HOST] = { resources: refs };
+  return gs;
+}
+
+/** tcpdump on the node: resolves with the lines once `want` holds, after it listens (`ready`). */
+function capture(node: Vm, want: (lines: string[]) => boolean): { ready: Promise<void>; done: Promise<string[]> } {
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', node.netns, 'timeout', '20', 'tcpdump', '-i', 'eth0', '-nn', '-e', '-l', 'udp', 'port', '4789'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const lines: string[] = [];
+  let onReady: () => void = () => undefined;
+  const ready = new Promise<void>((r) => (onReady = r));
+  child.stderr.on('data', (c: Buffer) => {
+    if (c.toString().includes('listening on')) onReady();
+  });
+  const done = new Promise<string[]>((resolve, reject) => {
+    child.stdout.on('data', (c: Buffer) => {
+      lines.push(...c.toString().split('\n').filter(Boolean));
+      if (want(lines)) {
+        child.kill('SIGTERM');
+        resolve(lines);
+      }
+    });
+    child.once('exit', () => (want(lines) ? resolve(lines) : reject(new Error(`capture ended: ${lines.join('\n')}`))));
+  });
+  return { ready, done };
+}
+
+async function pushOk(agent: AgentProcess, gs: GoalStateV2): Promise<void> {
+  const r = await agent.push(gs);
+  assert.ok(
+    r.operationStatuses.every((s) => s.operationStatus === OperationStatus.SUCCESS),
+    JSON.stringify(r.operationStatuses),
+  );
+}
+
+async function groups(sb: OvsSandbox): Promise<string[]> {
+  const out = (await sb.ofctl(['dump-groups', 'br-int'])).stdout;
+  return out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('group_id='));
+}
+
+if (requirePrereqs(['root', 'ovs', 'netns', 'arping', 'tcpdump'])) {
+  test('ZETA gateway: flooded traffic reaches the node through the tunnel; group modified in place; removable', async () => {
+    const sb = await OvsSandbox.start({ name: 'zeta1', underlay: { ip: `${HOST}/24` } });
+    let agent: AgentProcess | undefined;
+    try {
+      const vm = await sb.addVm({ name: 'vm1', mac: P1.mac, ip: `${P1.ip}/24`, iface: tapNameFor(P1.id), mtu: 1450 });
+      const node = await sb.addVm({ name: 'node1', mac: NODES[0].mac, ip: `${NODES[0].ip}/24`, bridge: 'br-phy' });
+      await sb.appctl(['tnl/neigh/set', 'br-phy', NODES[0].ip, NODES[0].mac]);
+      agent = await startAgent(sb, ['--tunnel-ip', HOST, '--tunnel-ofport', '100']);
+      await pushOk(agent, goalState({ hostIp: HOST, cidr: CIDR, gatewayIp: '10.219.0.1', ports: [P1] }));
+      const before = await dumpOurFlows(sb);
+
+      await pushOk(agent, gatewayGoalState(2, [GW_ID], [NODES[0]]));
+      const one = await groups(sb);
+      assert.is(one.length, 1, one.join('\n'));
+      assert.match(one[0], new RegExp(`set_field:${NODES[0].ip}->tun_dst`));
+
+      // Broadcast: ARP for an address nobody has. Unknown unicast: a MAC no flow knows.
+      // tcpdump prints the outer frame (VXLAN, vni) and the inner one on lines of their own.
+      const seen = (l: string[], what: RegExp): boolean => l.some((x) => what.test(x));
+      const cap = capture(
+        node,
+        (l) =>
+          seen(l, new RegExp(`vni ${VNI}`)) &&
+          seen(l, /who-has 10\.219\.0\.99/) &&
+          seen(l, /10\.219\.0\.11 > 10\.219\.0\.98: ICMP echo request/),
+      );
+      await cap.ready;
+      await vm.exec(['arping', '-c1', '-w1', '-I', 'eth0', '10.219.0.99']);
+      await vm.exec([
+        'ip',
+        'neigh',
+        'replace',
+        '10.219.0.98',
+        'lladdr',
+        '02:00:00:19:00:98',
+        'dev',
+        'eth0',
+        'nud',
+        'permanent',
+      ]);
+      await vm.exec(['ping', '-c1', '-W1', '10.219.0.98']);
+      const lines = await cap.done;
+      assert.ok(
+        lines.some((l) => l.includes(`> ${NODES[0].ip}.4789`)),
+        'tunnelled to the node',
+      );
+      assert.ok(
+        lines.some((l) => l.includes(`> ${NODES[0].mac}`)),
+        "inner frames carry the node's MAC",
+      );
+
+      // A second node: the same group, now with two buckets.
+      await pushOk(agent, gatewayGoalState(3, [GW_ID], NODES));
+      const two = await groups(sb);
+      assert.is(two.length, 1);
+      assert.is(two[0].split(',')[0], one[0].split(',')[0], 'same group id: modified in place');
+      assert.is(two[0].split('bucket=').length - 1, 2, two[0]);
+
+      // The VPC leaves the gateway: no group, and exactly the flows of before.
+      await pushOk(agent, gatewayGoalState(4, []));
+      await until('the group is gone', async () => (await groups(sb)).length === 0);
+      assert.equal(await dumpOurFlows(sb), before);
+    } finally {
+      await agent?.stop();
+      await sb.stop();
+    }
+  });
+
+  test.run();
+}
