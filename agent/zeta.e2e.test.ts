@@ -1,6 +1,6 @@
 // A VPC with a ZETA gateway on a real OVS sandbox, driven through `alcor-agent run`: the VM's
 // broadcast (ARP for an unknown address) and unknown unicast reach the Zeta gateway node through the
-// VXLAN tunnel (captured on the node); a second destination modifies the select group in place (two
+// VXLAN tunnel (captured on the node), while the broadcast still reaches the host's other VM unchanged; a second destination modifies the select group in place (two
 // buckets, same group id); removing the gateway from the VPC restores exactly the flows of before.
 // The node is a namespace on the host's underlay bridge (br-phy): a VXLAN endpoint, seen by tcpdump.
 import { spawn } from 'node:child_process';
@@ -29,6 +29,7 @@ const NODES = [
 const GW_ID = 'zeta-gw-0000-4000-8000-000000000001';
 const CIDR = '10.219.0.0/24';
 const P1: PortSpec = { id: '19191919-cccc-4000-8000-000000000001', mac: '02:00:00:19:00:01', ip: '10.219.0.11' };
+const P2: PortSpec = { id: '29292929-cccc-4000-8000-000000000002', mac: '02:00:00:19:00:02', ip: '10.219.0.12' };
 
 /** A goal state that (re)states the VPC with `gatewayIds`, and the gateway with `nodes` when given. */
 function gatewayGoalState(revision: number, gatewayIds: string[], nodes?: typeof NODES): GoalStateV2 {
@@ -59,11 +60,15 @@ function gatewayGoalState(revision: number, gatewayIds: string[], nodes?: typeof
   return gs;
 }
 
-/** tcpdump on the node: resolves with the lines once `want` holds, after it listens (`ready`). */
-function capture(node: Vm, want: (lines: string[]) => boolean): { ready: Promise<void>; done: Promise<string[]> } {
+/** tcpdump in a namespace: resolves with the lines once `want` holds, after it listens (`ready`). */
+function capture(
+  node: Vm,
+  filter: readonly string[],
+  want: (lines: string[]) => boolean,
+): { ready: Promise<void>; done: Promise<string[]> } {
   const child = spawn(
     'ip',
-    ['netns', 'exec', node.netns, 'timeout', '20', 'tcpdump', '-i', 'eth0', '-nn', '-e', '-l', 'udp', 'port', '4789'],
+    ['netns', 'exec', node.netns, 'timeout', '20', 'tcpdump', '-i', 'eth0', '-nn', '-e', '-l', ...filter],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const lines: string[] = [];
@@ -107,10 +112,11 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'arping', 'tcpdump'])) {
     let agent: AgentProcess | undefined;
     try {
       const vm = await sb.addVm({ name: 'vm1', mac: P1.mac, ip: `${P1.ip}/24`, iface: tapNameFor(P1.id), mtu: 1450 });
+      const vm2 = await sb.addVm({ name: 'vm2', mac: P2.mac, ip: `${P2.ip}/24`, iface: tapNameFor(P2.id), mtu: 1450 });
       const node = await sb.addVm({ name: 'node1', mac: NODES[0].mac, ip: `${NODES[0].ip}/24`, bridge: 'br-phy' });
       await sb.appctl(['tnl/neigh/set', 'br-phy', NODES[0].ip, NODES[0].mac]);
       agent = await startAgent(sb, ['--tunnel-ip', HOST, '--tunnel-ofport', '100']);
-      await pushOk(agent, goalState({ hostIp: HOST, cidr: CIDR, gatewayIp: '10.219.0.1', ports: [P1] }));
+      await pushOk(agent, goalState({ hostIp: HOST, cidr: CIDR, gatewayIp: '10.219.0.1', ports: [P1, P2] }));
       const before = await dumpOurFlows(sb);
 
       await pushOk(agent, gatewayGoalState(2, [GW_ID], [NODES[0]]));
@@ -121,14 +127,18 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'arping', 'tcpdump'])) {
       // Broadcast: ARP for an address nobody has. Unknown unicast: a MAC no flow knows.
       // tcpdump prints the outer frame (VXLAN, vni) and the inner one on lines of their own.
       const seen = (l: string[], what: RegExp): boolean => l.some((x) => what.test(x));
+      // The local flood still runs after the group: a VM on this host sees the broadcast as sent.
+      const local = capture(vm2, ['arp'], (l) => seen(l, /ff:ff:ff:ff:ff:ff.*who-has 10\.219\.0\.99/));
       const cap = capture(
         node,
+        ['udp', 'port', '4789'],
         (l) =>
           seen(l, new RegExp(`vni ${VNI}`)) &&
           seen(l, /who-has 10\.219\.0\.99/) &&
           seen(l, /10\.219\.0\.11 > 10\.219\.0\.98: ICMP echo request/),
       );
       await cap.ready;
+      await local.ready;
       await vm.exec(['arping', '-c1', '-w1', '-I', 'eth0', '10.219.0.99']);
       await vm.exec([
         'ip',
@@ -144,6 +154,7 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'arping', 'tcpdump'])) {
       ]);
       await vm.exec(['ping', '-c1', '-W1', '10.219.0.98']);
       const lines = await cap.done;
+      await local.done;
       assert.ok(
         lines.some((l) => l.includes(`> ${NODES[0].ip}.4789`)),
         'tunnelled to the node',
