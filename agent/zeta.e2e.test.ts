@@ -14,6 +14,7 @@ import {
   VNI,
   dumpOurFlows,
   goalState,
+  runCli,
   startAgent,
   until,
   type AgentProcess,
@@ -98,6 +99,13 @@ async function pushOk(agent: AgentProcess, gs: GoalStateV2): Promise<void> {
   );
 }
 
+async function flowsReport(
+  agent: AgentProcess,
+): Promise<{ inSync: boolean; desired: number; installed: number; groups: string[] }> {
+  const r = await runCli(['flows', '--metrics', `127.0.0.1:${agent.metricsPort ?? 0}`]);
+  return JSON.parse(r.stdout) as { inSync: boolean; desired: number; installed: number; groups: string[] };
+}
+
 async function groups(sb: OvsSandbox): Promise<string[]> {
   const out = (await sb.ofctl(['dump-groups', 'br-int'])).stdout;
   return out
@@ -115,7 +123,7 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'arping', 'tcpdump'])) {
       const vm2 = await sb.addVm({ name: 'vm2', mac: P2.mac, ip: `${P2.ip}/24`, iface: tapNameFor(P2.id), mtu: 1450 });
       const node = await sb.addVm({ name: 'node1', mac: NODES[0].mac, ip: `${NODES[0].ip}/24`, bridge: 'br-phy' });
       await sb.appctl(['tnl/neigh/set', 'br-phy', NODES[0].ip, NODES[0].mac]);
-      agent = await startAgent(sb, ['--tunnel-ip', HOST, '--tunnel-ofport', '100']);
+      agent = await startAgent(sb, ['--tunnel-ip', HOST, '--tunnel-ofport', '100', '--metrics', '127.0.0.1:0']);
       await pushOk(agent, goalState({ hostIp: HOST, cidr: CIDR, gatewayIp: '10.219.0.1', ports: [P1, P2] }));
       const before = await dumpOurFlows(sb);
 
@@ -123,6 +131,10 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'arping', 'tcpdump'])) {
       const one = await groups(sb);
       assert.is(one.length, 1, one.join('\n'));
       assert.match(one[0], new RegExp(`set_field:${NODES[0].ip}->tun_dst`));
+
+      const report = await flowsReport(agent);
+      assert.ok(report.inSync && report.desired === report.installed, JSON.stringify(report));
+      assert.equal(report.groups, one, '`alcor-agent flows` lists the group as OVS does');
 
       // Broadcast: ARP for an address nobody has. Unknown unicast: a MAC no flow knows.
       // tcpdump prints the outer frame (VXLAN, vni) and the inner one on lines of their own.
