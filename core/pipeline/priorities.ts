@@ -9,6 +9,8 @@ export const Priority = {
   /** Above the punts: a ZETA gateway takes a VPC's unknown unicast and unknown ARP (gateway-flows.ts). */
   GatewayUnknown: 20,
   /** Ordinary per-resource flows. */
+  /** ZETA direct paths (OAM injections), as ACA: above the gateway's unknown unicast, below known MACs. */
+  DirectPath: 50,
   Normal: 100,
   /** Above the per-VNI flood (Normal): a VM's broadcast in a ZETA gateway's VPC goes to the gateway first. */
   GatewayFlood: 150,
