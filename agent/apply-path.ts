@@ -48,7 +48,13 @@ const OVS_WAIT_MS = 10_000;
 const CHANGING: ReadonlySet<OperationStatus> = new Set([OperationStatus.SUCCESS, OperationStatus.PENDING]);
 
 /** Resource kinds the agent keeps a main-thread view of (the DHCP table, agent/host-state.ts). */
-const HELD_VIEW_TYPES: ReadonlySet<ResourceType> = new Set([ResourceType.DHCP, ResourceType.SUBNET]);
+/** What the held views (DHCP leases, ZETA OAM ports) are built from. */
+const HELD_VIEW_TYPES: ReadonlySet<ResourceType> = new Set([
+  ResourceType.DHCP,
+  ResourceType.SUBNET,
+  ResourceType.VPC,
+  ResourceType.GATEWAY,
+]);
 
 export const us = (fromNs: bigint): number => Number((process.hrtime.bigint() - fromNs) / 1000n);
 
@@ -62,7 +68,7 @@ export interface ApplyPathParts {
   readonly queue: SerialQueue;
   readonly metrics: Metrics;
   readonly log: Logger;
-  /** After every commit; `heldViews`: DHCP or subnet resources changed. */
+  /** After every commit; `heldViews`: DHCP, subnet, VPC or gateway resources changed. */
   readonly afterCommit: (heldViews: boolean) => void;
   /** After OVS accepted a goal state's bundle; `seq` is its arrival number (RequestContext.seq). */
   readonly onApplied?: (seq: number) => void;

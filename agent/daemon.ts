@@ -21,6 +21,7 @@ import { GoalStateServer } from './grpc/server';
 import { NatsSouthbound } from './nats/consumer';
 import { InterfaceMonitor, OvsdbClient, ensureBridge, ensureVxlanPort, type PortEvent } from './ovsdb';
 import { OpenFlowSession, mgmtSocketPath, type PacketIn } from './openflow/session';
+import { ZetaOam } from './zeta-oam';
 import { ApplyPath, countOurFlows } from './apply-path';
 import { errorText } from '../core/errors';
 import { DaemonError } from './errors';
@@ -95,6 +96,7 @@ export class AgentDaemon {
   #monitor: InterfaceMonitor | undefined;
   /** The XDP ARP responder, with --dataplane ebpf|both. */
   #xdp: XdpArpDataplane | undefined;
+  #zetaOam: ZetaOam | undefined;
   #engine: Engine | undefined;
   #session: OpenFlowSession | undefined;
   #running: Running | undefined;
@@ -143,6 +145,12 @@ export class AgentDaemon {
     const restored = opened.value;
     const engine = restored.engine;
     const session = this.#openSession();
+    this.#zetaOam = new ZetaOam({
+      applyBundle: (id, deltas) => session.applyBundle(id, deltas),
+      queue: this.#queue,
+      tunnelOfport: this.#opts.tunnelOfport,
+      log: this.#log,
+    });
     // OVS's count of our flows, taken while the engine restores: nothing else writes them until we serve.
     const counted = trusted && restored.snapshot !== undefined ? countOurFlows(session) : undefined;
     counted?.catch(() => undefined); // awaited by the start-up converge, which retries a failed count
@@ -157,6 +165,7 @@ export class AgentDaemon {
         log: this.#log,
         stateDir: this.#opts.stateDir,
         xdp: this.#xdp,
+        zetaOam: this.#zetaOam,
         goalLog: logged.goalLog,
       },
       restored.snapshot,
@@ -411,7 +420,10 @@ export class AgentDaemon {
     if (o.metrics !== undefined) {
       this.#http = await startHttp(o.metrics, {
         metricsText: () =>
-          this.#metrics.render(this.#grpc?.load) + (this.#xdp?.metricsText() ?? '') + (this.#nats?.metricsText() ?? ''),
+          this.#metrics.render(this.#grpc?.load) +
+          (this.#xdp?.metricsText() ?? '') +
+          (this.#nats?.metricsText() ?? '') +
+          (this.#zetaOam?.metricsText() ?? ''),
         status: () => this.status(),
         flowsReport: () => this.flowsReport(),
       });
@@ -461,6 +473,7 @@ export class AgentDaemon {
     await this.#queue.idle();
     await this.#running?.host.idle();
     await this.#goalLog?.close();
+    this.#zetaOam?.close();
     this.#session?.stop();
     this.#onDemand?.close();
     await this.#monitor?.stop().catch(() => undefined);

@@ -4,6 +4,7 @@
 // buckets, same group id); removing the gateway from the VPC restores exactly the flows of before.
 // The node is a namespace on the host's underlay bridge (br-phy): a VXLAN endpoint, seen by tcpdump.
 import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GatewayType, GoalStateV2, OperationStatus, OperationType, ResourceType } from '../proto';
@@ -21,6 +22,7 @@ import {
   type PortSpec,
 } from './e2e-helpers';
 import { tapNameFor } from './ovsdb';
+import { encodeOam, type OamInjection } from '../core/zeta/oam';
 
 const HOST = '192.0.2.1';
 const NODES = [
@@ -28,12 +30,33 @@ const NODES = [
   { ip: '192.0.2.51', mac: '02:00:00:5e:00:51' },
 ];
 const GW_ID = 'zeta-gw-0000-4000-8000-000000000001';
+/** The gateway's OAM port: one other agents on this machine are unlikely to hold. */
+const OAM_PORT = 18000 + (process.pid % 1000);
+const DIRECT_PATHS = 'cookie=0xa1c1000000000000/0xffff000000000000';
+const INJECTION: OamInjection = {
+  op: 'inject',
+  srcIp: 0x0adb000b, // 10.219.0.11 (vm1)
+  dstIp: 0x0adb0062, // 10.219.0.98 (the unknown destination)
+  srcPort: 0,
+  dstPort: 0,
+  proto: 1,
+  vni: 1001,
+  instIp: 0x0adb0063, // 10.219.0.99: the instance's real address
+  instMac: 0x020000190063,
+  nodeIp: 0xc0000233, // 192.0.2.51: node2
+  nodeMac: 0x02000005e0051,
+  idleTimeout: 60,
+};
 const CIDR = '10.219.0.0/24';
 const P1: PortSpec = { id: '19191919-cccc-4000-8000-000000000001', mac: '02:00:00:19:00:01', ip: '10.219.0.11' };
 const P2: PortSpec = { id: '29292929-cccc-4000-8000-000000000002', mac: '02:00:00:19:00:02', ip: '10.219.0.12' };
 
 /** A goal state that (re)states the VPC with `gatewayIds`, and the gateway with `nodes` when given. */
-function gatewayGoalState(revision: number, gatewayIds: string[], nodes?: typeof NODES): GoalStateV2 {
+function gatewayGoalState(
+  revision: number,
+  gatewayIds: string[],
+  nodes?: readonly (typeof NODES)[number][],
+): GoalStateV2 {
   const base = goalState({ hostIp: HOST, cidr: CIDR, gatewayIp: '10.219.0.1' });
   const vpc = base.vpcStates[VPC_ID];
   const gs = GoalStateV2.fromPartial({ formatVersion: 102 });
@@ -52,7 +75,7 @@ function gatewayGoalState(revision: number, gatewayIds: string[], nodes?: typeof
         id: GW_ID,
         gatewayType: GatewayType.ZETA,
         destinations: nodes.map((n) => ({ ipAddress: n.ip, macAddress: n.mac })),
-        extraInfo: { $case: 'zetaInfo', zetaInfo: { portInbandOperation: 8300 } },
+        extraInfo: { $case: 'zetaInfo', zetaInfo: { portInbandOperation: OAM_PORT } },
       },
     };
     refs.push({ type: ResourceType.GATEWAY, id: GW_ID });
@@ -104,6 +127,22 @@ async function flowsReport(
 ): Promise<{ inSync: boolean; desired: number; installed: number; groups: string[] }> {
   const r = await runCli(['flows', '--metrics', `127.0.0.1:${agent.metricsPort ?? 0}`]);
   return JSON.parse(r.stdout) as { inSync: boolean; desired: number; installed: number; groups: string[] };
+}
+
+function sendOam(bytes: Uint8Array): Promise<void> {
+  const s = dgram.createSocket('udp4');
+  return new Promise<void>((resolve, reject) =>
+    s.send(bytes, OAM_PORT, '127.0.0.1', (e) => {
+      s.close();
+      if (e) reject(e);
+      else resolve();
+    }),
+  );
+}
+
+async function directPaths(sb: OvsSandbox): Promise<string[]> {
+  const out = (await sb.ofctl(['--no-stats', 'dump-flows', 'br-int', DIRECT_PATHS])).stdout;
+  return out.split('\n').filter((l) => l.includes('cookie=0xa1c1'));
 }
 
 async function groups(sb: OvsSandbox): Promise<string[]> {
@@ -175,6 +214,42 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'arping', 'tcpdump'])) {
         lines.some((l) => l.includes(`> ${NODES[0].mac}`)),
         "inner frames carry the node's MAC",
       );
+
+      // OAM: garbage is counted and dropped; an injection sends the flow straight to node2, rewritten.
+      const node2 = await sb.addVm({ name: 'node2', mac: NODES[1].mac, ip: `${NODES[1].ip}/24`, bridge: 'br-phy' });
+      await sb.appctl(['tnl/neigh/set', 'br-phy', NODES[1].ip, NODES[1].mac]);
+      const metricsText = (): Promise<string> =>
+        fetch(`http://127.0.0.1:${agent?.metricsPort ?? 0}/metrics`).then((r) => r.text());
+      await until('the OAM port is bound', async () => /alcor_agent_zeta_oam_ports 1/.test(await metricsText()));
+      await sendOam(new Uint8Array([1, 2, 3]));
+      await sendOam(encodeOam(INJECTION));
+      await until('the direct path is installed', async () => (await directPaths(sb)).length === 1);
+      const path = (await directPaths(sb))[0];
+      assert.match(path, /idle_timeout=60/);
+      assert.match(path, /priority=50,icmp/);
+      const direct = capture(node2, ['udp', 'port', '4789'], (l) =>
+        seen(l, /02:00:00:19:00:01 > 02:00:00:19:00:63.*10\.219\.0\.11 > 10\.219\.0\.99: ICMP echo request/),
+      );
+      await direct.ready;
+      await vm.exec(['ping', '-c1', '-W1', '10.219.0.98']);
+      const directLines = await direct.done;
+      assert.ok(
+        directLines.some((l) => l.includes(`> ${NODES[1].ip}.4789`)),
+        directLines.join('\n'),
+      );
+      const metrics = await metricsText();
+      assert.match(metrics, /alcor_agent_zeta_oam_messages_total\{outcome="inject"\} 1/);
+      assert.match(metrics, /alcor_agent_zeta_oam_messages_total\{outcome="truncated"\} 1/);
+      assert.ok((await runCli(['flows', '--metrics', `127.0.0.1:${agent.metricsPort ?? 0}`])).code === 0, 'in sync');
+      // A deletion: the flow goes, and its packets take the gateway again.
+      await sendOam(encodeOam({ ...INJECTION, op: 'delete' }));
+      await until('the direct path is deleted', async () => (await directPaths(sb)).length === 0);
+      const back = capture(node, ['udp', 'port', '4789'], (l) =>
+        seen(l, /10\.219\.0\.11 > 10\.219\.0\.98: ICMP echo request/),
+      );
+      await back.ready;
+      await vm.exec(['ping', '-c1', '-W1', '10.219.0.98']);
+      await back.done;
 
       // A second node: the same group, now with two buckets.
       await pushOk(agent, gatewayGoalState(3, [GW_ID], NODES));

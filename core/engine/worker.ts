@@ -9,6 +9,7 @@ import { decodeFlowStats } from '../openflow';
 import { arpEntriesOf, portVnisOf } from './arp-entries';
 import { PartitionEngine } from './partition';
 import type { WorkerReply, WorkerTask } from './protocol';
+import { oamPortsByVni } from '../zeta/oam';
 
 /** Wraps a reply so piscina transfers the listed buffers instead of cloning them. */
 function moving(reply: WorkerReply, buffers: readonly ArrayBufferLike[]): unknown {
@@ -83,6 +84,7 @@ export class PartitionHost {
         flows: e.flowCount,
         dhcp: [...e.store.values('dhcp')],
         subnets: [...e.store.values('subnet')],
+        zetaOam: oamPortsByVni(e.store.values('gateway'), e.store.values('vpc'), e.store.values('subnet')),
       };
     }
     return { type: 'arpEntries', entries: arpEntriesOf(e.store, e.neighbors()), portVnis: portVnisOf(e.store) };

@@ -11,6 +11,8 @@
 // Trailing bytes (the C struct's padding) are ignored. Every input ends in a message or a drop with
 // its reason; nothing throws.
 
+import type { Gateway, Subnet, Vpc } from '../model';
+
 export const OAM_OP_INJECT = 0;
 export const OAM_OP_DELETE = 1;
 export const OAM_DELETE_LEN = 20;
@@ -101,6 +103,32 @@ export function judgeOam(m: OamParse, port: number, oamPortOf: (vni: number) => 
   const want = oamPortOf(m.vni);
   if (want === undefined) return { op: 'drop', reason: 'unknown_vni' };
   return want === port ? m : { op: 'drop', reason: 'wrong_port' };
+}
+
+/**
+ * VNI -> OAM port of the ZETA gateway its VPC lists (the first ZETA one with a port, in the VPC's
+ * order), from held resources: what judgeOam needs and which ports the agent listens on.
+ */
+export function oamPortsByVni(
+  gateways: Iterable<Gateway>,
+  vpcs: Iterable<Vpc>,
+  subnets: Iterable<Subnet>,
+): [number, number][] {
+  const portOf = new Map<string, number>();
+  for (const g of gateways) {
+    if (g.gatewayType === 'zeta' && g.destinations.length > 0 && g.oamPort !== undefined) portOf.set(g.id, g.oamPort);
+  }
+  const vpcPort = new Map<string, number>();
+  for (const v of vpcs) {
+    const port = v.gatewayIds.map((id) => portOf.get(id)).find((p) => p !== undefined);
+    if (port !== undefined) vpcPort.set(v.id, port);
+  }
+  const out = new Map<number, number>();
+  for (const s of subnets) {
+    const port = vpcPort.get(s.vpcId);
+    if (port !== undefined && !out.has(s.tunnelId)) out.set(s.tunnelId, port);
+  }
+  return [...out].sort((a, b) => a[0] - b[0]);
 }
 
 /** A message as bytes (tests, and a tool that plays Zeta). */
