@@ -172,7 +172,8 @@ export class AgentDaemon {
       behind,
     );
     if (restored.snapshot !== undefined) await host.syncRestored();
-    if (logged.applied > 0) host.afterCommit(true); // the DHCP table was built from the snapshot alone
+    // The DHCP table was built from the snapshot alone; the ZETA OAM ports come from held views too.
+    if (logged.applied > 0 || (restored.snapshot?.resources.gateway.length ?? 0) > 0) host.afterCommit(true);
     const apply = new ApplyPath({
       engine,
       session,

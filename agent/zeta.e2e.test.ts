@@ -1,6 +1,8 @@
 // A VPC with a ZETA gateway on a real OVS sandbox, driven through `alcor-agent run`: the VM's
 // broadcast (ARP for an unknown address) and unknown unicast reach the Zeta gateway node through the
-// VXLAN tunnel (captured on the node), while the broadcast still reaches the host's other VM unchanged; a second destination modifies the select group in place (two
+// VXLAN tunnel (captured on the node), while the broadcast still reaches the host's other VM unchanged;
+// an OAM injection sends the next packets straight to the node it names, rewritten (captured there),
+// and a deletion or the idle timeout sends them back through the gateway; a second destination modifies the select group in place (two
 // buckets, same group id); removing the gateway from the VPC restores exactly the flows of before.
 // The node is a namespace on the host's underlay bridge (br-phy): a VXLAN endpoint, seen by tcpdump.
 import { spawn } from 'node:child_process';
@@ -153,8 +155,97 @@ async function groups(sb: OvsSandbox): Promise<string[]> {
     .filter((l) => l.startsWith('group_id='));
 }
 
+interface World {
+  readonly sb: OvsSandbox;
+  readonly agent: AgentProcess;
+  readonly vm: Vm;
+  readonly vm2: Vm;
+  readonly node: Vm;
+}
+
+const seen = (l: string[], what: RegExp): boolean => l.some((x) => what.test(x));
+
+/** vm1 pings 10.219.0.98, whose MAC (static in vm1) no flow knows; resolves once `at` captured it. */
+async function pingUnknown(w: World, at: Vm, want: RegExp): Promise<string[]> {
+  const cap = capture(at, ['udp', 'port', '4789'], (l) => seen(l, want));
+  await cap.ready;
+  await w.vm.exec(['ping', '-c1', '-W1', '10.219.0.98']);
+  return cap.done;
+}
+
+/** Broadcast (ARP for an address nobody has) and unknown unicast reach the node; the local flood still runs. */
+async function checkFlooding(w: World): Promise<void> {
+  // tcpdump prints the outer frame (VXLAN, vni) and the inner one on lines of their own.
+  const local = capture(w.vm2, ['arp'], (l) => seen(l, /ff:ff:ff:ff:ff:ff.*who-has 10\.219\.0\.99/));
+  const cap = capture(
+    w.node,
+    ['udp', 'port', '4789'],
+    (l) =>
+      seen(l, new RegExp(`vni ${VNI}`)) &&
+      seen(l, /who-has 10\.219\.0\.99/) &&
+      seen(l, /10\.219\.0\.11 > 10\.219\.0\.98: ICMP echo request/),
+  );
+  await cap.ready;
+  await local.ready;
+  await w.vm.exec(['arping', '-c1', '-w1', '-I', 'eth0', '10.219.0.99']);
+  const neigh = ['10.219.0.98', 'lladdr', '02:00:00:19:00:98', 'dev', 'eth0', 'nud', 'permanent'];
+  await w.vm.exec(['ip', 'neigh', 'replace', ...neigh]);
+  await w.vm.exec(['ping', '-c1', '-W1', '10.219.0.98']);
+  const lines = await cap.done;
+  await local.done;
+  assert.ok(
+    lines.some((l) => l.includes(`> ${NODES[0].ip}.4789`)),
+    'tunnelled to the node',
+  );
+  assert.ok(
+    lines.some((l) => l.includes(`> ${NODES[0].mac}`)),
+    "inner frames carry the node's MAC",
+  );
+}
+
+async function metricsText(w: World): Promise<string> {
+  return fetch(`http://127.0.0.1:${w.agent.metricsPort ?? 0}/metrics`).then((r) => r.text());
+}
+
+/** Garbage is dropped and counted; an injection sends the flow to node2, rewritten; a deletion or the idle timeout sends it back. */
+async function checkDirectPath(w: World): Promise<void> {
+  const node2 = await w.sb.addVm({ name: 'node2', mac: NODES[1].mac, ip: `${NODES[1].ip}/24`, bridge: 'br-phy' });
+  await w.sb.appctl(['tnl/neigh/set', 'br-phy', NODES[1].ip, NODES[1].mac]);
+  await until('the OAM port is bound', async () => /alcor_agent_zeta_oam_ports 1/.test(await metricsText(w)));
+  await sendOam(new Uint8Array([1, 2, 3]));
+  await sendOam(encodeOam(INJECTION));
+  await until('the direct path is installed', async () => (await directPaths(w.sb)).length === 1);
+  const path = (await directPaths(w.sb))[0];
+  assert.match(path, /idle_timeout=60/);
+  assert.match(path, /priority=50,icmp/);
+  const direct = await pingUnknown(
+    w,
+    node2,
+    /02:00:00:19:00:01 > 02:00:00:19:00:63.*10\.219\.0\.11 > 10\.219\.0\.99: ICMP echo request/,
+  );
+  assert.ok(
+    direct.some((l) => l.includes(`> ${NODES[1].ip}.4789`)),
+    direct.join('\n'),
+  );
+  const metrics = await metricsText(w);
+  assert.match(metrics, /alcor_agent_zeta_oam_messages_total\{outcome="inject"\} 1/);
+  assert.match(metrics, /alcor_agent_zeta_oam_messages_total\{outcome="truncated"\} 1/);
+  const flows = await runCli(['flows', '--metrics', `127.0.0.1:${w.agent.metricsPort ?? 0}`]);
+  assert.is(flows.code, 0, `the reconcile does not count direct paths: ${flows.stdout}`);
+
+  const viaGateway = /10\.219\.0\.11 > 10\.219\.0\.98: ICMP echo request/;
+  await sendOam(encodeOam({ ...INJECTION, op: 'delete' }));
+  await until('the direct path is deleted', async () => (await directPaths(w.sb)).length === 0);
+  await pingUnknown(w, w.node, viaGateway);
+
+  await sendOam(encodeOam({ ...INJECTION, idleTimeout: 1 }));
+  await until('the short-lived direct path is installed', async () => (await directPaths(w.sb)).length === 1);
+  await until('OVS expires it', async () => (await directPaths(w.sb)).length === 0, 15_000);
+  await pingUnknown(w, w.node, viaGateway);
+}
+
 if (requirePrereqs(['root', 'ovs', 'netns', 'arping', 'tcpdump'])) {
-  test('ZETA gateway: flooded traffic reaches the node through the tunnel; group modified in place; removable', async () => {
+  test('ZETA gateway: flooding and direct paths through the tunnel; group modified in place; removable', async () => {
     const sb = await OvsSandbox.start({ name: 'zeta1', underlay: { ip: `${HOST}/24` } });
     let agent: AgentProcess | undefined;
     try {
@@ -170,86 +261,13 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'arping', 'tcpdump'])) {
       const one = await groups(sb);
       assert.is(one.length, 1, one.join('\n'));
       assert.match(one[0], new RegExp(`set_field:${NODES[0].ip}->tun_dst`));
-
       const report = await flowsReport(agent);
       assert.ok(report.inSync && report.desired === report.installed, JSON.stringify(report));
       assert.equal(report.groups, one, '`alcor-agent flows` lists the group as OVS does');
 
-      // Broadcast: ARP for an address nobody has. Unknown unicast: a MAC no flow knows.
-      // tcpdump prints the outer frame (VXLAN, vni) and the inner one on lines of their own.
-      const seen = (l: string[], what: RegExp): boolean => l.some((x) => what.test(x));
-      // The local flood still runs after the group: a VM on this host sees the broadcast as sent.
-      const local = capture(vm2, ['arp'], (l) => seen(l, /ff:ff:ff:ff:ff:ff.*who-has 10\.219\.0\.99/));
-      const cap = capture(
-        node,
-        ['udp', 'port', '4789'],
-        (l) =>
-          seen(l, new RegExp(`vni ${VNI}`)) &&
-          seen(l, /who-has 10\.219\.0\.99/) &&
-          seen(l, /10\.219\.0\.11 > 10\.219\.0\.98: ICMP echo request/),
-      );
-      await cap.ready;
-      await local.ready;
-      await vm.exec(['arping', '-c1', '-w1', '-I', 'eth0', '10.219.0.99']);
-      await vm.exec([
-        'ip',
-        'neigh',
-        'replace',
-        '10.219.0.98',
-        'lladdr',
-        '02:00:00:19:00:98',
-        'dev',
-        'eth0',
-        'nud',
-        'permanent',
-      ]);
-      await vm.exec(['ping', '-c1', '-W1', '10.219.0.98']);
-      const lines = await cap.done;
-      await local.done;
-      assert.ok(
-        lines.some((l) => l.includes(`> ${NODES[0].ip}.4789`)),
-        'tunnelled to the node',
-      );
-      assert.ok(
-        lines.some((l) => l.includes(`> ${NODES[0].mac}`)),
-        "inner frames carry the node's MAC",
-      );
-
-      // OAM: garbage is counted and dropped; an injection sends the flow straight to node2, rewritten.
-      const node2 = await sb.addVm({ name: 'node2', mac: NODES[1].mac, ip: `${NODES[1].ip}/24`, bridge: 'br-phy' });
-      await sb.appctl(['tnl/neigh/set', 'br-phy', NODES[1].ip, NODES[1].mac]);
-      const metricsText = (): Promise<string> =>
-        fetch(`http://127.0.0.1:${agent?.metricsPort ?? 0}/metrics`).then((r) => r.text());
-      await until('the OAM port is bound', async () => /alcor_agent_zeta_oam_ports 1/.test(await metricsText()));
-      await sendOam(new Uint8Array([1, 2, 3]));
-      await sendOam(encodeOam(INJECTION));
-      await until('the direct path is installed', async () => (await directPaths(sb)).length === 1);
-      const path = (await directPaths(sb))[0];
-      assert.match(path, /idle_timeout=60/);
-      assert.match(path, /priority=50,icmp/);
-      const direct = capture(node2, ['udp', 'port', '4789'], (l) =>
-        seen(l, /02:00:00:19:00:01 > 02:00:00:19:00:63.*10\.219\.0\.11 > 10\.219\.0\.99: ICMP echo request/),
-      );
-      await direct.ready;
-      await vm.exec(['ping', '-c1', '-W1', '10.219.0.98']);
-      const directLines = await direct.done;
-      assert.ok(
-        directLines.some((l) => l.includes(`> ${NODES[1].ip}.4789`)),
-        directLines.join('\n'),
-      );
-      const metrics = await metricsText();
-      assert.match(metrics, /alcor_agent_zeta_oam_messages_total\{outcome="inject"\} 1/);
-      assert.match(metrics, /alcor_agent_zeta_oam_messages_total\{outcome="truncated"\} 1/);
-      assert.ok((await runCli(['flows', '--metrics', `127.0.0.1:${agent.metricsPort ?? 0}`])).code === 0, 'in sync');
-      // A deletion: the flow goes, and its packets take the gateway again.
-      await sendOam(encodeOam({ ...INJECTION, op: 'delete' }));
-      await until('the direct path is deleted', async () => (await directPaths(sb)).length === 0);
-      const back = capture(node, ['udp', 'port', '4789'], (l) =>
-        seen(l, /10\.219\.0\.11 > 10\.219\.0\.98: ICMP echo request/),
-      );
-      await back.ready;
-      await vm.exec(['ping', '-c1', '-W1', '10.219.0.98']);
-      await back.done;
+      const w: World = { sb, agent, vm, vm2, node };
+      await checkFlooding(w);
+      await checkDirectPath(w);
 
       // A second node: the same group, now with two buckets.
       await pushOk(agent, gatewayGoalState(3, [GW_ID], NODES));
