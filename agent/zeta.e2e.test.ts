@@ -276,6 +276,17 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'arping', 'tcpdump'])) {
       assert.is(two[0].split(',')[0], one[0].split(',')[0], 'same group id: modified in place');
       assert.is(two[0].split('bucket=').length - 1, 2, two[0]);
 
+      // OVS restarts empty: the agent's reconcile sends the group back with the flows that use it.
+      const withGateway = await dumpOurFlows(sb);
+      await sb.stopVswitchd();
+      await sb.startVswitchd();
+      await until(
+        'the group and the flows are back',
+        async () => (await groups(sb)).length === 1 && (await dumpOurFlows(sb)).length === withGateway.length,
+        30_000,
+      );
+      assert.equal(await groups(sb), two);
+
       // The VPC leaves the gateway: no group, and exactly the flows of before.
       await pushOk(agent, gatewayGoalState(4, []));
       await until('the group is gone', async () => (await groups(sb)).length === 0);
