@@ -9,7 +9,7 @@
 // docs/agent.md, "Apply path", describes the behaviour.
 
 import type { Engine, Prepared, Txns } from '../core/engine/engine';
-import { GOALSTATE_INPUT_CODES, codeOf, errorKind, errorText } from '../core/errors';
+import { codeOf, errorText } from '../core/errors';
 import type { PlannedStatus } from '../core/goalstate';
 import { COOKIE_MARKER_BITS, COOKIE_MASK } from '../core/pipeline/cookie';
 import {
@@ -20,15 +20,7 @@ import {
   OperationType,
   ResourceType,
 } from '../proto';
-import {
-  GoalStateValidationError,
-  resourcesOfV1,
-  resourcesOfV2,
-  type GoalStateApplier,
-  type GoalStateRequest,
-  type RequestContext,
-  type ResourceRef,
-} from './grpc/server';
+import type { GoalStateApplier, GoalStateRequest, RequestContext } from './grpc/server';
 import { DaemonError } from './errors';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
@@ -38,8 +30,10 @@ import { flowsByOwnerKind, withoutDeletes } from './read-back';
 import type { SerialQueue } from './serial-queue';
 import type { SnapshotLag } from './snapshot-lag';
 import type { GoalStateLog } from './goalstate-log';
+import { NONE_BOUND, appliedLogFields, mapStatuses, refusalOf, replyOf, us, withBoundPorts } from './apply-replies';
 
-const LOGGED_INVALID_MAX = 20;
+export { refusalOf, type Refusal } from './apply-replies';
+
 const STARTUP_CONVERGE_ATTEMPTS = 5;
 /** Deltas per engine partition encoded and not yet flushed to OVS (engine.ts PrepareOptions.window). */
 const DELTA_WINDOW = 4;
@@ -49,10 +43,13 @@ const OVS_WAIT_MS = 10_000;
 /** Operations whose status means the dataplane changed (for a FAILURE after OVS rejected the bundle). */
 const CHANGING: ReadonlySet<OperationStatus> = new Set([OperationStatus.SUCCESS, OperationStatus.PENDING]);
 
-/** Resource kinds the agent keeps a main-thread view of (the DHCP table, agent/host-state.ts). */
-const HELD_VIEW_TYPES: ReadonlySet<ResourceType> = new Set([ResourceType.DHCP, ResourceType.SUBNET]);
-
-export const us = (fromNs: bigint): number => Number((process.hrtime.bigint() - fromNs) / 1000n);
+/** What the held views (DHCP leases, ZETA OAM ports) are built from. */
+const HELD_VIEW_TYPES: ReadonlySet<ResourceType> = new Set([
+  ResourceType.DHCP,
+  ResourceType.SUBNET,
+  ResourceType.VPC,
+  ResourceType.GATEWAY,
+]);
 
 /** A port id and its ofport, or undefined to unbind it. */
 export type HostFact = readonly [string, number | undefined];
@@ -64,7 +61,7 @@ export interface ApplyPathParts {
   readonly queue: SerialQueue;
   readonly metrics: Metrics;
   readonly log: Logger;
-  /** After every commit; `heldViews`: DHCP or subnet resources changed. */
+  /** After every commit; `heldViews`: DHCP, subnet, VPC or gateway resources changed. */
   readonly afterCommit: (heldViews: boolean) => void;
   /** After OVS accepted a goal state's bundle; `seq` is its arrival number (RequestContext.seq). */
   readonly onApplied?: (seq: number) => void;
@@ -521,122 +518,6 @@ export class ApplyPath {
   }
 }
 
-/** How the agent answers a goal state the engine refused. */
-export type Refusal =
-  | { readonly kind: 'input'; readonly error: GoalStateValidationError }
-  | { readonly kind: 'failure'; readonly statuses: readonly PlannedStatus[] }
-  | { readonly kind: 'fault' };
-
-/**
- * Bad input only when core says so by code (an allowlist, core/errors.ts): answered INVALID_ARG.
- * Anything else is our fault: every resource of the message is answered FAILURE, or, when the
- * bytes do not even decode here so there is no resource to name, the error goes up as a gRPC
- * INTERNAL (`fault`). Never "bad input" for our own bug.
- */
-export function refusalOf(e: unknown, bytes: Uint8Array, version: 1 | 2): Refusal {
-  if (errorKind(e, GOALSTATE_INPUT_CODES) === 'input') {
-    return { kind: 'input', error: new GoalStateValidationError(errorText(e)) };
-  }
-  const resources = resourcesOfBytes(bytes, version);
-  if (resources === undefined) return { kind: 'fault' };
-  const reason = `agent fault: ${errorText(e)}`;
-  return { kind: 'failure', statuses: resources.map((r) => ({ ...r, status: OperationStatus.FAILURE, reason })) };
-}
-
-/** The "goal state applied" log line's fields. */
-const NONE_BOUND: ReadonlySet<string> = new Set();
-
-/** Each status through `f`, lazily (a million neighbors are not copied into an array first). */
-function* mapStatuses(
-  statuses: Iterable<PlannedStatus>,
-  f: (s: PlannedStatus) => PlannedStatus,
-): IterableIterator<PlannedStatus> {
-  for (const s of statuses) yield f(s);
-}
-
-/** The statuses with the PENDING ports in `bound` answered SUCCESS (bound to their interface). */
-function withBoundPorts(statuses: Iterable<PlannedStatus>, bound: ReadonlySet<string>): Iterable<PlannedStatus> {
-  return mapStatuses(statuses, (s) =>
-    s.resourceType === ResourceType.PORT && s.status === OperationStatus.PENDING && bound.has(s.resourceId)
-      ? { ...s, status: OperationStatus.SUCCESS, reason: '' }
-      : s,
-  );
-}
-
-/** The first `max` INVALID_ARG statuses, with their reason (the reply has no field for it). */
-function firstInvalid(statuses: Iterable<PlannedStatus>, max: number): string[] {
-  const out: string[] = [];
-  for (const s of statuses) {
-    if (out.length >= max) break;
-    if (s.status === OperationStatus.INVALID_ARG) out.push(`${s.resourceId}: ${s.reason}`);
-  }
-  return out;
-}
-
-function appliedLogFields(
-  prepared: Prepared,
-  boundPorts: number,
-  ctx: RequestContext,
-  version: 1 | 2,
-  t: { readonly prepareUs: number; readonly bundleUs: number; readonly ovs: BundleTimings; readonly totalUs: number },
-): Record<string, unknown> {
-  const statuses = prepared.statuses;
-  const invalidCount = statuses.countStatus(OperationStatus.INVALID_ARG);
-  return {
-    seq: ctx.seq,
-    version,
-    bundleId: prepared.bundleId,
-    add: prepared.add,
-    modify: prepared.modify,
-    delete: prepared.delete,
-    resources: statuses.length,
-    pending: statuses.countStatus(OperationStatus.PENDING) - boundPorts,
-    invalidCount,
-    // The first few; a million would drown the log.
-    invalid: invalidCount === 0 ? [] : firstInvalid(statuses, LOGGED_INVALID_MAX),
-    prepareUs: t.prepareUs,
-    bundleUs: t.bundleUs,
-    bundleAddUs: t.ovs.addUs,
-    bundleCommitUs: t.ovs.commitUs,
-    prepareMs: prepared.timings,
-    totalUs: t.totalUs,
-  };
-}
-
-function replyOf(statuses: Iterable<PlannedStatus>, bundleUs: number, t0: bigint): GoalStateOperationReply {
-  const totalUs = us(t0);
-  // Every field set: a plain object is a complete message, without fromPartial's copy of each status.
-  return {
-    formatVersion: 1,
-    messageTotalOperationTime: totalUs,
-    operationStatuses: Array.from(statuses, (s) => ({
-      resourceId: s.resourceId,
-      resourceType: s.resourceType,
-      operationType: s.operationType,
-      operationStatus: s.status,
-      dataplaneProgrammingTime: bundleUs,
-      networkConfigurationTime: 0,
-      stateElapseTime: totalUs,
-    })),
-  };
-}
-
-/** Every resource of an encoded goal state (neighbors included, as in a normal reply), or undefined if it does not decode. */
-function resourcesOfBytes(bytes: Uint8Array, version: 1 | 2): ResourceRef[] | undefined {
-  try {
-    if (version === 1) return resourcesOfV1(GoalState.decode(bytes));
-    const gs = GoalStateV2.decode(bytes);
-    const neighbors = Object.entries(gs.neighborStates).map(([id, s]) => ({
-      resourceId: id,
-      resourceType: ResourceType.NEIGHBOR,
-      operationType: s.operationType,
-    }));
-    return [...resourcesOfV2(gs), ...neighbors];
-  } catch {
-    return undefined;
-  }
-}
-
 async function readyWithin(session: OpenFlowSession, ms: number): Promise<void> {
   if (session.isReady) return;
   let timer: NodeJS.Timeout | undefined;
@@ -653,12 +534,13 @@ async function readyWithin(session: OpenFlowSession, ms: number): Promise<void> 
   }
 }
 
-/** Entries in FLOW_STATS reply bodies, by their length fields only (OpenFlow 1.3 §7.3.5.2: ofp_flow_stats starts with u16 length). */
 /** Our flows in OVS, by cookie (one AGGREGATE reply, where a dump of a million flows takes seconds). */
 export async function countOurFlows(session: OpenFlowSession): Promise<number> {
   await session.whenReady();
   return session.countFlows(COOKIE_MARKER_BITS, COOKIE_MASK);
 }
+
+/** Entries in FLOW_STATS reply bodies, by their length fields only (OpenFlow 1.3 §7.3.5.2: ofp_flow_stats starts with u16 length). */
 
 function countFlowStats(bodies: readonly Uint8Array[]): number {
   let n = 0;

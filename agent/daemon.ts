@@ -21,6 +21,7 @@ import { GoalStateServer } from './grpc/server';
 import { NatsSouthbound } from './nats/consumer';
 import { InterfaceMonitor, OvsdbClient, ensureBridge, ensureVxlanPort, type PortEvent } from './ovsdb';
 import { OpenFlowSession, mgmtSocketPath, type PacketIn } from './openflow/session';
+import { ZetaOam } from './zeta-oam';
 import { ApplyPath, countOurFlows } from './apply-path';
 import { errorText } from '../core/errors';
 import { DaemonError } from './errors';
@@ -96,6 +97,7 @@ export class AgentDaemon {
   #monitor: InterfaceMonitor | undefined;
   /** The XDP ARP responder, with --dataplane ebpf|both. */
   #xdp: XdpArpDataplane | undefined;
+  #zetaOam: ZetaOam | undefined;
   #engine: Engine | undefined;
   #session: OpenFlowSession | undefined;
   #running: Running | undefined;
@@ -145,6 +147,12 @@ export class AgentDaemon {
     const restored = opened.value;
     const engine = restored.engine;
     const session = this.#openSession();
+    this.#zetaOam = new ZetaOam({
+      applyBundle: (id, deltas) => session.applyBundle(id, deltas),
+      queue: this.#queue,
+      tunnelOfport: this.#opts.tunnelOfport,
+      log: this.#log,
+    });
     // OVS's count of our flows, taken while the engine restores: nothing else writes them until we serve.
     const counted = trusted && restored.snapshot !== undefined ? countOurFlows(session) : undefined;
     counted?.catch(() => undefined); // awaited by the start-up converge, which retries a failed count
@@ -159,13 +167,15 @@ export class AgentDaemon {
         log: this.#log,
         stateDir: this.#opts.stateDir,
         xdp: this.#xdp,
+        zetaOam: this.#zetaOam,
         goalLog: logged.goalLog,
       },
       restored.snapshot,
       behind,
     );
     if (restored.snapshot !== undefined) await host.syncRestored();
-    if (logged.applied > 0) host.afterCommit(true); // the DHCP table was built from the snapshot alone
+    // The DHCP table was built from the snapshot alone; the ZETA OAM ports come from held views too.
+    if (logged.applied > 0 || (restored.snapshot?.resources.gateway.length ?? 0) > 0) host.afterCommit(true);
     const collector = new IdleCollector(engine, this.#log);
     this.#collector = collector;
     collector.goalState(logged.replayedBytes);
@@ -197,6 +207,12 @@ export class AgentDaemon {
     // The log this run appends to must follow a snapshot that names it.
     if (!logged.anchored) await this.#tryStateDir(() => host.snapshotNow());
     await apply.convergeAtStartup(fullStateKnown, fullStateKnown ? counted : undefined);
+    await this.#awaitFullState(apply, fullStateKnown);
+    await this.#serve(packetIns);
+  }
+
+  /** After the first converge: a read-back start waits for the full state (FullStateWatch), else the marker goes. */
+  async #awaitFullState(apply: ApplyPath, fullStateKnown: boolean): Promise<void> {
     if (apply.holdingDeletes) {
       this.#log('warn', 'installed flows read back and kept until the full state is known', {
         ...apply.readBack,
@@ -208,9 +224,8 @@ export class AgentDaemon {
         log: this.#log,
       });
     } else if (!fullStateKnown) {
-      await this.#tryStateDir(() => clearReadBack(stateDir));
+      await this.#tryStateDir(() => clearReadBack(this.#opts.stateDir));
     }
-    await this.#serve(packetIns);
   }
 
   /**
@@ -424,7 +439,10 @@ export class AgentDaemon {
     if (o.metrics !== undefined) {
       this.#http = await startHttp(o.metrics, {
         metricsText: () =>
-          this.#metrics.render(this.#grpc?.load) + (this.#xdp?.metricsText() ?? '') + (this.#nats?.metricsText() ?? ''),
+          this.#metrics.render(this.#grpc?.load) +
+          (this.#xdp?.metricsText() ?? '') +
+          (this.#nats?.metricsText() ?? '') +
+          (this.#zetaOam?.metricsText() ?? ''),
         status: () => this.status(),
         flowsReport: () => this.flowsReport(),
       });
@@ -475,6 +493,7 @@ export class AgentDaemon {
     await this.#running?.host.idle();
     await this.#goalLog?.close();
     this.#collector?.close();
+    this.#zetaOam?.close();
     this.#session?.stop();
     this.#onDemand?.close();
     await this.#monitor?.stop().catch(() => undefined);

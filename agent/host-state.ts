@@ -6,6 +6,7 @@
 // reads the committed engine and mirrors it elsewhere, coalesced so that a burst of commits costs
 // one pass. Keeping it apart from the apply path means a slow snapshot can never delay a reply.
 
+import type { ZetaOam } from './zeta-oam';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Engine } from '../core/engine/engine';
@@ -165,6 +166,8 @@ export interface HostStateParts {
   readonly stateDir: string | undefined;
   /** The XDP ARP responder, with --dataplane ebpf|both. */
   readonly xdp: XdpArpDataplane | undefined;
+  /** Listens on the OAM ports of the held ZETA gateways; told after each change of held resources. */
+  readonly zetaOam?: ZetaOam;
   /** The goal-state log (with a state dir): a snapshot is taken when it asks for compaction. */
   readonly goalLog: GoalStateLog | undefined;
 }
@@ -299,6 +302,7 @@ export class HostState {
     if (stats !== undefined) {
       this.#dhcp = dhcpLeases(stats.dhcp, stats.subnets);
       metrics.flowsInstalled = stats.flows;
+      this.#p.zetaOam?.setPorts(stats.zetaOam);
     }
     if (snap !== undefined) await this.#snapshot(snap);
     if (xdp !== undefined) await this.#syncXdp(xdp);

@@ -7,6 +7,7 @@
 import * as http from 'node:http';
 import type { Engine } from '../core/engine/engine';
 import { errorText } from '../core/errors';
+import { isGroupEntry } from '../core/flow';
 import { decodeFlowStatsEntries, formatFlow } from '../core/openflow';
 import { parseHostPort } from '../core/net/hostport';
 import { COOKIE_MARKER_BITS, COOKIE_MASK } from '../core/pipeline/cookie';
@@ -88,7 +89,10 @@ export function flowsReport(
 ): Promise<Record<string, unknown>> {
   return queue.run(async () => {
     const bodies = await session.dumpFlows(COOKIE_MARKER_BITS, COOKIE_MASK);
-    const desired = (await engine.desiredFlows()).map((f) => formatFlow(f));
+    const all = await engine.desiredFlows();
+    // Groups (ZETA gateways) are not in a flow dump: listed apart, so desired and installed count flows.
+    const desired = all.filter((f) => !isGroupEntry(f)).map((f) => formatFlow(f));
+    const groups = all.filter(isGroupEntry).map((f) => formatFlow(f));
     const installed: string[] = [];
     for (const b of bodies)
       for (const e of decodeFlowStatsEntries(b))
@@ -103,6 +107,7 @@ export function flowsReport(
     const want = new Set(desired);
     return {
       desired: desired.length,
+      groups,
       installed: installed.length,
       differences: r.flowMods,
       inSync: r.flowMods === 0,

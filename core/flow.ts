@@ -97,7 +97,36 @@ export type Action =
     }
   /** conjunction(id, clause/nClauses) (Nicira NXAST_CONJUNCTION); `clause` counts from 1 as in ovs-ofctl. */
   | { readonly kind: 'conjunction'; readonly id: number; readonly clause: number; readonly nClauses: number }
-  | { readonly kind: 'dec_ttl' };
+  | { readonly kind: 'dec_ttl' }
+  /** group:id (OpenFlow 1.3 OFPAT_GROUP): hand the packet to a group (core/pipeline/groups.ts). */
+  | { readonly kind: 'group'; readonly id: number }
+  /**
+   * Starts a bucket. Only in a group entry (GROUP_TABLE): the actions up to the next marker are one
+   * bucket's. Never written as an action.
+   */
+  | { readonly kind: 'bucket' };
+
+/**
+ * A pseudo-table, outside OpenFlow's 0..254, for select groups held in the flow table like flows:
+ * priority = group id, no match, actions = the buckets (each started by a `bucket` marker). Riding
+ * in the flow table gives a group an owner, a diff, undo and statuses for free; the encoder turns
+ * such an entry into a GROUP_MOD (core/openflow/groupmod.ts), never a FLOW_MOD.
+ */
+export const GROUP_TABLE = 0x100;
+
+export function isGroupEntry(flow: Pick<Flow, 'table'>): boolean {
+  return flow.table === GROUP_TABLE;
+}
+
+/** A group entry's buckets: its actions split at the `bucket` markers. */
+export function groupBuckets(flow: Pick<Flow, 'actions'>): Action[][] {
+  const out: Action[][] = [];
+  for (const a of flow.actions) {
+    if (a.kind === 'bucket') out.push([]);
+    else if (out.length > 0) out[out.length - 1].push(a);
+  }
+  return out;
+}
 
 export interface Flow {
   readonly table: number;

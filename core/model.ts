@@ -140,6 +140,8 @@ export interface Gateway extends Common {
   readonly kind: 'gateway';
   readonly gatewayType: GatewayKind;
   readonly destinations: readonly { readonly ip: Ipv4; readonly mac: Mac }[];
+  /** ZETA: the UDP port of the gateway's OAM (in-band operation) messages; undefined when not given. */
+  readonly oamPort: number | undefined;
 }
 
 export type Resource = Vpc | Subnet | Port | Neighbor | SecurityGroup | Dhcp | Router | Gateway;

@@ -20,7 +20,19 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export type Prereq =
-  'root' | 'ovs' | 'ovn' | 'netns' | 'etcd' | 'nats' | 'busybox' | 'arping' | 'bpf' | 'clang' | 'openssl' | 'chromium';
+  | 'root'
+  | 'ovs'
+  | 'ovn'
+  | 'netns'
+  | 'etcd'
+  | 'nats'
+  | 'busybox'
+  | 'arping'
+  | 'tcpdump'
+  | 'bpf'
+  | 'clang'
+  | 'openssl'
+  | 'chromium';
 
 /** Missing piece of one prerequisite, or null when it is present. */
 type Check = () => string | null;
@@ -106,6 +118,8 @@ const CHECKS: Readonly<Record<Prereq, Check>> = {
   // TLS tests make their certificates with the openssl CLI.
   openssl: () => missingTools(['openssl'], 'openssl'),
   arping: () => missingTools(['arping'], 'iputils-arping'),
+  // Captures on the far side of a tunnel (the ZETA gateway node).
+  tcpdump: () => missingTools(['tcpdump'], 'tcpdump'),
   // The benchmark report test opens report.html in a real (headless) browser.
   chromium: () => (chromiumPath() === null ? 'chromium not found; apt-get install chromium' : null),
   bpf: () => {

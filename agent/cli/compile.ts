@@ -9,6 +9,7 @@ import { parseArgs, type OptionSpec } from '../../core/cli/args';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type SubcommandModule } from '../../core/cli/commands';
 import { Engine } from '../../core/engine/engine';
 import { parseIpv4 } from '../../core/goalstate/addr';
+import { isGroupEntry } from '../../core/flow';
 import { formatFlow } from '../../core/openflow';
 import { GoalState, GoalStateV2 } from '../../proto';
 import { OperationStatus, operationStatusToJSON, resourceTypeToJSON } from '../../proto';
@@ -41,7 +42,9 @@ export const command: SubcommandModule = {
       'Compiles a binary GoalStateV2 (or v1 GoalState) to the OpenFlow flows the agent would install, one per\n' +
       'line in `ovs-ofctl add-flows` syntax (table=, priority=, cookie=). Local ports appear by interface name\n' +
       '(tap + the first 11 characters of the port id) unless --ofport maps a name to its number. Statuses that\n' +
-      'are not SUCCESS go to standard error.',
+      'are not SUCCESS go to standard error. The select group of a ZETA gateway prints first as a comment,\n' +
+      "`# add-group: group_id=...`: load it with `ovs-ofctl -O OpenFlow14 add-group br-int '<text>'` before the\n" +
+      'flows that send to it.',
     options: OPTIONS,
     footer:
       'Example:\n' +
@@ -108,7 +111,12 @@ export const command: SubcommandModule = {
           `compile: ${resourceTypeToJSON(s.resourceType)} ${s.resourceId}: ${operationStatusToJSON(s.status)}${s.reason ? ` (${s.reason})` : ''}\n`,
         );
       }
-      const lines = (await engine.desiredFlows()).map((f) => formatFlow(f, { portNames: names }));
+      const desired = await engine.desiredFlows();
+      // add-flows cannot load a group: ZETA gateways' groups come first, as comments it skips.
+      const lines = [
+        ...desired.filter(isGroupEntry).map((g) => `# add-group: ${formatFlow(g, { portNames: names })}`),
+        ...desired.filter((f) => !isGroupEntry(f)).map((f) => formatFlow(f, { portNames: names })),
+      ];
       io.stdout(lines.length ? `${lines.join('\n')}\n` : '');
       const failed =
         prepared.statuses.countStatus(OperationStatus.INVALID_ARG) +

@@ -22,7 +22,8 @@ export const command: SubcommandModule = {
     description:
       'Compares the desired flows of a running agent with the flows installed in OVS (those with our cookie\n' +
       'marker): prints the desired count, the installed count and the differences (flow-mods a converge would\n' +
-      'send, with up to 50 of them as ovs-ofctl text). Exit 0 when in sync.',
+      'send, with up to 50 of them as ovs-ofctl text), and the select groups of ZETA gateways as\n' +
+      'ovs-ofctl dump-groups text (not in the flow counts). Exit 0 when in sync.',
     options: AGENT_HTTP_OPTIONS,
   },
   run: flows,

@@ -2,13 +2,16 @@
 // fixed-size templates), behind the lane's, as BUNDLE_ADD_MESSAGE(FLOW_MOD)s. The owner of each
 // message is kept (DeltaMessages) so a flow-mod OVS rejects can be named.
 
-import type { Flow } from '../flow';
+import { isGroupEntry, type Flow } from '../flow';
 import type { FlowDelta } from '../flowtable';
 import {
   type FlowModCommand,
   OFP14_VERSION,
   ByteWriter,
   writeBundledFlowMod,
+  writeBundleAdd,
+  writeGroupMod,
+  type GroupModCommand,
   BUNDLE_ATOMIC_ORDERED,
 } from '../openflow';
 import { RecordEncoder, neighborCookieHalves } from './neighbor-encode';
@@ -107,10 +110,26 @@ export function recordDeltaOf(
   return records;
 }
 
+/** A delta's group entries apart from its flows; undefined when it has none (the usual case). */
+function splitGroups(delta: FlowDelta): (FlowDelta & { readonly flows: FlowDelta }) | undefined {
+  const has = (l: readonly Flow[]): boolean => l.some(isGroupEntry);
+  if (!has(delta.add) && !has(delta.modify) && !has(delta.delete)) return undefined;
+  const groupsOf = (l: readonly Flow[]): Flow[] => l.filter(isGroupEntry);
+  const flowsOf = (l: readonly Flow[]): Flow[] => l.filter((f) => !isGroupEntry(f));
+  return {
+    add: groupsOf(delta.add),
+    modify: groupsOf(delta.modify),
+    delete: groupsOf(delta.delete),
+    flows: { add: flowsOf(delta.add), modify: flowsOf(delta.modify), delete: flowsOf(delta.delete) },
+  };
+}
+
 /**
  * Encodes a delta as BUNDLE_ADD_MESSAGE(FLOW_MOD)s: the table's deletes, modifies and adds, then
  * the records' deletes, modifies and adds (keys are distinct within a delta, so the order only
- * makes the bundle read naturally).
+ * makes the bundle read naturally). Group entries (core/flow.ts GROUP_TABLE) become GROUP_MODs:
+ * added or modified before every flow-mod (a flow may only name a group that exists), deleted after
+ * them. A message's entry in `messages.flows` is its group entry or flow, in message order.
  */
 export function encodeDelta(
   delta: FlowDelta,
@@ -121,6 +140,15 @@ export function encodeDelta(
   const w = new ByteWriter(Math.max(1024, count * 160));
   let xid = enc.firstXid >>> 0;
   const flows: Flow[] = [];
+  const writeGroups = (list: readonly Flow[], command: GroupModCommand): void => {
+    for (let i = 0; i < list.length; i++) {
+      writeBundleAdd(w, xid, OFP14_VERSION, enc.bundleId, BUNDLE_ATOMIC_ORDERED, (inner) =>
+        writeGroupMod(inner, list[i], command, xid, OFP14_VERSION),
+      );
+      xid = (xid + 1) >>> 0;
+      flows.push(list[i]);
+    }
+  };
   const write = (list: readonly Flow[], command: FlowModCommand): void => {
     for (let i = 0; i < list.length; i++) {
       writeBundledFlowMod(w, xid, OFP14_VERSION, enc.bundleId, list[i], command, BUNDLE_ATOMIC_ORDERED);
@@ -128,9 +156,17 @@ export function encodeDelta(
       flows.push(list[i]);
     }
   };
-  write(delta.delete, 'delete_strict');
-  write(delta.modify, 'modify_strict');
-  write(delta.add, 'add');
+  const groups = splitGroups(delta);
+  if (groups !== undefined) {
+    writeGroups(groups.add, 'add_or_mod');
+    writeGroups(groups.modify, 'modify');
+  }
+  write(groups?.flows.delete ?? delta.delete, 'delete_strict');
+  write(groups?.flows.modify ?? delta.modify, 'modify_strict');
+  write(groups?.flows.add ?? delta.add, 'add');
+  // Last: deleting a group deletes the flows that still send to it (OVS), so every flow-mod that
+  // stops using it goes first.
+  if (groups !== undefined) writeGroups(groups.delete, 'delete');
   const counts = { add: delta.add.length, modify: delta.modify.length, delete: delta.delete.length };
   if (records === undefined) {
     // A copy sized to the content: the writer's buffer is oversized, and the copy can be transferred.

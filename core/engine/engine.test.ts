@@ -2,7 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GoalStateV2, OperationStatus, OperationType } from '../../proto';
 import {
+  fullGoalStateV2,
   fullGoalStateV2Bytes,
+  VPC_ID,
   neighborsGoalStateV2,
   neighborsGoalStateV2Bytes,
   NEIGHBORS_PORT,
@@ -10,7 +12,7 @@ import {
 } from '../../test/fixtures/goalstates';
 import { parseIpv4 } from '../goalstate/addr';
 import { ByteWriter, decodeFlowStats, encodeFlowMod, formatFlow } from '../openflow';
-import type { Flow } from '../flow';
+import { GROUP_TABLE, type Flow } from '../flow';
 import { Priority, TABLES, type ArpAnswers } from '../pipeline';
 import { Engine } from './engine';
 import { decodeGoalState } from './decode';
@@ -432,6 +434,52 @@ test('a restart from a snapshot reconciles against installed flows without flush
   assert.is(delta.flowMods, 2, 'one add for the missing flow, one delete for the stale one');
   await r.close();
 });
+
+test('the ZETA gateway of the full fixture: one group in the bundle, same for any worker count, and removable', async () => {
+  const full = fullGoalStateV2Bytes();
+  const fixture = fullGoalStateV2();
+  const unlisted = GoalStateV2.fromPartial({ formatVersion: 1 });
+  const vpcState = fixture.vpcStates[VPC_ID];
+  const cfg = vpcState?.configuration;
+  if (vpcState === undefined || cfg === undefined) throw new Error('fixture VPC missing');
+  unlisted.vpcStates[VPC_ID] = {
+    ...vpcState,
+    operationType: OperationType.UPDATE,
+    configuration: { ...cfg, revisionNumber: cfg.revisionNumber + 1, gatewayIds: [] },
+  };
+  const results: RunResult[] = [];
+  for (const workers of [0, 2]) {
+    const e = await engineWith(workers);
+    const a = await e.prepare(full, 2);
+    await e.commit(a.txns);
+    const desired = await e.desiredFlows();
+    const groups = flowsText(desired).filter((l) => l.startsWith('group_id='));
+    assert.is(groups.length, 1, 'one group');
+    assert.is(groups[0].split(',bucket=').length - 1, 2, 'one bucket per destination');
+    // In sync without the group in the dump (groups are not in flow dumps): nothing to send.
+    const flowsOnly = desired.filter((f) => f.table !== GROUP_TABLE);
+    assert.is((await e.reconcile([flowStatsBody(flowsOnly)])).flowMods, 0);
+    // A gateway flow missing: it and its group (ADD_OR_MOD, idempotent) are sent.
+    const missing = flowsOnly.filter((f) => f.priority !== Priority.GatewayFlood);
+    assert.is((await e.reconcile([flowStatsBody(missing)])).flowMods, 2);
+    const b = await e.prepare(GoalStateV2.encode(unlisted).finish(), 2);
+    await e.commit(b.txns);
+    assert.is(b.delete, groupsAndFlows(desired), 'the group and its flows go');
+    assert.is(flowsText(await e.desiredFlows()).filter((l) => l.startsWith('group_id=')).length, 0);
+    results.push({
+      statuses: JSON.stringify([...a.statuses, ...b.statuses]),
+      flows: [...deltaText(a.deltas), ...deltaText(b.deltas)],
+      desired: flowsText(desired),
+    });
+    await e.close();
+  }
+  assertAllSame(results);
+});
+
+function groupsAndFlows(desired: readonly Flow[]): number {
+  const owner = desired.find((f) => f.table === GROUP_TABLE)?.cookie;
+  return desired.filter((f) => f.cookie === owner).length;
+}
 
 /** OFPMP_FLOW reply body for these flows (ofp_flow_stats entries). */
 function flowStatsBody(flows: readonly Flow[]): Uint8Array {

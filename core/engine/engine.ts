@@ -479,10 +479,6 @@ export class Engine {
   }
 
   /**
-   * Desired flow count (all partitions) and the DHCP entries and subnets (held by every partition;
-   * partition 0's copy): cheap enough to call after every commit, unlike snapshot() or desiredFlows().
-   */
-  /**
    * A full collection in every worker and in this thread (full-gc.ts): memory a large goal state
    * left behind goes back to the system. Queued behind the partitions' work, like any task.
    */
@@ -491,10 +487,20 @@ export class Engine {
     fullCollection();
   }
 
-  async stats(): Promise<{ flows: number; dhcp: readonly Dhcp[]; subnets: readonly Subnet[] }> {
+  /**
+   * Desired flow count (all partitions) and the DHCP entries and subnets (held by every partition;
+   * partition 0's copy): cheap enough to call after every commit, unlike snapshot() or desiredFlows().
+   */
+  async stats(): Promise<{
+    flows: number;
+    dhcp: readonly Dhcp[];
+    subnets: readonly Subnet[];
+    zetaOam: readonly (readonly [number, number])[];
+  }> {
     const replies = await Promise.all(this.#parts.map((b) => b.run({ type: 'stats' })));
     const rs = replies.map((r) => expect(r, 'stats'));
-    return { flows: sum(rs.map((r) => r.flows)), dhcp: rs[0].dhcp, subnets: rs[0].subnets };
+    const first = rs[0];
+    return { flows: sum(rs.map((r) => r.flows)), dhcp: first.dhcp, subnets: first.subnets, zetaOam: first.zetaOam };
   }
 
   /**

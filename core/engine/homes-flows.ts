@@ -2,8 +2,8 @@
 // keys, every desired flow, the delta that converges a dump of installed flows to them, and the
 // owner of a delta's message.
 
-import type { Flow } from '../flow';
-import { fastFlowKey, sameActions } from '../flowtable';
+import { isGroupEntry, type Flow } from '../flow';
+import { fastFlowKey, sameActions, type FlowDelta } from '../flowtable';
 import { ownerKey } from '../pipeline';
 import {
   type DeltaMessages,
@@ -86,7 +86,7 @@ export function reconcile(
     if (want.cookie !== f.cookie) pushRecord(records.add, r, k.family);
     else if (!sameActions(want, f)) pushRecord(records.modify, r, k.family);
   }
-  const delta = homes.table.reconcile(tableFlows);
+  const delta = resendGroupsInUse(homes.table.reconcile(tableFlows));
   const unseen = (r: NeighborRecord): void => {
     if (!seen.has(r.id + '/' + L2_FAMILY)) pushRecord(records.add, r, L2_FAMILY);
     if (arpRecords && !seen.has(r.id + '/' + ARP_FAMILY)) pushRecord(records.add, r, ARP_FAMILY);
@@ -95,6 +95,21 @@ export function reconcile(
   const tunnelOfport = homes.facts.tunnelOfport ?? 0;
   for (const row of homes.lane.rows()) unseen(homes.lane.record(row, tunnelOfport));
   return encodeDelta(delta, enc, records).delta;
+}
+
+/**
+ * Groups are not in a flow dump, so the table's reconcile adds every desired group entry. Only those
+ * a flow being added or modified sends to are kept (as GROUP_MOD ADD_OR_MOD: idempotent): OVS drops a
+ * group's flows with it, so a group that is gone shows as missing flows, and a bridge in sync still
+ * reconciles to zero flow-mods. A group another controller changed behind our back is not seen.
+ */
+function resendGroupsInUse(delta: FlowDelta): FlowDelta {
+  if (!delta.add.some(isGroupEntry)) return delta;
+  const used = new Set<number>();
+  for (const list of [delta.add, delta.modify]) {
+    for (const f of list) for (const a of f.actions) if (a.kind === 'group') used.add(a.id);
+  }
+  return { ...delta, add: delta.add.filter((f) => !isGroupEntry(f) || used.has(f.priority)) };
 }
 
 /** The keys a held neighbor's flows have. */

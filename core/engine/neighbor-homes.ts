@@ -24,7 +24,7 @@
 
 import { OperationType } from '../../proto';
 import type { Flow } from '../flow';
-import type { ApplyPlan, ResourceStore } from '../goalstate';
+import type { ResourceStore } from '../goalstate';
 import type { StoreView } from '../pipeline/storeview';
 import type { Neighbor, ResourceOp } from '../model';
 import { formatIpv4, formatMac } from '../goalstate/addr';
@@ -33,15 +33,7 @@ import { type OwnerRef, compileNeighbor, compileOwner, isOurCookie, ownerKey, pr
 import type { ScannedGoalState } from './decode';
 import type { LaneDelta } from './lane-delta';
 import { NeighborLane } from './neighbor-lane';
-import {
-  type KeySets,
-  type LaneHost,
-  type LaneStepContext,
-  keysFree,
-  laneRowsDeleted,
-  laneStep,
-  remoteInSubnet,
-} from './lane-step';
+import { type KeySets, type LaneHost, type LaneStepContext, keysFree, laneStep, remoteInSubnet } from './lane-step';
 import type { NeighborStatuses } from './statuses';
 import { asciiIdHash } from './wire';
 import { NeighborFastPath } from './neighbor-fastpath';
@@ -118,7 +110,8 @@ export class NeighborHomes {
   readonly #view: StoreView;
   readonly facts: MutableOvsFacts;
   /** What the lane step (lane-step.ts) needs. */
-  readonly #laneHost: LaneHost;
+  /** What the lane step reads of this partition (lane-step.ts). */
+  readonly laneHost: LaneHost;
 
   constructor(opts: HomesOptions) {
     this.#store = opts.store;
@@ -138,7 +131,7 @@ export class NeighborHomes {
     this.records = new NeighborFlowSet({ arpAnswerFlows: this.#view.arpAnswers === 'flows' });
     if (!opts.records) this.records.drain();
     const store = this.#store;
-    this.#laneHost = {
+    this.laneHost = {
       lane: this.lane,
       fast: this.fast,
       facts: this.facts,
@@ -248,7 +241,7 @@ export class NeighborHomes {
     }
     this.lane.reserve(count);
     for (let i = 0; i < count; i++) {
-      if (laneStep(this.#laneHost, bytes, version, scanned, i, ctx, statuses) < 0) ordinary.push(i);
+      if (laneStep(this.laneHost, bytes, version, scanned, i, ctx, statuses) < 0) ordinary.push(i);
     }
     return ordinary;
   }
@@ -276,11 +269,11 @@ export class NeighborHomes {
     if (!this.laneEnabled || this.facts.tunnelOfport === undefined || n.fixedIps.length !== 1) return false;
     if (f.type !== 'l2' || n.allowedAddressPairs.length > 0) return false;
     const subnet = this.#view.subnet(f.subnetId);
-    if (!remoteInSubnet(this.#laneHost, subnet, f.ip, n.hostIp)) return false;
+    if (!remoteInSubnet(this.laneHost, subnet, f.ip, n.hostIp)) return false;
     const id = Buffer.from(n.id, 'utf8');
     const hash = asciiIdHash(id, 0, id.length);
     const vni = f.tunnelId !== 0 ? f.tunnelId : subnet.tunnelId;
-    if (hash < 0 || !keysFree(this.#laneHost, vni, n.mac, f.ip, -1)) return false;
+    if (hash < 0 || !keysFree(this.laneHost, vni, n.mac, f.ip, -1)) return false;
     this.lane.put(RESTORE_TXN, -1, id, 0, id.length, hash, {
       revision: n.revision,
       requestId: n.requestId,
@@ -328,38 +321,16 @@ export class NeighborHomes {
   }
 
   /**
-   * A plan that changes a subnet: the lane's neighbors in it are ejected, to be recompiled. With
-   * `defer` (more chunks of the goal state follow, whose deletes are not known yet) nothing is
-   * ejected: the subnets are returned for the partition to eject what is left after the last chunk.
+   * A subnet changed: its lane rows are ejected, to be recompiled, except those `keep` names (the
+   * goal state deletes them: the lane does, lane-step.ts laneRowsDeleted) and those an open
+   * transaction wrote (planned against the new subnet already). Returns the ejected ids.
    */
-  ejectForSubnets(plan: ApplyPlan, deletedRows: () => ReadonlySet<number>, defer: boolean): Set<string> | undefined {
-    if (this.lane.size === 0) return undefined;
-    const subnets = new Set<string>();
-    for (const c of plan.changes) if (c.kind === 'subnet') subnets.add(c.id);
-    if (subnets.size === 0) return undefined;
-    if (defer) return subnets;
-    const rows = [...this.lane.rows()].filter((row) => subnets.has(this.lane.subnetId(row)));
-    if (rows.length === 0) return undefined;
-    // Rows the same goal state deletes stay: the lane deletes them (lane-step.ts laneRowsDeleted).
-    const deleted = deletedRows();
-    for (const row of rows) if (!deleted.has(row)) this.eject(row);
-    return undefined;
-  }
-
-  /**
-   * After the last chunk: the rows of `subnets` no chunk deleted or rewrote (those are open) are
-   * ejected, to be recompiled; returns their ids.
-   */
-  ejectLeftInSubnets(subnets: ReadonlySet<string>): string[] {
-    const rows = [...this.lane.rows()].filter((row) => subnets.has(this.lane.subnetId(row)) && !this.lane.isOpen(row));
-    const ids = rows.map((row) => this.lane.id(row));
+  ejectInSubnets(subnets: ReadonlySet<string>, keep: ReadonlySet<number> = new Set()): string[] {
+    const lane = this.lane;
+    const rows = [...lane.rows()].filter((r) => subnets.has(lane.subnetId(r)) && !lane.isOpen(r) && !keep.has(r));
+    const ids = rows.map((row) => lane.id(row));
     for (const row of rows) this.eject(row);
     return ids;
-  }
-
-  /** The lane rows the goal state deletes (see laneRowsDeleted). */
-  laneRowsDeleted(bytes: Uint8Array, version: 1 | 2, scanned: ScannedGoalState, ctx: LaneStepContext): Set<number> {
-    return laneRowsDeleted(this.#laneHost, bytes, version, scanned, ctx);
   }
 
   /** This host's tunnel IP becomes `ip`: a lane neighbor on that host is not remote any more. */

@@ -64,3 +64,23 @@ export interface ReleasedNeighbors {
   readonly lane: Neighbor[];
   readonly ordinary: Neighbor[];
 }
+
+/** How a chunk of a goal state is planned (PartitionEngine.prepareGoalState). */
+export interface ChunkOptions {
+  /** A later chunk of the same goal state: plans on top of the chunks still open. */
+  readonly continues?: boolean;
+  /** Look for contest candidates at the end. */
+  readonly candidates?: boolean;
+  /** The flows are installed already: lane flow-mods are counted, not written. */
+  readonly restoring?: boolean;
+  /** More chunks of this goal state follow. */
+  readonly more?: boolean;
+}
+
+export class PartitionError extends Error {
+  readonly code: 'TXN_OPEN' | 'NO_TXN' | 'TXN_ORDER';
+  constructor(code: 'TXN_OPEN' | 'NO_TXN' | 'TXN_ORDER', message: string) {
+    super(message);
+    this.code = code;
+  }
+}

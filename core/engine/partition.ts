@@ -19,7 +19,6 @@
 // together and abort newest first. Any other prepare while a transaction is open is a programming
 // error.
 
-import { OperationStatus, OperationType, ResourceType } from '../../proto';
 import type { Flow } from '../flow';
 import { type ApplyPlan, type PlannedStatus, ResourceStore, type StoreSnapshot } from '../goalstate';
 import type { Ipv4, Neighbor } from '../model';
@@ -36,8 +35,8 @@ import { NEIGHBOR_COOKIE_HIGH } from './neighbor-encode';
 import { LaneDelta } from './lane-delta';
 import { BufferPool } from './buffer-pool';
 import type { NeighborLane } from './neighbor-lane';
-import { type KeySets, type LaneStepContext, laneRowScratch } from './lane-step';
-import type { NeighborStatuses } from './statuses';
+import { type KeySets, type LaneStepContext, laneRowScratch, laneRowsDeleted } from './lane-step';
+import { type NeighborStatuses, withPending } from './statuses';
 import { Placement } from './placement';
 import { StoreView } from '../pipeline/storeview';
 import { MutableOvsFacts } from './ovs-facts';
@@ -56,20 +55,16 @@ import {
   withLaneMessages,
 } from './delta-encode';
 export type { EncodeContext, EncodedDelta };
-import type { HostFacts, PartitionOptions, PrepareResult, PrepareTimings, ReleasedNeighbors } from './partition-types';
-export type { HostFacts, PartitionOptions, PrepareResult, PrepareTimings, ReleasedNeighbors } from './partition-types';
-
-/** How a chunk of a goal state is planned (PartitionEngine.prepareGoalState). */
-export interface ChunkOptions {
-  /** A later chunk of the same goal state: plans on top of the chunks still open. */
-  readonly continues?: boolean;
-  /** Look for contest candidates at the end. */
-  readonly candidates?: boolean;
-  /** The flows are installed already: lane flow-mods are counted, not written. */
-  readonly restoring?: boolean;
-  /** More chunks of this goal state follow. */
-  readonly more?: boolean;
-}
+import {
+  PartitionError,
+  type ChunkOptions,
+  type HostFacts,
+  type PartitionOptions,
+  type PrepareResult,
+  type PrepareTimings,
+  type ReleasedNeighbors,
+} from './partition-types';
+export * from './partition-types';
 
 /** No claimed keys: a context for reading entries only (laneRowsDeleted). */
 const NO_CLAIMS: KeySets = [new Map(), new Map()];
@@ -118,20 +113,6 @@ interface Planning {
   compiled: ReadonlyMap<string, readonly Flow[]> | undefined;
 }
 
-export class PartitionError extends Error {
-  readonly code: 'TXN_OPEN' | 'NO_TXN' | 'TXN_ORDER';
-  constructor(code: 'TXN_OPEN' | 'NO_TXN' | 'TXN_ORDER', message: string) {
-    super(message);
-    this.code = code;
-  }
-}
-
-const PORT_UPSERTS: ReadonlySet<OperationType> = new Set([
-  OperationType.CREATE,
-  OperationType.UPDATE,
-  OperationType.INFO,
-]);
-
 export class PartitionEngine {
   readonly index: number;
   readonly count: number;
@@ -171,13 +152,13 @@ export class PartitionEngine {
     this.#placement = new Placement(this.count, opts.pinned);
     this.#contest = new ContestKeys(this.#homes, this.index, opts.filters ?? []);
     for (const [id, ofport] of opts.ofports ?? []) this.#facts.setOfport(id, ofport);
-    // Compile everything held. The infrastructure flows exist from the start, so the table is
-    // never without them.
+    // Compile everything held; the infrastructure flows exist from the start, never missing.
     const owners = new OwnerList();
     if (this.index === 0) {
       owners.add(INFRA_OWNER);
       for (const p of this.#view.ports()) for (const o of dependentsOfOfport(p.id, this.#view)) owners.add(o);
       for (const r of this.#view.routers()) owners.add({ kind: 'router', id: r.id });
+      for (const g of this.#view.gateways()) owners.add({ kind: 'gateway', id: g.id });
     }
     this.#homes.route(owners.list.filter((o) => this.owns(o)));
     this.#homes.restore();
@@ -303,15 +284,14 @@ export class PartitionEngine {
       const plan = this.#store.plan(scanned.model);
       this.#store.commit(plan);
       p.plans.push(plan);
-      if (this.index === 0) for (const s of plan.statuses) p.statuses.push(this.#withPending(s));
-      // With more chunks to come, their deletes are not known yet: the subnets' rows are ejected
-      // after the last chunk (#ejectDeferred), those the chunks deleted no longer among them.
-      const subnets = this.#homes.ejectForSubnets(
-        plan,
-        () => this.#homes.laneRowsDeleted(bytes, version, scanned, this.#laneContext(txn, NO_CLAIMS, delta)),
-        more,
-      );
-      if (subnets !== undefined) this.#deferredSubnets = subnets;
+      if (this.index === 0) for (const s of plan.statuses) p.statuses.push(withPending(s, this.#view, this.#facts));
+      const subnets = new Set(plan.changes.filter((c) => c.kind === 'subnet').map((c) => c.id));
+      // With more chunks to come, their deletes are not known yet: the rows wait for the last chunk.
+      if (subnets.size > 0 && this.#homes.lane.size > 0 && more) this.#deferredSubnets = subnets;
+      else if (subnets.size > 0 && this.#homes.lane.size > 0) {
+        const ctx = this.#laneContext(txn, NO_CLAIMS, delta);
+        this.#homes.ejectInSubnets(subnets, laneRowsDeleted(this.#homes.laneHost, bytes, version, scanned, ctx));
+      }
       for (const o of this.#ownersOf(plan)) p.owners.add(o);
     }
     const claim = this.#homes.claimKeys(p.owners.list);
@@ -335,7 +315,7 @@ export class PartitionEngine {
       timings.planMs += performance.now() - t;
     }
     if (!more && this.#deferredSubnets !== undefined) {
-      for (const id of this.#homes.ejectLeftInSubnets(this.#deferredSubnets)) p.owners.addNeighbor(id);
+      for (const id of this.#homes.ejectInSubnets(this.#deferredSubnets)) p.owners.addNeighbor(id);
       this.#deferredSubnets = undefined;
     }
   }
@@ -543,23 +523,6 @@ export class PartitionEngine {
     for (const n of ordinary) this.#homes.adoptOrdinary(n);
     this.#contest.fileGained(-1);
     this.#contest.settled();
-  }
-
-  #withPending(s: PlannedStatus): PlannedStatus {
-    if (
-      s.resourceType === ResourceType.PORT &&
-      s.status === OperationStatus.SUCCESS &&
-      PORT_UPSERTS.has(s.operationType) &&
-      this.#view.port(s.resourceId) !== undefined &&
-      this.#facts.ofportOf(s.resourceId) === undefined
-    ) {
-      return {
-        ...s,
-        status: OperationStatus.PENDING,
-        reason: `port ${s.resourceId} has no interface on the bridge yet (external_ids:iface-id or tap${s.resourceId.slice(0, 11)}); it is programmed when one appears`,
-      };
-    }
-    return s;
   }
 
   #ownersOf(plan: ApplyPlan): OwnerRef[] {

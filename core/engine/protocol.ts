@@ -84,6 +84,8 @@ export type WorkerReply =
       readonly flows: number;
       readonly dhcp: readonly Dhcp[];
       readonly subnets: readonly Subnet[];
+      /** VNI -> OAM port of its ZETA gateway (core/zeta/oam.ts oamPortsByVni). */
+      readonly zetaOam: readonly (readonly [number, number])[];
     }
   | {
       readonly type: 'arpEntries';

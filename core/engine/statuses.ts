@@ -5,7 +5,7 @@
 // the message the caller already holds (split.ts idRanges), so nothing is built per neighbor
 // until someone reads that status; whole statuses travel only where there is a reason to give.
 
-import { ResourceType } from '../../proto';
+import { OperationStatus, OperationType, ResourceType } from '../../proto';
 import type { PlannedStatus } from '../goalstate';
 
 /**
@@ -109,4 +109,32 @@ export class GoalStateStatuses implements Iterable<PlannedStatus> {
       reason: '',
     };
   }
+}
+
+const PORT_UPSERTS: ReadonlySet<OperationType> = new Set([
+  OperationType.CREATE,
+  OperationType.UPDATE,
+  OperationType.INFO,
+]);
+
+/** A port created or updated without an interface on the bridge yet is PENDING: programmed when one appears. */
+export function withPending(
+  s: PlannedStatus,
+  view: { port(id: string): unknown },
+  facts: { ofportOf(id: string): number | undefined },
+): PlannedStatus {
+  if (
+    s.resourceType === ResourceType.PORT &&
+    s.status === OperationStatus.SUCCESS &&
+    PORT_UPSERTS.has(s.operationType) &&
+    view.port(s.resourceId) !== undefined &&
+    facts.ofportOf(s.resourceId) === undefined
+  ) {
+    return {
+      ...s,
+      status: OperationStatus.PENDING,
+      reason: `port ${s.resourceId} has no interface on the bridge yet (external_ids:iface-id or tap${s.resourceId.slice(0, 11)}); it is programmed when one appears`,
+    };
+  }
+  return s;
 }

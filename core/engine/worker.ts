@@ -10,6 +10,7 @@ import { arpEntriesOf, portVnisOf } from './arp-entries';
 import { PartitionEngine } from './partition';
 import type { WorkerReply, WorkerTask } from './protocol';
 import { fullCollection } from './full-gc';
+import { oamPortsByVni } from '../zeta/oam';
 
 /** Wraps a reply so piscina transfers the listed buffers instead of cloning them. */
 function moving(reply: WorkerReply, buffers: readonly ArrayBufferLike[]): unknown {
@@ -82,6 +83,7 @@ export class PartitionHost {
         flows: e.flowCount,
         dhcp: [...e.store.values('dhcp')],
         subnets: [...e.store.values('subnet')],
+        zetaOam: oamPortsByVni(e.store.values('gateway'), e.store.values('vpc'), e.store.values('subnet')),
       };
     }
     return { type: 'arpEntries', entries: arpEntriesOf(e.store, e.neighbors()), portVnis: portVnisOf(e.store) };

@@ -50,6 +50,10 @@ function sameAction(a: Action, b: Action): boolean {
       return b.kind === 'conjunction' && a.id === b.id && a.clause === b.clause && a.nClauses === b.nClauses;
     case 'dec_ttl':
       return b.kind === 'dec_ttl';
+    case 'group':
+      return b.kind === 'group' && a.id === b.id;
+    case 'bucket':
+      return b.kind === 'bucket';
     default: {
       const never: never = a;
       return never;

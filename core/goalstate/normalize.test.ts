@@ -328,6 +328,7 @@ test('gateway fields', () => {
       { ip: 0xc000020a, mac: 0x020000001001 },
       { ip: 0xc000020b, mac: 0x020000001002 },
     ],
+    oamPort: 6799,
   });
   assert.is(only(gateway('g1')).updateType, 'full', 'gateways have no update_type');
 });

@@ -356,5 +356,18 @@ export function normalizeGateway(c: GatewayConfiguration, id: string): Gateway {
       mac: macAt('destinations', i, 'mac_address', d.macAddress),
     };
   }
-  return { kind: 'gateway', id, revision: c.revisionNumber, requestId: c.requestId, gatewayType, destinations };
+  const oam = c.extraInfo?.$case === 'zetaInfo' ? c.extraInfo.zetaInfo.portInbandOperation : 0;
+  // proto3 has no presence: 0 means "not given".
+  if (!Number.isInteger(oam) || oam < 0 || oam > 0xffff)
+    invalid(`zeta_info.port_inband_operation ${oam} is not a UDP port (1..65535)`);
+  const oamPort = oam === 0 ? undefined : oam;
+  return {
+    kind: 'gateway',
+    id,
+    revision: c.revisionNumber,
+    requestId: c.requestId,
+    gatewayType,
+    destinations,
+    oamPort,
+  };
 }

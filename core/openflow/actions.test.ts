@@ -58,6 +58,8 @@ const GOLDEN: readonly [Action, string][] = [
   [{ kind: 'conjunction', id: 7, clause: 1, nClauses: 2 }, 'ffff 0010 00002320 0022 00 02 00000007'],
   [{ kind: 'conjunction', id: 0xffffffff, clause: 3, nClauses: 3 }, 'ffff 0010 00002320 0022 02 03 ffffffff'],
   [{ kind: 'dec_ttl' }, '0018 0008 00000000'],
+  // OFPAT_GROUP: group_id.
+  [{ kind: 'group', id: 0x12345 }, '0016 0008 00012345'],
 ];
 
 test('each action encodes to its hand-written bytes (8-byte aligned) and decodes back', () => {
@@ -112,11 +114,13 @@ test('bad actions are errors with codes', () => {
   throwsCode(() => bytes({ kind: 'output', port: -1 }), 'OF_BAD_ACTION');
   throwsCode(() => bytes({ kind: 'controller', maxLen: 0x10000 }), 'OF_BAD_ACTION');
   throwsCode(() => bytes({ kind: 'bogus' } as unknown as Action), 'OF_BAD_ACTION');
+  throwsCode(() => bytes({ kind: 'group', id: 0xffffff01 }), 'OF_BAD_ACTION');
+  throwsCode(() => bytes({ kind: 'bucket' }), 'OF_BAD_ACTION', /group entry/);
 });
 
 test('decode rejects actions Flow cannot hold and bad lengths, with codes', () => {
-  const group = Buffer.from(hex('0016 0008 00000001'), 'hex');
-  throwsCode(() => decodeActions(group, 0, group.length), 'OF_UNSUPPORTED_ACTION', /type 22/);
+  const setQueue = Buffer.from(hex('0015 0008 00000001'), 'hex');
+  throwsCode(() => decodeActions(setQueue, 0, setQueue.length), 'OF_UNSUPPORTED_ACTION', /type 21/);
   const learn = Buffer.from(hex('ffff 0010 00002320 0010 000000000000'), 'hex');
   throwsCode(() => decodeActions(learn, 0, learn.length), 'OF_UNSUPPORTED_ACTION', /subtype 16/);
   const badLen = Buffer.from(hex('0000 000c 00000003 0000 0000'), 'hex');

@@ -202,6 +202,16 @@ export function encodeAction(w: ByteWriter, a: Action, ctx: MatchContext = NO_MA
       w.u16(8);
       w.zeros(4);
       return;
+    case 'group':
+      // ofp_action_group (OpenFlow 1.3 §7.2.5): OFPG_MAX = 0xffffff00 is the last real group.
+      checkUint(a.id, 0xffffff00, 'group id');
+      w.u16(OFPAT.GROUP);
+      w.u16(8);
+      w.u32(a.id);
+      return;
+    case 'bucket':
+      bad('a bucket marker belongs in a group entry (GROUP_MOD), not in a flow');
+      break;
     default: {
       const never: never = a;
       bad(`unknown action ${JSON.stringify(never)}`);
@@ -319,6 +329,9 @@ export function decodeActions(buf: Uint8Array, at: number, end: number): Action[
       }
       case OFPAT.DEC_NW_TTL:
         out.push({ kind: 'dec_ttl' });
+        break;
+      case OFPAT.GROUP:
+        out.push({ kind: 'group', id: readU32(buf, at + 4) });
         break;
       case OFPAT.EXPERIMENTER: {
         const vendor = readU32(buf, at + 4);

@@ -25,6 +25,8 @@ export interface FlowModOptions {
   readonly cookieMask?: bigint;
   /** ofp_flow_mod_flags; default 0 (no OFPFF_SEND_FLOW_REM: the agent does not want removals). */
   readonly flags?: number;
+  /** Seconds without a matching packet before OVS removes the flow; default 0 (never). ZETA direct paths use it. */
+  readonly idleTimeout?: number;
 }
 
 // Cookies repeat across consecutive flows of one resource; splitting a bigint allocates, so the
@@ -114,7 +116,12 @@ export function writeFlowMod(
     else writeBigU64(w, opts.cookieMask);
     w.u8(flow.table);
     w.u8(FLOW_MOD_COMMAND_CODE[command]);
-    w.u32(0); // idle_timeout, hard_timeout: flows live until the agent removes them
+    // idle_timeout (0 unless asked: flows live until the agent removes them), hard_timeout 0.
+    const idle = opts?.idleTimeout ?? 0;
+    if (!Number.isInteger(idle) || idle < 0 || idle > 0xffff)
+      throw new OpenFlowError('OF_BAD_VALUE', `idle timeout ${idle} is not 0..65535 seconds`);
+    w.u16(idle);
+    w.u16(0);
     w.u16(flow.priority);
     w.u32(OFP_NO_BUFFER);
     w.u32(OFPP.ANY); // out_port, out_group: no output filter on delete

@@ -7,7 +7,7 @@
 // tcp_dst -> tp_dst, eth_src -> dl_src, ip_dscp -> nw_tos shifted back), folds eth_type/ip_proto
 // into shorthands (ip, tcp, arp, ...), and omits priority=32768 (OFP_DEFAULT_PRIORITY).
 
-import type { Action, FieldName, Flow, MatchField } from '../flow';
+import { groupBuckets, isGroupEntry, type Action, type FieldName, type Flow, type MatchField } from '../flow';
 import { formatIpv4, formatMac } from '../goalstate/addr';
 import { OFPP } from './constants';
 
@@ -346,6 +346,10 @@ export function formatAction(a: Action, opts?: FormatOptions): string {
       return `conjunction(${a.id},${a.clause}/${a.nClauses})`;
     case 'dec_ttl':
       return 'dec_ttl';
+    case 'group':
+      return `group:${a.id}`;
+    case 'bucket':
+      return 'bucket';
     default: {
       const never: never = a;
       return String(never);
@@ -366,8 +370,18 @@ export function formatActions(actions: readonly Action[], goto: number | undefin
  * `ovs-ofctl add-flows` accepts the same text.
  */
 export function formatFlow(flow: Flow, opts?: FormatOptions): string {
+  if (isGroupEntry(flow)) return formatGroup(flow, opts);
   const match = formatMatch(flow.match, flow.priority, opts);
   return `cookie=0x${flow.cookie.toString(16)}, table=${table(flow.table, opts)}, ${match}${match === '' ? '' : ' '}actions=${formatActions(flow.actions, flow.goto, opts)}`;
+}
+
+/**
+ * A group entry (core/flow.ts GROUP_TABLE) as `ovs-ofctl -O OpenFlow14 dump-groups` prints it, e.g.
+ * `group_id=7,type=select,bucket=actions=set_field:192.0.2.10->tun_dst,output:9`.
+ */
+export function formatGroup(flow: Flow, opts?: FormatOptions): string {
+  const buckets = groupBuckets(flow).map((b) => `,bucket=actions=${formatActions(b, undefined, opts)}`);
+  return `group_id=${flow.priority},type=select${buckets.join('')}`;
 }
 
 /** Sorted lines: the order-insensitive form of a flow set that golden tests compare. */

@@ -15,4 +15,13 @@ export {
   type FlowModOptions,
 } from './flowmod';
 export * from './messages';
-export { formatFlow, formatMatch, formatAction, formatActions, normalizeDumpLine, type FormatOptions } from './format';
+export { writeGroupMod, OFPG_MAX, type GroupModCommand } from './groupmod';
+export {
+  formatFlow,
+  formatGroup,
+  formatMatch,
+  formatAction,
+  formatActions,
+  normalizeDumpLine,
+  type FormatOptions,
+} from './format';

@@ -11,6 +11,7 @@
 import type { Flow } from '../flow';
 import type { Resource } from '../model';
 import { compileFlood } from './flood-flows';
+import { compileGateway } from './gateway-flows';
 import { compileInfra } from './infra-flows';
 import { compilePort, portNetwork } from './port-flows';
 import { compileNeighbor } from './remote-neighbor-flows';
@@ -38,6 +39,10 @@ export function compileOwner(owner: OwnerRef, view: PipelineView): Flow[] {
       const vni = Number(owner.id);
       return Number.isInteger(vni) ? compileFlood(vni, view) : [];
     }
+    case 'gateway': {
+      const g = view.gateway(owner.id);
+      return g === undefined ? [] : compileGateway(g, view);
+    }
     default: {
       const never: never = owner.kind;
       return never;
@@ -50,7 +55,7 @@ export interface OwnedFlows {
   readonly flows: readonly Flow[];
 }
 
-/** Every owner with flows, in a fixed order: infra, ports, floods (by VNI), routers, neighbors. */
+/** Every owner with flows, in a fixed order: infra, ports, floods (by VNI), routers, gateways, neighbors. */
 export function compileAllByOwner(view: PipelineView): OwnedFlows[] {
   const out: OwnedFlows[] = [{ owner: INFRA_OWNER, flows: compileInfra(view) }];
   const vnis = new Set<number>();
@@ -70,6 +75,10 @@ export function compileAllByOwner(view: PipelineView): OwnedFlows[] {
     const flows = compileRouter(r, view);
     if (flows.length > 0) out.push({ owner: { kind: 'router', id: r.id }, flows });
   }
+  for (const g of view.gateways()) {
+    const flows = compileGateway(g, view);
+    if (flows.length > 0) out.push({ owner: { kind: 'gateway', id: g.id }, flows });
+  }
   for (const n of view.neighbors()) {
     const flows = compileNeighbor(n, view);
     if (flows.length > 0) out.push({ owner: { kind: 'neighbor', id: n.id }, flows });
@@ -83,7 +92,7 @@ export function compileAll(view: PipelineView): Flow[] {
   return out;
 }
 
-/** Flows of one resource; resources that own no flows themselves (vpc, subnet, SG, dhcp, gateway) give []. */
+/** Flows of one resource; resources that own no flows themselves (vpc, subnet, SG, dhcp) give []. */
 export function compileResource(resource: Resource, view: PipelineView): Flow[] {
   switch (resource.kind) {
     case 'port':
@@ -92,11 +101,12 @@ export function compileResource(resource: Resource, view: PipelineView): Flow[] 
       return compileNeighbor(resource, view);
     case 'router':
       return compileRouter(resource, view);
+    case 'gateway':
+      return compileGateway(resource, view);
     case 'vpc':
     case 'subnet':
     case 'securityGroup':
     case 'dhcp':
-    case 'gateway':
       return [];
     default: {
       const never: never = resource;

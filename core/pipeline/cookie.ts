@@ -9,9 +9,16 @@
 //                `ovs-ofctl dump-flows br-int cookie=0x.../-1`. Collisions only make that search show
 //                extra flows; correctness never depends on the hash (the flow table tracks owners).
 
-export type OwnerKind = 'infra' | 'port' | 'neighbor' | 'router' | 'flood';
+export type OwnerKind = 'infra' | 'port' | 'neighbor' | 'router' | 'flood' | 'gateway';
 
-const KIND_CODES: Readonly<Record<OwnerKind, number>> = { infra: 1, port: 2, neighbor: 3, router: 4, flood: 5 };
+const KIND_CODES: Readonly<Record<OwnerKind, number>> = {
+  infra: 1,
+  port: 2,
+  neighbor: 3,
+  router: 4,
+  flood: 5,
+  gateway: 6,
+};
 const KIND_BY_CODE: ReadonlyMap<number, OwnerKind> = new Map(
   (Object.keys(KIND_CODES) as OwnerKind[]).map((k) => [KIND_CODES[k], k]),
 );

@@ -8,6 +8,8 @@
 //   neighbor the neighbor, its subnets (VNI), the tunnel ofport and our tunnel IP  - never other
 //            neighbors or routers, so neighbor compilation partitions freely by id
 //   infra    the tunnel ofport
+//   gateway  the gateway, every held ZETA gateway's id (group ids are probed past each other's), the
+//            VPCs listing it and their subnets (VNIs), the tunnel ofport
 //
 // Hence, per change (`before`/`after` are the resource's old and new values; undefined on
 // create/delete; the view already holds the new state):
@@ -17,11 +19,15 @@
 //   SG        -> the ports in the group
 //   router    -> the router
 //   neighbor  -> the neighbor
-//   vpc, dhcp, gateway -> nothing (no flow reads them)
+//   vpc       -> the gateways it lists, before and after
+//   gateway   -> every held gateway (and the changed one, if it went away)
+//   dhcp      -> nothing (no flow reads it)
 //   ofport of a port appears/changes/disappears -> dependentsOfOfport()
 //   tunnel port or local tunnel IP changes -> dependentsOfTunnel()
+// A subnet change also recompiles the gateways of its old and new VPC.
 
 import type { Port, Resource } from '../model';
+import { gatewayOwner } from './gateway-flows';
 import { portNetwork } from './port-flows';
 import { INFRA_OWNER, floodOwner, ownerKey, type OwnerRef, type PipelineView } from './view';
 
@@ -87,7 +93,11 @@ export function dependents(change: ResourceChange, view: PipelineView): OwnerRef
       for (const p of view.portsInSubnet(r.id)) out.add({ kind: 'port', id: p.id });
       for (const n of view.neighborsInSubnet(r.id)) out.add({ kind: 'neighbor', id: n.id });
       for (const rt of view.routersForSubnet(r.id)) out.add({ kind: 'router', id: rt.id });
-      for (const s of [change.before, change.after]) if (s?.kind === 'subnet') out.add(floodOwner(s.tunnelId));
+      for (const s of [change.before, change.after]) {
+        if (s?.kind !== 'subnet') continue;
+        out.add(floodOwner(s.tunnelId));
+        for (const g of view.vpc(s.vpcId)?.gatewayIds ?? []) out.add(gatewayOwner(g));
+      }
       return out.list;
     }
     case 'securityGroup':
@@ -101,8 +111,15 @@ export function dependents(change: ResourceChange, view: PipelineView): OwnerRef
       out.add({ kind: 'neighbor', id: r.id });
       return out.list;
     case 'vpc':
-    case 'dhcp':
+      for (const v of [change.before, change.after]) {
+        if (v?.kind === 'vpc') for (const g of v.gatewayIds) out.add(gatewayOwner(g));
+      }
+      return out.list;
     case 'gateway':
+      out.add(gatewayOwner(r.id));
+      for (const g of view.gateways()) out.add(gatewayOwner(g.id));
+      return out.list;
+    case 'dhcp':
       return out.list;
     default: {
       const never: never = r;
@@ -120,11 +137,12 @@ export function dependentsOfOfport(portId: string, view: PipelineView): OwnerRef
   return out.list;
 }
 
-/** The tunnel port's ofport or our tunnel IP changed: infra, every router and every neighbor. */
+/** The tunnel port's ofport or our tunnel IP changed: infra, every router, gateway and neighbor. */
 export function dependentsOfTunnel(view: PipelineView): OwnerRef[] {
   const out = new OwnerSet();
   out.add(INFRA_OWNER);
   for (const r of view.routers()) out.add({ kind: 'router', id: r.id });
+  for (const g of view.gateways()) out.add(gatewayOwner(g.id));
   for (const n of view.neighbors()) out.add({ kind: 'neighbor', id: n.id });
   return out.list;
 }

@@ -7,6 +7,7 @@
 //   reg0[0..1]  PacketSource: 1 = from a local VM port, 2 = from the tunnel. Set by Classifier.
 //               L2Forwarding uses it so that nothing that came from the tunnel is tunnelled again,
 //               and the punt flows use it so that only local VMs trigger on-demand requests.
+//   reg0[2]     GatewaySent: 1 once a VM's broadcast went to its VPC's ZETA gateway group (L2Forwarding).
 //   reg6[0..31] Vni: the network's VNI (VXLAN 24 bits). Set by Classifier, rewritten by L3Routing to the
 //               destination subnet's VNI. Every per-network flow matches it.
 //   reg7[0..31] TargetOfport: the OpenFlow port the packet will leave by. Set by L2Forwarding (or by the
@@ -42,12 +43,18 @@ export const PacketSourceField = regField('PacketSource', 'reg0', 0, 1);
 export const FromLocalMark: RegMark = { name: 'FromLocal', field: PacketSourceField, value: 1 };
 export const FromTunnelMark: RegMark = { name: 'FromTunnel', field: PacketSourceField, value: 2 };
 
+/**
+ * reg0[2]: set once a VM's broadcast/multicast was handed to its VPC's ZETA gateway group, so that the
+ * resubmit into L2Forwarding that floods it locally does not hand it over again (gateway-flows.ts).
+ */
+export const GatewaySentField = regField('GatewaySent', 'reg0', 2, 2);
+export const GatewaySentMark: RegMark = { name: 'GatewaySent', field: GatewaySentField, value: 1 };
 export const VniField = regField('Vni', 'reg6', 0, 31);
 export const TargetOfportField = regField('TargetOfport', 'reg7', 0, 31);
 
 /** Every register range in use. */
-export const REG_FIELDS: readonly RegField[] = [PacketSourceField, VniField, TargetOfportField];
-export const REG_MARKS: readonly RegMark[] = [FromLocalMark, FromTunnelMark];
+export const REG_FIELDS: readonly RegField[] = [PacketSourceField, GatewaySentField, VniField, TargetOfportField];
+export const REG_MARKS: readonly RegMark[] = [FromLocalMark, FromTunnelMark, GatewaySentMark];
 
 /** Pairs of field names allowed to overlap, with the reason. None today. */
 export const SHARED_RANGES: readonly { readonly a: string; readonly b: string; readonly why: string }[] = [];

@@ -13,5 +13,6 @@ export * from './security-group-flows';
 export * from './flood-flows';
 export * from './remote-neighbor-flows';
 export * from './router-flows';
+export * from './gateway-flows';
 export * from './dependents';
 export { MemoryView } from './memview';

@@ -1,7 +1,7 @@
 // A plain in-memory PipelineView (tests, benchmarks, and a reference for the store's adapter).
 // Lookups by secondary key scan; fine for tests, not for a million resources.
 
-import type { Ipv4, Neighbor, Port, Resource, Router, SecurityGroup, Subnet, Vpc } from '../model';
+import type { Gateway, Ipv4, Neighbor, Port, Resource, Router, SecurityGroup, Subnet, Vpc } from '../model';
 import type { ArpAnswers, PipelineView } from './view';
 
 export class MemoryView implements PipelineView {
@@ -14,6 +14,7 @@ export class MemoryView implements PipelineView {
   readonly neighborMap = new Map<string, Neighbor>();
   readonly routerMap = new Map<string, Router>();
   readonly sgMap = new Map<string, SecurityGroup>();
+  readonly gatewayMap = new Map<string, Gateway>();
   readonly ofports = new Map<string, number>();
 
   constructor(opts: { localTunnelIp?: Ipv4; tunnelOfport?: number; arpAnswers?: ArpAnswers } = {}) {
@@ -37,8 +38,9 @@ export class MemoryView implements PipelineView {
         return swap(this.routerMap, r);
       case 'securityGroup':
         return swap(this.sgMap, r);
-      case 'dhcp':
       case 'gateway':
+        return swap(this.gatewayMap, r);
+      case 'dhcp':
         return undefined;
       default: {
         const never: never = r;
@@ -55,6 +57,7 @@ export class MemoryView implements PipelineView {
       neighbor: this.neighborMap,
       router: this.routerMap,
       securityGroup: this.sgMap,
+      gateway: this.gatewayMap,
     };
     const m = maps[kind];
     const old = m?.get(id);
@@ -79,6 +82,18 @@ export class MemoryView implements PipelineView {
   }
   securityGroup(id: string): SecurityGroup | undefined {
     return this.sgMap.get(id);
+  }
+  gateway(id: string): Gateway | undefined {
+    return this.gatewayMap.get(id);
+  }
+  gateways(): Iterable<Gateway> {
+    return this.gatewayMap.values();
+  }
+  allVpcs(): Iterable<Vpc> {
+    return this.vpcs.values();
+  }
+  allSubnets(): Iterable<Subnet> {
+    return this.subnets.values();
   }
   ports(): Iterable<Port> {
     return this.portMap.values();

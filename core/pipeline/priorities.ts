@@ -6,8 +6,14 @@ export const Priority = {
   Miss: 0,
   /** Catch-alls just above the miss: punts of unknown ARP targets / unknown unicast from VM ports. */
   Punt: 10,
+  /** Above the punts: a ZETA gateway takes a VPC's unknown unicast and unknown ARP (gateway-flows.ts). */
+  GatewayUnknown: 20,
   /** Ordinary per-resource flows. */
+  /** ZETA direct paths (OAM injections), as ACA: above the gateway's unknown unicast, below known MACs. */
+  DirectPath: 50,
   Normal: 100,
+  /** Above the per-VNI flood (Normal): a VM's broadcast in a ZETA gateway's VPC goes to the gateway first. */
+  GatewayFlood: 150,
   /** Conjunctive security-group clauses and their conj_id flows (one priority for all, as OVS requires). */
   SgConjunction: 100,
   /** Direct security-group accept flows (any accept wins, so their order against conjunctions is irrelevant). */

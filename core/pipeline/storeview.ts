@@ -4,7 +4,7 @@
 // neighbor (only a subnet change needs it; an index in the store would make that O(result)).
 
 import type { ResourceStore } from '../goalstate/store';
-import type { Ipv4, Neighbor, Port, Router, SecurityGroup, Subnet, Vpc } from '../model';
+import type { Gateway, Ipv4, Neighbor, Port, Router, SecurityGroup, Subnet, Vpc } from '../model';
 import type { ArpAnswers, PipelineOptions, PipelineView } from './view';
 
 export interface OvsFacts {
@@ -54,6 +54,18 @@ export class StoreView implements PipelineView {
   }
   securityGroup(id: string): SecurityGroup | undefined {
     return this.store.securityGroup(id);
+  }
+  gateway(id: string): Gateway | undefined {
+    return this.store.gateway(id);
+  }
+  gateways(): Iterable<Gateway> {
+    return this.store.values('gateway');
+  }
+  allVpcs(): Iterable<Vpc> {
+    return this.store.values('vpc');
+  }
+  allSubnets(): Iterable<Subnet> {
+    return this.store.values('subnet');
   }
   ports(): Iterable<Port> {
     return this.store.values('port');

@@ -3,7 +3,7 @@
 // PipelineView is read-only and synchronous. The goal-state store (core/goalstate) implements the
 // resource part; the agent adds the OVS facts (ofports, the tunnel port, our tunnel IP).
 
-import type { Ipv4, Neighbor, Port, Router, SecurityGroup, Subnet, Vpc } from '../model';
+import type { Gateway, Ipv4, Neighbor, Port, Router, SecurityGroup, Subnet, Vpc } from '../model';
 import type { OwnerKind } from './cookie';
 
 /**
@@ -37,11 +37,16 @@ export interface PipelineView {
   neighbor(id: string): Neighbor | undefined;
   router(id: string): Router | undefined;
   securityGroup(id: string): SecurityGroup | undefined;
+  gateway(id: string): Gateway | undefined;
 
   ports(): Iterable<Port>;
   neighbors(): Iterable<Neighbor>;
   routers(): Iterable<Router>;
   securityGroups(): Iterable<SecurityGroup>;
+  gateways(): Iterable<Gateway>;
+  /** Every held VPC and subnet (gateway flows scan them: a few per host). */
+  allVpcs(): Iterable<Vpc>;
+  allSubnets(): Iterable<Subnet>;
 
   portsInSubnet(subnetId: string): Iterable<Port>;
   neighborsInSubnet(subnetId: string): Iterable<Neighbor>;
@@ -59,6 +64,8 @@ export interface PipelineView {
  *  - `flood` (id = VNI in decimal): the per-VNI broadcast flow, which lists every local port of the
  *    VNI. It has its own owner so that a port joining or leaving recompiles one small flow instead of
  *    every other port of the VNI.
+ * A ZETA gateway (owner `gateway`, id = the gateway's id) owns its select group and the flows that
+ * send its VPCs' flooded traffic into it (gateway-flows.ts).
  */
 export interface OwnerRef {
   readonly kind: OwnerKind;
@@ -76,7 +83,14 @@ export function floodOwner(vni: number): OwnerRef {
   return { kind: 'flood', id: String(vni) };
 }
 
-const OWNER_RANK: Readonly<Record<string, number>> = { infra: 0, port: 1, router: 2, flood: 3, neighbor: 4 };
+const OWNER_RANK: Readonly<Record<string, number>> = {
+  infra: 0,
+  port: 1,
+  router: 2,
+  flood: 3,
+  neighbor: 4,
+  gateway: 5,
+};
 
 /**
  * Which owner's version of a contested flow wins (FlowTable `preferOwner`): local facts before
