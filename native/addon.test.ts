@@ -12,6 +12,7 @@ import {
   closeFd,
   isNativeError,
   loadXdpProgram,
+  mapFile,
   native,
   PacketSocket,
   perCpuSlots,
@@ -323,6 +324,24 @@ if (requirePrereqs(['root', 'bpf'])) {
       { env: { ...process.env, ALCOR_NATIVE_PATH: '/nonexistent/alcor_native.node' }, encoding: 'utf8' },
     );
     assert.match(r.stdout, /^ENATIVE_NOT_BUILT native addon not built: .*npm install/);
+  });
+
+  test('mapFile: the file as it is, copy-on-write; an empty file; a missing one is an errno error', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-mapfile-'));
+    const file = path.join(dir, 'bytes');
+    const bytes = Buffer.from(Array.from({ length: 100_000 }, (_, i) => i & 0xff));
+    fs.writeFileSync(file, bytes);
+    const mapped = mapFile(file);
+    assert.ok(mapped.equals(bytes));
+    mapped[0] = 0xff; // a private copy of that page: the file does not change
+    assert.is(fs.readFileSync(file)[0], 0);
+    fs.writeFileSync(path.join(dir, 'empty'), '');
+    assert.is(mapFile(path.join(dir, 'empty')).length, 0);
+    assert.throws(
+      () => mapFile(path.join(dir, 'missing')),
+      (e: unknown) => (e as { code?: string }).code === 'ENOENT',
+    );
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test('noop and inetChecksum still exported', () => {
