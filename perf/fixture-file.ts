@@ -6,7 +6,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { neighborsGoalStateV2Bytes } from '../test/fixtures/goalstates';
+import { tapNameFor } from '../agent/ovsdb';
+import { NEIGHBORS_PORT, neighborsGoalStateV2Bytes } from '../test/fixtures/goalstates';
+import type { OvsSandbox, Vm } from '../test/sandbox';
 
 const run = promisify(execFile);
 /** Bump when the fixture's content changes, so stale cached files are not reused. */
@@ -24,6 +26,16 @@ export async function neighborsFixtureFile(neighbors: number): Promise<string> {
   });
   fs.renameSync(tmp, file);
   return file;
+}
+
+/** The VM behind the fixture's one port (NEIGHBORS_PORT), on a sandboxed OVS. */
+export function addNeighborsPortVm(sb: OvsSandbox): Promise<Vm> {
+  return sb.addVm({
+    name: 'vm1',
+    mac: NEIGHBORS_PORT.mac,
+    ip: `${NEIGHBORS_PORT.ip}/8`,
+    iface: tapNameFor(NEIGHBORS_PORT.id),
+  });
 }
 
 if (require.main === module) {

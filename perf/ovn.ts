@@ -21,10 +21,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { OperationType } from '../proto';
 import { countOurFlows, startAgent, type AgentProcess } from '../agent/e2e-helpers';
-import { tapNameFor } from '../agent/ovsdb';
 import { OvsSandbox } from '../test/sandbox';
 import { GoalStateV2 } from '../proto';
-import { HOST_A, NEIGHBORS_PORT, neighborsGoalStateV2 } from '../test/fixtures/goalstates';
+import { HOST_A, neighborsGoalStateV2 } from '../test/fixtures/goalstates';
 import { OvnSandbox, peakRssMB } from '../test/ovn/sandbox';
 import {
   addRemotePorts,
@@ -39,7 +38,7 @@ import {
   SWITCH,
 } from '../test/ovn/segment';
 import { keepOnlyPort, syncSb, type FakeChassis, type LogicalPort } from '../test/ovn/db';
-import { neighborsFixtureFile } from './fixture-file';
+import { addNeighborsPortVm, neighborsFixtureFile } from './fixture-file';
 import { oneNeighbor, pushRaw } from './ovs';
 
 /** Port tunnel keys are 15 bits: a logical switch holds at most this many ports (northd: "tunnel ids exhausted"). */
@@ -124,12 +123,7 @@ async function runAgentSide(opts: OvnBenchOptions, log: (line: string) => void):
   const sb = await OvsSandbox.start({ name: 'ovnbagent' });
   let agent: AgentProcess | undefined;
   try {
-    await sb.addVm({
-      name: 'vm1',
-      mac: NEIGHBORS_PORT.mac,
-      ip: `${NEIGHBORS_PORT.ip}/8`,
-      iface: tapNameFor(NEIGHBORS_PORT.id),
-    });
+    await addNeighborsPortVm(sb);
     log(`ours: building 1 port + ${opts.neighbors} neighbors`);
     const bytes = fs.readFileSync(await neighborsFixtureFile(opts.neighbors));
     const workers = String(opts.workers ?? Math.min(os.availableParallelism(), 16));

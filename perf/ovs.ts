@@ -14,11 +14,10 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { GoalStateOperationReply, OperationStatus, OperationType } from '../proto';
 import { OUR_FLOWS, countOurFlows, startAgent, type AgentProcess } from '../agent/e2e-helpers';
-import { tapNameFor } from '../agent/ovsdb';
 import { OvsSandbox } from '../test/sandbox';
 import { GoalStateV2 } from '../proto';
 import { HOST_A, NEIGHBORS_PORT, neighborsGoalStateV2 } from '../test/fixtures/goalstates';
-import { neighborsFixtureFile } from './fixture-file';
+import { addNeighborsPortVm, neighborsFixtureFile } from './fixture-file';
 import { floorBundle, replayBundle } from './openflow-floor';
 import { processMemoryMB } from './proc-memory';
 
@@ -148,12 +147,7 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
   const sb = await OvsSandbox.start({ name: 'benchovs' });
   let agent: AgentProcess | undefined;
   try {
-    const vm = await sb.addVm({
-      name: 'vm1',
-      mac: NEIGHBORS_PORT.mac,
-      ip: `${NEIGHBORS_PORT.ip}/8`,
-      iface: tapNameFor(NEIGHBORS_PORT.id),
-    });
+    const vm = await addNeighborsPortVm(sb);
     log(`building 1 port + ${opts.neighbors} neighbors`);
     const file = await neighborsFixtureFile(opts.neighbors);
     const bytes = fs.readFileSync(file);

@@ -11,10 +11,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { OperationStatus } from '../proto';
 import { countOurFlows, startAgent, until, type AgentProcess } from '../agent/e2e-helpers';
-import { tapNameFor } from '../agent/ovsdb';
 import { OvsSandbox } from '../test/sandbox';
-import { HOST_A, NEIGHBORS_PORT } from '../test/fixtures/goalstates';
-import { neighborsFixtureFile } from './fixture-file';
+import { HOST_A } from '../test/fixtures/goalstates';
+import { addNeighborsPortVm, neighborsFixtureFile } from './fixture-file';
 import { oneNeighbor, pushRaw } from './ovs';
 
 export interface RestartBenchOptions {
@@ -91,12 +90,7 @@ export async function runRestartBench(opts: RestartBenchOptions): Promise<Restar
   const sb = await OvsSandbox.start({ name: 'benchrst' });
   let agent: AgentProcess | undefined;
   try {
-    await sb.addVm({
-      name: 'vm1',
-      mac: NEIGHBORS_PORT.mac,
-      ip: `${NEIGHBORS_PORT.ip}/8`,
-      iface: tapNameFor(NEIGHBORS_PORT.id),
-    });
+    await addNeighborsPortVm(sb);
     const bytes = fs.readFileSync(await neighborsFixtureFile(opts.neighbors));
     const workers = String(opts.workers ?? Math.min(os.availableParallelism(), 16));
     const args = ['--tunnel-ip', HOST_A.ip, '--tunnel-ofport', '100', '--workers', workers];
