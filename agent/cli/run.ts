@@ -58,7 +58,7 @@ const OPTIONS = [
     type: 'string',
     metavar: 'DIR',
     help:
-      'local snapshot, restored on restart (default: /var/lib/alcor-agent/<bridge> with the system OVS run dir, ' +
+      'goal-state log and snapshot, restored on restart (default: /var/lib/alcor-agent/<bridge> with the system OVS run dir, ' +
       'else <ovs-rundir>/alcor-agent/<bridge>; docs/agent.md, "State directory")',
   },
   { name: 'tunnel-ofport', type: 'number', default: 100, metavar: 'N', help: 'OpenFlow port number of the VXLAN port' },
