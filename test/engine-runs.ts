@@ -6,7 +6,8 @@ import { GoalStateV2, type NeighborState, OperationType } from '../proto';
 import { Engine } from '../core/engine/engine';
 import { parseIpv4 } from '../core/goalstate/addr';
 import { formatFlow } from '../core/openflow';
-import { HOST_A, NEIGHBORS_PORT, neighborsGoalStateV2 } from './fixtures/goalstates';
+import type { Flow } from '../core/flow';
+import { HOST_A, NEIGHBORS_PORT, PORT1_ID, PORT2_ID, neighborsGoalStateV2 } from './fixtures/goalstates';
 import { SwitchModel } from './switch-model';
 
 /** One neighbor change: its id, what it holds (indexes into small pools, so keys collide), the op. */
@@ -58,13 +59,24 @@ export function neighborChangesBytes(changes: readonly NeighborChange[]): Uint8A
   return GoalStateV2.encode({ ...base, vpcStates: {}, subnetStates: {}, portStates: {}, neighborStates }).finish();
 }
 
-export async function engineWith(workers: number): Promise<Engine> {
-  return Engine.create({
-    workers,
-    localTunnelIp: parseIpv4(HOST_A.ip),
-    tunnelOfport: 100,
-    ofports: new Map([[NEIGHBORS_PORT.id, 1]]),
-  });
+/** The neighbors fixture's port on its interface. */
+export const NEIGHBORS_OFPORTS: ReadonlyMap<string, number> = new Map([[NEIGHBORS_PORT.id, 1]]);
+
+/** Every port of the fixtures (neighbors and full goal states) on an interface. */
+export const FIXTURE_OFPORTS: ReadonlyMap<string, number> = new Map([
+  [NEIGHBORS_PORT.id, 1],
+  [PORT1_ID, 2],
+  [PORT2_ID, 3],
+]);
+
+/** An engine on HOST_A with `workers` workers (0: in this thread) and the given ports bound. */
+export async function engineWith(workers: number, ofports = NEIGHBORS_OFPORTS): Promise<Engine> {
+  return Engine.create({ workers, localTunnelIp: parseIpv4(HOST_A.ip), tunnelOfport: 100, ofports });
+}
+
+/** Flows as sorted text, for comparing engines. */
+export function flowsText(flows: readonly Flow[]): string[] {
+  return flows.map((f) => formatFlow(f)).sort();
 }
 
 /** What one step left behind, as comparable text. */

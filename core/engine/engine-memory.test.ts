@@ -5,30 +5,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GoalStateV2, OperationType } from '../../proto';
-import {
-  HOST_A,
-  NEIGHBORS_PORT,
-  neighborsGoalStateV2,
-  neighborsGoalStateV2Bytes,
-} from '../../test/fixtures/goalstates';
+import { engineWith, flowsText } from '../../test/engine-runs';
+import { neighborsGoalStateV2, neighborsGoalStateV2Bytes } from '../../test/fixtures/goalstates';
 import { flowModTexts as deltaText } from '../../test/flowmod-text';
-import type { Flow } from '../flow';
-import { parseIpv4 } from '../goalstate/addr';
-import { formatFlow } from '../openflow';
-import { Engine } from './engine';
-
-function engineWith(workers: number): Promise<Engine> {
-  return Engine.create({
-    workers,
-    localTunnelIp: parseIpv4(HOST_A.ip),
-    tunnelOfport: 100,
-    ofports: new Map([[NEIGHBORS_PORT.id, 1]]),
-  });
-}
-
-function flowsText(flows: readonly Flow[]): string[] {
-  return flows.map((f) => formatFlow(f)).sort();
-}
 
 test('restoring: the same held flows and the same next deltas as a push, without the lane flow-mod bytes', async () => {
   const bytes = neighborsGoalStateV2Bytes(400);

@@ -10,20 +10,12 @@ import * as assert from 'uvu/assert';
 import { GoalStateOperationReply, OperationStatus } from '../../proto';
 import type { PlannedStatus } from '../goalstate';
 import { encodeGoalStateOperationReply } from '../wire/operation-reply';
-import {
-  fullGoalStateBytes,
-  fullGoalStateV2Bytes,
-  HOST_A,
-  neighborsGoalStateV2Bytes,
-  NEIGHBORS_PORT,
-  PORT1_ID,
-  PORT2_ID,
-} from '../../test/fixtures/goalstates';
+import { fullGoalStateBytes, fullGoalStateV2Bytes, neighborsGoalStateV2Bytes } from '../../test/fixtures/goalstates';
 import { assertCoded, fuzzAsync, mutate, mutationArb } from '../../test/fuzz';
 import { editMessage, pbEditArb } from '../../test/fuzz-protobuf';
 import { formatFlow } from '../openflow';
-import { parseIpv4 } from '../goalstate/addr';
-import { Engine } from './engine';
+import type { Engine } from './engine';
+import { FIXTURE_OFPORTS, engineWith as engineOn } from '../../test/engine-runs';
 
 type Version = 1 | 2;
 
@@ -44,17 +36,8 @@ const SEED_BYTES = SEEDS.map((s) => s.bytes);
 /** What is programmed before the fuzzed message: every seed applied once. */
 const BASELINE: readonly Seed[] = [SEEDS[0], SEEDS[2]];
 
-async function engineWith(workers: number): Promise<Engine> {
-  return Engine.create({
-    workers,
-    localTunnelIp: parseIpv4(HOST_A.ip),
-    tunnelOfport: 100,
-    ofports: new Map([
-      [NEIGHBORS_PORT.id, 1],
-      [PORT1_ID, 2],
-      [PORT2_ID, 3],
-    ]),
-  });
+function engineWith(workers: number): Promise<Engine> {
+  return engineOn(workers, FIXTURE_OFPORTS);
 }
 
 /** A formatted flow without its cookie and actions: what identifies it in OVS. */

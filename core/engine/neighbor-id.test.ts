@@ -7,19 +7,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GoalState } from '../../proto';
-import {
-  fullGoalStateBytes,
-  HOST_A,
-  NEIGHBOR_L3_ID,
-  NEIGHBORS_PORT,
-  PORT1_ID,
-  PORT2_ID,
-} from '../../test/fixtures/goalstates';
+import { fullGoalStateBytes, NEIGHBOR_L3_ID } from '../../test/fixtures/goalstates';
 import { encodeMessage, parseMessage, varint, type PbField } from '../../test/fuzz-protobuf';
-import { parseIpv4 } from '../goalstate/addr';
 import { formatFlow } from '../openflow';
 import { DecodeError, decodeGoalState } from './decode';
-import { Engine } from './engine';
+import type { Engine } from './engine';
+import { FIXTURE_OFPORTS, engineWith as engineOn } from '../../test/engine-runs';
 import { partitionOfNeighbor } from './placement';
 import { SplitError, splitGoalState, type SplitGoalState } from './split';
 
@@ -160,17 +153,8 @@ test('a top-level tag past 32 bits (its low bits name neighbor_states) is refuse
   );
 });
 
-async function engineWith(workers: number): Promise<Engine> {
-  return Engine.create({
-    workers,
-    localTunnelIp: parseIpv4(HOST_A.ip),
-    tunnelOfport: 100,
-    ofports: new Map([
-      [NEIGHBORS_PORT.id, 1],
-      [PORT1_ID, 2],
-      [PORT2_ID, 3],
-    ]),
-  });
+function engineWith(workers: number): Promise<Engine> {
+  return engineOn(workers, FIXTURE_OFPORTS);
 }
 
 /** The full v1 fixture with neighbor NEIGHBOR_L3_ID's revision_number written as a 10-byte varint. */
