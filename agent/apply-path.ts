@@ -40,8 +40,8 @@ const DELTA_WINDOW = 4;
 /** How long a goal state waits for a reconnecting OpenFlow session before it fails. */
 const OVS_WAIT_MS = 10_000;
 
-/** Operations whose status means the dataplane changed (for a FAILURE after OVS rejected the bundle). */
-const CHANGING: ReadonlySet<OperationStatus> = new Set([OperationStatus.SUCCESS, OperationStatus.PENDING]);
+/** Statuses that mean the resource changed (applied, or PENDING its interface): the held state moved. */
+export const CHANGING: ReadonlySet<OperationStatus> = new Set([OperationStatus.SUCCESS, OperationStatus.PENDING]);
 
 /** What the held views (DHCP leases, ZETA OAM ports) are built from. */
 const HELD_VIEW_TYPES: ReadonlySet<ResourceType> = new Set([

@@ -8,6 +8,7 @@
 import type { Engine } from '../core/engine/engine';
 import { errorText } from '../core/errors';
 import { OperationStatus, OperationType, ResourceType } from '../proto';
+import { CHANGING } from './apply-path';
 import type { LoggedGoalState } from './goalstate-log';
 import type { InterfaceMonitor } from './ovsdb';
 
@@ -19,8 +20,6 @@ export interface ReplayResult {
   /** Ports bound to the ofports the bridge has for them, after the replay. */
   readonly boundPorts: number;
 }
-
-const CHANGED: ReadonlySet<OperationStatus> = new Set([OperationStatus.SUCCESS, OperationStatus.PENDING]);
 
 /**
  * Applies `goalStates` in order. The ports held before them (`heldPorts`, the snapshot's) and those
@@ -59,7 +58,7 @@ export async function replayGoalStates(
       if (s.operationType === OperationType.DELETE && s.status === OperationStatus.SUCCESS) {
         ports.set(s.resourceId, false);
         monitor.untrack(s.resourceId);
-      } else if (CHANGED.has(s.status)) {
+      } else if (CHANGING.has(s.status)) {
         ports.set(s.resourceId, true);
       }
     }
