@@ -18,7 +18,8 @@
 //
 // Multi-host: each sandbox plays one hypervisor. With `underlay: { ip: '192.0.2.1/24' }` it also gets a `br-phy`
 // netdev bridge whose LOCAL port holds the underlay IP; `peer` joins it with a veth to another running sandbox's
-// br-phy. OVS userspace tunnelling (docs.openvswitch.org, howto/userspace-tunneling) routes tunnel packets by the
+// br-phy. br-phy never forwards from one link to another, so every pair of hosts that talk needs its own link: pass
+// every earlier sandbox as `peer` (a full mesh). OVS userspace tunnelling (docs.openvswitch.org, howto/userspace-tunneling) routes tunnel packets by the
 // routes of the namespace ovs-vswitchd runs in (`ovs-appctl ovs/route/show`) and resolves the next hop through its
 // own neighbour cache (`tnl/neigh/show`), which we pre-seed so the first tunnelled packet is not lost to ARP.
 // 192.0.2.0/24 is TEST-NET-1 and only ever exists inside our namespaces.
@@ -267,12 +268,28 @@ export class OvsSandbox {
     }
   }
 
-  /** Creates br-phy (netdev, standalone so it switches with NORMAL) and puts the underlay IP on its LOCAL port. */
+  /**
+   * Creates br-phy (netdev) and puts the underlay IP on its LOCAL port. Its flows are split horizon: a frame from
+   * an underlay link goes only to LOCAL (and teaches table 1 where its source lives), a frame from LOCAL goes to
+   * the learned link or floods the links. Hosts are joined as a full mesh, each pair by its own link, as hosts on
+   * one ToR switch see each other; with NORMAL, three such bridges form a loop that storms on the first broadcast.
+   */
   private async addUnderlay(cidr: string): Promise<void> {
     if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr)) {
       throw new SandboxError('SANDBOX_BAD_OPTION', `underlay ip must look like 192.0.2.1/24, got '${cidr}'`);
     }
     await this.vsctl(['add-br', 'br-phy', '--', 'set', 'bridge', 'br-phy', 'datapath_type=netdev']);
+    await check('ovs-ofctl', ['del-flows', 'br-phy'], { env: this.env });
+    await check('ovs-ofctl', ['add-flows', 'br-phy', '-'], {
+      env: this.env,
+      input: [
+        'table=0,priority=10,in_port=LOCAL,actions=resubmit(,1)',
+        'table=0,priority=5,actions=learn(table=1,priority=10,idle_timeout=600,NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],' +
+          'output:NXM_OF_IN_PORT[]),LOCAL',
+        'table=1,priority=0,actions=FLOOD',
+        '',
+      ].join('\n'),
+    });
     await check('ip', ['-n', this.netns, 'addr', 'add', cidr, 'dev', 'br-phy']);
     await check('ip', ['-n', this.netns, 'link', 'set', 'br-phy', 'up']);
     this.underlayIp = cidr;
