@@ -181,7 +181,7 @@ export class Controller {
         streamOptions: this.opts.streamOptions,
         channels: this.channels,
         mayPush: (h) => !this.stopped && owns(this.membership, h),
-        onResult: (r, origin) => this.onLocalResult(r, origin),
+        onResult: (r, origins) => this.onLocalResult(r, origins),
         onPushed: (ms, full) => {
           this.opts.metrics.pushes.inc();
           if (full) this.opts.metrics.fullPushes.inc();
@@ -233,9 +233,10 @@ export class Controller {
 
   // ---- results -----------------------------------------------------------------------------------
 
-  private onLocalResult(result: HostResult, origin: string | null): void {
+  private onLocalResult(result: HostResult, origins: ReadonlySet<string | null>): void {
     this.onResult(result);
-    if (origin !== this.self) {
+    for (const origin of origins) {
+      if (origin === this.self) continue;
       this.store.publishResult(result, origin ?? '').catch((err: unknown) => {
         this.opts.log.warn('cannot publish result', { host: result.host, error: (err as Error).message });
       });

@@ -332,4 +332,57 @@ test('an agent restart gets its full derived state back; a control restart keeps
   }
 });
 
+test('ports created at once: each host gets the changes that came in while it was busy as one message', async () => {
+  await withApi(2, async (call, [a, b]) => {
+    assert.is((await call('POST', '/v1/vpcs', { id: 'v1', cidr: '10.1.0.0/16' })).status, 201);
+    assert.is((await call('POST', '/v1/subnets', { id: 's1', vpc: 'v1', cidr: '10.1.0.0/16' })).status, 201);
+    assert.is((await call('POST', '/v1/ports?wait=true', { id: 'first', subnet: 's1', host: a.hostIp })).status, 201);
+    // A busy agent: each message takes 200 ms to answer, as a bundle on a loaded switch may.
+    a.replyDelayMs = 200;
+    b.replyDelayMs = 200;
+    const before = { a: a.received, b: b.received };
+    const n = 30;
+    const created = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        call('POST', '/v1/ports?wait=true', { id: `p${i}`, subnet: 's1', host: (i % 2 === 0 ? a : b).hostIp }),
+      ),
+    );
+    assert.ok(
+      created.every((c) => c.status === 201 && c.json.status === 'ACTIVE'),
+      JSON.stringify(created.map((c) => c.json.status)),
+    );
+    // Every port is held where it belongs, and every other port as a neighbor.
+    for (const [agent, parity] of [
+      [a, 0],
+      [b, 1],
+    ] as const) {
+      const own = Array.from({ length: n }, (_, i) => i).filter((i) => i % 2 === parity);
+      assert.ok(own.every((i) => agent.applied.has(`port/p${i}`)));
+      assert.is(held(agent, 'neighbor/').length, n + 1 - (agent === a ? 16 : 15));
+    }
+    // 30 changes each: without merging, 30 messages per host (6 s of replies); merged, a handful.
+    const messages = { a: a.received - before.a, b: b.received - before.b };
+    assert.ok(messages.a < 10 && messages.b < 10, `messages per host: ${JSON.stringify(messages)}`);
+  });
+});
+
+test('a merged message the agent refuses is sent again one delta at a time: only the bad change fails', async () => {
+  await withApi(2, async (call, [a]) => {
+    assert.is((await call('POST', '/v1/vpcs', { id: 'v1', cidr: '10.1.0.0/16' })).status, 201);
+    assert.is((await call('POST', '/v1/subnets', { id: 's1', vpc: 'v1', cidr: '10.1.0.0/16' })).status, 201);
+    assert.is((await call('POST', '/v1/ports?wait=true', { id: 'first', subnet: 's1', host: a.hostIp })).status, 201);
+    a.replyDelayMs = 200;
+    // The agent will never take a message holding port "bad" (as for a state it finds invalid).
+    a.refuse = (keys) => (keys.includes('port/bad') ? 'port bad: unsupported' : null);
+    const ids = ['ok0', 'ok1', 'bad', 'ok2', 'ok3'];
+    const created = await Promise.all(
+      ids.map((id) => call('POST', '/v1/ports?wait=true', { id, subnet: 's1', host: a.hostIp })),
+    );
+    const status = Object.fromEntries(created.map((c, i) => [ids[i], c.json.status]));
+    assert.equal(status, { ok0: 'ACTIVE', ok1: 'ACTIVE', bad: 'ERROR', ok2: 'ACTIVE', ok3: 'ACTIVE' });
+    assert.ok(['ok0', 'ok1', 'ok2', 'ok3'].every((id) => a.applied.has(`port/${id}`)));
+    assert.not.ok(a.applied.has('port/bad'));
+  });
+});
+
 test.run();

@@ -1,6 +1,10 @@
 // Everything one owned host gets pushed, in order, over its AgentStream.
 //
-// Deltas (one per committed goal state touching the host) are sent as they arrive while the stream is up.
+// Deltas (one per committed goal state touching the host) are sent while the stream is up, one message in
+// flight at a time: the deltas that arrive meanwhile go out together, as ONE message, when its reply comes.
+// An agent applies goal states one after another, each its own OVS bundle, so 150 ports created at once would
+// otherwise cost each host 150 bundles; merged, they cost a few (a delete followed by a put of the same key
+// sends the put, a put followed by a delete sends the delete: entries are read from the cache at send time).
 // Every (re)connection, ownership change or agent restart instead sends the host's FULL state, which also
 // carries the DELETE states of every delta not yet acknowledged: one full message absorbs everything pending.
 // A result "host applied everything up to version V" is reported after each acknowledged message.
@@ -17,6 +21,26 @@ interface Delta {
   readonly deletes: ReadonlyMap<string, Uint8Array>;
 }
 
+type PendingDelta = Delta & { readonly origin: string };
+
+/** Several deltas as one: keys in order of first mention; a delete only when no later delta puts the key back. */
+function mergeDeltas(batch: readonly PendingDelta[]): Delta {
+  if (batch.length === 1) return batch[0] as Delta;
+  const keys = new Set<string>();
+  const deletes = new Map<string, Uint8Array>();
+  for (const d of batch) {
+    for (const k of d.keys) {
+      keys.add(k);
+      deletes.delete(k);
+    }
+    for (const [k, st] of d.deletes) {
+      keys.delete(k);
+      deletes.set(k, st);
+    }
+  }
+  return { version: (batch[batch.length - 1] as Delta).version, keys: [...keys], deletes };
+}
+
 export interface SessionContext {
   readonly cache: StateCache;
   readonly streamOptions: AgentStreamOptions;
@@ -24,16 +48,25 @@ export interface SessionContext {
   readonly channels?: AgentChannels;
   /** May this replica push to the host right now (ownership and lease checked at send time)? */
   readonly mayPush: (host: string) => boolean;
-  readonly onResult: (result: HostResult, origin: string | null) => void;
+  /** `origins`: the replicas whose commits the message carried (null: a full push, nobody's in particular). */
+  readonly onResult: (result: HostResult, origins: ReadonlySet<string | null>) => void;
   readonly onPushed: (latencyMs: number, full: boolean) => void;
   readonly onFailure: (host: string, reason: string) => void;
   /** How this host is reached (a NATS registration); absent: gRPC to `address`. */
   readonly transport?: (host: string, address: string) => HostTransport | null;
 }
 
+const FULL_PUSH: ReadonlySet<string | null> = new Set([null]);
+
 export class HostSession {
   private readonly stream: HostTransport;
-  private pending: Array<Delta & { readonly origin: string }> = [];
+  private pending: PendingDelta[] = [];
+  /** The message in flight whose reply lets the next one go (null: none). */
+  private inFlight: object | null = null;
+  /** Highest delta version already sent on this connection (deltas above it wait for the next message). */
+  private sentUpTo = 0;
+  /** Deltas up to this version go one per message: a merged message with them in it was refused. */
+  private singlyUpTo = 0;
   lastResult: HostResult | null = null;
 
   constructor(
@@ -53,6 +86,7 @@ export class HostSession {
   stop(): void {
     this.stream.stop();
     this.pending = [];
+    this.inFlight = null;
   }
 
   state(): string {
@@ -68,9 +102,17 @@ export class HostSession {
   }
 
   enqueue(change: HostChange): void {
-    const delta = { version: change.version, keys: change.keys, deletes: change.deletes, origin: change.origin };
-    this.pending.push(delta);
-    if (this.stream.connected()) this.sendDelta(delta);
+    this.pending.push({ version: change.version, keys: change.keys, deletes: change.deletes, origin: change.origin });
+    this.flush();
+  }
+
+  /** Sends the deltas not yet sent, as one message, unless a message is still in flight. */
+  private flush(): void {
+    if (this.inFlight !== null || !this.stream.connected() || !this.ctx.mayPush(this.host)) return;
+    const unsent = this.pending.filter((d) => d.version > this.sentUpTo);
+    if (unsent.length === 0) return;
+    const first = unsent[0] as PendingDelta;
+    this.sendDeltas(first.version <= this.singlyUpTo ? [first] : unsent);
   }
 
   /** Re-pushes the full state (agent restarted, or this replica just became the owner). */
@@ -98,23 +140,45 @@ export class HostSession {
     return { keys: outKeys, entries };
   }
 
-  private sendDelta(delta: Delta & { readonly origin: string }): void {
-    if (!this.ctx.mayPush(this.host)) return;
+  private sendDeltas(batch: readonly PendingDelta[]): void {
+    const delta = mergeDeltas(batch);
     const { keys, entries } = this.entriesFor(delta.keys, delta.deletes);
+    const token = {};
+    this.inFlight = token;
+    this.sentUpTo = delta.version;
+    const origins = new Set<string | null>(batch.map((d) => d.origin));
     const started = Date.now();
+    const settle = (): void => {
+      if (this.inFlight !== token) return;
+      this.inFlight = null;
+      this.flush();
+    };
     this.stream.send(encodeHostGoalState(this.host, keys, entries)).then(
       (reply) => {
-        if (!this.pending.includes(delta)) return; // already absorbed by a full push
-        this.pending = this.pending.filter((d) => d.version > delta.version);
-        this.ctx.onPushed(Date.now() - started, false);
-        this.report(delta.version, reply, delta.origin);
+        if (this.pending.includes(batch[0] as PendingDelta)) {
+          this.pending = this.pending.filter((d) => d.version > delta.version);
+          this.ctx.onPushed(Date.now() - started, false);
+          this.report(delta.version, reply, origins);
+        } // else already absorbed by a full push
+        settle();
       },
       (err: unknown) => {
-        // Lost in transit: stays pending, the next connection's full push absorbs it. Refused: the
-        // agent will never take it, so it is reported (to the caller and /result) instead of retried.
-        if (!isAgentRefusal(err) || !this.pending.includes(delta)) return;
-        this.pending = this.pending.filter((d) => d !== delta);
-        this.reportRefusal(delta.version, keys, delta.deletes, err.message, delta.origin);
+        if (!isAgentRefusal(err) || !this.pending.includes(batch[0] as PendingDelta)) {
+          // Lost in transit: stays pending, the next connection's full push absorbs it.
+          if (this.inFlight === token) this.inFlight = null;
+          this.flush();
+          return;
+        }
+        if (batch.length > 1) {
+          // Refused as a whole: find which delta the agent will never take by sending them one by one.
+          this.singlyUpTo = delta.version;
+          this.sentUpTo = (batch[0] as PendingDelta).version - 1;
+        } else {
+          // The agent will never take it: reported (to the caller and /result) instead of retried.
+          this.pending = this.pending.filter((d) => d !== batch[0]);
+          this.reportRefusal(delta.version, keys, delta.deletes, err.message, origins);
+        }
+        settle();
       },
     );
   }
@@ -132,18 +196,32 @@ export class HostSession {
     }
     const { keys, entries } = this.entriesFor(current, deletes);
     const started = Date.now();
+    const token = {};
+    this.inFlight = token;
+    this.sentUpTo = version;
+    const settle = (): void => {
+      if (this.inFlight !== token) return;
+      this.inFlight = null;
+      this.flush();
+    };
     this.stream.send(encodeHostGoalState(this.host, keys, entries)).then(
       (reply) => {
         this.pending = this.pending.filter((d) => d.version > version);
         this.ctx.onPushed(Date.now() - started, true);
-        this.report(version, reply, null);
+        this.report(version, reply, FULL_PUSH);
+        settle();
       },
       (err: unknown) => {
-        if (!isAgentRefusal(err)) return;
+        if (!isAgentRefusal(err)) {
+          if (this.inFlight === token) this.inFlight = null;
+          this.flush();
+          return;
+        }
         // The host's whole state is refused (e.g. stored before the northbound validated fully):
         // report it once; the next change or agent restart pushes again, not a retry loop.
         this.pending = this.pending.filter((d) => d.version > version);
-        this.reportRefusal(version, keys, deletes, err.message, null);
+        this.reportRefusal(version, keys, deletes, err.message, FULL_PUSH);
+        settle();
       },
     );
   }
@@ -153,7 +231,7 @@ export class HostSession {
     keys: readonly string[],
     deletes: ReadonlyMap<string, Uint8Array>,
     reason: string,
-    origin: string | null,
+    origins: ReadonlySet<string | null>,
   ): void {
     const statuses: HostResult['statuses'][number][] = [];
     for (const key of keys) {
@@ -168,10 +246,10 @@ export class HostSession {
     const result: HostResult = { host: this.host, version, ok: false, error: reason, statuses, atMs: Date.now() };
     this.lastResult = result;
     this.ctx.onFailure(this.host, reason);
-    this.ctx.onResult(result, origin);
+    this.ctx.onResult(result, origins);
   }
 
-  private report(version: number, reply: GoalStateOperationReply, origin: string | null): void {
+  private report(version: number, reply: GoalStateOperationReply, origins: ReadonlySet<string | null>): void {
     const result: HostResult = {
       host: this.host,
       version,
@@ -185,7 +263,7 @@ export class HostSession {
       atMs: Date.now(),
     };
     this.lastResult = result;
-    this.ctx.onResult(result, origin);
+    this.ctx.onResult(result, origins);
   }
 }
 

@@ -12,7 +12,7 @@ import {
   OperationType,
   ResourceType,
 } from '../../proto';
-import { GoalStateApplier, GoalStateRequest, GoalStateServer } from '../../agent/grpc/server';
+import { GoalStateApplier, GoalStateRequest, GoalStateServer, GoalStateValidationError } from '../../agent/grpc/server';
 import { parseGoalStateV2 } from '../resources';
 import type { ReloadableTls } from '../../agent/tls';
 
@@ -51,6 +51,8 @@ export class TestAgent {
   received = 0;
   lastReceivedAtMs = 0;
   recordMessages = true;
+  /** Set to refuse whole messages (gRPC INVALID_ARGUMENT, as a real agent refuses bad input): keys -> reason. */
+  refuse: ((keys: readonly string[]) => string | null) | null = null;
 
   private constructor(
     readonly hostIp: string,
@@ -87,6 +89,8 @@ export class TestAgent {
 
   private applyV2(req: GoalStateRequest<GoalStateV2>): Promise<GoalStateOperationReply> {
     const bytes = req.kind === 'raw' ? req.bytes : GoalStateV2.encode(req.message).finish();
+    const refusal = this.refuse?.([...parseGoalStateV2(bytes).resources.keys()]) ?? null;
+    if (refusal !== null) return Promise.reject(new GoalStateValidationError(refusal));
     const reply = this.record(bytes);
     if (this.replyDelayMs <= 0) return Promise.resolve(reply);
     return new Promise((resolve) => setTimeout(() => resolve(reply), this.replyDelayMs));
