@@ -1,9 +1,10 @@
 // alcor-bench vms: the seed notes' stress test on real parts. H sandboxed OVS hosts (test/sandbox), one real
 // `alcor-agent run` process each, the VMs as network namespaces on veth ports (plugged first, as Nova does),
-// and an in-process control service driven only through the resource API: network, subnet and router, then
-// every VM's port at once (?wait=true, so ACTIVE means every agent acknowledged). Each VM then runs busybox
-// udhcpc and pings its gateway and a VM on another host. Per VM: ms from the first port create until ACTIVE,
-// leased, and pinging (the gateway and the remote VM both answered). Then every port is deleted at once.
+// and a control service in its own process driven only through the resource API: network, subnet and router,
+// then every VM's port at once (?wait=true, so ACTIVE means every agent acknowledged). Each VM's guest shell
+// (scenario/guest.ts) then runs busybox udhcpc and pings its gateway and a VM on another host. Per VM: ms from
+// the first port create until ACTIVE, leased, and pinging (the gateway and the remote VM both answered). Then
+// every port is deleted at once.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,14 +12,14 @@ import { parseArgs, type OptionSpec } from '../core/cli/args';
 import type { CliIo, SubcommandModule } from '../core/cli/commands';
 import { startAgent, type AgentProcess } from '../agent/e2e-helpers';
 import { tapNameFor } from '../agent/ovsdb';
-import { startControl, type ControlHandle } from '../control/server';
-import { silentLogger } from '../control/log';
+import { ReplicaProcess } from '../control/testing/replica-process';
 import { OvsSandbox, type Vm } from '../test/sandbox';
 import { badInteger } from './scenario/bed';
 import { writeReport, type Sample } from './report/report';
 import { msSince, percentile, stats, type Stats } from './report/stats';
 import { cdfChart } from './report/svg';
 import { OUTPUT_OPTIONS } from './scenario/options';
+import { Guest, uptimeSeconds, writeLeaseHook } from './scenario/guest';
 
 export interface VmsOptions {
   readonly vms: number;
@@ -63,49 +64,32 @@ const vmMac = (i: number): string =>
   `02:cf:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
 
 async function api(base: string, method: string, p: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${base}${p}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let res: Response;
+  try {
+    res = await fetch(`${base}${p}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err: unknown) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`${method} ${p}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
   const json = (await res.json()) as Record<string, unknown>;
   if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status} ${JSON.stringify(json).slice(0, 300)}`);
   return json;
-}
-
-/** busybox udhcpc in the VM; the script configures the lease as a guest's DHCP client would. */
-async function lease(vm: Vm, dir: string): Promise<void> {
-  const script = path.join(dir, `${vm.name}.sh`);
-  fs.writeFileSync(
-    script,
-    '#!/bin/sh\nif [ "$1" = bound ]; then ip addr flush dev eth0; ip addr add $ip/$mask dev eth0; ip route replace default via $router; touch ' +
-      path.join(dir, `${vm.name}.bound`) +
-      '; fi\nexit 0\n',
-    { mode: 0o755 },
-  );
-  const r = await vm.exec(['busybox', 'udhcpc', '-f', '-q', '-n', '-t', '10', '-T', '1', '-i', 'eth0', '-s', script], {
-    timeoutMs: 30_000,
-  });
-  if (r.code !== 0 || !fs.existsSync(path.join(dir, `${vm.name}.bound`)))
-    throw new Error(`${vm.name}: no DHCP lease (${(r.stderr || r.stdout).trim().slice(0, 200)})`);
-}
-
-/** Pings until one echo comes back (the flows may still be landing on the other host), at most `tries` times. */
-async function pingUntil(vm: Vm, ip: string, tries: number): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if ((await vm.exec(['ping', '-c1', '-W1', ip])).code === 0) return;
-  }
-  throw new Error(`${vm.name}: no answer from ${ip} after ${tries} pings`);
 }
 
 interface Rig {
   readonly sandboxes: OvsSandbox[];
   readonly agents: AgentProcess[];
   readonly vms: Vm[];
-  ctl: ControlHandle | null;
+  readonly guests: Guest[];
+  control: ReplicaProcess | null;
   readonly dir: string;
 }
 
+/** Hosts one after another (each links to every earlier one); their VMs and agents in parallel across hosts. */
 async function buildRig(o: VmsOptions, rig: Rig, say: (l: string) => void): Promise<void> {
   for (let h = 0; h < o.hosts; h++) {
     const peers = rig.sandboxes.map((s) => s.name);
@@ -116,49 +100,43 @@ async function buildRig(o: VmsOptions, rig: Rig, say: (l: string) => void): Prom
     rig.sandboxes.push(sb);
   }
   say(`${o.hosts} OVS hosts up`);
-  for (let i = 0; i < o.vms; i++) {
-    const sb = rig.sandboxes[i % o.hosts] as OvsSandbox;
-    const portId = `vp${i}`;
-    rig.vms.push(
-      await sb.addVm({
-        name: `vm${i}`,
-        mac: vmMac(i),
-        ip: '169.254.0.1/16',
-        iface: tapNameFor(portId),
-        portId,
-        mtu: 1450,
-      }),
-    );
-  }
-  say(`${o.vms} VM namespaces plugged`);
-  for (let h = 0; h < o.hosts; h++) {
-    const args = ['--tunnel-ip', hostUnderlay(h), '--tunnel-ofport', '100', '--workers', '1'];
-    rig.agents.push(await startAgent(rig.sandboxes[h] as OvsSandbox, args, 60_000));
-  }
-  say(`${o.hosts} agents running`);
-  rig.ctl = await startControl(
-    {
-      listen: '127.0.0.1:0',
-      http: '127.0.0.1:0',
-      etcd: null,
-      dataDir: path.join(rig.dir, 'control'),
-      replicaId: 'bench',
-      prefix: '/bench/',
-      leaseTtlSec: 5,
-      ackMode: 'agents',
-      resultTimeoutMs: 60000,
-      replyTimeoutMs: 60000,
-      backoffMaxMs: 300,
-      logLevel: 'warn',
-      agents: new Map(rig.agents.map((a, h) => [hostUnderlay(h), `127.0.0.1:${a.grpcPort}`])),
-    },
-    silentLogger,
+  const plugged: Vm[][] = await Promise.all(
+    rig.sandboxes.map(async (sb, h) => {
+      const vms: Vm[] = [];
+      for (let i = h; i < o.vms; i += o.hosts) {
+        const portId = `vp${i}`;
+        const vm = await sb.addVm({
+          name: `vm${i}`,
+          mac: vmMac(i),
+          ip: '169.254.0.1/16',
+          iface: tapNameFor(portId),
+          portId,
+          mtu: 1450,
+        });
+        vms.push(vm);
+        if (vms.length % 25 === 0) say(`host ${h}: ${vms.length} VMs plugged`);
+      }
+      return vms;
+    }),
   );
-}
-
-interface BulkAnswer {
-  readonly items: ReadonlyArray<Record<string, unknown>>;
-  readonly atMs: number;
+  for (let i = 0; i < o.vms; i++) rig.vms.push(plugged[i % o.hosts]?.[Math.floor(i / o.hosts)] as Vm);
+  say(`${o.vms} VM namespaces plugged`);
+  const started = await Promise.all(
+    rig.sandboxes.map((sb, h) =>
+      startAgent(sb, ['--tunnel-ip', hostUnderlay(h), '--tunnel-ofport', '100', '--workers', '1'], 60_000),
+    ),
+  );
+  rig.agents.push(...started);
+  say(`${o.hosts} agents running`);
+  // The control service in a process of its own, as operators run it (and out of reach of this one's spawns).
+  const args = ['--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--log-level', 'warn'];
+  rig.control = await ReplicaProcess.start([
+    ...args,
+    ...['--data-dir', path.join(rig.dir, 'control'), '--result-timeout', '60000', '--reply-timeout', '60000'],
+    ...['--backoff-max', '300'],
+  ]);
+  const hosts = rig.agents.map((a, h) => ({ hostIp: hostUnderlay(h), agent: `127.0.0.1:${a.grpcPort}` }));
+  await api(rig.control.httpBase, 'POST', '/v1/hosts', hosts);
 }
 
 const portBody = (o: VmsOptions, i: number): Record<string, unknown> => ({
@@ -169,45 +147,53 @@ const portBody = (o: VmsOptions, i: number): Record<string, unknown> => ({
   securityGroups: ['open'],
 });
 
-/** One VM's life after its port create was sent at `t0`: ACTIVE, lease, pings. */
+/** One VM's life after its port create was sent at `t0`: ACTIVE, then its guest boots. */
 async function bringUp(
   base: string,
   rig: Rig,
   o: VmsOptions,
   i: number,
   t0: bigint,
-  gateway: string,
   ips: string[],
   t: VmTimes,
   bulk: Promise<BulkAnswer> | null,
 ): Promise<void> {
+  const guest = rig.guests[i] as Guest;
   let port: Record<string, unknown>;
-  if (bulk === null) {
-    port = await api(base, 'POST', '/v1/ports?wait=true', portBody(o, i));
-    t.activeMs = msSince(t0);
-  } else {
-    // Timed when the one answer came, not when this VM's turn to read it came (the others spawn udhcpc first).
-    const b = await bulk;
-    port = b.items[i] as Record<string, unknown>;
-    t.activeMs = b.atMs;
-  }
-  if (port.status !== 'ACTIVE') {
-    t.activeMs = undefined;
-    throw new Error(`vp${i}: ${String(port.status)} ${String(port.statusReason ?? '')}`);
+  try {
+    if (bulk === null) {
+      port = await api(base, 'POST', '/v1/ports?wait=true', portBody(o, i));
+      t.activeMs = msSince(t0);
+    } else {
+      const b = await bulk;
+      port = b.items[i] as Record<string, unknown>;
+      t.activeMs = b.atMs;
+    }
+    if (port.status !== 'ACTIVE') {
+      t.activeMs = undefined;
+      throw new Error(`vp${i}: ${String(port.status)} ${String(port.statusReason ?? '')}`);
+    }
+  } catch (err: unknown) {
+    guest.stop();
+    throw err;
   }
   ips[i] = String(port.ip);
-  const vm = rig.vms[i] as Vm;
-  await lease(vm, rig.dir);
-  t.leaseMs = msSince(t0);
-  await pingUntil(vm, gateway, 10);
-  // A VM on the next host; its address is known once its port answered, which may take a moment.
-  const peer = (i + 1) % o.vms === i ? i : (i + 1) % o.vms;
+  guest.go();
+  // The guest pings a VM on the next host, whose address is known once that VM's port answered.
+  const peer = (i + 1) % o.vms;
   for (let w = 0; ips[peer] === undefined; w++) {
-    if (w > 3000) throw new Error(`vm${i}: its peer vm${peer} never got a port`);
+    if (w > 3000) {
+      guest.stop();
+      throw new Error(`vm${i}: its peer vm${peer} never got a port`);
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
-  await pingUntil(vm, ips[peer] as string, 20);
-  t.upMs = msSince(t0);
+  guest.peer(ips[peer] as string);
+}
+
+interface BulkAnswer {
+  readonly items: ReadonlyArray<Record<string, unknown>>;
+  readonly atMs: number;
 }
 
 function vmsReport(dir: string, result: VmsResult, times: readonly VmTimes[]): void {
@@ -264,12 +250,13 @@ export async function runVms(o: VmsOptions): Promise<VmsResult> {
     sandboxes: [],
     agents: [],
     vms: [],
-    ctl: null,
+    guests: [],
+    control: null,
     dir: fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-bench-vms-')),
   };
   try {
     await buildRig(o, rig, say);
-    const base = `http://127.0.0.1:${(rig.ctl as ControlHandle).httpPort}`;
+    const base = (rig.control as ReplicaProcess).httpBase;
     await api(base, 'POST', '/v1/vpcs', { id: 'vpc', cidr: '10.30.0.0/16' });
     const subnet = await api(base, 'POST', '/v1/subnets', { id: 'net', vpc: 'vpc', cidr: '10.30.0.0/16' });
     await api(base, 'POST', '/v1/security-groups', {
@@ -278,11 +265,14 @@ export async function runVms(o: VmsOptions): Promise<VmsResult> {
     });
     // The gateway answers ping from the router's flows.
     await api(base, 'POST', '/v1/routers?wait=true', { id: 'r', subnets: ['net'] });
+    const hook = writeLeaseHook(rig.dir);
+    for (const vm of rig.vms) rig.guests.push(new Guest(vm.netns, hook, String(subnet.gatewayIp)));
     const setupMs = Date.now() - setupStart;
     say(`network ready (${setupMs} ms); creating ${o.vms} ports at once`);
     const times: VmTimes[] = Array.from({ length: o.vms }, (_, i) => ({ vm: `vm${i}`, host: i % o.hosts }));
     const ips: string[] = [];
     const t0 = process.hrtime.bigint();
+    const uptime0 = uptimeSeconds();
     let up = 0;
     const ticker = setInterval(() => say(`${up}/${o.vms} VMs pinging (${Math.round(msSince(t0))} ms)`), 2000);
     // --bulk: one request with every port (one transaction); otherwise one request per port, all at once.
@@ -295,12 +285,20 @@ export async function runVms(o: VmsOptions): Promise<VmsResult> {
           times.map((_, i) => portBody(o, i)),
         ).then((r) => ({ items: r.items as ReadonlyArray<Record<string, unknown>>, atMs: msSince(t0) }));
     await Promise.all(
-      times.map((t, i) =>
-        bringUp(base, rig, o, i, t0, String(subnet.gatewayIp), ips, t, bulk).then(
-          () => void up++,
-          (err: unknown) => void (t.error = (err as Error).message),
-        ),
-      ),
+      times.map(async (t, i) => {
+        try {
+          await bringUp(base, rig, o, i, t0, ips, t, bulk);
+        } catch (err: unknown) {
+          t.error = (err as Error).message;
+        }
+        const g = await (rig.guests[i] as Guest).done;
+        const ms = (at: number | undefined): number | undefined =>
+          at === undefined ? undefined : Math.max(0, (at - uptime0) * 1000);
+        t.leaseMs = ms(g.leaseAt);
+        t.upMs = t.error === undefined && g.error === undefined ? ms(g.upAt) : undefined;
+        if (t.error === undefined && g.error !== undefined) t.error = `vm${i}: ${g.error}`;
+        if (t.upMs !== undefined) up++;
+      }),
     );
     clearInterval(ticker);
     const upCount = times.filter((t) => t.upMs !== undefined).length;
@@ -314,8 +312,9 @@ export async function runVms(o: VmsOptions): Promise<VmsResult> {
     }
     return result;
   } finally {
-    await rig.ctl?.stop();
-    for (const a of rig.agents) await a.stop().catch(() => undefined);
+    for (const g of rig.guests) g.stop();
+    await rig.control?.kill('SIGTERM');
+    await Promise.all(rig.agents.map((a) => a.stop().catch(() => undefined)));
     for (const sb of rig.sandboxes) await sb.stop().catch(() => undefined);
     fs.rmSync(rig.dir, { recursive: true, force: true });
   }
