@@ -149,16 +149,7 @@ export class AgentDaemon {
     const restored = opened.value;
     const engine = restored.engine;
     const session = this.#openSession();
-    const zetaOam = new ZetaOam({
-      applyBundle: (id, deltas) => session.applyBundle(id, deltas),
-      queue: this.#queue,
-      tunnelOfport: this.#opts.tunnelOfport,
-      dumpDirectPaths: () => dumpDirectPathCookies(session),
-      log: this.#log,
-    });
-    this.#zetaOam = zetaOam;
-    session.on('flow_removed', (r: FlowRemovedParse) => zetaOam.paths.flowRemoved(r));
-    session.on('ready', () => zetaOam.resync());
+    this.#zetaOam = this.#openZetaOam(session);
     // OVS's count of our flows, taken while the engine restores: nothing else writes them until we serve.
     const counted = trusted && restored.snapshot !== undefined ? countOurFlows(session) : undefined;
     counted?.catch(() => undefined); // awaited by the start-up converge, which retries a failed count
@@ -481,6 +472,20 @@ export class AgentDaemon {
     const onDemand = this.#onDemand;
     this.#fullState?.start(onDemand === undefined ? undefined : () => onDemand.agentRestarted());
     r.apply.verifyInBackground();
+  }
+
+  /** The ZETA OAM listener, told of every FLOW_REMOVED (direct paths) and of every (re)connect. */
+  #openZetaOam(session: OpenFlowSession): ZetaOam {
+    const zetaOam = new ZetaOam({
+      applyBundle: (id, deltas) => session.applyBundle(id, deltas),
+      queue: this.#queue,
+      tunnelOfport: this.#opts.tunnelOfport,
+      dumpDirectPaths: () => dumpDirectPathCookies(session),
+      log: this.#log,
+    });
+    session.on('flow_removed', (r: FlowRemovedParse) => zetaOam.paths.flowRemoved(r));
+    session.on('ready', () => zetaOam.resync());
+    return zetaOam;
   }
 
   /** Re-reads the TLS files (SIGHUP): new connections get the new certificate; flows and open streams stay. */
