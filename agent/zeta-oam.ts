@@ -26,6 +26,12 @@ export interface ZetaOamParts {
 
 /** Bundle ids of direct paths: a range the engine's (counting up from 1) does not reach in practice. */
 const BUNDLE_BASE = 0xc000_0000;
+/**
+ * The flow-mod's xid: at or above the session's limit (as the engine's), so an ERROR for it belongs to
+ * the bundle in flight, which is then discarded and rejected; with a session-range xid the ERROR was
+ * only logged and the empty bundle committed, counted as installed.
+ */
+const OAM_XID = 0xf100_0000;
 
 export class ZetaOam {
   readonly #p: ZetaOamParts;
@@ -105,12 +111,20 @@ export class ZetaOam {
       const flow = directPathFlow(m, this.#p.tunnelOfport);
       // SEND_FLOW_REM on this flow only: the agent's own flows (a million, deleted in bundles) never
       // make OVS send a FLOW_REMOVED.
-      writeBundledFlowMod(w, 1, OFP14_VERSION, bundleId, flow, 'add', BUNDLE_ATOMIC_ORDERED, {
+      writeBundledFlowMod(w, OAM_XID, OFP14_VERSION, bundleId, flow, 'add', BUNDLE_ATOMIC_ORDERED, {
         idleTimeout: m.idleTimeout,
         flags: OFPFF.SEND_FLOW_REM,
       });
     } else {
-      writeBundledFlowMod(w, 1, OFP14_VERSION, bundleId, directPathKey(m), 'delete_strict', BUNDLE_ATOMIC_ORDERED);
+      writeBundledFlowMod(
+        w,
+        OAM_XID,
+        OFP14_VERSION,
+        bundleId,
+        directPathKey(m),
+        'delete_strict',
+        BUNDLE_ATOMIC_ORDERED,
+      );
     }
     try {
       await this.#p.queue.run(() => this.#p.applyBundle(bundleId, [w.view().slice()]));
