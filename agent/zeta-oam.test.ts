@@ -1,5 +1,5 @@
 // The ZETA OAM listener against a real OVS bridge, in process (no daemon): an injection becomes a
-// direct path that OVS holds, its deletion comes back as a FLOW_REMOVED (reason delete) that the
+// direct path that OVS holds (injected twice: still one), its deletion comes back as a FLOW_REMOVED (reason delete) that the
 // tracker counts; an injection OVS refuses (output to a port no switch has) is counted as failed,
 // never as installed. The full path through `alcor-agent run`, with traffic, is zeta.e2e.test.ts.
 import dgram from 'node:dgram';
@@ -77,6 +77,11 @@ if (requirePrereqs(['root', 'ovs'])) {
       await until('installed', async () => good.paths.report().installed === 1);
       const flows = (await sb.ofctl(['dump-flows', 'br-int', 'cookie=0xa1c1000000000000/0xffff000000000000'])).stdout;
       assert.match(flows, /send_flow_rem/);
+      // The same path again replaces the flow: OVS sends no FLOW_REMOVED for it (it would arrive
+      // before the bundle's barrier reply), so it is still one path installed.
+      await send(encodeOam(INJECTION), PORT_OK);
+      await until('injected twice', async () => good.outcomes.get('inject') === 2);
+      assert.equal(good.paths.report(), { installed: 1, expired: 0, removed: {} });
       await send(encodeOam({ ...INJECTION, op: 'delete' }), PORT_OK);
       await until('the removal is counted', async () => good.paths.report().removed.delete === 1);
       assert.equal(good.paths.report(), { installed: 0, expired: 0, removed: { delete: 1 } });
