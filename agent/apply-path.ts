@@ -27,6 +27,7 @@ import type { Metrics } from './metrics';
 import type { InterfaceMonitor, PortEvent } from './ovsdb';
 import { SessionError, type BundleStream, type BundleTimings, type OpenFlowSession } from './openflow/session';
 import { flowsByOwnerKind, withoutDeletes } from './read-back';
+import { encodeGroupDeletes, staleGroupIds } from '../core/zeta/stale-groups';
 import type { SerialQueue } from './serial-queue';
 import type { SnapshotLag } from './snapshot-lag';
 import type { GoalStateLog } from './goalstate-log';
@@ -260,6 +261,8 @@ export class ApplyPath {
   /**
    * Hitless converge: dump our flows (cookie marker), let the engine diff them against its desired
    * table, send the difference as one bundle. Nothing is flushed; unchanged flows keep forwarding.
+   * When it may delete, groups of our id range that no gateway wants are deleted in the same bundle
+   * (after the flow-mods); while deletes are held (read-back) they stay, as flows do.
    */
   async #converge(why: string, mayDelete = !this.#holdingDeletes, dumped?: readonly Buffer[]): Promise<void> {
     const { engine, session, metrics, log } = this.#p;
@@ -282,17 +285,30 @@ export class ApplyPath {
       held = kept.held;
       this.#heldDeletes = held;
     }
+    // Groups are not in the flow dump: those of our id range no gateway wants go last in the bundle.
+    const staleGroups = mayDelete ? await this.#staleGroups() : [];
+    if (staleGroups.length > 0) deltas = [...deltas, encodeGroupDeletes(staleGroups, r.bundleId)];
     await session.applyBundle(r.bundleId, deltas);
-    this.#lastConvergeFlowMods = flowMods;
+    this.#lastConvergeFlowMods = flowMods + staleGroups.length;
     metrics.flowsInstalled = (await engine.stats()).flows;
     log('info', 'converged', {
       why,
       flowMods,
       ...(mayDelete ? {} : { keptNotDesired: held }),
+      ...(staleGroups.length > 0 ? { staleGroupsDeleted: staleGroups } : {}),
       dumpBodies: bodies.length,
       ...(dumped === undefined ? { dumpUs } : {}),
       elapsedUs: us(t0),
     });
+  }
+
+  /** Installed groups of our id range that the engine does not want (core/zeta/stale-groups.ts). */
+  async #staleGroups(): Promise<number[]> {
+    const [installed, stats] = await Promise.all([this.#p.session.dumpGroups(), this.#p.engine.stats()]);
+    return staleGroupIds(
+      installed.map((g) => g.groupId),
+      stats.groups,
+    );
   }
 
   /**

@@ -22,6 +22,8 @@ import { NatsSouthbound } from './nats/consumer';
 import { InterfaceMonitor, OvsdbClient, ensureBridge, ensureVxlanPort, type PortEvent } from './ovsdb';
 import { OpenFlowSession, mgmtSocketPath, type PacketIn } from './openflow/session';
 import { ZetaOam } from './zeta-oam';
+import { dumpDirectPathCookies } from './zeta-direct-paths';
+import type { FlowRemovedParse } from '../core/openflow';
 import { ApplyPath, countOurFlows } from './apply-path';
 import { errorText } from '../core/errors';
 import { DaemonError } from './errors';
@@ -147,12 +149,7 @@ export class AgentDaemon {
     const restored = opened.value;
     const engine = restored.engine;
     const session = this.#openSession();
-    this.#zetaOam = new ZetaOam({
-      applyBundle: (id, deltas) => session.applyBundle(id, deltas),
-      queue: this.#queue,
-      tunnelOfport: this.#opts.tunnelOfport,
-      log: this.#log,
-    });
+    this.#zetaOam = this.#openZetaOam(session);
     // OVS's count of our flows, taken while the engine restores: nothing else writes them until we serve.
     const counted = trusted && restored.snapshot !== undefined ? countOurFlows(session) : undefined;
     counted?.catch(() => undefined); // awaited by the start-up converge, which retries a failed count
@@ -477,6 +474,20 @@ export class AgentDaemon {
     r.apply.verifyInBackground();
   }
 
+  /** The ZETA OAM listener, told of every FLOW_REMOVED (direct paths) and of every (re)connect. */
+  #openZetaOam(session: OpenFlowSession): ZetaOam {
+    const zetaOam = new ZetaOam({
+      applyBundle: (id, deltas) => session.applyBundle(id, deltas),
+      queue: this.#queue,
+      tunnelOfport: this.#opts.tunnelOfport,
+      dumpDirectPaths: () => dumpDirectPathCookies(session),
+      log: this.#log,
+    });
+    session.on('flow_removed', (r: FlowRemovedParse) => zetaOam.paths.flowRemoved(r));
+    session.on('ready', () => zetaOam.resync());
+    return zetaOam;
+  }
+
   /** Re-reads the TLS files (SIGHUP): new connections get the new certificate; flows and open streams stay. */
   reloadTls(): TlsReloadResult | null {
     return this.#grpc?.reloadTls() ?? null;
@@ -538,6 +549,6 @@ export class AgentDaemon {
   /** Desired vs installed (ours), compared by the engine's reconcile: the flow-mods it would send. */
   async flowsReport(): Promise<Record<string, unknown>> {
     const r = this.#need();
-    return flowsReport(r.engine, r.session, this.#queue);
+    return flowsReport(r.engine, r.session, this.#queue, this.#zetaOam?.paths.report());
   }
 }

@@ -14,6 +14,8 @@ import { COOKIE_MARKER_BITS, COOKIE_MASK } from '../core/pipeline/cookie';
 import { DaemonError } from './errors';
 import type { OpenFlowSession } from './openflow/session';
 import type { SerialQueue } from './serial-queue';
+import type { DirectPathReport } from './zeta-direct-paths';
+import { staleGroupIds } from '../core/zeta/stale-groups';
 
 /** Up to this many missing/unexpected flows are listed in /flows. */
 const LIST_MAX = 50;
@@ -80,16 +82,27 @@ export function httpPort(server: http.Server | undefined): number | undefined {
 
 /**
  * /flows: desired vs installed (ours), compared by the engine's reconcile — the flow-mods a
- * converge would send. Runs in the serial queue, so it never sees a transaction half-done.
+ * converge would send, and the stale groups it would delete; with the ZETA direct paths' counts
+ * (installed, expired, removed by reason). Runs in the serial queue, so it never sees a transaction half-done.
  */
 export function flowsReport(
   engine: Engine,
   session: OpenFlowSession,
   queue: SerialQueue,
+  directPaths?: DirectPathReport,
 ): Promise<Record<string, unknown>> {
   return queue.run(async () => {
     const bodies = await session.dumpFlows(COOKIE_MARKER_BITS, COOKIE_MASK);
-    const all = await engine.desiredFlows();
+    const [all, installedGroups, stats] = await Promise.all([
+      engine.desiredFlows(),
+      session.dumpGroups(),
+      engine.stats(),
+    ]);
+    // Groups of our id range no gateway wants: a converge deletes them (core/zeta/stale-groups.ts).
+    const staleGroups = staleGroupIds(
+      installedGroups.map((g) => g.groupId),
+      stats.groups,
+    );
     // Groups (ZETA gateways) are not in a flow dump: listed apart, so desired and installed count flows.
     const desired = all.filter((f) => !isGroupEntry(f)).map((f) => formatFlow(f));
     const groups = all.filter(isGroupEntry).map((f) => formatFlow(f));
@@ -109,8 +122,10 @@ export function flowsReport(
       desired: desired.length,
       groups,
       installed: installed.length,
-      differences: r.flowMods,
-      inSync: r.flowMods === 0,
+      differences: r.flowMods + staleGroups.length,
+      inSync: r.flowMods === 0 && staleGroups.length === 0,
+      staleGroups: staleGroups.map((id) => `group_id=${id}`),
+      ...(directPaths === undefined ? {} : { zetaDirectPaths: directPaths }),
       missing: desired.filter((f) => !have.has(f)).slice(0, LIST_MAX),
       unexpected: installed.filter((f) => !want.has(f)).slice(0, LIST_MAX),
     };

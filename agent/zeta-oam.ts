@@ -2,19 +2,23 @@
 // as ACA), each message parsed and judged by core/zeta/oam.ts, and each accepted injection or
 // deletion sent to OVS as a one-message bundle through the serial queue (never interleaved with a
 // goal state's bundle). The direct-path flows carry their own cookie marker (core/zeta/direct-path.ts)
-// so the agent's reconcile leaves them to their idle timeout.
+// so the agent's reconcile leaves them to their idle timeout. They are the only flows installed with
+// OFPFF_SEND_FLOW_REM: their FLOW_REMOVED messages feed the counts of agent/zeta-direct-paths.ts.
 
 import dgram from 'node:dgram';
-import { BUNDLE_ATOMIC_ORDERED, ByteWriter, OFP14_VERSION, writeBundledFlowMod } from '../core/openflow';
+import { BUNDLE_ATOMIC_ORDERED, ByteWriter, OFP14_VERSION, OFPFF, writeBundledFlowMod } from '../core/openflow';
 import { directPathFlow, directPathKey } from '../core/zeta/direct-path';
 import { judgeOam, parseOam, type OamParse } from '../core/zeta/oam';
 import type { BundleTimings } from './openflow/session';
 import type { SerialQueue } from './serial-queue';
+import { DirectPathTracker } from './zeta-direct-paths';
 
 export interface ZetaOamParts {
   readonly applyBundle: (bundleId: number, deltas: readonly Uint8Array[]) => Promise<BundleTimings>;
   readonly queue: SerialQueue;
   readonly tunnelOfport: number;
+  /** The cookies of the direct paths OVS holds (a cookie-filtered flow dump). */
+  readonly dumpDirectPaths: () => Promise<bigint[]>;
   readonly log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   /** Address the sockets bind; default all (0.0.0.0). */
   readonly address?: string;
@@ -22,6 +26,12 @@ export interface ZetaOamParts {
 
 /** Bundle ids of direct paths: a range the engine's (counting up from 1) does not reach in practice. */
 const BUNDLE_BASE = 0xc000_0000;
+/**
+ * The flow-mod's xid: at or above the session's limit (as the engine's), so an ERROR for it belongs to
+ * the bundle in flight, which is then discarded and rejected; with a session-range xid the ERROR was
+ * only logged and the empty bundle committed, counted as installed.
+ */
+const OAM_XID = 0xf100_0000;
 
 export class ZetaOam {
   readonly #p: ZetaOamParts;
@@ -32,6 +42,8 @@ export class ZetaOam {
   readonly outcomes = new Map<string, number>();
   installed = 0;
   deleted = 0;
+  /** What OVS holds and what it removed (FLOW_REMOVED). */
+  readonly paths = new DirectPathTracker();
 
   constructor(parts: ZetaOamParts) {
     this.#p = parts;
@@ -41,12 +53,27 @@ export class ZetaOam {
   setPorts(byVni: readonly (readonly [number, number])[]): void {
     this.#portOf = new Map(byVni.map(([v, p]) => [v, p]));
     const want = new Set(this.#portOf.values());
+    const first = this.#sockets.size === 0 && want.size > 0;
     for (const [port, s] of this.#sockets) {
       if (want.has(port)) continue;
       s.close();
       this.#sockets.delete(port);
     }
     for (const port of want) if (!this.#sockets.has(port)) this.#listen(port);
+    if (first) this.resync();
+  }
+
+  /**
+   * Re-reads which direct paths OVS holds: on every OpenFlow (re)connect and when the first gateway
+   * port opens (direct paths of an earlier run may be there). Not without gateways: a cookie-filtered
+   * dump walks every flow of the bridge, and a host without ZETA gateways has no paths to count.
+   */
+  resync(): void {
+    if (this.#sockets.size === 0) return;
+    this.#p.dumpDirectPaths().then(
+      (cookies) => this.paths.resync(cookies),
+      (e: unknown) => this.#p.log('debug', 'zeta direct paths not re-read', { error: (e as Error).message }),
+    );
   }
 
   /** Bound ports (tests, status). */
@@ -82,17 +109,30 @@ export class ZetaOam {
     const w = new ByteWriter(512);
     if (m.op === 'inject') {
       const flow = directPathFlow(m, this.#p.tunnelOfport);
-      writeBundledFlowMod(w, 1, OFP14_VERSION, bundleId, flow, 'add', BUNDLE_ATOMIC_ORDERED, {
+      // SEND_FLOW_REM on this flow only: the agent's own flows (a million, deleted in bundles) never
+      // make OVS send a FLOW_REMOVED.
+      writeBundledFlowMod(w, OAM_XID, OFP14_VERSION, bundleId, flow, 'add', BUNDLE_ATOMIC_ORDERED, {
         idleTimeout: m.idleTimeout,
+        flags: OFPFF.SEND_FLOW_REM,
       });
     } else {
-      writeBundledFlowMod(w, 1, OFP14_VERSION, bundleId, directPathKey(m), 'delete_strict', BUNDLE_ATOMIC_ORDERED);
+      writeBundledFlowMod(
+        w,
+        OAM_XID,
+        OFP14_VERSION,
+        bundleId,
+        directPathKey(m),
+        'delete_strict',
+        BUNDLE_ATOMIC_ORDERED,
+      );
     }
     try {
       await this.#p.queue.run(() => this.#p.applyBundle(bundleId, [w.view().slice()]));
       this.#count(m.op);
-      if (m.op === 'inject') this.installed++;
-      else this.deleted++;
+      if (m.op === 'inject') {
+        this.installed++;
+        this.paths.installed(directPathKey(m).cookie);
+      } else this.deleted++;
     } catch (e: unknown) {
       this.#count('failed');
       this.#p.log('warn', 'zeta direct path not installed', { op: m.op, error: (e as Error).message });
@@ -112,6 +152,7 @@ export class ZetaOam {
       '# HELP alcor_agent_zeta_oam_ports OAM ports the agent listens on.',
       '# TYPE alcor_agent_zeta_oam_ports gauge',
       `alcor_agent_zeta_oam_ports ${this.#sockets.size}`,
+      ...this.paths.metricsLines(),
     ];
     return lines.join('\n') + '\n';
   }

@@ -2,11 +2,16 @@
 // broadcast (ARP for an unknown address) and unknown unicast reach the Zeta gateway node through the
 // VXLAN tunnel (captured on the node), while the broadcast still reaches the host's other VM unchanged;
 // an OAM injection sends the next packets straight to the node it names, rewritten (captured there),
-// and a deletion or the idle timeout sends them back through the gateway; a second destination modifies the select group in place (two
-// buckets, same group id); removing the gateway from the VPC restores exactly the flows of before.
+// and a deletion or the idle timeout sends them back through the gateway (each counted from OVS's
+// FLOW_REMOVED); a second destination modifies the select group in place (two buckets, same group
+// id); a group of the agent's id range that no gateway wants is deleted after a restart; removing the
+// gateway from the VPC restores exactly the flows of before.
 // The node is a namespace on the host's underlay bridge (br-phy): a VXLAN endpoint, seen by tcpdump.
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GatewayType, GoalStateV2, OperationStatus, OperationType, ResourceType } from '../proto';
@@ -124,11 +129,18 @@ async function pushOk(agent: AgentProcess, gs: GoalStateV2): Promise<void> {
   );
 }
 
-async function flowsReport(
-  agent: AgentProcess,
-): Promise<{ inSync: boolean; desired: number; installed: number; groups: string[] }> {
+interface FlowsReport {
+  readonly inSync: boolean;
+  readonly desired: number;
+  readonly installed: number;
+  readonly groups: string[];
+  readonly staleGroups: string[];
+  readonly zetaDirectPaths: { installed: number; expired: number; removed: Record<string, number> };
+}
+
+async function flowsReport(agent: AgentProcess): Promise<FlowsReport> {
   const r = await runCli(['flows', '--metrics', `127.0.0.1:${agent.metricsPort ?? 0}`]);
-  return JSON.parse(r.stdout) as { inSync: boolean; desired: number; installed: number; groups: string[] };
+  return JSON.parse(r.stdout) as FlowsReport;
 }
 
 function sendOam(bytes: Uint8Array): Promise<void> {
@@ -234,26 +246,77 @@ async function checkDirectPath(w: World): Promise<void> {
   assert.is(flows.code, 0, `the reconcile does not count direct paths: ${flows.stdout}`);
 
   const viaGateway = /10\.219\.0\.11 > 10\.219\.0\.98: ICMP echo request/;
+  assert.match(metrics, /alcor_agent_zeta_direct_paths_installed 1/);
   await sendOam(encodeOam({ ...INJECTION, op: 'delete' }));
   await until('the direct path is deleted', async () => (await directPaths(w.sb)).length === 0);
+  // OVS reports the deletion (FLOW_REMOVED, reason delete): not an expiry.
+  await until('the agent saw it go', async () => (await flowsReport(w.agent)).zetaDirectPaths.removed.delete === 1);
   await pingUnknown(w, w.node, viaGateway);
 
   await sendOam(encodeOam({ ...INJECTION, idleTimeout: 1 }));
   await until('the short-lived direct path is installed', async () => (await directPaths(w.sb)).length === 1);
   await until('OVS expires it', async () => (await directPaths(w.sb)).length === 0, 15_000);
+  await until('the agent counts the expiry', async () => (await flowsReport(w.agent)).zetaDirectPaths.expired === 1);
+  assert.equal((await flowsReport(w.agent)).zetaDirectPaths, {
+    installed: 0,
+    expired: 1,
+    removed: { delete: 1, idle_timeout: 1 },
+  });
   await pingUnknown(w, w.node, viaGateway);
+  await checkOtherRemoval(w);
+}
+
+/** A FLOW_REMOVED for a flow that is not a direct path (someone else's, with send_flow_rem) is counted apart. */
+async function checkOtherRemoval(w: World): Promise<void> {
+  const other = 'cookie=0x1234,table=0,priority=1,hard_timeout=1,send_flow_rem,udp,tp_dst=9,actions=drop';
+  await w.sb.ofctl(['add-flow', 'br-int', other]);
+  await until('OVS removed the other flow and told the agent', async () =>
+    /flow_removed_ignored_total\{why="not_direct_path"\} 1/.test(await metricsText(w)),
+  );
+  const metrics = await metricsText(w);
+  assert.match(metrics, /alcor_agent_zeta_direct_paths_removed_total\{reason="idle_timeout"\} 1/);
+  assert.match(metrics, /alcor_agent_zeta_direct_paths_installed 0/);
+}
+
+/**
+ * Groups are not in flow dumps: a group with an id in the agent's range (1..0x7ffffffe) that no
+ * gateway wants, added while the agent was down, must be deleted by the converge after its restart;
+ * a group above the range is not the agent's and must stay. This stops the agent and adds both.
+ */
+async function addGroupsWhileStopped(w: World): Promise<void> {
+  await w.agent.stop();
+  await w.sb.ofctl(['add-group', 'br-int', 'group_id=12345,type=select,bucket=actions=output:100']);
+  await w.sb.ofctl(['add-group', 'br-int', 'group_id=4000000000,type=select,bucket=actions=output:100']);
+}
+
+async function checkStaleGroupGone(w: World, wanted: readonly string[]): Promise<void> {
+  await until('the stale group is deleted', async () => !(await groups(w.sb)).some((g) => /group_id=12345,/.test(g)));
+  const after = await groups(w.sb);
+  assert.equal(
+    after.filter((g) => !g.startsWith('group_id=4000000000,')),
+    wanted,
+  );
+  assert.ok(
+    after.some((g) => g.startsWith('group_id=4000000000,')),
+    'a group outside our range stays',
+  );
+  await w.sb.ofctl(['del-groups', 'br-int', 'group_id=4000000000']);
+  const report = await flowsReport(w.agent);
+  assert.ok(report.inSync && report.staleGroups.length === 0, JSON.stringify(report));
 }
 
 if (requirePrereqs(['root', 'ovs', 'netns', 'arping', 'tcpdump'])) {
   test('ZETA gateway: flooding and direct paths through the tunnel; group modified in place; removable', async () => {
     const sb = await OvsSandbox.start({ name: 'zeta1', underlay: { ip: `${HOST}/24` } });
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-zeta-e2e-'));
+    const flags = ['--tunnel-ip', HOST, '--tunnel-ofport', '100', '--metrics', '127.0.0.1:0', '--state-dir', stateDir];
     let agent: AgentProcess | undefined;
     try {
       const vm = await sb.addVm({ name: 'vm1', mac: P1.mac, ip: `${P1.ip}/24`, iface: tapNameFor(P1.id), mtu: 1450 });
       const vm2 = await sb.addVm({ name: 'vm2', mac: P2.mac, ip: `${P2.ip}/24`, iface: tapNameFor(P2.id), mtu: 1450 });
       const node = await sb.addVm({ name: 'node1', mac: NODES[0].mac, ip: `${NODES[0].ip}/24`, bridge: 'br-phy' });
       await sb.appctl(['tnl/neigh/set', 'br-phy', NODES[0].ip, NODES[0].mac]);
-      agent = await startAgent(sb, ['--tunnel-ip', HOST, '--tunnel-ofport', '100', '--metrics', '127.0.0.1:0']);
+      agent = await startAgent(sb, flags);
       await pushOk(agent, goalState({ hostIp: HOST, cidr: CIDR, gatewayIp: '10.219.0.1', ports: [P1, P2] }));
       const before = await dumpOurFlows(sb);
 
@@ -287,6 +350,10 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'arping', 'tcpdump'])) {
       );
       assert.equal(await groups(sb), two);
 
+      await addGroupsWhileStopped(w);
+      agent = await startAgent(sb, flags);
+      await checkStaleGroupGone({ ...w, agent }, two);
+
       // The VPC leaves the gateway: no group, and exactly the flows of before.
       await pushOk(agent, gatewayGoalState(4, []));
       await until('the group is gone', async () => (await groups(sb)).length === 0);
@@ -294,6 +361,7 @@ if (requirePrereqs(['root', 'ovs', 'netns', 'arping', 'tcpdump'])) {
     } finally {
       await agent?.stop();
       await sb.stop();
+      fs.rmSync(stateDir, { recursive: true, force: true });
     }
   });
 

@@ -23,7 +23,9 @@ export const command: SubcommandModule = {
       'Compares the desired flows of a running agent with the flows installed in OVS (those with our cookie\n' +
       'marker): prints the desired count, the installed count and the differences (flow-mods a converge would\n' +
       'send, with up to 50 of them as ovs-ofctl text), and the select groups of ZETA gateways as\n' +
-      'ovs-ofctl dump-groups text (not in the flow counts). Exit 0 when in sync.',
+      "ovs-ofctl dump-groups text (not in the flow counts). staleGroups: groups in the agent's id range that\n" +
+      'no gateway wants (a converge deletes them; they count as differences). zetaDirectPaths: ZETA direct\n' +
+      'paths OVS holds (installed), expired by timeout, and removed by FLOW_REMOVED reason. Exit 0 when in sync.',
     options: AGENT_HTTP_OPTIONS,
   },
   run: flows,

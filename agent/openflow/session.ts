@@ -22,6 +22,7 @@
 //   If the connection drops mid-bundle the outcome is unknown: the promise rejects with
 //   OF_SESSION_DOWN, and the caller must converge again (dump + reconcile) after reconnecting.
 // - dumpFlows: FLOW_STATS multipart request; resolves with every reply body (OFPMPF_REPLY_MORE).
+//   dumpGroups: GROUP_DESC, the same way.
 // - packetOut: fire and forget.
 // Writes wait for 'drain' when the socket buffer is full, so nothing buffers without bound.
 
@@ -43,10 +44,13 @@ import {
   encodeFlowStatsRequest,
   encodeAggregateStatsRequest,
   aggregateFlowCount,
+  decodeGroupDescs,
+  encodeGroupDescRequest,
   encodeHello,
   encodePacketOut,
   encodeSetConfig,
   negotiateVersion,
+  type GroupDesc,
   type OfMessage,
   type OfVersion,
   type PacketOut,
@@ -223,7 +227,7 @@ interface BundleWait {
 interface DumpWait {
   readonly kind: 'dump';
   readonly xid: number;
-  /** OFPMP.FLOW or OFPMP.AGGREGATE. */
+  /** OFPMP.FLOW, AGGREGATE or GROUP_DESC. */
   readonly mpType: number;
   readonly bodies: Buffer[];
   readonly resolve: (bodies: Buffer[]) => void;
@@ -241,7 +245,8 @@ type Wait = BundleWait | DumpWait | BarrierWait;
 
 /**
  * Events: 'ready' (datapathId: bigint) after every successful handshake; 'down' (reason: string)
- * when an established or half-established connection is lost; 'packet_in' (PacketIn).
+ * when an established or half-established connection is lost; 'packet_in' (PacketIn);
+ * 'flow_removed' (FlowRemovedParse: a flow installed with OFPFF_SEND_FLOW_REM went, or malformed bytes).
  */
 export class OpenFlowSession extends EventEmitter {
   readonly #opts: Required<Omit<SessionOptions, 'log'>> & Pick<SessionOptions, 'log'>;
@@ -447,6 +452,12 @@ export class OpenFlowSession extends EventEmitter {
     return this.#multipart(OFPMP.FLOW, 'flow dump', (xid, v) =>
       encodeFlowStatsRequest(xid, v, { cookie, cookieMask: mask }),
     );
+  }
+
+  /** Every group of the bridge (OFPMP_GROUP_DESC; groups are not in flow dumps). */
+  async dumpGroups(): Promise<GroupDesc[]> {
+    const bodies = await this.#multipart(OFPMP.GROUP_DESC, 'group dump', (xid, v) => encodeGroupDescRequest(xid, v));
+    return bodies.flatMap((b) => decodeGroupDescs(b));
   }
 
   /** How many flows have a cookie matching `cookie` under `mask` (AGGREGATE stats: one small reply). */
@@ -664,6 +675,12 @@ export class OpenFlowSession extends EventEmitter {
     switch (msg.kind) {
       case 'packet_in':
         this.emit('packet_in', msg);
+        return;
+      case 'flow_removed':
+        // OVS sends these to a service connection once SET_CONFIG set miss_send_len (platform.md
+        // gotcha 2): the default async config of an equal-role OpenFlow 1.4 connection includes every
+        // FLOW_REMOVED reason, and this session sends no SET_ASYNC or ROLE_REQUEST to mask them.
+        this.emit('flow_removed', msg.removed);
         return;
       case 'error':
         this.#onError(msg);

@@ -362,6 +362,8 @@ test('the ZETA gateway of the full fixture: one group in the bundle, same for an
     const groups = flowsText(desired).filter((l) => l.startsWith('group_id='));
     assert.is(groups.length, 1, 'one group');
     assert.is(groups[0].split(',bucket=').length - 1, 2, 'one bucket per destination');
+    // The converge's stale-group sweep reads the desired group ids from stats(), whatever the partition.
+    assert.equal((await e.stats()).groups, [Number(/^group_id=(\d+),/.exec(groups[0])?.[1])]);
     // In sync without the group in the dump (groups are not in flow dumps): nothing to send.
     const flowsOnly = desired.filter((f) => f.table !== GROUP_TABLE);
     assert.is((await e.reconcile([flowStatsBody(flowsOnly)])).flowMods, 0);
@@ -372,6 +374,7 @@ test('the ZETA gateway of the full fixture: one group in the bundle, same for an
     await e.commit(b.txns);
     assert.is(b.delete, groupsAndFlows(desired), 'the group and its flows go');
     assert.is(flowsText(await e.desiredFlows()).filter((l) => l.startsWith('group_id=')).length, 0);
+    assert.equal((await e.stats()).groups, []);
     results.push({
       statuses: JSON.stringify([...a.statuses, ...b.statuses]),
       flows: [...deltaText(a.deltas), ...deltaText(b.deltas)],

@@ -496,11 +496,20 @@ export class Engine {
     dhcp: readonly Dhcp[];
     subnets: readonly Subnet[];
     zetaOam: readonly (readonly [number, number])[];
+    /** Ids of the desired groups, ascending (a group lives in the partition of its gateway). */
+    groups: readonly number[];
   }> {
     const replies = await Promise.all(this.#parts.map((b) => b.run({ type: 'stats' })));
     const rs = replies.map((r) => expect(r, 'stats'));
     const first = rs[0];
-    return { flows: sum(rs.map((r) => r.flows)), dhcp: first.dhcp, subnets: first.subnets, zetaOam: first.zetaOam };
+    const groups = [...new Set(rs.flatMap((r) => r.groups))].sort((a, b) => a - b);
+    return {
+      flows: sum(rs.map((r) => r.flows)),
+      dhcp: first.dhcp,
+      subnets: first.subnets,
+      zetaOam: first.zetaOam,
+      groups,
+    };
   }
 
   /**

@@ -1,5 +1,5 @@
 // What a partition's neighbor homes (neighbor-homes.ts) hold, read out: every key, a neighbor's
-// keys, every desired flow, the delta that converges a dump of installed flows to them, and the
+// keys, every desired flow, the desired groups' ids, the delta that converges a dump of installed flows to them, and the
 // owner of a delta's message.
 
 import { isGroupEntry, type Flow } from '../flow';
@@ -32,6 +32,18 @@ export function desiredFlows(homes: NeighborHomes): Flow[] {
   const tunnelOfport = homes.facts.tunnelOfport ?? 0;
   for (const row of homes.lane.rows())
     for (const f of recordFlows(homes.lane.record(row, tunnelOfport), arp)) out.push(f);
+  return out;
+}
+
+/** The ids of the desired groups of these gateways (group entries are owned by their gateway). */
+export function desiredGroupIds(homes: NeighborHomes, gatewayIds: Iterable<string>): number[] {
+  const out: number[] = [];
+  for (const id of gatewayIds) {
+    for (const key of homes.table.keysOf(ownerKey({ kind: 'gateway', id }))) {
+      const f = homes.table.get(key);
+      if (f !== undefined && isGroupEntry(f)) out.push(f.priority);
+    }
+  }
   return out;
 }
 

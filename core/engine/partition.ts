@@ -45,7 +45,7 @@ import { type FamilyKey, NeighborHomes, RESTORE_TXN } from './neighbor-homes';
 import { planOrdinaryNeighbors } from './ordinary-neighbors';
 import { OwnerList } from './owner-list';
 import { ContestKeys } from './contest-keys';
-import { desiredFlows, keysOf, ownerOfMessage, reconcile } from './homes-flows';
+import { desiredFlows, desiredGroupIds, keysOf, ownerOfMessage, reconcile } from './homes-flows';
 import {
   type DeltaMessages,
   type EncodeContext,
@@ -432,6 +432,14 @@ export class PartitionEngine {
 
   desiredFlows(): Flow[] {
     return desiredFlows(this.#homes);
+  }
+
+  /** Ids of the groups this partition's gateways want (few: one per ZETA gateway). */
+  desiredGroupIds(): number[] {
+    return desiredGroupIds(
+      this.#homes,
+      [...this.#store.values('gateway')].map((g) => g.id),
+    );
   }
 
   /** Every held neighbor, the store's and the lane's. */

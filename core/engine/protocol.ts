@@ -86,6 +86,8 @@ export type WorkerReply =
       readonly subnets: readonly Subnet[];
       /** VNI -> OAM port of its ZETA gateway (core/zeta/oam.ts oamPortsByVni). */
       readonly zetaOam: readonly (readonly [number, number])[];
+      /** Ids of the desired groups (ZETA gateways' select groups). */
+      readonly groups: readonly number[];
     }
   | {
       readonly type: 'arpEntries';

@@ -84,6 +84,7 @@ export class PartitionHost {
         dhcp: [...e.store.values('dhcp')],
         subnets: [...e.store.values('subnet')],
         zetaOam: oamPortsByVni(e.store.values('gateway'), e.store.values('vpc'), e.store.values('subnet')),
+        groups: e.desiredGroupIds(),
       };
     }
     return { type: 'arpEntries', entries: arpEntriesOf(e.store, e.neighbors()), portVnis: portVnisOf(e.store) };

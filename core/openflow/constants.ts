@@ -189,6 +189,16 @@ export const OFPC_FRAG_NORMAL = 0;
 /** ofp_packet_in_reason (§7.4.1); OF1.4 renamed some, numbers unchanged. */
 export const OFPR_NAMES: readonly string[] = ['no_match', 'action', 'invalid_ttl', 'action_set', 'group', 'packet_out'];
 
+/** ofp_flow_removed_reason (§7.4.2; OpenFlow 1.4 §7.4.2 adds meter_delete and eviction). */
+export const OFPRR_NAMES: readonly string[] = [
+  'idle_timeout',
+  'hard_timeout',
+  'delete',
+  'group_delete',
+  'meter_delete',
+  'eviction',
+];
+
 /** ofp_port_reason (§7.4.3). */
 export const OFPPR_NAMES: readonly string[] = ['add', 'delete', 'modify'];
 

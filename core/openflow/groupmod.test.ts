@@ -4,7 +4,7 @@ import { GROUP_TABLE, type Flow } from '../flow';
 import { encodeActions } from './actions';
 import { OFP14_VERSION, OFPT } from './constants';
 import { formatGroup } from './format';
-import { writeGroupMod } from './groupmod';
+import { decodeGroupDescs, encodeGroupDescRequest, writeGroupMod } from './groupmod';
 import { ByteWriter } from './writer';
 
 const BUCKET_A = [
@@ -70,6 +70,33 @@ test('a group entry prints as ovs-ofctl dump-groups does', () => {
     formatGroup(entry),
     'group_id=9,type=select,bucket=actions=set_field:192.0.2.10->tun_dst,output:100,bucket=actions=set_field:192.0.2.11->tun_dst,output:100',
   );
+});
+
+/** The ofp_group_desc of a group entry: its GROUP_MOD body with the command's place taken by the length. */
+function groupDesc(e: Flow): Buffer {
+  const w = new ByteWriter(128);
+  writeGroupMod(w, e, 'add', 1, OFP14_VERSION);
+  const body = Buffer.from(w.view().subarray(8));
+  body.writeUInt16BE(body.length, 0);
+  return body;
+}
+
+test('GROUP_DESC: the request has no body; a reply body gives each group id, type and bucket count', () => {
+  assert.is(
+    encodeGroupDescRequest(3, OFP14_VERSION).toString('hex'),
+    '0512001000000003' + '0007' + '0000' + '00000000',
+  );
+  const one = { ...entry, priority: 1, actions: [{ kind: 'bucket' }, ...BUCKET_A] } as Flow;
+  const body = Buffer.concat([groupDesc(entry), groupDesc(one)]);
+  assert.equal(decodeGroupDescs(body), [
+    { groupId: 9, type: 1, buckets: 2 },
+    { groupId: 1, type: 1, buckets: 1 },
+  ]);
+  assert.equal(decodeGroupDescs(new Uint8Array(0)), []);
+  assert.throws(() => decodeGroupDescs(body.subarray(0, body.length - 3)), /out of range|truncated/);
+  const badBucket = Buffer.from(body);
+  badBucket.writeUInt16BE(4, 8);
+  assert.throws(() => decodeGroupDescs(badBucket), /ofp_bucket length 4/);
 });
 
 test.run();

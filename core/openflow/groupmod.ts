@@ -1,13 +1,14 @@
 // GROUP_MOD encoding (OpenFlow 1.3 §7.3.4.2; 1.4 has the same layout) for the select groups the
 // pipeline holds as group entries in the flow table (core/flow.ts GROUP_TABLE), alone or inside a
-// BUNDLE_ADD_MESSAGE. OVS 3.1 accepts GROUP_MODs in an OpenFlow 1.4 bundle, in order with the
+// BUNDLE_ADD_MESSAGE; and the OFPMP_GROUP_DESC dump (§7.3.5.9), the only way to see which groups
+// a bridge has (they are not in flow dumps). OVS 3.1 accepts GROUP_MODs in an OpenFlow 1.4 bundle, in order with the
 // FLOW_MODs around them (docs/pipeline.md, "What OVS accepts in a bundle").
 
 import { groupBuckets, isGroupEntry, type Flow } from '../flow';
 import { encodeActions } from './actions';
-import { OFP_MAX_MESSAGE_LEN, OFPG_ANY, OFPP, OFPT, type OfVersion } from './constants';
+import { OFP_MAX_MESSAGE_LEN, OFPG_ANY, OFPMP, OFPP, OFPT, type OfVersion } from './constants';
 import { OpenFlowError } from './errors';
-import type { ByteWriter } from './writer';
+import { ByteWriter, readU16, readU32 } from './writer';
 
 /**
  * `add_or_mod` is OVS's OFPGC11_ADD_OR_MOD (0x8000, `ovs-ofctl mod-group --may-create`): add the
@@ -77,4 +78,47 @@ export function writeGroupMod(
     w.pos = start;
     throw e;
   }
+}
+
+/** MULTIPART_REQUEST OFPMP_GROUP_DESC: no body in OpenFlow 1.3 and 1.4 (every group). */
+export function encodeGroupDescRequest(xid: number, version: OfVersion): Buffer {
+  const w = new ByteWriter(16);
+  w.u8(version);
+  w.u8(OFPT.MULTIPART_REQUEST);
+  w.u16(16);
+  w.u32(xid);
+  w.u16(OFPMP.GROUP_DESC);
+  w.u16(0); // flags: no OFPMPF_REQ_MORE
+  w.zeros(4);
+  return w.toBuffer();
+}
+
+/** One ofp_group_desc: the group's id and type, and how many buckets it has. */
+export interface GroupDesc {
+  readonly groupId: number;
+  /** ofp_group_type: 0 all, 1 select, 2 indirect, 3 fast failover. */
+  readonly type: number;
+  readonly buckets: number;
+}
+
+/** Decodes an OFPMP_GROUP_DESC reply body (length, type, pad, group_id, buckets; §7.3.5.9). Bad framing throws. */
+export function decodeGroupDescs(body: Uint8Array): GroupDesc[] {
+  const out: GroupDesc[] = [];
+  let at = 0;
+  while (at < body.length) {
+    if (body.length - at < 8) throw new OpenFlowError('OF_TRUNCATED', 'truncated ofp_group_desc');
+    const len = readU16(body, at);
+    if (len < 8 || at + len > body.length)
+      throw new OpenFlowError('OF_BAD_MESSAGE', `ofp_group_desc length ${len} is out of range`);
+    let buckets = 0;
+    for (let b = at + 8; b < at + len; buckets++) {
+      const blen = b + 2 <= at + len ? readU16(body, b) : 0;
+      if (blen < 16 || b + blen > at + len)
+        throw new OpenFlowError('OF_BAD_MESSAGE', `ofp_bucket length ${blen} is out of range`);
+      b += blen;
+    }
+    out.push({ groupId: readU32(body, at + 4), type: body[at + 2], buckets });
+    at += len;
+  }
+  return out;
 }

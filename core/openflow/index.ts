@@ -15,7 +15,15 @@ export {
   type FlowModOptions,
 } from './flowmod';
 export * from './messages';
-export { writeGroupMod, OFPG_MAX, type GroupModCommand } from './groupmod';
+export {
+  writeGroupMod,
+  encodeGroupDescRequest,
+  decodeGroupDescs,
+  OFPG_MAX,
+  type GroupDesc,
+  type GroupModCommand,
+} from './groupmod';
+export { decodeFlowRemoved, type FlowRemoved, type FlowRemovedParse } from './flow-removed';
 export {
   formatFlow,
   formatGroup,

@@ -1,7 +1,8 @@
 // Whole OpenFlow messages other than FLOW_MOD: the session handshake (HELLO, FEATURES,
 // SET_CONFIG, ECHO), BARRIER, PACKET_IN/PACKET_OUT, multipart flow-stats and port-desc,
-// PORT_STATUS, ERROR, and the OpenFlow 1.4 bundles (§7.3.9). Every encoder takes the version
-// byte, so one code path serves an OF1.3 or an OF1.4 connection. Sections: OpenFlow 1.3.5 / 1.4.1.
+// PORT_STATUS, FLOW_REMOVED (decoded by flow-removed.ts), ERROR, and the OpenFlow 1.4 bundles
+// (§7.3.9). Every encoder takes the version byte, so one code path serves an OF1.3 or an OF1.4
+// connection. Sections: OpenFlow 1.3.5 / 1.4.1.
 
 import type { Action, Flow, MatchField } from '../flow';
 import { encodeActions } from './actions';
@@ -30,6 +31,7 @@ import {
   type OfVersion,
 } from './constants';
 import { OpenFlowError } from './errors';
+import { decodeFlowRemoved, type FlowRemovedParse } from './flow-removed';
 import { type FlowModOptions, writeFlowMod } from './flowmod';
 import { decodeMatch } from './oxm';
 import { ByteWriter, readU16, readU32, readU48, readU64 } from './writer';
@@ -405,6 +407,13 @@ export type OfMessage =
       readonly port: PortDesc;
     }
   | {
+      readonly kind: 'flow_removed';
+      readonly version: number;
+      readonly xid: number;
+      /** Malformed bytes give a reason here instead of a throw (flow-removed.ts). */
+      readonly removed: FlowRemovedParse;
+    }
+  | {
       readonly kind: 'bundle_control';
       readonly version: number;
       readonly xid: number;
@@ -584,6 +593,8 @@ export function decodeMessage(msg: Uint8Array): OfMessage {
       const { port } = decodePort(msg, 16, version);
       return { kind: 'port_status', version, xid, reason, reasonName: OFPPR_NAMES[reason] ?? `reason_${reason}`, port };
     }
+    case OFPT.FLOW_REMOVED:
+      return { kind: 'flow_removed', version, xid, removed: decodeFlowRemoved(msg) };
     case OFPT.BUNDLE_CONTROL: {
       need(msg, 16, 'BUNDLE_CONTROL');
       const ctrlType = readU16(msg, 12);

@@ -16,8 +16,12 @@ import { Priority } from './priorities';
 import { TABLES } from './tables';
 import type { OwnerRef, PipelineView } from './view';
 
-/** Group ids are 1..GROUP_ID_SPAN: below OFPG_MAX, and never 0 (which reads as "no group"). */
-const GROUP_ID_SPAN = 0x7fff_fffe;
+/**
+ * Group ids are 1..GROUP_ID_SPAN: below OFPG_MAX, and never 0 (which reads as "no group"). The agent
+ * owns this range on its bridge: a group in it that no held gateway wants is deleted by the converge
+ * (core/zeta/stale-groups.ts); ids above it are left to others.
+ */
+export const GROUP_ID_SPAN = 0x7fff_fffe;
 
 export function gatewayOwner(id: string): OwnerRef {
   return { kind: 'gateway', id };
