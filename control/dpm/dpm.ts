@@ -47,8 +47,15 @@ export const DEFAULT_NEIGHBOR_LIMIT = 1000;
 export { ONDEMAND_PREFIX } from './plan';
 
 interface Batch {
-  readonly maxRev: number;
+  maxRev: number;
   done: Promise<void>;
+}
+
+/** A batch not started yet: later changes join it (Dpm.enqueue). */
+interface WaitingBatch {
+  readonly changes: RecordChange[];
+  initial: boolean;
+  readonly batch: Batch;
 }
 
 /** The DELETE form of a state we stored: same configuration, operation DELETE. */
@@ -85,6 +92,7 @@ export class Dpm implements PlanSource {
   private readonly memo = new Map<string, { tag: string; bytes: Uint8Array }>();
   private chain: Promise<void> = Promise.resolve();
   private batches: Batch[] = [];
+  private waiting: WaitingBatch | null = null;
   private stopped = false;
   private readonly onChange = (changes: readonly RecordChange[]): void => this.enqueue(changes);
 
@@ -117,22 +125,37 @@ export class Dpm implements PlanSource {
     if (b !== undefined) await b.done;
   }
 
+  /**
+   * Changes that arrive while a batch is being processed wait in one batch, which takes every change that comes
+   * before it starts: N writes at once cost a few batches (a plan and a push per host each), not N. The batch
+   * reads the records as they are when it runs, so merging changes to the same key loses nothing.
+   */
   private enqueue(changes: readonly RecordChange[], initial = false): void {
     const relevant = changes.filter((c) => /^(port|subnet|vpc|router|sg)\//.test(c.key));
     if (relevant.length === 0 && !initial) return;
     const maxRev = changes.reduce((m, c) => Math.max(m, c.modRev), 0);
+    const waiting = this.waiting;
+    if (waiting !== null) {
+      waiting.changes.push(...relevant);
+      waiting.initial ||= initial;
+      waiting.batch.maxRev = Math.max(waiting.batch.maxRev, maxRev);
+      return;
+    }
     const prev = this.batches.length > 0 ? (this.batches[this.batches.length - 1] as Batch).done : Promise.resolve();
+    const batch: Batch = { maxRev, done: Promise.resolve() };
+    const pending = { changes: [...relevant], initial, batch };
+    this.waiting = pending;
     let acks: Promise<unknown> = Promise.resolve();
     const committed = this.chain.then(async () => {
+      if (this.waiting === pending) this.waiting = null;
       if (this.stopped) return;
       try {
-        acks = (await this.process(relevant, initial)).acks;
+        acks = (await this.process(pending.changes, pending.initial)).acks;
       } catch (err: unknown) {
         this.opts.log.warn('dpm: cannot program a resource change', { error: (err as Error).message });
       }
     });
     this.chain = committed;
-    const batch: Batch = { maxRev, done: Promise.resolve() };
     batch.done = Promise.all([prev, committed.then(() => acks)]).then(() => {
       const i = this.batches.indexOf(batch);
       if (i >= 0) this.batches.splice(i, 1);
