@@ -188,7 +188,7 @@ function neighborsReport(dir: string, result: NeighborsResult, samples: readonly
     logXyChart('one port update, API call to every agent acknowledged', 'neighbors in the VPC', 'latency (ms)', [
       line('ours p50', (s) => s.p50Ms),
       line('ours p99', (s) => s.p99Ms),
-      { name: 'Alcor DPM target #425 (other system)', points: [{ x: 10000, y: 20 }] },
+      { name: 'Alcor DPM target (other)', points: [{ x: 10000, y: 20 }] },
       { name: 'Alcor DPM #399 (other hw)', points: ALCOR_DPM_399 },
     ]),
     cdfChart(
