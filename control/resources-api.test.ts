@@ -269,6 +269,32 @@ test('a router and a second subnet; security groups with remote groups across ho
   });
 });
 
+test("a port's security groups changed in place: its host swaps the groups, and no neighbor is re-sent", async () => {
+  await withApi(2, async (call, [a, b]) => {
+    await network(call);
+    for (const id of ['g1', 'g2']) await call('POST', '/v1/security-groups', { id, rules: [{ direction: 'egress' }] });
+    await call('POST', '/v1/ports?wait=true', { id: 'p1', subnet: 's1', host: a.hostIp, securityGroups: ['g1'] });
+    await call('POST', '/v1/ports?wait=true', { id: 'p2', subnet: 's1', host: a.hostIp, securityGroups: ['g1'] });
+    await call('POST', '/v1/ports?wait=true', { id: 'p3', subnet: 's1', host: b.hostIp });
+    assert.equal(held(a, 'securitygroup/'), ['securitygroup/g1']);
+    const before = a.messages.length;
+    const r = await call('PATCH', '/v1/ports/p1?wait=true', { securityGroups: ['g2'] });
+    assert.is(r.json.status, 'ACTIVE');
+    // p2 still uses g1: the host keeps it.
+    assert.equal(held(a, 'securitygroup/'), ['securitygroup/g1', 'securitygroup/g2']);
+    const got = a.messages.slice(before).flatMap((m) => m.keys);
+    assert.ok(got.includes('port/p1') && got.includes('securitygroup/g2'), JSON.stringify(got));
+    assert.not.ok(
+      got.some((k) => k.startsWith('neighbor/')),
+      JSON.stringify(got),
+    );
+    await call('PATCH', '/v1/ports/p2?wait=true', { securityGroups: ['g2'] });
+    assert.equal(held(a, 'securitygroup/'), ['securitygroup/g2']);
+    assert.equal(held(a, 'neighbor/'), ['neighbor/p3']);
+    assert.equal(held(b, 'neighbor/'), ['neighbor/p1', 'neighbor/p2']);
+  });
+});
+
 test('above the neighbor limit, neighbors are not pushed but stay resolvable on demand', async () => {
   await withApi(
     2,

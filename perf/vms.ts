@@ -20,6 +20,7 @@ import { msSince, percentile, stats, type Stats } from './report/stats';
 import { cdfChart } from './report/svg';
 import { OUTPUT_OPTIONS } from './scenario/options';
 import { Guest, uptimeSeconds, writeLeaseHook } from './scenario/guest';
+import { SIMULATED_VMS_HELP, SIMULATED_VMS_OPTIONS, runSimulatedCli } from './vms-simulated-cli';
 
 export interface VmsOptions {
   readonly vms: number;
@@ -340,21 +341,27 @@ const OPTIONS = [
     type: 'boolean',
     help: 'one bulk POST holding every port (default: one POST per port, all sent at once)',
   },
+  ...SIMULATED_VMS_OPTIONS,
   ...OUTPUT_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
 
 const HELP = {
-  usage: 'alcor-bench vms [--vms N] [--hosts H] [--bulk] [--out DIR] [--json]',
+  usage:
+    'alcor-bench vms [--vms N] [--hosts H | --simulated-hosts H [--agent-processes P]] [--bulk] [--out DIR] [--json]',
   description:
     'The stress test end to end: H sandboxed OVS hosts with real alcor-agent processes, N VMs as namespaces.\n' +
     'Through the resource API: network, subnet, router, then every port at once; each VM runs udhcpc and pings\n' +
-    'its gateway and a VM on another host. Needs root, OVS, busybox. Last line: JSON (allUpMs, p50UpMs, failed...).',
+    'its gateway and a VM on another host. Needs root, OVS, busybox. Last line: JSON (allUpMs, p50UpMs, failed...).\n' +
+    SIMULATED_VMS_HELP,
   options: OPTIONS,
-  footer: 'Example:\n  sudo ALCOR_SANDBOX_TAG=me alcor-bench vms --vms 10 --hosts 2 --json',
+  footer:
+    'Examples:\n  sudo ALCOR_SANDBOX_TAG=me alcor-bench vms --vms 10 --hosts 2 --json\n' +
+    '  alcor-bench vms --vms 2400 --simulated-hosts 100 --json',
 };
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const o = parseArgs(OPTIONS, argv, io.env).options;
+  if (o['simulated-hosts'] > 0) return runSimulatedCli(o, io);
   const bad =
     badInteger('vms', o.vms, 2) ??
     badInteger('hosts', o.hosts, 2) ??

@@ -47,8 +47,15 @@ export const DEFAULT_NEIGHBOR_LIMIT = 1000;
 export { ONDEMAND_PREFIX } from './plan';
 
 interface Batch {
-  readonly maxRev: number;
+  maxRev: number;
   done: Promise<void>;
+}
+
+/** A batch not started yet: later changes join it (Dpm.enqueue). */
+interface WaitingBatch {
+  readonly changes: RecordChange[];
+  initial: boolean;
+  readonly batch: Batch;
 }
 
 /** The DELETE form of a state we stored: same configuration, operation DELETE. */
@@ -74,6 +81,25 @@ function deleteState(kind: string, stored: Uint8Array): Uint8Array {
   }
 }
 
+const byReply = new WeakMap<HostResult, Map<string, HostResult['statuses'][number]>>();
+
+/** A reply's port statuses by port id, indexed once per reply (a bulk create answers thousands of ports). */
+function portStatuses(r: HostResult): Map<string, HostResult['statuses'][number]> {
+  let m = byReply.get(r);
+  if (m === undefined) {
+    m = new Map();
+    for (const x of r.statuses)
+      if (x.resourceType === ResourceType.PORT && !m.has(x.resourceId)) m.set(x.resourceId, x);
+    byReply.set(r, m);
+  }
+  return m;
+}
+
+/** A port changed where it was: bound to the same host before and after (VPC and subnet cannot change). */
+function inPlace(old: PortRecord | undefined, now: PortRecord | undefined): boolean {
+  return old !== undefined && now !== undefined && old.host !== '' && old.host === now.host && old.vpc === now.vpc;
+}
+
 export class Dpm implements PlanSource {
   /** Ports as last processed (with their record's mod revision). */
   private readonly ports = new Map<string, { rec: PortRecord; modRev: number }>();
@@ -85,6 +111,8 @@ export class Dpm implements PlanSource {
   private readonly memo = new Map<string, { tag: string; bytes: Uint8Array }>();
   private chain: Promise<void> = Promise.resolve();
   private batches: Batch[] = [];
+  private waiting: WaitingBatch | null = null;
+  private sgs: Map<string, SecurityGroupRecord> | null = null;
   private stopped = false;
   private readonly onChange = (changes: readonly RecordChange[]): void => this.enqueue(changes);
 
@@ -117,22 +145,37 @@ export class Dpm implements PlanSource {
     if (b !== undefined) await b.done;
   }
 
+  /**
+   * Changes that arrive while a batch is being processed wait in one batch, which takes every change that comes
+   * before it starts: N writes at once cost a few batches (a plan and a push per host each), not N. The batch
+   * reads the records as they are when it runs, so merging changes to the same key loses nothing.
+   */
   private enqueue(changes: readonly RecordChange[], initial = false): void {
     const relevant = changes.filter((c) => /^(port|subnet|vpc|router|sg)\//.test(c.key));
     if (relevant.length === 0 && !initial) return;
     const maxRev = changes.reduce((m, c) => Math.max(m, c.modRev), 0);
+    const waiting = this.waiting;
+    if (waiting !== null) {
+      waiting.changes.push(...relevant);
+      waiting.initial ||= initial;
+      waiting.batch.maxRev = Math.max(waiting.batch.maxRev, maxRev);
+      return;
+    }
     const prev = this.batches.length > 0 ? (this.batches[this.batches.length - 1] as Batch).done : Promise.resolve();
+    const batch: Batch = { maxRev, done: Promise.resolve() };
+    const pending = { changes: [...relevant], initial, batch };
+    this.waiting = pending;
     let acks: Promise<unknown> = Promise.resolve();
     const committed = this.chain.then(async () => {
+      if (this.waiting === pending) this.waiting = null;
       if (this.stopped) return;
       try {
-        acks = (await this.process(relevant, initial)).acks;
+        acks = (await this.process(pending.changes, pending.initial)).acks;
       } catch (err: unknown) {
         this.opts.log.warn('dpm: cannot program a resource change', { error: (err as Error).message });
       }
     });
     this.chain = committed;
-    const batch: Batch = { maxRev, done: Promise.resolve() };
     batch.done = Promise.all([prev, committed.then(() => acks)]).then(() => {
       const i = this.batches.indexOf(batch);
       if (i >= 0) this.batches.splice(i, 1);
@@ -192,6 +235,20 @@ export class Dpm implements PlanSource {
     return e === undefined ? undefined : { rec: e.value as T, modRev: e.modRev };
   }
 
+  /**
+   * Security groups by id, built from the view on first use and kept by process(): which groups name a changed
+   * group as their remote group is asked on every port change, and a pass over the whole view (every port and
+   * address record) made a port update in a 100k-port VPC cost a scan of 300k records.
+   */
+  private securityGroups(): Map<string, SecurityGroupRecord> {
+    if (this.sgs === null) {
+      this.sgs = new Map();
+      for (const [key, e] of this.records.view)
+        if (key.startsWith('sg/')) this.sgs.set(key.slice(3), e.value as SecurityGroupRecord);
+    }
+    return this.sgs;
+  }
+
   private routerOf(subnet: string): RouterRecord | undefined {
     for (const r of this.routers.values()) if (r.subnets.includes(subnet)) return r;
     return undefined;
@@ -205,6 +262,8 @@ export class Dpm implements PlanSource {
     const newHosts = new Set<string>();
     const oldHosts = new Set<string>();
     const touchedGroups = new Set<string>();
+    /** Hosts with a port updated in place -> keys its old record named (diffHostOwn). */
+    const own = new Map<string, Set<string>>();
     const limit = this.opts.neighborLimit;
     for (const c of changes) {
       const kind = kindOf(c.key);
@@ -216,9 +275,19 @@ export class Dpm implements PlanSource {
         const before = this.bound(vpc);
         this.setPort(id, now);
         const after = this.bound(vpc);
-        if (old?.host !== undefined && old.host !== '') full.add(old.host);
-        if (now !== undefined && now.rec.host !== '') full.add(now.rec.host);
-        for (const h of this.store.cache.refs.get(`port/${id}`) ?? []) full.add(h);
+        if (inPlace(old, now?.rec)) {
+          // Same host, same VPC: the host's neighbors stay; only its own ports' keys can change.
+          const host = (now as { rec: PortRecord }).rec.host;
+          let gone = own.get(host);
+          if (gone === undefined) own.set(host, (gone = new Set()));
+          for (const g of old?.securityGroups ?? []) gone.add(`securitygroup/${g}`);
+          gone.add(`dhcp/${id}`);
+          for (const h of this.store.cache.refs.get(`port/${id}`) ?? []) if (h !== host) full.add(h);
+        } else {
+          if (old?.host !== undefined && old.host !== '') full.add(old.host);
+          if (now !== undefined && now.rec.host !== '') full.add(now.rec.host);
+          for (const h of this.store.cache.refs.get(`port/${id}`) ?? []) full.add(h);
+        }
         if (now !== undefined && now.rec.host !== '' && now.rec.host !== old?.host) newHosts.add(now.rec.host);
         if (old !== undefined && old.host !== '' && old.host !== now?.rec.host) oldHosts.add(old.host);
         content.add(`neighbor/${id}`);
@@ -252,13 +321,14 @@ export class Dpm implements PlanSource {
       } else if (kind === 'vpc') {
         content.add(`vpc/${id}`);
       } else if (kind === 'sg') {
+        const now = this.record<SecurityGroupRecord>(c.key);
+        if (now === undefined) this.sgs?.delete(id);
+        else this.sgs?.set(id, now.rec);
         content.add(`securitygroup/${id}`);
       }
     }
     if (touchedGroups.size > 0) {
-      for (const [key, e] of this.records.view) {
-        if (!key.startsWith('sg/')) continue;
-        const g = e.value as SecurityGroupRecord;
+      for (const g of this.securityGroups().values()) {
         if (g.rules.some((r) => r.remoteGroup !== undefined && touchedGroups.has(r.remoteGroup)))
           content.add(`securitygroup/${g.id}`);
       }
@@ -266,6 +336,7 @@ export class Dpm implements PlanSource {
     const ctx = new Plan(this, limit);
     const delta: Delta = new Map();
     for (const host of full) ctx.diffHost(host, delta);
+    for (const [host, gone] of own) if (!full.has(host)) ctx.diffHostOwn(host, gone, delta);
     for (const key of content) ctx.diffKey(key, full, delta);
     ctx.propagate(delta);
     if (delta.size === 0) return { acks: Promise.resolve() };
@@ -366,7 +437,7 @@ export class Dpm implements PlanSource {
       } else if (!r.ok) {
         st = { status: 'ERROR', reason: `agent of ${host}: ${r.error ?? 'push failed'}`, modRev: p.modRev };
       } else {
-        const s = r.statuses.find((x) => x.resourceType === ResourceType.PORT && x.resourceId === id);
+        const s = portStatuses(r).get(id);
         if (s === undefined || s.operationStatus === OperationStatus.SUCCESS)
           st = { status: 'ACTIVE', reason: '', modRev: p.modRev };
         else if (s.operationStatus === OperationStatus.PENDING)

@@ -6,12 +6,59 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readJsonLines } from '../store/json-lines';
 import { ApiError } from './errors';
-import { RecordChange, RecordEntry, RecordEvents, RecordStore, RecordTxn, TxnResult } from './record-store';
+import {
+  RecordChange,
+  RecordEntry,
+  RecordEvents,
+  RecordStore,
+  RecordTxn,
+  type RecordView,
+  TxnResult,
+} from './record-store';
 
 interface LogLine {
   readonly r: number;
   readonly p?: ReadonlyArray<readonly [string, unknown]>;
   readonly d?: readonly string[];
+}
+
+interface Queued {
+  readonly fn: (tx: RecordTxn) => unknown;
+  readonly resolve: (r: TxnResult<unknown>) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/** The view with a commit group's earlier writes on top (what a later transaction of the group reads). */
+class Overlay implements RecordView {
+  private readonly puts = new Map<string, RecordEntry>();
+  private readonly deletes = new Set<string>();
+
+  constructor(private readonly base: ReadonlyMap<string, RecordEntry>) {}
+
+  apply(line: LogLine): void {
+    for (const [k, v] of line.p ?? []) {
+      this.deletes.delete(k);
+      this.puts.set(k, { value: v, modRev: line.r });
+    }
+    for (const k of line.d ?? []) {
+      this.puts.delete(k);
+      this.deletes.add(k);
+    }
+  }
+
+  get(key: string): RecordEntry | undefined {
+    if (this.deletes.has(key)) return undefined;
+    return this.puts.get(key) ?? this.base.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  *[Symbol.iterator](): MapIterator<[string, RecordEntry]> {
+    for (const [k, e] of this.base) if (!this.deletes.has(k) && !this.puts.has(k)) yield [k, e];
+    yield* this.puts;
+  }
 }
 
 export class FileRecordStore implements RecordStore {
@@ -20,6 +67,8 @@ export class FileRecordStore implements RecordStore {
   private rev = 0;
   private fd: fs.promises.FileHandle | null = null;
   private chain: Promise<unknown> = Promise.resolve();
+  private readonly queue: Queued[] = [];
+  private flushing = false;
   private readonly file: string;
 
   constructor(private readonly dataDir: string) {
@@ -59,40 +108,87 @@ export class FileRecordStore implements RecordStore {
     this.fd = await fs.promises.open(this.file, 'a');
   }
 
+  /**
+   * Transactions that arrive while a commit is being written wait, and are then committed together: each runs
+   * on the view plus the writes of those before it in the group, each gets its own revision, and the group is
+   * one write and one fsync. The view and the change events move only once the group is durable.
+   */
   transact<T>(fn: (tx: RecordTxn) => T): Promise<TxnResult<T>> {
-    const run = this.chain.then(async () => {
-      const tx = new RecordTxn(this.view, this.rev, 0);
-      let result: T;
+    return new Promise<TxnResult<T>>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (r: TxnResult<unknown>) => void, reject });
+      if (this.queue.length === 1 && !this.flushing) this.chain = this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      // A tick first: requests parsed in the same turn of the event loop join the first group.
+      await new Promise((r) => setImmediate(r));
+      while (this.queue.length > 0) await this.commitGroup(this.queue.splice(0));
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async commitGroup(group: readonly Queued[]): Promise<void> {
+    const overlay = new Overlay(this.view);
+    const done: Array<{ q: Queued; result: unknown; line: LogLine | null; revision: number }> = [];
+    let rev = this.rev;
+    for (const q of group) {
+      const tx = new RecordTxn(overlay, rev, 0);
+      let result: unknown;
       try {
-        result = fn(tx);
+        result = q.fn(tx);
+      } catch (err: unknown) {
+        q.reject(err);
+        continue;
       } finally {
         tx.finish();
       }
-      if (tx.puts.size === 0 && tx.deletes.size === 0) return { result, revision: this.rev };
-      const r = this.rev + 1;
-      const line: LogLine = { r, p: [...tx.puts], d: [...tx.deletes] };
-      if (this.fd === null) throw new ApiError(503, 'STORE_UNAVAILABLE', 'record store is not open');
-      try {
-        await this.fd.write(JSON.stringify(line) + '\n');
+      if (tx.puts.size === 0 && tx.deletes.size === 0) {
+        done.push({ q, result, line: null, revision: rev });
+        continue;
+      }
+      rev++;
+      const line: LogLine = { r: rev, p: [...tx.puts], d: [...tx.deletes] };
+      overlay.apply(line);
+      done.push({ q, result, line, revision: rev });
+    }
+    const lines = done.flatMap((d) => (d.line === null ? [] : [JSON.stringify(d.line)]));
+    try {
+      if (lines.length > 0) {
+        if (this.fd === null) throw new ApiError(503, 'STORE_UNAVAILABLE', 'record store is not open');
+        await this.fd.write(lines.join('\n') + '\n');
         await this.fd.datasync();
-      } catch (err: unknown) {
-        throw new ApiError(503, 'STORE_UNAVAILABLE', `cannot write ${this.file}: ${(err as Error).message}`);
       }
-      this.rev = r;
-      const changes: RecordChange[] = [];
-      for (const [k, v] of tx.puts) {
-        this.view.set(k, { value: v, modRev: r });
-        changes.push({ key: k, value: v, modRev: r });
-      }
-      for (const k of tx.deletes) {
-        if (!this.view.delete(k)) continue;
-        changes.push({ key: k, value: null, modRev: r });
-      }
-      this.events.emit('change', changes);
-      return { result, revision: r };
-    });
-    this.chain = run.catch(() => undefined);
-    return run;
+    } catch (err: unknown) {
+      const e =
+        err instanceof ApiError
+          ? err
+          : new ApiError(503, 'STORE_UNAVAILABLE', `cannot write ${this.file}: ${(err as Error).message}`);
+      for (const d of done) d.q.reject(e);
+      return;
+    }
+    for (const d of done) {
+      if (d.line !== null) this.applyLine(d.line);
+      d.q.resolve({ result: d.result, revision: d.line === null ? this.rev : d.revision });
+    }
+  }
+
+  private applyLine(line: LogLine): void {
+    const r = line.r;
+    this.rev = r;
+    const changes: RecordChange[] = [];
+    for (const [k, v] of line.p ?? []) {
+      this.view.set(k, { value: v, modRev: r });
+      changes.push({ key: k, value: v, modRev: r });
+    }
+    for (const k of line.d ?? []) {
+      if (!this.view.delete(k)) continue;
+      changes.push({ key: k, value: null, modRev: r });
+    }
+    this.events.emit('change', changes);
   }
 
   async putLoose(entries: ReadonlyMap<string, unknown>): Promise<void> {

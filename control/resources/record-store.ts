@@ -38,6 +38,9 @@ export interface TxnWrites {
   readonly viewRev: number;
 }
 
+/** What a transaction reads: the store's view, or the view with the writes of transactions committed with it. */
+export type RecordView = Pick<ReadonlyMap<string, RecordEntry>, 'get' | 'has' | typeof Symbol.iterator>;
+
 /** One attempt of a transaction: reads come from the view and are remembered for the commit's compare. */
 export class RecordTxn {
   readonly puts = new Map<string, unknown>();
@@ -48,7 +51,7 @@ export class RecordTxn {
   readonly cleanups: Array<() => void> = [];
 
   constructor(
-    private readonly view: ReadonlyMap<string, RecordEntry>,
+    private readonly view: RecordView,
     readonly viewRev: number,
     /** 0 on the first attempt: allocators start elsewhere after a conflict. */
     readonly attempt: number,

@@ -116,7 +116,7 @@ export class FileStore implements ControlStore {
     for (const [k, state] of plan.puts) this.cache.putResource(k, state);
     const versions = new Map<string, number>();
     for (const h of plan.hosts) {
-      this.cache.setHost(h.host, { version, keys: h.keys });
+      this.cache.setHost(h.host, { version, keys: h.keys }, h.delta);
       versions.set(h.host, version);
     }
     for (const k of plan.removes) if (!this.cache.refs.has(k)) this.cache.deleteResource(k);

@@ -33,6 +33,11 @@ export const BENCH_SUBCOMMANDS: readonly SubcommandEntry[] = [
     summary: 'VMs on sandboxed OVS hosts with real agents: time to ACTIVE, lease and first ping',
     load: () => import('./vms'),
   },
+  {
+    name: 'neighbors',
+    summary: "one port's update as its VPC grows to 100k neighbors, until a real agent acknowledged",
+    load: () => import('./neighbors'),
+  },
   { name: 'ebpf', summary: 'eBPF map update and datapath speed', load: () => import('./ebpf') },
   {
     name: 'southbound',

@@ -39,7 +39,24 @@ function niceMax(v: number): number {
 
 const fmt = (v: number): string => (Math.abs(v) >= 100 ? v.toFixed(0) : String(Math.round(v * 100) / 100));
 
-function frame(title: string, xLabel: string, yLabel: string, xMax: number, yMax: number): string[] {
+/** Grid lines per axis and how a tick's value (0..max) is written; linear quarters unless given. */
+interface Ticks {
+  readonly x: number;
+  readonly y: number;
+  readonly xText: (v: number) => string;
+  readonly yText: (v: number) => string;
+}
+
+const QUARTERS: Ticks = { x: 4, y: 4, xText: fmt, yText: fmt };
+
+function frame(
+  title: string,
+  xLabel: string,
+  yLabel: string,
+  xMax: number,
+  yMax: number,
+  ticks: Ticks = QUARTERS,
+): string[] {
   const pw = W - M.left - M.right;
   const ph = H - M.top - M.bottom;
   const out = [
@@ -48,13 +65,17 @@ function frame(title: string, xLabel: string, yLabel: string, xMax: number, yMax
     `<text x="${M.left + pw / 2}" y="${H - 6}" font-size="11" text-anchor="middle">${escapeHtml(xLabel)}</text>`,
     `<text x="14" y="${M.top + ph / 2}" font-size="11" text-anchor="middle" transform="rotate(-90 14 ${M.top + ph / 2})">${escapeHtml(yLabel)}</text>`,
   ];
-  for (let i = 0; i <= 4; i++) {
-    const x = M.left + (pw * i) / 4;
-    const y = M.top + ph - (ph * i) / 4;
+  for (let i = 0; i <= ticks.x; i++) {
+    const x = M.left + (pw * i) / ticks.x;
     out.push(`<line x1="${x}" y1="${M.top}" x2="${x}" y2="${M.top + ph}" stroke="#eee"/>`);
+    const text = escapeHtml(ticks.xText((xMax * i) / ticks.x));
+    out.push(`<text x="${x}" y="${M.top + ph + 14}" font-size="10" text-anchor="middle">${text}</text>`);
+  }
+  for (let i = 0; i <= ticks.y; i++) {
+    const y = M.top + ph - (ph * i) / ticks.y;
     out.push(`<line x1="${M.left}" y1="${y}" x2="${M.left + pw}" y2="${y}" stroke="#eee"/>`);
-    out.push(`<text x="${x}" y="${M.top + ph + 14}" font-size="10" text-anchor="middle">${fmt((xMax * i) / 4)}</text>`);
-    out.push(`<text x="${M.left - 4}" y="${y + 3}" font-size="10" text-anchor="end">${fmt((yMax * i) / 4)}</text>`);
+    const text = escapeHtml(ticks.yText((yMax * i) / ticks.y));
+    out.push(`<text x="${M.left - 4}" y="${y + 3}" font-size="10" text-anchor="end">${text}</text>`);
   }
   return out;
 }
@@ -131,4 +152,40 @@ export function xyChart(
     : series;
   const body = [...frame(title, xLabel, yLabel, xMax, yMax), ...plot(shown, xMax, yMax, true)];
   return svg(body, series.length, all.length);
+}
+
+/** Decades [lo, hi] (powers of ten) holding every value, at least one decade wide. */
+function decades(values: readonly number[]): [number, number] {
+  const logs = values.map((v) => Math.log10(v));
+  const lo = Math.floor(Math.min(...logs));
+  return [lo, Math.max(lo + 1, Math.ceil(Math.max(...logs)))];
+}
+
+const powerText = (exp: number): string => {
+  const v = 10 ** exp;
+  return v >= 1000 ? `${v / 1000 >= 1000 ? `${v / 1e6}M` : `${v / 1000}k`}` : fmt(v);
+};
+
+/**
+ * Lines through (x, y) points on log-log axes (a grid line per power of ten), e.g. latency against a count
+ * that grows by decades. Points with x or y <= 0 cannot be drawn and are left out.
+ */
+export function logXyChart(title: string, xLabel: string, yLabel: string, series: readonly XySeries[]): string {
+  const drawn = series.map((s) => ({ name: s.name, points: s.points.filter((p) => p.x > 0 && p.y > 0) }));
+  const all = drawn.flatMap((s) => s.points);
+  if (all.length === 0) return svg(frame(title, xLabel, yLabel, 1, 1), 0, 0);
+  const [x0, x1] = decades(all.map((p) => p.x));
+  const [y0, y1] = decades(all.map((p) => p.y));
+  const mapped = drawn.map((s) => ({
+    name: s.name,
+    points: s.points.map((p) => ({ x: Math.log10(p.x) - x0, y: Math.log10(p.y) - y0 })),
+  }));
+  const ticks: Ticks = {
+    x: x1 - x0,
+    y: y1 - y0,
+    xText: (v) => powerText(Math.round(v) + x0),
+    yText: (v) => powerText(Math.round(v) + y0),
+  };
+  const body = [...frame(title, xLabel, yLabel, x1 - x0, y1 - y0, ticks), ...plot(mapped, x1 - x0, y1 - y0, true)];
+  return svg(body, drawn.length, all.length);
 }
