@@ -218,4 +218,28 @@ test('desired state survives a restart of the embedded control plane', async () 
   }
 });
 
+test('a merged message the agent refuses is sent again one change at a time: only the bad goal state fails', async () => {
+  await withSetup(1, async (ctl, [a]) => {
+    const addr = `127.0.0.1:${ctl.grpcPort}`;
+    const hosts = [(a as TestAgent).hostIp];
+    const gsOf = (tag: string): Uint8Array =>
+      GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: 1, sharedNeighbors: 1, tag })).finish();
+    await pushGoalStates(addr, [gsOf('first')]);
+    (a as TestAgent).replyDelayMs = 200;
+    // The agent will never take a message holding subnet-bad; what queues up behind a message in flight is merged.
+    (a as TestAgent).refuse = (keys) => (keys.includes('subnet/subnet-bad') ? 'subnet-bad: unsupported' : null);
+    const tags = ['ok0', 'ok1', 'bad', 'ok2', 'ok3'];
+    const replies = await Promise.all(tags.map(async (t) => (await pushGoalStates(addr, [gsOf(t)]))[0]));
+    const ok = Object.fromEntries(
+      replies.map((r, i) => [
+        tags[i],
+        r !== undefined && r.operationStatuses.every((s) => s.operationStatus === OperationStatus.SUCCESS),
+      ]),
+    );
+    assert.equal(ok, { ok0: true, ok1: true, bad: false, ok2: true, ok3: true });
+    assert.ok(['ok0', 'ok1', 'ok2', 'ok3'].every((t) => (a as TestAgent).applied.has(`subnet/subnet-${t}`)));
+    assert.not.ok((a as TestAgent).applied.has('subnet/subnet-bad'));
+  });
+});
+
 test.run();

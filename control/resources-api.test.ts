@@ -392,23 +392,4 @@ test('ports created at once: each host gets the changes that came in while it wa
   });
 });
 
-test('a merged message the agent refuses is sent again one delta at a time: only the bad change fails', async () => {
-  await withApi(2, async (call, [a]) => {
-    assert.is((await call('POST', '/v1/vpcs', { id: 'v1', cidr: '10.1.0.0/16' })).status, 201);
-    assert.is((await call('POST', '/v1/subnets', { id: 's1', vpc: 'v1', cidr: '10.1.0.0/16' })).status, 201);
-    assert.is((await call('POST', '/v1/ports?wait=true', { id: 'first', subnet: 's1', host: a.hostIp })).status, 201);
-    a.replyDelayMs = 200;
-    // The agent will never take a message holding port "bad" (as for a state it finds invalid).
-    a.refuse = (keys) => (keys.includes('port/bad') ? 'port bad: unsupported' : null);
-    const ids = ['ok0', 'ok1', 'bad', 'ok2', 'ok3'];
-    const created = await Promise.all(
-      ids.map((id) => call('POST', '/v1/ports?wait=true', { id, subnet: 's1', host: a.hostIp })),
-    );
-    const status = Object.fromEntries(created.map((c, i) => [ids[i], c.json.status]));
-    assert.equal(status, { ok0: 'ACTIVE', ok1: 'ACTIVE', bad: 'ERROR', ok2: 'ACTIVE', ok3: 'ACTIVE' });
-    assert.ok(['ok0', 'ok1', 'ok2', 'ok3'].every((id) => a.applied.has(`port/${id}`)));
-    assert.not.ok(a.applied.has('port/bad'));
-  });
-});
-
 test.run();
