@@ -29,9 +29,11 @@ export async function floorBundle(
   goalState: Uint8Array,
   host: { readonly tunnelIp: string; readonly tunnelOfport: number; readonly ofports: ReadonlyMap<string, number> },
   workers: number,
+  arpAnswers: 'flows' | 'none' = 'flows',
 ): Promise<FloorBundle> {
   const engine = await Engine.create({
     workers,
+    arpAnswers,
     localTunnelIp: parseIpv4(host.tunnelIp),
     tunnelOfport: host.tunnelOfport,
     ofports: new Map(host.ofports),

@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { GoalStateOperationReply, OperationStatus, OperationType } from '../proto';
-import { OUR_FLOWS, countOurFlows, startAgent, type AgentProcess } from '../agent/e2e-helpers';
+import { OUR_FLOWS, countOurFlows, startAgent, xdpCounters, type AgentProcess } from '../agent/e2e-helpers';
 import { OvsSandbox } from '../test/sandbox';
 import { GoalStateV2 } from '../proto';
 import { HOST_A, NEIGHBORS_PORT, neighborsGoalStateV2 } from '../test/fixtures/goalstates';
@@ -24,14 +24,19 @@ import { processMemoryMB } from './proc-memory';
 const run = promisify(execFile);
 const BIN = path.join(__dirname, '..', '..', 'bin', 'alcor-agent.js');
 
+export type BenchDataplane = 'ovs' | 'ebpf' | 'both';
+
 export interface OvsBenchOptions {
   readonly neighbors: number;
   readonly workers?: number;
+  /** The agent's --dataplane: with ebpf, XDP answers ARP and a neighbor needs one flow fewer. */
+  readonly dataplane?: BenchDataplane;
   readonly progress?: (line: string) => void;
 }
 
 export interface OvsBenchResult {
   readonly bench: 'ovs';
+  readonly dataplane: BenchDataplane;
   readonly neighbors: number;
   readonly flows: number;
   /** The same goal state pushed again to the same agent after deleting it: warm JIT, warm OVS (the headline). */
@@ -57,6 +62,12 @@ export interface OvsBenchResult {
   readonly agentPeakRssMB: number;
   /** Its resident memory once the pushes are done and it has been idle (AFTER_SETTLE_MS). */
   readonly agentRssAfterMB: number;
+  /**
+   * With an XDP dataplane: from the warm push until XDP's arp_table held every neighbor (the agent fills it
+   * after the bundle's commit, so this can end after agentMs), and the entries it then held. Null with ovs.
+   */
+  readonly arpReadyMs: number | null;
+  readonly arpEntries: number | null;
 }
 
 /** Single-neighbor goal states timed after the bulk one (in steady state: see SETTLE_MS). */
@@ -145,6 +156,8 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
   const log = opts.progress ?? (() => undefined);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-bench-ovs-'));
   const sb = await OvsSandbox.start({ name: 'benchovs' });
+  // Maps are pinned on bpffs; a directory of this run's own, removed at the end.
+  const pinDir = `/sys/fs/bpf/alcor-bench-ovs-${process.pid}`;
   let agent: AgentProcess | undefined;
   try {
     const vm = await addNeighborsPortVm(sb);
@@ -152,7 +165,16 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
     const file = await neighborsFixtureFile(opts.neighbors);
     const bytes = fs.readFileSync(file);
     const workers = String(opts.workers ?? Math.min(os.availableParallelism(), 16));
-    agent = await startAgent(sb, ['--tunnel-ip', HOST_A.ip, '--tunnel-ofport', '100', '--workers', workers], 60_000);
+    const dataplane = opts.dataplane ?? 'ovs';
+    const xdp =
+      dataplane === 'ovs'
+        ? []
+        : ['--dataplane', dataplane, '--xdp-netns', sb.netns, '--bpf-pin-dir', pinDir];
+    agent = await startAgent(
+      sb,
+      ['--tunnel-ip', HOST_A.ip, '--tunnel-ofport', '100', '--workers', workers, '--metrics', '127.0.0.1:0', ...xdp],
+      60_000,
+    );
     const address = `127.0.0.1:${agent.grpcPort}`;
     log(`pushing ${bytes.length} bytes to the agent (cold)`);
     const tCold = performance.now();
@@ -166,9 +188,13 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
       operationType: OperationType.DELETE,
     });
     await pushRaw(address, GoalStateV2.encode(deletion).finish());
+    const arpTable = dataplane === 'ovs' ? null : arpTableWatch(agent);
+    await arpTable?.until((n) => !(n >= opts.neighbors)); // NaN: not attached, so not full either
     const t0 = performance.now();
     const reply = await pushRaw(address, bytes);
     const agentMs = performance.now() - t0;
+    const arp = arpTable === null ? null : await arpTable.until((n) => n >= opts.neighbors);
+    const arpReadyMs = arp === null ? null : arp.atMs - t0;
     const failed = reply.operationStatuses.filter((s) => s.operationStatus !== OperationStatus.SUCCESS).length;
     const flows = await countOurFlows(sb);
     log(`timing ${SINGLES} single-neighbor goal states on one stream`);
@@ -200,6 +226,8 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
         '100',
         '--ofport',
         `${vm.iface}=${vm.ofport}`,
+        '--dataplane',
+        dataplane,
       ],
       {
         maxBuffer: 2 ** 31,
@@ -213,11 +241,14 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
     const baselineMs = performance.now() - t1;
     const baselineFlows = await countOurFlows(sb);
     if (baselineFlows !== flows) log(`note: agent installed ${flows} flows, ovs-ofctl ${baselineFlows}`);
-    const floor = await measureFloor(bytes, new Map([[NEIGHBORS_PORT.id, vm.ofport]]), Number(workers), flows, log);
+    const arpAnswers = dataplane === 'ebpf' ? 'none' : 'flows';
+    const ofports = new Map([[NEIGHBORS_PORT.id, vm.ofport]]);
+    const floor = await measureFloor(bytes, ofports, Number(workers), arpAnswers, flows, log);
     const round = (x: number): number => Math.round(x * 10) / 10;
     const ratioOf = (a: number, b: number): number => Math.round((a / b) * 1000) / 1000;
     return {
       bench: 'ovs',
+      dataplane,
       neighbors: opts.neighbors,
       flows,
       agentMs: round(agentMs),
@@ -233,11 +264,14 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
       agentColdPerFloorCold: ratioOf(agentColdMs, floor.coldMs),
       agentPeakRssMB,
       agentRssAfterMB,
+      arpReadyMs: arpReadyMs === null ? null : round(arpReadyMs),
+      arpEntries: arp === null ? null : arp.entries,
     };
   } finally {
     await agent?.stop().catch(() => undefined);
     await sb.stop();
     fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(pinDir, { recursive: true, force: true });
   }
 }
 
@@ -249,11 +283,13 @@ async function measureFloor(
   goalState: Uint8Array,
   ofports: ReadonlyMap<string, number>,
   workers: number,
+  arpAnswers: 'flows' | 'none',
   expectFlows: number,
   log: (line: string) => void,
 ): Promise<{ coldMs: number; warmMs: number }> {
   log("floor: planning the agent's bundle, then replaying it pre-encoded on a fresh OVS");
-  const bundle = await floorBundle(goalState, { tunnelIp: HOST_A.ip, tunnelOfport: 100, ofports }, workers);
+  const host = { tunnelIp: HOST_A.ip, tunnelOfport: 100, ofports };
+  const bundle = await floorBundle(goalState, host, workers, arpAnswers);
   const sb = await OvsSandbox.start({ name: 'benchfloor' });
   try {
     const coldMs = await replayBundle(sb.mgmtSocket(), bundle);
@@ -270,4 +306,21 @@ async function measureFloor(
   } finally {
     await sb.stop();
   }
+}
+
+/** XDP's arp_table size as the agent's /metrics reports it, polled until a condition holds (10 min at most). */
+function arpTableWatch(agent: AgentProcess): {
+  until(ok: (entries: number) => boolean): Promise<{ atMs: number; entries: number }>;
+} {
+  return {
+    async until(ok) {
+      const deadline = performance.now() + 10 * 60_000;
+      for (;;) {
+        const entries = (await xdpCounters(agent, NEIGHBORS_PORT.id)).entries;
+        if (ok(entries)) return { atMs: performance.now(), entries };
+        if (performance.now() > deadline) throw new Error(`arp_table still at ${entries} entries after 10 minutes`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+  };
 }

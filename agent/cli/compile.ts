@@ -25,6 +25,13 @@ const OPTIONS = [
   },
   { name: 'tunnel-ip', type: 'string', help: "this host's underlay IP: neighbors on it get no flows", metavar: 'IP' },
   { name: 'tunnel-ofport', type: 'number', default: 100, help: 'ofport of the flow-based VXLAN port', metavar: 'N' },
+  {
+    name: 'dataplane',
+    type: 'string',
+    default: 'ovs',
+    help: "the agent's --dataplane: with ebpf, XDP answers ARP and no ARP answer flows are compiled",
+    metavar: 'ovs|ebpf|both',
+  },
 ] as const satisfies readonly OptionSpec[];
 
 /** The interface name Alcor gives a port: tap + the first 11 characters of its id (ACA: 14 chars). */
@@ -37,7 +44,8 @@ const PLACEHOLDER_BASE = 60000;
 
 export const command: SubcommandModule = {
   help: {
-    usage: 'alcor-agent compile FILE [--v1] [--ofport NAME=N]... [--tunnel-ip IP] [--tunnel-ofport N]',
+    usage:
+      'alcor-agent compile FILE [--v1] [--ofport NAME=N]... [--tunnel-ip IP] [--tunnel-ofport N] [--dataplane ovs|ebpf|both]',
     description:
       'Compiles a binary GoalStateV2 (or v1 GoalState) to the OpenFlow flows the agent would install, one per\n' +
       'line in `ovs-ofctl add-flows` syntax (table=, priority=, cookie=). Local ports appear by interface name\n' +
@@ -101,7 +109,16 @@ export const command: SubcommandModule = {
         names.set(next++, name);
       }
     }
-    const engine = await Engine.create({ workers: 0, localTunnelIp, tunnelOfport: o['tunnel-ofport'], ofports });
+    const dataplane = o.dataplane;
+    if (dataplane !== 'ovs' && dataplane !== 'ebpf' && dataplane !== 'both')
+      throw new CliError('E_CLI_BAD_VALUE', `--dataplane must be ovs, ebpf or both, got '${dataplane}'`);
+    const engine = await Engine.create({
+      workers: 0,
+      localTunnelIp,
+      tunnelOfport: o['tunnel-ofport'],
+      ofports,
+      arpAnswers: dataplane === 'ebpf' ? 'none' : 'flows',
+    });
     try {
       const prepared = await engine.prepare(bytes, o.v1 ? 1 : 2);
       await engine.commit(prepared.txns);

@@ -12,18 +12,26 @@ const OPTIONS = [
     metavar: 'N',
   },
   { name: 'workers', type: 'number', help: "the agent's worker threads; default one per core", metavar: 'W' },
+  {
+    name: 'dataplane',
+    type: 'string',
+    default: 'ovs',
+    help: "the agent's --dataplane (ebpf: XDP answers ARP, one flow fewer per neighbor; needs the XDP objects)",
+    metavar: 'ovs|ebpf|both',
+  },
   { name: 'json', type: 'boolean', help: 'print only the JSON result line' },
 ] as const satisfies readonly OptionSpec[];
 
 export const command: SubcommandModule = {
   help: {
-    usage: 'alcor-bench ovs [--neighbors N] [--workers W] [--json]',
+    usage: 'alcor-bench ovs [--neighbors N] [--workers W] [--dataplane ovs|ebpf|both] [--json]',
     description:
       'Starts a private OVS (needs root) and a real `alcor-agent run`, pushes one GoalStateV2 with 1 port and N\n' +
       'neighbors over gRPC and times it until the reply (every flow installed). Baseline in the same run on the\n' +
       'same bridge: the same flows loaded by `ovs-ofctl -O OpenFlow14 --bundle add-flows`. Last line is JSON:\n' +
       'neighbors, flows, agentMs, baselineMs, ratio (agent / baseline), incrementalMedianMs (one more neighbor\n' +
-      'at a time on one stream, after the big one).',
+      'at a time on one stream, after the big one). With --dataplane ebpf|both also arpReadyMs: the warm push\n' +
+      "until XDP's arp_table holds every neighbor.",
     options: OPTIONS,
     footer: 'Example:\n  alcor-bench ovs --neighbors 100000 --json',
   },
@@ -32,8 +40,12 @@ export const command: SubcommandModule = {
     if (!Number.isInteger(o.neighbors) || o.neighbors < 1 || o.neighbors > 1_000_000) {
       throw new CliError('E_CLI_BAD_VALUE', `--neighbors must be an integer from 1 to 1000000, got ${o.neighbors}`);
     }
+    const dataplane = o.dataplane;
+    if (dataplane !== 'ovs' && dataplane !== 'ebpf' && dataplane !== 'both')
+      throw new CliError('E_CLI_BAD_VALUE', `--dataplane must be ovs, ebpf or both, got '${dataplane}'`);
     const result = await runOvsBench({
       neighbors: o.neighbors,
+      dataplane,
       workers: o.workers,
       progress: o.json ? undefined : (line) => io.stderr(`ovs: ${line}\n`),
     });
