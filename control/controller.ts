@@ -23,6 +23,7 @@ import { AgentStreamOptions } from './southbound/agent-stream';
 import { HostSession, statusKey } from './southbound/host-session';
 import { decodeRegistration, NatsHostTransport } from './southbound/host-transport';
 import type { NatsLink } from './southbound/nats-link';
+import { VpcFanout } from './southbound/vpc-fanout';
 import { ControlStore, HostChange, HostResult } from './store/store';
 import { AGENT_MAX_MESSAGE_BYTES, validateContent, validateSize } from './northbound/validate';
 
@@ -62,11 +63,19 @@ export class Controller {
   /** Hosts this replica would get if their owner left (host -> agent address), kept connected. */
   private readonly standby = new Map<string, string>();
   private stopped = false;
+  /** With --nats: VPC-wide changes are published once per VPC (see vpc-fanout.ts). */
+  private readonly fanout: VpcFanout | null;
+  /** Host changes of the commits being delivered now, handed out together once the emitting turn ends. */
+  private batch: HostChange[] = [];
 
   constructor(private readonly opts: ControllerOptions) {
     this.store = opts.store;
     this.membership = opts.membership;
     this.channels = new AgentChannels(opts.streamOptions);
+    this.fanout =
+      opts.nats === undefined
+        ? null
+        : new VpcFanout(opts.nats, opts.store.cache, opts.streamOptions.replyTimeoutMs, opts.metrics);
     const m = opts.metrics;
     m.gauge('alcor_control_hosts_owned', 'Hosts this replica pushes to', () => this.sessions.size);
     m.gauge('alcor_control_hosts_known', 'Hosts with a registered agent', () => this.store.cache.agents.size);
@@ -228,7 +237,23 @@ export class Controller {
   }
 
   private onHostChange(change: HostChange): void {
-    this.sessions.get(change.host)?.enqueue(change);
+    if (this.fanout === null) {
+      this.sessions.get(change.host)?.enqueue(change);
+      return;
+    }
+    // A commit's changes are emitted in one turn: gathered, they show which hosts need the same change.
+    this.batch.push(change);
+    if (this.batch.length === 1) queueMicrotask(() => this.flushChanges());
+  }
+
+  private flushChanges(): void {
+    const changes = this.batch;
+    this.batch = [];
+    this.fanout?.dispatch(
+      changes,
+      (h) => this.sessions.get(h),
+      (h) => !this.stopped && owns(this.membership, h),
+    );
   }
 
   // ---- results -----------------------------------------------------------------------------------

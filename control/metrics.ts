@@ -143,6 +143,21 @@ export class ControlMetrics {
   readonly natsPublishFailures = this.registry.add(
     new Counter('alcor_control_nats_publish_failures_total', 'Goal-state messages JetStream did not acknowledge'),
   );
+  readonly natsPublishes = this.registry.add(
+    new Counter(
+      'alcor_control_nats_publishes_total',
+      'Goal-state messages JetStream stored (a host subject or a VPC subject; chunks of one message count once)',
+    ),
+  );
+  readonly natsVpcPublishes = this.registry.add(
+    new Counter(
+      'alcor_control_nats_vpc_publishes_total',
+      'Changes published once to a VPC subject for all the NATS hosts that need them (instead of one per host)',
+    ),
+  );
+  readonly natsVpcHosts = this.registry.add(
+    new Counter('alcor_control_nats_vpc_hosts_total', 'Host deliveries carried by VPC-subject publishes'),
+  );
   readonly natsFallbacks = this.registry.add(
     new Counter(
       'alcor_control_nats_fallbacks_total',

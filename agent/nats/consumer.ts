@@ -22,9 +22,12 @@ import {
   durableName,
   H_CHUNK,
   H_ERROR,
+  H_HOSTS,
   H_MSG_ID,
   H_SHA256,
+  H_VPCS,
   hostSubject,
+  listHas,
   parseChunkHeader,
   Reassembler,
   replySubject,
@@ -45,6 +48,11 @@ export interface NatsSouthboundOptions {
   readonly hostSubject?: boolean;
   /** How long JetStream waits for an ack before redelivering (a big goal state must fit in it). */
   readonly ackWaitMs?: number;
+  /**
+   * Resume the VPC consumers this host made before (listed from the stream at each connection; default
+   * true). The control service asks for them with H_VPCS; after a restart they are found again this way.
+   */
+  readonly resumeVpcs?: boolean;
 }
 
 /** Parses `--southbound nats://HOST:PORT[,...]`. */
@@ -74,6 +82,9 @@ export class NatsSouthbound {
   applied = 0;
   pending = 0;
   private running: Promise<void> | null = null;
+  private jsm: JetStreamManager | null = null;
+  /** Durable name -> its consume loop, on the current connection. */
+  private readonly consumers = new Map<string, Promise<void>>();
 
   constructor(
     private readonly opts: NatsSouthboundOptions,
@@ -115,7 +126,7 @@ export class NatsSouthbound {
     }
   }
 
-  /** One connection: make sure the durable consumer exists, then apply what it delivers, in order. */
+  /** One connection: the host's durable consumers, each applied as it delivers, until the connection ends. */
   private async session(): Promise<void> {
     const nc: NatsConnection = await connect({
       servers: [...this.opts.servers],
@@ -125,45 +136,112 @@ export class NatsSouthbound {
       reconnectTimeWait: 250,
     });
     this.nc = nc;
+    this.consumers.clear();
     try {
       const jsm = await jetstreamManager(nc, { timeout: 5000 });
-      const subjects: Array<[string, string]> = (this.opts.vpcs ?? []).map((v) => [
-        durableName(this.opts.hostIp, v),
-        vpcSubject(v),
-      ]);
+      this.jsm = jsm;
       if (this.opts.hostSubject !== false)
-        subjects.unshift([durableName(this.opts.hostIp), hostSubject(this.opts.hostIp)]);
-      // One durable consumer per subject (nats-server 2.9 filters a consumer on one subject); the applier's
-      // queue keeps the goal states of all of them in one order.
-      await Promise.all(subjects.map(([durable, subject]) => this.consume(nc, jsm, durable, subject)));
+        void this.startConsumer(nc, jsm, durableName(this.opts.hostIp), hostSubject(this.opts.hostIp), true).catch(
+          () => undefined,
+        );
+      for (const v of this.opts.vpcs ?? [])
+        void this.startConsumer(nc, jsm, durableName(this.opts.hostIp, v), vpcSubject(v), true).catch(() => undefined);
+      if (this.opts.resumeVpcs !== false) {
+        const mine = `${durableName(this.opts.hostIp)}_v_`;
+        for await (const ci of jsm.consumers.list(STREAM)) {
+          const subject = ci.config.filter_subject;
+          if (ci.name.startsWith(mine) && subject !== undefined)
+            void this.startConsumer(nc, jsm, ci.name, subject, false).catch(() => undefined);
+        }
+      }
+      await nc.closed();
     } finally {
       if (!nc.isClosed()) await nc.close().catch(() => undefined);
+      await Promise.all([...this.consumers.values()].map((p) => p.catch(() => undefined)));
+      this.consumers.clear();
+      this.jsm = null;
     }
   }
 
-  private async consume(nc: NatsConnection, jsm: JetStreamManager, durable: string, subject: string): Promise<void> {
-    await jsm.consumers.add(STREAM, {
-      durable_name: durable,
-      filter_subject: subject,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: (this.opts.ackWaitMs ?? 120_000) * 1e6,
-      max_ack_pending: 10_000,
+  /** Consumes `subject` through `durable` (made if missing) for the rest of the connection; once per durable. */
+  private startConsumer(
+    nc: NatsConnection,
+    jsm: JetStreamManager,
+    durable: string,
+    subject: string,
+    fromStart: boolean,
+  ): Promise<void> {
+    const had = this.consumers.get(durable);
+    if (had !== undefined) return had;
+    const ready = this.consume(nc, jsm, durable, subject, fromStart);
+    const done = ready.then((c) => c.loop);
+    this.consumers.set(durable, done);
+    // A consumer that fails ends the connection: the next one starts every consumer again.
+    done.catch((e: unknown) => {
+      if (!this.stopped) this.log('warn', 'nats southbound consumer failed', { durable, error: (e as Error).message });
+      void nc.close().catch(() => undefined);
     });
+    return ready.then(() => undefined);
+  }
+
+  /**
+   * Resolves once the consumer exists and is pulling, with the promise of its loop: a consumer asked for with
+   * H_VPCS starts at the next message (DeliverPolicy.New), made before the reply that tells the control
+   * service so, so it misses nothing the control service later publishes to that VPC for this host.
+   */
+  private async consume(
+    nc: NatsConnection,
+    jsm: JetStreamManager,
+    durable: string,
+    subject: string,
+    fromStart: boolean,
+  ): Promise<{ loop: Promise<void> }> {
+    const exists = await jsm.consumers.info(STREAM, durable).then(
+      () => true,
+      () => false,
+    );
+    if (!exists)
+      await jsm.consumers.add(STREAM, {
+        durable_name: durable,
+        filter_subject: subject,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: fromStart ? DeliverPolicy.All : DeliverPolicy.New,
+        ack_wait: (this.opts.ackWaitMs ?? 120_000) * 1e6,
+        max_ack_pending: 10_000,
+      });
     const consumer = await jetstream(nc).consumers.get(STREAM, durable);
     this.log('info', 'nats southbound consuming', { durable, subject });
     // Pull requests that live 5 s, not the client's 30 s: when the node serving one dies (a cluster member
     // killed), the missed heartbeats re-issue it elsewhere within seconds instead of half a minute.
     const msgs = await consumer.consume({ max_messages: 64, expires: PULL_EXPIRES_MS });
-    for await (const m of msgs) {
-      if (this.stopped) break;
-      this.pending = m.info.pending;
-      await this.onMessage(nc, m);
-    }
+    // Wrapped: an async function returning the loop's promise itself would only resolve when the loop ends.
+    const loop = (async (): Promise<void> => {
+      for await (const m of msgs) {
+        if (this.stopped) break;
+        this.pending = m.info.pending;
+        await this.onMessage(nc, m);
+      }
+    })();
+    return { loop };
+  }
+
+  /** Makes the consumers of the VPCs the control service asked for (H_VPCS) before the message's reply. */
+  private async ensureVpcs(nc: NatsConnection, list: string): Promise<void> {
+    const jsm = this.jsm;
+    if (jsm === null) throw new Error('no JetStream manager');
+    const vpcs = list.split(',').filter((v) => v !== '');
+    await Promise.all(
+      vpcs.map((v) => this.startConsumer(nc, jsm, durableName(this.opts.hostIp, v), vpcSubject(v), false)),
+    );
   }
 
   private async onMessage(nc: NatsConnection, m: JsMsg): Promise<void> {
     const id = m.headers?.get(H_MSG_ID) ?? `seq-${m.seq}`;
+    const forHosts = m.headers?.get(H_HOSTS) ?? '';
+    if (forHosts !== '' && !listHas(forHosts, this.opts.hostIp)) {
+      m.ack(); // a VPC-wide change another host needs, not this one
+      return;
+    }
     const chunk = parseChunkHeader(m.headers?.get(H_CHUNK));
     if (chunk === null) {
       this.refuse(nc, id, [m], 'bad chunk header');
@@ -181,6 +259,8 @@ export class NatsSouthbound {
     }
     let reply: GoalStateOperationReply;
     try {
+      const vpcs = held[0]?.headers?.get(H_VPCS) ?? '';
+      if (vpcs !== '') await this.ensureVpcs(nc, vpcs);
       reply = await this.applier.applyV2(
         { kind: 'raw', bytes: r.message },
         { rpc: 'PushGoalStatesStream', peer: 'nats', seq: ++this.seq, indexOnStream: 0 },

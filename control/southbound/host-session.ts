@@ -32,7 +32,8 @@ export interface SessionContext {
 }
 
 export class HostSession {
-  private readonly stream: HostTransport;
+  /** How this host is reached (its NATS transport is asked which VPC subjects its agent consumes). */
+  readonly stream: HostTransport;
   private pending: Array<Delta & { readonly origin: string }> = [];
   lastResult: HostResult | null = null;
 
@@ -67,10 +68,15 @@ export class HostSession {
     return this.pending.length;
   }
 
-  enqueue(change: HostChange): void {
+  /**
+   * A committed change for this host. `shared`: it already went out once for the whole VPC (its reply from
+   * this host's agent); otherwise it is sent to this host alone.
+   */
+  enqueue(change: HostChange, shared?: Promise<GoalStateOperationReply>): void {
     const delta = { version: change.version, keys: change.keys, deletes: change.deletes, origin: change.origin };
     this.pending.push(delta);
-    if (this.stream.connected()) this.sendDelta(delta);
+    if (shared !== undefined) this.track(delta, [...change.keys, ...change.deletes.keys()], Date.now(), shared);
+    else if (this.stream.connected()) this.sendDelta(delta);
   }
 
   /** Re-pushes the full state (agent restarted, or this replica just became the owner). */
@@ -101,8 +107,16 @@ export class HostSession {
   private sendDelta(delta: Delta & { readonly origin: string }): void {
     if (!this.ctx.mayPush(this.host)) return;
     const { keys, entries } = this.entriesFor(delta.keys, delta.deletes);
-    const started = Date.now();
-    this.stream.send(encodeHostGoalState(this.host, keys, entries)).then(
+    this.track(delta, keys, Date.now(), this.stream.send(encodeHostGoalState(this.host, keys, entries)));
+  }
+
+  private track(
+    delta: Delta & { readonly origin: string },
+    keys: readonly string[],
+    started: number,
+    sent: Promise<GoalStateOperationReply>,
+  ): void {
+    sent.then(
       (reply) => {
         if (!this.pending.includes(delta)) return; // already absorbed by a full push
         this.pending = this.pending.filter((d) => d.version > delta.version);

@@ -13,12 +13,14 @@ import {
   chunksOf,
   H_CHUNK,
   H_ERROR,
+  H_HOSTS,
   H_MSG_ID,
   H_SHA256,
   REPLY_PREFIX,
   sha256Hex,
   STREAM,
   STREAM_SUBJECTS,
+  subjectToken,
 } from '../../core/southbound/nats-wire';
 import type { Logger } from '../log';
 import type { ControlMetrics } from '../metrics';
@@ -187,22 +189,63 @@ export class NatsLink {
     subject: string,
     message: Uint8Array,
     replyTimeoutMs: number | null,
+    extra?: Readonly<Record<string, string>>,
   ): Promise<GoalStateOperationReply | null> {
-    const js = this.js;
-    if (!this.ready || js === null) throw new ControlError('STREAM_NOT_CONNECTED', 'NATS broker is not connected');
-    const id = `${this.prefix}.${++this.seq}`;
-    const reply =
-      replyTimeoutMs === null
-        ? null
-        : new Promise<GoalStateOperationReply>((resolve, reject) => {
-            const timer = setTimeout(() => {
-              this.waiters.delete(id);
-              reject(new ControlError('STREAM_BROKEN', `no reply through NATS within ${replyTimeoutMs} ms`));
-            }, replyTimeoutMs);
-            timer.unref();
-            this.waiters.set(id, { resolve, reject, timer });
-          });
-    reply?.catch(() => undefined);
+    const id = this.nextId();
+    const reply = replyTimeoutMs === null ? null : this.waitReply(id, replyTimeoutMs);
+    await this.publish(subject, id, message, extra, [id]);
+    return reply;
+  }
+
+  /**
+   * Publishes one message to a VPC's subject for `hosts` (all consumers of the subject get it; the others
+   * ack it unapplied). One publish, and a reply awaited from each of `hosts`: their promises by host.
+   */
+  sendShared(
+    subject: string,
+    message: Uint8Array,
+    hosts: readonly string[],
+    replyTimeoutMs: number,
+  ): Map<string, Promise<GoalStateOperationReply>> {
+    const id = this.nextId();
+    const out = new Map<string, Promise<GoalStateOperationReply>>();
+    const keys: string[] = [];
+    for (const h of hosts) {
+      const key = `${id} ${subjectToken(h)}`;
+      keys.push(key);
+      out.set(h, this.waitReply(key, replyTimeoutMs));
+    }
+    this.metrics.natsVpcPublishes.inc();
+    this.publish(subject, id, message, { [H_HOSTS]: hosts.join(',') }, keys).catch(() => undefined);
+    return out;
+  }
+
+  private nextId(): string {
+    if (!this.ready || this.js === null) throw new ControlError('STREAM_NOT_CONNECTED', 'NATS broker is not connected');
+    return `${this.prefix}.${++this.seq}`;
+  }
+
+  private waitReply(key: string, timeoutMs: number): Promise<GoalStateOperationReply> {
+    const p = new Promise<GoalStateOperationReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(key);
+        reject(new ControlError('STREAM_BROKEN', `no reply through NATS within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      this.waiters.set(key, { resolve, reject, timer });
+    });
+    p.catch(() => undefined);
+    return p;
+  }
+
+  private async publish(
+    subject: string,
+    id: string,
+    message: Uint8Array,
+    extra: Readonly<Record<string, string>> | undefined,
+    waiterKeys: readonly string[],
+  ): Promise<void> {
+    const js = this.js as JetStreamClient;
     const started = performance.now();
     try {
       const sha = sha256Hex(message);
@@ -211,15 +254,17 @@ export class NatsLink {
         h.set(H_MSG_ID, id);
         h.set(H_CHUNK, `${c.index}/${c.count}`);
         h.set(H_SHA256, sha);
+        if (extra !== undefined) for (const [k, v] of Object.entries(extra)) h.set(k, v);
         await js.publish(subject, c.data, { msgID: `${id}.${c.index}`, headers: h });
       }
     } catch (e: unknown) {
       this.metrics.natsPublishFailures.inc();
-      this.failWaiter(id, new ControlError('STREAM_BROKEN', `NATS publish failed: ${(e as Error).message}`));
-      throw new ControlError('STREAM_BROKEN', `NATS publish failed: ${(e as Error).message}`);
+      const err = new ControlError('STREAM_BROKEN', `NATS publish failed: ${(e as Error).message}`);
+      for (const k of waiterKeys) this.failWaiter(k, err);
+      throw err;
     }
+    this.metrics.natsPublishes.inc();
     this.metrics.natsPublishLatency.observe(performance.now() - started);
-    return reply;
   }
 
   private failWaiter(id: string, err: unknown): void {
@@ -233,9 +278,15 @@ export class NatsLink {
   private onReply(msg: Msg): void {
     const id = msg.headers?.get(H_MSG_ID);
     if (id === undefined) return;
-    const w = this.waiters.get(id);
+    // A host's own message is waited for by id; a VPC-wide one by id and replying host.
+    let key = id;
+    let w = this.waiters.get(key);
+    if (w === undefined) {
+      key = `${id} ${msg.subject.slice(REPLY_PREFIX.length)}`;
+      w = this.waiters.get(key);
+    }
     if (w === undefined) return; // a reply for another replica's message, or one that timed out
-    this.waiters.delete(id);
+    this.waiters.delete(key);
     clearTimeout(w.timer);
     const error = msg.headers?.get(H_ERROR) ?? '';
     if (error !== '') {

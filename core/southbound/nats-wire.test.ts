@@ -1,11 +1,19 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
-import { chunksOf, hostSubject, parseChunkHeader, Reassembler, sha256Hex, vpcSubject } from './nats-wire';
+import { chunksOf, hostSubject, listHas, parseChunkHeader, Reassembler, sha256Hex, vpcSubject } from './nats-wire';
 
 test('subjects: dots in a host IP become underscores', () => {
   assert.is(hostSubject('10.0.0.1'), 'alcor.gs.host.10_0_0_1');
   assert.is(vpcSubject(1001), 'alcor.gs.vpc.1001');
+});
+
+test('listHas: whole items only', () => {
+  assert.ok(listHas('10.0.0.1,10.0.0.12', '10.0.0.12'));
+  assert.ok(listHas('10.0.0.1,10.0.0.12', '10.0.0.1'));
+  assert.not.ok(listHas('10.0.0.12,110.0.0.1', '10.0.0.1'));
+  assert.not.ok(listHas('', '10.0.0.1'));
+  assert.not.ok(listHas('10.0.0.1', ''));
 });
 
 test('a message cut into chunks comes back identical, in any order and with redeliveries', () => {

@@ -17,6 +17,31 @@ export const H_CHUNK = 'Alcor-Chunk';
 export const H_SHA256 = 'Alcor-Sha256';
 /** Set on replies the agent could not apply (the message is refused, not retried). */
 export const H_ERROR = 'Alcor-Error';
+/**
+ * On a host-subject message: the VPCs (ids, comma-separated) whose subjects the agent must consume from now
+ * on. The agent makes those consumers before it replies, so once the control service has the reply every
+ * later publish to the VPC reaches the host.
+ */
+export const H_VPCS = 'Alcor-Vpcs';
+/**
+ * On a VPC-subject message: the hosts (IPs, comma-separated) that must apply it. Every other consumer of the
+ * VPC acks it without applying: a host that has left the VPC, or one owned by another control replica,
+ * which sends that host the change itself.
+ */
+export const H_HOSTS = 'Alcor-Hosts';
+
+/** Does the comma-separated `list` name `item`? (No split: the list of a VPC-wide change may be long.) */
+export function listHas(list: string, item: string): boolean {
+  if (item === '') return false;
+  let from = 0;
+  for (;;) {
+    const i = list.indexOf(item, from);
+    if (i < 0) return false;
+    const end = i + item.length;
+    if ((i === 0 || list.charCodeAt(i - 1) === 44) && (end === list.length || list.charCodeAt(end) === 44)) return true;
+    from = i + 1;
+  }
+}
 
 /** Room left in each chunk for the headers and the protocol line, below the server's max_payload. */
 export const CHUNK_HEADROOM = 4096;
