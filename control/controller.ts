@@ -376,7 +376,15 @@ export class Controller {
         for (const s of result.statuses) {
           const key = statusKey(s);
           if (key === null || !want.has(key)) continue;
-          out.push({ ...s, dataplaneProgrammingTime: 0, networkConfigurationTime: 0, stateElapseTime: 0 });
+          // The caller's own operation: a NATS agent that applied everything sends no statuses to echo it.
+          const operationType = gs.resources.get(key)?.operation ?? s.operationType;
+          out.push({
+            ...s,
+            operationType,
+            dataplaneProgrammingTime: 0,
+            networkConfigurationTime: 0,
+            stateElapseTime: 0,
+          });
         }
         return out;
       }),

@@ -4,11 +4,11 @@
 // Acknowledgement: a message's chunks are acked only after the applier resolved, i.e. after OVS confirmed
 // the bundle and the engine committed. A crash before that leaves them unacked, and JetStream redelivers
 // them to the durable consumer after the restart; applying a goal state twice is harmless (revisions).
-// The reply (GoalStateOperationReply) goes to alcor.gs.reply.<host> with the message id, for the control
-// service. A message the agent refuses (it will never apply) is terminated, not redelivered, and the reply
-// carries the reason in a header.
+// The reply goes to alcor.gs.reply.<host> as a small record with the message id (nats-wire.ts), for the
+// control service. A message the agent refuses (it will never apply) is terminated, not redelivered, and
+// the reply carries the reason.
 import { connect } from '@nats-io/transport-node';
-import { headers, type NatsConnection } from '@nats-io/nats-core';
+import type { NatsConnection } from '@nats-io/nats-core';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -17,19 +17,23 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { GoalStateOperationReply } from '../../proto';
+import { GoalStateOperationReply, OperationStatus } from '../../proto';
 import {
   durableName,
   H_CHUNK,
-  H_ERROR,
+  encodeReplyRecord,
   H_HOSTS,
   H_MSG_ID,
   H_SHA256,
   H_VPCS,
   hostSubject,
   listHas,
+  okReplyBody,
   parseChunkHeader,
   Reassembler,
+  REPLY_FULL,
+  REPLY_OK,
+  REPLY_REFUSED,
   replySubject,
   STREAM,
   vpcSubject,
@@ -277,17 +281,19 @@ export class NatsSouthbound {
     }
     for (const c of held) c.ack();
     this.applied++;
-    const h = headers();
-    h.set(H_MSG_ID, id);
-    nc.publish(replySubject(this.opts.hostIp), GoalStateOperationReply.encode(reply).finish(), { headers: h });
+    // All succeeded (the usual case): a 4-byte count instead of every status, which the control service
+    // rebuilds from the keys it sent.
+    const ok = reply.operationStatuses.every((st) => st.operationStatus === OperationStatus.SUCCESS);
+    const record = ok
+      ? encodeReplyRecord(REPLY_OK, id, okReplyBody(reply.operationStatuses.length))
+      : encodeReplyRecord(REPLY_FULL, id, GoalStateOperationReply.encode(reply).finish());
+    nc.publish(replySubject(this.opts.hostIp), record);
   }
 
   private refuse(nc: NatsConnection, id: string, msgs: readonly JsMsg[], reason: string): void {
     this.log('warn', 'nats goal state refused', { id, reason });
     for (const c of msgs) c.term(reason);
-    const h = headers();
-    h.set(H_MSG_ID, id);
-    h.set(H_ERROR, reason.replace(/[\r\n]/g, ' ').slice(0, 1000));
-    nc.publish(replySubject(this.opts.hostIp), new Uint8Array(0), { headers: h });
+    const why = Buffer.from(reason.replace(/[\r\n]/g, ' ').slice(0, 1000));
+    nc.publish(replySubject(this.opts.hostIp), encodeReplyRecord(REPLY_REFUSED, id.slice(0, 255), why));
   }
 }

@@ -10,6 +10,7 @@ import { HostChange, HostResult, StateCache } from '../store/store';
 import type { AgentChannels } from './agent-channels';
 import { AgentStream, AgentStreamOptions, isAgentRefusal } from './agent-stream';
 import type { HostTransport } from './host-transport';
+import { ALL_SUCCEEDED } from './nats-link';
 
 interface Delta {
   readonly version: number;
@@ -121,7 +122,7 @@ export class HostSession {
         if (!this.pending.includes(delta)) return; // already absorbed by a full push
         this.pending = this.pending.filter((d) => d.version > delta.version);
         this.ctx.onPushed(Date.now() - started, false);
-        this.report(delta.version, reply, delta.origin);
+        this.report(delta.version, reply, delta.origin, keys, delta.deletes);
       },
       (err: unknown) => {
         // Lost in transit: stays pending, the next connection's full push absorbs it. Refused: the
@@ -150,7 +151,7 @@ export class HostSession {
       (reply) => {
         this.pending = this.pending.filter((d) => d.version > version);
         this.ctx.onPushed(Date.now() - started, true);
-        this.report(version, reply, null);
+        this.report(version, reply, null, keys, deletes);
       },
       (err: unknown) => {
         if (!isAgentRefusal(err)) return;
@@ -185,19 +186,31 @@ export class HostSession {
     this.ctx.onResult(result, origin);
   }
 
-  private report(version: number, reply: GoalStateOperationReply, origin: string | null): void {
-    const result: HostResult = {
-      host: this.host,
-      version,
-      ok: true,
-      statuses: reply.operationStatuses.map((s) => ({
-        resourceId: s.resourceId,
-        resourceType: s.resourceType,
-        operationType: s.operationType,
-        operationStatus: s.operationStatus,
-      })),
-      atMs: Date.now(),
-    };
+  private report(
+    version: number,
+    reply: GoalStateOperationReply,
+    origin: string | null,
+    keys: readonly string[],
+    deletes: ReadonlyMap<string, Uint8Array>,
+  ): void {
+    const statuses =
+      reply === ALL_SUCCEEDED
+        ? keys.map((key) => {
+            const { kind, id } = parseResourceKey(key);
+            return {
+              resourceId: id,
+              resourceType: kind.type,
+              operationType: deletes.has(key) ? OperationType.DELETE : OperationType.INFO,
+              operationStatus: OperationStatus.SUCCESS,
+            };
+          })
+        : reply.operationStatuses.map((s) => ({
+            resourceId: s.resourceId,
+            resourceType: s.resourceType,
+            operationType: s.operationType,
+            operationStatus: s.operationStatus,
+          }));
+    const result: HostResult = { host: this.host, version, ok: true, statuses, atMs: Date.now() };
     this.lastResult = result;
     this.ctx.onResult(result, origin);
   }

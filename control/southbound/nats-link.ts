@@ -12,11 +12,13 @@ import { GoalStateOperationReply } from '../../proto';
 import {
   chunksOf,
   H_CHUNK,
-  H_ERROR,
   H_HOSTS,
   H_MSG_ID,
   H_SHA256,
+  REPLY_OK,
   REPLY_PREFIX,
+  REPLY_REFUSED,
+  replyRecordHead,
   sha256Hex,
   STREAM,
   STREAM_SUBJECTS,
@@ -38,10 +40,40 @@ export interface NatsLinkOptions {
 export const DEFAULT_NATS_MAX_AGE_S = 3600;
 export const DEFAULT_NATS_MAX_BYTES = 1024 * 1024 * 1024;
 
-interface Waiter {
+interface Settle {
   readonly resolve: (r: GoalStateOperationReply) => void;
   readonly reject: (e: unknown) => void;
+}
+
+interface Waiter extends Settle {
   readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * What a reply "every resource succeeded" resolves to: no statuses are sent or built per host; the host's
+ * session makes them from the keys it sent (host-session.ts), only when it reports them.
+ */
+export const ALL_SUCCEEDED: GoalStateOperationReply = Object.freeze({
+  formatVersion: 0,
+  operationStatuses: [],
+  messageTotalOperationTime: 0,
+});
+
+function settleReply(w: Settle, head: { kind: number; body: number }, data: Uint8Array): void {
+  if (head.kind === REPLY_OK) {
+    w.resolve(ALL_SUCCEEDED);
+    return;
+  }
+  const body = Buffer.from(data.buffer, data.byteOffset + head.body, data.length - head.body);
+  if (head.kind === REPLY_REFUSED) {
+    w.reject(new ControlError('AGENT_REFUSED', `agent refused the message: ${body.toString()}`));
+    return;
+  }
+  try {
+    w.resolve(GoalStateOperationReply.decode(body));
+  } catch (e: unknown) {
+    w.reject(new ControlError('STREAM_BROKEN', `unreadable reply: ${(e as Error).message}`));
+  }
 }
 
 /** Parses `nats://HOST:PORT[,nats://HOST:PORT...]`; throws a clear message on anything else. */
@@ -65,6 +97,8 @@ export class NatsLink {
   private closed = false;
   private seq = 0;
   private readonly waiters = new Map<string, Waiter>();
+  /** VPC-wide messages still waiting for replies: message id -> its hosts (subject tokens) still to answer. */
+  private readonly shared = new Map<string, { byHost: Map<string, Settle>; timer: NodeJS.Timeout }>();
   private readonly prefix = `c${process.pid.toString(36)}${Date.now().toString(36)}`;
 
   constructor(
@@ -199,7 +233,8 @@ export class NatsLink {
 
   /**
    * Publishes one message to a VPC's subject for `hosts` (all consumers of the subject get it; the others
-   * ack it unapplied). One publish, and a reply awaited from each of `hosts`: their promises by host.
+   * ack it unapplied). One publish, and a reply awaited from each of `hosts`: their promises by host, all
+   * under one timer (a VPC-wide change to a thousand hosts makes no thousand timers).
    */
   sendShared(
     subject: string,
@@ -209,14 +244,23 @@ export class NatsLink {
   ): Map<string, Promise<GoalStateOperationReply>> {
     const id = this.nextId();
     const out = new Map<string, Promise<GoalStateOperationReply>>();
-    const keys: string[] = [];
+    const byHost = new Map<string, Settle>();
     for (const h of hosts) {
-      const key = `${id} ${subjectToken(h)}`;
-      keys.push(key);
-      out.set(h, this.waitReply(key, replyTimeoutMs));
+      const p = new Promise<GoalStateOperationReply>((resolve, reject) =>
+        byHost.set(subjectToken(h), { resolve, reject }),
+      );
+      p.catch(() => undefined);
+      out.set(h, p);
     }
+    const timer = setTimeout(() => {
+      this.shared.delete(id);
+      const err = new ControlError('STREAM_BROKEN', `no reply through NATS within ${replyTimeoutMs} ms`);
+      for (const w of byHost.values()) w.reject(err);
+    }, replyTimeoutMs);
+    timer.unref();
+    this.shared.set(id, { byHost, timer });
     this.metrics.natsVpcPublishes.inc();
-    this.publish(subject, id, message, { [H_HOSTS]: hosts.join(',') }, keys).catch(() => undefined);
+    this.publish(subject, id, message, { [H_HOSTS]: hosts.join(',') }, [id]).catch(() => undefined);
     return out;
   }
 
@@ -268,6 +312,12 @@ export class NatsLink {
   }
 
   private failWaiter(id: string, err: unknown): void {
+    const g = this.shared.get(id);
+    if (g !== undefined) {
+      this.shared.delete(id);
+      clearTimeout(g.timer);
+      for (const w of g.byHost.values()) w.reject(err);
+    }
     const w = this.waiters.get(id);
     if (w === undefined) return;
     this.waiters.delete(id);
@@ -275,35 +325,33 @@ export class NatsLink {
     w.reject(err);
   }
 
+  /** One agent's reply record: settles the waiter of its message (a VPC-wide one: of its host). */
   private onReply(msg: Msg): void {
-    const id = msg.headers?.get(H_MSG_ID);
-    if (id === undefined) return;
-    // A host's own message is waited for by id; a VPC-wide one by id and replying host.
-    let key = id;
-    let w = this.waiters.get(key);
-    if (w === undefined) {
-      key = `${id} ${msg.subject.slice(REPLY_PREFIX.length)}`;
-      w = this.waiters.get(key);
+    const head = replyRecordHead(msg.data);
+    if (head === null) return;
+    let w: Settle | undefined = this.waiters.get(head.id);
+    if (w !== undefined) {
+      this.waiters.delete(head.id);
+      clearTimeout((w as Waiter).timer);
+    } else {
+      const g = this.shared.get(head.id);
+      const token = msg.subject.slice(REPLY_PREFIX.length);
+      w = g?.byHost.get(token);
+      if (g === undefined || w === undefined) return; // another replica's message, or one that timed out
+      g.byHost.delete(token);
+      if (g.byHost.size === 0) {
+        clearTimeout(g.timer);
+        this.shared.delete(head.id);
+      }
     }
-    if (w === undefined) return; // a reply for another replica's message, or one that timed out
-    this.waiters.delete(key);
-    clearTimeout(w.timer);
-    const error = msg.headers?.get(H_ERROR) ?? '';
-    if (error !== '') {
-      w.reject(new ControlError('AGENT_REFUSED', `agent refused the message: ${error}`));
-      return;
-    }
-    try {
-      w.resolve(GoalStateOperationReply.decode(msg.data));
-    } catch (e: unknown) {
-      w.reject(new ControlError('STREAM_BROKEN', `unreadable reply: ${(e as Error).message}`));
-    }
+    settleReply(w, head, msg.data);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.setReady(false);
-    for (const id of [...this.waiters.keys()]) this.failWaiter(id, new ControlError('STREAM_STOPPED', 'closed'));
+    for (const id of [...this.waiters.keys(), ...this.shared.keys()])
+      this.failWaiter(id, new ControlError('STREAM_STOPPED', 'closed'));
     await this.nc?.close().catch(() => undefined);
   }
 }

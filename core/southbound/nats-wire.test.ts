@@ -1,11 +1,33 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
-import { chunksOf, hostSubject, listHas, parseChunkHeader, Reassembler, sha256Hex, vpcSubject } from './nats-wire';
+import {
+  chunksOf,
+  encodeReplyRecord,
+  hostSubject,
+  listHas,
+  okReplyBody,
+  REPLY_OK,
+  replyRecordHead,
+  parseChunkHeader,
+  Reassembler,
+  sha256Hex,
+  vpcSubject,
+} from './nats-wire';
 
 test('subjects: dots in a host IP become underscores', () => {
   assert.is(hostSubject('10.0.0.1'), 'alcor.gs.host.10_0_0_1');
   assert.is(vpcSubject(1001), 'alcor.gs.vpc.1001');
+});
+
+test('a reply record gives back its kind, id and body; anything else is not one', () => {
+  const r = encodeReplyRecord(REPLY_OK, 'c1.42', okReplyBody(7));
+  const head = replyRecordHead(r);
+  assert.equal(head, { kind: REPLY_OK, id: 'c1.42', body: 7 });
+  assert.is(r.readUInt32BE(head?.body ?? 0), 7);
+  assert.is(replyRecordHead(Buffer.from([9, 0])), null);
+  assert.is(replyRecordHead(Buffer.from([1, 200, 65])), null);
+  assert.is(replyRecordHead(Buffer.alloc(0)), null);
 });
 
 test('listHas: whole items only', () => {

@@ -43,6 +43,42 @@ export function listHas(list: string, item: string): boolean {
   }
 }
 
+/**
+ * An agent's reply (on alcor.gs.reply.<host>) is one small binary record without NATS headers, so the
+ * control service, which reads one per host for a VPC-wide change, spends little on each:
+ * [kind u8][id length u8][id latin1][body]. REPLY_OK: every resource succeeded, body = u32 BE count;
+ * REPLY_FULL: body = the GoalStateOperationReply; REPLY_REFUSED: body = the reason (utf-8), not retried.
+ */
+export const REPLY_OK = 1;
+export const REPLY_FULL = 2;
+export const REPLY_REFUSED = 3;
+
+export function encodeReplyRecord(kind: number, id: string, body: Uint8Array): Buffer {
+  const idLen = Buffer.byteLength(id, 'latin1');
+  if (idLen > 255) throw new Error(`message id too long for a reply: ${idLen} bytes`);
+  const out = Buffer.allocUnsafe(2 + idLen + body.length);
+  out[0] = kind;
+  out[1] = idLen;
+  out.write(id, 2, 'latin1');
+  out.set(body, 2 + idLen);
+  return out;
+}
+
+export function okReplyBody(count: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(count >>> 0, 0);
+  return b;
+}
+
+/** Kind, message id and where the body starts; null for anything that is not a reply record. */
+export function replyRecordHead(data: Uint8Array): { kind: number; id: string; body: number } | null {
+  if (data.length < 2) return null;
+  const kind = data[0] as number;
+  const body = 2 + (data[1] as number);
+  if (kind < REPLY_OK || kind > REPLY_REFUSED || body > data.length) return null;
+  return { kind, id: Buffer.from(data.buffer, data.byteOffset + 2, body - 2).toString('latin1'), body };
+}
+
 /** Room left in each chunk for the headers and the protocol line, below the server's max_payload. */
 export const CHUNK_HEADROOM = 4096;
 
