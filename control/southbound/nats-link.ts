@@ -15,6 +15,7 @@ import {
   H_HOSTS,
   H_MSG_ID,
   H_SHA256,
+  HOST_PREFIX,
   REPLY_OK,
   REPLY_PREFIX,
   REPLY_REFUSED,
@@ -228,6 +229,7 @@ export class NatsLink {
     const id = this.nextId();
     const reply = replyTimeoutMs === null ? null : this.waitReply(id, replyTimeoutMs);
     await this.publish(subject, id, message, extra, [id]);
+    if (subject.startsWith(HOST_PREFIX)) this.metrics.natsHostLag.sent(subject.slice(HOST_PREFIX.length));
     return reply;
   }
 
@@ -245,10 +247,11 @@ export class NatsLink {
     const id = this.nextId();
     const out = new Map<string, Promise<GoalStateOperationReply>>();
     const byHost = new Map<string, Settle>();
+    const lag = this.metrics.natsHostLag;
     for (const h of hosts) {
-      const p = new Promise<GoalStateOperationReply>((resolve, reject) =>
-        byHost.set(subjectToken(h), { resolve, reject }),
-      );
+      const token = subjectToken(h);
+      lag.sent(token);
+      const p = new Promise<GoalStateOperationReply>((resolve, reject) => byHost.set(token, { resolve, reject }));
       p.catch(() => undefined);
       out.set(h, p);
     }
@@ -344,6 +347,7 @@ export class NatsLink {
         this.shared.delete(head.id);
       }
     }
+    this.metrics.natsHostLag.answered(msg.subject.slice(REPLY_PREFIX.length));
     settleReply(w, head, msg.data);
   }
 

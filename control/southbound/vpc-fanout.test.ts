@@ -107,6 +107,12 @@ if (requirePrereqs(['nats'])) {
           'each NATS agent applied it',
         );
       assert.ok(grpcAgent.applied.has('neighbor/nbr-2'), 'the gRPC host got its own push');
+      // Every NATS host answered every message sent to it: no lag on /metrics.
+      const text = ctl.metrics.registry.render();
+      for (const h of natsHosts) {
+        assert.match(text, `alcor_control_nats_host_lag{host="${h}"} 0`);
+        assert.ok(ctl.metrics.natsHostLag.lag(h.replace(/\./g, '_')) === 0);
+      }
 
       // A change for some of the VPC's hosts only: the others ack it unapplied (the hosts header).
       const some = natsHosts.slice(0, 3);
