@@ -166,7 +166,9 @@ export const RUN_OPTIONS = [
     type: 'string',
     env: 'ALCOR_CONTROL_NATS',
     metavar: 'nats://HOST:PORT[,...]',
-    help: 'NATS JetStream servers for hosts registered with transport "nats" (docs/southbound.md)',
+    help:
+      'NATS JetStream servers for hosts registered with transport "nats"; a neighbor change many of them ' +
+      'need is published once to its VPC subject (docs/southbound.md)',
   },
   {
     name: 'nats-replicas',

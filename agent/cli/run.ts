@@ -100,7 +100,9 @@ const OPTIONS = [
     name: 'southbound',
     type: 'string',
     metavar: 'nats://HOST:PORT[,...]',
-    help: 'also take goal states from NATS JetStream (durable consumer on alcor.gs.host.<--tunnel-ip>); needs --tunnel-ip',
+    help:
+      'also take goal states from NATS JetStream (durable consumer on alcor.gs.host.<--tunnel-ip>, and on ' +
+      'alcor.gs.vpc.<vpc> for the VPCs the control service asks for); needs --tunnel-ip',
   },
   ...TLS_SERVER_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
@@ -272,11 +274,11 @@ export const command: SubcommandModule = {
   help: {
     usage: 'alcor-agent run [options]',
     description:
-      'Runs the host agent: ensures the bridge and the VXLAN port, converges the installed flows without\n' +
-      'flushing them, then serves goal states over gRPC and programs OVS with one atomic bundle each.\n' +
-      'Logs are JSON lines on standard output; one says "agent ready". SIGTERM/SIGINT stop it and leave\n' +
-      'the flows installed. With --tls-cert/--tls-key the gRPC server speaks only TLS; --tls-ca also\n' +
-      'requires client certificates signed by that CA. SIGHUP, or any change to the TLS files, re-reads\n' +
+      'Runs the host agent: ensures the bridge and the VXLAN port, converges the installed flows without' +
+      'flushing them, then serves goal states over gRPC and programs OVS with one atomic bundle each.' +
+      'Logs are JSON lines on standard output; one says "agent ready". SIGTERM/SIGINT stop it and leave' +
+      'the flows installed. With --tls-cert/--tls-key the gRPC server speaks only TLS; --tls-ca also' +
+      'requires client certificates signed by that CA. SIGHUP, or any change to the TLS files, re-reads' +
       'them (new connections get the new certificate; flows and open connections stay).',
     options: OPTIONS,
   },
