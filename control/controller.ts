@@ -24,6 +24,7 @@ import { HostSession, statusKey } from './southbound/host-session';
 import { decodeRegistration, NatsHostTransport } from './southbound/host-transport';
 import type { NatsLink } from './southbound/nats-link';
 import { VpcFanout } from './southbound/vpc-fanout';
+import { subjectToken } from '../core/southbound/nats-wire';
 import { ControlStore, HostChange, HostResult } from './store/store';
 import { AGENT_MAX_MESSAGE_BYTES, validateContent, validateSize } from './northbound/validate';
 
@@ -114,6 +115,7 @@ export class Controller {
     ev.on('result', (r) => this.onResult(r));
     ev.on('repush', (host) => this.sessions.get(host)?.repush());
     this.membership.events.on('change', () => this.reconcile());
+    this.opts.nats?.events.on('resync', (token) => this.resync(token));
     this.reconcile();
   }
 
@@ -233,6 +235,17 @@ export class Controller {
     else {
       this.standby.set(host, want);
       this.channels.setStandby(want, true);
+    }
+  }
+
+  /** A NATS host's agent lost messages the stream dropped: its owner pushes its full state. */
+  private resync(token: string): void {
+    for (const [host, s] of this.sessions) {
+      if (subjectToken(host) !== token) continue;
+      this.opts.metrics.natsResyncs.inc();
+      this.opts.log.warn('NATS messages expired before the host consumed them: pushing its full state', { host });
+      s.repush();
+      return;
     }
   }
 

@@ -201,6 +201,12 @@ export class ControlMetrics {
     new Counter('alcor_control_nats_vpc_hosts_total', 'Host deliveries carried by VPC-subject publishes'),
   );
   readonly natsHostLag = this.registry.add(new NatsHostLag());
+  readonly natsResyncs = this.registry.add(
+    new Counter(
+      'alcor_control_nats_resyncs_total',
+      "Full states pushed because a host's agent found messages expired from the stream before it consumed them",
+    ),
+  );
   readonly natsFallbacks = this.registry.add(
     new Counter(
       'alcor_control_nats_fallbacks_total',

@@ -25,6 +25,7 @@ import {
   H_HOSTS,
   H_MSG_ID,
   H_SHA256,
+  H_SEQ,
   H_VPCS,
   hostSubject,
   listHas,
@@ -34,7 +35,10 @@ import {
   REPLY_FULL,
   REPLY_OK,
   REPLY_REFUSED,
+  REPLY_RESYNC,
   replySubject,
+  seqBefore,
+  seqGap,
   STREAM,
   vpcSubject,
 } from '../../core/southbound/nats-wire';
@@ -88,7 +92,10 @@ export class NatsSouthbound {
   private running: Promise<void> | null = null;
   private jsm: JetStreamManager | null = null;
   /** Durable name -> its consume loop, on the current connection. */
-  private readonly consumers = new Map<string, Promise<void>>();
+  private readonly consumers = new Map<string, { ready: Promise<void>; loop: Promise<void> }>();
+  /** The last H_SEQ applied from this host's subject, and how many gaps were reported. */
+  private lastSeq: string | null = null;
+  resyncs = 0;
 
   constructor(
     private readonly opts: NatsSouthboundOptions,
@@ -96,7 +103,9 @@ export class NatsSouthbound {
     private readonly log: Log,
   ) {}
 
+  /** Starts consuming; after stop() it may start again (what it applied last is kept: see checkSeq). */
   start(): void {
+    this.stopped = false;
     this.running = this.loop();
   }
 
@@ -109,6 +118,9 @@ export class NatsSouthbound {
       "# HELP alcor_agent_nats_pending Messages in this host's durable consumers not yet delivered (its lag)",
       '# TYPE alcor_agent_nats_pending gauge',
       `alcor_agent_nats_pending ${this.pending}`,
+      '# HELP alcor_agent_nats_resyncs_total Times messages had expired before this host consumed them (full state asked for)',
+      '# TYPE alcor_agent_nats_resyncs_total counter',
+      `alcor_agent_nats_resyncs_total ${this.resyncs}`,
       '',
     ].join('\n');
   }
@@ -161,7 +173,7 @@ export class NatsSouthbound {
       await nc.closed();
     } finally {
       if (!nc.isClosed()) await nc.close().catch(() => undefined);
-      await Promise.all([...this.consumers.values()].map((p) => p.catch(() => undefined)));
+      await Promise.all([...this.consumers.values()].map((c) => c.loop.catch(() => undefined)));
       this.consumers.clear();
       this.jsm = null;
     }
@@ -176,16 +188,16 @@ export class NatsSouthbound {
     fromStart: boolean,
   ): Promise<void> {
     const had = this.consumers.get(durable);
-    if (had !== undefined) return had;
+    if (had !== undefined) return had.ready; // not its loop: that only ends with the connection
     const ready = this.consume(nc, jsm, durable, subject, fromStart);
     const done = ready.then((c) => c.loop);
-    this.consumers.set(durable, done);
+    this.consumers.set(durable, { ready: ready.then(() => undefined), loop: done });
     // A consumer that fails ends the connection: the next one starts every consumer again.
     done.catch((e: unknown) => {
       if (!this.stopped) this.log('warn', 'nats southbound consumer failed', { durable, error: (e as Error).message });
       void nc.close().catch(() => undefined);
     });
-    return ready.then(() => undefined);
+    return (this.consumers.get(durable) as { ready: Promise<void> }).ready;
   }
 
   /**
@@ -261,6 +273,7 @@ export class NatsSouthbound {
       this.refuse(nc, id, held, r.reason);
       return;
     }
+    this.checkSeq(nc, id, held[0]?.headers?.get(H_SEQ) ?? '');
     let reply: GoalStateOperationReply;
     try {
       const vpcs = held[0]?.headers?.get(H_VPCS) ?? '';
@@ -288,6 +301,24 @@ export class NatsSouthbound {
       ? encodeReplyRecord(REPLY_OK, id, okReplyBody(reply.operationStatuses.length))
       : encodeReplyRecord(REPLY_FULL, id, GoalStateOperationReply.encode(reply).finish());
     nc.publish(replySubject(this.opts.hostIp), record);
+  }
+
+  /**
+   * Messages of this host's subject are numbered by their sender (H_SEQ). A jump means the stream dropped
+   * some (its max age or size) before this agent consumed them: it asks the control service for its full
+   * state, which also carries whatever the lost messages deleted.
+   */
+  private checkSeq(nc: NatsConnection, id: string, seq: string): void {
+    if (seq === '') return;
+    if (seqGap(this.lastSeq, seq)) {
+      this.resyncs++;
+      this.log('warn', 'nats southbound: messages expired before this host consumed them; asking for its full state', {
+        last: this.lastSeq,
+        next: seq,
+      });
+      nc.publish(replySubject(this.opts.hostIp), encodeReplyRecord(REPLY_RESYNC, id.slice(0, 255), new Uint8Array(0)));
+    }
+    if (this.lastSeq === null || !seqBefore(seq, this.lastSeq)) this.lastSeq = seq;
   }
 
   private refuse(nc: NatsConnection, id: string, msgs: readonly JsMsg[], reason: string): void {

@@ -19,7 +19,9 @@ import {
   REPLY_OK,
   REPLY_PREFIX,
   REPLY_REFUSED,
+  REPLY_RESYNC,
   replyRecordHead,
+  H_SEQ,
   sha256Hex,
   STREAM,
   STREAM_SUBJECTS,
@@ -35,6 +37,8 @@ export interface NatsLinkOptions {
   readonly replicas?: number;
   readonly maxAgeS?: number;
   readonly maxBytes?: number;
+  /** Messages the stream keeps at most (default: no limit besides age and bytes; tests make it tiny). */
+  readonly maxMsgs?: number;
   readonly publishTimeoutMs?: number;
 }
 
@@ -91,7 +95,10 @@ export function parseNatsServers(text: string): string[] {
 }
 
 export class NatsLink {
-  readonly events = new EventEmitter<{ up: []; down: [] }>();
+  /** resync: a host's agent (by subject token) lost messages and asks for its full state. */
+  readonly events = new EventEmitter<{ up: []; down: []; resync: [token: string] }>();
+  /** Messages published to each host's subject by this process (H_SEQ). */
+  private readonly hostSeq = new Map<string, number>();
   private nc: NatsConnection | null = null;
   private js: JetStreamClient | null = null;
   private ready = false;
@@ -184,6 +191,7 @@ export class NatsLink {
       subjects: STREAM_SUBJECTS,
       max_age: (this.opts.maxAgeS ?? DEFAULT_NATS_MAX_AGE_S) * 1e9,
       max_bytes: this.opts.maxBytes ?? DEFAULT_NATS_MAX_BYTES,
+      max_msgs: this.opts.maxMsgs ?? -1,
       num_replicas: this.opts.replicas ?? Math.min(3, this.opts.servers.length),
     };
     for (let attempt = 0; !this.closed && !nc.isClosed(); attempt++) {
@@ -228,8 +236,17 @@ export class NatsLink {
   ): Promise<GoalStateOperationReply | null> {
     const id = this.nextId();
     const reply = replyTimeoutMs === null ? null : this.waitReply(id, replyTimeoutMs);
-    await this.publish(subject, id, message, extra, [id]);
-    if (subject.startsWith(HOST_PREFIX)) this.metrics.natsHostLag.sent(subject.slice(HOST_PREFIX.length));
+    let headers = extra;
+    const token = subject.startsWith(HOST_PREFIX) ? subject.slice(HOST_PREFIX.length) : null;
+    if (token !== null) {
+      // Counted when asked for, so the numbers follow the publish order; a failed publish leaves a gap
+      // the agent reports, which only costs a full push.
+      const n = (this.hostSeq.get(token) ?? 0) + 1;
+      this.hostSeq.set(token, n);
+      headers = { ...extra, [H_SEQ]: `${this.prefix}.${n}` };
+    }
+    await this.publish(subject, id, message, headers, [id]);
+    if (token !== null) this.metrics.natsHostLag.sent(token);
     return reply;
   }
 
@@ -332,6 +349,10 @@ export class NatsLink {
   private onReply(msg: Msg): void {
     const head = replyRecordHead(msg.data);
     if (head === null) return;
+    if (head.kind === REPLY_RESYNC) {
+      this.events.emit('resync', msg.subject.slice(REPLY_PREFIX.length));
+      return;
+    }
     let w: Settle | undefined = this.waiters.get(head.id);
     if (w !== undefined) {
       this.waiters.delete(head.id);

@@ -29,7 +29,7 @@ import { startControl, type ControlHandle } from '../server';
 
 const NATS_HOSTS = 6;
 const VPC = 'vpc-fan';
-const quiet = (...a: unknown[]): void => void (process.env.DEBUG_FAN ? console.error(...a) : undefined);
+const quiet = (): void => undefined;
 
 /** Records every goal state (its neighbor ids) and answers SUCCESS for each resource, as an agent would. */
 function recordingApplier(got: string[][]): GoalStateApplier {
@@ -38,7 +38,6 @@ function recordingApplier(got: string[][]): GoalStateApplier {
     applyV2: async (req) => {
       const gs = parseGoalStateV2(req.kind === 'raw' ? req.bytes : new Uint8Array());
       got.push([...gs.resources.keys()]);
-      quiet('applied', got.length, [...gs.resources.keys()].join(','));
       return GoalStateOperationReply.fromPartial({
         formatVersion: 102,
         operationStatuses: [...gs.resources.values()].map(successStatus),

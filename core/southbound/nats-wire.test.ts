@@ -9,6 +9,7 @@ import {
   okReplyBody,
   REPLY_OK,
   replyRecordHead,
+  seqGap,
   parseChunkHeader,
   Reassembler,
   sha256Hex,
@@ -28,6 +29,14 @@ test('a reply record gives back its kind, id and body; anything else is not one'
   assert.is(replyRecordHead(Buffer.from([9, 0])), null);
   assert.is(replyRecordHead(Buffer.from([1, 200, 65])), null);
   assert.is(replyRecordHead(Buffer.alloc(0)), null);
+});
+
+test('seqGap: a jump from the same sender only', () => {
+  assert.not.ok(seqGap(null, 'c1.5'));
+  assert.not.ok(seqGap('c1.4', 'c1.5'));
+  assert.ok(seqGap('c1.4', 'c1.7'));
+  assert.not.ok(seqGap('c1.4', 'c2.9'), 'a new control process starts its own count');
+  assert.not.ok(seqGap('c1.9', 'c1.3'), 'a redelivery is no gap');
 });
 
 test('listHas: whole items only', () => {

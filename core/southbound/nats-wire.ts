@@ -52,6 +52,31 @@ export function listHas(list: string, item: string): boolean {
 export const REPLY_OK = 1;
 export const REPLY_FULL = 2;
 export const REPLY_REFUSED = 3;
+/** Not a reply but a request: this host's agent missed messages (see H_SEQ) and needs its full state. */
+export const REPLY_RESYNC = 4;
+
+/**
+ * On a host-subject message: `<sender>.<n>`, n counting the messages one control process published to the
+ * host. An agent that sees n jump (same sender) lost messages the stream dropped (max age or size) before
+ * it consumed them, and asks for its full state (REPLY_RESYNC).
+ */
+export const H_SEQ = 'Alcor-Seq';
+
+/** Is `a` an earlier message than `b` of the same sender (a redelivery)? */
+export function seqBefore(a: string, b: string): boolean {
+  const i = a.lastIndexOf('.');
+  const j = b.lastIndexOf('.');
+  return i >= 0 && j >= 0 && a.slice(0, i) === b.slice(0, j) && Number(a.slice(i + 1)) < Number(b.slice(j + 1));
+}
+
+/** A gap between the last `<sender>.<n>` seen and `next`: messages in between never arrived. */
+export function seqGap(last: string | null, next: string): boolean {
+  if (last === null) return false;
+  const a = last.lastIndexOf('.');
+  const b = next.lastIndexOf('.');
+  if (a < 0 || b < 0 || last.slice(0, a) !== next.slice(0, b)) return false; // another sender: no reference
+  return Number(next.slice(b + 1)) > Number(last.slice(a + 1)) + 1;
+}
 
 export function encodeReplyRecord(kind: number, id: string, body: Uint8Array): Buffer {
   const idLen = Buffer.byteLength(id, 'latin1');
@@ -75,7 +100,7 @@ export function replyRecordHead(data: Uint8Array): { kind: number; id: string; b
   if (data.length < 2) return null;
   const kind = data[0] as number;
   const body = 2 + (data[1] as number);
-  if (kind < REPLY_OK || kind > REPLY_REFUSED || body > data.length) return null;
+  if (kind < REPLY_OK || kind > REPLY_RESYNC || body > data.length) return null;
   return { kind, id: Buffer.from(data.buffer, data.byteOffset + 2, body - 2).toString('latin1'), body };
 }
 
