@@ -7,7 +7,9 @@
 // The reply goes to alcor.gs.reply.<host> as a small record with the message id (nats-wire.ts), for the
 // control service. A message the agent refuses (it will never apply) is terminated, not redelivered, and
 // the reply carries the reason.
+import * as fs from 'node:fs';
 import { connect } from '@nats-io/transport-node';
+import { natsConnectError, natsConnectOptions, type NatsSecurity } from '../../core/southbound/nats-security';
 import type { NatsConnection } from '@nats-io/nats-core';
 import {
   AckPolicy,
@@ -48,6 +50,8 @@ type Log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Re
 
 export interface NatsSouthboundOptions {
   readonly servers: readonly string[];
+  /** TLS and credentials (--southbound-ca ...). */
+  readonly security?: NatsSecurity;
   /** This host's IP as the control service knows it (its subject). */
   readonly hostIp: string;
   /** VPCs this host holds: their subjects (changes every host of the VPC needs) are consumed too. */
@@ -136,7 +140,8 @@ export class NatsSouthbound {
       try {
         await this.session();
       } catch (e: unknown) {
-        if (!this.stopped) this.log('warn', 'nats southbound: retrying', { error: (e as Error).message });
+        if (!this.stopped)
+          this.log('warn', 'nats southbound: retrying', { error: natsConnectError(e, this.opts.security) });
       }
       if (!this.stopped) await new Promise((r) => setTimeout(r, 500));
     }
@@ -150,6 +155,7 @@ export class NatsSouthbound {
       reconnect: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
+      ...natsConnectOptions(this.opts.security, (f) => fs.readFileSync(f)),
     });
     this.nc = nc;
     this.consumers.clear();

@@ -5,6 +5,8 @@
 // only makes `up()` false, and the hosts that also have a gRPC agent address are pushed over gRPC meanwhile
 // (nats-host.ts). Every (re)connection re-declares the stream, so a wiped broker gets it back.
 import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import { natsConnectError, natsConnectOptions, type NatsSecurity } from '../../core/southbound/nats-security';
 import { connect } from '@nats-io/transport-node';
 import { headers, type Msg, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type JetStreamClient, type StreamConfig } from '@nats-io/jetstream';
@@ -40,6 +42,8 @@ export interface NatsLinkOptions {
   /** Messages the stream keeps at most (default: no limit besides age and bytes; tests make it tiny). */
   readonly maxMsgs?: number;
   readonly publishTimeoutMs?: number;
+  /** TLS and credentials (--nats-ca, --nats-cert, --nats-key, --nats-creds, --nats-user, --nats-token). */
+  readonly security?: NatsSecurity;
 }
 
 export const DEFAULT_NATS_MAX_AGE_S = 3600;
@@ -102,6 +106,8 @@ export class NatsLink {
   private nc: NatsConnection | null = null;
   private js: JetStreamClient | null = null;
   private ready = false;
+  /** Why the last connection attempt failed ('' once connected). */
+  private failure = '';
   private closed = false;
   private seq = 0;
   private readonly waiters = new Map<string, Waiter>();
@@ -121,6 +127,10 @@ export class NatsLink {
 
   up(): boolean {
     return this.ready;
+  }
+
+  lastError(): string {
+    return this.failure;
   }
 
   /** Connects in the background (retrying for ever); resolves at once. */
@@ -154,12 +164,14 @@ export class NatsLink {
           maxReconnectAttempts: -1,
           reconnectTimeWait: 250,
           waitOnFirstConnect: false,
+          ...natsConnectOptions(this.opts.security, (f) => fs.readFileSync(f)),
         });
         if (this.closed) {
           await nc.close();
           return;
         }
         this.nc = nc;
+        this.failure = '';
         this.js = jetstream(nc, { timeout: this.opts.publishTimeoutMs ?? 10000 });
         nc.subscribe(`${REPLY_PREFIX}>`, {
           callback: (err: Error | null, msg: Msg) => {
@@ -171,7 +183,10 @@ export class NatsLink {
         await nc.closed();
         this.setReady(false);
       } catch (e: unknown) {
-        this.log.debug('nats connect failed', { error: (e as Error).message });
+        // Said once per distinct reason: a wrong CA or password is an operator's to fix, not a blip.
+        const reason = natsConnectError(e, this.opts.security);
+        if (reason !== this.failure) this.log.warn('cannot connect to NATS', { error: reason });
+        this.failure = reason;
       }
       if (!this.closed) await new Promise((r) => setTimeout(r, 500));
     }
