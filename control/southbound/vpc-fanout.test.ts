@@ -132,5 +132,53 @@ if (requirePrereqs(['nats'])) {
     }
   });
 
+  test('resource API: a port added to a VPC reaches the other NATS hosts as one VPC publish', async () => {
+    const server = await NatsServer.start();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-fanout-api-'));
+    const hosts = Array.from({ length: 4 }, (_, i) => hostIp(i));
+    const got = hosts.map((): string[][] => []);
+    const agents = hosts.map(
+      (h, i) => new NatsSouthbound({ servers: [server.url], hostIp: h }, recordingApplier(got[i] as string[][]), quiet),
+    );
+    let ctl: ControlHandle | undefined;
+    try {
+      ctl = await startControl(
+        embeddedConfig(dir, { nats: { servers: [server.url] }, agents: new Map(hosts.map((h) => [h, 'nats'])) }),
+        createLogger('error', 'test', quiet),
+      );
+      for (const a of agents) a.start();
+      const base = `http://127.0.0.1:${ctl.httpPort}`;
+      const post = async (p: string, body: unknown): Promise<number> => {
+        const res = await fetch(`${base}${p}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        await res.text();
+        return res.status;
+      };
+      assert.is(await post('/v1/vpcs', { id: 'v1', cidr: '10.1.0.0/16' }), 201);
+      assert.is(await post('/v1/subnets', { id: 's1', vpc: 'v1', cidr: '10.1.1.0/24' }), 201);
+      // One port per host, one at a time: each host's neighbors of v1 come as neighbor-only changes, the
+      // first of which asks its agent to consume v1's subject.
+      for (const [i, h] of hosts.entries())
+        assert.is(await post('/v1/ports?wait=true', { id: `p${i}`, subnet: 's1', host: h }), 201);
+      const before = ctl.metrics.natsVpcPublishes.get();
+      assert.is(await post('/v1/ports?wait=true', { id: 'pnew', subnet: 's1', host: hosts[0] }), 201);
+      assert.is(ctl.metrics.natsVpcPublishes.get() - before, 1, 'the other three hosts: one publish');
+      assert.is(ctl.metrics.natsVpcHosts.get() >= 3, true);
+      for (const i of [1, 2, 3])
+        assert.ok(
+          (got[i] as string[][]).some((keys) => keys.includes('neighbor/pnew')),
+          `host ${i} applied the new neighbor`,
+        );
+    } finally {
+      for (const a of agents) await a.stop();
+      await ctl?.stop();
+      await server.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test.run();
 }
