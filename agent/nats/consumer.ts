@@ -38,6 +38,7 @@ import {
   REPLY_OK,
   REPLY_REFUSED,
   REPLY_RESYNC,
+  ackSubject,
   replySubject,
   seqBefore,
   seqGap,
@@ -303,6 +304,10 @@ export class NatsSouthbound {
     // All succeeded (the usual case): a 4-byte count instead of every status, which the control service
     // rebuilds from the keys it sent.
     const ok = reply.operationStatuses.every((st) => st.operationStatus === OperationStatus.SUCCESS);
+    if (ok && forHosts !== '') {
+      nc.publish(ackSubject(id, this.opts.hostIp)); // counted by the control service in one request
+      return;
+    }
     const record = ok
       ? encodeReplyRecord(REPLY_OK, id, okReplyBody(reply.operationStatuses.length))
       : encodeReplyRecord(REPLY_FULL, id, GoalStateOperationReply.encode(reply).finish());

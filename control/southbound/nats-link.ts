@@ -9,9 +9,18 @@ import * as fs from 'node:fs';
 import { natsConnectError, natsConnectOptions, type NatsSecurity } from '../../core/southbound/nats-security';
 import { connect } from '@nats-io/transport-node';
 import { headers, type Msg, type NatsConnection } from '@nats-io/nats-core';
-import { jetstream, jetstreamManager, type JetStreamClient, type StreamConfig } from '@nats-io/jetstream';
+import {
+  jetstream,
+  jetstreamManager,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
 import { GoalStateOperationReply } from '../../proto';
 import {
+  ACK_PREFIX,
+  ACK_STREAM,
   chunksOf,
   H_CHUNK,
   H_HOSTS,
@@ -48,6 +57,9 @@ export interface NatsLinkOptions {
 
 export const DEFAULT_NATS_MAX_AGE_S = 3600;
 export const DEFAULT_NATS_MAX_BYTES = 1024 * 1024 * 1024;
+/** How often the acks of a VPC-wide message are counted, and how long the broker keeps them. */
+const ACK_POLL_MS = 10;
+const ACK_MAX_AGE_S = 60;
 
 interface Settle {
   readonly resolve: (r: GoalStateOperationReply) => void;
@@ -106,6 +118,7 @@ export class NatsLink {
   private nc: NatsConnection | null = null;
   private js: JetStreamClient | null = null;
   private ready = false;
+  private jsm: JetStreamManager | null = null;
   /** Why the last connection attempt failed ('' once connected). */
   private failure = '';
   private closed = false;
@@ -217,6 +230,15 @@ export class NatsLink {
         } catch {
           await jsm.streams.add(cfg);
         }
+        const acks: Partial<StreamConfig> & { name: string } = {
+          name: ACK_STREAM,
+          subjects: [`${ACK_PREFIX}>`],
+          storage: StorageType.Memory,
+          max_age: ACK_MAX_AGE_S * 1e9,
+          num_replicas: cfg.num_replicas,
+        };
+        await jsm.streams.update(ACK_STREAM, acks).catch(() => jsm.streams.add(acks));
+        this.jsm = jsm;
         this.setReady(true);
         return;
       } catch (e: unknown) {
@@ -295,8 +317,45 @@ export class NatsLink {
     timer.unref();
     this.shared.set(id, { byHost, timer });
     this.metrics.natsVpcPublishes.inc();
-    this.publish(subject, id, message, { [H_HOSTS]: hosts.join(',') }, [id]).catch(() => undefined);
+    this.publish(subject, id, message, { [H_HOSTS]: hosts.join(',') }, [id]).then(
+      () => this.countAcks(id),
+      () => undefined,
+    );
     return out;
+  }
+
+  /**
+   * Reads the acks of a VPC-wide message (ackSubject) with one stream-info request every ACK_POLL_MS,
+   * until every host answered or the message timed out; then drops them. Hosts that did not apply
+   * everything answer on their reply subject instead (onReply).
+   */
+  private async countAcks(id: string): Promise<void> {
+    const g = this.shared.get(id);
+    const filter = `${ACK_PREFIX}${subjectToken(id)}.*`;
+    const from = filter.length - 1;
+    const lag = this.metrics.natsHostLag;
+    while (g !== undefined && this.shared.get(id) === g && g.byHost.size > 0) {
+      await new Promise((r) => setTimeout(r, ACK_POLL_MS));
+      let subjects: Record<string, number> | undefined;
+      try {
+        subjects = (await this.jsm?.streams.info(ACK_STREAM, { subjects_filter: filter }))?.state.subjects;
+      } catch {
+        continue; // the broker is away: the message's timer decides
+      }
+      for (const subject in subjects) {
+        const token = subject.slice(from);
+        const w = g.byHost.get(token);
+        if (w === undefined) continue;
+        g.byHost.delete(token);
+        lag.answered(token);
+        w.resolve(ALL_SUCCEEDED);
+      }
+    }
+    if (g !== undefined && this.shared.get(id) === g) {
+      clearTimeout(g.timer);
+      this.shared.delete(id);
+    }
+    await this.jsm?.streams.purge(ACK_STREAM, { filter }).catch(() => undefined);
   }
 
   private nextId(): string {

@@ -9,6 +9,15 @@ export const HOST_PREFIX = 'alcor.gs.host.';
 export const VPC_PREFIX = 'alcor.gs.vpc.';
 export const REPLY_PREFIX = 'alcor.gs.reply.';
 export const STREAM_SUBJECTS = [`${HOST_PREFIX}*`, `${VPC_PREFIX}*`];
+/**
+ * "Applied, all succeeded" for a VPC-wide message: an empty message per host on
+ * alcor.gs.ack.<message id>.<host>, kept a minute in a memory stream. The control service reads them all
+ * with one stream-info request (its per-subject counts) instead of one reply message per host.
+ */
+export const ACK_STREAM = 'ALCOR_GS_ACKS';
+export const ACK_PREFIX = 'alcor.gs.ack.';
+export const ackSubject = (msgId: string, hostIp: string): string =>
+  `${ACK_PREFIX}${subjectToken(msgId)}.${subjectToken(hostIp)}`;
 
 export const H_MSG_ID = 'Alcor-Msg-Id';
 /** `<index>/<count>`, index from 0. */
