@@ -59,6 +59,8 @@ export const DEFAULT_NATS_MAX_AGE_S = 3600;
 export const DEFAULT_NATS_MAX_BYTES = 1024 * 1024 * 1024;
 /** How often the acks of a VPC-wide message are counted, and how long the broker keeps them. */
 const ACK_POLL_MS = 10;
+/** The acks of a VPC-wide message are listed at least this often while some are missing. */
+const ACK_LIST_MS = 200;
 const ACK_MAX_AGE_S = 60;
 
 interface Settle {
@@ -331,31 +333,40 @@ export class NatsLink {
    */
   private async countAcks(id: string): Promise<void> {
     const g = this.shared.get(id);
+    if (g === undefined) return;
     const filter = `${ACK_PREFIX}${subjectToken(id)}.*`;
     const from = filter.length - 1;
-    const lag = this.metrics.natsHostLag;
-    while (g !== undefined && this.shared.get(id) === g && g.byHost.size > 0) {
+    const total = g.byHost.size;
+    let listed = performance.now();
+    while (this.shared.get(id) === g && g.byHost.size > 0) {
       await new Promise((r) => setTimeout(r, ACK_POLL_MS));
-      let subjects: Record<string, number> | undefined;
+      const jsm = this.jsm;
+      if (jsm === null) continue;
       try {
-        subjects = (await this.jsm?.streams.info(ACK_STREAM, { subjects_filter: filter }))?.state.subjects;
+        // The stream's subject count is a few bytes: the list of this message's acks (one subject per
+        // host) is asked for only once they can all be there, and now and then for the hosts in so far.
+        const all = performance.now() - listed >= ACK_LIST_MS;
+        if (!all && ((await jsm.streams.info(ACK_STREAM)).state.num_subjects ?? 0) < total) continue;
+        listed = performance.now();
+        const subjects = (await jsm.streams.info(ACK_STREAM, { subjects_filter: filter })).state.subjects;
+        for (const subject in subjects) this.acked(g, subject.slice(from));
       } catch {
-        continue; // the broker is away: the message's timer decides
-      }
-      for (const subject in subjects) {
-        const token = subject.slice(from);
-        const w = g.byHost.get(token);
-        if (w === undefined) continue;
-        g.byHost.delete(token);
-        lag.answered(token);
-        w.resolve(ALL_SUCCEEDED);
+        // the broker is away: the message's timer decides
       }
     }
-    if (g !== undefined && this.shared.get(id) === g) {
+    if (this.shared.get(id) === g) {
       clearTimeout(g.timer);
       this.shared.delete(id);
     }
     await this.jsm?.streams.purge(ACK_STREAM, { filter }).catch(() => undefined);
+  }
+
+  private acked(g: { byHost: Map<string, Settle> }, token: string): void {
+    const w = g.byHost.get(token);
+    if (w === undefined) return;
+    g.byHost.delete(token);
+    this.metrics.natsHostLag.answered(token);
+    w.resolve(ALL_SUCCEEDED);
   }
 
   private nextId(): string {
