@@ -19,6 +19,7 @@ import type { StoreSnapshot } from '../core/goalstate';
 import { parseIpv4 } from '../core/goalstate/addr';
 import { GoalStateServer } from './grpc/server';
 import { NatsSouthbound } from './nats/consumer';
+import type { NatsSecurity } from '../core/southbound/nats-security';
 import { InterfaceMonitor, OvsdbClient, ensureBridge, ensureVxlanPort, type PortEvent } from './ovsdb';
 import { OpenFlowSession, mgmtSocketPath, type PacketIn } from './openflow/session';
 import { ZetaOam } from './zeta-oam';
@@ -73,6 +74,8 @@ export interface DaemonOptions {
   readonly tls?: TlsFiles;
   /** NATS servers to take goal states from as well (--southbound); gRPC only when absent. */
   readonly southbound?: readonly string[];
+  /** TLS and credentials for --southbound (--southbound-ca, -cert, -key, -creds, -user, -password, -token). */
+  readonly southboundSecurity?: NatsSecurity;
 }
 
 /**
@@ -457,7 +460,15 @@ export class AgentDaemon {
     });
     this.#grpcPort = await this.#grpc.start();
     if (o.southbound !== undefined && o.tunnelIp !== undefined) {
-      this.#nats = new NatsSouthbound({ servers: o.southbound, hostIp: o.tunnelIp }, r.apply.applier(), this.#log);
+      this.#nats = new NatsSouthbound(
+        {
+          servers: o.southbound,
+          hostIp: o.tunnelIp,
+          ...(o.southboundSecurity === undefined ? {} : { security: o.southboundSecurity }),
+        },
+        r.apply.applier(),
+        this.#log,
+      );
       this.#nats.start();
     }
     this.#log('info', 'agent ready', {

@@ -14,6 +14,7 @@ import {
 } from '../agent/tls';
 import { LogLevel } from './log';
 import { registrationFrom } from './southbound/host-transport';
+import { natsSecurityProblem, type NatsSecurity } from '../core/southbound/nats-security';
 import { DEFAULT_NATS_MAX_AGE_S, parseNatsServers, type NatsLinkOptions } from './southbound/nats-link';
 
 export const RUN_OPTIONS = [
@@ -166,7 +167,9 @@ export const RUN_OPTIONS = [
     type: 'string',
     env: 'ALCOR_CONTROL_NATS',
     metavar: 'nats://HOST:PORT[,...]',
-    help: 'NATS JetStream servers for hosts registered with transport "nats" (docs/southbound.md)',
+    help:
+      'NATS JetStream servers for hosts registered with transport "nats"; a neighbor change many of them ' +
+      'need is published once to its VPC subject (docs/southbound.md)',
   },
   {
     name: 'nats-replicas',
@@ -188,6 +191,29 @@ export const RUN_OPTIONS = [
     metavar: 'MB',
     help: 'size limit of the goal-state stream; the oldest messages go beyond it',
   },
+  {
+    name: 'nats-ca',
+    type: 'string',
+    metavar: 'FILE',
+    help: "PEM CA bundle the NATS servers' certificates are verified against (TLS)",
+  },
+  {
+    name: 'nats-cert',
+    type: 'string',
+    metavar: 'FILE',
+    help: 'PEM client certificate for NATS servers that verify clients (with --nats-key)',
+  },
+  { name: 'nats-key', type: 'string', metavar: 'FILE', help: 'PEM private key of --nats-cert' },
+  { name: 'nats-creds', type: 'string', metavar: 'FILE', help: 'NATS credentials file (user JWT and nkey seed)' },
+  { name: 'nats-user', type: 'string', metavar: 'USER', help: 'NATS user (with --nats-password)' },
+  {
+    name: 'nats-password',
+    type: 'string',
+    env: 'ALCOR_CONTROL_NATS_PASSWORD',
+    metavar: 'PASSWORD',
+    help: 'password of --nats-user (prefer the environment variable: a flag shows in ps)',
+  },
+  { name: 'nats-token', type: 'string', env: 'ALCOR_CONTROL_NATS_TOKEN', metavar: 'TOKEN', help: 'NATS token' },
 ] as const satisfies readonly OptionSpec[];
 
 export interface ControlConfig {
@@ -328,8 +354,29 @@ export function loadRunConfig(
     neighborLimit: Math.max(0, Math.floor(o['neighbor-limit'])),
     ...tlsConfig(o),
     ...(o['http-token-file'] === undefined ? {} : { httpTokenFile: o['http-token-file'] }),
-    ...natsConfig(o.nats, o['nats-replicas'], o['nats-max-age'], o['nats-max-mb']),
+    ...natsConfig(o.nats, o['nats-replicas'], o['nats-max-age'], o['nats-max-mb'], natsSecurityOf(o)),
   };
+}
+
+function natsSecurityOf(o: {
+  readonly 'nats-ca'?: string;
+  readonly 'nats-cert'?: string;
+  readonly 'nats-key'?: string;
+  readonly 'nats-creds'?: string;
+  readonly 'nats-user'?: string;
+  readonly 'nats-password'?: string;
+  readonly 'nats-token'?: string;
+}): NatsSecurity {
+  const pick = {
+    ca: o['nats-ca'],
+    cert: o['nats-cert'],
+    key: o['nats-key'],
+    creds: o['nats-creds'],
+    user: o['nats-user'],
+    password: o['nats-password'],
+    token: o['nats-token'],
+  };
+  return Object.fromEntries(Object.entries(pick).filter(([, v]) => v !== undefined)) as NatsSecurity;
 }
 
 function natsConfig(
@@ -337,9 +384,12 @@ function natsConfig(
   replicas: number | undefined,
   maxAgeS: number,
   maxMb: number,
+  security: NatsSecurity,
 ): { nats?: NatsLinkOptions } {
   if (servers === undefined) return {};
   try {
+    const problem = natsSecurityProblem(security, 'nats');
+    if (problem !== null) throw new Error(problem);
     if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 1 || replicas > 5))
       throw new Error('--nats-replicas must be 1 to 5');
     if (!(maxAgeS > 0) || !(maxMb > 0)) throw new Error('--nats-max-age and --nats-max-mb must be positive');
@@ -349,6 +399,7 @@ function natsConfig(
         ...(replicas === undefined ? {} : { replicas }),
         maxAgeS,
         maxBytes: Math.floor(maxMb * 1024 * 1024),
+        ...(Object.keys(security).length === 0 ? {} : { security }),
       },
     };
   } catch (e: unknown) {

@@ -23,6 +23,8 @@ import { AgentStreamOptions } from './southbound/agent-stream';
 import { HostSession, statusKey } from './southbound/host-session';
 import { decodeRegistration, NatsHostTransport } from './southbound/host-transport';
 import type { NatsLink } from './southbound/nats-link';
+import { VpcFanout } from './southbound/vpc-fanout';
+import { subjectToken } from '../core/southbound/nats-wire';
 import { ControlStore, HostChange, HostResult } from './store/store';
 import { AGENT_MAX_MESSAGE_BYTES, validateContent, validateSize } from './northbound/validate';
 
@@ -62,11 +64,19 @@ export class Controller {
   /** Hosts this replica would get if their owner left (host -> agent address), kept connected. */
   private readonly standby = new Map<string, string>();
   private stopped = false;
+  /** With --nats: VPC-wide changes are published once per VPC (see vpc-fanout.ts). */
+  private readonly fanout: VpcFanout | null;
+  /** Host changes of the commits being delivered now, handed out together once the emitting turn ends. */
+  private batch: HostChange[] = [];
 
   constructor(private readonly opts: ControllerOptions) {
     this.store = opts.store;
     this.membership = opts.membership;
     this.channels = new AgentChannels(opts.streamOptions);
+    this.fanout =
+      opts.nats === undefined
+        ? null
+        : new VpcFanout(opts.nats, opts.store.cache, opts.streamOptions.replyTimeoutMs, opts.metrics);
     const m = opts.metrics;
     m.gauge('alcor_control_hosts_owned', 'Hosts this replica pushes to', () => this.sessions.size);
     m.gauge('alcor_control_hosts_known', 'Hosts with a registered agent', () => this.store.cache.agents.size);
@@ -105,6 +115,7 @@ export class Controller {
     ev.on('result', (r) => this.onResult(r));
     ev.on('repush', (host) => this.sessions.get(host)?.repush());
     this.membership.events.on('change', () => this.reconcile());
+    this.opts.nats?.events.on('resync', (token) => this.resync(token));
     this.reconcile();
   }
 
@@ -227,8 +238,35 @@ export class Controller {
     }
   }
 
+  /** A NATS host's agent lost messages the stream dropped: its owner pushes its full state. */
+  private resync(token: string): void {
+    for (const [host, s] of this.sessions) {
+      if (subjectToken(host) !== token) continue;
+      this.opts.metrics.natsResyncs.inc();
+      this.opts.log.warn('NATS messages expired before the host consumed them: pushing its full state', { host });
+      s.repush();
+      return;
+    }
+  }
+
   private onHostChange(change: HostChange): void {
-    this.sessions.get(change.host)?.enqueue(change);
+    if (this.fanout === null) {
+      this.sessions.get(change.host)?.enqueue(change);
+      return;
+    }
+    // A commit's changes are emitted in one turn: gathered, they show which hosts need the same change.
+    this.batch.push(change);
+    if (this.batch.length === 1) queueMicrotask(() => this.flushChanges());
+  }
+
+  private flushChanges(): void {
+    const changes = this.batch;
+    this.batch = [];
+    this.fanout?.dispatch(
+      changes,
+      (h) => this.sessions.get(h),
+      (h) => !this.stopped && owns(this.membership, h),
+    );
   }
 
   // ---- results -----------------------------------------------------------------------------------
@@ -352,7 +390,15 @@ export class Controller {
         for (const s of result.statuses) {
           const key = statusKey(s);
           if (key === null || !want.has(key)) continue;
-          out.push({ ...s, dataplaneProgrammingTime: 0, networkConfigurationTime: 0, stateElapseTime: 0 });
+          // The caller's own operation: a NATS agent that applied everything sends no statuses to echo it.
+          const operationType = gs.resources.get(key)?.operation ?? s.operationType;
+          out.push({
+            ...s,
+            operationType,
+            dataplaneProgrammingTime: 0,
+            networkConfigurationTime: 0,
+            stateElapseTime: 0,
+          });
         }
         return out;
       }),

@@ -74,6 +74,48 @@ export class Histogram implements Metric {
   }
 }
 
+/**
+ * Per NATS host: goal-state messages published for it (its own subject or a VPC subject naming it) and
+ * replies received from its agent; their difference is its lag (messages stored for it and not applied
+ * yet). Kept by subject token (an IPv4 address with '_' for '.'), counted with two array writes per
+ * message so a VPC-wide change to a thousand hosts stays cheap; labels are made only when scraped.
+ */
+export class NatsHostLag implements Metric {
+  private readonly hosts = new Map<string, [number, number]>();
+  sent(token: string): void {
+    const c = this.hosts.get(token);
+    if (c === undefined) this.hosts.set(token, [1, 0]);
+    else c[0]++;
+  }
+  answered(token: string): void {
+    const c = this.hosts.get(token);
+    if (c !== undefined) c[1]++;
+  }
+  lag(token: string): number {
+    const c = this.hosts.get(token);
+    return c === undefined ? 0 : c[0] - c[1];
+  }
+  render(): string {
+    const fams: Array<[string, string, string, (c: [number, number]) => number]> = [
+      ['alcor_control_nats_host_sent_total', 'counter', 'Goal-state messages published for the host', (c) => c[0]],
+      ['alcor_control_nats_host_answered_total', 'counter', "Replies from the host's agent", (c) => c[1]],
+      [
+        'alcor_control_nats_host_lag',
+        'gauge',
+        'Messages published for the host and not answered yet',
+        (c) => c[0] - c[1],
+      ],
+    ];
+    const lines: string[] = [];
+    for (const [name, type, help, val] of fams) {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [token, c] of this.hosts)
+        lines.push(`${name}${labelText({ host: token.replace(/_/g, '.') })} ${val(c)}`);
+    }
+    return lines.join('\n');
+  }
+}
+
 export class Registry {
   private readonly metrics: Metric[] = [];
   add<M extends Metric>(m: M): M {
@@ -142,6 +184,28 @@ export class ControlMetrics {
   );
   readonly natsPublishFailures = this.registry.add(
     new Counter('alcor_control_nats_publish_failures_total', 'Goal-state messages JetStream did not acknowledge'),
+  );
+  readonly natsPublishes = this.registry.add(
+    new Counter(
+      'alcor_control_nats_publishes_total',
+      'Goal-state messages JetStream stored (a host subject or a VPC subject; chunks of one message count once)',
+    ),
+  );
+  readonly natsVpcPublishes = this.registry.add(
+    new Counter(
+      'alcor_control_nats_vpc_publishes_total',
+      'Changes published once to a VPC subject for all the NATS hosts that need them (instead of one per host)',
+    ),
+  );
+  readonly natsVpcHosts = this.registry.add(
+    new Counter('alcor_control_nats_vpc_hosts_total', 'Host deliveries carried by VPC-subject publishes'),
+  );
+  readonly natsHostLag = this.registry.add(new NatsHostLag());
+  readonly natsResyncs = this.registry.add(
+    new Counter(
+      'alcor_control_nats_resyncs_total',
+      "Full states pushed because a host's agent found messages expired from the stream before it consumed them",
+    ),
   );
   readonly natsFallbacks = this.registry.add(
     new Counter(

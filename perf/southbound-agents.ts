@@ -47,7 +47,11 @@ async function main(): Promise<void> {
     };
     for (let i = 0; i < a.hosts; i++) {
       const servers = (a.nats ?? '').split(',');
-      const s = new NatsSouthbound({ servers, hostIp: hostIp(i), vpcs: [a.vpc], hostSubject: false }, applier, log);
+      const s = new NatsSouthbound(
+        { servers, hostIp: hostIp(i), vpcs: [a.vpc], hostSubject: false, resumeVpcs: false },
+        applier,
+        log,
+      );
       s.start();
       stops.push(() => s.stop());
     }

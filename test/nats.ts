@@ -25,6 +25,10 @@ export interface NatsNodeOptions {
   readonly cluster?: { readonly name: string; readonly routePort: number; readonly peers: readonly number[] };
   /** Largest message the server accepts (its max_payload); nats-server's default is 1 MiB. */
   readonly maxPayload?: number;
+  /** TLS only: the server's certificate and key; with `ca`, clients must present a certificate it signed. */
+  readonly tls?: { readonly cert: string; readonly key: string; readonly ca?: string };
+  /** Clients must log in with this user and password. */
+  readonly auth?: { readonly user: string; readonly password: string };
 }
 
 export class NatsServer {
@@ -64,6 +68,14 @@ export class NatsServer {
       `jetstream { store_dir: "${path.join(this.storeDir, this.name)}" }`,
     ];
     if (this.opts.maxPayload !== undefined) lines.push(`max_payload: ${this.opts.maxPayload}`);
+    const t = this.opts.tls;
+    if (t !== undefined) {
+      const verify = t.ca === undefined ? '' : `, ca_file: ${JSON.stringify(t.ca)}, verify: true`;
+      lines.push(`tls { cert_file: ${JSON.stringify(t.cert)}, key_file: ${JSON.stringify(t.key)}${verify} }`);
+    }
+    const a = this.opts.auth;
+    if (a !== undefined)
+      lines.push(`authorization { user: ${JSON.stringify(a.user)}, password: ${JSON.stringify(a.password)} }`);
     const c = this.opts.cluster;
     if (c !== undefined) {
       const routes = c.peers.map((p) => `nats-route://127.0.0.1:${p}`).join(', ');

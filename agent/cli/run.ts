@@ -14,6 +14,7 @@ import { DEFAULT_PIN_DIR } from '../../native/arp-responder';
 import { isLoopbackHost, loadTlsMaterial, tlsFilesFromFlags, TLS_SERVER_OPTIONS, type TlsFiles } from '../tls';
 import { watchTlsFiles } from '../tls-watch';
 import { parseSouthbound } from '../nats/consumer';
+import { natsSecurityProblem, type NatsSecurity } from '../../core/southbound/nats-security';
 
 const DATAPLANE_KINDS: readonly DataplaneKind[] = ['ovs', 'ebpf', 'both'];
 
@@ -100,8 +101,33 @@ const OPTIONS = [
     name: 'southbound',
     type: 'string',
     metavar: 'nats://HOST:PORT[,...]',
-    help: 'also take goal states from NATS JetStream (durable consumer on alcor.gs.host.<--tunnel-ip>); needs --tunnel-ip',
+    help:
+      'also take goal states from NATS JetStream (durable consumer on alcor.gs.host.<--tunnel-ip>, and on ' +
+      'alcor.gs.vpc.<vpc> for the VPCs the control service asks for); needs --tunnel-ip',
   },
+  {
+    name: 'southbound-ca',
+    type: 'string',
+    metavar: 'FILE',
+    help: "PEM CA bundle the NATS servers' certificates are verified against (TLS)",
+  },
+  {
+    name: 'southbound-cert',
+    type: 'string',
+    metavar: 'FILE',
+    help: 'PEM client certificate for NATS servers that verify clients (with --southbound-key)',
+  },
+  { name: 'southbound-key', type: 'string', metavar: 'FILE', help: 'PEM private key of --southbound-cert' },
+  { name: 'southbound-creds', type: 'string', metavar: 'FILE', help: 'NATS credentials file (user JWT and nkey seed)' },
+  { name: 'southbound-user', type: 'string', metavar: 'USER', help: 'NATS user (with --southbound-password)' },
+  {
+    name: 'southbound-password',
+    type: 'string',
+    env: 'ALCOR_AGENT_NATS_PASSWORD',
+    metavar: 'PASSWORD',
+    help: 'password of --southbound-user (prefer the environment variable: a flag shows in ps)',
+  },
+  { name: 'southbound-token', type: 'string', env: 'ALCOR_AGENT_NATS_TOKEN', metavar: 'TOKEN', help: 'NATS token' },
   ...TLS_SERVER_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
 
@@ -152,6 +178,15 @@ export async function runOptions(
     if (o['tunnel-ip'] === undefined)
       throw new CliError('E_CLI_BAD_VALUE', '--southbound needs --tunnel-ip (the host IP its subject is named after)');
   }
+  const southboundSecurity = securityOf({
+    ca: o['southbound-ca'],
+    cert: o['southbound-cert'],
+    key: o['southbound-key'],
+    creds: o['southbound-creds'],
+    user: o['southbound-user'],
+    password: o['southbound-password'],
+    token: o['southbound-token'],
+  });
   return {
     listen: o.listen,
     ovsRundir: o['ovs-rundir'],
@@ -171,7 +206,17 @@ export async function runOptions(
     bpfPinDir: o['bpf-pin-dir'] ?? path.posix.join(DEFAULT_PIN_DIR, o.bridge),
     ...tlsOption(o['tls-cert'], o['tls-key'], o['tls-ca']),
     ...(southbound === undefined ? {} : { southbound }),
+    ...(southboundSecurity === null ? {} : { southboundSecurity }),
   };
+}
+
+/** The --southbound-* TLS and credentials given (null: none); a bad combination is a usage error. */
+function securityOf(given: Record<keyof NatsSecurity, string | undefined>): NatsSecurity | null {
+  const s = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as NatsSecurity;
+  if (Object.keys(s).length === 0) return null;
+  const problem = natsSecurityProblem(s, 'southbound');
+  if (problem !== null) throw new CliError('E_CLI_BAD_VALUE', problem);
+  return s;
 }
 
 function tlsOption(cert?: string, key?: string, ca?: string): { tls?: TlsFiles } {
@@ -272,11 +317,11 @@ export const command: SubcommandModule = {
   help: {
     usage: 'alcor-agent run [options]',
     description:
-      'Runs the host agent: ensures the bridge and the VXLAN port, converges the installed flows without\n' +
-      'flushing them, then serves goal states over gRPC and programs OVS with one atomic bundle each.\n' +
-      'Logs are JSON lines on standard output; one says "agent ready". SIGTERM/SIGINT stop it and leave\n' +
-      'the flows installed. With --tls-cert/--tls-key the gRPC server speaks only TLS; --tls-ca also\n' +
-      'requires client certificates signed by that CA. SIGHUP, or any change to the TLS files, re-reads\n' +
+      'Runs the host agent: ensures the bridge and the VXLAN port, converges the installed flows without' +
+      'flushing them, then serves goal states over gRPC and programs OVS with one atomic bundle each.' +
+      'Logs are JSON lines on standard output; one says "agent ready". SIGTERM/SIGINT stop it and leave' +
+      'the flows installed. With --tls-cert/--tls-key the gRPC server speaks only TLS; --tls-ca also' +
+      'requires client certificates signed by that CA. SIGHUP, or any change to the TLS files, re-reads' +
       'them (new connections get the new certificate; flows and open connections stay).',
     options: OPTIONS,
   },

@@ -4,11 +4,13 @@
 // Acknowledgement: a message's chunks are acked only after the applier resolved, i.e. after OVS confirmed
 // the bundle and the engine committed. A crash before that leaves them unacked, and JetStream redelivers
 // them to the durable consumer after the restart; applying a goal state twice is harmless (revisions).
-// The reply (GoalStateOperationReply) goes to alcor.gs.reply.<host> with the message id, for the control
-// service. A message the agent refuses (it will never apply) is terminated, not redelivered, and the reply
-// carries the reason in a header.
+// The reply goes to alcor.gs.reply.<host> as a small record with the message id (nats-wire.ts), for the
+// control service. A message the agent refuses (it will never apply) is terminated, not redelivered, and
+// the reply carries the reason.
+import * as fs from 'node:fs';
 import { connect } from '@nats-io/transport-node';
-import { headers, type NatsConnection } from '@nats-io/nats-core';
+import { natsConnectError, natsConnectOptions, type NatsSecurity } from '../../core/southbound/nats-security';
+import type { NatsConnection } from '@nats-io/nats-core';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -17,17 +19,29 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { GoalStateOperationReply } from '../../proto';
+import { GoalStateOperationReply, OperationStatus } from '../../proto';
 import {
   durableName,
   H_CHUNK,
-  H_ERROR,
+  encodeReplyRecord,
+  H_HOSTS,
   H_MSG_ID,
   H_SHA256,
+  H_SEQ,
+  H_VPCS,
   hostSubject,
+  listHas,
+  okReplyBody,
   parseChunkHeader,
   Reassembler,
+  REPLY_FULL,
+  REPLY_OK,
+  REPLY_REFUSED,
+  REPLY_RESYNC,
+  ackSubject,
   replySubject,
+  seqBefore,
+  seqGap,
   STREAM,
   vpcSubject,
 } from '../../core/southbound/nats-wire';
@@ -37,6 +51,8 @@ type Log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Re
 
 export interface NatsSouthboundOptions {
   readonly servers: readonly string[];
+  /** TLS and credentials (--southbound-ca ...). */
+  readonly security?: NatsSecurity;
   /** This host's IP as the control service knows it (its subject). */
   readonly hostIp: string;
   /** VPCs this host holds: their subjects (changes every host of the VPC needs) are consumed too. */
@@ -45,6 +61,11 @@ export interface NatsSouthboundOptions {
   readonly hostSubject?: boolean;
   /** How long JetStream waits for an ack before redelivering (a big goal state must fit in it). */
   readonly ackWaitMs?: number;
+  /**
+   * Resume the VPC consumers this host made before (listed from the stream at each connection; default
+   * true). The control service asks for them with H_VPCS; after a restart they are found again this way.
+   */
+  readonly resumeVpcs?: boolean;
 }
 
 /** Parses `--southbound nats://HOST:PORT[,...]`. */
@@ -74,6 +95,12 @@ export class NatsSouthbound {
   applied = 0;
   pending = 0;
   private running: Promise<void> | null = null;
+  private jsm: JetStreamManager | null = null;
+  /** Durable name -> its consume loop, on the current connection. */
+  private readonly consumers = new Map<string, { ready: Promise<void>; loop: Promise<void> }>();
+  /** The last H_SEQ applied from this host's subject, and how many gaps were reported. */
+  private lastSeq: string | null = null;
+  resyncs = 0;
 
   constructor(
     private readonly opts: NatsSouthboundOptions,
@@ -81,7 +108,9 @@ export class NatsSouthbound {
     private readonly log: Log,
   ) {}
 
+  /** Starts consuming; after stop() it may start again (what it applied last is kept: see checkSeq). */
   start(): void {
+    this.stopped = false;
     this.running = this.loop();
   }
 
@@ -94,6 +123,9 @@ export class NatsSouthbound {
       "# HELP alcor_agent_nats_pending Messages in this host's durable consumers not yet delivered (its lag)",
       '# TYPE alcor_agent_nats_pending gauge',
       `alcor_agent_nats_pending ${this.pending}`,
+      '# HELP alcor_agent_nats_resyncs_total Times messages had expired before this host consumed them (full state asked for)',
+      '# TYPE alcor_agent_nats_resyncs_total counter',
+      `alcor_agent_nats_resyncs_total ${this.resyncs}`,
       '',
     ].join('\n');
   }
@@ -109,13 +141,14 @@ export class NatsSouthbound {
       try {
         await this.session();
       } catch (e: unknown) {
-        if (!this.stopped) this.log('warn', 'nats southbound: retrying', { error: (e as Error).message });
+        if (!this.stopped)
+          this.log('warn', 'nats southbound: retrying', { error: natsConnectError(e, this.opts.security) });
       }
       if (!this.stopped) await new Promise((r) => setTimeout(r, 500));
     }
   }
 
-  /** One connection: make sure the durable consumer exists, then apply what it delivers, in order. */
+  /** One connection: the host's durable consumers, each applied as it delivers, until the connection ends. */
   private async session(): Promise<void> {
     const nc: NatsConnection = await connect({
       servers: [...this.opts.servers],
@@ -123,47 +156,115 @@ export class NatsSouthbound {
       reconnect: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
+      ...natsConnectOptions(this.opts.security, (f) => fs.readFileSync(f)),
     });
     this.nc = nc;
+    this.consumers.clear();
     try {
       const jsm = await jetstreamManager(nc, { timeout: 5000 });
-      const subjects: Array<[string, string]> = (this.opts.vpcs ?? []).map((v) => [
-        durableName(this.opts.hostIp, v),
-        vpcSubject(v),
-      ]);
+      this.jsm = jsm;
       if (this.opts.hostSubject !== false)
-        subjects.unshift([durableName(this.opts.hostIp), hostSubject(this.opts.hostIp)]);
-      // One durable consumer per subject (nats-server 2.9 filters a consumer on one subject); the applier's
-      // queue keeps the goal states of all of them in one order.
-      await Promise.all(subjects.map(([durable, subject]) => this.consume(nc, jsm, durable, subject)));
+        void this.startConsumer(nc, jsm, durableName(this.opts.hostIp), hostSubject(this.opts.hostIp), true).catch(
+          () => undefined,
+        );
+      for (const v of this.opts.vpcs ?? [])
+        void this.startConsumer(nc, jsm, durableName(this.opts.hostIp, v), vpcSubject(v), true).catch(() => undefined);
+      if (this.opts.resumeVpcs !== false) {
+        const mine = `${durableName(this.opts.hostIp)}_v_`;
+        for await (const ci of jsm.consumers.list(STREAM)) {
+          const subject = ci.config.filter_subject;
+          if (ci.name.startsWith(mine) && subject !== undefined)
+            void this.startConsumer(nc, jsm, ci.name, subject, false).catch(() => undefined);
+        }
+      }
+      await nc.closed();
     } finally {
       if (!nc.isClosed()) await nc.close().catch(() => undefined);
+      await Promise.all([...this.consumers.values()].map((c) => c.loop.catch(() => undefined)));
+      this.consumers.clear();
+      this.jsm = null;
     }
   }
 
-  private async consume(nc: NatsConnection, jsm: JetStreamManager, durable: string, subject: string): Promise<void> {
-    await jsm.consumers.add(STREAM, {
-      durable_name: durable,
-      filter_subject: subject,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: (this.opts.ackWaitMs ?? 120_000) * 1e6,
-      max_ack_pending: 10_000,
+  /** Consumes `subject` through `durable` (made if missing) for the rest of the connection; once per durable. */
+  private startConsumer(
+    nc: NatsConnection,
+    jsm: JetStreamManager,
+    durable: string,
+    subject: string,
+    fromStart: boolean,
+  ): Promise<void> {
+    const had = this.consumers.get(durable);
+    if (had !== undefined) return had.ready; // not its loop: that only ends with the connection
+    const ready = this.consume(nc, jsm, durable, subject, fromStart);
+    const done = ready.then((c) => c.loop);
+    this.consumers.set(durable, { ready: ready.then(() => undefined), loop: done });
+    // A consumer that fails ends the connection: the next one starts every consumer again.
+    done.catch((e: unknown) => {
+      if (!this.stopped) this.log('warn', 'nats southbound consumer failed', { durable, error: (e as Error).message });
+      void nc.close().catch(() => undefined);
     });
+    return (this.consumers.get(durable) as { ready: Promise<void> }).ready;
+  }
+
+  /**
+   * Resolves once the consumer exists and is pulling, with the promise of its loop: a consumer asked for with
+   * H_VPCS starts at the next message (DeliverPolicy.New), made before the reply that tells the control
+   * service so, so it misses nothing the control service later publishes to that VPC for this host.
+   */
+  private async consume(
+    nc: NatsConnection,
+    jsm: JetStreamManager,
+    durable: string,
+    subject: string,
+    fromStart: boolean,
+  ): Promise<{ loop: Promise<void> }> {
+    const exists = await jsm.consumers.info(STREAM, durable).then(
+      () => true,
+      () => false,
+    );
+    if (!exists)
+      await jsm.consumers.add(STREAM, {
+        durable_name: durable,
+        filter_subject: subject,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: fromStart ? DeliverPolicy.All : DeliverPolicy.New,
+        ack_wait: (this.opts.ackWaitMs ?? 120_000) * 1e6,
+        max_ack_pending: 10_000,
+      });
     const consumer = await jetstream(nc).consumers.get(STREAM, durable);
     this.log('info', 'nats southbound consuming', { durable, subject });
     // Pull requests that live 5 s, not the client's 30 s: when the node serving one dies (a cluster member
     // killed), the missed heartbeats re-issue it elsewhere within seconds instead of half a minute.
     const msgs = await consumer.consume({ max_messages: 64, expires: PULL_EXPIRES_MS });
-    for await (const m of msgs) {
-      if (this.stopped) break;
-      this.pending = m.info.pending;
-      await this.onMessage(nc, m);
-    }
+    // Wrapped: an async function returning the loop's promise itself would only resolve when the loop ends.
+    const loop = (async (): Promise<void> => {
+      for await (const m of msgs) {
+        if (this.stopped) break;
+        this.pending = m.info.pending;
+        await this.onMessage(nc, m);
+      }
+    })();
+    return { loop };
+  }
+
+  /** Makes the consumers of the VPCs the control service asked for (H_VPCS) before the message's reply. */
+  private async ensureVpcs(nc: NatsConnection, list: string): Promise<void> {
+    const jsm = this.jsm;
+    if (jsm === null) throw new Error('no JetStream manager');
+    const vpcs = list.split(',').filter((v) => v !== '');
+    await Promise.all(
+      vpcs.map((v) => this.startConsumer(nc, jsm, durableName(this.opts.hostIp, v), vpcSubject(v), false)),
+    );
   }
 
   private async onMessage(nc: NatsConnection, m: JsMsg): Promise<void> {
     const id = m.headers?.get(H_MSG_ID) ?? `seq-${m.seq}`;
+    const forHosts = m.headers?.get(H_HOSTS) ?? '';
+    if (forHosts !== '' && !listHas(forHosts, this.opts.hostIp)) {
+      m.ack(); // a VPC-wide change another host needs, not this one
+      return;
+    }
     const chunk = parseChunkHeader(m.headers?.get(H_CHUNK));
     if (chunk === null) {
       this.refuse(nc, id, [m], 'bad chunk header');
@@ -179,8 +280,11 @@ export class NatsSouthbound {
       this.refuse(nc, id, held, r.reason);
       return;
     }
+    this.checkSeq(nc, id, held[0]?.headers?.get(H_SEQ) ?? '');
     let reply: GoalStateOperationReply;
     try {
+      const vpcs = held[0]?.headers?.get(H_VPCS) ?? '';
+      if (vpcs !== '') await this.ensureVpcs(nc, vpcs);
       reply = await this.applier.applyV2(
         { kind: 'raw', bytes: r.message },
         { rpc: 'PushGoalStatesStream', peer: 'nats', seq: ++this.seq, indexOnStream: 0 },
@@ -197,17 +301,41 @@ export class NatsSouthbound {
     }
     for (const c of held) c.ack();
     this.applied++;
-    const h = headers();
-    h.set(H_MSG_ID, id);
-    nc.publish(replySubject(this.opts.hostIp), GoalStateOperationReply.encode(reply).finish(), { headers: h });
+    // All succeeded (the usual case): a 4-byte count instead of every status, which the control service
+    // rebuilds from the keys it sent.
+    const ok = reply.operationStatuses.every((st) => st.operationStatus === OperationStatus.SUCCESS);
+    if (ok && forHosts !== '') {
+      nc.publish(ackSubject(id, this.opts.hostIp)); // counted by the control service in one request
+      return;
+    }
+    const record = ok
+      ? encodeReplyRecord(REPLY_OK, id, okReplyBody(reply.operationStatuses.length))
+      : encodeReplyRecord(REPLY_FULL, id, GoalStateOperationReply.encode(reply).finish());
+    nc.publish(replySubject(this.opts.hostIp), record);
+  }
+
+  /**
+   * Messages of this host's subject are numbered by their sender (H_SEQ). A jump means the stream dropped
+   * some (its max age or size) before this agent consumed them: it asks the control service for its full
+   * state, which also carries whatever the lost messages deleted.
+   */
+  private checkSeq(nc: NatsConnection, id: string, seq: string): void {
+    if (seq === '') return;
+    if (seqGap(this.lastSeq, seq)) {
+      this.resyncs++;
+      this.log('warn', 'nats southbound: messages expired before this host consumed them; asking for its full state', {
+        last: this.lastSeq,
+        next: seq,
+      });
+      nc.publish(replySubject(this.opts.hostIp), encodeReplyRecord(REPLY_RESYNC, id.slice(0, 255), new Uint8Array(0)));
+    }
+    if (this.lastSeq === null || !seqBefore(seq, this.lastSeq)) this.lastSeq = seq;
   }
 
   private refuse(nc: NatsConnection, id: string, msgs: readonly JsMsg[], reason: string): void {
     this.log('warn', 'nats goal state refused', { id, reason });
     for (const c of msgs) c.term(reason);
-    const h = headers();
-    h.set(H_MSG_ID, id);
-    h.set(H_ERROR, reason.replace(/[\r\n]/g, ' ').slice(0, 1000));
-    nc.publish(replySubject(this.opts.hostIp), new Uint8Array(0), { headers: h });
+    const why = Buffer.from(reason.replace(/[\r\n]/g, ' ').slice(0, 1000));
+    nc.publish(replySubject(this.opts.hostIp), encodeReplyRecord(REPLY_REFUSED, id.slice(0, 255), why));
   }
 }

@@ -14,6 +14,7 @@ import { HostChange, HostResult, StateCache } from '../store/store';
 import type { AgentChannels } from './agent-channels';
 import { AgentStream, AgentStreamOptions, isAgentRefusal } from './agent-stream';
 import type { HostTransport } from './host-transport';
+import { ALL_SUCCEEDED } from './nats-link';
 
 interface Delta {
   readonly version: number;
@@ -21,7 +22,8 @@ interface Delta {
   readonly deletes: ReadonlyMap<string, Uint8Array>;
 }
 
-type PendingDelta = Delta & { readonly origin: string };
+/** `shared`: sent once for the whole VPC (control/southbound/vpc-fanout.ts), not in this host's own messages. */
+type PendingDelta = Delta & { readonly origin: string; readonly shared?: boolean };
 
 /** Several deltas as one: keys in order of first mention; a delete only when no later delta puts the key back. */
 function mergeDeltas(batch: readonly PendingDelta[]): Delta {
@@ -59,7 +61,8 @@ export interface SessionContext {
 const FULL_PUSH: ReadonlySet<string | null> = new Set([null]);
 
 export class HostSession {
-  private readonly stream: HostTransport;
+  /** How this host is reached (its NATS transport is asked which VPC subjects its agent consumes). */
+  readonly stream: HostTransport;
   private pending: PendingDelta[] = [];
   /** The message in flight whose reply lets the next one go (null: none). */
   private inFlight: object | null = null;
@@ -101,15 +104,27 @@ export class HostSession {
     return this.pending.length;
   }
 
-  enqueue(change: HostChange): void {
-    this.pending.push({ version: change.version, keys: change.keys, deletes: change.deletes, origin: change.origin });
-    this.flush();
+  /**
+   * A committed change for this host. `shared`: it already went out once for the whole VPC (its reply from
+   * this host's agent); otherwise it is sent to this host alone, merged with whatever waits beside it.
+   */
+  enqueue(change: HostChange, shared?: Promise<GoalStateOperationReply>): void {
+    const delta = {
+      version: change.version,
+      keys: change.keys,
+      deletes: change.deletes,
+      origin: change.origin,
+      shared: shared !== undefined,
+    };
+    this.pending.push(delta);
+    if (shared !== undefined) this.track(delta, [...change.keys, ...change.deletes.keys()], Date.now(), shared);
+    else this.flush();
   }
 
   /** Sends the deltas not yet sent, as one message, unless a message is still in flight. */
   private flush(): void {
     if (this.inFlight !== null || !this.stream.connected() || !this.ctx.mayPush(this.host)) return;
-    const unsent = this.pending.filter((d) => d.version > this.sentUpTo);
+    const unsent = this.pending.filter((d) => !d.shared && d.version > this.sentUpTo);
     if (unsent.length === 0) return;
     const first = unsent[0] as PendingDelta;
     this.sendDeltas(first.version <= this.singlyUpTo ? [first] : unsent);
@@ -140,6 +155,24 @@ export class HostSession {
     return { keys: outKeys, entries };
   }
 
+  /** The reply of a change that went out once for the whole VPC: reported like a message of this host's own. */
+  private track(delta: PendingDelta, keys: readonly string[], started: number, sent: Promise<GoalStateOperationReply>) {
+    sent.then(
+      (reply) => {
+        if (!this.pending.includes(delta)) return; // already absorbed by a full push
+        this.pending = this.pending.filter((d) => d !== delta && !(d.version <= delta.version && d.shared));
+        this.ctx.onPushed(Date.now() - started, false);
+        this.report(delta.version, reply, new Set([delta.origin]), keys, delta.deletes);
+      },
+      (err: unknown) => {
+        // Lost in transit: stays pending, the next connection's full push absorbs it.
+        if (!isAgentRefusal(err) || !this.pending.includes(delta)) return;
+        this.pending = this.pending.filter((d) => d !== delta);
+        this.reportRefusal(delta.version, keys, delta.deletes, err.message, new Set([delta.origin]));
+      },
+    );
+  }
+
   private sendDeltas(batch: readonly PendingDelta[]): void {
     const delta = mergeDeltas(batch);
     const { keys, entries } = this.entriesFor(delta.keys, delta.deletes);
@@ -158,7 +191,7 @@ export class HostSession {
         if (this.pending.includes(batch[0] as PendingDelta)) {
           this.pending = this.pending.filter((d) => d.version > delta.version);
           this.ctx.onPushed(Date.now() - started, false);
-          this.report(delta.version, reply, origins);
+          this.report(delta.version, reply, origins, keys, delta.deletes);
         } // else already absorbed by a full push
         settle();
       },
@@ -208,7 +241,7 @@ export class HostSession {
       (reply) => {
         this.pending = this.pending.filter((d) => d.version > version);
         this.ctx.onPushed(Date.now() - started, true);
-        this.report(version, reply, FULL_PUSH);
+        this.report(version, reply, FULL_PUSH, keys, deletes);
         settle();
       },
       (err: unknown) => {
@@ -249,19 +282,31 @@ export class HostSession {
     this.ctx.onResult(result, origins);
   }
 
-  private report(version: number, reply: GoalStateOperationReply, origins: ReadonlySet<string | null>): void {
-    const result: HostResult = {
-      host: this.host,
-      version,
-      ok: true,
-      statuses: reply.operationStatuses.map((s) => ({
-        resourceId: s.resourceId,
-        resourceType: s.resourceType,
-        operationType: s.operationType,
-        operationStatus: s.operationStatus,
-      })),
-      atMs: Date.now(),
-    };
+  private report(
+    version: number,
+    reply: GoalStateOperationReply,
+    origins: ReadonlySet<string | null>,
+    keys: readonly string[],
+    deletes: ReadonlyMap<string, Uint8Array>,
+  ): void {
+    const statuses =
+      reply === ALL_SUCCEEDED
+        ? keys.map((key) => {
+            const { kind, id } = parseResourceKey(key);
+            return {
+              resourceId: id,
+              resourceType: kind.type,
+              operationType: deletes.has(key) ? OperationType.DELETE : OperationType.INFO,
+              operationStatus: OperationStatus.SUCCESS,
+            };
+          })
+        : reply.operationStatuses.map((s) => ({
+            resourceId: s.resourceId,
+            resourceType: s.resourceType,
+            operationType: s.operationType,
+            operationStatus: s.operationStatus,
+          }));
+    const result: HostResult = { host: this.host, version, ok: true, statuses, atMs: Date.now() };
     this.lastResult = result;
     this.ctx.onResult(result, origins);
   }

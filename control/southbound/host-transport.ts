@@ -6,7 +6,7 @@
 // so both stores and their watches stay as they are: "HOST:PORT" is gRPC, "nats" is NATS only and
 // "nats+HOST:PORT" is NATS with a gRPC fallback.
 import { GoalStateOperationReply } from '../../proto';
-import { hostSubject } from '../../core/southbound/nats-wire';
+import { H_VPCS, hostSubject } from '../../core/southbound/nats-wire';
 import { ControlError } from '../resources';
 import { AgentStream, AgentStreamOptions } from './agent-stream';
 import type { AgentChannels } from './agent-channels';
@@ -69,6 +69,10 @@ export class NatsHostTransport implements HostTransport {
   onConnected: () => void = () => undefined;
   onFailure: (reason: string) => void = () => undefined;
   private readonly subject: string;
+  /** VPCs whose subject this host's agent consumes (it replied to the message that asked it to). */
+  private readonly vpcs = new Set<string>();
+  /** VPCs to ask for with the next message to the host's own subject. */
+  private readonly toAnnounce = new Set<string>();
   private readonly onUp = (): void => this.brokerUp();
   private readonly onDown = (): void => this.brokerDown();
 
@@ -106,14 +110,35 @@ export class NatsHostTransport implements HostTransport {
     return !this.stopped && (this.linkUp() || this.grpc?.connected() === true);
   }
 
+  /** Can a change for `vpc` reach this host through the VPC's subject now? */
+  consumesVpc(vpc: string): boolean {
+    return this.linkUp() && this.vpcs.has(vpc);
+  }
+
+  /** Asks the agent, with the next message to this host, to consume the VPC's subject too. */
+  announceVpc(vpc: string): void {
+    if (!this.vpcs.has(vpc)) this.toAnnounce.add(vpc);
+  }
+
+  /** The shared publish for `vpc` reached no reply from this host: send it its own messages until asked again. */
+  forgetVpc(vpc: string): void {
+    this.vpcs.delete(vpc);
+  }
+
   async send(message: Buffer): Promise<GoalStateOperationReply> {
     if (this.linkUp()) {
+      const asked = [...this.toAnnounce];
       try {
         const reply = await (this.deps.link as NatsLink).send(
           this.subject,
           message,
           this.deps.streamOptions.replyTimeoutMs,
+          asked.length === 0 ? undefined : { [H_VPCS]: asked.join(',') },
         );
+        for (const v of asked) {
+          this.toAnnounce.delete(v);
+          this.vpcs.add(v);
+        }
         return reply as GoalStateOperationReply;
       } catch (e: unknown) {
         this.lastError = (e as Error).message;
@@ -131,6 +156,9 @@ export class NatsHostTransport implements HostTransport {
 
   private brokerUp(): void {
     if (this.stopped || !this.linkUp()) return;
+    // A broker that was down may have lost the VPC consumers: ask again, with the full push that follows.
+    for (const v of this.vpcs) this.toAnnounce.add(v);
+    this.vpcs.clear();
     this.grpc?.stop();
     this.grpc = null;
     this.onConnected();

@@ -5,20 +5,38 @@
 // only makes `up()` false, and the hosts that also have a gRPC agent address are pushed over gRPC meanwhile
 // (nats-host.ts). Every (re)connection re-declares the stream, so a wiped broker gets it back.
 import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import { natsConnectError, natsConnectOptions, type NatsSecurity } from '../../core/southbound/nats-security';
 import { connect } from '@nats-io/transport-node';
 import { headers, type Msg, type NatsConnection } from '@nats-io/nats-core';
-import { jetstream, jetstreamManager, type JetStreamClient, type StreamConfig } from '@nats-io/jetstream';
+import {
+  jetstream,
+  jetstreamManager,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
 import { GoalStateOperationReply } from '../../proto';
 import {
+  ACK_PREFIX,
+  ACK_STREAM,
   chunksOf,
   H_CHUNK,
-  H_ERROR,
+  H_HOSTS,
   H_MSG_ID,
   H_SHA256,
+  HOST_PREFIX,
+  REPLY_OK,
   REPLY_PREFIX,
+  REPLY_REFUSED,
+  REPLY_RESYNC,
+  replyRecordHead,
+  H_SEQ,
   sha256Hex,
   STREAM,
   STREAM_SUBJECTS,
+  subjectToken,
 } from '../../core/southbound/nats-wire';
 import type { Logger } from '../log';
 import type { ControlMetrics } from '../metrics';
@@ -30,16 +48,55 @@ export interface NatsLinkOptions {
   readonly replicas?: number;
   readonly maxAgeS?: number;
   readonly maxBytes?: number;
+  /** Messages the stream keeps at most (default: no limit besides age and bytes; tests make it tiny). */
+  readonly maxMsgs?: number;
   readonly publishTimeoutMs?: number;
+  /** TLS and credentials (--nats-ca, --nats-cert, --nats-key, --nats-creds, --nats-user, --nats-token). */
+  readonly security?: NatsSecurity;
 }
 
 export const DEFAULT_NATS_MAX_AGE_S = 3600;
 export const DEFAULT_NATS_MAX_BYTES = 1024 * 1024 * 1024;
+/** How often the acks of a VPC-wide message are counted, and how long the broker keeps them. */
+const ACK_POLL_MS = 10;
+/** The acks of a VPC-wide message are listed at least this often while some are missing. */
+const ACK_LIST_MS = 200;
+const ACK_MAX_AGE_S = 60;
 
-interface Waiter {
+interface Settle {
   readonly resolve: (r: GoalStateOperationReply) => void;
   readonly reject: (e: unknown) => void;
+}
+
+interface Waiter extends Settle {
   readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * What a reply "every resource succeeded" resolves to: no statuses are sent or built per host; the host's
+ * session makes them from the keys it sent (host-session.ts), only when it reports them.
+ */
+export const ALL_SUCCEEDED: GoalStateOperationReply = Object.freeze({
+  formatVersion: 0,
+  operationStatuses: [],
+  messageTotalOperationTime: 0,
+});
+
+function settleReply(w: Settle, head: { kind: number; body: number }, data: Uint8Array): void {
+  if (head.kind === REPLY_OK) {
+    w.resolve(ALL_SUCCEEDED);
+    return;
+  }
+  const body = Buffer.from(data.buffer, data.byteOffset + head.body, data.length - head.body);
+  if (head.kind === REPLY_REFUSED) {
+    w.reject(new ControlError('AGENT_REFUSED', `agent refused the message: ${body.toString()}`));
+    return;
+  }
+  try {
+    w.resolve(GoalStateOperationReply.decode(body));
+  } catch (e: unknown) {
+    w.reject(new ControlError('STREAM_BROKEN', `unreadable reply: ${(e as Error).message}`));
+  }
 }
 
 /** Parses `nats://HOST:PORT[,nats://HOST:PORT...]`; throws a clear message on anything else. */
@@ -56,13 +113,21 @@ export function parseNatsServers(text: string): string[] {
 }
 
 export class NatsLink {
-  readonly events = new EventEmitter<{ up: []; down: [] }>();
+  /** resync: a host's agent (by subject token) lost messages and asks for its full state. */
+  readonly events = new EventEmitter<{ up: []; down: []; resync: [token: string] }>();
+  /** Messages published to each host's subject by this process (H_SEQ). */
+  private readonly hostSeq = new Map<string, number>();
   private nc: NatsConnection | null = null;
   private js: JetStreamClient | null = null;
   private ready = false;
+  private jsm: JetStreamManager | null = null;
+  /** Why the last connection attempt failed ('' once connected). */
+  private failure = '';
   private closed = false;
   private seq = 0;
   private readonly waiters = new Map<string, Waiter>();
+  /** VPC-wide messages still waiting for replies: message id -> its hosts (subject tokens) still to answer. */
+  private readonly shared = new Map<string, { byHost: Map<string, Settle>; timer: NodeJS.Timeout }>();
   private readonly prefix = `c${process.pid.toString(36)}${Date.now().toString(36)}`;
 
   constructor(
@@ -77,6 +142,10 @@ export class NatsLink {
 
   up(): boolean {
     return this.ready;
+  }
+
+  lastError(): string {
+    return this.failure;
   }
 
   /** Connects in the background (retrying for ever); resolves at once. */
@@ -110,12 +179,14 @@ export class NatsLink {
           maxReconnectAttempts: -1,
           reconnectTimeWait: 250,
           waitOnFirstConnect: false,
+          ...natsConnectOptions(this.opts.security, (f) => fs.readFileSync(f)),
         });
         if (this.closed) {
           await nc.close();
           return;
         }
         this.nc = nc;
+        this.failure = '';
         this.js = jetstream(nc, { timeout: this.opts.publishTimeoutMs ?? 10000 });
         nc.subscribe(`${REPLY_PREFIX}>`, {
           callback: (err: Error | null, msg: Msg) => {
@@ -127,7 +198,10 @@ export class NatsLink {
         await nc.closed();
         this.setReady(false);
       } catch (e: unknown) {
-        this.log.debug('nats connect failed', { error: (e as Error).message });
+        // Said once per distinct reason: a wrong CA or password is an operator's to fix, not a blip.
+        const reason = natsConnectError(e, this.opts.security);
+        if (reason !== this.failure) this.log.warn('cannot connect to NATS', { error: reason });
+        this.failure = reason;
       }
       if (!this.closed) await new Promise((r) => setTimeout(r, 500));
     }
@@ -147,6 +221,7 @@ export class NatsLink {
       subjects: STREAM_SUBJECTS,
       max_age: (this.opts.maxAgeS ?? DEFAULT_NATS_MAX_AGE_S) * 1e9,
       max_bytes: this.opts.maxBytes ?? DEFAULT_NATS_MAX_BYTES,
+      max_msgs: this.opts.maxMsgs ?? -1,
       num_replicas: this.opts.replicas ?? Math.min(3, this.opts.servers.length),
     };
     for (let attempt = 0; !this.closed && !nc.isClosed(); attempt++) {
@@ -157,6 +232,15 @@ export class NatsLink {
         } catch {
           await jsm.streams.add(cfg);
         }
+        const acks: Partial<StreamConfig> & { name: string } = {
+          name: ACK_STREAM,
+          subjects: [`${ACK_PREFIX}>`],
+          storage: StorageType.Memory,
+          max_age: ACK_MAX_AGE_S * 1e9,
+          num_replicas: cfg.num_replicas,
+        };
+        await jsm.streams.update(ACK_STREAM, acks).catch(() => jsm.streams.add(acks));
+        this.jsm = jsm;
         this.setReady(true);
         return;
       } catch (e: unknown) {
@@ -187,22 +271,130 @@ export class NatsLink {
     subject: string,
     message: Uint8Array,
     replyTimeoutMs: number | null,
+    extra?: Readonly<Record<string, string>>,
   ): Promise<GoalStateOperationReply | null> {
-    const js = this.js;
-    if (!this.ready || js === null) throw new ControlError('STREAM_NOT_CONNECTED', 'NATS broker is not connected');
-    const id = `${this.prefix}.${++this.seq}`;
-    const reply =
-      replyTimeoutMs === null
-        ? null
-        : new Promise<GoalStateOperationReply>((resolve, reject) => {
-            const timer = setTimeout(() => {
-              this.waiters.delete(id);
-              reject(new ControlError('STREAM_BROKEN', `no reply through NATS within ${replyTimeoutMs} ms`));
-            }, replyTimeoutMs);
-            timer.unref();
-            this.waiters.set(id, { resolve, reject, timer });
-          });
-    reply?.catch(() => undefined);
+    const id = this.nextId();
+    const reply = replyTimeoutMs === null ? null : this.waitReply(id, replyTimeoutMs);
+    let headers = extra;
+    const token = subject.startsWith(HOST_PREFIX) ? subject.slice(HOST_PREFIX.length) : null;
+    if (token !== null) {
+      // Counted when asked for, so the numbers follow the publish order; a failed publish leaves a gap
+      // the agent reports, which only costs a full push.
+      const n = (this.hostSeq.get(token) ?? 0) + 1;
+      this.hostSeq.set(token, n);
+      headers = { ...extra, [H_SEQ]: `${this.prefix}.${n}` };
+    }
+    await this.publish(subject, id, message, headers, [id]);
+    if (token !== null) this.metrics.natsHostLag.sent(token);
+    return reply;
+  }
+
+  /**
+   * Publishes one message to a VPC's subject for `hosts` (all consumers of the subject get it; the others
+   * ack it unapplied). One publish, and a reply awaited from each of `hosts`: their promises by host, all
+   * under one timer (a VPC-wide change to a thousand hosts makes no thousand timers).
+   */
+  sendShared(
+    subject: string,
+    message: Uint8Array,
+    hosts: readonly string[],
+    replyTimeoutMs: number,
+  ): Map<string, Promise<GoalStateOperationReply>> {
+    const id = this.nextId();
+    const out = new Map<string, Promise<GoalStateOperationReply>>();
+    const byHost = new Map<string, Settle>();
+    const lag = this.metrics.natsHostLag;
+    for (const h of hosts) {
+      const token = subjectToken(h);
+      lag.sent(token);
+      const p = new Promise<GoalStateOperationReply>((resolve, reject) => byHost.set(token, { resolve, reject }));
+      p.catch(() => undefined);
+      out.set(h, p);
+    }
+    const timer = setTimeout(() => {
+      this.shared.delete(id);
+      const err = new ControlError('STREAM_BROKEN', `no reply through NATS within ${replyTimeoutMs} ms`);
+      for (const w of byHost.values()) w.reject(err);
+    }, replyTimeoutMs);
+    timer.unref();
+    this.shared.set(id, { byHost, timer });
+    this.metrics.natsVpcPublishes.inc();
+    this.publish(subject, id, message, { [H_HOSTS]: hosts.join(',') }, [id]).then(
+      () => this.countAcks(id),
+      () => undefined,
+    );
+    return out;
+  }
+
+  /**
+   * Reads the acks of a VPC-wide message (ackSubject) with one stream-info request every ACK_POLL_MS,
+   * until every host answered or the message timed out; then drops them. Hosts that did not apply
+   * everything answer on their reply subject instead (onReply).
+   */
+  private async countAcks(id: string): Promise<void> {
+    const g = this.shared.get(id);
+    if (g === undefined) return;
+    const filter = `${ACK_PREFIX}${subjectToken(id)}.*`;
+    const from = filter.length - 1;
+    const total = g.byHost.size;
+    let listed = performance.now();
+    while (this.shared.get(id) === g && g.byHost.size > 0) {
+      await new Promise((r) => setTimeout(r, ACK_POLL_MS));
+      const jsm = this.jsm;
+      if (jsm === null) continue;
+      try {
+        // The stream's subject count is a few bytes: the list of this message's acks (one subject per
+        // host) is asked for only once they can all be there, and now and then for the hosts in so far.
+        const all = performance.now() - listed >= ACK_LIST_MS;
+        if (!all && ((await jsm.streams.info(ACK_STREAM)).state.num_subjects ?? 0) < total) continue;
+        listed = performance.now();
+        const subjects = (await jsm.streams.info(ACK_STREAM, { subjects_filter: filter })).state.subjects;
+        for (const subject in subjects) this.acked(g, subject.slice(from));
+      } catch {
+        // the broker is away: the message's timer decides
+      }
+    }
+    if (this.shared.get(id) === g) {
+      clearTimeout(g.timer);
+      this.shared.delete(id);
+    }
+    await this.jsm?.streams.purge(ACK_STREAM, { filter }).catch(() => undefined);
+  }
+
+  private acked(g: { byHost: Map<string, Settle> }, token: string): void {
+    const w = g.byHost.get(token);
+    if (w === undefined) return;
+    g.byHost.delete(token);
+    this.metrics.natsHostLag.answered(token);
+    w.resolve(ALL_SUCCEEDED);
+  }
+
+  private nextId(): string {
+    if (!this.ready || this.js === null) throw new ControlError('STREAM_NOT_CONNECTED', 'NATS broker is not connected');
+    return `${this.prefix}.${++this.seq}`;
+  }
+
+  private waitReply(key: string, timeoutMs: number): Promise<GoalStateOperationReply> {
+    const p = new Promise<GoalStateOperationReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(key);
+        reject(new ControlError('STREAM_BROKEN', `no reply through NATS within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      this.waiters.set(key, { resolve, reject, timer });
+    });
+    p.catch(() => undefined);
+    return p;
+  }
+
+  private async publish(
+    subject: string,
+    id: string,
+    message: Uint8Array,
+    extra: Readonly<Record<string, string>> | undefined,
+    waiterKeys: readonly string[],
+  ): Promise<void> {
+    const js = this.js as JetStreamClient;
     const started = performance.now();
     try {
       const sha = sha256Hex(message);
@@ -211,18 +403,26 @@ export class NatsLink {
         h.set(H_MSG_ID, id);
         h.set(H_CHUNK, `${c.index}/${c.count}`);
         h.set(H_SHA256, sha);
+        if (extra !== undefined) for (const [k, v] of Object.entries(extra)) h.set(k, v);
         await js.publish(subject, c.data, { msgID: `${id}.${c.index}`, headers: h });
       }
     } catch (e: unknown) {
       this.metrics.natsPublishFailures.inc();
-      this.failWaiter(id, new ControlError('STREAM_BROKEN', `NATS publish failed: ${(e as Error).message}`));
-      throw new ControlError('STREAM_BROKEN', `NATS publish failed: ${(e as Error).message}`);
+      const err = new ControlError('STREAM_BROKEN', `NATS publish failed: ${(e as Error).message}`);
+      for (const k of waiterKeys) this.failWaiter(k, err);
+      throw err;
     }
+    this.metrics.natsPublishes.inc();
     this.metrics.natsPublishLatency.observe(performance.now() - started);
-    return reply;
   }
 
   private failWaiter(id: string, err: unknown): void {
+    const g = this.shared.get(id);
+    if (g !== undefined) {
+      this.shared.delete(id);
+      clearTimeout(g.timer);
+      for (const w of g.byHost.values()) w.reject(err);
+    }
     const w = this.waiters.get(id);
     if (w === undefined) return;
     this.waiters.delete(id);
@@ -230,29 +430,38 @@ export class NatsLink {
     w.reject(err);
   }
 
+  /** One agent's reply record: settles the waiter of its message (a VPC-wide one: of its host). */
   private onReply(msg: Msg): void {
-    const id = msg.headers?.get(H_MSG_ID);
-    if (id === undefined) return;
-    const w = this.waiters.get(id);
-    if (w === undefined) return; // a reply for another replica's message, or one that timed out
-    this.waiters.delete(id);
-    clearTimeout(w.timer);
-    const error = msg.headers?.get(H_ERROR) ?? '';
-    if (error !== '') {
-      w.reject(new ControlError('AGENT_REFUSED', `agent refused the message: ${error}`));
+    const head = replyRecordHead(msg.data);
+    if (head === null) return;
+    if (head.kind === REPLY_RESYNC) {
+      this.events.emit('resync', msg.subject.slice(REPLY_PREFIX.length));
       return;
     }
-    try {
-      w.resolve(GoalStateOperationReply.decode(msg.data));
-    } catch (e: unknown) {
-      w.reject(new ControlError('STREAM_BROKEN', `unreadable reply: ${(e as Error).message}`));
+    let w: Settle | undefined = this.waiters.get(head.id);
+    if (w !== undefined) {
+      this.waiters.delete(head.id);
+      clearTimeout((w as Waiter).timer);
+    } else {
+      const g = this.shared.get(head.id);
+      const token = msg.subject.slice(REPLY_PREFIX.length);
+      w = g?.byHost.get(token);
+      if (g === undefined || w === undefined) return; // another replica's message, or one that timed out
+      g.byHost.delete(token);
+      if (g.byHost.size === 0) {
+        clearTimeout(g.timer);
+        this.shared.delete(head.id);
+      }
     }
+    this.metrics.natsHostLag.answered(msg.subject.slice(REPLY_PREFIX.length));
+    settleReply(w, head, msg.data);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.setReady(false);
-    for (const id of [...this.waiters.keys()]) this.failWaiter(id, new ControlError('STREAM_STOPPED', 'closed'));
+    for (const id of [...this.waiters.keys(), ...this.shared.keys()])
+      this.failWaiter(id, new ControlError('STREAM_STOPPED', 'closed'));
     await this.nc?.close().catch(() => undefined);
   }
 }

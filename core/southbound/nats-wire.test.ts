@@ -1,11 +1,50 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
-import { chunksOf, hostSubject, parseChunkHeader, Reassembler, sha256Hex, vpcSubject } from './nats-wire';
+import {
+  chunksOf,
+  encodeReplyRecord,
+  hostSubject,
+  listHas,
+  okReplyBody,
+  REPLY_OK,
+  replyRecordHead,
+  seqGap,
+  parseChunkHeader,
+  Reassembler,
+  sha256Hex,
+  vpcSubject,
+} from './nats-wire';
 
 test('subjects: dots in a host IP become underscores', () => {
   assert.is(hostSubject('10.0.0.1'), 'alcor.gs.host.10_0_0_1');
   assert.is(vpcSubject(1001), 'alcor.gs.vpc.1001');
+});
+
+test('a reply record gives back its kind, id and body; anything else is not one', () => {
+  const r = encodeReplyRecord(REPLY_OK, 'c1.42', okReplyBody(7));
+  const head = replyRecordHead(r);
+  assert.equal(head, { kind: REPLY_OK, id: 'c1.42', body: 7 });
+  assert.is(r.readUInt32BE(head?.body ?? 0), 7);
+  assert.is(replyRecordHead(Buffer.from([9, 0])), null);
+  assert.is(replyRecordHead(Buffer.from([1, 200, 65])), null);
+  assert.is(replyRecordHead(Buffer.alloc(0)), null);
+});
+
+test('seqGap: a jump from the same sender only', () => {
+  assert.not.ok(seqGap(null, 'c1.5'));
+  assert.not.ok(seqGap('c1.4', 'c1.5'));
+  assert.ok(seqGap('c1.4', 'c1.7'));
+  assert.not.ok(seqGap('c1.4', 'c2.9'), 'a new control process starts its own count');
+  assert.not.ok(seqGap('c1.9', 'c1.3'), 'a redelivery is no gap');
+});
+
+test('listHas: whole items only', () => {
+  assert.ok(listHas('10.0.0.1,10.0.0.12', '10.0.0.12'));
+  assert.ok(listHas('10.0.0.1,10.0.0.12', '10.0.0.1'));
+  assert.not.ok(listHas('10.0.0.12,110.0.0.1', '10.0.0.1'));
+  assert.not.ok(listHas('', '10.0.0.1'));
+  assert.not.ok(listHas('10.0.0.1', ''));
 });
 
 test('a message cut into chunks comes back identical, in any order and with redeliveries', () => {

@@ -9,6 +9,15 @@ export const HOST_PREFIX = 'alcor.gs.host.';
 export const VPC_PREFIX = 'alcor.gs.vpc.';
 export const REPLY_PREFIX = 'alcor.gs.reply.';
 export const STREAM_SUBJECTS = [`${HOST_PREFIX}*`, `${VPC_PREFIX}*`];
+/**
+ * "Applied, all succeeded" for a VPC-wide message: an empty message per host on
+ * alcor.gs.ack.<message id>.<host>, kept a minute in a memory stream. The control service reads them all
+ * with one stream-info request (its per-subject counts) instead of one reply message per host.
+ */
+export const ACK_STREAM = 'ALCOR_GS_ACKS';
+export const ACK_PREFIX = 'alcor.gs.ack.';
+export const ackSubject = (msgId: string, hostIp: string): string =>
+  `${ACK_PREFIX}${subjectToken(msgId)}.${subjectToken(hostIp)}`;
 
 export const H_MSG_ID = 'Alcor-Msg-Id';
 /** `<index>/<count>`, index from 0. */
@@ -17,6 +26,92 @@ export const H_CHUNK = 'Alcor-Chunk';
 export const H_SHA256 = 'Alcor-Sha256';
 /** Set on replies the agent could not apply (the message is refused, not retried). */
 export const H_ERROR = 'Alcor-Error';
+/**
+ * On a host-subject message: the VPCs (ids, comma-separated) whose subjects the agent must consume from now
+ * on. The agent makes those consumers before it replies, so once the control service has the reply every
+ * later publish to the VPC reaches the host.
+ */
+export const H_VPCS = 'Alcor-Vpcs';
+/**
+ * On a VPC-subject message: the hosts (IPs, comma-separated) that must apply it. Every other consumer of the
+ * VPC acks it without applying: a host that has left the VPC, or one owned by another control replica,
+ * which sends that host the change itself.
+ */
+export const H_HOSTS = 'Alcor-Hosts';
+
+/** Does the comma-separated `list` name `item`? (No split: the list of a VPC-wide change may be long.) */
+export function listHas(list: string, item: string): boolean {
+  if (item === '') return false;
+  let from = 0;
+  for (;;) {
+    const i = list.indexOf(item, from);
+    if (i < 0) return false;
+    const end = i + item.length;
+    if ((i === 0 || list.charCodeAt(i - 1) === 44) && (end === list.length || list.charCodeAt(end) === 44)) return true;
+    from = i + 1;
+  }
+}
+
+/**
+ * An agent's reply (on alcor.gs.reply.<host>) is one small binary record without NATS headers, so the
+ * control service, which reads one per host for a VPC-wide change, spends little on each:
+ * [kind u8][id length u8][id latin1][body]. REPLY_OK: every resource succeeded, body = u32 BE count;
+ * REPLY_FULL: body = the GoalStateOperationReply; REPLY_REFUSED: body = the reason (utf-8), not retried.
+ */
+export const REPLY_OK = 1;
+export const REPLY_FULL = 2;
+export const REPLY_REFUSED = 3;
+/** Not a reply but a request: this host's agent missed messages (see H_SEQ) and needs its full state. */
+export const REPLY_RESYNC = 4;
+
+/**
+ * On a host-subject message: `<sender>.<n>`, n counting the messages one control process published to the
+ * host. An agent that sees n jump (same sender) lost messages the stream dropped (max age or size) before
+ * it consumed them, and asks for its full state (REPLY_RESYNC).
+ */
+export const H_SEQ = 'Alcor-Seq';
+
+/** Is `a` an earlier message than `b` of the same sender (a redelivery)? */
+export function seqBefore(a: string, b: string): boolean {
+  const i = a.lastIndexOf('.');
+  const j = b.lastIndexOf('.');
+  return i >= 0 && j >= 0 && a.slice(0, i) === b.slice(0, j) && Number(a.slice(i + 1)) < Number(b.slice(j + 1));
+}
+
+/** A gap between the last `<sender>.<n>` seen and `next`: messages in between never arrived. */
+export function seqGap(last: string | null, next: string): boolean {
+  if (last === null) return false;
+  const a = last.lastIndexOf('.');
+  const b = next.lastIndexOf('.');
+  if (a < 0 || b < 0 || last.slice(0, a) !== next.slice(0, b)) return false; // another sender: no reference
+  return Number(next.slice(b + 1)) > Number(last.slice(a + 1)) + 1;
+}
+
+export function encodeReplyRecord(kind: number, id: string, body: Uint8Array): Buffer {
+  const idLen = Buffer.byteLength(id, 'latin1');
+  if (idLen > 255) throw new Error(`message id too long for a reply: ${idLen} bytes`);
+  const out = Buffer.allocUnsafe(2 + idLen + body.length);
+  out[0] = kind;
+  out[1] = idLen;
+  out.write(id, 2, 'latin1');
+  out.set(body, 2 + idLen);
+  return out;
+}
+
+export function okReplyBody(count: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(count >>> 0, 0);
+  return b;
+}
+
+/** Kind, message id and where the body starts; null for anything that is not a reply record. */
+export function replyRecordHead(data: Uint8Array): { kind: number; id: string; body: number } | null {
+  if (data.length < 2) return null;
+  const kind = data[0] as number;
+  const body = 2 + (data[1] as number);
+  if (kind < REPLY_OK || kind > REPLY_RESYNC || body > data.length) return null;
+  return { kind, id: Buffer.from(data.buffer, data.byteOffset + 2, body - 2).toString('latin1'), body };
+}
 
 /** Room left in each chunk for the headers and the protocol line, below the server's max_payload. */
 export const CHUNK_HEADROOM = 4096;
