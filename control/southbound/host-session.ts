@@ -5,6 +5,7 @@
 // An agent applies goal states one after another, each its own OVS bundle, so 150 ports created at once would
 // otherwise cost each host 150 bundles; merged, they cost a few (a delete followed by a put of the same key
 // sends the put, a put followed by a delete sends the delete: entries are read from the cache at send time).
+// Through a NATS broker each change is published as it comes: the stream is the queue the agent catches up from.
 // Every (re)connection, ownership change or agent restart instead sends the host's FULL state, which also
 // carries the DELETE states of every delta not yet acknowledged: one full message absorbs everything pending.
 // A result "host applied everything up to version V" is reported after each acknowledged message.
@@ -126,8 +127,12 @@ export class HostSession {
     if (this.inFlight !== null || !this.stream.connected() || !this.ctx.mayPush(this.host)) return;
     const unsent = this.pending.filter((d) => !d.shared && d.version > this.sentUpTo);
     if (unsent.length === 0) return;
+    if (this.stream.brokered?.() === true) {
+      for (const d of unsent) this.sendDeltas([d], false);
+      return;
+    }
     const first = unsent[0] as PendingDelta;
-    this.sendDeltas(first.version <= this.singlyUpTo ? [first] : unsent);
+    this.sendDeltas(first.version <= this.singlyUpTo ? [first] : unsent, true);
   }
 
   /** Re-pushes the full state (agent restarted, or this replica just became the owner). */
@@ -173,11 +178,12 @@ export class HostSession {
     );
   }
 
-  private sendDeltas(batch: readonly PendingDelta[]): void {
+  /** `windowed`: the reply lets the next message go (see the header); otherwise nothing waits for it. */
+  private sendDeltas(batch: readonly PendingDelta[], windowed: boolean): void {
     const delta = mergeDeltas(batch);
     const { keys, entries } = this.entriesFor(delta.keys, delta.deletes);
     const token = {};
-    this.inFlight = token;
+    if (windowed) this.inFlight = token;
     this.sentUpTo = delta.version;
     const origins = new Set<string | null>(batch.map((d) => d.origin));
     const started = Date.now();

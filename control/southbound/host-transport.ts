@@ -45,6 +45,11 @@ export interface HostTransport {
   start(): void;
   stop(): void;
   connected(): boolean;
+  /**
+   * True while a broker holds what is sent until the agent takes it: the session then sends each change as it
+   * comes (the stream is the queue an offline agent catches up from) instead of merging behind a reply.
+   */
+  brokered?(): boolean;
   send(message: Buffer): Promise<GoalStateOperationReply>;
 }
 
@@ -108,6 +113,10 @@ export class NatsHostTransport implements HostTransport {
 
   connected(): boolean {
     return !this.stopped && (this.linkUp() || this.grpc?.connected() === true);
+  }
+
+  brokered(): boolean {
+    return !this.stopped && this.linkUp();
   }
 
   /** Can a change for `vpc` reach this host through the VPC's subject now? */
