@@ -253,7 +253,11 @@ export async function runVms(o: VmsOptions): Promise<VmsResult> {
         progress: say,
       });
       ovnTimes = ovn.times;
-      const note = ovn.result.failed > 0 || ovn.result.deleteMs < 0 ? 'OVN hit its time limit (see ovn.errors)' : null;
+      const notes = [
+        ...(ovn.result.failed > 0 ? [`${ovn.result.failed} of ${o.vms} VMs on OVN not pinging (see ovn.errors)`] : []),
+        ...(ovn.result.deleteMs < 0 ? ['the delete did not reach every OVN chassis within the time limit'] : []),
+      ];
+      const note = notes.length === 0 ? null : notes.join('; ');
       result = { ...result, ovn: ovn.result, ovnNote: note };
     } catch (err: unknown) {
       result = { ...result, ovn: null, ovnNote: `OVN could not run: ${(err as Error).message}` };
@@ -389,6 +393,10 @@ const HELP = {
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const o = parseArgs(OPTIONS, argv, io.env).options;
+  if (o['simulated-hosts'] > 0 && o.baseline !== undefined) {
+    io.stderr('alcor-bench vms: --baseline needs real OVS hosts (--hosts), not --simulated-hosts\n');
+    return 2;
+  }
   if (o['simulated-hosts'] > 0) return runSimulatedCli(o, io);
   const bad =
     badInteger('vms', o.vms, 2) ??
