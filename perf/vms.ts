@@ -16,10 +16,12 @@ import { ReplicaProcess } from '../control/testing/replica-process';
 import { OvsSandbox, type Vm } from '../test/sandbox';
 import { badInteger } from './scenario/bed';
 import { writeReport, type Sample } from './report/report';
-import { msSince, percentile, stats, type Stats } from './report/stats';
+import { msSince, type Stats } from './report/stats';
 import { cdfChart } from './report/svg';
 import { OUTPUT_OPTIONS } from './scenario/options';
 import { Guest, uptimeSeconds, writeLeaseHook } from './scenario/guest';
+import { hostUnderlay, newTimes, recordGuest, summarizeTimes, vmMac, type VmTimes } from './scenario/vm-times';
+import { runOvnVms, type OvnVmsResult } from './vms-ovn';
 import { SIMULATED_VMS_HELP, SIMULATED_VMS_OPTIONS, runSimulatedCli } from './vms-simulated-cli';
 
 export interface VmsOptions {
@@ -28,16 +30,11 @@ export interface VmsOptions {
   /** One bulk POST holding every port instead of one POST per port (all sent at once). */
   readonly bulk?: boolean;
   readonly out?: string;
+  /** 'ovn': after our run, the same scenario on OVN on fresh hosts (perf/vms-ovn.ts), reported beside ours. */
+  readonly baseline?: 'ovn';
+  /** The OVN run's time limit, once for the VMs and once for the delete (default 150 s). */
+  readonly ovnTimeoutMs?: number;
   readonly progress?: (line: string) => void;
-}
-
-interface VmTimes {
-  readonly vm: string;
-  readonly host: number;
-  activeMs?: number;
-  leaseMs?: number;
-  upMs?: number;
-  error?: string;
 }
 
 export interface VmsResult {
@@ -58,11 +55,10 @@ export interface VmsResult {
   readonly errors: readonly string[];
   readonly setupMs: number;
   readonly report?: string;
+  /** With --baseline ovn: OVN's run of the same scenario, or null (then ovnNote says why). */
+  readonly ovn?: OvnVmsResult | null;
+  readonly ovnNote?: string | null;
 }
-
-const hostUnderlay = (h: number): string => `192.0.2.${h + 1}`;
-const vmMac = (i: number): string =>
-  `02:cf:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
 
 async function api(base: string, method: string, p: string, body?: unknown): Promise<Record<string, unknown>> {
   let res: Response;
@@ -197,21 +193,33 @@ interface BulkAnswer {
   readonly atMs: number;
 }
 
-function vmsReport(dir: string, result: VmsResult, times: readonly VmTimes[]): void {
+const SERIES = [
+  ['port ACTIVE', (t: VmTimes) => t.activeMs],
+  ['DHCP lease', (t: VmTimes) => t.leaseMs],
+  ['pinging', (t: VmTimes) => t.upMs],
+] as const;
+
+/** One chart, both systems: with a baseline, ours are `alcor ...` and OVN's `OVN ...` (ACTIVE there is `up`). */
+function vmsReport(dir: string, result: VmsResult, times: readonly VmTimes[], ovnTimes: readonly VmTimes[]): void {
   const samples: Sample[] = [];
-  for (const t of times) {
-    if (t.activeMs !== undefined) samples.push({ series: 'port ACTIVE', ms: t.activeMs, ok: true });
-    if (t.leaseMs !== undefined) samples.push({ series: 'DHCP lease', ms: t.leaseMs, ok: true });
-    if (t.upMs !== undefined) samples.push({ series: 'pinging', ms: t.upMs, ok: true });
+  const systems =
+    ovnTimes.length === 0 ? [['', times] as const] : [['alcor ', times] as const, ['OVN ', ovnTimes] as const];
+  for (const [prefix, list] of systems) {
+    for (const t of list) {
+      for (const [name, pick] of SERIES) {
+        const ms = pick(t);
+        const series = prefix === 'OVN ' && name === 'port ACTIVE' ? 'OVN port up' : `${prefix}${name}`;
+        if (ms !== undefined) samples.push({ series, ms, ok: true });
+      }
+    }
   }
-  const series = ['port ACTIVE', 'DHCP lease', 'pinging'].map((name) => ({
-    name,
-    samplesMs: samples.filter((s) => s.series === name).map((s) => s.ms),
-  }));
+  const names = [...new Set(samples.map((s) => s.series))];
+  const series = names.map((name) => ({ name, samplesMs: samples.filter((s) => s.series === name).map((s) => s.ms) }));
+  const vs = ovnTimes.length === 0 ? '' : ', and the same VMs on OVN (ovn-controller per host, native DHCP)';
   writeReport(dir, {
     title: `alcor-bench vms: ${result.vms} VMs on ${result.hosts} OVS hosts`,
     description:
-      'Real alcor-agent processes on sandboxed OVS, VMs as namespaces, everything through the resource API. ' +
+      `Real alcor-agent processes on sandboxed OVS, VMs as namespaces, everything through the resource API${vs}. ` +
       'Times from the first port create. Seed notes (other hardware, OpenStack, real VMs): Alcor 5.6 s, Neutron 20 s for 150 VMs.',
     result,
     charts: [cdfChart('time to connectivity (CDF over VMs)', series)],
@@ -220,31 +228,49 @@ function vmsReport(dir: string, result: VmsResult, times: readonly VmTimes[]): v
 }
 
 function summarize(o: VmsOptions, times: readonly VmTimes[], deleteMs: number, setupMs: number): VmsResult {
-  const upMs = times.filter((t) => t.upMs !== undefined).map((t) => t.upMs as number);
-  const sorted = [...upMs].sort((a, b) => a - b);
-  const failed = times.filter((t) => t.upMs === undefined);
-  const of = (pick: (t: VmTimes) => number | undefined): Stats =>
-    stats(times.map(pick).filter((x): x is number => x !== undefined));
+  const { allUpMs, p50UpMs, p99UpMs, active, lease, up, failed, errors } = summarizeTimes(times);
   return {
     bench: 'vms',
     vms: o.vms,
     hosts: o.hosts,
     bulk: o.bulk === true,
-    allUpMs: failed.length === 0 ? Math.round(sorted[sorted.length - 1] ?? 0) : -1,
-    p50UpMs: Math.round(percentile(sorted, 50)),
-    p99UpMs: Math.round(percentile(sorted, 99)),
-    active: of((t) => t.activeMs),
-    lease: of((t) => t.leaseMs),
-    up: stats(upMs),
-    deleteMs,
-    failed: failed.length,
-    errors: failed.slice(0, 5).map((t) => t.error ?? `${t.vm}: unknown`),
-    setupMs,
+    ...{ allUpMs, p50UpMs, p99UpMs, active, lease, up, deleteMs, failed, errors, setupMs },
     ...(o.out === undefined ? {} : { report: o.out }),
   };
 }
 
 export async function runVms(o: VmsOptions): Promise<VmsResult> {
+  const say = o.progress ?? (() => undefined);
+  const ours = await runAlcor(o);
+  let result: VmsResult = ours.result;
+  let ovnTimes: readonly VmTimes[] = [];
+  if (o.baseline === 'ovn') {
+    try {
+      const ovn = await runOvnVms({
+        vms: o.vms,
+        hosts: o.hosts,
+        timeoutMs: o.ovnTimeoutMs ?? 150_000,
+        progress: say,
+      });
+      ovnTimes = ovn.times;
+      const notes = [
+        ...(ovn.result.failed > 0 ? [`${ovn.result.failed} of ${o.vms} VMs on OVN not pinging (see ovn.errors)`] : []),
+        ...(ovn.result.deleteMs < 0 ? ['the delete did not reach every OVN chassis within the time limit'] : []),
+      ];
+      const note = notes.length === 0 ? null : notes.join('; ');
+      result = { ...result, ovn: ovn.result, ovnNote: note };
+    } catch (err: unknown) {
+      result = { ...result, ovn: null, ovnNote: `OVN could not run: ${(err as Error).message}` };
+    }
+  }
+  if (o.out !== undefined) {
+    vmsReport(o.out, result, ours.times, ovnTimes);
+    say(`report: ${o.out}/report.html`);
+  }
+  return result;
+}
+
+async function runAlcor(o: VmsOptions): Promise<{ readonly result: VmsResult; readonly times: VmTimes[] }> {
   const say = o.progress ?? (() => undefined);
   const setupStart = Date.now();
   const rig: Rig = {
@@ -270,7 +296,7 @@ export async function runVms(o: VmsOptions): Promise<VmsResult> {
     for (const vm of rig.vms) rig.guests.push(new Guest(vm.netns, hook, String(subnet.gatewayIp)));
     const setupMs = Date.now() - setupStart;
     say(`network ready (${setupMs} ms); creating ${o.vms} ports at once`);
-    const times: VmTimes[] = Array.from({ length: o.vms }, (_, i) => ({ vm: `vm${i}`, host: i % o.hosts }));
+    const times = newTimes(o.vms, o.hosts);
     const ips: string[] = [];
     const t0 = process.hrtime.bigint();
     const uptime0 = uptimeSeconds();
@@ -292,12 +318,7 @@ export async function runVms(o: VmsOptions): Promise<VmsResult> {
         } catch (err: unknown) {
           t.error = (err as Error).message;
         }
-        const g = await (rig.guests[i] as Guest).done;
-        const ms = (at: number | undefined): number | undefined =>
-          at === undefined ? undefined : Math.max(0, (at - uptime0) * 1000);
-        t.leaseMs = ms(g.leaseAt);
-        t.upMs = t.error === undefined && g.error === undefined ? ms(g.upAt) : undefined;
-        if (t.error === undefined && g.error !== undefined) t.error = `vm${i}: ${g.error}`;
+        recordGuest(t, i, await (rig.guests[i] as Guest).done, uptime0);
         if (t.upMs !== undefined) up++;
       }),
     );
@@ -306,12 +327,7 @@ export async function runVms(o: VmsOptions): Promise<VmsResult> {
     say(`${upCount}/${o.vms} VMs pinging; deleting every port at once`);
     const d0 = process.hrtime.bigint();
     await Promise.all(times.map((_, i) => api(base, 'DELETE', `/v1/ports/vp${i}?wait=true`).catch(() => undefined)));
-    const result = summarize(o, times, Math.round(msSince(d0)), setupMs);
-    if (o.out !== undefined) {
-      vmsReport(o.out, result, times);
-      say(`report: ${o.out}/report.html`);
-    }
-    return result;
+    return { result: summarize(o, times, Math.round(msSince(d0)), setupMs), times };
   } finally {
     for (const g of rig.guests) g.stop();
     await rig.control?.kill('SIGTERM');
@@ -341,32 +357,54 @@ const OPTIONS = [
     type: 'boolean',
     help: 'one bulk POST holding every port (default: one POST per port, all sent at once)',
   },
+  {
+    name: 'baseline',
+    type: 'string',
+    metavar: 'ovn',
+    help: 'after our run, run the same VMs on OVN (fresh hosts, ovn-controller each, native DHCP); both reported',
+  },
+  {
+    name: 'ovn-timeout-s',
+    type: 'number',
+    default: 150,
+    metavar: 'S',
+    help: 'with --baseline ovn: OVN time limit for the VMs (and again for the delete); late VMs count as failed',
+  },
   ...SIMULATED_VMS_OPTIONS,
   ...OUTPUT_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
 
 const HELP = {
   usage:
-    'alcor-bench vms [--vms N] [--hosts H | --simulated-hosts H [--agent-processes P]] [--bulk] [--out DIR] [--json]',
+    'alcor-bench vms [--vms N] [--hosts H | --simulated-hosts H [--agent-processes P]] [--bulk] [--baseline ovn [--ovn-timeout-s S]] [--out DIR] [--json]',
   description:
     'The stress test end to end: H sandboxed OVS hosts with real alcor-agent processes, N VMs as namespaces.\n' +
     'Through the resource API: network, subnet, router, then every port at once; each VM runs udhcpc and pings\n' +
     'its gateway and a VM on another host. Needs root, OVS, busybox. Last line: JSON (allUpMs, p50UpMs, failed...).\n' +
+    'With --baseline ovn (needs ovn-central, ovn-host) the same VMs then run on OVN on fresh hosts; the JSON gains\n' +
+    '`ovn` (the same fields, or null) and `ovnNote`, and the report plots both systems on one CDF.\n' +
     SIMULATED_VMS_HELP,
   options: OPTIONS,
   footer:
     'Examples:\n  sudo ALCOR_SANDBOX_TAG=me alcor-bench vms --vms 10 --hosts 2 --json\n' +
+    '  sudo ALCOR_SANDBOX_TAG=me alcor-bench vms --vms 150 --hosts 3 --baseline ovn --json --out /tmp/vms\n' +
     '  alcor-bench vms --vms 2400 --simulated-hosts 100 --json',
 };
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const o = parseArgs(OPTIONS, argv, io.env).options;
+  if (o['simulated-hosts'] > 0 && o.baseline !== undefined) {
+    io.stderr('alcor-bench vms: --baseline needs real OVS hosts (--hosts), not --simulated-hosts\n');
+    return 2;
+  }
   if (o['simulated-hosts'] > 0) return runSimulatedCli(o, io);
   const bad =
     badInteger('vms', o.vms, 2) ??
     badInteger('hosts', o.hosts, 2) ??
     (o.hosts > 200 ? '--hosts must be <= 200' : null) ??
-    (o.vms > 60000 ? '--vms must be <= 60000' : null);
+    (o.vms > 60000 ? '--vms must be <= 60000' : null) ??
+    (o.baseline !== undefined && o.baseline !== 'ovn' ? `--baseline must be ovn, got '${o.baseline}'` : null) ??
+    badInteger('ovn-timeout-s', o['ovn-timeout-s'], 1);
   if (bad !== null) {
     io.stderr(`alcor-bench vms: ${bad}\n`);
     return 2;
@@ -375,10 +413,12 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     vms: o.vms,
     hosts: o.hosts,
     bulk: o.bulk === true,
+    ...(o.baseline === 'ovn' ? { baseline: 'ovn' as const, ovnTimeoutMs: o['ovn-timeout-s'] * 1000 } : {}),
     progress: (line) => io.stderr(`${line}\n`),
     ...(o.out === undefined ? {} : { out: o.out }),
   });
   io.stdout(`${JSON.stringify(result)}\n`);
+  // OVN failing is the baseline's result, not ours: only our own failures set the exit code.
   return result.failed === 0 ? 0 : 1;
 }
 

@@ -174,6 +174,45 @@ export class OvnSandbox {
   }
 }
 
+/** Tunnel types a real chassis can use here (both have userspace push/pop in the netdev datapath). */
+export type EncapType = 'geneve' | 'vxlan';
+
+/**
+ * Makes an underlay OVS sandbox (one host of a multi-host run) a real OVN hypervisor: chassis `chassis`, tunnel
+ * endpoint = the sandbox's underlay IP, its own ovn-controller against a central SB reached over its unix socket
+ * (unix sockets cross network namespaces). The pidfile goes in the sandbox's `ovn/` dir, where the OVS sandbox's
+ * teardown (also of a crashed run's leftovers) finds and stops it. Returns the controller's pid.
+ */
+export async function startHypervisor(
+  ovs: OvsSandbox,
+  sbSocket: string,
+  chassis: string,
+  encap: EncapType,
+): Promise<number> {
+  const ip = ovs.tunnelIp;
+  if (ip === null) throw new SandboxError('OVN_NO_UNDERLAY', `sandbox ${ovs.name} has no underlay for tunnels`);
+  fs.mkdirSync(ovnDir(ovs.key), { recursive: true });
+  await ovs.vsctl([
+    'set',
+    'open_vswitch',
+    '.',
+    `external_ids:system-id=${chassis}`,
+    `external_ids:ovn-remote=unix:${sbSocket}`,
+    `external_ids:ovn-encap-type=${encap}`,
+    `external_ids:ovn-encap-ip=${ip}`,
+    'external_ids:ovn-bridge-datapath-type=netdev',
+  ]);
+  await startDaemon(ovs, 'ovn-controller', ['ovn-controller', `unix:${path.join(ovs.rundir, 'db.sock')}`]);
+  const pid = ovnDaemonPid(ovnDir(ovs.key), 'ovn-controller');
+  if (pid === null) throw new SandboxError('OVN_NO_CONTROLLER', `ovn-controller of ${chassis} did not stay up`);
+  return pid;
+}
+
+/** Stops a hypervisor's ovn-controller (startHypervisor) and waits until it is gone. */
+export async function stopHypervisor(ovs: OvsSandbox): Promise<void> {
+  await stopDaemon(ovnDir(ovs.key), 'ovn-controller', EXIT_WAIT_MS);
+}
+
 /** Peak resident set (VmHWM) of a live process in MiB, or null when it is gone. */
 export function peakRssMB(pid: number): number | null {
   try {
