@@ -166,10 +166,7 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
     const bytes = fs.readFileSync(file);
     const workers = String(opts.workers ?? Math.min(os.availableParallelism(), 16));
     const dataplane = opts.dataplane ?? 'ovs';
-    const xdp =
-      dataplane === 'ovs'
-        ? []
-        : ['--dataplane', dataplane, '--xdp-netns', sb.netns, '--bpf-pin-dir', pinDir];
+    const xdp = dataplane === 'ovs' ? [] : ['--dataplane', dataplane, '--xdp-netns', sb.netns, '--bpf-pin-dir', pinDir];
     agent = await startAgent(
       sb,
       ['--tunnel-ip', HOST_A.ip, '--tunnel-ofport', '100', '--workers', workers, '--metrics', '127.0.0.1:0', ...xdp],

@@ -39,6 +39,13 @@ export function portInterfaceName(portId: string): string {
   return `tap${portId.slice(0, 11)}`;
 }
 
+/** With --dataplane ebpf XDP answers ARP, so the engine compiles no answer flows (as the daemon does). */
+function arpAnswersFor(dataplane: string): 'flows' | 'none' {
+  if (dataplane !== 'ovs' && dataplane !== 'ebpf' && dataplane !== 'both')
+    throw new CliError('E_CLI_BAD_VALUE', `--dataplane must be ovs, ebpf or both, got '${dataplane}'`);
+  return dataplane === 'ebpf' ? 'none' : 'flows';
+}
+
 /** First placeholder ofport for unmapped ports: high enough not to clash with real ones in practice. */
 const PLACEHOLDER_BASE = 60000;
 
@@ -109,15 +116,13 @@ export const command: SubcommandModule = {
         names.set(next++, name);
       }
     }
-    const dataplane = o.dataplane;
-    if (dataplane !== 'ovs' && dataplane !== 'ebpf' && dataplane !== 'both')
-      throw new CliError('E_CLI_BAD_VALUE', `--dataplane must be ovs, ebpf or both, got '${dataplane}'`);
+    const arpAnswers = arpAnswersFor(o.dataplane);
     const engine = await Engine.create({
       workers: 0,
       localTunnelIp,
       tunnelOfport: o['tunnel-ofport'],
       ofports,
-      arpAnswers: dataplane === 'ebpf' ? 'none' : 'flows',
+      arpAnswers,
     });
     try {
       const prepared = await engine.prepare(bytes, o.v1 ? 1 : 2);
