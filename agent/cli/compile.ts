@@ -39,6 +39,15 @@ export function portInterfaceName(portId: string): string {
   return `tap${portId.slice(0, 11)}`;
 }
 
+function tunnelIpOf(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parseIpv4(text);
+  } catch (e: unknown) {
+    throw new CliError('E_CLI_BAD_VALUE', `--tunnel-ip: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 /** With --dataplane ebpf XDP answers ARP, so the engine compiles no answer flows (as the daemon does). */
 function arpAnswersFor(dataplane: string): 'flows' | 'none' {
   if (dataplane !== 'ovs' && dataplane !== 'ebpf' && dataplane !== 'both')
@@ -77,14 +86,7 @@ export const command: SubcommandModule = {
       if (m === null) throw new CliError('E_CLI_BAD_VALUE', `--ofport wants NAME=N, got '${item}'`);
       byName.set(m[1], Number(m[2]));
     }
-    let localTunnelIp: number | undefined;
-    if (o['tunnel-ip'] !== undefined) {
-      try {
-        localTunnelIp = parseIpv4(o['tunnel-ip']);
-      } catch (e: unknown) {
-        throw new CliError('E_CLI_BAD_VALUE', `--tunnel-ip: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
+    const localTunnelIp = tunnelIpOf(o['tunnel-ip']);
     let bytes: Uint8Array;
     try {
       bytes = await fs.readFile(file);
