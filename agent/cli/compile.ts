@@ -8,7 +8,7 @@ import * as fs from 'node:fs/promises';
 import { parseArgs, type OptionSpec } from '../../core/cli/args';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type SubcommandModule } from '../../core/cli/commands';
 import { Engine } from '../../core/engine/engine';
-import { parseIpv4 } from '../../core/goalstate/addr';
+import { INVALID, parseIpv4 } from '../../core/goalstate/addr';
 import { isGroupEntry } from '../../core/flow';
 import { formatFlow } from '../../core/openflow';
 import { GoalState, GoalStateV2 } from '../../proto';
@@ -41,11 +41,9 @@ export function portInterfaceName(portId: string): string {
 
 function tunnelIpOf(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  try {
-    return parseIpv4(text);
-  } catch (e: unknown) {
-    throw new CliError('E_CLI_BAD_VALUE', `--tunnel-ip: ${e instanceof Error ? e.message : String(e)}`);
-  }
+  const ip = parseIpv4(text);
+  if (ip === INVALID) throw new CliError('E_CLI_BAD_VALUE', `--tunnel-ip: '${text}' is not an IPv4 address`);
+  return ip;
 }
 
 /** With --dataplane ebpf XDP answers ARP, so the engine compiles no answer flows (as the daemon does). */
