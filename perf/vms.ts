@@ -200,6 +200,11 @@ const SERIES = [
 ] as const;
 
 /** One chart, both systems: with a baseline, ours are `alcor ...` and OVN's `OVN ...` (ACTIVE there is `up`). */
+const SEED_150_VMS = [
+  ['seed notes, Alcor, 150 VMs all up (other hw)', 5600],
+  ['seed notes, Neutron, 150 VMs (other hw)', 20000],
+] as const;
+
 function vmsReport(dir: string, result: VmsResult, times: readonly VmTimes[], ovnTimes: readonly VmTimes[]): void {
   const samples: Sample[] = [];
   const systems =
@@ -215,6 +220,8 @@ function vmsReport(dir: string, result: VmsResult, times: readonly VmTimes[], ov
   }
   const names = [...new Set(samples.map((s) => s.series))];
   const series = names.map((name) => ({ name, samplesMs: samples.filter((s) => s.series === name).map((s) => s.ms) }));
+  // The seed notes' whole-set times for 150 VMs, drawn as a step where every VM was up: other systems, other hardware.
+  for (const [name, ms] of SEED_150_VMS) series.push({ name, samplesMs: [ms] });
   const vs = ovnTimes.length === 0 ? '' : ', and the same VMs on OVN (ovn-controller per host, native DHCP)';
   writeReport(dir, {
     title: `alcor-bench vms: ${result.vms} VMs on ${result.hosts} OVS hosts`,
