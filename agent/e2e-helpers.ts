@@ -475,7 +475,7 @@ export async function arping(vm: Vm, ip: string): Promise<string | null> {
 export async function xdpCounters(
   agent: AgentProcess,
   portId: string,
-): Promise<{ replied: number; missed: number; entries: number }> {
+): Promise<{ replied: number; missed: number; entries: number; capacity: number }> {
   const prom = await fetch(`http://127.0.0.1:${agent.metricsPort ?? 0}/metrics`).then((r) => r.text());
   const get = (re: RegExp): number => Number(re.exec(prom)?.[1] ?? NaN);
   const outcome = (o: string): RegExp =>
@@ -484,6 +484,7 @@ export async function xdpCounters(
     replied: get(outcome('replied')),
     missed: get(outcome('missed')),
     entries: get(/alcor_agent_xdp_arp_entries (\d+)/),
+    capacity: get(/alcor_agent_xdp_arp_capacity (\d+)/),
   };
 }
 

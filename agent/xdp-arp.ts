@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatIpv4, formatMac } from '../core/goalstate';
 import type { ArpTriple } from '../core/engine/arp-entries';
-import { ArpResponder, type ArpStats } from '../native/arp-responder';
+import { ARP_TABLE_SPEC, ArpResponder, type ArpStats } from '../native/arp-responder';
 import { MapMirror, desiredArpEntries, type MapSyncResult } from '../native/ebpf-dataplane';
 
 interface Attached {
@@ -19,6 +19,9 @@ interface Attached {
 
 export class XdpArpDataplane {
   readonly #attached = new Map<string, Attached>();
+  /** Entries the engine's answers asked for at the last sync (above capacity, the rest is left out). */
+  #wanted = 0;
+  #syncFailures = 0;
 
   private constructor(
     readonly responder: ArpResponder,
@@ -64,7 +67,14 @@ export class XdpArpDataplane {
     const desired = desiredArpEntries(
       entries.map(([vni, ip, mac]) => ({ scope: vni, ip: formatIpv4(ip), mac: formatMac(mac) })),
     );
-    const result = await this.mirror.sync(desired.entries);
+    this.#wanted = desired.entries.size;
+    let result: MapSyncResult;
+    try {
+      result = await this.mirror.sync(withinCapacity(desired.entries, ARP_TABLE_SPEC.maxEntries));
+    } catch (e: unknown) {
+      this.#syncFailures++;
+      throw e;
+    }
     for (const [portId, a] of this.#attached) {
       const vni = portVnis.get(portId);
       if (vni !== undefined && vni !== a.vni) {
@@ -97,6 +107,15 @@ export class XdpArpDataplane {
       '# HELP alcor_agent_xdp_arp_entries Entries in the pinned arp_table.',
       '# TYPE alcor_agent_xdp_arp_entries gauge',
       `alcor_agent_xdp_arp_entries ${this.mirror.size}`,
+      '# HELP alcor_agent_xdp_arp_wanted ARP answers the held state has; above the capacity the rest get none from XDP.',
+      '# TYPE alcor_agent_xdp_arp_wanted gauge',
+      `alcor_agent_xdp_arp_wanted ${this.#wanted}`,
+      '# HELP alcor_agent_xdp_arp_capacity Entries arp_table can hold (max_entries of the compiled map).',
+      '# TYPE alcor_agent_xdp_arp_capacity gauge',
+      `alcor_agent_xdp_arp_capacity ${ARP_TABLE_SPEC.maxEntries}`,
+      '# HELP alcor_agent_xdp_arp_sync_failures_total Syncs of arp_table the kernel refused (the next pass retries).',
+      '# TYPE alcor_agent_xdp_arp_sync_failures_total counter',
+      `alcor_agent_xdp_arp_sync_failures_total ${this.#syncFailures}`,
     );
     return lines.join('\n') + '\n';
   }
@@ -106,4 +125,15 @@ export class XdpArpDataplane {
     this.mirror.close();
     this.responder.close();
   }
+}
+
+/**
+ * At most `capacity` entries, the same ones for the same state: the smallest keys. A map that is full refuses the
+ * whole batch, and then no address gets an answer from XDP; this way all but the excess do (alcor_agent_xdp_arp_wanted
+ * above alcor_agent_xdp_arp_capacity says so, and docs/ebpf.md says when to stay with --dataplane both).
+ */
+export function withinCapacity<V>(entries: ReadonlyMap<string, V>, capacity: number): ReadonlyMap<string, V> {
+  if (entries.size <= capacity) return entries;
+  const keys = [...entries.keys()].sort().slice(0, capacity);
+  return new Map(keys.map((k) => [k, entries.get(k) as V]));
 }
