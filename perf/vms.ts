@@ -16,11 +16,19 @@ import { ReplicaProcess } from '../control/testing/replica-process';
 import { OvsSandbox, type Vm } from '../test/sandbox';
 import { badInteger } from './scenario/bed';
 import { writeReport, type Sample } from './report/report';
-import { msSince, type Stats } from './report/stats';
+import { msSince } from './report/stats';
 import { cdfChart } from './report/svg';
 import { OUTPUT_OPTIONS } from './scenario/options';
 import { Guest, uptimeSeconds, writeLeaseHook } from './scenario/guest';
-import { hostUnderlay, newTimes, recordGuest, summarizeTimes, vmMac, type VmTimes } from './scenario/vm-times';
+import {
+  hostUnderlay,
+  newTimes,
+  recordGuest,
+  summarizeTimes,
+  vmMac,
+  type VmTimes,
+  type VmsSummary,
+} from './scenario/vm-times';
 import { runOvnVms, type OvnVmsResult } from './vms-ovn';
 import { SIMULATED_VMS_HELP, SIMULATED_VMS_OPTIONS, runSimulatedCli } from './vms-simulated-cli';
 
@@ -37,22 +45,13 @@ export interface VmsOptions {
   readonly progress?: (line: string) => void;
 }
 
-export interface VmsResult {
+export interface VmsResult extends VmsSummary {
   readonly bench: 'vms';
   readonly vms: number;
   readonly hosts: number;
   readonly bulk: boolean;
-  /** First port create until the last VM pinged its gateway and its remote VM. */
-  readonly allUpMs: number;
-  readonly p50UpMs: number;
-  readonly p99UpMs: number;
-  readonly active: Stats;
-  readonly lease: Stats;
-  readonly up: Stats;
   /** All ports deleted at once, until every agent acknowledged. */
   readonly deleteMs: number;
-  readonly failed: number;
-  readonly errors: readonly string[];
   readonly setupMs: number;
   readonly report?: string;
   /** With --baseline ovn: OVN's run of the same scenario, or null (then ovnNote says why). */

@@ -178,20 +178,27 @@ export class HostSession {
     );
   }
 
+  /**
+   * A message goes out, with every delta up to `upTo` in it; `windowed`: it holds the window until its outcome.
+   * Returns what that outcome calls: the window opens again (if still this message's) and waiting deltas go.
+   */
+  private open(windowed: boolean, upTo: number): () => void {
+    const token = {};
+    if (windowed) this.inFlight = token;
+    this.sentUpTo = upTo;
+    return () => {
+      if (this.inFlight === token) this.inFlight = null;
+      this.flush();
+    };
+  }
+
   /** `windowed`: the reply lets the next message go (see the header); otherwise nothing waits for it. */
   private sendDeltas(batch: readonly PendingDelta[], windowed: boolean): void {
     const delta = mergeDeltas(batch);
     const { keys, entries } = this.entriesFor(delta.keys, delta.deletes);
-    const token = {};
-    if (windowed) this.inFlight = token;
-    this.sentUpTo = delta.version;
+    const settle = this.open(windowed, delta.version);
     const origins = new Set<string | null>(batch.map((d) => d.origin));
     const started = Date.now();
-    const settle = (): void => {
-      if (this.inFlight !== token) return;
-      this.inFlight = null;
-      this.flush();
-    };
     this.stream.send(encodeHostGoalState(this.host, keys, entries)).then(
       (reply) => {
         if (this.pending.includes(batch[0] as PendingDelta)) {
@@ -204,8 +211,7 @@ export class HostSession {
       (err: unknown) => {
         if (!isAgentRefusal(err) || !this.pending.includes(batch[0] as PendingDelta)) {
           // Lost in transit: stays pending, the next connection's full push absorbs it.
-          if (this.inFlight === token) this.inFlight = null;
-          this.flush();
+          settle();
           return;
         }
         if (batch.length > 1) {
@@ -235,14 +241,7 @@ export class HostSession {
     }
     const { keys, entries } = this.entriesFor(current, deletes);
     const started = Date.now();
-    const token = {};
-    this.inFlight = token;
-    this.sentUpTo = version;
-    const settle = (): void => {
-      if (this.inFlight !== token) return;
-      this.inFlight = null;
-      this.flush();
-    };
+    const settle = this.open(true, version);
     this.stream.send(encodeHostGoalState(this.host, keys, entries)).then(
       (reply) => {
         this.pending = this.pending.filter((d) => d.version > version);
@@ -252,8 +251,7 @@ export class HostSession {
       },
       (err: unknown) => {
         if (!isAgentRefusal(err)) {
-          if (this.inFlight === token) this.inFlight = null;
-          this.flush();
+          settle();
           return;
         }
         // The host's whole state is refused (e.g. stored before the northbound validated fully):
