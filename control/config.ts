@@ -14,7 +14,12 @@ import {
 } from '../agent/tls';
 import { LogLevel } from './log';
 import { registrationFrom } from './southbound/host-transport';
-import { natsSecurityProblem, type NatsSecurity } from '../core/southbound/nats-security';
+import {
+  natsSecurityFrom,
+  natsSecurityOptions,
+  natsSecurityProblem,
+  type NatsSecurity,
+} from '../core/southbound/nats-security';
 import { DEFAULT_NATS_MAX_AGE_S, parseNatsServers, type NatsLinkOptions } from './southbound/nats-link';
 
 export const RUN_OPTIONS = [
@@ -191,29 +196,7 @@ export const RUN_OPTIONS = [
     metavar: 'MB',
     help: 'size limit of the goal-state stream; the oldest messages go beyond it',
   },
-  {
-    name: 'nats-ca',
-    type: 'string',
-    metavar: 'FILE',
-    help: "PEM CA bundle the NATS servers' certificates are verified against (TLS)",
-  },
-  {
-    name: 'nats-cert',
-    type: 'string',
-    metavar: 'FILE',
-    help: 'PEM client certificate for NATS servers that verify clients (with --nats-key)',
-  },
-  { name: 'nats-key', type: 'string', metavar: 'FILE', help: 'PEM private key of --nats-cert' },
-  { name: 'nats-creds', type: 'string', metavar: 'FILE', help: 'NATS credentials file (user JWT and nkey seed)' },
-  { name: 'nats-user', type: 'string', metavar: 'USER', help: 'NATS user (with --nats-password)' },
-  {
-    name: 'nats-password',
-    type: 'string',
-    env: 'ALCOR_CONTROL_NATS_PASSWORD',
-    metavar: 'PASSWORD',
-    help: 'password of --nats-user (prefer the environment variable: a flag shows in ps)',
-  },
-  { name: 'nats-token', type: 'string', env: 'ALCOR_CONTROL_NATS_TOKEN', metavar: 'TOKEN', help: 'NATS token' },
+  ...natsSecurityOptions('nats', 'ALCOR_CONTROL'),
 ] as const satisfies readonly OptionSpec[];
 
 export interface ControlConfig {
@@ -354,29 +337,8 @@ export function loadRunConfig(
     neighborLimit: Math.max(0, Math.floor(o['neighbor-limit'])),
     ...tlsConfig(o),
     ...(o['http-token-file'] === undefined ? {} : { httpTokenFile: o['http-token-file'] }),
-    ...natsConfig(o.nats, o['nats-replicas'], o['nats-max-age'], o['nats-max-mb'], natsSecurityOf(o)),
+    ...natsConfig(o.nats, o['nats-replicas'], o['nats-max-age'], o['nats-max-mb'], natsSecurityFrom(o, 'nats')),
   };
-}
-
-function natsSecurityOf(o: {
-  readonly 'nats-ca'?: string;
-  readonly 'nats-cert'?: string;
-  readonly 'nats-key'?: string;
-  readonly 'nats-creds'?: string;
-  readonly 'nats-user'?: string;
-  readonly 'nats-password'?: string;
-  readonly 'nats-token'?: string;
-}): NatsSecurity {
-  const pick = {
-    ca: o['nats-ca'],
-    cert: o['nats-cert'],
-    key: o['nats-key'],
-    creds: o['nats-creds'],
-    user: o['nats-user'],
-    password: o['nats-password'],
-    token: o['nats-token'],
-  };
-  return Object.fromEntries(Object.entries(pick).filter(([, v]) => v !== undefined)) as NatsSecurity;
 }
 
 function natsConfig(

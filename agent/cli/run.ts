@@ -14,7 +14,12 @@ import { DEFAULT_PIN_DIR } from '../../native/arp-responder';
 import { isLoopbackHost, loadTlsMaterial, tlsFilesFromFlags, TLS_SERVER_OPTIONS, type TlsFiles } from '../tls';
 import { watchTlsFiles } from '../tls-watch';
 import { parseSouthbound } from '../nats/consumer';
-import { natsSecurityProblem, type NatsSecurity } from '../../core/southbound/nats-security';
+import {
+  natsSecurityFrom,
+  natsSecurityOptions,
+  natsSecurityProblem,
+  type NatsSecurity,
+} from '../../core/southbound/nats-security';
 
 const DATAPLANE_KINDS: readonly DataplaneKind[] = ['ovs', 'ebpf', 'both'];
 
@@ -105,29 +110,7 @@ const OPTIONS = [
       'also take goal states from NATS JetStream (durable consumer on alcor.gs.host.<--tunnel-ip>, and on ' +
       'alcor.gs.vpc.<vpc> for the VPCs the control service asks for); needs --tunnel-ip',
   },
-  {
-    name: 'southbound-ca',
-    type: 'string',
-    metavar: 'FILE',
-    help: "PEM CA bundle the NATS servers' certificates are verified against (TLS)",
-  },
-  {
-    name: 'southbound-cert',
-    type: 'string',
-    metavar: 'FILE',
-    help: 'PEM client certificate for NATS servers that verify clients (with --southbound-key)',
-  },
-  { name: 'southbound-key', type: 'string', metavar: 'FILE', help: 'PEM private key of --southbound-cert' },
-  { name: 'southbound-creds', type: 'string', metavar: 'FILE', help: 'NATS credentials file (user JWT and nkey seed)' },
-  { name: 'southbound-user', type: 'string', metavar: 'USER', help: 'NATS user (with --southbound-password)' },
-  {
-    name: 'southbound-password',
-    type: 'string',
-    env: 'ALCOR_AGENT_NATS_PASSWORD',
-    metavar: 'PASSWORD',
-    help: 'password of --southbound-user (prefer the environment variable: a flag shows in ps)',
-  },
-  { name: 'southbound-token', type: 'string', env: 'ALCOR_AGENT_NATS_TOKEN', metavar: 'TOKEN', help: 'NATS token' },
+  ...natsSecurityOptions('southbound', 'ALCOR_AGENT'),
   ...TLS_SERVER_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
 
@@ -178,15 +161,7 @@ export async function runOptions(
     if (o['tunnel-ip'] === undefined)
       throw new CliError('E_CLI_BAD_VALUE', '--southbound needs --tunnel-ip (the host IP its subject is named after)');
   }
-  const southboundSecurity = securityOf({
-    ca: o['southbound-ca'],
-    cert: o['southbound-cert'],
-    key: o['southbound-key'],
-    creds: o['southbound-creds'],
-    user: o['southbound-user'],
-    password: o['southbound-password'],
-    token: o['southbound-token'],
-  });
+  const southboundSecurity = securityOf(natsSecurityFrom(o, 'southbound'));
   return {
     listen: o.listen,
     ovsRundir: o['ovs-rundir'],
@@ -211,8 +186,7 @@ export async function runOptions(
 }
 
 /** The --southbound-* TLS and credentials given (null: none); a bad combination is a usage error. */
-function securityOf(given: Record<keyof NatsSecurity, string | undefined>): NatsSecurity | null {
-  const s = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as NatsSecurity;
+function securityOf(s: NatsSecurity): NatsSecurity | null {
   if (Object.keys(s).length === 0) return null;
   const problem = natsSecurityProblem(s, 'southbound');
   if (problem !== null) throw new CliError('E_CLI_BAD_VALUE', problem);

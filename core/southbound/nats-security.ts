@@ -3,6 +3,7 @@
 // clients), and one way to authenticate: a creds file (NATS JWT + nkey seed), a user and password, or a
 // token. Pure: the caller passes how files are read.
 import { credsAuthenticator, type ConnectionOptions } from '@nats-io/nats-core';
+import type { OptionSpec } from '../cli/args';
 
 export interface NatsSecurity {
   readonly ca?: string;
@@ -12,6 +13,69 @@ export interface NatsSecurity {
   readonly user?: string;
   readonly password?: string;
   readonly token?: string;
+}
+
+/**
+ * The seven flags `--<prefix>-ca ... --<prefix>-token`, with the password and the token also read from
+ * `<envPrefix>_NATS_PASSWORD` and `<envPrefix>_NATS_TOKEN` (a flag shows in ps).
+ */
+export function natsSecurityOptions<P extends string, E extends string>(prefix: P, envPrefix: E) {
+  return [
+    {
+      name: `${prefix}-ca` as const,
+      type: 'string',
+      metavar: 'FILE',
+      help: "PEM CA bundle the NATS servers' certificates are verified against (TLS)",
+    },
+    {
+      name: `${prefix}-cert` as const,
+      type: 'string',
+      metavar: 'FILE',
+      help: `PEM client certificate for NATS servers that verify clients (with --${prefix}-key)`,
+    },
+    { name: `${prefix}-key` as const, type: 'string', metavar: 'FILE', help: `PEM private key of --${prefix}-cert` },
+    {
+      name: `${prefix}-creds` as const,
+      type: 'string',
+      metavar: 'FILE',
+      help: 'NATS credentials file (user JWT and nkey seed)',
+    },
+    {
+      name: `${prefix}-user` as const,
+      type: 'string',
+      metavar: 'USER',
+      help: `NATS user (with --${prefix}-password)`,
+    },
+    {
+      name: `${prefix}-password` as const,
+      type: 'string',
+      env: `${envPrefix}_NATS_PASSWORD` as const,
+      metavar: 'PASSWORD',
+      help: `password of --${prefix}-user (prefer the environment variable: a flag shows in ps)`,
+    },
+    {
+      name: `${prefix}-token` as const,
+      type: 'string',
+      env: `${envPrefix}_NATS_TOKEN` as const,
+      metavar: 'TOKEN',
+      help: 'NATS token',
+    },
+  ] as const satisfies readonly OptionSpec[];
+}
+
+const NATS_SECURITY_FIELDS = ['ca', 'cert', 'key', 'creds', 'user', 'password', 'token'] as const;
+
+/** The values of those flags that were given (`o` is parseArgs' result), as a NatsSecurity. */
+export function natsSecurityFrom<P extends string>(
+  o: { readonly [K in `${P}-${keyof NatsSecurity}`]?: string },
+  prefix: P,
+): NatsSecurity {
+  const out: Record<string, string> = {};
+  for (const field of NATS_SECURITY_FIELDS) {
+    const v = o[`${prefix}-${field}`];
+    if (v !== undefined) out[field] = v;
+  }
+  return out as NatsSecurity;
 }
 
 /** What is wrong with a combination of options (`prefix` names the flags), or null. */
