@@ -8,20 +8,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { OvsSandbox, type Vm } from '../test/sandbox';
+import { type OvsSandbox, type Vm, type VmOptions } from '../test/sandbox';
 import { OvnSandbox, startHypervisor, stopHypervisor, type EncapType } from '../test/ovn/sandbox';
 import { addVmPort, createRoutedNetwork, deleteVmPort, syncHypervisors, upPorts } from '../test/ovn/network';
 import { msSince } from './report/stats';
 import { Guest, uptimeSeconds, writeLeaseHook } from './scenario/guest';
-import {
-  hostUnderlay,
-  newTimes,
-  recordGuest,
-  summarizeTimes,
-  vmMac,
-  type VmTimes,
-  type VmsSummary,
-} from './scenario/vm-times';
+import { plugVms, startMeshedHosts } from './scenario/vm-hosts';
+import { newTimes, recordGuest, summarizeTimes, vmMac, type VmTimes, type VmsSummary } from './scenario/vm-times';
 
 export interface OvnVmsOptions {
   readonly vms: number;
@@ -64,24 +57,15 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function buildOvnRig(o: OvnVmsOptions, rig: OvnRig, encap: EncapType, say: (l: string) => void): Promise<void> {
   const central = await OvnSandbox.start({ name: 'bvoc' });
   rig.central = central;
-  for (let h = 0; h < o.hosts; h++) {
-    const peers = rig.hosts.map((s) => s.name);
-    const sb = await OvsSandbox.start({
-      name: `bvo${h}`,
-      underlay: { ip: `${hostUnderlay(h)}/24`, ...(peers.length > 0 ? { peer: peers } : {}) },
-    });
-    rig.hosts.push(sb);
-  }
-  const plugged = await Promise.all(
-    rig.hosts.map(async (sb) => {
-      const vms: Vm[] = [];
-      for (let i = rig.hosts.indexOf(sb); i < o.vms; i += o.hosts) {
-        vms.push(await sb.addVm({ name: `vm${i}`, mac: vmMac(i), ip: '169.254.0.1/16', portId: `vp${i}`, mtu: 1400 }));
-      }
-      return vms;
-    }),
-  );
-  for (let i = 0; i < o.vms; i++) rig.vms.push(plugged[i % o.hosts]?.[Math.floor(i / o.hosts)] as Vm);
+  await startMeshedHosts('bvo', o.hosts, rig.hosts);
+  const vmOptions = (i: number): VmOptions => ({
+    name: `vm${i}`,
+    mac: vmMac(i),
+    ip: '169.254.0.1/16',
+    portId: `vp${i}`,
+    mtu: 1400,
+  });
+  rig.vms.push(...(await plugVms(rig.hosts, o.vms, vmOptions)));
   say(`OVN: ${o.hosts} hosts, ${o.vms} VM namespaces plugged`);
   for (const [h, sb] of rig.hosts.entries()) await startHypervisor(sb, central.sbSocket, `hv${h}`, encap);
 }

@@ -13,13 +13,14 @@ import type { CliIo, SubcommandModule } from '../core/cli/commands';
 import { startAgent, type AgentProcess } from '../agent/e2e-helpers';
 import { tapNameFor } from '../agent/ovsdb';
 import { ReplicaProcess } from '../control/testing/replica-process';
-import { OvsSandbox, type Vm } from '../test/sandbox';
+import { type OvsSandbox, type Vm, type VmOptions } from '../test/sandbox';
 import { badInteger } from './scenario/bed';
 import { writeReport, type Sample } from './report/report';
 import { msSince } from './report/stats';
 import { cdfChart } from './report/svg';
 import { OUTPUT_OPTIONS } from './scenario/options';
 import { Guest, uptimeSeconds, writeLeaseHook } from './scenario/guest';
+import { plugVms, startMeshedHosts } from './scenario/vm-hosts';
 import {
   hostUnderlay,
   newTimes,
@@ -87,35 +88,13 @@ interface Rig {
 
 /** Hosts one after another (each links to every earlier one); their VMs and agents in parallel across hosts. */
 async function buildRig(o: VmsOptions, rig: Rig, say: (l: string) => void): Promise<void> {
-  for (let h = 0; h < o.hosts; h++) {
-    const peers = rig.sandboxes.map((s) => s.name);
-    const sb = await OvsSandbox.start({
-      name: `bvm${h}`,
-      underlay: { ip: `${hostUnderlay(h)}/24`, ...(peers.length > 0 ? { peer: peers } : {}) },
-    });
-    rig.sandboxes.push(sb);
-  }
+  await startMeshedHosts('bvm', o.hosts, rig.sandboxes);
   say(`${o.hosts} OVS hosts up`);
-  const plugged: Vm[][] = await Promise.all(
-    rig.sandboxes.map(async (sb, h) => {
-      const vms: Vm[] = [];
-      for (let i = h; i < o.vms; i += o.hosts) {
-        const portId = `vp${i}`;
-        const vm = await sb.addVm({
-          name: `vm${i}`,
-          mac: vmMac(i),
-          ip: '169.254.0.1/16',
-          iface: tapNameFor(portId),
-          portId,
-          mtu: 1450,
-        });
-        vms.push(vm);
-        if (vms.length % 25 === 0) say(`host ${h}: ${vms.length} VMs plugged`);
-      }
-      return vms;
-    }),
-  );
-  for (let i = 0; i < o.vms; i++) rig.vms.push(plugged[i % o.hosts]?.[Math.floor(i / o.hosts)] as Vm);
+  const vmOptions = (i: number): VmOptions => {
+    const portId = `vp${i}`;
+    return { name: `vm${i}`, mac: vmMac(i), ip: '169.254.0.1/16', iface: tapNameFor(portId), portId, mtu: 1450 };
+  };
+  rig.vms.push(...(await plugVms(rig.sandboxes, o.vms, vmOptions, say)));
   say(`${o.vms} VM namespaces plugged`);
   const started = await Promise.all(
     rig.sandboxes.map((sb, h) =>
