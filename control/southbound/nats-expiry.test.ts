@@ -8,39 +8,17 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  GoalStateOperationReply,
-  GoalStateV2,
-  NeighborState,
-  NeighborType,
-  OperationType,
-  ResourceType,
-} from '../../proto';
+import { GoalStateV2, NeighborState, NeighborType, OperationType, ResourceType } from '../../proto';
 import { NatsSouthbound } from '../../agent/nats/consumer';
-import type { GoalStateApplier } from '../../agent/grpc/server';
 import { requirePrereqs } from '../../test/prereq';
 import { NatsServer } from '../../test/nats';
 import { embeddedConfig, hostIp, pushGoalStates } from '../testing/fixtures';
-import { successStatus } from '../testing/test-agent';
-import { parseGoalStateV2 } from '../resources';
+import { recordingApplier } from '../testing/test-agent';
 import { createLogger } from '../log';
 import { startControl, type ControlHandle } from '../server';
 
 const HOST = hostIp(0);
 const quiet = (): void => undefined;
-
-function recordingApplier(got: string[][]): GoalStateApplier {
-  return {
-    applyV1: () => Promise.reject(new Error('v1 not expected')),
-    applyV2: async (req) => {
-      const gs = parseGoalStateV2(req.kind === 'raw' ? req.bytes : new Uint8Array());
-      got.push([...gs.resources.keys()]);
-      return GoalStateOperationReply.fromPartial({
-        operationStatuses: [...gs.resources.values()].map(successStatus),
-      });
-    },
-  };
-}
 
 function neighborFor(host: string, id: string): Uint8Array {
   const gs = GoalStateV2.fromPartial({ formatVersion: 102 });

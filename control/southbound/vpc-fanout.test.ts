@@ -18,33 +18,16 @@ import {
   ResourceType,
 } from '../../proto';
 import { NatsSouthbound } from '../../agent/nats/consumer';
-import type { GoalStateApplier } from '../../agent/grpc/server';
 import { requirePrereqs } from '../../test/prereq';
 import { NatsServer } from '../../test/nats';
 import { embeddedConfig, hostIp, pushGoalStates } from '../testing/fixtures';
-import { successStatus, TestAgent } from '../testing/test-agent';
-import { parseGoalStateV2 } from '../resources';
+import { recordingApplier, TestAgent } from '../testing/test-agent';
 import { createLogger } from '../log';
 import { startControl, type ControlHandle } from '../server';
 
 const NATS_HOSTS = 6;
 const VPC = 'vpc-fan';
 const quiet = (): void => undefined;
-
-/** Records every goal state (its neighbor ids) and answers SUCCESS for each resource, as an agent would. */
-function recordingApplier(got: string[][]): GoalStateApplier {
-  return {
-    applyV1: () => Promise.reject(new Error('v1 not expected')),
-    applyV2: async (req) => {
-      const gs = parseGoalStateV2(req.kind === 'raw' ? req.bytes : new Uint8Array());
-      got.push([...gs.resources.keys()]);
-      return GoalStateOperationReply.fromPartial({
-        formatVersion: 102,
-        operationStatuses: [...gs.resources.values()].map(successStatus),
-      });
-    },
-  };
-}
 
 /** One neighbor of the VPC, created (or re-created at a newer revision) on every host in `hosts`. */
 function neighborChange(id: string, revision: number, hosts: readonly string[]): Uint8Array {

@@ -39,6 +39,24 @@ export function successStatus(r: {
   };
 }
 
+/**
+ * An applier for a real agent front end (the NATS consumer, a GoalStateServer) that records each goal state's
+ * resource keys into `got` and answers SUCCESS for each resource, as an agent would.
+ */
+export function recordingApplier(got: string[][]): GoalStateApplier {
+  return {
+    applyV1: () => Promise.reject(new Error('v1 not expected')),
+    applyV2: async (req) => {
+      const gs = parseGoalStateV2(req.kind === 'raw' ? req.bytes : GoalStateV2.encode(req.message).finish());
+      got.push([...gs.resources.keys()]);
+      return GoalStateOperationReply.fromPartial({
+        formatVersion: 102,
+        operationStatuses: [...gs.resources.values()].map(successStatus),
+      });
+    },
+  };
+}
+
 export class TestAgent {
   readonly events = new EventEmitter<{ message: [ReceivedMessage] }>();
   /** What the agent has applied: resource key -> operation of the last state received (DELETEs removed). */
