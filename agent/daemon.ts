@@ -412,13 +412,24 @@ export class AgentDaemon {
       arpAnswers: (o.dataplane ?? 'ovs') === 'ebpf' ? 'none' : 'flows',
     });
     this.#engine = engine;
+    // A fresh engine plans a synthetic push once and takes it back, so that the first real push (a
+    // restart's full state) runs compiled code into filled buffer pools. A restored engine is warmed
+    // by its own replay, and holds state a synthetic push could contest.
+    const warmUpMs = snapshot === undefined ? await this.#warmUp(engine) : undefined;
     this.#log('info', 'engine ready', {
       workers: o.workers,
+      warmUpMs,
       restored: snapshot !== undefined,
       ports: snapshot?.resources.port.length ?? 0,
       neighbors: snapshot?.resources.neighbor.length ?? 0,
     });
     return engine;
+  }
+
+  async #warmUp(engine: Engine): Promise<number> {
+    const t0 = performance.now();
+    await engine.warmUp(this.#opts.tunnelIp ?? '0.0.0.0');
+    return Math.round(performance.now() - t0);
   }
 
   /** On-demand requests, the HTTP endpoints, then the gRPC server: the agent is ready. */

@@ -36,6 +36,7 @@ import { type Backend, EngineError, InlineBackend, ThreadBackend, expect } from 
 import { Contests } from './contests';
 import { mergeStatuses, slowestTimings, sum } from './merge';
 import { MAX_CHUNKS, chunkEnc, locateXid } from './xids';
+import { warmUpGoalState } from './warm-up';
 
 export { EngineError, type EngineErrorCode } from './backend';
 export { XID_BASE, XID_SPAN } from './xids';
@@ -60,6 +61,9 @@ export const MAX_PARTITIONS = 16;
  * early, large enough that per-chunk costs (a worker round trip, a plan) stay negligible.
  */
 const CHUNK_NEIGHBORS = 8192;
+/** Enough neighbors per round that every partition runs its loops long enough to be optimised. */
+const WARM_UP_NEIGHBORS = 8192;
+const WARM_UP_ROUNDS = 3;
 
 /** A partition's open transactions for one goal state, per partition in chunk order. */
 export type Txns = readonly (readonly number[])[];
@@ -417,6 +421,21 @@ export class Engine {
   /** Newest chunk first: each undo must find the state the chunk left. */
   async abort(txns: Txns): Promise<void> {
     await Promise.all(this.#parts.flatMap((b, p) => this.#abortAll(b, txns[p] ?? [])));
+  }
+
+  /**
+   * Plans a synthetic goal state (warm-up.ts) the way the agent plans a push, streamed, and takes it
+   * back, `rounds` times: the hot loops are compiled and the buffer pools filled before the first
+   * real push. Only for an engine that holds nothing yet (a fresh start): it then holds nothing after.
+   */
+  async warmUp(localHost: string, neighbors = WARM_UP_NEIGHBORS, rounds = WARM_UP_ROUNDS): Promise<void> {
+    const bytes = warmUpGoalState(neighbors, localHost);
+    for (let r = 0; r < rounds; r++) {
+      const prepared = await this.prepare(bytes, 2, { onDelta: (_d, _b, release) => release(), window: 4 });
+      await this.abort(prepared.txns);
+    }
+    // What the rounds left is garbage: collected now, an idle agent would hold it for good.
+    await this.collect();
   }
 
   #abortAll(b: Backend, txns: readonly number[]): Promise<WorkerReply>[] {
