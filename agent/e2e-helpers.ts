@@ -44,8 +44,9 @@ export async function startAgent(
 ): Promise<AgentProcess> {
   // Any free port unless the caller fixes one (a test that restarts the agent at the same address).
   const listen = extra.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
-  const args = [BIN, 'run', '--ovs-rundir', sb.rundir, ...listen, ...extra];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = ['run', '--ovs-rundir', sb.rundir, ...listen, ...extra];
+  // The executable itself, as an operator runs it: its interpreter line carries the node flags.
+  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let ready: { grpcPort: number; metricsPort: number | undefined };
