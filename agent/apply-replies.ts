@@ -14,6 +14,8 @@ import {
   type ResourceRef,
 } from './grpc/server';
 import type { BundleTimings } from './openflow/session';
+import { GoalStateStatuses } from '../core/engine/statuses';
+import { ENCODE_REPLY, encodeColumnarReply } from '../core/wire/operation-reply';
 
 const LOGGED_INVALID_MAX = 20;
 
@@ -53,11 +55,12 @@ export function* mapStatuses(
 
 /** The statuses with the PENDING ports in `bound` answered SUCCESS (bound to their interface). */
 export function withBoundPorts(statuses: Iterable<PlannedStatus>, bound: ReadonlySet<string>): Iterable<PlannedStatus> {
-  return mapStatuses(statuses, (s) =>
+  const f = (s: PlannedStatus): PlannedStatus =>
     s.resourceType === ResourceType.PORT && s.status === OperationStatus.PENDING && bound.has(s.resourceId)
       ? { ...s, status: OperationStatus.SUCCESS, reason: '' }
-      : s,
-  );
+      : s;
+  // Ports are never among the coded neighbors: the columns stay as they are.
+  return statuses instanceof GoalStateStatuses ? statuses.mapOthers(f) : mapStatuses(statuses, f);
 }
 
 /** The first `max` INVALID_ARG statuses, with their reason (the reply has no field for it). */
@@ -103,6 +106,29 @@ export function appliedLogFields(
 
 export function replyOf(statuses: Iterable<PlannedStatus>, bundleUs: number, t0: bigint): GoalStateOperationReply {
   const totalUs = us(t0);
+  if (statuses instanceof GoalStateStatuses) return columnarReply(statuses, bundleUs, totalUs);
+  return objectReply(statuses, bundleUs, totalUs);
+}
+
+/**
+ * A reply that encodes itself from the engine's columns (core/wire/operation-reply.ts): neighbor ids
+ * go from the request bytes to the reply bytes. Its `operationStatuses` are built only for a reader
+ * that asks (the NATS path checks them), once.
+ */
+function columnarReply(statuses: GoalStateStatuses, bundleUs: number, totalUs: number): GoalStateOperationReply {
+  let built: GoalStateOperationReply['operationStatuses'] | undefined;
+  return {
+    formatVersion: 1,
+    messageTotalOperationTime: totalUs,
+    get operationStatuses() {
+      built ??= objectReply(statuses, bundleUs, totalUs).operationStatuses;
+      return built;
+    },
+    [ENCODE_REPLY]: () => encodeColumnarReply(statuses.columns(), { dataplaneUs: bundleUs, totalUs }),
+  } as GoalStateOperationReply;
+}
+
+function objectReply(statuses: Iterable<PlannedStatus>, bundleUs: number, totalUs: number): GoalStateOperationReply {
   // Every field set: a plain object is a complete message, without fromPartial's copy of each status.
   return {
     formatVersion: 1,

@@ -19,7 +19,8 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { GoalStateOperationReply, OperationStatus } from '../../proto';
+import { OperationStatus, type GoalStateOperationReply } from '../../proto';
+import { encodeGoalStateOperationReply } from '../../core/wire/operation-reply';
 import {
   durableName,
   H_CHUNK,
@@ -310,7 +311,7 @@ export class NatsSouthbound {
     }
     const record = ok
       ? encodeReplyRecord(REPLY_OK, id, okReplyBody(reply.operationStatuses.length))
-      : encodeReplyRecord(REPLY_FULL, id, GoalStateOperationReply.encode(reply).finish());
+      : encodeReplyRecord(REPLY_FULL, id, encodeGoalStateOperationReply(reply));
     nc.publish(replySubject(this.opts.hostIp), record);
   }
 

@@ -29,6 +29,19 @@ export const NEIGHBOR_STATUS_LISTED = 255;
 /** A leading U+FEFF is part of an id, as the generated decoder reads it. */
 const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
+/** What a GoalStateStatuses is made of, for an encoder that writes the neighbors' statuses from it. */
+export interface StatusColumns {
+  /** Statuses before the neighbors, and after them (DHCP entries), in op order. */
+  readonly head: readonly PlannedStatus[];
+  readonly tail: readonly PlannedStatus[];
+  /** The request: neighbor n's id is `message[idRanges[2n], idRanges[2n + 1])`. */
+  readonly message: Uint8Array;
+  readonly idRanges: Uint32Array;
+  readonly codes: Uint8Array;
+  readonly operations: Uint8Array;
+  readonly listed: ReadonlyMap<number, PlannedStatus>;
+}
+
 export class GoalStateStatuses implements Iterable<PlannedStatus> {
   /** Statuses of the ops before the neighbors, and after them (DHCP entries). */
   readonly #head: readonly PlannedStatus[];
@@ -84,6 +97,32 @@ export class GoalStateStatuses implements Iterable<PlannedStatus> {
       if ((listed === undefined ? this.#codes[n] : listed.status) === status) count++;
     }
     return count;
+  }
+
+  columns(): StatusColumns {
+    return {
+      head: this.#head,
+      tail: this.#tail,
+      message: this.#bytes,
+      idRanges: this.#idRanges,
+      codes: this.#codes,
+      operations: this.#operations,
+      listed: this.#listed,
+    };
+  }
+
+  /** The same statuses with `f` applied to every one but the coded neighbors' (ports, DHCP, listed ones). */
+  mapOthers(f: (s: PlannedStatus) => PlannedStatus): GoalStateStatuses {
+    const listed = new Map<number, PlannedStatus>();
+    for (const [n, s] of this.#listed) listed.set(n, f(s));
+    return new GoalStateStatuses({
+      others: [...this.#head.map(f), ...this.#tail.map(f)],
+      message: this.#bytes,
+      idRanges: this.#idRanges,
+      codes: this.#codes,
+      operations: this.#operations,
+      listed,
+    });
   }
 
   /** Every status but the neighbors': what a caller that looks for ports or subnets needs, without a million objects. */

@@ -4,9 +4,12 @@
 // same as the generated encoder's (proto3: zero values omitted, fields in number order), which
 // operation-reply.test.ts checks against it.
 
-import type { GoalStateOperationReply } from '../../proto';
+import { ResourceType, type GoalStateOperationReply } from '../../proto';
+import type { PlannedStatus } from '../goalstate';
+import type { StatusColumns } from '../engine/statuses';
 import { varintSize, writeVarint } from './varint';
 import { oneByteTag } from './schema';
+import { findInvalidUtf8 } from './scan';
 
 type Status = GoalStateOperationReply['operationStatuses'][number];
 
@@ -54,8 +57,58 @@ function statusBodySize(s: Status, idBytes: number): number {
   return n;
 }
 
+/** One operation_statuses entry (tag, length, body) at `at`; returns the position after it. */
+function writeStatus(buf: Buffer, at: number, s: Status, idBytes: number, bodySize: number): number {
+  buf[at++] = TAG_STATUSES;
+  at = writeVarint(buf, at, bodySize);
+  if (s.resourceId !== '') {
+    buf[at++] = TAG_RESOURCE_ID;
+    at = writeVarint(buf, at, idBytes);
+    at += buf.write(s.resourceId, at, 'utf8');
+  }
+  if (s.resourceType !== 0) {
+    buf[at++] = TAG_RESOURCE_TYPE;
+    at = writeInt32(buf, at, s.resourceType);
+  }
+  if (s.operationType !== 0) {
+    buf[at++] = TAG_OPERATION_TYPE;
+    at = writeInt32(buf, at, s.operationType);
+  }
+  if (s.operationStatus !== 0) {
+    buf[at++] = TAG_OPERATION_STATUS;
+    at = writeInt32(buf, at, s.operationStatus);
+  }
+  return writeTimes(buf, at, s.dataplaneProgrammingTime, s.networkConfigurationTime, s.stateElapseTime);
+}
+
+function writeTimes(buf: Buffer, at: number, dataplane: number, network: number, elapse: number): number {
+  if (dataplane !== 0) {
+    buf[at++] = TAG_DATAPLANE_TIME;
+    at = writeVarint(buf, at, dataplane >>> 0);
+  }
+  if (network !== 0) {
+    buf[at++] = TAG_NETWORK_CONFIG_TIME;
+    at = writeVarint(buf, at, network >>> 0);
+  }
+  if (elapse !== 0) {
+    buf[at++] = TAG_STATE_ELAPSE_TIME;
+    at = writeVarint(buf, at, elapse >>> 0);
+  }
+  return at;
+}
+
+/**
+ * A reply object may carry its own encoding under this key (columnarReply): the encoder then calls
+ * it instead of walking `operationStatuses`, which such a reply builds only if someone reads it.
+ */
+export const ENCODE_REPLY: unique symbol = Symbol('encodeReply');
+
+type SelfEncoding = GoalStateOperationReply & { readonly [ENCODE_REPLY]?: () => Buffer };
+
 /** The protobuf encoding of `reply`, byte for byte what GoalStateOperationReply.encode writes. */
 export function encodeGoalStateOperationReply(reply: GoalStateOperationReply): Buffer {
+  const own = (reply as SelfEncoding)[ENCODE_REPLY];
+  if (own !== undefined) return own();
   const statuses = reply.operationStatuses;
   const idBytes = new Uint32Array(statuses.length);
   const bodySizes = new Uint32Array(statuses.length);
@@ -75,43 +128,133 @@ export function encodeGoalStateOperationReply(reply: GoalStateOperationReply): B
     buf[at++] = TAG_FORMAT_VERSION;
     at = writeVarint(buf, at, reply.formatVersion >>> 0);
   }
-  for (let i = 0; i < statuses.length; i++) {
-    const s = statuses[i];
-    buf[at++] = TAG_STATUSES;
-    at = writeVarint(buf, at, bodySizes[i]);
-    if (s.resourceId !== '') {
-      buf[at++] = TAG_RESOURCE_ID;
-      at = writeVarint(buf, at, idBytes[i]);
-      at += buf.write(s.resourceId, at, 'utf8');
-    }
-    if (s.resourceType !== 0) {
-      buf[at++] = TAG_RESOURCE_TYPE;
-      at = writeInt32(buf, at, s.resourceType);
-    }
-    if (s.operationType !== 0) {
-      buf[at++] = TAG_OPERATION_TYPE;
-      at = writeInt32(buf, at, s.operationType);
-    }
-    if (s.operationStatus !== 0) {
-      buf[at++] = TAG_OPERATION_STATUS;
-      at = writeInt32(buf, at, s.operationStatus);
-    }
-    if (s.dataplaneProgrammingTime !== 0) {
-      buf[at++] = TAG_DATAPLANE_TIME;
-      at = writeVarint(buf, at, s.dataplaneProgrammingTime >>> 0);
-    }
-    if (s.networkConfigurationTime !== 0) {
-      buf[at++] = TAG_NETWORK_CONFIG_TIME;
-      at = writeVarint(buf, at, s.networkConfigurationTime >>> 0);
-    }
-    if (s.stateElapseTime !== 0) {
-      buf[at++] = TAG_STATE_ELAPSE_TIME;
-      at = writeVarint(buf, at, s.stateElapseTime >>> 0);
-    }
-  }
+  for (let i = 0; i < statuses.length; i++) at = writeStatus(buf, at, statuses[i], idBytes[i], bodySizes[i]);
   if (reply.messageTotalOperationTime !== 0) {
     buf[at++] = TAG_TOTAL_TIME;
     at = writeVarint(buf, at, reply.messageTotalOperationTime >>> 0);
+  }
+  return buf;
+}
+
+/** What every status of an agent's reply carries besides its own fields. */
+export interface ReplyTimes {
+  readonly dataplaneUs: number;
+  readonly totalUs: number;
+}
+
+const FORMAT_VERSION = 1;
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
+function statusOf(s: PlannedStatus, t: ReplyTimes): Status {
+  return {
+    resourceId: s.resourceId,
+    resourceType: s.resourceType,
+    operationType: s.operationType,
+    operationStatus: s.status,
+    dataplaneProgrammingTime: t.dataplaneUs,
+    networkConfigurationTime: 0,
+    stateElapseTime: t.totalUs,
+  };
+}
+
+/**
+ * The reply to a goal state, from the engine's status columns: what encodeGoalStateOperationReply
+ * writes for the same statuses as objects, byte for byte, but a coded neighbor's id is copied from
+ * the request bytes, with no object or string per neighbor (a million of them in a big reply). An id
+ * that is not valid UTF-8 goes the object way, as the decoder would have read it.
+ */
+export function encodeColumnarReply(c: StatusColumns, t: ReplyTimes): Buffer {
+  const count = c.codes.length;
+  // Statuses that are objects: the others, listed neighbors, and ids that are not valid UTF-8.
+  const objects = new Map<number, Status>();
+  for (const [n, s] of c.listed) objects.set(n, statusOf(s, t));
+  for (let n = 0; n < count; n++) {
+    const start = c.idRanges[2 * n];
+    const end = c.idRanges[2 * n + 1];
+    if (objects.has(n) || findInvalidUtf8(c.message, start, end) === -1) continue;
+    const id = utf8.decode(c.message.subarray(start, end));
+    objects.set(
+      n,
+      statusOf(
+        {
+          resourceId: id,
+          resourceType: ResourceType.NEIGHBOR,
+          operationType: c.operations[n],
+          status: c.codes[n],
+          reason: '',
+        },
+        t,
+      ),
+    );
+  }
+  const head = c.head.map((s) => statusOf(s, t));
+  const tail = c.tail.map((s) => statusOf(s, t));
+  const timeBytes =
+    (t.dataplaneUs !== 0 ? 1 + varintSize(t.dataplaneUs >>> 0) : 0) +
+    (t.totalUs !== 0 ? 1 + varintSize(t.totalUs >>> 0) : 0);
+  const codedBody = (n: number): number => {
+    const id = c.idRanges[2 * n + 1] - c.idRanges[2 * n];
+    return (
+      (id > 0 ? 1 + varintSize(id) + id : 0) +
+      1 +
+      int32Size(ResourceType.NEIGHBOR) +
+      (c.operations[n] !== 0 ? 1 + int32Size(c.operations[n]) : 0) +
+      (c.codes[n] !== 0 ? 1 + int32Size(c.codes[n]) : 0) +
+      timeBytes
+    );
+  };
+  const objectBody = (s: Status): number => statusBodySize(s, Buffer.byteLength(s.resourceId, 'utf8'));
+  const entry = (body: number): number => 1 + varintSize(body) + body;
+
+  let total = 1 + varintSize(FORMAT_VERSION) + (t.totalUs !== 0 ? 1 + varintSize(t.totalUs >>> 0) : 0);
+  for (const s of head) total += entry(objectBody(s));
+  for (const s of tail) total += entry(objectBody(s));
+  for (let n = 0; n < count; n++) {
+    const o = objects.get(n);
+    total += entry(o === undefined ? codedBody(n) : objectBody(o));
+  }
+
+  const buf = Buffer.allocUnsafe(total);
+  let at = 0;
+  buf[at++] = TAG_FORMAT_VERSION;
+  at = writeVarint(buf, at, FORMAT_VERSION);
+  const writeObject = (s: Status): void => {
+    const id = Buffer.byteLength(s.resourceId, 'utf8');
+    at = writeStatus(buf, at, s, id, statusBodySize(s, id));
+  };
+  for (const s of head) writeObject(s);
+  for (let n = 0; n < count; n++) {
+    const o = objects.get(n);
+    if (o !== undefined) {
+      writeObject(o);
+      continue;
+    }
+    buf[at++] = TAG_STATUSES;
+    at = writeVarint(buf, at, codedBody(n));
+    const start = c.idRanges[2 * n];
+    const end = c.idRanges[2 * n + 1];
+    if (end > start) {
+      buf[at++] = TAG_RESOURCE_ID;
+      at = writeVarint(buf, at, end - start);
+      buf.set(c.message.subarray(start, end), at);
+      at += end - start;
+    }
+    buf[at++] = TAG_RESOURCE_TYPE;
+    at = writeInt32(buf, at, ResourceType.NEIGHBOR);
+    if (c.operations[n] !== 0) {
+      buf[at++] = TAG_OPERATION_TYPE;
+      at = writeInt32(buf, at, c.operations[n]);
+    }
+    if (c.codes[n] !== 0) {
+      buf[at++] = TAG_OPERATION_STATUS;
+      at = writeInt32(buf, at, c.codes[n]);
+    }
+    at = writeTimes(buf, at, t.dataplaneUs, 0, t.totalUs);
+  }
+  for (const s of tail) writeObject(s);
+  if (t.totalUs !== 0) {
+    buf[at++] = TAG_TOTAL_TIME;
+    at = writeVarint(buf, at, t.totalUs >>> 0);
   }
   return buf;
 }
