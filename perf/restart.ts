@@ -9,12 +9,11 @@
 // before the kill and after the restart: a restart must leave them as they were.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { OperationStatus } from '../proto';
 import { countOurFlows, startAgent, until, type AgentProcess } from '../agent/e2e-helpers';
 import { OvsSandbox } from '../test/sandbox';
 import { HOST_A } from '../test/fixtures/goalstates';
 import { addNeighborsPortVm, neighborsFixtureFile } from './fixture-file';
-import { oneNeighbor, pushRaw } from './ovs';
+import { failedStatuses, oneNeighbor, pushRaw } from './ovs';
 
 export interface RestartBenchOptions {
   readonly neighbors: number;
@@ -98,7 +97,7 @@ export async function runRestartBench(opts: RestartBenchOptions): Promise<Restar
     const address = `127.0.0.1:${agent.grpcPort}`;
     log(`pushing 1 port + ${opts.neighbors} neighbors (${bytes.length} bytes)`);
     const reply = await pushRaw(address, bytes);
-    const failed = reply.operationStatuses.filter((s) => s.operationStatus !== OperationStatus.SUCCESS).length;
+    const failed = failedStatuses(reply);
     if (failed > 0) throw new Error(`${failed} statuses of the big push were not SUCCESS`);
     log(`pushing ${opts.singles} single-neighbor goal states`);
     for (let i = 0; i < opts.singles; i++) await pushRaw(address, oneNeighbor(opts.neighbors + 1 + i));
