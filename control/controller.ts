@@ -198,6 +198,7 @@ export class Controller {
           if (full) this.opts.metrics.fullPushes.inc();
           this.opts.metrics.pushLatency.observe(ms);
         },
+        onCancelled: (n) => this.opts.metrics.pushesCancelled.inc(n),
         onFailure: (h, reason) => {
           this.opts.metrics.pushFailures.inc();
           this.opts.log.debug('agent stream failed', { host: h, reason });

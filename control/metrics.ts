@@ -133,6 +133,12 @@ export class ControlMetrics {
   readonly pushes = this.registry.add(
     new Counter('alcor_control_pushes_total', 'Goal-state messages acknowledged by agents'),
   );
+  readonly pushesCancelled = this.registry.add(
+    new Counter(
+      'alcor_control_push_cancelled_total',
+      'Keys pushed and retracted (e.g. neighbors of a VPC that passed the neighbor limit) while both waited behind a busy agent: sent neither way',
+    ),
+  );
   readonly pushFailures = this.registry.add(
     new Counter(
       'alcor_control_push_failures_total',

@@ -303,12 +303,42 @@ test('above the neighbor limit, neighbors are not pushed but stay resolvable on 
       await call('POST', '/v1/ports?wait=true', { id: 'p1', subnet: 's1', host: a.hostIp });
       await call('POST', '/v1/ports?wait=true', { id: 'p2', subnet: 's1', host: b.hostIp });
       assert.equal(held(a, 'neighbor/'), ['neighbor/p2']);
+      const sent = b.received;
       await call('POST', '/v1/ports?wait=true', { id: 'p3', subnet: 's1', host: b.hostIp });
+      // Its new port and the retraction of its neighbor in one message, not one waiting for the other.
+      assert.is(b.received - sent, 1);
       assert.equal(held(a, 'neighbor/'), []);
       assert.equal(held(b, 'neighbor/'), []);
       assert.ok(ctl.store.cache.resources.has('neighbor/p3'), 'kept in the control store for RequestGoalStates');
     },
     { neighborLimit: 2 },
+  );
+});
+
+test('neighbors pushed behind a busy agent, then past the neighbor limit: none is left pushed', async () => {
+  await withApi(
+    2,
+    async (call, [a, b], ctl) => {
+      await network(call);
+      assert.is((await call('POST', '/v1/ports?wait=true', { id: 'p0', subnet: 's1', host: a.hostIp })).status, 201);
+      // A busy agent: while the message with neighbor p1 waits for its answer, p2 is queued for it, then p3
+      // takes the VPC past the limit and both are retracted (p2's push and retraction can cancel out).
+      a.replyDelayMs = 300;
+      b.replyDelayMs = 300;
+      for (const id of ['p1', 'p2', 'p3'])
+        assert.is((await call('POST', '/v1/ports', { id, subnet: 's1', host: b.hostIp })).status, 201);
+      // Waiting for p4 waits for every change before it (the DPM's batches are acknowledged in order).
+      await call('POST', '/v1/ports?wait=true', { id: 'p4', subnet: 's1', host: a.hostIp });
+      for (const id of ['p1', 'p2', 'p3', 'p4'])
+        assert.is((await call('GET', `/v1/ports/${id}`)).json.status, 'ACTIVE', id);
+      assert.equal(held(a, 'neighbor/'), []);
+      assert.equal(held(b, 'neighbor/'), []);
+      assert.equal(held(a, 'port/'), ['port/p0', 'port/p4']);
+      assert.equal(held(b, 'port/'), ['port/p1', 'port/p2', 'port/p3']);
+      for (const id of ['p0', 'p1', 'p2', 'p3', 'p4'])
+        assert.ok(ctl.store.cache.resources.has(`neighbor/${id}`), `neighbor/${id} kept for on-demand lookups`);
+    },
+    { neighborLimit: 3 },
   );
 });
 

@@ -361,19 +361,31 @@ export class Dpm implements PlanSource {
     return { acks: Promise.all(acks) };
   }
 
-  /** One phase as one or two commits (puts before deletes of a key another host still gets). */
+  /**
+   * One phase as one or two commits: puts before deletes of a key another host still gets (a VPC passing the
+   * neighbor limit: `ondemand:<vpc>` takes the neighbors its hosts give up, and the control store never lacks
+   * them in between). A host with such a delete has its whole change in the second commit, so its agent gets
+   * one message (its new port and the retraction), not two, one waiting for the other's reply.
+   */
   private async commit(phase: Delta): Promise<{ acks: Promise<unknown> }> {
-    const put = new Map<string, Uint8Array>();
-    for (const changes of phase.values()) for (const [k, b] of changes) if (b !== null) put.set(k, b);
+    const put = new Set<string>();
+    const dropped = new Set<string>();
+    for (const changes of phase.values()) for (const [k, b] of changes) (b === null ? dropped : put).add(k);
     const first: Delta = new Map();
     const second: Delta = new Map();
     for (const [host, changes] of phase) {
-      for (const [k, b] of changes) {
-        const target = b === null && put.has(k) ? second : first;
-        let m = target.get(host);
-        if (m === undefined) target.set(host, (m = new Map()));
-        m.set(k, b);
+      let later = false;
+      for (const [k, b] of changes) if (b === null && put.has(k)) later = true;
+      if (!later) {
+        first.set(host, changes);
+        continue;
       }
+      // Its puts of a key some host deletes stay in the first commit: that is the order asked for.
+      const now = new Map<string, Uint8Array | null>();
+      const then = new Map<string, Uint8Array | null>();
+      for (const [k, b] of changes) (b !== null && dropped.has(k) ? now : then).set(k, b);
+      if (now.size > 0) first.set(host, now);
+      second.set(host, then);
     }
     const acks: Array<Promise<unknown>> = [];
     for (const part of [first, second]) {

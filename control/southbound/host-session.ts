@@ -5,6 +5,9 @@
 // An agent applies goal states one after another, each its own OVS bundle, so 150 ports created at once would
 // otherwise cost each host 150 bundles; merged, they cost a few (a delete followed by a put of the same key
 // sends the put, a put followed by a delete sends the delete: entries are read from the cache at send time).
+// A put of a key the host did not need before (HostChange.added) followed by its delete sends neither: the
+// agent never got it, so there is nothing to take back. That is a VPC's neighbors pushed while it was under
+// the neighbor limit and retracted when it passed it, both still waiting behind a busy agent.
 // Through a NATS broker each change is published as it comes: the stream is the queue the agent catches up from.
 // Every (re)connection, ownership change or agent restart instead sends the host's FULL state, which also
 // carries the DELETE states of every delta not yet acknowledged: one full message absorbs everything pending.
@@ -21,27 +24,52 @@ interface Delta {
   readonly version: number;
   readonly keys: readonly string[];
   readonly deletes: ReadonlyMap<string, Uint8Array>;
+  /** Of `keys`, those new to the host (HostChange.added); absent: unknown. */
+  readonly added?: readonly string[];
 }
 
 /** `shared`: sent once for the whole VPC (control/southbound/vpc-fanout.ts), not in this host's own messages. */
 type PendingDelta = Delta & { readonly origin: string; readonly shared?: boolean };
 
-/** Several deltas as one: keys in order of first mention; a delete only when no later delta puts the key back. */
-function mergeDeltas(batch: readonly PendingDelta[]): Delta {
-  if (batch.length === 1) return batch[0] as Delta;
+/** A merged delta; `cancelled`: keys pushed and retracted within it, sent neither way. */
+type MergedDelta = Delta & { readonly cancelled: ReadonlySet<string> };
+
+const NONE: ReadonlySet<string> = new Set();
+
+/**
+ * Several deltas as one: keys in order of first mention; a delete only when no later delta puts the key back;
+ * neither a put nor a delete for a key whose first mention is a put of a key new to the host and whose last is
+ * a delete (the agent cannot hold it: everything before these deltas was sent, in order, before them).
+ */
+export function mergeDeltas(batch: readonly Delta[]): MergedDelta {
+  if (batch.length === 1) return { ...(batch[0] as Delta), cancelled: NONE };
   const keys = new Set<string>();
   const deletes = new Map<string, Uint8Array>();
+  const seen = new Set<string>();
+  /** Keys whose first mention here is a put of a key the host did not have. */
+  const fresh = new Set<string>();
+  const cancelled = new Set<string>();
   for (const d of batch) {
+    const added = d.added === undefined || d.added.length === 0 ? NONE : new Set(d.added);
     for (const k of d.keys) {
+      if (!seen.has(k)) {
+        seen.add(k);
+        if (added.has(k)) fresh.add(k);
+      }
       keys.add(k);
       deletes.delete(k);
+      cancelled.delete(k);
     }
     for (const [k, st] of d.deletes) {
+      seen.add(k);
       keys.delete(k);
-      deletes.set(k, st);
+      if (fresh.has(k)) {
+        deletes.delete(k);
+        cancelled.add(k);
+      } else deletes.set(k, st);
     }
   }
-  return { version: (batch[batch.length - 1] as Delta).version, keys: [...keys], deletes };
+  return { version: (batch[batch.length - 1] as Delta).version, keys: [...keys], deletes, cancelled };
 }
 
 export interface SessionContext {
@@ -54,6 +82,8 @@ export interface SessionContext {
   /** `origins`: the replicas whose commits the message carried (null: a full push, nobody's in particular). */
   readonly onResult: (result: HostResult, origins: ReadonlySet<string | null>) => void;
   readonly onPushed: (latencyMs: number, full: boolean) => void;
+  /** Keys a merged message left out because they were pushed and retracted before either was sent. */
+  readonly onCancelled?: (keys: number) => void;
   readonly onFailure: (host: string, reason: string) => void;
   /** How this host is reached (a NATS registration); absent: gRPC to `address`. */
   readonly transport?: (host: string, address: string) => HostTransport | null;
@@ -116,6 +146,7 @@ export class HostSession {
       deletes: change.deletes,
       origin: change.origin,
       shared: shared !== undefined,
+      ...(change.added === undefined ? {} : { added: change.added }),
     };
     this.pending.push(delta);
     if (shared !== undefined) this.track(delta, [...change.keys, ...change.deletes.keys()], Date.now(), shared);
@@ -195,6 +226,7 @@ export class HostSession {
   /** `windowed`: the reply lets the next message go (see the header); otherwise nothing waits for it. */
   private sendDeltas(batch: readonly PendingDelta[], windowed: boolean): void {
     const delta = mergeDeltas(batch);
+    if (delta.cancelled.size > 0) this.ctx.onCancelled?.(delta.cancelled.size);
     const { keys, entries } = this.entriesFor(delta.keys, delta.deletes);
     const settle = this.open(windowed, delta.version);
     const origins = new Set<string | null>(batch.map((d) => d.origin));
@@ -204,7 +236,7 @@ export class HostSession {
         if (this.pending.includes(batch[0] as PendingDelta)) {
           this.pending = this.pending.filter((d) => d.version > delta.version);
           this.ctx.onPushed(Date.now() - started, false);
-          this.report(delta.version, reply, origins, keys, delta.deletes);
+          this.report(delta.version, reply, origins, keys, delta.deletes, delta.cancelled);
         } // else already absorbed by a full push
         settle();
       },
@@ -292,8 +324,9 @@ export class HostSession {
     origins: ReadonlySet<string | null>,
     keys: readonly string[],
     deletes: ReadonlyMap<string, Uint8Array>,
+    cancelled: ReadonlySet<string> = NONE,
   ): void {
-    const statuses =
+    const statuses: HostResult['statuses'][number][] =
       reply === ALL_SUCCEEDED
         ? keys.map((key) => {
             const { kind, id } = parseResourceKey(key);
@@ -310,6 +343,16 @@ export class HostSession {
             operationType: s.operationType,
             operationStatus: s.operationStatus,
           }));
+    // Pushed and retracted before either was sent: the host ends as asked (without it), as if it applied both.
+    for (const key of cancelled) {
+      const { kind, id } = parseResourceKey(key);
+      statuses.push({
+        resourceId: id,
+        resourceType: kind.type,
+        operationType: OperationType.DELETE,
+        operationStatus: OperationStatus.SUCCESS,
+      });
+    }
     const result: HostResult = { host: this.host, version, ok: true, statuses, atMs: Date.now() };
     this.lastResult = result;
     this.ctx.onResult(result, origins);

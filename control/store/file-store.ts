@@ -149,7 +149,14 @@ export class FileStore implements ControlStore {
       this.seq = version;
       const versions = this.applyPlan(plan, version);
       for (const h of plan.hosts) {
-        this.events.emit('hostChange', { host: h.host, version, keys: h.changed, deletes: h.deletes, origin });
+        this.events.emit('hostChange', {
+          host: h.host,
+          version,
+          keys: h.changed,
+          deletes: h.deletes,
+          origin,
+          added: h.delta.added,
+        });
       }
       return { versions, plan };
     });

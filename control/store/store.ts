@@ -35,6 +35,12 @@ export interface HostChange {
   readonly deletes: ReadonlyMap<string, Uint8Array>;
   /** Replica id that accepted the goal state (its caller waits for the result). */
   readonly origin: string;
+  /**
+   * Of `keys`, those the commit added to the host's index (it did not need them before). Known to the file
+   * store; absent (nothing known) from the etcd store's feed. A host session cancels a push of such a key
+   * against a later retraction of it while neither was sent (control/southbound/host-session.ts).
+   */
+  readonly added?: readonly string[];
 }
 
 export interface HostResult {

@@ -8,7 +8,8 @@ import type { FlowModCommand } from '../openflow';
 import type { Flow } from '../flow';
 import { encodeCookie } from '../pipeline';
 import { RecordEncoder } from './neighbor-encode';
-import { ARP_FAMILY, L2_FAMILY, type NeighborRecord, recordFlow } from './neighbor-flows';
+import { ARP_FAMILY, L2_FAMILY, type NeighborRecord, familyKeyOf, recordFlow } from './neighbor-flows';
+import { fastFlowKey } from '../flowtable';
 import { type HostFacts, PartitionEngine, type PrepareResult } from './partition';
 import type { StoreSnapshot } from '../goalstate';
 import { flowModTexts } from '../../test/flowmod-text';
@@ -159,6 +160,38 @@ const base = fixtureNeighbors(1, 20);
 const first = base['nbr-1'];
 const ip = (s: NeighborState): string => (s.configuration as NeighborConfig).fixedIps[0].ipAddress;
 const mac = (s: NeighborState): string => (s.configuration as NeighborConfig).macAddress;
+
+test('familyKeyOf names the key of a record flow exactly when the keys are equal', () => {
+  // The definition: a flow has a family key when its key is a record flow's key with its VNI and MAC or IP.
+  const byKeys = (f: Flow): ReturnType<typeof familyKeyOf> => {
+    for (const family of [L2_FAMILY, ARP_FAMILY] as const) {
+      const vni = f.match[family === L2_FAMILY ? 1 : 0]?.value ?? 0;
+      const value = f.match[family === L2_FAMILY ? 2 : 3]?.value ?? 0;
+      const probe: NeighborRecord = { id: '', vni, mac: value, ip: value, hostIp: 0, tunnelOfport: 0 };
+      if (fastFlowKey(recordFlow(probe, family, 0n)) === fastFlowKey(f)) return { family, vni, value };
+    }
+    return undefined;
+  };
+  const r: NeighborRecord = {
+    id: 'n',
+    vni: 7,
+    mac: 0x0200_0000_0001,
+    ip: parseIpv4('10.0.0.5'),
+    hostIp: 9,
+    tunnelOfport: 3,
+  };
+  const flows: Flow[] = [];
+  for (const family of [L2_FAMILY, ARP_FAMILY] as const) {
+    const f = recordFlow(r, family, 5n);
+    flows.push(f);
+    f.match.forEach((m, i) => {
+      const with_ = (x: object): Flow => ({ ...f, match: f.match.map((y, j) => (j === i ? { ...y, ...x } : y)) });
+      flows.push(with_({ value: m.value + 1 }), with_({ mask: 0xff }), with_({ field: 'ip_dst' }));
+    });
+    flows.push({ ...f, match: [...f.match].reverse() }, { ...f, priority: f.priority + 1 }, { ...f, table: 3 });
+  }
+  for (const f of flows) assert.equal(familyKeyOf(f), byKeys(f), formatFlow(f));
+});
 
 test('plain neighbors: creates, moves, modifies and deletes match the FlowTable', () => {
   const ip7 = (base['nbr-7'].configuration as NeighborConfig).hostIpAddress;
