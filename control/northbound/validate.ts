@@ -28,7 +28,8 @@ import {
 } from '../../proto';
 import { fromGoalStateV2 } from '../../core/goalstate';
 import { varintSize } from '../../core/wire/varint';
-import { ControlError, ParsedGoalState, parseResourceKey } from '../resources';
+import { ControlError, ParsedGoalState, ParsedResource, parseResourceKey } from '../resources';
+import { portSurelyValid } from './port-check';
 import type { StateCache } from '../store/store';
 
 /** The agents' default --max-message-mb (agent/cli/run.ts), in bytes. */
@@ -59,9 +60,21 @@ type StateMap =
 /**
  * Refuses (ControlError BAD_GOAL_STATE / BAD_RESOURCE) a goal state whose resources an agent could not
  * read. Only the resource states are decoded: the splitter already read the top level and the host
- * lists (decoding host_resources again would double the cost for nothing).
+ * lists (decoding host_resources again would double the cost for nothing). Ports the quick check
+ * (port-check.ts) finds surely valid are not decoded at all; each resource is judged on its own, so
+ * leaving valid ones out changes neither the verdict nor its wording.
  */
 export function validateContent(gs: ParsedGoalState): void {
+  const unsure: ParsedResource[] = [];
+  for (const r of gs.resources.values()) {
+    if (r.type === ResourceType.PORT && portSurelyValid(r.state, r.id)) continue;
+    unsure.push(r);
+  }
+  if (unsure.length > 0) validateDecoded(unsure);
+}
+
+/** The ordinary check: every resource decoded with the agent's codec and run through core's normalizers. */
+export function validateDecoded(resources: Iterable<ParsedResource>): void {
   const msg: GoalStateV2 = {
     formatVersion: 0,
     hostResources: {},
@@ -74,7 +87,7 @@ export function validateContent(gs: ParsedGoalState): void {
     routerStates: {},
     gatewayStates: {},
   };
-  for (const r of gs.resources.values()) {
+  for (const r of resources) {
     const codec = STATE_CODECS[r.type];
     if (codec === undefined) continue;
     let state: unknown;

@@ -113,7 +113,7 @@ export class FileStore implements ControlStore {
 
   /** Applies a planned commit to the cache (the same code for a live commit and for replay). */
   private applyPlan(plan: CommitPlan, version: number): Map<string, number> {
-    for (const [k, state] of plan.puts) this.cache.putResource(k, state);
+    for (const [k, state] of plan.puts) this.cache.putResource(k, state, plan.entries.get(k));
     const versions = new Map<string, number>();
     for (const h of plan.hosts) {
       this.cache.setHost(h.host, { version, keys: h.keys }, h.delta);
