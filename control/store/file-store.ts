@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { OperationType } from '../../proto';
 import { ParsedGoalState, ControlError, encodeHostsOnly, parseGoalStateV2 } from '../resources';
 import { readJsonLines } from './json-lines';
 import { CommitPlan, ControlStore, HostResult, planCommit, StateCache, StoreEvents } from './store';
@@ -22,6 +23,13 @@ function encodeRecord(r: LogRecord): string {
   if (r.t === 'r') return `{"t":"r","k":${JSON.stringify(r.k)},"b":"${r.b}"}\n`;
   if (r.t === 'g') return `{"t":"g","v":${r.v},"b":"${r.b}"}\n`;
   return `${JSON.stringify(r)}\n`;
+}
+
+/** Whether a commit of `gs` changes anything: a host index (any host listed) or a resource put. */
+function writesAnything(gs: ParsedGoalState): boolean {
+  if (gs.hosts.size > 0) return true;
+  for (const r of gs.resources.values()) if (r.operation !== OperationType.DELETE) return true;
+  return false;
 }
 
 export class FileStore implements ControlStore {
@@ -92,10 +100,11 @@ export class FileStore implements ControlStore {
     await fs.promises.rename(tmp, this.file);
   }
 
-  private async append(records: readonly LogRecord[]): Promise<void> {
+  /** `ascii`: every record is ASCII (a goal state record: digits and base64), written without a UTF-8 pass. */
+  private async append(records: readonly LogRecord[], ascii = false): Promise<void> {
     if (this.fd === null) throw new ControlError('STORE_CLOSED', 'file store is not open');
     try {
-      await this.fd.write(records.map(encodeRecord).join(''));
+      await this.fd.write(records.map(encodeRecord).join(''), null, ascii ? 'latin1' : 'utf8');
       await this.fd.datasync();
       this.ok = true;
     } catch (err: unknown) {
@@ -125,17 +134,25 @@ export class FileStore implements ControlStore {
 
   commit(gs: ParsedGoalState, origin: string): Promise<{ versions: ReadonlyMap<string, number>; plan: CommitPlan }> {
     return this.serialize(async () => {
-      const plan = planCommit(this.cache, gs);
       const version = this.seq + 1;
       const raw = gs.raw ?? (gs.resources.size === 0 ? encodeHostsOnly(gs.hosts) : null);
-      const records: LogRecord[] = [];
+      let plan: CommitPlan;
       if (raw !== null) {
-        records.push({
-          t: 'g',
-          v: version,
-          b: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64'),
-        });
+        // The record is the message itself: it is written and synced while the plan is made.
+        const written = writesAnything(gs)
+          ? this.append(
+              [{ t: 'g', v: version, b: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') }],
+              true,
+            )
+          : Promise.resolve();
+        try {
+          plan = planCommit(this.cache, gs);
+        } finally {
+          await written;
+        }
       } else {
+        plan = planCommit(this.cache, gs);
+        const records: LogRecord[] = [];
         for (const [k, state] of plan.puts)
           records.push({
             t: 'r',
@@ -144,8 +161,8 @@ export class FileStore implements ControlStore {
           });
         for (const h of plan.hosts) records.push({ t: 'h', h: h.host, v: version, k: [...h.keys] });
         for (const k of plan.removes) records.push({ t: 'x', k });
+        if (plan.hosts.length > 0 || plan.puts.size > 0) await this.append(records);
       }
-      if (plan.hosts.length > 0 || plan.puts.size > 0) await this.append(records);
       this.seq = version;
       const versions = this.applyPlan(plan, version);
       for (const h of plan.hosts) {

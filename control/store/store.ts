@@ -140,7 +140,9 @@ export interface CommitPlan {
   readonly missing: ReadonlyMap<string, readonly string[]>;
 }
 
-function withDelta(held: ReadonlySet<string>, added: ReadonlySet<string>, removed: ReadonlySet<string>): Set<string> {
+function withDelta(held: ReadonlySet<string>, added: Set<string>, removed: ReadonlySet<string>): ReadonlySet<string> {
+  // A host that held nothing gets exactly what was added (the plan keeps no other use of that set).
+  if (held.size === 0) return added;
   const keys = new Set(held);
   for (const k of removed) keys.delete(k);
   for (const k of added) keys.add(k);
