@@ -25,6 +25,9 @@ function encodeRecord(r: LogRecord): string {
   return `${JSON.stringify(r)}\n`;
 }
 
+/** Bytes base64-encoded at a time for a goal-state record (a multiple of 3). */
+const BASE64_SLICE = 3 * 16384;
+
 /** Whether a commit of `gs` changes anything: a host index (any host listed) or a resource put. */
 function writesAnything(gs: ParsedGoalState): boolean {
   if (gs.hosts.size > 0) return true;
@@ -41,6 +44,8 @@ export class FileStore implements ControlStore {
   private seq = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private ok = true;
+  /** goalStateRecord's buffer (as large as the largest goal-state record so far). */
+  private recordBuffer = Buffer.alloc(0);
 
   constructor(private readonly dataDir: string) {
     this.file = path.join(dataDir, 'desired.log');
@@ -82,6 +87,27 @@ export class FileStore implements ControlStore {
     }
   }
 
+  /**
+   * The 'g' record of a goal state (what encodeRecord writes for it), base64-encoded a slice at a time into a
+   * buffer kept from one commit to the next. A 17 MB message made a 23 MB string, a flattened copy of it and its
+   * bytes for the write: three fresh allocations of that size, and fresh memory is slow to first touch.
+   * Commits are serialized, so the buffer is not reused before its write is done.
+   */
+  private goalStateRecord(version: number, raw: Uint8Array): Buffer {
+    const src = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    const head = `{"t":"g","v":${version},"b":"`;
+    const tail = '"}\n';
+    const total = head.length + 4 * Math.ceil(src.length / 3) + tail.length;
+    if (this.recordBuffer.length < total) this.recordBuffer = Buffer.allocUnsafe(total);
+    const out = this.recordBuffer;
+    let at = out.write(head, 0, 'latin1');
+    // A slice a multiple of 3 bytes long encodes without padding, so the slices' base64 is the whole one's.
+    for (let i = 0; i < src.length; i += BASE64_SLICE)
+      at += out.write(src.toString('base64', i, Math.min(src.length, i + BASE64_SLICE)), at, 'latin1');
+    at += out.write(tail, at, 'latin1');
+    return out.subarray(0, at);
+  }
+
   /** Rewrites the log as a snapshot of the cache (tmp file, fsync, rename). */
   private async compact(): Promise<void> {
     const tmp = `${this.file}.tmp`;
@@ -100,11 +126,12 @@ export class FileStore implements ControlStore {
     await fs.promises.rename(tmp, this.file);
   }
 
-  /** `ascii`: every record is ASCII (a goal state record: digits and base64), written without a UTF-8 pass. */
-  private async append(records: readonly LogRecord[], ascii = false): Promise<void> {
+  /** `records`: records, or lines already encoded (goalStateRecord). */
+  private async append(records: readonly LogRecord[] | Buffer): Promise<void> {
     if (this.fd === null) throw new ControlError('STORE_CLOSED', 'file store is not open');
     try {
-      await this.fd.write(records.map(encodeRecord).join(''), null, ascii ? 'latin1' : 'utf8');
+      if (Buffer.isBuffer(records)) await this.fd.write(records);
+      else await this.fd.write(records.map(encodeRecord).join(''));
       await this.fd.datasync();
       this.ok = true;
     } catch (err: unknown) {
@@ -139,12 +166,7 @@ export class FileStore implements ControlStore {
       let plan: CommitPlan;
       if (raw !== null) {
         // The record is the message itself: it is written and synced while the plan is made.
-        const written = writesAnything(gs)
-          ? this.append(
-              [{ t: 'g', v: version, b: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') }],
-              true,
-            )
-          : Promise.resolve();
+        const written = writesAnything(gs) ? this.append(this.goalStateRecord(version, raw)) : Promise.resolve();
         try {
           plan = planCommit(this.cache, gs);
         } finally {
