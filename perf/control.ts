@@ -56,6 +56,8 @@ export interface ControlBenchResult {
   readonly messageBytes: number;
   readonly setupMs: number;
   readonly totalMs: number;
+  /** Per host, until its agent received its message: the first host, the median, the 99th percentile. */
+  readonly minMs: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
@@ -230,6 +232,7 @@ export async function runControlBench(opts: ControlBenchOptions): Promise<Contro
       messageBytes: bytes.length,
       setupMs,
       totalMs,
+      minMs: sorted[0] ?? 0,
       p50Ms: percentile(sorted, 50),
       p99Ms: percentile(sorted, 99),
       maxMs: sorted[sorted.length - 1] ?? 0,
