@@ -7,7 +7,9 @@
 //
 // Measured: one GoalStateV2 with `hosts` x `portsPerHost` ports, one subnet and a few shared neighbors,
 // pushed northbound on PushGoalStatesStream. totalMs = until the northbound reply (which waits for every
-// agent's acknowledgement); per host = until that host's agent received (and answered) its message.
+// agent's acknowledgement); per host = until that host's agent was handed its message (taken before the
+// agent reads it; the bench's agents share this process's one event loop, so a host late in that queue
+// still waits for the others: benchCpuMs and benchLoopBusy say how much of the time that was).
 // `--autocannon` adds an HTTP API load run (GET /v1/hosts/<ip>, GET /v1/shards) with autocannon.
 // The last output line is JSON.
 import * as fs from 'node:fs';
@@ -124,7 +126,10 @@ export async function runControlBench(opts: ControlBenchOptions): Promise<Contro
       const n = Math.min(100, opts.hosts - i);
       agents.push(...(await Promise.all(Array.from({ length: n }, (_, j) => TestAgent.start(hostIp(i + j + 1))))));
     }
-    for (const a of agents) a.recordMessages = false;
+    for (const a of agents) {
+      a.recordMessages = false;
+      a.trackApplied = false;
+    }
     say(`${agents.length} agents listening (${Date.now() - setupStart} ms)`);
 
     const profArgs =
