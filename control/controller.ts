@@ -20,7 +20,8 @@ import { Membership, owns } from './sharding/membership';
 import { ownerOf, runnerUpOf } from './sharding/rendezvous';
 import { AgentChannels } from './southbound/agent-channels';
 import { AgentStreamOptions } from './southbound/agent-stream';
-import { HostSession, statusKey } from './southbound/host-session';
+import { HostSession } from './southbound/host-session';
+import { matchStatuses } from './southbound/match-statuses';
 import { decodeRegistration, NatsHostTransport } from './southbound/host-transport';
 import type { NatsLink } from './southbound/nats-link';
 import { VpcFanout } from './southbound/vpc-fanout';
@@ -386,22 +387,7 @@ export class Controller {
         if (!this.store.cache.agents.has(h.host)) return expected.map((k) => status(k, OperationStatus.FAILURE));
         const result = await this.waitFor(h.host, version, this.opts.resultTimeoutMs);
         if (result === null) return expected.map((k) => status(k, OperationStatus.PENDING));
-        const want = new Set(expected);
-        const out: Status[] = [];
-        for (const s of result.statuses) {
-          const key = statusKey(s);
-          if (key === null || !want.has(key)) continue;
-          // The caller's own operation: a NATS agent that applied everything sends no statuses to echo it.
-          const operationType = gs.resources.get(key)?.operation ?? s.operationType;
-          out.push({
-            ...s,
-            operationType,
-            dataplaneProgrammingTime: 0,
-            networkConfigurationTime: 0,
-            stateElapseTime: 0,
-          });
-        }
-        return out;
+        return matchStatuses(expected, result.statuses, (key) => gs.resources.get(key)?.operation);
       }),
     );
     for (const list of perHost) statuses.push(...list);

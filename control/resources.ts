@@ -97,6 +97,13 @@ export function resourceKey(type: ResourceType, id: string): string {
   return `${kind.name}/${id}`;
 }
 
+/** Whether `key` is the store key of (type, id), without building that key (a reply matched status by status). */
+export function keyIs(key: string, type: ResourceType, id: string): boolean {
+  const name = KIND_BY_TYPE.get(type)?.name;
+  if (name === undefined || key.length !== name.length + 1 + id.length) return false;
+  return key.charCodeAt(name.length) === 47 /* '/' */ && key.startsWith(name) && key.endsWith(id);
+}
+
 export function parseResourceKey(key: string): { readonly kind: ResourceKind; readonly id: string } {
   const slash = key.indexOf('/');
   const kind = slash < 0 ? undefined : KIND_BY_NAME.get(key.slice(0, slash));
@@ -111,6 +118,8 @@ export interface ParsedResource {
   /** The encoded XState message (e.g. PortState), exactly as received. */
   readonly state: Uint8Array;
   readonly operation: OperationType;
+  /** The map entry as received, when it is what encodeResourceEntry would write (forwarded without a copy). */
+  readonly entry?: Buffer;
 }
 
 export interface ParsedGoalState {
@@ -122,23 +131,18 @@ export interface ParsedGoalState {
 }
 
 // ---- minimal protobuf wire reader -------------------------------------------------------------------
+// One reader walks the whole message with explicit bounds: no view object or nested reader per map entry
+// or per host_resources item (a 100k-resource goal state made half a million of them, most of its GC).
 
 class WireReader {
   pos = 0;
-  constructor(
-    private readonly buf: Uint8Array,
-    private readonly end = buf.length,
-  ) {}
+  constructor(private readonly buf: Uint8Array) {}
 
-  done(): boolean {
-    return this.pos >= this.end;
-  }
-
-  varint(): number {
+  varint(end: number): number {
     let result = 0;
     let scale = 1;
     for (;;) {
-      if (this.pos >= this.end) throw new ControlError('BAD_GOAL_STATE', 'truncated varint');
+      if (this.pos >= end) throw new ControlError('BAD_GOAL_STATE', 'truncated varint');
       const b = this.buf[this.pos++] as number;
       result += (b & 0x7f) * scale;
       if ((b & 0x80) === 0) return result;
@@ -147,24 +151,23 @@ class WireReader {
     }
   }
 
-  bytes(): Uint8Array {
-    const len = this.varint();
-    const start = this.pos;
-    if (start + len > this.end) throw new ControlError('BAD_GOAL_STATE', 'truncated length-delimited field');
-    this.pos += len;
-    return this.buf.subarray(start, start + len);
+  /** Reads a length prefix; returns where its payload ends (pos is where it starts). */
+  lenEnd(end: number): number {
+    const len = this.varint(end);
+    if (this.pos + len > end) throw new ControlError('BAD_GOAL_STATE', 'truncated length-delimited field');
+    return this.pos + len;
   }
 
-  skip(wireType: number): void {
+  skip(wireType: number, end: number): void {
     switch (wireType) {
       case 0:
-        this.varint();
+        this.varint(end);
         return;
       case 1:
         this.pos += 8;
         break;
       case 2:
-        this.bytes();
+        this.pos = this.lenEnd(end);
         return;
       case 5:
         this.pos += 4;
@@ -172,7 +175,7 @@ class WireReader {
       default:
         throw new ControlError('BAD_GOAL_STATE', `unsupported wire type ${wireType}`);
     }
-    if (this.pos > this.end) throw new ControlError('BAD_GOAL_STATE', 'truncated fixed field');
+    if (this.pos > end) throw new ControlError('BAD_GOAL_STATE', 'truncated fixed field');
   }
 }
 
@@ -180,53 +183,72 @@ class WireReader {
 function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
-const utf8 = { decode: (u: Uint8Array): string => asBuffer(u).toString('utf8') };
 
-function parseMapEntry(value: Uint8Array): { key: string; value: Uint8Array } {
-  const r = new WireReader(value);
-  let key = '';
-  let val: Uint8Array = new Uint8Array(0);
-  while (!r.done()) {
-    const tag = r.varint();
-    if (tag === MAP_KEY_TAG) key = utf8.decode(r.bytes());
-    else if (tag === MAP_VALUE_TAG) val = r.bytes();
-    else r.skip(tag & 7);
+/** Where the last map entry's key and value are (the last of each wins), and whether it is canonical. */
+const entry = { keyStart: 0, keyEnd: 0, valueStart: 0, valueEnd: 0, canonical: false };
+
+/**
+ * Reads a map entry from pos to `end` into `entry`. Canonical: exactly an ASCII key then a value, minimal
+ * lengths, which is byte for byte what encodeResourceEntry writes for it, so the bytes can be forwarded as
+ * they came.
+ */
+function readMapEntry(r: WireReader, buf: Uint8Array, end: number): void {
+  entry.keyStart = entry.keyEnd = entry.valueStart = entry.valueEnd = 0;
+  const start = r.pos;
+  let fields = 0;
+  let canonical = true;
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    if (tag === MAP_KEY_TAG || tag === MAP_VALUE_TAG) {
+      const fieldEnd = r.lenEnd(end);
+      const value = tag === MAP_VALUE_TAG;
+      if (value) [entry.valueStart, entry.valueEnd] = [r.pos, fieldEnd];
+      else [entry.keyStart, entry.keyEnd] = [r.pos, fieldEnd];
+      canonical &&= fields++ === (value ? 1 : 0);
+      r.pos = fieldEnd;
+    } else {
+      canonical = false;
+      r.skip(tag & 7, end);
+    }
   }
-  return { key, value: val };
+  const keyLen = entry.keyEnd - entry.keyStart;
+  const valueLen = entry.valueEnd - entry.valueStart;
+  canonical &&= fields === 2 && end - start === 2 + varintSize(keyLen) + keyLen + varintSize(valueLen) + valueLen;
+  for (let i = entry.keyStart; canonical && i < entry.keyEnd; i++) canonical = (buf[i] as number) < 0x80;
+  entry.canonical = canonical;
 }
 
-/** operation_type (field 1) of an XState message; absent means INFO (0). */
-function stateOperation(state: Uint8Array): OperationType {
-  const r = new WireReader(state);
-  while (!r.done()) {
-    const tag = r.varint();
-    if (tag === STATE_OPERATION_TAG) return r.varint() as OperationType;
-    r.skip(tag & 7);
+/** operation_type (field 1) of an XState message from pos to `end`; absent means INFO (0). */
+function stateOperation(r: WireReader, end: number): OperationType {
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    if (tag === STATE_OPERATION_TAG) return r.varint(end) as OperationType;
+    r.skip(tag & 7, end);
   }
   return OperationType.INFO;
 }
 
-function parseHostResources(value: Uint8Array): string[] {
-  const keys: string[] = [];
-  const r = new WireReader(value);
-  while (!r.done()) {
-    const tag = r.varint();
+function parseHostResources(r: WireReader, buf: Buffer, end: number, keys: string[]): void {
+  while (r.pos < end) {
+    const tag = r.varint(end);
     if (tag !== HOST_RESOURCES_ENTRY_TAG) {
-      r.skip(tag & 7);
+      r.skip(tag & 7, end);
       continue;
     }
-    const ri = new WireReader(r.bytes());
+    const itemEnd = r.lenEnd(end);
     let type = 0;
     let id = '';
-    while (!ri.done()) {
-      const t = ri.varint();
-      if (t === RESOURCE_TYPE_TAG) type = ri.varint();
-      else if (t === RESOURCE_ID_TAG) id = utf8.decode(ri.bytes());
-      else ri.skip(t & 7);
+    while (r.pos < itemEnd) {
+      const t = r.varint(itemEnd);
+      if (t === RESOURCE_TYPE_TAG) type = r.varint(itemEnd);
+      else if (t === RESOURCE_ID_TAG) {
+        const idEnd = r.lenEnd(itemEnd);
+        id = buf.toString('utf8', r.pos, idEnd);
+        r.pos = idEnd;
+      } else r.skip(t & 7, itemEnd);
     }
     keys.push(resourceKey(type as ResourceType, id));
   }
-  return keys;
 }
 
 /** Splits an encoded GoalStateV2 into resources keyed by type+id and the per-host key lists. */
@@ -235,35 +257,50 @@ export function parseGoalStateV2(input: Uint8Array): ParsedGoalState {
   const resources = new Map<string, ParsedResource>();
   const hosts = new Map<string, string[]>();
   const r = new WireReader(buf);
-  while (!r.done()) {
-    const tag = r.varint();
+  const end = buf.length;
+  while (r.pos < end) {
+    const tagStart = r.pos;
+    const tag = r.varint(end);
     const field = tag >>> 3;
     const wire = tag & 7;
     if (wire !== WIRE_LEN || (field !== HOST_RESOURCES_FIELD && !KIND_BY_FIELD.has(field))) {
-      r.skip(wire);
+      r.skip(wire, end);
       continue;
     }
-    const entry = parseMapEntry(r.bytes());
+    const entryEnd = r.lenEnd(end);
+    const payloadLen = entryEnd - r.pos;
+    readMapEntry(r, buf, entryEnd);
+    const key = buf.toString('utf8', entry.keyStart, entry.keyEnd);
     if (field === HOST_RESOURCES_FIELD) {
-      if (entry.key === '') throw new ControlError('BAD_GOAL_STATE', 'host_resources entry with an empty host IP');
-      const existing = hosts.get(entry.key);
-      const keys = parseHostResources(entry.value);
-      if (existing === undefined) hosts.set(entry.key, keys);
-      else existing.push(...keys);
+      if (key === '') throw new ControlError('BAD_GOAL_STATE', 'host_resources entry with an empty host IP');
+      let keys = hosts.get(key);
+      if (keys === undefined) hosts.set(key, (keys = []));
+      r.pos = entry.valueStart;
+      parseHostResources(r, buf, entry.valueEnd, keys);
+      r.pos = entryEnd;
       continue;
     }
     const kind = KIND_BY_FIELD.get(field) as ResourceKind;
-    if (entry.key === '') throw new ControlError('BAD_GOAL_STATE', `${kind.name}_states entry with an empty id`);
-    const key = `${kind.name}/${entry.key}`;
-    resources.set(key, {
-      key,
+    if (key === '') throw new ControlError('BAD_GOAL_STATE', `${kind.name}_states entry with an empty id`);
+    const canonical = entry.canonical && entryEnd - tagStart === varintSize(tag) + varintSize(payloadLen) + payloadLen;
+    const state = buf.subarray(entry.valueStart, entry.valueEnd);
+    r.pos = entry.valueStart;
+    const operation = stateOperation(r, entry.valueEnd);
+    r.pos = entryEnd;
+    const resourceKeyText = `${kind.name}/${key}`;
+    resources.set(resourceKeyText, {
+      key: resourceKeyText,
       type: kind.type,
-      id: entry.key,
-      state: entry.value,
-      operation: stateOperation(entry.value),
+      id: key,
+      state,
+      operation,
+      entry: canonical ? buf.subarray(tagStart, entryEnd) : undefined,
     });
   }
-  for (const [host, keys] of hosts) hosts.set(host, [...new Set(keys)]);
+  for (const [host, keys] of hosts) {
+    const unique = new Set(keys);
+    if (unique.size !== keys.length) hosts.set(host, [...unique]);
+  }
   return { resources, hosts, raw: input };
 }
 

@@ -7,7 +7,9 @@
 //
 // Measured: one GoalStateV2 with `hosts` x `portsPerHost` ports, one subnet and a few shared neighbors,
 // pushed northbound on PushGoalStatesStream. totalMs = until the northbound reply (which waits for every
-// agent's acknowledgement); per host = until that host's agent received (and answered) its message.
+// agent's acknowledgement); per host = until that host's agent was handed its message (taken before the
+// agent reads it; the bench's agents share this process's one event loop, so a host late in that queue
+// still waits for the others: benchCpuMs and benchLoopBusy say how much of the time that was).
 // `--autocannon` adds an HTTP API load run (GET /v1/hosts/<ip>, GET /v1/shards) with autocannon.
 // The last output line is JSON.
 import * as fs from 'node:fs';
@@ -20,6 +22,7 @@ import { hostIp, httpJson, makeGoalState, pushGoalStates } from '../control/test
 import { ReplicaProcess } from '../control/testing/replica-process';
 import { TestAgent } from '../control/testing/test-agent';
 import { EtcdServer } from '../test/etcd';
+import { processCpuMs } from './proc-cpu';
 
 export interface ControlBenchOptions {
   readonly hosts: number;
@@ -29,6 +32,8 @@ export interface ControlBenchOptions {
   readonly etcdReplicas?: number;
   readonly autocannon?: boolean;
   readonly autocannonSec?: number;
+  /** Write a CPU profile of the (first) replica into this directory (node --cpu-prof; it is stopped gracefully). */
+  readonly replicaProfileDir?: string;
   readonly progress?: (line: string) => void;
 }
 
@@ -53,9 +58,20 @@ export interface ControlBenchResult {
   readonly messageBytes: number;
   readonly setupMs: number;
   readonly totalMs: number;
+  /** Per host, until its agent received its message: the first host, the median, the 99th percentile. */
+  readonly minMs: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
+  /** CPU the replica(s) used from the push until the northbound reply (user + system). */
+  readonly replicaCpuMs: number;
+  /** CPU this process (the in-process agents and the northbound client) used over the same time. */
+  readonly benchCpuMs: number;
+  /**
+   * Share of that time this process's event loop was busy (0..1): near 1 would mean the agents, not the control
+   * service, set the pace (their receive times are taken on this loop).
+   */
+  readonly benchLoopBusy: number;
   readonly http?: readonly HttpBenchResult[];
 }
 
@@ -110,9 +126,14 @@ export async function runControlBench(opts: ControlBenchOptions): Promise<Contro
       const n = Math.min(100, opts.hosts - i);
       agents.push(...(await Promise.all(Array.from({ length: n }, (_, j) => TestAgent.start(hostIp(i + j + 1))))));
     }
-    for (const a of agents) a.recordMessages = false;
+    for (const a of agents) {
+      a.recordMessages = false;
+      a.trackApplied = false;
+    }
     say(`${agents.length} agents listening (${Date.now() - setupStart} ms)`);
 
+    const profArgs =
+      opts.replicaProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.replicaProfileDir}`];
     const common = [
       '--listen',
       '127.0.0.1:0',
@@ -129,11 +150,15 @@ export async function runControlBench(opts: ControlBenchOptions): Promise<Contro
       etcd = await EtcdServer.start();
       for (let i = 0; i < replicasWanted; i++) {
         replicas.push(
-          await ReplicaProcess.start([...common, '--etcd', etcd.url, '--replica-id', `bench${i}`, '--lease-ttl', '10']),
+          await ReplicaProcess.start(
+            [...common, '--etcd', etcd.url, '--replica-id', `bench${i}`, '--lease-ttl', '10'],
+            undefined,
+            i === 0 ? profArgs : [],
+          ),
         );
       }
     } else {
-      replicas.push(await ReplicaProcess.start([...common, '--data-dir', dataDir]));
+      replicas.push(await ReplicaProcess.start([...common, '--data-dir', dataDir], undefined, profArgs));
     }
     const front = replicas[0] as ReplicaProcess;
     const reg = await httpJson(
@@ -162,9 +187,18 @@ export async function runControlBench(opts: ControlBenchOptions): Promise<Contro
     say(`goal state: ${resources} resources, ${(bytes.length / 1e6).toFixed(1)} MB`);
 
     const seen = agents.map((a) => a.received);
+    const replicaCpu0 = replicas.map((r) => processCpuMs(r.proc.pid as number));
+    const benchCpu0 = process.cpuUsage();
+    const elu0 = performance.eventLoopUtilization();
     const t0 = Date.now();
     const [reply] = await pushGoalStates(front.grpcAddress, [bytes], 600000);
     const totalMs = Date.now() - t0;
+    const benchLoopBusy = performance.eventLoopUtilization(elu0).utilization;
+    const benchCpu = process.cpuUsage(benchCpu0);
+    const replicaCpuMs = replicas.reduce(
+      (sum, r, i) => sum + processCpuMs(r.proc.pid as number) - (replicaCpu0[i] as number),
+      0,
+    );
     const perHost = agents.map((a, i) => (a.received > (seen[i] as number) ? a.lastReceivedAtMs - t0 : NaN));
     const missing = perHost.filter((x) => Number.isNaN(x)).length;
     if (missing > 0) throw new Error(`${missing} agents never got the goal state`);
@@ -173,6 +207,7 @@ export async function runControlBench(opts: ControlBenchOptions): Promise<Contro
     const failed =
       reply?.operationStatuses.filter((s) => s.operationStatus !== OperationStatus.SUCCESS).length ?? statuses;
     say(`pushed in ${totalMs} ms; per host p50 ${percentile(sorted, 50)} ms p99 ${percentile(sorted, 99)} ms`);
+    say(`CPU: replica ${replicaCpuMs} ms; this process (agents) loop busy ${Math.round(benchLoopBusy * 100)}%`);
 
     let http: HttpBenchResult[] | undefined;
     if (opts.autocannon === true) {
@@ -202,13 +237,18 @@ export async function runControlBench(opts: ControlBenchOptions): Promise<Contro
       messageBytes: bytes.length,
       setupMs,
       totalMs,
+      minMs: sorted[0] ?? 0,
       p50Ms: percentile(sorted, 50),
       p99Ms: percentile(sorted, 99),
       maxMs: sorted[sorted.length - 1] ?? 0,
+      replicaCpuMs,
+      benchCpuMs: Math.round((benchCpu.user + benchCpu.system) / 1000),
+      benchLoopBusy: Math.round(benchLoopBusy * 100) / 100,
       ...(http === undefined ? {} : { http }),
     };
   } finally {
-    for (const r of replicas) await r.kill('SIGKILL');
+    // A profiled replica must exit on its own for node to write the profile.
+    for (const r of replicas) await r.kill(opts.replicaProfileDir === undefined ? 'SIGKILL' : 'SIGTERM');
     for (const a of agents) await a.stop();
     await etcd?.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -234,6 +274,12 @@ const OPTIONS = [
   },
   { name: 'autocannon', type: 'boolean', help: 'also load the HTTP API with autocannon' },
   { name: 'autocannon-sec', type: 'number', default: 5, metavar: 'S', help: 'seconds per autocannon run' },
+  {
+    name: 'replica-cpu-prof',
+    type: 'string',
+    metavar: 'DIR',
+    help: 'write a CPU profile of the replica (node --cpu-prof) into DIR',
+  },
   { name: 'json', type: 'boolean', help: 'print only the JSON result line' },
 ] as const satisfies readonly OptionSpec[];
 
@@ -262,6 +308,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     etcdReplicas: o['etcd-replicas'],
     autocannon: o.autocannon,
     autocannonSec: o['autocannon-sec'],
+    ...(o['replica-cpu-prof'] === undefined ? {} : { replicaProfileDir: path.resolve(o['replica-cpu-prof']) }),
     progress: o.json ? undefined : (line) => io.stdout(`${line}\n`),
   });
   io.stdout(`${JSON.stringify(result)}\n`);

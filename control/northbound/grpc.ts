@@ -9,6 +9,7 @@ import { Logger } from '../log';
 import { grpcStatusOf as grpcStatusOfKind } from '../../agent/grpc/status';
 import { ControlError, controlErrorKind } from '../resources';
 import { AGENT_MAX_MESSAGE_BYTES } from './validate';
+import { encodeGoalStateOperationReply } from '../../core/wire/operation-reply';
 
 const S = GoalStateProvisionerService;
 
@@ -38,6 +39,8 @@ export function northboundDefinition(): grpc.ServiceDefinition {
     pushGoalStatesStream: {
       ...S.pushGoalStatesStream,
       requestDeserialize: (b: Buffer): Buffer => b,
+      // The same bytes as the generated encoder, in one buffer: a bulk create's reply has 100k+ statuses.
+      responseSerialize: encodeGoalStateOperationReply,
     },
     requestGoalStates: S.requestGoalStates,
     pushGoalstates: S.pushGoalstates,

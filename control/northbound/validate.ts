@@ -28,7 +28,8 @@ import {
 } from '../../proto';
 import { fromGoalStateV2 } from '../../core/goalstate';
 import { varintSize } from '../../core/wire/varint';
-import { ControlError, ParsedGoalState, parseResourceKey } from '../resources';
+import { ControlError, ParsedGoalState, ParsedResource } from '../resources';
+import { portSurelyValid } from './port-check';
 import type { StateCache } from '../store/store';
 
 /** The agents' default --max-message-mb (agent/cli/run.ts), in bytes. */
@@ -59,9 +60,21 @@ type StateMap =
 /**
  * Refuses (ControlError BAD_GOAL_STATE / BAD_RESOURCE) a goal state whose resources an agent could not
  * read. Only the resource states are decoded: the splitter already read the top level and the host
- * lists (decoding host_resources again would double the cost for nothing).
+ * lists (decoding host_resources again would double the cost for nothing). Ports the quick check
+ * (port-check.ts) finds surely valid are not decoded at all; each resource is judged on its own, so
+ * leaving valid ones out changes neither the verdict nor its wording.
  */
 export function validateContent(gs: ParsedGoalState): void {
+  const unsure: ParsedResource[] = [];
+  for (const r of gs.resources.values()) {
+    if (r.type === ResourceType.PORT && portSurelyValid(r.state, r.id)) continue;
+    unsure.push(r);
+  }
+  if (unsure.length > 0) validateDecoded(unsure);
+}
+
+/** The ordinary check: every resource decoded with the agent's codec and run through core's normalizers. */
+export function validateDecoded(resources: Iterable<ParsedResource>): void {
   const msg: GoalStateV2 = {
     formatVersion: 0,
     hostResources: {},
@@ -74,7 +87,7 @@ export function validateContent(gs: ParsedGoalState): void {
     routerStates: {},
     gatewayStates: {},
   };
-  for (const r of gs.resources.values()) {
+  for (const r of resources) {
     const codec = STATE_CODECS[r.type];
     if (codec === undefined) continue;
     let state: unknown;
@@ -107,33 +120,46 @@ export function validateSize(gs: ParsedGoalState, rawLength: number, cache: Stat
       `the goal state is ${rawLength} bytes, over the agents' limit of ${limit} bytes; split it`,
     );
   }
+  const tooLarge = (host: string): ControlError =>
+    new ControlError(
+      'MESSAGE_TOO_LARGE',
+      `host ${host}'s goal state would be over ${limit} bytes (the agents' limit) after this change; ` +
+        `split the host's resources or raise --max-message-mb on its agent and here`,
+    );
   for (const [host, wanted] of gs.hosts) {
-    const keys = new Set(cache.hosts.get(host)?.keys ?? []);
+    const held = cache.hosts.get(host)?.keys;
+    let size = 2; // format_version
+    if (held === undefined || held.size === 0) {
+      // A new host holds what it is given (its list has no repeats), nothing to merge with.
+      for (const key of wanted) {
+        const incoming = gs.resources.get(key);
+        if (incoming?.operation === OperationType.DELETE) continue;
+        const state = incoming?.state ?? cache.resources.get(key)?.state;
+        if (state === undefined) continue; // unknown keys are reported missing, not pushed
+        size += hostMessageBytes(key, state.length);
+        if (size > limit) throw tooLarge(host);
+      }
+      continue;
+    }
+    const keys = new Set(held);
     for (const key of wanted) {
       const incoming = gs.resources.get(key);
       if (incoming !== undefined && incoming.operation === OperationType.DELETE) keys.delete(key);
       else keys.add(key);
     }
-    let size = 2; // format_version
     for (const key of keys) {
       const state = gs.resources.get(key)?.state ?? cache.resources.get(key)?.state;
       if (state === undefined) continue; // unknown keys are reported missing, not pushed
       size += hostMessageBytes(key, state.length);
-      if (size > limit) {
-        throw new ControlError(
-          'MESSAGE_TOO_LARGE',
-          `host ${host}'s goal state would be over ${limit} bytes (the agents' limit) after this change; ` +
-            `split the host's resources or raise --max-message-mb on its agent and here`,
-        );
-      }
+      if (size > limit) throw tooLarge(host);
     }
   }
 }
 
 /** Bytes one resource adds to a host's message: its map entry plus its host_resources item (upper bound). */
 function hostMessageBytes(key: string, stateLength: number): number {
-  const { id } = parseResourceKey(key);
-  const idLen = Buffer.byteLength(id, 'utf8');
+  // The id's UTF-8 length without slicing it out: the kind prefix and its slash are ASCII.
+  const idLen = Buffer.byteLength(key, 'utf8') - key.indexOf('/') - 1;
   const entryLen = 1 + varintSize(idLen) + idLen + 1 + varintSize(stateLength) + stateLength;
   const itemLen = 3 + 1 + varintSize(idLen) + idLen; // type (at most 3 bytes) + id
   return 2 + varintSize(entryLen) + entryLen + 1 + varintSize(itemLen) + itemLen;

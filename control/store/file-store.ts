@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { OperationType } from '../../proto';
 import { ParsedGoalState, ControlError, encodeHostsOnly, parseGoalStateV2 } from '../resources';
 import { readJsonLines } from './json-lines';
 import { CommitPlan, ControlStore, HostResult, planCommit, StateCache, StoreEvents } from './store';
@@ -24,6 +25,16 @@ function encodeRecord(r: LogRecord): string {
   return `${JSON.stringify(r)}\n`;
 }
 
+/** Bytes base64-encoded at a time for a goal-state record (a multiple of 3). */
+const BASE64_SLICE = 3 * 16384;
+
+/** Whether a commit of `gs` changes anything: a host index (any host listed) or a resource put. */
+function writesAnything(gs: ParsedGoalState): boolean {
+  if (gs.hosts.size > 0) return true;
+  for (const r of gs.resources.values()) if (r.operation !== OperationType.DELETE) return true;
+  return false;
+}
+
 export class FileStore implements ControlStore {
   readonly kind = 'file' as const;
   readonly cache = new StateCache();
@@ -33,6 +44,8 @@ export class FileStore implements ControlStore {
   private seq = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private ok = true;
+  /** goalStateRecord's buffer (as large as the largest goal-state record so far). */
+  private recordBuffer = Buffer.alloc(0);
 
   constructor(private readonly dataDir: string) {
     this.file = path.join(dataDir, 'desired.log');
@@ -74,6 +87,27 @@ export class FileStore implements ControlStore {
     }
   }
 
+  /**
+   * The 'g' record of a goal state (what encodeRecord writes for it), base64-encoded a slice at a time into a
+   * buffer kept from one commit to the next. A 17 MB message made a 23 MB string, a flattened copy of it and its
+   * bytes for the write: three fresh allocations of that size, and fresh memory is slow to first touch.
+   * Commits are serialized, so the buffer is not reused before its write is done.
+   */
+  private goalStateRecord(version: number, raw: Uint8Array): Buffer {
+    const src = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    const head = `{"t":"g","v":${version},"b":"`;
+    const tail = '"}\n';
+    const total = head.length + 4 * Math.ceil(src.length / 3) + tail.length;
+    if (this.recordBuffer.length < total) this.recordBuffer = Buffer.allocUnsafe(total);
+    const out = this.recordBuffer;
+    let at = out.write(head, 0, 'latin1');
+    // A slice a multiple of 3 bytes long encodes without padding, so the slices' base64 is the whole one's.
+    for (let i = 0; i < src.length; i += BASE64_SLICE)
+      at += out.write(src.toString('base64', i, Math.min(src.length, i + BASE64_SLICE)), at, 'latin1');
+    at += out.write(tail, at, 'latin1');
+    return out.subarray(0, at);
+  }
+
   /** Rewrites the log as a snapshot of the cache (tmp file, fsync, rename). */
   private async compact(): Promise<void> {
     const tmp = `${this.file}.tmp`;
@@ -92,10 +126,12 @@ export class FileStore implements ControlStore {
     await fs.promises.rename(tmp, this.file);
   }
 
-  private async append(records: readonly LogRecord[]): Promise<void> {
+  /** `records`: records, or lines already encoded (goalStateRecord). */
+  private async append(records: readonly LogRecord[] | Buffer): Promise<void> {
     if (this.fd === null) throw new ControlError('STORE_CLOSED', 'file store is not open');
     try {
-      await this.fd.write(records.map(encodeRecord).join(''));
+      if (Buffer.isBuffer(records)) await this.fd.write(records);
+      else await this.fd.write(records.map(encodeRecord).join(''));
       await this.fd.datasync();
       this.ok = true;
     } catch (err: unknown) {
@@ -113,7 +149,7 @@ export class FileStore implements ControlStore {
 
   /** Applies a planned commit to the cache (the same code for a live commit and for replay). */
   private applyPlan(plan: CommitPlan, version: number): Map<string, number> {
-    for (const [k, state] of plan.puts) this.cache.putResource(k, state);
+    for (const [k, state] of plan.puts) this.cache.putResource(k, state, plan.entries.get(k));
     const versions = new Map<string, number>();
     for (const h of plan.hosts) {
       this.cache.setHost(h.host, { version, keys: h.keys }, h.delta);
@@ -125,17 +161,20 @@ export class FileStore implements ControlStore {
 
   commit(gs: ParsedGoalState, origin: string): Promise<{ versions: ReadonlyMap<string, number>; plan: CommitPlan }> {
     return this.serialize(async () => {
-      const plan = planCommit(this.cache, gs);
       const version = this.seq + 1;
       const raw = gs.raw ?? (gs.resources.size === 0 ? encodeHostsOnly(gs.hosts) : null);
-      const records: LogRecord[] = [];
+      let plan: CommitPlan;
       if (raw !== null) {
-        records.push({
-          t: 'g',
-          v: version,
-          b: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64'),
-        });
+        // The record is the message itself: it is written and synced while the plan is made.
+        const written = writesAnything(gs) ? this.append(this.goalStateRecord(version, raw)) : Promise.resolve();
+        try {
+          plan = planCommit(this.cache, gs);
+        } finally {
+          await written;
+        }
       } else {
+        plan = planCommit(this.cache, gs);
+        const records: LogRecord[] = [];
         for (const [k, state] of plan.puts)
           records.push({
             t: 'r',
@@ -144,8 +183,8 @@ export class FileStore implements ControlStore {
           });
         for (const h of plan.hosts) records.push({ t: 'h', h: h.host, v: version, k: [...h.keys] });
         for (const k of plan.removes) records.push({ t: 'x', k });
+        if (plan.hosts.length > 0 || plan.puts.size > 0) await this.append(records);
       }
-      if (plan.hosts.length > 0 || plan.puts.size > 0) await this.append(records);
       this.seq = version;
       const versions = this.applyPlan(plan, version);
       for (const h of plan.hosts) {

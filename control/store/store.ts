@@ -73,8 +73,9 @@ export class StateCache {
     return this.stored;
   }
 
-  putResource(key: string, state: Uint8Array): void {
-    this.stored.set(key, { state });
+  /** `entry`: the resource's map entry as received, when it is what encodeResourceEntry would write. */
+  putResource(key: string, state: Uint8Array, entry?: Buffer): void {
+    this.stored.set(key, entry === undefined ? { state } : { state, entry });
     this.neighbors.put(key, state);
   }
 
@@ -129,6 +130,8 @@ export class StateCache {
 /** The writes one accepted goal state turns into (computed against the cache, applied by a store). */
 export interface CommitPlan {
   readonly puts: ReadonlyMap<string, Uint8Array>;
+  /** Map entries of `puts` that came canonical in the message: the cache forwards them without a copy. */
+  readonly entries: ReadonlyMap<string, Buffer>;
   /** Resources no host references any more. */
   readonly removes: readonly string[];
   readonly hosts: ReadonlyArray<{
@@ -143,7 +146,9 @@ export interface CommitPlan {
   readonly missing: ReadonlyMap<string, readonly string[]>;
 }
 
-function withDelta(held: ReadonlySet<string>, added: ReadonlySet<string>, removed: ReadonlySet<string>): Set<string> {
+function withDelta(held: ReadonlySet<string>, added: Set<string>, removed: ReadonlySet<string>): ReadonlySet<string> {
+  // A host that held nothing gets exactly what was added (the plan keeps no other use of that set).
+  if (held.size === 0) return added;
   const keys = new Set(held);
   for (const k of removed) keys.delete(k);
   for (const k of added) keys.add(k);
@@ -152,7 +157,12 @@ function withDelta(held: ReadonlySet<string>, added: ReadonlySet<string>, remove
 
 export function planCommit(cache: StateCache, gs: ParsedGoalState): CommitPlan {
   const puts = new Map<string, Uint8Array>();
-  for (const r of gs.resources.values()) if (r.operation !== OperationType.DELETE) puts.set(r.key, r.state);
+  const entries = new Map<string, Buffer>();
+  for (const r of gs.resources.values()) {
+    if (r.operation === OperationType.DELETE) continue;
+    puts.set(r.key, r.state);
+    if (r.entry !== undefined) entries.set(r.key, r.entry);
+  }
   const hosts: Array<CommitPlan['hosts'][number]> = [];
   const missing = new Map<string, string[]>();
   const dropped = new Map<string, Set<string>>(); // key -> hosts dropping it
@@ -194,7 +204,7 @@ export function planCommit(cache: StateCache, gs: ParsedGoalState): CommitPlan {
     const readded = hosts.some((h) => h.keys.has(key));
     if (still === 0 && !readded) removes.push(key);
   }
-  return { puts, removes, hosts, missing };
+  return { puts, entries, removes, hosts, missing };
 }
 
 export type StoreEvents = {

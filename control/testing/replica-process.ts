@@ -10,9 +10,14 @@ export class ReplicaProcess {
     readonly httpBase: string,
   ) {}
 
-  static async start(args: readonly string[], timeoutMs = 20000): Promise<ReplicaProcess> {
+  /** `nodeArgs`: options for node itself (e.g. --cpu-prof, which writes its profile on a graceful exit). */
+  static async start(
+    args: readonly string[],
+    timeoutMs = 20000,
+    nodeArgs: readonly string[] = [],
+  ): Promise<ReplicaProcess> {
     const main = path.join(__dirname, 'replica-main.js');
-    const proc = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [...nodeArgs, main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

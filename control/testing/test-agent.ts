@@ -69,6 +69,8 @@ export class TestAgent {
   received = 0;
   lastReceivedAtMs = 0;
   recordMessages = true;
+  /** Off: `applied` is not kept (a benchmark's 1,000 agents need not keep 111k keys on the bench's one loop). */
+  trackApplied = true;
   /** Set to refuse whole messages (gRPC INVALID_ARGUMENT, as a real agent refuses bad input): keys -> reason. */
   refuse: ((keys: readonly string[]) => string | null) | null = null;
 
@@ -106,25 +108,29 @@ export class TestAgent {
   }
 
   private applyV2(req: GoalStateRequest<GoalStateV2>): Promise<GoalStateOperationReply> {
+    // Received now: the time a benchmark reads is not to include this agent's own reading of the message.
+    const atMs = Date.now();
     const bytes = req.kind === 'raw' ? req.bytes : GoalStateV2.encode(req.message).finish();
     const refusal = this.refuse?.([...parseGoalStateV2(bytes).resources.keys()]) ?? null;
     if (refusal !== null) return Promise.reject(new GoalStateValidationError(refusal));
-    const reply = this.record(bytes);
+    const reply = this.record(bytes, atMs);
     if (this.replyDelayMs <= 0) return Promise.resolve(reply);
     return new Promise((resolve) => setTimeout(() => resolve(reply), this.replyDelayMs));
   }
 
-  private record(msg: Uint8Array): GoalStateOperationReply {
+  private record(msg: Uint8Array, atMs: number): GoalStateOperationReply {
     const gs = parseGoalStateV2(msg);
     const keys: string[] = [];
     const statuses: GoalStateOperationReply['operationStatuses'] = [];
     for (const r of gs.resources.values()) {
       keys.push(r.key);
-      if (r.operation === OperationType.DELETE) this.applied.delete(r.key);
-      else this.applied.set(r.key, r.operation);
+      if (this.trackApplied) {
+        if (r.operation === OperationType.DELETE) this.applied.delete(r.key);
+        else this.applied.set(r.key, r.operation);
+      }
       statuses.push(successStatus(r));
     }
-    const m: ReceivedMessage = { atMs: Date.now(), bytes: msg.length, keys };
+    const m: ReceivedMessage = { atMs, bytes: msg.length, keys };
     this.received++;
     this.lastReceivedAtMs = m.atMs;
     if (this.recordMessages) this.messages.push(m);
