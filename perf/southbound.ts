@@ -19,6 +19,7 @@ import { ControlMetrics } from '../control/metrics';
 import { createLogger } from '../control/log';
 import { vpcSubject } from '../core/southbound/nats-wire';
 import { NatsServer } from '../test/nats';
+import { processCpuMs } from './proc-cpu';
 
 export interface SouthboundBenchOptions {
   readonly hosts: number;
@@ -50,6 +51,12 @@ export interface SouthboundBenchResult {
   readonly rounds: number;
   /** Every timed change's control CPU, sorted. */
   readonly controlCpuMsAll: readonly number[];
+  /**
+   * Not the control's, reported so nothing is hidden: the median change's CPU in the simulated agents'
+   * process and in the nats-server the bench started (null over gRPC or with --nats), at 10 ms resolution.
+   */
+  readonly agentsCpuMs: number;
+  readonly brokerCpuMs: number | null;
 }
 
 const VPC = 'vpc-1';
@@ -110,6 +117,19 @@ async function profiled<T>(file: string | undefined, fn: () => Promise<T>): Prom
   }
 }
 
+/** Asks the agents' process to write its profile (see southbound-agents.ts) and waits until it did. */
+function agentsProfiled(child: ChildProcess, file: string): Promise<void> {
+  return new Promise((resolve) => {
+    const on = (c: Buffer): void => {
+      if (!c.toString().includes('"profiled"')) return;
+      child.stdout?.off('data', on);
+      resolve();
+    };
+    child.stdout?.on('data', on);
+    child.stdin?.write(`prof-stop ${file}\n`);
+  });
+}
+
 export async function runSouthboundBench(o: SouthboundBenchOptions): Promise<SouthboundBenchResult> {
   const say = o.progress ?? ((): void => undefined);
   const setup0 = performance.now();
@@ -131,6 +151,8 @@ export async function runSouthboundBench(o: SouthboundBenchOptions): Promise<Sou
     }
     say(`starting ${o.hosts} simulated agents (${o.transport})`);
     const [child, ports] = await startAgents(o.transport, o.hosts, natsUrl);
+    const agentsProf =
+      o.cpuProf === undefined ? undefined : `${o.cpuProf.replace(/\.cpuprofile$/, '')}.agents.cpuprofile`;
     stops.push(() => {
       child.removeAllListeners('exit');
       child.stdin?.end();
@@ -152,14 +174,24 @@ export async function runSouthboundBench(o: SouthboundBenchOptions): Promise<Sou
     const setupMs = performance.now() - setup0;
     const rounds = o.rounds ?? DEFAULT_ROUNDS;
     say(`warm; timing ${rounds} VPC-wide neighbor changes, one at a time`);
-    const timed: Array<{ lat: number[]; cpu: NodeJS.CpuUsage; bytes: number }> = [];
+    const timed: Array<{ lat: number[]; cpu: NodeJS.CpuUsage; bytes: number; agents: number; broker: number }> = [];
     for (let r = 0; r < rounds; r++) {
       // Work left from the previous round (the JIT's and GC's background threads) is not this change's.
       await new Promise((res) => setTimeout(res, SETTLE_MS));
       const msg = change(`timed-${r}`);
-      const cpu0 = process.cpuUsage();
-      const lat = (await profiled(r === rounds - 1 ? o.cpuProf : undefined, () => round(msg))).sort((a, b) => a - b);
-      timed.push({ lat, cpu: process.cpuUsage(cpu0), bytes: msg.length });
+      const others0 = [processCpuMs(child.pid), processCpuMs(server?.pid)];
+      const last = r === rounds - 1;
+      if (last && agentsProf !== undefined) child.stdin?.write('prof-start\n');
+      // Measured inside the profile, so the profiler's own work (writing it out) is not counted.
+      const [lat, cpu] = await profiled(last ? o.cpuProf : undefined, async () => {
+        const cpu0 = process.cpuUsage();
+        const l = await round(msg);
+        return [l.sort((a, b) => a - b), process.cpuUsage(cpu0)] as const;
+      });
+      if (last && agentsProf !== undefined) await agentsProfiled(child, agentsProf);
+      const agents = processCpuMs(child.pid) - (others0[0] as number);
+      const broker = processCpuMs(server?.pid) - (others0[1] as number);
+      timed.push({ lat, cpu, bytes: msg.length, agents, broker });
     }
     // The median change by CPU; its own latencies.
     timed.sort((a, b) => a.cpu.user + a.cpu.system - (b.cpu.user + b.cpu.system));
@@ -180,6 +212,8 @@ export async function runSouthboundBench(o: SouthboundBenchOptions): Promise<Sou
       controlCpuMs: ms(med.cpu.user + med.cpu.system),
       controlSysMs: ms(med.cpu.system),
       controlCpuMsAll: timed.map((t) => ms(t.cpu.user + t.cpu.system)).sort((a, b) => a - b),
+      agentsCpuMs: med.agents,
+      brokerCpuMs: Number.isNaN(med.broker) ? null : med.broker,
     };
   } finally {
     for (const s of stops.reverse()) await s();
