@@ -57,6 +57,9 @@ export interface SouthboundBenchResult {
    */
   readonly agentsCpuMs: number;
   readonly brokerCpuMs: number | null;
+  /** NATS: messages the control's connection received and sent for the median change (publish, counts...). */
+  readonly controlNatsMsgsIn: number | null;
+  readonly controlNatsMsgsOut: number | null;
 }
 
 const VPC = 'vpc-1';
@@ -174,7 +177,14 @@ export async function runSouthboundBench(o: SouthboundBenchOptions): Promise<Sou
     const setupMs = performance.now() - setup0;
     const rounds = o.rounds ?? DEFAULT_ROUNDS;
     say(`warm; timing ${rounds} VPC-wide neighbor changes, one at a time`);
-    const timed: Array<{ lat: number[]; cpu: NodeJS.CpuUsage; bytes: number; agents: number; broker: number }> = [];
+    const timed: Array<{
+      lat: number[];
+      cpu: NodeJS.CpuUsage;
+      bytes: number;
+      agents: number;
+      broker: number;
+      msgs: { in: number; out: number } | null;
+    }> = [];
     for (let r = 0; r < rounds; r++) {
       // Work left from the previous round (the JIT's and GC's background threads) is not this change's.
       await new Promise((res) => setTimeout(res, SETTLE_MS));
@@ -183,15 +193,19 @@ export async function runSouthboundBench(o: SouthboundBenchOptions): Promise<Sou
       const last = r === rounds - 1;
       if (last && agentsProf !== undefined) child.stdin?.write('prof-start\n');
       // Measured inside the profile, so the profiler's own work (writing it out) is not counted.
-      const [lat, cpu] = await profiled(last ? o.cpuProf : undefined, async () => {
+      const [lat, cpu, msgs] = await profiled(last ? o.cpuProf : undefined, async () => {
+        const msgs0 = link?.messageCounts() ?? null;
         const cpu0 = process.cpuUsage();
         const l = await round(msg);
-        return [l.sort((a, b) => a - b), process.cpuUsage(cpu0)] as const;
+        const c = process.cpuUsage(cpu0);
+        const m = link?.messageCounts() ?? null;
+        const d = m === null || msgs0 === null ? null : { in: m.in - msgs0.in, out: m.out - msgs0.out };
+        return [l.sort((a, b) => a - b), c, d] as const;
       });
       if (last && agentsProf !== undefined) await agentsProfiled(child, agentsProf);
       const agents = processCpuMs(child.pid) - (others0[0] as number);
       const broker = processCpuMs(server?.pid) - (others0[1] as number);
-      timed.push({ lat, cpu, bytes: msg.length, agents, broker });
+      timed.push({ lat, cpu, bytes: msg.length, agents, broker, msgs });
     }
     // The median change by CPU; its own latencies.
     timed.sort((a, b) => a.cpu.user + a.cpu.system - (b.cpu.user + b.cpu.system));
@@ -214,6 +228,8 @@ export async function runSouthboundBench(o: SouthboundBenchOptions): Promise<Sou
       controlCpuMsAll: timed.map((t) => ms(t.cpu.user + t.cpu.system)).sort((a, b) => a - b),
       agentsCpuMs: med.agents,
       brokerCpuMs: Number.isNaN(med.broker) ? null : med.broker,
+      controlNatsMsgsIn: med.msgs?.in ?? null,
+      controlNatsMsgsOut: med.msgs?.out ?? null,
     };
   } finally {
     for (const s of stops.reverse()) await s();

@@ -259,6 +259,12 @@ export class NatsLink {
     this.events.emit(v ? 'up' : 'down');
   }
 
+  /** Messages this connection has received and sent so far (alcor-bench shows what one change costs). */
+  messageCounts(): { in: number; out: number } | null {
+    const st = this.nc?.stats();
+    return st === undefined ? null : { in: st.inMsgs, out: st.outMsgs };
+  }
+
   /** Largest message the connected server accepts. */
   maxPayload(): number {
     return this.nc?.info?.max_payload ?? 1024 * 1024;
