@@ -22,8 +22,8 @@ export const ACK_POLL_MAX_MS = 100;
  * Who is in is read (so those hosts can go on) when the count stopped growing for this long, or at least
  * every ACK_LIST_MAX_MS while it grows slowly; never when every host is in.
  */
-export const ACK_LIST_MS = 500;
-export const ACK_LIST_MAX_MS = 2000;
+export const ACK_LIST_MS = 1000;
+export const ACK_LIST_MAX_MS = 5000;
 const REQUEST_TIMEOUT_MS = 2000;
 
 /** How many (distinct) hosts acked on `subject`: one request, a reply of constant size. */
