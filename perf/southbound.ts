@@ -2,11 +2,13 @@
 //
 // The control side (this process) uses the real southbound code: gRPC = one AgentStream per host and one
 // send each (what the control service does today); NATS = NatsLink publishes the change once on the VPC's
-// subject (NatsLink.sendShared, the control service's own VPC path) and matches every agent's reply. The N agents run in a child process
-// (perf/southbound-agents.ts), so controlCpuMs (process.cpuUsage of this process, from the send to the last
-// reply, user + system) is the control side's alone. A warm-up round runs first (connections, consumers),
-// then --rounds timed changes one after the other; the result is the median change by control CPU.
-// nats-server is started on loopback (test/nats.ts) unless --nats names one. The last output line is JSON.
+// subject (NatsLink.sendShared, the control service's own VPC path) and counts the agents' acks. The N
+// agents run in a child process (perf/southbound-agents.ts), so controlCpuMs (process.cpuUsage of this
+// process, from the send to the last reply, user + system) is the control side's alone. WARMUP_ROUNDS
+// changes run first (connections, consumers, and the JIT: compiling the per-host code on its first rounds
+// runs on V8's threads, counted by cpuUsage), then --rounds timed changes one after the other; the result is
+// the median change by control CPU. nats-server is started on loopback (test/nats.ts) unless --nats names
+// one. The last output line is JSON.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
@@ -33,6 +35,8 @@ export interface SouthboundBenchOptions {
 }
 
 const DEFAULT_ROUNDS = 5;
+/** Untimed changes first: one left the JIT compiling the per-host code during the first timed ones. */
+const WARMUP_ROUNDS = 3;
 const SETTLE_MS = 300;
 
 export interface SouthboundBenchResult {
@@ -173,7 +177,7 @@ export async function runSouthboundBench(o: SouthboundBenchOptions): Promise<Sou
       const names = Array.from({ length: o.hosts }, (_, i) => hostIp(i));
       round = (msg) => natsRound(link as NatsLink, names, msg);
     }
-    await round(change('warm'));
+    for (let w = 0; w < WARMUP_ROUNDS; w++) await round(change(`warm-${w}`));
     const setupMs = performance.now() - setup0;
     const rounds = o.rounds ?? DEFAULT_ROUNDS;
     say(`warm; timing ${rounds} VPC-wide neighbor changes, one at a time`);
