@@ -19,8 +19,9 @@ export const ACK_POLL_MS = 10;
 /** Longest interval between two counts while some hosts are missing. */
 export const ACK_POLL_MAX_MS = 100;
 /**
- * Who is in is read (so those hosts can go on) when the count stopped growing for this long, or at least
- * every ACK_LIST_MAX_MS while it grows slowly; never when every host is in.
+ * Who is in is read (so those hosts can go on) when the count stopped growing for this long (or for as long
+ * as the acks took to come so far, if longer), or at least every ACK_LIST_MAX_MS while it grows slowly;
+ * never when every host is in.
  */
 export const ACK_LIST_MS = 1000;
 export const ACK_LIST_MAX_MS = 5000;
@@ -138,7 +139,9 @@ export async function watchAcks(g: AckGroup, w: AckWatch, firstWaitMs = ACK_POLL
       }
       if (n > prev.n) grew = now;
       const js = w.js();
-      const stalled = now - grew >= ACK_LIST_MS || now - listed.at >= ACK_LIST_MAX_MS;
+      // Stalled: no new ack for ACK_LIST_MS and for as long as it took to get the ones in (a starved agents'
+      // machine pauses; a host that is down stays silent).
+      const stalled = now - grew >= Math.max(ACK_LIST_MS, grew - t0) || now - listed.at >= ACK_LIST_MAX_MS;
       if (js !== null && n > listed.n && (n >= g.total - g.replied || stalled)) {
         const r = await ackedHosts(js, g.subject, listed.seq, n - listed.n);
         for (const h of r.hosts) w.acked(h);
