@@ -1,13 +1,19 @@
-// CPU time a process has used so far (user + system, /proc/<pid>/stat), so a bench can say how much of a
-// run's wall time one of its processes actually spent working.
+// Another process's CPU time as the kernel counts it (/proc/<pid>/stat: utime + stime, every thread), so a
+// benchmark can say what the processes it does not measure itself (simulated agents, a broker) spent.
 import * as fs from 'node:fs';
 
-/** Linux reports utime/stime in clock ticks; USER_HZ is 100 on every architecture Node runs on here. */
-const TICK_MS = 10;
+/** Clock ticks per second of /proc's utime and stime (USER_HZ: 100 on Linux). */
+const TICKS_PER_S = 100;
 
-export function processCpuMs(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces), from field 3 on: utime is 14th, stime 15th.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) * TICK_MS;
+/** CPU milliseconds `pid` has used so far (10 ms resolution); NaN when it cannot be read. */
+export function processCpuMs(pid: number | null | undefined): number {
+  if (pid === null || pid === undefined) return NaN;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces: fields are counted after its closing parenthesis.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / TICKS_PER_S;
+  } catch {
+    return NaN;
+  }
 }

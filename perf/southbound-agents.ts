@@ -2,6 +2,10 @@
 // side's. gRPC: the agent's real gRPC server per host (control/testing/test-agent.ts). NATS: the agent's real
 // NATS consumer (agent/nats/consumer.ts) per host on the VPC's subject, with a recording applier.
 // argv[2] is JSON {transport, hosts, nats?, vpc}; prints one JSON line {ready, ports} once all listen/consume.
+// On stdin: `prof-start` starts a V8 CPU profile of this process, `prof-stop FILE` writes it (for --cpu-prof)
+// and answers {"profiled":FILE}; the end of stdin stops the agents.
+import * as fs from 'node:fs';
+import * as inspector from 'node:inspector';
 import { GoalStateOperationReply } from '../proto';
 import { parseGoalStateV2 } from '../control/resources';
 import { hostIp } from '../control/testing/fixtures';
@@ -58,10 +62,32 @@ async function main(): Promise<void> {
     while (consuming < a.hosts) await new Promise((r) => setTimeout(r, 50));
   }
   process.stdout.write(`${JSON.stringify({ ready: true, ports })}\n`);
-  process.stdin.resume();
+  const profiler = new inspector.Session();
+  let lines = '';
+  process.stdin.on('data', (c: Buffer) => {
+    lines += c.toString();
+    for (let i = lines.indexOf('\n'); i >= 0; i = lines.indexOf('\n')) {
+      onCommand(profiler, lines.slice(0, i));
+      lines = lines.slice(i + 1);
+    }
+  });
   process.stdin.once('end', () => {
     void Promise.all(stops.map((s) => s())).finally(() => process.exit(0));
   });
+}
+
+function onCommand(profiler: inspector.Session, line: string): void {
+  if (line === 'prof-start') {
+    profiler.connect();
+    profiler.post('Profiler.enable', () => profiler.post('Profiler.start'));
+  } else if (line.startsWith('prof-stop ')) {
+    const file = line.slice('prof-stop '.length);
+    profiler.post('Profiler.stop', (e, r) => {
+      if (e === null) fs.writeFileSync(file, JSON.stringify(r.profile));
+      profiler.disconnect();
+      process.stdout.write(`${JSON.stringify({ profiled: file })}\n`);
+    });
+  }
 }
 
 main().catch((e: unknown) => {

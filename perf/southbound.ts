@@ -2,11 +2,13 @@
 //
 // The control side (this process) uses the real southbound code: gRPC = one AgentStream per host and one
 // send each (what the control service does today); NATS = NatsLink publishes the change once on the VPC's
-// subject (NatsLink.sendShared, the control service's own VPC path) and matches every agent's reply. The N agents run in a child process
-// (perf/southbound-agents.ts), so controlCpuMs (process.cpuUsage of this process, from the send to the last
-// reply, user + system) is the control side's alone. A warm-up round runs first (connections, consumers),
-// then --rounds timed changes one after the other; the result is the median change by control CPU.
-// nats-server is started on loopback (test/nats.ts) unless --nats names one. The last output line is JSON.
+// subject (NatsLink.sendShared, the control service's own VPC path) and counts the agents' acks. The N
+// agents run in a child process (perf/southbound-agents.ts), so controlCpuMs (process.cpuUsage of this
+// process, from the send to the last reply, user + system) is the control side's alone. WARMUP_ROUNDS
+// changes run first (connections, consumers, and the JIT: compiling the per-host code on its first rounds
+// runs on V8's threads, counted by cpuUsage), then --rounds timed changes one after the other; the result is
+// the median change by control CPU. nats-server is started on loopback (test/nats.ts) unless --nats names
+// one. The last output line is JSON.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
@@ -19,6 +21,7 @@ import { ControlMetrics } from '../control/metrics';
 import { createLogger } from '../control/log';
 import { vpcSubject } from '../core/southbound/nats-wire';
 import { NatsServer } from '../test/nats';
+import { processCpuMs } from './proc-cpu';
 
 export interface SouthboundBenchOptions {
   readonly hosts: number;
@@ -32,6 +35,8 @@ export interface SouthboundBenchOptions {
 }
 
 const DEFAULT_ROUNDS = 5;
+/** Untimed changes first: one left the JIT compiling the per-host code during the first timed ones. */
+const WARMUP_ROUNDS = 3;
 const SETTLE_MS = 300;
 
 export interface SouthboundBenchResult {
@@ -50,6 +55,15 @@ export interface SouthboundBenchResult {
   readonly rounds: number;
   /** Every timed change's control CPU, sorted. */
   readonly controlCpuMsAll: readonly number[];
+  /**
+   * Not the control's, reported so nothing is hidden: the median change's CPU in the simulated agents'
+   * process and in the nats-server the bench started (null over gRPC or with --nats), at 10 ms resolution.
+   */
+  readonly agentsCpuMs: number;
+  readonly brokerCpuMs: number | null;
+  /** NATS: messages the control's connection received and sent for the median change (publish, counts...). */
+  readonly controlNatsMsgsIn: number | null;
+  readonly controlNatsMsgsOut: number | null;
 }
 
 const VPC = 'vpc-1';
@@ -110,6 +124,19 @@ async function profiled<T>(file: string | undefined, fn: () => Promise<T>): Prom
   }
 }
 
+/** Asks the agents' process to write its profile (see southbound-agents.ts) and waits until it did. */
+function agentsProfiled(child: ChildProcess, file: string): Promise<void> {
+  return new Promise((resolve) => {
+    const on = (c: Buffer): void => {
+      if (!c.toString().includes('"profiled"')) return;
+      child.stdout?.off('data', on);
+      resolve();
+    };
+    child.stdout?.on('data', on);
+    child.stdin?.write(`prof-stop ${file}\n`);
+  });
+}
+
 export async function runSouthboundBench(o: SouthboundBenchOptions): Promise<SouthboundBenchResult> {
   const say = o.progress ?? ((): void => undefined);
   const setup0 = performance.now();
@@ -131,6 +158,8 @@ export async function runSouthboundBench(o: SouthboundBenchOptions): Promise<Sou
     }
     say(`starting ${o.hosts} simulated agents (${o.transport})`);
     const [child, ports] = await startAgents(o.transport, o.hosts, natsUrl);
+    const agentsProf =
+      o.cpuProf === undefined ? undefined : `${o.cpuProf.replace(/\.cpuprofile$/, '')}.agents.cpuprofile`;
     stops.push(() => {
       child.removeAllListeners('exit');
       child.stdin?.end();
@@ -148,18 +177,39 @@ export async function runSouthboundBench(o: SouthboundBenchOptions): Promise<Sou
       const names = Array.from({ length: o.hosts }, (_, i) => hostIp(i));
       round = (msg) => natsRound(link as NatsLink, names, msg);
     }
-    await round(change('warm'));
+    for (let w = 0; w < WARMUP_ROUNDS; w++) await round(change(`warm-${w}`));
     const setupMs = performance.now() - setup0;
     const rounds = o.rounds ?? DEFAULT_ROUNDS;
     say(`warm; timing ${rounds} VPC-wide neighbor changes, one at a time`);
-    const timed: Array<{ lat: number[]; cpu: NodeJS.CpuUsage; bytes: number }> = [];
+    const timed: Array<{
+      lat: number[];
+      cpu: NodeJS.CpuUsage;
+      bytes: number;
+      agents: number;
+      broker: number;
+      msgs: { in: number; out: number } | null;
+    }> = [];
     for (let r = 0; r < rounds; r++) {
       // Work left from the previous round (the JIT's and GC's background threads) is not this change's.
       await new Promise((res) => setTimeout(res, SETTLE_MS));
       const msg = change(`timed-${r}`);
-      const cpu0 = process.cpuUsage();
-      const lat = (await profiled(r === rounds - 1 ? o.cpuProf : undefined, () => round(msg))).sort((a, b) => a - b);
-      timed.push({ lat, cpu: process.cpuUsage(cpu0), bytes: msg.length });
+      const others0 = [processCpuMs(child.pid), processCpuMs(server?.pid)];
+      const last = r === rounds - 1;
+      if (last && agentsProf !== undefined) child.stdin?.write('prof-start\n');
+      // Measured inside the profile, so the profiler's own work (writing it out) is not counted.
+      const [lat, cpu, msgs] = await profiled(last ? o.cpuProf : undefined, async () => {
+        const msgs0 = link?.messageCounts() ?? null;
+        const cpu0 = process.cpuUsage();
+        const l = await round(msg);
+        const c = process.cpuUsage(cpu0);
+        const m = link?.messageCounts() ?? null;
+        const d = m === null || msgs0 === null ? null : { in: m.in - msgs0.in, out: m.out - msgs0.out };
+        return [l.sort((a, b) => a - b), c, d] as const;
+      });
+      if (last && agentsProf !== undefined) await agentsProfiled(child, agentsProf);
+      const agents = processCpuMs(child.pid) - (others0[0] as number);
+      const broker = processCpuMs(server?.pid) - (others0[1] as number);
+      timed.push({ lat, cpu, bytes: msg.length, agents, broker, msgs });
     }
     // The median change by CPU; its own latencies.
     timed.sort((a, b) => a.cpu.user + a.cpu.system - (b.cpu.user + b.cpu.system));
@@ -180,6 +230,10 @@ export async function runSouthboundBench(o: SouthboundBenchOptions): Promise<Sou
       controlCpuMs: ms(med.cpu.user + med.cpu.system),
       controlSysMs: ms(med.cpu.system),
       controlCpuMsAll: timed.map((t) => ms(t.cpu.user + t.cpu.system)).sort((a, b) => a - b),
+      agentsCpuMs: med.agents,
+      brokerCpuMs: Number.isNaN(med.broker) ? null : med.broker,
+      controlNatsMsgsIn: med.msgs?.in ?? null,
+      controlNatsMsgsOut: med.msgs?.out ?? null,
     };
   } finally {
     for (const s of stops.reverse()) await s();

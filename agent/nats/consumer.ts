@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import { connect } from '@nats-io/transport-node';
 import { natsConnectError, natsConnectOptions, type NatsSecurity } from '../../core/southbound/nats-security';
-import type { NatsConnection } from '@nats-io/nats-core';
+import { headers, type NatsConnection } from '@nats-io/nats-core';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -39,7 +39,9 @@ import {
   REPLY_OK,
   REPLY_REFUSED,
   REPLY_RESYNC,
+  ackMsgId,
   ackSubject,
+  subjectToken,
   replySubject,
   seqBefore,
   seqGap,
@@ -306,7 +308,10 @@ export class NatsSouthbound {
     // rebuilds from the keys it sent.
     const ok = reply.operationStatuses.every((st) => st.operationStatus === OperationStatus.SUCCESS);
     if (ok && forHosts !== '') {
-      nc.publish(ackSubject(id, this.opts.hostIp)); // counted by the control service in one request
+      // Counted by the control service in one request; the id makes a second apply count once.
+      const h = headers();
+      h.set('Nats-Msg-Id', ackMsgId(id, this.opts.hostIp));
+      nc.publish(ackSubject(id), subjectToken(this.opts.hostIp), { headers: h });
       return;
     }
     const record = ok

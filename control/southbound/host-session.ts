@@ -91,6 +91,15 @@ export interface SessionContext {
 
 const FULL_PUSH: ReadonlySet<string | null> = new Set([null]);
 
+/** A message sent with everything up to `version`, and the report of its answer once it has one. */
+interface Sent {
+  readonly version: number;
+  /** Through the VPC's subject; else the host's own channel, which its agent answers in order. */
+  readonly shared: boolean;
+  answered: boolean;
+  report: (() => void) | null;
+}
+
 export class HostSession {
   /** How this host is reached (its NATS transport is asked which VPC subjects its agent consumes). */
   readonly stream: HostTransport;
@@ -101,6 +110,8 @@ export class HostSession {
   private sentUpTo = 0;
   /** Deltas up to this version go one per message: a merged message with them in it was refused. */
   private singlyUpTo = 0;
+  /** Messages sent whose answers are not reported yet (see answered()). */
+  private sent: Sent[] = [];
   lastResult: HostResult | null = null;
 
   constructor(
@@ -121,6 +132,7 @@ export class HostSession {
     this.stream.stop();
     this.pending = [];
     this.inFlight = null;
+    this.sent = [];
   }
 
   state(): string {
@@ -193,20 +205,54 @@ export class HostSession {
 
   /** The reply of a change that went out once for the whole VPC: reported like a message of this host's own. */
   private track(delta: PendingDelta, keys: readonly string[], started: number, sent: Promise<GoalStateOperationReply>) {
+    const slot = this.sending(delta.version, true);
     sent.then(
       (reply) => {
-        if (!this.pending.includes(delta)) return; // already absorbed by a full push
+        // Absorbed by a full push or a later message of the host's own: that one reports.
+        if (!this.pending.includes(delta)) return this.answered(slot, null);
         this.pending = this.pending.filter((d) => d !== delta && !(d.version <= delta.version && d.shared));
         this.ctx.onPushed(Date.now() - started, false);
-        this.report(delta.version, reply, new Set([delta.origin]), keys, delta.deletes);
+        this.answered(slot, () => this.report(delta.version, reply, new Set([delta.origin]), keys, delta.deletes));
       },
       (err: unknown) => {
-        // Lost in transit: stays pending, the next connection's full push absorbs it.
-        if (!isAgentRefusal(err) || !this.pending.includes(delta)) return;
+        // Lost in transit: stays pending (and unanswered), and only a full push sends it again.
+        if (!isAgentRefusal(err)) {
+          if (this.pending.includes(delta) && this.stream.connected() && this.ctx.mayPush(this.host)) this.pushFull();
+          return;
+        }
+        if (!this.pending.includes(delta)) return this.answered(slot, null);
         this.pending = this.pending.filter((d) => d !== delta);
-        this.reportRefusal(delta.version, keys, delta.deletes, err.message, new Set([delta.origin]));
+        const why = err.message;
+        this.answered(slot, () => this.reportRefusal(delta.version, keys, delta.deletes, why, new Set([delta.origin])));
       },
     );
+  }
+
+  private sending(version: number, shared = false): Sent {
+    const slot: Sent = { version, shared, answered: false, report: null };
+    this.sent.push(slot);
+    return slot;
+  }
+
+  /**
+   * The answer of a message; `report` tells the callers. A result says "the host applied everything up to
+   * version V" and settles every caller waiting for V or less, so it is held while a message of a lower
+   * version, which went another way (the VPC's subject, a full push), is still unanswered; then the held
+   * results go out in version order. The host's own channel is answered in order, so an answer there also
+   * answers its earlier messages there (one whose reply was lost); a VPC message lost in transit stays
+   * unanswered until a full push absorbs it.
+   */
+  private answered(slot: Sent, report: (() => void) | null): void {
+    if (!this.sent.includes(slot)) return; // absorbed by a full push, which reports for it
+    slot.answered = true;
+    slot.report = report;
+    if (!slot.shared) for (const x of this.sent) if (!x.shared && x.version < slot.version) x.answered = true;
+    let floor = Infinity;
+    for (const x of this.sent) if (!x.answered && x.version < floor) floor = x.version;
+    const ready = this.sent.filter((x) => x.answered && x.version < floor);
+    if (ready.length === 0) return;
+    this.sent = this.sent.filter((x) => !ready.includes(x));
+    for (const x of ready.sort((a, b) => a.version - b.version)) x.report?.();
   }
 
   /**
@@ -229,6 +275,7 @@ export class HostSession {
     if (delta.cancelled.size > 0) this.ctx.onCancelled?.(delta.cancelled.size);
     const { keys, entries } = this.entriesFor(delta.keys, delta.deletes);
     const settle = this.open(windowed, delta.version);
+    const slot = this.sending(delta.version);
     const origins = new Set<string | null>(batch.map((d) => d.origin));
     const started = Date.now();
     this.stream.send(encodeHostGoalState(this.host, keys, entries)).then(
@@ -236,8 +283,8 @@ export class HostSession {
         if (this.pending.includes(batch[0] as PendingDelta)) {
           this.pending = this.pending.filter((d) => d.version > delta.version);
           this.ctx.onPushed(Date.now() - started, false);
-          this.report(delta.version, reply, origins, keys, delta.deletes, delta.cancelled);
-        } // else already absorbed by a full push
+          this.answered(slot, () => this.report(delta.version, reply, origins, keys, delta.deletes, delta.cancelled));
+        } else this.answered(slot, null); // already absorbed by a full push
         settle();
       },
       (err: unknown) => {
@@ -247,14 +294,18 @@ export class HostSession {
           return;
         }
         if (batch.length > 1) {
-          // Refused as a whole: find which delta the agent will never take by sending them one by one.
+          // Refused as a whole: find which delta the agent will never take by sending them one by one
+          // (sent by settle(), before this message counts as answered, so nothing newer reports meanwhile).
           this.singlyUpTo = delta.version;
           this.sentUpTo = (batch[0] as PendingDelta).version - 1;
-        } else {
-          // The agent will never take it: reported (to the caller and /result) instead of retried.
-          this.pending = this.pending.filter((d) => d !== batch[0]);
-          this.reportRefusal(delta.version, keys, delta.deletes, err.message, origins);
+          settle();
+          this.answered(slot, null);
+          return;
         }
+        // The agent will never take it: reported (to the caller and /result) instead of retried.
+        this.pending = this.pending.filter((d) => d !== batch[0]);
+        const why = err.message;
+        this.answered(slot, () => this.reportRefusal(delta.version, keys, delta.deletes, why, origins));
         settle();
       },
     );
@@ -274,11 +325,14 @@ export class HostSession {
     const { keys, entries } = this.entriesFor(current, deletes);
     const started = Date.now();
     const settle = this.open(true, version);
+    // Every message sent before, answered or not, is in this one: its result reports for them all.
+    this.sent = this.sent.filter((x) => x.version > version);
+    const slot = this.sending(version);
     this.stream.send(encodeHostGoalState(this.host, keys, entries)).then(
       (reply) => {
         this.pending = this.pending.filter((d) => d.version > version);
         this.ctx.onPushed(Date.now() - started, true);
-        this.report(version, reply, FULL_PUSH, keys, deletes);
+        this.answered(slot, () => this.report(version, reply, FULL_PUSH, keys, deletes));
         settle();
       },
       (err: unknown) => {
@@ -289,7 +343,8 @@ export class HostSession {
         // The host's whole state is refused (e.g. stored before the northbound validated fully):
         // report it once; the next change or agent restart pushes again, not a retry loop.
         this.pending = this.pending.filter((d) => d.version > version);
-        this.reportRefusal(version, keys, deletes, err.message, FULL_PUSH);
+        const why = err.message;
+        this.answered(slot, () => this.reportRefusal(version, keys, deletes, why, FULL_PUSH));
         settle();
       },
     );

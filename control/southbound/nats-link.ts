@@ -9,18 +9,12 @@ import * as fs from 'node:fs';
 import { natsConnectError, natsConnectOptions, type NatsSecurity } from '../../core/southbound/nats-security';
 import { connect } from '@nats-io/transport-node';
 import { headers, type Msg, type NatsConnection } from '@nats-io/nats-core';
-import {
-  jetstream,
-  jetstreamManager,
-  StorageType,
-  type JetStreamClient,
-  type JetStreamManager,
-  type StreamConfig,
-} from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type StreamConfig } from '@nats-io/jetstream';
 import { GoalStateOperationReply } from '../../proto';
 import {
   ACK_PREFIX,
   ACK_STREAM,
+  ackSubject,
   chunksOf,
   H_CHUNK,
   H_HOSTS,
@@ -38,6 +32,7 @@ import {
   STREAM_SUBJECTS,
   subjectToken,
 } from '../../core/southbound/nats-wire';
+import { firstAckPollMs, watchAcks, type AckGroup } from './nats-acks';
 import type { Logger } from '../log';
 import type { ControlMetrics } from '../metrics';
 import { ControlError } from '../resources';
@@ -57,10 +52,7 @@ export interface NatsLinkOptions {
 
 export const DEFAULT_NATS_MAX_AGE_S = 3600;
 export const DEFAULT_NATS_MAX_BYTES = 1024 * 1024 * 1024;
-/** How often the acks of a VPC-wide message are counted, and how long the broker keeps them. */
-const ACK_POLL_MS = 10;
-/** The acks of a VPC-wide message are listed at least this often while some are missing. */
-const ACK_LIST_MS = 200;
+/** How long the broker keeps the acks of a VPC-wide message (and deduplicates them). */
 const ACK_MAX_AGE_S = 60;
 
 interface Settle {
@@ -69,6 +61,12 @@ interface Settle {
 }
 
 interface Waiter extends Settle {
+  readonly timer: NodeJS.Timeout;
+}
+
+/** A VPC-wide message awaited: its hosts still to answer (subject token -> waiter), counted by nats-acks.ts. */
+interface Shared extends AckGroup {
+  readonly waiting: Map<string, Settle>;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -120,14 +118,17 @@ export class NatsLink {
   private nc: NatsConnection | null = null;
   private js: JetStreamClient | null = null;
   private ready = false;
-  private jsm: JetStreamManager | null = null;
   /** Why the last connection attempt failed ('' once connected). */
   private failure = '';
   private closed = false;
   private seq = 0;
   private readonly waiters = new Map<string, Waiter>();
   /** VPC-wide messages still waiting for replies: message id -> its hosts (subject tokens) still to answer. */
-  private readonly shared = new Map<string, { byHost: Map<string, Settle>; timer: NodeJS.Timeout }>();
+  private readonly shared = new Map<string, Shared>();
+  /** The last VPC-wide message every host acknowledged: its hosts, and how long that took. */
+  private lastAllAcked: { total: number; ms: number } | null = null;
+  /** Hosts' subject tokens, so a VPC-wide message to a thousand hosts makes no thousand of them. */
+  private readonly tokens = new Map<string, string>();
   private readonly prefix = `c${process.pid.toString(36)}${Date.now().toString(36)}`;
 
   constructor(
@@ -237,10 +238,10 @@ export class NatsLink {
           subjects: [`${ACK_PREFIX}>`],
           storage: StorageType.Memory,
           max_age: ACK_MAX_AGE_S * 1e9,
+          duplicate_window: ACK_MAX_AGE_S * 1e9,
           num_replicas: cfg.num_replicas,
         };
         await jsm.streams.update(ACK_STREAM, acks).catch(() => jsm.streams.add(acks));
-        this.jsm = jsm;
         this.setReady(true);
         return;
       } catch (e: unknown) {
@@ -256,6 +257,12 @@ export class NatsLink {
     this.ready = v;
     this.log.notice(v ? 'nats broker up' : 'nats broker unreachable', { servers: this.opts.servers.join(',') });
     this.events.emit(v ? 'up' : 'down');
+  }
+
+  /** Messages this connection has received and sent so far (alcor-bench shows what one change costs). */
+  messageCounts(): { in: number; out: number } | null {
+    const st = this.nc?.stats();
+    return st === undefined ? null : { in: st.inMsgs, out: st.outMsgs };
   }
 
   /** Largest message the connected server accepts. */
@@ -305,7 +312,8 @@ export class NatsLink {
     const byHost = new Map<string, Settle>();
     const lag = this.metrics.natsHostLag;
     for (const h of hosts) {
-      const token = subjectToken(h);
+      let token = this.tokens.get(h);
+      if (token === undefined) this.tokens.set(h, (token = subjectToken(h)));
       lag.sent(token);
       const p = new Promise<GoalStateOperationReply>((resolve, reject) => byHost.set(token, { resolve, reject }));
       p.catch(() => undefined);
@@ -317,56 +325,51 @@ export class NatsLink {
       for (const w of byHost.values()) w.reject(err);
     }, replyTimeoutMs);
     timer.unref();
-    this.shared.set(id, { byHost, timer });
+    const g: Shared = { subject: ackSubject(id), total: byHost.size, waiting: byHost, replied: 0, timer };
+    this.shared.set(id, g);
     this.metrics.natsVpcPublishes.inc();
     this.publish(subject, id, message, { [H_HOSTS]: hosts.join(',') }, [id]).then(
-      () => this.countAcks(id),
+      () => this.countAcks(id, g),
       () => undefined,
     );
     return out;
   }
 
-  /**
-   * Reads the acks of a VPC-wide message (ackSubject) with one stream-info request every ACK_POLL_MS,
-   * until every host answered or the message timed out; then drops them. Hosts that did not apply
-   * everything answer on their reply subject instead (onReply).
-   */
-  private async countAcks(id: string): Promise<void> {
-    const g = this.shared.get(id);
-    if (g === undefined) return;
-    const filter = `${ACK_PREFIX}${subjectToken(id)}.*`;
-    const from = filter.length - 1;
-    const total = g.byHost.size;
-    let listed = performance.now();
-    while (this.shared.get(id) === g && g.byHost.size > 0) {
-      await new Promise((r) => setTimeout(r, ACK_POLL_MS));
-      const jsm = this.jsm;
-      if (jsm === null) continue;
-      try {
-        // The stream's subject count is a few bytes: the list of this message's acks (one subject per
-        // host) is asked for only once they can all be there, and now and then for the hosts in so far.
-        const all = performance.now() - listed >= ACK_LIST_MS;
-        if (!all && ((await jsm.streams.info(ACK_STREAM)).state.num_subjects ?? 0) < total) continue;
-        listed = performance.now();
-        const subjects = (await jsm.streams.info(ACK_STREAM, { subjects_filter: filter })).state.subjects;
-        for (const subject in subjects) this.acked(g, subject.slice(from));
-      } catch {
-        // the broker is away: the message's timer decides
-      }
-    }
-    if (this.shared.get(id) === g) {
+  /** Settles the hosts of a VPC-wide message as their acks are counted (nats-acks.ts). */
+  private async countAcks(id: string, g: Shared): Promise<void> {
+    const done = (): void => {
+      if (this.shared.get(id) !== g) return;
       clearTimeout(g.timer);
       this.shared.delete(id);
-    }
-    await this.jsm?.streams.purge(ACK_STREAM, { filter }).catch(() => undefined);
-  }
-
-  private acked(g: { byHost: Map<string, Settle> }, token: string): void {
-    const w = g.byHost.get(token);
-    if (w === undefined) return;
-    g.byHost.delete(token);
-    this.metrics.natsHostLag.answered(token);
-    w.resolve(ALL_SUCCEEDED);
+    };
+    const lag = this.metrics.natsHostLag;
+    const first = firstAckPollMs(g.total, this.lastAllAcked);
+    const ms = await watchAcks(
+      g,
+      {
+        nc: () => this.nc,
+        js: () => this.js,
+        live: () => this.shared.get(id) === g,
+        acked: (token) => {
+          const w = g.waiting.get(token);
+          if (w === undefined) return;
+          g.waiting.delete(token);
+          lag.answered(token);
+          w.resolve(ALL_SUCCEEDED);
+        },
+        allAcked: () => {
+          done();
+          for (const [token, w] of g.waiting) {
+            lag.answered(token);
+            w.resolve(ALL_SUCCEEDED);
+          }
+          g.waiting.clear();
+        },
+      },
+      first,
+    );
+    if (ms !== null) this.lastAllAcked = { total: g.total, ms };
+    done();
   }
 
   private nextId(): string {
@@ -421,7 +424,7 @@ export class NatsLink {
     if (g !== undefined) {
       this.shared.delete(id);
       clearTimeout(g.timer);
-      for (const w of g.byHost.values()) w.reject(err);
+      for (const w of g.waiting.values()) w.reject(err);
     }
     const w = this.waiters.get(id);
     if (w === undefined) return;
@@ -445,10 +448,11 @@ export class NatsLink {
     } else {
       const g = this.shared.get(head.id);
       const token = msg.subject.slice(REPLY_PREFIX.length);
-      w = g?.byHost.get(token);
+      w = g?.waiting.get(token);
       if (g === undefined || w === undefined) return; // another replica's message, or one that timed out
-      g.byHost.delete(token);
-      if (g.byHost.size === 0) {
+      g.waiting.delete(token);
+      g.replied++;
+      if (g.waiting.size === 0) {
         clearTimeout(g.timer);
         this.shared.delete(head.id);
       }

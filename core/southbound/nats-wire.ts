@@ -10,14 +10,16 @@ export const VPC_PREFIX = 'alcor.gs.vpc.';
 export const REPLY_PREFIX = 'alcor.gs.reply.';
 export const STREAM_SUBJECTS = [`${HOST_PREFIX}*`, `${VPC_PREFIX}*`];
 /**
- * "Applied, all succeeded" for a VPC-wide message: an empty message per host on
- * alcor.gs.ack.<message id>.<host>, kept a minute in a memory stream. The control service reads them all
- * with one stream-info request (its per-subject counts) instead of one reply message per host.
+ * "Applied, all succeeded" for a VPC-wide message: one small message per host on the message's one subject,
+ * alcor.gs.ack.<message id>, body = the host's subject token, Nats-Msg-Id = ackMsgId (so an agent that
+ * applies a redelivered message again is still counted once). A memory stream keeps them a minute. The
+ * control service reads how many there are with one stream-info request (the subject's count), whatever
+ * the number of hosts, and reads who they are only when some are missing (control/southbound/nats-acks.ts).
  */
 export const ACK_STREAM = 'ALCOR_GS_ACKS';
 export const ACK_PREFIX = 'alcor.gs.ack.';
-export const ackSubject = (msgId: string, hostIp: string): string =>
-  `${ACK_PREFIX}${subjectToken(msgId)}.${subjectToken(hostIp)}`;
+export const ackSubject = (msgId: string): string => `${ACK_PREFIX}${subjectToken(msgId)}`;
+export const ackMsgId = (msgId: string, hostIp: string): string => `${msgId}.${subjectToken(hostIp)}`;
 
 export const H_MSG_ID = 'Alcor-Msg-Id';
 /** `<index>/<count>`, index from 0. */

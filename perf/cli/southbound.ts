@@ -18,7 +18,9 @@ const OPTIONS = [
     name: 'cpu-prof',
     type: 'string',
     metavar: 'FILE',
-    help: "write a V8 CPU profile of the control side during the timed change (open in Chrome's DevTools)",
+    help:
+      "write a V8 CPU profile of the control side during the last timed change (open in Chrome's DevTools), and\n" +
+      "one of the simulated agents' process beside it (FILE without .cpuprofile + .agents.cpuprofile)",
   },
 ] as const satisfies readonly OptionSpec[];
 
@@ -30,7 +32,9 @@ export const command: SubcommandModule = {
       "through the control service's AgentStream; over NATS one publish on the VPC subject, fanned out by\n" +
       'JetStream to a durable consumer per agent. Last line is JSON: allAckedMs (until the last reply), p50Ms,\n' +
       "p99Ms (per-host reply latency), controlCpuMs (the control side's CPU time for the change, user + system;\n" +
-      'controlSysMs of it in the kernel), controlSends; of the median of --rounds changes by control CPU.',
+      'controlSysMs of it in the kernel), controlSends; of the median of --rounds changes by control CPU.\n' +
+      "Not the control's, shown beside it: agentsCpuMs (the agents' process) and brokerCpuMs (the nats-server\n" +
+      "started by the bench), 10 ms resolution; controlNatsMsgsIn/Out: messages of the control's NATS connection.",
     options: OPTIONS,
     footer: 'Example:\n  alcor-bench southbound --hosts 1000 --transport nats --json',
   },
