@@ -97,7 +97,7 @@ export class NeighborHomes {
   readonly lane = new NeighborLane();
   readonly laneEnabled: boolean;
   readonly fast = new NeighborFastPath();
-  /** Keys the table took (and let go of, with the records') since the last clear: contests read them. */
+  /** Keys the table and the records took and let go of since the last clear: contests read them. */
   readonly gained = new KeyList();
   readonly lost = new KeyList();
   /** Keys of table flows a neighbor record could also want, per family: VNI -> MACs or IPs. */
@@ -495,7 +495,7 @@ export class NeighborHomes {
     const t1 = performance.now();
     const delta = this.table.apply(changes);
     const records = recordDeltaOf(recordChanges, set.families, set.arpAnswerFlows);
-    this.#noteLostRecordKeys(recordChanges);
+    this.#noteRecordKeys(recordChanges);
     const t2 = performance.now();
     return { delta, records, recordChanges, demoted, compileMs: t1 - t0, diffMs: t2 - t1 };
   }
@@ -539,14 +539,16 @@ export class NeighborHomes {
     );
   }
 
-  /** Keys records let go of in this route: a contest can be about them too. */
-  #noteLostRecordKeys(recordChanges: readonly RecordChange[]): void {
+  /**
+   * Keys records took and let go of in this route, as the table's onKey notes its own: other
+   * partitions see a key only once it is noted (contest-keys.ts files it into the key filter).
+   */
+  #noteRecordKeys(recordChanges: readonly RecordChange[]): void {
     for (const { before, after } of recordChanges) {
-      if (before === undefined) continue;
       for (const fam of [L2_FAMILY, ARP_FAMILY]) {
-        if (after === undefined || !sameRecordKey(before, after, fam)) {
-          this.lost.push(fam, before.vni, fam === L2_FAMILY ? before.mac : before.ip);
-        }
+        if (before !== undefined && after !== undefined && sameRecordKey(before, after, fam)) continue;
+        if (before !== undefined) this.lost.push(fam, before.vni, fam === L2_FAMILY ? before.mac : before.ip);
+        if (after !== undefined) this.gained.push(fam, after.vni, fam === L2_FAMILY ? after.mac : after.ip);
       }
     }
   }
