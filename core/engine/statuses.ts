@@ -43,108 +43,84 @@ export interface StatusColumns {
 }
 
 export class GoalStateStatuses implements Iterable<PlannedStatus> {
-  /** Statuses of the ops before the neighbors, and after them (DHCP entries). */
-  readonly #head: readonly PlannedStatus[];
-  readonly #tail: readonly PlannedStatus[];
-  readonly #bytes: Uint8Array;
-  readonly #idRanges: Uint32Array;
-  /** Per neighbor in message order: OperationStatus and OperationType, unless listed. */
-  readonly #codes: Uint8Array;
-  readonly #operations: Uint8Array;
-  readonly #listed: ReadonlyMap<number, PlannedStatus>;
+  readonly #c: StatusColumns;
 
-  constructor(parts: {
-    /** Every status but the neighbors', in op order. */
-    readonly others: readonly PlannedStatus[];
-    readonly message: Uint8Array;
-    readonly idRanges: Uint32Array;
-    readonly codes: Uint8Array;
-    readonly operations: Uint8Array;
-    readonly listed: ReadonlyMap<number, PlannedStatus>;
-  }) {
+  constructor(
+    parts: Omit<StatusColumns, 'head' | 'tail'> & {
+      /** Every status but the neighbors', in op order. */
+      readonly others: readonly PlannedStatus[];
+    },
+  ) {
     // Neighbors come before DHCP entries in op order (decode.ts withNeighborOps).
     let at = parts.others.findIndex((s) => s.resourceType === ResourceType.DHCP);
     if (at < 0) at = parts.others.length;
-    this.#head = parts.others.slice(0, at);
-    this.#tail = parts.others.slice(at);
-    this.#bytes = parts.message;
-    this.#idRanges = parts.idRanges;
-    this.#codes = parts.codes;
-    this.#operations = parts.operations;
-    this.#listed = parts.listed;
+    this.#c = {
+      head: parts.others.slice(0, at),
+      tail: parts.others.slice(at),
+      message: parts.message,
+      idRanges: parts.idRanges,
+      codes: parts.codes,
+      operations: parts.operations,
+      listed: parts.listed,
+    };
   }
 
   get length(): number {
-    return this.#head.length + this.#codes.length + this.#tail.length;
+    return this.#c.head.length + this.#c.codes.length + this.#c.tail.length;
   }
 
   /** The status of op i (op order). */
   at(i: number): PlannedStatus | undefined {
     if (i < 0) return undefined;
-    if (i < this.#head.length) return this.#head[i];
-    const n = i - this.#head.length;
-    if (n >= this.#codes.length) return this.#tail[n - this.#codes.length];
+    if (i < this.#c.head.length) return this.#c.head[i];
+    const n = i - this.#c.head.length;
+    if (n >= this.#c.codes.length) return this.#c.tail[n - this.#c.codes.length];
     return this.#neighbor(n);
   }
 
   /** How many statuses have the given OperationStatus. */
   countStatus(status: number): number {
     let count = 0;
-    for (const s of this.#head) if (s.status === status) count++;
-    for (const s of this.#tail) if (s.status === status) count++;
-    for (let n = 0; n < this.#codes.length; n++) {
-      const listed = this.#listed.get(n);
-      if ((listed === undefined ? this.#codes[n] : listed.status) === status) count++;
+    for (const s of this.#c.head) if (s.status === status) count++;
+    for (const s of this.#c.tail) if (s.status === status) count++;
+    for (let n = 0; n < this.#c.codes.length; n++) {
+      const listed = this.#c.listed.get(n);
+      if ((listed === undefined ? this.#c.codes[n] : listed.status) === status) count++;
     }
     return count;
   }
 
   columns(): StatusColumns {
-    return {
-      head: this.#head,
-      tail: this.#tail,
-      message: this.#bytes,
-      idRanges: this.#idRanges,
-      codes: this.#codes,
-      operations: this.#operations,
-      listed: this.#listed,
-    };
+    return this.#c;
   }
 
   /** The same statuses with `f` applied to every one but the coded neighbors' (ports, DHCP, listed ones). */
   mapOthers(f: (s: PlannedStatus) => PlannedStatus): GoalStateStatuses {
     const listed = new Map<number, PlannedStatus>();
-    for (const [n, s] of this.#listed) listed.set(n, f(s));
-    return new GoalStateStatuses({
-      others: [...this.#head.map(f), ...this.#tail.map(f)],
-      message: this.#bytes,
-      idRanges: this.#idRanges,
-      codes: this.#codes,
-      operations: this.#operations,
-      listed,
-    });
+    for (const [n, s] of this.#c.listed) listed.set(n, f(s));
+    return new GoalStateStatuses({ ...this.#c, others: [...this.#c.head.map(f), ...this.#c.tail.map(f)], listed });
   }
 
   /** Every status but the neighbors': what a caller that looks for ports or subnets needs, without a million objects. */
   *others(): IterableIterator<PlannedStatus> {
-    yield* this.#head;
-    yield* this.#tail;
+    yield* this.#c.head;
+    yield* this.#c.tail;
   }
 
   *[Symbol.iterator](): IterableIterator<PlannedStatus> {
-    yield* this.#head;
-    for (let n = 0; n < this.#codes.length; n++) yield this.#neighbor(n);
-    yield* this.#tail;
+    yield* this.#c.head;
+    for (let n = 0; n < this.#c.codes.length; n++) yield this.#neighbor(n);
+    yield* this.#c.tail;
   }
 
   #neighbor(n: number): PlannedStatus {
-    const listed = this.#listed.get(n);
+    const listed = this.#c.listed.get(n);
     if (listed !== undefined) return listed;
     return {
-      resourceId: decoder.decode(this.#bytes.subarray(this.#idRanges[2 * n], this.#idRanges[2 * n + 1])),
+      resourceId: decoder.decode(this.#c.message.subarray(this.#c.idRanges[2 * n], this.#c.idRanges[2 * n + 1])),
       resourceType: ResourceType.NEIGHBOR,
-      operationType: this.#operations[n],
-      status: this.#codes[n],
+      operationType: this.#c.operations[n],
+      status: this.#c.codes[n],
       reason: '',
     };
   }
