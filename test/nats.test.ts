@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { requirePrereqs } from './prereq';
 import { NatsCluster, NatsServer } from './nats';
 
@@ -30,14 +30,16 @@ if (requirePrereqs(['nats'])) {
     const c = await NatsCluster.start(3);
     try {
       const nc = await connect({ servers: c.urls.split(',') });
-      const jsm = await jetstreamManager(nc, { timeout: 10000 });
-      for (;;) {
+      // Right after start the meta leader may still change hands, and a request (the manager's account-info
+      // check, then the stream's creation) can go unanswered: retry both until JetStream answers.
+      let jsm: JetStreamManager | undefined;
+      for (let attempt = 1; jsm === undefined; attempt++) {
         try {
-          await jsm.streams.add({ name: 'T', subjects: ['t.>'], num_replicas: 3 });
-          break;
+          const m = await jetstreamManager(nc, { timeout: 10000 });
+          await m.streams.add({ name: 'T', subjects: ['t.>'], num_replicas: 3 });
+          jsm = m;
         } catch (e: unknown) {
-          // The meta leader is being elected right after start: retry until it answers.
-          if (!/leader|timeout|unavailable|no responders/i.test(String(e))) throw e;
+          if (attempt >= 10 || !/leader|timeout|unavailable|no responders/i.test(String(e))) throw e;
           await new Promise((r) => setTimeout(r, 200));
         }
       }
@@ -47,7 +49,7 @@ if (requirePrereqs(['nats'])) {
       let seen = 0;
       for (;;) {
         try {
-          seen = (await jsm.streams.info('T')).state.messages;
+          seen = (await (jsm as JetStreamManager).streams.info('T')).state.messages;
           break;
         } catch {
           await new Promise((r) => setTimeout(r, 200));
