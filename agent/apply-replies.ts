@@ -15,7 +15,7 @@ import {
 } from './grpc/server';
 import type { BundleTimings } from './openflow/session';
 import { GoalStateStatuses } from '../core/engine/statuses';
-import { ENCODE_REPLY, encodeColumnarReply } from '../core/wire/operation-reply';
+import { ENCODE_REPLY, encodeColumnarReply, replyStatusOf } from '../core/wire/operation-reply';
 
 const LOGGED_INVALID_MAX = 20;
 
@@ -129,19 +129,12 @@ function columnarReply(statuses: GoalStateStatuses, bundleUs: number, totalUs: n
 }
 
 function objectReply(statuses: Iterable<PlannedStatus>, bundleUs: number, totalUs: number): GoalStateOperationReply {
+  const times = { dataplaneUs: bundleUs, totalUs };
   // Every field set: a plain object is a complete message, without fromPartial's copy of each status.
   return {
     formatVersion: 1,
     messageTotalOperationTime: totalUs,
-    operationStatuses: Array.from(statuses, (s) => ({
-      resourceId: s.resourceId,
-      resourceType: s.resourceType,
-      operationType: s.operationType,
-      operationStatus: s.status,
-      dataplaneProgrammingTime: bundleUs,
-      networkConfigurationTime: 0,
-      stateElapseTime: totalUs,
-    })),
+    operationStatuses: Array.from(statuses, (s) => replyStatusOf(s, times)),
   };
 }
 

@@ -145,7 +145,8 @@ export interface ReplyTimes {
 const FORMAT_VERSION = 1;
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
-function statusOf(s: PlannedStatus, t: ReplyTimes): Status {
+/** One reply status of an engine status: the agent's reply, object or columnar, is made of these. */
+export function replyStatusOf(s: PlannedStatus, t: ReplyTimes): Status {
   return {
     resourceId: s.resourceId,
     resourceType: s.resourceType,
@@ -167,7 +168,7 @@ export function encodeColumnarReply(c: StatusColumns, t: ReplyTimes): Buffer {
   const count = c.codes.length;
   // Statuses that are objects: the others, listed neighbors, and ids that are not valid UTF-8.
   const objects = new Map<number, Status>();
-  for (const [n, s] of c.listed) objects.set(n, statusOf(s, t));
+  for (const [n, s] of c.listed) objects.set(n, replyStatusOf(s, t));
   for (let n = 0; n < count; n++) {
     const start = c.idRanges[2 * n];
     const end = c.idRanges[2 * n + 1];
@@ -175,7 +176,7 @@ export function encodeColumnarReply(c: StatusColumns, t: ReplyTimes): Buffer {
     const id = utf8.decode(c.message.subarray(start, end));
     objects.set(
       n,
-      statusOf(
+      replyStatusOf(
         {
           resourceId: id,
           resourceType: ResourceType.NEIGHBOR,
@@ -187,8 +188,8 @@ export function encodeColumnarReply(c: StatusColumns, t: ReplyTimes): Buffer {
       ),
     );
   }
-  const head = c.head.map((s) => statusOf(s, t));
-  const tail = c.tail.map((s) => statusOf(s, t));
+  const head = c.head.map((s) => replyStatusOf(s, t));
+  const tail = c.tail.map((s) => replyStatusOf(s, t));
   const timeBytes =
     (t.dataplaneUs !== 0 ? 1 + varintSize(t.dataplaneUs >>> 0) : 0) +
     (t.totalUs !== 0 ? 1 + varintSize(t.totalUs >>> 0) : 0);
@@ -209,28 +210,30 @@ export function encodeColumnarReply(c: StatusColumns, t: ReplyTimes): Buffer {
   let total = 1 + varintSize(FORMAT_VERSION) + (t.totalUs !== 0 ? 1 + varintSize(t.totalUs >>> 0) : 0);
   for (const s of head) total += entry(objectBody(s));
   for (const s of tail) total += entry(objectBody(s));
+  // Sized once, written from the same sizes (as encodeGoalStateOperationReply does).
+  const bodies = new Uint32Array(count);
   for (let n = 0; n < count; n++) {
     const o = objects.get(n);
-    total += entry(o === undefined ? codedBody(n) : objectBody(o));
+    bodies[n] = o === undefined ? codedBody(n) : objectBody(o);
+    total += entry(bodies[n]);
   }
 
   const buf = Buffer.allocUnsafe(total);
   let at = 0;
   buf[at++] = TAG_FORMAT_VERSION;
   at = writeVarint(buf, at, FORMAT_VERSION);
-  const writeObject = (s: Status): void => {
-    const id = Buffer.byteLength(s.resourceId, 'utf8');
-    at = writeStatus(buf, at, s, id, statusBodySize(s, id));
+  const writeObject = (s: Status, body: number): void => {
+    at = writeStatus(buf, at, s, Buffer.byteLength(s.resourceId, 'utf8'), body);
   };
-  for (const s of head) writeObject(s);
+  for (const s of head) writeObject(s, objectBody(s));
   for (let n = 0; n < count; n++) {
     const o = objects.get(n);
     if (o !== undefined) {
-      writeObject(o);
+      writeObject(o, bodies[n]);
       continue;
     }
     buf[at++] = TAG_STATUSES;
-    at = writeVarint(buf, at, codedBody(n));
+    at = writeVarint(buf, at, bodies[n]);
     const start = c.idRanges[2 * n];
     const end = c.idRanges[2 * n + 1];
     if (end > start) {
@@ -251,7 +254,7 @@ export function encodeColumnarReply(c: StatusColumns, t: ReplyTimes): Buffer {
     }
     at = writeTimes(buf, at, t.dataplaneUs, 0, t.totalUs);
   }
-  for (const s of tail) writeObject(s);
+  for (const s of tail) writeObject(s, objectBody(s));
   if (t.totalUs !== 0) {
     buf[at++] = TAG_TOTAL_TIME;
     at = writeVarint(buf, at, t.totalUs >>> 0);
