@@ -343,6 +343,13 @@ export class NatsLink {
       this.shared.delete(id);
     };
     const lag = this.metrics.natsHostLag;
+    const acked = (token: string): void => {
+      const w = g.waiting.get(token);
+      if (w === undefined) return;
+      g.waiting.delete(token);
+      lag.answered(token);
+      w.resolve(ALL_SUCCEEDED);
+    };
     const first = firstAckPollMs(g.total, this.lastAllAcked);
     const ms = await watchAcks(
       g,
@@ -350,20 +357,10 @@ export class NatsLink {
         nc: () => this.nc,
         js: () => this.js,
         live: () => this.shared.get(id) === g,
-        acked: (token) => {
-          const w = g.waiting.get(token);
-          if (w === undefined) return;
-          g.waiting.delete(token);
-          lag.answered(token);
-          w.resolve(ALL_SUCCEEDED);
-        },
+        acked,
         allAcked: () => {
           done();
-          for (const [token, w] of g.waiting) {
-            lag.answered(token);
-            w.resolve(ALL_SUCCEEDED);
-          }
-          g.waiting.clear();
+          for (const token of [...g.waiting.keys()]) acked(token);
         },
       },
       first,
