@@ -120,40 +120,36 @@ export function validateSize(gs: ParsedGoalState, rawLength: number, cache: Stat
       `the goal state is ${rawLength} bytes, over the agents' limit of ${limit} bytes; split it`,
     );
   }
-  const tooLarge = (host: string): ControlError =>
-    new ControlError(
-      'MESSAGE_TOO_LARGE',
-      `host ${host}'s goal state would be over ${limit} bytes (the agents' limit) after this change; ` +
-        `split the host's resources or raise --max-message-mb on its agent and here`,
-    );
   for (const [host, wanted] of gs.hosts) {
     const held = cache.hosts.get(host)?.keys;
+    // A new host holds what it is given (its list has no repeats): nothing to merge, no copy of an index.
+    const keys = held === undefined || held.size === 0 ? wanted : withWanted(held, wanted, gs);
     let size = 2; // format_version
-    if (held === undefined || held.size === 0) {
-      // A new host holds what it is given (its list has no repeats), nothing to merge with.
-      for (const key of wanted) {
-        const incoming = gs.resources.get(key);
-        if (incoming?.operation === OperationType.DELETE) continue;
-        const state = incoming?.state ?? cache.resources.get(key)?.state;
-        if (state === undefined) continue; // unknown keys are reported missing, not pushed
-        size += hostMessageBytes(key, state.length);
-        if (size > limit) throw tooLarge(host);
-      }
-      continue;
-    }
-    const keys = new Set(held);
-    for (const key of wanted) {
-      const incoming = gs.resources.get(key);
-      if (incoming !== undefined && incoming.operation === OperationType.DELETE) keys.delete(key);
-      else keys.add(key);
-    }
     for (const key of keys) {
-      const state = gs.resources.get(key)?.state ?? cache.resources.get(key)?.state;
+      const incoming = gs.resources.get(key);
+      if (incoming?.operation === OperationType.DELETE) continue;
+      const state = incoming?.state ?? cache.resources.get(key)?.state;
       if (state === undefined) continue; // unknown keys are reported missing, not pushed
       size += hostMessageBytes(key, state.length);
-      if (size > limit) throw tooLarge(host);
+      if (size > limit) {
+        throw new ControlError(
+          'MESSAGE_TOO_LARGE',
+          `host ${host}'s goal state would be over ${limit} bytes (the agents' limit) after this change; ` +
+            `split the host's resources or raise --max-message-mb on its agent and here`,
+        );
+      }
     }
   }
+}
+
+/** The keys a host holds after a goal state that lists `wanted` for it (its deletes taken out). */
+function withWanted(held: Iterable<string>, wanted: Iterable<string>, gs: ParsedGoalState): Set<string> {
+  const keys = new Set(held);
+  for (const key of wanted) {
+    if (gs.resources.get(key)?.operation === OperationType.DELETE) keys.delete(key);
+    else keys.add(key);
+  }
+  return keys;
 }
 
 /** Bytes one resource adds to a host's message: its map entry plus its host_resources item (upper bound). */
