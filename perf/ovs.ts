@@ -126,7 +126,7 @@ function pushSequence(address: string, messages: readonly Uint8Array[]): Promise
 /**
  * One PushGoalStatesStream call with bytes the client does not re-encode. Resolves when the reply's
  * bytes are in: decoding a million statuses is the caller's work, not the agent's, so it happens
- * outside the timed span (`decodeReply`).
+ * outside the timed span (`failedStatuses`).
  */
 export function pushRaw(address: string, bytes: Uint8Array): Promise<Buffer> {
   const client = new grpc.Client(address, grpc.credentials.createInsecure(), {

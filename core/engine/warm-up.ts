@@ -6,7 +6,8 @@
 //
 // Its shape is the usual big goal state: one VPC, one subnet, one local port and many L2 neighbors
 // on remote hosts, so the code it warms is the code those take. Its addresses come from the shared
-// address space (100.64.0.0/10: neighbors in 100.100–127.x.x) and its ids say what they are; nothing of it is ever installed.
+// address space (100.64.0.0/10: neighbors in 100.100–127.x.x) and its ids say what they are;
+// nothing of it is ever installed.
 
 import {
   GoalStateV2,
