@@ -2,7 +2,7 @@
 // the same machine, one after the other (each system gets both cores to itself).
 //
 // Ours (perf/ovs.ts's method): a real `alcor-agent run` on a sandboxed OVS. Cold = the first push of the goal
-// state after the agent started; warm = the same push again after deleting it. Both are timed until the reply,
+// state after the agent started (the bench's client warmed first on a sink: perf/push-sink.ts); warm = the same push again after deleting it. Both are timed until the reply,
 // which the agent sends after the bundle's barrier, i.e. with every flow on br-int.
 //
 // OVN (test/ovn): NB + SB + ovn-northd + ovn-controller for hv1 on its own sandboxed OVS; the remote ports'
@@ -40,6 +40,7 @@ import {
 import { keepOnlyPort, syncSb, type FakeChassis, type LogicalPort } from '../test/ovn/db';
 import { addNeighborsPortVm, neighborsFixtureFile } from './fixture-file';
 import { oneNeighbor, pushRaw } from './ovs';
+import { warmPushClient } from './push-sink';
 
 /** Port tunnel keys are 15 bits: a logical switch holds at most this many ports (northd: "tunnel ids exhausted"). */
 export const OVN_MAX_PORTS_PER_SWITCH = 32767;
@@ -129,6 +130,7 @@ async function runAgentSide(opts: OvnBenchOptions, log: (line: string) => void):
     const workers = String(opts.workers ?? Math.min(os.availableParallelism(), 16));
     agent = await startAgent(sb, ['--tunnel-ip', HOST_A.ip, '--tunnel-ofport', '100', '--workers', workers], 60_000);
     const address = `127.0.0.1:${agent.grpcPort}`;
+    await warmPushClient(bytes, pushRaw);
     log('ours: first push to the fresh agent (cold)');
     const tCold = performance.now();
     await pushRaw(address, bytes);
