@@ -19,12 +19,18 @@ const OPTIONS = [
     help: "the agent's --dataplane (ebpf: XDP answers ARP, one flow fewer per neighbor; needs the XDP objects)",
     metavar: 'ovs|ebpf|both',
   },
+  {
+    name: 'warm-rounds',
+    type: 'number',
+    help: 'warm pushes and warm floor replays to time (agentMs, floorMs: their medians); default 3 up to 100k neighbors, else 1',
+    metavar: 'R',
+  },
   { name: 'json', type: 'boolean', help: 'print only the JSON result line' },
 ] as const satisfies readonly OptionSpec[];
 
 export const command: SubcommandModule = {
   help: {
-    usage: 'alcor-bench ovs [--neighbors N] [--workers W] [--dataplane ovs|ebpf|both] [--json]',
+    usage: 'alcor-bench ovs [--neighbors N] [--workers W] [--dataplane ovs|ebpf|both] [--warm-rounds R] [--json]',
     description:
       'Starts a private OVS (needs root) and a real `alcor-agent run`, pushes one GoalStateV2 with 1 port and N\n' +
       'neighbors over gRPC and times it until the reply (every flow installed). Baseline in the same run on the\n' +
@@ -43,7 +49,11 @@ export const command: SubcommandModule = {
     const dataplane = o.dataplane;
     if (dataplane !== 'ovs' && dataplane !== 'ebpf' && dataplane !== 'both')
       throw new CliError('E_CLI_BAD_VALUE', `--dataplane must be ovs, ebpf or both, got '${dataplane}'`);
+    const warmRounds = o['warm-rounds'];
+    if (warmRounds !== undefined && (!Number.isInteger(warmRounds) || warmRounds < 1 || warmRounds > 100))
+      throw new CliError('E_CLI_BAD_VALUE', `--warm-rounds must be an integer from 1 to 100, got ${warmRounds}`);
     const result = await runOvsBench({
+      warmRounds,
       neighbors: o.neighbors,
       dataplane,
       workers: o.workers,
