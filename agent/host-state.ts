@@ -180,6 +180,8 @@ export class HostState {
   #bookkeepingDirty = false;
   /** DHCP or subnet resources changed since the DHCP table was last rebuilt. */
   #heldViewsDirty = false;
+  /** The next XDP sync asks the engine for every ARP answer, not the changes (set until a sync has gone through). */
+  #xdpResync = false;
   /** The last snapshot write failed: the next pass tries again whatever the log's size. */
   #snapshotFailed = false;
 
@@ -322,8 +324,13 @@ export class HostState {
         log('warn', 'xdp attach failed', { portId, ifname: iface.name, error: errorText(e) });
       }
     }
-    const { entries, portVnis } = await queue.run(() => engine.arpEntries());
-    const r = await xdp.sync(entries, portVnis);
-    if (r.upserted + r.deleted > 0 || r.conflicts > 0) log('debug', 'xdp arp table synced', { ...r });
+    // After a failure the engine and arp_table may disagree on what was reported: start over from a full report.
+    const reset = this.#xdpResync;
+    this.#xdpResync = true;
+    const report = await queue.run(() => engine.arpChanges(reset));
+    const r = await xdp.syncChanges(report);
+    this.#xdpResync = false;
+    if (r.upserted + r.deleted > 0 || r.conflicts > 0)
+      log('debug', 'xdp arp table synced', { ...r, full: report.full });
   }
 }

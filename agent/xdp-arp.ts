@@ -6,10 +6,10 @@
 // agent: on start the mirror reads arp_table and reconciles it (never clears it).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { formatIpv4, formatMac } from '../core/goalstate';
-import type { ArpTriple } from '../core/engine/arp-entries';
+import type { ArpChange } from '../core/engine/arp-entries';
+import { ArpAnswers } from '../native/arp-answers';
 import { ARP_TABLE_SPEC, ArpResponder, type ArpStats } from '../native/arp-responder';
-import { MapMirror, desiredArpEntries, type MapSyncResult } from '../native/ebpf-dataplane';
+import { MapMirror, type MapSyncResult } from '../native/ebpf-dataplane';
 
 interface Attached {
   readonly ifname: string;
@@ -22,6 +22,10 @@ export class XdpArpDataplane {
   /** Entries the engine's answers asked for at the last sync (above capacity, the rest is left out). */
   #wanted = 0;
   #syncFailures = 0;
+  /** The engine's answers as changes have built them (syncChanges). */
+  readonly #answers = new ArpAnswers();
+  /** The last full plan left keys out (over capacity): the next one is full again, so they get in once there is room. */
+  #truncated = false;
 
   private constructor(
     readonly responder: ArpResponder,
@@ -59,22 +63,40 @@ export class XdpArpDataplane {
     this.#attached.delete(portId);
   }
 
-  /** Makes arp_table hold exactly `entries` and points each attached interface at its port's VNI. */
-  async sync(
-    entries: readonly ArpTriple[],
-    portVnis: ReadonlyMap<string, number>,
-  ): Promise<MapSyncResult & { conflicts: number }> {
-    const desired = desiredArpEntries(
-      entries.map(([vni, ip, mac]) => ({ scope: vni, ip: formatIpv4(ip), mac: formatMac(mac) })),
-    );
-    this.#wanted = desired.entries.size;
+  /**
+   * Moves arp_table by the engine's ARP changes (Engine.arpChanges) and points each attached interface at its port's
+   * VNI. A plan covers only the keys the changes touched, except in full: on a `full` report, after a failed write
+   * (the view is stale), and around capacity. Throws what the map throws; the caller then asks the engine for a
+   * full report, which rebuilds everything here.
+   */
+  async syncChanges(report: {
+    readonly full: boolean;
+    readonly changes: readonly ArpChange[];
+    readonly portVnis: ReadonlyMap<string, number>;
+  }): Promise<MapSyncResult & { conflicts: number }> {
+    if (report.full) this.#answers.clear();
+    const touched = this.#answers.apply(report.changes);
+    this.#wanted = this.#answers.size;
+    const capacity = ARP_TABLE_SPEC.maxEntries;
+    const whole = report.full || this.mirror.isStale || this.#truncated || this.#answers.size > capacity;
     let result: MapSyncResult;
     try {
-      result = await this.mirror.sync(withinCapacity(desired.entries, ARP_TABLE_SPEC.maxEntries));
+      if (whole) {
+        const desired = this.#answers.desired(this.mirror.entries());
+        this.#truncated = desired.size > capacity;
+        result = await this.mirror.sync(withinCapacity(desired, capacity));
+      } else {
+        result = await this.mirror.applyPlan(this.#answers.planFor(touched, this.mirror.entries()));
+      }
     } catch (e: unknown) {
       this.#syncFailures++;
       throw e;
     }
+    this.#pointPorts(report.portVnis);
+    return { ...result, conflicts: this.#answers.conflicts };
+  }
+
+  #pointPorts(portVnis: ReadonlyMap<string, number>): void {
     for (const [portId, a] of this.#attached) {
       const vni = portVnis.get(portId);
       if (vni !== undefined && vni !== a.vni) {
@@ -82,7 +104,6 @@ export class XdpArpDataplane {
         a.vni = vni;
       }
     }
-    return { ...result, conflicts: desired.conflicts.length };
   }
 
   statsByPort(): Map<string, ArpStats & { readonly ifname: string }> {

@@ -213,14 +213,34 @@ export class MapMirror {
     this.stale = false;
   }
 
+  /** A write failed part way: the view may be wrong until the next sync() re-reads the map. */
+  get isStale(): boolean {
+    return this.stale;
+  }
+
   /** Makes the map hold exactly `desired`: one batched delete, then one batched update. */
-  async sync(desired: EntryMap): Promise<MapSyncResult> {
+  sync(desired: EntryMap): Promise<MapSyncResult> {
+    return this.#apply(true, () => planMapSync(desired, this.current));
+  }
+
+  /**
+   * Applies a plan made against entries() (for a few keys: ArpAnswers.planFor). Refused while the view is stale:
+   * a plan made against a stale view could be wrong, so the caller syncs in full instead.
+   */
+  applyPlan(plan: MapSyncPlan): Promise<MapSyncResult> {
+    return this.#apply(false, () => plan);
+  }
+
+  async #apply(reloadIfStale: boolean, planned: () => MapSyncPlan): Promise<MapSyncResult> {
     if (this.busy) throw Object.assign(new Error('MapMirror.sync is already running'), { code: 'EBUSY' });
     this.busy = true;
     const started = process.hrtime.bigint();
     try {
-      if (this.stale) await this.reload();
-      const plan = planMapSync(desired, this.current);
+      if (this.stale) {
+        if (!reloadIfStale) throw Object.assign(new Error('the map view is stale: sync in full'), { code: 'ESTALE' });
+        await this.reload();
+      }
+      const plan = planned();
       const packed = packMapSyncPlan(plan, this.map.keySize, this.map.valueBytes);
       // Deletes first so a full map has room for the new entries.
       let deleted: BatchResult = { count: 0, usedBatch: false };

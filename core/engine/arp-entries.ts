@@ -29,21 +29,125 @@ export function portVnisOf(store: HeldStore): (readonly [string, number])[] {
  */
 export function arpEntriesOf(store: HeldStore, neighbors: Iterable<Neighbor> = store.values('neighbor')): ArpTriple[] {
   const out: ArpTriple[] = [];
+  forEachArpAnswer(store, neighbors, (vni, ip, mac) => out.push([vni, ip, mac]));
+  return out;
+}
+
+/** arpEntriesOf without the triples: each answer handed to `visit`. */
+export function forEachArpAnswer(
+  store: HeldStore,
+  neighbors: Iterable<Neighbor>,
+  visit: (vni: number, ip: Ipv4, mac: Mac) => void,
+): void {
   const vniOf = (subnetId: string): number | undefined => store.subnet(subnetId)?.tunnelId;
   for (const s of store.values('subnet')) {
-    if (s.gateway !== undefined) out.push([s.tunnelId, s.gateway.ip, s.gateway.mac]);
+    if (s.gateway !== undefined) visit(s.tunnelId, s.gateway.ip, s.gateway.mac);
   }
   for (const p of store.values('port')) {
     for (const f of p.fixedIps) {
       const vni = vniOf(f.subnetId);
-      if (vni !== undefined) out.push([vni, f.ip, p.mac]);
+      if (vni !== undefined) visit(vni, f.ip, p.mac);
     }
   }
   for (const n of neighbors) {
     for (const f of n.fixedIps) {
       const vni = f.tunnelId !== 0 ? f.tunnelId : vniOf(f.subnetId);
-      if (vni !== undefined) out.push([vni, f.ip, n.mac]);
+      if (vni !== undefined) visit(vni, f.ip, n.mac);
     }
   }
-  return out;
+}
+
+/** A triple's count moved by `delta` (+n: it appeared n more times, -n: n fewer) since the last report. */
+export type ArpChange = readonly [vni: number, ip: Ipv4, mac: Mac, delta: number];
+
+/** One IPv4's (VNI, MAC) answers with their counts: almost always one, more when the IP is in several VNIs. */
+interface Counted {
+  readonly vni: number;
+  readonly mac: Mac;
+  n: number;
+  readonly next: Counted | undefined;
+}
+
+function find(head: Counted | undefined, vni: number, mac: Mac): Counted | undefined {
+  for (let a = head; a !== undefined; a = a.next) if (a.vni === vni && a.mac === mac) return a;
+  return undefined;
+}
+
+/** A multiset of triples keyed by number, not by a string per triple: 100k of those cost seconds of GC per pass. */
+class TripleCounts {
+  readonly byIp = new Map<Ipv4, Counted>();
+
+  add(vni: number, ip: Ipv4, mac: Mac, n: number): void {
+    const head = this.byIp.get(ip);
+    const have = find(head, vni, mac);
+    if (have !== undefined) have.n += n;
+    else this.byIp.set(ip, { vni, mac, n, next: head });
+  }
+
+  /** Each triple's count here minus its count in `before`, where they differ. */
+  minus(before: TripleCounts): ArpChange[] {
+    const out: ArpChange[] = [];
+    for (const [ip, head] of this.byIp) {
+      const was = before.byIp.get(ip);
+      for (let a: Counted | undefined = head; a !== undefined; a = a.next) {
+        const d = a.n - (find(was, a.vni, a.mac)?.n ?? 0);
+        if (d !== 0) out.push([a.vni, ip, a.mac, d]);
+      }
+      for (let b = was; b !== undefined; b = b.next)
+        if (find(head, b.vni, b.mac) === undefined && b.n !== 0) out.push([b.vni, ip, b.mac, -b.n]);
+    }
+    for (const [ip, was] of before.byIp) {
+      if (this.byIp.has(ip)) continue;
+      for (let b: Counted | undefined = was; b !== undefined; b = b.next)
+        if (b.n !== 0) out.push([b.vni, ip, b.mac, -b.n]);
+    }
+    return out;
+  }
+}
+
+/**
+ * A partition's ARP answers as a multiset, and how it moved since the last report. The XDP responder's map is
+ * kept by changes: resending 100k answers after every commit cost ~400 ms of the agent's time at 100k neighbors
+ * (cloned from the workers, formatted, parsed back, diffed on the main thread). The worker still walks its own
+ * answers to find what moved (no hook into every path that changes a neighbor), but only when it changed
+ * something since the last report, and only the changes cross to the main thread.
+ */
+export class ArpReport {
+  #last = new TripleCounts();
+  #fresh = true;
+  #dirty = true;
+
+  /** Something that may change the answers ran (a commit, an abort, a restore...). */
+  touch(): void {
+    this.#dirty = true;
+  }
+
+  /** Forget what was reported: the next report is full. */
+  reset(): void {
+    this.#last = new TripleCounts();
+    this.#fresh = true;
+    this.#dirty = true;
+  }
+
+  /** The changes since the last report; `full` when they are relative to nothing (the first report after reset). */
+  next(store: HeldStore, neighbors: () => Iterable<Neighbor>): { full: boolean; changes: ArpChange[] } {
+    const full = this.#fresh;
+    this.#fresh = false;
+    if (!this.#dirty) return { full, changes: [] };
+    this.#dirty = false;
+    const now = new TripleCounts();
+    forEachArpAnswer(store, neighbors(), (vni, ip, mac) => now.add(vni, ip, mac, 1));
+    const changes = now.minus(this.#last);
+    this.#last = now;
+    return { full, changes };
+  }
+}
+
+/** The partitions' changes as one list: a triple that moved between partitions (-1 here, +1 there) is no change. */
+export function sumArpChanges(lists: readonly (readonly ArpChange[])[]): ArpChange[] {
+  const nonEmpty = lists.filter((l) => l.length > 0);
+  if (nonEmpty.length === 1) return [...nonEmpty[0]];
+  const sums = new TripleCounts();
+  for (const list of nonEmpty) for (const [vni, ip, mac, d] of list) sums.add(vni, ip, mac, d);
+  return sums.minus(new TripleCounts());
 }

@@ -25,7 +25,7 @@ import type { Dhcp, Ipv4, Subnet } from '../model';
 import { Placement, partitionOfNeighbor } from './placement';
 import { KeyFilter } from './key-filter';
 import { ARP_ANSWERS, type ArpAnswers } from '../pipeline/view';
-import type { ArpTriple } from './arp-entries';
+import { type ArpChange, type ArpTriple, sumArpChanges } from './arp-entries';
 import type { HostFacts, PrepareResult, PrepareTimings } from './partition';
 import type { WorkerReply, WorkerTask } from './protocol';
 import { fullCollection } from './full-gc';
@@ -551,6 +551,25 @@ export class Engine {
       }
     }
     return { entries: out, portVnis };
+  }
+
+  /**
+   * How the ARP answers moved since the last call, summed over the partitions (arp-entries.ts ArpReport). `full`:
+   * the changes are relative to nothing, so the caller starts over from them: on the first call, with `reset`, and
+   * when some partition started over on its own (then every partition is asked again with reset).
+   */
+  async arpChanges(reset = false): Promise<{ full: boolean; changes: ArpChange[]; portVnis: Map<string, number> }> {
+    const ask = (r: boolean): Promise<Extract<WorkerReply, { type: 'arpChanges' }>[]> =>
+      Promise.all(this.#parts.map(async (b) => expect(await b.run({ type: 'arpChanges', reset: r }), 'arpChanges')));
+    let replies = await ask(reset);
+    if (replies.some((r) => r.full) && !replies.every((r) => r.full)) replies = await ask(true);
+    const portVnis = new Map<string, number>();
+    for (const r of replies) for (const [id, vni] of r.portVnis) portVnis.set(id, vni);
+    return {
+      full: replies.every((r) => r.full),
+      changes: sumArpChanges(replies.map((r) => r.changes)),
+      portVnis,
+    };
   }
 
   async close(): Promise<void> {

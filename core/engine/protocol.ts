@@ -2,7 +2,7 @@
 // Plain data only: they cross threads by structured clone, byte arrays by transfer.
 
 import type { Flow } from '../flow';
-import type { ArpTriple } from './arp-entries';
+import type { ArpChange, ArpTriple } from './arp-entries';
 import type { StoreSnapshot } from '../goalstate';
 import type { Dhcp, Ipv4, Subnet } from '../model';
 import type { ArpAnswers } from '../pipeline/view';
@@ -57,6 +57,8 @@ export type WorkerTask =
   | { readonly type: 'collect' }
   /** (VNI, IPv4) -> MAC answers for the XDP ARP responder (arp-entries.ts). */
   | { readonly type: 'arpEntries' }
+  /** How those answers moved since the last arpChanges (arp-entries.ts ArpReport); reset: report all of them. */
+  | { readonly type: 'arpChanges'; readonly reset: boolean }
   /** Key contests across partitions (placement.ts): see PartitionEngine.contestCandidates and after. */
   | { readonly type: 'contestCandidates'; readonly all: boolean }
   | { readonly type: 'holds'; readonly keys: Float64Array }
@@ -92,6 +94,12 @@ export type WorkerReply =
   | {
       readonly type: 'arpEntries';
       readonly entries: readonly ArpTriple[];
+      readonly portVnis: readonly (readonly [string, number])[];
+    }
+  | {
+      readonly type: 'arpChanges';
+      readonly full: boolean;
+      readonly changes: readonly ArpChange[];
       readonly portVnis: readonly (readonly [string, number])[];
     }
   | { readonly type: 'keys'; readonly keys: Float64Array }

@@ -6,7 +6,7 @@ import Piscina from 'piscina';
 import type { Flow } from '../flow';
 import { packForThread } from '../errors';
 import { decodeFlowStats } from '../openflow';
-import { arpEntriesOf, portVnisOf } from './arp-entries';
+import { ArpReport, arpEntriesOf, portVnisOf } from './arp-entries';
 import { PartitionEngine } from './partition';
 import type { WorkerReply, WorkerTask } from './protocol';
 import { fullCollection } from './full-gc';
@@ -32,9 +32,24 @@ export function replyValue(result: unknown): WorkerReply {
   return result as WorkerReply;
 }
 
+/** Tasks that only read the partition: they leave its ARP answers as they were (ArpReport.touch). */
+const READS: ReadonlySet<WorkerTask['type']> = new Set<WorkerTask['type']>([
+  'stats',
+  'arpEntries',
+  'arpChanges',
+  'desired',
+  'snapshot',
+  'ownerOf',
+  'contestCandidates',
+  'holds',
+  'claimants',
+  'collect',
+]);
+
 /** One partition's engine and the task dispatch; a worker thread holds one, the in-process engine too. */
 export class PartitionHost {
   #engine: PartitionEngine | undefined;
+  readonly #arp = new ArpReport();
 
   #need(): PartitionEngine {
     if (this.#engine === undefined) throw new Error('partition used before init');
@@ -54,6 +69,7 @@ export class PartitionHost {
       filters: task.filters,
     });
     this.#engine = engine;
+    this.#arp.reset();
     return { type: 'init', flows: engine.flowCount };
   }
 
@@ -92,6 +108,7 @@ export class PartitionHost {
 
   /** The reply, wrapped by `moving` when it carries buffers to transfer. */
   handle(task: WorkerTask): unknown {
+    if (!READS.has(task.type)) this.#arp.touch();
     switch (task.type) {
       case 'init':
         return this.#init(task);
@@ -125,6 +142,12 @@ export class PartitionHost {
       case 'stats':
       case 'arpEntries':
         return this.#read(task.type);
+      case 'arpChanges': {
+        const e = this.#need();
+        if (task.reset) this.#arp.reset();
+        const { full, changes } = this.#arp.next(e.store, () => e.neighbors());
+        return { type: 'arpChanges', full, changes, portVnis: portVnisOf(e.store) } satisfies WorkerReply;
+      }
       case 'collect':
         fullCollection();
         return { type: 'done' } satisfies WorkerReply;
