@@ -14,7 +14,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { GoalStateOperationReply, OperationStatus, OperationType } from '../proto';
-import { OUR_FLOWS, countOurFlows, startAgent, xdpCounters, type AgentProcess } from '../agent/e2e-helpers';
+import { OUR_FLOWS, countOurFlows, startAgent, until, xdpCounters, type AgentProcess } from '../agent/e2e-helpers';
 import { OvsSandbox } from '../test/sandbox';
 import { GoalStateV2 } from '../proto';
 import { HOST_A, NEIGHBORS_PORT, neighborsGoalStateV2 } from '../test/fixtures/goalstates';
@@ -43,6 +43,32 @@ export interface OvsBenchOptions {
  * A 10k push takes ~200 ms, where one other process's burst moves the ratio by 10-20%: three rounds each side
  * and their medians. Above 100k a round takes seconds and varies by a few percent: one.
  */
+export interface AppliedSplit {
+  readonly prepareMs: number;
+  readonly bundleMs: number;
+  readonly bundleAddMs: number;
+  readonly bundleCommitMs: number;
+  readonly totalMs: number;
+}
+
+/** The timings of the agent's next "goal state applied" log line after `from` lines (null if none comes in 10 s). */
+async function appliedSplit(agent: AgentProcess, from: number): Promise<AppliedSplit | null> {
+  const find = (): Record<string, unknown> | undefined =>
+    agent.logs.slice(from).find((l) => l.msg === 'goal state applied');
+  // Logged just after the reply went out (setImmediate): it may trail the reply by a moment.
+  await until('the goal state applied line', async () => find() !== undefined).catch(() => undefined);
+  const l = find();
+  if (l === undefined) return null;
+  const ms = (k: string): number => Math.round(Number(l[k]) / 100) / 10;
+  return {
+    prepareMs: ms('prepareUs'),
+    bundleMs: ms('bundleUs'),
+    bundleAddMs: ms('bundleAddUs'),
+    bundleCommitMs: ms('bundleCommitUs'),
+    totalMs: ms('totalUs'),
+  };
+}
+
 export function warmRoundsFor(neighbors: number): number {
   return neighbors <= 100_000 ? 3 : 1;
 }
@@ -60,6 +86,15 @@ export interface OvsBenchResult {
   readonly agentWarmRunsMs: readonly number[];
   /** The first goal state after the agent started: cold JIT, and OVS's first bulk install. */
   readonly agentColdMs: number;
+  /**
+   * The agent's own account of the cold push and of the last warm one (its "goal state applied" log line), so that
+   * OVS's share shows apart from the agent's: `totalMs` is the agent's time for the push (what the bench's figure
+   * has beyond it is the message's transfer and gRPC); `prepareMs` until the first chunk was planned and the bundle
+   * opened, `bundleMs` from there to the reply; `bundleAddMs` from the bundle's open until OVS answered the adds'
+   * barrier (flow-mods stream out while later chunks are planned), `bundleCommitMs` the commit, to OVS's reply.
+   */
+  readonly agentColdSplit: AppliedSplit | null;
+  readonly agentWarmSplit: AppliedSplit | null;
   readonly baselineMs: number;
   readonly ratio: number;
   readonly messageBytes: number;
@@ -207,9 +242,11 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
     log('warming the bench client on a sink');
     await warmPushClient(bytes, pushRaw);
     log(`pushing ${bytes.length} bytes to the agent (cold)`);
+    const coldFrom = agent.logs.length;
     const tCold = performance.now();
     await pushRaw(address, bytes);
     const agentColdMs = performance.now() - tCold;
+    const agentColdSplit = await appliedSplit(agent, coldFrom);
     // A long-running agent is warm: delete everything, then time the same push again. The baseline
     // below also runs against an OVS that has installed (and freed) this many flows before.
     log('deleting it, then pushing it again (warm), timed per round');
@@ -223,14 +260,19 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
     const agentWarmRunsMs: number[] = [];
     let reply: Buffer = Buffer.alloc(0);
     let t0 = 0;
+    let warmFrom = 0;
     for (let i = 0; i < rounds; i++) {
+      const deletionFrom = agent.logs.length;
       await pushRaw(address, deletionBytes);
       await arpTable?.until((n) => !(n >= opts.neighbors)); // NaN: not attached, so not full either
+      await appliedSplit(agent, deletionFrom); // so that the deletion's line is not taken for the push's
+      warmFrom = agent.logs.length;
       t0 = performance.now();
       reply = await pushRaw(address, bytes);
       agentWarmRunsMs.push(performance.now() - t0);
     }
     const agentMs = median(agentWarmRunsMs);
+    const agentWarmSplit = await appliedSplit(agent, warmFrom);
     // Above arp_table's capacity the agent fills it to the brim (alcor_agent_xdp_arp_wanted says how many more).
     const arp =
       arpTable === null ? null : await arpTable.until((n, capacity) => n >= Math.min(opts.neighbors, capacity));
@@ -294,6 +336,8 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
       agentMs: round(agentMs),
       agentWarmRunsMs: agentWarmRunsMs.map(round),
       agentColdMs: round(agentColdMs),
+      agentColdSplit,
+      agentWarmSplit,
       baselineMs: round(baselineMs),
       ratio: Math.round((agentMs / baselineMs) * 1000) / 1000,
       messageBytes: bytes.length,
