@@ -36,8 +36,10 @@ export const command: SubcommandModule = {
       'neighbors over gRPC and times it until the reply (every flow installed). Baseline in the same run on the\n' +
       'same bridge: the same flows loaded by `ovs-ofctl -O OpenFlow14 --bundle add-flows`. Last line is JSON:\n' +
       'neighbors, flows, agentMs, baselineMs, ratio (agent / baseline), incrementalMedianMs (one more neighbor\n' +
-      'at a time on one stream, after the big one). With --dataplane ebpf|both also arpReadyMs: the warm push\n' +
-      "until XDP's arp_table holds every neighbor.",
+      'at a time on one stream, after the big one), agentColdMs (the first push to the fresh agent), floorMs and\n' +
+      "floorColdMs (the agent's bundle replayed pre-encoded: what OVS itself needs), agentColdSplit/agentWarmSplit\n" +
+      "(the agent's own prepare/bundle/commit times). agentMs and floorMs are medians of --warm-rounds rounds.\n" +
+      "With --dataplane ebpf|both also arpReadyMs: the warm push until XDP's arp_table holds every neighbor.",
     options: OPTIONS,
     footer: 'Example:\n  alcor-bench ovs --neighbors 100000 --json',
   },
