@@ -67,6 +67,9 @@ export class StateCache {
   readonly agents = new Map<string, string>();
   /** key -> hosts that reference it (refcount for garbage collection). */
   readonly refs = new Map<string, Set<string>>();
+  /** Sums over every stored resource of its key's length (UTF-16 units) and its state's bytes: a size bound. */
+  private keyChars = 0;
+  private stateBytes = 0;
 
   /** Every stored resource by key. Change it only through putResource/deleteResource (they keep the indexes). */
   get resources(): ReadonlyMap<string, StoredResource> {
@@ -75,11 +78,15 @@ export class StateCache {
 
   /** `entry`: the resource's map entry as received, when it is what encodeResourceEntry would write. */
   putResource(key: string, state: Uint8Array, entry?: Buffer): void {
+    this.forget(this.stored.get(key), key);
+    this.keyChars += key.length;
+    this.stateBytes += state.length;
     this.stored.set(key, entry === undefined ? { state } : { state, entry });
     this.neighbors.put(key, state);
   }
 
   deleteResource(key: string): void {
+    this.forget(this.stored.get(key), key);
     this.stored.delete(key);
     this.neighbors.delete(key);
   }
@@ -124,6 +131,17 @@ export class StateCache {
 
   resourceCount(): number {
     return this.stored.size;
+  }
+
+  /** What every stored resource adds up to, for a bound on any host's message (messageBytesBound). */
+  storedTotals(): { readonly count: number; readonly keyChars: number; readonly stateBytes: number } {
+    return { count: this.stored.size, keyChars: this.keyChars, stateBytes: this.stateBytes };
+  }
+
+  private forget(old: StoredResource | undefined, key: string): void {
+    if (old === undefined) return;
+    this.keyChars -= key.length;
+    this.stateBytes -= old.state.length;
   }
 }
 
