@@ -23,7 +23,7 @@ import { fullCollection } from '../core/engine/full-gc';
 import { ReplicaProcess } from '../control/testing/replica-process';
 import { TestAgent } from '../control/testing/test-agent';
 import { EtcdServer } from '../test/etcd';
-import { processCpuMs } from './proc-cpu';
+import { processCpuMs, processMinorFaults } from './proc-cpu';
 
 export interface ControlBenchOptions {
   readonly hosts: number;
@@ -66,6 +66,8 @@ export interface ControlBenchResult {
   readonly maxMs: number;
   /** CPU the replica(s) used from the push until the northbound reply (user + system). */
   readonly replicaCpuMs: number;
+  /** Minor page faults of the replica(s) over the same time (fresh memory touched: ~30 us each on these VMs). */
+  readonly replicaMinorFaults: number;
   /** CPU this process (the in-process agents and the northbound client) used over the same time. */
   readonly benchCpuMs: number;
   /**
@@ -208,6 +210,7 @@ export async function runControlBench(opts: ControlBenchOptions): Promise<Contro
     warmFramingMemory(bytes.length);
     const seen = agents.map((a) => a.received);
     const replicaCpu0 = replicas.map((r) => processCpuMs(r.proc.pid as number));
+    const replicaFaults0 = replicas.map((r) => processMinorFaults(r.proc.pid as number));
     const benchCpu0 = process.cpuUsage();
     const elu0 = performance.eventLoopUtilization();
     const t0 = Date.now();
@@ -218,6 +221,10 @@ export async function runControlBench(opts: ControlBenchOptions): Promise<Contro
     const benchCpu = process.cpuUsage(benchCpu0);
     const replicaCpuMs = replicas.reduce(
       (sum, r, i) => sum + processCpuMs(r.proc.pid as number) - (replicaCpu0[i] as number),
+      0,
+    );
+    const replicaMinorFaults = replicas.reduce(
+      (sum, r, i) => sum + processMinorFaults(r.proc.pid as number) - (replicaFaults0[i] as number),
       0,
     );
     const perHost = agents.map((a, i) => (a.received > (seen[i] as number) ? a.lastReceivedAtMs - t0 : NaN));
@@ -263,6 +270,7 @@ export async function runControlBench(opts: ControlBenchOptions): Promise<Contro
       p99Ms: percentile(sorted, 99),
       maxMs: sorted[sorted.length - 1] ?? 0,
       replicaCpuMs,
+      replicaMinorFaults,
       benchCpuMs: Math.round((benchCpu.user + benchCpu.system) / 1000),
       benchLoopBusy: Math.round(benchLoopBusy * 100) / 100,
       ...(http === undefined ? {} : { http }),
