@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OperationType, ResourceType } from '../../proto';
-import type { ParsedGoalState, ParsedResource } from '../resources';
+import { encodeHostGoalState, encodeResourceEntry, type ParsedGoalState, type ParsedResource } from '../resources';
 import { StateCache } from '../store/store';
 import { validateSize } from './validate';
 
@@ -63,6 +63,40 @@ test('a host that holds resources: they count, unless the goal state deletes the
 
 test('the message itself over the limit is refused whatever the hosts', () => {
   assert.ok(tooLarge(() => validateSize(goalState([], {}), LIMIT + 1, new StateCache(), LIMIT)));
+});
+
+test('the quick bound never lets through a host message the exact count refuses (multi-byte ids, held keys)', () => {
+  const cache = new StateCache();
+  const heldKeys: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    const id = `é€${i}`.repeat(1 + (i % 4));
+    cache.putResource(`port/${id}`, state(30 + i * 7));
+    heldKeys.push(`port/${id}`);
+  }
+  cache.putResource('port/gone', state(50));
+  cache.deleteResource('port/gone');
+  cache.setHost('h1', { version: 1, keys: new Set(heldKeys) });
+  const incoming = Array.from({ length: 30 }, (_, i) => port(`ü${i}€`.repeat(1 + (i % 3)), 10 + i * 11));
+  const gs = goalState(incoming, {
+    h1: incoming.map((r) => r.key),
+    h2: [...incoming.slice(0, 10).map((r) => r.key), ...heldKeys.slice(0, 5)],
+  });
+  // Each host's message as it would be encoded: the limit one byte under the largest must be refused.
+  const stateOf = (k: string): Uint8Array =>
+    (gs.resources.get(k)?.state ?? cache.resources.get(k)?.state) as Uint8Array;
+  const size = (host: string, keys: readonly string[]): number =>
+    encodeHostGoalState(
+      host,
+      keys,
+      keys.map((k) => encodeResourceEntry(k, stateOf(k))),
+    ).length;
+  const largest = Math.max(
+    size('h1', [...new Set([...heldKeys, ...incoming.map((r) => r.key)])]),
+    size('h2', gs.hosts.get('h2') as string[]),
+  );
+  assert.ok(largest > 1000, `largest host message ${largest}`);
+  assert.ok(tooLarge(() => validateSize(gs, 0, cache, largest - 1)));
+  assert.not.ok(tooLarge(() => validateSize(gs, 0, cache, largest * 2)));
 });
 
 test.run();

@@ -120,6 +120,7 @@ export function validateSize(gs: ParsedGoalState, rawLength: number, cache: Stat
       `the goal state is ${rawLength} bytes, over the agents' limit of ${limit} bytes; split it`,
     );
   }
+  if (messageBytesBound(gs, cache) <= limit) return;
   for (const [host, wanted] of gs.hosts) {
     const held = cache.hosts.get(host)?.keys;
     // A new host holds what it is given (its list has no repeats): nothing to merge, no copy of an index.
@@ -140,6 +141,21 @@ export function validateSize(gs: ParsedGoalState, rawLength: number, cache: Stat
       }
     }
   }
+}
+
+/**
+ * More than any host's message can hold after the commit: every resource stored or in the message, each at most
+ * hostMessageBytes with an id of 3 UTF-8 bytes per UTF-16 unit of its whole key and varints of 5 bytes (2 x id +
+ * state + 34). Summing this costs a pass over the message's resources, not a lookup per key of every host's list:
+ * a 100k-port goal state is far under the limit, and only one near it is checked host by host.
+ */
+function messageBytesBound(gs: ParsedGoalState, cache: StateCache): number {
+  const stored = cache.storedTotals();
+  let bound = 2 + 6 * stored.keyChars + stored.stateBytes + 34 * stored.count;
+  for (const r of gs.resources.values()) {
+    if (r.operation !== OperationType.DELETE) bound += 6 * r.key.length + r.state.length + 34;
+  }
+  return bound;
 }
 
 /** The keys a host holds after a goal state that lists `wanted` for it (its deletes taken out). */

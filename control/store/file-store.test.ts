@@ -1,5 +1,5 @@
-// The embedded store's goal-state records: built a slice at a time in a reused buffer, each line is still the
-// JSON record of its whole message, and a restart replays them to the same state.
+// The embedded store's goal-state records: built a slice at a time and written a 1 MiB piece at a time from two
+// reused buffers, each line is still the JSON record of its whole message, and a restart replays them the same.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
@@ -14,10 +14,12 @@ test('goal-state records hold the whole message, a large one then a smaller one,
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-file-store-'));
   try {
     const hosts = Array.from({ length: 20 }, (_, i) => hostIp(i + 1));
-    // Several base64 slices (48 KiB each) and an odd length; then a smaller record in the same buffer.
-    const big = GoalStateV2.encode(makeGoalState({ hosts, portsPerHost: 80, sharedNeighbors: 3, tag: 'big' })).finish();
+    // Several pieces (1 MiB of base64 each) of many slices (48 KiB each), an odd length; then a smaller record.
+    const big = GoalStateV2.encode(
+      makeGoalState({ hosts, portsPerHost: 600, sharedNeighbors: 3, tag: 'big' }),
+    ).finish();
     const small = GoalStateV2.encode(makeGoalState({ hosts: hosts.slice(0, 2), portsPerHost: 1, tag: 'sm' })).finish();
-    assert.ok(big.length > 4 * 49152, `big enough: ${big.length}`);
+    assert.ok(big.length > 2 * 786432, `big enough: ${big.length}`);
     let store = new FileStore(dir);
     await store.start();
     await store.commit(parseGoalStateV2(big), 'r');

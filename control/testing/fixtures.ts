@@ -130,16 +130,35 @@ export function makeGoalState(o: FixtureOptions): GoalStateV2 {
 }
 
 /** A northbound caller (what Alcor's DPM does): one stream, N messages, N replies. */
-export async function pushGoalStates(
+/** A northbound client, connected (a benchmark times a push, not the connection it opens first). */
+export async function connectNorthbound(
   address: string,
-  messages: readonly Uint8Array[],
-  deadlineMs = 60000,
   credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
-): Promise<GoalStateOperationReply[]> {
+): Promise<grpc.Client> {
   const client = new grpc.Client(address, credentials, {
     'grpc.max_receive_message_length': -1,
     'grpc.max_send_message_length': -1,
   });
+  await new Promise<void>((resolve, reject) =>
+    client.waitForReady(Date.now() + 30000, (err) => (err === undefined || err === null ? resolve() : reject(err))),
+  );
+  return client;
+}
+
+/** `to`: an address (a client is made and closed for these messages) or a client of connectNorthbound (kept). */
+export async function pushGoalStates(
+  to: string | grpc.Client,
+  messages: readonly Uint8Array[],
+  deadlineMs = 60000,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+): Promise<GoalStateOperationReply[]> {
+  const client =
+    typeof to === 'string'
+      ? new grpc.Client(to, credentials, {
+          'grpc.max_receive_message_length': -1,
+          'grpc.max_send_message_length': -1,
+        })
+      : to;
   try {
     return await new Promise<GoalStateOperationReply[]>((resolve, reject) => {
       const call = client.makeBidiStreamRequest(
@@ -157,7 +176,7 @@ export async function pushGoalStates(
       call.end();
     });
   } finally {
-    client.close();
+    if (typeof to === 'string') client.close();
   }
 }
 
