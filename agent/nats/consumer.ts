@@ -22,6 +22,7 @@ import {
 import { OperationStatus, type GoalStateOperationReply } from '../../proto';
 import { encodeGoalStateOperationReply } from '../../core/wire/operation-reply';
 import {
+  DELIVER_PREFIX,
   durableName,
   H_CHUNK,
   encodeReplyRecord,
@@ -89,6 +90,8 @@ export function parseSouthbound(text: string): string[] {
 
 /** Host lists (by digest) whose membership this agent keeps. */
 const LISTS_KEPT = 256;
+
+const PUSH_MAX_ACK_PENDING = 64;
 
 /** How long one pull request lives (the consume loop renews it); its idle heartbeat is half of it. */
 const PULL_EXPIRES_MS = 5_000;
@@ -230,24 +233,27 @@ export class NatsSouthbound {
     subject: string,
     fromStart: boolean,
   ): Promise<{ loop: Promise<void> }> {
-    const exists = await jsm.consumers.info(STREAM, durable).then(
-      () => true,
-      () => false,
-    );
-    if (!exists)
-      await jsm.consumers.add(STREAM, {
+    let info = await jsm.consumers.info(STREAM, durable).catch(() => null);
+    if (info === null)
+      info = await jsm.consumers.add(STREAM, {
         durable_name: durable,
         filter_subject: subject,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: fromStart ? DeliverPolicy.All : DeliverPolicy.New,
         ack_wait: (this.opts.ackWaitMs ?? 120_000) * 1e6,
-        max_ack_pending: 10_000,
+        // Pushed at most this many unacknowledged (an agent back from a long absence is not flooded).
+        max_ack_pending: PUSH_MAX_ACK_PENDING,
+        deliver_subject: DELIVER_PREFIX + durable,
       });
-    const consumer = await jetstream(nc).consumers.get(STREAM, durable);
+    const js = jetstream(nc);
     this.log('info', 'nats southbound consuming', { durable, subject });
-    // Pull requests that live 5 s, not the client's 30 s: when the node serving one dies (a cluster member
-    // killed), the missed heartbeats re-issue it elsewhere within seconds instead of half a minute.
-    const msgs = await consumer.consume({ max_messages: 64, expires: PULL_EXPIRES_MS });
+    // A consumer made by an earlier version is a pull consumer (it cannot become a push one and keep its
+    // position). Its pull requests live 5 s, not the client's 30 s: when the node serving one dies (a cluster
+    // member killed), the missed heartbeats re-issue it elsewhere within seconds instead of half a minute.
+    const msgs =
+      info.config.deliver_subject === undefined || info.config.deliver_subject === ''
+        ? await (await js.consumers.get(STREAM, durable)).consume({ max_messages: 64, expires: PULL_EXPIRES_MS })
+        : await (await js.consumers.getPushConsumer(STREAM, durable)).consume();
     // Wrapped: an async function returning the loop's promise itself would only resolve when the loop ends.
     const loop = (async (): Promise<void> => {
       for await (const m of msgs) {

@@ -8,6 +8,12 @@ export const STREAM = 'ALCOR_GS';
 export const HOST_PREFIX = 'alcor.gs.host.';
 export const VPC_PREFIX = 'alcor.gs.vpc.';
 export const REPLY_PREFIX = 'alcor.gs.reply.';
+/**
+ * Where JetStream pushes a consumer's messages: alcor.gs.deliver.<durable name>. Push, not pull: a thousand
+ * hosts' pull requests expire and are renewed all the time (and one that stalls waits for two missed
+ * heartbeats), whereas a push consumer delivers as soon as a message is stored and costs nothing while idle.
+ */
+export const DELIVER_PREFIX = 'alcor.gs.deliver.';
 export const STREAM_SUBJECTS = [`${HOST_PREFIX}*`, `${VPC_PREFIX}*`];
 /**
  * "Applied, all succeeded" for a VPC-wide message: one small message per host on the message's one subject,
