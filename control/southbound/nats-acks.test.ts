@@ -17,7 +17,7 @@ import { successStatus } from '../testing/test-agent';
 import { parseGoalStateV2 } from '../resources';
 import { createLogger } from '../log';
 import { ControlMetrics } from '../metrics';
-import { ackCount, firstAckPollMs, nextAckPollMs, ACK_POLL_MAX_MS, ACK_POLL_MS } from './nats-acks';
+import { ackCount, firstAckPollMs, nextAckPollMs, ACK_POLL_MAX_MS, ACK_POLL_MS, FIRST_POLL_MAX_MS } from './nats-acks';
 import { ALL_SUCCEEDED, NatsLink } from './nats-link';
 
 const VPC = 'vpc-acks';
@@ -31,9 +31,18 @@ test('the next count comes when the rest should be in, never later than a quarte
   // 100 of 1000 in, 1 a millisecond: 900 ms to go, but not later than 50 ms from now
   assert.is(nextAckPollMs(200, 100, 1000, 1), 50);
   assert.is(firstAckPollMs(1000, null), ACK_POLL_MS);
-  assert.is(firstAckPollMs(1000, { total: 1000, ms: 80 }), 60);
-  assert.is(firstAckPollMs(1000, { total: 10, ms: 80 }), ACK_POLL_MS, 'not learnt from a much smaller fleet');
-  assert.is(firstAckPollMs(1000, { total: 1000, ms: 5000 }), ACK_POLL_MAX_MS);
+  assert.is(firstAckPollMs(1000, { total: 1000, ms: 80, counts: 2 }), 64);
+  assert.is(
+    firstAckPollMs(1000, { total: 1000, ms: 80, counts: 1 }),
+    48,
+    'all in at the first count: maybe long before',
+  );
+  assert.is(
+    firstAckPollMs(1000, { total: 10, ms: 80, counts: 2 }),
+    ACK_POLL_MS,
+    'not learnt from a much smaller fleet',
+  );
+  assert.is(firstAckPollMs(1000, { total: 1000, ms: 5000, counts: 2 }), FIRST_POLL_MAX_MS);
 });
 
 /** Applies everything; with `fail`, reports every resource failed (so the agent replies instead of acking). */

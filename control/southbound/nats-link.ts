@@ -38,7 +38,7 @@ import {
   STREAM_SUBJECTS,
   subjectToken,
 } from '../../core/southbound/nats-wire';
-import { firstAckPollMs, watchAcks, type AckGroup } from './nats-acks';
+import { firstAckPollMs, watchAcks, type AckGroup, type AllAcked } from './nats-acks';
 import type { Logger } from '../log';
 import type { ControlMetrics } from '../metrics';
 import { ControlError } from '../resources';
@@ -134,7 +134,7 @@ export class NatsLink {
   /** VPC-wide messages still waiting for replies: message id -> its hosts (subject tokens) still to answer. */
   private readonly shared = new Map<string, Shared>();
   /** The last VPC-wide message every host acknowledged: its hosts, and how long that took. */
-  private lastAllAcked: { total: number; ms: number } | null = null;
+  private lastAllAcked: AllAcked | null = null;
   /** Host lists stored in HOSTS_STREAM by this process (digest -> when, and the store's promise). */
   private readonly lists = new Map<string, { at: number; stored: Promise<void> }>();
   /** Hosts' subject tokens, so a VPC-wide message to a thousand hosts makes no thousand of them. */
@@ -413,7 +413,7 @@ export class NatsLink {
       w.resolve(ALL_SUCCEEDED);
     };
     const first = firstAckPollMs(g.total, this.lastAllAcked);
-    const ms = await watchAcks(
+    const all = await watchAcks(
       g,
       {
         nc: () => this.nc,
@@ -427,7 +427,7 @@ export class NatsLink {
       },
       first,
     );
-    if (ms !== null) this.lastAllAcked = { total: g.total, ms };
+    if (all !== null) this.lastAllAcked = { total: g.total, ...all };
     done();
   }
 
