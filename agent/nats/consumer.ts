@@ -22,11 +22,15 @@ import {
 import { OperationStatus, type GoalStateOperationReply } from '../../proto';
 import { encodeGoalStateOperationReply } from '../../core/wire/operation-reply';
 import {
+  DELIVER_PREFIX,
   durableName,
   H_CHUNK,
   encodeReplyRecord,
   H_HOSTS,
+  H_HOSTS_REF,
   H_MSG_ID,
+  HOSTS_STREAM,
+  hostsSubject,
   H_SHA256,
   H_SEQ,
   H_VPCS,
@@ -84,6 +88,11 @@ export function parseSouthbound(text: string): string[] {
   return out;
 }
 
+/** Host lists (by digest) whose membership this agent keeps. */
+const LISTS_KEPT = 256;
+
+const PUSH_MAX_ACK_PENDING = 64;
+
 /** How long one pull request lives (the consume loop renews it); its idle heartbeat is half of it. */
 const PULL_EXPIRES_MS = 5_000;
 
@@ -104,6 +113,8 @@ export class NatsSouthbound {
   /** The last H_SEQ applied from this host's subject, and how many gaps were reported. */
   private lastSeq: string | null = null;
   resyncs = 0;
+  /** Host lists seen by digest (H_HOSTS_REF): whether this host is on each, or null if none was found. */
+  private readonly lists = new Map<string, Promise<boolean | null>>();
 
   constructor(
     private readonly opts: NatsSouthboundOptions,
@@ -222,24 +233,27 @@ export class NatsSouthbound {
     subject: string,
     fromStart: boolean,
   ): Promise<{ loop: Promise<void> }> {
-    const exists = await jsm.consumers.info(STREAM, durable).then(
-      () => true,
-      () => false,
-    );
-    if (!exists)
-      await jsm.consumers.add(STREAM, {
+    let info = await jsm.consumers.info(STREAM, durable).catch(() => null);
+    if (info === null)
+      info = await jsm.consumers.add(STREAM, {
         durable_name: durable,
         filter_subject: subject,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: fromStart ? DeliverPolicy.All : DeliverPolicy.New,
         ack_wait: (this.opts.ackWaitMs ?? 120_000) * 1e6,
-        max_ack_pending: 10_000,
+        // Pushed at most this many unacknowledged (an agent back from a long absence is not flooded).
+        max_ack_pending: PUSH_MAX_ACK_PENDING,
+        deliver_subject: DELIVER_PREFIX + durable,
       });
-    const consumer = await jetstream(nc).consumers.get(STREAM, durable);
+    const js = jetstream(nc);
     this.log('info', 'nats southbound consuming', { durable, subject });
-    // Pull requests that live 5 s, not the client's 30 s: when the node serving one dies (a cluster member
-    // killed), the missed heartbeats re-issue it elsewhere within seconds instead of half a minute.
-    const msgs = await consumer.consume({ max_messages: 64, expires: PULL_EXPIRES_MS });
+    // A consumer made by an earlier version is a pull consumer (it cannot become a push one and keep its
+    // position). Its pull requests live 5 s, not the client's 30 s: when the node serving one dies (a cluster
+    // member killed), the missed heartbeats re-issue it elsewhere within seconds instead of half a minute.
+    const msgs =
+      info.config.deliver_subject === undefined || info.config.deliver_subject === ''
+        ? await (await js.consumers.get(STREAM, durable)).consume({ max_messages: 64, expires: PULL_EXPIRES_MS })
+        : await (await js.consumers.getPushConsumer(STREAM, durable)).consume();
     // Wrapped: an async function returning the loop's promise itself would only resolve when the loop ends.
     const loop = (async (): Promise<void> => {
       for await (const m of msgs) {
@@ -261,10 +275,62 @@ export class NatsSouthbound {
     );
   }
 
+  /**
+   * Is this host on the list named `digest` (H_HOSTS_REF)? Fetched once per list: a direct get, which any
+   * replica may answer, then the stream leader if that one did not have it yet. null: no such list (it
+   * should outlive its messages; see nats-link.ts storeList), so the message is applied and answered on the
+   * host's reply subject, which the control service ignores if the host was not one of its targets.
+   */
+  private onList(digest: string): Promise<boolean | null> {
+    let p = this.lists.get(digest);
+    if (p === undefined) {
+      const jsm = this.jsm;
+      if (jsm === null) return Promise.reject(new Error('no JetStream manager'));
+      const subject = hostsSubject(digest);
+      p = jsm.direct
+        .getMessage(HOSTS_STREAM, { last_by_subj: subject })
+        .catch(() => null)
+        .then((m) => m ?? jsm.streams.getMessage(HOSTS_STREAM, { last_by_subj: subject }))
+        .then((m) => (m === null ? null : listHas(Buffer.from(m.data).toString('latin1'), this.opts.hostIp)));
+      this.lists.set(digest, p);
+      if (this.lists.size > LISTS_KEPT) this.lists.delete(this.lists.keys().next().value as string);
+      p.then(
+        (v) => {
+          if (v === null) this.lists.delete(digest); // asked again next time
+        },
+        () => this.lists.delete(digest),
+      );
+    }
+    return p;
+  }
+
+  /**
+   * Whom a message is for: 'own' (this host's subject), 'listed' / 'unlisted' (a VPC-wide one that names
+   * this host or not), 'unknown' (its list was not found).
+   */
+  private async targetOf(m: JsMsg): Promise<'own' | 'listed' | 'unlisted' | 'unknown'> {
+    const forHosts = m.headers?.get(H_HOSTS) ?? '';
+    if (forHosts !== '') return listHas(forHosts, this.opts.hostIp) ? 'listed' : 'unlisted';
+    const ref = m.headers?.get(H_HOSTS_REF) ?? '';
+    if (ref === '') return 'own';
+    const on = await this.onList(ref);
+    if (on === null) this.log('warn', 'nats southbound: host list not found; applying and answering directly', { ref });
+    return on === null ? 'unknown' : on ? 'listed' : 'unlisted';
+  }
+
   private async onMessage(nc: NatsConnection, m: JsMsg): Promise<void> {
     const id = m.headers?.get(H_MSG_ID) ?? `seq-${m.seq}`;
-    const forHosts = m.headers?.get(H_HOSTS) ?? '';
-    if (forHosts !== '' && !listHas(forHosts, this.opts.hostIp)) {
+    let target: Awaited<ReturnType<NatsSouthbound['targetOf']>>;
+    try {
+      target = await this.targetOf(m);
+    } catch (e: unknown) {
+      this.log('warn', 'nats southbound: cannot read a host list; will be redelivered', {
+        error: (e as Error).message,
+      });
+      m.nak(1000);
+      return;
+    }
+    if (target === 'unlisted') {
       m.ack(); // a VPC-wide change another host needs, not this one
       return;
     }
@@ -307,7 +373,7 @@ export class NatsSouthbound {
     // All succeeded (the usual case): a 4-byte count instead of every status, which the control service
     // rebuilds from the keys it sent.
     const ok = reply.operationStatuses.every((st) => st.operationStatus === OperationStatus.SUCCESS);
-    if (ok && forHosts !== '') {
+    if (ok && target === 'listed') {
       // Counted by the control service in one request; the id makes a second apply count once.
       const h = headers();
       h.set('Nats-Msg-Id', ackMsgId(id, this.opts.hostIp));

@@ -5,11 +5,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect } from '@nats-io/transport-node';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { GoalStateOperationReply, GoalStateV2, OperationStatus } from '../../proto';
 import { NatsSouthbound } from '../../agent/nats/consumer';
 import type { GoalStateApplier } from '../../agent/grpc/server';
-import { ackMsgId, ackSubject, vpcSubject } from '../../core/southbound/nats-wire';
+import { ackMsgId, ackSubject, durableName, HOSTS_STREAM, STREAM, vpcSubject } from '../../core/southbound/nats-wire';
 import { requirePrereqs } from '../../test/prereq';
 import { NatsServer } from '../../test/nats';
 import { hostIp, makeGoalState } from '../testing/fixtures';
@@ -17,7 +17,7 @@ import { successStatus } from '../testing/test-agent';
 import { parseGoalStateV2 } from '../resources';
 import { createLogger } from '../log';
 import { ControlMetrics } from '../metrics';
-import { ackCount, firstAckPollMs, nextAckPollMs, ACK_POLL_MAX_MS, ACK_POLL_MS } from './nats-acks';
+import { ackCount, firstAckPollMs, nextAckPollMs, ACK_POLL_MAX_MS, ACK_POLL_MS, FIRST_POLL_MAX_MS } from './nats-acks';
 import { ALL_SUCCEEDED, NatsLink } from './nats-link';
 
 const VPC = 'vpc-acks';
@@ -31,9 +31,18 @@ test('the next count comes when the rest should be in, never later than a quarte
   // 100 of 1000 in, 1 a millisecond: 900 ms to go, but not later than 50 ms from now
   assert.is(nextAckPollMs(200, 100, 1000, 1), 50);
   assert.is(firstAckPollMs(1000, null), ACK_POLL_MS);
-  assert.is(firstAckPollMs(1000, { total: 1000, ms: 80 }), 60);
-  assert.is(firstAckPollMs(1000, { total: 10, ms: 80 }), ACK_POLL_MS, 'not learnt from a much smaller fleet');
-  assert.is(firstAckPollMs(1000, { total: 1000, ms: 5000 }), ACK_POLL_MAX_MS);
+  assert.is(firstAckPollMs(1000, { total: 1000, ms: 80, counts: 2 }), 64);
+  assert.is(
+    firstAckPollMs(1000, { total: 1000, ms: 80, counts: 1 }),
+    48,
+    'all in at the first count: maybe long before',
+  );
+  assert.is(
+    firstAckPollMs(1000, { total: 10, ms: 80, counts: 2 }),
+    ACK_POLL_MS,
+    'not learnt from a much smaller fleet',
+  );
+  assert.is(firstAckPollMs(1000, { total: 1000, ms: 5000, counts: 2 }), FIRST_POLL_MAX_MS);
 });
 
 /** Applies everything; with `fail`, reports every resource failed (so the agent replies instead of acking). */
@@ -49,10 +58,24 @@ function applier(fail: boolean): GoalStateApplier {
   };
 }
 
+/** Counts each agent's applies in `applied[i]`. */
+function counted(a: GoalStateApplier, applied: number[] | undefined, i: number): GoalStateApplier {
+  if (applied === undefined) return a;
+  applied[i] = 0;
+  return {
+    applyV1: (req, ctx) => a.applyV1(req, ctx),
+    applyV2: (req, ctx) => {
+      applied[i] = (applied[i] as number) + 1;
+      return a.applyV2(req, ctx);
+    },
+  };
+}
+
 async function withAgents(
   url: string,
   fails: readonly boolean[],
   fn: (hosts: string[]) => Promise<void>,
+  applied?: number[],
 ): Promise<void> {
   let consuming = 0;
   const log = (_l: string, msg: string): void => {
@@ -63,7 +86,7 @@ async function withAgents(
     (h, i) =>
       new NatsSouthbound(
         { servers: [url], hostIp: h, vpcs: [VPC], hostSubject: false, resumeVpcs: false },
-        applier(fails[i] as boolean),
+        counted(applier(fails[i] as boolean), applied, i),
         log,
       ),
   );
@@ -128,6 +151,59 @@ if (requirePrereqs(['nats'])) {
         await nc.close();
       }
     } finally {
+      await link.close();
+      await server.stop();
+    }
+  });
+
+  test('host lists by reference: fetched once per list, other consumers skip; a lost list still reaches its hosts', async () => {
+    const server = await NatsServer.start();
+    const link = new NatsLink(
+      { servers: [server.url], inlineHostsMax: 0 },
+      createLogger('error', 'test'),
+      new ControlMetrics(),
+    );
+    link.start();
+    const nc = await connect({ servers: [server.url] });
+    try {
+      assert.ok(await link.waitUp(20_000), 'link up');
+      const jsm = await jetstreamManager(nc);
+      const applied: number[] = [];
+      await withAgents(
+        server.url,
+        [false, false, false, false],
+        async (hosts) => {
+          const two = hosts.slice(0, 2);
+          for (const tag of ['ref-1', 'ref-2']) {
+            const replies = link.sendShared(vpcSubject(VPC), change(tag), two, 60_000);
+            for (const h of two) assert.is(await replies.get(h), ALL_SUCCEEDED, h);
+          }
+          assert.is((await jsm.streams.info(HOSTS_STREAM)).state.messages, 1, 'the list stored once');
+          // Hosts 2 and 3 have acked both unapplied once their consumers are empty.
+          for (const h of hosts.slice(2))
+            for (;;) {
+              const ci = await jsm.consumers.info(STREAM, durableName(h, VPC));
+              if (ci.num_pending + ci.num_ack_pending === 0) break;
+              await new Promise((r) => setTimeout(r, 20));
+            }
+          assert.equal(applied, [2, 2, 0, 0]);
+        },
+        applied,
+      );
+      // The lists are gone (purged) and these agents never saw this one: each consumer applies the change and
+      // answers on its reply subject, which settles the hosts it was for.
+      await jsm.streams.purge(HOSTS_STREAM);
+      await withAgents(
+        server.url,
+        [false, false, false],
+        async (hosts) => {
+          const replies = link.sendShared(vpcSubject(VPC), change('ref-lost'), hosts.slice(0, 2), 60_000);
+          for (const h of hosts.slice(0, 2)) assert.is(await replies.get(h), ALL_SUCCEEDED, h);
+        },
+        applied,
+      );
+    } finally {
+      await nc.close();
       await link.close();
       await server.stop();
     }

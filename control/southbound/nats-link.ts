@@ -18,7 +18,13 @@ import {
   chunksOf,
   H_CHUNK,
   H_HOSTS,
+  H_HOSTS_REF,
   H_MSG_ID,
+  HOSTS_PREFIX,
+  HOSTS_STREAM,
+  hostsDigest,
+  hostsSubject,
+  INLINE_HOSTS_MAX,
   H_SHA256,
   HOST_PREFIX,
   REPLY_OK,
@@ -32,7 +38,7 @@ import {
   STREAM_SUBJECTS,
   subjectToken,
 } from '../../core/southbound/nats-wire';
-import { firstAckPollMs, watchAcks, type AckGroup } from './nats-acks';
+import { firstAckPollMs, watchAcks, type AckGroup, type AllAcked } from './nats-acks';
 import type { Logger } from '../log';
 import type { ControlMetrics } from '../metrics';
 import { ControlError } from '../resources';
@@ -48,6 +54,8 @@ export interface NatsLinkOptions {
   readonly publishTimeoutMs?: number;
   /** TLS and credentials (--nats-ca, --nats-cert, --nats-key, --nats-creds, --nats-user, --nats-token). */
   readonly security?: NatsSecurity;
+  /** Host lists of VPC-wide messages longer than this go by reference (H_HOSTS_REF); tests set 0. */
+  readonly inlineHostsMax?: number;
 }
 
 export const DEFAULT_NATS_MAX_AGE_S = 3600;
@@ -126,7 +134,9 @@ export class NatsLink {
   /** VPC-wide messages still waiting for replies: message id -> its hosts (subject tokens) still to answer. */
   private readonly shared = new Map<string, Shared>();
   /** The last VPC-wide message every host acknowledged: its hosts, and how long that took. */
-  private lastAllAcked: { total: number; ms: number } | null = null;
+  private lastAllAcked: AllAcked | null = null;
+  /** Host lists stored in HOSTS_STREAM by this process (digest -> when, and the store's promise). */
+  private readonly lists = new Map<string, { at: number; stored: Promise<void> }>();
   /** Hosts' subject tokens, so a VPC-wide message to a thousand hosts makes no thousand of them. */
   private readonly tokens = new Map<string, string>();
   private readonly prefix = `c${process.pid.toString(36)}${Date.now().toString(36)}`;
@@ -242,6 +252,19 @@ export class NatsLink {
           num_replicas: cfg.num_replicas,
         };
         await jsm.streams.update(ACK_STREAM, acks).catch(() => jsm.streams.add(acks));
+        // A list outlives every message naming it: it is stored again after half the goal stream's max age,
+        // and kept twice that age. One message per list (the digest is the subject).
+        const lists: Partial<StreamConfig> & { name: string } = {
+          name: HOSTS_STREAM,
+          subjects: [`${HOSTS_PREFIX}*`],
+          max_age: 2 * (cfg.max_age as number),
+          max_bytes: Math.min(cfg.max_bytes as number, 256 * 1024 * 1024),
+          max_msgs_per_subject: 1,
+          allow_direct: true,
+          num_replicas: cfg.num_replicas,
+        };
+        await jsm.streams.update(HOSTS_STREAM, lists).catch(() => jsm.streams.add(lists));
+        this.lists.clear(); // a broker that was wiped has none of them
         this.setReady(true);
         return;
       } catch (e: unknown) {
@@ -328,11 +351,50 @@ export class NatsLink {
     const g: Shared = { subject: ackSubject(id), total: byHost.size, waiting: byHost, replied: 0, timer };
     this.shared.set(id, g);
     this.metrics.natsVpcPublishes.inc();
-    this.publish(subject, id, message, { [H_HOSTS]: hosts.join(',') }, [id]).then(
+    const list = hosts.join(',');
+    const published =
+      list.length <= (this.opts.inlineHostsMax ?? INLINE_HOSTS_MAX)
+        ? this.publish(subject, id, message, { [H_HOSTS]: list }, [id])
+        : this.storeList(list, id).then((digest) =>
+            this.publish(subject, id, message, { [H_HOSTS_REF]: digest }, [id]),
+          );
+    published.then(
       () => this.countAcks(id, g),
       () => undefined,
     );
     return out;
+  }
+
+  /**
+   * Stores a host list under its digest unless this process did so recently (so the same VPC's hosts cost
+   * one 40-byte header per change); resolves with the digest once JetStream has it, so no agent can see a
+   * message before its list.
+   */
+  private storeList(list: string, waiterKey: string): Promise<string> {
+    const digest = hostsDigest(list);
+    const now = performance.now();
+    const republishMs = ((this.opts.maxAgeS ?? DEFAULT_NATS_MAX_AGE_S) * 1000) / 2;
+    let e = this.lists.get(digest);
+    if (e === undefined || now - e.at > republishMs) {
+      const js = this.js as JetStreamClient;
+      const stored = js.publish(hostsSubject(digest), Buffer.from(list, 'latin1')).then(() => undefined);
+      e = { at: now, stored };
+      this.lists.delete(digest);
+      this.lists.set(digest, e);
+      if (this.lists.size > 256) this.lists.delete(this.lists.keys().next().value as string);
+      stored.catch(() => {
+        if (this.lists.get(digest)?.stored === stored) this.lists.delete(digest);
+      });
+    }
+    return e.stored.then(
+      () => digest,
+      (err: unknown) => {
+        this.metrics.natsPublishFailures.inc();
+        const failure = new ControlError('STREAM_BROKEN', `NATS publish failed: ${(err as Error).message}`);
+        this.failWaiter(waiterKey, failure);
+        throw failure;
+      },
+    );
   }
 
   /** Settles the hosts of a VPC-wide message as their acks are counted (nats-acks.ts). */
@@ -351,7 +413,7 @@ export class NatsLink {
       w.resolve(ALL_SUCCEEDED);
     };
     const first = firstAckPollMs(g.total, this.lastAllAcked);
-    const ms = await watchAcks(
+    const all = await watchAcks(
       g,
       {
         nc: () => this.nc,
@@ -365,7 +427,7 @@ export class NatsLink {
       },
       first,
     );
-    if (ms !== null) this.lastAllAcked = { total: g.total, ms };
+    if (all !== null) this.lastAllAcked = { total: g.total, ...all };
     done();
   }
 

@@ -8,6 +8,12 @@ export const STREAM = 'ALCOR_GS';
 export const HOST_PREFIX = 'alcor.gs.host.';
 export const VPC_PREFIX = 'alcor.gs.vpc.';
 export const REPLY_PREFIX = 'alcor.gs.reply.';
+/**
+ * Where JetStream pushes a consumer's messages: alcor.gs.deliver.<durable name>. Push, not pull: a thousand
+ * hosts' pull requests expire and are renewed all the time (and one that stalls waits for two missed
+ * heartbeats), whereas a push consumer delivers as soon as a message is stored and costs nothing while idle.
+ */
+export const DELIVER_PREFIX = 'alcor.gs.deliver.';
 export const STREAM_SUBJECTS = [`${HOST_PREFIX}*`, `${VPC_PREFIX}*`];
 /**
  * "Applied, all succeeded" for a VPC-wide message: one small message per host on the message's one subject,
@@ -40,6 +46,23 @@ export const H_VPCS = 'Alcor-Vpcs';
  * which sends that host the change itself.
  */
 export const H_HOSTS = 'Alcor-Hosts';
+/**
+ * On a VPC-subject message, instead of H_HOSTS when the list is long: the digest of the list (hostsDigest),
+ * which the control service stored first under alcor.gs.hosts.<digest> in HOSTS_STREAM. Each agent fetches
+ * a list once and keeps whether it is on it, so a change to a thousand hosts carries ~40 bytes, not ~11 KB
+ * to each of them, and a list travels again only when the VPC's hosts change.
+ */
+export const H_HOSTS_REF = 'Alcor-Hosts-Ref';
+export const HOSTS_STREAM = 'ALCOR_GS_HOSTS';
+export const HOSTS_PREFIX = 'alcor.gs.hosts.';
+export const hostsSubject = (digest: string): string => HOSTS_PREFIX + digest;
+/** Lists up to this many bytes go inline (H_HOSTS): one fetch per agent would cost more than the bytes. */
+export const INLINE_HOSTS_MAX = 512;
+
+/** A comma-separated host list's name: the first 128 bits of its SHA-256, hex (a subject token). */
+export function hostsDigest(list: string): string {
+  return createHash('sha256').update(list).digest('hex').slice(0, 32);
+}
 
 /** Does the comma-separated `list` name `item`? (No split: the list of a VPC-wide change may be long.) */
 export function listHas(list: string, item: string): boolean {
