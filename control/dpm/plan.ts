@@ -17,7 +17,7 @@ import {
   wireRules,
 } from './encode';
 
-/** The pseudo host of a VPC over the neighbor limit: its neighbors are stored for on-demand lookups, not pushed. */
+/** The pseudo host of a VPC over the neighbor limit: holds its ports that are not pushed, for on-demand lookups. */
 export const ONDEMAND_PREFIX = 'ondemand:';
 
 /** Per host, per resource key: the new state bytes, or null to delete it. */
@@ -37,9 +37,10 @@ export interface PlanSource {
   readonly recordRevision: number;
   portsOn(host: string): ReadonlySet<string>;
   port(id: string): { rec: PortRecord; modRev: number } | undefined;
-  vpcPorts(vpc: string): ReadonlySet<string>;
-  /** Bound ports of a VPC (compared with the neighbor limit). */
-  boundIn(vpc: string): number;
+  /** Bound ports of a VPC pushed to its hosts as neighbors (its first `neighborLimit` in creation order). */
+  pushedIn(vpc: string): ReadonlySet<string>;
+  /** Bound ports of a VPC past its pushed ones: held by `ondemand:<vpc>` only. */
+  onDemandIn(vpc: string): ReadonlySet<string>;
   vpcHosts(vpc: string): Set<string>;
   hasPortIn(host: string, vpc: string): boolean;
   rec<T>(key: string): { rec: T; modRev: number } | undefined;
@@ -54,10 +55,7 @@ export class Plan {
   private readonly bytesOf = new Map<string, Uint8Array | null>();
   private members: Map<string, string[]> | null = null;
 
-  constructor(
-    private readonly d: PlanSource,
-    private readonly limit: number,
-  ) {}
+  constructor(private readonly d: PlanSource) {}
 
   private held(host: string): ReadonlySet<string> {
     return this.d.controlStore.cache.hosts.get(host)?.keys ?? new Set();
@@ -154,16 +152,12 @@ export class Plan {
     };
     if (host.startsWith(ONDEMAND_PREFIX)) {
       const vpc = host.slice(ONDEMAND_PREFIX.length);
-      if (this.d.boundIn(vpc) > this.limit) for (const id of this.d.vpcPorts(vpc)) add(`neighbor/${id}`);
+      for (const id of this.d.onDemandIn(vpc)) add(`neighbor/${id}`);
       return out;
     }
     const vpcs = this.ownKeys(host, add);
     for (const vpc of vpcs) {
-      if (this.d.boundIn(vpc) > this.limit) continue;
-      for (const id of this.d.vpcPorts(vpc)) {
-        const p = this.d.port(id)?.rec;
-        if (p !== undefined && p.host !== '' && p.host !== host) add(`neighbor/${id}`);
-      }
+      for (const id of this.d.pushedIn(vpc)) if (this.d.port(id)?.rec.host !== host) add(`neighbor/${id}`);
     }
     return out;
   }
@@ -199,9 +193,10 @@ export class Plan {
   }
 
   /**
-   * The diff of a host whose neighbors cannot have changed (a port of it updated in place: same host, same
-   * VPC): its own ports' keys, and of `gone` (keys the old records named) those it no longer wants. A full diff
-   * would cost a pass over every neighbor of the VPC, 100k of them for one port's security group.
+   * The diff of a host whose VPCs stay the same (a port of it created, updated, moved or deleted, the host
+   * keeping a port in the VPC): its own ports' keys, and of `gone` (keys the old records named) those it no
+   * longer wants; its neighbors change only by content keys (diffKey). A full diff would cost a pass over
+   * every pushed neighbor of the VPC for each port created.
    */
   diffHostOwn(host: string, gone: ReadonlySet<string>, delta: Delta): void {
     const want = new Map<string, Uint8Array>();
@@ -224,9 +219,9 @@ export class Plan {
     if (kindOf(key) !== 'neighbor') return this.bytes(key) !== null;
     const p = this.d.port(idOf(key))?.rec;
     if (p === undefined || p.host === '' || p.host === host) return false;
-    const over = this.d.boundIn(p.vpc) > this.limit;
-    if (host.startsWith(ONDEMAND_PREFIX)) return over && host === ONDEMAND_PREFIX + p.vpc;
-    return !over && this.d.hasPortIn(host, p.vpc);
+    const pushed = this.d.pushedIn(p.vpc).has(p.id);
+    if (host.startsWith(ONDEMAND_PREFIX)) return !pushed && host === ONDEMAND_PREFIX + p.vpc;
+    return pushed && this.d.hasPortIn(host, p.vpc);
   }
 
   diffKey(key: string, full: ReadonlySet<string>, delta: Delta): void {
