@@ -291,8 +291,8 @@ export class Dpm implements PlanSource {
     const newHosts = new Set<string>();
     const oldHosts = new Set<string>();
     const touchedGroups = new Set<string>();
-    /** Hosts a port change touched -> keys the old records named there (diffHostOwn). */
-    const own = new Map<string, Set<string>>();
+    /** Hosts a port change touched -> the changed ports and the keys their old records named (diffHostOwn). */
+    const own = new Map<string, { ports: Set<string>; gone: Set<string> }>();
     /** Host -> VPC -> whether the host had a port in the VPC before this batch. */
     const member = new Map<string, Map<string, boolean>>();
     for (const c of changes) {
@@ -315,9 +315,10 @@ export class Dpm implements PlanSource {
         const hosts = new Set(this.store.cache.refs.get(`port/${id}`) ?? []);
         for (const h of [old?.host, now?.rec.host]) if (h !== undefined && h !== '') hosts.add(h);
         for (const h of hosts) {
-          let gone = own.get(h);
-          if (gone === undefined) own.set(h, (gone = new Set()));
-          for (const k of named) gone.add(k);
+          let o = own.get(h);
+          if (o === undefined) own.set(h, (o = { ports: new Set(), gone: new Set() }));
+          o.ports.add(id);
+          for (const k of named) o.gone.add(k);
         }
         if (now !== undefined && now.rec.host !== '' && now.rec.host !== old?.host) newHosts.add(now.rec.host);
         if (old !== undefined && old.host !== '' && old.host !== now?.rec.host) oldHosts.add(old.host);
@@ -365,7 +366,7 @@ export class Dpm implements PlanSource {
     const ctx = new Plan(this);
     const delta: Delta = new Map();
     for (const host of full) ctx.diffHost(host, delta);
-    for (const [host, gone] of own) if (!full.has(host)) ctx.diffHostOwn(host, gone, delta);
+    for (const [host, o] of own) if (!full.has(host)) ctx.diffHostOwn(host, o.ports, o.gone, delta);
     for (const key of content) ctx.diffKey(key, full, delta);
     ctx.propagate(delta);
     if (delta.size === 0) return { acks: Promise.resolve() };

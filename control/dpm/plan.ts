@@ -169,18 +169,23 @@ export class Plan {
       const p = this.d.port(id)?.rec;
       if (p === undefined) continue;
       vpcs.add(p.vpc);
-      add(`port/${id}`);
-      add(`subnet/${p.subnet}`);
-      add(`vpc/${p.vpc}`);
-      if (this.d.rec<SubnetRecord>(`subnet/${p.subnet}`)?.rec.dhcp === true) add(`dhcp/${id}`);
-      for (const g of p.securityGroups) add(`securitygroup/${g}`);
-      const r = this.d.router(p.subnet);
-      if (r !== undefined) {
-        add(`router/${r.id}`);
-        for (const s of r.subnets) add(`subnet/${s}`);
-      }
+      this.portKeys(p, add);
     }
     return vpcs;
+  }
+
+  /** The keys one port makes its host hold. */
+  private portKeys(p: PortRecord, add: (key: string) => void): void {
+    add(`port/${p.id}`);
+    add(`subnet/${p.subnet}`);
+    add(`vpc/${p.vpc}`);
+    if (this.d.rec<SubnetRecord>(`subnet/${p.subnet}`)?.rec.dhcp === true) add(`dhcp/${p.id}`);
+    for (const g of p.securityGroups) add(`securitygroup/${g}`);
+    const r = this.d.router(p.subnet);
+    if (r !== undefined) {
+      add(`router/${r.id}`);
+      for (const s of r.subnets) add(`subnet/${s}`);
+    }
   }
 
   diffHost(host: string, delta: Delta): void {
@@ -194,16 +199,21 @@ export class Plan {
 
   /**
    * The diff of a host whose VPCs stay the same (a port of it created, updated, moved or deleted, the host
-   * keeping a port in the VPC): its own ports' keys, and of `gone` (keys the old records named) those it no
-   * longer wants; its neighbors change only by content keys (diffKey). A full diff would cost a pass over
-   * every pushed neighbor of the VPC for each port created.
+   * keeping a port in the VPC): the keys of `ports` (its changed ports), and of `gone` (keys the old records
+   * named) those no port of it wants any more; its neighbors change only by content keys (diffKey), its other
+   * keys' bytes by propagate. A full diff would cost a pass over every pushed neighbor of the VPC for each
+   * port created, and even its own keys a pass over every port of the host.
    */
-  diffHostOwn(host: string, gone: ReadonlySet<string>, delta: Delta): void {
-    const want = new Map<string, Uint8Array>();
-    this.ownKeys(host, (key) => {
+  diffHostOwn(host: string, ports: ReadonlySet<string>, gone: ReadonlySet<string>, delta: Delta): void {
+    const wanted = (into: Map<string, Uint8Array>) => (key: string) => {
       const b = this.bytes(key);
-      if (b !== null) want.set(key, b);
-    });
+      if (b !== null) into.set(key, b);
+    };
+    const want = new Map<string, Uint8Array>();
+    for (const id of ports) {
+      const p = this.d.port(id)?.rec;
+      if (p !== undefined && p.host === host) this.portKeys(p, wanted(want));
+    }
     const held = this.held(host);
     let changes = delta.get(host);
     const set = (k: string, b: Uint8Array | null): void => {
@@ -211,7 +221,12 @@ export class Plan {
       changes.set(k, b);
     };
     for (const [k, b] of want) if (!held.has(k) || !this.unchanged(k, b)) set(k, b);
-    for (const k of gone) if (held.has(k) && !want.has(k)) set(k, null);
+    let all: Map<string, Uint8Array> | null = null;
+    for (const k of gone) {
+      if (!held.has(k) || want.has(k)) continue;
+      if (all === null) this.ownKeys(host, wanted((all = new Map())));
+      if (!all.has(k)) set(k, null);
+    }
   }
 
   /** Whether a host that is not fully diffed should hold this key. */
