@@ -242,10 +242,6 @@ export class Dpm implements PlanSource {
     return moved;
   }
 
-  private hostsOfVpc(vpc: string): Set<string> {
-    return new Set(this.vpcHostPorts.get(vpc)?.keys() ?? []);
-  }
-
   /** @internal */ hasPortIn(host: string, vpc: string): boolean {
     return this.vpcHostPorts.get(vpc)?.has(host) === true;
   }
@@ -513,8 +509,8 @@ export class Dpm implements PlanSource {
   /** @internal */ onDemandIn(vpc: string): ReadonlySet<string> {
     return this.neighborSets.get(vpc)?.onDemand ?? new Set();
   }
-  /** @internal */ vpcHosts(vpc: string): Set<string> {
-    return this.hostsOfVpc(vpc);
+  /** @internal */ vpcHosts(vpc: string): Iterable<string> {
+    return this.vpcHostPorts.get(vpc)?.keys() ?? [];
   }
   /** @internal */ rec<T>(key: string): { rec: T; modRev: number } | undefined {
     return this.record<T>(key);

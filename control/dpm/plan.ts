@@ -41,7 +41,7 @@ export interface PlanSource {
   pushedIn(vpc: string): ReadonlySet<string>;
   /** Bound ports of a VPC past its pushed ones: held by `ondemand:<vpc>` only. */
   onDemandIn(vpc: string): ReadonlySet<string>;
-  vpcHosts(vpc: string): Set<string>;
+  vpcHosts(vpc: string): Iterable<string>;
   hasPortIn(host: string, vpc: string): boolean;
   rec<T>(key: string): { rec: T; modRev: number } | undefined;
   router(subnet: string): RouterRecord | undefined;
@@ -244,7 +244,8 @@ export class Plan {
     if (kindOf(key) === 'neighbor') {
       const p = this.d.port(idOf(key))?.rec;
       if (p !== undefined) {
-        for (const h of this.d.vpcHosts(p.vpc)) candidates.add(h);
+        // A port on demand is wanted by no agent: only its holders (and the pseudo host) can change.
+        if (this.d.pushedIn(p.vpc).has(p.id)) for (const h of this.d.vpcHosts(p.vpc)) candidates.add(h);
         candidates.add(ONDEMAND_PREFIX + p.vpc);
       }
     }
