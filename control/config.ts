@@ -165,7 +165,9 @@ export const RUN_OPTIONS = [
     default: 1000,
     env: 'ALCOR_CONTROL_NEIGHBOR_LIMIT',
     metavar: 'N',
-    help: 'resource API: above N bound ports in a VPC its neighbors are not pushed; agents resolve them on demand',
+    help:
+      "resource API: a VPC's first N bound ports (in creation order) are pushed to its hosts as neighbors; " +
+      'later ones are not (agents resolve them on demand), and one takes the place of a pushed port that goes',
   },
   {
     name: 'nats',

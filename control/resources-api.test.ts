@@ -295,7 +295,17 @@ test("a port's security groups changed in place: its host swaps the groups, and 
   });
 });
 
-test('above the neighbor limit, neighbors are not pushed but stay resolvable on demand', async () => {
+/** What the pseudo host of a VPC holds: its ports that are not pushed, for on-demand lookups. */
+const onDemand = (ctl: ControlHandle, vpc: string): string[] =>
+  [...(ctl.store.cache.hosts.get(`ondemand:${vpc}`)?.keys ?? [])].sort();
+
+/** What RequestGoalStates answers for a port's address (the store's neighbor index). */
+async function resolves(call: Call, ctl: ControlHandle, id: string): Promise<boolean> {
+  const port = (await call('GET', `/v1/ports/${id}`)).json;
+  return ctl.store.cache.neighbors.lookup(String(port.ip), 0).includes(`neighbor/${id}`);
+}
+
+test('past the neighbor limit nothing is retracted: later ports are resolved on demand only', async () => {
   await withApi(
     2,
     async (call, [a, b], ctl) => {
@@ -303,43 +313,141 @@ test('above the neighbor limit, neighbors are not pushed but stay resolvable on 
       await call('POST', '/v1/ports?wait=true', { id: 'p1', subnet: 's1', host: a.hostIp });
       await call('POST', '/v1/ports?wait=true', { id: 'p2', subnet: 's1', host: b.hostIp });
       assert.equal(held(a, 'neighbor/'), ['neighbor/p2']);
-      const sent = b.received;
+      const sent = { a: a.received, b: b.received };
       await call('POST', '/v1/ports?wait=true', { id: 'p3', subnet: 's1', host: b.hostIp });
-      // Its new port and the retraction of its neighbor in one message, not one waiting for the other.
-      assert.is(b.received - sent, 1);
-      assert.equal(held(a, 'neighbor/'), []);
-      assert.equal(held(b, 'neighbor/'), []);
-      assert.ok(ctl.store.cache.resources.has('neighbor/p3'), 'kept in the control store for RequestGoalStates');
+      // The first two stay pushed; p3 reaches no agent but its own.
+      assert.equal(held(a, 'neighbor/'), ['neighbor/p2']);
+      assert.equal(held(b, 'neighbor/'), ['neighbor/p1']);
+      assert.is(a.received, sent.a, 'the other host gets nothing');
+      assert.is(b.received - sent.b, 1, 'its own host: its port, no retraction');
+      assert.equal(onDemand(ctl, 'v1'), ['neighbor/p3']);
+      for (const id of ['p1', 'p2', 'p3']) assert.ok(await resolves(call, ctl, id), `${id} resolvable on demand`);
     },
     { neighborLimit: 2 },
   );
 });
 
-test('neighbors pushed behind a busy agent, then past the neighbor limit: none is left pushed', async () => {
+test('a pushed port deleted: the oldest on-demand port is pushed in its place to every host', async () => {
+  await withApi(
+    2,
+    async (call, [a, b], ctl) => {
+      await network(call);
+      for (const [id, h] of [
+        ['p1', a],
+        ['p2', b],
+        ['p3', b],
+        ['p4', a],
+      ] as const)
+        assert.is((await call('POST', '/v1/ports?wait=true', { id, subnet: 's1', host: h.hostIp })).status, 201);
+      assert.equal(held(a, 'neighbor/'), ['neighbor/p2']);
+      assert.equal(held(b, 'neighbor/'), ['neighbor/p1']);
+      assert.equal(onDemand(ctl, 'v1'), ['neighbor/p3', 'neighbor/p4']);
+      // An on-demand port deleted moves nothing.
+      const sent = a.received;
+      await call('DELETE', '/v1/ports/p4?wait=true');
+      assert.is(a.received - sent, 1, 'its own host only');
+      assert.equal(onDemand(ctl, 'v1'), ['neighbor/p3']);
+      await call('POST', '/v1/ports?wait=true', { id: 'p5', subnet: 's1', host: a.hostIp });
+      await call('DELETE', '/v1/ports/p2?wait=true');
+      // p3, the oldest on demand, takes p2's place; p5 stays on demand.
+      assert.equal(held(a, 'neighbor/'), ['neighbor/p3']);
+      assert.equal(held(b, 'neighbor/'), ['neighbor/p1']);
+      assert.equal(onDemand(ctl, 'v1'), ['neighbor/p5']);
+      assert.not.ok(ctl.store.cache.resources.has('neighbor/p2'));
+      for (const id of ['p1', 'p3', 'p5']) assert.ok(await resolves(call, ctl, id), `${id} resolvable on demand`);
+      // Unbinding a pushed port is leaving too.
+      await call('PATCH', '/v1/ports/p1?wait=true', { host: '' });
+      assert.equal(held(b, 'neighbor/'), ['neighbor/p5']);
+      assert.equal(held(a, 'neighbor/'), ['neighbor/p3']);
+      assert.equal(onDemand(ctl, 'v1'), []);
+    },
+    { neighborLimit: 2 },
+  );
+});
+
+test('a neighbor pushed and deleted behind a busy agent: none is left pushed', async () => {
   await withApi(
     2,
     async (call, [a, b], ctl) => {
       await network(call);
       assert.is((await call('POST', '/v1/ports?wait=true', { id: 'p0', subnet: 's1', host: a.hostIp })).status, 201);
-      // A busy agent: while the message with neighbor p1 waits for its answer, p2 is queued for it, then p3
-      // takes the VPC past the limit and both are retracted (p2's push and retraction can cancel out).
+      // A busy agent: while the message with neighbor p1 waits for its answer, p2 is queued for it, then p2
+      // and p3 are deleted (p2's push and retraction can cancel out).
       a.replyDelayMs = 300;
       b.replyDelayMs = 300;
       for (const id of ['p1', 'p2', 'p3'])
         assert.is((await call('POST', '/v1/ports', { id, subnet: 's1', host: b.hostIp })).status, 201);
+      for (const id of ['p2', 'p3']) assert.is((await call('DELETE', `/v1/ports/${id}`)).status, 200);
       // Waiting for p4 waits for every change before it (the DPM's batches are acknowledged in order).
       await call('POST', '/v1/ports?wait=true', { id: 'p4', subnet: 's1', host: a.hostIp });
-      for (const id of ['p1', 'p2', 'p3', 'p4'])
-        assert.is((await call('GET', `/v1/ports/${id}`)).json.status, 'ACTIVE', id);
-      assert.equal(held(a, 'neighbor/'), []);
-      assert.equal(held(b, 'neighbor/'), []);
+      for (const id of ['p1', 'p4']) assert.is((await call('GET', `/v1/ports/${id}`)).json.status, 'ACTIVE', id);
+      assert.equal(held(a, 'neighbor/'), ['neighbor/p1']);
+      assert.equal(held(b, 'neighbor/'), ['neighbor/p0']);
       assert.equal(held(a, 'port/'), ['port/p0', 'port/p4']);
-      assert.equal(held(b, 'port/'), ['port/p1', 'port/p2', 'port/p3']);
-      for (const id of ['p0', 'p1', 'p2', 'p3', 'p4'])
-        assert.ok(ctl.store.cache.resources.has(`neighbor/${id}`), `neighbor/${id} kept for on-demand lookups`);
+      assert.equal(held(b, 'port/'), ['port/p1']);
+      // p4 came when p0 and p1 were pushed: on demand only.
+      assert.equal(onDemand(ctl, 'v1'), ['neighbor/p4']);
     },
-    { neighborLimit: 3 },
+    { neighborLimit: 2 },
   );
+});
+
+test('the pushed set survives a control restart: the same ports pushed, the same on demand', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-resources-sticky-'));
+  const a = await TestAgent.start(hostIp(1));
+  const b = await TestAgent.start(hostIp(2));
+  const cfg = config(dir, {
+    neighborLimit: 2,
+    agents: new Map([
+      [a.hostIp, a.address],
+      [b.hostIp, b.address],
+    ]),
+  });
+  let ctl = await startControl(cfg, silentLogger);
+  try {
+    const api = async (m: string, p: string, body?: unknown): Promise<Json> =>
+      (await (
+        await fetch(`http://127.0.0.1:${(ctl as ControlHandle).httpPort}${p}`, {
+          method: m,
+          headers: { 'content-type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        })
+      ).json()) as Json;
+    await api('POST', '/v1/vpcs', { id: 'v1', cidr: '10.1.0.0/16' });
+    await api('POST', '/v1/subnets', { id: 's1', vpc: 'v1', cidr: '10.1.1.0/24' });
+    // Created p3 first, bound last: creation order, not binding order, decides.
+    await api('POST', '/v1/ports', { id: 'p3', subnet: 's1' });
+    for (const [id, h] of [
+      ['p1', a],
+      ['p2', b],
+    ] as const)
+      await api('POST', '/v1/ports?wait=true', { id, subnet: 's1', host: h.hostIp });
+    await api('PATCH', '/v1/ports/p3?wait=true', { host: b.hostIp });
+    // p3 is older than p2: it takes p2's place (one port in, one out).
+    assert.equal(held(a, 'neighbor/'), ['neighbor/p3']);
+    assert.equal(onDemand(ctl, 'v1'), ['neighbor/p2']);
+    // Updated since (a newer mod revision, the same create revision): still pushed.
+    await api('PATCH', '/v1/ports/p1?wait=true', { securityGroups: [] });
+    const before = { a: held(a, ''), b: held(b, ''), ondemand: onDemand(ctl, 'v1') };
+    assert.equal(
+      before.b.filter((k) => k.startsWith('neighbor/')),
+      ['neighbor/p1'],
+    );
+    await ctl.stop();
+    ctl = await startControl(cfg, silentLogger);
+    await api('POST', '/v1/ports?wait=true', { id: 'p4', subnet: 's1', host: a.hostIp });
+    assert.equal(held(b, 'neighbor/'), ['neighbor/p1'], 'p4 is on demand after the restart too');
+    assert.equal(onDemand(ctl, 'v1'), ['neighbor/p2', 'neighbor/p4']);
+    assert.equal(
+      held(a, '').filter((k) => k !== 'port/p4' && k !== 'dhcp/p4'),
+      before.a,
+    );
+  } finally {
+    await ctl.stop();
+    await a.stop();
+    await b.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('an agent restart gets its full derived state back; a control restart keeps records and addresses', async () => {

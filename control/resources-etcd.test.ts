@@ -120,6 +120,9 @@ if (requirePrereqs(['etcd'])) {
         assert.is(r.status, 201);
       }
       await call(r2, 'POST', '/v1/ports?wait=true', { id: 'vm', subnet: 's', host: hostIp(1) });
+      // etcd's create revision: what orders a VPC's ports for the pushed neighbor set, the same on every replica.
+      const created = r2.resources.store.view.get('port/vm')?.createRev ?? 0;
+      assert.ok(created > 0);
       for (let round = 0; round < 5; round++) {
         const [x, y] = await Promise.all([
           call(r1, 'PATCH', '/v1/ports/vm', { host: hostIp(2 + (round % 3)) }),
@@ -145,6 +148,11 @@ if (requirePrereqs(['etcd'])) {
         assert.is(n.configuration?.hostIpAddress, last, 'the stored neighbor points at the last binding');
       }
       assert.is(((await call(r2, 'GET', '/v1/ports/vm')).json as Json).host, last);
+      for (const r of [r1, r2]) {
+        const e = r.resources.store.view.get('port/vm');
+        assert.is(e?.createRev, created, 'updates keep the create revision, on both replicas');
+        assert.ok((e?.modRev ?? 0) > created);
+      }
     } finally {
       await r1.stop();
       await r2.stop();

@@ -6,13 +6,17 @@
 // Desired state of a host, derived from records only:
 //   for each port bound to it: the port, its DHCP entry (subnet with DHCP), its subnet and VPC, its security
 //   groups, the router of its subnet with that router's subnets;
-//   for each VPC it has a port in, up to `neighborLimit` ports: every other bound port of the VPC as a neighbor.
-// Above the limit a VPC's neighbors go to a pseudo host `ondemand:<vpc>` without an agent: they stay in the
-// control store, where RequestGoalStates finds them, but no agent gets them pushed.
+//   for each VPC it has a port in: the VPC's pushed ports (but its own) as neighbors. A VPC's pushed ports are
+//   its first `neighborLimit` bound ports in creation order (pushed.ts); the later ones go to a pseudo host
+//   `ondemand:<vpc>` without an agent: they stay in the control store, where RequestGoalStates finds them,
+//   but no agent gets them pushed. The set is sticky: passing the limit retracts nothing, and a pushed port
+//   that leaves promotes the oldest on-demand one, so a port's change moves O(1) neighbors, never O(limit),
+//   and an agent holds at most `neighborLimit` neighbors of a VPC.
 //
-// A change costs: a full diff (desired vs what the control store says the host holds) for the hosts whose
-// own ports changed, plus, for the other hosts of the VPC, only the keys whose content changed (the moved
-// port as a neighbor, security groups whose remote-group members changed, an updated subnet...). A port
+// A change costs: for the hosts whose own ports changed, a diff of their own ports' keys, or a full diff
+// (desired vs what the control store says the host holds) when the host joins or leaves a VPC; for every host
+// of the VPC, only the keys whose content changed (the port as a neighbor, a promoted one, security groups
+// whose remote-group members changed, an updated subnet...). A port
 // that moves host goes in three steps, each acknowledged before the next: new host, the other hosts, old host.
 // This module indexes the records and drives batches and acknowledgements; what a host should hold and the
 // diffs against what it holds are plan.ts.
@@ -36,9 +40,10 @@ import { RecordChange, RecordStore } from '../resources/record-store';
 import { PortStatusRecord } from '../resources/service';
 import { ControlStore, HostResult } from '../store/store';
 import { type Delta, ONDEMAND_PREFIX, Plan, type PlanSource, idOf, kindOf } from './plan';
+import { PushedSet } from './pushed';
 
 export interface DpmOptions {
-  /** Above this many ports in a VPC, neighbors are resolved on demand instead of pushed. */
+  /** A VPC's first this many bound ports (creation order) are pushed as neighbors; later ones on demand. */
   readonly neighborLimit: number;
   readonly log: Logger;
 }
@@ -95,18 +100,14 @@ function portStatuses(r: HostResult): Map<string, HostResult['statuses'][number]
   return m;
 }
 
-/** A port changed where it was: bound to the same host before and after (VPC and subnet cannot change). */
-function inPlace(old: PortRecord | undefined, now: PortRecord | undefined): boolean {
-  return old !== undefined && now !== undefined && old.host !== '' && old.host === now.host && old.vpc === now.vpc;
-}
-
 export class Dpm implements PlanSource {
-  /** Ports as last processed (with their record's mod revision). */
-  private readonly ports = new Map<string, { rec: PortRecord; modRev: number }>();
-  private readonly portsByVpc = new Map<string, Set<string>>();
+  /** Ports as last processed (with their record's mod and create revisions). */
+  private readonly ports = new Map<string, { rec: PortRecord; modRev: number; createRev: number }>();
   private readonly portsOnHost = new Map<string, Set<string>>();
   /** VPC -> host -> bound ports of the VPC on that host. */
   private readonly vpcHostPorts = new Map<string, Map<string, number>>();
+  /** VPC -> its bound ports, split into pushed and on-demand. */
+  private readonly neighborSets = new Map<string, PushedSet>();
   private readonly routers = new Map<string, RouterRecord>();
   private readonly memo = new Map<string, { tag: string; bytes: Uint8Array }>();
   private chain: Promise<void> = Promise.resolve();
@@ -128,7 +129,8 @@ export class Dpm implements PlanSource {
   start(): void {
     const changes: RecordChange[] = [];
     for (const [key, e] of this.records.view) {
-      if (key.startsWith('port/') || key.startsWith('router/')) changes.push({ key, value: e.value, modRev: e.modRev });
+      if (key.startsWith('port/') || key.startsWith('router/'))
+        changes.push({ key, value: e.value, modRev: e.modRev, createRev: e.createRev });
     }
     this.records.events.on('change', this.onChange);
     this.enqueue(changes, true);
@@ -185,10 +187,14 @@ export class Dpm implements PlanSource {
 
   // ---- indexes ----------------------------------------------------------------------------------------
 
-  private setPort(id: string, next: { rec: PortRecord; modRev: number } | undefined): void {
+  /**
+   * Indexes a port's new record (undefined: deleted); returns the other ports of its VPC that moved between
+   * pushed and on demand (one at most: a promotion or a demotion).
+   */
+  private setPort(id: string, next: { rec: PortRecord; modRev: number; createRev: number } | undefined): string[] {
     const old = this.ports.get(id);
+    const moved = this.setBound(id, old, next);
     if (old !== undefined) {
-      this.portsByVpc.get(old.rec.vpc)?.delete(id);
       if (old.rec.host !== '') {
         this.portsOnHost.get(old.rec.host)?.delete(id);
         const hosts = this.vpcHostPorts.get(old.rec.vpc);
@@ -199,12 +205,9 @@ export class Dpm implements PlanSource {
     }
     if (next === undefined) {
       this.ports.delete(id);
-      return;
+      return moved;
     }
     this.ports.set(id, next);
-    let v = this.portsByVpc.get(next.rec.vpc);
-    if (v === undefined) this.portsByVpc.set(next.rec.vpc, (v = new Set()));
-    v.add(id);
     if (next.rec.host !== '') {
       let h = this.portsOnHost.get(next.rec.host);
       if (h === undefined) this.portsOnHost.set(next.rec.host, (h = new Set()));
@@ -213,26 +216,39 @@ export class Dpm implements PlanSource {
       if (hosts === undefined) this.vpcHostPorts.set(next.rec.vpc, (hosts = new Map()));
       hosts.set(next.rec.host, (hosts.get(next.rec.host) ?? 0) + 1);
     }
+    return moved;
   }
 
-  /** Bound ports of a VPC. */
-  private bound(vpc: string): number {
-    let n = 0;
-    for (const c of this.vpcHostPorts.get(vpc)?.values() ?? []) n += c;
-    return n;
-  }
-
-  private hostsOfVpc(vpc: string): Set<string> {
-    return new Set(this.vpcHostPorts.get(vpc)?.keys() ?? []);
+  /** The pushed set's side of setPort: a port moving host or updated in place stays where it is. */
+  private setBound(
+    id: string,
+    old: { rec: PortRecord; createRev: number } | undefined,
+    next: { rec: PortRecord; createRev: number } | undefined,
+  ): string[] {
+    const was = old !== undefined && old.rec.host !== '' ? old : undefined;
+    const now = next !== undefined && next.rec.host !== '' ? next : undefined;
+    if (was?.rec.vpc === now?.rec.vpc && was?.createRev === now?.createRev) return [];
+    const moved: string[] = [];
+    if (was !== undefined) {
+      const set = this.neighborSets.get(was.rec.vpc);
+      moved.push(...(set?.remove(id) ?? []));
+      if (set?.size === 0) this.neighborSets.delete(was.rec.vpc);
+    }
+    if (now !== undefined) {
+      let set = this.neighborSets.get(now.rec.vpc);
+      if (set === undefined) this.neighborSets.set(now.rec.vpc, (set = new PushedSet(this.opts.neighborLimit)));
+      moved.push(...set.add(id, now.createRev));
+    }
+    return moved;
   }
 
   /** @internal */ hasPortIn(host: string, vpc: string): boolean {
     return this.vpcHostPorts.get(vpc)?.has(host) === true;
   }
 
-  private record<T>(key: string): { rec: T; modRev: number } | undefined {
+  private record<T>(key: string): { rec: T; modRev: number; createRev: number } | undefined {
     const e = this.records.view.get(key);
-    return e === undefined ? undefined : { rec: e.value as T, modRev: e.modRev };
+    return e === undefined ? undefined : { rec: e.value as T, modRev: e.modRev, createRev: e.createRev };
   }
 
   /**
@@ -249,6 +265,15 @@ export class Dpm implements PlanSource {
     return this.sgs;
   }
 
+  /** The keys a port's record makes its host hold (Plan.ownKeys for one port). */
+  private keysNamed(p: PortRecord): string[] {
+    const keys = [`port/${p.id}`, `dhcp/${p.id}`, `subnet/${p.subnet}`, `vpc/${p.vpc}`];
+    for (const g of p.securityGroups) keys.push(`securitygroup/${g}`);
+    const r = this.routerOf(p.subnet);
+    if (r !== undefined) keys.push(`router/${r.id}`, ...r.subnets.map((s) => `subnet/${s}`));
+    return keys;
+  }
+
   private routerOf(subnet: string): RouterRecord | undefined {
     for (const r of this.routers.values()) if (r.subnets.includes(subnet)) return r;
     return undefined;
@@ -262,31 +287,34 @@ export class Dpm implements PlanSource {
     const newHosts = new Set<string>();
     const oldHosts = new Set<string>();
     const touchedGroups = new Set<string>();
-    /** Hosts with a port updated in place -> keys its old record named (diffHostOwn). */
-    const own = new Map<string, Set<string>>();
-    const limit = this.opts.neighborLimit;
+    /** Hosts a port change touched -> the changed ports and the keys their old records named (diffHostOwn). */
+    const own = new Map<string, { ports: Set<string>; gone: Set<string> }>();
+    /** Host -> VPC -> whether the host had a port in the VPC before this batch. */
+    const member = new Map<string, Map<string, boolean>>();
     for (const c of changes) {
       const kind = kindOf(c.key);
       const id = idOf(c.key);
       if (kind === 'port') {
         const old = this.ports.get(id)?.rec;
         const now = this.record<PortRecord>(c.key);
-        const vpc = (now?.rec ?? old)?.vpc as string;
-        const before = this.bound(vpc);
-        this.setPort(id, now);
-        const after = this.bound(vpc);
-        if (inPlace(old, now?.rec)) {
-          // Same host, same VPC: the host's neighbors stay; only its own ports' keys can change.
-          const host = (now as { rec: PortRecord }).rec.host;
-          let gone = own.get(host);
-          if (gone === undefined) own.set(host, (gone = new Set()));
-          for (const g of old?.securityGroups ?? []) gone.add(`securitygroup/${g}`);
-          gone.add(`dhcp/${id}`);
-          for (const h of this.store.cache.refs.get(`port/${id}`) ?? []) if (h !== host) full.add(h);
-        } else {
-          if (old?.host !== undefined && old.host !== '') full.add(old.host);
-          if (now !== undefined && now.rec.host !== '') full.add(now.rec.host);
-          for (const h of this.store.cache.refs.get(`port/${id}`) ?? []) full.add(h);
+        for (const p of [old, now?.rec]) {
+          if (p === undefined || p.host === '') continue;
+          let vpcs = member.get(p.host);
+          if (vpcs === undefined) member.set(p.host, (vpcs = new Map()));
+          if (!vpcs.has(p.vpc)) vpcs.set(p.vpc, this.hasPortIn(p.host, p.vpc));
+        }
+        // A promotion or demotion is one more neighbor key to diff on the VPC's hosts and its pseudo host.
+        for (const m of this.setPort(id, now)) content.add(`neighbor/${m}`);
+        // Its hosts' own keys; their neighbors are the content keys' business (diffKey), unless a host joins
+        // or leaves the VPC (below): a full diff of a host costs a pass over the VPC's pushed neighbors.
+        const named = old === undefined ? [] : this.keysNamed(old);
+        const hosts = new Set(this.store.cache.refs.get(`port/${id}`) ?? []);
+        for (const h of [old?.host, now?.rec.host]) if (h !== undefined && h !== '') hosts.add(h);
+        for (const h of hosts) {
+          let o = own.get(h);
+          if (o === undefined) own.set(h, (o = { ports: new Set(), gone: new Set() }));
+          o.ports.add(id);
+          for (const k of named) o.gone.add(k);
         }
         if (now !== undefined && now.rec.host !== '' && now.rec.host !== old?.host) newHosts.add(now.rec.host);
         if (old !== undefined && old.host !== '' && old.host !== now?.rec.host) oldHosts.add(old.host);
@@ -299,10 +327,6 @@ export class Dpm implements PlanSource {
           old.securityGroups.join() !== now.rec.securityGroups.join();
         if (groupsChanged)
           for (const g of [...(old?.securityGroups ?? []), ...(now?.rec.securityGroups ?? [])]) touchedGroups.add(g);
-        if (before <= limit !== after <= limit) {
-          for (const h of this.hostsOfVpc(vpc)) full.add(h);
-          full.add(ONDEMAND_PREFIX + vpc);
-        }
       } else if (kind === 'router') {
         const old = this.routers.get(id);
         const now = this.record<RouterRecord>(c.key);
@@ -327,16 +351,18 @@ export class Dpm implements PlanSource {
         content.add(`securitygroup/${id}`);
       }
     }
+    for (const [host, vpcs] of member)
+      for (const [vpc, was] of vpcs) if (this.hasPortIn(host, vpc) !== was) full.add(host);
     if (touchedGroups.size > 0) {
       for (const g of this.securityGroups().values()) {
         if (g.rules.some((r) => r.remoteGroup !== undefined && touchedGroups.has(r.remoteGroup)))
           content.add(`securitygroup/${g.id}`);
       }
     }
-    const ctx = new Plan(this, limit);
+    const ctx = new Plan(this);
     const delta: Delta = new Map();
     for (const host of full) ctx.diffHost(host, delta);
-    for (const [host, gone] of own) if (!full.has(host)) ctx.diffHostOwn(host, gone, delta);
+    for (const [host, o] of own) if (!full.has(host)) ctx.diffHostOwn(host, o.ports, o.gone, delta);
     for (const key of content) ctx.diffKey(key, full, delta);
     ctx.propagate(delta);
     if (delta.size === 0) return { acks: Promise.resolve() };
@@ -477,14 +503,14 @@ export class Dpm implements PlanSource {
   /** @internal */ port(id: string): { rec: PortRecord; modRev: number } | undefined {
     return this.ports.get(id);
   }
-  /** @internal */ vpcPorts(vpc: string): ReadonlySet<string> {
-    return this.portsByVpc.get(vpc) ?? new Set();
+  /** @internal */ pushedIn(vpc: string): ReadonlySet<string> {
+    return this.neighborSets.get(vpc)?.pushed ?? new Set();
   }
-  /** @internal */ boundIn(vpc: string): number {
-    return this.bound(vpc);
+  /** @internal */ onDemandIn(vpc: string): ReadonlySet<string> {
+    return this.neighborSets.get(vpc)?.onDemand ?? new Set();
   }
-  /** @internal */ vpcHosts(vpc: string): Set<string> {
-    return this.hostsOfVpc(vpc);
+  /** @internal */ vpcHosts(vpc: string): Iterable<string> {
+    return this.vpcHostPorts.get(vpc)?.keys() ?? [];
   }
   /** @internal */ rec<T>(key: string): { rec: T; modRev: number } | undefined {
     return this.record<T>(key);

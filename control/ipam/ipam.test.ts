@@ -8,7 +8,7 @@ import { allocateIp, allocateVni, cidrInside, cidrsOverlap, claimIp, claimMac, h
 const cidr = (t: string): Cidr => parseCidr(t) as Cidr;
 
 function commit(view: Map<string, RecordEntry>, tx: RecordTxn, rev: number): void {
-  for (const [k, v] of tx.puts) view.set(k, { value: v, modRev: rev });
+  for (const [k, v] of tx.puts) view.set(k, { value: v, modRev: rev, createRev: rev });
   for (const k of tx.deletes) view.delete(k);
   tx.finish();
 }
@@ -22,7 +22,7 @@ test('allocation skips the gateway and used addresses, then reports an exhausted
   const view = new Map<string, RecordEntry>();
   const c = cidr('10.7.0.0/29');
   const gw = c.addr + 1;
-  view.set('ip/s/10.7.0.3', { value: 'other', modRev: 1 });
+  view.set('ip/s/10.7.0.3', { value: 'other', modRev: 1, createRev: 1 });
   const got: string[] = [];
   for (let i = 0; i < 4; i++) {
     const tx = new RecordTxn(view, 1, 0);
@@ -32,7 +32,7 @@ test('allocation skips the gateway and used addresses, then reports an exhausted
     commit(view, tx, 2 + i);
   }
   assert.equal(got, ['10.7.0.2', '10.7.0.3', '10.7.0.4', '10.7.0.5']);
-  view.set('ip/s-unit/10.7.0.6', { value: 'x', modRev: 9 });
+  view.set('ip/s-unit/10.7.0.6', { value: 'x', modRev: 9, createRev: 9 });
   const tx = new RecordTxn(view, 9, 0);
   try {
     allocateIp(tx, 's-unit', c, gw, 'late');
@@ -59,8 +59,8 @@ test('concurrent transactions of one process never pick the same address', () =>
 
 test('claims conflict with another owner, not with the same one; releases compare the owner', () => {
   const view = new Map<string, RecordEntry>([
-    ['ip/s/10.0.0.5', { value: 'p1', modRev: 3 }],
-    ['mac/fa:16:3e:00:00:01', { value: 'port:p1', modRev: 3 }],
+    ['ip/s/10.0.0.5', { value: 'p1', modRev: 3, createRev: 3 }],
+    ['mac/fa:16:3e:00:00:01', { value: 'port:p1', modRev: 3, createRev: 3 }],
   ]);
   const tx = new RecordTxn(view, 3, 0);
   claimIp(tx, 's', '10.0.0.5', 'p1');
@@ -76,7 +76,7 @@ test('claims conflict with another owner, not with the same one; releases compar
 });
 
 test('VNIs are allocated from 1 up, skipping used ones', () => {
-  const view = new Map<string, RecordEntry>([['vni/1', { value: 'vpc:a', modRev: 1 }]]);
+  const view = new Map<string, RecordEntry>([['vni/1', { value: 'vpc:a', modRev: 1, createRev: 1 }]]);
   const tx = new RecordTxn(view, 1, 0);
   const v = allocateVni(tx, 'vpc:b');
   assert.ok(v >= 2);

@@ -54,7 +54,11 @@ export class EtcdRecordStore implements RecordStore {
     const res = await this.client.getAll().prefix(this.p).exec();
     for (const kv of res.kvs) {
       const key = kv.key.toString('utf8').slice(this.p.length);
-      this.view.set(key, { value: JSON.parse(kv.value.toString('utf8')) as unknown, modRev: Number(kv.mod_revision) });
+      this.view.set(key, {
+        value: JSON.parse(kv.value.toString('utf8')) as unknown,
+        modRev: Number(kv.mod_revision),
+        createRev: Number(kv.create_revision),
+      });
     }
     this.rev = Number(res.header.revision);
     this.watcher = await this.client
@@ -78,10 +82,14 @@ export class EtcdRecordStore implements RecordStore {
         } catch {
           continue; // not one of ours
         }
-        this.view.set(key, { value, modRev });
-        changes.push({ key, value, modRev });
-      } else if (this.view.delete(key)) {
-        changes.push({ key, value: null, modRev });
+        const createRev = Number(kv.create_revision);
+        this.view.set(key, { value, modRev, createRev });
+        changes.push({ key, value, modRev, createRev });
+      } else {
+        // A delete event's kv carries no create revision: the one the view had.
+        const old = this.view.get(key);
+        if (old !== undefined && this.view.delete(key))
+          changes.push({ key, value: null, modRev, createRev: old.createRev });
       }
     }
     const rev = Number(r.header.revision);

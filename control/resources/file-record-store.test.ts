@@ -57,4 +57,47 @@ test('concurrent transactions: in order, each on the writes before it, one fails
   }
 });
 
+test('a key keeps its create revision through updates, group commits and restarts; a re-created key gets a new one', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-records-'));
+  try {
+    const store = new FileRecordStore(dir);
+    await store.start();
+    const events: RecordChange[] = [];
+    store.events.on('change', (c) => events.push(...c));
+    const put = (k: string, v: unknown): Promise<unknown> => store.transact((tx) => tx.put(k, v));
+    await put('a', 1); // r1
+    await put('b', 1); // r2
+    // One group: c is created, then updated by the next transaction of the same group.
+    await Promise.all([put('c', 1), put('c', 2), put('a', 2)]); // r3..r5
+    await store.transact((tx) => tx.del('b')); // r6
+    await put('b', 2); // r7: created again
+    const want = { a: [5, 1], b: [7, 7], c: [4, 3] };
+    const revs = (s: FileRecordStore): Record<string, number[]> =>
+      Object.fromEntries(['a', 'b', 'c'].map((k) => [k, [s.view.get(k)?.modRev ?? 0, s.view.get(k)?.createRev ?? 0]]));
+    assert.equal(revs(store), want);
+    assert.equal(
+      events.map((c) => `${c.key}@${c.modRev}/${c.createRev}`),
+      ['a@1/1', 'b@2/2', 'c@3/3', 'c@4/3', 'a@5/1', 'b@6/2', 'b@7/7'],
+    );
+    await store.close();
+    // The first restart replays the log and compacts it into a snapshot; the second reads the snapshot.
+    for (let i = 0; i < 2; i++) {
+      const again = new FileRecordStore(dir);
+      await again.start();
+      assert.equal(revs(again), want, `restart ${i + 1}`);
+      const seen: RecordChange[] = [];
+      again.events.on('change', (c) => seen.push(...c));
+      await again.transact((tx) => tx.put('c', 3 + i));
+      assert.equal(
+        seen.map((c) => c.createRev),
+        [3],
+      );
+      await again.close();
+      want.c = [8 + i, 3];
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

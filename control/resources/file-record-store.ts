@@ -20,6 +20,16 @@ interface LogLine {
   readonly r: number;
   readonly p?: ReadonlyArray<readonly [string, unknown]>;
   readonly d?: readonly string[];
+  /**
+   * Snapshot lines only: the create revision of each put (same order as `p`), so creation order survives
+   * compaction. Elsewhere a put creates the key at `r` unless the key already exists.
+   */
+  readonly c?: readonly number[];
+}
+
+/** The entry a log line's i-th put leaves, given what the key held before it (undefined: absent). */
+function entryOf(line: LogLine, i: number, value: unknown, before: RecordEntry | undefined): RecordEntry {
+  return { value, modRev: line.r, createRev: line.c?.[i] ?? before?.createRev ?? line.r };
 }
 
 interface Queued {
@@ -36,10 +46,11 @@ class Overlay implements RecordView {
   constructor(private readonly base: ReadonlyMap<string, RecordEntry>) {}
 
   apply(line: LogLine): void {
-    for (const [k, v] of line.p ?? []) {
+    (line.p ?? []).forEach(([k, v], i) => {
+      const e = entryOf(line, i, v, this.get(k));
       this.deletes.delete(k);
-      this.puts.set(k, { value: v, modRev: line.r });
-    }
+      this.puts.set(k, e);
+    });
     for (const k of line.d ?? []) {
       this.puts.delete(k);
       this.deletes.add(k);
@@ -82,19 +93,23 @@ export class FileRecordStore implements RecordStore {
   async start(): Promise<void> {
     await fs.promises.mkdir(this.dataDir, { recursive: true });
     for (const rec of await readJsonLines<LogLine>(this.file)) {
-      for (const [k, v] of rec.p ?? []) this.view.set(k, { value: v, modRev: rec.r });
+      (rec.p ?? []).forEach(([k, v], i) => this.view.set(k, entryOf(rec, i, v, this.view.get(k))));
       for (const k of rec.d ?? []) this.view.delete(k);
       this.rev = Math.max(this.rev, rec.r);
     }
     // Snapshot: one line per revision that still has live keys, so mod revisions survive compaction.
-    const byRev = new Map<number, Array<[string, unknown]>>();
+    const byRev = new Map<number, Array<[string, RecordEntry]>>();
     for (const [k, e] of this.view) {
       if (k.startsWith('status/')) continue;
       let list = byRev.get(e.modRev);
       if (list === undefined) byRev.set(e.modRev, (list = []));
-      list.push([k, e.value]);
+      list.push([k, e]);
     }
-    const out = [...byRev].map(([r, p]) => JSON.stringify({ r, p }));
+    const out = [...byRev].map(([r, list]) => {
+      const p = list.map(([k, e]) => [k, e.value]);
+      const c = list.map(([, e]) => e.createRev);
+      return JSON.stringify(c.every((x) => x === r) ? { r, p } : { r, p, c });
+    });
     out.push(JSON.stringify({ r: this.rev }));
     const tmp = `${this.file}.tmp`;
     const fh = await fs.promises.open(tmp, 'w');
@@ -180,19 +195,22 @@ export class FileRecordStore implements RecordStore {
     const r = line.r;
     this.rev = r;
     const changes: RecordChange[] = [];
-    for (const [k, v] of line.p ?? []) {
-      this.view.set(k, { value: v, modRev: r });
-      changes.push({ key: k, value: v, modRev: r });
-    }
+    (line.p ?? []).forEach(([k, v], i) => {
+      const e = entryOf(line, i, v, this.view.get(k));
+      this.view.set(k, e);
+      changes.push({ key: k, value: v, modRev: r, createRev: e.createRev });
+    });
     for (const k of line.d ?? []) {
-      if (!this.view.delete(k)) continue;
-      changes.push({ key: k, value: null, modRev: r });
+      const old = this.view.get(k);
+      if (old === undefined || !this.view.delete(k)) continue;
+      changes.push({ key: k, value: null, modRev: r, createRev: old.createRev });
     }
     this.events.emit('change', changes);
   }
 
   async putLoose(entries: ReadonlyMap<string, unknown>): Promise<void> {
-    for (const [k, v] of entries) this.view.set(k, { value: v, modRev: this.rev });
+    for (const [k, v] of entries)
+      this.view.set(k, { value: v, modRev: this.rev, createRev: this.view.get(k)?.createRev ?? this.rev });
   }
 
   async close(): Promise<void> {

@@ -13,6 +13,11 @@ export interface RecordEntry {
   readonly value: unknown;
   /** Store revision of the write that produced this value (etcd mod revision; file store sequence). */
   readonly modRev: number;
+  /**
+   * Store revision of the write that created the key (etcd create revision; file store: its first put since
+   * it last did not exist). Every replica and restart sees the same one: the DPM orders a VPC's ports by it.
+   */
+  readonly createRev: number;
 }
 
 export interface RecordChange {
@@ -21,6 +26,8 @@ export interface RecordChange {
   readonly value: unknown;
   /** Revision of this change (for a delete: the revision of the delete). */
   readonly modRev: number;
+  /** The key's create revision (RecordEntry.createRev); for a delete, the one the deleted value had. */
+  readonly createRev: number;
 }
 
 export type RecordEvents = {
