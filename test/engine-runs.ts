@@ -2,7 +2,7 @@
 // what each leaves behind (statuses, flows installed on a modelled switch, desired flows), so
 // tests can hold them to "same goal state in, same flows out, whatever the worker count".
 
-import { GoalStateV2, type NeighborState, OperationType } from '../proto';
+import { GoalStateV2, NeighborType, type NeighborState, OperationType } from '../proto';
 import { Engine } from '../core/engine/engine';
 import { parseIpv4 } from '../core/goalstate/addr';
 import { formatFlow } from '../core/openflow';
@@ -23,6 +23,8 @@ export interface NeighborChange {
   readonly revision: number;
   /** The fixed IP's tunnel id (default: the fixture's); a VNI of their own keeps runs apart. */
   readonly vni?: number;
+  /** An L3 fixed IP (its subnet has a router: a third flow); default L2. */
+  readonly l3?: boolean;
 }
 
 const base = neighborsGoalStateV2(1, { hostResources: false });
@@ -42,7 +44,12 @@ function neighborState(c: NeighborChange): NeighborState {
       macAddress: `6c:dd:ee:00:01:${hex}`,
       hostIpAddress: `123.0.0.${c.host}`,
       hostMacAddress: `52:54:00:00:01:${hex}`,
-      fixedIps: conf.fixedIps.map((f) => ({ ...f, ipAddress: `10.0.0.${c.ip}`, tunnelId: c.vni ?? f.tunnelId })),
+      fixedIps: conf.fixedIps.map((f) => ({
+        ...f,
+        ipAddress: `10.0.0.${c.ip}`,
+        tunnelId: c.vni ?? f.tunnelId,
+        neighborType: c.l3 === true ? NeighborType.L3 : f.neighborType,
+      })),
     },
   };
 }

@@ -1,4 +1,4 @@
-// Differential property test: random sequences of neighbor changes, flow-key contests included
+// Differential property test: random sequences of L2 and L3 neighbor changes, flow-key contests included
 // (neighbors reusing each other's MAC or IP, moving, going away, coming back with old revisions),
 // applied to engines with 0, 2 and 3 workers. At every step all three must give the same statuses
 // and leave the same flows installed on a modelled switch; at the end of each sequence, the same
@@ -37,6 +37,8 @@ const change = fc.record({
   mac: fc.integer({ min: 1, max: 3 }),
   host: fc.integer({ min: 1, max: 2 }),
   revision: fc.integer({ min: 1, max: 3 }),
+  // L3 neighbors (a third flow) are lane rows too, and turn from one to the other in place.
+  l3: fc.boolean(),
 });
 
 /** A goal state: one to three changes (a later change of the same id replaces an earlier one). */

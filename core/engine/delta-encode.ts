@@ -20,6 +20,7 @@ import type { BufferPool } from './buffer-pool';
 import type { IntList } from './neighbor-lane';
 import {
   ARP_FAMILY,
+  type FlowFamily,
   L2_FAMILY,
   type NeighborFamily,
   type NeighborRecord,
@@ -45,7 +46,7 @@ export interface EncodeContext {
 /** Record flow-mods of a delta, in message order: parallel arrays. */
 export interface RecordMessages {
   readonly records: NeighborRecord[];
-  readonly families: NeighborFamily[];
+  readonly families: FlowFamily[];
 }
 
 export interface RecordDelta {
@@ -74,7 +75,7 @@ export function emptyRecordDelta(): RecordDelta {
   };
 }
 
-export function pushRecord(m: RecordMessages, r: NeighborRecord, family: NeighborFamily): void {
+export function pushRecord(m: RecordMessages, r: NeighborRecord, family: FlowFamily): void {
   m.records.push(r);
   m.families.push(family);
 }

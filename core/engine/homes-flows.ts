@@ -16,9 +16,11 @@ import {
 import {
   ARP_FAMILY,
   L2_FAMILY,
+  L3_FLOW,
   type NeighborFamily,
   type NeighborRecord,
   familyKeyOf,
+  l3KeyOf,
   recordFlow,
   recordFlows,
 } from './neighbor-flows';
@@ -81,8 +83,21 @@ export function reconcile(
   const records = emptyRecordDelta();
   const seen = new Set<string>();
   const arpRecords = set.arpAnswerFlows;
+  const l3Rows = homes.lane.l3Size > 0;
   for (const f of installed) {
     if (!mine(f)) continue;
+    const l3 = l3Rows ? l3KeyOf(f) : undefined;
+    if (l3 !== undefined) {
+      // An L3 lane row's resolve flow (its key is the row's ARP key: neighbor-flows.ts FlowFamily).
+      const r = homes.recordHolding(ARP_FAMILY, l3.vni, l3.ip);
+      if (r?.l3 === true) {
+        seen.add(r.id + '/' + L3_FLOW);
+        const want = recordFlow(r, L3_FLOW);
+        if (want.cookie !== f.cookie) pushRecord(records.add, r, L3_FLOW);
+        else if (!sameActions(want, f)) pushRecord(records.modify, r, L3_FLOW);
+        continue;
+      }
+    }
     const k = set.size + homes.lane.size > 0 ? familyKeyOf(f) : undefined;
     // An ARP answer no record wants (ARP answered elsewhere) is the table's to delete.
     const r =
@@ -102,6 +117,7 @@ export function reconcile(
   const unseen = (r: NeighborRecord): void => {
     if (!seen.has(r.id + '/' + L2_FAMILY)) pushRecord(records.add, r, L2_FAMILY);
     if (arpRecords && !seen.has(r.id + '/' + ARP_FAMILY)) pushRecord(records.add, r, ARP_FAMILY);
+    if (r.l3 === true && !seen.has(r.id + '/' + L3_FLOW)) pushRecord(records.add, r, L3_FLOW);
   };
   for (const r of set.records()) unseen(r);
   const tunnelOfport = homes.facts.tunnelOfport ?? 0;

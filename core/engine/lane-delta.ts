@@ -5,7 +5,7 @@
 
 import type { FlowModCommand } from '../openflow';
 import { NEIGHBOR_COOKIE_HIGH, type RecordEncoder } from './neighbor-encode';
-import type { NeighborFamily, NeighborRecord } from './neighbor-flows';
+import type { FlowFamily, NeighborRecord } from './neighbor-flows';
 import { IntList, type NeighborLane } from './neighbor-lane';
 
 /** Bytes one record flow-mod can take (the ARP add is the longest, 256). */
@@ -49,7 +49,7 @@ export class LaneDelta {
   }
 
   /** Writes the `family` flow of `row` with `command`. */
-  write(lane: NeighborLane, row: number, family: NeighborFamily, command: FlowModCommand): void {
+  write(lane: NeighborLane, row: number, family: FlowFamily, command: FlowModCommand): void {
     if (this.countOnly) {
       this.#count(row, command);
       return;

@@ -15,7 +15,7 @@ import type { Subnet } from '../model';
 import { mapEntryRanges, type ScannedGoalState } from './decode';
 import type { LaneDelta } from './lane-delta';
 import type { NeighborFastPath } from './neighbor-fastpath';
-import { ARP_FAMILY, L2_FAMILY, type NeighborFamily } from './neighbor-flows';
+import { ARP_FAMILY, L2_FAMILY, L3_FLOW, type NeighborFamily } from './neighbor-flows';
 import type { LaneRow, NeighborLane } from './neighbor-lane';
 import { MAP_KEY_TAG, MAP_VALUE_TAG, asciiIdHash } from './wire';
 import { NEIGHBOR_STATUS_LISTED, type NeighborStatuses } from './statuses';
@@ -31,6 +31,8 @@ export interface LaneHost {
   readonly facts: { readonly tunnelOfport: number | undefined; readonly localTunnelIp: number | undefined };
   /** The flow families a neighbor compiles to (no ARP answer when ARP is answered elsewhere). */
   readonly families: readonly NeighborFamily[];
+  /** Whether L3 neighbors may be rows: only with ARP answer flows, whose key covers theirs (neighbor-flows.ts FlowFamily). */
+  readonly l3: boolean;
   subnet(id: string): Subnet | undefined;
   /** Whether the ordinary path holds the neighbor the fast path's entry names. */
   ordinaryHolds(fast: NeighborFastPath, bytes: Uint8Array): boolean;
@@ -66,6 +68,7 @@ export function laneRowScratch(): LaneRow {
     ip: 0,
     tunnelId: 0,
     vni: 0,
+    l3: false,
   };
 }
 
@@ -90,7 +93,8 @@ export function laneStep(
     if (!scanMapEntry(fast, bytes, s, e, ctx)) return -1;
   } else if (!fast.scan(bytes, s, e, -1, -1)) return -1;
   const n = fast.entry;
-  if (n.fixedIpCount !== 1 || n.ipType[0] !== NeighborType.L2) return -1;
+  if (n.fixedIpCount !== 1 || (n.ipType[0] !== NeighborType.L2 && !(n.ipType[0] === NeighborType.L3 && host.l3)))
+    return -1;
   const hash = asciiIdHash(bytes, n.idStart, n.idEnd);
   if (hash < 0) return -1;
   const lane = host.lane;
@@ -112,6 +116,7 @@ export function laneStep(
     if (row < 0) return -1;
     lane.remove(ctx.txn, row);
     for (const fam of host.families) ctx.delta.write(lane, row, fam, 'delete_strict');
+    if (lane.isL3(row)) ctx.delta.write(lane, row, L3_FLOW, 'delete_strict');
     return laneStatus(out, i, op, OperationStatus.SUCCESS);
   }
   const subnet = laneSubnet(host, bytes, n.subnetStart[0], n.subnetEnd[0], ctx);
@@ -129,6 +134,7 @@ export function laneStep(
   r.ip = ip;
   r.tunnelId = n.tunnelId[0];
   r.vni = r.tunnelId !== 0 ? r.tunnelId : subnet.tunnelId;
+  r.l3 = n.ipType[0] === NeighborType.L3;
   if (row >= 0 && lane.sameContent(row, r)) {
     // Nothing to program; keep the newest revision, as the store does.
     if (!lane.sameMeta(row, r)) lane.put(ctx.txn, row, bytes, n.idStart, n.idEnd, hash, r);
@@ -174,6 +180,15 @@ function writeUpsert(host: LaneHost, ctx: LaneStepContext, row: number, next: nu
       d.write(lane, next, fam, 'modify_strict');
     }
   }
+  // The L3 resolve flow: (VNI, IP) -> MAC, there while the fixed IP is L3 (a router came or went).
+  const had = row >= 0 && lane.isL3(row);
+  if (!had && !r.l3) return;
+  if (!had) d.write(lane, next, L3_FLOW, 'add');
+  else if (!r.l3) d.write(lane, row, L3_FLOW, 'delete_strict');
+  else if (lane.ip(row) !== r.ip || lane.vni(row) !== r.vni) {
+    d.write(lane, row, L3_FLOW, 'delete_strict');
+    d.write(lane, next, L3_FLOW, 'add');
+  } else if (lane.mac(row) !== r.mac) d.write(lane, next, L3_FLOW, 'modify_strict');
 }
 
 /** An upsert the lane may hold: its subnet is held and holds the IP, and its host is not ours. */

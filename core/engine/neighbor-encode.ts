@@ -18,7 +18,7 @@ import {
   writeBundledFlowMod,
 } from '../openflow';
 import { encodeCookie, hash32 } from '../pipeline';
-import { ARP_FAMILY, L2_FAMILY, type NeighborFamily, type NeighborRecord, recordFlow } from './neighbor-flows';
+import { ARP_FAMILY, type FlowFamily, L2_FAMILY, L3_FLOW, type NeighborRecord, recordFlow } from './neighbor-flows';
 
 /** The patched values, in this order; widths in bytes. */
 const FIELDS = ['xid', 'bundleId', 'cookieHi', 'cookieLo', 'vni', 'mac', 'ip', 'hostIp', 'tunnelOfport'] as const;
@@ -43,7 +43,7 @@ function fill(width: number, byte: number): number {
   return v;
 }
 
-function encodeWith(family: NeighborFamily, command: FlowModCommand, v: Values): Uint8Array {
+function encodeWith(family: FlowFamily, command: FlowModCommand, v: Values): Uint8Array {
   const r: NeighborRecord = {
     id: '',
     vni: v.vni,
@@ -73,7 +73,7 @@ interface Template {
   readonly byteIndex: readonly Int32Array[];
 }
 
-function buildTemplate(family: NeighborFamily, command: FlowModCommand): Template | undefined {
+function buildTemplate(family: FlowFamily, command: FlowModCommand): Template | undefined {
   const base = {} as Values;
   for (const f of FIELDS) base[f] = fill(WIDTH[f], 0x11);
   const bytes = encodeWith(family, command, base);
@@ -140,7 +140,7 @@ export class RecordEncoder {
   readonly #templates: (CompiledTemplate | null | undefined)[] = [];
   readonly #values = new Float64Array(FIELDS.length);
 
-  #template(family: NeighborFamily, command: FlowModCommand): CompiledTemplate | undefined {
+  #template(family: FlowFamily, command: FlowModCommand): CompiledTemplate | undefined {
     const k = family * 3 + COMMAND_INDEX[command];
     let t = this.#templates[k];
     if (t === undefined) {
@@ -153,13 +153,22 @@ export class RecordEncoder {
   }
 
   /** Bytes of the messages of these families' flows with `command`. */
-  bytesFor(families: readonly NeighborFamily[], command: FlowModCommand): number {
+  bytesFor(families: readonly FlowFamily[], command: FlowModCommand): number {
     let l2 = 0;
-    for (let i = 0; i < families.length; i++) if (families[i] === L2_FAMILY) l2++;
-    return l2 * this.#length(L2_FAMILY, command) + (families.length - l2) * this.#length(ARP_FAMILY, command);
+    let arp = 0;
+    for (let i = 0; i < families.length; i++) {
+      if (families[i] === L2_FAMILY) l2++;
+      else if (families[i] === ARP_FAMILY) arp++;
+    }
+    const l3 = families.length - l2 - arp;
+    return (
+      l2 * this.#length(L2_FAMILY, command) +
+      arp * this.#length(ARP_FAMILY, command) +
+      (l3 > 0 ? l3 * this.#length(L3_FLOW, command) : 0)
+    );
   }
 
-  #length(family: NeighborFamily, command: FlowModCommand): number {
+  #length(family: FlowFamily, command: FlowModCommand): number {
     const t = this.#template(family, command);
     if (t !== undefined) return t.bytes.length;
     const probe: NeighborRecord = { id: '', vni: 0, mac: 0, ip: 0, hostIp: 0, tunnelOfport: 0 };
@@ -178,7 +187,7 @@ export class RecordEncoder {
     xid: number,
     bundleId: number,
     r: NeighborRecord,
-    family: NeighborFamily,
+    family: FlowFamily,
     command: FlowModCommand,
     cookieHi: number,
     cookieLo: number,
@@ -218,7 +227,7 @@ export class RecordEncoder {
     xid: number,
     bundleId: number,
     r: NeighborRecord,
-    family: NeighborFamily,
+    family: FlowFamily,
     command: FlowModCommand,
     cookie: bigint,
   ): void {
@@ -325,7 +334,7 @@ function writeCompiled(w: ByteWriter, t: CompiledTemplate, v: Float64Array): voi
 }
 
 /** A few odd records through both paths; any difference disables the template. */
-function selfCheck(t: CompiledTemplate, family: NeighborFamily, command: FlowModCommand): boolean {
+function selfCheck(t: CompiledTemplate, family: FlowFamily, command: FlowModCommand): boolean {
   const samples: NeighborRecord[] = [
     { id: 'a', vni: 1, mac: 0x020000000001, ip: 0x0a000001, hostIp: 0xc0000201, tunnelOfport: 100 },
     { id: 'b', vni: 0xffffff, mac: 0xffffffffffff, ip: 0xffffffff, hostIp: 1, tunnelOfport: 0xfffffff0 },

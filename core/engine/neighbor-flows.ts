@@ -19,7 +19,15 @@
 
 import type { Flow } from '../flow';
 import type { Ipv4, Mac, Neighbor } from '../model';
-import { Priority, TABLES, arpResponderFlow, encodeCookie, remoteL2Flow, type PipelineView } from '../pipeline';
+import {
+  Priority,
+  TABLES,
+  arpResponderFlow,
+  encodeCookie,
+  l3ResolveFlow,
+  remoteL2Flow,
+  type PipelineView,
+} from '../pipeline';
 import { type FlowTable, type OwnerChange, fastFlowKey } from '../flowtable';
 
 export interface NeighborRecord {
@@ -29,13 +37,28 @@ export interface NeighborRecord {
   readonly ip: Ipv4;
   readonly hostIp: Ipv4;
   readonly tunnelOfport: number;
+  /**
+   * An L3 neighbor (lane rows only; the record set holds L2 ones): a third flow, IP -> MAC in the
+   * L3Resolve table (compileNeighbor's l3ResolveFlow, no source MAC), keyed (VNI, IP) like the ARP one.
+   */
+  readonly l3?: boolean;
 }
 
-/** 0: the L2 remote flow, 1: the ARP responder flow. */
+/** 0: the L2 remote flow, 1: the ARP responder flow: the key families that are indexed and contested. */
 export type NeighborFamily = 0 | 1;
+
+/**
+ * The flows a record can have: the two key families, and 2, an L3 neighbor's resolve flow. That
+ * one's key is never indexed on its own: its (VNI, IP) is the ARP family's, and whatever else wants
+ * an L3Resolve key at Normal priority (a local port, an ordinary L3 neighbor) wants the ARP key with
+ * the same VNI and IP too while ARP answer flows are on (port-flows.ts, remote-neighbor-flows.ts),
+ * so the ARP key standing free means the L3 one is. Only then may an L3 neighbor be a lane row.
+ */
+export type FlowFamily = NeighborFamily | 2;
 
 export const L2_FAMILY: NeighborFamily = 0;
 export const ARP_FAMILY: NeighborFamily = 1;
+export const L3_FLOW: FlowFamily = 2;
 const BOTH_FAMILIES: readonly NeighborFamily[] = [L2_FAMILY, ARP_FAMILY];
 const L2_ONLY: readonly NeighborFamily[] = [L2_FAMILY];
 
@@ -52,17 +75,19 @@ export function simpleRecord(n: Neighbor, view: PipelineView): NeighborRecord | 
 }
 
 /** The flow of one family of a record, exactly as compileNeighbor builds it. */
-export function recordFlow(r: NeighborRecord, family: NeighborFamily, cookie = encodeCookie('neighbor', r.id)): Flow {
-  return family === L2_FAMILY
-    ? remoteL2Flow(r.vni, r.mac, r.hostIp, r.tunnelOfport, cookie)
-    : arpResponderFlow(r.vni, r.ip, r.mac, cookie);
+export function recordFlow(r: NeighborRecord, family: FlowFamily, cookie = encodeCookie('neighbor', r.id)): Flow {
+  if (family === L2_FAMILY) return remoteL2Flow(r.vni, r.mac, r.hostIp, r.tunnelOfport, cookie);
+  if (family === ARP_FAMILY) return arpResponderFlow(r.vni, r.ip, r.mac, cookie);
+  return l3ResolveFlow(r.vni, r.ip, r.mac, undefined, cookie);
 }
 
-/** A record's flows: L2, then the ARP answer unless `arpAnswerFlows` is false. */
+/** A record's flows, in compileNeighbor's order: L2, the ARP answer unless `arpAnswerFlows` is false, the L3 one. */
 export function recordFlows(r: NeighborRecord, arpAnswerFlows = true): Flow[] {
   const cookie = encodeCookie('neighbor', r.id);
-  const l2 = recordFlow(r, L2_FAMILY, cookie);
-  return arpAnswerFlows ? [l2, recordFlow(r, ARP_FAMILY, cookie)] : [l2];
+  const out = [recordFlow(r, L2_FAMILY, cookie)];
+  if (arpAnswerFlows) out.push(recordFlow(r, ARP_FAMILY, cookie));
+  if (r.l3 === true) out.push(recordFlow(r, L3_FLOW, cookie));
+  return out;
 }
 
 /** Same key. */
@@ -79,6 +104,7 @@ export function sameBody(a: NeighborRecord, b: NeighborRecord, family: NeighborF
 const TEMPLATE_RECORD: NeighborRecord = { id: '', vni: 1, mac: 1, ip: 1, hostIp: 0, tunnelOfport: 0 };
 const L2_TEMPLATE = recordFlow(TEMPLATE_RECORD, L2_FAMILY, 0n);
 const ARP_TEMPLATE = recordFlow(TEMPLATE_RECORD, ARP_FAMILY, 0n);
+const L3_TEMPLATE = recordFlow(TEMPLATE_RECORD, L3_FLOW, 0n);
 
 /**
  * Whether `f`'s match is the template's, field by field, but for the values at positions `a` and `b`: then its
@@ -121,9 +147,34 @@ export function familyKeyOf(f: Flow): { family: NeighborFamily; vni: number; val
   return undefined;
 }
 
+/**
+ * The (VNI, IP) of a flow whose key is one a record's L3 resolve flow could have, or undefined (the
+ * L3 family is not a key family: see FlowFamily; reconcile uses this to find a lane row's flow).
+ */
+export function l3KeyOf(f: Flow): { vni: number; ip: number } | undefined {
+  if (f.priority !== Priority.Normal || f.table !== TABLES.L3Resolve.id || f.match.length !== 3) return undefined;
+  const vni = f.match[0].value;
+  const ip = f.match[2].value;
+  if (likeTemplate(f, L3_TEMPLATE, 0, 2)) return { vni, ip };
+  const probe: NeighborRecord = { id: '', vni, mac: 0, ip, hostIp: 0, tunnelOfport: 0 };
+  return fastFlowKey(recordFlow(probe, L3_FLOW, 0n)) === fastFlowKey(f) ? { vni, ip } : undefined;
+}
+
 /** The FlowTable key string of a record's flow of one family. */
 export function recordKey(r: NeighborRecord, family: NeighborFamily): string {
   return fastFlowKey(recordFlow(r, family, 0n));
+}
+
+/** Adds (present) or removes a (VNI, value) key in a per-VNI index. */
+export function setKey(index: Map<number, Set<number>>, vni: number, value: number, present: boolean): void {
+  let values = index.get(vni);
+  if (present) {
+    if (values === undefined) index.set(vni, (values = new Set()));
+    values.add(value);
+  } else if (values !== undefined) {
+    values.delete(value);
+    if (values.size === 0) index.delete(vni);
+  }
 }
 
 /** (VNI, value) -> neighbor id, per family. */

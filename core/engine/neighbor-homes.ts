@@ -49,6 +49,7 @@ import {
   type RecordChange,
   familyKeyOf,
   recordFlows,
+  setKey,
   recordKey,
   sameKey as sameRecordKey,
   simpleRecord,
@@ -136,6 +137,7 @@ export class NeighborHomes {
       fast: this.fast,
       facts: this.facts,
       families: this.records.families,
+      l3: this.records.arpAnswerFlows,
       subnet: (id) => this.#view.subnet(id),
       ordinaryHolds: (fast, bytes) => store.size('neighbor') > 0 && store.has('neighbor', fast.idString(bytes)),
       heldOutsideLane: (family, vni, value, claimed) => this.heldOutsideLane(family, vni, value, claimed),
@@ -149,7 +151,7 @@ export class NeighborHomes {
 
   /** Flows desired here. */
   get flowCount(): number {
-    return this.table.size + this.records.flowCount + this.lane.size * this.records.families.length;
+    return this.table.size + this.records.flowCount + this.lane.size * this.records.families.length + this.lane.l3Size;
   }
 
   /** Keys held (an upper bound: table flows count whether or not they have a neighbor key). */
@@ -260,6 +262,16 @@ export class NeighborHomes {
     }
     for (const id of laned) this.#store.disown(id);
     this.lane.commit(RESTORE_TXN);
+    // A row laned before an ordinary neighbor wanting one of its keys was seen: the table settles
+    // that contest (preferred owner), as it would have live, so the row joins it.
+    for (const o of ordinary) {
+      const n = this.#view.neighbor(o.id);
+      for (const f of n === undefined ? [] : compileNeighbor(n, this.#view)) {
+        const k = familyKeyOf(f);
+        const row = k === undefined || this.lane.size === 0 ? -1 : this.lane.holder(k.family, k.vni, k.value);
+        if (row >= 0) this.eject(row);
+      }
+    }
     this.route(ordinary);
   }
 
@@ -267,7 +279,7 @@ export class NeighborHomes {
   restoreIntoLane(n: Neighbor): boolean {
     const f = n.fixedIps[0];
     if (!this.laneEnabled || this.facts.tunnelOfport === undefined || n.fixedIps.length !== 1) return false;
-    if (f.type !== 'l2' || n.allowedAddressPairs.length > 0) return false;
+    if ((f.type !== 'l2' && !(f.type === 'l3' && this.laneHost.l3)) || n.allowedAddressPairs.length > 0) return false;
     const subnet = this.#view.subnet(f.subnetId);
     if (!remoteInSubnet(this.laneHost, subnet, f.ip, n.hostIp)) return false;
     const id = Buffer.from(n.id, 'utf8');
@@ -286,6 +298,7 @@ export class NeighborHomes {
       ip: f.ip,
       tunnelId: f.tunnelId,
       vni,
+      l3: f.type === 'l3',
     });
     return true;
   }
@@ -577,17 +590,5 @@ export class NeighborHomes {
       changes.push({ owner: ownerKey(o), flows });
     }
     this.table.apply(changes);
-  }
-}
-
-/** Adds (present) or removes a (VNI, value) key in a per-VNI index. */
-function setKey(index: Map<number, Set<number>>, vni: number, value: number, present: boolean): void {
-  let values = index.get(vni);
-  if (present) {
-    if (values === undefined) index.set(vni, (values = new Set()));
-    values.add(value);
-  } else if (values !== undefined) {
-    values.delete(value);
-    if (values.size === 0) index.delete(vni);
   }
 }

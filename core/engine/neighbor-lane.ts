@@ -8,9 +8,10 @@
 // found by three open-addressing hash tables (id, (VNI, MAC), (VNI, IP)), and no object is made per
 // neighbor on the way in or out.
 //
-// What the lane holds: a neighbor whose flows are exactly a record's (neighbor-flows.ts: one L2
-// fixed IP, a remote host, a known VNI, a tunnel port), read by the fast path with an ASCII id, and
-// whose two keys nobody else wants. Anything else is the ordinary path's (store + FlowTable), and
+// What the lane holds: a neighbor whose flows are exactly a record's (neighbor-flows.ts: one fixed
+// IP, L2, or L3 while ARP answer flows are on; a remote host, a known VNI, a tunnel port), read by
+// the fast path with an ASCII id, and whose two keys nobody else wants (an L3 row's resolve flow
+// shares the ARP key: neighbor-flows.ts FlowFamily). Anything else is the ordinary path's (store + FlowTable), and
 // a lane neighbor moves there (`eject`) when it stops qualifying. The partition decides which path
 // an entry takes (partition.ts); this module keeps the rows, the indexes and the undo log.
 //
@@ -53,6 +54,8 @@ export interface LaneRow {
   tunnelId: number;
   /** The VNI the flows use. */
   vni: number;
+  /** The fixed IP is L3: a third flow (neighbor-flows.ts L3_FLOW). */
+  l3: boolean;
 }
 
 export class NeighborLane {
@@ -67,6 +70,8 @@ export class NeighborLane {
   #ip = new Uint32Array(0);
   #tunnelId = new Uint32Array(0);
   #vni = new Uint32Array(0);
+  /** 1: an L3 fixed IP. */
+  #l3 = new Uint8Array(0);
   /** The transaction that wrote the row. */
   #txn = new Uint32Array(0);
   /** 0 free, 1 current (indexed), 2 replaced or deleted by an open transaction. */
@@ -80,6 +85,8 @@ export class NeighborLane {
   #free: number[] = [];
   #highWater = 0;
   #live = 0;
+  /** Current rows with an L3 fixed IP (each has a third flow). */
+  #liveL3 = 0;
 
   #arena = new Uint8Array(1 << 16);
   #arenaPos = 0;
@@ -96,6 +103,11 @@ export class NeighborLane {
   /** Neighbors held. */
   get size(): number {
     return this.#live;
+  }
+
+  /** Neighbors held with an L3 fixed IP. */
+  get l3Size(): number {
+    return this.#liveL3;
   }
 
   // ------------------------------------------------------------------------------------ reads
@@ -141,6 +153,9 @@ export class NeighborLane {
   vni(row: number): number {
     return this.#vni[row];
   }
+  isL3(row: number): boolean {
+    return this.#l3[row] === 1;
+  }
   mac(row: number): number {
     return this.#mac[row];
   }
@@ -166,6 +181,7 @@ export class NeighborLane {
       this.#hostIp[row] === r.hostIp &&
       this.#ip[row] === r.ip &&
       this.#tunnelId[row] === r.tunnelId &&
+      this.#l3[row] === (r.l3 ? 1 : 0) &&
       this.#strings.is(this.#subnetId[row], r.subnetId) &&
       this.#strings.is(this.#vpcId[row], r.vpcId) &&
       (r.name === undefined ? this.#name[row] === NAME_IS_ID : this.#strings.is(this.#name[row], r.name))
@@ -193,7 +209,7 @@ export class NeighborLane {
       hostIp: this.#hostIp[row],
       fixedIps: [
         {
-          type: 'l2',
+          type: this.#l3[row] === 1 ? 'l3' : 'l2',
           subnetId: this.#strings.get(this.#subnetId[row]),
           ip: this.#ip[row],
           tunnelId: this.#tunnelId[row],
@@ -212,6 +228,7 @@ export class NeighborLane {
       ip: this.#ip[row],
       hostIp: this.#hostIp[row],
       tunnelOfport,
+      l3: this.#l3[row] === 1,
     };
   }
 
@@ -245,6 +262,7 @@ export class NeighborLane {
       this.#unkey(old);
       this.#state[old] = 2;
       this.#replaceId(old, row);
+      this.#liveL3 -= this.#l3[old];
     } else {
       this.#idStart[row] = this.#storeId(buf, idStart, idEnd);
       this.#idLen[row] = idEnd - idStart;
@@ -264,6 +282,8 @@ export class NeighborLane {
     this.#ip[row] = r.ip;
     this.#tunnelId[row] = r.tunnelId;
     this.#vni[row] = r.vni;
+    this.#l3[row] = r.l3 ? 1 : 0;
+    this.#liveL3 += this.#l3[row];
     this.#txn[row] = txn;
     this.#state[row] = 1;
     this.#key(row);
@@ -277,6 +297,7 @@ export class NeighborLane {
     this.#removeId(row);
     this.#state[row] = 2;
     this.#live--;
+    this.#liveL3 -= this.#l3[row];
     this.#log(txn).push2(row, -1);
   }
 
@@ -301,6 +322,7 @@ export class NeighborLane {
       const row = log[i + 1];
       if (row >= 0) {
         this.#unkey(row);
+        this.#liveL3 -= this.#l3[row];
         if (old >= 0) this.#replaceId(row, old);
         else {
           this.#removeId(row);
@@ -314,6 +336,7 @@ export class NeighborLane {
           this.#live++;
         }
         this.#state[old] = 1;
+        this.#liveL3 += this.#l3[old];
         this.#key(old);
       }
     }
@@ -337,6 +360,7 @@ export class NeighborLane {
     this.#unkey(row);
     this.#removeId(row);
     this.#live--;
+    this.#liveL3 -= this.#l3[row];
     this.#release(row, true);
   }
 
@@ -386,6 +410,7 @@ export class NeighborLane {
     this.#ip = grow(this.#ip, (n) => new Uint32Array(n));
     this.#tunnelId = grow(this.#tunnelId, (n) => new Uint32Array(n));
     this.#vni = grow(this.#vni, (n) => new Uint32Array(n));
+    this.#l3 = grow(this.#l3, (n) => new Uint8Array(n));
     this.#txn = grow(this.#txn, (n) => new Uint32Array(n));
     this.#state = grow(this.#state, (n) => new Uint8Array(n));
     this.#requestId = grow(this.#requestId, (n) => new Uint32Array(n));

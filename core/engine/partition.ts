@@ -72,7 +72,7 @@ const NO_CLAIMS: KeySets = [new Map(), new Map()];
 export type HeldResources = Pick<ResourceStore, 'values' | 'size' | 'has' | 'subnet' | 'port' | 'neighbor'>;
 
 /** The lane from outside (tests): how many rows, and where an id is. */
-export type LaneView = Readonly<Pick<NeighborLane, 'size' | 'findId'>>;
+export type LaneView = Readonly<Pick<NeighborLane, 'size' | 'l3Size' | 'findId'>>;
 
 /** The record set from outside (tests): whether it is in use, and how many records. */
 export type RecordsView = Readonly<Pick<NeighborFlowSet, 'enabled' | 'size'>>;
