@@ -313,13 +313,18 @@ export function encodeResourceEntry(key: string, state: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(varintSize(tag) + varintSize(entryLen) + entryLen);
   let pos = writeVarint(out, 0, tag);
   pos = writeVarint(out, pos, entryLen);
-  out[pos++] = MAP_KEY_TAG;
-  pos = writeVarint(out, pos, idLen);
-  pos += out.write(id, pos, 'utf8');
-  out[pos++] = MAP_VALUE_TAG;
-  pos = writeVarint(out, pos, state.length);
+  pos = writeMapEntryHead(out, pos, id, idLen, state.length);
   out.set(state, pos);
   return out;
+}
+
+/** A map entry's string key (`keyLen` UTF-8 bytes), then its value's tag and length; returns where the value goes. */
+export function writeMapEntryHead(out: Buffer, pos: number, key: string, keyLen: number, valueLen: number): number {
+  out[pos++] = MAP_KEY_TAG;
+  pos = writeVarint(out, pos, keyLen);
+  pos += out.write(key, pos, 'utf8');
+  out[pos++] = MAP_VALUE_TAG;
+  return writeVarint(out, pos, valueLen);
 }
 
 /** host_resources = { hostIp: HostResources{ repeated ResourceIdType{type=1, id=2} } }, in one allocation. */
@@ -339,11 +344,7 @@ function encodeHostResources(hostIp: string, keys: readonly string[]): Buffer {
   const out = Buffer.allocUnsafe(varintSize(tag) + varintSize(entryLen) + entryLen);
   let pos = writeVarint(out, 0, tag);
   pos = writeVarint(out, pos, entryLen);
-  out[pos++] = MAP_KEY_TAG;
-  pos = writeVarint(out, pos, hostLen);
-  pos += out.write(hostIp, pos, 'utf8');
-  out[pos++] = MAP_VALUE_TAG;
-  pos = writeVarint(out, pos, valueLen);
+  pos = writeMapEntryHead(out, pos, hostIp, hostLen, valueLen);
   for (const it of items) {
     out[pos++] = HOST_RESOURCES_ENTRY_TAG;
     pos = writeVarint(out, pos, it.bodyLen);

@@ -2,9 +2,9 @@
 // (control/resources.ts), which builds an object and two substrings per key and concatenates ~100 parts per
 // host. For a push to 1,000 hosts of 100 ports each that was 111k objects and 222k strings made before the
 // first message could go; here a key costs its UTF-8 length, counted once, and one substring (its id).
-import { parseResourceKey, RESOURCE_KINDS, type ResourceKind } from '../resources';
+import { parseResourceKey, RESOURCE_KINDS, type ResourceKind, writeMapEntryHead } from '../resources';
 import { varintSize, writeVarint } from '../../core/wire/varint';
-import { fieldNumber, MAP_KEY_TAG, MAP_VALUE_TAG, oneByteTag, WIRE_LEN } from '../../core/wire/schema';
+import { fieldNumber, oneByteTag, WIRE_LEN } from '../../core/wire/schema';
 
 const HOST_RESOURCES_TAG = (fieldNumber('GoalStateV2', 'host_resources') << 3) | WIRE_LEN;
 const HOST_RESOURCES_ENTRY_TAG = oneByteTag('HostResources', 'resources');
@@ -52,11 +52,7 @@ export function encodeHostMessage(hostIp: string, keys: readonly string[], entri
   if (keys.length > 0) {
     pos = writeVarint(out, pos, HOST_RESOURCES_TAG);
     pos = writeVarint(out, pos, entryLen);
-    out[pos++] = MAP_KEY_TAG;
-    pos = writeVarint(out, pos, hostLen);
-    pos += out.write(hostIp, pos, 'utf8');
-    out[pos++] = MAP_VALUE_TAG;
-    pos = writeVarint(out, pos, valueLen);
+    pos = writeMapEntryHead(out, pos, hostIp, hostLen, valueLen);
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string;
       const kind = kindOf(key);
