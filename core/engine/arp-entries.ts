@@ -5,6 +5,7 @@
 // arp_scope, so every port of one network shares one set of entries instead of one copy per ifindex.
 import type { ResourceStore } from '../goalstate';
 import type { Ipv4, Mac, Neighbor } from '../model';
+import { type NeighborAddressVisitor, visitNeighborAddresses } from './neighbor-lane';
 
 /** [vni, ipv4, mac], numbers as held in the model. */
 /** What these read of a store. */
@@ -29,14 +30,21 @@ export function portVnisOf(store: HeldStore): (readonly [string, number])[] {
  */
 export function arpEntriesOf(store: HeldStore, neighbors: Iterable<Neighbor> = store.values('neighbor')): ArpTriple[] {
   const out: ArpTriple[] = [];
-  forEachArpAnswer(store, neighbors, (vni, ip, mac) => out.push([vni, ip, mac]));
+  forEachArpAnswer(store, addressesOf(neighbors), (vni, ip, mac) => out.push([vni, ip, mac]));
   return out;
+}
+
+/** Walks held neighbors' fixed IPs (PartitionEngine.forEachNeighborAddress, or addressesOf a list). */
+export type NeighborAddresses = (visit: NeighborAddressVisitor) => void;
+
+export function addressesOf(neighbors: Iterable<Neighbor>): NeighborAddresses {
+  return (visit) => visitNeighborAddresses(neighbors, visit);
 }
 
 /** arpEntriesOf without the triples: each answer handed to `visit`. */
 export function forEachArpAnswer(
   store: HeldStore,
-  neighbors: Iterable<Neighbor>,
+  neighbors: NeighborAddresses,
   visit: (vni: number, ip: Ipv4, mac: Mac) => void,
 ): void {
   const vniOf = (subnetId: string): number | undefined => store.subnet(subnetId)?.tunnelId;
@@ -49,12 +57,10 @@ export function forEachArpAnswer(
       if (vni !== undefined) visit(vni, f.ip, p.mac);
     }
   }
-  for (const n of neighbors) {
-    for (const f of n.fixedIps) {
-      const vni = f.tunnelId !== 0 ? f.tunnelId : vniOf(f.subnetId);
-      if (vni !== undefined) visit(vni, f.ip, n.mac);
-    }
-  }
+  neighbors((subnetId, tunnelId, ip, mac) => {
+    const vni = tunnelId !== 0 ? tunnelId : vniOf(subnetId);
+    if (vni !== undefined) visit(vni, ip, mac);
+  });
 }
 
 /** A triple's count moved by `delta` (+n: it appeared n more times, -n: n fewer) since the last report. */
@@ -130,13 +136,13 @@ export class ArpReport {
   }
 
   /** The changes since the last report; `full` when they are relative to nothing (the first report after reset). */
-  next(store: HeldStore, neighbors: () => Iterable<Neighbor>): { full: boolean; changes: ArpChange[] } {
+  next(store: HeldStore, neighbors: NeighborAddresses): { full: boolean; changes: ArpChange[] } {
     const full = this.#fresh;
     this.#fresh = false;
     if (!this.#dirty) return { full, changes: [] };
     this.#dirty = false;
     const now = new TripleCounts();
-    forEachArpAnswer(store, neighbors(), (vni, ip, mac) => now.add(vni, ip, mac, 1));
+    forEachArpAnswer(store, neighbors, (vni, ip, mac) => now.add(vni, ip, mac, 1));
     const changes = now.minus(this.#last);
     this.#last = now;
     return { full, changes };

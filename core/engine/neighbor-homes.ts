@@ -32,7 +32,7 @@ import { FlowTable, type FlowDelta, type OwnerChange } from '../flowtable';
 import { type OwnerRef, compileNeighbor, compileOwner, isOurCookie, ownerKey, preferOwner } from '../pipeline';
 import type { ScannedGoalState } from './decode';
 import type { LaneDelta } from './lane-delta';
-import { NeighborLane } from './neighbor-lane';
+import { NeighborLane, type NeighborAddressVisitor, visitNeighborAddresses } from './neighbor-lane';
 import { type KeySets, type LaneHost, type LaneStepContext, keysFree, laneStep, remoteInSubnet } from './lane-step';
 import type { NeighborStatuses } from './statuses';
 import { asciiIdHash } from './wire';
@@ -220,6 +220,12 @@ export class NeighborHomes {
   *neighbors(): IterableIterator<Neighbor> {
     yield* this.#store.values('neighbor');
     for (const row of this.lane.rows()) yield this.lane.neighbor(row);
+  }
+
+  /** Every held neighbor's fixed IPs, the lane's read from its columns (neighbors() without the objects). */
+  forEachNeighborAddress(visit: NeighborAddressVisitor): void {
+    visitNeighborAddresses(this.#store.values('neighbor'), visit);
+    this.lane.forEachAddress(visit);
   }
 
   // ---------------------------------------------------------------- the lane and its moves

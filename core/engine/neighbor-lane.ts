@@ -38,6 +38,14 @@ function mix(a: number, b: number, c: number): number {
 const TWO32 = 4294967296;
 
 /** What a row holds besides its id (the fields of a one-fixed-IP Neighbor, plus the resolved VNI). */
+/** One fixed IP of a held neighbor: its subnet, its own tunnel id (0: the subnet's), the IP and the MAC. */
+export type NeighborAddressVisitor = (subnetId: string, tunnelId: number, ip: number, mac: number) => void;
+
+/** The fixed IPs of neighbors held as objects (the store's), as NeighborLane.forEachAddress gives its rows'. */
+export function visitNeighborAddresses(neighbors: Iterable<Neighbor>, visit: NeighborAddressVisitor): void {
+  for (const n of neighbors) for (const f of n.fixedIps) visit(f.subnetId, f.tunnelId, f.ip, n.mac);
+}
+
 export interface LaneRow {
   revision: number;
   requestId: string;
@@ -230,6 +238,18 @@ export class NeighborLane {
       tunnelOfport,
       l3: this.#l3[row] === 1,
     };
+  }
+
+  /**
+   * Each current row's subnet, own tunnel id, IP and MAC, without building its Neighbor: the XDP ARP table's
+   * report walks every neighbor after each commit (arp-entries.ts), and an id string and an object per row
+   * were most of that walk.
+   */
+  forEachAddress(visit: NeighborAddressVisitor): void {
+    for (let row = 0; row < this.#highWater; row++) {
+      if (this.#state[row] === 1)
+        visit(this.#strings.get(this.#subnetId[row]), this.#tunnelId[row], this.#ip[row], this.#mac[row]);
+    }
   }
 
   /** Current rows, in row order. */

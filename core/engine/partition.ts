@@ -34,7 +34,7 @@ import { scanGoalState, type ScannedGoalState } from './decode';
 import { NEIGHBOR_COOKIE_HIGH } from './neighbor-encode';
 import { LaneDelta } from './lane-delta';
 import { BufferPool } from './buffer-pool';
-import type { NeighborLane } from './neighbor-lane';
+import type { NeighborAddressVisitor, NeighborLane } from './neighbor-lane';
 import { type KeySets, type LaneStepContext, laneRowScratch, laneRowsDeleted } from './lane-step';
 import { type NeighborStatuses, withPending } from './statuses';
 import { Placement } from './placement';
@@ -445,6 +445,11 @@ export class PartitionEngine {
   /** Every held neighbor, the store's and the lane's. */
   neighbors(): IterableIterator<Neighbor> {
     return this.#homes.neighbors();
+  }
+
+  /** Every held neighbor's fixed IPs (NeighborHomes.forEachNeighborAddress). */
+  forEachNeighborAddress(visit: NeighborAddressVisitor): void {
+    this.#homes.forEachNeighborAddress(visit);
   }
 
   snapshot(): StoreSnapshot {

@@ -145,7 +145,7 @@ export class PartitionHost {
       case 'arpChanges': {
         const e = this.#need();
         if (task.reset) this.#arp.reset();
-        const { full, changes } = this.#arp.next(e.store, () => e.neighbors());
+        const { full, changes } = this.#arp.next(e.store, (visit) => e.forEachNeighborAddress(visit));
         return { type: 'arpChanges', full, changes, portVnis: portVnisOf(e.store) } satisfies WorkerReply;
       }
       case 'collect':
