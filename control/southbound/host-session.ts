@@ -13,8 +13,7 @@
 // carries the DELETE states of every delta not yet acknowledged: one full message absorbs everything pending.
 // A result "host applied everything up to version V" is reported after each acknowledged message.
 import { GoalStateOperationReply, OperationStatus, OperationType } from '../../proto';
-import { encodeResourceEntry, parseResourceKey, resourceKey } from '../resources';
-import { encodeHostMessage } from './host-message';
+import { encodeHostGoalState, encodeResourceEntry, parseResourceKey, resourceKey } from '../resources';
 import { HostChange, HostResult, StateCache } from '../store/store';
 import type { AgentChannels } from './agent-channels';
 import { AgentStream, AgentStreamOptions, isAgentRefusal } from './agent-stream';
@@ -279,7 +278,7 @@ export class HostSession {
     const slot = this.sending(delta.version);
     const origins = new Set<string | null>(batch.map((d) => d.origin));
     const started = Date.now();
-    this.stream.send(encodeHostMessage(this.host, keys, entries)).then(
+    this.stream.send(encodeHostGoalState(this.host, keys, entries)).then(
       (reply) => {
         if (this.pending.includes(batch[0] as PendingDelta)) {
           this.pending = this.pending.filter((d) => d.version > delta.version);
@@ -329,7 +328,7 @@ export class HostSession {
     // Every message sent before, answered or not, is in this one: its result reports for them all.
     this.sent = this.sent.filter((x) => x.version > version);
     const slot = this.sending(version);
-    this.stream.send(encodeHostMessage(this.host, keys, entries)).then(
+    this.stream.send(encodeHostGoalState(this.host, keys, entries)).then(
       (reply) => {
         this.pending = this.pending.filter((d) => d.version > version);
         this.ctx.onPushed(Date.now() - started, true);
