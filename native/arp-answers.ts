@@ -4,6 +4,7 @@
 // One key, several MACs (two resources claim one IP in one VNI) is a conflict. The rule, the same whether a plan
 // covers every key or only the keys that changed: the MAC the map holds stays while something still answers
 // with it, otherwise the lowest. So a conflict never flaps the map, and a restarted agent keeps what it served.
+import { checkScope } from './arp-responder';
 import { planMapSync, type EntryMap, type MapSyncPlan } from './ebpf-dataplane';
 
 /** [scope, ipv4, mac, delta]: numbers as the engine holds them (core/engine/arp-entries.ts ArpChange). */
@@ -11,8 +12,7 @@ export type ArpAnswerChange = readonly [scope: number, ip: number, mac: number, 
 
 /** The 8-byte arp_table key as a byte string: scope as a little-endian u32, then the IPv4 address in network order. */
 export function arpKeyString(scope: number, ip: number): string {
-  if (!Number.isInteger(scope) || scope < 0 || scope > 0xffffffff)
-    throw Object.assign(new Error(`scope ${scope} is not a u32`), { code: 'EBADSCOPE' });
+  checkScope(scope);
   return String.fromCharCode(
     scope & 0xff,
     (scope >>> 8) & 0xff,

@@ -101,7 +101,8 @@ function writeMac(out: Buffer, offset: number, mac: string): void {
   }
 }
 
-function checkScope(scope: number): void {
+/** Throws EBADSCOPE unless `scope` fits arp_table's u32 scope. */
+export function checkScope(scope: number): void {
   if (!Number.isInteger(scope) || scope < 0 || scope > 0xffffffff)
     throw badInput('EBADSCOPE', `scope ${scope} is not a u32`);
 }

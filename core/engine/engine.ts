@@ -532,8 +532,8 @@ export class Engine {
   }
 
   /**
-   * The ARP answers every partition's held state implies, deduplicated by (VNI, IP, MAC). Cost is linear in held
-   * ports and neighbors: fine once per coalesced post-commit pass; the caller diffs it against the map.
+   * The ARP answers every partition's held state implies, deduplicated by (VNI, IP, MAC): the whole view, linear in
+   * held ports and neighbors. The agent keeps arp_table by arpChanges instead; this is the reference they fold to.
    */
   async arpEntries(): Promise<{ entries: ArpTriple[]; portVnis: Map<string, number> }> {
     const replies = await Promise.all(this.#parts.map((b) => b.run({ type: 'arpEntries' })));
