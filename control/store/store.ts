@@ -151,22 +151,14 @@ export class StateCache {
   setHost(host: string, index: HostIndex, delta?: HostKeysDelta): void {
     const old = this.hosts.get(host);
     if (delta !== undefined) {
-      for (const k of delta.removed) this.unref(k, host);
-      for (const k of delta.added) this.ref(k, host);
+      for (const k of delta.removed) this.refs.delete(k, host);
+      for (const k of delta.added) this.refs.add(k, host);
       this.hosts.set(host, index);
       return;
     }
-    if (old !== undefined) for (const k of old.keys) if (!index.keys.has(k)) this.unref(k, host);
-    for (const k of index.keys) this.ref(k, host);
+    if (old !== undefined) for (const k of old.keys) if (!index.keys.has(k)) this.refs.delete(k, host);
+    for (const k of index.keys) this.refs.add(k, host);
     this.hosts.set(host, index);
-  }
-
-  private ref(key: string, host: string): void {
-    this.refs.add(key, host);
-  }
-
-  private unref(key: string, host: string): void {
-    this.refs.delete(key, host);
   }
 
   entry(key: string): Buffer | undefined {
