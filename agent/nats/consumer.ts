@@ -104,9 +104,18 @@ export class NatsSouthbound {
   private readonly reassembler = new Reassembler();
   /** Chunks of each message being assembled, acked together once it is applied. */
   private readonly held = new Map<string, JsMsg[]>();
-  /** Goal states applied from the broker, and messages still in this host's consumer (its lag). */
+  /** Goal states applied from the broker. */
   applied = 0;
-  pending = 0;
+  /**
+   * The last message delivered: its reply subject tells how many were still in its consumer (this host's
+   * lag), parsed only when asked for (the parse was ~3 us per message, for a gauge read every few seconds).
+   */
+  private lastMsg: JsMsg | null = null;
+
+  /** Messages still in this host's durable consumer when the last one was delivered (its lag). */
+  get pending(): number {
+    return this.lastMsg?.info.pending ?? 0;
+  }
   private running: Promise<void> | null = null;
   private jsm: JetStreamManager | null = null;
   /** Durable name -> its consume loop, on the current connection. */
@@ -265,7 +274,7 @@ export class NatsSouthbound {
     const loop = (async (): Promise<void> => {
       for await (const m of msgs) {
         if (this.stopped) break;
-        this.pending = m.info.pending;
+        this.lastMsg = m;
         await this.onMessage(nc, m);
       }
     })();
