@@ -61,6 +61,9 @@ export interface SouthboundBenchResult {
    */
   readonly agentsCpuMs: number;
   readonly brokerCpuMs: number | null;
+  /** The agents' and the broker's CPU of every timed change (sorted), as controlCpuMsAll. */
+  readonly agentsCpuMsAll: readonly number[];
+  readonly brokerCpuMsAll: readonly number[] | null;
   /** NATS: messages the control's connection received and sent for the median change (publish, counts...). */
   readonly controlNatsMsgsIn: number | null;
   readonly controlNatsMsgsOut: number | null;
@@ -232,6 +235,8 @@ export async function runSouthboundBench(o: SouthboundBenchOptions): Promise<Sou
       controlCpuMsAll: timed.map((t) => ms(t.cpu.user + t.cpu.system)).sort((a, b) => a - b),
       agentsCpuMs: med.agents,
       brokerCpuMs: Number.isNaN(med.broker) ? null : med.broker,
+      agentsCpuMsAll: timed.map((t) => t.agents).sort((a, b) => a - b),
+      brokerCpuMsAll: Number.isNaN(med.broker) ? null : timed.map((t) => t.broker).sort((a, b) => a - b),
       controlNatsMsgsIn: med.msgs?.in ?? null,
       controlNatsMsgsOut: med.msgs?.out ?? null,
     };
