@@ -434,8 +434,11 @@ export class Engine {
    * holds nothing after.
    */
   async warmUp(localHost: string, neighbors = WARM_UP_NEIGHBORS, rounds = WARM_UP_ROUNDS): Promise<void> {
-    const create = warmUpGoalState(neighbors, localHost);
-    const remove = warmUpGoalState(neighbors, localHost, OperationType.DELETE);
+    // Buffers, as the agent's gRPC server hands the engine: a Buffer's subarrays are Buffers (another
+    // map), so the split's copies warmed on a plain Uint8Array ran unoptimised on the first real push.
+    const asBuffer = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    const create = asBuffer(warmUpGoalState(neighbors, localHost));
+    const remove = asBuffer(warmUpGoalState(neighbors, localHost, OperationType.DELETE));
     const round = async (): Promise<void> => {
       for (const bytes of [create, remove]) {
         const prepared = await this.prepare(bytes, 2, { onDelta: (_d, _b, release) => release(), window: 4 });
