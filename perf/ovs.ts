@@ -23,6 +23,8 @@ import { warmPushClient } from './push-sink';
 import { percentile } from './report/stats';
 import { floorBundle, replayBundle } from './openflow-floor';
 import { processMemoryMB } from './proc-memory';
+import { processCpuMs } from './proc-cpu';
+import { daemonPid } from '../test/sandbox/pids';
 
 const run = promisify(execFile);
 const BIN = path.join(__dirname, '..', '..', 'bin', 'alcor-agent.js');
@@ -69,6 +71,14 @@ async function appliedSplit(agent: AgentProcess, from: number): Promise<AppliedS
   };
 }
 
+/** A CPU clock of the agent and ovs-vswitchd: cpu() reads it, cpu(since) says how much each used since. */
+function cpuOf(agentPid: number | undefined, ovsPid: number | null) {
+  return (since?: { agent: number; ovs: number }): { agent: number; ovs: number } => {
+    const now = { agent: processCpuMs(agentPid), ovs: processCpuMs(ovsPid) };
+    return since === undefined ? now : { agent: now.agent - since.agent, ovs: now.ovs - since.ovs };
+  };
+}
+
 export function warmRoundsFor(neighbors: number): number {
   return neighbors <= 100_000 ? 3 : 1;
 }
@@ -95,6 +105,14 @@ export interface OvsBenchResult {
    */
   readonly agentColdSplit: AppliedSplit | null;
   readonly agentWarmSplit: AppliedSplit | null;
+  /**
+   * CPU time (all threads, /proc/<pid>/stat, 10 ms ticks) of the agent and of ovs-vswitchd during the cold push and
+   * during a warm one (median of the rounds): on a loaded machine, wall time measures the neighbours as much as us.
+   */
+  readonly agentColdCpuMs: number;
+  readonly agentWarmCpuMs: number;
+  readonly ovsColdCpuMs: number;
+  readonly ovsWarmCpuMs: number;
   readonly baselineMs: number;
   readonly ratio: number;
   readonly messageBytes: number;
@@ -243,9 +261,13 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
     await warmPushClient(bytes, pushRaw);
     log(`pushing ${bytes.length} bytes to the agent (cold)`);
     const coldFrom = agent.logs.length;
+    const vswitchd = daemonPid(sb.rundir, 'ovs-vswitchd');
+    const cpu = cpuOf(agent.child.pid, vswitchd);
+    const cpuCold = cpu();
     const tCold = performance.now();
     await pushRaw(address, bytes);
     const agentColdMs = performance.now() - tCold;
+    const coldCpu = cpu(cpuCold);
     const agentColdSplit = await appliedSplit(agent, coldFrom);
     // A long-running agent is warm: delete everything, then time the same push again. The baseline
     // below also runs against an OVS that has installed (and freed) this many flows before.
@@ -258,6 +280,7 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
     const rounds = opts.warmRounds ?? warmRoundsFor(opts.neighbors);
     const arpTable = dataplane === 'ovs' ? null : arpTableWatch(agent);
     const agentWarmRunsMs: number[] = [];
+    const warmCpus: { agent: number; ovs: number }[] = [];
     let reply: Buffer = Buffer.alloc(0);
     let t0 = 0;
     let warmFrom = 0;
@@ -267,9 +290,11 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
       await arpTable?.until((n) => !(n >= opts.neighbors)); // NaN: not attached, so not full either
       await appliedSplit(agent, deletionFrom); // so that the deletion's line is not taken for the push's
       warmFrom = agent.logs.length;
+      const cpuWarm = cpu();
       t0 = performance.now();
       reply = await pushRaw(address, bytes);
       agentWarmRunsMs.push(performance.now() - t0);
+      warmCpus.push(cpu(cpuWarm));
     }
     const agentMs = median(agentWarmRunsMs);
     const agentWarmSplit = await appliedSplit(agent, warmFrom);
@@ -338,6 +363,10 @@ export async function runOvsBench(opts: OvsBenchOptions): Promise<OvsBenchResult
       agentColdMs: round(agentColdMs),
       agentColdSplit,
       agentWarmSplit,
+      agentColdCpuMs: coldCpu.agent,
+      agentWarmCpuMs: median(warmCpus.map((c) => c.agent)),
+      ovsColdCpuMs: coldCpu.ovs,
+      ovsWarmCpuMs: median(warmCpus.map((c) => c.ovs)),
       baselineMs: round(baselineMs),
       ratio: Math.round((agentMs / baselineMs) * 1000) / 1000,
       messageBytes: bytes.length,

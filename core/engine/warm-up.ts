@@ -30,11 +30,11 @@ const DIGITS = 3;
 const digitOf = (i: number, d: number): number => Math.floor(i / 100 ** (DIGITS - 1 - d)) % 100;
 const dd = (n: number): string => String(n).padStart(2, '0');
 
-function neighborEntry(i: number): NeighborState {
+function neighborEntry(i: number, operation: OperationType): NeighborState {
   const [a, b, c] = [dd(digitOf(i, 0)), dd(digitOf(i, 1)), dd(digitOf(i, 2))];
   const id = `warm-up-neighbor-${a}${b}${c}`;
   return {
-    operationType: OperationType.CREATE,
+    operationType: operation,
     configuration: {
       revisionNumber: 1,
       requestId: '',
@@ -42,9 +42,11 @@ function neighborEntry(i: number): NeighborState {
       updateType: UpdateType.DELTA,
       vpcId: VPC,
       name: id,
-      // Decimal digits are hex digits: a valid MAC of fixed width.
-      macAddress: `02:00:00:${a}:${b}:${c}`,
-      hostMacAddress: `02:01:00:${a}:${b}:${c}`,
+      // Decimal digits are hex digits: a valid MAC of fixed width. The constant octets hold hex
+      // letters, both cases: MAC parsing compiled for digits alone was thrown away (deoptimised) on
+      // the first real MAC with a letter, in the first real push.
+      macAddress: `02:ab:cd:${a}:${b}:${c}`,
+      hostMacAddress: `02:EF:00:${a}:${b}:${c}`,
       hostIpAddress: `10.1${a}.1${b}.1${c}`,
       fixedIps: [
         {
@@ -60,8 +62,8 @@ function neighborEntry(i: number): NeighborState {
   };
 }
 
-const encodeEntry = (i: number): Uint8Array => {
-  const n = neighborEntry(i);
+const encodeEntry = (i: number, operation: OperationType): Uint8Array => {
+  const n = neighborEntry(i, operation);
   return GoalStateV2.encode({
     ...GoalStateV2.fromPartial({}),
     neighborStates: { [n.configuration?.id ?? '']: n },
@@ -75,13 +77,13 @@ const encodeEntry = (i: number): Uint8Array => {
  * neighbors that differ from 0 in that place alone. (The generated encoder took ~10x the engine's
  * own warm-up time for 8k neighbors.)
  */
-function neighborEntries(neighbors: number): Uint8Array {
-  const template = encodeEntry(0);
+function neighborEntries(neighbors: number, operation: OperationType): Uint8Array {
+  const template = encodeEntry(0, operation);
   // places[2d]: where digit d's tens go; places[2d + 1]: its units.
   const places: number[][] = [];
   for (let d = 0; d < DIGITS; d++) {
     for (const unit of [10, 1]) {
-      const probe = encodeEntry(unit * 100 ** (DIGITS - 1 - d));
+      const probe = encodeEntry(unit * 100 ** (DIGITS - 1 - d), operation);
       places.push(Array.from(template.keys()).filter((k) => template[k] !== probe[k]));
     }
   }
@@ -97,20 +99,27 @@ function neighborEntries(neighbors: number): Uint8Array {
     }
   }
   // The scheme holds only if the last neighbor is what the generated encoder writes for it.
-  const last = encodeEntry(neighbors - 1);
+  const last = encodeEntry(neighbors - 1, operation);
   if (last.length !== size || Buffer.compare(out.subarray(out.length - size), last) !== 0) {
     throw new Error('warm-up: neighbor entries are not fixed-width');
   }
   return out;
 }
 
-/** One port on `localHost` and `neighbors` remote neighbors (1 to 280,000), encoded. */
-export function warmUpGoalState(neighbors: number, localHost: string): Uint8Array {
+/**
+ * One port on `localHost` and `neighbors` remote neighbors (1 to 280,000), encoded; every resource
+ * with `operation` (CREATE, or DELETE to take a committed warm-up state back).
+ */
+export function warmUpGoalState(
+  neighbors: number,
+  localHost: string,
+  operation: OperationType = OperationType.CREATE,
+): Uint8Array {
   if (!Number.isInteger(neighbors) || neighbors < 1 || neighbors > MAX_NEIGHBORS) {
     throw new RangeError(`warm-up neighbors must be 1 to ${MAX_NEIGHBORS}, got ${neighbors}`);
   }
   const port: PortState = {
-    operationType: OperationType.CREATE,
+    operationType: operation,
     configuration: {
       revisionNumber: 1,
       requestId: '',
@@ -133,7 +142,7 @@ export function warmUpGoalState(neighbors: number, localHost: string): Uint8Arra
     formatVersion: 102,
     vpcStates: {
       [VPC]: {
-        operationType: OperationType.CREATE,
+        operationType: operation,
         configuration: {
           revisionNumber: 1,
           id: VPC,
@@ -145,7 +154,7 @@ export function warmUpGoalState(neighbors: number, localHost: string): Uint8Arra
     },
     subnetStates: {
       [SUBNET]: {
-        operationType: OperationType.CREATE,
+        operationType: operation,
         configuration: {
           revisionNumber: 1,
           id: SUBNET,
@@ -163,7 +172,7 @@ export function warmUpGoalState(neighbors: number, localHost: string): Uint8Arra
   });
   // Map entries are fields of the top-level message: the others' bytes and the entries concatenate.
   const head = GoalStateV2.encode(others).finish();
-  const entries = neighborEntries(neighbors);
+  const entries = neighborEntries(neighbors, operation);
   const out = new Uint8Array(head.length + entries.length);
   out.set(head, 0);
   out.set(entries, head.length);

@@ -53,10 +53,13 @@ export const OFPHET_VERSIONBITMAP = 1;
 /** ofp_flow_mod_command (§7.3.4.1). */
 export const OFPFC = { ADD: 0, MODIFY: 1, MODIFY_STRICT: 2, DELETE: 3, DELETE_STRICT: 4 } as const;
 export type FlowModCommand = 'add' | 'modify_strict' | 'delete_strict';
-export const FLOW_MOD_COMMAND_CODE: Readonly<Record<FlowModCommand, number>> = {
+/** And `delete` (not strict): every flow of the table that the match and the cookie mask select (agent/ovs-warm-up.ts). */
+export type AnyFlowModCommand = FlowModCommand | 'delete';
+export const FLOW_MOD_COMMAND_CODE: Readonly<Record<AnyFlowModCommand, number>> = {
   add: OFPFC.ADD,
   modify_strict: OFPFC.MODIFY_STRICT,
   delete_strict: OFPFC.DELETE_STRICT,
+  delete: OFPFC.DELETE,
 };
 
 /** ofp_flow_mod_flags (§7.3.4.1). */

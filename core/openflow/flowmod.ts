@@ -6,6 +6,7 @@ import type { Action, Flow } from '../flow';
 import { decodeActions, encodeActions } from './actions';
 import {
   FLOW_MOD_COMMAND_CODE,
+  type AnyFlowModCommand,
   type FlowModCommand,
   OFP_MAX_MESSAGE_LEN,
   OFP_NO_BUFFER,
@@ -99,7 +100,7 @@ function writeInstructions(
 export function writeFlowMod(
   w: ByteWriter,
   flow: Flow,
-  command: FlowModCommand,
+  command: AnyFlowModCommand,
   xid: number,
   version: OfVersion = OFP13_VERSION,
   opts?: FlowModOptions,
@@ -129,7 +130,7 @@ export function writeFlowMod(
     w.u16(opts?.flags ?? 0);
     w.u16(0); // OF1.3 pad / OF1.4 importance
     const ctx = encodeMatch(w, flow.match);
-    if (command !== 'delete_strict') writeInstructions(w, flow.actions, flow.goto, ctx);
+    if (command !== 'delete_strict' && command !== 'delete') writeInstructions(w, flow.actions, flow.goto, ctx);
     const len = w.pos - start;
     if (len > OFP_MAX_MESSAGE_LEN) {
       throw new OpenFlowError(

@@ -9,6 +9,7 @@ import { encodeActions } from './actions';
 import {
   errorNames,
   type BundleCtrlType,
+  type AnyFlowModCommand,
   type FlowModCommand,
   OFP_HEADER_LEN,
   OFP_MAX_MESSAGE_LEN,
@@ -274,7 +275,7 @@ export function writeBundledFlowMod(
   version: OfVersion,
   bundleId: number,
   flow: Flow,
-  command: FlowModCommand,
+  command: AnyFlowModCommand,
   flags = BUNDLE_ATOMIC_ORDERED,
   flowModOptions?: FlowModOptions,
 ): void {
