@@ -17,6 +17,7 @@ import type { EngineAgentsArgs, EngineHostSpec } from './engine-agents';
 import { writeReport, type Sample } from './report/report';
 import { msSince, percentile, stats, type Stats } from './report/stats';
 import { cdfChart } from './report/svg';
+import { processCpuMs } from './proc-cpu';
 
 export interface SimulatedVmsOptions {
   readonly vms: number;
@@ -53,10 +54,34 @@ export interface SimulatedVmsResult {
   readonly flowMods: number;
   readonly goalStates: number;
   readonly setupMs: number;
+  /**
+   * CPU ms of each phase: `control` is this process (the control service and the bench's HTTP client), `engines`
+   * the simulated hosts' processes (/proc, 10 ms resolution). Wall time on a shared machine says little.
+   */
+  readonly cpuMs: { readonly create: PhaseCpu; readonly delete: PhaseCpu };
   /** os.loadavg() (1, 5, 15 min) when the creates started: the machine is shared. */
   readonly loadAvg: readonly number[];
   readonly report?: string;
 }
+
+export interface PhaseCpu {
+  readonly control: number;
+  readonly engines: number;
+}
+
+/** CPU ms so far of this process and of the simulated hosts' children. */
+function cpuNow(children: readonly AgentChild[]): PhaseCpu {
+  const u = process.cpuUsage();
+  return {
+    control: (u.user + u.system) / 1000,
+    engines: children.reduce((sum, c) => sum + processCpuMs(c.child.pid), 0),
+  };
+}
+
+const cpuSince = (a: PhaseCpu, b: PhaseCpu): PhaseCpu => ({
+  control: Math.round(b.control - a.control),
+  engines: Math.round(b.engines - a.engines),
+});
 
 /** Sockets to the API: every request is sent at once, they queue here rather than as 2,400 connections. */
 const MAX_SOCKETS = 256;
@@ -226,7 +251,7 @@ async function setupNetwork(send: Sender): Promise<void> {
 function summarize(
   o: SimulatedVmsOptions,
   times: readonly PortTimes[],
-  extra: Pick<SimulatedVmsResult, 'deleteMs' | 'flowMods' | 'goalStates' | 'setupMs' | 'loadAvg'>,
+  extra: Pick<SimulatedVmsResult, 'deleteMs' | 'flowMods' | 'goalStates' | 'setupMs' | 'cpuMs' | 'loadAvg'>,
 ): SimulatedVmsResult {
   const up = times.filter((t) => t.upMs !== undefined).map((t) => t.upMs as number);
   const sorted = [...up].sort((a, b) => a - b);
@@ -327,6 +352,7 @@ export async function runSimulatedVms(o: SimulatedVmsOptions): Promise<Simulated
       `network ready, ${o.hosts} agents connected (${setupMs} ms, load ${loadAvg.join(' ')}); ${o.vms} ports at once`,
     );
     const times: PortTimes[] = Array.from({ length: o.vms }, () => ({}));
+    const cpu0 = cpuNow(children);
     const t0 = process.hrtime.bigint();
     const ticker = setInterval(() => {
       const up = times.filter((t) => t.upMs !== undefined).length;
@@ -335,6 +361,7 @@ export async function runSimulatedVms(o: SimulatedVmsOptions): Promise<Simulated
     await createAll(o, send, times, t0).finally(() => clearInterval(ticker));
     const upCount = times.filter((t) => t.upMs !== undefined).length;
     say(`${upCount}/${o.vms} ports ACTIVE in ${Math.round(msSince(t0))} ms; deleting every port at once`);
+    const cpu1 = cpuNow(children);
     const d0 = process.hrtime.bigint();
     await Promise.all(
       times.map(async (t, i) => {
@@ -343,12 +370,15 @@ export async function runSimulatedVms(o: SimulatedVmsOptions): Promise<Simulated
       }),
     );
     const deleteMs = Math.round(msSince(d0));
-    say(`deleted in ${deleteMs} ms`);
+    const cpuMs = { create: cpuSince(cpu0, cpu1), delete: cpuSince(cpu1, cpuNow(children)) };
+    say(
+      `deleted in ${deleteMs} ms; CPU ms create ${JSON.stringify(cpuMs.create)}, delete ${JSON.stringify(cpuMs.delete)}`,
+    );
     await ctl.stop();
     ctl = null;
     const counters = await stopChildren(children);
     children.length = 0;
-    const result = summarize(o, times, { deleteMs, setupMs, loadAvg, ...counters });
+    const result = summarize(o, times, { deleteMs, setupMs, cpuMs, loadAvg, ...counters });
     if (o.out !== undefined) {
       simulatedReport(o.out, result, times);
       say(`report: ${o.out}/report.html`);

@@ -16,7 +16,7 @@ import { Etcd3, IKeyValue, IRequestOp, IWatchResponse, Watcher, isRecoverableErr
 import { EventEmitter } from 'node:events';
 import { Logger } from '../log';
 import { ControlError, ParsedGoalState } from '../resources';
-import { CommitPlan, ControlStore, HostResult, planCommit, StateCache, StoreEvents } from './store';
+import { CommitPlan, ControlStore, HostResult, keysAfter, planCommit, StateCache, StoreEvents } from './store';
 
 export interface EtcdStoreOptions {
   readonly endpoints: readonly string[];
@@ -251,6 +251,8 @@ export class EtcdStore implements ControlStore {
     return this.serialize(async () => {
       let plan = planCommit(this.cache, gs);
       const fullPlan = plan;
+      // Each host document holds the host's whole key list, as planned against the cache of this moment.
+      let after = new Map(plan.hosts.map((h) => [h.host, keysAfter(this.cache, h)]));
       // 1. resources (idempotent; unreferenced until a host document points at them)
       const puts = [...plan.puts];
       let maxRev = 0;
@@ -277,7 +279,7 @@ export class EtcdStore implements ControlStore {
           }));
           const ops = batch.map((h) => {
             const doc: HostDoc = {
-              k: [...h.keys],
+              k: [...(after.get(h.host) ?? [])],
               c: h.changed,
               d: Object.fromEntries([...h.deletes].map(([k, s]) => [k, Buffer.from(s).toString('base64')])),
               o: origin,
@@ -294,6 +296,7 @@ export class EtcdStore implements ControlStore {
         await this.caughtUp(maxRev);
         const again = new Map([...gs.hosts].filter(([h]) => conflicted.has(h)));
         plan = planCommit(this.cache, { resources: gs.resources, hosts: again });
+        after = new Map(plan.hosts.map((h) => [h.host, keysAfter(this.cache, h)]));
         todo = plan.hosts;
       }
       await this.caughtUp(maxRev);

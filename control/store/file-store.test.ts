@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { GoalStateV2 } from '../../proto';
+import { GoalStateV2, OperationType } from '../../proto';
 import { parseGoalStateV2 } from '../resources';
 import { hostIp, makeGoalState } from '../testing/fixtures';
 import { FileStore } from './file-store';
@@ -46,6 +46,49 @@ test('goal-state records hold the whole message, a large one then a smaller one,
     store = new FileStore(dir);
     await store.start();
     assert.equal(snapshot(store), before);
+    await store.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('host indexes moved in place by deltas (logged as messages or as key lists) replay the same', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-file-store-'));
+  const enc = (gs: GoalStateV2): Uint8Array => GoalStateV2.encode(gs).finish();
+  const keysOf = (s: FileStore): unknown => [...s.cache.hosts].map(([h, i]) => [h, i.version, [...i.keys].sort()]);
+  const refsOf = (s: FileStore): unknown =>
+    [...s.cache.resources.keys()].map((k) => [k, [...(s.cache.refs.get(k) ?? [])].sort()]);
+  try {
+    const hosts = [hostIp(1), hostIp(2), hostIp(3)];
+    let store = new FileStore(dir);
+    await store.start();
+    await store.commit(parseGoalStateV2(enc(makeGoalState({ hosts, portsPerHost: 2, sharedNeighbors: 2 }))), 'r');
+    // A restart: the indexes come back from the snapshot's key lists, then move by deltas again.
+    await store.close();
+    store = new FileStore(dir);
+    await store.start();
+    const h1 = hosts[0] as string;
+    const del = makeGoalState({ hosts: [h1], portsPerHost: 2, operation: OperationType.DELETE });
+    delete del.subnetStates['subnet-a'];
+    const hr = del.hostResources[h1];
+    if (hr) hr.resources = hr.resources.filter((r) => r.id.startsWith('port-'));
+    await store.commit(parseGoalStateV2(enc(del)), 'r');
+    // Without the raw message: logged as resource records and the host's whole key list.
+    const more = parseGoalStateV2(enc(makeGoalState({ hosts: hosts.slice(1), portsPerHost: 1, tag: 'b' })));
+    await store.commit({ resources: more.resources, hosts: more.hosts }, 'r');
+    await store.commit(parseGoalStateV2(enc(makeGoalState({ hosts: [h1], portsPerHost: 1, tag: 'c' }))), 'r');
+    const idx = store.cache.hosts.get(h1);
+    assert.equal(
+      [...(idx?.keys ?? [])].sort(),
+      ['neighbor/nbr-a-0', 'neighbor/nbr-a-1', `port/port-c-${h1}-0`, 'subnet/subnet-a', 'subnet/subnet-c'].sort(),
+    );
+    assert.is(store.cache.resources.has(`port/port-a-${h1}-0`), false);
+    assert.equal(store.cache.refs.get('neighbor/nbr-a-0'), new Set(hosts));
+    const before = { keys: keysOf(store), refs: refsOf(store) };
+    await store.close();
+    store = new FileStore(dir);
+    await store.start();
+    assert.equal({ keys: keysOf(store), refs: refsOf(store) }, before);
     await store.close();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { OperationType } from '../../proto';
 import { ParsedGoalState, ControlError, encodeHostsOnly, parseGoalStateV2 } from '../resources';
 import { readJsonLines } from './json-lines';
-import { CommitPlan, ControlStore, HostResult, planCommit, StateCache, StoreEvents } from './store';
+import { CommitPlan, ControlStore, HostResult, keysAfter, planCommit, StateCache, StoreEvents } from './store';
 
 type LogRecord =
   | { readonly t: 'r'; readonly k: string; readonly b: string }
@@ -183,7 +183,7 @@ export class FileStore implements ControlStore {
     for (const [k, state] of plan.puts) this.cache.putResource(k, state, plan.entries.get(k));
     const versions = new Map<string, number>();
     for (const h of plan.hosts) {
-      this.cache.setHost(h.host, { version, keys: h.keys }, h.delta);
+      this.cache.moveHost(h.host, version, h.delta);
       versions.set(h.host, version);
     }
     for (const k of plan.removes) if (!this.cache.refs.has(k)) this.cache.deleteResource(k);
@@ -212,7 +212,7 @@ export class FileStore implements ControlStore {
             k,
             b: Buffer.from(state.buffer, state.byteOffset, state.byteLength).toString('base64'),
           });
-        for (const h of plan.hosts) records.push({ t: 'h', h: h.host, v: version, k: [...h.keys] });
+        for (const h of plan.hosts) records.push({ t: 'h', h: h.host, v: version, k: [...keysAfter(this.cache, h)] });
         for (const k of plan.removes) records.push({ t: 'x', k });
         if (plan.hosts.length > 0 || plan.puts.size > 0) await this.append(records);
       }

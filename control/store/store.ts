@@ -119,6 +119,8 @@ export class StateCache {
   readonly agents = new Map<string, string>();
   /** key -> hosts that reference it (refcount for garbage collection). */
   readonly refs = new HostRefs();
+  /** Host key sets made by moveHost: changed in place; any other (setHost's) is copied once first. */
+  private readonly owned = new WeakSet<ReadonlySet<string>>();
   /** Sums over every stored resource of its key's length (UTF-16 units) and its state's bytes: a size bound. */
   private keyChars = 0;
   private stateBytes = 0;
@@ -143,22 +145,36 @@ export class StateCache {
     this.neighbors.delete(key);
   }
 
-  /**
-   * `delta`: the keys the new index adds to and removes from the host's current one, when the caller knows
-   * (a commit plan does): only those move the refcounts, instead of a pass over every key of the host, which
-   * for a hundred hosts of a thousand neighbors each was most of a small commit's cost.
-   */
-  setHost(host: string, index: HostIndex, delta?: HostKeysDelta): void {
+  /** Replaces a host's index (a loaded snapshot, an etcd host document): a pass over its keys. */
+  setHost(host: string, index: HostIndex): void {
     const old = this.hosts.get(host);
-    if (delta !== undefined) {
-      for (const k of delta.removed) this.refs.delete(k, host);
-      for (const k of delta.added) this.refs.add(k, host);
-      this.hosts.set(host, index);
-      return;
-    }
     if (old !== undefined) for (const k of old.keys) if (!index.keys.has(k)) this.refs.delete(k, host);
     for (const k of index.keys) this.refs.add(k, host);
     this.hosts.set(host, index);
+  }
+
+  /**
+   * Moves a host's index by a commit's delta, in place: only the keys added and removed move the refcounts
+   * and the set. A pass over every key of the host (or a copy of its set) on each commit was most of a small
+   * commit's cost with a hundred hosts holding a thousand neighbors each. The set is the cache's own (made
+   * here or handed over by setHost), so nobody holds it as a snapshot: readers use it synchronously.
+   */
+  moveHost(host: string, version: number, delta: HostKeysDelta): void {
+    const old = this.hosts.get(host);
+    let keys = old?.keys as Set<string> | undefined;
+    if (keys === undefined || !this.owned.has(keys)) {
+      keys = new Set(old?.keys);
+      this.owned.add(keys);
+    }
+    for (const k of delta.removed) {
+      keys.delete(k);
+      this.refs.delete(k, host);
+    }
+    for (const k of delta.added) {
+      keys.add(k);
+      this.refs.add(k, host);
+    }
+    this.hosts.set(host, { version, keys });
   }
 
   entry(key: string): Buffer | undefined {
@@ -191,24 +207,28 @@ export interface CommitPlan {
   readonly entries: ReadonlyMap<string, Buffer>;
   /** Resources no host references any more. */
   readonly removes: readonly string[];
-  readonly hosts: ReadonlyArray<{
-    readonly host: string;
-    readonly keys: ReadonlySet<string>;
-    readonly changed: readonly string[];
-    readonly deletes: ReadonlyMap<string, Uint8Array>;
-    /** Against the host's index when the plan was made (the store applies plans in order, so still true). */
-    readonly delta: HostKeysDelta;
-  }>;
+  readonly hosts: ReadonlyArray<PlannedHost>;
   /** Keys a host asked for that neither the message nor the store has: host -> keys. */
   readonly missing: ReadonlyMap<string, readonly string[]>;
 }
 
-function withDelta(held: ReadonlySet<string>, added: Set<string>, removed: ReadonlySet<string>): ReadonlySet<string> {
-  // A host that held nothing gets exactly what was added (the plan keeps no other use of that set).
-  if (held.size === 0) return added;
-  const keys = new Set(held);
-  for (const k of removed) keys.delete(k);
-  for (const k of added) keys.add(k);
+export interface PlannedHost {
+  readonly host: string;
+  readonly changed: readonly string[];
+  readonly deletes: ReadonlyMap<string, Uint8Array>;
+  /**
+   * Against the host's index when the plan was made (the store applies plans in order, so still true). The
+   * plan holds no copy of the host's keys: StateCache.moveHost applies this in place; keysAfter() gives the
+   * whole list to a store that writes it (etcd's host documents).
+   */
+  readonly delta: HostKeysDelta;
+}
+
+/** A planned host's whole key set after the commit; call it before the plan is applied to `cache`. */
+export function keysAfter(cache: StateCache, h: PlannedHost): Set<string> {
+  const keys = new Set(cache.hosts.get(h.host)?.keys);
+  for (const k of h.delta.removed) keys.delete(k);
+  for (const k of h.delta.added) keys.add(k);
   return keys;
 }
 
@@ -220,7 +240,9 @@ export function planCommit(cache: StateCache, gs: ParsedGoalState): CommitPlan {
     puts.set(r.key, r.state);
     if (r.entry !== undefined) entries.set(r.key, r.entry);
   }
-  const hosts: Array<CommitPlan['hosts'][number]> = [];
+  const hosts: PlannedHost[] = [];
+  /** Keys some host adds: a key another host drops is still referenced then. */
+  const gained = new Set<string>();
   const missing = new Map<string, string[]>();
   const dropped = new Map<string, Set<string>>(); // key -> hosts dropping it
   for (const [host, wanted] of gs.hosts) {
@@ -249,16 +271,13 @@ export function planCommit(cache: StateCache, gs: ParsedGoalState): CommitPlan {
       if (!held.has(key)) added.add(key);
       changed.push(key);
     }
-    // The held set itself when nothing is added or removed (a change of keys the host has): a copy of a
-    // 100k-neighbor host's keys for each update of one of its ports was most of that update's cost.
-    const keys = added.size === 0 && removed.size === 0 ? held : withDelta(held, added, removed);
-    hosts.push({ host, keys, changed, deletes, delta: { added: [...added], removed: [...removed] } });
+    for (const k of added) gained.add(k);
+    hosts.push({ host, changed, deletes, delta: { added: [...added], removed: [...removed] } });
   }
   const removes: string[] = [];
   for (const [key, droppers] of dropped) {
-    const still = cache.refs.countExcept(key, droppers);
-    const readded = hosts.some((h) => h.keys.has(key));
-    if (still === 0 && !readded) removes.push(key);
+    // Dropped by these hosts; a host that keeps it is counted in refs (its delta does not remove it).
+    if (cache.refs.countExcept(key, droppers) === 0 && !gained.has(key)) removes.push(key);
   }
   return { puts, entries, removes, hosts, missing };
 }

@@ -72,6 +72,10 @@ export class InlineBackend implements Backend {
   async commit(txns: readonly number[]): Promise<void> {
     for (const txn of txns) this.#host.handle({ type: 'commit', txn });
   }
+  /** Output buffers the consumer released, back to the partition at once (same thread: nothing to carry). */
+  giveBuffers(buffers: readonly ArrayBuffer[]): void {
+    this.#host.giveBuffers(buffers);
+  }
   async close(): Promise<void> {}
 }
 

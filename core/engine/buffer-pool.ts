@@ -32,3 +32,11 @@ export class BufferPool {
     }
   }
 }
+
+/**
+ * The output pool of every partition on this thread: a worker runs one partition, the calling thread runs
+ * the inline ones (`workers: 0`; a hundred of them in one process when hosts are simulated), and a
+ * partition encodes only while it runs, so they can draw on one pool. A pool each kept the buffers of a
+ * partition that might not run again for a while, and the others encoded into fresh memory meanwhile.
+ */
+export const threadOutputPool = new BufferPool();

@@ -357,8 +357,11 @@ export class Engine {
         if (released) return;
         released = true;
         credits?.give();
-        if (!movable || out.buffer instanceof SharedArrayBuffer) return;
-        spare.push(out.buffer as ArrayBuffer);
+        if (out.buffer instanceof SharedArrayBuffer) return;
+        // A partition on this thread takes it back now: a goal state is one chunk there, so there is no
+        // next chunk to carry it, and every goal state would encode into fresh memory.
+        if (b instanceof InlineBackend) b.giveBuffers([out.buffer as ArrayBuffer]);
+        else if (movable) spare.push(out.buffer as ArrayBuffer);
       });
       return result;
     });

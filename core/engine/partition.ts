@@ -33,7 +33,7 @@ import {
 import { scanGoalState, type ScannedGoalState } from './decode';
 import { NEIGHBOR_COOKIE_HIGH } from './neighbor-encode';
 import { LaneDelta } from './lane-delta';
-import { BufferPool } from './buffer-pool';
+import { threadOutputPool } from './buffer-pool';
 import type { NeighborAddressVisitor, NeighborLane } from './neighbor-lane';
 import { type KeySets, type LaneStepContext, laneRowScratch, laneRowsDeleted } from './lane-step';
 import { type NeighborStatuses, withPending } from './statuses';
@@ -122,7 +122,7 @@ export class PartitionEngine {
   /** Where neighbors and flows live (neighbor-homes.ts). */
   readonly #homes: NeighborHomes;
   /** Where encoded deltas are written; the engine hands consumed ones back (buffer-pool.ts). */
-  readonly #output = new BufferPool();
+  readonly #output = threadOutputPool;
   /**
    * Open transactions, oldest first. A goal state planned in chunks stacks one per chunk; anything
    * else needs the stack empty. Abort goes newest first, so each undo finds the state it left.

@@ -73,6 +73,11 @@ export class PartitionHost {
     return { type: 'init', flows: engine.flowCount };
   }
 
+  /** Released output buffers for the partition's later deltas (before init: nothing to keep them). */
+  giveBuffers(buffers: readonly ArrayBuffer[]): void {
+    this.#engine?.giveBuffers(buffers);
+  }
+
   #prepare(task: Extract<WorkerTask, { type: 'prepare' }>): unknown {
     this.#need().giveBuffers(task.spare ?? []);
     if (task.expectedNeighbors !== undefined) this.#need().reserveNeighbors(task.expectedNeighbors);
