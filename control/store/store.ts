@@ -5,12 +5,12 @@
 // one HostChange per host a commit touched; owners of those hosts turn each change into a push.
 import { EventEmitter } from 'node:events';
 import { OperationType } from '../../proto';
-import { encodeResourceEntry, ParsedGoalState } from '../resources';
+import { encodeResourceEntry, ParsedGoalState, stateLength, WireResource } from '../resources';
 import { NeighborIndex } from './neighbor-index';
 
 export interface StoredResource {
   readonly state: Uint8Array;
-  /** Lazily built GoalStateV2 map entry (see encodeResourceEntry). */
+  /** The GoalStateV2 map entry (see encodeResourceEntry): as received, or built when first needed. */
   entry?: Buffer;
 }
 
@@ -130,11 +130,17 @@ export class StateCache {
 
   /** `entry`: the resource's map entry as received, when it is what encodeResourceEntry would write. */
   putResource(key: string, state: Uint8Array, entry?: Buffer): void {
+    this.putStored(key, entry === undefined ? { state } : { state, entry });
+  }
+
+  /** A received resource with a canonical entry is kept as it is (it reads its bytes from the message). */
+  putStored(key: string, r: StoredResource): void {
+    const kept = r instanceof WireResource && r.canonical ? r : { state: r.state, entry: r.entry };
     this.forget(this.stored.get(key), key);
     this.keyChars += key.length;
-    this.stateBytes += state.length;
-    this.stored.set(key, entry === undefined ? { state } : { state, entry });
-    this.neighbors.put(key, state);
+    this.stateBytes += stateLength(kept);
+    this.stored.set(key, kept);
+    this.neighbors.put(key, kept);
   }
 
   deleteResource(key: string): void {
@@ -164,8 +170,7 @@ export class StateCache {
   entry(key: string): Buffer | undefined {
     const r = this.stored.get(key);
     if (r === undefined) return undefined;
-    if (r.entry === undefined) r.entry = encodeResourceEntry(key, r.state);
-    return r.entry;
+    return r.entry ?? (r.entry = encodeResourceEntry(key, r.state));
   }
 
   resourceCount(): number {
@@ -180,15 +185,14 @@ export class StateCache {
   private forget(old: StoredResource | undefined, key: string): void {
     if (old === undefined) return;
     this.keyChars -= key.length;
-    this.stateBytes -= old.state.length;
+    this.stateBytes -= stateLength(old);
   }
 }
 
 /** The writes one accepted goal state turns into (computed against the cache, applied by a store). */
 export interface CommitPlan {
-  readonly puts: ReadonlyMap<string, Uint8Array>;
-  /** Map entries of `puts` that came canonical in the message: the cache forwards them without a copy. */
-  readonly entries: ReadonlyMap<string, Buffer>;
+  /** The resources to store, as received (a canonical map entry is forwarded without a copy). */
+  readonly puts: ReadonlyMap<string, StoredResource>;
   /** Resources no host references any more. */
   readonly removes: readonly string[];
   readonly hosts: ReadonlyArray<{
@@ -213,13 +217,8 @@ function withDelta(held: ReadonlySet<string>, added: Set<string>, removed: Reado
 }
 
 export function planCommit(cache: StateCache, gs: ParsedGoalState): CommitPlan {
-  const puts = new Map<string, Uint8Array>();
-  const entries = new Map<string, Buffer>();
-  for (const r of gs.resources.values()) {
-    if (r.operation === OperationType.DELETE) continue;
-    puts.set(r.key, r.state);
-    if (r.entry !== undefined) entries.set(r.key, r.entry);
-  }
+  const puts = new Map<string, StoredResource>();
+  for (const r of gs.resources.values()) if (r.operation !== OperationType.DELETE) puts.set(r.key, r);
   const hosts: Array<CommitPlan['hosts'][number]> = [];
   const missing = new Map<string, string[]>();
   const dropped = new Map<string, Set<string>>(); // key -> hosts dropping it
@@ -260,7 +259,7 @@ export function planCommit(cache: StateCache, gs: ParsedGoalState): CommitPlan {
     const readded = hosts.some((h) => h.keys.has(key));
     if (still === 0 && !readded) removes.push(key);
   }
-  return { puts, entries, removes, hosts, missing };
+  return { puts, removes, hosts, missing };
 }
 
 export type StoreEvents = {
