@@ -217,8 +217,15 @@ function withDelta(held: ReadonlySet<string>, added: Set<string>, removed: Reado
 }
 
 export function planCommit(cache: StateCache, gs: ParsedGoalState): CommitPlan {
-  const puts = new Map<string, StoredResource>();
-  for (const r of gs.resources.values()) if (r.operation !== OperationType.DELETE) puts.set(r.key, r);
+  // Without deletes (the common push) the message's own map is what to store: no second map of 100k entries.
+  let puts: ReadonlyMap<string, StoredResource> = gs.resources;
+  for (const r of gs.resources.values()) {
+    if (r.operation !== OperationType.DELETE) continue;
+    const kept = new Map<string, StoredResource>();
+    for (const x of gs.resources.values()) if (x.operation !== OperationType.DELETE) kept.set(x.key, x);
+    puts = kept;
+    break;
+  }
   const hosts: Array<CommitPlan['hosts'][number]> = [];
   const missing = new Map<string, string[]>();
   const dropped = new Map<string, Set<string>>(); // key -> hosts dropping it
