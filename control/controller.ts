@@ -53,8 +53,6 @@ interface Waiter {
 
 const RECENT_RESULTS = 16;
 const RECONCILE_CHUNK = 50;
-/** Host changes handed to their sessions (each encodes and writes its message) per turn of the event loop. */
-const SEND_CHUNK = 25;
 
 export class Controller {
   private readonly sessions = new Map<string, HostSession>();
@@ -71,9 +69,6 @@ export class Controller {
   private readonly fanout: VpcFanout | null;
   /** Host changes of the commits being delivered now, handed out together once the emitting turn ends. */
   private batch: HostChange[] = [];
-  /** Changes of the gRPC path not yet handed to their sessions, from `sendingAt` on (see onHostChange). */
-  private toSend: HostChange[] = [];
-  private sendingAt = 0;
 
   constructor(private readonly opts: ControllerOptions) {
     this.store = opts.store;
@@ -258,26 +253,12 @@ export class Controller {
 
   private onHostChange(change: HostChange): void {
     if (this.fanout === null) {
-      // A commit's changes come in one turn. Handed over a few at a time, with a turn of the event loop
-      // between, the first hosts' messages are on the wire (and being read by their agents) while later
-      // ones are encoded: all in one turn, no byte left before the last of 1,000 messages was built.
-      this.toSend.push(change);
-      if (this.toSend.length === 1) setImmediate(() => this.sendChanges());
+      this.sessions.get(change.host)?.enqueue(change);
       return;
     }
     // A commit's changes are emitted in one turn: gathered, they show which hosts need the same change.
     this.batch.push(change);
     if (this.batch.length === 1) queueMicrotask(() => this.flushChanges());
-  }
-
-  private sendChanges(): void {
-    const end = Math.min(this.toSend.length, this.sendingAt + SEND_CHUNK);
-    for (; this.sendingAt < end; this.sendingAt++) {
-      const change = this.toSend[this.sendingAt] as HostChange;
-      this.sessions.get(change.host)?.enqueue(change);
-    }
-    if (this.sendingAt < this.toSend.length) setImmediate(() => this.sendChanges());
-    else [this.toSend, this.sendingAt] = [[], 0];
   }
 
   private flushChanges(): void {
