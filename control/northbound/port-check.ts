@@ -165,11 +165,13 @@ function readConfiguration(r: Reader, to: number, out: PortFields): boolean {
 
 /**
  * True when the encoded PortState `state`, stored under map key `id`, is surely accepted by the ordinary
- * check (decode, then core's normalizePort and its op checks); false when not sure.
+ * check (decode, then core's normalizePort and its op checks); false when not sure. The state may lie from
+ * `start` to `end` of a larger buffer (a received message).
  */
-export function portSurelyValid(state: Uint8Array, id: string): boolean {
+export function portSurelyValid(state: Uint8Array, id: string, start = 0, end = state.length): boolean {
   const buf = Buffer.isBuffer(state) ? state : Buffer.from(state.buffer, state.byteOffset, state.byteLength);
-  const r = new Reader(buf, buf.length);
+  const r = new Reader(buf, end);
+  r.pos = start;
   let operation: number = OperationType.INFO;
   const out: PortFields = { id: '', updateType: UpdateType.DELTA, mac: '', hostIp: '', fixedIps: [] };
   let configSeen = false;

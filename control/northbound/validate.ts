@@ -28,7 +28,7 @@ import {
 } from '../../proto';
 import { fromGoalStateV2 } from '../../core/goalstate';
 import { varintSize } from '../../core/wire/varint';
-import { ControlError, ParsedGoalState, ParsedResource } from '../resources';
+import { ControlError, ParsedGoalState, ParsedResource, stateLength, WireResource } from '../resources';
 import { portSurelyValid } from './port-check';
 import type { StateCache } from '../store/store';
 
@@ -67,10 +67,16 @@ type StateMap =
 export function validateContent(gs: ParsedGoalState): void {
   const unsure: ParsedResource[] = [];
   for (const r of gs.resources.values()) {
-    if (r.type === ResourceType.PORT && portSurelyValid(r.state, r.id)) continue;
+    if (r.type === ResourceType.PORT && surelyValidPort(r)) continue;
     unsure.push(r);
   }
   if (unsure.length > 0) validateDecoded(unsure);
+}
+
+/** A received port is read where it lies in the message (no view of its state made for the check). */
+function surelyValidPort(r: ParsedResource): boolean {
+  if (r instanceof WireResource) return portSurelyValid(r.raw, r.id, r.stateStart, r.stateEnd);
+  return portSurelyValid(r.state, r.id);
 }
 
 /** The ordinary check: every resource decoded with the agent's codec and run through core's normalizers. */
@@ -153,7 +159,7 @@ function messageBytesBound(gs: ParsedGoalState, cache: StateCache): number {
   const stored = cache.storedTotals();
   let bound = 2 + 6 * stored.keyChars + stored.stateBytes + 34 * stored.count;
   for (const r of gs.resources.values()) {
-    if (r.operation !== OperationType.DELETE) bound += 6 * r.key.length + r.state.length + 34;
+    if (r.operation !== OperationType.DELETE) bound += 6 * r.key.length + stateLength(r) + 34;
   }
   return bound;
 }

@@ -259,7 +259,7 @@ export class EtcdStore implements ControlStore {
       await inBatches(puts, TXN_OPS, async (batch) => {
         const r = await this.txn(
           [],
-          batch.map(([key, state]) => ({ request_put: { key: this.k('res', key), value: Buffer.from(state) } })),
+          batch.map(([key, r]) => ({ request_put: { key: this.k('res', key), value: Buffer.from(r.state) } })),
         );
         maxRev = Math.max(maxRev, r.rev);
       });

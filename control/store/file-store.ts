@@ -180,7 +180,7 @@ export class FileStore implements ControlStore {
 
   /** Applies a planned commit to the cache (the same code for a live commit and for replay). */
   private applyPlan(plan: CommitPlan, version: number): Map<string, number> {
-    for (const [k, state] of plan.puts) this.cache.putResource(k, state, plan.entries.get(k));
+    for (const [k, r] of plan.puts) this.cache.putStored(k, r);
     const versions = new Map<string, number>();
     for (const h of plan.hosts) {
       this.cache.moveHost(h.host, version, h.delta);
@@ -206,7 +206,7 @@ export class FileStore implements ControlStore {
       } else {
         plan = planCommit(this.cache, gs);
         const records: LogRecord[] = [];
-        for (const [k, state] of plan.puts)
+        for (const [k, { state }] of plan.puts)
           records.push({
             t: 'r',
             k,

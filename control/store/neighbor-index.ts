@@ -24,10 +24,11 @@ export class NeighborIndex {
   }
 
   /** A resource was stored under `key` (new or replacing an older state). Non-neighbors are ignored. */
-  put(key: string, state: Uint8Array): void {
+  /** `r.state` is read only for a neighbor (a received port's state is not viewed for nothing). */
+  put(key: string, r: { readonly state: Uint8Array }): void {
     if (!key.startsWith(NEIGHBOR_PREFIX)) return;
     this.delete(key);
-    const placements = placementsOf(state);
+    const placements = placementsOf(r.state);
     if (placements.length === 0) return;
     this.placements.set(key, placements);
     for (const { ip, vni } of placements) {

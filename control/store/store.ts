@@ -5,12 +5,12 @@
 // one HostChange per host a commit touched; owners of those hosts turn each change into a push.
 import { EventEmitter } from 'node:events';
 import { OperationType } from '../../proto';
-import { encodeResourceEntry, ParsedGoalState } from '../resources';
+import { encodeResourceEntry, ParsedGoalState, stateLength, WireResource } from '../resources';
 import { NeighborIndex } from './neighbor-index';
 
 export interface StoredResource {
   readonly state: Uint8Array;
-  /** Lazily built GoalStateV2 map entry (see encodeResourceEntry). */
+  /** The GoalStateV2 map entry (see encodeResourceEntry): as received, or built when first needed. */
   entry?: Buffer;
 }
 
@@ -132,11 +132,17 @@ export class StateCache {
 
   /** `entry`: the resource's map entry as received, when it is what encodeResourceEntry would write. */
   putResource(key: string, state: Uint8Array, entry?: Buffer): void {
+    this.putStored(key, entry === undefined ? { state } : { state, entry });
+  }
+
+  /** A received resource with a canonical entry is kept as it is (it reads its bytes from the message). */
+  putStored(key: string, r: StoredResource): void {
+    const kept = r instanceof WireResource && r.canonical ? r : { state: r.state, entry: r.entry };
     this.forget(this.stored.get(key), key);
     this.keyChars += key.length;
-    this.stateBytes += state.length;
-    this.stored.set(key, entry === undefined ? { state } : { state, entry });
-    this.neighbors.put(key, state);
+    this.stateBytes += stateLength(kept);
+    this.stored.set(key, kept);
+    this.neighbors.put(key, kept);
   }
 
   deleteResource(key: string): void {
@@ -180,8 +186,7 @@ export class StateCache {
   entry(key: string): Buffer | undefined {
     const r = this.stored.get(key);
     if (r === undefined) return undefined;
-    if (r.entry === undefined) r.entry = encodeResourceEntry(key, r.state);
-    return r.entry;
+    return r.entry ?? (r.entry = encodeResourceEntry(key, r.state));
   }
 
   resourceCount(): number {
@@ -196,15 +201,14 @@ export class StateCache {
   private forget(old: StoredResource | undefined, key: string): void {
     if (old === undefined) return;
     this.keyChars -= key.length;
-    this.stateBytes -= old.state.length;
+    this.stateBytes -= stateLength(old);
   }
 }
 
 /** The writes one accepted goal state turns into (computed against the cache, applied by a store). */
 export interface CommitPlan {
-  readonly puts: ReadonlyMap<string, Uint8Array>;
-  /** Map entries of `puts` that came canonical in the message: the cache forwards them without a copy. */
-  readonly entries: ReadonlyMap<string, Buffer>;
+  /** The resources to store, as received (a canonical map entry is forwarded without a copy). */
+  readonly puts: ReadonlyMap<string, StoredResource>;
   /** Resources no host references any more. */
   readonly removes: readonly string[];
   readonly hosts: ReadonlyArray<PlannedHost>;
@@ -233,12 +237,14 @@ export function keysAfter(cache: StateCache, h: PlannedHost): Set<string> {
 }
 
 export function planCommit(cache: StateCache, gs: ParsedGoalState): CommitPlan {
-  const puts = new Map<string, Uint8Array>();
-  const entries = new Map<string, Buffer>();
+  // Without deletes (the common push) the message's own map is what to store: no second map of 100k entries.
+  let puts: ReadonlyMap<string, StoredResource> = gs.resources;
   for (const r of gs.resources.values()) {
-    if (r.operation === OperationType.DELETE) continue;
-    puts.set(r.key, r.state);
-    if (r.entry !== undefined) entries.set(r.key, r.entry);
+    if (r.operation !== OperationType.DELETE) continue;
+    const kept = new Map<string, StoredResource>();
+    for (const x of gs.resources.values()) if (x.operation !== OperationType.DELETE) kept.set(x.key, x);
+    puts = kept;
+    break;
   }
   const hosts: PlannedHost[] = [];
   /** Keys some host adds: a key another host drops is still referenced then. */
@@ -279,7 +285,7 @@ export function planCommit(cache: StateCache, gs: ParsedGoalState): CommitPlan {
     // Dropped by these hosts; a host that keeps it is counted in refs (its delta does not remove it).
     if (cache.refs.countExcept(key, droppers) === 0 && !gained.has(key)) removes.push(key);
   }
-  return { puts, entries, removes, hosts, missing };
+  return { puts, removes, hosts, missing };
 }
 
 export type StoreEvents = {

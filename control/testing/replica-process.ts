@@ -1,6 +1,7 @@
 // A control replica in its own node process (so a test can SIGKILL it), started from the compiled tree.
 import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { withHugePageMalloc } from '../malloc-env';
 
 export class ReplicaProcess {
   private output = '';
@@ -17,7 +18,11 @@ export class ReplicaProcess {
     nodeArgs: readonly string[] = [],
   ): Promise<ReplicaProcess> {
     const main = path.join(__dirname, 'replica-main.js');
-    const proc = spawn(process.execPath, [...nodeArgs, main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Started as bin/alcor-control starts the product (its malloc setting), so benchmarks measure that.
+    const proc = spawn(process.execPath, [...nodeArgs, main, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: withHugePageMalloc(process.env),
+    });
     let out = '';
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
