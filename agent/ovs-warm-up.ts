@@ -26,8 +26,8 @@ export const WARM_UP_COOKIE = 0xa1c1_0000_7761_726dn;
 /** About what the engine's warm-up plans (8,192 neighbors, two flows each). */
 export const WARM_UP_FLOWS = 16_384;
 /** Bundle ids the engine does not reach in this run (it counts from 1) and xids below its range. */
-const BUNDLE_ADD = 0xfff0_0001;
-const BUNDLE_DELETE = 0xfff0_0002;
+export const WARM_UP_ADD_BUNDLE = 0xfff0_0001;
+export const WARM_UP_DELETE_BUNDLE = 0xfff0_0002;
 const FIRST_XID = 0x1000_0000;
 const FLOWS_PER_DELTA = 1024;
 
@@ -54,7 +54,7 @@ export function warmUpAdds(flows = WARM_UP_FLOWS): Uint8Array[] {
   for (let at = 0; at < flows; at += FLOWS_PER_DELTA) {
     const w = new ByteWriter(FLOWS_PER_DELTA * 128);
     for (let i = at; i < Math.min(flows, at + FLOWS_PER_DELTA); i++) {
-      writeBundledFlowMod(w, FIRST_XID + i, OFP14_VERSION, BUNDLE_ADD, warmUpFlow(i), 'add');
+      writeBundledFlowMod(w, FIRST_XID + i, OFP14_VERSION, WARM_UP_ADD_BUNDLE, warmUpFlow(i), 'add');
     }
     out.push(w.toBuffer());
   }
@@ -65,7 +65,7 @@ export function warmUpAdds(flows = WARM_UP_FLOWS): Uint8Array[] {
 export function warmUpDelete(): Uint8Array {
   const w = new ByteWriter(256);
   const all: Flow = { table: WARM_UP_TABLE, priority: 0, cookie: WARM_UP_COOKIE, match: [], actions: [] };
-  writeBundledFlowMod(w, FIRST_XID - 1, OFP14_VERSION, BUNDLE_DELETE, all, 'delete', BUNDLE_ATOMIC_ORDERED, {
+  writeBundledFlowMod(w, FIRST_XID - 1, OFP14_VERSION, WARM_UP_DELETE_BUNDLE, all, 'delete', BUNDLE_ATOMIC_ORDERED, {
     cookieMask: 0xffff_ffff_ffff_ffffn,
   });
   return w.toBuffer();
@@ -76,7 +76,7 @@ export async function warmUpOvs(session: OpenFlowSession, flows = WARM_UP_FLOWS)
   const t0 = performance.now();
   await session.whenReady();
   // Leftovers of a start that crashed here are simply added again (same flows) and go with the delete.
-  await session.applyBundle(BUNDLE_ADD, warmUpAdds(flows));
-  await session.applyBundle(BUNDLE_DELETE, [warmUpDelete()]);
+  await session.applyBundle(WARM_UP_ADD_BUNDLE, warmUpAdds(flows));
+  await session.applyBundle(WARM_UP_DELETE_BUNDLE, [warmUpDelete()]);
   return Math.round(performance.now() - t0);
 }
