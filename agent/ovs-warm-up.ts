@@ -21,8 +21,11 @@ import type { OpenFlowSession } from './openflow/session';
  * OVS's internal table (its hidden recirculation and controller flows).
  */
 export const WARM_UP_TABLE = 200;
-/** Not ours (marker 0xa1c0 is): "a1c1" in the marker bits, "warm" below. */
-export const WARM_UP_COOKIE = 0xa1c1_0000_7761_726dn;
+/**
+ * A marker of its own, 0xA1C2: not the pipeline's (0xA1C0) and not Zeta's direct paths' (0xA1C1, counted by
+ * agent/zeta-direct-paths.ts); "warm" below.
+ */
+export const WARM_UP_COOKIE = 0xa1c2_0000_7761_726dn;
 /** About what the engine's warm-up plans (8,192 neighbors, two flows each). */
 export const WARM_UP_FLOWS = 16_384;
 /** Bundle ids the engine does not reach in this run (it counts from 1) and xids below its range. */
