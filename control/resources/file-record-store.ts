@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { AppendLog } from '../store/append-log';
 import { readJsonLines } from '../store/json-lines';
 import { ApiError } from './errors';
 import {
@@ -76,7 +77,7 @@ export class FileRecordStore implements RecordStore {
   readonly events = new EventEmitter<RecordEvents>();
   readonly view = new Map<string, RecordEntry>();
   private rev = 0;
-  private fd: fs.promises.FileHandle | null = null;
+  private log: AppendLog | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly queue: Queued[] = [];
   private flushing = false;
@@ -120,7 +121,7 @@ export class FileRecordStore implements RecordStore {
       await fh.close();
     }
     await fs.promises.rename(tmp, this.file);
-    this.fd = await fs.promises.open(this.file, 'a');
+    this.log = await AppendLog.open(this.file);
   }
 
   /**
@@ -173,9 +174,10 @@ export class FileRecordStore implements RecordStore {
     const lines = done.flatMap((d) => (d.line === null ? [] : [JSON.stringify(d.line)]));
     try {
       if (lines.length > 0) {
-        if (this.fd === null) throw new ApiError(503, 'STORE_UNAVAILABLE', 'record store is not open');
-        await this.fd.write(lines.join('\n') + '\n');
-        await this.fd.datasync();
+        if (this.log === null) throw new ApiError(503, 'STORE_UNAVAILABLE', 'record store is not open');
+        // A failed write is cut off the file again (AppendLog): the group's transactions are rejected, so
+        // none of their lines may be replayed at the next start.
+        await this.log.appendText(lines.join('\n') + '\n');
       }
     } catch (err: unknown) {
       const e =
@@ -215,8 +217,8 @@ export class FileRecordStore implements RecordStore {
 
   async close(): Promise<void> {
     await this.chain;
-    const fd = this.fd;
-    this.fd = null;
-    if (fd !== null) await fd.close();
+    const log = this.log;
+    this.log = null;
+    if (log !== null) await log.close();
   }
 }

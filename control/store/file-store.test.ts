@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import { GoalStateV2, OperationType } from '../../proto';
 import { parseGoalStateV2 } from '../resources';
 import { hostIp, makeGoalState } from '../testing/fixtures';
+import { requirePrereqs } from '../../test/prereq';
+import { run } from '../../test/sandbox/exec';
 import { FileStore } from './file-store';
 
 test('goal-state records hold the whole message, a large one then a smaller one, and replay the same', async () => {
@@ -94,5 +96,64 @@ test('host indexes moved in place by deltas (logged as messages or as key lists)
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+if (requirePrereqs(['root'])) {
+  test('a disk that fills mid-record: the commit fails, the next one lands, and the log still replays', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-file-store-full-'));
+    const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-file-store-copy-'));
+    let mounted = false;
+    const enc = (gs: GoalStateV2): Uint8Array => GoalStateV2.encode(gs).finish();
+    const hosts = [hostIp(1), hostIp(2)];
+    try {
+      // Room for the first record, and for part of the second: the write that fills the disk takes some of
+      // its bytes and refuses the rest, as a full disk does.
+      const m = await run('mount', ['-t', 'tmpfs', '-o', 'size=192k', 'tmpfs', dir]);
+      assert.is(m.code, 0, m.stderr);
+      mounted = true;
+      const first = enc(makeGoalState({ hosts, portsPerHost: 150, tag: 'a' }));
+      const tooBig = enc(makeGoalState({ hosts, portsPerHost: 600, tag: 'b' }));
+      const last = enc(makeGoalState({ hosts: hosts.slice(0, 1), portsPerHost: 2, tag: 'c' }));
+      const b64 = (b: Uint8Array): number => (b.length * 4) / 3;
+      assert.ok(b64(first) < 100 * 1024 && b64(tooBig) > 192 * 1024, `${first.length} ${tooBig.length}`);
+      const store = new FileStore(dir);
+      await store.start();
+      await store.commit(parseGoalStateV2(first), 'r');
+      const failed = await store.commit(parseGoalStateV2(tooBig), 'r').then(
+        () => null,
+        (e: unknown) => e as { code?: string },
+      );
+      assert.is(failed?.code, 'STORE_UNAVAILABLE');
+      assert.not.ok(store.healthy(), 'the store says it could not write');
+      await store.commit(parseGoalStateV2(last), 'r');
+      assert.ok(store.healthy());
+      await store.close();
+
+      // The log replays (on a disk with room for the restart's snapshot): the failed commit is not in it.
+      fs.copyFileSync(path.join(dir, 'desired.log'), path.join(copy, 'desired.log'));
+      const records = fs
+        .readFileSync(path.join(copy, 'desired.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as { t: string; b: string });
+      assert.equal(
+        records.map((r) => r.b),
+        [first, last].map((b) => Buffer.from(b).toString('base64')),
+      );
+      const again = new FileStore(copy);
+      await again.start();
+      assert.ok(again.cache.resources.has(`port/port-c-${hostIp(1)}-1`), 'the commit after the failure replays');
+      assert.not.ok(
+        [...again.cache.resources.keys()].some((k) => k.startsWith('port/port-b-')),
+        'nothing of the failed one',
+      );
+      assert.is(again.cache.hosts.get(hostIp(1))?.version, 2, 'the failed commit took no version');
+      await again.close();
+    } finally {
+      if (mounted) await run('umount', [dir]);
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(copy, { recursive: true, force: true });
+    }
+  });
+}
 
 test.run();

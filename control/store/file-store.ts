@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OperationType } from '../../proto';
 import { ParsedGoalState, ControlError, encodeHostsOnly, parseGoalStateV2 } from '../resources';
+import { AppendLog } from './append-log';
 import { readJsonLines } from './json-lines';
 import { CommitPlan, ControlStore, HostResult, keysAfter, planCommit, StateCache, StoreEvents } from './store';
 
@@ -30,11 +31,6 @@ const BASE64_SLICE = 3 * 16384;
 /** A goal-state record is written in pieces of about this many bytes (see appendGoalState). */
 const RECORD_PIECE = 1024 * 1024;
 
-/** Writes `len` bytes of `buf` at the end of the file (a short write is continued, not lost). */
-async function writeAll(fd: fs.promises.FileHandle, buf: Buffer, len: number): Promise<void> {
-  for (let done = 0; done < len;) done += (await fd.write(buf, done, len - done)).bytesWritten;
-}
-
 /** Whether a commit of `gs` changes anything: a host index (any host listed) or a resource put. */
 function writesAnything(gs: ParsedGoalState): boolean {
   if (gs.hosts.size > 0) return true;
@@ -47,7 +43,7 @@ export class FileStore implements ControlStore {
   readonly cache = new StateCache();
   readonly events = new EventEmitter<StoreEvents>();
   private readonly file: string;
-  private fd: fs.promises.FileHandle | null = null;
+  private log: AppendLog | null = null;
   private seq = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private ok = true;
@@ -62,7 +58,7 @@ export class FileStore implements ControlStore {
     await fs.promises.mkdir(this.dataDir, { recursive: true });
     for (const rec of await readJsonLines<LogRecord>(this.file)) this.replay(rec);
     await this.compact();
-    this.fd = await fs.promises.open(this.file, 'a');
+    this.log = await AppendLog.open(this.file);
   }
 
   private replay(rec: LogRecord): void {
@@ -100,45 +96,45 @@ export class FileStore implements ControlStore {
    * fills. The whole record in one buffer (23 MB for a 17 MB message) was fresh memory at every first big
    * commit, and first-touching fresh memory is slow here (page faults of ~30 us each on these VMs: 150-250 ms
    * for 23 MB, against 1 ms to write into memory already touched). Commits are serialized, so the buffers are
-   * not reused before their writes are done. Like one write, a failed piece leaves a torn record: the append
-   * fails (STORE_UNAVAILABLE) and nothing is acknowledged.
+   * not reused before their writes are done. A failed piece fails the append (STORE_UNAVAILABLE): nothing is
+   * acknowledged, and AppendLog cuts the torn record off the file.
    */
   private async appendGoalState(version: number, raw: Uint8Array): Promise<void> {
-    const fd = this.fd;
-    if (fd === null) throw new ControlError('STORE_CLOSED', 'file store is not open');
+    const log = this.log;
+    if (log === null) throw new ControlError('STORE_CLOSED', 'file store is not open');
     const src = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
     const pieces = (this.pieces ??= [
       Buffer.allocUnsafe(RECORD_PIECE + (4 * BASE64_SLICE) / 3 + 64),
       Buffer.allocUnsafe(RECORD_PIECE + (4 * BASE64_SLICE) / 3 + 64),
     ]);
-    let which = 0;
-    let out = pieces[0];
-    let at = out.write(`{"t":"g","v":${version},"b":"`, 0, 'latin1');
-    let writing: Promise<void> = Promise.resolve();
-    const flush = async (): Promise<void> => {
-      const [buf, len] = [out, at];
-      await writing;
-      writing = writeAll(fd, buf, len);
-      which ^= 1;
-      out = pieces[which] as Buffer;
-      at = 0;
-    };
-    try {
-      // A slice a multiple of 3 bytes long encodes without padding, so the slices' base64 is the whole one's.
-      for (let i = 0; i < src.length; i += BASE64_SLICE) {
-        at += out.write(src.toString('base64', i, Math.min(src.length, i + BASE64_SLICE)), at, 'latin1');
-        if (at >= RECORD_PIECE) await flush();
-      }
-      at += out.write('"}\n', at, 'latin1');
-      await flush();
-      await writing;
-      await fd.datasync();
-      this.ok = true;
-    } catch (err: unknown) {
-      this.ok = false;
-      await writing.catch(() => undefined);
-      throw new ControlError('STORE_UNAVAILABLE', `cannot write ${this.file}: ${(err as Error).message}`);
-    }
+    await this.#appending(
+      log.append(async (put) => {
+        let which = 0;
+        let out = pieces[0];
+        let at = out.write(`{"t":"g","v":${version},"b":"`, 0, 'latin1');
+        let writing: Promise<void> = Promise.resolve();
+        const flush = async (): Promise<void> => {
+          const [buf, len] = [out, at];
+          await writing;
+          writing = put(buf, len);
+          which ^= 1;
+          out = pieces[which] as Buffer;
+          at = 0;
+        };
+        try {
+          // A slice a multiple of 3 bytes long encodes without padding, so the slices' base64 is the whole one's.
+          for (let i = 0; i < src.length; i += BASE64_SLICE) {
+            at += out.write(src.toString('base64', i, Math.min(src.length, i + BASE64_SLICE)), at, 'latin1');
+            if (at >= RECORD_PIECE) await flush();
+          }
+          at += out.write('"}\n', at, 'latin1');
+          await flush();
+        } finally {
+          // The cut-back must not race a piece still being written.
+          await writing;
+        }
+      }),
+    );
   }
 
   /** Rewrites the log as a snapshot of the cache (tmp file, fsync, rename). */
@@ -160,10 +156,14 @@ export class FileStore implements ControlStore {
   }
 
   private async append(records: readonly LogRecord[]): Promise<void> {
-    if (this.fd === null) throw new ControlError('STORE_CLOSED', 'file store is not open');
+    if (this.log === null) throw new ControlError('STORE_CLOSED', 'file store is not open');
+    await this.#appending(this.log.appendText(records.map(encodeRecord).join('')));
+  }
+
+  /** An append's outcome as the store's health and, failed, as STORE_UNAVAILABLE. */
+  async #appending(append: Promise<void>): Promise<void> {
     try {
-      await this.fd.write(records.map(encodeRecord).join(''));
-      await this.fd.datasync();
+      await append;
       this.ok = true;
     } catch (err: unknown) {
       this.ok = false;
@@ -267,8 +267,8 @@ export class FileStore implements ControlStore {
 
   async close(): Promise<void> {
     await this.chain;
-    const fd = this.fd;
-    this.fd = null;
-    if (fd !== null) await fd.close();
+    const log = this.log;
+    this.log = null;
+    if (log !== null) await log.close();
   }
 }
