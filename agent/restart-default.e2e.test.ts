@@ -6,7 +6,7 @@
 // leads to read-back, not deletion: every installed flow stays, a flow no resource wants included,
 // until the full state is known; with --control the agent asks (AGENT_RESTARTED) and then removes
 // only that flow. Everything waits for conditions (ping replies, log lines), never for time.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,7 +16,7 @@ import * as assert from 'uvu/assert';
 import { GoalStateOperationReply, GoalStateProvisionerClient, GoalStateV2, OperationStatus } from '../proto';
 import { freePort } from '../test/local-process';
 import { requirePrereqs } from '../test/prereq';
-import { OvsSandbox, type Vm } from '../test/sandbox';
+import { OvsSandbox } from '../test/sandbox';
 import { defaultStateDir } from './cli/run';
 import {
   dumpOurFlows,
@@ -28,6 +28,7 @@ import {
   type AgentProcess,
   type PortSpec,
 } from './e2e-helpers';
+import { Pinger } from './e2e-pinger';
 import { tapNameFor } from './ovsdb';
 
 const HOST_IP = '192.0.2.61';
@@ -37,50 +38,6 @@ const GS = goalState({ hostIp: HOST_IP, cidr: '10.214.0.0/24', gatewayIp: '10.21
 /** A flow of ours (neighbor cookie) that no resource of GS wants: what a deleted neighbor leaves behind. */
 const STALE = 'cookie=0xa1c003000badf00d,table=0,priority=3,in_port=4093,actions=drop';
 const BIN_CONTROL = path.join(__dirname, '..', '..', 'bin', 'alcor-control.js');
-
-/** `ping -i 0.02` from a VM; replies by icmp_seq, so a reply still in flight when it stops is not a loss. */
-class Pinger {
-  readonly #child: ChildProcess;
-  readonly #replied = new Set<number>();
-  readonly #exited: Promise<void>;
-  #out = '';
-
-  constructor(vm: Vm, ip: string) {
-    this.#child = spawn('ip', ['netns', 'exec', vm.netns, 'ping', '-i', '0.02', '-W', '1', ip], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.#exited = new Promise((resolve) => this.#child.once('exit', () => resolve()));
-    this.#child.stdout?.on('data', (c: Buffer) => {
-      this.#out += c.toString();
-      let nl: number;
-      while ((nl = this.#out.indexOf('\n')) >= 0) {
-        const m = /icmp_seq=(\d+)/.exec(this.#out.slice(0, nl));
-        if (m !== null) this.#replied.add(Number(m[1]));
-        this.#out = this.#out.slice(nl + 1);
-      }
-    });
-  }
-
-  get replies(): number {
-    return this.#replied.size;
-  }
-
-  /** Waits for `n` more replies than now. */
-  async more(n: number, what: string): Promise<void> {
-    const target = this.#replied.size + n;
-    await until(`${n} more ping replies (${what})`, async () => this.#replied.size >= target, 30_000);
-  }
-
-  /** Stops it; the sequence numbers up to the last reply that got none. */
-  async stop(): Promise<{ sent: number; lost: number[] }> {
-    this.#child.kill('SIGINT');
-    await this.#exited;
-    const last = Math.max(0, ...this.#replied);
-    const lost: number[] = [];
-    for (let seq = 1; seq <= last; seq++) if (!this.#replied.has(seq)) lost.push(seq);
-    return { sent: last, lost };
-  }
-}
 
 /** A real `alcor-control run` (embedded store) on free ports. */
 interface Control {
@@ -191,7 +148,7 @@ async function run(name: string, s: Scenario, check: (r: RunResult) => Promise<v
     await sb.ofctl(['add-flow', 'br-int', STALE]);
     const before = await dumpOurFlows(sb);
 
-    pinger = new Pinger(vm1, P2.ip);
+    pinger = new Pinger(vm1, P2.ip, 0.02);
     await pinger.more(25, 'before the kill');
     await agent.kill9();
     agent = undefined;
