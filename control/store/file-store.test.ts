@@ -102,6 +102,8 @@ if (requirePrereqs(['root'])) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-file-store-full-'));
     const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'alcor-file-store-copy-'));
     let mounted = false;
+    // Closed in `finally` too: an open log keeps the tmpfs busy, and a failed assertion must not leave it mounted.
+    const stores: FileStore[] = [];
     const enc = (gs: GoalStateV2): Uint8Array => GoalStateV2.encode(gs).finish();
     const hosts = [hostIp(1), hostIp(2)];
     try {
@@ -116,6 +118,7 @@ if (requirePrereqs(['root'])) {
       const b64 = (b: Uint8Array): number => (b.length * 4) / 3;
       assert.ok(b64(first) < 100 * 1024 && b64(tooBig) > 192 * 1024, `${first.length} ${tooBig.length}`);
       const store = new FileStore(dir);
+      stores.push(store);
       await store.start();
       await store.commit(parseGoalStateV2(first), 'r');
       const failed = await store.commit(parseGoalStateV2(tooBig), 'r').then(
@@ -140,6 +143,7 @@ if (requirePrereqs(['root'])) {
         [first, last].map((b) => Buffer.from(b).toString('base64')),
       );
       const again = new FileStore(copy);
+      stores.push(again);
       await again.start();
       assert.ok(again.cache.resources.has(`port/port-c-${hostIp(1)}-1`), 'the commit after the failure replays');
       assert.not.ok(
@@ -149,6 +153,7 @@ if (requirePrereqs(['root'])) {
       assert.is(again.cache.hosts.get(hostIp(1))?.version, 2, 'the failed commit took no version');
       await again.close();
     } finally {
+      for (const st of stores) await st.close().catch(() => undefined);
       if (mounted) await run('umount', [dir]);
       fs.rmSync(dir, { recursive: true, force: true });
       fs.rmSync(copy, { recursive: true, force: true });
