@@ -204,7 +204,8 @@ export class FileRecordStore implements RecordStore {
     });
     for (const k of line.d ?? []) {
       const old = this.view.get(k);
-      if (old === undefined || !this.view.delete(k)) continue;
+      if (old === undefined) continue;
+      this.view.delete(k);
       changes.push({ key: k, value: null, modRev: r, createRev: old.createRev });
     }
     this.events.emit('change', changes);
